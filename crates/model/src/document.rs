@@ -1,0 +1,353 @@
+//! [`Document`]: one record as an automerge document, with typed create, read and edit.
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ROOT, ReadDoc, Value};
+
+use crate::conflict::{FieldConflict, find_conflicts};
+use crate::error::ModelError;
+use crate::kinds::{DocKind, NoteStatus};
+use crate::read::read_record;
+use crate::record::{NewRecord, PLAN_POINT_LIMIT, Patch, Record};
+use crate::validate::{ValidationError, ValidationErrors, check};
+use crate::write::*;
+
+/// The version of the document layout this crate writes.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// One change in its binary encoding, with the facts recorded about it.
+#[derive(Debug, Clone)]
+pub struct EncodedChange {
+    pub hash: ChangeHash,
+    pub bytes: Vec<u8>,
+    /// Who wrote it (the device's actor id).
+    pub actor: ActorId,
+    /// The device's own clock when it was made, ms since the epoch. Never used for ordering.
+    pub device_time_ms: i64,
+}
+
+impl EncodedChange {
+    pub(crate) fn from_change(mut change: Change) -> Self {
+        EncodedChange {
+            hash: change.hash(),
+            actor: change.actor_id().clone(),
+            device_time_ms: change.timestamp(),
+            bytes: change.bytes().into_owned(),
+        }
+    }
+}
+
+/// A record held as an automerge document.
+#[derive(Debug)]
+pub struct Document {
+    doc: AutoCommit,
+    id: String,
+    kind: DocKind,
+}
+
+impl Document {
+    /// A new record: root `id`, `kind`, `schema` and the record's fields, written in one change
+    /// by `actor` and stamped with `device_time_ms`. Refused if it breaks a rule.
+    pub fn create(
+        id: &str,
+        actor: ActorId,
+        record: NewRecord,
+        device_time_ms: i64,
+    ) -> Result<Document, ModelError> {
+        let mut doc = AutoCommit::new().with_actor(actor);
+        let kind = record.kind();
+        doc.put(ROOT, "id", id)?;
+        doc.put(ROOT, "kind", kind.as_str())?;
+        doc.put(ROOT, "schema", SCHEMA_VERSION)?;
+        let status = NoteStatus::Draft.as_str();
+        match &record {
+            NewRecord::VisitNote(n) => {
+                put_str(&mut doc, "child_id", &n.child_id)?;
+                put_str(&mut doc, "author", &n.author)?;
+                put_str(&mut doc, "visit_kind", n.visit_kind.as_str())?;
+                put_str(&mut doc, "occurred_at", &n.occurred_at)?;
+                put_str(&mut doc, "title", &n.title)?;
+                put_text(&mut doc, "body", &n.body)?;
+                put_text(&mut doc, "wishes_and_feelings", &n.wishes_and_feelings)?;
+                put_str_list(&mut doc, "tags", &n.tags)?;
+                put_str_list(&mut doc, "present", &n.present)?;
+                put_opt_bool(&mut doc, "child_seen", n.child_seen)?;
+                put_opt_bool(&mut doc, "seen_alone", n.seen_alone)?;
+                put_opt_str(&mut doc, "not_alone_reason", n.not_alone_reason.map(|r| r.as_str()))?;
+                put_str(&mut doc, "status", status)?;
+            }
+            NewRecord::AboutMe(n) => {
+                put_str(&mut doc, "subject_kind", n.subject_kind.as_str())?;
+                put_str(&mut doc, "subject_id", &n.subject_id)?;
+                put_text(&mut doc, "fun", &n.fun)?;
+                put_text(&mut doc, "dislikes", &n.dislikes)?;
+                put_text(&mut doc, "important", &n.important)?;
+                put_text(&mut doc, "how_to_help", &n.how_to_help)?;
+                put_str(&mut doc, "status", status)?;
+            }
+            NewRecord::ContactCard(n) => {
+                put_str(&mut doc, "worker_id", &n.worker_id)?;
+                put_str(&mut doc, "display_name", &n.display_name)?;
+                put_picture(&mut doc, "picture", n.picture.as_ref())?;
+                put_str_list(&mut doc, "three_things", &n.three_things)?;
+                put_text(&mut doc, "how_to_reach", &n.how_to_reach)?;
+                put_text(&mut doc, "when_to_reach", &n.when_to_reach)?;
+            }
+            NewRecord::ShortPlan(n) => {
+                if n.points.len() > PLAN_POINT_LIMIT {
+                    return Err(too_many_points(n.points.len()));
+                }
+                put_str(&mut doc, "child_id", &n.child_id)?;
+                put_str(&mut doc, "author", &n.author)?;
+                put_text_list(&mut doc, "points", &n.points)?;
+                put_opt_str(&mut doc, "review_on", n.review_on.as_deref())?;
+                put_opt_str(&mut doc, "planned_end", n.planned_end.as_deref())?;
+                put_str(&mut doc, "status", status)?;
+            }
+        }
+        let mut document = Document { doc, id: id.to_owned(), kind };
+        document.validate()?;
+        document.doc.commit_with(CommitOptions::default().with_time(device_time_ms));
+        Ok(document)
+    }
+
+    /// Load from [`Document::save`] output or from concatenated change bytes, checking that it
+    /// is the document `id`.
+    pub fn load(id: &str, bytes: &[u8]) -> Result<Document, ModelError> {
+        let doc = AutoCommit::load(bytes).map_err(|e| ModelError::Load(e.to_string()))?;
+        Self::from_automerge(id, doc)
+    }
+
+    /// Wrap an automerge document, reading its `id` and `kind`.
+    pub(crate) fn from_automerge(id: &str, doc: AutoCommit) -> Result<Document, ModelError> {
+        let found_id = root_str(&doc, "id")?.ok_or(ModelError::MissingField { field: "id" })?;
+        if found_id != id {
+            return Err(ModelError::WrongId { expected: id.to_owned(), found: found_id });
+        }
+        let kind: DocKind =
+            root_str(&doc, "kind")?.ok_or(ModelError::MissingField { field: "kind" })?.parse()?;
+        Ok(Document { doc, id: id.to_owned(), kind })
+    }
+
+    /// Write further changes as `actor` (this device).
+    pub fn set_actor(&mut self, actor: ActorId) {
+        self.doc.set_actor(actor);
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn kind(&self) -> DocKind {
+        self.kind
+    }
+
+    /// The typed record. Fails, naming each field, if a field has the wrong type or an unknown
+    /// value.
+    pub fn read(&self) -> Result<Record, ModelError> {
+        let (record, errors) = read_record(&self.doc, &self.id, self.kind);
+        if errors.is_empty() { Ok(record) } else { Err(ValidationErrors(errors).into()) }
+    }
+
+    /// Every rule the document breaks, or `Ok`.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = Vec::new();
+        match root_str(&self.doc, "id") {
+            Ok(Some(id)) if id == self.id => {}
+            _ => errors.push(ValidationError::new("id", "matches", format!("must be {:?}", self.id))),
+        }
+        match root_str(&self.doc, "kind") {
+            Ok(Some(kind)) if kind == self.kind.as_str() => {}
+            _ => errors.push(ValidationError::new(
+                "kind",
+                "matches",
+                format!("must stay {:?}: a record cannot change kind", self.kind.as_str()),
+            )),
+        }
+        let (record, read_errors) = read_record(&self.doc, &self.id, self.kind);
+        errors.extend(read_errors);
+        check(&record, errors)
+    }
+
+    /// Apply `patch` as one change stamped `device_time_ms`. Returns the change, or `None` if
+    /// nothing changed. A patch that would break a rule is refused and nothing is written.
+    pub fn edit(&mut self, patch: Patch, device_time_ms: i64) -> Result<Option<EncodedChange>, ModelError> {
+        if patch.kind() != self.kind {
+            return Err(ModelError::WrongKind { expected: patch.kind(), found: self.kind });
+        }
+        if let Err(e) = self.apply_patch(&patch) {
+            self.doc.rollback();
+            return Err(e);
+        }
+        if let Err(e) = self.validate() {
+            self.doc.rollback();
+            return Err(e.into());
+        }
+        let Some(hash) = self.doc.commit_with(CommitOptions::default().with_time(device_time_ms)) else {
+            return Ok(None);
+        };
+        Ok(self.doc.get_change_by_hash(&hash).map(EncodedChange::from_change))
+    }
+
+    fn apply_patch(&mut self, patch: &Patch) -> Result<(), ModelError> {
+        let doc = &mut self.doc;
+        match patch {
+            Patch::VisitNote(p) => {
+                if let Some(v) = &p.child_id {
+                    put_str(doc, "child_id", v)?;
+                }
+                if let Some(v) = p.visit_kind {
+                    put_str(doc, "visit_kind", v.as_str())?;
+                }
+                if let Some(v) = &p.occurred_at {
+                    put_str(doc, "occurred_at", v)?;
+                }
+                if let Some(v) = &p.title {
+                    put_str(doc, "title", v)?;
+                }
+                if let Some(v) = &p.body {
+                    put_text(doc, "body", v)?;
+                }
+                if let Some(v) = &p.wishes_and_feelings {
+                    put_text(doc, "wishes_and_feelings", v)?;
+                }
+                if let Some(v) = &p.tags {
+                    put_str_list(doc, "tags", v)?;
+                }
+                if let Some(v) = &p.present {
+                    put_str_list(doc, "present", v)?;
+                }
+                if let Some(v) = p.child_seen {
+                    put_opt_bool(doc, "child_seen", v)?;
+                }
+                if let Some(v) = p.seen_alone {
+                    put_opt_bool(doc, "seen_alone", v)?;
+                }
+                if let Some(v) = p.not_alone_reason {
+                    put_opt_str(doc, "not_alone_reason", v.map(|r| r.as_str()))?;
+                }
+                if let Some(v) = p.status {
+                    put_str(doc, "status", v.as_str())?;
+                }
+            }
+            Patch::AboutMe(p) => {
+                for (field, value) in [
+                    ("fun", &p.fun),
+                    ("dislikes", &p.dislikes),
+                    ("important", &p.important),
+                    ("how_to_help", &p.how_to_help),
+                ] {
+                    if let Some(v) = value {
+                        put_text(doc, field, v)?;
+                    }
+                }
+                if let Some(v) = p.status {
+                    put_str(doc, "status", v.as_str())?;
+                }
+            }
+            Patch::ContactCard(p) => {
+                if let Some(v) = &p.display_name {
+                    put_str(doc, "display_name", v)?;
+                }
+                if let Some(v) = &p.picture {
+                    put_picture(doc, "picture", v.as_ref())?;
+                }
+                if let Some(v) = &p.three_things {
+                    put_str_list(doc, "three_things", v)?;
+                }
+                if let Some(v) = &p.how_to_reach {
+                    put_text(doc, "how_to_reach", v)?;
+                }
+                if let Some(v) = &p.when_to_reach {
+                    put_text(doc, "when_to_reach", v)?;
+                }
+            }
+            Patch::ShortPlan(p) => {
+                if let Some(v) = &p.points {
+                    if v.len() > PLAN_POINT_LIMIT {
+                        return Err(too_many_points(v.len()));
+                    }
+                    put_text_list(doc, "points", v)?;
+                }
+                if let Some(v) = &p.review_on {
+                    put_opt_str(doc, "review_on", v.as_deref())?;
+                }
+                if let Some(v) = &p.planned_end {
+                    put_opt_str(doc, "planned_end", v.as_deref())?;
+                }
+                if let Some(v) = p.status {
+                    put_str(doc, "status", v.as_str())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fields holding concurrent, conflicting values.
+    pub fn conflicts(&self) -> Vec<FieldConflict> {
+        find_conflicts(&self.doc)
+    }
+
+    /// The current heads: two replicas with the same heads hold the same state.
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// The whole document in automerge's compact form.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Every change in the document, in causal order.
+    pub fn all_changes(&mut self) -> Vec<EncodedChange> {
+        self.doc.get_changes(&[]).into_iter().map(EncodedChange::from_change).collect()
+    }
+
+    /// Apply changes received from elsewhere. Malformed bytes are refused, naming the change.
+    /// Changes whose dependencies are missing wait inside the document until they arrive.
+    pub fn apply_changes(&mut self, changes: &[Vec<u8>]) -> Result<(), ModelError> {
+        let parsed = changes
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                Change::try_from(bytes.as_slice())
+                    .map_err(|e| ModelError::Load(format!("change {i} is not a valid automerge change: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.doc.apply_changes(parsed)?;
+        Ok(())
+    }
+
+    /// Merge another replica of the same document into this one.
+    pub fn merge(&mut self, other: &mut Document) -> Result<(), ModelError> {
+        if other.id != self.id {
+            return Err(ModelError::WrongId { expected: self.id.clone(), found: other.id.clone() });
+        }
+        self.doc.merge(&mut other.doc)?;
+        Ok(())
+    }
+
+    /// An independent copy that writes as `actor` (tests, simulations).
+    pub fn fork(&mut self, actor: ActorId) -> Document {
+        Document { doc: self.doc.fork().with_actor(actor), id: self.id.clone(), kind: self.kind }
+    }
+
+    /// An empty stand-in for a document whose creating change has not arrived yet.
+    pub(crate) fn placeholder(id: &str) -> Document {
+        Document { doc: AutoCommit::new(), id: id.to_owned(), kind: DocKind::VisitNote }
+    }
+}
+
+fn too_many_points(n: usize) -> ModelError {
+    ModelError::Invalid(ValidationErrors(vec![ValidationError::new(
+        "points",
+        "max_items",
+        format!("a short plan has at most {PLAN_POINT_LIMIT} points, got {n}"),
+    )]))
+}
+
+fn root_str(doc: &AutoCommit, field: &'static str) -> Result<Option<String>, ModelError> {
+    Ok(match doc.get(ROOT, field)? {
+        Some((Value::Scalar(s), _)) => s.as_str().map(str::to_owned),
+        _ => None,
+    })
+}

@@ -1,0 +1,239 @@
+//! Reading typed records out of automerge documents. Wrong types and unknown values are
+//! collected as validation errors naming the field, never panics.
+
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+
+use crate::kinds::{DocKind, NoteStatus, SubjectKind, VisitKind};
+use crate::record::{AboutMe, ContactCard, Picture, Record, ShortPlan, VisitNote};
+use crate::validate::ValidationError;
+
+/// Collects field values and the problems found reading them.
+pub(crate) struct Reader<'a> {
+    doc: &'a AutoCommit,
+    pub(crate) errors: Vec<ValidationError>,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(doc: &'a AutoCommit) -> Self {
+        Reader { doc, errors: Vec::new() }
+    }
+
+    fn wrong_type(&mut self, field: &str, expected: &str) {
+        self.errors.push(ValidationError::new(field, "type", format!("must be {expected}")));
+    }
+
+    fn value(&mut self, obj: &ObjId, field: &str) -> Option<(Value<'a>, ObjId)> {
+        match self.doc.get(obj, field) {
+            Ok(v) => v,
+            Err(e) => {
+                self.errors.push(ValidationError::new(field, "readable", format!("cannot be read: {e}")));
+                None
+            }
+        }
+    }
+
+    /// A scalar string; `None` when absent.
+    pub(crate) fn opt_str(&mut self, field: &str) -> Option<String> {
+        match self.value(&ROOT, field)? {
+            (Value::Scalar(s), _) => match s.as_ref() {
+                ScalarValue::Str(s) => Some(s.to_string()),
+                _ => {
+                    self.wrong_type(field, "a string");
+                    None
+                }
+            },
+            _ => {
+                self.wrong_type(field, "a string");
+                None
+            }
+        }
+    }
+
+    /// A scalar string; empty when absent (the rules decide whether absence is allowed).
+    pub(crate) fn str(&mut self, field: &str) -> String {
+        self.opt_str(field).unwrap_or_default()
+    }
+
+    pub(crate) fn opt_bool(&mut self, field: &str) -> Option<bool> {
+        match self.value(&ROOT, field)? {
+            (Value::Scalar(s), _) => match s.as_ref() {
+                ScalarValue::Boolean(b) => Some(*b),
+                _ => {
+                    self.wrong_type(field, "true or false");
+                    None
+                }
+            },
+            _ => {
+                self.wrong_type(field, "true or false");
+                None
+            }
+        }
+    }
+
+    /// An enumerated value stored as a string.
+    pub(crate) fn opt_enum<T: std::str::FromStr>(&mut self, field: &str, valid: &str) -> Option<T> {
+        let raw = self.opt_str(field)?;
+        match raw.parse() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.errors.push(ValidationError::new(
+                    field,
+                    "enum",
+                    format!("{raw:?} is not one of: {valid}"),
+                ));
+                None
+            }
+        }
+    }
+
+    /// An enumerated value that must be present.
+    pub(crate) fn enum_or<T: std::str::FromStr>(&mut self, field: &str, valid: &str, default: T) -> T {
+        match self.opt_enum(field, valid) {
+            Some(v) => v,
+            None => {
+                if !self.errors.iter().any(|e| e.field == field) {
+                    self.errors.push(ValidationError::new(field, "required", "is required".into()));
+                }
+                default
+            }
+        }
+    }
+
+    /// A text object (collaborative text); empty when absent.
+    pub(crate) fn text(&mut self, field: &str) -> String {
+        match self.value(&ROOT, field) {
+            None => String::new(),
+            Some((Value::Object(ObjType::Text), id)) => self.doc.text(&id).unwrap_or_default(),
+            Some(_) => {
+                self.wrong_type(field, "text");
+                String::new()
+            }
+        }
+    }
+
+    fn list(&mut self, field: &str) -> Option<ObjId> {
+        match self.value(&ROOT, field)? {
+            (Value::Object(ObjType::List), id) => Some(id),
+            _ => {
+                self.wrong_type(field, "a list");
+                None
+            }
+        }
+    }
+
+    /// A list of scalar strings.
+    pub(crate) fn str_list(&mut self, field: &str) -> Vec<String> {
+        let Some(list) = self.list(field) else { return Vec::new() };
+        let mut out = Vec::new();
+        for i in 0..self.doc.length(&list) {
+            match self.doc.get(&list, i) {
+                Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+                    ScalarValue::Str(s) => out.push(s.to_string()),
+                    _ => self.wrong_type(&format!("{field}/{i}"), "a string"),
+                },
+                _ => self.wrong_type(&format!("{field}/{i}"), "a string"),
+            }
+        }
+        out
+    }
+
+    /// A list of text objects.
+    pub(crate) fn text_list(&mut self, field: &str) -> Vec<String> {
+        let Some(list) = self.list(field) else { return Vec::new() };
+        let mut out = Vec::new();
+        for i in 0..self.doc.length(&list) {
+            match self.doc.get(&list, i) {
+                Ok(Some((Value::Object(ObjType::Text), id))) => {
+                    out.push(self.doc.text(&id).unwrap_or_default());
+                }
+                _ => self.wrong_type(&format!("{field}/{i}"), "text"),
+            }
+        }
+        out
+    }
+
+    pub(crate) fn picture(&mut self, field: &str) -> Option<Picture> {
+        let map = match self.value(&ROOT, field)? {
+            (Value::Object(ObjType::Map), id) => id,
+            _ => {
+                self.wrong_type(field, "a picture (media type and bytes)");
+                return None;
+            }
+        };
+        let media_type = match self.doc.get(&map, "media_type") {
+            Ok(Some((Value::Scalar(s), _))) => s.as_str().map(str::to_owned),
+            _ => None,
+        };
+        let bytes = match self.doc.get(&map, "bytes") {
+            Ok(Some((Value::Scalar(s), _))) => s.as_bytes().map(<[u8]>::to_vec),
+            _ => None,
+        };
+        match (media_type, bytes) {
+            (Some(media_type), Some(bytes)) => Some(Picture { media_type, bytes }),
+            _ => {
+                self.wrong_type(field, "a picture (media type and bytes)");
+                None
+            }
+        }
+    }
+}
+
+fn valid<T: Copy + std::fmt::Display>(all: &[T]) -> String {
+    all.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// Read the record of `kind` from `doc`, collecting every problem found on the way.
+pub(crate) fn read_record(doc: &AutoCommit, id: &str, kind: DocKind) -> (Record, Vec<ValidationError>) {
+    let mut r = Reader::new(doc);
+    let status_values = valid(NoteStatus::ALL);
+    let record = match kind {
+        DocKind::VisitNote => Record::VisitNote(VisitNote {
+            id: id.to_owned(),
+            child_id: r.str("child_id"),
+            author: r.str("author"),
+            visit_kind: r.enum_or("visit_kind", &valid(VisitKind::ALL), VisitKind::HomeVisit),
+            occurred_at: r.str("occurred_at"),
+            title: r.str("title"),
+            body: r.text("body"),
+            wishes_and_feelings: r.text("wishes_and_feelings"),
+            tags: r.str_list("tags"),
+            present: r.str_list("present"),
+            child_seen: r.opt_bool("child_seen"),
+            seen_alone: r.opt_bool("seen_alone"),
+            not_alone_reason: r.opt_enum(
+                "not_alone_reason",
+                &valid(crate::kinds::NotAloneReason::ALL),
+            ),
+            status: r.enum_or("status", &status_values, NoteStatus::Draft),
+        }),
+        DocKind::AboutMe => Record::AboutMe(AboutMe {
+            id: id.to_owned(),
+            subject_kind: r.enum_or("subject_kind", &valid(SubjectKind::ALL), SubjectKind::Child),
+            subject_id: r.str("subject_id"),
+            fun: r.text("fun"),
+            dislikes: r.text("dislikes"),
+            important: r.text("important"),
+            how_to_help: r.text("how_to_help"),
+            status: r.enum_or("status", &status_values, NoteStatus::Draft),
+        }),
+        DocKind::ContactCard => Record::ContactCard(ContactCard {
+            id: id.to_owned(),
+            worker_id: r.str("worker_id"),
+            display_name: r.str("display_name"),
+            picture: r.picture("picture"),
+            three_things: r.str_list("three_things"),
+            how_to_reach: r.text("how_to_reach"),
+            when_to_reach: r.text("when_to_reach"),
+        }),
+        DocKind::ShortPlan => Record::ShortPlan(ShortPlan {
+            id: id.to_owned(),
+            child_id: r.str("child_id"),
+            author: r.str("author"),
+            points: r.text_list("points"),
+            review_on: r.opt_str("review_on"),
+            planned_end: r.opt_str("planned_end"),
+            status: r.enum_or("status", &status_values, NoteStatus::Draft),
+        }),
+    };
+    (record, r.errors)
+}

@@ -1,0 +1,273 @@
+//! Typed views of the four record kinds, their creation inputs and their patches.
+
+use serde::{Deserialize, Serialize};
+
+use crate::kinds::{DocKind, NoteStatus, NotAloneReason, SubjectKind, VisitKind};
+
+/// Local edits may not give a short plan more points than this; a plan is "often no more than
+/// three points".
+pub const PLAN_POINT_LIMIT: usize = 3;
+
+/// A note of one contact with a child.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitNote {
+    pub id: String,
+    pub child_id: String,
+    pub author: String,
+    pub visit_kind: VisitKind,
+    /// When the contact happened (RFC 3339 with offset).
+    pub occurred_at: String,
+    pub title: String,
+    pub body: String,
+    /// The child's wishes and feelings, in the child's own words.
+    pub wishes_and_feelings: String,
+    pub tags: Vec<String>,
+    /// Who was present.
+    pub present: Vec<String>,
+    /// Statutory visits: was the child seen?
+    pub child_seen: Option<bool>,
+    /// ... and seen alone?
+    pub seen_alone: Option<bool>,
+    /// If seen but not alone, the lawful reason.
+    pub not_alone_reason: Option<NotAloneReason>,
+    pub status: NoteStatus,
+}
+
+/// An "about me" profile, filled in by a child (or a worker) with a worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AboutMe {
+    pub id: String,
+    pub subject_kind: SubjectKind,
+    pub subject_id: String,
+    /// What I like doing for fun.
+    pub fun: String,
+    /// What I don't like.
+    pub dislikes: String,
+    /// What is important to me.
+    pub important: String,
+    /// How best to help me.
+    pub how_to_help: String,
+    pub status: NoteStatus,
+}
+
+/// A photo or drawing on a contact card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Picture {
+    /// `image/png`, `image/jpeg` or `image/webp`.
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A worker's introduction card for the children they work with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactCard {
+    pub id: String,
+    pub worker_id: String,
+    pub display_name: String,
+    pub picture: Option<Picture>,
+    /// Three things about the worker they are happy to share.
+    pub three_things: Vec<String>,
+    pub how_to_reach: String,
+    pub when_to_reach: String,
+}
+
+/// A short plan agreed with a young person, with a review and a planned ending.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShortPlan {
+    pub id: String,
+    pub child_id: String,
+    pub author: String,
+    pub points: Vec<String>,
+    /// `YYYY-MM-DD`.
+    pub review_on: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub planned_end: Option<String>,
+    pub status: NoteStatus,
+}
+
+/// A record of any kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Record {
+    VisitNote(VisitNote),
+    AboutMe(AboutMe),
+    ContactCard(ContactCard),
+    ShortPlan(ShortPlan),
+}
+
+impl Record {
+    pub fn kind(&self) -> DocKind {
+        match self {
+            Record::VisitNote(_) => DocKind::VisitNote,
+            Record::AboutMe(_) => DocKind::AboutMe,
+            Record::ContactCard(_) => DocKind::ContactCard,
+            Record::ShortPlan(_) => DocKind::ShortPlan,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Record::VisitNote(r) => &r.id,
+            Record::AboutMe(r) => &r.id,
+            Record::ContactCard(r) => &r.id,
+            Record::ShortPlan(r) => &r.id,
+        }
+    }
+
+    /// The child the record is about, where it is about a child.
+    pub fn child_id(&self) -> Option<&str> {
+        match self {
+            Record::VisitNote(r) => Some(&r.child_id),
+            Record::ShortPlan(r) => Some(&r.child_id),
+            Record::AboutMe(r) if r.subject_kind == SubjectKind::Child => Some(&r.subject_id),
+            Record::AboutMe(_) | Record::ContactCard(_) => None,
+        }
+    }
+
+    /// A one-line summary for lists.
+    pub fn summary(&self) -> String {
+        match self {
+            Record::VisitNote(r) => format!("{} ({}, {})", r.title, r.visit_kind, r.occurred_at),
+            Record::AboutMe(r) => format!("about me: {} {}", r.subject_kind, r.subject_id),
+            Record::ContactCard(r) => format!("contact card: {}", r.display_name),
+            Record::ShortPlan(r) => format!("short plan, {} point(s)", r.points.len()),
+        }
+    }
+}
+
+/// A new visit note (always a draft at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewVisitNote {
+    pub child_id: String,
+    pub author: String,
+    pub visit_kind: VisitKind,
+    pub occurred_at: String,
+    pub title: String,
+    pub body: String,
+    pub wishes_and_feelings: String,
+    pub tags: Vec<String>,
+    pub present: Vec<String>,
+    pub child_seen: Option<bool>,
+    pub seen_alone: Option<bool>,
+    pub not_alone_reason: Option<NotAloneReason>,
+}
+
+/// A new "about me" profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAboutMe {
+    pub subject_kind: SubjectKind,
+    pub subject_id: String,
+    pub fun: String,
+    pub dislikes: String,
+    pub important: String,
+    pub how_to_help: String,
+}
+
+/// A new contact card.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewContactCard {
+    pub worker_id: String,
+    pub display_name: String,
+    pub picture: Option<Picture>,
+    pub three_things: Vec<String>,
+    pub how_to_reach: String,
+    pub when_to_reach: String,
+}
+
+/// A new short plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewShortPlan {
+    pub child_id: String,
+    pub author: String,
+    pub points: Vec<String>,
+    pub review_on: Option<String>,
+    pub planned_end: Option<String>,
+}
+
+/// Input for a new record of any kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NewRecord {
+    VisitNote(NewVisitNote),
+    AboutMe(NewAboutMe),
+    ContactCard(NewContactCard),
+    ShortPlan(NewShortPlan),
+}
+
+impl NewRecord {
+    pub fn kind(&self) -> DocKind {
+        match self {
+            NewRecord::VisitNote(_) => DocKind::VisitNote,
+            NewRecord::AboutMe(_) => DocKind::AboutMe,
+            NewRecord::ContactCard(_) => DocKind::ContactCard,
+            NewRecord::ShortPlan(_) => DocKind::ShortPlan,
+        }
+    }
+}
+
+/// Changes to a visit note; `None` leaves a field as it is, `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitNotePatch {
+    pub child_id: Option<String>,
+    pub visit_kind: Option<VisitKind>,
+    pub occurred_at: Option<String>,
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub wishes_and_feelings: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub present: Option<Vec<String>>,
+    pub child_seen: Option<Option<bool>>,
+    pub seen_alone: Option<Option<bool>>,
+    pub not_alone_reason: Option<Option<NotAloneReason>>,
+    pub status: Option<NoteStatus>,
+}
+
+/// Changes to an "about me" profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AboutMePatch {
+    pub fun: Option<String>,
+    pub dislikes: Option<String>,
+    pub important: Option<String>,
+    pub how_to_help: Option<String>,
+    pub status: Option<NoteStatus>,
+}
+
+/// Changes to a contact card.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactCardPatch {
+    pub display_name: Option<String>,
+    pub picture: Option<Option<Picture>>,
+    pub three_things: Option<Vec<String>>,
+    pub how_to_reach: Option<String>,
+    pub when_to_reach: Option<String>,
+}
+
+/// Changes to a short plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShortPlanPatch {
+    pub points: Option<Vec<String>>,
+    pub review_on: Option<Option<String>>,
+    pub planned_end: Option<Option<String>>,
+    pub status: Option<NoteStatus>,
+}
+
+/// Changes to a record of any kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Patch {
+    VisitNote(VisitNotePatch),
+    AboutMe(AboutMePatch),
+    ContactCard(ContactCardPatch),
+    ShortPlan(ShortPlanPatch),
+}
+
+impl Patch {
+    pub fn kind(&self) -> DocKind {
+        match self {
+            Patch::VisitNote(_) => DocKind::VisitNote,
+            Patch::AboutMe(_) => DocKind::AboutMe,
+            Patch::ContactCard(_) => DocKind::ContactCard,
+            Patch::ShortPlan(_) => DocKind::ShortPlan,
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Wire messages shared by the Fieldnotes sync server and its clients.
+//!
+//! One sync round is one HTTP request: `POST /v1/sync` with a [`SyncRequest`] carrying every
+//! change the device has not yet had acknowledged (push) and its cursor; the answer is a
+//! [`SyncResponse`] with a per-document outcome for each pushed document and a page of what the
+//! device is missing (pull), bounded in size, with a `more` flag. Reconciling after days offline
+//! therefore costs one round trip plus one per page, however many documents changed.
+//!
+//! The format is JSON (readable, and a malformed body gets a readable error) with change bytes
+//! in base64, and the body is gzip-compressed both ways: base64 of automerge's already compact
+//! change encoding compresses back to close to its raw size.
+//!
+//! The protocol is versioned twice: by path (`/v1/`) and by the `protocol` field, so a server
+//! can refuse a client it does not understand with a reason instead of misreading it.
+
+mod bytes;
+
+pub use bytes::ChangeBytes;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Path of the sync endpoint.
+pub const SYNC_PATH: &str = "/v1/sync";
+/// Path of the quarantine listing endpoint.
+pub const QUARANTINE_PATH: &str = "/v1/quarantine";
+/// Liveness probe: the process is up.
+pub const HEALTH_PATH: &str = "/healthz";
+/// Readiness probe: the process can reach its database.
+pub const READY_PATH: &str = "/readyz";
+
+/// Until authentication lands, a device names itself with this header.
+pub const DEVICE_HEADER: &str = "fieldnotes-device";
+
+/// Default upper bound on the size of one pull page, in bytes of change data.
+pub const DEFAULT_PAGE_BYTES: u64 = 4 * 1024 * 1024;
+/// The largest pull page a server will build, whatever the client asks for.
+pub const MAX_PAGE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// One sync round, sent by a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// Must be [`PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// Where the device's pull left off; `None` on a device's first sync.
+    #[serde(default)]
+    pub cursor: Option<Cursor>,
+    /// Changes the device holds that the server has not acknowledged, grouped by document.
+    #[serde(default)]
+    pub push: Vec<PushDoc>,
+    /// Largest pull page the device wants, in bytes of change data. The server caps it at
+    /// [`MAX_PAGE_BYTES`].
+    #[serde(default)]
+    pub max_page_bytes: Option<u64>,
+}
+
+/// An opaque position in the server's change feed. Clients store it and send it back; only the
+/// server interprets it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cursor(pub String);
+
+/// The changes a device pushes for one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushDoc {
+    /// The document's id (a UUID, as text).
+    pub doc_id: String,
+    /// Automerge changes, each in its binary encoding. Order does not matter.
+    pub changes: Vec<ChangeBytes>,
+}
+
+/// The server's answer to one sync round.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// The protocol version the server answered with.
+    pub protocol: u32,
+    /// One entry per pushed document, in the order they were pushed.
+    pub results: Vec<PushResult>,
+    /// Changes the device is missing, grouped by document.
+    pub pull: Vec<PulledDoc>,
+    /// Where the next pull starts. Store it only after the pulled changes are stored.
+    pub cursor: Cursor,
+    /// True when the server has more to send: sync again straight away.
+    pub more: bool,
+}
+
+/// What became of one pushed document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResult {
+    pub doc_id: String,
+    #[serde(flatten)]
+    pub outcome: PushOutcome,
+}
+
+/// The outcome of pushing one document's changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum PushOutcome {
+    /// Every change is durably stored (committed) on the server. `hashes` lists the hashes of
+    /// all pushed changes, including ones the server already had: the device may drop them from
+    /// its outbox.
+    Accepted { hashes: Vec<String> },
+    /// The server will not apply these changes. They are kept in quarantine for review, not
+    /// dropped; the device keeps them too and shows the reason.
+    Rejected {
+        code: RejectCode,
+        reason: String,
+        /// The quarantine record holding the refused input.
+        quarantine_id: Option<i64>,
+    },
+    /// Nothing was applied yet because changes these depend on have not reached the server.
+    /// Nothing is lost: the device keeps them and pushes them again.
+    Deferred {
+        reason: String,
+        /// Hashes of the missing dependencies.
+        missing: Vec<String>,
+    },
+}
+
+/// Why the server refused a document's changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectCode {
+    /// The bytes are not an automerge change.
+    MalformedChange,
+    /// The changes apply, but the resulting document breaks a validation rule.
+    InvalidDocument,
+    /// The document id is not a valid id, or the changes belong to another document.
+    InvalidDocumentId,
+    /// The document's changes are larger than the server accepts in one push.
+    TooLarge,
+}
+
+impl RejectCode {
+    /// The code as it appears on the wire and in the quarantine.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectCode::MalformedChange => "malformed_change",
+            RejectCode::InvalidDocument => "invalid_document",
+            RejectCode::InvalidDocumentId => "invalid_document_id",
+            RejectCode::TooLarge => "too_large",
+        }
+    }
+}
+
+/// Changes for one document the device is missing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledDoc {
+    pub doc_id: String,
+    /// Automerge changes in their binary encoding, in feed order.
+    pub changes: Vec<ChangeBytes>,
+}
+
+/// The body of every error response: a stable machine code, a message a person can act on,
+/// and optional structured details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+/// One page of the quarantine listing (`GET /v1/quarantine?after=ID&limit=N`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineList {
+    pub items: Vec<QuarantineItem>,
+}
+
+/// Input the server would not apply, kept for review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineItem {
+    pub id: i64,
+    /// The device that sent it, if it named itself.
+    pub device_id: Option<String>,
+    /// The document it was for, if that could be read.
+    pub doc_id: Option<String>,
+    /// A stable machine code (see [`RejectCode`]; `malformed_request` for a body that could not
+    /// be read as a sync request at all).
+    pub code: String,
+    /// Why it was refused, for a person.
+    pub reason: String,
+    /// When the server received it (RFC 3339, UTC).
+    pub received_at: String,
+    /// Size of the kept input, in bytes.
+    pub size: u64,
+}
+
+#[cfg(test)]
+mod tests;

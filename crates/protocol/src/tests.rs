@@ -1,0 +1,85 @@
+use super::*;
+
+fn sample_request() -> SyncRequest {
+    SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        cursor: Some(Cursor("1.0.42".into())),
+        push: vec![PushDoc {
+            doc_id: "5f0c3f0e-8f1e-4a57-9a55-3a4d1e0c2b11".into(),
+            changes: vec![ChangeBytes(vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3])],
+        }],
+        max_page_bytes: Some(1024),
+    }
+}
+
+fn sample_response() -> SyncResponse {
+    SyncResponse {
+        protocol: PROTOCOL_VERSION,
+        results: vec![
+            PushResult {
+                doc_id: "a".into(),
+                outcome: PushOutcome::Accepted { hashes: vec!["00ff".into()] },
+            },
+            PushResult {
+                doc_id: "b".into(),
+                outcome: PushOutcome::Rejected {
+                    code: RejectCode::InvalidDocument,
+                    reason: "field `title`: must not be longer than 200 characters".into(),
+                    quarantine_id: Some(7),
+                },
+            },
+            PushResult {
+                doc_id: "c".into(),
+                outcome: PushOutcome::Deferred {
+                    reason: "waiting for 1 earlier change".into(),
+                    missing: vec!["abcd".into()],
+                },
+            },
+        ],
+        pull: vec![PulledDoc { doc_id: "d".into(), changes: vec![ChangeBytes(vec![9, 9])] }],
+        cursor: Cursor("1.0.43".into()),
+        more: false,
+    }
+}
+
+/// The wire format is a contract with every device in the field: a change to it must be
+/// deliberate, so these snapshots fail on any difference.
+#[test]
+fn request_wire_format_is_stable() {
+    insta::assert_json_snapshot!(sample_request());
+}
+
+#[test]
+fn response_wire_format_is_stable() {
+    insta::assert_json_snapshot!(sample_response());
+}
+
+#[test]
+fn request_and_response_round_trip() {
+    let req = sample_request();
+    let json = serde_json::to_string(&req).expect("serialize");
+    assert_eq!(serde_json::from_str::<SyncRequest>(&json).expect("parse"), req);
+    let resp = sample_response();
+    let json = serde_json::to_string(&resp).expect("serialize");
+    assert_eq!(serde_json::from_str::<SyncResponse>(&json).expect("parse"), resp);
+}
+
+#[test]
+fn bad_base64_is_refused_with_a_reason() {
+    let json = r#"{"protocol":1,"push":[{"doc_id":"x","changes":["not base64!"]}]}"#;
+    let err = serde_json::from_str::<SyncRequest>(json).expect_err("must refuse");
+    assert!(err.to_string().contains("not valid base64"), "{err}");
+}
+
+#[test]
+fn unknown_fields_are_refused() {
+    let json = r#"{"protocol":1,"pushh":[]}"#;
+    let err = serde_json::from_str::<SyncRequest>(json).expect_err("must refuse");
+    assert!(err.to_string().contains("pushh"), "{err}");
+}
+
+#[test]
+fn a_minimal_request_needs_only_the_version() {
+    let req: SyncRequest = serde_json::from_str(r#"{"protocol":1}"#).expect("parse");
+    assert!(req.cursor.is_none() && req.push.is_empty() && req.max_page_bytes.is_none());
+}

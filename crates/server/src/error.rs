@@ -1,0 +1,96 @@
+//! The server's one error type and its one mapping to HTTP responses.
+//!
+//! Every error becomes JSON `{code, message, details}`. Client errors say what to change;
+//! server errors are logged in full and answered with a generic message, never the detail.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fieldnotes_protocol::ErrorBody;
+use fieldnotes_store::StoreError;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request cannot be used as sent; `code` is stable, `message` says what to fix.
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+        details: Option<serde_json::Value>,
+    },
+    #[error("the request body is larger than the {limit} bytes this server accepts")]
+    PayloadTooLarge { limit: usize },
+    #[error("{what} was not found")]
+    NotFound { what: String },
+    /// The database failed: nothing from the request was acknowledged.
+    #[error("storage error: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest { code, message: message.into(), details: None }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            ApiError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match self {
+            ApiError::BadRequest { code, message, details } => {
+                ErrorBody { code: code.into(), message, details }
+            }
+            ApiError::PayloadTooLarge { limit } => ErrorBody {
+                code: "payload_too_large".into(),
+                message: format!(
+                    "the request body is larger than the {limit} bytes this server accepts; \
+                     send the changes in smaller batches"
+                ),
+                details: Some(serde_json::json!({ "limit_bytes": limit })),
+            },
+            ApiError::NotFound { what } => {
+                ErrorBody { code: "not_found".into(), message: format!("{what} was not found"), details: None }
+            }
+            ApiError::Store(StoreError::NotFound { what }) => {
+                ErrorBody { code: "not_found".into(), message: format!("{what} was not found"), details: None }
+            }
+            ApiError::Store(StoreError::Conflict(message)) => {
+                ErrorBody { code: "conflict".into(), message, details: None }
+            }
+            ApiError::Store(e) => {
+                tracing::error!(error = %e, "storage failure");
+                ErrorBody {
+                    code: "storage_unavailable".into(),
+                    message: "the server could not store this request; nothing in it was \
+                              acknowledged, so it is safe to send again"
+                        .into(),
+                    details: None,
+                }
+            }
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                ErrorBody {
+                    code: "internal".into(),
+                    message: "the server failed; nothing in this request was acknowledged".into(),
+                    details: None,
+                }
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,71 @@
+//! The Fieldnotes sync server.
+//!
+//! An embeddable axum service: [`app`] builds the router over an [`AppState`], [`serve`] runs it
+//! on a listener the caller has already bound (tests bind `127.0.0.1:0`, so no sleeps are
+//! needed), and [`cli::main`] is the `fieldnotes-server` binary.
+//!
+//! Request flow for a sync round: the body is gzip-decompressed and size-limited by tower
+//! layers, parsed by [`routes::sync`], each pushed document is merged and validated by
+//! [`merge::ModelMerger`] (the pure model crate) inside the store's write transaction, and the
+//! response is built only after that transaction has committed.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod merge;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Build the HTTP router over `state`.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.limits.max_request_bytes;
+    routes::router()
+        .with_state(state)
+        // The limit applies to the decompressed body, so a small gzip bomb cannot expand past it.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestDecompressionLayer::new().gzip(true))
+        .layer(CompressionLayer::new().gzip(true))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Open the store named by `config`, then serve on `listener` until `shutdown` resolves.
+/// In-flight requests are allowed to finish; nothing is acknowledged that was not committed.
+pub async fn serve(
+    config: &Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::open(config).await?;
+    serve_state(state, listener, shutdown).await
+}
+
+/// Serve an already opened [`AppState`] (tests that share one store between servers use this).
+pub async fn serve_state(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "fieldnotes-server listening");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Shared handle to the store, as kept in [`AppState`].
+pub type SharedStore = Arc<dyn fieldnotes_store::Store>;

@@ -1,0 +1,62 @@
+//! Listing what the server refused to apply. Refused input is kept, never dropped.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use fieldnotes_protocol::{QuarantineItem, QuarantineList};
+use serde::Deserialize;
+
+use super::extract::ApiQuery;
+use super::rfc3339;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Return entries with ids greater than this.
+    after: Option<i64>,
+    /// At most this many entries (1–1000, default 100).
+    limit: Option<u32>,
+}
+
+/// `GET /v1/quarantine?after=ID&limit=N`: refused input, oldest first.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<QuarantineList>, ApiError> {
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be between 1 and 1000, got {limit}"),
+        ));
+    }
+    let records = state.store.list_quarantine(params.after, limit).await?;
+    let items = records
+        .into_iter()
+        .map(|r| QuarantineItem {
+            id: r.id,
+            device_id: r.device_id,
+            doc_id: r.doc_id,
+            code: r.code,
+            reason: r.reason,
+            received_at: rfc3339(r.received_at_ms),
+            size: r.size,
+        })
+        .collect();
+    Ok(Json(QuarantineList { items }))
+}
+
+/// `GET /v1/quarantine/{id}/payload`: the exact bytes that were refused.
+pub async fn payload(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::bad_request("invalid_id", format!("quarantine id must be a number, got {id:?}"))
+    })?;
+    let bytes = state.store.quarantine_payload(id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
+}

@@ -1,0 +1,19 @@
+use thiserror::Error;
+
+/// Why a store operation failed. `NotFound` and `Conflict` are answers about the data;
+/// `Backend` means the database could not be reached or failed, and nothing is durable.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{what} was not found")]
+    NotFound { what: String },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database configuration: {0}")]
+    Config(String),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Backend(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}

@@ -1,0 +1,144 @@
+//! Values passed into and out of the [`Store`](crate::Store).
+
+use serde::{Deserialize, Serialize};
+
+/// Who is pushing, and when the server received it.
+#[derive(Debug, Clone)]
+pub struct PushContext {
+    /// The pushing device.
+    pub device_id: String,
+    /// The server's receive time, in milliseconds since the Unix epoch.
+    pub received_at_ms: i64,
+}
+
+/// The changes pushed for one document.
+#[derive(Debug, Clone)]
+pub struct IncomingDoc {
+    pub doc_id: String,
+    /// Binary automerge changes, as sent (not yet parsed).
+    pub changes: Vec<Vec<u8>>,
+}
+
+/// A document as the server stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub doc_id: String,
+    /// Document kind (`visit_note`, `about_me`, `contact_card`, `short_plan`).
+    pub kind: String,
+    /// The child the document is about, where it is about a child.
+    pub child_id: Option<String>,
+    /// The merged document in automerge's compact saved form.
+    pub snapshot: Vec<u8>,
+    /// Server time of the last stored change, ms since the Unix epoch.
+    pub updated_at_ms: i64,
+}
+
+/// What the merger decided for one document.
+#[derive(Debug, Clone)]
+pub enum MergeOutcome {
+    /// Store these new changes and this snapshot.
+    Applied {
+        kind: String,
+        child_id: Option<String>,
+        snapshot: Vec<u8>,
+        /// Changes the store does not have yet. May be empty (a pure duplicate push).
+        new_changes: Vec<NewChange>,
+        /// Hashes of every pushed change that is now durable (new and already known).
+        accepted_hashes: Vec<String>,
+    },
+    /// Do not apply; keep the input in quarantine with this reason.
+    Rejected { code: String, reason: String },
+    /// Do not apply yet: the changes depend on changes the server does not have.
+    Deferred { reason: String, missing: Vec<String> },
+}
+
+/// A change the merger found new, with the facts the store records about it.
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    /// Automerge change hash, hex.
+    pub hash: String,
+    pub bytes: Vec<u8>,
+    /// Automerge actor id, hex.
+    pub actor: String,
+    /// The device's own clock at the time of the change (ms since the epoch); never used for
+    /// ordering.
+    pub device_time_ms: i64,
+}
+
+/// What became of one pushed document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocResult {
+    /// Committed. `hashes` lists every pushed change now durable.
+    Accepted { hashes: Vec<String> },
+    /// Kept in quarantine (committed) under `quarantine_id`.
+    Rejected { code: String, reason: String, quarantine_id: i64 },
+    /// Nothing stored; the device should push again once it has the missing changes.
+    Deferred { reason: String, missing: Vec<String> },
+}
+
+/// A position in the change feed: every change at or before it has been handed out.
+///
+/// `xid` orders changes by the transaction that wrote them (PostgreSQL transaction id; always
+/// 0 on SQLite, whose single writer commits in sequence order) and `seq` within and across
+/// transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct FeedPosition {
+    pub xid: i64,
+    pub seq: i64,
+}
+
+/// One page of the change feed.
+#[derive(Debug, Clone)]
+pub struct PullPage {
+    /// Changes in feed order.
+    pub changes: Vec<FeedChange>,
+    /// Where the next page starts (the input position when nothing was due).
+    pub next: FeedPosition,
+    /// True when more changes were due than fitted in this page.
+    pub more: bool,
+}
+
+/// One change in the feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedChange {
+    pub doc_id: String,
+    pub hash: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A change as stored, with its attribution (for history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChange {
+    pub doc_id: String,
+    pub hash: String,
+    pub bytes: Vec<u8>,
+    pub actor: String,
+    pub device_id: String,
+    /// Server receive time, ms since the epoch.
+    pub received_at_ms: i64,
+    /// The device's own clock, ms since the epoch.
+    pub device_time_ms: i64,
+}
+
+/// Input to keep in quarantine.
+#[derive(Debug, Clone)]
+pub struct NewQuarantine {
+    pub device_id: Option<String>,
+    pub doc_id: Option<String>,
+    pub code: String,
+    pub reason: String,
+    pub payload: Vec<u8>,
+    pub received_at_ms: i64,
+}
+
+/// A quarantine entry (without its payload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineRecord {
+    pub id: i64,
+    pub device_id: Option<String>,
+    pub doc_id: Option<String>,
+    pub code: String,
+    pub reason: String,
+    pub size: u64,
+    pub received_at_ms: i64,
+}

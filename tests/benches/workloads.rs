@@ -1,0 +1,383 @@
+//! The benchmark workloads of `shared/bench/WORKLOADS.md`, on the real server (a separate
+//! process, so its memory is measured apart) and real clients, through a byte-counting proxy
+//! on 127.0.0.1. Prints one JSON line per run and one median line per workload.
+//!
+//! ```text
+//! cargo bench -p fieldnotes-tests --bench workloads -- --workload w1 --n 2000 --backend sqlite
+//! cargo bench -p fieldnotes-tests --bench workloads -- --help
+//! ```
+
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use fieldnotes_client::Client;
+use fieldnotes_model::{Document, Patch, VisitNotePatch};
+use fieldnotes_protocol::PushDoc;
+use fieldnotes_tests::fixtures::{rng, visit_note, words};
+use fieldnotes_tests::wire::sync_round;
+use fieldnotes_tests::{Backend, CountingProxy, ServerProcess, TestDb};
+use serde_json::json;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_fieldnotes-test-server");
+
+const HELP: &str = "\
+Fieldnotes workload benchmark (see shared/bench/WORKLOADS.md)
+
+usage: workloads [--workload w1|w2|w5|all] [--n N[,N...]] [--backend sqlite|postgres|both] [--runs R]
+
+  --workload  which workload to run (default: all of w1, w2, w5)
+  --n         documents per run; a comma-separated list gives the W4 scale curve (default 2000)
+  --backend   server database (default: both); postgres uses $FIELDNOTES_TEST_PG_URL
+  --runs      runs per setting; a median line follows them (default 3)
+";
+
+struct Args {
+    workloads: Vec<String>,
+    ns: Vec<usize>,
+    backends: Vec<Backend>,
+    runs: usize,
+}
+
+fn parse_args() -> anyhow::Result<Option<Args>> {
+    let mut args = Args {
+        workloads: vec!["w1".into(), "w2".into(), "w5".into()],
+        ns: vec![2000],
+        backends: vec![Backend::Sqlite, Backend::Postgres],
+        runs: 3,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--help" | "-h" => return Ok(None),
+            "--bench" => {}
+            "--workload" => {
+                let v = value("--workload")?;
+                args.workloads = match v.as_str() {
+                    "all" => vec!["w1".into(), "w2".into(), "w5".into()],
+                    "w1" | "w2" | "w5" => vec![v],
+                    other => bail!("unknown workload {other:?}: use w1, w2, w5 or all"),
+                };
+            }
+            "--n" => {
+                args.ns = value("--n")?
+                    .split(',')
+                    .map(|n| n.trim().parse::<usize>().with_context(|| format!("--n {n:?} is not a number")))
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            "--backend" => {
+                let v = value("--backend")?;
+                args.backends = if v == "both" { vec![Backend::Sqlite, Backend::Postgres] } else { vec![v.parse()?] };
+            }
+            "--runs" => args.runs = value("--runs")?.parse().context("--runs must be a number")?,
+            other => bail!("unknown argument {other:?}\n\n{HELP}"),
+        }
+    }
+    if args.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    Ok(Some(args))
+}
+
+/// Peak resident set size of a process in MiB, from /proc (VmHWM).
+fn peak_rss_mb(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Reset a process's peak RSS so the next reading covers only the measured phase.
+fn reset_peak_rss(pid: &str) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+struct Figures {
+    wall_ms: f64,
+    bytes: u64,
+    round_trips: u64,
+    client_peak_rss_mb: f64,
+    server_peak_rss_mb: f64,
+    extra: serde_json::Value,
+}
+
+/// Other devices write `n` notes to the server (not measured). Returns the documents.
+async fn seed_server(url: &str, n: usize, seed: u64) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let mut r = rng(seed);
+    let mut batch: Vec<PushDoc> = Vec::new();
+    for i in 0..n {
+        let mut doc = Document::create(
+            &uuid::Uuid::new_v4().to_string(),
+            fieldnotes_model::ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice()),
+            visit_note(&mut r, i, "sw-seed"),
+            1_763_900_000_000,
+        )?;
+        batch.push(PushDoc {
+            doc_id: doc.id().to_owned(),
+            changes: doc.all_changes().into_iter().map(|c| c.bytes.into()).collect(),
+        });
+        if batch.len() == 500 || i + 1 == n {
+            sync_round(&http, url, &format!("seed-{}", i / 500), std::mem::take(&mut batch), None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// W1 cold start: a new device with an empty store syncs until it holds all `n` notes.
+async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
+    let db = TestDb::new(backend).await?;
+    let server = ServerProcess::start(SERVER, &db.url)?;
+    seed_server(&server.url(), n, 1).await?;
+    let proxy = CountingProxy::start(server.addr).await?;
+    let dir = tempfile::tempdir()?;
+    let server_pid = server.pid().to_string();
+    reset_peak_rss("self");
+    reset_peak_rss(&server_pid);
+
+    let start = Instant::now();
+    let client = Client::builder(dir.path()).server_url(&proxy.url()).open().await?;
+    let report = client.sync().await?;
+    let wall = start.elapsed();
+
+    let held = client.list(None).await?.len();
+    if held != n {
+        bail!("W1: the device holds {held} notes, expected {n}");
+    }
+    Ok(Figures {
+        wall_ms: wall.as_secs_f64() * 1000.0,
+        bytes: proxy.total_bytes(),
+        round_trips: report.round_trips as u64,
+        client_peak_rss_mb: peak_rss_mb("self"),
+        server_peak_rss_mb: peak_rss_mb(&server_pid),
+        extra: json!({}),
+    })
+}
+
+/// W2 reconnect: A and B hold the same `n` notes. A, offline, edits 10%; B, online, edits a
+/// different 10%. Measured: from A's reconnection until A and B hold identical heads.
+async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
+    let db = TestDb::new(backend).await?;
+    let server = ServerProcess::start(SERVER, &db.url)?;
+    seed_server(&server.url(), n, 2).await?;
+    let proxy = CountingProxy::start(server.addr).await?;
+    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let a = Client::builder(dir_a.path()).server_url(&proxy.url()).open().await?;
+    let b = Client::builder(dir_b.path()).server_url(&proxy.url()).open().await?;
+    a.sync().await?;
+    b.sync().await?;
+    let mut ids: Vec<String> = a.list(None).await?.into_iter().map(|d| d.id).collect();
+    ids.sort();
+
+    let tenth = n / 10;
+    let mut r = rng(22);
+    let mut moved_bytes = 0u64;
+    for id in &ids[..tenth] {
+        let body = match a.get(id).await? {
+            Some(fieldnotes_model::Record::VisitNote(note)) => note.body,
+            _ => bail!("W2: {id} is not a visit note"),
+        };
+        let patch = VisitNotePatch {
+            title: Some(words(&mut r, 40).chars().take(40).collect()),
+            body: Some(format!("{body} {}", words(&mut r, 300))),
+            ..Default::default()
+        };
+        a.edit(id, Patch::VisitNote(patch)).await?;
+    }
+    for id in &ids[tenth..2 * tenth] {
+        let body = match b.get(id).await? {
+            Some(fieldnotes_model::Record::VisitNote(note)) => note.body,
+            _ => bail!("W2: {id} is not a visit note"),
+        };
+        let patch = VisitNotePatch {
+            title: Some(words(&mut r, 40).chars().take(40).collect()),
+            body: Some(format!("{body} {}", words(&mut r, 300))),
+            ..Default::default()
+        };
+        b.edit(id, Patch::VisitNote(patch)).await?;
+    }
+    // Each edited note has one new change; A's go up and down once, B's go down once (B's
+    // own upload happens while it is online, before A reconnects).
+    moved_bytes += latest_change_bytes(&a, &ids[..tenth]).await? * 2;
+    b.sync().await?;
+    moved_bytes += latest_change_bytes(&b, &ids[tenth..2 * tenth]).await?;
+    proxy.reset();
+    let server_pid = server.pid().to_string();
+    reset_peak_rss("self");
+    reset_peak_rss(&server_pid);
+
+    let start = Instant::now();
+    let report_a = a.sync().await?;
+    let report_b = b.sync().await?;
+    let wall = start.elapsed();
+
+    for id in &ids {
+        if a.heads(id).await? != b.heads(id).await? {
+            bail!("W2: A and B differ on {id}");
+        }
+    }
+    let bytes = proxy.total_bytes();
+    Ok(Figures {
+        wall_ms: wall.as_secs_f64() * 1000.0,
+        bytes,
+        round_trips: (report_a.round_trips + report_b.round_trips) as u64,
+        client_peak_rss_mb: peak_rss_mb("self"),
+        server_peak_rss_mb: peak_rss_mb(&server_pid),
+        extra: json!({
+            "change_bytes_moved": moved_bytes,
+            "bytes_per_change_byte": bytes as f64 / moved_bytes.max(1) as f64,
+        }),
+    })
+}
+
+/// Total size of the latest change of each of these notes.
+async fn latest_change_bytes(b: &Client, ids: &[String]) -> anyhow::Result<u64> {
+    let mut total = 0u64;
+    for id in ids {
+        let mut doc = b.document(id).await?.context("B lost a note")?;
+        let changes = doc.all_changes();
+        total += changes.last().map_or(0, |c| c.bytes.len() as u64);
+    }
+    Ok(total)
+}
+
+/// W5 local write: offline, create a note and edit it 100 times; latency of each edit
+/// including its durable local write.
+async fn w5(_backend: Backend, _n: usize) -> anyhow::Result<Figures> {
+    let dir = tempfile::tempdir()?;
+    let client = Client::builder(dir.path()).open().await?;
+    let mut r = rng(5);
+    reset_peak_rss("self");
+    let start = Instant::now();
+    let id = client.create(visit_note(&mut r, 0, "sw-1")).await?;
+    let mut latencies = Vec::with_capacity(100);
+    let mut body = match client.get(&id).await? {
+        Some(fieldnotes_model::Record::VisitNote(note)) => note.body,
+        _ => bail!("W5: not a visit note"),
+    };
+    for _ in 0..100 {
+        body.push(' ');
+        body.push_str(&words(&mut r, 20));
+        let patch = VisitNotePatch { body: Some(body.clone()), ..Default::default() };
+        let t = Instant::now();
+        client.edit(&id, Patch::VisitNote(patch)).await?;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let wall = start.elapsed();
+    latencies.sort_by(f64::total_cmp);
+    Ok(Figures {
+        wall_ms: wall.as_secs_f64() * 1000.0,
+        bytes: 0,
+        round_trips: 0,
+        client_peak_rss_mb: peak_rss_mb("self"),
+        server_peak_rss_mb: 0.0,
+        extra: json!({
+            "edits": 100,
+            "edit_p50_ms": percentile(&latencies, 0.50),
+            "edit_p99_ms": percentile(&latencies, 0.99),
+            "edit_max_ms": latencies.last().copied().unwrap_or(f64::NAN),
+        }),
+    })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn line(workload: &str, n: usize, backend: Backend, f: &Figures) -> serde_json::Value {
+    let mut v = json!({
+        "workload": workload,
+        "n": n,
+        "backend": backend.to_string(),
+        "wall_ms": (f.wall_ms * 10.0).round() / 10.0,
+        "bytes": f.bytes,
+        "round_trips": f.round_trips,
+        "client_peak_rss_mb": (f.client_peak_rss_mb * 10.0).round() / 10.0,
+        "server_peak_rss_mb": (f.server_peak_rss_mb * 10.0).round() / 10.0,
+    });
+    if let (Some(obj), Some(extra)) = (v.as_object_mut(), f.extra.as_object()) {
+        for (k, val) in extra {
+            obj.insert(k.clone(), val.clone());
+        }
+    }
+    v
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    for workload in &args.workloads {
+        for &backend in &args.backends {
+            // W5 never touches the server: run it once, not per backend.
+            if workload == "w5" && backend == Backend::Postgres && args.backends.len() > 1 {
+                continue;
+            }
+            for &n in &args.ns {
+                let mut runs = Vec::new();
+                for _ in 0..args.runs {
+                    let figures = match workload.as_str() {
+                        "w1" => w1(backend, n).await?,
+                        "w2" => w2(backend, n).await?,
+                        _ => w5(backend, n).await?,
+                    };
+                    println!("{}", line(workload, n, backend, &figures));
+                    runs.push(figures);
+                }
+                let mut wall: Vec<f64> = runs.iter().map(|f| f.wall_ms).collect();
+                let mut summary = line(workload, n, backend, &runs[0]);
+                summary["stat"] = json!(format!("median of {}", runs.len()));
+                summary["wall_ms"] = json!((median(&mut wall) * 10.0).round() / 10.0);
+                for key in ["edit_p50_ms", "edit_p99_ms", "bytes_per_change_byte"] {
+                    let mut values: Vec<f64> = runs.iter().filter_map(|f| f.extra[key].as_f64()).collect();
+                    if !values.is_empty() {
+                        summary[key] = json!(median(&mut values));
+                    }
+                }
+                let mut bytes: Vec<f64> = runs.iter().map(|f| f.bytes as f64).collect();
+                summary["bytes"] = json!(median(&mut bytes) as u64);
+                println!("{summary}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{HELP}");
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Fresh databases for tests: one per test, so tests run in parallel.
+
+use std::fmt;
+
+use anyhow::{Context, bail};
+use sqlx::Connection;
+use tempfile::TempDir;
+
+/// Which server backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" => Ok(Backend::Postgres),
+            other => bail!("unknown backend {other:?}: use sqlite or postgres"),
+        }
+    }
+}
+
+/// The PostgreSQL server the suites use: `$FIELDNOTES_TEST_PG_URL`, by default the local
+/// trust-auth server. Tests create their own database on it.
+pub fn pg_admin_url() -> String {
+    std::env::var("FIELDNOTES_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database that exists for one test and is removed after it.
+pub struct TestDb {
+    pub backend: Backend,
+    /// The URL to give the server.
+    pub url: String,
+    /// Keeps the SQLite folder alive.
+    dir: Option<TempDir>,
+    /// PostgreSQL database to drop at the end.
+    pg_name: Option<String>,
+}
+
+impl fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestDb").field("backend", &self.backend).field("url", &self.url).finish()
+    }
+}
+
+impl TestDb {
+    /// Create a fresh database. A PostgreSQL server that cannot be reached is an error that
+    /// says how to fix it: the PostgreSQL suites are never skipped.
+    pub async fn new(backend: Backend) -> anyhow::Result<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().context("creating a temp folder")?;
+                let url = format!("sqlite://{}", dir.path().join("server.db").display());
+                Ok(TestDb { backend, url, dir: Some(dir), pg_name: None })
+            }
+            Backend::Postgres => {
+                let admin = pg_admin_url();
+                let name = format!("fieldnotes_e2e_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin).await.with_context(|| {
+                    format!(
+                        "the PostgreSQL suite needs a server at {admin} (set FIELDNOTES_TEST_PG_URL \
+                         or start PostgreSQL)"
+                    )
+                })?;
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .with_context(|| format!("creating database {name}"))?;
+                let url = match admin.rfind('/') {
+                    Some(slash) if slash > "postgres://".len() => format!("{}/{name}", &admin[..slash]),
+                    _ => bail!("FIELDNOTES_TEST_PG_URL {admin} must end in /DATABASE"),
+                };
+                Ok(TestDb { backend, url, dir: None, pg_name: Some(name) })
+            }
+        }
+    }
+
+    /// The SQLite folder (SQLite only).
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_ref().map(TempDir::path)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        // Drop runs outside any runtime guarantee, so use a short-lived one on its own thread.
+        let admin = pg_admin_url();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}

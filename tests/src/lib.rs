@@ -1,0 +1,14 @@
+//! Test harness for end-to-end tests and benchmarks: fresh databases (a SQLite temp file or a
+//! fresh PostgreSQL database), the real server in-process on an ephemeral port or as a separate
+//! process, a byte-counting TCP proxy, raw protocol calls and seeded documents. Everything
+//! listens on 127.0.0.1 only.
+
+pub mod db;
+pub mod fixtures;
+pub mod proxy;
+pub mod server;
+pub mod wire;
+
+pub use db::{Backend, TestDb, pg_admin_url};
+pub use proxy::CountingProxy;
+pub use server::{ServerProcess, TestServer};

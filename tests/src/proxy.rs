@@ -1,0 +1,91 @@
+//! A TCP proxy on 127.0.0.1 that counts every byte crossing it in both directions, headers
+//! included, so benchmarks report what really went over the socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Forwards connections to `upstream` and counts bytes.
+#[derive(Debug)]
+pub struct CountingProxy {
+    pub addr: SocketAddr,
+    up: Arc<AtomicU64>,
+    down: Arc<AtomicU64>,
+    connections: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl CountingProxy {
+    pub async fn start(upstream: SocketAddr) -> std::io::Result<CountingProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let up = Arc::new(AtomicU64::new(0));
+        let down = Arc::new(AtomicU64::new(0));
+        let connections = Arc::new(AtomicU64::new(0));
+        let (u, d, c) = (up.clone(), down.clone(), connections.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                c.fetch_add(1, Ordering::Relaxed);
+                let (u, d) = (u.clone(), d.clone());
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(upstream).await else { return };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    let a = tokio::spawn(pump(cr, sw, u));
+                    let b = tokio::spawn(pump(sr, cw, d));
+                    let _ = tokio::join!(a, b);
+                });
+            }
+        });
+        Ok(CountingProxy { addr, up, down, connections, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Bytes sent by clients plus bytes sent back, since the start or the last reset.
+    pub fn total_bytes(&self) -> u64 {
+        self.up.load(Ordering::Relaxed) + self.down.load(Ordering::Relaxed)
+    }
+
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    pub fn reset(&self) {
+        self.up.store(0, Ordering::Relaxed);
+        self.down.store(0, Ordering::Relaxed);
+        self.connections.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    counter: Arc<AtomicU64>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+                if to.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}

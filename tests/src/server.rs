@@ -1,0 +1,123 @@
+//! The real server, in-process on an ephemeral port or as a separate process.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, bail};
+use fieldnotes_server::{AppState, Config};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server running inside the test process on 127.0.0.1 with an ephemeral port. The listener is
+/// bound before this returns, so clients can connect at once.
+#[derive(Debug)]
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(database_url: &str) -> anyhow::Result<TestServer> {
+        let config = Config::with_database(database_url);
+        let state = AppState::open(&config).await?;
+        Self::start_with_state(state).await
+    }
+
+    /// Start another server on an already opened state (several servers, one database).
+    pub async fn start_with_state(state: AppState) -> anyhow::Result<TestServer> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(fieldnotes_server::serve_state(state.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        Ok(TestServer { addr, state, shutdown: Some(tx), task: Some(task) })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop accepting, let in-flight requests finish, and wait for the server to end.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.context("server task panicked")??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The server binary as a child process, for tests that kill it.
+#[derive(Debug)]
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl ServerProcess {
+    /// Start `fieldnotes-test-server` (the server's own entry point) on an ephemeral port and
+    /// wait for the line in which it reports the address it listens on.
+    pub fn start(binary: &str, database_url: &str) -> anyhow::Result<ServerProcess> {
+        let mut child = Command::new(binary)
+            .args(["--listen", "127.0.0.1:0", "--database-url", database_url, "--log", "info"])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {binary}"))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let Some(line) = lines.next() else {
+                let status = child.wait()?;
+                bail!("the server exited ({status}) before it listened");
+            };
+            let line = line?;
+            if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("listening")) {
+                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                break addr.parse::<SocketAddr>().with_context(|| format!("parsing {line:?}"))?;
+            }
+        };
+        // Keep draining its output so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(ServerProcess { addr, child })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server's process id (for reading its memory use).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no shutdown, no flushing, the harshest crash there is.
+    pub fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

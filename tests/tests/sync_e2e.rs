@@ -1,0 +1,161 @@
+//! Devices with the real client SDK against the real server over a real socket: recording
+//! offline, converging, and refusals that never block the rest of the outbox.
+
+mod common;
+
+use std::sync::Arc;
+
+use fieldnotes_client::Client;
+use fieldnotes_model::{Patch, Record, VisitNotePatch};
+use fieldnotes_server::AppState;
+use fieldnotes_server::state::Limits;
+use fieldnotes_tests::fixtures::{rng, visit_note};
+use fieldnotes_tests::{Backend, TestDb, TestServer};
+
+async fn device(dir: &tempfile::TempDir, url: &str) -> anyhow::Result<Client> {
+    Ok(Client::builder(dir.path()).server_url(url).open().await?)
+}
+
+fn body_of(record: Option<Record>) -> String {
+    match record {
+        Some(Record::VisitNote(note)) => note.body,
+        other => panic!("expected a visit note, got {other:?}"),
+    }
+}
+
+fn body_patch(body: String) -> Patch {
+    Patch::VisitNote(VisitNotePatch { body: Some(body), ..Default::default() })
+}
+
+/// Two devices edit the same note body and different notes while offline; after syncing both
+/// hold identical documents and both edits to the shared body are kept.
+async fn offline_edits_on_two_devices_converge(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let a = device(&dir_a, &server.url()).await?;
+    let b = device(&dir_b, &server.url()).await?;
+
+    let mut r = rng(3);
+    let shared = a.create(visit_note(&mut r, 0, "sw-a")).await?;
+    let only_a = a.create(visit_note(&mut r, 1, "sw-a")).await?;
+    let only_b = b.create(visit_note(&mut r, 2, "sw-b")).await?;
+    a.sync().await?;
+    b.sync().await?;
+    a.sync().await?;
+    let original = body_of(a.get(&shared).await?);
+    assert_eq!(body_of(b.get(&shared).await?), original, "both devices start from the same note");
+
+    // Offline: A adds a line at the start of the shared body, B one at the end; each also edits
+    // a note only it touches.
+    a.edit(&shared, body_patch(format!("Seen at school first. {original}"))).await?;
+    b.edit(&shared, body_patch(format!("{original} Agreed to meet next week."))).await?;
+    a.edit(&only_a, body_patch("A's own note, rewritten offline.".into())).await?;
+    b.edit(&only_b, body_patch("B's own note, rewritten offline.".into())).await?;
+
+    a.sync().await?;
+    b.sync().await?;
+    a.sync().await?;
+
+    let merged = body_of(a.get(&shared).await?);
+    assert_eq!(merged, body_of(b.get(&shared).await?));
+    assert!(merged.starts_with("Seen at school first. "), "{merged}");
+    assert!(merged.ends_with(" Agreed to meet next week."), "{merged}");
+    for id in [&shared, &only_a, &only_b] {
+        assert_eq!(a.get(id).await?, b.get(id).await?, "document {id} differs");
+        assert_eq!(a.heads(id).await?, b.heads(id).await?, "heads of {id} differ");
+    }
+    assert_eq!(a.pending_changes().await?, 0);
+    assert_eq!(b.pending_changes().await?, 0);
+    server.stop().await
+}
+
+/// With the server down, recording works, sync fails saying it will retry, and nothing is
+/// lost: when the server is back the work arrives.
+async fn recording_works_while_the_server_is_down(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    let addr = server.addr;
+    let url = server.url();
+    server.stop().await?;
+
+    let dir = tempfile::tempdir()?;
+    let mut r = rng(4);
+    let note = {
+        let a = Client::builder(dir.path())
+            .server_url(&url)
+            .retry(fieldnotes_client::RetryPolicy::none())
+            .open()
+            .await?;
+        let note = a.create(visit_note(&mut r, 0, "sw-a")).await?;
+        a.edit(&note, body_patch("Written with no signal.".into())).await?;
+        let err = a.sync().await.expect_err("the server is down");
+        assert!(matches!(err, fieldnotes_client::ClientError::Unreachable { .. }), "{err}");
+        assert!(err.to_string().contains("safe on this device"), "{err}");
+        assert_eq!(a.pending_changes().await?, 2);
+        note
+    };
+
+    // The app restarts, and the server comes back on the same address.
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let state = AppState::open(&fieldnotes_server::Config::with_database(&db.url)).await?;
+    let serving = tokio::spawn(fieldnotes_server::serve_state(state, listener, std::future::pending()));
+    let a = Client::builder(dir.path()).open().await?;
+    a.sync().await?;
+    assert_eq!(a.pending_changes().await?, 0);
+
+    let b_dir = tempfile::tempdir()?;
+    let b = device(&b_dir, &url).await?;
+    b.sync().await?;
+    assert_eq!(body_of(b.get(&note).await?), "Written with no signal.");
+    serving.abort();
+    Ok(())
+}
+
+/// A document the server refuses is kept on the device with its reason and is not sent again
+/// and again; the other documents keep syncing.
+async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let store: fieldnotes_server::SharedStore = Arc::from(fieldnotes_store::open(&db.url).await?);
+    // A server that accepts at most 4 KiB of changes per document in one push.
+    let limits = Limits { max_request_bytes: 1024 * 1024, max_doc_push_bytes: 4096 };
+    let server = TestServer::start_with_state(AppState::new(store, limits)).await?;
+
+    let dir = tempfile::tempdir()?;
+    let a = device(&dir, &server.url()).await?;
+    let mut r = rng(5);
+    let small = a.create(visit_note(&mut r, 0, "sw-a")).await?;
+    let big = a.create(visit_note(&mut r, 1, "sw-a")).await?;
+    a.edit(&big, body_patch("x".repeat(6000))).await?;
+
+    let report = a.sync().await?;
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    assert_eq!(report.rejected[0].doc_id, big);
+    assert!(report.rejected[0].reason.contains("bytes"), "{:?}", report.rejected[0]);
+
+    // The refused note is kept, readable, and shown with its reason.
+    assert_eq!(body_of(a.get(&big).await?), "x".repeat(6000));
+    let rejections = a.rejections().await?;
+    assert_eq!(rejections.len(), 1);
+    assert_eq!(rejections[0].doc_id, big);
+
+    // Later work still syncs, and the refused changes are not resent every round.
+    let later = a.create(visit_note(&mut r, 2, "sw-a")).await?;
+    let report = a.sync().await?;
+    assert!(report.rejected.is_empty(), "{report:?}");
+    assert_eq!(report.pushed_changes, 1, "only the new note is sent: {report:?}");
+
+    let b_dir = tempfile::tempdir()?;
+    let b = device(&b_dir, &server.url()).await?;
+    b.sync().await?;
+    assert!(b.get(&small).await?.is_some());
+    assert!(b.get(&later).await?.is_some());
+    assert!(b.get(&big).await?.is_none(), "the refused note never reached the server");
+    server.stop().await
+}
+
+on_both_backends!(
+    offline_edits_on_two_devices_converge,
+    recording_works_while_the_server_is_down,
+    a_refused_document_never_blocks_the_others,
+);
