@@ -10,6 +10,7 @@
 //! with the document locked, so that the merge, the validation and the durable write are one
 //! atomic step and two servers sharing one PostgreSQL never merge the same document at once.
 
+mod common;
 mod error;
 mod types;
 

@@ -78,12 +78,10 @@ pub enum DocResult {
 
 /// A position in the change feed: every change at or before it has been handed out.
 ///
-/// `xid` orders changes by the transaction that wrote them (PostgreSQL transaction id; always
-/// 0 on SQLite, whose single writer commits in sequence order) and `seq` within and across
-/// transactions.
+/// Feed positions are assigned in commit order on both backends (see the store docs), so a
+/// change that commits late can never land behind a position already handed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct FeedPosition {
-    pub xid: i64,
     pub seq: i64,
 }
 

@@ -1,0 +1,279 @@
+//! PostgreSQL, for authorities running more than one server or more data than one file should
+//! hold.
+//!
+//! Each push is one transaction. Before merging a document the transaction takes a
+//! transaction-scoped advisory lock on its id (documents in sorted order, so two pushes never
+//! deadlock), which serialises merges of one document across every server sharing the
+//! database — including the first push of a new document, which has no row to lock yet.
+//!
+//! Feed order is commit order. A sequence value is taken when a row is inserted, not when its
+//! transaction commits, so with free-running writers a reader could see seq 11 committed while
+//! seq 10 is still in flight, hand out cursor 11, and skip 10 for ever. So a push merges and
+//! stores its documents first, then takes the row lock on `feed_clock` and only then inserts
+//! its change rows: the lock is held until commit, so sequence values are taken by one
+//! transaction at a time, in commit order. Only that last step is serialised; merging, the
+//! expensive part, runs concurrently. (An earlier design paged on transaction ids below
+//! `pg_snapshot_xmin`; that horizon is cluster-wide, so any long transaction in any database
+//! stalled every device's feed.)
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+
+use crate::common::{FEED_BATCH, FeedRow, fill_page, lock_order, quarantine_payload, to_i64};
+use crate::sqlite::{change_from_row, quarantine_from_row};
+use crate::{
+    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine, PullPage, PushContext,
+    QuarantineRecord, Store, StoreError, StoredChange, StoredDocument,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// Server storage in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connect to the database named by a `postgres://` URL and bring its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(|e| {
+            StoreError::Config(format!(
+                "cannot read PostgreSQL URL `{}`: {e}",
+                crate::redact_url(url)
+            ))
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for tests that need to hold a transaction open.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn document_from_row(row: &sqlx::postgres::PgRow) -> Result<StoredDocument, sqlx::Error> {
+    Ok(StoredDocument {
+        doc_id: row.try_get("doc_id")?,
+        kind: row.try_get("kind")?,
+        child_id: row.try_get("child_id")?,
+        snapshot: row.try_get("snapshot")?,
+        updated_at_ms: row.try_get("updated_at_ms")?,
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn push(
+        &self,
+        ctx: &PushContext,
+        docs: Vec<IncomingDoc>,
+        merger: &dyn Merger,
+    ) -> Result<Vec<DocResult>, StoreError> {
+        let mut results: Vec<Option<DocResult>> = vec![None; docs.len()];
+        let mut tx = self.pool.begin().await?;
+        // New change rows, inserted after every merge, under the feed clock lock.
+        let mut pending: Vec<(String, NewChange)> = Vec::new();
+        for i in lock_order(&docs) {
+            let doc = &docs[i];
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(&doc.doc_id)
+                .execute(&mut *tx)
+                .await?;
+            let current = sqlx::query(
+                "SELECT doc_id, kind, child_id, snapshot, updated_at_ms FROM documents WHERE doc_id = $1",
+            )
+            .bind(&doc.doc_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| document_from_row(&row))
+            .transpose()?;
+            let result = match merger.merge(&doc.doc_id, current.as_ref(), &doc.changes) {
+                MergeOutcome::Applied { kind, child_id, snapshot, new_changes, accepted_hashes } => {
+                    if !new_changes.is_empty() {
+                        sqlx::query(
+                            "INSERT INTO documents (doc_id, kind, child_id, snapshot, created_at_ms, updated_at_ms)
+                             VALUES ($1, $2, $3, $4, $5, $5)
+                             ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
+                                 child_id = excluded.child_id, snapshot = excluded.snapshot,
+                                 updated_at_ms = excluded.updated_at_ms",
+                        )
+                        .bind(&doc.doc_id)
+                        .bind(&kind)
+                        .bind(&child_id)
+                        .bind(&snapshot)
+                        .bind(ctx.received_at_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                        pending.extend(new_changes.into_iter().map(|c| (doc.doc_id.clone(), c)));
+                    }
+                    DocResult::Accepted { hashes: accepted_hashes }
+                }
+                MergeOutcome::Rejected { code, reason } => {
+                    let payload = quarantine_payload(doc);
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO quarantine (device_id, doc_id, code, reason, payload, size, received_at_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    )
+                    .bind(&ctx.device_id)
+                    .bind(&doc.doc_id)
+                    .bind(&code)
+                    .bind(&reason)
+                    .bind(&payload)
+                    .bind(to_i64(payload.len() as u64))
+                    .bind(ctx.received_at_ms)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    DocResult::Rejected { code, reason, quarantine_id: id }
+                }
+                MergeOutcome::Deferred { reason, missing } => DocResult::Deferred { reason, missing },
+            };
+            results[i] = Some(result);
+        }
+        if !pending.is_empty() {
+            // From here to commit, this transaction alone takes feed positions.
+            sqlx::query("UPDATE feed_clock SET pushes = pushes + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+            let mut doc_ids = Vec::with_capacity(pending.len());
+            let mut hashes = Vec::with_capacity(pending.len());
+            let mut bytes = Vec::with_capacity(pending.len());
+            let mut actors = Vec::with_capacity(pending.len());
+            let mut times = Vec::with_capacity(pending.len());
+            for (doc_id, change) in pending {
+                doc_ids.push(doc_id);
+                hashes.push(change.hash);
+                bytes.push(change.bytes);
+                actors.push(change.actor);
+                times.push(change.device_time_ms);
+            }
+            sqlx::query(
+                "INSERT INTO changes (doc_id, hash, bytes, actor, device_id, received_at_ms, device_time_ms)
+                 SELECT d, h, b, a, $6, $7, t
+                 FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[])
+                      WITH ORDINALITY AS u(d, h, b, a, t, n)
+                 ORDER BY n
+                 ON CONFLICT (doc_id, hash) DO NOTHING",
+            )
+            .bind(&doc_ids)
+            .bind(&hashes)
+            .bind(&bytes)
+            .bind(&actors)
+            .bind(&times)
+            .bind(&ctx.device_id)
+            .bind(ctx.received_at_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        results
+            .into_iter()
+            .map(|r| r.ok_or_else(|| StoreError::Corrupt("a pushed document got no result".into())))
+            .collect()
+    }
+
+    async fn pull(
+        &self,
+        device_id: &str,
+        after: Option<FeedPosition>,
+        max_bytes: u64,
+    ) -> Result<PullPage, StoreError> {
+        let start = after.unwrap_or_default();
+        let mut page = PullPage { changes: Vec::new(), next: start, more: false };
+        let mut used = 0;
+        loop {
+            let rows: Vec<FeedRow> = sqlx::query_as(
+                "SELECT seq, doc_id, hash, device_id = $1 AS own,
+                        CASE WHEN device_id = $1 THEN NULL ELSE bytes END AS bytes
+                 FROM changes WHERE seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(device_id)
+            .bind(page.next.seq)
+            .bind(FEED_BATCH)
+            .fetch_all(&self.pool)
+            .await?;
+            let fetched = rows.len();
+            if fill_page(&mut page, &mut used, rows, max_bytes)
+                || fetched < usize::try_from(FEED_BATCH).unwrap_or(usize::MAX)
+            {
+                return Ok(page);
+            }
+        }
+    }
+
+    async fn quarantine(&self, item: NewQuarantine) -> Result<i64, StoreError> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO quarantine (device_id, doc_id, code, reason, payload, size, received_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&item.device_id)
+        .bind(&item.doc_id)
+        .bind(&item.code)
+        .bind(&item.reason)
+        .bind(&item.payload)
+        .bind(to_i64(item.payload.len() as u64))
+        .bind(item.received_at_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn list_quarantine(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<QuarantineRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, device_id, doc_id, code, reason, size, received_at_ms FROM quarantine
+             WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(quarantine_from_row).collect::<Result<_, _>>().map_err(Into::into)
+    }
+
+    async fn quarantine_payload(&self, id: i64) -> Result<Vec<u8>, StoreError> {
+        sqlx::query_scalar("SELECT payload FROM quarantine WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: format!("quarantine entry {id}") })
+    }
+
+    async fn get_document(&self, doc_id: &str) -> Result<Option<StoredDocument>, StoreError> {
+        let row = sqlx::query(
+            "SELECT doc_id, kind, child_id, snapshot, updated_at_ms FROM documents WHERE doc_id = $1",
+        )
+        .bind(doc_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| document_from_row(&r)).transpose()?)
+    }
+
+    async fn document_changes(&self, doc_id: &str) -> Result<Vec<StoredChange>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT doc_id, hash, bytes, actor, device_id, received_at_ms, device_time_ms
+             FROM changes WHERE doc_id = $1 ORDER BY seq",
+        )
+        .bind(doc_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(change_from_row).collect::<Result<_, _>>().map_err(Into::into)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,299 @@
+//! The embedded default: SQLite through sqlx.
+//!
+//! Durability: WAL journal with `synchronous = FULL`, so a committed push survives power loss,
+//! not only a process crash. Writes go through a pool of exactly one connection: SQLite has a
+//! single writer anyway, and with one connection commits happen in `seq` order, which is what
+//! lets the change feed page on `seq` alone. Reads use a separate pool and never wait for a
+//! writer (WAL readers see the last committed state).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::common::{FEED_BATCH, FeedRow, fill_page, lock_order, quarantine_payload, to_i64};
+use crate::{
+    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewQuarantine, PullPage, PushContext,
+    QuarantineRecord, Store, StoreError, StoredChange, StoredDocument,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// Server storage in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed, with its folder) the database named by a `sqlite:` URL and
+    /// bring its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("cannot read SQLite URL `{url}`: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let filename = options.get_filename().to_path_buf();
+        let in_memory = filename.as_os_str().is_empty() || filename == Path::new(":memory:");
+        if !in_memory {
+            if let Some(dir) = filename.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Config(format!(
+                        "cannot create the data folder {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = if in_memory {
+            // An in-memory database exists only on its one connection.
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(true))
+                .await?
+        };
+        Ok(Self { writer, reader })
+    }
+}
+
+fn document_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredDocument, sqlx::Error> {
+    Ok(StoredDocument {
+        doc_id: row.try_get("doc_id")?,
+        kind: row.try_get("kind")?,
+        child_id: row.try_get("child_id")?,
+        snapshot: row.try_get("snapshot")?,
+        updated_at_ms: row.try_get("updated_at_ms")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn push(
+        &self,
+        ctx: &PushContext,
+        docs: Vec<IncomingDoc>,
+        merger: &dyn Merger,
+    ) -> Result<Vec<DocResult>, StoreError> {
+        let mut results: Vec<Option<DocResult>> = vec![None; docs.len()];
+        let mut tx = self.writer.begin().await?;
+        for i in lock_order(&docs) {
+            let doc = &docs[i];
+            let current = sqlx::query(
+                "SELECT doc_id, kind, child_id, snapshot, updated_at_ms FROM documents WHERE doc_id = ?",
+            )
+            .bind(&doc.doc_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| document_from_row(&row))
+            .transpose()?;
+            let result = match merger.merge(&doc.doc_id, current.as_ref(), &doc.changes) {
+                MergeOutcome::Applied { kind, child_id, snapshot, new_changes, accepted_hashes } => {
+                    if !new_changes.is_empty() {
+                        sqlx::query(
+                            "INSERT INTO documents (doc_id, kind, child_id, snapshot, created_at_ms, updated_at_ms)
+                             VALUES (?, ?, ?, ?, ?, ?)
+                             ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
+                                 child_id = excluded.child_id, snapshot = excluded.snapshot,
+                                 updated_at_ms = excluded.updated_at_ms",
+                        )
+                        .bind(&doc.doc_id)
+                        .bind(&kind)
+                        .bind(&child_id)
+                        .bind(&snapshot)
+                        .bind(ctx.received_at_ms)
+                        .bind(ctx.received_at_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                        for change in &new_changes {
+                            sqlx::query(
+                                "INSERT INTO changes (doc_id, hash, bytes, actor, device_id, received_at_ms, device_time_ms)
+                                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id, hash) DO NOTHING",
+                            )
+                            .bind(&doc.doc_id)
+                            .bind(&change.hash)
+                            .bind(&change.bytes)
+                            .bind(&change.actor)
+                            .bind(&ctx.device_id)
+                            .bind(ctx.received_at_ms)
+                            .bind(change.device_time_ms)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                    }
+                    DocResult::Accepted { hashes: accepted_hashes }
+                }
+                MergeOutcome::Rejected { code, reason } => {
+                    let payload = quarantine_payload(doc);
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO quarantine (device_id, doc_id, code, reason, payload, size, received_at_ms)
+                         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    )
+                    .bind(&ctx.device_id)
+                    .bind(&doc.doc_id)
+                    .bind(&code)
+                    .bind(&reason)
+                    .bind(&payload)
+                    .bind(to_i64(payload.len() as u64))
+                    .bind(ctx.received_at_ms)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    DocResult::Rejected { code, reason, quarantine_id: id }
+                }
+                MergeOutcome::Deferred { reason, missing } => DocResult::Deferred { reason, missing },
+            };
+            results[i] = Some(result);
+        }
+        tx.commit().await?;
+        results
+            .into_iter()
+            .map(|r| r.ok_or_else(|| StoreError::Corrupt("a pushed document got no result".into())))
+            .collect()
+    }
+
+    async fn pull(
+        &self,
+        device_id: &str,
+        after: Option<FeedPosition>,
+        max_bytes: u64,
+    ) -> Result<PullPage, StoreError> {
+        let start = after.unwrap_or_default();
+        let mut page = PullPage { changes: Vec::new(), next: start, more: false };
+        let mut used = 0;
+        loop {
+            let rows: Vec<FeedRow> = sqlx::query_as(
+                "SELECT seq, doc_id, hash, device_id = ?1 AS own,
+                        CASE WHEN device_id = ?1 THEN NULL ELSE bytes END AS bytes
+                 FROM changes WHERE seq > ?2 ORDER BY seq LIMIT ?3",
+            )
+            .bind(device_id)
+            .bind(page.next.seq)
+            .bind(FEED_BATCH)
+            .fetch_all(&self.reader)
+            .await?;
+            let fetched = rows.len();
+            if fill_page(&mut page, &mut used, rows, max_bytes)
+                || fetched < usize::try_from(FEED_BATCH).unwrap_or(usize::MAX)
+            {
+                return Ok(page);
+            }
+        }
+    }
+
+    async fn quarantine(&self, item: NewQuarantine) -> Result<i64, StoreError> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO quarantine (device_id, doc_id, code, reason, payload, size, received_at_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&item.device_id)
+        .bind(&item.doc_id)
+        .bind(&item.code)
+        .bind(&item.reason)
+        .bind(&item.payload)
+        .bind(to_i64(item.payload.len() as u64))
+        .bind(item.received_at_ms)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(id)
+    }
+
+    async fn list_quarantine(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<QuarantineRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, device_id, doc_id, code, reason, size, received_at_ms FROM quarantine
+             WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(quarantine_from_row).collect::<Result<_, _>>().map_err(Into::into)
+    }
+
+    async fn quarantine_payload(&self, id: i64) -> Result<Vec<u8>, StoreError> {
+        sqlx::query_scalar("SELECT payload FROM quarantine WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: format!("quarantine entry {id}") })
+    }
+
+    async fn get_document(&self, doc_id: &str) -> Result<Option<StoredDocument>, StoreError> {
+        let row = sqlx::query(
+            "SELECT doc_id, kind, child_id, snapshot, updated_at_ms FROM documents WHERE doc_id = ?",
+        )
+        .bind(doc_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|r| document_from_row(&r)).transpose()?)
+    }
+
+    async fn document_changes(&self, doc_id: &str) -> Result<Vec<StoredChange>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT doc_id, hash, bytes, actor, device_id, received_at_ms, device_time_ms
+             FROM changes WHERE doc_id = ? ORDER BY seq",
+        )
+        .bind(doc_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(change_from_row).collect::<Result<_, _>>().map_err(Into::into)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+}
+
+pub(crate) fn quarantine_from_row<R: Row>(row: &R) -> Result<QuarantineRecord, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database>,
+{
+    let size: i64 = row.try_get("size")?;
+    Ok(QuarantineRecord {
+        id: row.try_get("id")?,
+        device_id: row.try_get("device_id")?,
+        doc_id: row.try_get("doc_id")?,
+        code: row.try_get("code")?,
+        reason: row.try_get("reason")?,
+        size: u64::try_from(size).unwrap_or(0),
+        received_at_ms: row.try_get("received_at_ms")?,
+    })
+}
+
+pub(crate) fn change_from_row<R: Row>(row: &R) -> Result<StoredChange, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(StoredChange {
+        doc_id: row.try_get("doc_id")?,
+        hash: row.try_get("hash")?,
+        bytes: row.try_get("bytes")?,
+        actor: row.try_get("actor")?,
+        device_id: row.try_get("device_id")?,
+        received_at_ms: row.try_get("received_at_ms")?,
+        device_time_ms: row.try_get("device_time_ms")?,
+    })
+}
