@@ -507,7 +507,8 @@ impl Client {
             report.pulled_changes += changes.len() as u64;
             report.pulled_docs += 1;
             cache.remove(&pulled.doc_id);
-            let mut doc = match self.store.snapshot(&pulled.doc_id).await? {
+            let stored = local::snapshot(&mut *tx, &pulled.doc_id).await.map_err(|e| self.store.err(e))?;
+            let mut doc = match stored {
                 Some(snapshot) => {
                     let mut doc = Document::load(&pulled.doc_id, &snapshot)?;
                     doc.apply_changes(&changes)?;

@@ -21,7 +21,6 @@ pub(crate) const STORE_FILE: &str = "fieldnotes.db";
 pub(crate) struct OutboxRow {
     pub seq: i64,
     pub doc_id: String,
-    pub hash: String,
     pub bytes: Vec<u8>,
 }
 
@@ -91,11 +90,7 @@ impl LocalStore {
     }
 
     pub(crate) async fn snapshot(&self, doc_id: &str) -> Result<Option<Vec<u8>>, ClientError> {
-        sqlx::query_scalar("SELECT snapshot FROM documents WHERE doc_id = ?")
-            .bind(doc_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))
+        snapshot(&self.pool, doc_id).await.map_err(|e| self.err(e))
     }
 
     pub(crate) async fn list(&self, kind: Option<&str>) -> Result<Vec<DocRow>, ClientError> {
@@ -128,7 +123,7 @@ impl LocalStore {
         let mut cursor = after_seq;
         loop {
             let rows = sqlx::query(
-                "SELECT seq, doc_id, hash, bytes FROM outbox
+                "SELECT seq, doc_id, bytes FROM outbox
                  WHERE held_code IS NULL AND seq > ? ORDER BY seq LIMIT 500",
             )
             .bind(cursor)
@@ -140,7 +135,6 @@ impl LocalStore {
                 let row = OutboxRow {
                     seq: r.try_get("seq").map_err(|e| self.err(e))?,
                     doc_id: r.try_get("doc_id").map_err(|e| self.err(e))?,
-                    hash: r.try_get("hash").map_err(|e| self.err(e))?,
                     bytes: r.try_get("bytes").map_err(|e| self.err(e))?,
                 };
                 let len = row.bytes.len() as u64;
@@ -241,4 +235,16 @@ pub(crate) async fn enqueue(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A document's saved state, read through `executor` (the pool, or an open transaction: the
+/// pool has one connection, so code holding a transaction must read through it).
+pub(crate) async fn snapshot<'e, E>(executor: E, doc_id: &str) -> Result<Option<Vec<u8>>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    sqlx::query_scalar("SELECT snapshot FROM documents WHERE doc_id = ?")
+        .bind(doc_id)
+        .fetch_optional(executor)
+        .await
 }

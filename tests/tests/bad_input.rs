@@ -40,7 +40,7 @@ async fn bad_documents_are_refused_one_by_one(backend: Backend) -> anyhow::Resul
     let wrong_target = new_id();
 
     let push = vec![
-        push_doc(good.id(), &good.all_changes()),
+        push_doc(&good.id().to_owned(), &good.all_changes()),
         raw_push(&malformed_id, vec![malformed.clone()]),
         raw_push(broken.id(), broken_changes),
         push_doc("../../etc/passwd", &stray.all_changes()),
@@ -85,7 +85,11 @@ async fn bad_documents_are_refused_one_by_one(backend: Backend) -> anyhow::Resul
         .await?
         .bytes()
         .await?;
-    assert_eq!(payload.as_ref(), malformed.as_slice());
+    // The payload is the refused push entry, exactly as sent.
+    let kept: fieldnotes_protocol::PushDoc = serde_json::from_slice(&payload)?;
+    assert_eq!(kept.doc_id, malformed_id);
+    assert_eq!(kept.changes.len(), 1);
+    assert_eq!(kept.changes[0].as_slice(), malformed.as_slice());
     server.stop().await
 }
 
@@ -141,7 +145,7 @@ async fn oversized_input_is_refused_with_the_limit(backend: Backend) -> anyhow::
     let big_id = new_id();
     let push = vec![
         raw_push(&big_id, vec![vec![7u8; 9 * 1024 * 1024]]),
-        push_doc(good.id(), &good.all_changes()),
+        push_doc(&good.id().to_owned(), &good.all_changes()),
     ];
     let response = sync_round(&http, &server.url(), "device-a", push, None).await?;
     match &response.results[0].outcome {

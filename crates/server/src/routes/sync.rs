@@ -24,7 +24,9 @@ pub async fn sync(
     RawBody(body): RawBody,
 ) -> Result<Json<SyncResponse>, ApiError> {
     let received_at_ms = now_ms();
-    let request: SyncRequest = match serde_json::from_slice(&body) {
+    // serde_path_to_error names the field at fault ("push[3].changes[0]: ...").
+    let mut json = serde_json::Deserializer::from_slice(&body);
+    let request: SyncRequest = match serde_path_to_error::deserialize(&mut json) {
         Ok(request) => request,
         Err(e) => {
             // Nothing sent is dropped silently: keep the unreadable body for review.
