@@ -134,15 +134,17 @@ impl Transport {
     }
 }
 
-/// A short cause for a failed request: "connection refused", "timed out", ...
+/// A short cause for a failed request: "Connection refused (os error 111)", "timed out", ...
+/// (the innermost cause; reqwest's outer layers only repeat the URL).
 fn describe(e: &reqwest::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message = format!("{message}: {s}");
-        source = s.source();
+    if e.is_timeout() {
+        return "the server did not answer in time".to_owned();
     }
-    message
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -19,7 +19,7 @@ pub enum ModelError {
     WrongId { expected: String, found: String },
     #[error("the document has no {field} field: it was not created by Fieldnotes")]
     MissingField { field: &'static str },
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] ValidationErrors),
     #[error("{0:?} is not a change hash (64 hex characters)")]
     BadHash(String),

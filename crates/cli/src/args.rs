@@ -1,0 +1,319 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use fieldnotes_model::{DocKind, NotAloneReason, VisitKind};
+
+/// Record visit notes, "about me" profiles, contact cards and short plans, with or without a
+/// connection, and sync them with the Fieldnotes server.
+///
+/// Everything is saved on this device first. `fieldnotes sync` sends it when there is a
+/// connection; with none, it says so and keeps everything for next time.
+#[derive(Debug, Parser)]
+#[command(name = "fieldnotes", version, propagate_version = true)]
+pub struct Cli {
+    /// Folder holding this device's store [default: ~/.local/share/fieldnotes]
+    #[arg(long, global = true, env = "FIELDNOTES_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// The sync server, e.g. http://127.0.0.1:7878 (remembered after the first use)
+    #[arg(long, global = true, env = "FIELDNOTES_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Who is recording (your worker id); recorded as the author
+    #[arg(long, global = true, env = "FIELDNOTES_USER", value_name = "ID")]
+    pub user: Option<String>,
+
+    /// Show what sync is doing
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Visit notes: record and edit
+    Note {
+        #[command(subcommand)]
+        command: NoteCmd,
+    },
+    /// "About me" profiles of a child (or a worker)
+    AboutMe {
+        #[command(subcommand)]
+        command: AboutMeCmd,
+    },
+    /// Contact cards: how a child can reach their worker
+    ContactCard {
+        #[command(subcommand)]
+        command: ContactCardCmd,
+    },
+    /// Short plans (at most three points)
+    Plan {
+        #[command(subcommand)]
+        command: PlanCmd,
+    },
+    /// List the documents on this device, most recently changed first
+    List(ListArgs),
+    /// Show one document in full, with any conflicting values
+    Show(ShowArgs),
+    /// Send this device's work and fetch everyone else's (exit code 75 if the server cannot be
+    /// reached; nothing is lost)
+    Sync,
+    /// This device: id, server, documents, changes waiting to be sent, refused documents
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NoteCmd {
+    /// Record a new visit note (saved as a draft)
+    New(NoteNew),
+    /// Change fields of a visit note; fields not given are left as they are
+    Edit(NoteEdit),
+}
+
+fn yes_no(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" => Ok(true),
+        "no" | "n" | "false" => Ok(false),
+        _ => Err(format!("{s:?} is not yes or no")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct NoteNew {
+    /// The child the note is about
+    #[arg(long, value_name = "ID")]
+    pub child: String,
+    /// statutory_visit, home_visit, school_visit, contact, phone_call, meeting or direct_work
+    #[arg(long, value_name = "KIND")]
+    pub kind: VisitKind,
+    /// When it happened, RFC 3339 (e.g. 2026-11-24T10:30:00Z) [default: now]
+    #[arg(long, value_name = "TIME")]
+    pub occurred_at: Option<String>,
+    /// A short title
+    #[arg(long)]
+    pub title: String,
+    /// The note itself
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the body from a file (`-` for standard input)
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// The child's wishes and feelings, in their own words
+    #[arg(long)]
+    pub wishes: Option<String>,
+    /// A tag (repeat for more)
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Someone present (repeat for more)
+    #[arg(long)]
+    pub present: Vec<String>,
+    /// Statutory visits: was the child seen? yes or no
+    #[arg(long, value_parser = yes_no, value_name = "YES|NO")]
+    pub child_seen: Option<bool>,
+    /// Statutory visits: was the child seen alone? yes or no
+    #[arg(long, value_parser = yes_no, value_name = "YES|NO")]
+    pub seen_alone: Option<bool>,
+    /// If not seen alone, why: child_refused, inappropriate_for_age_and_understanding or
+    /// worker_unable
+    #[arg(long, value_name = "REASON")]
+    pub not_alone_reason: Option<NotAloneReason>,
+}
+
+#[derive(Debug, Args)]
+pub struct NoteEdit {
+    /// The note's id (see `fieldnotes list`)
+    pub id: String,
+    #[arg(long, value_name = "ID")]
+    pub child: Option<String>,
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<VisitKind>,
+    #[arg(long, value_name = "TIME")]
+    pub occurred_at: Option<String>,
+    #[arg(long)]
+    pub title: Option<String>,
+    /// The whole new body; your changes are merged with others' edits to the same note
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the new body from a file (`-` for standard input)
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    #[arg(long)]
+    pub wishes: Option<String>,
+    /// Replace the tags (repeat for more)
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Replace who was present (repeat for more)
+    #[arg(long)]
+    pub present: Vec<String>,
+    #[arg(long, value_parser = yes_no, value_name = "YES|NO")]
+    pub child_seen: Option<bool>,
+    #[arg(long, value_parser = yes_no, value_name = "YES|NO")]
+    pub seen_alone: Option<bool>,
+    #[arg(long, value_name = "REASON")]
+    pub not_alone_reason: Option<NotAloneReason>,
+    /// Mark the note completed (no longer a draft)
+    #[arg(long)]
+    pub complete: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AboutMeCmd {
+    /// Start an "about me" profile
+    New(AboutMeNew),
+    /// Change an "about me" profile
+    Edit(AboutMeEdit),
+}
+
+#[derive(Debug, Args)]
+pub struct AboutMeNew {
+    /// The child the profile is about
+    #[arg(long, value_name = "ID", required_unless_present = "worker", conflicts_with = "worker")]
+    pub child: Option<String>,
+    /// Or a worker introducing themselves
+    #[arg(long, value_name = "ID")]
+    pub worker: Option<String>,
+    /// What I enjoy
+    #[arg(long)]
+    pub fun: Option<String>,
+    /// What I don't like
+    #[arg(long)]
+    pub dislikes: Option<String>,
+    /// What is important to me
+    #[arg(long)]
+    pub important: Option<String>,
+    /// How to help me
+    #[arg(long)]
+    pub how_to_help: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AboutMeEdit {
+    /// The profile's id (see `fieldnotes list`)
+    pub id: String,
+    #[arg(long)]
+    pub fun: Option<String>,
+    #[arg(long)]
+    pub dislikes: Option<String>,
+    #[arg(long)]
+    pub important: Option<String>,
+    #[arg(long)]
+    pub how_to_help: Option<String>,
+    /// Mark the profile completed
+    #[arg(long)]
+    pub complete: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactCardCmd {
+    /// Make a contact card
+    New(ContactCardNew),
+    /// Change a contact card
+    Edit(ContactCardEdit),
+}
+
+#[derive(Debug, Args)]
+pub struct ContactCardNew {
+    /// The worker the card is for [default: --user]
+    #[arg(long, value_name = "ID")]
+    pub worker: Option<String>,
+    /// The name a child knows you by
+    #[arg(long)]
+    pub name: String,
+    /// Something about you (up to three; repeat the flag)
+    #[arg(long)]
+    pub thing: Vec<String>,
+    /// How to reach you
+    #[arg(long)]
+    pub how_to_reach: Option<String>,
+    /// When to reach you
+    #[arg(long)]
+    pub when_to_reach: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContactCardEdit {
+    /// The card's id (see `fieldnotes list`)
+    pub id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace the three things (repeat the flag)
+    #[arg(long)]
+    pub thing: Vec<String>,
+    #[arg(long)]
+    pub how_to_reach: Option<String>,
+    #[arg(long)]
+    pub when_to_reach: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCmd {
+    /// Write a short plan
+    New(PlanNew),
+    /// Change a short plan
+    Edit(PlanEdit),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanNew {
+    /// The child the plan is for
+    #[arg(long, value_name = "ID")]
+    pub child: String,
+    /// A point of the plan (at most three; repeat the flag)
+    #[arg(long, required = true)]
+    pub point: Vec<String>,
+    /// When to review it, YYYY-MM-DD
+    #[arg(long, value_name = "DATE")]
+    pub review_on: Option<String>,
+    /// When it is planned to end, YYYY-MM-DD
+    #[arg(long, value_name = "DATE")]
+    pub planned_end: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanEdit {
+    /// The plan's id (see `fieldnotes list`)
+    pub id: String,
+    /// Replace the points (at most three; repeat the flag)
+    #[arg(long)]
+    pub point: Vec<String>,
+    #[arg(long, value_name = "DATE")]
+    pub review_on: Option<String>,
+    #[arg(long, value_name = "DATE")]
+    pub planned_end: Option<String>,
+    /// Mark the plan completed
+    #[arg(long)]
+    pub complete: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this kind: visit_note, about_me, contact_card or short_plan
+    #[arg(long)]
+    pub kind: Option<DocKind>,
+    /// Only documents about this child
+    #[arg(long, value_name = "ID")]
+    pub child: Option<String>,
+    /// Print JSON lines instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The document's id (see `fieldnotes list`)
+    pub id: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,103 @@
+//! Printing documents and status for people (and, with `--json`, for scripts).
+
+use fieldnotes_client::{DocSummary, Rejection, Status};
+use fieldnotes_model::{FieldConflict, Record};
+use serde_json::json;
+
+pub fn list(docs: &[DocSummary], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        for d in docs {
+            println!(
+                "{}",
+                json!({ "id": d.id, "kind": d.kind.as_str(), "child_id": d.child_id, "summary": d.summary })
+            );
+        }
+        return Ok(());
+    }
+    if docs.is_empty() {
+        eprintln!("no documents on this device yet; record one with `fieldnotes note new`, or run `fieldnotes sync`");
+        return Ok(());
+    }
+    for d in docs {
+        println!("{}  {:<12}  {:<12}  {}", d.id, d.kind.as_str(), d.child_id.as_deref().unwrap_or("-"), d.summary);
+    }
+    Ok(())
+}
+
+pub fn show(record: &Record, conflicts: &[FieldConflict], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        let mut value = serde_json::to_value(record)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("conflicts".into(), serde_json::to_value(conflicts)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let value = serde_json::to_value(record)?;
+    if let Some(map) = value.as_object() {
+        for (key, v) in map {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".into(),
+                other => other.to_string(),
+            };
+            if text.contains('\n') {
+                println!("{key}:\n{}", indent(&text));
+            } else {
+                println!("{key}: {text}");
+            }
+        }
+    }
+    for c in conflicts {
+        println!("conflict in {}: {} values were written at the same time:", c.field, c.values.len());
+        for v in &c.values {
+            println!("  {} {} (by actor {})", if v.winner { "*" } else { " " }, v.value, v.actor);
+        }
+    }
+    Ok(())
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
+pub fn status(status: &Status, rejections: &[Rejection], as_json: bool) -> anyhow::Result<()> {
+    let last_sync = status.last_sync_ms.map(|ms| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_else(|| ms.to_string())
+    });
+    if as_json {
+        let refused: Vec<_> = rejections
+            .iter()
+            .map(|r| json!({ "doc_id": r.doc_id, "code": r.code, "reason": r.reason, "changes": r.changes }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "device_id": status.device_id,
+                "data_dir": status.data_dir,
+                "server": status.server_url,
+                "documents": status.documents,
+                "pending_changes": status.pending_changes,
+                "last_sync": last_sync,
+                "refused": refused,
+            }))?
+        );
+        return Ok(());
+    }
+    println!("device:          {}", status.device_id);
+    println!("data folder:     {}", status.data_dir.display());
+    println!("server:          {}", status.server_url.as_deref().unwrap_or("(none set; use --server URL)"));
+    println!("documents:       {}", status.documents);
+    println!("waiting to send: {} change(s)", status.pending_changes);
+    println!("last sync:       {}", last_sync.as_deref().unwrap_or("never"));
+    for r in rejections {
+        println!(
+            "refused by the server: {} ({}): {} — kept here; edit it to send it again",
+            r.doc_id, r.code, r.reason
+        );
+    }
+    Ok(())
+}
