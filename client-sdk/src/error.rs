@@ -12,13 +12,21 @@ pub enum ClientError {
         "could not reach the server at {url} after {attempts} attempt(s): {reason}. Everything \
          recorded is safe on this device and will be sent on the next sync"
     )]
-    Unreachable { url: String, attempts: u32, reason: String },
+    Unreachable {
+        url: String,
+        attempts: u32,
+        reason: String,
+    },
     /// The server answered with an error.
     #[error(
         "the server refused the sync ({status}): {message}. Everything recorded is safe on this \
          device"
     )]
-    Server { status: u16, code: String, message: String },
+    Server {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// The local store failed.
     #[error("the local store at {path} failed: {source}")]
     Store {

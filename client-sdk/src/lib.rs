@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use fieldnotes_model::{
     ActorId, DocKind, Document, FieldConflict, NewRecord, Patch, Record, hash_hex,
 };
-use fieldnotes_protocol::{Cursor, PROTOCOL_VERSION, PushDoc, PushOutcome, RejectCode, SyncRequest};
+use fieldnotes_protocol::{
+    Cursor, PROTOCOL_VERSION, PushDoc, PushOutcome, RejectCode, SyncRequest,
+};
 use tokio::sync::Mutex;
 
 pub use error::ClientError;
@@ -80,22 +82,32 @@ impl ClientBuilder {
 
     /// Open the device's store (creating it, and the device identity, the first time).
     pub async fn open(self) -> Result<Client, ClientError> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|source| ClientError::Io { path: self.dir.clone(), source })?;
+        std::fs::create_dir_all(&self.dir).map_err(|source| ClientError::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
         let lock_path = self.dir.join(LOCK_FILE);
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|source| ClientError::Io { path: lock_path.clone(), source })?;
+            .map_err(|source| ClientError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(ClientError::Locked { path: self.dir.clone() });
+                return Err(ClientError::Locked {
+                    path: self.dir.clone(),
+                });
             }
             Err(std::fs::TryLockError::Error(source)) => {
-                return Err(ClientError::Io { path: lock_path, source });
+                return Err(ClientError::Io {
+                    path: lock_path,
+                    source,
+                });
             }
         }
         let store = LocalStore::open(&self.dir).await?;
@@ -268,7 +280,9 @@ impl Client {
         let row = doc_row(&mut doc, now)?;
         let snapshot = doc.save();
         let mut tx = self.store.begin().await?;
-        put_document(&mut tx, &row, &snapshot).await.map_err(|e| self.store.err(e))?;
+        put_document(&mut tx, &row, &snapshot)
+            .await
+            .map_err(|e| self.store.err(e))?;
         for change in &changes {
             enqueue(&mut tx, &id, &hash_hex(&change.hash), &change.bytes, now)
                 .await
@@ -288,7 +302,10 @@ impl Client {
         let mut cache = self.write.lock().await;
         let mut doc = match cache.remove(id) {
             Some(doc) => doc,
-            None => self.load(id).await?.ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?,
+            None => self
+                .load(id)
+                .await?
+                .ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?,
         };
         let Some(change) = doc.edit(patch, now)? else {
             cache_insert(&mut cache, id.to_owned(), doc);
@@ -297,7 +314,9 @@ impl Client {
         let row = doc_row(&mut doc, now)?;
         let snapshot = doc.save();
         let mut tx = self.store.begin().await?;
-        put_document(&mut tx, &row, &snapshot).await.map_err(|e| self.store.err(e))?;
+        put_document(&mut tx, &row, &snapshot)
+            .await
+            .map_err(|e| self.store.err(e))?;
         enqueue(&mut tx, id, &hash_hex(&change.hash), &change.bytes, now)
             .await
             .map_err(|e| self.store.err(e))?;
@@ -323,7 +342,10 @@ impl Client {
     /// The document's heads, as sorted hex hashes: two devices with equal heads hold the same
     /// document.
     pub async fn heads(&self, id: &str) -> Result<Vec<String>, ClientError> {
-        let mut doc = self.load(id).await?.ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?;
+        let mut doc = self
+            .load(id)
+            .await?
+            .ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?;
         let mut heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
         heads.sort();
         Ok(heads)
@@ -331,7 +353,10 @@ impl Client {
 
     /// Fields of a document that hold concurrent, conflicting values.
     pub async fn conflicts(&self, id: &str) -> Result<Vec<FieldConflict>, ClientError> {
-        let doc = self.load(id).await?.ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?;
+        let doc = self
+            .load(id)
+            .await?
+            .ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?;
         Ok(doc.conflicts())
     }
 
@@ -382,7 +407,11 @@ impl Client {
             documents: self.store.list(None).await?.len() as u64,
             pending_changes: self.store.pending_changes().await?,
             held_documents: self.store.held().await?.len() as u64,
-            last_sync_ms: self.store.meta(META_LAST_SYNC).await?.and_then(|v| v.parse().ok()),
+            last_sync_ms: self
+                .store
+                .meta(META_LAST_SYNC)
+                .await?
+                .and_then(|v| v.parse().ok()),
         })
     }
 
@@ -405,13 +434,19 @@ impl Client {
         // Outbox rows sent in this sync; a deferred change is not sent twice in one sync.
         let mut sent_up_to = 0i64;
         loop {
-            let batch = self.store.outbox_batch(sent_up_to, self.push_batch_bytes).await?;
+            let batch = self
+                .store
+                .outbox_batch(sent_up_to, self.push_batch_bytes)
+                .await?;
             let cursor = self.store.meta(META_CURSOR).await?.map(Cursor);
             let mut push: Vec<PushDoc> = Vec::new();
             let mut index: HashMap<&str, usize> = HashMap::new();
             for row in &batch {
                 let slot = *index.entry(row.doc_id.as_str()).or_insert_with(|| {
-                    push.push(PushDoc { doc_id: row.doc_id.clone(), changes: Vec::new() });
+                    push.push(PushDoc {
+                        doc_id: row.doc_id.clone(),
+                        changes: Vec::new(),
+                    });
                     push.len() - 1
                 });
                 push[slot].changes.push(row.bytes.clone().into());
@@ -445,7 +480,9 @@ impl Client {
                 break;
             }
         }
-        self.store.set_meta(META_LAST_SYNC, &now_ms().to_string()).await?;
+        self.store
+            .set_meta(META_LAST_SYNC, &now_ms().to_string())
+            .await?;
         Ok(report)
     }
 
@@ -503,11 +540,14 @@ impl Client {
             }
         }
         for pulled in response.pull {
-            let changes: Vec<Vec<u8>> = pulled.changes.into_iter().map(|c| c.into_inner()).collect();
+            let changes: Vec<Vec<u8>> =
+                pulled.changes.into_iter().map(|c| c.into_inner()).collect();
             report.pulled_changes += changes.len() as u64;
             report.pulled_docs += 1;
             cache.remove(&pulled.doc_id);
-            let stored = local::snapshot(&mut *tx, &pulled.doc_id).await.map_err(|e| self.store.err(e))?;
+            let stored = local::snapshot(&mut *tx, &pulled.doc_id)
+                .await
+                .map_err(|e| self.store.err(e))?;
             let mut doc = match stored {
                 Some(snapshot) => {
                     let mut doc = Document::load(&pulled.doc_id, &snapshot)?;
@@ -517,9 +557,13 @@ impl Client {
                 None => Document::load(&pulled.doc_id, &changes.concat())?,
             };
             let row = doc_row(&mut doc, now)?;
-            put_document(&mut tx, &row, &doc.save()).await.map_err(|e| self.store.err(e))?;
+            put_document(&mut tx, &row, &doc.save())
+                .await
+                .map_err(|e| self.store.err(e))?;
         }
-        set_meta(&mut tx, META_CURSOR, &response.cursor.0).await.map_err(|e| self.store.err(e))?;
+        set_meta(&mut tx, META_CURSOR, &response.cursor.0)
+            .await
+            .map_err(|e| self.store.err(e))?;
         self.store.commit(tx).await?;
         Ok(())
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool, Sqlite, Transaction};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::ClientError;
 
@@ -55,16 +55,25 @@ impl LocalStore {
             .max_connections(1)
             .connect_with(options)
             .await
-            .map_err(|source| ClientError::Store { path: path.clone(), source })?;
+            .map_err(|source| ClientError::Store {
+                path: path.clone(),
+                source,
+            })?;
         MIGRATOR
             .run(&pool)
             .await
-            .map_err(|source| ClientError::Migration { path: path.clone(), source })?;
+            .map_err(|source| ClientError::Migration {
+                path: path.clone(),
+                source,
+            })?;
         Ok(Self { pool, path })
     }
 
     pub(crate) fn err(&self, source: sqlx::Error) -> ClientError {
-        ClientError::Store { path: self.path.clone(), source }
+        ClientError::Store {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, ClientError> {
@@ -85,7 +94,9 @@ impl LocalStore {
 
     pub(crate) async fn set_meta(&self, key: &str, value: &str) -> Result<(), ClientError> {
         let mut tx = self.begin().await?;
-        set_meta(&mut tx, key, value).await.map_err(|e| self.err(e))?;
+        set_meta(&mut tx, key, value)
+            .await
+            .map_err(|e| self.err(e))?;
         self.commit(tx).await
     }
 
@@ -117,7 +128,11 @@ impl LocalStore {
     }
 
     /// Outbox rows not held, after `after_seq`, up to about `max_bytes` (at least one row).
-    pub(crate) async fn outbox_batch(&self, after_seq: i64, max_bytes: u64) -> Result<Vec<OutboxRow>, ClientError> {
+    pub(crate) async fn outbox_batch(
+        &self,
+        after_seq: i64,
+        max_bytes: u64,
+    ) -> Result<Vec<OutboxRow>, ClientError> {
         let mut out = Vec::new();
         let mut used = 0u64;
         let mut cursor = after_seq;
@@ -169,13 +184,24 @@ impl LocalStore {
         .await
         .map_err(|e| self.err(e))?;
         rows.iter()
-            .map(|r| Ok((r.try_get("doc_id")?, r.try_get("code")?, r.try_get("reason")?, r.try_get("n")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("doc_id")?,
+                    r.try_get("code")?,
+                    r.try_get("reason")?,
+                    r.try_get("n")?,
+                ))
+            })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| self.err(e))
     }
 }
 
-pub(crate) async fn set_meta(tx: &mut Transaction<'static, Sqlite>, key: &str, value: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn set_meta(
+    tx: &mut Transaction<'static, Sqlite>,
+    key: &str,
+    value: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .bind(key)
         .bind(value)
@@ -239,7 +265,10 @@ pub(crate) async fn enqueue(
 
 /// A document's saved state, read through `executor` (the pool, or an open transaction: the
 /// pool has one connection, so code holding a transaction must read through it).
-pub(crate) async fn snapshot<'e, E>(executor: E, doc_id: &str) -> Result<Option<Vec<u8>>, sqlx::Error>
+pub(crate) async fn snapshot<'e, E>(
+    executor: E,
+    doc_id: &str,
+) -> Result<Option<Vec<u8>>, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {

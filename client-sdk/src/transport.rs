@@ -25,7 +25,11 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// Try once; report failure at once (for tests and interactive tools).
     pub fn none() -> Self {
-        RetryPolicy { max_attempts: 1, initial_backoff: Duration::ZERO, max_backoff: Duration::ZERO }
+        RetryPolicy {
+            max_attempts: 1,
+            initial_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        }
     }
 
     /// The wait before attempt `attempt + 1` (attempt counts from 1): exponential with full
@@ -63,7 +67,11 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    pub(crate) fn new(base: &str, device_id: &str, retry: RetryPolicy) -> Result<Self, ClientError> {
+    pub(crate) fn new(
+        base: &str,
+        device_id: &str,
+        retry: RetryPolicy,
+    ) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
@@ -96,7 +104,11 @@ impl Transport {
                     attempt += 1;
                 }
                 Err(ClientError::Unreachable { url, reason, .. }) => {
-                    return Err(ClientError::Unreachable { url, attempts: attempt, reason });
+                    return Err(ClientError::Unreachable {
+                        url,
+                        attempts: attempt,
+                        reason,
+                    });
                 }
                 Err(e) => return Err(e),
             }
@@ -105,7 +117,11 @@ impl Transport {
 
     async fn send(&self, body: &[u8]) -> Result<SyncResponse, ClientError> {
         let url = format!("{}{SYNC_PATH}", self.base);
-        let unreachable = |reason: String| ClientError::Unreachable { url: self.base.clone(), attempts: 1, reason };
+        let unreachable = |reason: String| ClientError::Unreachable {
+            url: self.base.clone(),
+            attempts: 1,
+            reason,
+        };
         let response = self
             .http
             .post(&url)
@@ -118,7 +134,10 @@ impl Transport {
             .map_err(|e| unreachable(describe(&e)))?;
         let status = response.status();
         // A body cut off mid-answer is a network failure: nothing in it is trusted.
-        let bytes = response.bytes().await.map_err(|e| unreachable(describe(&e)))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| unreachable(describe(&e)))?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| ClientError::Server {
                 status: status.as_u16(),
@@ -128,9 +147,16 @@ impl Transport {
         }
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => (body.code, body.message),
-            Err(_) => ("http_error".to_owned(), String::from_utf8_lossy(&bytes).chars().take(300).collect()),
+            Err(_) => (
+                "http_error".to_owned(),
+                String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+            ),
         };
-        Err(ClientError::Server { status: status.as_u16(), code, message })
+        Err(ClientError::Server {
+            status: status.as_u16(),
+            code,
+            message,
+        })
     }
 }
 
@@ -166,7 +192,10 @@ mod tests {
             assert!(wait <= policy.max_backoff, "attempt {attempt}: {wait:?}");
         }
         let first = policy.backoff(1);
-        assert!(first >= Duration::from_millis(125) && first <= Duration::from_millis(250), "{first:?}");
+        assert!(
+            first >= Duration::from_millis(125) && first <= Duration::from_millis(250),
+            "{first:?}"
+        );
         assert_eq!(RetryPolicy::none().backoff(1), Duration::ZERO);
     }
 }

@@ -7,6 +7,15 @@
 //! cargo bench -p fieldnotes-tests --bench workloads -- --help
 //! ```
 
+// Test code: a failed unwrap is a failed test, and sizes here are small.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -62,14 +71,26 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
             "--n" => {
                 args.ns = value("--n")?
                     .split(',')
-                    .map(|n| n.trim().parse::<usize>().with_context(|| format!("--n {n:?} is not a number")))
+                    .map(|n| {
+                        n.trim()
+                            .parse::<usize>()
+                            .with_context(|| format!("--n {n:?} is not a number"))
+                    })
                     .collect::<anyhow::Result<_>>()?;
             }
             "--backend" => {
                 let v = value("--backend")?;
-                args.backends = if v == "both" { vec![Backend::Sqlite, Backend::Postgres] } else { vec![v.parse()?] };
+                args.backends = if v == "both" {
+                    vec![Backend::Sqlite, Backend::Postgres]
+                } else {
+                    vec![v.parse()?]
+                };
             }
-            "--runs" => args.runs = value("--runs")?.parse().context("--runs must be a number")?,
+            "--runs" => {
+                args.runs = value("--runs")?
+                    .parse()
+                    .context("--runs must be a number")?
+            }
             other => bail!("unknown argument {other:?}\n\n{HELP}"),
         }
     }
@@ -120,10 +141,21 @@ async fn seed_server(url: &str, n: usize, seed: u64) -> anyhow::Result<()> {
         )?;
         batch.push(PushDoc {
             doc_id: doc.id().to_owned(),
-            changes: doc.all_changes().into_iter().map(|c| c.bytes.into()).collect(),
+            changes: doc
+                .all_changes()
+                .into_iter()
+                .map(|c| c.bytes.into())
+                .collect(),
         });
         if batch.len() == 500 || i + 1 == n {
-            sync_round(&http, url, &format!("seed-{}", i / 500), std::mem::take(&mut batch), None).await?;
+            sync_round(
+                &http,
+                url,
+                &format!("seed-{}", i / 500),
+                std::mem::take(&mut batch),
+                None,
+            )
+            .await?;
         }
     }
     Ok(())
@@ -141,7 +173,10 @@ async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
     reset_peak_rss(&server_pid);
 
     let start = Instant::now();
-    let client = Client::builder(dir.path()).server_url(&proxy.url()).open().await?;
+    let client = Client::builder(dir.path())
+        .server_url(&proxy.url())
+        .open()
+        .await?;
     let report = client.sync().await?;
     let wall = start.elapsed();
 
@@ -167,8 +202,14 @@ async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
     seed_server(&server.url(), n, 2).await?;
     let proxy = CountingProxy::start(server.addr).await?;
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    let a = Client::builder(dir_a.path()).server_url(&proxy.url()).open().await?;
-    let b = Client::builder(dir_b.path()).server_url(&proxy.url()).open().await?;
+    let a = Client::builder(dir_a.path())
+        .server_url(&proxy.url())
+        .open()
+        .await?;
+    let b = Client::builder(dir_b.path())
+        .server_url(&proxy.url())
+        .open()
+        .await?;
     a.sync().await?;
     b.sync().await?;
     let mut ids: Vec<String> = a.list(None).await?.into_iter().map(|d| d.id).collect();
@@ -263,7 +304,10 @@ async fn w5(_backend: Backend, _n: usize) -> anyhow::Result<Figures> {
     for _ in 0..100 {
         body.push(' ');
         body.push_str(&words(&mut r, 20));
-        let patch = VisitNotePatch { body: Some(body.clone()), ..Default::default() };
+        let patch = VisitNotePatch {
+            body: Some(body.clone()),
+            ..Default::default()
+        };
         let t = Instant::now();
         client.edit(&id, Patch::VisitNote(patch)).await?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -340,7 +384,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 summary["stat"] = json!(format!("median of {}", runs.len()));
                 summary["wall_ms"] = json!((median(&mut wall) * 10.0).round() / 10.0);
                 for key in ["edit_p50_ms", "edit_p99_ms", "bytes_per_change_byte"] {
-                    let mut values: Vec<f64> = runs.iter().filter_map(|f| f.extra[key].as_f64()).collect();
+                    let mut values: Vec<f64> =
+                        runs.iter().filter_map(|f| f.extra[key].as_f64()).collect();
                     if !values.is_empty() {
                         summary[key] = json!(median(&mut values));
                     }

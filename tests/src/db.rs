@@ -53,7 +53,10 @@ pub struct TestDb {
 
 impl fmt::Debug for TestDb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestDb").field("backend", &self.backend).field("url", &self.url).finish()
+        f.debug_struct("TestDb")
+            .field("backend", &self.backend)
+            .field("url", &self.url)
+            .finish()
     }
 }
 
@@ -65,7 +68,12 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().context("creating a temp folder")?;
                 let url = format!("sqlite://{}", dir.path().join("server.db").display());
-                Ok(TestDb { backend, url, dir: Some(dir), pg_name: None })
+                Ok(TestDb {
+                    backend,
+                    url,
+                    dir: Some(dir),
+                    pg_name: None,
+                })
             }
             Backend::Postgres => {
                 let admin = pg_admin_url();
@@ -81,10 +89,17 @@ impl TestDb {
                     .await
                     .with_context(|| format!("creating database {name}"))?;
                 let url = match admin.rfind('/') {
-                    Some(slash) if slash > "postgres://".len() => format!("{}/{name}", &admin[..slash]),
+                    Some(slash) if slash > "postgres://".len() => {
+                        format!("{}/{name}", &admin[..slash])
+                    }
                     _ => bail!("FIELDNOTES_TEST_PG_URL {admin} must end in /DATABASE"),
                 };
-                Ok(TestDb { backend, url, dir: None, pg_name: Some(name) })
+                Ok(TestDb {
+                    backend,
+                    url,
+                    dir: None,
+                    pg_name: Some(name),
+                })
             }
         }
     }
@@ -97,11 +112,16 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         // Drop runs outside any runtime guarantee, so use a short-lived one on its own thread.
         let admin = pg_admin_url();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {

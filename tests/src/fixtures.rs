@@ -33,7 +33,9 @@ pub fn rng(seed: u64) -> StdRng {
 /// A visit note as the benchmark workloads define it: a title of about 40 characters, a body
 /// of about 1,500, two or three tags, for one of 25 children.
 pub fn visit_note(rng: &mut StdRng, index: usize, author: &str) -> NewRecord {
-    let tags = (0..rng.random_range(2..=3)).map(|_| words(rng, 5)).collect();
+    let tags = (0..rng.random_range(2..=3))
+        .map(|_| words(rng, 5))
+        .collect();
     NewRecord::VisitNote(NewVisitNote {
         child_id: format!("child-{:02}", index % 25),
         author: author.to_owned(),

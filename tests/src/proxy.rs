@@ -32,7 +32,9 @@ impl CountingProxy {
                 c.fetch_add(1, Ordering::Relaxed);
                 let (u, d) = (u.clone(), d.clone());
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(upstream).await else { return };
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
                     let a = tokio::spawn(pump(cr, sw, u));
@@ -41,7 +43,13 @@ impl CountingProxy {
                 });
             }
         });
-        Ok(CountingProxy { addr, up, down, connections, task })
+        Ok(CountingProxy {
+            addr,
+            up,
+            down,
+            connections,
+            task,
+        })
     }
 
     pub fn url(&self) -> String {

@@ -32,10 +32,19 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(fieldnotes_server::serve_state(state.clone(), listener, async {
-            let _ = rx.await;
-        }));
-        Ok(TestServer { addr, state, shutdown: Some(tx), task: Some(task) })
+        let task = tokio::spawn(fieldnotes_server::serve_state(
+            state.clone(),
+            listener,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Ok(TestServer {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
     }
 
     pub fn url(&self) -> String {
@@ -74,7 +83,14 @@ impl ServerProcess {
     /// wait for the line in which it reports the address it listens on.
     pub fn start(binary: &str, database_url: &str) -> anyhow::Result<ServerProcess> {
         let mut child = Command::new(binary)
-            .args(["--listen", "127.0.0.1:0", "--database-url", database_url, "--log", "info"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+                "--log",
+                "info",
+            ])
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -88,9 +104,15 @@ impl ServerProcess {
                 bail!("the server exited ({status}) before it listened");
             };
             let line = line?;
-            if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("listening")) {
+            if let Some(rest) = line
+                .split("addr=")
+                .nth(1)
+                .filter(|_| line.contains("listening"))
+            {
                 let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
-                break addr.parse::<SocketAddr>().with_context(|| format!("parsing {line:?}"))?;
+                break addr
+                    .parse::<SocketAddr>()
+                    .with_context(|| format!("parsing {line:?}"))?;
             }
         };
         // Keep draining its output so the server never blocks on a full pipe.

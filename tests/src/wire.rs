@@ -39,7 +39,10 @@ impl RawAnswer {
 
     pub fn error_body(&self) -> anyhow::Result<ErrorBody> {
         serde_json::from_slice(&self.body).with_context(|| {
-            format!("expected an error body, got {:?}", String::from_utf8_lossy(&self.body))
+            format!(
+                "expected an error body, got {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 }
@@ -57,13 +60,19 @@ pub async fn post_raw(
         .header(DEVICE_HEADER, device)
         .header(reqwest::header::CONTENT_TYPE, "application/json");
     request = if compress {
-        request.header(reqwest::header::CONTENT_ENCODING, "gzip").body(gzip(body))
+        request
+            .header(reqwest::header::CONTENT_ENCODING, "gzip")
+            .body(gzip(body))
     } else {
         request.body(body.to_vec())
     };
     let response = request.send().await.context("sending the sync request")?;
     let status = response.status();
-    let body = response.bytes().await.context("reading the answer")?.to_vec();
+    let body = response
+        .bytes()
+        .await
+        .context("reading the answer")?
+        .to_vec();
     Ok(RawAnswer { status, body })
 }
 
@@ -75,7 +84,14 @@ pub async fn sync_round(
     push: Vec<PushDoc>,
     cursor: Option<fieldnotes_protocol::Cursor>,
 ) -> anyhow::Result<SyncResponse> {
-    let request = SyncRequest { protocol: PROTOCOL_VERSION, cursor, push, max_page_bytes: None };
+    let request = SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        cursor,
+        push,
+        max_page_bytes: None,
+    };
     let body = serde_json::to_vec(&request)?;
-    post_raw(http, base, device, &body, true).await?.sync_response()
+    post_raw(http, base, device, &body, true)
+        .await?
+        .sync_response()
 }

@@ -1,6 +1,15 @@
 //! Invariant 7 end to end: input the server will not apply gets a clear, per-document reason,
 //! is kept in quarantine, and never stops the good documents in the same batch.
 
+// Test code: a failed unwrap is a failed test, and sizes here are small.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 mod common;
 
 use automerge::transaction::Transactable;
@@ -12,7 +21,13 @@ use fieldnotes_tests::wire::{post_raw, sync_round};
 use fieldnotes_tests::{Backend, TestDb, TestServer};
 
 async fn quarantine(http: &reqwest::Client, base: &str) -> anyhow::Result<QuarantineList> {
-    Ok(http.get(format!("{base}/v1/quarantine")).send().await?.error_for_status()?.json().await?)
+    Ok(http
+        .get(format!("{base}/v1/quarantine"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
 }
 
 /// One batch holding a good note, malformed bytes, a change that breaks validation, an
@@ -33,14 +48,18 @@ async fn bad_documents_are_refused_one_by_one(backend: Backend) -> anyhow::Resul
     let mut raw = AutoCommit::load(&broken.save())?;
     raw.put(ROOT, "occurred_at", "yesterday afternoon")?;
     raw.commit();
-    let broken_changes: Vec<Vec<u8>> =
-        raw.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect();
+    let broken_changes: Vec<Vec<u8>> = raw
+        .get_changes(&[])
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
 
     let mut stray = create(visit_note(&mut r, 2, "sw-1"));
     let wrong_target = new_id();
 
+    let good_changes = good.all_changes();
     let push = vec![
-        push_doc(&good.id().to_owned(), &good.all_changes()),
+        push_doc(good.id(), &good_changes),
         raw_push(&malformed_id, vec![malformed.clone()]),
         raw_push(broken.id(), broken_changes),
         push_doc("../../etc/passwd", &stray.all_changes()),
@@ -55,32 +74,57 @@ async fn bad_documents_are_refused_one_by_one(backend: Backend) -> anyhow::Resul
         response.results[0]
     );
     let expect = |i: usize, code: RejectCode, needle: &str| match &response.results[i].outcome {
-        PushOutcome::Rejected { code: got, reason, quarantine_id } => {
+        PushOutcome::Rejected {
+            code: got,
+            reason,
+            quarantine_id,
+        } => {
             assert_eq!(*got, code, "result {i}: {reason}");
-            assert!(reason.contains(needle), "result {i}: {reason:?} should mention {needle:?}");
+            assert!(
+                reason.contains(needle),
+                "result {i}: {reason:?} should mention {needle:?}"
+            );
             assert!(quarantine_id.is_some());
         }
         other => panic!("result {i} should be rejected, got {other:?}"),
     };
-    expect(1, RejectCode::MalformedChange, "not a valid automerge change");
+    expect(
+        1,
+        RejectCode::MalformedChange,
+        "not a valid automerge change",
+    );
     expect(2, RejectCode::InvalidDocument, "occurred_at");
     expect(3, RejectCode::InvalidDocumentId, "../../etc/passwd");
     expect(4, RejectCode::InvalidDocumentId, &wrong_target);
 
     // The good note is on the server; the refused ones are not documents there.
-    let shown = http.get(format!("{}/v1/documents/{}", server.url(), good.id())).send().await?;
+    let shown = http
+        .get(format!("{}/v1/documents/{}", server.url(), good.id()))
+        .send()
+        .await?;
     assert_eq!(shown.status(), 200);
-    let missing = http.get(format!("{}/v1/documents/{}", server.url(), broken.id())).send().await?;
+    let missing = http
+        .get(format!("{}/v1/documents/{}", server.url(), broken.id()))
+        .send()
+        .await?;
     assert_eq!(missing.status(), 404);
 
     // Everything refused is kept, with its reason and the exact bytes.
     let list = quarantine(&http, &server.url()).await?;
     assert_eq!(list.items.len(), 4, "{list:?}");
-    let item = list.items.iter().find(|i| i.doc_id.as_deref() == Some(malformed_id.as_str())).unwrap();
+    let item = list
+        .items
+        .iter()
+        .find(|i| i.doc_id.as_deref() == Some(malformed_id.as_str()))
+        .unwrap();
     assert_eq!(item.code, "malformed_change");
     assert_eq!(item.device_id.as_deref(), Some("device-a"));
     let payload = http
-        .get(format!("{}/v1/quarantine/{}/payload", server.url(), item.id))
+        .get(format!(
+            "{}/v1/quarantine/{}/payload",
+            server.url(),
+            item.id
+        ))
         .send()
         .await?
         .bytes()
@@ -99,25 +143,60 @@ async fn garbage_json_is_explained_and_kept(backend: Backend) -> anyhow::Result<
     let server = TestServer::start(&db.url).await?;
     let http = reqwest::Client::new();
 
-    let answer = post_raw(&http, &server.url(), "device-a", b"{\"protocol\": 1, \"push\": [", true).await?;
+    let answer = post_raw(
+        &http,
+        &server.url(),
+        "device-a",
+        b"{\"protocol\": 1, \"push\": [",
+        true,
+    )
+    .await?;
     assert_eq!(answer.status, 400);
     let error = answer.error_body()?;
     assert_eq!(error.code, "malformed_request");
-    assert!(error.message.contains("not valid JSON") && error.message.contains("quarantine"), "{error:?}");
+    assert!(
+        error.message.contains("not valid JSON") && error.message.contains("quarantine"),
+        "{error:?}"
+    );
 
-    let answer = post_raw(&http, &server.url(), "device-a", br#"{"protocol": 1, "push": 7}"#, false).await?;
+    let answer = post_raw(
+        &http,
+        &server.url(),
+        "device-a",
+        br#"{"protocol": 1, "push": 7}"#,
+        false,
+    )
+    .await?;
     assert_eq!(answer.status, 400);
-    assert!(answer.error_body()?.message.contains("push"), "the reason names the field");
+    assert!(
+        answer.error_body()?.message.contains("push"),
+        "the reason names the field"
+    );
 
     let list = quarantine(&http, &server.url()).await?;
     assert_eq!(list.items.len(), 2);
-    assert!(list.items.iter().all(|i| i.code == "malformed_request" && i.doc_id.is_none()));
+    assert!(
+        list.items
+            .iter()
+            .all(|i| i.code == "malformed_request" && i.doc_id.is_none())
+    );
 
     // A wrong protocol version and a missing device name are explained too.
-    let answer = post_raw(&http, &server.url(), "device-a", br#"{"protocol": 99}"#, true).await?;
+    let answer = post_raw(
+        &http,
+        &server.url(),
+        "device-a",
+        br#"{"protocol": 99}"#,
+        true,
+    )
+    .await?;
     assert_eq!(answer.status, 400);
     assert_eq!(answer.error_body()?.code, "unsupported_protocol");
-    let answer = http.post(format!("{}/v1/sync", server.url())).body("{}").send().await?;
+    let answer = http
+        .post(format!("{}/v1/sync", server.url()))
+        .body("{}")
+        .send()
+        .await?;
     assert_eq!(answer.status(), 400);
     let body: fieldnotes_protocol::ErrorBody = answer.json().await?;
     assert!(body.message.contains("fieldnotes-device"), "{body:?}");
@@ -143,18 +222,26 @@ async fn oversized_input_is_refused_with_the_limit(backend: Backend) -> anyhow::
     let mut r = rng(2);
     let mut good = create(visit_note(&mut r, 0, "sw-1"));
     let big_id = new_id();
+    let good_changes = good.all_changes();
     let push = vec![
         raw_push(&big_id, vec![vec![7u8; 9 * 1024 * 1024]]),
-        push_doc(&good.id().to_owned(), &good.all_changes()),
+        push_doc(good.id(), &good_changes),
     ];
     let response = sync_round(&http, &server.url(), "device-a", push, None).await?;
     match &response.results[0].outcome {
-        PushOutcome::Rejected { code: RejectCode::TooLarge, reason, .. } => {
+        PushOutcome::Rejected {
+            code: RejectCode::TooLarge,
+            reason,
+            ..
+        } => {
             assert!(reason.contains("bytes"), "{reason}")
         }
         other => panic!("expected too_large, got {other:?}"),
     }
-    assert!(matches!(response.results[1].outcome, PushOutcome::Accepted { .. }));
+    assert!(matches!(
+        response.results[1].outcome,
+        PushOutcome::Accepted { .. }
+    ));
     server.stop().await
 }
 

@@ -2,6 +2,15 @@
 //! of pushes and restarted on the same database. Every change it acknowledged is there, and the
 //! devices converge with it after pushing again what was not acknowledged.
 
+// Test code: a failed unwrap is a failed test, and sizes here are small.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
@@ -37,8 +46,14 @@ async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Resul
     let mut r = rng(11);
     let devices: Vec<Arc<Mutex<Device>>> = (0..DEVICES)
         .map(|d| {
-            let docs = (0..DOCS_PER_DEVICE).map(|i| create(visit_note(&mut r, d * 10 + i, "sw"))).collect();
-            Arc::new(Mutex::new(Device { name: format!("device-{d}"), docs, acked: BTreeSet::new() }))
+            let docs = (0..DOCS_PER_DEVICE)
+                .map(|i| create(visit_note(&mut r, d * 10 + i, "sw")))
+                .collect();
+            Arc::new(Mutex::new(Device {
+                name: format!("device-{d}"),
+                docs,
+                acked: BTreeSet::new(),
+            }))
         })
         .collect();
 
@@ -46,7 +61,8 @@ async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Resul
     let enough = Arc::new(Notify::new());
     let mut writers = Vec::new();
     for (d, device) in devices.iter().enumerate() {
-        let (device, url, acks, enough) = (device.clone(), url.clone(), acks.clone(), enough.clone());
+        let (device, url, acks, enough) =
+            (device.clone(), url.clone(), acks.clone(), enough.clone());
         writers.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             let mut r = rng(100 + d as u64);
@@ -55,8 +71,13 @@ async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Resul
                 let mut device = device.lock().await;
                 let i = (round as usize) % DOCS_PER_DEVICE;
                 let body = words(&mut r, 120);
-                let patch = VisitNotePatch { body: Some(body), ..Default::default() };
-                device.docs[i].edit(Patch::VisitNote(patch), 1_763_900_000_000 + round as i64).unwrap();
+                let patch = VisitNotePatch {
+                    body: Some(body),
+                    ..Default::default()
+                };
+                device.docs[i]
+                    .edit(Patch::VisitNote(patch), 1_763_900_000_000 + round as i64)
+                    .unwrap();
                 let unacked: Vec<Vec<u8>> = device.docs[i]
                     .all_changes()
                     .into_iter()
@@ -96,24 +117,51 @@ async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Resul
         let device = device.lock().await;
         let mut stored = BTreeSet::new();
         for doc in &device.docs {
-            let answer = http.get(format!("{}/v1/documents/{}/changes", server.url(), doc.id())).send().await?;
+            let answer = http
+                .get(format!(
+                    "{}/v1/documents/{}/changes",
+                    server.url(),
+                    doc.id()
+                ))
+                .send()
+                .await?;
             if answer.status() == 404 {
                 continue;
             }
             let history: Vec<serde_json::Value> = answer.error_for_status()?.json().await?;
-            stored.extend(history.iter().filter_map(|c| c["hash"].as_str().map(str::to_owned)));
+            stored.extend(
+                history
+                    .iter()
+                    .filter_map(|c| c["hash"].as_str().map(str::to_owned)),
+            );
         }
         let lost: Vec<&String> = device.acked.difference(&stored).collect();
-        assert!(lost.is_empty(), "{}: acknowledged but lost after SIGKILL: {lost:?}", device.name);
+        assert!(
+            lost.is_empty(),
+            "{}: acknowledged but lost after SIGKILL: {lost:?}",
+            device.name
+        );
     }
 
     // Every device pushes what it holds; afterwards the server has exactly the devices' state.
     for device in &devices {
         let mut device = device.lock().await;
         let name = device.name.clone();
-        let push = device.docs.iter_mut().map(|doc| push_doc(&doc.id().to_owned(), &doc.all_changes())).collect();
+        let push = device
+            .docs
+            .iter_mut()
+            .map(|doc| {
+                let changes = doc.all_changes();
+                push_doc(doc.id(), &changes)
+            })
+            .collect();
         let response = sync_round(&http, &server.url(), &name, push, None).await?;
-        assert!(response.results.iter().all(|r| matches!(r.outcome, PushOutcome::Accepted { .. })));
+        assert!(
+            response
+                .results
+                .iter()
+                .all(|r| matches!(r.outcome, PushOutcome::Accepted { .. }))
+        );
         let mut server_heads: HashMap<String, Vec<String>> = HashMap::new();
         for doc in &device.docs {
             let view: serde_json::Value = http
@@ -123,7 +171,12 @@ async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Resul
                 .error_for_status()?
                 .json()
                 .await?;
-            let heads = view["heads"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_owned()).collect();
+            let heads = view["heads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h.as_str().unwrap().to_owned())
+                .collect();
             server_heads.insert(doc.id().to_owned(), heads);
         }
         for doc in &mut device.docs {

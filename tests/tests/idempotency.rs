@@ -1,6 +1,15 @@
 //! Invariant 3 end to end: a batch sent twice, out of order, or cut off part-way leaves the
 //! same state as sending it once.
 
+// Test code: a failed unwrap is a failed test, and sizes here are small.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -20,8 +29,12 @@ fn batch() -> Vec<(String, Vec<Vec<u8>>)> {
             let mut doc: Document = create(visit_note(&mut r, i, "sw-1"));
             for n in 0..5 {
                 let body = format!("{} {}", words(&mut r, 200), n);
-                let patch = VisitNotePatch { body: Some(body), ..Default::default() };
-                doc.edit(Patch::VisitNote(patch), 1_763_900_000_000 + n).unwrap();
+                let patch = VisitNotePatch {
+                    body: Some(body),
+                    ..Default::default()
+                };
+                doc.edit(Patch::VisitNote(patch), 1_763_900_000_000 + n)
+                    .unwrap();
             }
             let changes = doc.all_changes().into_iter().map(|c| c.bytes).collect();
             (doc.id().to_owned(), changes)
@@ -30,7 +43,9 @@ fn batch() -> Vec<(String, Vec<Vec<u8>>)> {
 }
 
 fn as_push(docs: &[(String, Vec<Vec<u8>>)]) -> Vec<PushDoc> {
-    docs.iter().map(|(id, changes)| raw_push(id, changes.clone())).collect()
+    docs.iter()
+        .map(|(id, changes)| raw_push(id, changes.clone()))
+        .collect()
 }
 
 /// Heads and record of every document, as the server holds them.
@@ -41,8 +56,13 @@ async fn server_state(
 ) -> anyhow::Result<BTreeMap<String, serde_json::Value>> {
     let mut state = BTreeMap::new();
     for id in ids {
-        let mut view: serde_json::Value =
-            http.get(format!("{base}/v1/documents/{id}")).send().await?.error_for_status()?.json().await?;
+        let mut view: serde_json::Value = http
+            .get(format!("{base}/v1/documents/{id}"))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
         // When it was stored differs between runs; what it holds must not.
         view.as_object_mut().map(|o| o.remove("updated_at"));
         state.insert(id.clone(), view);
@@ -64,7 +84,12 @@ async fn replays_leave_the_state_of_one_send(backend: Backend) -> anyhow::Result
     // Reference: the batch sent once.
     let (_db0, once) = fresh_server(backend).await?;
     let response = sync_round(&http, &once.url(), "dev", as_push(&docs), None).await?;
-    assert!(response.results.iter().all(|r| matches!(r.outcome, PushOutcome::Accepted { .. })));
+    assert!(
+        response
+            .results
+            .iter()
+            .all(|r| matches!(r.outcome, PushOutcome::Accepted { .. }))
+    );
     let reference = server_state(&http, &once.url(), &ids).await?;
 
     // Sent twice: the second send stores nothing new and still acknowledges every change.
@@ -94,14 +119,21 @@ async fn replays_leave_the_state_of_one_send(backend: Backend) -> anyhow::Result
         changes.reverse();
     }
     let response = sync_round(&http, &shuffled.url(), "dev", as_push(&reversed), None).await?;
-    assert!(response.results.iter().all(|r| matches!(r.outcome, PushOutcome::Accepted { .. })));
+    assert!(
+        response
+            .results
+            .iter()
+            .all(|r| matches!(r.outcome, PushOutcome::Accepted { .. }))
+    );
     assert_eq!(server_state(&http, &shuffled.url(), &ids).await?, reference);
 
     // Cut off half-way: only the first half of each document's changes arrived, then the
     // device sent everything again.
     let (_db3, cut) = fresh_server(backend).await?;
-    let halves: Vec<(String, Vec<Vec<u8>>)> =
-        docs.iter().map(|(id, c)| (id.clone(), c[..c.len() / 2].to_vec())).collect();
+    let halves: Vec<(String, Vec<Vec<u8>>)> = docs
+        .iter()
+        .map(|(id, c)| (id.clone(), c[..c.len() / 2].to_vec()))
+        .collect();
     sync_round(&http, &cut.url(), "dev", as_push(&halves), None).await?;
     sync_round(&http, &cut.url(), "dev", as_push(&docs), None).await?;
     assert_eq!(server_state(&http, &cut.url(), &ids).await?, reference);
@@ -109,8 +141,10 @@ async fn replays_leave_the_state_of_one_send(backend: Backend) -> anyhow::Result
     // Only the later half arrived first: it waits for what it builds on (nothing is stored),
     // then lands when the whole batch comes.
     let (_db4, late) = fresh_server(backend).await?;
-    let tails: Vec<(String, Vec<Vec<u8>>)> =
-        docs.iter().map(|(id, c)| (id.clone(), c[c.len() / 2..].to_vec())).collect();
+    let tails: Vec<(String, Vec<Vec<u8>>)> = docs
+        .iter()
+        .map(|(id, c)| (id.clone(), c[c.len() / 2..].to_vec()))
+        .collect();
     let response = sync_round(&http, &late.url(), "dev", as_push(&tails), None).await?;
     assert!(
         response.results.iter().all(|r| matches!(r.outcome, PushOutcome::Deferred { ref missing, .. } if !missing.is_empty())),
@@ -146,7 +180,12 @@ async fn a_lost_response_is_safe_to_resend(backend: Backend) -> anyhow::Result<(
     let first = server_state(&http, &server.url(), &ids).await?;
 
     let response = sync_round(&http, &server.url(), "dev", as_push(&docs), None).await?;
-    assert!(response.results.iter().all(|r| matches!(r.outcome, PushOutcome::Accepted { .. })));
+    assert!(
+        response
+            .results
+            .iter()
+            .all(|r| matches!(r.outcome, PushOutcome::Accepted { .. }))
+    );
     assert_eq!(server_state(&http, &server.url(), &ids).await?, first);
 
     // Another device pulling from the start sees each change exactly once.
@@ -156,4 +195,7 @@ async fn a_lost_response_is_safe_to_resend(backend: Backend) -> anyhow::Result<(
     server.stop().await
 }
 
-on_both_backends!(replays_leave_the_state_of_one_send, a_lost_response_is_safe_to_resend);
+on_both_backends!(
+    replays_leave_the_state_of_one_send,
+    a_lost_response_is_safe_to_resend
+);

@@ -1,6 +1,15 @@
 //! Devices with the real client SDK against the real server over a real socket: recording
 //! offline, converging, and refusals that never block the rest of the outbox.
 
+// Test code: a failed unwrap is a failed test, and sizes here are small.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 mod common;
 
 use std::sync::Arc;
@@ -24,7 +33,10 @@ fn body_of(record: Option<Record>) -> String {
 }
 
 fn body_patch(body: String) -> Patch {
-    Patch::VisitNote(VisitNotePatch { body: Some(body), ..Default::default() })
+    Patch::VisitNote(VisitNotePatch {
+        body: Some(body),
+        ..Default::default()
+    })
 }
 
 /// Two devices edit the same note body and different notes while offline; after syncing both
@@ -44,14 +56,34 @@ async fn offline_edits_on_two_devices_converge(backend: Backend) -> anyhow::Resu
     b.sync().await?;
     a.sync().await?;
     let original = body_of(a.get(&shared).await?);
-    assert_eq!(body_of(b.get(&shared).await?), original, "both devices start from the same note");
+    assert_eq!(
+        body_of(b.get(&shared).await?),
+        original,
+        "both devices start from the same note"
+    );
 
     // Offline: A adds a line at the start of the shared body, B one at the end; each also edits
     // a note only it touches.
-    a.edit(&shared, body_patch(format!("Seen at school first. {original}"))).await?;
-    b.edit(&shared, body_patch(format!("{original} Agreed to meet next week."))).await?;
-    a.edit(&only_a, body_patch("A's own note, rewritten offline.".into())).await?;
-    b.edit(&only_b, body_patch("B's own note, rewritten offline.".into())).await?;
+    a.edit(
+        &shared,
+        body_patch(format!("Seen at school first. {original}")),
+    )
+    .await?;
+    b.edit(
+        &shared,
+        body_patch(format!("{original} Agreed to meet next week.")),
+    )
+    .await?;
+    a.edit(
+        &only_a,
+        body_patch("A's own note, rewritten offline.".into()),
+    )
+    .await?;
+    b.edit(
+        &only_b,
+        body_patch("B's own note, rewritten offline.".into()),
+    )
+    .await?;
 
     a.sync().await?;
     b.sync().await?;
@@ -63,7 +95,11 @@ async fn offline_edits_on_two_devices_converge(backend: Backend) -> anyhow::Resu
     assert!(merged.ends_with(" Agreed to meet next week."), "{merged}");
     for id in [&shared, &only_a, &only_b] {
         assert_eq!(a.get(id).await?, b.get(id).await?, "document {id} differs");
-        assert_eq!(a.heads(id).await?, b.heads(id).await?, "heads of {id} differ");
+        assert_eq!(
+            a.heads(id).await?,
+            b.heads(id).await?,
+            "heads of {id} differ"
+        );
     }
     assert_eq!(a.pending_changes().await?, 0);
     assert_eq!(b.pending_changes().await?, 0);
@@ -88,9 +124,13 @@ async fn recording_works_while_the_server_is_down(backend: Backend) -> anyhow::R
             .open()
             .await?;
         let note = a.create(visit_note(&mut r, 0, "sw-a")).await?;
-        a.edit(&note, body_patch("Written with no signal.".into())).await?;
+        a.edit(&note, body_patch("Written with no signal.".into()))
+            .await?;
         let err = a.sync().await.expect_err("the server is down");
-        assert!(matches!(err, fieldnotes_client::ClientError::Unreachable { .. }), "{err}");
+        assert!(
+            matches!(err, fieldnotes_client::ClientError::Unreachable { .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("safe on this device"), "{err}");
         assert_eq!(a.pending_changes().await?, 2);
         note
@@ -99,7 +139,11 @@ async fn recording_works_while_the_server_is_down(backend: Backend) -> anyhow::R
     // The app restarts, and the server comes back on the same address.
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let state = AppState::open(&fieldnotes_server::Config::with_database(&db.url)).await?;
-    let serving = tokio::spawn(fieldnotes_server::serve_state(state, listener, std::future::pending()));
+    let serving = tokio::spawn(fieldnotes_server::serve_state(
+        state,
+        listener,
+        std::future::pending(),
+    ));
     let a = Client::builder(dir.path()).open().await?;
     a.sync().await?;
     assert_eq!(a.pending_changes().await?, 0);
@@ -118,7 +162,10 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
     let db = TestDb::new(backend).await?;
     let store: fieldnotes_server::SharedStore = Arc::from(fieldnotes_store::open(&db.url).await?);
     // A server that accepts at most 4 KiB of changes per document in one push.
-    let limits = Limits { max_request_bytes: 1024 * 1024, max_doc_push_bytes: 4096 };
+    let limits = Limits {
+        max_request_bytes: 1024 * 1024,
+        max_doc_push_bytes: 4096,
+    };
     let server = TestServer::start_with_state(AppState::new(store, limits)).await?;
 
     let dir = tempfile::tempdir()?;
@@ -129,14 +176,20 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
     // Random letters: automerge compresses changes, so the text must not compress well.
     let long_body: String = {
         use rand::Rng as _;
-        (0..12_000).map(|_| char::from(r.random_range(b'a'..=b'z'))).collect()
+        (0..12_000)
+            .map(|_| char::from(r.random_range(b'a'..=b'z')))
+            .collect()
     };
     a.edit(&big, body_patch(long_body.clone())).await?;
 
     let report = a.sync().await?;
     assert_eq!(report.rejected.len(), 1, "{report:?}");
     assert_eq!(report.rejected[0].doc_id, big);
-    assert!(report.rejected[0].reason.contains("bytes"), "{:?}", report.rejected[0]);
+    assert!(
+        report.rejected[0].reason.contains("bytes"),
+        "{:?}",
+        report.rejected[0]
+    );
 
     // The refused note is kept, readable, and shown with its reason.
     assert_eq!(body_of(a.get(&big).await?), long_body);
@@ -148,14 +201,20 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
     let later = a.create(visit_note(&mut r, 2, "sw-a")).await?;
     let report = a.sync().await?;
     assert!(report.rejected.is_empty(), "{report:?}");
-    assert_eq!(report.pushed_changes, 1, "only the new note is sent: {report:?}");
+    assert_eq!(
+        report.pushed_changes, 1,
+        "only the new note is sent: {report:?}"
+    );
 
     let b_dir = tempfile::tempdir()?;
     let b = device(&b_dir, &server.url()).await?;
     b.sync().await?;
     assert!(b.get(&small).await?.is_some());
     assert!(b.get(&later).await?.is_some());
-    assert!(b.get(&big).await?.is_none(), "the refused note never reached the server");
+    assert!(
+        b.get(&big).await?.is_none(),
+        "the refused note never reached the server"
+    );
     server.stop().await
 }
 

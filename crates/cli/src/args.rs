@@ -171,7 +171,12 @@ pub enum AboutMeCmd {
 #[derive(Debug, Args)]
 pub struct AboutMeNew {
     /// The child the profile is about
-    #[arg(long, value_name = "ID", required_unless_present = "worker", conflicts_with = "worker")]
+    #[arg(
+        long,
+        value_name = "ID",
+        required_unless_present = "worker",
+        conflicts_with = "worker"
+    )]
     pub child: Option<String>,
     /// Or a worker introducing themselves
     #[arg(long, value_name = "ID")]

@@ -15,8 +15,8 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use fieldnotes_client::{Client, ClientError};
 use fieldnotes_model::{
-    AboutMePatch, ContactCardPatch, NewAboutMe, NewContactCard, NewRecord, NewShortPlan, NewVisitNote,
-    NoteStatus, Patch, ShortPlanPatch, SubjectKind, VisitNotePatch,
+    AboutMePatch, ContactCardPatch, NewAboutMe, NewContactCard, NewRecord, NewShortPlan,
+    NewVisitNote, NoteStatus, Patch, ShortPlanPatch, SubjectKind, VisitNotePatch,
 };
 
 use args::{AboutMeCmd, Cli, Command, ContactCardCmd, NoteCmd, PlanCmd};
@@ -35,7 +35,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start: {e}");
@@ -104,8 +107,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::AboutMe { command } => match command {
             AboutMeCmd::New(a) => {
                 let record = NewRecord::AboutMe(NewAboutMe {
-                    subject_kind: if a.worker.is_some() { SubjectKind::Worker } else { SubjectKind::Child },
-                    subject_id: a.child.or(a.worker).context("give --child ID or --worker ID")?,
+                    subject_kind: if a.worker.is_some() {
+                        SubjectKind::Worker
+                    } else {
+                        SubjectKind::Child
+                    },
+                    subject_id: a
+                        .child
+                        .or(a.worker)
+                        .context("give --child ID or --worker ID")?,
                     fun: a.fun.unwrap_or_default(),
                     dislikes: a.dislikes.unwrap_or_default(),
                     important: a.important.unwrap_or_default(),
@@ -172,7 +182,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let docs = client.list(a.kind).await?;
             let docs: Vec<_> = docs
                 .into_iter()
-                .filter(|d| a.child.as_deref().is_none_or(|c| d.child_id.as_deref() == Some(c)))
+                .filter(|d| {
+                    a.child
+                        .as_deref()
+                        .is_none_or(|c| d.child_id.as_deref() == Some(c))
+                })
                 .collect();
             output::list(&docs, a.json)?;
             Ok(ExitCode::SUCCESS)
@@ -229,7 +243,10 @@ async fn sync(client: &Client) -> anyhow::Result<ExitCode> {
                 );
             }
             if report.deferred > 0 {
-                println!("{} document(s) will be sent again on the next sync", report.deferred);
+                println!(
+                    "{} document(s) will be sent again on the next sync",
+                    report.deferred
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -259,20 +276,24 @@ fn read_text(text: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Stri
         (Some(text), None) => Ok(text),
         (None, Some(path)) if path.as_os_str() == "-" => {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("reading the body from standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading the body from standard input")?;
             Ok(text)
         }
-        (None, Some(path)) => {
-            std::fs::read_to_string(&path).with_context(|| format!("reading the body from {}", path.display()))
-        }
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .with_context(|| format!("reading the body from {}", path.display())),
         (None, None) => Ok(String::new()),
         (Some(_), Some(_)) => bail!("give --body or --body-file, not both"),
     }
 }
 
 fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// `--data-dir`, else `$XDG_DATA_HOME/fieldnotes`, else `~/.local/share/fieldnotes`.
@@ -285,6 +306,8 @@ fn data_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
     match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
         Some(home) => Ok(PathBuf::from(home).join(".local/share/fieldnotes")),
-        None => bail!("cannot tell where to keep data: give --data-dir DIR or set FIELDNOTES_DATA_DIR"),
+        None => {
+            bail!("cannot tell where to keep data: give --data-dir DIR or set FIELDNOTES_DATA_DIR")
+        }
     }
 }

@@ -15,11 +15,19 @@ pub fn list(docs: &[DocSummary], as_json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     if docs.is_empty() {
-        eprintln!("no documents on this device yet; record one with `fieldnotes note new`, or run `fieldnotes sync`");
+        eprintln!(
+            "no documents on this device yet; record one with `fieldnotes note new`, or run `fieldnotes sync`"
+        );
         return Ok(());
     }
     for d in docs {
-        println!("{}  {:<12}  {:<12}  {}", d.id, d.kind.as_str(), d.child_id.as_deref().unwrap_or("-"), d.summary);
+        println!(
+            "{}  {:<12}  {:<12}  {}",
+            d.id,
+            d.kind.as_str(),
+            d.child_id.as_deref().unwrap_or("-"),
+            d.summary
+        );
     }
     Ok(())
 }
@@ -49,23 +57,38 @@ pub fn show(record: &Record, conflicts: &[FieldConflict], as_json: bool) -> anyh
         }
     }
     for c in conflicts {
-        println!("conflict in {}: {} values were written at the same time:", c.field, c.values.len());
+        println!(
+            "conflict in {}: {} values were written at the same time:",
+            c.field,
+            c.values.len()
+        );
         for v in &c.values {
-            println!("  {} {} (by actor {})", if v.winner { "*" } else { " " }, v.value, v.actor);
+            println!(
+                "  {} {} (by actor {})",
+                if v.winner { "*" } else { " " },
+                v.value,
+                v.actor
+            );
         }
     }
     Ok(())
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn status(status: &Status, rejections: &[Rejection], as_json: bool) -> anyhow::Result<()> {
     let last_sync = status.last_sync_ms.map(|ms| {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_else(|| ms.to_string())
     });
     if as_json {
@@ -89,10 +112,19 @@ pub fn status(status: &Status, rejections: &[Rejection], as_json: bool) -> anyho
     }
     println!("device:          {}", status.device_id);
     println!("data folder:     {}", status.data_dir.display());
-    println!("server:          {}", status.server_url.as_deref().unwrap_or("(none set; use --server URL)"));
+    println!(
+        "server:          {}",
+        status
+            .server_url
+            .as_deref()
+            .unwrap_or("(none set; use --server URL)")
+    );
     println!("documents:       {}", status.documents);
     println!("waiting to send: {} change(s)", status.pending_changes);
-    println!("last sync:       {}", last_sync.as_deref().unwrap_or("never"));
+    println!(
+        "last sync:       {}",
+        last_sync.as_deref().unwrap_or("never")
+    );
     for r in rejections {
         println!(
             "refused by the server: {} ({}): {} — kept here; edit it to send it again",

@@ -1,5 +1,14 @@
 //! The `fieldnotes` binary as a field worker uses it, against the real server on a real socket.
 
+// Test code: a failed unwrap is a failed test, and sizes here are small.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 use std::path::Path;
 use std::process::Output;
 
@@ -78,32 +87,98 @@ async fn record_offline_then_sync_to_another_device() {
     let note = record(
         a.path(),
         down,
-        &["note", "new", "--child", "c-7", "--kind", "statutory_visit", "--title", "Visit at home",
-          "--body", "Jo showed me her room.", "--wishes", "I want to stay at this school",
-          "--child-seen", "yes", "--seen-alone", "no", "--not-alone-reason", "child_refused",
-          "--present", "mother"],
+        &[
+            "note",
+            "new",
+            "--child",
+            "c-7",
+            "--kind",
+            "statutory_visit",
+            "--title",
+            "Visit at home",
+            "--body",
+            "Jo showed me her room.",
+            "--wishes",
+            "I want to stay at this school",
+            "--child-seen",
+            "yes",
+            "--seen-alone",
+            "no",
+            "--not-alone-reason",
+            "child_refused",
+            "--present",
+            "mother",
+        ],
     )
     .await;
-    let about = record(a.path(), down, &["about-me", "new", "--child", "c-7", "--fun", "drawing"]).await;
-    let card = record(a.path(), down, &["contact-card", "new", "--name", "Alex", "--thing", "likes dogs"]).await;
-    let plan = record(a.path(), down, &["plan", "new", "--child", "c-7", "--point", "Meet weekly"]).await;
-    let out = run(a.path(), down, &["note", "edit", &note, "--body", "Jo showed me her room and her drawings."]).await;
+    let about = record(
+        a.path(),
+        down,
+        &["about-me", "new", "--child", "c-7", "--fun", "drawing"],
+    )
+    .await;
+    let card = record(
+        a.path(),
+        down,
+        &[
+            "contact-card",
+            "new",
+            "--name",
+            "Alex",
+            "--thing",
+            "likes dogs",
+        ],
+    )
+    .await;
+    let plan = record(
+        a.path(),
+        down,
+        &["plan", "new", "--child", "c-7", "--point", "Meet weekly"],
+    )
+    .await;
+    let out = run(
+        a.path(),
+        down,
+        &[
+            "note",
+            "edit",
+            &note,
+            "--body",
+            "Jo showed me her room and her drawings.",
+        ],
+    )
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
 
     let out = run(a.path(), down, &["sync"]).await;
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("safe on this device") && err.contains("Nothing is lost"), "{err}");
+    assert!(
+        err.contains("safe on this device") && err.contains("Nothing is lost"),
+        "{err}"
+    );
     assert!(err.contains("5 change(s) are waiting"), "{err}");
 
     let out = run(a.path(), down, &["show", &note]).await;
-    assert!(stdout(&out).contains("body: Jo showed me her room and her drawings."), "{}", stdout(&out));
-    assert!(stdout(&out).contains("not_alone_reason: child_refused"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("body: Jo showed me her room and her drawings."),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("not_alone_reason: child_refused"),
+        "{}",
+        stdout(&out)
+    );
 
     // Connection back.
     let out = run(a.path(), &url, &["sync"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("sent 5 change(s), 5 confirmed"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("sent 5 change(s), 5 confirmed"),
+        "{}",
+        stdout(&out)
+    );
     let out = run(a.path(), &url, &["status", "--json"]).await;
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["pending_changes"], 0);
@@ -113,7 +188,12 @@ async fn record_offline_then_sync_to_another_device() {
     let out = run(b.path(), &url, &["list", "--json"]).await;
     let mut ids: Vec<String> = stdout(&out)
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     ids.sort();
     let mut expected = vec![note.clone(), about, card, plan];
@@ -122,7 +202,10 @@ async fn record_offline_then_sync_to_another_device() {
     let out = run(b.path(), &url, &["show", &note, "--json"]).await;
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["body"], "Jo showed me her room and her drawings.");
-    assert_eq!(shown["wishes_and_feelings"], "I want to stay at this school");
+    assert_eq!(
+        shown["wishes_and_feelings"],
+        "I want to stay at this school"
+    );
     server.stop().await.unwrap();
 }
 
@@ -131,11 +214,53 @@ async fn bad_input_is_explained() {
     let dir = tempfile::tempdir().unwrap();
     let down = "http://127.0.0.1:9";
     let cases: &[(&[&str], &str)] = &[
-        (&["note", "new", "--child", "c", "--kind", "picnic", "--title", "t"], "use one of: statutory_visit"),
-        (&["note", "new", "--child", "c", "--kind", "home_visit", "--title", "t", "--occurred-at", "yesterday"], "occurred_at"),
-        (&["plan", "new", "--child", "c", "--point", "1", "--point", "2", "--point", "3", "--point", "4"], "at most 3 points"),
-        (&["show", "no-such-note"], "no document no-such-note on this device"),
-        (&["note", "new", "--child", "c", "--kind", "home_visit", "--title", "t", "--child-seen", "maybe"], "not yes or no"),
+        (
+            &[
+                "note", "new", "--child", "c", "--kind", "picnic", "--title", "t",
+            ],
+            "use one of: statutory_visit",
+        ),
+        (
+            &[
+                "note",
+                "new",
+                "--child",
+                "c",
+                "--kind",
+                "home_visit",
+                "--title",
+                "t",
+                "--occurred-at",
+                "yesterday",
+            ],
+            "occurred_at",
+        ),
+        (
+            &[
+                "plan", "new", "--child", "c", "--point", "1", "--point", "2", "--point", "3",
+                "--point", "4",
+            ],
+            "at most 3 points",
+        ),
+        (
+            &["show", "no-such-note"],
+            "no document no-such-note on this device",
+        ),
+        (
+            &[
+                "note",
+                "new",
+                "--child",
+                "c",
+                "--kind",
+                "home_visit",
+                "--title",
+                "t",
+                "--child-seen",
+                "maybe",
+            ],
+            "not yes or no",
+        ),
         (&["--server", "not a url", "status"], "is not a URL"),
     ];
     for (args, needle) in cases {
@@ -143,17 +268,28 @@ async fn bad_input_is_explained() {
         assert!(!out.status.success(), "{args:?} should fail");
         let err = stderr(&out);
         assert!(err.contains(needle), "{args:?}: {err}");
-        assert_eq!(err.matches(needle).count(), 1, "the reason is said once: {err}");
+        assert_eq!(
+            err.matches(needle).count(),
+            1,
+            "the reason is said once: {err}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_at_a_time_writes_as_a_device() {
     let dir = tempfile::tempdir().unwrap();
-    let holder = fieldnotes_client::Client::builder(dir.path()).open().await.unwrap();
+    let holder = fieldnotes_client::Client::builder(dir.path())
+        .open()
+        .await
+        .unwrap();
     let out = run(dir.path(), "http://127.0.0.1:9", &["status"]).await;
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("in use by another Fieldnotes process"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("in use by another Fieldnotes process"),
+        "{}",
+        stderr(&out)
+    );
     drop(holder);
     let out = run(dir.path(), "http://127.0.0.1:9", &["status"]).await;
     assert!(out.status.success(), "{}", stderr(&out));

@@ -40,7 +40,9 @@ fn render(doc: &AutoCommit, value: &Value<'_>, id: &ObjId) -> String {
 }
 
 fn inspect(doc: &AutoCommit, obj: &ObjId, prop: Prop, path: String, out: &mut Vec<FieldConflict>) {
-    let Ok(all) = doc.get_all(obj, prop.clone()) else { return };
+    let Ok(all) = doc.get_all(obj, prop.clone()) else {
+        return;
+    };
     if all.len() > 1 {
         let winner = doc.get(obj, prop).ok().flatten().map(|(_, id)| id);
         out.push(FieldConflict {
@@ -73,7 +75,13 @@ pub(crate) fn find_conflicts(doc: &AutoCommit) -> Vec<FieldConflict> {
             Ok(Some((Value::Object(ObjType::Map), map))) => {
                 let inner: Vec<String> = doc.keys(&map).collect();
                 for k in inner {
-                    inspect(doc, &map, Prop::Map(k.clone()), format!("{key}/{k}"), &mut out);
+                    inspect(
+                        doc,
+                        &map,
+                        Prop::Map(k.clone()),
+                        format!("{key}/{k}"),
+                        &mut out,
+                    );
                 }
             }
             _ => {}

@@ -72,7 +72,11 @@ impl Document {
                 put_str_list(&mut doc, "present", &n.present)?;
                 put_opt_bool(&mut doc, "child_seen", n.child_seen)?;
                 put_opt_bool(&mut doc, "seen_alone", n.seen_alone)?;
-                put_opt_str(&mut doc, "not_alone_reason", n.not_alone_reason.map(|r| r.as_str()))?;
+                put_opt_str(
+                    &mut doc,
+                    "not_alone_reason",
+                    n.not_alone_reason.map(|r| r.as_str()),
+                )?;
                 put_str(&mut doc, "status", status)?;
             }
             NewRecord::AboutMe(n) => {
@@ -104,9 +108,15 @@ impl Document {
                 put_str(&mut doc, "status", status)?;
             }
         }
-        let mut document = Document { doc, id: id.to_owned(), kind };
+        let mut document = Document {
+            doc,
+            id: id.to_owned(),
+            kind,
+        };
         document.validate()?;
-        document.doc.commit_with(CommitOptions::default().with_time(device_time_ms));
+        document
+            .doc
+            .commit_with(CommitOptions::default().with_time(device_time_ms));
         Ok(document)
     }
 
@@ -121,11 +131,19 @@ impl Document {
     pub(crate) fn from_automerge(id: &str, doc: AutoCommit) -> Result<Document, ModelError> {
         let found_id = root_str(&doc, "id")?.ok_or(ModelError::MissingField { field: "id" })?;
         if found_id != id {
-            return Err(ModelError::WrongId { expected: id.to_owned(), found: found_id });
+            return Err(ModelError::WrongId {
+                expected: id.to_owned(),
+                found: found_id,
+            });
         }
-        let kind: DocKind =
-            root_str(&doc, "kind")?.ok_or(ModelError::MissingField { field: "kind" })?.parse()?;
-        Ok(Document { doc, id: id.to_owned(), kind })
+        let kind: DocKind = root_str(&doc, "kind")?
+            .ok_or(ModelError::MissingField { field: "kind" })?
+            .parse()?;
+        Ok(Document {
+            doc,
+            id: id.to_owned(),
+            kind,
+        })
     }
 
     /// Write further changes as `actor` (this device).
@@ -145,7 +163,11 @@ impl Document {
     /// value.
     pub fn read(&self) -> Result<Record, ModelError> {
         let (record, errors) = read_record(&self.doc, &self.id, self.kind);
-        if errors.is_empty() { Ok(record) } else { Err(ValidationErrors(errors).into()) }
+        if errors.is_empty() {
+            Ok(record)
+        } else {
+            Err(ValidationErrors(errors).into())
+        }
     }
 
     /// Every rule the document breaks, or `Ok`.
@@ -153,14 +175,21 @@ impl Document {
         let mut errors = Vec::new();
         match root_str(&self.doc, "id") {
             Ok(Some(id)) if id == self.id => {}
-            _ => errors.push(ValidationError::new("id", "matches", format!("must be {:?}", self.id))),
+            _ => errors.push(ValidationError::new(
+                "id",
+                "matches",
+                format!("must be {:?}", self.id),
+            )),
         }
         match root_str(&self.doc, "kind") {
             Ok(Some(kind)) if kind == self.kind.as_str() => {}
             _ => errors.push(ValidationError::new(
                 "kind",
                 "matches",
-                format!("must stay {:?}: a record cannot change kind", self.kind.as_str()),
+                format!(
+                    "must stay {:?}: a record cannot change kind",
+                    self.kind.as_str()
+                ),
             )),
         }
         let (record, read_errors) = read_record(&self.doc, &self.id, self.kind);
@@ -170,9 +199,16 @@ impl Document {
 
     /// Apply `patch` as one change stamped `device_time_ms`. Returns the change, or `None` if
     /// nothing changed. A patch that would break a rule is refused and nothing is written.
-    pub fn edit(&mut self, patch: Patch, device_time_ms: i64) -> Result<Option<EncodedChange>, ModelError> {
+    pub fn edit(
+        &mut self,
+        patch: Patch,
+        device_time_ms: i64,
+    ) -> Result<Option<EncodedChange>, ModelError> {
         if patch.kind() != self.kind {
-            return Err(ModelError::WrongKind { expected: patch.kind(), found: self.kind });
+            return Err(ModelError::WrongKind {
+                expected: patch.kind(),
+                found: self.kind,
+            });
         }
         if let Err(e) = self.apply_patch(&patch) {
             self.doc.rollback();
@@ -182,10 +218,16 @@ impl Document {
             self.doc.rollback();
             return Err(e.into());
         }
-        let Some(hash) = self.doc.commit_with(CommitOptions::default().with_time(device_time_ms)) else {
+        let Some(hash) = self
+            .doc
+            .commit_with(CommitOptions::default().with_time(device_time_ms))
+        else {
             return Ok(None);
         };
-        Ok(self.doc.get_change_by_hash(&hash).map(EncodedChange::from_change))
+        Ok(self
+            .doc
+            .get_change_by_hash(&hash)
+            .map(EncodedChange::from_change))
     }
 
     fn apply_patch(&mut self, patch: &Patch) -> Result<(), ModelError> {
@@ -299,7 +341,11 @@ impl Document {
 
     /// Every change in the document, in causal order.
     pub fn all_changes(&mut self) -> Vec<EncodedChange> {
-        self.doc.get_changes(&[]).into_iter().map(EncodedChange::from_change).collect()
+        self.doc
+            .get_changes(&[])
+            .into_iter()
+            .map(EncodedChange::from_change)
+            .collect()
     }
 
     /// Apply changes received from elsewhere. Malformed bytes are refused, naming the change.
@@ -309,8 +355,9 @@ impl Document {
             .iter()
             .enumerate()
             .map(|(i, bytes)| {
-                Change::try_from(bytes.as_slice())
-                    .map_err(|e| ModelError::Load(format!("change {i} is not a valid automerge change: {e}")))
+                Change::try_from(bytes.as_slice()).map_err(|e| {
+                    ModelError::Load(format!("change {i} is not a valid automerge change: {e}"))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.doc.apply_changes(parsed)?;
@@ -320,7 +367,10 @@ impl Document {
     /// Merge another replica of the same document into this one.
     pub fn merge(&mut self, other: &mut Document) -> Result<(), ModelError> {
         if other.id != self.id {
-            return Err(ModelError::WrongId { expected: self.id.clone(), found: other.id.clone() });
+            return Err(ModelError::WrongId {
+                expected: self.id.clone(),
+                found: other.id.clone(),
+            });
         }
         self.doc.merge(&mut other.doc)?;
         Ok(())
@@ -328,12 +378,20 @@ impl Document {
 
     /// An independent copy that writes as `actor` (tests, simulations).
     pub fn fork(&mut self, actor: ActorId) -> Document {
-        Document { doc: self.doc.fork().with_actor(actor), id: self.id.clone(), kind: self.kind }
+        Document {
+            doc: self.doc.fork().with_actor(actor),
+            id: self.id.clone(),
+            kind: self.kind,
+        }
     }
 
     /// An empty stand-in for a document whose creating change has not arrived yet.
     pub(crate) fn placeholder(id: &str) -> Document {
-        Document { doc: AutoCommit::new(), id: id.to_owned(), kind: DocKind::VisitNote }
+        Document {
+            doc: AutoCommit::new(),
+            id: id.to_owned(),
+            kind: DocKind::VisitNote,
+        }
     }
 }
 

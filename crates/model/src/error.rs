@@ -8,13 +8,20 @@ use crate::validate::ValidationErrors;
 #[derive(Debug, Error)]
 pub enum ModelError {
     #[error("{value:?} is not a valid {what}; use one of: {valid}")]
-    UnknownValue { what: &'static str, value: String, valid: String },
+    UnknownValue {
+        what: &'static str,
+        value: String,
+        valid: String,
+    },
     #[error("automerge: {0}")]
     Automerge(#[from] automerge::AutomergeError),
     #[error("the bytes are not an automerge document or change: {0}")]
     Load(String),
     #[error("this is a {found} document; a {expected} patch does not apply to it")]
-    WrongKind { expected: crate::DocKind, found: crate::DocKind },
+    WrongKind {
+        expected: crate::DocKind,
+        found: crate::DocKind,
+    },
     #[error("the document's id is {found:?}, expected {expected:?}")]
     WrongId { expected: String, found: String },
     #[error("the document has no {field} field: it was not created by Fieldnotes")]

@@ -122,6 +122,9 @@ mod tests {
     #[test]
     fn an_unknown_value_lists_the_valid_ones() {
         let err = "home".parse::<VisitKind>().unwrap_err().to_string();
-        assert!(err.contains("\"home\"") && err.contains("home_visit, school_visit"), "{err}");
+        assert!(
+            err.contains("\"home\"") && err.contains("home_visit, school_visit"),
+            "{err}"
+        );
     }
 }

@@ -29,7 +29,7 @@ pub use automerge::{ActorId, ChangeHash};
 pub use conflict::{ConflictValue, FieldConflict};
 pub use document::{Document, EncodedChange, SCHEMA_VERSION};
 pub use error::ModelError;
-pub use kinds::{DocKind, NoteStatus, NotAloneReason, SubjectKind, VisitKind};
+pub use kinds::{DocKind, NotAloneReason, NoteStatus, SubjectKind, VisitKind};
 pub use merge::{MergeError, Merged, merge_incoming};
 pub use record::*;
 pub use validate::{ValidationError, ValidationErrors};

@@ -44,13 +44,17 @@ pub fn merge_incoming(
         .iter()
         .enumerate()
         .map(|(index, bytes)| {
-            Change::try_from(bytes.as_slice())
-                .map_err(|e| MergeError::Malformed { index, reason: e.to_string() })
+            Change::try_from(bytes.as_slice()).map_err(|e| MergeError::Malformed {
+                index,
+                reason: e.to_string(),
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut doc = match current {
-        Some(bytes) => AutoCommit::load(bytes).map_err(|e| MergeError::CorruptStored(e.to_string()))?,
+        Some(bytes) => {
+            AutoCommit::load(bytes).map_err(|e| MergeError::CorruptStored(e.to_string()))?
+        }
         None => AutoCommit::new(),
     };
     let mut accepted = Vec::with_capacity(changes.len());
@@ -63,10 +67,11 @@ pub fn merge_incoming(
             fresh.push(change);
         }
     }
-    doc.apply_changes(fresh.clone()).map_err(|e| MergeError::Malformed {
-        index: 0,
-        reason: format!("the changes could not be applied: {e}"),
-    })?;
+    doc.apply_changes(fresh.clone())
+        .map_err(|e| MergeError::Malformed {
+            index: 0,
+            reason: format!("the changes could not be applied: {e}"),
+        })?;
     let missing_deps = doc.get_missing_deps(&[]);
 
     let mut new_changes = Vec::with_capacity(fresh.len());
@@ -79,19 +84,31 @@ pub fn merge_incoming(
 
     if !missing_deps.is_empty() {
         // Nothing will be stored; the document may not even have its root fields yet.
-        let document = Document::from_automerge(doc_id, doc).unwrap_or_else(|_| Document::placeholder(doc_id));
-        return Ok(Merged { document, new_changes, accepted, missing_deps });
+        let document =
+            Document::from_automerge(doc_id, doc).unwrap_or_else(|_| Document::placeholder(doc_id));
+        return Ok(Merged {
+            document,
+            new_changes,
+            accepted,
+            missing_deps,
+        });
     }
 
-    let document = Document::from_automerge(doc_id, doc).map_err(|e| MergeError::WrongDocument {
-        doc_id: doc_id.to_owned(),
-        reason: match e {
-            ModelError::MissingField { field } => {
-                format!("the document has no `{field}`: its creating change was never sent")
-            }
-            other => other.to_string(),
-        },
-    })?;
+    let document =
+        Document::from_automerge(doc_id, doc).map_err(|e| MergeError::WrongDocument {
+            doc_id: doc_id.to_owned(),
+            reason: match e {
+                ModelError::MissingField { field } => {
+                    format!("the document has no `{field}`: its creating change was never sent")
+                }
+                other => other.to_string(),
+            },
+        })?;
     document.validate().map_err(MergeError::Invalid)?;
-    Ok(Merged { document, new_changes, accepted, missing_deps })
+    Ok(Merged {
+        document,
+        new_changes,
+        accepted,
+        missing_deps,
+    })
 }

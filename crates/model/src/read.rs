@@ -15,18 +15,29 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(doc: &'a AutoCommit) -> Self {
-        Reader { doc, errors: Vec::new() }
+        Reader {
+            doc,
+            errors: Vec::new(),
+        }
     }
 
     fn wrong_type(&mut self, field: &str, expected: &str) {
-        self.errors.push(ValidationError::new(field, "type", format!("must be {expected}")));
+        self.errors.push(ValidationError::new(
+            field,
+            "type",
+            format!("must be {expected}"),
+        ));
     }
 
     fn value(&mut self, obj: &ObjId, field: &str) -> Option<(Value<'a>, ObjId)> {
         match self.doc.get(obj, field) {
             Ok(v) => v,
             Err(e) => {
-                self.errors.push(ValidationError::new(field, "readable", format!("cannot be read: {e}")));
+                self.errors.push(ValidationError::new(
+                    field,
+                    "readable",
+                    format!("cannot be read: {e}"),
+                ));
                 None
             }
         }
@@ -87,12 +98,21 @@ impl<'a> Reader<'a> {
     }
 
     /// An enumerated value that must be present.
-    pub(crate) fn enum_or<T: std::str::FromStr>(&mut self, field: &str, valid: &str, default: T) -> T {
+    pub(crate) fn enum_or<T: std::str::FromStr>(
+        &mut self,
+        field: &str,
+        valid: &str,
+        default: T,
+    ) -> T {
         match self.opt_enum(field, valid) {
             Some(v) => v,
             None => {
                 if !self.errors.iter().any(|e| e.field == field) {
-                    self.errors.push(ValidationError::new(field, "required", "is required".into()));
+                    self.errors.push(ValidationError::new(
+                        field,
+                        "required",
+                        "is required".into(),
+                    ));
                 }
                 default
             }
@@ -123,7 +143,9 @@ impl<'a> Reader<'a> {
 
     /// A list of scalar strings.
     pub(crate) fn str_list(&mut self, field: &str) -> Vec<String> {
-        let Some(list) = self.list(field) else { return Vec::new() };
+        let Some(list) = self.list(field) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for i in 0..self.doc.length(&list) {
             match self.doc.get(&list, i) {
@@ -139,7 +161,9 @@ impl<'a> Reader<'a> {
 
     /// A list of text objects.
     pub(crate) fn text_list(&mut self, field: &str) -> Vec<String> {
-        let Some(list) = self.list(field) else { return Vec::new() };
+        let Some(list) = self.list(field) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for i in 0..self.doc.length(&list) {
             match self.doc.get(&list, i) {
@@ -179,11 +203,18 @@ impl<'a> Reader<'a> {
 }
 
 fn valid<T: Copy + std::fmt::Display>(all: &[T]) -> String {
-    all.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    all.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Read the record of `kind` from `doc`, collecting every problem found on the way.
-pub(crate) fn read_record(doc: &AutoCommit, id: &str, kind: DocKind) -> (Record, Vec<ValidationError>) {
+pub(crate) fn read_record(
+    doc: &AutoCommit,
+    id: &str,
+    kind: DocKind,
+) -> (Record, Vec<ValidationError>) {
     let mut r = Reader::new(doc);
     let status_values = valid(NoteStatus::ALL);
     let record = match kind {

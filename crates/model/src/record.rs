@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kinds::{DocKind, NoteStatus, NotAloneReason, SubjectKind, VisitKind};
+use crate::kinds::{DocKind, NotAloneReason, NoteStatus, SubjectKind, VisitKind};
 
 /// Local edits may not give a short plan more points than this; a plan is "often no more than
 /// three points".

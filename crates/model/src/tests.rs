@@ -40,7 +40,10 @@ fn patch(p: VisitNotePatch) -> Patch {
 fn each_kind_is_created_and_read_back() {
     let doc = Document::create("n1", actor(1), note(), T0).unwrap();
     let n = visit(&doc);
-    assert_eq!((n.id.as_str(), n.title.as_str(), n.status), ("n1", "Home visit", NoteStatus::Draft));
+    assert_eq!(
+        (n.id.as_str(), n.title.as_str(), n.status),
+        ("n1", "Home visit", NoteStatus::Draft)
+    );
     assert_eq!(n.wishes_and_feelings, "I want to stay at my school.");
 
     let about = NewRecord::AboutMe(NewAboutMe {
@@ -58,13 +61,18 @@ fn each_kind_is_created_and_read_back() {
     let card = NewRecord::ContactCard(NewContactCard {
         worker_id: "sw-1".into(),
         display_name: "Alex".into(),
-        picture: Some(Picture { media_type: "image/png".into(), bytes: vec![1, 2, 3] }),
+        picture: Some(Picture {
+            media_type: "image/png".into(),
+            bytes: vec![1, 2, 3],
+        }),
         three_things: vec!["cats".into(), "running".into(), "baking".into()],
         how_to_reach: "07700 900000".into(),
         when_to_reach: "weekdays".into(),
     });
     let doc = Document::create("c1", actor(1), card, T0).unwrap();
-    assert!(matches!(doc.read().unwrap(), Record::ContactCard(ref c) if c.picture.as_ref().unwrap().bytes == [1, 2, 3]));
+    assert!(
+        matches!(doc.read().unwrap(), Record::ContactCard(ref c) if c.picture.as_ref().unwrap().bytes == [1, 2, 3])
+    );
 
     let plan = NewRecord::ShortPlan(NewShortPlan {
         child_id: "yp-1".into(),
@@ -74,7 +82,9 @@ fn each_kind_is_created_and_read_back() {
         planned_end: Some("2027-01-31".into()),
     });
     let doc = Document::create("p1", actor(1), plan, T0).unwrap();
-    assert!(matches!(doc.read().unwrap(), Record::ShortPlan(p) if p.points == ["meet at the park"]));
+    assert!(
+        matches!(doc.read().unwrap(), Record::ShortPlan(p) if p.points == ["meet at the park"])
+    );
 }
 
 #[test]
@@ -82,31 +92,83 @@ fn an_edit_is_one_change_with_the_device_time_and_actor() {
     let mut doc = Document::create("n1", actor(1), note(), T0).unwrap();
     doc.set_actor(actor(2));
     let change = doc
-        .edit(patch(VisitNotePatch { title: Some("Home visit, after school".into()), ..Default::default() }), T0 + 5)
+        .edit(
+            patch(VisitNotePatch {
+                title: Some("Home visit, after school".into()),
+                ..Default::default()
+            }),
+            T0 + 5,
+        )
         .unwrap()
         .expect("a change");
     assert_eq!(change.device_time_ms, T0 + 5);
     assert_eq!(change.actor, actor(2));
     assert_eq!(doc.all_changes().len(), 2);
     // Nothing changed: no change.
-    let same = doc.edit(patch(VisitNotePatch { title: Some("Home visit, after school".into()), ..Default::default() }), T0 + 6);
+    let same = doc.edit(
+        patch(VisitNotePatch {
+            title: Some("Home visit, after school".into()),
+            ..Default::default()
+        }),
+        T0 + 6,
+    );
     assert!(same.unwrap().is_none());
 }
 
 #[test]
 fn validation_names_the_field_and_the_rule() {
     let cases: Vec<(VisitNotePatch, &str, &str)> = vec![
-        (VisitNotePatch { title: Some("x".repeat(201)), ..Default::default() }, "title", "max_length"),
-        (VisitNotePatch { occurred_at: Some("yesterday".into()), ..Default::default() }, "occurred_at", "format"),
-        (VisitNotePatch { child_id: Some(" ".into()), ..Default::default() }, "child_id", "required"),
-        (VisitNotePatch { tags: Some(vec!["t".into(); 21]), ..Default::default() }, "tags", "max_items"),
-        (VisitNotePatch { tags: Some(vec![String::new()]), ..Default::default() }, "tags/0", "required"),
+        (
+            VisitNotePatch {
+                title: Some("x".repeat(201)),
+                ..Default::default()
+            },
+            "title",
+            "max_length",
+        ),
+        (
+            VisitNotePatch {
+                occurred_at: Some("yesterday".into()),
+                ..Default::default()
+            },
+            "occurred_at",
+            "format",
+        ),
+        (
+            VisitNotePatch {
+                child_id: Some(" ".into()),
+                ..Default::default()
+            },
+            "child_id",
+            "required",
+        ),
+        (
+            VisitNotePatch {
+                tags: Some(vec!["t".into(); 21]),
+                ..Default::default()
+            },
+            "tags",
+            "max_items",
+        ),
+        (
+            VisitNotePatch {
+                tags: Some(vec![String::new()]),
+                ..Default::default()
+            },
+            "tags/0",
+            "required",
+        ),
     ];
     for (p, field, rule) in cases {
         let mut doc = Document::create("n1", actor(1), note(), T0).unwrap();
         let err = doc.edit(patch(p), T0).unwrap_err();
-        let ModelError::Invalid(errors) = &err else { panic!("{err}") };
-        assert!(errors.for_field(field).any(|e| e.rule == rule), "{field}/{rule}: {err}");
+        let ModelError::Invalid(errors) = &err else {
+            panic!("{err}")
+        };
+        assert!(
+            errors.for_field(field).any(|e| e.rule == rule),
+            "{field}/{rule}: {err}"
+        );
         assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
         // A refused edit writes nothing.
         assert_eq!(doc.all_changes().len(), 1);
@@ -117,18 +179,43 @@ fn validation_names_the_field_and_the_rule() {
 #[test]
 fn a_statutory_visit_completes_only_with_whether_the_child_was_seen_alone() {
     let mut doc = Document::create("n1", actor(1), note(), T0).unwrap();
-    let statutory = VisitNotePatch { visit_kind: Some(VisitKind::StatutoryVisit), ..Default::default() };
+    let statutory = VisitNotePatch {
+        visit_kind: Some(VisitKind::StatutoryVisit),
+        ..Default::default()
+    };
     doc.edit(patch(statutory), T0).unwrap();
-    let complete = || patch(VisitNotePatch { status: Some(NoteStatus::Completed), ..Default::default() });
+    let complete = || {
+        patch(VisitNotePatch {
+            status: Some(NoteStatus::Completed),
+            ..Default::default()
+        })
+    };
 
     let err = doc.edit(complete(), T0).unwrap_err().to_string();
     assert!(err.contains("child_seen"), "{err}");
-    doc.edit(patch(VisitNotePatch { child_seen: Some(Some(true)), ..Default::default() }), T0).unwrap();
+    doc.edit(
+        patch(VisitNotePatch {
+            child_seen: Some(Some(true)),
+            ..Default::default()
+        }),
+        T0,
+    )
+    .unwrap();
     let err = doc.edit(complete(), T0).unwrap_err().to_string();
     assert!(err.contains("seen_alone"), "{err}");
-    doc.edit(patch(VisitNotePatch { seen_alone: Some(Some(false)), ..Default::default() }), T0).unwrap();
+    doc.edit(
+        patch(VisitNotePatch {
+            seen_alone: Some(Some(false)),
+            ..Default::default()
+        }),
+        T0,
+    )
+    .unwrap();
     let err = doc.edit(complete(), T0).unwrap_err().to_string();
-    assert!(err.contains("not_alone_reason") && err.contains("child_refused"), "{err}");
+    assert!(
+        err.contains("not_alone_reason") && err.contains("child_refused"),
+        "{err}"
+    );
     let reason = VisitNotePatch {
         not_alone_reason: Some(Some(NotAloneReason::ChildRefused)),
         status: Some(NoteStatus::Completed),
@@ -147,8 +234,14 @@ fn a_plan_keeps_to_three_points_locally() {
         ..Default::default()
     });
     let mut doc = Document::create("p1", actor(1), plan, T0).unwrap();
-    let four = ShortPlanPatch { points: Some(vec!["a".into(), "b".into(), "c".into(), "d".into()]), ..Default::default() };
-    let err = doc.edit(Patch::ShortPlan(four), T0).unwrap_err().to_string();
+    let four = ShortPlanPatch {
+        points: Some(vec!["a".into(), "b".into(), "c".into(), "d".into()]),
+        ..Default::default()
+    };
+    let err = doc
+        .edit(Patch::ShortPlan(four), T0)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("points") && err.contains("at most 3"), "{err}");
     let wrong = doc.edit(patch(VisitNotePatch::default()), T0).unwrap_err();
     assert!(matches!(wrong, ModelError::WrongKind { .. }), "{wrong}");
@@ -158,19 +251,47 @@ fn a_plan_keeps_to_three_points_locally() {
 fn concurrent_titles_are_reported_as_a_conflict_with_both_authors() {
     let mut a = Document::create("n1", actor(1), note(), T0).unwrap();
     let mut b = a.fork(actor(2));
-    a.edit(patch(VisitNotePatch { title: Some("Title from A".into()), ..Default::default() }), T0).unwrap();
-    b.edit(patch(VisitNotePatch { title: Some("Title from B".into()), ..Default::default() }), T0).unwrap();
+    a.edit(
+        patch(VisitNotePatch {
+            title: Some("Title from A".into()),
+            ..Default::default()
+        }),
+        T0,
+    )
+    .unwrap();
+    b.edit(
+        patch(VisitNotePatch {
+            title: Some("Title from B".into()),
+            ..Default::default()
+        }),
+        T0,
+    )
+    .unwrap();
     a.merge(&mut b).unwrap();
     let conflicts = a.conflicts();
     assert_eq!(conflicts.len(), 1, "{conflicts:?}");
     assert_eq!(conflicts[0].field, "title");
-    let mut values: Vec<(&str, &str)> =
-        conflicts[0].values.iter().map(|v| (v.value.as_str(), v.actor.as_str())).collect();
+    let mut values: Vec<(&str, &str)> = conflicts[0]
+        .values
+        .iter()
+        .map(|v| (v.value.as_str(), v.actor.as_str()))
+        .collect();
     values.sort();
-    assert_eq!(values, [("Title from A", "01".repeat(16).as_str()), ("Title from B", "02".repeat(16).as_str())]);
+    assert_eq!(
+        values,
+        [
+            ("Title from A", "01".repeat(16).as_str()),
+            ("Title from B", "02".repeat(16).as_str())
+        ]
+    );
     assert_eq!(conflicts[0].values.iter().filter(|v| v.winner).count(), 1);
     let shown = visit(&a).title;
-    assert!(conflicts[0].values.iter().any(|v| v.winner && v.value == shown));
+    assert!(
+        conflicts[0]
+            .values
+            .iter()
+            .any(|v| v.winner && v.value == shown)
+    );
 }
 
 #[test]
@@ -178,10 +299,27 @@ fn edits_to_different_parts_of_one_body_are_both_kept() {
     let mut a = Document::create("n1", actor(1), note(), T0).unwrap();
     let mut b = a.fork(actor(2));
     let body = visit(&a).body;
-    a.edit(patch(VisitNotePatch { body: Some(format!("Before school. {body}")), ..Default::default() }), T0).unwrap();
-    b.edit(patch(VisitNotePatch { body: Some(format!("{body} He was smiling.")), ..Default::default() }), T0).unwrap();
+    a.edit(
+        patch(VisitNotePatch {
+            body: Some(format!("Before school. {body}")),
+            ..Default::default()
+        }),
+        T0,
+    )
+    .unwrap();
+    b.edit(
+        patch(VisitNotePatch {
+            body: Some(format!("{body} He was smiling.")),
+            ..Default::default()
+        }),
+        T0,
+    )
+    .unwrap();
     a.merge(&mut b).unwrap();
-    assert_eq!(visit(&a).body, "Before school. Sam showed me his drawings. He was smiling.");
+    assert_eq!(
+        visit(&a).body,
+        "Before school. Sam showed me his drawings. He was smiling."
+    );
     assert!(a.conflicts().is_empty());
 }
 
@@ -192,7 +330,14 @@ fn changes(doc: &mut Document) -> Vec<Vec<u8>> {
 #[test]
 fn merge_incoming_accepts_a_new_document_and_a_replay() {
     let mut doc = Document::create("n1", actor(1), note(), T0).unwrap();
-    doc.edit(patch(VisitNotePatch { title: Some("Second".into()), ..Default::default() }), T0 + 1).unwrap();
+    doc.edit(
+        patch(VisitNotePatch {
+            title: Some("Second".into()),
+            ..Default::default()
+        }),
+        T0 + 1,
+    )
+    .unwrap();
     let all = changes(&mut doc);
     let mut merged = merge_incoming("n1", None, &all).unwrap();
     assert_eq!(merged.new_changes.len(), 2);
@@ -215,7 +360,14 @@ fn merge_incoming_accepts_a_new_document_and_a_replay() {
 #[test]
 fn merge_incoming_defers_a_change_whose_dependency_is_missing() {
     let mut doc = Document::create("n1", actor(1), note(), T0).unwrap();
-    doc.edit(patch(VisitNotePatch { title: Some("Second".into()), ..Default::default() }), T0 + 1).unwrap();
+    doc.edit(
+        patch(VisitNotePatch {
+            title: Some("Second".into()),
+            ..Default::default()
+        }),
+        T0 + 1,
+    )
+    .unwrap();
     let all = changes(&mut doc);
     let merged = merge_incoming("n1", None, &all[1..]).unwrap();
     assert_eq!(merged.missing_deps.len(), 1);
@@ -225,7 +377,10 @@ fn merge_incoming_defers_a_change_whose_dependency_is_missing() {
 #[test]
 fn merge_incoming_refuses_bad_input_with_a_reason() {
     let err = merge_incoming("n1", None, &[vec![1, 2, 3]]).unwrap_err();
-    assert!(matches!(err, MergeError::Malformed { index: 0, .. }), "{err}");
+    assert!(
+        matches!(err, MergeError::Malformed { index: 0, .. }),
+        "{err}"
+    );
 
     let mut doc = Document::create("n1", actor(1), note(), T0).unwrap();
     let err = merge_incoming("n2", None, &changes(&mut doc)).unwrap_err();
@@ -241,8 +396,15 @@ fn merge_incoming_refuses_a_change_that_breaks_a_rule() {
     let mut raw = automerge::AutoCommit::load(&stored).unwrap();
     raw.put(automerge::ROOT, "visit_kind", "picnic").unwrap();
     raw.commit();
-    let bad: Vec<Vec<u8>> = raw.get_changes(&[]).into_iter().map(|mut c| c.bytes().into_owned()).collect();
+    let bad: Vec<Vec<u8>> = raw
+        .get_changes(&[])
+        .into_iter()
+        .map(|mut c| c.bytes().into_owned())
+        .collect();
     let err = merge_incoming("n1", Some(&stored), &bad).unwrap_err();
     assert!(matches!(err, MergeError::Invalid(_)), "{err}");
-    assert!(err.to_string().contains("visit_kind") && err.to_string().contains("picnic"), "{err}");
+    assert!(
+        err.to_string().contains("visit_kind") && err.to_string().contains("picnic"),
+        "{err}"
+    );
 }

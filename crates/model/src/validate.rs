@@ -41,7 +41,11 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub(crate) fn new(field: &str, rule: &'static str, message: String) -> Self {
-        ValidationError { field: field.to_owned(), rule, message }
+        ValidationError {
+            field: field.to_owned(),
+            rule,
+            message,
+        }
     }
 }
 
@@ -52,7 +56,10 @@ pub struct ValidationErrors(pub Vec<ValidationError>);
 
 impl ValidationErrors {
     /// The broken rules for one field.
-    pub fn for_field<'a>(&'a self, field: &'a str) -> impl Iterator<Item = &'a ValidationError> + 'a {
+    pub fn for_field<'a>(
+        &'a self,
+        field: &'a str,
+    ) -> impl Iterator<Item = &'a ValidationError> + 'a {
         self.0.iter().filter(move |e| e.field == field)
     }
 }
@@ -69,7 +76,11 @@ impl Rules {
     fn max_chars(&mut self, field: &str, value: &str, max: usize) {
         let n = value.chars().count();
         if n > max {
-            self.fail(field, "max_length", format!("must be at most {max} characters, got {n}"));
+            self.fail(
+                field,
+                "max_length",
+                format!("must be at most {max} characters, got {n}"),
+            );
         }
     }
 
@@ -83,7 +94,11 @@ impl Rules {
 
     fn required_text(&mut self, field: &str, value: &str) {
         if value.trim().is_empty() {
-            self.fail(field, "required", "must not be empty once the record is completed".into());
+            self.fail(
+                field,
+                "required",
+                "must not be empty once the record is completed".into(),
+            );
         }
     }
 
@@ -92,7 +107,9 @@ impl Rules {
             self.fail(
                 field,
                 "format",
-                format!("must be an RFC 3339 date and time such as 2026-11-20T14:30:00Z, got {value:?}"),
+                format!(
+                    "must be an RFC 3339 date and time such as 2026-11-20T14:30:00Z, got {value:?}"
+                ),
             );
         }
     }
@@ -101,17 +118,29 @@ impl Rules {
         let Some(value) = value else { return };
         let format = time::macros::format_description!("[year]-[month]-[day]");
         if time::Date::parse(value, &format).is_err() {
-            self.fail(field, "format", format!("must be a date such as 2026-12-01, got {value:?}"));
+            self.fail(
+                field,
+                "format",
+                format!("must be a date such as 2026-12-01, got {value:?}"),
+            );
         }
     }
 
     fn list(&mut self, field: &str, items: &[String], max_items: usize, max_chars: usize) {
         if items.len() > max_items {
-            self.fail(field, "max_items", format!("must have at most {max_items} entries, got {}", items.len()));
+            self.fail(
+                field,
+                "max_items",
+                format!("must have at most {max_items} entries, got {}", items.len()),
+            );
         }
         for (i, item) in items.iter().enumerate() {
             if item.trim().is_empty() {
-                self.fail(&format!("{field}/{i}"), "required", "must not be empty".into());
+                self.fail(
+                    &format!("{field}/{i}"),
+                    "required",
+                    "must not be empty".into(),
+                );
             }
             self.max_chars(&format!("{field}/{i}"), item, max_chars);
         }
@@ -124,7 +153,11 @@ fn visit_note(rules: &mut Rules, note: &VisitNote) {
     rules.date_time("occurred_at", &note.occurred_at);
     rules.max_chars("title", &note.title, MAX_TITLE_CHARS);
     rules.max_chars("body", &note.body, MAX_BODY_CHARS);
-    rules.max_chars("wishes_and_feelings", &note.wishes_and_feelings, MAX_TEXT_CHARS);
+    rules.max_chars(
+        "wishes_and_feelings",
+        &note.wishes_and_feelings,
+        MAX_TEXT_CHARS,
+    );
     rules.list("tags", &note.tags, MAX_TAGS, MAX_TAG_CHARS);
     rules.list("present", &note.present, MAX_TAGS, MAX_ID_CHARS);
     if note.status == NoteStatus::Completed {
@@ -166,11 +199,20 @@ fn about_me(rules: &mut Rules, profile: &AboutMe) {
         rules.max_chars(field, value, MAX_TEXT_CHARS);
     }
     if profile.status == NoteStatus::Completed
-        && [&profile.fun, &profile.dislikes, &profile.important, &profile.how_to_help]
-            .iter()
-            .all(|v| v.trim().is_empty())
+        && [
+            &profile.fun,
+            &profile.dislikes,
+            &profile.important,
+            &profile.how_to_help,
+        ]
+        .iter()
+        .all(|v| v.trim().is_empty())
     {
-        rules.fail("fun", "required", "a completed profile must say something".into());
+        rules.fail(
+            "fun",
+            "required",
+            "a completed profile must say something".into(),
+        );
     }
 }
 
@@ -188,14 +230,21 @@ fn contact_card(rules: &mut Rules, card: &ContactCard) {
             rules.fail(
                 "picture",
                 "enum",
-                format!("media type {:?} is not one of: {}", picture.media_type, PICTURE_TYPES.join(", ")),
+                format!(
+                    "media type {:?} is not one of: {}",
+                    picture.media_type,
+                    PICTURE_TYPES.join(", ")
+                ),
             );
         }
         if picture.bytes.len() > MAX_PICTURE_BYTES {
             rules.fail(
                 "picture",
                 "max_size",
-                format!("must be at most {MAX_PICTURE_BYTES} bytes, got {}", picture.bytes.len()),
+                format!(
+                    "must be at most {MAX_PICTURE_BYTES} bytes, got {}",
+                    picture.bytes.len()
+                ),
             );
         }
     }
@@ -209,22 +258,39 @@ fn short_plan(rules: &mut Rules, plan: &ShortPlan) {
     rules.date("planned_end", plan.planned_end.as_deref());
     if plan.status == NoteStatus::Completed {
         if plan.points.is_empty() {
-            rules.fail("points", "required", "a completed plan needs at least one point".into());
+            rules.fail(
+                "points",
+                "required",
+                "a completed plan needs at least one point".into(),
+            );
         }
         if plan.planned_end.is_none() {
-            rules.fail("planned_end", "required", "a completed plan needs a planned ending".into());
+            rules.fail(
+                "planned_end",
+                "required",
+                "a completed plan needs a planned ending".into(),
+            );
         }
     }
 }
 
 /// Check `record` against every rule; `read_errors` are problems found reading it.
-pub(crate) fn check(record: &Record, read_errors: Vec<ValidationError>) -> Result<(), ValidationErrors> {
-    let mut rules = Rules { errors: read_errors };
+pub(crate) fn check(
+    record: &Record,
+    read_errors: Vec<ValidationError>,
+) -> Result<(), ValidationErrors> {
+    let mut rules = Rules {
+        errors: read_errors,
+    };
     match record {
         Record::VisitNote(r) => visit_note(&mut rules, r),
         Record::AboutMe(r) => about_me(&mut rules, r),
         Record::ContactCard(r) => contact_card(&mut rules, r),
         Record::ShortPlan(r) => short_plan(&mut rules, r),
     }
-    if rules.errors.is_empty() { Ok(()) } else { Err(ValidationErrors(rules.errors)) }
+    if rules.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationErrors(rules.errors))
+    }
 }

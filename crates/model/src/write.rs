@@ -10,7 +10,8 @@ use crate::record::Picture;
 type Result<T> = std::result::Result<T, ModelError>;
 
 pub(crate) fn put_str(doc: &mut AutoCommit, field: &str, value: &str) -> Result<()> {
-    let same = matches!(doc.get(ROOT, field)?, Some((Value::Scalar(s), _)) if s.as_str() == Some(value));
+    let same =
+        matches!(doc.get(ROOT, field)?, Some((Value::Scalar(s), _)) if s.as_str() == Some(value));
     if !same {
         doc.put(ROOT, field, value)?;
     }
@@ -113,7 +114,11 @@ pub(crate) fn put_text_list(doc: &mut AutoCommit, field: &str, values: &[String]
     Ok(())
 }
 
-pub(crate) fn put_picture(doc: &mut AutoCommit, field: &str, picture: Option<&Picture>) -> Result<()> {
+pub(crate) fn put_picture(
+    doc: &mut AutoCommit,
+    field: &str,
+    picture: Option<&Picture>,
+) -> Result<()> {
     match picture {
         None => delete(doc, field),
         Some(p) => {

@@ -1,5 +1,14 @@
 //! Convergence of concurrent edits.
 
+// Test code: a failed unwrap is a failed test, and sizes here are small.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 use fieldnotes_model::*;
 use proptest::prelude::*;
 
@@ -8,9 +17,15 @@ const T0: i64 = 1_763_900_000_000;
 #[derive(Debug, Clone)]
 enum Edit {
     /// Insert `text` at a position (as a fraction of the body length).
-    InsertBody { at: f64, text: String },
+    InsertBody {
+        at: f64,
+        text: String,
+    },
     /// Delete up to `len` characters from a position.
-    DeleteBody { at: f64, len: usize },
+    DeleteBody {
+        at: f64,
+        len: usize,
+    },
     Title(String),
     AddTag(String),
     Wishes(String),
@@ -29,31 +44,55 @@ fn edit_strategy() -> impl Strategy<Value = Edit> {
 }
 
 fn apply(doc: &mut Document, edit: &Edit, time: i64) {
-    let Record::VisitNote(note) = doc.read().unwrap() else { unreachable!() };
+    let Record::VisitNote(note) = doc.read().unwrap() else {
+        unreachable!()
+    };
     let body: Vec<char> = note.body.chars().collect();
     let pos = |at: f64| ((body.len() as f64) * at).floor() as usize;
     let p = match edit {
         Edit::InsertBody { at, text } => {
             let i = pos(*at).min(body.len());
-            let new: String = body[..i].iter().chain(text.chars().collect::<Vec<_>>().iter()).chain(body[i..].iter()).collect();
-            VisitNotePatch { body: Some(new), ..Default::default() }
+            let new: String = body[..i]
+                .iter()
+                .chain(text.chars().collect::<Vec<_>>().iter())
+                .chain(body[i..].iter())
+                .collect();
+            VisitNotePatch {
+                body: Some(new),
+                ..Default::default()
+            }
         }
         Edit::DeleteBody { at, len } => {
             let i = pos(*at).min(body.len());
             let j = (i + len).min(body.len());
             let new: String = body[..i].iter().chain(body[j..].iter()).collect();
-            VisitNotePatch { body: Some(new), ..Default::default() }
+            VisitNotePatch {
+                body: Some(new),
+                ..Default::default()
+            }
         }
-        Edit::Title(t) => VisitNotePatch { title: Some(t.clone()), ..Default::default() },
+        Edit::Title(t) => VisitNotePatch {
+            title: Some(t.clone()),
+            ..Default::default()
+        },
         Edit::AddTag(t) => {
             let mut tags = note.tags.clone();
             if tags.len() < 20 {
                 tags.push(t.clone());
             }
-            VisitNotePatch { tags: Some(tags), ..Default::default() }
+            VisitNotePatch {
+                tags: Some(tags),
+                ..Default::default()
+            }
         }
-        Edit::Wishes(w) => VisitNotePatch { wishes_and_feelings: Some(w.clone()), ..Default::default() },
-        Edit::ChildSeen(b) => VisitNotePatch { child_seen: Some(Some(*b)), ..Default::default() },
+        Edit::Wishes(w) => VisitNotePatch {
+            wishes_and_feelings: Some(w.clone()),
+            ..Default::default()
+        },
+        Edit::ChildSeen(b) => VisitNotePatch {
+            child_seen: Some(Some(*b)),
+            ..Default::default()
+        },
     };
     doc.edit(Patch::VisitNote(p), time).unwrap();
 }

@@ -18,7 +18,9 @@ fn sample_response() -> SyncResponse {
         results: vec![
             PushResult {
                 doc_id: "a".into(),
-                outcome: PushOutcome::Accepted { hashes: vec!["00ff".into()] },
+                outcome: PushOutcome::Accepted {
+                    hashes: vec!["00ff".into()],
+                },
             },
             PushResult {
                 doc_id: "b".into(),
@@ -36,7 +38,10 @@ fn sample_response() -> SyncResponse {
                 },
             },
         ],
-        pull: vec![PulledDoc { doc_id: "d".into(), changes: vec![ChangeBytes(vec![9, 9])] }],
+        pull: vec![PulledDoc {
+            doc_id: "d".into(),
+            changes: vec![ChangeBytes(vec![9, 9])],
+        }],
         cursor: Cursor("1.0.43".into()),
         more: false,
     }
@@ -58,10 +63,16 @@ fn response_wire_format_is_stable() {
 fn request_and_response_round_trip() {
     let req = sample_request();
     let json = serde_json::to_string(&req).expect("serialize");
-    assert_eq!(serde_json::from_str::<SyncRequest>(&json).expect("parse"), req);
+    assert_eq!(
+        serde_json::from_str::<SyncRequest>(&json).expect("parse"),
+        req
+    );
     let resp = sample_response();
     let json = serde_json::to_string(&resp).expect("serialize");
-    assert_eq!(serde_json::from_str::<SyncResponse>(&json).expect("parse"), resp);
+    assert_eq!(
+        serde_json::from_str::<SyncResponse>(&json).expect("parse"),
+        resp
+    );
 }
 
 #[test]

@@ -50,7 +50,10 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
-            .field("database_url", &fieldnotes_store::redact_url(&self.database_url))
+            .field(
+                "database_url",
+                &fieldnotes_store::redact_url(&self.database_url),
+            )
             .field("max_request_mib", &self.max_request_mib)
             .field("max_doc_push_mib", &self.max_doc_push_mib)
             .field("log", &self.log)
@@ -142,7 +145,10 @@ mod tests {
         let config =
             Config::try_parse_from(["fieldnotes-server", "--database-url", "mysql://x"]).unwrap();
         let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("sqlite://PATH") && err.contains("postgres://"), "{err}");
+        assert!(
+            err.contains("sqlite://PATH") && err.contains("postgres://"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -32,7 +32,11 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest { code, message: message.into(), details: None }
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     fn status(&self) -> StatusCode {
@@ -52,9 +56,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = match self {
-            ApiError::BadRequest { code, message, details } => {
-                ErrorBody { code: code.into(), message, details }
-            }
+            ApiError::BadRequest {
+                code,
+                message,
+                details,
+            } => ErrorBody {
+                code: code.into(),
+                message,
+                details,
+            },
             ApiError::PayloadTooLarge { limit } => ErrorBody {
                 code: "payload_too_large".into(),
                 message: format!(
@@ -63,15 +73,21 @@ impl IntoResponse for ApiError {
                 ),
                 details: Some(serde_json::json!({ "limit_bytes": limit })),
             },
-            ApiError::NotFound { what } => {
-                ErrorBody { code: "not_found".into(), message: format!("{what} was not found"), details: None }
-            }
-            ApiError::Store(StoreError::NotFound { what }) => {
-                ErrorBody { code: "not_found".into(), message: format!("{what} was not found"), details: None }
-            }
-            ApiError::Store(StoreError::Conflict(message)) => {
-                ErrorBody { code: "conflict".into(), message, details: None }
-            }
+            ApiError::NotFound { what } => ErrorBody {
+                code: "not_found".into(),
+                message: format!("{what} was not found"),
+                details: None,
+            },
+            ApiError::Store(StoreError::NotFound { what }) => ErrorBody {
+                code: "not_found".into(),
+                message: format!("{what} was not found"),
+                details: None,
+            },
+            ApiError::Store(StoreError::Conflict(message)) => ErrorBody {
+                code: "conflict".into(),
+                message,
+                details: None,
+            },
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 ErrorBody {

@@ -17,11 +17,16 @@ pub struct ModelMerger {
 pub fn valid_doc_id(doc_id: &str) -> bool {
     !doc_id.is_empty()
         && doc_id.len() <= 100
-        && doc_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && doc_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn reject(code: RejectCode, reason: String) -> MergeOutcome {
-    MergeOutcome::Rejected { code: code.as_str().to_owned(), reason }
+    MergeOutcome::Rejected {
+        code: code.as_str().to_owned(),
+        reason,
+    }
 }
 
 impl Merger for ModelMerger {
@@ -80,9 +85,15 @@ impl Merger for ModelMerger {
         }
         let mut document = merged.document;
         let (kind, child_id) = match document.read() {
-            Ok(record) => (record.kind().as_str().to_owned(), record.child_id().map(str::to_owned)),
+            Ok(record) => (
+                record.kind().as_str().to_owned(),
+                record.child_id().map(str::to_owned),
+            ),
             Err(e) => {
-                return reject(RejectCode::InvalidDocument, format!("the merged document cannot be read: {e}"));
+                return reject(
+                    RejectCode::InvalidDocument,
+                    format!("the merged document cannot be read: {e}"),
+                );
             }
         };
         MergeOutcome::Applied {

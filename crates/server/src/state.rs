@@ -25,12 +25,14 @@ pub struct AppState {
 impl AppState {
     /// Open the store `config` names (running its migrations) and build the state.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
-        let store = fieldnotes_store::open(&config.database_url).await.map_err(|e| {
-            anyhow::anyhow!(
-                "could not open the database at {}: {e}",
-                fieldnotes_store::redact_url(&config.database_url)
-            )
-        })?;
+        let store = fieldnotes_store::open(&config.database_url)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "could not open the database at {}: {e}",
+                    fieldnotes_store::redact_url(&config.database_url)
+                )
+            })?;
         Ok(Self::new(Arc::from(store), config.limits()))
     }
 

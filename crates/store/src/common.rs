@@ -22,7 +22,12 @@ pub(crate) struct FeedRow {
 
 /// Add `rows` to `page` until it holds `max_bytes` of change data. Returns `true` when the
 /// page is full (and `page.more` is set), `false` when every row fitted.
-pub(crate) fn fill_page(page: &mut PullPage, used: &mut u64, rows: Vec<FeedRow>, max_bytes: u64) -> bool {
+pub(crate) fn fill_page(
+    page: &mut PullPage,
+    used: &mut u64,
+    rows: Vec<FeedRow>,
+    max_bytes: u64,
+) -> bool {
     for row in rows {
         let position = FeedPosition { seq: row.seq };
         if row.own {
@@ -37,7 +42,11 @@ pub(crate) fn fill_page(page: &mut PullPage, used: &mut u64, rows: Vec<FeedRow>,
             return true;
         }
         *used += len;
-        page.changes.push(FeedChange { doc_id: row.doc_id, hash: row.hash, bytes });
+        page.changes.push(FeedChange {
+            doc_id: row.doc_id,
+            hash: row.hash,
+            bytes,
+        });
         page.next = position;
     }
     false

@@ -25,8 +25,8 @@ use sqlx::{PgPool, Row};
 use crate::common::{FEED_BATCH, FeedRow, fill_page, lock_order, quarantine_payload, to_i64};
 use crate::sqlite::{change_from_row, quarantine_from_row};
 use crate::{
-    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine, PullPage, PushContext,
-    QuarantineRecord, Store, StoreError, StoredChange, StoredDocument,
+    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine, PullPage,
+    PushContext, QuarantineRecord, Store, StoreError, StoredChange, StoredDocument,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -98,7 +98,13 @@ impl Store for PgStore {
             .map(|row| document_from_row(&row))
             .transpose()?;
             let result = match merger.merge(&doc.doc_id, current.as_ref(), &doc.changes) {
-                MergeOutcome::Applied { kind, child_id, snapshot, new_changes, accepted_hashes } => {
+                MergeOutcome::Applied {
+                    kind,
+                    child_id,
+                    snapshot,
+                    new_changes,
+                    accepted_hashes,
+                } => {
                     if !new_changes.is_empty() {
                         sqlx::query(
                             "INSERT INTO documents (doc_id, kind, child_id, snapshot, created_at_ms, updated_at_ms)
@@ -116,7 +122,9 @@ impl Store for PgStore {
                         .await?;
                         pending.extend(new_changes.into_iter().map(|c| (doc.doc_id.clone(), c)));
                     }
-                    DocResult::Accepted { hashes: accepted_hashes }
+                    DocResult::Accepted {
+                        hashes: accepted_hashes,
+                    }
                 }
                 MergeOutcome::Rejected { code, reason } => {
                     let payload = quarantine_payload(doc);
@@ -133,9 +141,15 @@ impl Store for PgStore {
                     .bind(ctx.received_at_ms)
                     .fetch_one(&mut *tx)
                     .await?;
-                    DocResult::Rejected { code, reason, quarantine_id: id }
+                    DocResult::Rejected {
+                        code,
+                        reason,
+                        quarantine_id: id,
+                    }
                 }
-                MergeOutcome::Deferred { reason, missing } => DocResult::Deferred { reason, missing },
+                MergeOutcome::Deferred { reason, missing } => {
+                    DocResult::Deferred { reason, missing }
+                }
             };
             results[i] = Some(result);
         }
@@ -188,7 +202,11 @@ impl Store for PgStore {
         max_bytes: u64,
     ) -> Result<PullPage, StoreError> {
         let start = after.unwrap_or_default();
-        let mut page = PullPage { changes: Vec::new(), next: start, more: false };
+        let mut page = PullPage {
+            changes: Vec::new(),
+            next: start,
+            more: false,
+        };
         let mut used = 0;
         loop {
             let rows: Vec<FeedRow> = sqlx::query_as(
@@ -240,7 +258,10 @@ impl Store for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(quarantine_from_row).collect::<Result<_, _>>().map_err(Into::into)
+        rows.iter()
+            .map(quarantine_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(Into::into)
     }
 
     async fn quarantine_payload(&self, id: i64) -> Result<Vec<u8>, StoreError> {
@@ -248,7 +269,9 @@ impl Store for PgStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound { what: format!("quarantine entry {id}") })
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("quarantine entry {id}"),
+            })
     }
 
     async fn get_document(&self, doc_id: &str) -> Result<Option<StoredDocument>, StoreError> {
@@ -269,7 +292,10 @@ impl Store for PgStore {
         .bind(doc_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(change_from_row).collect::<Result<_, _>>().map_err(Into::into)
+        rows.iter()
+            .map(change_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(Into::into)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

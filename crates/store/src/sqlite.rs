@@ -16,8 +16,8 @@ use sqlx::{Row, SqlitePool};
 
 use crate::common::{FEED_BATCH, FeedRow, fill_page, lock_order, quarantine_payload, to_i64};
 use crate::{
-    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewQuarantine, PullPage, PushContext,
-    QuarantineRecord, Store, StoreError, StoredChange, StoredDocument,
+    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewQuarantine, PullPage,
+    PushContext, QuarantineRecord, Store, StoreError, StoredChange, StoredDocument,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -42,15 +42,16 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let filename = options.get_filename().to_path_buf();
         let in_memory = filename.as_os_str().is_empty() || filename == Path::new(":memory:");
-        if !in_memory {
-            if let Some(dir) = filename.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Config(format!(
-                        "cannot create the data folder {}: {e}",
-                        dir.display()
-                    ))
-                })?;
-            }
+        if let Some(dir) = filename
+            .parent()
+            .filter(|d| !in_memory && !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Config(format!(
+                    "cannot create the data folder {}: {e}",
+                    dir.display()
+                ))
+            })?;
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -101,7 +102,13 @@ impl Store for SqliteStore {
             .map(|row| document_from_row(&row))
             .transpose()?;
             let result = match merger.merge(&doc.doc_id, current.as_ref(), &doc.changes) {
-                MergeOutcome::Applied { kind, child_id, snapshot, new_changes, accepted_hashes } => {
+                MergeOutcome::Applied {
+                    kind,
+                    child_id,
+                    snapshot,
+                    new_changes,
+                    accepted_hashes,
+                } => {
                     if !new_changes.is_empty() {
                         sqlx::query(
                             "INSERT INTO documents (doc_id, kind, child_id, snapshot, created_at_ms, updated_at_ms)
@@ -134,7 +141,9 @@ impl Store for SqliteStore {
                             .await?;
                         }
                     }
-                    DocResult::Accepted { hashes: accepted_hashes }
+                    DocResult::Accepted {
+                        hashes: accepted_hashes,
+                    }
                 }
                 MergeOutcome::Rejected { code, reason } => {
                     let payload = quarantine_payload(doc);
@@ -151,9 +160,15 @@ impl Store for SqliteStore {
                     .bind(ctx.received_at_ms)
                     .fetch_one(&mut *tx)
                     .await?;
-                    DocResult::Rejected { code, reason, quarantine_id: id }
+                    DocResult::Rejected {
+                        code,
+                        reason,
+                        quarantine_id: id,
+                    }
                 }
-                MergeOutcome::Deferred { reason, missing } => DocResult::Deferred { reason, missing },
+                MergeOutcome::Deferred { reason, missing } => {
+                    DocResult::Deferred { reason, missing }
+                }
             };
             results[i] = Some(result);
         }
@@ -171,7 +186,11 @@ impl Store for SqliteStore {
         max_bytes: u64,
     ) -> Result<PullPage, StoreError> {
         let start = after.unwrap_or_default();
-        let mut page = PullPage { changes: Vec::new(), next: start, more: false };
+        let mut page = PullPage {
+            changes: Vec::new(),
+            next: start,
+            more: false,
+        };
         let mut used = 0;
         loop {
             let rows: Vec<FeedRow> = sqlx::query_as(
@@ -223,7 +242,10 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
-        rows.iter().map(quarantine_from_row).collect::<Result<_, _>>().map_err(Into::into)
+        rows.iter()
+            .map(quarantine_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(Into::into)
     }
 
     async fn quarantine_payload(&self, id: i64) -> Result<Vec<u8>, StoreError> {
@@ -231,7 +253,9 @@ impl Store for SqliteStore {
             .bind(id)
             .fetch_optional(&self.reader)
             .await?
-            .ok_or_else(|| StoreError::NotFound { what: format!("quarantine entry {id}") })
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("quarantine entry {id}"),
+            })
     }
 
     async fn get_document(&self, doc_id: &str) -> Result<Option<StoredDocument>, StoreError> {
@@ -252,7 +276,10 @@ impl Store for SqliteStore {
         .bind(doc_id)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter().map(change_from_row).collect::<Result<_, _>>().map_err(Into::into)
+        rows.iter()
+            .map(change_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(Into::into)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

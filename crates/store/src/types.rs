@@ -49,7 +49,10 @@ pub enum MergeOutcome {
     /// Do not apply; keep the input in quarantine with this reason.
     Rejected { code: String, reason: String },
     /// Do not apply yet: the changes depend on changes the server does not have.
-    Deferred { reason: String, missing: Vec<String> },
+    Deferred {
+        reason: String,
+        missing: Vec<String>,
+    },
 }
 
 /// A change the merger found new, with the facts the store records about it.
@@ -71,16 +74,25 @@ pub enum DocResult {
     /// Committed. `hashes` lists every pushed change now durable.
     Accepted { hashes: Vec<String> },
     /// Kept in quarantine (committed) under `quarantine_id`.
-    Rejected { code: String, reason: String, quarantine_id: i64 },
+    Rejected {
+        code: String,
+        reason: String,
+        quarantine_id: i64,
+    },
     /// Nothing stored; the device should push again once it has the missing changes.
-    Deferred { reason: String, missing: Vec<String> },
+    Deferred {
+        reason: String,
+        missing: Vec<String>,
+    },
 }
 
 /// A position in the change feed: every change at or before it has been handed out.
 ///
 /// Feed positions are assigned in commit order on both backends (see the store docs), so a
 /// change that commits late can never land behind a position already handed out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct FeedPosition {
     pub seq: i64,
 }

@@ -5,13 +5,22 @@
 //! The merger here treats change bytes as opaque, so the suite tests storage, not automerge:
 //! a change's "hash" is its bytes as text, bytes starting `bad` are refused, `dep` deferred.
 
+// Test code: a failed unwrap is a failed test, and sizes here are small.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use fieldnotes_store::{
-    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine, PushContext,
-    Store, StoredDocument,
+    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine,
+    PushContext, Store, StoredDocument,
 };
 use sqlx::Connection;
 
@@ -23,9 +32,14 @@ struct Db {
 
 impl Drop for Db {
     fn drop(&mut self) {
-        let Some((admin, name)) = self.pg.take() else { return };
+        let Some((admin, name)) = self.pg.take() else {
+            return;
+        };
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
@@ -42,23 +56,41 @@ impl Drop for Db {
 
 async fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("nested/folder/server.db").display());
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("nested/folder/server.db").display()
+    );
     let store = fieldnotes_store::open(&url).await.unwrap();
-    Db { store: Arc::from(store), _dir: Some(dir), pg: None }
+    Db {
+        store: Arc::from(store),
+        _dir: Some(dir),
+        pg: None,
+    }
 }
 
 async fn postgres() -> Db {
     let admin = std::env::var("FIELDNOTES_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let name = format!("fieldnotes_store_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!("the PostgreSQL suite needs a server at {admin} (set FIELDNOTES_TEST_PG_URL): {e}")
-    });
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the PostgreSQL suite needs a server at {admin} (set FIELDNOTES_TEST_PG_URL): {e}"
+            )
+        });
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let slash = admin.rfind('/').unwrap();
     let url = format!("{}/{name}", &admin[..slash]);
     let store = fieldnotes_store::open(&url).await.unwrap();
-    Db { store: Arc::from(store), _dir: None, pg: Some((admin, name)) }
+    Db {
+        store: Arc::from(store),
+        _dir: None,
+        pg: Some((admin, name)),
+    }
 }
 
 macro_rules! on_both {
@@ -94,15 +126,32 @@ on_both!(
 struct TestMerger;
 
 impl Merger for TestMerger {
-    fn merge(&self, _doc_id: &str, current: Option<&StoredDocument>, incoming: &[Vec<u8>]) -> MergeOutcome {
+    fn merge(
+        &self,
+        _doc_id: &str,
+        current: Option<&StoredDocument>,
+        incoming: &[Vec<u8>],
+    ) -> MergeOutcome {
         if incoming.iter().any(|c| c.starts_with(b"bad")) {
-            return MergeOutcome::Rejected { code: "malformed_change".into(), reason: "starts with bad".into() };
+            return MergeOutcome::Rejected {
+                code: "malformed_change".into(),
+                reason: "starts with bad".into(),
+            };
         }
         if incoming.iter().any(|c| c.starts_with(b"dep")) {
-            return MergeOutcome::Deferred { reason: "needs more".into(), missing: vec!["x".into()] };
+            return MergeOutcome::Deferred {
+                reason: "needs more".into(),
+                missing: vec!["x".into()],
+            };
         }
         let mut known: BTreeSet<Vec<u8>> = current
-            .map(|d| d.snapshot.split(|b| *b == b'|').filter(|s| !s.is_empty()).map(<[u8]>::to_vec).collect())
+            .map(|d| {
+                d.snapshot
+                    .split(|b| *b == b'|')
+                    .filter(|s| !s.is_empty())
+                    .map(<[u8]>::to_vec)
+                    .collect()
+            })
             .unwrap_or_default();
         let mut new_changes = Vec::new();
         for change in incoming {
@@ -120,7 +169,10 @@ impl Merger for TestMerger {
             child_id: Some("child-1".into()),
             snapshot: known.into_iter().collect::<Vec<_>>().join(&b'|'),
             new_changes,
-            accepted_hashes: incoming.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect(),
+            accepted_hashes: incoming
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect(),
         }
     }
 }
@@ -132,25 +184,44 @@ struct HoldingMerger {
 }
 
 impl Merger for HoldingMerger {
-    fn merge(&self, doc_id: &str, current: Option<&StoredDocument>, incoming: &[Vec<u8>]) -> MergeOutcome {
+    fn merge(
+        &self,
+        doc_id: &str,
+        current: Option<&StoredDocument>,
+        incoming: &[Vec<u8>],
+    ) -> MergeOutcome {
         if doc_id.starts_with("hold") {
             self.entered.lock().unwrap().send(()).unwrap();
-            self.release.lock().unwrap().recv_timeout(Duration::from_secs(30)).unwrap();
+            self.release
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap();
         }
         TestMerger.merge(doc_id, current, incoming)
     }
 }
 
 fn ctx(device: &str) -> PushContext {
-    PushContext { device_id: device.into(), received_at_ms: 1_700_000_000_000 }
+    PushContext {
+        device_id: device.into(),
+        received_at_ms: 1_700_000_000_000,
+    }
 }
 
 fn doc(id: &str, changes: &[&str]) -> IncomingDoc {
-    IncomingDoc { doc_id: id.into(), changes: changes.iter().map(|c| c.as_bytes().to_vec()).collect() }
+    IncomingDoc {
+        doc_id: id.into(),
+        changes: changes.iter().map(|c| c.as_bytes().to_vec()).collect(),
+    }
 }
 
 /// Pull everything due for `device` from `after`, following `more`.
-async fn pull_all(store: &dyn Store, device: &str, after: Option<FeedPosition>) -> (Vec<String>, FeedPosition) {
+async fn pull_all(
+    store: &dyn Store,
+    device: &str,
+    after: Option<FeedPosition>,
+) -> (Vec<String>, FeedPosition) {
     let mut hashes = Vec::new();
     let mut cursor = after;
     loop {
@@ -165,15 +236,40 @@ async fn pull_all(store: &dyn Store, device: &str, after: Option<FeedPosition>) 
 
 async fn push_then_pull_round_trips(db: Db) {
     let s = &*db.store;
-    let res = s.push(&ctx("dev-a"), vec![doc("d1", &["c1", "c2"]), doc("d2", &["c3"])], &TestMerger).await.unwrap();
-    assert_eq!(res[0], DocResult::Accepted { hashes: vec!["c1".into(), "c2".into()] });
-    assert_eq!(res[1], DocResult::Accepted { hashes: vec!["c3".into()] });
+    let res = s
+        .push(
+            &ctx("dev-a"),
+            vec![doc("d1", &["c1", "c2"]), doc("d2", &["c3"])],
+            &TestMerger,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        res[0],
+        DocResult::Accepted {
+            hashes: vec!["c1".into(), "c2".into()]
+        }
+    );
+    assert_eq!(
+        res[1],
+        DocResult::Accepted {
+            hashes: vec!["c3".into()]
+        }
+    );
     let page = s.pull("dev-b", None, 1 << 20).await.unwrap();
     assert!(!page.more);
-    let got: Vec<(String, Vec<u8>)> = page.changes.iter().map(|c| (c.doc_id.clone(), c.bytes.clone())).collect();
+    let got: Vec<(String, Vec<u8>)> = page
+        .changes
+        .iter()
+        .map(|c| (c.doc_id.clone(), c.bytes.clone()))
+        .collect();
     assert_eq!(
         got,
-        vec![("d1".into(), b"c1".to_vec()), ("d1".into(), b"c2".to_vec()), ("d2".into(), b"c3".to_vec())]
+        vec![
+            ("d1".into(), b"c1".to_vec()),
+            ("d1".into(), b"c2".to_vec()),
+            ("d2".into(), b"c3".to_vec())
+        ]
     );
     // Nothing new after the cursor.
     let again = s.pull("dev-b", Some(page.next), 1 << 20).await.unwrap();
@@ -190,11 +286,21 @@ async fn push_then_pull_round_trips(db: Db) {
 async fn duplicate_push_stores_once(db: Db) {
     let s = &*db.store;
     for _ in 0..3 {
-        let res = s.push(&ctx("dev-a"), vec![doc("d1", &["c1", "c2"])], &TestMerger).await.unwrap();
-        assert_eq!(res[0], DocResult::Accepted { hashes: vec!["c1".into(), "c2".into()] });
+        let res = s
+            .push(&ctx("dev-a"), vec![doc("d1", &["c1", "c2"])], &TestMerger)
+            .await
+            .unwrap();
+        assert_eq!(
+            res[0],
+            DocResult::Accepted {
+                hashes: vec!["c1".into(), "c2".into()]
+            }
+        );
     }
     // Out of order and overlapping.
-    s.push(&ctx("dev-a"), vec![doc("d1", &["c3", "c1"])], &TestMerger).await.unwrap();
+    s.push(&ctx("dev-a"), vec![doc("d1", &["c3", "c1"])], &TestMerger)
+        .await
+        .unwrap();
     assert_eq!(s.document_changes("d1").await.unwrap().len(), 3);
     let (hashes, _) = pull_all(s, "dev-b", None).await;
     assert_eq!(hashes, vec!["c1", "c2", "c3"]);
@@ -202,11 +308,23 @@ async fn duplicate_push_stores_once(db: Db) {
 
 async fn own_changes_are_not_pulled_back_but_cursor_moves(db: Db) {
     let s = &*db.store;
-    s.push(&ctx("dev-a"), vec![doc("d1", &["a1"])], &TestMerger).await.unwrap();
-    s.push(&ctx("dev-b"), vec![doc("d2", &["b1"])], &TestMerger).await.unwrap();
-    s.push(&ctx("dev-a"), vec![doc("d3", &["a2"])], &TestMerger).await.unwrap();
+    s.push(&ctx("dev-a"), vec![doc("d1", &["a1"])], &TestMerger)
+        .await
+        .unwrap();
+    s.push(&ctx("dev-b"), vec![doc("d2", &["b1"])], &TestMerger)
+        .await
+        .unwrap();
+    s.push(&ctx("dev-a"), vec![doc("d3", &["a2"])], &TestMerger)
+        .await
+        .unwrap();
     let page = s.pull("dev-a", None, 1 << 20).await.unwrap();
-    assert_eq!(page.changes.iter().map(|c| c.hash.as_str()).collect::<Vec<_>>(), vec!["b1"]);
+    assert_eq!(
+        page.changes
+            .iter()
+            .map(|c| c.hash.as_str())
+            .collect::<Vec<_>>(),
+        vec!["b1"]
+    );
     // The cursor is past a2 too, so a later pull does not rescan it.
     let later = s.pull("dev-a", Some(page.next), 1 << 20).await.unwrap();
     assert!(later.changes.is_empty());
@@ -221,9 +339,14 @@ async fn pages_respect_size_and_never_split_or_repeat(db: Db) {
     for p in 0..5 {
         let docs: Vec<IncomingDoc> = (0..30)
             .map(|d| {
-                let changes: Vec<String> = (0..10).map(|c| format!("p{p}-d{d}-c{c}-{}", "x".repeat(90))).collect();
+                let changes: Vec<String> = (0..10)
+                    .map(|c| format!("p{p}-d{d}-c{c}-{}", "x".repeat(90)))
+                    .collect();
                 expected.extend(changes.iter().cloned());
-                IncomingDoc { doc_id: format!("doc-{p}-{d:02}"), changes: changes.into_iter().map(String::into_bytes).collect() }
+                IncomingDoc {
+                    doc_id: format!("doc-{p}-{d:02}"),
+                    changes: changes.into_iter().map(String::into_bytes).collect(),
+                }
             })
             .collect();
         s.push(&ctx("dev-a"), docs, &TestMerger).await.unwrap();
@@ -253,7 +376,9 @@ async fn pages_respect_size_and_never_split_or_repeat(db: Db) {
     assert_eq!(sorted_got, sorted_expected);
     // A change larger than the page still comes through, alone.
     let big = "y".repeat(50_000);
-    s.push(&ctx("dev-a"), vec![doc("big", &[&big])], &TestMerger).await.unwrap();
+    s.push(&ctx("dev-a"), vec![doc("big", &[&big])], &TestMerger)
+        .await
+        .unwrap();
     let page = s.pull("dev-b", cursor, 1_000).await.unwrap();
     assert_eq!(page.changes.len(), 1);
     assert_eq!(page.changes[0].bytes.len(), 50_000);
@@ -262,14 +387,39 @@ async fn pages_respect_size_and_never_split_or_repeat(db: Db) {
 async fn refusals_are_quarantined_and_do_not_block_the_batch(db: Db) {
     let s = &*db.store;
     let res = s
-        .push(&ctx("dev-a"), vec![doc("good-1", &["g1"]), doc("broken", &["bad!"]), doc("good-2", &["g2"])], &TestMerger)
+        .push(
+            &ctx("dev-a"),
+            vec![
+                doc("good-1", &["g1"]),
+                doc("broken", &["bad!"]),
+                doc("good-2", &["g2"]),
+            ],
+            &TestMerger,
+        )
         .await
         .unwrap();
-    assert_eq!(res[0], DocResult::Accepted { hashes: vec!["g1".into()] });
-    let DocResult::Rejected { code, reason, quarantine_id } = &res[1] else { panic!("{:?}", res[1]) };
+    assert_eq!(
+        res[0],
+        DocResult::Accepted {
+            hashes: vec!["g1".into()]
+        }
+    );
+    let DocResult::Rejected {
+        code,
+        reason,
+        quarantine_id,
+    } = &res[1]
+    else {
+        panic!("{:?}", res[1])
+    };
     assert_eq!(code, "malformed_change");
     assert_eq!(reason, "starts with bad");
-    assert_eq!(res[2], DocResult::Accepted { hashes: vec!["g2".into()] });
+    assert_eq!(
+        res[2],
+        DocResult::Accepted {
+            hashes: vec!["g2".into()]
+        }
+    );
     let list = s.list_quarantine(None, 10).await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].id, *quarantine_id);
@@ -289,8 +439,17 @@ async fn refusals_are_quarantined_and_do_not_block_the_batch(db: Db) {
 
 async fn deferred_documents_store_nothing(db: Db) {
     let s = &*db.store;
-    let res = s.push(&ctx("dev-a"), vec![doc("d1", &["dep-1"]), doc("d2", &["ok"])], &TestMerger).await.unwrap();
-    assert!(matches!(&res[0], DocResult::Deferred { missing, .. } if missing == &vec!["x".to_string()]));
+    let res = s
+        .push(
+            &ctx("dev-a"),
+            vec![doc("d1", &["dep-1"]), doc("d2", &["ok"])],
+            &TestMerger,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&res[0], DocResult::Deferred { missing, .. } if missing == &vec!["x".to_string()])
+    );
     assert!(matches!(&res[1], DocResult::Accepted { .. }));
     assert!(s.get_document("d1").await.unwrap().is_none());
     assert!(s.list_quarantine(None, 10).await.unwrap().is_empty());
@@ -303,7 +462,10 @@ async fn late_commit_is_never_skipped(db: Db) {
     let store = db.store.clone();
     let (entered_tx, entered_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel();
-    let holding = Arc::new(HoldingMerger { entered: Mutex::new(entered_tx), release: Mutex::new(release_rx) });
+    let holding = Arc::new(HoldingMerger {
+        entered: Mutex::new(entered_tx),
+        release: Mutex::new(release_rx),
+    });
 
     // Slow push: writes `a-first` (taking a sequence number), then holds its transaction open
     // while merging `hold`.
@@ -311,7 +473,13 @@ async fn late_commit_is_never_skipped(db: Db) {
         let store = store.clone();
         let holding = holding.clone();
         tokio::spawn(async move {
-            store.push(&ctx("dev-a"), vec![doc("a-first", &["slow-1"]), doc("hold", &["slow-2"])], &*holding).await
+            store
+                .push(
+                    &ctx("dev-a"),
+                    vec![doc("a-first", &["slow-1"]), doc("hold", &["slow-2"])],
+                    &*holding,
+                )
+                .await
         })
     };
     tokio::task::spawn_blocking(move || entered_rx.recv_timeout(Duration::from_secs(30)))
@@ -322,13 +490,20 @@ async fn late_commit_is_never_skipped(db: Db) {
     // Fast push from another device, started and (on PostgreSQL) committed meanwhile.
     let fast = {
         let store = store.clone();
-        tokio::spawn(async move { store.push(&ctx("dev-b"), vec![doc("b-doc", &["fast-1"])], &TestMerger).await })
+        tokio::spawn(async move {
+            store
+                .push(&ctx("dev-b"), vec![doc("b-doc", &["fast-1"])], &TestMerger)
+                .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // A third device pulls now, while the slow push is still open.
     let (seen_early, cursor) = pull_all(&*store, "dev-c", None).await;
-    assert!(!seen_early.contains(&"slow-1".to_string()), "uncommitted data was visible");
+    assert!(
+        !seen_early.contains(&"slow-1".to_string()),
+        "uncommitted data was visible"
+    );
 
     release_tx.send(()).unwrap();
     slow.await.unwrap().unwrap();
@@ -337,25 +512,56 @@ async fn late_commit_is_never_skipped(db: Db) {
     let (seen_late, _) = pull_all(&*store, "dev-c", Some(cursor)).await;
     let mut all: Vec<String> = seen_early.into_iter().chain(seen_late).collect();
     all.sort();
-    assert_eq!(all, vec!["fast-1", "slow-1", "slow-2"], "a change was skipped or repeated");
+    assert_eq!(
+        all,
+        vec!["fast-1", "slow-1", "slow-2"],
+        "a change was skipped or repeated"
+    );
 }
 
 async fn history_keeps_attribution(db: Db) {
     let s = &*db.store;
-    s.push(&PushContext { device_id: "dev-a".into(), received_at_ms: 1000 }, vec![doc("d1", &["c1"])], &TestMerger)
-        .await
-        .unwrap();
-    s.push(&PushContext { device_id: "dev-b".into(), received_at_ms: 2000 }, vec![doc("d1", &["c2"])], &TestMerger)
-        .await
-        .unwrap();
+    s.push(
+        &PushContext {
+            device_id: "dev-a".into(),
+            received_at_ms: 1000,
+        },
+        vec![doc("d1", &["c1"])],
+        &TestMerger,
+    )
+    .await
+    .unwrap();
+    s.push(
+        &PushContext {
+            device_id: "dev-b".into(),
+            received_at_ms: 2000,
+        },
+        vec![doc("d1", &["c2"])],
+        &TestMerger,
+    )
+    .await
+    .unwrap();
     let history = s.document_changes("d1").await.unwrap();
     let summary: Vec<(&str, &str, i64, i64)> = history
         .iter()
-        .map(|c| (c.hash.as_str(), c.device_id.as_str(), c.received_at_ms, c.device_time_ms))
+        .map(|c| {
+            (
+                c.hash.as_str(),
+                c.device_id.as_str(),
+                c.received_at_ms,
+                c.device_time_ms,
+            )
+        })
         .collect();
-    assert_eq!(summary, vec![("c1", "dev-a", 1000, 7), ("c2", "dev-b", 2000, 7)]);
+    assert_eq!(
+        summary,
+        vec![("c1", "dev-a", 1000, 7), ("c2", "dev-b", 2000, 7)]
+    );
     assert_eq!(history[0].actor, "aa");
-    assert_eq!(s.get_document("d1").await.unwrap().unwrap().updated_at_ms, 2000);
+    assert_eq!(
+        s.get_document("d1").await.unwrap().unwrap().updated_at_ms,
+        2000
+    );
 }
 
 async fn quarantine_of_unreadable_input(db: Db) {

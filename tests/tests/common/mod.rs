@@ -44,10 +44,16 @@ pub fn create(record: NewRecord) -> Document {
 pub fn push_doc(doc_id: &str, changes: &[EncodedChange]) -> PushDoc {
     PushDoc {
         doc_id: doc_id.to_owned(),
-        changes: changes.iter().map(|c| ChangeBytes(c.bytes.clone())).collect(),
+        changes: changes
+            .iter()
+            .map(|c| ChangeBytes(c.bytes.clone()))
+            .collect(),
     }
 }
 
 pub fn raw_push(doc_id: &str, changes: Vec<Vec<u8>>) -> PushDoc {
-    PushDoc { doc_id: doc_id.to_owned(), changes: changes.into_iter().map(ChangeBytes).collect() }
+    PushDoc {
+        doc_id: doc_id.to_owned(),
+        changes: changes.into_iter().map(ChangeBytes).collect(),
+    }
 }

@@ -32,7 +32,9 @@ pub async fn show(
         .store
         .get_document(&doc_id)
         .await?
-        .ok_or_else(|| ApiError::NotFound { what: format!("document {doc_id}") })?;
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("document {doc_id}"),
+        })?;
     let mut document = Document::load(&doc_id, &stored.snapshot)
         .map_err(|e| ApiError::Internal(format!("stored document {doc_id} does not load: {e}")))?;
     let record = document
@@ -69,7 +71,9 @@ pub async fn changes(
 ) -> Result<Json<Vec<ChangeView>>, ApiError> {
     let changes = state.store.document_changes(&doc_id).await?;
     if changes.is_empty() && state.store.get_document(&doc_id).await?.is_none() {
-        return Err(ApiError::NotFound { what: format!("document {doc_id}") });
+        return Err(ApiError::NotFound {
+            what: format!("document {doc_id}"),
+        });
     }
     Ok(Json(
         changes

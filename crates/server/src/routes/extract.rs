@@ -25,17 +25,23 @@ impl<S: Send + Sync> FromRequestParts<S> for DeviceId {
         let value = parts.headers.get(DEVICE_HEADER).ok_or_else(|| {
             ApiError::bad_request(
                 "missing_device",
-                format!("name the device in the `{DEVICE_HEADER}` header (the client SDK does this)"),
-            )
-        })?;
-        let id = value.to_str().ok().filter(|id| valid_doc_id(id)).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_device",
                 format!(
-                    "the `{DEVICE_HEADER}` header must be 1 to 100 letters, digits, '-' or '_'"
+                    "name the device in the `{DEVICE_HEADER}` header (the client SDK does this)"
                 ),
             )
         })?;
+        let id = value
+            .to_str()
+            .ok()
+            .filter(|id| valid_doc_id(id))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_device",
+                    format!(
+                        "the `{DEVICE_HEADER}` header must be 1 to 100 letters, digits, '-' or '_'"
+                    ),
+                )
+            })?;
         Ok(DeviceId(id.to_owned()))
     }
 }
@@ -51,7 +57,9 @@ impl FromRequest<AppState> for RawBody {
         match Bytes::from_request(req, state).await {
             Ok(bytes) => Ok(RawBody(bytes)),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::PayloadTooLarge { limit: state.limits.max_request_bytes })
+                Err(ApiError::PayloadTooLarge {
+                    limit: state.limits.max_request_bytes,
+                })
             }
             Err(rejection) => Err(ApiError::bad_request(
                 "unreadable_body",
@@ -76,8 +84,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(value)| ApiQuery(value))
-            .map_err(|rejection| {
-                ApiError::bad_request("invalid_query", rejection.body_text())
-            })
+            .map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))
     }
 }

@@ -25,7 +25,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/documents/{id}", get(documents::show))
         .route("/v1/documents/{id}/changes", get(documents::changes))
         .fallback(|| async {
-            ApiError::NotFound { what: "this path (see the README for the endpoints)".into() }
+            ApiError::NotFound {
+                what: "this path (see the README for the endpoints)".into(),
+            }
         })
 }
 
@@ -40,6 +42,9 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| format!("{ms}ms"))
 }

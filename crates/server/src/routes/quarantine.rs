@@ -55,7 +55,10 @@ pub async fn payload(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: i64 = id.parse().map_err(|_| {
-        ApiError::bad_request("invalid_id", format!("quarantine id must be a number, got {id:?}"))
+        ApiError::bad_request(
+            "invalid_id",
+            format!("quarantine id must be a number, got {id:?}"),
+        )
     })?;
     let bytes = state.store.quarantine_payload(id).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))

@@ -30,7 +30,8 @@ pub async fn sync(
         Ok(request) => request,
         Err(e) => {
             // Nothing sent is dropped silently: keep the unreadable body for review.
-            let reason = format!("the sync request is not valid JSON for protocol {PROTOCOL_VERSION}: {e}");
+            let reason =
+                format!("the sync request is not valid JSON for protocol {PROTOCOL_VERSION}: {e}");
             let id = state
                 .store
                 .quarantine(NewQuarantine {
@@ -65,19 +66,34 @@ pub async fn sync(
     let results = if docs.is_empty() {
         Vec::new()
     } else {
-        let ctx = PushContext { device_id: device_id.clone(), received_at_ms };
-        let merger = ModelMerger { max_doc_push_bytes: state.limits.max_doc_push_bytes };
+        let ctx = PushContext {
+            device_id: device_id.clone(),
+            received_at_ms,
+        };
+        let merger = ModelMerger {
+            max_doc_push_bytes: state.limits.max_doc_push_bytes,
+        };
         state.store.push(&ctx, docs, &merger).await?
     };
-    let results = order.into_iter().zip(results).map(|(doc_id, r)| to_push_result(doc_id, r)).collect();
+    let results = order
+        .into_iter()
+        .zip(results)
+        .map(|(doc_id, r)| to_push_result(doc_id, r))
+        .collect();
 
-    let page_bytes = request.max_page_bytes.unwrap_or(DEFAULT_PAGE_BYTES).clamp(1, MAX_PAGE_BYTES);
+    let page_bytes = request
+        .max_page_bytes
+        .unwrap_or(DEFAULT_PAGE_BYTES)
+        .clamp(1, MAX_PAGE_BYTES);
     let page = state.store.pull(&device_id, after, page_bytes).await?;
     let mut pull: Vec<PulledDoc> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for change in page.changes {
         let slot = *index.entry(change.doc_id.clone()).or_insert_with(|| {
-            pull.push(PulledDoc { doc_id: change.doc_id.clone(), changes: Vec::new() });
+            pull.push(PulledDoc {
+                doc_id: change.doc_id.clone(),
+                changes: Vec::new(),
+            });
             pull.len() - 1
         });
         pull[slot].changes.push(change.bytes.into());
@@ -102,7 +118,10 @@ fn group_push(push: Vec<fieldnotes_protocol::PushDoc>) -> (Vec<IncomingDoc>, Vec
             Some(&i) => docs[i].changes.extend(changes),
             None => {
                 index.insert(entry.doc_id.clone(), docs.len());
-                docs.push(IncomingDoc { doc_id: entry.doc_id, changes: changes.collect() });
+                docs.push(IncomingDoc {
+                    doc_id: entry.doc_id,
+                    changes: changes.collect(),
+                });
             }
         }
     }
@@ -113,7 +132,11 @@ fn group_push(push: Vec<fieldnotes_protocol::PushDoc>) -> (Vec<IncomingDoc>, Vec
 fn to_push_result(doc_id: String, result: DocResult) -> PushResult {
     let outcome = match result {
         DocResult::Accepted { hashes } => PushOutcome::Accepted { hashes },
-        DocResult::Rejected { code, reason, quarantine_id } => PushOutcome::Rejected {
+        DocResult::Rejected {
+            code,
+            reason,
+            quarantine_id,
+        } => PushOutcome::Rejected {
             code: reject_code(&code),
             reason,
             quarantine_id: Some(quarantine_id),
