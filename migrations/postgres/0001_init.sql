@@ -5,6 +5,8 @@ CREATE TABLE documents (
     doc_id        TEXT PRIMARY KEY,
     kind          TEXT NOT NULL,
     child_id      TEXT,
+    -- One line for listings (title, kind, date), so devices can list without loading.
+    summary       TEXT NOT NULL,
     snapshot      BYTEA NOT NULL,
     created_at_ms BIGINT NOT NULL,
     updated_at_ms BIGINT NOT NULL

@@ -152,6 +152,23 @@ pub struct PulledDoc {
     pub doc_id: String,
     /// Automerge changes in their binary encoding, in feed order.
     pub changes: Vec<ChangeBytes>,
+    /// What the server holds for the document now, for the device's listing: a device that
+    /// receives a document it does not have can store the changes and list the document
+    /// without loading it (loading costs milliseconds per document; a cold start brings
+    /// thousands). The changes remain the record; this is an index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<DocMeta>,
+}
+
+/// Listing facts about a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocMeta {
+    /// `visit_note`, `about_me`, `contact_card` or `short_plan`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_id: Option<String>,
+    /// One line for lists.
+    pub summary: String,
 }
 
 /// The body of every error response: a stable machine code, a message a person can act on,

@@ -41,8 +41,13 @@ fn sample_response() -> SyncResponse {
         pull: vec![PulledDoc {
             doc_id: "d".into(),
             changes: vec![ChangeBytes(vec![9, 9])],
+            meta: Some(DocMeta {
+                kind: "visit_note".into(),
+                child_id: Some("c-1".into()),
+                summary: "Home visit (home_visit, 2026-11-20T14:30:00Z)".into(),
+            }),
         }],
-        cursor: Cursor("1.0.43".into()),
+        cursor: Cursor("1.43".into()),
         more: false,
     }
 }

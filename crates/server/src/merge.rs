@@ -84,10 +84,11 @@ impl Merger for ModelMerger {
             };
         }
         let mut document = merged.document;
-        let (kind, child_id) = match document.read() {
+        let (kind, child_id, summary) = match document.read() {
             Ok(record) => (
                 record.kind().as_str().to_owned(),
                 record.child_id().map(str::to_owned),
+                record.summary(),
             ),
             Err(e) => {
                 return reject(
@@ -99,6 +100,7 @@ impl Merger for ModelMerger {
         MergeOutcome::Applied {
             kind,
             child_id,
+            summary,
             snapshot: document.save(),
             new_changes: merged
                 .new_changes

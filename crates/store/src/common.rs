@@ -14,6 +14,9 @@ pub(crate) struct FeedRow {
     pub seq: i64,
     pub doc_id: String,
     pub hash: String,
+    pub kind: String,
+    pub child_id: Option<String>,
+    pub summary: String,
     /// Written by the pulling device itself: skipped, but the cursor moves past it.
     pub own: bool,
     /// `None` for the device's own rows (not worth reading).
@@ -46,6 +49,9 @@ pub(crate) fn fill_page(
             doc_id: row.doc_id,
             hash: row.hash,
             bytes,
+            kind: row.kind,
+            child_id: row.child_id,
+            summary: row.summary,
         });
         page.next = position;
     }

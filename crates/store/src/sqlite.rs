@@ -105,21 +105,24 @@ impl Store for SqliteStore {
                 MergeOutcome::Applied {
                     kind,
                     child_id,
+                    summary,
                     snapshot,
                     new_changes,
                     accepted_hashes,
                 } => {
                     if !new_changes.is_empty() {
                         sqlx::query(
-                            "INSERT INTO documents (doc_id, kind, child_id, snapshot, created_at_ms, updated_at_ms)
-                             VALUES (?, ?, ?, ?, ?, ?)
+                            "INSERT INTO documents (doc_id, kind, child_id, summary, snapshot, created_at_ms, updated_at_ms)
+                             VALUES (?, ?, ?, ?, ?, ?, ?)
                              ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
-                                 child_id = excluded.child_id, snapshot = excluded.snapshot,
+                                 child_id = excluded.child_id, summary = excluded.summary,
+                                 snapshot = excluded.snapshot,
                                  updated_at_ms = excluded.updated_at_ms",
                         )
                         .bind(&doc.doc_id)
                         .bind(&kind)
                         .bind(&child_id)
+                        .bind(&summary)
                         .bind(&snapshot)
                         .bind(ctx.received_at_ms)
                         .bind(ctx.received_at_ms)
@@ -194,9 +197,11 @@ impl Store for SqliteStore {
         let mut used = 0;
         loop {
             let rows: Vec<FeedRow> = sqlx::query_as(
-                "SELECT seq, doc_id, hash, device_id = ?1 AS own,
-                        CASE WHEN device_id = ?1 THEN NULL ELSE bytes END AS bytes
-                 FROM changes WHERE seq > ?2 ORDER BY seq LIMIT ?3",
+                "SELECT c.seq, c.doc_id, c.hash, d.kind, d.child_id, d.summary,
+                        c.device_id = ?1 AS own,
+                        CASE WHEN c.device_id = ?1 THEN NULL ELSE c.bytes END AS bytes
+                 FROM changes c JOIN documents d ON d.doc_id = c.doc_id
+                 WHERE c.seq > ?2 ORDER BY c.seq LIMIT ?3",
             )
             .bind(device_id)
             .bind(page.next.seq)

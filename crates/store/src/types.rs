@@ -40,6 +40,8 @@ pub enum MergeOutcome {
     Applied {
         kind: String,
         child_id: Option<String>,
+        /// One line for listings.
+        summary: String,
         snapshot: Vec<u8>,
         /// Changes the store does not have yet. May be empty (a pure duplicate push).
         new_changes: Vec<NewChange>,
@@ -112,6 +114,11 @@ pub struct PullPage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedChange {
     pub doc_id: String,
+    /// The document's kind, child and summary as the server holds it now (for the device's
+    /// listing, so it need not load every document it receives).
+    pub kind: String,
+    pub child_id: Option<String>,
+    pub summary: String,
     pub hash: String,
     pub bytes: Vec<u8>,
 }

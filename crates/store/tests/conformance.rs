@@ -167,6 +167,7 @@ impl Merger for TestMerger {
         MergeOutcome::Applied {
             kind: "visit_note".into(),
             child_id: Some("child-1".into()),
+            summary: format!("{} change(s)", known.len()),
             snapshot: known.into_iter().collect::<Vec<_>>().join(&b'|'),
             new_changes,
             accepted_hashes: incoming

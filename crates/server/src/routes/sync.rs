@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::State;
 use fieldnotes_protocol::{
-    Cursor, DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES, PROTOCOL_VERSION, PulledDoc, PushOutcome,
+    Cursor, DEFAULT_PAGE_BYTES, DocMeta, MAX_PAGE_BYTES, PROTOCOL_VERSION, PulledDoc, PushOutcome,
     PushResult, RejectCode, SyncRequest, SyncResponse,
 };
 use fieldnotes_store::{DocResult, FeedPosition, IncomingDoc, NewQuarantine, PushContext};
@@ -93,6 +93,11 @@ pub async fn sync(
             pull.push(PulledDoc {
                 doc_id: change.doc_id.clone(),
                 changes: Vec::new(),
+                meta: Some(DocMeta {
+                    kind: change.kind.clone(),
+                    child_id: change.child_id.clone(),
+                    summary: change.summary.clone(),
+                }),
             });
             pull.len() - 1
         });
