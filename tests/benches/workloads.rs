@@ -180,9 +180,16 @@ async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
     let report = client.sync().await?;
     let wall = start.elapsed();
 
-    let held = client.list(None).await?.len();
-    if held != n {
-        bail!("W1: the device holds {held} notes, expected {n}");
+    let held = client.list(None).await?;
+    if held.len() != n {
+        bail!("W1: the device holds {} notes, expected {n}", held.len());
+    }
+    // Untimed: every note is there in full, readable from the local store alone.
+    for doc in &held {
+        match client.get(&doc.id).await? {
+            Some(fieldnotes_model::Record::VisitNote(note)) if note.body.len() >= 1000 => {}
+            other => bail!("W1: {} is not held in full: {other:?}", doc.id),
+        }
     }
     Ok(Figures {
         wall_ms: wall.as_secs_f64() * 1000.0,

@@ -21,6 +21,16 @@ pub struct CountingProxy {
 
 impl CountingProxy {
     pub async fn start(upstream: SocketAddr) -> std::io::Result<CountingProxy> {
+        Self::start_with(upstream, None).await
+    }
+
+    /// A proxy that cuts every connection once `limit` bytes have come back from the server:
+    /// the device sees its answer stop half-way, as when the signal drops mid-response.
+    pub async fn start_cutting(upstream: SocketAddr, limit: u64) -> std::io::Result<CountingProxy> {
+        Self::start_with(upstream, Some(limit)).await
+    }
+
+    async fn start_with(upstream: SocketAddr, cut_down_after: Option<u64>) -> std::io::Result<CountingProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let up = Arc::new(AtomicU64::new(0));
@@ -37,8 +47,8 @@ impl CountingProxy {
                     };
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
-                    let a = tokio::spawn(pump(cr, sw, u));
-                    let b = tokio::spawn(pump(sr, cw, d));
+                    let a = tokio::spawn(pump(cr, sw, u, None));
+                    let b = tokio::spawn(pump(sr, cw, d, cut_down_after));
                     let _ = tokio::join!(a, b);
                 });
             }
@@ -82,12 +92,19 @@ async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     counter: Arc<AtomicU64>,
+    limit: Option<u64>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut left = limit.unwrap_or(u64::MAX);
     loop {
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
+            Ok(read) => {
+                let n = read.min(usize::try_from(left).unwrap_or(usize::MAX));
+                left -= n as u64;
+                if n == 0 {
+                    break;
+                }
                 counter.fetch_add(n as u64, Ordering::Relaxed);
                 if to.write_all(&buf[..n]).await.is_err() {
                     break;

@@ -218,7 +218,60 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
     server.stop().await
 }
 
+/// The connection drops half-way through the server's answer. Nothing the device sent is
+/// dropped from its outbox and its cursor does not move; the next sync resends, the server
+/// stores each change once, and another device converges.
+async fn an_answer_cut_off_midway_loses_nothing(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    // Another device's work, so the answer carries a pull and is long enough to cut.
+    let other_dir = tempfile::tempdir()?;
+    let other = device(&other_dir, &server.url()).await?;
+    let mut r = rng(6);
+    for i in 0..20 {
+        other.create(visit_note(&mut r, i, "sw-b")).await?;
+    }
+    other.sync().await?;
+
+    let cutting = fieldnotes_tests::CountingProxy::start_cutting(server.addr, 2_000).await?;
+    let dir = tempfile::tempdir()?;
+    let mut ids = Vec::new();
+    {
+        let a = Client::builder(dir.path())
+            .server_url(&cutting.url())
+            .retry(fieldnotes_client::RetryPolicy::none())
+            .open()
+            .await?;
+        for i in 0..5 {
+            ids.push(a.create(visit_note(&mut r, 100 + i, "sw-a")).await?);
+        }
+        let err = a.sync().await.expect_err("the answer was cut off");
+        assert!(matches!(err, fieldnotes_client::ClientError::Unreachable { .. }), "{err}");
+        assert_eq!(a.pending_changes().await?, 5, "nothing leaves the outbox unacknowledged");
+        assert_eq!(a.list(None).await?.len(), 5, "nothing from the cut answer was applied");
+    }
+    // The server did commit the push before answering.
+    for id in &ids {
+        assert!(server.state.store.get_document(id).await?.is_some());
+    }
+
+    let a = device(&dir, &server.url()).await?;
+    let report = a.sync().await?;
+    assert_eq!(report.accepted, 5, "{report:?}");
+    assert_eq!(a.pending_changes().await?, 0);
+    assert_eq!(a.list(None).await?.len(), 25);
+    for id in &ids {
+        assert_eq!(server.state.store.document_changes(id).await?.len(), 1, "stored once");
+    }
+    other.sync().await?;
+    for id in &ids {
+        assert_eq!(a.heads(id).await?, other.heads(id).await?);
+    }
+    server.stop().await
+}
+
 on_both_backends!(
+    an_answer_cut_off_midway_loses_nothing,
     offline_edits_on_two_devices_converge,
     recording_works_while_the_server_is_down,
     a_refused_document_never_blocks_the_others,
