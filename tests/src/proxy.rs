@@ -30,7 +30,10 @@ impl CountingProxy {
         Self::start_with(upstream, Some(limit)).await
     }
 
-    async fn start_with(upstream: SocketAddr, cut_down_after: Option<u64>) -> std::io::Result<CountingProxy> {
+    async fn start_with(
+        upstream: SocketAddr,
+        cut_down_after: Option<u64>,
+    ) -> std::io::Result<CountingProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let up = Arc::new(AtomicU64::new(0));
@@ -102,11 +105,8 @@ async fn pump(
             Ok(read) => {
                 let n = read.min(usize::try_from(left).unwrap_or(usize::MAX));
                 left -= n as u64;
-                if n == 0 {
-                    break;
-                }
                 counter.fetch_add(n as u64, Ordering::Relaxed);
-                if to.write_all(&buf[..n]).await.is_err() {
+                if to.write_all(&buf[..n]).await.is_err() || left == 0 {
                     break;
                 }
             }

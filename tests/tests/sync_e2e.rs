@@ -246,9 +246,20 @@ async fn an_answer_cut_off_midway_loses_nothing(backend: Backend) -> anyhow::Res
             ids.push(a.create(visit_note(&mut r, 100 + i, "sw-a")).await?);
         }
         let err = a.sync().await.expect_err("the answer was cut off");
-        assert!(matches!(err, fieldnotes_client::ClientError::Unreachable { .. }), "{err}");
-        assert_eq!(a.pending_changes().await?, 5, "nothing leaves the outbox unacknowledged");
-        assert_eq!(a.list(None).await?.len(), 5, "nothing from the cut answer was applied");
+        assert!(
+            matches!(err, fieldnotes_client::ClientError::Unreachable { .. }),
+            "{err}"
+        );
+        assert_eq!(
+            a.pending_changes().await?,
+            5,
+            "nothing leaves the outbox unacknowledged"
+        );
+        assert_eq!(
+            a.list(None).await?.len(),
+            5,
+            "nothing from the cut answer was applied"
+        );
     }
     // The server did commit the push before answering.
     for id in &ids {
@@ -261,7 +272,11 @@ async fn an_answer_cut_off_midway_loses_nothing(backend: Backend) -> anyhow::Res
     assert_eq!(a.pending_changes().await?, 0);
     assert_eq!(a.list(None).await?.len(), 25);
     for id in &ids {
-        assert_eq!(server.state.store.document_changes(id).await?.len(), 1, "stored once");
+        assert_eq!(
+            server.state.store.document_changes(id).await?.len(),
+            1,
+            "stored once"
+        );
     }
     other.sync().await?;
     for id in &ids {
