@@ -241,7 +241,7 @@ fn now_ms() -> i64 {
 }
 
 /// Documents kept in memory for editing; beyond this the cache is cleared.
-const DOC_CACHE_LIMIT: usize = 256;
+const DOC_CACHE_LIMIT: usize = 16;
 
 impl Client {
     /// Set up a client keeping its data in `dir`.
