@@ -1,4 +1,5 @@
-//! Errors of the client SDK. Each says what happened and what it means for the person's work.
+//! Errors of the client SDK. Each says what happened, what it means for the person's work, and
+//! what to do next.
 
 use std::path::PathBuf;
 
@@ -19,8 +20,8 @@ pub enum ClientError {
     },
     /// The server answered with an error.
     #[error(
-        "the server refused the sync ({status}): {message}. Everything recorded is safe on this \
-         device"
+        "the server refused the request ({status} {code}): {message}. Everything recorded is \
+         safe on this device"
     )]
     Server {
         status: u16,
@@ -58,6 +59,59 @@ pub enum ClientError {
     /// The local store holds data this version cannot read.
     #[error("the local store holds data this version cannot read: {0}")]
     Corrupt(String),
+    /// Nobody is signed in on this device (never, or they signed out). Content stays sealed
+    /// until someone signs in; nothing recorded is lost.
+    #[error(
+        "you are signed out: sign in to open the records on this device. Everything recorded \
+         here is kept safe (encrypted) on this device"
+    )]
+    SignedOut,
+    /// Signed in, but this process has not unlocked the store (the key is never kept on disk, so
+    /// each new process unlocks with the password).
+    #[error(
+        "the records on this device are locked: unlock them with your password (or sign in \
+         again). Everything recorded is safe"
+    )]
+    NotUnlocked,
+    /// The password does not open this device's store.
+    #[error(
+        "that password does not unlock this device's records. Use the password you last signed \
+         in with on this device (if it was changed, sign in while connected to the server)"
+    )]
+    WrongPassword,
+    /// The server no longer accepts this device's sign-in (the refresh was refused, the session
+    /// was ended, or there is no sign-in to refresh). Local work is unaffected.
+    #[error(
+        "your sign-in has ended ({reason}): sign in again to sync. Everything recorded is safe \
+         on this device and will be sent after you sign in"
+    )]
+    SignInRequired { reason: String },
+    /// The server refused the sign-in (wrong username or password, account disabled...).
+    #[error("sign-in refused: {message}")]
+    SignInRefused { code: String, message: String },
+    /// This device's store belongs to someone else.
+    #[error(
+        "this device's store belongs to {owner}; to sign in as {attempted}, use another data \
+         folder (two people's work is never mixed in one store)"
+    )]
+    WrongUser { owner: String, attempted: String },
+    /// The server could not be reached and an offline sign-in is not possible here.
+    #[error("cannot sign in without the server: {reason}")]
+    OfflineSignInUnavailable { reason: String },
+    /// Signed in on the server, but neither the server's key for this device nor the password
+    /// opens the store.
+    #[error(
+        "the server accepted the sign-in, but its key for this device does not open the records \
+         stored here, and {detail}. Sign in with the password last used on this device, or ask \
+         an administrator. Nothing has been removed"
+    )]
+    KeyMismatch { detail: String },
+    /// The device was revoked and its local data removed; the client refuses all operations.
+    #[error(
+        "this device was revoked by an administrator and its data has been removed from it. \
+         Ask an administrator if you need to use it again"
+    )]
+    Wiped,
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -70,6 +124,7 @@ impl ClientError {
     /// True when the failure is about the network or server, and the work is waiting safely
     /// in the outbox.
     pub fn is_retryable(&self) -> bool {
+        // (Auth failures and wipes are final: retrying cannot help.)
         match self {
             ClientError::Unreachable { .. } => true,
             ClientError::Server { status, .. } => *status >= 500 || *status == 429,

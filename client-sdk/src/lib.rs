@@ -7,30 +7,60 @@
 //! backoff when the network fails. A refused document is held on the device with its reason
 //! and never blocks the others.
 //!
+//! **Signing in.** [`Client::sign_in`] (password) or [`Client::sign_in_external`] (a token from
+//! the organisation's identity provider) registers the device with the server and unlocks the
+//! store. With no signal, a password sign-in falls back to unlocking the store offline, for a
+//! person who has signed in on this device before. A new process after an earlier sign-in
+//! (each CLI command) calls [`Client::unlock`] with the password: the store's key is never
+//! written to disk. Every server call carries the access token (`Authorization: Bearer`); an
+//! expired one is refreshed before or, on a 401, during a sync, and the rotated refresh token
+//! is stored at once. Only a refused refresh asks the person to sign in again
+//! ([`ClientError::SignInRequired`]); an expired or missing token never blocks local work.
+//! [`Client::sign_out`] keeps all unsynced work, sealed, for the next sign-in.
+//!
+//! **Encryption at rest.** Document content, listings, outbox changes, held reasons, tokens
+//! and the held scope list are sealed with a data key that exists in memory only while the
+//! store is unlocked; see [`crypto`] for the design. A copied store file without
+//! the person's password reveals no child's name or note text.
+//!
+//! **Scopes.** A device lists the scope keys (`child:ID`, `worker:ID`, `*`) whose documents it
+//! holds in full; when the server says a scope left the person's caseload, its documents are
+//! removed once their pending changes have been pushed. A device the server reports as
+//! revoked wipes its store ([`ClientError::Wiped`]).
+//!
 //! One process at a time may write as a device: [`ClientBuilder::open`] takes an exclusive
 //! lock on a file in the data folder, so two processes never write changes with the same
 //! automerge actor id.
 
+mod api;
+pub mod crypto;
 mod error;
 mod local;
+mod session;
+mod sync;
 mod transport;
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
 
 use fieldnotes_model::{
     ActorId, DocKind, Document, FieldConflict, NewRecord, Patch, Record, hash_hex,
 };
-use fieldnotes_protocol::{
-    Cursor, PROTOCOL_VERSION, PushDoc, PushOutcome, RejectCode, SyncRequest,
-};
+use fieldnotes_protocol::auth::UserInfo;
 use tokio::sync::Mutex;
 
+pub use api::AuditQuery;
+pub use crypto::PasswordKdf;
 pub use error::ClientError;
+pub use session::SignIn;
+pub use sync::SyncReport;
 pub use transport::RetryPolicy;
 
-use local::{DocRow, LocalStore, enqueue, put_document, set_meta};
+use crypto::Keys;
+use local::{DocRow, LocalStore, enqueue, put_document};
 
 const LOCK_FILE: &str = "fieldnotes.lock";
 const META_DEVICE: &str = "device_id";
@@ -38,6 +68,18 @@ const META_ACTOR: &str = "actor_id";
 const META_SERVER: &str = "server_url";
 const META_CURSOR: &str = "cursor";
 const META_LAST_SYNC: &str = "last_sync_ms";
+/// The store's owner: the person who first signed in here (JSON `UserInfo`, plain).
+const META_USER: &str = "user";
+/// `signed_in` or `signed_out`.
+const META_SESSION: &str = "session";
+/// The data key wrapped under the password (JSON, see `crypto::PasswordWrap`).
+const META_DEK_PASSWORD: &str = "dek_password";
+/// The data key wrapped under the server's store key (base64).
+const META_DEK_SERVER: &str = "dek_server";
+/// The access and refresh tokens (sealed JSON).
+const META_TOKENS: &str = "tokens";
+/// The scope keys held in full (sealed JSON list).
+const META_SCOPES: &str = "scopes";
 
 /// Default size of the changes sent in one round.
 pub const DEFAULT_PUSH_BATCH_BYTES: u64 = 4 * 1024 * 1024;
@@ -52,6 +94,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     push_batch_bytes: u64,
     page_bytes: u64,
+    kdf: PasswordKdf,
 }
 
 impl ClientBuilder {
@@ -80,7 +123,15 @@ impl ClientBuilder {
         self
     }
 
-    /// Open the device's store (creating it, and the device identity, the first time).
+    /// The Argon2id cost of the key derived from the password (used at sign-in and unlock only).
+    /// Lower it only in tests: see [`PasswordKdf::insecure_fast_for_tests`].
+    pub fn password_kdf(mut self, kdf: PasswordKdf) -> Self {
+        self.kdf = kdf;
+        self
+    }
+
+    /// Open the device's store (creating it, and the device identity, the first time). The
+    /// store opens locked: content operations need [`Client::sign_in`] or [`Client::unlock`].
     pub async fn open(self) -> Result<Client, ClientError> {
         std::fs::create_dir_all(&self.dir).map_err(|source| ClientError::Io {
             path: self.dir.clone(),
@@ -139,6 +190,15 @@ impl ClientBuilder {
             }
             None => store.meta(META_SERVER).await?,
         };
+        let owner = match store.meta(META_USER).await? {
+            Some(json) => Some(
+                serde_json::from_str::<UserInfo>(&json)
+                    .map_err(|e| ClientError::Corrupt(format!("stored user: {e}")))?,
+            ),
+            None => None,
+        };
+        let signed_in =
+            owner.is_some() && store.meta(META_SESSION).await?.as_deref() == Some("signed_in");
         Ok(Client {
             dir: self.dir,
             store,
@@ -148,7 +208,12 @@ impl ClientBuilder {
             retry: self.retry,
             push_batch_bytes: self.push_batch_bytes,
             page_bytes: self.page_bytes,
+            kdf: self.kdf,
             write: Mutex::new(HashMap::new()),
+            keys: RwLock::new(None),
+            auth: std::sync::Mutex::new(AuthView { owner, signed_in }),
+            session: Mutex::new(()),
+            wiped: AtomicBool::new(false),
             _lock: lock,
         })
     }
@@ -186,25 +251,6 @@ pub struct Rejection {
     pub changes: u64,
 }
 
-/// What one call to [`Client::sync`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SyncReport {
-    /// HTTP rounds made (each carries a push and a pull).
-    pub round_trips: u32,
-    /// Changes sent.
-    pub pushed_changes: u64,
-    /// Changes the server confirmed durable.
-    pub accepted: u64,
-    /// Documents the server refused in this sync (held on the device, see [`Client::rejections`]).
-    pub rejected: Vec<Rejection>,
-    /// Documents the server could not apply yet (kept, sent again next time).
-    pub deferred: u64,
-    /// Changes received from others.
-    pub pulled_changes: u64,
-    /// Documents those changes touched.
-    pub pulled_docs: u64,
-}
-
 /// Facts about the device's store, for `fieldnotes status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -216,6 +262,12 @@ pub struct Status {
     pub held_documents: u64,
     /// Device time of the last successful sync, ms since the epoch.
     pub last_sync_ms: Option<i64>,
+    /// The person this device's store belongs to (the first to sign in here).
+    pub owner: Option<UserInfo>,
+    /// Whether that person is signed in (they may still need to unlock in this process).
+    pub signed_in: bool,
+    /// Whether this process holds the store's key.
+    pub unlocked: bool,
 }
 
 /// A device's handle on its local store and the sync server.
@@ -229,10 +281,26 @@ pub struct Client {
     retry: RetryPolicy,
     push_batch_bytes: u64,
     page_bytes: u64,
+    kdf: PasswordKdf,
     /// Serialises read-modify-write of documents, and caches documents loaded for editing.
     write: Mutex<HashMap<String, Document>>,
+    /// The store's working keys: present only while signed in and unlocked in this process.
+    keys: RwLock<Option<Arc<Keys>>>,
+    /// Who owns the store and whether they are signed in, as stored in `meta`.
+    auth: std::sync::Mutex<AuthView>,
+    /// Serialises sync, sign-in, unlock, sign-out and token refresh (a refresh token is good
+    /// for one use, so two refreshes must never race).
+    session: Mutex<()>,
+    /// Set once the store has been wiped on the server's order; every operation then fails.
+    wiped: AtomicBool,
     /// Held for the client's lifetime: the exclusive lock on the data folder.
     _lock: File,
+}
+
+#[derive(Debug, Clone)]
+struct AuthView {
+    owner: Option<UserInfo>,
+    signed_in: bool,
 }
 
 fn now_ms() -> i64 {
@@ -252,10 +320,11 @@ impl Client {
             retry: RetryPolicy::default(),
             push_batch_bytes: DEFAULT_PUSH_BATCH_BYTES,
             page_bytes: DEFAULT_PAGE_BYTES,
+            kdf: PasswordKdf::default(),
         }
     }
 
-    /// This device's id, sent with every sync.
+    /// This device's id (registered with the server at sign-in).
     pub fn device_id(&self) -> &str {
         &self.device_id
     }
@@ -272,21 +341,29 @@ impl Client {
 
     /// Record a new document. Returns its id once it is committed to the local store.
     pub async fn create(&self, record: NewRecord) -> Result<String, ClientError> {
+        let keys = self.keys()?;
         let id = uuid::Uuid::new_v4().to_string();
         let now = now_ms();
         let mut cache = self.write.lock().await;
         let mut doc = Document::create(&id, self.actor.clone(), record, now)?;
         let changes = doc.all_changes();
-        let row = doc_row(&mut doc, now)?;
+        let (row, scope) = doc_row(&mut doc, now)?;
         let snapshot = doc.save();
         let mut tx = self.store.begin().await?;
-        put_document(&mut tx, &row, &snapshot)
+        put_document(&mut tx, &keys, &row, &scope, &snapshot)
             .await
             .map_err(|e| self.store.err(e))?;
         for change in &changes {
-            enqueue(&mut tx, &id, &hash_hex(&change.hash), &change.bytes, now)
-                .await
-                .map_err(|e| self.store.err(e))?;
+            enqueue(
+                &mut tx,
+                &keys,
+                &id,
+                &hash_hex(&change.hash),
+                &change.bytes,
+                now,
+            )
+            .await
+            .map_err(|e| self.store.err(e))?;
         }
         self.store.commit(tx).await?;
         cache_insert(&mut cache, id.clone(), doc);
@@ -298,12 +375,13 @@ impl Client {
     /// change is committed locally. Refused (and nothing changed) if the result would break a
     /// validation rule.
     pub async fn edit(&self, id: &str, patch: Patch) -> Result<(), ClientError> {
+        let keys = self.keys()?;
         let now = now_ms();
         let mut cache = self.write.lock().await;
         let mut doc = match cache.remove(id) {
             Some(doc) => doc,
             None => self
-                .load(id)
+                .load_with(&keys, id)
                 .await?
                 .ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?,
         };
@@ -311,15 +389,22 @@ impl Client {
             cache_insert(&mut cache, id.to_owned(), doc);
             return Ok(()); // Nothing changed.
         };
-        let row = doc_row(&mut doc, now)?;
+        let (row, scope) = doc_row(&mut doc, now)?;
         let snapshot = doc.save();
         let mut tx = self.store.begin().await?;
-        put_document(&mut tx, &row, &snapshot)
+        put_document(&mut tx, &keys, &row, &scope, &snapshot)
             .await
             .map_err(|e| self.store.err(e))?;
-        enqueue(&mut tx, id, &hash_hex(&change.hash), &change.bytes, now)
-            .await
-            .map_err(|e| self.store.err(e))?;
+        enqueue(
+            &mut tx,
+            &keys,
+            id,
+            &hash_hex(&change.hash),
+            &change.bytes,
+            now,
+        )
+        .await
+        .map_err(|e| self.store.err(e))?;
         // If this commit fails the edited document is dropped from the cache with it.
         self.store.commit(tx).await?;
         cache_insert(&mut cache, id.to_owned(), doc);
@@ -362,7 +447,8 @@ impl Client {
 
     /// The documents on this device, most recently changed first.
     pub async fn list(&self, kind: Option<DocKind>) -> Result<Vec<DocSummary>, ClientError> {
-        let rows = self.store.list(kind.map(|k| k.as_str())).await?;
+        let keys = self.keys()?;
+        let rows = self.store.list(&keys, kind.map(|k| k.as_str())).await?;
         rows.into_iter()
             .map(|r| {
                 let kind = r.kind.parse().map_err(ClientError::Model)?;
@@ -378,216 +464,58 @@ impl Client {
     }
 
     /// Changes recorded here that the server has not confirmed yet (held ones included).
+    /// Works while signed out (a count reveals nothing).
     pub async fn pending_changes(&self) -> Result<u64, ClientError> {
+        self.check_wiped()?;
         self.store.pending_changes().await
     }
 
     /// Documents the server refused, held here with the reason until they are edited.
     pub async fn rejections(&self) -> Result<Vec<Rejection>, ClientError> {
+        let keys = self.keys()?;
         Ok(self
             .store
-            .held()
+            .held(&keys)
             .await?
             .into_iter()
-            .map(|(doc_id, code, reason, n)| Rejection {
-                doc_id,
-                code,
-                reason,
-                changes: u64::try_from(n).unwrap_or(0),
+            .map(|h| Rejection {
+                doc_id: h.doc_id,
+                code: h.code,
+                reason: h.reason,
+                changes: h.changes,
             })
             .collect())
     }
 
-    /// Facts about this device's store.
+    /// Facts about this device's store. Works while signed out: counts only, no content.
     pub async fn status(&self) -> Result<Status, ClientError> {
+        self.check_wiped()?;
+        let view = self.auth_view();
         Ok(Status {
             device_id: self.device_id.clone(),
             data_dir: self.dir.clone(),
             server_url: self.server_url.clone(),
-            documents: self.store.list(None).await?.len() as u64,
+            documents: self.store.document_count().await?,
             pending_changes: self.store.pending_changes().await?,
-            held_documents: self.store.held().await?.len() as u64,
+            held_documents: self.store.held_count().await?,
             last_sync_ms: self
                 .store
                 .meta(META_LAST_SYNC)
                 .await?
                 .and_then(|v| v.parse().ok()),
+            owner: view.owner,
+            signed_in: view.signed_in,
+            unlocked: self.is_unlocked(),
         })
     }
 
-    /// Send the outbox and fetch what others wrote, until both are done. Each HTTP round
-    /// carries a batch of the outbox and brings back a page of the feed, so reconciling takes
-    /// as many rounds as the data needs pages, not one per document.
-    ///
-    /// On a network failure the round is retried with backoff; if it still fails the error is
-    /// [`ClientError::Unreachable`] and everything stays in the outbox.
-    pub async fn sync(&self) -> Result<SyncReport, ClientError> {
-        let base = self.server_url.as_deref().ok_or_else(|| {
-            ClientError::Config(
-                "no server is set for this device; give one with --server (or \
-                 ClientBuilder::server_url)"
-                    .into(),
-            )
-        })?;
-        let transport = transport::Transport::new(base, &self.device_id, self.retry)?;
-        let mut report = SyncReport::default();
-        // Outbox rows sent in this sync; a deferred change is not sent twice in one sync.
-        let mut sent_up_to = 0i64;
-        loop {
-            let batch = self
-                .store
-                .outbox_batch(sent_up_to, self.push_batch_bytes)
-                .await?;
-            let cursor = self.store.meta(META_CURSOR).await?.map(Cursor);
-            let mut push: Vec<PushDoc> = Vec::new();
-            let mut index: HashMap<&str, usize> = HashMap::new();
-            for row in &batch {
-                let slot = *index.entry(row.doc_id.as_str()).or_insert_with(|| {
-                    push.push(PushDoc {
-                        doc_id: row.doc_id.clone(),
-                        changes: Vec::new(),
-                    });
-                    push.len() - 1
-                });
-                push[slot].changes.push(row.bytes.clone().into());
-            }
-            if let Some(last) = batch.last() {
-                sent_up_to = last.seq;
-            }
-            report.pushed_changes += batch.len() as u64;
-            let request = SyncRequest {
-                protocol: PROTOCOL_VERSION,
-                cursor,
-                push,
-                max_page_bytes: Some(self.page_bytes),
-            };
-            let response = transport.round(&request).await?;
-            report.round_trips += 1;
-            if response.protocol != PROTOCOL_VERSION {
-                return Err(ClientError::Server {
-                    status: 200,
-                    code: "unsupported_protocol".into(),
-                    message: format!(
-                        "the server answered in protocol {}, this app speaks {PROTOCOL_VERSION}",
-                        response.protocol
-                    ),
-                });
-            }
-            let more = response.more;
-            self.apply_response(response, &batch, &mut report).await?;
-            let outbox_left = !self.store.outbox_batch(sent_up_to, 1).await?.is_empty();
-            if !more && !outbox_left {
-                break;
-            }
-        }
-        self.store
-            .set_meta(META_LAST_SYNC, &now_ms().to_string())
-            .await?;
-        Ok(report)
-    }
-
-    /// Apply one round's answer in one local transaction: drop acknowledged changes, hold
-    /// refused ones, merge pulled changes, store the new cursor.
-    async fn apply_response(
-        &self,
-        response: fieldnotes_protocol::SyncResponse,
-        batch: &[local::OutboxRow],
-        report: &mut SyncReport,
-    ) -> Result<(), ClientError> {
-        let now = now_ms();
-        let mut cache = self.write.lock().await;
-        let mut tx = self.store.begin().await?;
-        for result in response.results {
-            match result.outcome {
-                PushOutcome::Accepted { hashes } => {
-                    for hash in &hashes {
-                        let done = sqlx::query("DELETE FROM outbox WHERE doc_id = ? AND hash = ?")
-                            .bind(&result.doc_id)
-                            .bind(hash)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| self.store.err(e))?;
-                        report.accepted += done.rows_affected();
-                    }
-                }
-                PushOutcome::Rejected { code, reason, .. } => {
-                    let mut held = 0u64;
-                    for row in batch.iter().filter(|r| r.doc_id == result.doc_id) {
-                        let done = sqlx::query(
-                            "UPDATE outbox SET held_code = ?, held_reason = ?, held_at_ms = ? WHERE seq = ?",
-                        )
-                        .bind(code_str(code))
-                        .bind(&reason)
-                        .bind(now)
-                        .bind(row.seq)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| self.store.err(e))?;
-                        held += done.rows_affected();
-                    }
-                    tracing::warn!(doc_id = %result.doc_id, %reason, "the server refused a document; it is held on this device");
-                    report.rejected.push(Rejection {
-                        doc_id: result.doc_id,
-                        code: code_str(code).to_owned(),
-                        reason,
-                        changes: held,
-                    });
-                }
-                PushOutcome::Deferred { reason, .. } => {
-                    tracing::info!(doc_id = %result.doc_id, %reason, "the server deferred a document");
-                    report.deferred += 1;
-                }
-            }
-        }
-        for pulled in response.pull {
-            let changes: Vec<Vec<u8>> =
-                pulled.changes.into_iter().map(|c| c.into_inner()).collect();
-            report.pulled_changes += changes.len() as u64;
-            report.pulled_docs += 1;
-            cache.remove(&pulled.doc_id);
-            let stored = local::snapshot(&mut *tx, &pulled.doc_id)
-                .await
-                .map_err(|e| self.store.err(e))?;
-            let (row, snapshot) = match (stored, pulled.meta) {
-                // A document new to this device: the changes, concatenated, are a valid saved
-                // form. Store them as they are and list the document from the server's facts;
-                // it is loaded (and checked) when first read. This keeps a cold start of
-                // thousands of documents from loading each one.
-                (None, Some(meta)) if meta.kind.parse::<DocKind>().is_ok() => (
-                    DocRow {
-                        doc_id: pulled.doc_id.clone(),
-                        kind: meta.kind,
-                        child_id: meta.child_id,
-                        summary: meta.summary,
-                        updated_at_ms: now,
-                    },
-                    changes.concat(),
-                ),
-                (stored, _) => {
-                    let mut doc = match stored {
-                        Some(snapshot) => {
-                            let mut doc = Document::load(&pulled.doc_id, &snapshot)?;
-                            doc.apply_changes(&changes)?;
-                            doc
-                        }
-                        None => Document::load(&pulled.doc_id, &changes.concat())?,
-                    };
-                    (doc_row(&mut doc, now)?, doc.save())
-                }
-            };
-            put_document(&mut tx, &row, &snapshot)
-                .await
-                .map_err(|e| self.store.err(e))?;
-        }
-        set_meta(&mut tx, META_CURSOR, &response.cursor.0)
-            .await
-            .map_err(|e| self.store.err(e))?;
-        self.store.commit(tx).await?;
-        Ok(())
-    }
-
     async fn load(&self, id: &str) -> Result<Option<Document>, ClientError> {
-        match self.store.snapshot(id).await? {
+        let keys = self.keys()?;
+        self.load_with(&keys, id).await
+    }
+
+    async fn load_with(&self, keys: &Keys, id: &str) -> Result<Option<Document>, ClientError> {
+        match self.store.snapshot(keys, id).await? {
             Some(bytes) => {
                 let mut doc = Document::load(id, &bytes)?;
                 doc.set_actor(self.actor.clone());
@@ -605,17 +533,17 @@ fn cache_insert(cache: &mut HashMap<String, Document>, id: String, doc: Document
     cache.insert(id, doc);
 }
 
-fn code_str(code: RejectCode) -> &'static str {
-    code.as_str()
-}
-
-fn doc_row(doc: &mut Document, now: i64) -> Result<DocRow, ClientError> {
+/// A document's listing facts and its scope key.
+fn doc_row(doc: &mut Document, now: i64) -> Result<(DocRow, String), ClientError> {
     let record = doc.read()?;
-    Ok(DocRow {
-        doc_id: doc.id().to_owned(),
-        kind: record.kind().as_str().to_owned(),
-        child_id: record.child_id().map(str::to_owned),
-        summary: record.summary(),
-        updated_at_ms: now,
-    })
+    Ok((
+        DocRow {
+            doc_id: doc.id().to_owned(),
+            kind: record.kind().as_str().to_owned(),
+            child_id: record.child_id().map(str::to_owned),
+            summary: record.summary(),
+            updated_at_ms: now,
+        },
+        record.scope_key(),
+    ))
 }

@@ -2,29 +2,38 @@
 //!
 //! Durability: WAL journal with `synchronous = FULL`; a call that records work returns only
 //! after its transaction is committed, so a note is on disk before the app says it is saved.
+//! `secure_delete = ON`: pages freed by a delete are overwritten with zeros, so removed
+//! documents and superseded values do not linger in the file.
+//!
+//! Content is sealed with the store's [`Keys`] (see [`crate::crypto`]) on the way in and opened
+//! on the way out; rows with `enc = 0` are plaintext rows from the first version of the store,
+//! read as they are until [`seal_plaintext_rows`] seals them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::ClientError;
+use crate::crypto::{CryptoError, Keys, aad, purpose};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The file name of the store inside the data folder.
 pub(crate) const STORE_FILE: &str = "fieldnotes.db";
 
-/// A change waiting in the outbox.
+/// A change waiting in the outbox (opened).
 #[derive(Debug, Clone)]
 pub(crate) struct OutboxRow {
     pub seq: i64,
     pub doc_id: String,
+    pub hash: String,
     pub bytes: Vec<u8>,
 }
 
-/// A stored document row.
+/// A document's listing facts (opened).
 #[derive(Debug, Clone)]
 pub(crate) struct DocRow {
     pub doc_id: String,
@@ -32,6 +41,41 @@ pub(crate) struct DocRow {
     pub child_id: Option<String>,
     pub summary: String,
     pub updated_at_ms: i64,
+}
+
+/// A document the server refused, held with its reason (opened).
+#[derive(Debug, Clone)]
+pub(crate) struct HeldDoc {
+    pub doc_id: String,
+    pub code: String,
+    pub reason: String,
+    pub changes: u64,
+}
+
+/// What `documents.listing` seals.
+#[derive(Debug, Serialize, Deserialize)]
+struct Listing {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    child_id: Option<String>,
+    summary: String,
+}
+
+/// A failure below the client: the database, or a sealed value that did not open.
+#[derive(Debug)]
+pub(crate) enum LocalError {
+    Sql(sqlx::Error),
+    Sealed { what: String, source: CryptoError },
+}
+
+impl From<sqlx::Error> for LocalError {
+    fn from(e: sqlx::Error) -> Self {
+        LocalError::Sql(e)
+    }
+}
+
+fn sealed_err(what: impl Into<String>) -> impl FnOnce(CryptoError) -> LocalError {
+    let what = what.into();
+    move |source| LocalError::Sealed { what, source }
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +93,7 @@ impl LocalStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            .pragma("secure_delete", "ON")
             .busy_timeout(Duration::from_secs(10));
         // One connection: one process writes as this device, and its writes are serialised.
         let pool = SqlitePoolOptions::new()
@@ -69,10 +114,24 @@ impl LocalStore {
         Ok(Self { pool, path })
     }
 
-    pub(crate) fn err(&self, source: sqlx::Error) -> ClientError {
-        ClientError::Store {
-            path: self.path.clone(),
-            source,
+    /// Close the connection (before the files are deleted).
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn err(&self, e: impl Into<LocalError>) -> ClientError {
+        match e.into() {
+            LocalError::Sql(source) => ClientError::Store {
+                path: self.path.clone(),
+                source,
+            },
+            LocalError::Sealed { what, source } => {
+                ClientError::Corrupt(format!("{what}: {source}"))
+            }
         }
     }
 
@@ -100,13 +159,42 @@ impl LocalStore {
         self.commit(tx).await
     }
 
-    pub(crate) async fn snapshot(&self, doc_id: &str) -> Result<Option<Vec<u8>>, ClientError> {
-        snapshot(&self.pool, doc_id).await.map_err(|e| self.err(e))
+    /// A meta value sealed with [`set_sealed_meta`].
+    pub(crate) async fn sealed_meta(
+        &self,
+        keys: &Keys,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        let Some(value) = self.meta(key).await? else {
+            return Ok(None);
+        };
+        keys.open_text(&aad(purpose::META, &[key]), &value)
+            .map(Some)
+            .map_err(|source| {
+                self.err(LocalError::Sealed {
+                    what: format!("stored {key}"),
+                    source,
+                })
+            })
     }
 
-    pub(crate) async fn list(&self, kind: Option<&str>) -> Result<Vec<DocRow>, ClientError> {
+    pub(crate) async fn snapshot(
+        &self,
+        keys: &Keys,
+        doc_id: &str,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        snapshot(&self.pool, keys, doc_id)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    pub(crate) async fn list(
+        &self,
+        keys: &Keys,
+        kind: Option<&str>,
+    ) -> Result<Vec<DocRow>, ClientError> {
         let rows = sqlx::query(
-            "SELECT doc_id, kind, child_id, summary, updated_at_ms FROM documents
+            "SELECT doc_id, kind, child_id, summary, listing, enc, updated_at_ms FROM documents
              WHERE ?1 IS NULL OR kind = ?1 ORDER BY updated_at_ms DESC, doc_id",
         )
         .bind(kind)
@@ -114,22 +202,41 @@ impl LocalStore {
         .await
         .map_err(|e| self.err(e))?;
         rows.iter()
-            .map(|r| {
+            .map(|r| -> Result<DocRow, LocalError> {
+                let doc_id: String = r.try_get("doc_id")?;
+                let enc: i64 = r.try_get("enc")?;
+                let (child_id, summary) = if enc == 0 {
+                    (r.try_get("child_id")?, r.try_get("summary")?)
+                } else {
+                    let sealed: Vec<u8> = r
+                        .try_get::<Option<Vec<u8>>, _>("listing")?
+                        .unwrap_or_default();
+                    let plain = keys
+                        .open(&aad(purpose::LISTING, &[&doc_id]), &sealed)
+                        .map_err(sealed_err(format!("listing of document {doc_id}")))?;
+                    let listing: Listing =
+                        serde_json::from_slice(&plain).map_err(|e| LocalError::Sealed {
+                            what: format!("listing of document {doc_id}"),
+                            source: CryptoError::Format(e.to_string()),
+                        })?;
+                    (listing.child_id, listing.summary)
+                };
                 Ok(DocRow {
-                    doc_id: r.try_get("doc_id")?,
+                    doc_id,
                     kind: r.try_get("kind")?,
-                    child_id: r.try_get("child_id")?,
-                    summary: r.try_get("summary")?,
+                    child_id,
+                    summary,
                     updated_at_ms: r.try_get("updated_at_ms")?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()
+            .collect::<Result<_, LocalError>>()
             .map_err(|e| self.err(e))
     }
 
     /// Outbox rows not held, after `after_seq`, up to about `max_bytes` (at least one row).
     pub(crate) async fn outbox_batch(
         &self,
+        keys: &Keys,
         after_seq: i64,
         max_bytes: u64,
     ) -> Result<Vec<OutboxRow>, ClientError> {
@@ -138,7 +245,7 @@ impl LocalStore {
         let mut cursor = after_seq;
         loop {
             let rows = sqlx::query(
-                "SELECT seq, doc_id, bytes FROM outbox
+                "SELECT seq, doc_id, hash, bytes, enc FROM outbox
                  WHERE held_code IS NULL AND seq > ? ORDER BY seq LIMIT 500",
             )
             .bind(cursor)
@@ -147,11 +254,7 @@ impl LocalStore {
             .map_err(|e| self.err(e))?;
             let fetched = rows.len();
             for r in rows {
-                let row = OutboxRow {
-                    seq: r.try_get("seq").map_err(|e| self.err(e))?,
-                    doc_id: r.try_get("doc_id").map_err(|e| self.err(e))?,
-                    bytes: r.try_get("bytes").map_err(|e| self.err(e))?,
-                };
+                let row = outbox_row(keys, &r).map_err(|e| self.err(e))?;
                 let len = row.bytes.len() as u64;
                 if !out.is_empty() && used + len > max_bytes {
                     return Ok(out);
@@ -166,35 +269,130 @@ impl LocalStore {
         }
     }
 
+    /// Whether any outbox row after `after_seq` is waiting to be sent (not held).
+    pub(crate) async fn has_unsent_after(&self, after_seq: i64) -> Result<bool, ClientError> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE held_code IS NULL AND seq > ?)",
+        )
+        .bind(after_seq)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
     pub(crate) async fn pending_changes(&self) -> Result<u64, ClientError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        self.count("SELECT COUNT(*) FROM outbox").await
+    }
+
+    pub(crate) async fn document_count(&self) -> Result<u64, ClientError> {
+        self.count("SELECT COUNT(*) FROM documents").await
+    }
+
+    pub(crate) async fn held_count(&self) -> Result<u64, ClientError> {
+        self.count("SELECT COUNT(DISTINCT doc_id) FROM outbox WHERE held_code IS NOT NULL")
+            .await
+    }
+
+    /// Whether any row is sealed (so a data key must exist for this store).
+    pub(crate) async fn has_sealed_rows(&self) -> Result<bool, ClientError> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM documents WHERE enc = 1)
+                 OR EXISTS (SELECT 1 FROM outbox WHERE enc = 1)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    async fn count(&self, sql: &'static str) -> Result<u64, ClientError> {
+        let n: i64 = sqlx::query_scalar(sql)
             .fetch_one(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Held (refused) documents: doc id, code, reason, number of changes.
-    pub(crate) async fn held(&self) -> Result<Vec<(String, String, String, i64)>, ClientError> {
+    /// Held (refused) documents with their reason, oldest first.
+    pub(crate) async fn held(&self, keys: &Keys) -> Result<Vec<HeldDoc>, ClientError> {
         let rows = sqlx::query(
-            "SELECT doc_id, MIN(held_code) AS code, MIN(held_reason) AS reason, COUNT(*) AS n
-             FROM outbox WHERE held_code IS NOT NULL GROUP BY doc_id ORDER BY MIN(seq)",
+            "SELECT doc_id, hash, held_code, held_reason, held_note, enc FROM outbox
+             WHERE held_code IS NOT NULL ORDER BY seq",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("doc_id")?,
-                    r.try_get("code")?,
-                    r.try_get("reason")?,
-                    r.try_get("n")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        let mut out: Vec<HeldDoc> = Vec::new();
+        for r in rows {
+            let doc_id: String = r.try_get("doc_id").map_err(|e| self.err(e))?;
+            if let Some(held) = out.iter_mut().find(|h| h.doc_id == doc_id) {
+                held.changes += 1;
+                continue;
+            }
+            let reason = held_reason(keys, &r, &doc_id).map_err(|e| self.err(e))?;
+            out.push(HeldDoc {
+                code: r.try_get("held_code").map_err(|e| self.err(e))?,
+                doc_id,
+                reason,
+                changes: 1,
+            });
+        }
+        Ok(out)
     }
+
+    /// Rewrite the file without free pages, and empty the WAL: after plaintext rows are sealed,
+    /// no copy of them is left in either file.
+    pub(crate) async fn compact(&self) -> Result<(), ClientError> {
+        sqlx::query("VACUUM")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+fn outbox_row(keys: &Keys, r: &sqlx::sqlite::SqliteRow) -> Result<OutboxRow, LocalError> {
+    let seq: i64 = r.try_get("seq")?;
+    let doc_id: String = r.try_get("doc_id")?;
+    let hash: String = r.try_get("hash")?;
+    let stored: Vec<u8> = r.try_get("bytes")?;
+    let enc: i64 = r.try_get("enc")?;
+    let bytes = if enc == 0 {
+        stored
+    } else {
+        keys.open(&aad(purpose::OUTBOX_BYTES, &[&doc_id, &hash]), &stored)
+            .map_err(sealed_err(format!("change {hash} of document {doc_id}")))?
+    };
+    Ok(OutboxRow {
+        seq,
+        doc_id,
+        hash,
+        bytes,
+    })
+}
+
+fn held_reason(
+    keys: &Keys,
+    r: &sqlx::sqlite::SqliteRow,
+    doc_id: &str,
+) -> Result<String, LocalError> {
+    let enc: i64 = r.try_get("enc")?;
+    if enc == 0 {
+        return Ok(r
+            .try_get::<Option<String>, _>("held_reason")?
+            .unwrap_or_default());
+    }
+    let hash: String = r.try_get("hash")?;
+    let Some(note) = r.try_get::<Option<Vec<u8>>, _>("held_note")? else {
+        return Ok(String::new());
+    };
+    let plain = keys
+        .open(&aad(purpose::HELD_NOTE, &[doc_id, &hash]), &note)
+        .map_err(sealed_err(format!("held reason of document {doc_id}")))?;
+    Ok(String::from_utf8_lossy(&plain).into_owned())
 }
 
 pub(crate) async fn set_meta(
@@ -210,25 +408,88 @@ pub(crate) async fn set_meta(
     Ok(())
 }
 
-/// Insert or replace a document's stored state.
+pub(crate) async fn delete_meta(
+    tx: &mut Transaction<'static, Sqlite>,
+    key: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM meta WHERE key = ?")
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Store `value` sealed under `key` (bound to the key's name).
+pub(crate) async fn set_sealed_meta(
+    tx: &mut Transaction<'static, Sqlite>,
+    keys: &Keys,
+    key: &str,
+    value: &[u8],
+) -> Result<(), LocalError> {
+    let sealed = keys
+        .seal_text(&aad(purpose::META, &[key]), value)
+        .map_err(sealed_err(format!("stored {key}")))?;
+    set_meta(tx, key, &sealed).await?;
+    Ok(())
+}
+
+/// A sealed meta value, read inside a transaction.
+pub(crate) async fn sealed_meta_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    keys: &Keys,
+    key: &str,
+) -> Result<Option<Vec<u8>>, LocalError> {
+    let value: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?;
+    match value {
+        None => Ok(None),
+        Some(v) => keys
+            .open_text(&aad(purpose::META, &[key]), &v)
+            .map(Some)
+            .map_err(sealed_err(format!("stored {key}"))),
+    }
+}
+
+/// Insert or replace a document's stored state, sealed; `scope_key` is the document's scope
+/// (`child:ID`, `worker:ID`), stored as its keyed tag.
 pub(crate) async fn put_document(
     tx: &mut Transaction<'static, Sqlite>,
+    keys: &Keys,
     row: &DocRow,
+    scope_key: &str,
     snapshot: &[u8],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), LocalError> {
+    let what = || format!("document {}", row.doc_id);
+    let listing = serde_json::to_vec(&Listing {
+        child_id: row.child_id.clone(),
+        summary: row.summary.clone(),
+    })
+    .map_err(|e| LocalError::Sealed {
+        what: what(),
+        source: CryptoError::Format(e.to_string()),
+    })?;
+    let listing = keys
+        .seal(&aad(purpose::LISTING, &[&row.doc_id]), &listing)
+        .map_err(sealed_err(what()))?;
+    let snapshot = keys
+        .seal(&aad(purpose::SNAPSHOT, &[&row.doc_id]), snapshot)
+        .map_err(sealed_err(what()))?;
     sqlx::query(
-        "INSERT INTO documents (doc_id, kind, child_id, summary, snapshot, updated_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind, child_id = excluded.child_id,
-             summary = excluded.summary, snapshot = excluded.snapshot,
-             updated_at_ms = excluded.updated_at_ms",
+        "INSERT INTO documents
+             (doc_id, kind, child_id, summary, snapshot, updated_at_ms, enc, listing, scope_tag)
+         VALUES (?, ?, NULL, '', ?, ?, 1, ?, ?)
+         ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind, child_id = NULL, summary = '',
+             snapshot = excluded.snapshot, updated_at_ms = excluded.updated_at_ms, enc = 1,
+             listing = excluded.listing, scope_tag = excluded.scope_tag",
     )
     .bind(&row.doc_id)
     .bind(&row.kind)
-    .bind(&row.child_id)
-    .bind(&row.summary)
-    .bind(snapshot)
+    .bind(&snapshot)
     .bind(row.updated_at_ms)
+    .bind(&listing)
+    .bind(keys.scope_tag(scope_key))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -238,42 +499,245 @@ pub(crate) async fn put_document(
 /// edited, so all its changes go to the server again.
 pub(crate) async fn enqueue(
     tx: &mut Transaction<'static, Sqlite>,
+    keys: &Keys,
     doc_id: &str,
     hash: &str,
     bytes: &[u8],
     now_ms: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), LocalError> {
     sqlx::query(
-        "UPDATE outbox SET held_code = NULL, held_reason = NULL, held_at_ms = NULL
+        "UPDATE outbox SET held_code = NULL, held_reason = NULL, held_note = NULL,
+             held_at_ms = NULL
          WHERE doc_id = ? AND held_code IS NOT NULL",
     )
     .bind(doc_id)
     .execute(&mut **tx)
     .await?;
+    let sealed = keys
+        .seal(&aad(purpose::OUTBOX_BYTES, &[doc_id, hash]), bytes)
+        .map_err(sealed_err(format!("change {hash} of document {doc_id}")))?;
     sqlx::query(
-        "INSERT INTO outbox (doc_id, hash, bytes, created_at_ms) VALUES (?, ?, ?, ?)
+        "INSERT INTO outbox (doc_id, hash, bytes, created_at_ms, enc) VALUES (?, ?, ?, ?, 1)
          ON CONFLICT (hash) DO NOTHING",
     )
     .bind(doc_id)
     .bind(hash)
-    .bind(bytes)
+    .bind(&sealed)
     .bind(now_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
+/// Hold an outbox row the server refused, with the reason (sealed).
+pub(crate) async fn hold(
+    tx: &mut Transaction<'static, Sqlite>,
+    keys: &Keys,
+    row: &OutboxRow,
+    code: &str,
+    reason: &str,
+    now_ms: i64,
+) -> Result<u64, LocalError> {
+    let note = keys
+        .seal(
+            &aad(purpose::HELD_NOTE, &[&row.doc_id, &row.hash]),
+            reason.as_bytes(),
+        )
+        .map_err(sealed_err(format!(
+            "held reason of document {}",
+            row.doc_id
+        )))?;
+    let done = sqlx::query(
+        "UPDATE outbox SET held_code = ?, held_reason = NULL, held_note = ?, held_at_ms = ?
+         WHERE seq = ?",
+    )
+    .bind(code)
+    .bind(&note)
+    .bind(now_ms)
+    .bind(row.seq)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// A document's saved state, read through `executor` (the pool, or an open transaction: the
 /// pool has one connection, so code holding a transaction must read through it).
 pub(crate) async fn snapshot<'e, E>(
     executor: E,
+    keys: &Keys,
     doc_id: &str,
-) -> Result<Option<Vec<u8>>, sqlx::Error>
+) -> Result<Option<Vec<u8>>, LocalError>
 where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
-    sqlx::query_scalar("SELECT snapshot FROM documents WHERE doc_id = ?")
+    let row = sqlx::query("SELECT snapshot, enc FROM documents WHERE doc_id = ?")
         .bind(doc_id)
         .fetch_optional(executor)
-        .await
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let stored: Vec<u8> = row.try_get("snapshot")?;
+    let enc: i64 = row.try_get("enc")?;
+    if enc == 0 {
+        return Ok(Some(stored));
+    }
+    keys.open(&aad(purpose::SNAPSHOT, &[doc_id]), &stored)
+        .map(Some)
+        .map_err(sealed_err(format!("document {doc_id}")))
+}
+
+/// The scope tags of the documents to remove for a scope key: `None` means every document.
+pub(crate) enum ScopeSel {
+    All,
+    Tag(Vec<u8>),
+}
+
+/// Changes not yet acknowledged, and not held, for documents of a scope.
+pub(crate) async fn unsent_in_scope(
+    tx: &mut Transaction<'static, Sqlite>,
+    sel: &ScopeSel,
+) -> Result<i64, sqlx::Error> {
+    match sel {
+        ScopeSel::All => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE held_code IS NULL")
+                .fetch_one(&mut **tx)
+                .await
+        }
+        ScopeSel::Tag(tag) => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outbox o JOIN documents d ON d.doc_id = o.doc_id
+                 WHERE d.scope_tag = ? AND o.held_code IS NULL",
+            )
+            .bind(tag)
+            .fetch_one(&mut **tx)
+            .await
+        }
+    }
+}
+
+/// Remove a scope's documents and their (held) outbox rows; returns the documents removed.
+pub(crate) async fn remove_scope(
+    tx: &mut Transaction<'static, Sqlite>,
+    sel: &ScopeSel,
+) -> Result<Vec<String>, sqlx::Error> {
+    let ids: Vec<String> = match sel {
+        ScopeSel::All => {
+            sqlx::query_scalar("SELECT doc_id FROM documents")
+                .fetch_all(&mut **tx)
+                .await?
+        }
+        ScopeSel::Tag(tag) => {
+            sqlx::query_scalar("SELECT doc_id FROM documents WHERE scope_tag = ?")
+                .bind(tag)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+    };
+    for id in &ids {
+        sqlx::query("DELETE FROM outbox WHERE doc_id = ?")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("DELETE FROM documents WHERE doc_id = ?")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(ids)
+}
+
+/// A plaintext document row from the first version of the store.
+#[derive(Debug)]
+pub(crate) struct PlainDoc {
+    pub row: DocRow,
+    pub snapshot: Vec<u8>,
+}
+
+/// Plaintext document rows (`enc = 0`).
+pub(crate) async fn plaintext_docs(
+    tx: &mut Transaction<'static, Sqlite>,
+) -> Result<Vec<PlainDoc>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT doc_id, kind, child_id, summary, snapshot, updated_at_ms FROM documents
+         WHERE enc = 0",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PlainDoc {
+                row: DocRow {
+                    doc_id: r.try_get("doc_id")?,
+                    kind: r.try_get("kind")?,
+                    child_id: r.try_get("child_id")?,
+                    summary: r.try_get("summary")?,
+                    updated_at_ms: r.try_get("updated_at_ms")?,
+                },
+                snapshot: r.try_get("snapshot")?,
+            })
+        })
+        .collect()
+}
+
+/// Seal a plaintext document row in place (its scope tag is `None` if the scope key could not
+/// be found: such a document is removed only with every document).
+pub(crate) async fn seal_plain_doc(
+    tx: &mut Transaction<'static, Sqlite>,
+    keys: &Keys,
+    doc: &PlainDoc,
+    scope_key: Option<&str>,
+) -> Result<(), LocalError> {
+    put_document(tx, keys, &doc.row, scope_key.unwrap_or(""), &doc.snapshot).await?;
+    if scope_key.is_none() {
+        sqlx::query("UPDATE documents SET scope_tag = NULL WHERE doc_id = ?")
+            .bind(&doc.row.doc_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Seal the plaintext outbox rows in place; returns how many.
+pub(crate) async fn seal_plain_outbox(
+    tx: &mut Transaction<'static, Sqlite>,
+    keys: &Keys,
+) -> Result<u64, LocalError> {
+    let rows = sqlx::query(
+        "SELECT seq, doc_id, hash, bytes, held_reason FROM outbox WHERE enc = 0 ORDER BY seq",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut n = 0;
+    for r in rows {
+        let seq: i64 = r.try_get("seq")?;
+        let doc_id: String = r.try_get("doc_id")?;
+        let hash: String = r.try_get("hash")?;
+        let bytes: Vec<u8> = r.try_get("bytes")?;
+        let reason: Option<String> = r.try_get("held_reason")?;
+        let what = || format!("change {hash} of document {doc_id}");
+        let sealed = keys
+            .seal(&aad(purpose::OUTBOX_BYTES, &[&doc_id, &hash]), &bytes)
+            .map_err(sealed_err(what()))?;
+        let note = match reason {
+            Some(reason) => Some(
+                keys.seal(
+                    &aad(purpose::HELD_NOTE, &[&doc_id, &hash]),
+                    reason.as_bytes(),
+                )
+                .map_err(sealed_err(what()))?,
+            ),
+            None => None,
+        };
+        sqlx::query(
+            "UPDATE outbox SET bytes = ?, held_note = ?, held_reason = NULL, enc = 1 WHERE seq = ?",
+        )
+        .bind(&sealed)
+        .bind(&note)
+        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
+        n += 1;
+    }
+    Ok(n)
 }

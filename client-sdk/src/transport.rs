@@ -1,13 +1,16 @@
-//! One sync round over HTTP: gzip-compressed JSON, with retry and backoff on failures that
-//! may pass (no signal, server restarting, overloaded).
+//! HTTP to the sync server: sync rounds (gzip-compressed JSON) and the auth endpoints (plain
+//! JSON), each with the access token as `Authorization: Bearer` where one is needed, and retry
+//! with backoff on failures that may pass (no signal, server restarting, overloaded).
 
 use std::io::Write;
 use std::time::Duration;
 
-use fieldnotes_protocol::{DEVICE_HEADER, ErrorBody, SYNC_PATH, SyncRequest, SyncResponse};
+use fieldnotes_protocol::{ErrorBody, SYNC_PATH, SyncRequest, SyncResponse};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use rand::Rng as _;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::ClientError;
 
@@ -62,16 +65,18 @@ impl Default for RetryPolicy {
 pub(crate) struct Transport {
     http: reqwest::Client,
     base: String,
-    device_id: String,
     retry: RetryPolicy,
 }
 
+/// A request body.
+enum Body<'a> {
+    None,
+    Json(&'a [u8]),
+    GzipJson(&'a [u8]),
+}
+
 impl Transport {
-    pub(crate) fn new(
-        base: &str,
-        device_id: &str,
-        retry: RetryPolicy,
-    ) -> Result<Self, ClientError> {
+    pub(crate) fn new(base: &str, retry: RetryPolicy) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
@@ -81,25 +86,113 @@ impl Transport {
         Ok(Transport {
             http,
             base: base.trim_end_matches('/').to_owned(),
-            device_id: device_id.to_owned(),
             retry,
         })
     }
 
-    /// Send one sync round, retrying failures that may pass. The request is idempotent (changes
-    /// are identified by hash), so resending after a lost answer is safe.
-    pub(crate) async fn round(&self, request: &SyncRequest) -> Result<SyncResponse, ClientError> {
+    /// The server's address, for messages.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Send one sync round with the access token, retrying failures that may pass. The request
+    /// is idempotent (changes are identified by hash), so resending after a lost answer is safe.
+    pub(crate) async fn round(
+        &self,
+        request: &SyncRequest,
+        access_token: &str,
+    ) -> Result<SyncResponse, ClientError> {
         let json = serde_json::to_vec(request)
             .map_err(|e| ClientError::Corrupt(format!("cannot encode the sync request: {e}")))?;
         let body = gzip(&json);
-        let attempts = self.retry.max_attempts.max(1);
+        self.with_retry(self.retry.max_attempts, || {
+            self.call(
+                reqwest::Method::POST,
+                SYNC_PATH,
+                Body::GzipJson(&body),
+                Some(access_token),
+            )
+        })
+        .await
+    }
+
+    /// POST a JSON body to an auth endpoint and read a JSON answer. `attempts` bounds the
+    /// retries of failures that may pass.
+    pub(crate) async fn post_json<B, R>(
+        &self,
+        path: &str,
+        body: &B,
+        bearer: Option<&str>,
+        attempts: u32,
+    ) -> Result<R, ClientError>
+    where
+        B: Serialize,
+        R: DeserializeOwned,
+    {
+        let json = serde_json::to_vec(body)
+            .map_err(|e| ClientError::Corrupt(format!("cannot encode the request: {e}")))?;
+        self.with_retry(attempts, || {
+            self.call(reqwest::Method::POST, path, Body::Json(&json), bearer)
+        })
+        .await
+    }
+
+    /// GET a JSON answer with the access token.
+    pub(crate) async fn get_json<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        bearer: &str,
+    ) -> Result<R, ClientError> {
+        self.with_retry(self.retry.max_attempts, || {
+            self.call(reqwest::Method::GET, path, Body::None, Some(bearer))
+        })
+        .await
+    }
+
+    /// Any call with the access token and an optional JSON body. Only reads (GET) are retried:
+    /// a change whose answer was lost is not sent twice behind the person's back.
+    pub(crate) async fn send_json<R: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        json: Option<&[u8]>,
+        bearer: &str,
+    ) -> Result<R, ClientError> {
+        let attempts = if method == reqwest::Method::GET {
+            self.retry.max_attempts
+        } else {
+            1
+        };
+        self.with_retry(attempts, || {
+            let body = match json {
+                Some(json) => Body::Json(json),
+                None => Body::None,
+            };
+            self.call(method.clone(), path, body, Some(bearer))
+        })
+        .await
+    }
+
+    /// POST with no body, ignoring the answer's body (sign-out). Tried once.
+    pub(crate) async fn post_empty(&self, path: &str, bearer: &str) -> Result<(), ClientError> {
+        self.call::<serde::de::IgnoredAny>(reqwest::Method::POST, path, Body::None, Some(bearer))
+            .await
+            .map(|_| ())
+    }
+
+    async fn with_retry<R, F, Fut>(&self, attempts: u32, mut send: F) -> Result<R, ClientError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<R, ClientError>>,
+    {
+        let attempts = attempts.max(1);
         let mut attempt = 1;
         loop {
-            match self.send(&body).await {
+            match send().await {
                 Ok(response) => return Ok(response),
                 Err(e) if e.is_retryable() && attempt < attempts => {
                     let wait = self.retry.backoff(attempt);
-                    tracing::info!(attempt, ?wait, error = %e, "sync round failed; retrying");
+                    tracing::info!(attempt, ?wait, error = %e, "request failed; retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -115,20 +208,34 @@ impl Transport {
         }
     }
 
-    async fn send(&self, body: &[u8]) -> Result<SyncResponse, ClientError> {
-        let url = format!("{}{SYNC_PATH}", self.base);
+    async fn call<R: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Body<'_>,
+        bearer: Option<&str>,
+    ) -> Result<R, ClientError> {
+        let url = format!("{}{path}", self.base);
         let unreachable = |reason: String| ClientError::Unreachable {
             url: self.base.clone(),
             attempts: 1,
             reason,
         };
-        let response = self
-            .http
-            .post(&url)
-            .header(DEVICE_HEADER, &self.device_id)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::CONTENT_ENCODING, "gzip")
-            .body(body.to_vec())
+        let mut request = self.http.request(method, &url);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        request = match body {
+            Body::None => request,
+            Body::Json(json) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(json.to_vec()),
+            Body::GzipJson(gz) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::CONTENT_ENCODING, "gzip")
+                .body(gz.to_vec()),
+        };
+        let response = request
             .send()
             .await
             .map_err(|e| unreachable(describe(&e)))?;
@@ -139,7 +246,8 @@ impl Transport {
             .await
             .map_err(|e| unreachable(describe(&e)))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Server {
+            let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+            return serde_json::from_slice(bytes).map_err(|e| ClientError::Server {
                 status: status.as_u16(),
                 code: "unreadable_response".into(),
                 message: format!("the server's answer could not be read: {e}"),

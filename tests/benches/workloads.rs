@@ -19,12 +19,11 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use fieldnotes_client::Client;
-use fieldnotes_model::{Document, Patch, VisitNotePatch};
+use fieldnotes_client::{Client, PasswordKdf};
+use fieldnotes_model::{Patch, VisitNotePatch};
 use fieldnotes_protocol::PushDoc;
 use fieldnotes_tests::fixtures::{rng, visit_note, words};
-use fieldnotes_tests::wire::sync_round;
-use fieldnotes_tests::{Backend, CountingProxy, ServerProcess, TestDb};
+use fieldnotes_tests::{Backend, CountingProxy, Org, PASSWORD, RawDevice, ServerProcess, TestDb};
 use serde_json::json;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_fieldnotes-test-server");
@@ -127,18 +126,23 @@ struct Figures {
     extra: serde_json::Value,
 }
 
-/// Other devices write `n` notes to the server (not measured). Returns the documents.
+/// A database with one caseload: team pod-1, its manager `mgr`, and 25 children allocated to
+/// the social worker `sw-a` (the device under test). Not measured.
+async fn seed_org(db: &TestDb) -> anyhow::Result<()> {
+    let store = fieldnotes_store::open(&db.url).await?;
+    Org::new(&*store).standard(25).await
+}
+
+/// The team manager's other devices write `n` notes to the server (not measured).
 async fn seed_server(url: &str, n: usize, seed: u64) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
     let mut r = rng(seed);
     let mut batch: Vec<PushDoc> = Vec::new();
+    let mut writer = RawDevice::login(url, "mgr", PASSWORD).await?;
     for i in 0..n {
-        let mut doc = Document::create(
-            &uuid::Uuid::new_v4().to_string(),
-            fieldnotes_model::ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice()),
-            visit_note(&mut r, i, "sw-seed"),
-            1_763_900_000_000,
-        )?;
+        if i % 500 == 0 {
+            writer = RawDevice::login(url, "mgr", PASSWORD).await?;
+        }
+        let mut doc = writer.create(visit_note(&mut r, i, "mgr"))?;
         batch.push(PushDoc {
             doc_id: doc.id().to_owned(),
             changes: doc
@@ -148,35 +152,47 @@ async fn seed_server(url: &str, n: usize, seed: u64) -> anyhow::Result<()> {
                 .collect(),
         });
         if batch.len() == 500 || i + 1 == n {
-            sync_round(
-                &http,
-                url,
-                &format!("seed-{}", i / 500),
-                std::mem::take(&mut batch),
-                None,
-            )
-            .await?;
+            let response = writer
+                .round(std::mem::take(&mut batch), None, Vec::new())
+                .await?;
+            if let Some(refused) = response
+                .results
+                .iter()
+                .find(|r| !matches!(r.outcome, fieldnotes_protocol::PushOutcome::Accepted { .. }))
+            {
+                bail!("seeding: the server refused {refused:?}");
+            }
         }
     }
     Ok(())
 }
 
+/// A device for `sw-a` with an empty store, signed in (untimed: sign-in is not sync).
+async fn signed_in(dir: &tempfile::TempDir, url: &str) -> anyhow::Result<Client> {
+    let client = Client::builder(dir.path())
+        .server_url(url)
+        .password_kdf(PasswordKdf::insecure_fast_for_tests())
+        .open()
+        .await?;
+    client.sign_in("sw-a", PASSWORD, "benchmark laptop").await?;
+    Ok(client)
+}
+
 /// W1 cold start: a new device with an empty store syncs until it holds all `n` notes.
 async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
     let db = TestDb::new(backend).await?;
+    seed_org(&db).await?;
     let server = ServerProcess::start(SERVER, &db.url)?;
     seed_server(&server.url(), n, 1).await?;
     let proxy = CountingProxy::start(server.addr).await?;
     let dir = tempfile::tempdir()?;
+    let client = signed_in(&dir, &proxy.url()).await?;
+    proxy.reset();
     let server_pid = server.pid().to_string();
     reset_peak_rss("self");
     reset_peak_rss(&server_pid);
 
     let start = Instant::now();
-    let client = Client::builder(dir.path())
-        .server_url(&proxy.url())
-        .open()
-        .await?;
     let report = client.sync().await?;
     let wall = start.elapsed();
 
@@ -205,18 +221,14 @@ async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
 /// different 10%. Measured: from A's reconnection until A and B hold identical heads.
 async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
     let db = TestDb::new(backend).await?;
+    seed_org(&db).await?;
     let server = ServerProcess::start(SERVER, &db.url)?;
     seed_server(&server.url(), n, 2).await?;
     let proxy = CountingProxy::start(server.addr).await?;
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    let a = Client::builder(dir_a.path())
-        .server_url(&proxy.url())
-        .open()
-        .await?;
-    let b = Client::builder(dir_b.path())
-        .server_url(&proxy.url())
-        .open()
-        .await?;
+    // The worker's laptop and phone.
+    let a = signed_in(&dir_a, &proxy.url()).await?;
+    let b = signed_in(&dir_b, &proxy.url()).await?;
     a.sync().await?;
     b.sync().await?;
     let mut ids: Vec<String> = a.list(None).await?.into_iter().map(|d| d.id).collect();
@@ -295,14 +307,22 @@ async fn latest_change_bytes(b: &Client, ids: &[String]) -> anyhow::Result<u64> 
 }
 
 /// W5 local write: offline, create a note and edit it 100 times; latency of each edit
-/// including its durable local write.
-async fn w5(_backend: Backend, _n: usize) -> anyhow::Result<Figures> {
+/// including its durable local write (and its encryption).
+async fn w5(backend: Backend, _n: usize) -> anyhow::Result<Figures> {
+    let db = TestDb::new(backend).await?;
+    seed_org(&db).await?;
     let dir = tempfile::tempdir()?;
-    let client = Client::builder(dir.path()).open().await?;
+    let client = {
+        // Signed in once online; then the device is offline for the measured part.
+        let server = ServerProcess::start(SERVER, &db.url)?;
+        let client = signed_in(&dir, &server.url()).await?;
+        server.kill()?;
+        client
+    };
     let mut r = rng(5);
     reset_peak_rss("self");
     let start = Instant::now();
-    let id = client.create(visit_note(&mut r, 0, "sw-1")).await?;
+    let id = client.create(visit_note(&mut r, 0, "sw-a")).await?;
     let mut latencies = Vec::with_capacity(100);
     let mut body = match client.get(&id).await? {
         Some(fieldnotes_model::Record::VisitNote(note)) => note.body,

@@ -5,10 +5,13 @@
 
 pub mod db;
 pub mod fixtures;
+pub mod org;
 pub mod proxy;
 pub mod server;
 pub mod wire;
 
 pub use db::{Backend, TestDb, pg_admin_url};
+pub use org::{Org, PASSWORD};
 pub use proxy::CountingProxy;
 pub use server::{ServerProcess, TestServer};
+pub use wire::RawDevice;

@@ -10,6 +10,15 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The test identity provider's issuer.
+pub const IDP_ISSUER: &str = "https://idp.test.invalid";
+/// The audience the test identity provider's tokens name.
+pub const IDP_AUDIENCE: &str = "fieldnotes";
+/// The test identity provider's signing key (PEM) and its id.
+pub const IDP_PRIVATE_KEY: &str = include_str!("../fixtures/idp_test_key.pem");
+pub const IDP_PUBLIC_KEY: &str = include_str!("../fixtures/idp_test_key.pub.pem");
+pub const IDP_KEY_ID: &str = "test-idp-key";
+
 /// A server running inside the test process on 127.0.0.1 with an ephemeral port. The listener is
 /// bound before this returns, so clients can connect at once.
 #[derive(Debug)]
@@ -23,6 +32,18 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(database_url: &str) -> anyhow::Result<TestServer> {
         let config = Config::with_database(database_url);
+        let state = AppState::open(&config).await?;
+        Self::start_with_state(state).await
+    }
+
+    /// Start a server that also trusts the test identity provider (`tests/fixtures`), issuer
+    /// [`IDP_ISSUER`], audience [`IDP_AUDIENCE`].
+    pub async fn start_with_idp(database_url: &str) -> anyhow::Result<TestServer> {
+        let mut config = Config::with_database(database_url);
+        config.idp_issuer = Some(IDP_ISSUER.to_owned());
+        config.idp_audience = Some(IDP_AUDIENCE.to_owned());
+        config.idp_jwks_file =
+            Some(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/idp_test_jwks.json").into());
         let state = AppState::open(&config).await?;
         Self::start_with_state(state).await
     }
@@ -49,6 +70,16 @@ impl TestServer {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Writes people and structure into this server's store.
+    pub fn org(&self) -> crate::Org<'_> {
+        crate::Org::new(&*self.state.store)
+    }
+
+    /// Sign in over HTTP as `username` (password [`crate::PASSWORD`]) on a new raw device.
+    pub async fn device(&self, username: &str) -> anyhow::Result<crate::RawDevice> {
+        crate::RawDevice::login(&self.url(), username, crate::PASSWORD).await
     }
 
     /// Stop accepting, let in-flight requests finish, and wait for the server to end.

@@ -17,35 +17,37 @@ use automerge::{AutoCommit, ROOT};
 use common::*;
 use fieldnotes_protocol::{PushOutcome, QuarantineList, RejectCode};
 use fieldnotes_tests::fixtures::{rng, visit_note};
-use fieldnotes_tests::wire::{post_raw, sync_round};
-use fieldnotes_tests::{Backend, TestDb, TestServer};
+use fieldnotes_tests::{Backend, RawDevice, TestDb, TestServer};
 
-async fn quarantine(http: &reqwest::Client, base: &str) -> anyhow::Result<QuarantineList> {
-    Ok(http
-        .get(format!("{base}/v1/quarantine"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?)
+/// The quarantine, as an admin lists it.
+async fn quarantine(admin: &RawDevice) -> anyhow::Result<QuarantineList> {
+    admin.get("/v1/quarantine").await?.json()
+}
+
+/// A server with the standard team, a social worker's device and an admin's.
+async fn setup(backend: Backend) -> anyhow::Result<(TestDb, TestServer, RawDevice, RawDevice)> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    server.org().standard(3).await?;
+    let device = server.device("sw-a").await?;
+    let admin = server.device("admin").await?;
+    Ok((db, server, device, admin))
 }
 
 /// One batch holding a good note, malformed bytes, a change that breaks validation, an
 /// invalid document id and another document's changes: the good note lands, each bad one gets
 /// its own reason, and all four are in quarantine with the exact bytes sent.
 async fn bad_documents_are_refused_one_by_one(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    let http = reqwest::Client::new();
+    let (_db, server, device, admin) = setup(backend).await?;
     let mut r = rng(1);
 
-    let mut good = create(visit_note(&mut r, 0, "sw-1"));
+    let mut good = device.create(visit_note(&mut r, 0, "sw-a"))?;
     let malformed_id = new_id();
     let malformed = vec![0x85, 0x6f, 0x4a, 0x83, 0xde, 0xad, 0xbe, 0xef];
 
     // A note whose second change, written with plain automerge, makes its date unreadable.
-    let mut broken = create(visit_note(&mut r, 1, "sw-1"));
-    let mut raw = AutoCommit::load(&broken.save())?;
+    let mut broken = device.create(visit_note(&mut r, 1, "sw-a"))?;
+    let mut raw = AutoCommit::load(&broken.save())?.with_actor(device.actor.clone());
     raw.put(ROOT, "occurred_at", "yesterday afternoon")?;
     raw.commit();
     let broken_changes: Vec<Vec<u8>> = raw
@@ -54,7 +56,7 @@ async fn bad_documents_are_refused_one_by_one(backend: Backend) -> anyhow::Resul
         .map(|c| c.raw_bytes().to_vec())
         .collect();
 
-    let mut stray = create(visit_note(&mut r, 2, "sw-1"));
+    let mut stray = device.create(visit_note(&mut r, 2, "sw-a"))?;
     let wrong_target = new_id();
 
     let good_changes = good.all_changes();
@@ -65,7 +67,7 @@ async fn bad_documents_are_refused_one_by_one(backend: Backend) -> anyhow::Resul
         push_doc("../../etc/passwd", &stray.all_changes()),
         push_doc(&wrong_target, &stray.all_changes()),
     ];
-    let response = sync_round(&http, &server.url(), "device-a", push, None).await?;
+    let response = device.sync_round(push, None).await?;
     assert_eq!(response.results.len(), 5);
 
     assert!(
@@ -98,19 +100,15 @@ async fn bad_documents_are_refused_one_by_one(backend: Backend) -> anyhow::Resul
     expect(4, RejectCode::InvalidDocumentId, &wrong_target);
 
     // The good note is on the server; the refused ones are not documents there.
-    let shown = http
-        .get(format!("{}/v1/documents/{}", server.url(), good.id()))
-        .send()
+    let shown = device.get(&format!("/v1/documents/{}", good.id())).await?;
+    assert_eq!(shown.status, 200);
+    let missing = device
+        .get(&format!("/v1/documents/{}", broken.id()))
         .await?;
-    assert_eq!(shown.status(), 200);
-    let missing = http
-        .get(format!("{}/v1/documents/{}", server.url(), broken.id()))
-        .send()
-        .await?;
-    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.status, 404);
 
     // Everything refused is kept, with its reason and the exact bytes.
-    let list = quarantine(&http, &server.url()).await?;
+    let list = quarantine(&admin).await?;
     assert_eq!(list.items.len(), 4, "{list:?}");
     let item = list
         .items
@@ -118,17 +116,11 @@ async fn bad_documents_are_refused_one_by_one(backend: Backend) -> anyhow::Resul
         .find(|i| i.doc_id.as_deref() == Some(malformed_id.as_str()))
         .unwrap();
     assert_eq!(item.code, "malformed_change");
-    assert_eq!(item.device_id.as_deref(), Some("device-a"));
-    let payload = http
-        .get(format!(
-            "{}/v1/quarantine/{}/payload",
-            server.url(),
-            item.id
-        ))
-        .send()
+    assert_eq!(item.device_id.as_deref(), Some(device.device_id()));
+    let payload = admin
+        .get(&format!("/v1/quarantine/{}/payload", item.id))
         .await?
-        .bytes()
-        .await?;
+        .body;
     // The payload is the refused push entry, exactly as sent.
     let kept: fieldnotes_protocol::PushDoc = serde_json::from_slice(&payload)?;
     assert_eq!(kept.doc_id, malformed_id);
@@ -139,18 +131,11 @@ async fn bad_documents_are_refused_one_by_one(backend: Backend) -> anyhow::Resul
 
 /// A body that is not JSON is answered with a reason naming the problem, and kept.
 async fn garbage_json_is_explained_and_kept(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    let http = reqwest::Client::new();
+    let (_db, server, device, admin) = setup(backend).await?;
 
-    let answer = post_raw(
-        &http,
-        &server.url(),
-        "device-a",
-        b"{\"protocol\": 1, \"push\": [",
-        true,
-    )
-    .await?;
+    let answer = device
+        .post_raw(b"{\"protocol\": 1, \"push\": [", true)
+        .await?;
     assert_eq!(answer.status, 400);
     let error = answer.error_body()?;
     assert_eq!(error.code, "malformed_request");
@@ -159,21 +144,16 @@ async fn garbage_json_is_explained_and_kept(backend: Backend) -> anyhow::Result<
         "{error:?}"
     );
 
-    let answer = post_raw(
-        &http,
-        &server.url(),
-        "device-a",
-        br#"{"protocol": 1, "push": 7}"#,
-        false,
-    )
-    .await?;
+    let answer = device
+        .post_raw(br#"{"protocol": 1, "push": 7}"#, false)
+        .await?;
     assert_eq!(answer.status, 400);
     assert!(
         answer.error_body()?.message.contains("push"),
         "the reason names the field"
     );
 
-    let list = quarantine(&http, &server.url()).await?;
+    let list = quarantine(&admin).await?;
     assert_eq!(list.items.len(), 2);
     assert!(
         list.items
@@ -182,52 +162,80 @@ async fn garbage_json_is_explained_and_kept(backend: Backend) -> anyhow::Result<
     );
 
     // A wrong protocol version and a missing device name are explained too.
-    let answer = post_raw(
-        &http,
-        &server.url(),
-        "device-a",
-        br#"{"protocol": 99}"#,
-        true,
-    )
-    .await?;
+    let answer = device.post_raw(br#"{"protocol": 99}"#, true).await?;
     assert_eq!(answer.status, 400);
     assert_eq!(answer.error_body()?.code, "unsupported_protocol");
-    let answer = http
-        .post(format!("{}/v1/sync", server.url()))
-        .body("{}")
-        .send()
-        .await?;
-    assert_eq!(answer.status(), 400);
-    let body: fieldnotes_protocol::ErrorBody = answer.json().await?;
-    assert!(body.message.contains("fieldnotes-device"), "{body:?}");
+
+    // One unreadable entry (bad base64) is refused and kept on its own; the good note in the
+    // same request lands.
+    let mut r = rng(4);
+    let mut good = device.create(visit_note(&mut r, 0, "sw-a"))?;
+    let good_changes = good.all_changes();
+    let good_entry = serde_json::to_value(push_doc(good.id(), &good_changes))?;
+    let body = serde_json::json!({
+        "protocol": 1,
+        "push": [
+            { "doc_id": "d-unreadable", "changes": ["not base64 at all!"] },
+            good_entry,
+        ],
+    });
+    let response = device
+        .post_raw(&serde_json::to_vec(&body)?, true)
+        .await?
+        .sync_response()?;
+    match &response.results[0].outcome {
+        PushOutcome::Rejected {
+            code,
+            reason,
+            quarantine_id,
+        } => {
+            assert_eq!(*code, RejectCode::MalformedChange);
+            assert!(
+                reason.contains("push[0]") && reason.contains("base64"),
+                "{reason}"
+            );
+            assert!(quarantine_id.is_some());
+        }
+        other => panic!("expected the unreadable entry refused, got {other:?}"),
+    }
+    assert_eq!(response.results[0].doc_id, "d-unreadable");
+    assert!(matches!(
+        response.results[1].outcome,
+        PushOutcome::Accepted { .. }
+    ));
+    let list = quarantine(&admin).await?;
+    assert!(
+        list.items
+            .iter()
+            .any(|i| i.doc_id.as_deref() == Some("d-unreadable"))
+    );
     server.stop().await
 }
 
 /// A request over the size limit is refused with 413 and says what to do; a single document
 /// over the per-document limit is refused on its own, and the rest of the batch lands.
 async fn oversized_input_is_refused_with_the_limit(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    let http = reqwest::Client::new();
+    let (_db, server, device, admin) = setup(backend).await?;
 
     // 40 MiB once decompressed (the default limit is 32 MiB), tiny on the wire.
     let mut huge = br#"{"protocol":1,"push":[],"padding":""#.to_vec();
     huge.resize(40 * 1024 * 1024, b' ');
-    let answer = post_raw(&http, &server.url(), "device-a", &huge, true).await?;
+    let answer = device.post_raw(&huge, true).await?;
     assert_eq!(answer.status, 413);
     let error = answer.error_body()?;
     assert_eq!(error.code, "payload_too_large");
     assert!(error.message.contains("smaller batches"), "{error:?}");
 
     let mut r = rng(2);
-    let mut good = create(visit_note(&mut r, 0, "sw-1"));
+    let mut good = device.create(visit_note(&mut r, 0, "sw-a"))?;
     let big_id = new_id();
+    let quarantined_before = quarantine(&admin).await?.items.len();
     let good_changes = good.all_changes();
     let push = vec![
         raw_push(&big_id, vec![vec![7u8; 9 * 1024 * 1024]]),
         push_doc(good.id(), &good_changes),
     ];
-    let response = sync_round(&http, &server.url(), "device-a", push, None).await?;
+    let response = device.sync_round(push, None).await?;
     match &response.results[0].outcome {
         PushOutcome::Rejected {
             code: RejectCode::TooLarge,
@@ -242,6 +250,13 @@ async fn oversized_input_is_refused_with_the_limit(backend: Backend) -> anyhow::
         response.results[1].outcome,
         PushOutcome::Accepted { .. }
     ));
+    let list = quarantine(&admin).await?;
+    assert_eq!(list.items.len(), quarantined_before + 1);
+    assert!(
+        list.items
+            .iter()
+            .any(|i| i.code == "too_large" && i.doc_id.as_deref() == Some(big_id.as_str()))
+    );
     server.stop().await
 }
 

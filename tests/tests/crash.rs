@@ -21,8 +21,7 @@ use common::*;
 use fieldnotes_model::{Document, Patch, VisitNotePatch, hash_hex};
 use fieldnotes_protocol::PushOutcome;
 use fieldnotes_tests::fixtures::{rng, visit_note, words};
-use fieldnotes_tests::wire::sync_round;
-use fieldnotes_tests::{Backend, ServerProcess, TestDb};
+use fieldnotes_tests::{Backend, Org, RawDevice, ServerProcess, TestDb};
 use tokio::sync::{Mutex, Notify};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_fieldnotes-test-server");
@@ -34,37 +33,42 @@ const KILL_AFTER_ACKS: usize = 40;
 /// What one device holds: its documents and which of its changes the server acknowledged.
 struct Device {
     name: String,
+    raw: RawDevice,
     docs: Vec<Document>,
     acked: BTreeSet<String>,
 }
 
 async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
+    {
+        // The people, written straight to the database before the server process starts.
+        let store = fieldnotes_store::open(&db.url).await?;
+        Org::new(&*store).standard(25).await?;
+    }
     let server = ServerProcess::start(SERVER, &db.url)?;
-    let url = server.url();
 
     let mut r = rng(11);
-    let devices: Vec<Arc<Mutex<Device>>> = (0..DEVICES)
-        .map(|d| {
-            let docs = (0..DOCS_PER_DEVICE)
-                .map(|i| create(visit_note(&mut r, d * 10 + i, "sw")))
-                .collect();
-            Arc::new(Mutex::new(Device {
-                name: format!("device-{d}"),
-                docs,
-                acked: BTreeSet::new(),
-            }))
-        })
-        .collect();
+    let mut devices: Vec<Arc<Mutex<Device>>> = Vec::new();
+    for d in 0..DEVICES {
+        // One worker's four devices, each with its own actor.
+        let raw = RawDevice::login(&server.url(), "sw-a", fieldnotes_tests::PASSWORD).await?;
+        let docs = (0..DOCS_PER_DEVICE)
+            .map(|i| raw.create(visit_note(&mut r, d * 10 + i, "sw-a")))
+            .collect::<anyhow::Result<_>>()?;
+        devices.push(Arc::new(Mutex::new(Device {
+            name: format!("device-{d}"),
+            raw,
+            docs,
+            acked: BTreeSet::new(),
+        })));
+    }
 
     let acks = Arc::new(AtomicUsize::new(0));
     let enough = Arc::new(Notify::new());
     let mut writers = Vec::new();
     for (d, device) in devices.iter().enumerate() {
-        let (device, url, acks, enough) =
-            (device.clone(), url.clone(), acks.clone(), enough.clone());
+        let (device, acks, enough) = (device.clone(), acks.clone(), enough.clone());
         writers.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
             let mut r = rng(100 + d as u64);
             // Push bursts until the server disappears; every answer is recorded.
             for round in 0..10_000u64 {
@@ -85,8 +89,11 @@ async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Resul
                     .map(|c| c.bytes)
                     .collect();
                 let id = device.docs[i].id().to_owned();
-                let name = device.name.clone();
-                match sync_round(&http, &url, &name, vec![raw_push(&id, unacked)], None).await {
+                match device
+                    .raw
+                    .sync_round(vec![raw_push(&id, unacked)], None)
+                    .await
+                {
                     Ok(response) => {
                         for result in response.results {
                             if let PushOutcome::Accepted { hashes } = result.outcome {
@@ -111,24 +118,23 @@ async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Resul
         writer.await?;
     }
 
+    // Restarted on a new port; the devices' sessions live in the database and still hold.
     let server = ServerProcess::start(SERVER, &db.url)?;
-    let http = reqwest::Client::new();
+    for device in &devices {
+        device.lock().await.raw.base = server.url();
+    }
     for device in &devices {
         let device = device.lock().await;
         let mut stored = BTreeSet::new();
         for doc in &device.docs {
-            let answer = http
-                .get(format!(
-                    "{}/v1/documents/{}/changes",
-                    server.url(),
-                    doc.id()
-                ))
-                .send()
+            let answer = device
+                .raw
+                .get(&format!("/v1/documents/{}/changes", doc.id()))
                 .await?;
-            if answer.status() == 404 {
+            if answer.status == 404 {
                 continue;
             }
-            let history: Vec<serde_json::Value> = answer.error_for_status()?.json().await?;
+            let history: Vec<serde_json::Value> = answer.json()?;
             stored.extend(
                 history
                     .iter()
@@ -146,7 +152,6 @@ async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Resul
     // Every device pushes what it holds; afterwards the server has exactly the devices' state.
     for device in &devices {
         let mut device = device.lock().await;
-        let name = device.name.clone();
         let push = device
             .docs
             .iter_mut()
@@ -155,7 +160,7 @@ async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Resul
                 push_doc(doc.id(), &changes)
             })
             .collect();
-        let response = sync_round(&http, &server.url(), &name, push, None).await?;
+        let response = device.raw.sync_round(push, None).await?;
         assert!(
             response
                 .results
@@ -164,13 +169,11 @@ async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Resul
         );
         let mut server_heads: HashMap<String, Vec<String>> = HashMap::new();
         for doc in &device.docs {
-            let view: serde_json::Value = http
-                .get(format!("{}/v1/documents/{}", server.url(), doc.id()))
-                .send()
+            let view: serde_json::Value = device
+                .raw
+                .get(&format!("/v1/documents/{}", doc.id()))
                 .await?
-                .error_for_status()?
-                .json()
-                .await?;
+                .json()?;
             let heads = view["heads"]
                 .as_array()
                 .unwrap()

@@ -14,15 +14,22 @@ mod common;
 
 use std::sync::Arc;
 
-use fieldnotes_client::Client;
+use fieldnotes_client::{Client, PasswordKdf};
 use fieldnotes_model::{Patch, Record, VisitNotePatch};
 use fieldnotes_server::AppState;
 use fieldnotes_server::state::Limits;
 use fieldnotes_tests::fixtures::{rng, visit_note};
-use fieldnotes_tests::{Backend, TestDb, TestServer};
+use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
 
-async fn device(dir: &tempfile::TempDir, url: &str) -> anyhow::Result<Client> {
-    Ok(Client::builder(dir.path()).server_url(url).open().await?)
+/// A device for `user` keeping its store in `dir`, signed in online.
+async fn device(dir: &tempfile::TempDir, url: &str, user: &str) -> anyhow::Result<Client> {
+    let client = Client::builder(dir.path())
+        .server_url(url)
+        .password_kdf(PasswordKdf::insecure_fast_for_tests())
+        .open()
+        .await?;
+    client.sign_in(user, PASSWORD, "test laptop").await?;
+    Ok(client)
 }
 
 fn body_of(record: Option<Record>) -> String {
@@ -44,14 +51,16 @@ fn body_patch(body: String) -> Patch {
 async fn offline_edits_on_two_devices_converge(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
     let server = TestServer::start(&db.url).await?;
+    server.org().standard(3).await?;
+    // The case holder's laptop, and the team manager's.
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    let a = device(&dir_a, &server.url()).await?;
-    let b = device(&dir_b, &server.url()).await?;
+    let a = device(&dir_a, &server.url(), "sw-a").await?;
+    let b = device(&dir_b, &server.url(), "mgr").await?;
 
     let mut r = rng(3);
     let shared = a.create(visit_note(&mut r, 0, "sw-a")).await?;
     let only_a = a.create(visit_note(&mut r, 1, "sw-a")).await?;
-    let only_b = b.create(visit_note(&mut r, 2, "sw-b")).await?;
+    let only_b = b.create(visit_note(&mut r, 2, "mgr")).await?;
     a.sync().await?;
     b.sync().await?;
     a.sync().await?;
@@ -111,18 +120,24 @@ async fn offline_edits_on_two_devices_converge(backend: Backend) -> anyhow::Resu
 async fn recording_works_while_the_server_is_down(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
     let server = TestServer::start(&db.url).await?;
+    server.org().standard(1).await?;
     let addr = server.addr;
     let url = server.url();
+    let dir = tempfile::tempdir()?;
+    // Signed in once, online; then the server goes away.
+    drop(device(&dir, &url, "sw-a").await?);
     server.stop().await?;
 
-    let dir = tempfile::tempdir()?;
     let mut r = rng(4);
     let note = {
         let a = Client::builder(dir.path())
             .server_url(&url)
             .retry(fieldnotes_client::RetryPolicy::none())
+            .password_kdf(PasswordKdf::insecure_fast_for_tests())
             .open()
             .await?;
+        // A new process: the records unlock with the password, no server needed.
+        a.unlock(PASSWORD).await?;
         let note = a.create(visit_note(&mut r, 0, "sw-a")).await?;
         a.edit(&note, body_patch("Written with no signal.".into()))
             .await?;
@@ -145,11 +160,12 @@ async fn recording_works_while_the_server_is_down(backend: Backend) -> anyhow::R
         std::future::pending(),
     ));
     let a = Client::builder(dir.path()).open().await?;
+    a.unlock(PASSWORD).await?;
     a.sync().await?;
     assert_eq!(a.pending_changes().await?, 0);
 
     let b_dir = tempfile::tempdir()?;
-    let b = device(&b_dir, &url).await?;
+    let b = device(&b_dir, &url, "mgr").await?;
     b.sync().await?;
     assert_eq!(body_of(b.get(&note).await?), "Written with no signal.");
     serving.abort();
@@ -166,10 +182,14 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
         max_request_bytes: 1024 * 1024,
         max_doc_push_bytes: 4096,
     };
-    let server = TestServer::start_with_state(AppState::new(store, limits)).await?;
+    let policy = fieldnotes_server::Config::with_database(&db.url).policy();
+    let server =
+        TestServer::start_with_state(AppState::with_store(store, limits, policy, None).await?)
+            .await?;
+    server.org().standard(3).await?;
 
     let dir = tempfile::tempdir()?;
-    let a = device(&dir, &server.url()).await?;
+    let a = device(&dir, &server.url(), "sw-a").await?;
     let mut r = rng(5);
     let small = a.create(visit_note(&mut r, 0, "sw-a")).await?;
     let big = a.create(visit_note(&mut r, 1, "sw-a")).await?;
@@ -207,7 +227,7 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
     );
 
     let b_dir = tempfile::tempdir()?;
-    let b = device(&b_dir, &server.url()).await?;
+    let b = device(&b_dir, &server.url(), "mgr").await?;
     b.sync().await?;
     assert!(b.get(&small).await?.is_some());
     assert!(b.get(&later).await?.is_some());
@@ -224,17 +244,19 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
 async fn an_answer_cut_off_midway_loses_nothing(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
     let server = TestServer::start(&db.url).await?;
+    server.org().standard(25).await?;
     // Another device's work, so the answer carries a pull and is long enough to cut.
     let other_dir = tempfile::tempdir()?;
-    let other = device(&other_dir, &server.url()).await?;
+    let other = device(&other_dir, &server.url(), "mgr").await?;
     let mut r = rng(6);
     for i in 0..20 {
-        other.create(visit_note(&mut r, i, "sw-b")).await?;
+        other.create(visit_note(&mut r, i, "mgr")).await?;
     }
     other.sync().await?;
 
     let cutting = fieldnotes_tests::CountingProxy::start_cutting(server.addr, 2_000).await?;
     let dir = tempfile::tempdir()?;
+    drop(device(&dir, &server.url(), "sw-a").await?);
     let mut ids = Vec::new();
     {
         let a = Client::builder(dir.path())
@@ -242,6 +264,7 @@ async fn an_answer_cut_off_midway_loses_nothing(backend: Backend) -> anyhow::Res
             .retry(fieldnotes_client::RetryPolicy::none())
             .open()
             .await?;
+        a.unlock(PASSWORD).await?;
         for i in 0..5 {
             ids.push(a.create(visit_note(&mut r, 100 + i, "sw-a")).await?);
         }
@@ -266,7 +289,7 @@ async fn an_answer_cut_off_midway_loses_nothing(backend: Backend) -> anyhow::Res
         assert!(server.state.store.get_document(id).await?.is_some());
     }
 
-    let a = device(&dir, &server.url()).await?;
+    let a = device(&dir, &server.url(), "sw-a").await?;
     let report = a.sync().await?;
     assert_eq!(report.accepted, 5, "{report:?}");
     assert_eq!(a.pending_changes().await?, 0);

@@ -1,32 +1,48 @@
-//! Command-line arguments.
+//! Command-line arguments: the global flags, signing in, and the record commands. The admin and
+//! manager commands are in [`crate::admin_args`].
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use fieldnotes_model::{DocKind, NotAloneReason, VisitKind};
 
+use crate::admin_args::{AccessCmd, AdminCmd, AuditArgs, ChildCmd};
+
+/// The heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
 /// Record visit notes, "about me" profiles, contact cards and short plans, with or without a
 /// connection, and sync them with the Fieldnotes server.
 ///
-/// Everything is saved on this device first. `fieldnotes sync` sends it when there is a
-/// connection; with none, it says so and keeps everything for next time.
+/// Start with `fieldnotes --server URL login`. Everything is saved on this device first,
+/// encrypted with a key only your password opens; `fieldnotes sync` sends it when there is a
+/// connection; with none, it says so and keeps everything for next time. Each command that
+/// reads or writes records unlocks them with your password: it is read from FIELDNOTES_PASSWORD
+/// if set, otherwise asked for (never shown).
+///
+/// Exit codes: 0 done; 1 an error (the message says what to do; this includes being signed
+/// out, a wrong password, a refusal by the server, and a device revoked by an administrator,
+/// whose records have been removed); 2 a usage error (a flag or value the command does not
+/// take); 75 (EX_TEMPFAIL) the server could not be reached: nothing is lost, everything stays
+/// on this device, try again when connected; 77 (EX_NOPERM) the server needs you to sign in
+/// (again) or refused the sign-in: run `fieldnotes login` while connected.
 #[derive(Debug, Parser)]
 #[command(name = "fieldnotes", version, propagate_version = true)]
 pub struct Cli {
     /// Folder holding this device's store [default: ~/.local/share/fieldnotes]
-    #[arg(long, global = true, env = "FIELDNOTES_DATA_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "FIELDNOTES_DATA_DIR", value_name = "DIR", help_heading = GLOBAL)]
     pub data_dir: Option<PathBuf>,
 
     /// The sync server, e.g. http://127.0.0.1:7878 (remembered after the first use)
-    #[arg(long, global = true, env = "FIELDNOTES_SERVER", value_name = "URL")]
+    #[arg(long, global = true, env = "FIELDNOTES_SERVER", value_name = "URL", help_heading = GLOBAL)]
     pub server: Option<String>,
 
-    /// Who is recording (your worker id); recorded as the author
-    #[arg(long, global = true, env = "FIELDNOTES_USER", value_name = "ID")]
-    pub user: Option<String>,
+    /// Print JSON (one object per line for lists) instead of text, for scripts
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub json: bool,
 
     /// Show what sync is doing
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub verbose: bool,
 
     #[command(subcommand)]
@@ -35,6 +51,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Sign in on this device (with a connection the first time; offline afterwards)
+    Login(LoginArgs),
+    /// Sign out: your records stay on this device, encrypted, until you sign in again
+    Logout,
+    /// Who is signed in on this device (asks the server; says so when it cannot)
+    Whoami,
     /// Visit notes: record and edit
     Note {
         #[command(subcommand)]
@@ -60,10 +82,44 @@ pub enum Command {
     /// Show one document in full, with any conflicting values
     Show(ShowArgs),
     /// Send this device's work and fetch everyone else's (exit code 75 if the server cannot be
-    /// reached; nothing is lost)
+    /// reached, nothing is lost; 77 if you need to sign in again)
     Sync,
-    /// This device: id, server, documents, changes waiting to be sent, refused documents
+    /// This device: who it belongs to, sign-in, server, documents, changes waiting to be sent
+    /// (needs no password)
     Status(StatusArgs),
+    /// Administrators: teams, people, devices and the quarantine
+    Admin {
+        #[command(subcommand)]
+        command: AdminCmd,
+    },
+    /// Children: add, allocate, refer to a youth worker, open outside your allocation
+    Child {
+        #[command(subcommand)]
+        command: ChildCmd,
+    },
+    /// Access to children outside allocation (yours; managers see their team's)
+    Access {
+        #[command(subcommand)]
+        command: AccessCmd,
+    },
+    /// The audit log: who allocated, referred, revoked or opened what (admins; managers one
+    /// child of their team)
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Your username [default: asked; the owner of this device's store when not asked]
+    #[arg(long, value_name = "NAME", env = "FIELDNOTES_USERNAME")]
+    pub username: Option<String>,
+    /// The name this device gets in the administrators' device list [default: "fieldnotes CLI
+    /// on HOSTNAME"]
+    #[arg(long, value_name = "NAME")]
+    pub device_name: Option<String>,
+    /// Sign in with a token from your organisation's identity provider, read from this file
+    /// (needs the server; other commands still unlock with the password last used here)
+    #[arg(long, value_name = "PATH")]
+    pub id_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,7 +130,7 @@ pub enum NoteCmd {
     Edit(NoteEdit),
 }
 
-fn yes_no(s: &str) -> Result<bool, String> {
+pub(crate) fn yes_no(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {
         "yes" | "y" | "true" => Ok(true),
         "no" | "n" | "false" => Ok(false),
@@ -127,12 +183,13 @@ pub struct NoteNew {
 pub struct NoteEdit {
     /// The note's id (see `fieldnotes list`)
     pub id: String,
-    #[arg(long, value_name = "ID")]
-    pub child: Option<String>,
+    /// A new kind of visit (see `note new --help`)
     #[arg(long, value_name = "KIND")]
     pub kind: Option<VisitKind>,
+    /// When it happened, RFC 3339 (e.g. 2026-11-24T10:30:00Z)
     #[arg(long, value_name = "TIME")]
     pub occurred_at: Option<String>,
+    /// A new title
     #[arg(long)]
     pub title: Option<String>,
     /// The whole new body; your changes are merged with others' edits to the same note
@@ -141,6 +198,7 @@ pub struct NoteEdit {
     /// Read the new body from a file (`-` for standard input)
     #[arg(long, value_name = "FILE")]
     pub body_file: Option<PathBuf>,
+    /// The child's wishes and feelings, in their own words (replaces them)
     #[arg(long)]
     pub wishes: Option<String>,
     /// Replace the tags (repeat for more)
@@ -149,10 +207,14 @@ pub struct NoteEdit {
     /// Replace who was present (repeat for more)
     #[arg(long)]
     pub present: Vec<String>,
+    /// Statutory visits: was the child seen? yes or no
     #[arg(long, value_parser = yes_no, value_name = "YES|NO")]
     pub child_seen: Option<bool>,
+    /// Statutory visits: was the child seen alone? yes or no
     #[arg(long, value_parser = yes_no, value_name = "YES|NO")]
     pub seen_alone: Option<bool>,
+    /// If not seen alone, why: child_refused, inappropriate_for_age_and_understanding or
+    /// worker_unable
     #[arg(long, value_name = "REASON")]
     pub not_alone_reason: Option<NotAloneReason>,
     /// Mark the note completed (no longer a draft)
@@ -199,12 +261,16 @@ pub struct AboutMeNew {
 pub struct AboutMeEdit {
     /// The profile's id (see `fieldnotes list`)
     pub id: String,
+    /// What I enjoy
     #[arg(long)]
     pub fun: Option<String>,
+    /// What I don't like
     #[arg(long)]
     pub dislikes: Option<String>,
+    /// What is important to me
     #[arg(long)]
     pub important: Option<String>,
+    /// How to help me
     #[arg(long)]
     pub how_to_help: Option<String>,
     /// Mark the profile completed
@@ -222,7 +288,7 @@ pub enum ContactCardCmd {
 
 #[derive(Debug, Args)]
 pub struct ContactCardNew {
-    /// The worker the card is for [default: --user]
+    /// The worker the card is for [default: you]
     #[arg(long, value_name = "ID")]
     pub worker: Option<String>,
     /// The name a child knows you by
@@ -243,13 +309,16 @@ pub struct ContactCardNew {
 pub struct ContactCardEdit {
     /// The card's id (see `fieldnotes list`)
     pub id: String,
+    /// The name a child knows you by
     #[arg(long)]
     pub name: Option<String>,
     /// Replace the three things (repeat the flag)
     #[arg(long)]
     pub thing: Vec<String>,
+    /// How to reach you
     #[arg(long)]
     pub how_to_reach: Option<String>,
+    /// When to reach you
     #[arg(long)]
     pub when_to_reach: Option<String>,
 }
@@ -285,8 +354,10 @@ pub struct PlanEdit {
     /// Replace the points (at most three; repeat the flag)
     #[arg(long)]
     pub point: Vec<String>,
+    /// When to review it, YYYY-MM-DD
     #[arg(long, value_name = "DATE")]
     pub review_on: Option<String>,
+    /// When it is planned to end, YYYY-MM-DD
     #[arg(long, value_name = "DATE")]
     pub planned_end: Option<String>,
     /// Mark the plan completed
@@ -302,23 +373,18 @@ pub struct ListArgs {
     /// Only documents about this child
     #[arg(long, value_name = "ID")]
     pub child: Option<String>,
-    /// Print JSON lines instead of a table
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The document's id (see `fieldnotes list`)
     pub id: String,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Print JSON
+    /// Also list the documents the server refused, with its reasons (unlocks with your
+    /// password)
     #[arg(long)]
-    pub json: bool,
+    pub refused: bool,
 }

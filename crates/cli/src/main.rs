@@ -1,29 +1,82 @@
-//! `fieldnotes`: record, read and sync field notes from a terminal.
+//! `fieldnotes`: record, read and sync field notes from a terminal, and run the team's
+//! administration (teams, people, devices, children, allocations, referrals, audit).
 //!
-//! Everything is written to the device's local store first; `fieldnotes sync` sends it when
-//! there is a connection. Exit codes: 0 success, 1 error, 2 a usage error, 75 (EX_TEMPFAIL)
-//! sync could not reach the server (the work is safe on the device and will be sent next time).
+//! Everything is written to the device's local store first, encrypted; `fieldnotes sync` sends
+//! it when there is a connection. `fieldnotes login` signs in (online the first time, offline
+//! afterwards); every later command that touches records unlocks the store with the password
+//! (FIELDNOTES_PASSWORD, else a prompt that does not echo): the key is never written to disk.
+//!
+//! Exit codes:
+//!
+//! * 0: done.
+//! * 1: an error; the message says what to do. Includes: not signed in (run `fieldnotes
+//!   login`), a wrong password, a refusal by the server (its reason is shown), and a device
+//!   revoked by an administrator (its records have been removed).
+//! * 2: a usage error (clap's, or a combination of flags the command cannot act on).
+//! * 75 (EX_TEMPFAIL): the server could not be reached (by sync, an admin command, or a sign-in
+//!   that needs it). Nothing is lost; recorded work stays on the device and is sent by the next
+//!   sync.
+//! * 77 (EX_NOPERM): the server needs the person to sign in again, or refused the sign-in (or
+//!   this device can only be opened after a sign-in with the password): run `fieldnotes login`
+//!   while connected.
 
+mod admin;
+mod admin_args;
 mod args;
 mod output;
+mod records;
+mod session;
 
-use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
-use fieldnotes_client::{Client, ClientError};
-use fieldnotes_model::{
-    AboutMePatch, ContactCardPatch, NewAboutMe, NewContactCard, NewRecord, NewShortPlan,
-    NewVisitNote, NoteStatus, Patch, ShortPlanPatch, SubjectKind, VisitNotePatch,
-};
+use fieldnotes_client::{Client, ClientError, PasswordKdf};
 
-use args::{AboutMeCmd, Cli, Command, ContactCardCmd, NoteCmd, PlanCmd};
+use args::{Cli, Command};
 
-/// Exit code when the server could not be reached: nothing failed on the device, try again
-/// later (sysexits' EX_TEMPFAIL).
-const EXIT_OFFLINE: u8 = 75;
+/// A usage error found after parsing (exit code 2).
+const EXIT_USAGE: u8 = 2;
+/// The server could not be reached: nothing failed on the device, try again later (sysexits'
+/// EX_TEMPFAIL).
+pub(crate) const EXIT_OFFLINE: u8 = 75;
+/// The server needs a new sign-in, or refused one (sysexits' EX_NOPERM).
+pub(crate) const EXIT_SIGN_IN: u8 = 77;
+
+/// Hidden, for tests only: when set to `1`, the key derived from the password at sign-in uses
+/// [`PasswordKdf::insecure_fast_for_tests`] (tiny Argon2 cost) instead of the real one, so a
+/// test suite can sign in dozens of times. Never set it for real use: it makes a copied store
+/// cheap to attack. Not shown in `--help`.
+const INSECURE_FAST_KDF_ENV: &str = "FIELDNOTES_INSECURE_FAST_KDF";
+
+/// An error the person fixes by changing the command line (exit code 2).
+#[derive(Debug)]
+pub(crate) struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// An error whose exit code the command chose (for an SDK error that means different things in
+/// different commands).
+#[derive(Debug)]
+pub(crate) struct WithCode {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl std::fmt::Display for WithCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for WithCode {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -47,7 +100,39 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
-        Err(e) => {
+        Err(e) => report(&e),
+    }
+}
+
+/// Print an error and choose its exit code.
+fn report(e: &anyhow::Error) -> ExitCode {
+    if let Some(with) = e.downcast_ref::<WithCode>() {
+        eprintln!("error: {with}");
+        return ExitCode::from(with.code);
+    }
+    let client = e.chain().find_map(|c| c.downcast_ref::<ClientError>());
+    if e.chain().any(|c| c.downcast_ref::<Usage>().is_some()) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    match client {
+        Some(ClientError::SignedOut) => {
+            eprintln!("error: {}", session::NOT_SIGNED_IN);
+            ExitCode::FAILURE
+        }
+        Some(c) if c.is_retryable() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_OFFLINE)
+        }
+        Some(
+            ClientError::SignInRequired { .. }
+            | ClientError::SignInRefused { .. }
+            | ClientError::OfflineSignInUnavailable { .. },
+        ) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_SIGN_IN)
+        }
+        _ => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
@@ -60,240 +145,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(server) = &cli.server {
         builder = builder.server_url(server);
     }
+    if std::env::var(INSECURE_FAST_KDF_ENV).is_ok_and(|v| v == "1") {
+        builder = builder.password_kdf(PasswordKdf::insecure_fast_for_tests());
+    }
     let client = builder.open().await?;
-    let author = cli.user;
+    let json = cli.json;
     match cli.command {
-        Command::Note { command } => match command {
-            NoteCmd::New(a) => {
-                let body = read_text(a.body, a.body_file)?;
-                let record = NewRecord::VisitNote(NewVisitNote {
-                    child_id: a.child,
-                    author: author_or(&author)?,
-                    visit_kind: a.kind,
-                    occurred_at: a.occurred_at.unwrap_or_else(now_rfc3339),
-                    title: a.title,
-                    body,
-                    wishes_and_feelings: a.wishes.unwrap_or_default(),
-                    tags: a.tag,
-                    present: a.present,
-                    child_seen: a.child_seen,
-                    seen_alone: a.seen_alone,
-                    not_alone_reason: a.not_alone_reason,
-                });
-                created(&client, record).await
-            }
-            NoteCmd::Edit(a) => {
-                let body = match (a.body, a.body_file) {
-                    (None, None) => None,
-                    (body, file) => Some(read_text(body, file)?),
-                };
-                let patch = VisitNotePatch {
-                    child_id: a.child,
-                    visit_kind: a.kind,
-                    occurred_at: a.occurred_at,
-                    title: a.title,
-                    body,
-                    wishes_and_feelings: a.wishes,
-                    tags: (!a.tag.is_empty()).then_some(a.tag),
-                    present: (!a.present.is_empty()).then_some(a.present),
-                    child_seen: a.child_seen.map(Some),
-                    seen_alone: a.seen_alone.map(Some),
-                    not_alone_reason: a.not_alone_reason.map(Some),
-                    status: a.complete.then_some(NoteStatus::Completed),
-                };
-                edited(&client, &a.id, Patch::VisitNote(patch)).await
-            }
-        },
-        Command::AboutMe { command } => match command {
-            AboutMeCmd::New(a) => {
-                let record = NewRecord::AboutMe(NewAboutMe {
-                    subject_kind: if a.worker.is_some() {
-                        SubjectKind::Worker
-                    } else {
-                        SubjectKind::Child
-                    },
-                    subject_id: a
-                        .child
-                        .or(a.worker)
-                        .context("give --child ID or --worker ID")?,
-                    fun: a.fun.unwrap_or_default(),
-                    dislikes: a.dislikes.unwrap_or_default(),
-                    important: a.important.unwrap_or_default(),
-                    how_to_help: a.how_to_help.unwrap_or_default(),
-                });
-                created(&client, record).await
-            }
-            AboutMeCmd::Edit(a) => {
-                let patch = AboutMePatch {
-                    fun: a.fun,
-                    dislikes: a.dislikes,
-                    important: a.important,
-                    how_to_help: a.how_to_help,
-                    status: a.complete.then_some(NoteStatus::Completed),
-                };
-                edited(&client, &a.id, Patch::AboutMe(patch)).await
-            }
-        },
-        Command::ContactCard { command } => match command {
-            ContactCardCmd::New(a) => {
-                let record = NewRecord::ContactCard(NewContactCard {
-                    worker_id: a.worker.map_or_else(|| author_or(&author), Ok)?,
-                    display_name: a.name,
-                    picture: None,
-                    three_things: a.thing,
-                    how_to_reach: a.how_to_reach.unwrap_or_default(),
-                    when_to_reach: a.when_to_reach.unwrap_or_default(),
-                });
-                created(&client, record).await
-            }
-            ContactCardCmd::Edit(a) => {
-                let patch = ContactCardPatch {
-                    display_name: a.name,
-                    picture: None,
-                    three_things: (!a.thing.is_empty()).then_some(a.thing),
-                    how_to_reach: a.how_to_reach,
-                    when_to_reach: a.when_to_reach,
-                };
-                edited(&client, &a.id, Patch::ContactCard(patch)).await
-            }
-        },
-        Command::Plan { command } => match command {
-            PlanCmd::New(a) => {
-                let record = NewRecord::ShortPlan(NewShortPlan {
-                    child_id: a.child,
-                    author: author_or(&author)?,
-                    points: a.point,
-                    review_on: a.review_on,
-                    planned_end: a.planned_end,
-                });
-                created(&client, record).await
-            }
-            PlanCmd::Edit(a) => {
-                let patch = ShortPlanPatch {
-                    points: (!a.point.is_empty()).then_some(a.point),
-                    review_on: a.review_on.map(Some),
-                    planned_end: a.planned_end.map(Some),
-                    status: a.complete.then_some(NoteStatus::Completed),
-                };
-                edited(&client, &a.id, Patch::ShortPlan(patch)).await
-            }
-        },
-        Command::List(a) => {
-            let docs = client.list(a.kind).await?;
-            let docs: Vec<_> = docs
-                .into_iter()
-                .filter(|d| {
-                    a.child
-                        .as_deref()
-                        .is_none_or(|c| d.child_id.as_deref() == Some(c))
-                })
-                .collect();
-            output::list(&docs, a.json)?;
-            Ok(ExitCode::SUCCESS)
+        Command::Login(a) => session::login(&client, a, json).await,
+        Command::Logout => session::logout(&client).await,
+        Command::Whoami => session::whoami(&client, json).await,
+        Command::Status(a) => records::status(&client, a.refused, json).await,
+        Command::Admin { command } => {
+            session::unlock(&client).await?;
+            admin::admin(&client, command, json).await
         }
-        Command::Show(a) => {
-            let record = client
-                .get(&a.id)
-                .await?
-                .ok_or_else(|| ClientError::NotFound { id: a.id.clone() })?;
-            let conflicts = client.conflicts(&a.id).await?;
-            output::show(&record, &conflicts, a.json)?;
-            Ok(ExitCode::SUCCESS)
+        Command::Child { command } => {
+            session::unlock(&client).await?;
+            admin::child(&client, command, json).await
         }
-        Command::Sync => sync(&client).await,
-        Command::Status(a) => {
-            let status = client.status().await?;
-            let rejections = client.rejections().await?;
-            output::status(&status, &rejections, a.json)?;
-            Ok(ExitCode::SUCCESS)
+        Command::Access { command } => {
+            session::unlock(&client).await?;
+            admin::access(&client, command, json).await
+        }
+        Command::Audit(a) => {
+            session::unlock(&client).await?;
+            admin::audit(&client, a, json).await
+        }
+        command => {
+            let user = session::unlock(&client).await?;
+            records::run(&client, &user.user_id, command, json).await
         }
     }
-}
-
-async fn created(client: &Client, record: NewRecord) -> anyhow::Result<ExitCode> {
-    let kind = record.kind();
-    let id = client.create(record).await?;
-    println!("{id}");
-    eprintln!("saved new {kind} on this device; run `fieldnotes sync` to send it");
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn edited(client: &Client, id: &str, patch: Patch) -> anyhow::Result<ExitCode> {
-    client.edit(id, patch).await?;
-    eprintln!("saved on this device; run `fieldnotes sync` to send it");
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn sync(client: &Client) -> anyhow::Result<ExitCode> {
-    match client.sync().await {
-        Ok(report) => {
-            println!(
-                "synced: sent {} change(s), {} confirmed; received {} change(s) to {} document(s) \
-                 in {} round trip(s)",
-                report.pushed_changes,
-                report.accepted,
-                report.pulled_changes,
-                report.pulled_docs,
-                report.round_trips
-            );
-            for r in &report.rejected {
-                println!(
-                    "refused: document {} ({}): {}. It is kept on this device; edit it to send it again.",
-                    r.doc_id, r.code, r.reason
-                );
-            }
-            if report.deferred > 0 {
-                println!(
-                    "{} document(s) will be sent again on the next sync",
-                    report.deferred
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) if e.is_retryable() => {
-            let pending = client.pending_changes().await?;
-            eprintln!("could not sync: {e}");
-            eprintln!(
-                "{pending} change(s) are waiting on this device. Nothing is lost: run `fieldnotes \
-                 sync` again when there is a connection."
-            );
-            Ok(ExitCode::from(EXIT_OFFLINE))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn author_or(author: &Option<String>) -> anyhow::Result<String> {
-    match author {
-        Some(a) if !a.trim().is_empty() => Ok(a.clone()),
-        _ => bail!("who is recording? give --user ID or set FIELDNOTES_USER"),
-    }
-}
-
-/// Text from `--body`, or from `--body-file` (`-` for standard input).
-fn read_text(text: Option<String>, file: Option<PathBuf>) -> anyhow::Result<String> {
-    match (text, file) {
-        (Some(text), None) => Ok(text),
-        (None, Some(path)) if path.as_os_str() == "-" => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("reading the body from standard input")?;
-            Ok(text)
-        }
-        (None, Some(path)) => std::fs::read_to_string(&path)
-            .with_context(|| format!("reading the body from {}", path.display())),
-        (None, None) => Ok(String::new()),
-        (Some(_), Some(_)) => bail!("give --body or --body-file, not both"),
-    }
-}
-
-fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// `--data-dir`, else `$XDG_DATA_HOME/fieldnotes`, else `~/.local/share/fieldnotes`.

@@ -81,7 +81,11 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-pub fn status(status: &Status, rejections: &[Rejection], as_json: bool) -> anyhow::Result<()> {
+pub fn status(
+    status: &Status,
+    rejections: Option<&[Rejection]>,
+    as_json: bool,
+) -> anyhow::Result<()> {
     let last_sync = status.last_sync_ms.map(|ms| {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
             .ok()
@@ -92,18 +96,22 @@ pub fn status(status: &Status, rejections: &[Rejection], as_json: bool) -> anyho
             .unwrap_or_else(|| ms.to_string())
     });
     if as_json {
-        let refused: Vec<_> = rejections
-            .iter()
-            .map(|r| json!({ "doc_id": r.doc_id, "code": r.code, "reason": r.reason, "changes": r.changes }))
-            .collect();
+        let refused: Option<Vec<_>> = rejections.map(|rs| {
+            rs.iter()
+                .map(|r| json!({ "doc_id": r.doc_id, "code": r.code, "reason": r.reason, "changes": r.changes }))
+                .collect()
+        });
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "device_id": status.device_id,
                 "data_dir": status.data_dir,
                 "server": status.server_url,
+                "owner": status.owner,
+                "signed_in": status.signed_in,
                 "documents": status.documents,
                 "pending_changes": status.pending_changes,
+                "held_documents": status.held_documents,
                 "last_sync": last_sync,
                 "refused": refused,
             }))?
@@ -119,17 +127,41 @@ pub fn status(status: &Status, rejections: &[Rejection], as_json: bool) -> anyho
             .as_deref()
             .unwrap_or("(none set; use --server URL)")
     );
+    match &status.owner {
+        Some(o) => println!(
+            "belongs to:      {} ({}, {})",
+            o.username, o.display_name, o.role
+        ),
+        None => println!("belongs to:      nobody yet (the first `fieldnotes login` claims it)"),
+    }
+    println!(
+        "signed in:       {}",
+        if status.signed_in {
+            "yes"
+        } else {
+            "no (run `fieldnotes login`; records stay here, encrypted)"
+        }
+    );
     println!("documents:       {}", status.documents);
     println!("waiting to send: {} change(s)", status.pending_changes);
     println!(
         "last sync:       {}",
         last_sync.as_deref().unwrap_or("never")
     );
-    for r in rejections {
-        println!(
-            "refused by the server: {} ({}): {} — kept here; edit it to send it again",
-            r.doc_id, r.code, r.reason
-        );
+    match rejections {
+        Some(rs) => {
+            for r in rs {
+                println!(
+                    "refused by the server: {} ({}): {} — kept here; edit it to send it again",
+                    r.doc_id, r.code, r.reason
+                );
+            }
+        }
+        None if status.held_documents > 0 => println!(
+            "refused:         {} document(s) held here (see why: `fieldnotes status --refused`)",
+            status.held_documents
+        ),
+        None => {}
     }
     Ok(())
 }

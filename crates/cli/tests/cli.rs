@@ -1,4 +1,7 @@
-//! The `fieldnotes` binary as a field worker uses it, against the real server on a real socket.
+//! The `fieldnotes` binary as a field worker uses it, against the real server (in-process,
+//! SQLite, on a real socket): help, sign-in, recording offline and syncing, bad input, and the
+//! one-writer lock. Every CLI process gets its data folder, server and password from the
+//! environment, and the cheap test key derivation.
 
 // Test code: a failed unwrap is a failed test, and sizes here are small.
 #![allow(
@@ -9,136 +12,212 @@
     clippy::cast_precision_loss
 )]
 
-use std::path::Path;
-use std::process::Output;
+mod common;
 
-use fieldnotes_tests::{Backend, TestDb, TestServer};
-use tokio::process::Command;
+use std::collections::BTreeSet;
 
-const BIN: &str = env!("CARGO_BIN_EXE_fieldnotes");
+use common::{DOWN, Device, assert_fails, note_args, standard_server, stderr, stdout};
 
-async fn run(dir: &Path, server: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("FIELDNOTES_DATA_DIR", dir)
-        .env("FIELDNOTES_SERVER", server)
-        .env("FIELDNOTES_USER", "sw-1")
-        .env_remove("FIELDNOTES_LOG")
-        .output()
-        .await
-        .expect("the fieldnotes binary runs")
+/// Entries of the Commands/Arguments/Options sections of a help text that have no description,
+/// and the commands listed.
+fn check_help(help: &str) -> (Vec<String>, Vec<String>) {
+    let lines: Vec<&str> = help.lines().collect();
+    let mut section = None;
+    let (mut undocumented, mut commands) = (Vec::new(), Vec::new());
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if !line.starts_with(' ') {
+            section = ["Commands:", "Arguments:", "Options:", "Global options:"]
+                .contains(line)
+                .then_some(*line);
+            continue;
+        }
+        let Some(section) = section else { continue };
+        let indent = line.len() - line.trim_start().len();
+        if indent > 6 {
+            continue; // A description, or its continuation.
+        }
+        let entry = line.trim();
+        let same_line = entry
+            .split_once("  ")
+            .is_some_and(|(_, d)| !d.trim().is_empty());
+        let next_line = lines.get(i + 1).is_some_and(|next| {
+            !next.trim().is_empty() && next.len() - next.trim_start().len() > 6
+        });
+        if !same_line && !next_line {
+            undocumented.push(entry.to_owned());
+        }
+        if section == "Commands:" {
+            let name = entry.split_whitespace().next().unwrap_or_default();
+            if name != "help" {
+                commands.push(name.to_owned());
+            }
+        }
+    }
+    (undocumented, commands)
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+#[test]
+fn the_help_checker_finds_undocumented_entries() {
+    let help = "Usage: fieldnotes thing [OPTIONS] <ID>\n\nCommands:\n  good  Does things\n  bare\n\n\
+                Arguments:\n  <ID>  The id\n\nOptions:\n      --long <X>\n          Described \
+                below\n\n      --naked\n  -h, --help  Print help\n";
+    let (undocumented, commands) = check_help(help);
+    assert_eq!(undocumented, vec!["bare", "--naked"]);
+    assert_eq!(commands, vec!["good", "bare"]);
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Record one document with the CLI and return its id.
-async fn record(dir: &Path, server: &str, args: &[&str]) -> String {
-    let out = run(dir, server, args).await;
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    assert!(stderr(&out).contains("saved"), "{}", stderr(&out));
-    stdout(&out).trim().to_owned()
-}
-
+/// Every command, found by walking the help texts from the top, has help; every command,
+/// argument and option in it has a description.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_has_help() {
-    let dir = tempfile::tempdir().unwrap();
-    let commands: &[&[&str]] = &[
-        &[],
-        &["note"],
-        &["note", "new"],
-        &["note", "edit"],
-        &["about-me", "new"],
-        &["about-me", "edit"],
-        &["contact-card", "new"],
-        &["contact-card", "edit"],
-        &["plan", "new"],
-        &["plan", "edit"],
-        &["list"],
-        &["show"],
-        &["sync"],
-        &["status"],
-    ];
-    for command in commands {
-        let mut args = command.to_vec();
+    let device = Device::new();
+    let mut seen = BTreeSet::new();
+    let mut queue: Vec<Vec<String>> = vec![vec![]];
+    while let Some(command) = queue.pop() {
+        let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
         args.push("--help");
-        let out = run(dir.path(), "http://127.0.0.1:9", &args).await;
-        assert!(out.status.success(), "{args:?}");
+        let out = device.run(DOWN, &args).await;
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         let text = stdout(&out);
         assert!(text.contains("Usage: fieldnotes"), "{args:?}: {text}");
+        let (undocumented, subcommands) = check_help(&text);
+        assert!(
+            undocumented.is_empty(),
+            "{args:?}: no description for {undocumented:?}:\n{text}"
+        );
+        for sub in subcommands {
+            let mut next = command.clone();
+            next.push(sub);
+            queue.push(next);
+        }
+        seen.insert(command.join(" "));
     }
+    for expected in [
+        "",
+        "login",
+        "logout",
+        "whoami",
+        "note new",
+        "note edit",
+        "about-me new",
+        "about-me edit",
+        "contact-card new",
+        "contact-card edit",
+        "plan new",
+        "plan edit",
+        "list",
+        "show",
+        "sync",
+        "status",
+        "admin team add",
+        "admin team list",
+        "admin team set",
+        "admin user add",
+        "admin user list",
+        "admin user set",
+        "admin device list",
+        "admin device revoke",
+        "admin quarantine",
+        "child add",
+        "child list",
+        "child allocate",
+        "child unallocate",
+        "child history",
+        "child refer",
+        "child referrals",
+        "child end-referral",
+        "child access",
+        "access list",
+        "audit",
+    ] {
+        assert!(
+            seen.contains(expected),
+            "{expected:?} was not reached: {seen:?}"
+        );
+    }
+    // The exit codes are documented, and the test-only key derivation switch is not.
+    let out = device.run(DOWN, &["--help"]).await;
+    let text = stdout(&out);
+    for needle in ["Exit codes", "75", "77", "FIELDNOTES_PASSWORD"] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    assert!(!text.contains("INSECURE"), "{text}");
+    assert!(!text.contains("--user "), "{text}");
 }
 
 /// Offline: all four kinds are recorded and readable, sync says it will retry (exit 75) and
 /// keeps everything; when the server is up, the work arrives on a second device.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_offline_then_sync_to_another_device() {
-    let db = TestDb::new(Backend::Sqlite).await.unwrap();
-    let server = TestServer::start(&db.url).await.unwrap();
+    let (_db, server) = standard_server(1).await;
     let url = server.url();
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let down = "http://127.0.0.1:9"; // Nothing listens on the discard port.
+    let (a, b) = (Device::new(), Device::new());
+    a.login(&url, "sw-a").await;
 
-    let note = record(
-        a.path(),
-        down,
-        &[
-            "note",
-            "new",
-            "--child",
-            "c-7",
-            "--kind",
-            "statutory_visit",
-            "--title",
-            "Visit at home",
-            "--body",
-            "Jo showed me her room.",
-            "--wishes",
-            "I want to stay at this school",
-            "--child-seen",
-            "yes",
-            "--seen-alone",
-            "no",
-            "--not-alone-reason",
-            "child_refused",
-            "--present",
-            "mother",
-        ],
-    )
-    .await;
-    let about = record(
-        a.path(),
-        down,
-        &["about-me", "new", "--child", "c-7", "--fun", "drawing"],
-    )
-    .await;
-    let card = record(
-        a.path(),
-        down,
-        &[
-            "contact-card",
-            "new",
-            "--name",
-            "Alex",
-            "--thing",
-            "likes dogs",
-        ],
-    )
-    .await;
-    let plan = record(
-        a.path(),
-        down,
-        &["plan", "new", "--child", "c-7", "--point", "Meet weekly"],
-    )
-    .await;
-    let out = run(
-        a.path(),
-        down,
+    let note = a
+        .record(
+            DOWN,
+            &[
+                "note",
+                "new",
+                "--child",
+                "child-00",
+                "--kind",
+                "statutory_visit",
+                "--title",
+                "Visit at home",
+                "--body",
+                "Jo showed me her room.",
+                "--wishes",
+                "I want to stay at this school",
+                "--child-seen",
+                "yes",
+                "--seen-alone",
+                "no",
+                "--not-alone-reason",
+                "child_refused",
+                "--present",
+                "mother",
+            ],
+        )
+        .await;
+    let about = a
+        .record(
+            DOWN,
+            &["about-me", "new", "--child", "child-00", "--fun", "drawing"],
+        )
+        .await;
+    let card = a
+        .record(
+            DOWN,
+            &[
+                "contact-card",
+                "new",
+                "--name",
+                "Alex",
+                "--thing",
+                "likes dogs",
+            ],
+        )
+        .await;
+    let plan = a
+        .record(
+            DOWN,
+            &[
+                "plan",
+                "new",
+                "--child",
+                "child-00",
+                "--point",
+                "Meet weekly",
+            ],
+        )
+        .await;
+    a.ok(
+        DOWN,
         &[
             "note",
             "edit",
@@ -148,9 +227,8 @@ async fn record_offline_then_sync_to_another_device() {
         ],
     )
     .await;
-    assert!(out.status.success(), "{}", stderr(&out));
 
-    let out = run(a.path(), down, &["sync"]).await;
+    let out = a.run(DOWN, &["sync"]).await;
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -159,7 +237,12 @@ async fn record_offline_then_sync_to_another_device() {
     );
     assert!(err.contains("5 change(s) are waiting"), "{err}");
 
-    let out = run(a.path(), down, &["show", &note]).await;
+    // Offline, whoami says who this device knows, and that it could not ask.
+    let out = a.ok(DOWN, &["whoami"]).await;
+    assert!(stdout(&out).contains("username:  sw-a"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("offline"), "{}", stderr(&out));
+
+    let out = a.ok(DOWN, &["show", &note]).await;
     assert!(
         stdout(&out).contains("body: Jo showed me her room and her drawings."),
         "{}",
@@ -170,36 +253,31 @@ async fn record_offline_then_sync_to_another_device() {
         "{}",
         stdout(&out)
     );
+    // The signed-in person is the author; the card is theirs.
+    assert!(stdout(&out).contains("author: sw-a"), "{}", stdout(&out));
+    let out = a.ok(DOWN, &["show", &card, "--json"]).await;
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["worker_id"], "sw-a");
 
     // Connection back.
-    let out = run(a.path(), &url, &["sync"]).await;
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = a.ok(&url, &["sync"]).await;
     assert!(
         stdout(&out).contains("sent 5 change(s), 5 confirmed"),
         "{}",
         stdout(&out)
     );
-    let out = run(a.path(), &url, &["status", "--json"]).await;
+    let out = a.ok(&url, &["status", "--json"]).await;
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["pending_changes"], 0);
 
-    let out = run(b.path(), &url, &["sync"]).await;
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = run(b.path(), &url, &["list", "--json"]).await;
-    let mut ids: Vec<String> = stdout(&out)
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    b.login(&url, "sw-a").await;
+    b.ok(&url, &["sync"]).await;
+    let mut ids: Vec<String> = b.listed(&url).await.into_iter().map(|(id, _)| id).collect();
     ids.sort();
     let mut expected = vec![note.clone(), about, card, plan];
     expected.sort();
     assert_eq!(ids, expected);
-    let out = run(b.path(), &url, &["show", &note, "--json"]).await;
+    let out = b.ok(&url, &["show", &note, "--json"]).await;
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["body"], "Jo showed me her room and her drawings.");
     assert_eq!(
@@ -211,13 +289,15 @@ async fn record_offline_then_sync_to_another_device() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_explained() {
-    let dir = tempfile::tempdir().unwrap();
-    let down = "http://127.0.0.1:9";
-    let cases: &[(&[&str], &str)] = &[
+    let (_db, server) = standard_server(1).await;
+    let device = Device::new();
+    device.login(&server.url(), "sw-a").await;
+    let cases: &[(&[&str], i32, &str)] = &[
         (
             &[
                 "note", "new", "--child", "c", "--kind", "picnic", "--title", "t",
             ],
+            2,
             "use one of: statutory_visit",
         ),
         (
@@ -233,6 +313,7 @@ async fn bad_input_is_explained() {
                 "--occurred-at",
                 "yesterday",
             ],
+            1,
             "occurred_at",
         ),
         (
@@ -240,10 +321,12 @@ async fn bad_input_is_explained() {
                 "plan", "new", "--child", "c", "--point", "1", "--point", "2", "--point", "3",
                 "--point", "4",
             ],
+            1,
             "at most 3 points",
         ),
         (
             &["show", "no-such-note"],
+            1,
             "no document no-such-note on this device",
         ),
         (
@@ -259,13 +342,30 @@ async fn bad_input_is_explained() {
                 "--child-seen",
                 "maybe",
             ],
+            2,
             "not yes or no",
         ),
-        (&["--server", "not a url", "status"], "is not a URL"),
+        (&["--server", "not a url", "status"], 1, "is not a URL"),
+        (&["admin", "team", "set", "pod-1"], 2, "nothing to change"),
+        (
+            &["admin", "user", "add", "x", "--name", "X", "--role", "boss"],
+            2,
+            "is not a role",
+        ),
+        (
+            &["note", "edit", "x", "--child", "c"],
+            2,
+            "unexpected argument '--child'",
+        ),
+        (
+            &["--user", "sw-a", "status"],
+            2,
+            "unexpected argument '--user'",
+        ),
     ];
-    for (args, needle) in cases {
-        let out = run(dir.path(), down, args).await;
-        assert!(!out.status.success(), "{args:?} should fail");
+    for (args, code, needle) in cases {
+        let out = device.run(DOWN, args).await;
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(err.contains(needle), "{args:?}: {err}");
         assert_eq!(
@@ -274,23 +374,195 @@ async fn bad_input_is_explained() {
             "the reason is said once: {err}"
         );
     }
+    server.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_at_a_time_writes_as_a_device() {
-    let dir = tempfile::tempdir().unwrap();
-    let holder = fieldnotes_client::Client::builder(dir.path())
+    let device = Device::new();
+    let holder = fieldnotes_client::Client::builder(device.path())
         .open()
         .await
         .unwrap();
-    let out = run(dir.path(), "http://127.0.0.1:9", &["status"]).await;
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("in use by another Fieldnotes process"),
-        "{}",
-        stderr(&out)
-    );
+    let out = device.run(DOWN, &["status"]).await;
+    assert_fails(&out, 1, "in use by another Fieldnotes process");
     drop(holder);
-    let out = run(dir.path(), "http://127.0.0.1:9", &["status"]).await;
+    device.ok(DOWN, &["status"]).await;
+}
+
+/// Sign in, record, list, sync; status and whoami say who the device belongs to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_then_record_list_and_sync() {
+    let (_db, server) = standard_server(1).await;
+    let url = server.url();
+    let device = Device::new();
+    let out = device.login(&url, "sw-a").await;
+    assert!(
+        stdout(&out)
+            .contains("signed in as sw-a (sw-a (test), social_worker, team pod-1) (online)"),
+        "{}",
+        stdout(&out)
+    );
+    let id = device
+        .record(&url, &note_args("child-00", "First visit"))
+        .await;
+    assert_eq!(
+        device.listed(&url).await,
+        vec![(id.clone(), Some("child-00".to_owned()))]
+    );
+    let out = device.ok(&url, &["list"]).await;
+    assert!(stdout(&out).contains("First visit"), "{}", stdout(&out));
+    let out = device.ok(&url, &["sync"]).await;
+    assert!(
+        stdout(&out).contains("sent 1 change(s), 1 confirmed"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = device.ok(&url, &["whoami"]).await;
+    assert!(
+        stdout(&out).contains("role:      social_worker"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stderr(&out).contains("offline"), "{}", stderr(&out));
+
+    // Status needs no password.
+    let out = device
+        .run_env(&url, &[("FIELDNOTES_PASSWORD", "")], &["status"])
+        .await;
     assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("belongs to:      sw-a"), "{text}");
+    assert!(text.contains("signed in:       yes"), "{text}");
+    assert!(text.contains("waiting to send: 0 change(s)"), "{text}");
+
+    // Without a password and no terminal to ask at, a record command says how to give one.
+    let out = device
+        .run_env(&url, &[("FIELDNOTES_PASSWORD", "")], &["list"])
+        .await;
+    assert_fails(&out, 1, "set FIELDNOTES_PASSWORD");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_refused_clearly() {
+    let (_db, server) = standard_server(1).await;
+    let url = server.url();
+    let device = Device::new();
+    let wrong = [("FIELDNOTES_PASSWORD", "not my password at all")];
+
+    // The server refuses the sign-in (exit 77), and nothing falls back to offline.
+    let out = device
+        .run_env(&url, &wrong, &["login", "--username", "sw-a"])
+        .await;
+    assert_fails(&out, 77, "sign-in refused");
+
+    device.login(&url, "sw-a").await;
+    let out = device.run_env(&url, &wrong, &["list"]).await;
+    assert_fails(
+        &out,
+        1,
+        "that password does not unlock this device's records",
+    );
+    let out = device
+        .run_env(&url, &wrong, &note_args("child-00", "t"))
+        .await;
+    assert_fails(&out, 1, "that password does not unlock");
+    assert!(device.listed(&url).await.is_empty());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_signed_in_tells_you_to_log_in() {
+    let device = Device::new();
+    for args in [
+        vec!["list"],
+        note_args("child-00", "t"),
+        vec!["show", "x"],
+        vec!["sync"],
+        vec!["whoami"],
+        vec!["child", "list"],
+        vec!["admin", "team", "list"],
+    ] {
+        let out = device.run(DOWN, &args).await;
+        assert_fails(&out, 1, "run `fieldnotes login`");
+    }
+    let out = device.ok(DOWN, &["status"]).await;
+    assert!(
+        stdout(&out).contains("signed in:       no"),
+        "{}",
+        stdout(&out)
+    );
+    // The first sign-in needs the server.
+    let out = device.run(DOWN, &["login", "--username", "sw-a"]).await;
+    assert_fails(&out, 75, "the first sign-in needs the server");
+    // With no username and no one to ask, login says how to give one.
+    let out = device.run(DOWN, &["login"]).await;
+    assert_fails(&out, 2, "--username");
+}
+
+/// After `logout` every record command says to log in; signing in again offline brings the
+/// unsynced work back, and sync asks for an online sign-in (77) before sending it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_keeps_unsynced_work_for_the_next_login() {
+    let (_db, server) = standard_server(1).await;
+    let url = server.url();
+    let device = Device::new();
+    device.login(&url, "sw-a").await;
+    let id = device
+        .record(DOWN, &note_args("child-00", "Written on the bus"))
+        .await;
+    let out = device.ok(DOWN, &["logout"]).await;
+    assert!(
+        stdout(&out).contains("1 change(s) not yet sent"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = device.run(DOWN, &["list"]).await;
+    assert_fails(&out, 1, "run `fieldnotes login`");
+    assert!(stderr(&out).contains("belong to sw-a"), "{}", stderr(&out));
+    let out = device.ok(DOWN, &["status"]).await;
+    assert!(
+        stdout(&out).contains("signed in:       no"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("waiting to send: 1 change(s)"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Someone else cannot sign in with this store.
+    let out = device.run(DOWN, &["login", "--username", "sw-b"]).await;
+    assert_fails(&out, 1, "belongs to sw-a");
+
+    // Offline, with the username taken from the store.
+    let out = device.ok(DOWN, &["login"]).await;
+    assert!(
+        stdout(&out).contains("signed in as sw-a"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("(offline"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("1 change(s) waiting"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(device.listed(DOWN).await[0].0, id);
+
+    // Sync needs the server to sign this device in again.
+    let out = device.run(&url, &["sync"]).await;
+    assert_fails(&out, 77, "sign in again");
+    device.login(&url, "sw-a").await;
+    let out = device.ok(&url, &["sync"]).await;
+    assert!(
+        stdout(&out).contains("sent 1 change(s), 1 confirmed"),
+        "{}",
+        stdout(&out)
+    );
+    server.stop().await.unwrap();
 }

@@ -234,9 +234,6 @@ impl Document {
         let doc = &mut self.doc;
         match patch {
             Patch::VisitNote(p) => {
-                if let Some(v) = &p.child_id {
-                    put_str(doc, "child_id", v)?;
-                }
                 if let Some(v) = p.visit_kind {
                     put_str(doc, "visit_kind", v.as_str())?;
                 }

@@ -124,6 +124,29 @@ impl Record {
         }
     }
 
+    /// The key that decides who may see and write the record: `child:ID` for records about a
+    /// child, `worker:ID` for a worker's own contact card and "about me" profile.
+    pub fn scope_key(&self) -> String {
+        match self {
+            Record::VisitNote(r) => scope::child(&r.child_id),
+            Record::ShortPlan(r) => scope::child(&r.child_id),
+            Record::AboutMe(r) => match r.subject_kind {
+                SubjectKind::Child => scope::child(&r.subject_id),
+                SubjectKind::Worker => scope::worker(&r.subject_id),
+            },
+            Record::ContactCard(r) => scope::worker(&r.worker_id),
+        }
+    }
+
+    /// Who the record says wrote it, for the kinds that have an author.
+    pub fn author(&self) -> Option<&str> {
+        match self {
+            Record::VisitNote(r) => Some(&r.author),
+            Record::ShortPlan(r) => Some(&r.author),
+            Record::AboutMe(_) | Record::ContactCard(_) => None,
+        }
+    }
+
     /// A one-line summary for lists.
     pub fn summary(&self) -> String {
         match self {
@@ -206,9 +229,11 @@ impl NewRecord {
 }
 
 /// Changes to a visit note; `None` leaves a field as it is, `Some(None)` clears an optional one.
+///
+/// There is no way to move a note to another child: a note filed on the wrong child is deleted
+/// (a manager's decision) and recorded again, so that each child's record stays whole.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VisitNotePatch {
-    pub child_id: Option<String>,
     pub visit_kind: Option<VisitKind>,
     pub occurred_at: Option<String>,
     pub title: Option<String>,
@@ -269,5 +294,28 @@ impl Patch {
             Patch::ContactCard(_) => DocKind::ContactCard,
             Patch::ShortPlan(_) => DocKind::ShortPlan,
         }
+    }
+}
+
+/// Scope keys: the unit of who may see and write records.
+pub mod scope {
+    /// Prefix of the scope key of records about a child.
+    pub const CHILD_PREFIX: &str = "child:";
+    /// Prefix of the scope key of a worker's own records.
+    pub const WORKER_PREFIX: &str = "worker:";
+
+    /// The scope key of records about child `id`.
+    pub fn child(id: &str) -> String {
+        format!("{CHILD_PREFIX}{id}")
+    }
+
+    /// The scope key of worker `id`'s own records.
+    pub fn worker(id: &str) -> String {
+        format!("{WORKER_PREFIX}{id}")
+    }
+
+    /// The child a scope key is about, if it is a child's.
+    pub fn child_of(key: &str) -> Option<&str> {
+        key.strip_prefix(CHILD_PREFIX)
     }
 }

@@ -136,14 +136,6 @@ fn validation_names_the_field_and_the_rule() {
         ),
         (
             VisitNotePatch {
-                child_id: Some(" ".into()),
-                ..Default::default()
-            },
-            "child_id",
-            "required",
-        ),
-        (
-            VisitNotePatch {
                 tags: Some(vec!["t".into(); 21]),
                 ..Default::default()
             },
@@ -223,6 +215,45 @@ fn a_statutory_visit_completes_only_with_whether_the_child_was_seen_alone() {
     };
     doc.edit(patch(reason), T0).unwrap();
     assert_eq!(visit(&doc).status, NoteStatus::Completed);
+}
+
+#[test]
+fn a_completed_statutory_visit_cannot_contradict_itself() {
+    let statutory = |seen: bool, alone: Option<bool>, reason: Option<NotAloneReason>| {
+        let mut doc = Document::create("n2", actor(1), note(), T0).unwrap();
+        doc.edit(
+            patch(VisitNotePatch {
+                visit_kind: Some(VisitKind::StatutoryVisit),
+                child_seen: Some(Some(seen)),
+                seen_alone: Some(alone),
+                not_alone_reason: Some(reason),
+                ..Default::default()
+            }),
+            T0,
+        )
+        .expect("a draft may be inconsistent while it is written");
+        doc.edit(
+            patch(VisitNotePatch {
+                status: Some(NoteStatus::Completed),
+                ..Default::default()
+            }),
+            T0,
+        )
+    };
+    let err = statutory(false, Some(true), None).unwrap_err().to_string();
+    assert!(
+        err.contains("seen_alone") && err.contains("not seen"),
+        "{err}"
+    );
+    let err = statutory(true, Some(true), Some(NotAloneReason::WorkerUnable))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not_alone_reason") && err.contains("seen alone"),
+        "{err}"
+    );
+    statutory(false, None, None).expect("not seen: nothing more to say");
+    statutory(true, Some(true), None).expect("seen alone");
 }
 
 #[test]

@@ -182,6 +182,18 @@ fn visit_note(rules: &mut Rules, note: &VisitNote) {
                      inappropriate_for_age_and_understanding or worker_unable"
                         .into(),
                 ),
+                (Some(false), Some(_), _) => rules.fail(
+                    "seen_alone",
+                    "consistent",
+                    "the child was not seen, so \"seen alone\" does not apply: clear it".into(),
+                ),
+                (Some(true), Some(true), Some(_)) => rules.fail(
+                    "not_alone_reason",
+                    "consistent",
+                    "the child was seen alone, so a reason for not seeing them alone does not \
+                     apply: clear it"
+                        .into(),
+                ),
                 _ => {}
             }
         }

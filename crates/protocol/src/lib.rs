@@ -13,6 +13,8 @@
 //! The protocol is versioned twice: by path (`/v1/`) and by the `protocol` field, so a server
 //! can refuse a client it does not understand with a reason instead of misreading it.
 
+pub mod admin;
+pub mod auth;
 mod bytes;
 
 pub use bytes::ChangeBytes;
@@ -30,8 +32,8 @@ pub const HEALTH_PATH: &str = "/healthz";
 /// Readiness probe: the process can reach its database.
 pub const READY_PATH: &str = "/readyz";
 
-/// Until authentication lands, a device names itself with this header.
-pub const DEVICE_HEADER: &str = "fieldnotes-device";
+/// The scope key a device holds when its user may see every document (admins).
+pub const SCOPE_ALL: &str = "*";
 
 /// Default upper bound on the size of one pull page, in bytes of change data.
 pub const DEFAULT_PAGE_BYTES: u64 = 4 * 1024 * 1024;
@@ -54,6 +56,12 @@ pub struct SyncRequest {
     /// [`MAX_PAGE_BYTES`].
     #[serde(default)]
     pub max_page_bytes: Option<u64>,
+    /// The scope keys (`child:ID`, `worker:ID`, or `*`) whose documents the device holds in
+    /// full, as the server confirmed in earlier answers' `scopes_complete`. The server sends
+    /// every document of a key in the device's scope that is not listed here, whatever the
+    /// cursor, and tells the device to remove the keys listed here that left its scope.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 /// An opaque position in the server's change feed. Clients store it and send it back; only the
@@ -85,6 +93,15 @@ pub struct SyncResponse {
     pub cursor: Cursor,
     /// True when the server has more to send: sync again straight away.
     pub more: bool,
+    /// Scope keys whose documents this answer completes: once it is stored, the device holds
+    /// every change of theirs up to `cursor` and lists them in `scopes` from now on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes_complete: Vec<String>,
+    /// Scope keys that left the device's scope (an allocation or referral ended): the device
+    /// must remove their documents once its pending changes to them are sent, and stop listing
+    /// them in `scopes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_scopes: Vec<String>,
 }
 
 /// What became of one pushed document.
@@ -132,6 +149,12 @@ pub enum RejectCode {
     InvalidDocumentId,
     /// The document's changes are larger than the server accepts in one push.
     TooLarge,
+    /// The document is about a child (or worker) outside what this person may write.
+    OutOfScope,
+    /// A change was written by an actor id that is not registered to the pushing device.
+    ForeignActor,
+    /// A new record names someone else as its author.
+    WrongAuthor,
 }
 
 impl RejectCode {
@@ -142,7 +165,25 @@ impl RejectCode {
             RejectCode::InvalidDocument => "invalid_document",
             RejectCode::InvalidDocumentId => "invalid_document_id",
             RejectCode::TooLarge => "too_large",
+            RejectCode::OutOfScope => "out_of_scope",
+            RejectCode::ForeignActor => "foreign_actor",
+            RejectCode::WrongAuthor => "wrong_author",
         }
+    }
+
+    /// The code for its wire name, if it is one.
+    pub fn parse(code: &str) -> Option<RejectCode> {
+        [
+            RejectCode::MalformedChange,
+            RejectCode::InvalidDocument,
+            RejectCode::InvalidDocumentId,
+            RejectCode::TooLarge,
+            RejectCode::OutOfScope,
+            RejectCode::ForeignActor,
+            RejectCode::WrongAuthor,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == code)
     }
 }
 
@@ -169,6 +210,9 @@ pub struct DocMeta {
     pub child_id: Option<String>,
     /// One line for lists.
     pub summary: String,
+    /// The document's scope key (`child:ID` or `worker:ID`).
+    #[serde(default)]
+    pub scope: String,
 }
 
 /// The body of every error response: a stable machine code, a message a person can act on,

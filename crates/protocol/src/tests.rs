@@ -9,6 +9,7 @@ fn sample_request() -> SyncRequest {
             changes: vec![ChangeBytes(vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3])],
         }],
         max_page_bytes: Some(1024),
+        scopes: vec!["child:c-1".into(), "worker:sw-17".into()],
     }
 }
 
@@ -45,10 +46,13 @@ fn sample_response() -> SyncResponse {
                 kind: "visit_note".into(),
                 child_id: Some("c-1".into()),
                 summary: "Home visit (home_visit, 2026-11-20T14:30:00Z)".into(),
+                scope: "child:c-1".into(),
             }),
         }],
         cursor: Cursor("1.43".into()),
         more: false,
+        scopes_complete: vec!["child:c-1".into()],
+        remove_scopes: vec!["child:c-9".into()],
     }
 }
 
@@ -98,4 +102,90 @@ fn unknown_fields_are_refused() {
 fn a_minimal_request_needs_only_the_version() {
     let req: SyncRequest = serde_json::from_str(r#"{"protocol":1}"#).expect("parse");
     assert!(req.cursor.is_none() && req.push.is_empty() && req.max_page_bytes.is_none());
+    assert!(req.scopes.is_empty());
+}
+
+#[test]
+fn sign_in_messages_are_stable() {
+    let session = auth::Session {
+        tokens: auth::Tokens {
+            access_token: "eyJ...".into(),
+            expires_in: 900,
+            refresh_token: "r1".into(),
+            refresh_expires_in: 2_592_000,
+        },
+        user: auth::UserInfo {
+            user_id: "sw-17".into(),
+            username: "sw-17".into(),
+            display_name: "Sam Jones".into(),
+            role: auth::Role::SocialWorker,
+            team_id: Some("pod-1".into()),
+        },
+        device_id: "5f0c3f0e".into(),
+        store_key: "AAAA".into(),
+    };
+    insta::assert_json_snapshot!(session);
+}
+
+#[test]
+fn roles_read_from_their_names_and_refuse_others() {
+    for role in auth::Role::ALL {
+        assert_eq!(role.as_str().parse::<auth::Role>().expect("known"), *role);
+    }
+    let err = "boss"
+        .parse::<auth::Role>()
+        .expect_err("unknown")
+        .to_string();
+    assert!(
+        err.contains("social_worker, youth_worker, manager, admin"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_user_patch_tells_null_from_absent() {
+    let clear: admin::UserPatch = serde_json::from_str(r#"{"team_id":null}"#).expect("parse");
+    assert_eq!(clear.team_id, Some(None));
+    let keep: admin::UserPatch = serde_json::from_str("{}").expect("parse");
+    assert_eq!(keep.team_id, None);
+    let json = serde_json::to_string(&keep).expect("serialize");
+    assert_eq!(json, "{}", "absent stays absent on the way out");
+}
+
+#[test]
+fn reject_codes_read_back_from_their_names() {
+    for code in [
+        RejectCode::OutOfScope,
+        RejectCode::ForeignActor,
+        RejectCode::WrongAuthor,
+    ] {
+        assert_eq!(RejectCode::parse(code.as_str()), Some(code));
+    }
+    assert_eq!(RejectCode::parse("nonsense"), None);
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let login = auth::PasswordLogin {
+        username: "sam".into(),
+        password: "hunter2-hunter2".into(),
+        device: auth::DeviceInfo {
+            device_id: "d".into(),
+            actor_id: "aa".into(),
+            name: "laptop".into(),
+        },
+    };
+    let shown = format!("{login:?}");
+    assert!(
+        shown.contains("sam") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+    let tokens = auth::Tokens {
+        access_token: "eyJsecret".into(),
+        expires_in: 1,
+        refresh_token: "refresh-secret".into(),
+        refresh_expires_in: 2,
+    };
+    let shown = format!("{tokens:?}");
+    assert!(!shown.contains("secret"), "{shown}");
 }

@@ -6,7 +6,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::Config;
+use crate::config::{Config, ServerCommand};
 
 /// Run the server binary: parse flags and environment, validate, serve until Ctrl-C/SIGTERM.
 pub fn main() -> ExitCode {
@@ -25,7 +25,14 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let result = match config.command.clone() {
+        Some(ServerCommand::CreateAdmin {
+            username,
+            display_name,
+        }) => runtime.block_on(create_admin(&config, &username, display_name)),
+        None => runtime.block_on(run(config)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -40,6 +47,73 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("could not listen on {}: {e}", config.listen))?;
     tracing::info!(config = ?config, "starting");
     crate::serve(&config, listener, shutdown_signal()).await
+}
+
+/// `fieldnotes-server create-admin`: the first-run step, straight on the database.
+async fn create_admin(
+    config: &Config,
+    username: &str,
+    display_name: Option<String>,
+) -> anyhow::Result<()> {
+    use fieldnotes_store::directory::{Actor, UserRecord};
+
+    crate::routes::check_id("--username", username)?;
+    let password = match std::env::var("FIELDNOTES_ADMIN_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => read_password(username)?,
+    };
+    crate::auth::password::check_new_password(&password)?;
+    let store = fieldnotes_store::open(&config.database_url)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "could not open the database at {}: {e}",
+                fieldnotes_store::redact_url(&config.database_url)
+            )
+        })?;
+    let hash = crate::auth::password::hash_password_blocking(password).await?;
+    let now = crate::routes::now_ms();
+    let user = UserRecord {
+        user_id: username.to_owned(),
+        username: username.to_owned(),
+        display_name: display_name.unwrap_or_else(|| username.to_owned()),
+        role: "admin".to_owned(),
+        team_id: None,
+        password_hash: Some(hash),
+        external_subject: None,
+        active: true,
+        created_at_ms: now,
+    };
+    store
+        .create_user(
+            &user,
+            &Actor {
+                user_id: None,
+                device_id: None,
+                at_ms: now,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("could not create admin {username}: {e}"))?;
+    println!(
+        "admin {username} created; sign in with `fieldnotes login --username {username}` and add \
+         teams, people and children with `fieldnotes admin ...`"
+    );
+    Ok(())
+}
+
+/// Ask for a new password twice on the terminal, without echo.
+fn read_password(username: &str) -> anyhow::Result<String> {
+    let first =
+        rpassword::prompt_password(format!("new password for {username}: ")).map_err(|e| {
+            anyhow::anyhow!("cannot read a password (set FIELDNOTES_ADMIN_PASSWORD): {e}")
+        })?;
+    let again = rpassword::prompt_password("again: ")
+        .map_err(|e| anyhow::anyhow!("cannot read a password: {e}"))?;
+    if first != again {
+        anyhow::bail!("the two passwords differ; nothing was created");
+    }
+    Ok(first)
 }
 
 async fn shutdown_signal() {

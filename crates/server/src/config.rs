@@ -2,10 +2,12 @@
 //! variables and command-line flags (flags win), validated once at start-up.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
-use crate::state::Limits;
+use crate::state::{Limits, Policy};
 
 /// Default database: an embedded SQLite file in `./fieldnotes-data`, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://fieldnotes-data/fieldnotes.db";
@@ -14,12 +16,16 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://fieldnotes-data/fieldnotes.db";
 ///
 /// With no flags it keeps its data in an embedded SQLite database under ./fieldnotes-data and
 /// listens on 127.0.0.1:7878. Point --database-url at PostgreSQL to share one database between
-/// several server instances.
+/// several server instances. On a new database, create the first admin with
+/// `fieldnotes-server create-admin --username NAME`.
 #[derive(Clone, Parser)]
 #[command(name = "fieldnotes-server", version, about, long_about)]
 pub struct Config {
-    /// Address to listen on. Until sign-in and device tokens are in place the server accepts
-    /// loopback addresses only (127.0.0.1 or ::1).
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+
+    /// Address to listen on. Put the server behind a TLS-terminating proxy when it listens on
+    /// anything but a loopback address.
     #[arg(long, env = "FIELDNOTES_LISTEN", default_value = "127.0.0.1:7878")]
     pub listen: SocketAddr,
 
@@ -43,6 +49,52 @@ pub struct Config {
     /// Log filter, e.g. `info` or `fieldnotes_server=debug,tower_http=debug`.
     #[arg(long, env = "FIELDNOTES_LOG", default_value = "info")]
     pub log: String,
+
+    /// Lifetime of an access token, in minutes. Devices refresh them with their refresh token.
+    #[arg(long, env = "FIELDNOTES_ACCESS_TOKEN_MINUTES", default_value_t = 15,
+          value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub access_token_minutes: u32,
+
+    /// Lifetime of an unused refresh token, in days: a device that has not synced for longer
+    /// must sign in again (its recorded work stays safe on it meanwhile).
+    #[arg(long, env = "FIELDNOTES_REFRESH_TOKEN_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub refresh_token_days: u32,
+
+    /// For how many days after an allocation or referral ends the worker's devices may still
+    /// send what they recorded about the child before it ended (offline work). It gives no
+    /// read access.
+    #[arg(long, env = "FIELDNOTES_LATE_WORK_DAYS", default_value_t = 14,
+          value_parser = clap::value_parser!(u32).range(0..=90))]
+    pub late_work_days: u32,
+
+    /// Issuer (`iss`) of tokens from the authority's identity provider. With --idp-audience and
+    /// --idp-jwks-file, people can sign in with a provider token instead of a password.
+    #[arg(long, env = "FIELDNOTES_IDP_ISSUER", requires_all = ["idp_audience", "idp_jwks_file"])]
+    pub idp_issuer: Option<String>,
+
+    /// Audience (`aud`) the provider's tokens must name.
+    #[arg(long, env = "FIELDNOTES_IDP_AUDIENCE", requires = "idp_issuer")]
+    pub idp_audience: Option<String>,
+
+    /// The provider's signing keys, a JWKS document (JSON) saved to a file.
+    #[arg(long, env = "FIELDNOTES_IDP_JWKS_FILE", requires = "idp_issuer")]
+    pub idp_jwks_file: Option<PathBuf>,
+}
+
+/// Commands other than serving.
+#[derive(Clone, Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Create an admin account on the database (the first-run step). The password is read
+    /// from FIELDNOTES_ADMIN_PASSWORD if set, otherwise asked for on the terminal.
+    CreateAdmin {
+        /// The admin's username (also their user id).
+        #[arg(long)]
+        username: String,
+        /// The name shown to people; defaults to the username.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for Config {
@@ -57,6 +109,10 @@ impl std::fmt::Debug for Config {
             .field("max_request_mib", &self.max_request_mib)
             .field("max_doc_push_mib", &self.max_doc_push_mib)
             .field("log", &self.log)
+            .field("access_token_minutes", &self.access_token_minutes)
+            .field("refresh_token_days", &self.refresh_token_days)
+            .field("late_work_days", &self.late_work_days)
+            .field("idp_issuer", &self.idp_issuer)
             .finish()
     }
 }
@@ -64,11 +120,6 @@ impl std::fmt::Debug for Config {
 /// A configuration that cannot work, with what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "--listen {0} is not a loopback address: until sign-in and device tokens are enabled the \
-         server only listens on 127.0.0.1 or ::1 (for example --listen 127.0.0.1:7878)"
-    )]
-    NotLoopback(SocketAddr),
     #[error(
         "--database-url `{0}` is not supported: use sqlite://PATH (embedded, the default) or \
          postgres://USER@HOST/DB"
@@ -87,14 +138,18 @@ impl Config {
             max_request_mib: 32,
             max_doc_push_mib: 8,
             log: "info".into(),
+            command: None,
+            access_token_minutes: 15,
+            refresh_token_days: 30,
+            late_work_days: 14,
+            idp_issuer: None,
+            idp_audience: None,
+            idp_jwks_file: None,
         }
     }
 
     /// Check the settings fit together; the error says what to change.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.listen.ip().is_loopback() {
-            return Err(ConfigError::NotLoopback(self.listen));
-        }
         let url = self.database_url.as_str();
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
@@ -109,6 +164,15 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// Access rules that are settings.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            access_ttl: Duration::from_secs(u64::from(self.access_token_minutes) * 60),
+            refresh_ttl: Duration::from_secs(u64::from(self.refresh_token_days) * 86_400),
+            late_work: Duration::from_secs(u64::from(self.late_work_days) * 86_400),
+        }
     }
 
     pub fn limits(&self) -> Limits {
@@ -133,11 +197,22 @@ mod tests {
     }
 
     #[test]
-    fn a_public_address_is_refused_until_auth_exists() {
+    fn an_identity_provider_needs_all_three_settings() {
+        let err = Config::try_parse_from(["fieldnotes-server", "--idp-issuer", "https://idp"])
+            .expect_err("incomplete provider settings are refused")
+            .to_string();
+        assert!(err.contains("--idp-audience"), "{err}");
+    }
+
+    #[test]
+    fn create_admin_is_a_subcommand() {
         let config =
-            Config::try_parse_from(["fieldnotes-server", "--listen", "0.0.0.0:7878"]).unwrap();
-        let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("127.0.0.1"), "{err}");
+            Config::try_parse_from(["fieldnotes-server", "create-admin", "--username", "ada"])
+                .unwrap();
+        assert!(matches!(
+            config.command,
+            Some(ServerCommand::CreateAdmin { ref username, .. }) if username == "ada"
+        ));
     }
 
     #[test]

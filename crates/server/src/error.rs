@@ -23,6 +23,15 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{what} was not found")]
     NotFound { what: String },
+    /// No valid credentials: sign in (again), or refresh the access token (`token_expired`).
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    /// Signed in, but not allowed; `device_revoked` tells a device to wipe itself.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// The request conflicts with what is stored (a name taken, a change made meanwhile).
+    #[error("{0}")]
+    Conflict(String),
     /// The database failed: nothing from the request was acknowledged.
     #[error("storage error: {0}")]
     Store(#[from] StoreError),
@@ -39,9 +48,30 @@ impl ApiError {
         }
     }
 
+    /// Not allowed, with the reason.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::Forbidden {
+            code: "forbidden",
+            message: message.into(),
+        }
+    }
+
+    /// The device was revoked: it must wipe its local store.
+    pub fn device_revoked() -> Self {
+        ApiError::Forbidden {
+            code: "device_revoked",
+            message:
+                "this device has been revoked by an administrator; it must remove the data it holds"
+                    .to_owned(),
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
@@ -76,6 +106,29 @@ impl IntoResponse for ApiError {
             ApiError::NotFound { what } => ErrorBody {
                 code: "not_found".into(),
                 message: format!("{what} was not found"),
+                details: None,
+            },
+            ApiError::Unauthorized { code, message } => {
+                let body = ErrorBody {
+                    code: code.into(),
+                    message,
+                    details: None,
+                };
+                return (
+                    status,
+                    [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                    Json(body),
+                )
+                    .into_response();
+            }
+            ApiError::Forbidden { code, message } => ErrorBody {
+                code: code.into(),
+                message,
+                details: None,
+            },
+            ApiError::Conflict(message) => ErrorBody {
+                code: "conflict".into(),
+                message,
                 details: None,
             },
             ApiError::Store(StoreError::NotFound { what }) => ErrorBody {

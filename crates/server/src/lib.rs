@@ -9,11 +9,13 @@
 //! [`merge::ModelMerger`] (the pure model crate) inside the store's write transaction, and the
 //! response is built only after that transaction has committed.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod merge;
 pub mod routes;
+pub mod scope;
 pub mod state;
 
 use std::future::Future;

@@ -1,15 +1,31 @@
-//! The pure merge step the store runs inside its write transaction: size and id checks, then
-//! the model's merge and validation.
+//! The pure merge step the store runs inside its write transaction: size and id checks, the
+//! model's merge and validation, then who may write it: every new change must be written by
+//! the pushing device's registered actor, the record must be in the person's write scope and
+//! stay about the same child, and a new record must name the person as its author.
 
 use fieldnotes_model::{MergeError, hash_hex, merge_incoming};
 use fieldnotes_protocol::RejectCode;
 use fieldnotes_store::{MergeOutcome, Merger, NewChange, StoredDocument};
 
+use crate::scope::Scope;
+
 /// Merges pushed automerge changes with [`fieldnotes_model`].
-#[derive(Debug, Clone, Copy)]
-pub struct ModelMerger {
+#[derive(Debug, Clone)]
+pub struct ModelMerger<'a> {
     /// Largest total of change bytes accepted for one document in one push.
     pub max_doc_push_bytes: usize,
+    /// Who is writing.
+    pub writer: &'a Writer,
+}
+
+/// The pushing device and what its person may write.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    pub user_id: String,
+    pub device_id: String,
+    /// The device's registered automerge actor id, hex.
+    pub actor: String,
+    pub scope: Scope,
 }
 
 /// A document id the server accepts: 1 to 100 characters of letters, digits, `-` and `_`
@@ -22,6 +38,17 @@ pub fn valid_doc_id(doc_id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Refused for scope, saying nothing about the stored record.
+fn out_of_scope(user_id: &str, doc_id: &str) -> MergeOutcome {
+    reject(
+        RejectCode::OutOfScope,
+        format!(
+            "{user_id} may not write document {doc_id}: it is outside the records allocated or \
+             referred to them; the changes are kept in quarantine for review"
+        ),
+    )
+}
+
 fn reject(code: RejectCode, reason: String) -> MergeOutcome {
     MergeOutcome::Rejected {
         code: code.as_str().to_owned(),
@@ -29,7 +56,7 @@ fn reject(code: RejectCode, reason: String) -> MergeOutcome {
     }
 }
 
-impl Merger for ModelMerger {
+impl Merger for ModelMerger<'_> {
     fn merge(
         &self,
         doc_id: &str,
@@ -44,6 +71,19 @@ impl Merger for ModelMerger {
                      '_' (a UUID)"
                 ),
             );
+        }
+        // Who may write comes first: someone outside the record's scope learns nothing about
+        // it (not its child, not its content through a validation message).
+        if let Some(current) = current {
+            let allowed = if current.scope_key.is_empty() {
+                // Stored before scopes existed and not yet given a key: admins only.
+                self.writer.scope.all
+            } else {
+                self.writer.scope.can_write(&current.scope_key)
+            };
+            if !allowed {
+                return out_of_scope(&self.writer.user_id, doc_id);
+            }
         }
         let size: usize = incoming.iter().map(Vec::len).sum();
         if size > self.max_doc_push_bytes {
@@ -83,13 +123,27 @@ impl Merger for ModelMerger {
                 missing: merged.missing_deps.iter().map(hash_hex).collect(),
             };
         }
+        let writer = self.writer;
+        if let Some(foreign) = merged
+            .new_changes
+            .iter()
+            .find(|c| c.actor.to_hex_string() != writer.actor)
+        {
+            return reject(
+                RejectCode::ForeignActor,
+                format!(
+                    "change {} was written by actor {}, which is not registered to device {} \
+                     (it writes as {}); a device may only send its own changes",
+                    hash_hex(&foreign.hash),
+                    foreign.actor.to_hex_string(),
+                    writer.device_id,
+                    writer.actor
+                ),
+            );
+        }
         let mut document = merged.document;
-        let (kind, child_id, summary) = match document.read() {
-            Ok(record) => (
-                record.kind().as_str().to_owned(),
-                record.child_id().map(str::to_owned),
-                record.summary(),
-            ),
+        let record = match document.read() {
+            Ok(record) => record,
             Err(e) => {
                 return reject(
                     RejectCode::InvalidDocument,
@@ -97,9 +151,52 @@ impl Merger for ModelMerger {
                 );
             }
         };
+        let scope_key = record.scope_key();
+        if let Some(current) =
+            current.filter(|c| !c.scope_key.is_empty() && c.scope_key != scope_key)
+        {
+            return reject(
+                RejectCode::InvalidDocument,
+                format!(
+                    "a record cannot move from {} to {scope_key}; ask a manager to delete the \
+                     misfiled record and record it again",
+                    current.scope_key
+                ),
+            );
+        }
+        if !writer.scope.can_write(&scope_key) {
+            return reject(
+                RejectCode::OutOfScope,
+                format!(
+                    "{} may not write records for {scope_key}: it is not allocated or referred to \
+                     them, and they hold no access to it; the changes are kept in quarantine for \
+                     review",
+                    writer.user_id
+                ),
+            );
+        }
+        if let Some(author) = record
+            .author()
+            .filter(|a| current.is_none() && *a != writer.user_id)
+        {
+            return reject(
+                RejectCode::WrongAuthor,
+                format!(
+                    "a new record must name its writer as author: it names {author:?}, but it \
+                     was sent by {}",
+                    writer.user_id
+                ),
+            );
+        }
+        let (kind, child_id, summary) = (
+            record.kind().as_str().to_owned(),
+            record.child_id().map(str::to_owned),
+            record.summary(),
+        );
         MergeOutcome::Applied {
             kind,
             child_id,
+            scope_key,
             summary,
             snapshot: document.save(),
             new_changes: merged

@@ -1,9 +1,11 @@
-//! Server state: the store and the limits, passed to every handler. No globals, so several
-//! servers with different settings can run in one test process.
+//! Server state: the store, the keys, the limits and the access policy, passed to every
+//! handler. No globals, so several servers with different settings can run in one test process.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::SharedStore;
+use crate::auth::{AuthKeys, ExternalIdp};
 use crate::config::Config;
 
 /// Limits the server enforces on what devices send.
@@ -15,15 +17,35 @@ pub struct Limits {
     pub max_doc_push_bytes: usize,
 }
 
+/// Access rules that are settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// How long after an allocation or referral ends its worker may still send work about the
+    /// child.
+    pub late_work: Duration,
+}
+
 /// Everything a handler needs.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: SharedStore,
     pub limits: Limits,
+    pub policy: Policy,
+    pub auth: Arc<AuthKeys>,
+    /// The authority's identity provider, when one is configured.
+    pub idp: Option<Arc<ExternalIdp>>,
+    /// Password checks running at once (see `auth::password`).
+    pub password_slots: Arc<tokio::sync::Semaphore>,
 }
 
+/// Password checks allowed at once.
+pub const PASSWORD_SLOTS: usize = 4;
+
 impl AppState {
-    /// Open the store `config` names (running its migrations) and build the state.
+    /// Open the store `config` names (running its migrations), load or make the token signing
+    /// key, read the identity provider's keys, and build the state.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
         let store = fieldnotes_store::open(&config.database_url)
             .await
@@ -33,10 +55,41 @@ impl AppState {
                     fieldnotes_store::redact_url(&config.database_url)
                 )
             })?;
-        Ok(Self::new(Arc::from(store), config.limits()))
+        let idp = match (
+            &config.idp_issuer,
+            &config.idp_audience,
+            &config.idp_jwks_file,
+        ) {
+            (Some(issuer), Some(audience), Some(jwks)) => Some(Arc::new(
+                ExternalIdp::from_jwks_file(issuer, audience, jwks)?,
+            )),
+            _ => None,
+        };
+        Self::with_store(Arc::from(store), config.limits(), config.policy(), idp).await
     }
 
-    pub fn new(store: SharedStore, limits: Limits) -> Self {
-        Self { store, limits }
+    /// Build the state over an opened store (tests that share one store between servers).
+    pub async fn with_store(
+        store: SharedStore,
+        limits: Limits,
+        policy: Policy,
+        idp: Option<Arc<ExternalIdp>>,
+    ) -> anyhow::Result<Self> {
+        let secret = store
+            .server_secret(
+                crate::auth::tokens::SIGNING_KEY_NAME,
+                &AuthKeys::new_secret(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("could not load the token signing key: {e}"))?;
+        let auth = AuthKeys::new(&secret, policy.access_ttl, policy.refresh_ttl);
+        Ok(Self {
+            store,
+            limits,
+            policy,
+            auth: Arc::new(auth),
+            idp,
+            password_slots: Arc::new(tokio::sync::Semaphore::new(PASSWORD_SLOTS)),
+        })
     }
 }

@@ -1,9 +1,14 @@
-//! Logic both backends share: filling a feed page and encoding quarantined pushes.
+//! Logic both backends share: building a feed page (backfill, then the feed) and encoding
+//! quarantined pushes.
 
+use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::{FeedChange, FeedPosition, IncomingDoc, PullPage};
+use crate::{
+    BackfillPosition, FeedChange, FeedPosition, IncomingDoc, PullPage, PullRequest, ScopeFilter,
+    StoreError,
+};
 
 /// Rows read from the feed per query while filling a page.
 pub(crate) const FEED_BATCH: i64 = 512;
@@ -16,6 +21,7 @@ pub(crate) struct FeedRow {
     pub hash: String,
     pub kind: String,
     pub child_id: Option<String>,
+    pub scope_key: String,
     pub summary: String,
     /// Written by the pulling device itself: skipped, but the cursor moves past it.
     pub own: bool,
@@ -51,6 +57,7 @@ pub(crate) fn fill_page(
             bytes,
             kind: row.kind,
             child_id: row.child_id,
+            scope_key: row.scope_key,
             summary: row.summary,
         });
         page.next = position;
@@ -75,4 +82,105 @@ pub(crate) fn lock_order(docs: &[IncomingDoc]) -> Vec<usize> {
 
 pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The two reads a backend provides to build a page.
+#[async_trait]
+pub(crate) trait FeedSource: Send + Sync {
+    /// Feed rows after `after_seq` in seq order, at most `limit`: rows in `scope`, and the
+    /// device's own rows (marked `own`, without bytes) so the cursor can move past them.
+    async fn feed_rows(
+        &self,
+        device_id: &str,
+        after_seq: i64,
+        scope: &ScopeFilter,
+        limit: i64,
+    ) -> Result<Vec<FeedRow>, StoreError>;
+
+    /// The highest feed position committed now. Every position at or below it is committed
+    /// (positions are taken in commit order), so a page that reads to the end of the feed can
+    /// move the cursor here, past changes outside the device's scope, without skipping any.
+    async fn feed_head(&self) -> Result<i64, StoreError>;
+
+    /// Changes of documents with scope key `key` (every document for [`crate::ALL_KEYS`]) with
+    /// `from_seq < seq <= upto_seq`, in seq order, at most `limit`, all with their bytes.
+    async fn backfill_rows(
+        &self,
+        key: &str,
+        from_seq: i64,
+        upto_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<FeedRow>, StoreError>;
+}
+
+/// Build one page: first every change up to the cursor of each backfill key (in key order,
+/// resuming where the previous page stopped), then the feed after the cursor. While backfill
+/// is unfinished the cursor does not move, so a document never arrives without its history.
+pub(crate) async fn build_page(
+    src: &dyn FeedSource,
+    req: &PullRequest,
+) -> Result<PullPage, StoreError> {
+    let start = req.after.unwrap_or_default();
+    let mut page = PullPage {
+        changes: Vec::new(),
+        next: start,
+        more: false,
+        completed: Vec::new(),
+        backfill_at: None,
+    };
+    let mut used = 0u64;
+    let batch = usize::try_from(FEED_BATCH).unwrap_or(usize::MAX);
+    for key in &req.backfill {
+        let mut from = match &req.backfill_from {
+            Some(p) if &p.key == key => p.seq,
+            _ => 0,
+        };
+        while from < start.seq {
+            let rows = src.backfill_rows(key, from, start.seq, FEED_BATCH).await?;
+            let fetched = rows.len();
+            for row in rows {
+                let bytes = row.bytes.unwrap_or_default();
+                let len = bytes.len() as u64;
+                if !page.changes.is_empty() && used.saturating_add(len) > req.max_bytes {
+                    page.more = true;
+                    page.backfill_at = Some(BackfillPosition {
+                        key: key.clone(),
+                        seq: from,
+                    });
+                    return Ok(page);
+                }
+                used += len;
+                from = row.seq;
+                page.changes.push(FeedChange {
+                    doc_id: row.doc_id,
+                    kind: row.kind,
+                    child_id: row.child_id,
+                    scope_key: row.scope_key,
+                    summary: row.summary,
+                    hash: row.hash,
+                    bytes,
+                });
+            }
+            if fetched < batch {
+                break;
+            }
+        }
+        page.completed.push(key.clone());
+    }
+    // Read before the feed: every change at or below it is visible to the reads that follow.
+    let head = src.feed_head().await?;
+    loop {
+        let rows = src
+            .feed_rows(&req.device_id, page.next.seq, &req.scope, FEED_BATCH)
+            .await?;
+        let fetched = rows.len();
+        if fill_page(&mut page, &mut used, rows, req.max_bytes) {
+            return Ok(page);
+        }
+        if fetched < batch {
+            // The end of the feed: skip what lies out of scope up to the head.
+            page.next.seq = page.next.seq.max(head);
+            return Ok(page);
+        }
+    }
 }

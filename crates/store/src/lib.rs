@@ -11,6 +11,7 @@
 //! atomic step and two servers sharing one PostgreSQL never merge the same document at once.
 
 mod common;
+pub mod directory;
 mod error;
 mod types;
 
@@ -19,13 +20,15 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
+pub use directory::Directory;
 pub use error::StoreError;
 pub use types::*;
 
 /// Server persistence. Implemented for SQLite ([`sqlite::SqliteStore`]) and PostgreSQL
-/// ([`postgres::PgStore`]); both pass the same conformance suite.
+/// ([`postgres::PgStore`]); both pass the same conformance suite. People, structure and access
+/// are in the [`Directory`] supertrait.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: Directory + Send + Sync + std::fmt::Debug {
     /// Merge and store one push from a device.
     ///
     /// Documents are processed in a stable order (sorted by id) so that concurrent pushes on
@@ -42,18 +45,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         merger: &dyn Merger,
     ) -> Result<Vec<DocResult>, StoreError>;
 
-    /// Read the change feed after `after` (the start when `None`), skipping changes written by
-    /// `device_id` itself, up to about `max_bytes` of change data (always at least one change
+    /// One page for a device: first the full history (up to its cursor) of scope keys new to
+    /// it, then the change feed after its cursor within its scope, skipping changes written by
+    /// the device itself, up to about `max_bytes` of change data (always at least one change
     /// when any is due, however large).
     ///
     /// The feed never skips a change that commits late: a change becomes visible in the feed
     /// only at a position after every position already handed out.
-    async fn pull(
-        &self,
-        device_id: &str,
-        after: Option<FeedPosition>,
-        max_bytes: u64,
-    ) -> Result<PullPage, StoreError>;
+    async fn pull(&self, req: &PullRequest) -> Result<PullPage, StoreError>;
 
     /// Keep input that could not be read as a push at all (for example a body that is not
     /// JSON), so that nothing sent is silently dropped.

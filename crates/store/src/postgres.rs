@@ -22,11 +22,13 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
-use crate::common::{FEED_BATCH, FeedRow, fill_page, lock_order, quarantine_payload, to_i64};
+use crate::common::{FeedRow, FeedSource, build_page, lock_order, quarantine_payload, to_i64};
+use crate::directory::impl_directory;
 use crate::sqlite::{change_from_row, quarantine_from_row};
 use crate::{
-    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine, PullPage,
-    PushContext, QuarantineRecord, Store, StoreError, StoredChange, StoredDocument,
+    ALL_KEYS, DocResult, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine, PullPage,
+    PullRequest, PushContext, QuarantineRecord, ScopeFilter, Store, StoreError, StoredChange,
+    StoredDocument,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -66,6 +68,7 @@ fn document_from_row(row: &sqlx::postgres::PgRow) -> Result<StoredDocument, sqlx
         doc_id: row.try_get("doc_id")?,
         kind: row.try_get("kind")?,
         child_id: row.try_get("child_id")?,
+        scope_key: row.try_get("scope_key")?,
         snapshot: row.try_get("snapshot")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
     })
@@ -90,7 +93,7 @@ impl Store for PgStore {
                 .execute(&mut *tx)
                 .await?;
             let current = sqlx::query(
-                "SELECT doc_id, kind, child_id, snapshot, updated_at_ms FROM documents WHERE doc_id = $1",
+                "SELECT doc_id, kind, child_id, scope_key, snapshot, updated_at_ms FROM documents WHERE doc_id = $1",
             )
             .bind(&doc.doc_id)
             .fetch_optional(&mut *tx)
@@ -101,6 +104,7 @@ impl Store for PgStore {
                 MergeOutcome::Applied {
                     kind,
                     child_id,
+                    scope_key,
                     summary,
                     snapshot,
                     new_changes,
@@ -108,11 +112,11 @@ impl Store for PgStore {
                 } => {
                     if !new_changes.is_empty() {
                         sqlx::query(
-                            "INSERT INTO documents (doc_id, kind, child_id, summary, snapshot, created_at_ms, updated_at_ms)
-                             VALUES ($1, $2, $3, $4, $5, $6, $6)
+                            "INSERT INTO documents (doc_id, kind, child_id, scope_key, summary, snapshot, created_at_ms, updated_at_ms)
+                             VALUES ($1, $2, $3, $7, $4, $5, $6, $6)
                              ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
-                                 child_id = excluded.child_id, summary = excluded.summary,
-                                 snapshot = excluded.snapshot,
+                                 child_id = excluded.child_id, scope_key = excluded.scope_key,
+                                 summary = excluded.summary, snapshot = excluded.snapshot,
                                  updated_at_ms = excluded.updated_at_ms",
                         )
                         .bind(&doc.doc_id)
@@ -121,6 +125,7 @@ impl Store for PgStore {
                         .bind(&summary)
                         .bind(&snapshot)
                         .bind(ctx.received_at_ms)
+                        .bind(&scope_key)
                         .execute(&mut *tx)
                         .await?;
                         pending.extend(new_changes.into_iter().map(|c| (doc.doc_id.clone(), c)));
@@ -198,39 +203,8 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn pull(
-        &self,
-        device_id: &str,
-        after: Option<FeedPosition>,
-        max_bytes: u64,
-    ) -> Result<PullPage, StoreError> {
-        let start = after.unwrap_or_default();
-        let mut page = PullPage {
-            changes: Vec::new(),
-            next: start,
-            more: false,
-        };
-        let mut used = 0;
-        loop {
-            let rows: Vec<FeedRow> = sqlx::query_as(
-                "SELECT c.seq, c.doc_id, c.hash, d.kind, d.child_id, d.summary,
-                        c.device_id = $1 AS own,
-                        CASE WHEN c.device_id = $1 THEN NULL ELSE c.bytes END AS bytes
-                 FROM changes c JOIN documents d ON d.doc_id = c.doc_id
-                 WHERE c.seq > $2 ORDER BY c.seq LIMIT $3",
-            )
-            .bind(device_id)
-            .bind(page.next.seq)
-            .bind(FEED_BATCH)
-            .fetch_all(&self.pool)
-            .await?;
-            let fetched = rows.len();
-            if fill_page(&mut page, &mut used, rows, max_bytes)
-                || fetched < usize::try_from(FEED_BATCH).unwrap_or(usize::MAX)
-            {
-                return Ok(page);
-            }
-        }
+    async fn pull(&self, req: &PullRequest) -> Result<PullPage, StoreError> {
+        build_page(self, req).await
     }
 
     async fn quarantine(&self, item: NewQuarantine) -> Result<i64, StoreError> {
@@ -281,7 +255,7 @@ impl Store for PgStore {
 
     async fn get_document(&self, doc_id: &str) -> Result<Option<StoredDocument>, StoreError> {
         let row = sqlx::query(
-            "SELECT doc_id, kind, child_id, snapshot, updated_at_ms FROM documents WHERE doc_id = $1",
+            "SELECT doc_id, kind, child_id, scope_key, snapshot, updated_at_ms FROM documents WHERE doc_id = $1",
         )
         .bind(doc_id)
         .fetch_optional(&self.pool)
@@ -308,3 +282,68 @@ impl Store for PgStore {
         Ok(())
     }
 }
+
+const FEED_COLUMNS: &str = "c.seq, c.doc_id, c.hash, d.kind, d.child_id, d.scope_key, d.summary";
+
+#[async_trait]
+impl FeedSource for PgStore {
+    async fn feed_rows(
+        &self,
+        device_id: &str,
+        after_seq: i64,
+        scope: &ScopeFilter,
+        limit: i64,
+    ) -> Result<Vec<FeedRow>, StoreError> {
+        // NULL means every document.
+        let keys: Option<&[String]> = match scope {
+            ScopeFilter::All => None,
+            ScopeFilter::Keys(keys) => Some(keys),
+        };
+        Ok(sqlx::query_as(&format!(
+            "SELECT {FEED_COLUMNS}, c.device_id = $1 AS own,
+                    CASE WHEN c.device_id = $1 THEN NULL ELSE c.bytes END AS bytes
+             FROM changes c JOIN documents d ON d.doc_id = c.doc_id
+             WHERE c.seq > $2
+               AND ($4::text[] IS NULL OR c.device_id = $1 OR d.scope_key = ANY($4))
+             ORDER BY c.seq LIMIT $3"
+        ))
+        .bind(device_id)
+        .bind(after_seq)
+        .bind(limit)
+        .bind(keys)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn feed_head(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn backfill_rows(
+        &self,
+        key: &str,
+        from_seq: i64,
+        upto_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<FeedRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {FEED_COLUMNS}, FALSE AS own, c.bytes
+             FROM changes c JOIN documents d ON d.doc_id = c.doc_id
+             WHERE ($1 = $5 OR d.scope_key = $1) AND c.seq > $2 AND c.seq <= $3
+             ORDER BY c.seq LIMIT $4"
+        ))
+        .bind(key)
+        .bind(from_seq)
+        .bind(upto_seq)
+        .bind(limit)
+        .bind(ALL_KEYS)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+impl_directory!(PgStore, sqlx::Postgres, pool, pool);

@@ -14,10 +14,11 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use crate::common::{FEED_BATCH, FeedRow, fill_page, lock_order, quarantine_payload, to_i64};
+use crate::common::{FeedRow, FeedSource, build_page, lock_order, quarantine_payload, to_i64};
+use crate::directory::impl_directory;
 use crate::{
-    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewQuarantine, PullPage,
-    PushContext, QuarantineRecord, Store, StoreError, StoredChange, StoredDocument,
+    ALL_KEYS, DocResult, IncomingDoc, MergeOutcome, Merger, NewQuarantine, PullPage, PullRequest,
+    PushContext, QuarantineRecord, ScopeFilter, Store, StoreError, StoredChange, StoredDocument,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -76,6 +77,7 @@ fn document_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredDocument, sq
         doc_id: row.try_get("doc_id")?,
         kind: row.try_get("kind")?,
         child_id: row.try_get("child_id")?,
+        scope_key: row.try_get("scope_key")?,
         snapshot: row.try_get("snapshot")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
     })
@@ -94,7 +96,7 @@ impl Store for SqliteStore {
         for i in lock_order(&docs) {
             let doc = &docs[i];
             let current = sqlx::query(
-                "SELECT doc_id, kind, child_id, snapshot, updated_at_ms FROM documents WHERE doc_id = ?",
+                "SELECT doc_id, kind, child_id, scope_key, snapshot, updated_at_ms FROM documents WHERE doc_id = ?",
             )
             .bind(&doc.doc_id)
             .fetch_optional(&mut *tx)
@@ -105,6 +107,7 @@ impl Store for SqliteStore {
                 MergeOutcome::Applied {
                     kind,
                     child_id,
+                    scope_key,
                     summary,
                     snapshot,
                     new_changes,
@@ -112,16 +115,17 @@ impl Store for SqliteStore {
                 } => {
                     if !new_changes.is_empty() {
                         sqlx::query(
-                            "INSERT INTO documents (doc_id, kind, child_id, summary, snapshot, created_at_ms, updated_at_ms)
-                             VALUES (?, ?, ?, ?, ?, ?, ?)
+                            "INSERT INTO documents (doc_id, kind, child_id, scope_key, summary, snapshot, created_at_ms, updated_at_ms)
+                             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                              ON CONFLICT (doc_id) DO UPDATE SET kind = excluded.kind,
-                                 child_id = excluded.child_id, summary = excluded.summary,
-                                 snapshot = excluded.snapshot,
+                                 child_id = excluded.child_id, scope_key = excluded.scope_key,
+                                 summary = excluded.summary, snapshot = excluded.snapshot,
                                  updated_at_ms = excluded.updated_at_ms",
                         )
                         .bind(&doc.doc_id)
                         .bind(&kind)
                         .bind(&child_id)
+                        .bind(&scope_key)
                         .bind(&summary)
                         .bind(&snapshot)
                         .bind(ctx.received_at_ms)
@@ -182,39 +186,8 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn pull(
-        &self,
-        device_id: &str,
-        after: Option<FeedPosition>,
-        max_bytes: u64,
-    ) -> Result<PullPage, StoreError> {
-        let start = after.unwrap_or_default();
-        let mut page = PullPage {
-            changes: Vec::new(),
-            next: start,
-            more: false,
-        };
-        let mut used = 0;
-        loop {
-            let rows: Vec<FeedRow> = sqlx::query_as(
-                "SELECT c.seq, c.doc_id, c.hash, d.kind, d.child_id, d.summary,
-                        c.device_id = ?1 AS own,
-                        CASE WHEN c.device_id = ?1 THEN NULL ELSE c.bytes END AS bytes
-                 FROM changes c JOIN documents d ON d.doc_id = c.doc_id
-                 WHERE c.seq > ?2 ORDER BY c.seq LIMIT ?3",
-            )
-            .bind(device_id)
-            .bind(page.next.seq)
-            .bind(FEED_BATCH)
-            .fetch_all(&self.reader)
-            .await?;
-            let fetched = rows.len();
-            if fill_page(&mut page, &mut used, rows, max_bytes)
-                || fetched < usize::try_from(FEED_BATCH).unwrap_or(usize::MAX)
-            {
-                return Ok(page);
-            }
-        }
+    async fn pull(&self, req: &PullRequest) -> Result<PullPage, StoreError> {
+        build_page(self, req).await
     }
 
     async fn quarantine(&self, item: NewQuarantine) -> Result<i64, StoreError> {
@@ -265,7 +238,7 @@ impl Store for SqliteStore {
 
     async fn get_document(&self, doc_id: &str) -> Result<Option<StoredDocument>, StoreError> {
         let row = sqlx::query(
-            "SELECT doc_id, kind, child_id, snapshot, updated_at_ms FROM documents WHERE doc_id = ?",
+            "SELECT doc_id, kind, child_id, scope_key, snapshot, updated_at_ms FROM documents WHERE doc_id = ?",
         )
         .bind(doc_id)
         .fetch_optional(&self.reader)
@@ -292,6 +265,72 @@ impl Store for SqliteStore {
         Ok(())
     }
 }
+
+const FEED_COLUMNS: &str = "c.seq, c.doc_id, c.hash, d.kind, d.child_id, d.scope_key, d.summary";
+
+#[async_trait]
+impl FeedSource for SqliteStore {
+    async fn feed_rows(
+        &self,
+        device_id: &str,
+        after_seq: i64,
+        scope: &ScopeFilter,
+        limit: i64,
+    ) -> Result<Vec<FeedRow>, StoreError> {
+        // The scope's keys travel as one JSON array parameter; NULL means every document.
+        let keys = match scope {
+            ScopeFilter::All => None,
+            ScopeFilter::Keys(keys) => Some(serde_json::to_string(keys).unwrap_or_default()),
+        };
+        Ok(sqlx::query_as(&format!(
+            "SELECT {FEED_COLUMNS}, c.device_id = ?1 AS own,
+                    CASE WHEN c.device_id = ?1 THEN NULL ELSE c.bytes END AS bytes
+             FROM changes c JOIN documents d ON d.doc_id = c.doc_id
+             WHERE c.seq > ?2
+               AND (?4 IS NULL OR c.device_id = ?1
+                    OR d.scope_key IN (SELECT value FROM json_each(?4)))
+             ORDER BY c.seq LIMIT ?3"
+        ))
+        .bind(device_id)
+        .bind(after_seq)
+        .bind(limit)
+        .bind(keys)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    async fn feed_head(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn backfill_rows(
+        &self,
+        key: &str,
+        from_seq: i64,
+        upto_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<FeedRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {FEED_COLUMNS}, 0 AS own, c.bytes
+             FROM changes c JOIN documents d ON d.doc_id = c.doc_id
+             WHERE (?1 = ?5 OR d.scope_key = ?1) AND c.seq > ?2 AND c.seq <= ?3
+             ORDER BY c.seq LIMIT ?4"
+        ))
+        .bind(key)
+        .bind(from_seq)
+        .bind(upto_seq)
+        .bind(limit)
+        .bind(ALL_KEYS)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+}
+
+impl_directory!(SqliteStore, sqlx::Sqlite, writer, reader);
 
 pub(crate) fn quarantine_from_row<R: Row>(row: &R) -> Result<QuarantineRecord, sqlx::Error>
 where

@@ -27,6 +27,9 @@ pub struct StoredDocument {
     pub kind: String,
     /// The child the document is about, where it is about a child.
     pub child_id: Option<String>,
+    /// Who may see and write it: `child:ID` or `worker:ID` (empty for documents stored before
+    /// scopes existed and not written since).
+    pub scope_key: String,
     /// The merged document in automerge's compact saved form.
     pub snapshot: Vec<u8>,
     /// Server time of the last stored change, ms since the Unix epoch.
@@ -40,6 +43,8 @@ pub enum MergeOutcome {
     Applied {
         kind: String,
         child_id: Option<String>,
+        /// The document's scope key.
+        scope_key: String,
         /// One line for listings.
         summary: String,
         snapshot: Vec<u8>,
@@ -99,15 +104,57 @@ pub struct FeedPosition {
     pub seq: i64,
 }
 
+/// Which documents a device may receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeFilter {
+    /// Every document (admins).
+    All,
+    /// Documents with one of these scope keys.
+    Keys(Vec<String>),
+}
+
+/// Where a backfill page stopped: the last change sent for `key`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BackfillPosition {
+    pub key: String,
+    pub seq: i64,
+}
+
+/// The scope key that stands for every document in a backfill.
+pub const ALL_KEYS: &str = "*";
+
+/// What a device asks of the feed in one round.
+#[derive(Debug, Clone)]
+pub struct PullRequest {
+    /// The pulling device: its own changes are not sent back to it by the feed.
+    pub device_id: String,
+    /// Its cursor.
+    pub after: Option<FeedPosition>,
+    /// About how many bytes of change data to send (at least one change when any is due).
+    pub max_bytes: u64,
+    /// What the device may receive from the feed.
+    pub scope: ScopeFilter,
+    /// Scope keys in scope that the device does not hold yet, sorted: all their changes up to
+    /// the cursor are sent first (later ones come with the feed), whatever the cursor. [`ALL_KEYS`]
+    /// stands for every document.
+    pub backfill: Vec<String>,
+    /// Where the previous page of backfill stopped.
+    pub backfill_from: Option<BackfillPosition>,
+}
+
 /// One page of the change feed.
 #[derive(Debug, Clone)]
 pub struct PullPage {
-    /// Changes in feed order.
+    /// Changes in feed order (backfill first).
     pub changes: Vec<FeedChange>,
     /// Where the next page starts (the input position when nothing was due).
     pub next: FeedPosition,
     /// True when more changes were due than fitted in this page.
     pub more: bool,
+    /// Backfill keys this page completes.
+    pub completed: Vec<String>,
+    /// Where the backfill stopped, when the page filled before it finished.
+    pub backfill_at: Option<BackfillPosition>,
 }
 
 /// One change in the feed.
@@ -118,6 +165,7 @@ pub struct FeedChange {
     /// listing, so it need not load every document it receives).
     pub kind: String,
     pub child_id: Option<String>,
+    pub scope_key: String,
     pub summary: String,
     pub hash: String,
     pub bytes: Vec<u8>,

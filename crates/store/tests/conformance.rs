@@ -19,10 +19,20 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use fieldnotes_store::{
-    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine,
-    PushContext, Store, StoredDocument,
+    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine, PullPage,
+    PullRequest, PushContext, ScopeFilter, Store, StoredDocument,
 };
 use sqlx::Connection;
+
+#[path = "conformance/directory.rs"]
+mod directory;
+#[path = "conformance/late_commit.rs"]
+mod late_commit;
+#[path = "conformance/scoped.rs"]
+mod scoped;
+
+use directory::*;
+use scoped::*;
 
 struct Db {
     store: Arc<dyn Store>,
@@ -120,7 +130,22 @@ on_both!(
     late_commit_is_never_skipped,
     history_keeps_attribution,
     quarantine_of_unreadable_input,
+    the_feed_sends_only_documents_in_scope,
+    a_key_new_to_the_device_is_sent_in_full_whatever_the_cursor,
+    backfill_pages_resume_without_repeats,
+    backfilling_everything,
+    people_children_and_allocation_history,
+    scope_facts_follow_allocations_referrals_and_grants,
+    refresh_tokens_work_once_and_reuse_ends_the_session,
+    devices_keep_their_person_and_actor,
+    revoked_devices_cannot_refresh,
+    the_signing_secret_is_made_once,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_push_cannot_overtake_one_in_flight() {
+    late_commit::a_push_cannot_overtake_one_in_flight(postgres().await).await
+}
 
 /// Opaque test merger: snapshot is the sorted set of change bytes joined by `|`.
 struct TestMerger;
@@ -128,7 +153,7 @@ struct TestMerger;
 impl Merger for TestMerger {
     fn merge(
         &self,
-        _doc_id: &str,
+        doc_id: &str,
         current: Option<&StoredDocument>,
         incoming: &[Vec<u8>],
     ) -> MergeOutcome {
@@ -164,9 +189,12 @@ impl Merger for TestMerger {
                 });
             }
         }
+        // A document `kid~x` is about child `kid`; any other about `child-1`.
+        let child = doc_id.split_once('~').map_or("child-1", |(c, _)| c);
         MergeOutcome::Applied {
             kind: "visit_note".into(),
-            child_id: Some("child-1".into()),
+            child_id: Some(child.to_owned()),
+            scope_key: format!("child:{child}"),
             summary: format!("{} change(s)", known.len()),
             snapshot: known.into_iter().collect::<Vec<_>>().join(&b'|'),
             new_changes,
@@ -217,6 +245,25 @@ fn doc(id: &str, changes: &[&str]) -> IncomingDoc {
     }
 }
 
+/// One page of the whole feed for `device` (no scope limit, no backfill).
+async fn pull(
+    store: &dyn Store,
+    device: &str,
+    after: Option<FeedPosition>,
+    max_bytes: u64,
+) -> Result<PullPage, fieldnotes_store::StoreError> {
+    store
+        .pull(&PullRequest {
+            device_id: device.to_owned(),
+            after,
+            max_bytes,
+            scope: ScopeFilter::All,
+            backfill: Vec::new(),
+            backfill_from: None,
+        })
+        .await
+}
+
 /// Pull everything due for `device` from `after`, following `more`.
 async fn pull_all(
     store: &dyn Store,
@@ -226,7 +273,7 @@ async fn pull_all(
     let mut hashes = Vec::new();
     let mut cursor = after;
     loop {
-        let page = store.pull(device, cursor, 1 << 20).await.unwrap();
+        let page = pull(store, device, cursor, 1 << 20).await.unwrap();
         hashes.extend(page.changes.iter().map(|c| c.hash.clone()));
         cursor = Some(page.next);
         if !page.more {
@@ -257,7 +304,7 @@ async fn push_then_pull_round_trips(db: Db) {
             hashes: vec!["c3".into()]
         }
     );
-    let page = s.pull("dev-b", None, 1 << 20).await.unwrap();
+    let page = pull(s, "dev-b", None, 1 << 20).await.unwrap();
     assert!(!page.more);
     let got: Vec<(String, Vec<u8>)> = page
         .changes
@@ -273,7 +320,7 @@ async fn push_then_pull_round_trips(db: Db) {
         ]
     );
     // Nothing new after the cursor.
-    let again = s.pull("dev-b", Some(page.next), 1 << 20).await.unwrap();
+    let again = pull(s, "dev-b", Some(page.next), 1 << 20).await.unwrap();
     assert!(again.changes.is_empty());
     assert_eq!(again.next, page.next);
     let stored = s.get_document("d1").await.unwrap().unwrap();
@@ -318,7 +365,7 @@ async fn own_changes_are_not_pulled_back_but_cursor_moves(db: Db) {
     s.push(&ctx("dev-a"), vec![doc("d3", &["a2"])], &TestMerger)
         .await
         .unwrap();
-    let page = s.pull("dev-a", None, 1 << 20).await.unwrap();
+    let page = pull(s, "dev-a", None, 1 << 20).await.unwrap();
     assert_eq!(
         page.changes
             .iter()
@@ -327,7 +374,7 @@ async fn own_changes_are_not_pulled_back_but_cursor_moves(db: Db) {
         vec!["b1"]
     );
     // The cursor is past a2 too, so a later pull does not rescan it.
-    let later = s.pull("dev-a", Some(page.next), 1 << 20).await.unwrap();
+    let later = pull(s, "dev-a", Some(page.next), 1 << 20).await.unwrap();
     assert!(later.changes.is_empty());
     let (all_b, _) = pull_all(s, "dev-b", None).await;
     assert_eq!(all_b, vec!["a1", "a2"]);
@@ -356,7 +403,7 @@ async fn pages_respect_size_and_never_split_or_repeat(db: Db) {
     let mut cursor = None;
     let mut pages = 0;
     loop {
-        let page = s.pull("dev-b", cursor, 10_000).await.unwrap();
+        let page = pull(s, "dev-b", cursor, 10_000).await.unwrap();
         pages += 1;
         let size: usize = page.changes.iter().map(|c| c.bytes.len()).sum();
         assert!(size <= 10_000, "page of {size} bytes exceeds the limit");
@@ -380,7 +427,7 @@ async fn pages_respect_size_and_never_split_or_repeat(db: Db) {
     s.push(&ctx("dev-a"), vec![doc("big", &[&big])], &TestMerger)
         .await
         .unwrap();
-    let page = s.pull("dev-b", cursor, 1_000).await.unwrap();
+    let page = pull(s, "dev-b", cursor, 1_000).await.unwrap();
     assert_eq!(page.changes.len(), 1);
     assert_eq!(page.changes[0].bytes.len(), 50_000);
 }

@@ -6,7 +6,8 @@ use axum::extract::{Path, State};
 use fieldnotes_model::{Document, hash_hex};
 use serde::Serialize;
 
-use super::rfc3339;
+use super::{rfc3339, scope_of};
+use crate::auth::AuthDevice;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -24,17 +25,30 @@ pub struct DocumentView {
     pub conflicts: Vec<fieldnotes_model::FieldConflict>,
 }
 
+/// The stored document, if the caller may read it. A document out of scope answers as if
+/// it did not exist, so ids cannot be probed.
+async fn readable(
+    state: &AppState,
+    auth: &AuthDevice,
+    doc_id: &str,
+) -> Result<fieldnotes_store::StoredDocument, ApiError> {
+    let scope = scope_of(state, auth).await?;
+    state
+        .store
+        .get_document(doc_id)
+        .await?
+        .filter(|d| scope.can_read(&d.scope_key))
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("document {doc_id} (or it is not in your scope)"),
+        })
+}
+
 pub async fn show(
     State(state): State<AppState>,
+    auth: AuthDevice,
     Path(doc_id): Path<String>,
 ) -> Result<Json<DocumentView>, ApiError> {
-    let stored = state
-        .store
-        .get_document(&doc_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("document {doc_id}"),
-        })?;
+    let stored = readable(&state, &auth, &doc_id).await?;
     let mut document = Document::load(&doc_id, &stored.snapshot)
         .map_err(|e| ApiError::Internal(format!("stored document {doc_id} does not load: {e}")))?;
     let record = document
@@ -67,14 +81,11 @@ pub struct ChangeView {
 /// `GET /v1/documents/{id}/changes`.
 pub async fn changes(
     State(state): State<AppState>,
+    auth: AuthDevice,
     Path(doc_id): Path<String>,
 ) -> Result<Json<Vec<ChangeView>>, ApiError> {
+    readable(&state, &auth, &doc_id).await?;
     let changes = state.store.document_changes(&doc_id).await?;
-    if changes.is_empty() && state.store.get_document(&doc_id).await?.is_none() {
-        return Err(ApiError::NotFound {
-            what: format!("document {doc_id}"),
-        });
-    }
     Ok(Json(
         changes
             .into_iter()

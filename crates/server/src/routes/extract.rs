@@ -4,47 +4,10 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use fieldnotes_protocol::DEVICE_HEADER;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::merge::valid_doc_id;
 use crate::state::AppState;
-
-/// The device making the request, named by the `fieldnotes-device` header.
-///
-/// Until sign-in lands (and the server listens on loopback only) a device names itself; the
-/// name is checked for shape, not trusted for identity.
-#[derive(Debug, Clone)]
-pub struct DeviceId(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for DeviceId {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let value = parts.headers.get(DEVICE_HEADER).ok_or_else(|| {
-            ApiError::bad_request(
-                "missing_device",
-                format!(
-                    "name the device in the `{DEVICE_HEADER}` header (the client SDK does this)"
-                ),
-            )
-        })?;
-        let id = value
-            .to_str()
-            .ok()
-            .filter(|id| valid_doc_id(id))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_device",
-                    format!(
-                        "the `{DEVICE_HEADER}` header must be 1 to 100 letters, digits, '-' or '_'"
-                    ),
-                )
-            })?;
-        Ok(DeviceId(id.to_owned()))
-    }
-}
 
 /// The whole request body, decompressed and within the server's size limit.
 #[derive(Debug)]
@@ -71,6 +34,31 @@ impl FromRequest<AppState> for RawBody {
             )),
         }
     }
+}
+
+/// A JSON body. Malformed JSON is refused naming the field at fault (`team_id: invalid type:
+/// ...`), not with a bare "unprocessable entity".
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let RawBody(body) = RawBody::from_request(req, state).await?;
+        parse_json(&body).map(ApiJson)
+    }
+}
+
+/// Parse JSON, naming the field at fault.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut json = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the request body is not as expected: {e}"),
+        )
+    })
 }
 
 /// Query-string parameters, with a readable error for bad ones.

@@ -1,6 +1,9 @@
 //! HTTP routes. Each module owns one resource; [`extract`] holds the request extractors that
 //! turn malformed input into readable [`ApiError`](crate::ApiError)s.
 
+pub mod admin;
+pub mod auth;
+pub mod children;
 pub mod documents;
 pub mod extract;
 pub mod health;
@@ -8,27 +11,138 @@ pub mod quarantine;
 pub mod sync;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
+use fieldnotes_protocol::auth::{
+    EXTERNAL_LOGIN_PATH, LOGIN_PATH, LOGOUT_PATH, ME_PATH, REFRESH_PATH, Role, UserInfo,
+};
 use fieldnotes_protocol::{HEALTH_PATH, QUARANTINE_PATH, READY_PATH, SYNC_PATH};
+use fieldnotes_store::directory::UserRecord;
 
+use crate::auth::AuthDevice;
 use crate::error::ApiError;
+use crate::scope::Scope;
 use crate::state::AppState;
 
-/// Every route the server answers.
+/// Every route the server answers. Only the health checks and sign-in work without an access
+/// token; every other handler takes an authenticated device.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(HEALTH_PATH, get(health::live))
         .route(READY_PATH, get(health::ready))
+        .route(LOGIN_PATH, post(auth::login))
+        .route(EXTERNAL_LOGIN_PATH, post(auth::external))
+        .route(REFRESH_PATH, post(auth::refresh))
+        .route(LOGOUT_PATH, post(auth::logout))
+        .route(ME_PATH, get(auth::me))
         .route(SYNC_PATH, post(sync::sync))
         .route(QUARANTINE_PATH, get(quarantine::list))
         .route("/v1/quarantine/{id}/payload", get(quarantine::payload))
         .route("/v1/documents/{id}", get(documents::show))
         .route("/v1/documents/{id}/changes", get(documents::changes))
+        .route(
+            "/v1/admin/teams",
+            post(admin::create_team).get(admin::list_teams),
+        )
+        .route("/v1/admin/teams/{id}", patch(admin::update_team))
+        .route(
+            "/v1/admin/users",
+            post(admin::create_user).get(admin::list_users),
+        )
+        .route("/v1/admin/users/{id}", patch(admin::update_user))
+        .route("/v1/admin/devices", get(admin::list_devices))
+        .route("/v1/admin/devices/{id}/revoke", post(admin::revoke_device))
+        .route("/v1/children", post(children::create).get(children::list))
+        .route(
+            "/v1/children/{id}/allocation",
+            post(children::allocate).delete(children::end_allocation),
+        )
+        .route("/v1/children/{id}/allocations", get(children::allocations))
+        .route(
+            "/v1/children/{id}/referrals",
+            post(children::refer).get(children::referrals),
+        )
+        .route("/v1/children/{id}/access", post(children::request_access))
+        .route("/v1/referrals/{id}/end", post(children::end_referral))
+        .route("/v1/access-grants", get(children::list_grants))
+        .route("/v1/audit", get(children::audit))
         .fallback(|| async {
             ApiError::NotFound {
                 what: "this path (see the README for the endpoints)".into(),
             }
         })
+}
+
+/// An id the server accepts for a person, team, child or device: 1 to 100 letters, digits,
+/// `-`, `_`, `.` or `@`.
+pub(crate) fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
+    let ok = !value.is_empty()
+        && value.len() <= 100
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_id",
+            format!("{field} {value:?} must be 1 to 100 letters, digits, '-', '_', '.' or '@'"),
+        ))
+    }
+}
+
+/// A name shown to people: 1 to 200 characters, not blank.
+pub(crate) fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() || value.chars().count() > 200 {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            format!("{field} must be 1 to 200 characters and not blank"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn parse_role(role: &str) -> Result<Role, ApiError> {
+    role.parse()
+        .map_err(|e| ApiError::Internal(format!("a stored role is unreadable: {e}")))
+}
+
+pub(crate) fn user_info(user: &UserRecord) -> Result<UserInfo, ApiError> {
+    Ok(UserInfo {
+        user_id: user.user_id.clone(),
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        role: parse_role(&user.role)?,
+        team_id: user.team_id.clone(),
+    })
+}
+
+/// The caller's scope now.
+pub(crate) async fn scope_of(state: &AppState, auth: &AuthDevice) -> Result<Scope, ApiError> {
+    let now = now_ms();
+    let grace = i64::try_from(state.policy.late_work.as_millis()).unwrap_or(i64::MAX);
+    let facts = state
+        .store
+        .scope_facts(
+            auth.user_id(),
+            now,
+            &today_at(now),
+            now.saturating_sub(grace),
+        )
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: "session_ended",
+            message: "this account no longer exists; sign in again".to_owned(),
+        })?;
+    Ok(Scope::from_facts(&facts, auth.role))
+}
+
+/// Today's date (UTC), `YYYY-MM-DD`.
+pub(crate) fn today() -> String {
+    today_at(now_ms())
+}
+
+fn today_at(ms: i64) -> String {
+    rfc3339(ms).chars().take(10).collect()
 }
 
 /// Milliseconds since the Unix epoch, from the server's clock.

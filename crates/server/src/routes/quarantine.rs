@@ -1,4 +1,5 @@
-//! Listing what the server refused to apply. Refused input is kept, never dropped.
+//! Listing what the server refused to apply (admins only). Refused input is kept, never
+//! dropped.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,6 +10,7 @@ use serde::Deserialize;
 
 use super::extract::ApiQuery;
 use super::rfc3339;
+use crate::auth::AdminDevice;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -24,6 +26,7 @@ pub struct ListParams {
 /// `GET /v1/quarantine?after=ID&limit=N`: refused input, oldest first.
 pub async fn list(
     State(state): State<AppState>,
+    AdminDevice(_): AdminDevice,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<QuarantineList>, ApiError> {
     let limit = params.limit.unwrap_or(100);
@@ -52,6 +55,7 @@ pub async fn list(
 /// `GET /v1/quarantine/{id}/payload`: the exact bytes that were refused.
 pub async fn payload(
     State(state): State<AppState>,
+    AdminDevice(_): AdminDevice,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: i64 = id.parse().map_err(|_| {

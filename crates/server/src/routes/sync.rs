@@ -1,32 +1,61 @@
 //! `POST /v1/sync`: one round of push and pull.
+//!
+//! The round: work out the person's scope; store the push, each document checked for who may
+//! write it (committed before anything is acknowledged); then answer with what the device is
+//! missing: first the whole history of scope keys new to it (a child just allocated), then the
+//! feed after its cursor, and the keys it must remove (an allocation that ended).
 
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fieldnotes_protocol::{
-    Cursor, DEFAULT_PAGE_BYTES, DocMeta, MAX_PAGE_BYTES, PROTOCOL_VERSION, PulledDoc, PushOutcome,
-    PushResult, RejectCode, SyncRequest, SyncResponse,
+    Cursor, DEFAULT_PAGE_BYTES, DocMeta, MAX_PAGE_BYTES, PROTOCOL_VERSION, PulledDoc, PushDoc,
+    PushOutcome, PushResult, RejectCode, SyncResponse,
 };
-use fieldnotes_store::{DocResult, FeedPosition, IncomingDoc, NewQuarantine, PushContext};
+use fieldnotes_store::{
+    BackfillPosition, DocResult, FeedPosition, IncomingDoc, NewQuarantine, PullRequest, PushContext,
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
-use super::extract::{DeviceId, RawBody};
-use super::now_ms;
+use super::extract::RawBody;
+use super::{now_ms, scope_of};
+use crate::auth::AuthDevice;
 use crate::error::ApiError;
-use crate::merge::ModelMerger;
+use crate::merge::{ModelMerger, Writer};
+use crate::scope::delta;
 use crate::state::AppState;
 
-/// Handle one sync round: store the push (committed before anything is acknowledged), then
-/// answer with the page of the feed the device is missing.
+/// [`fieldnotes_protocol::SyncRequest`] as the server reads it: each push entry is parsed on
+/// its own, so one unreadable entry is refused (and quarantined) without sinking the others.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireRequest<'a> {
+    protocol: u32,
+    #[serde(default)]
+    cursor: Option<Cursor>,
+    #[serde(default, borrow)]
+    push: Vec<&'a RawValue>,
+    #[serde(default)]
+    max_page_bytes: Option<u64>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+/// Handle one sync round.
 pub async fn sync(
     State(state): State<AppState>,
-    DeviceId(device_id): DeviceId,
+    auth: AuthDevice,
     RawBody(body): RawBody,
 ) -> Result<Json<SyncResponse>, ApiError> {
     let received_at_ms = now_ms();
+    let device_id = auth.device_id().to_owned();
     // serde_path_to_error names the field at fault ("push[3].changes[0]: ...").
     let mut json = serde_json::Deserializer::from_slice(&body);
-    let request: SyncRequest = match serde_path_to_error::deserialize(&mut json) {
+    let request: WireRequest<'_> = match serde_path_to_error::deserialize(&mut json) {
         Ok(request) => request,
         Err(e) => {
             // Nothing sent is dropped silently: keep the unreadable body for review.
@@ -60,32 +89,65 @@ pub async fn sync(
             ),
         ));
     }
-    let after = request.cursor.as_ref().map(decode_cursor).transpose()?;
+    let position = request.cursor.as_ref().map(decode_cursor).transpose()?;
+    let scope = scope_of(&state, &auth).await?;
 
-    let (docs, order) = group_push(request.push);
-    let results = if docs.is_empty() {
+    // Push.
+    let (docs, slots) = read_push(&state, &device_id, &request.push, received_at_ms).await?;
+    let stored = if docs.is_empty() {
         Vec::new()
     } else {
+        let writer = Writer {
+            user_id: auth.user_id().to_owned(),
+            device_id: device_id.clone(),
+            actor: auth.device.actor_id.clone(),
+            scope: scope.clone(),
+        };
+        let merger = ModelMerger {
+            max_doc_push_bytes: state.limits.max_doc_push_bytes,
+            writer: &writer,
+        };
         let ctx = PushContext {
             device_id: device_id.clone(),
             received_at_ms,
         };
-        let merger = ModelMerger {
-            max_doc_push_bytes: state.limits.max_doc_push_bytes,
-        };
         state.store.push(&ctx, docs, &merger).await?
     };
-    let results = order
-        .into_iter()
-        .zip(results)
-        .map(|(doc_id, r)| to_push_result(doc_id, r))
-        .collect();
+    let mut stored = stored.into_iter();
+    let mut results = Vec::with_capacity(slots.len());
+    for slot in slots {
+        match slot {
+            Slot::Stored(doc_id) => {
+                let result = stored.next().ok_or_else(|| {
+                    ApiError::Internal("the store answered for fewer documents".into())
+                })?;
+                results.push(to_push_result(doc_id, result));
+            }
+            Slot::Refused(result) => results.push(result),
+        }
+    }
 
+    // Pull.
+    let scope_delta = delta(&scope, &request.scopes);
     let page_bytes = request
         .max_page_bytes
         .unwrap_or(DEFAULT_PAGE_BYTES)
         .clamp(1, MAX_PAGE_BYTES);
-    let page = state.store.pull(&device_id, after, page_bytes).await?;
+    let (after, backfill_from) = match position {
+        Some(p) => (Some(p.feed), p.backfill),
+        None => (None, None),
+    };
+    let page = state
+        .store
+        .pull(&PullRequest {
+            device_id: device_id.clone(),
+            after,
+            max_bytes: page_bytes,
+            scope: scope.filter(),
+            backfill: scope_delta.backfill,
+            backfill_from,
+        })
+        .await?;
     let mut pull: Vec<PulledDoc> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for change in page.changes {
@@ -97,41 +159,100 @@ pub async fn sync(
                     kind: change.kind.clone(),
                     child_id: change.child_id.clone(),
                     summary: change.summary.clone(),
+                    scope: change.scope_key.clone(),
                 }),
             });
             pull.len() - 1
         });
         pull[slot].changes.push(change.bytes.into());
     }
+    // Removing every document first: the device refills from what it then lists.
+    let more = page.more
+        || scope_delta
+            .remove
+            .iter()
+            .any(|k| k == fieldnotes_protocol::SCOPE_ALL);
+    state.store.touch_device(&device_id, received_at_ms).await?;
 
     Ok(Json(SyncResponse {
         protocol: PROTOCOL_VERSION,
         results,
         pull,
-        cursor: encode_cursor(page.next),
-        more: page.more,
+        cursor: encode_cursor(&Position {
+            feed: page.next,
+            backfill: page.backfill_at,
+        }),
+        more,
+        scopes_complete: page.completed,
+        remove_scopes: scope_delta.remove,
     }))
 }
 
-/// Merge entries that name the same document, keeping first-appearance order.
-fn group_push(push: Vec<fieldnotes_protocol::PushDoc>) -> (Vec<IncomingDoc>, Vec<String>) {
+/// Where a pushed entry's result comes from.
+enum Slot {
+    /// From the store, for this document.
+    Stored(String),
+    /// Refused before storing (unreadable entry), already quarantined.
+    Refused(PushResult),
+}
+
+/// Parse each push entry on its own and merge entries naming the same document. An unreadable
+/// entry is quarantined with its reason and answered on its own.
+async fn read_push(
+    state: &AppState,
+    device_id: &str,
+    push: &[&RawValue],
+    received_at_ms: i64,
+) -> Result<(Vec<IncomingDoc>, Vec<Slot>), ApiError> {
     let mut docs: Vec<IncomingDoc> = Vec::with_capacity(push.len());
+    let mut slots = Vec::with_capacity(push.len());
     let mut index: HashMap<String, usize> = HashMap::with_capacity(push.len());
-    for entry in push {
-        let changes = entry.changes.into_iter().map(|c| c.into_inner());
-        match index.get(&entry.doc_id) {
-            Some(&i) => docs[i].changes.extend(changes),
-            None => {
-                index.insert(entry.doc_id.clone(), docs.len());
-                docs.push(IncomingDoc {
-                    doc_id: entry.doc_id,
-                    changes: changes.collect(),
-                });
+    for (i, raw) in push.iter().enumerate() {
+        let mut json = serde_json::Deserializer::from_str(raw.get());
+        match serde_path_to_error::deserialize::<_, PushDoc>(&mut json) {
+            Ok(entry) => {
+                let changes = entry.changes.into_iter().map(|c| c.into_inner());
+                match index.get(&entry.doc_id) {
+                    Some(&at) => docs[at].changes.extend(changes),
+                    None => {
+                        index.insert(entry.doc_id.clone(), docs.len());
+                        slots.push(Slot::Stored(entry.doc_id.clone()));
+                        docs.push(IncomingDoc {
+                            doc_id: entry.doc_id,
+                            changes: changes.collect(),
+                        });
+                    }
+                }
+            }
+            Err(e) => {
+                let doc_id = serde_json::from_str::<serde_json::Value>(raw.get())
+                    .ok()
+                    .and_then(|v| v.get("doc_id").and_then(|d| d.as_str()).map(str::to_owned));
+                let reason = format!("push[{i}] cannot be read: {e}");
+                let code = RejectCode::MalformedChange;
+                let id = state
+                    .store
+                    .quarantine(NewQuarantine {
+                        device_id: Some(device_id.to_owned()),
+                        doc_id: doc_id.clone(),
+                        code: code.as_str().to_owned(),
+                        reason: reason.clone(),
+                        payload: raw.get().as_bytes().to_vec(),
+                        received_at_ms,
+                    })
+                    .await?;
+                slots.push(Slot::Refused(PushResult {
+                    doc_id: doc_id.unwrap_or_default(),
+                    outcome: PushOutcome::Rejected {
+                        code,
+                        reason,
+                        quarantine_id: Some(id),
+                    },
+                }));
             }
         }
     }
-    let order = docs.iter().map(|d| d.doc_id.clone()).collect();
-    (docs, order)
+    Ok((docs, slots))
 }
 
 fn to_push_result(doc_id: String, result: DocResult) -> PushResult {
@@ -142,7 +263,7 @@ fn to_push_result(doc_id: String, result: DocResult) -> PushResult {
             reason,
             quarantine_id,
         } => PushOutcome::Rejected {
-            code: reject_code(&code),
+            code: RejectCode::parse(&code).unwrap_or(RejectCode::InvalidDocument),
             reason,
             quarantine_id: Some(quarantine_id),
         },
@@ -151,56 +272,122 @@ fn to_push_result(doc_id: String, result: DocResult) -> PushResult {
     PushResult { doc_id, outcome }
 }
 
-fn reject_code(code: &str) -> RejectCode {
-    match code {
-        "malformed_change" => RejectCode::MalformedChange,
-        "invalid_document_id" => RejectCode::InvalidDocumentId,
-        "too_large" => RejectCode::TooLarge,
-        _ => RejectCode::InvalidDocument,
-    }
+/// What a cursor holds: the feed position, and where an unfinished backfill stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub feed: FeedPosition,
+    pub backfill: Option<BackfillPosition>,
 }
 
 const CURSOR_PREFIX: &str = "1.";
 
-/// Cursors are `1.<seq>`: opaque to clients, versioned so the format can change.
-pub fn encode_cursor(position: FeedPosition) -> Cursor {
-    Cursor(format!("{CURSOR_PREFIX}{}", position.seq))
+/// Cursors are `1.<seq>`, or `1.<seq>.<backfill seq>.<backfill key, base64url>` while a
+/// backfill is unfinished: opaque to clients, versioned so the format can change.
+pub fn encode_cursor(position: &Position) -> Cursor {
+    match &position.backfill {
+        None => Cursor(format!("{CURSOR_PREFIX}{}", position.feed.seq)),
+        Some(b) => Cursor(format!(
+            "{CURSOR_PREFIX}{}.{}.{}",
+            position.feed.seq,
+            b.seq,
+            URL_SAFE_NO_PAD.encode(b.key.as_bytes())
+        )),
+    }
 }
 
-pub fn decode_cursor(cursor: &Cursor) -> Result<FeedPosition, ApiError> {
+pub fn decode_cursor(cursor: &Cursor) -> Result<Position, ApiError> {
     let invalid = || {
         ApiError::bad_request(
             "invalid_cursor",
             format!(
-                "cursor {:?} was not issued by this server; sync again without a cursor to \
-                 start from the beginning",
+                "cursor {:?} was not issued by this server; the app should sync again from the \
+                 start (sign out and in again)",
                 cursor.0
             ),
         )
     };
     let rest = cursor.0.strip_prefix(CURSOR_PREFIX).ok_or_else(invalid)?;
-    let seq: i64 = rest.parse().map_err(|_| invalid())?;
-    if seq < 0 {
-        return Err(invalid());
+    let parts: Vec<&str> = rest.split('.').collect();
+    let seq = |s: &str| -> Result<i64, ApiError> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        s.parse().map_err(|_| invalid())
+    };
+    match parts.as_slice() {
+        [feed] => Ok(Position {
+            feed: FeedPosition { seq: seq(feed)? },
+            backfill: None,
+        }),
+        [feed, backfill_seq, key] => {
+            let key = URL_SAFE_NO_PAD
+                .decode(key)
+                .ok()
+                .and_then(|k| String::from_utf8(k).ok())
+                .ok_or_else(invalid)?;
+            Ok(Position {
+                feed: FeedPosition { seq: seq(feed)? },
+                backfill: Some(BackfillPosition {
+                    key,
+                    seq: seq(backfill_seq)?,
+                }),
+            })
+        }
+        _ => Err(invalid()),
     }
-    Ok(FeedPosition { seq })
 }
 
 #[cfg(test)]
 mod tests {
+    use fieldnotes_protocol::{ChangeBytes, SyncRequest};
+
     use super::*;
 
     #[test]
     fn cursors_round_trip() {
-        let pos = FeedPosition { seq: 9_000_000_042 };
-        assert_eq!(decode_cursor(&encode_cursor(pos)).unwrap(), pos);
+        let plain = Position {
+            feed: FeedPosition { seq: 9_000_000_042 },
+            backfill: None,
+        };
+        assert_eq!(decode_cursor(&encode_cursor(&plain)).unwrap(), plain);
+        let backfilling = Position {
+            feed: FeedPosition { seq: 7 },
+            backfill: Some(BackfillPosition {
+                key: "child:c-1.2".into(),
+                seq: 3,
+            }),
+        };
+        assert_eq!(
+            decode_cursor(&encode_cursor(&backfilling)).unwrap(),
+            backfilling
+        );
     }
 
     #[test]
     fn foreign_cursors_are_refused_with_a_way_out() {
-        for bad in ["", "1.", "1.x", "2.1", "1.-3", "1.1.1", "1.+"] {
+        for bad in ["", "1.", "1.x", "2.1", "1.-3", "1.1.1", "1.+", "1.1.2.!!"] {
             let err = decode_cursor(&Cursor(bad.into())).unwrap_err().to_string();
-            assert!(err.contains("without a cursor"), "{bad}: {err}");
+            assert!(err.contains("from the start"), "{bad}: {err}");
         }
+    }
+
+    /// The server's reading of a request must accept everything the protocol crate writes.
+    #[test]
+    fn the_wire_request_reads_every_protocol_field() {
+        let request = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            cursor: Some(Cursor("1.5".into())),
+            push: vec![PushDoc {
+                doc_id: "d".into(),
+                changes: vec![ChangeBytes(vec![1, 2, 3])],
+            }],
+            max_page_bytes: Some(10),
+            scopes: vec!["child:c".into()],
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        let wire: WireRequest<'_> = serde_json::from_str(&json).unwrap();
+        assert_eq!(wire.push.len(), 1);
+        assert_eq!(wire.scopes, vec!["child:c".to_owned()]);
+        assert_eq!(wire.max_page_bytes, Some(10));
     }
 }

@@ -1,0 +1,297 @@
+//! The sync loop: push the outbox, pull the feed, keep the held scopes, remove what left the
+//! person's scope.
+
+use std::collections::HashMap;
+
+use fieldnotes_model::{DocKind, Document};
+use fieldnotes_protocol::{
+    Cursor, PROTOCOL_VERSION, PushDoc, PushOutcome, SCOPE_ALL, SyncRequest, SyncResponse,
+};
+
+use crate::crypto::Keys;
+use crate::local::{self, DocRow, OutboxRow, ScopeSel};
+use crate::{
+    Client, ClientError, META_CURSOR, META_LAST_SYNC, META_SCOPES, Rejection, doc_row, now_ms,
+};
+
+/// What one call to [`Client::sync`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// HTTP rounds made (each carries a push and a pull).
+    pub round_trips: u32,
+    /// Changes sent.
+    pub pushed_changes: u64,
+    /// Changes the server confirmed durable.
+    pub accepted: u64,
+    /// Documents the server refused in this sync (held on the device, see [`Client::rejections`]).
+    pub rejected: Vec<Rejection>,
+    /// Documents the server could not apply yet (kept, sent again next time).
+    pub deferred: u64,
+    /// Changes received from others.
+    pub pulled_changes: u64,
+    /// Documents those changes touched.
+    pub pulled_docs: u64,
+    /// Scope keys the device now holds in full (first complete in this sync).
+    pub scopes_completed: Vec<String>,
+    /// Scope keys that left the person's scope and whose documents were removed.
+    pub removed_scopes: Vec<String>,
+    /// Documents removed from the device because their scope ended.
+    pub removed_docs: u64,
+    /// Scope keys to remove whose documents are kept for now: changes to them are still
+    /// waiting to be sent (they go first; the removal finishes on a later sync).
+    pub removals_waiting: Vec<String>,
+    /// Whether the access token was refreshed during this sync.
+    pub refreshed_token: bool,
+}
+
+impl Client {
+    /// Send the outbox and fetch what others wrote, until both are done. Each HTTP round
+    /// carries a batch of the outbox and brings back a page of the feed, so reconciling takes
+    /// as many rounds as the data needs pages, not one per document.
+    ///
+    /// Needs the store unlocked and a sign-in the server still accepts: an expired access
+    /// token is refreshed; a refused refresh is [`ClientError::SignInRequired`] (local work
+    /// carries on regardless). On a network failure the round is retried with backoff; if it
+    /// still fails the error is [`ClientError::Unreachable`] and everything stays in the
+    /// outbox. If the server says the device is revoked, the store is wiped
+    /// ([`ClientError::Wiped`]).
+    pub async fn sync(&self) -> Result<SyncReport, ClientError> {
+        let keys = self.keys()?;
+        let transport = self.transport(self.retry)?;
+        let _session = self.session.lock().await;
+        self.check_wiped()?;
+        let mut tokens = self.require_tokens(&keys).await?;
+        let mut refreshed = false;
+        let mut report = SyncReport::default();
+        // Outbox rows sent in this sync; a deferred change is not sent twice in one sync.
+        let mut sent_up_to = 0i64;
+        loop {
+            let batch = self
+                .store
+                .outbox_batch(&keys, sent_up_to, self.push_batch_bytes)
+                .await?;
+            let cursor = self.store.meta(META_CURSOR).await?.map(Cursor);
+            let scopes = self.held_scopes(&keys).await?;
+            let mut push: Vec<PushDoc> = Vec::new();
+            let mut index: HashMap<&str, usize> = HashMap::new();
+            for row in &batch {
+                let slot = *index.entry(row.doc_id.as_str()).or_insert_with(|| {
+                    push.push(PushDoc {
+                        doc_id: row.doc_id.clone(),
+                        changes: Vec::new(),
+                    });
+                    push.len() - 1
+                });
+                push[slot].changes.push(row.bytes.clone().into());
+            }
+            if let Some(last) = batch.last() {
+                sent_up_to = last.seq;
+            }
+            report.pushed_changes += batch.len() as u64;
+            let request = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                cursor,
+                push,
+                max_page_bytes: Some(self.page_bytes),
+                scopes,
+            };
+            let response = self
+                .authed(&transport, &keys, &mut tokens, &mut refreshed, |access| {
+                    let (transport, request) = (&transport, &request);
+                    async move { transport.round(request, &access).await }
+                })
+                .await?;
+            report.round_trips += 1;
+            if response.protocol != PROTOCOL_VERSION {
+                return Err(ClientError::Server {
+                    status: 200,
+                    code: "unsupported_protocol".into(),
+                    message: format!(
+                        "the server answered in protocol {}, this app speaks {PROTOCOL_VERSION}",
+                        response.protocol
+                    ),
+                });
+            }
+            let more = response.more;
+            self.apply_response(&keys, response, &batch, &mut report)
+                .await?;
+            let outbox_left = self.store.has_unsent_after(sent_up_to).await?;
+            if !more && !outbox_left {
+                break;
+            }
+        }
+        report.refreshed_token = refreshed;
+        let removed = report.removed_scopes.clone();
+        report.removals_waiting.retain(|k| !removed.contains(k));
+        self.store
+            .set_meta(META_LAST_SYNC, &now_ms().to_string())
+            .await?;
+        Ok(report)
+    }
+
+    /// The scope keys this device holds in full.
+    async fn held_scopes(&self, keys: &Keys) -> Result<Vec<String>, ClientError> {
+        match self.store.sealed_meta(keys, META_SCOPES).await? {
+            None => Ok(Vec::new()),
+            Some(json) => serde_json::from_slice(&json)
+                .map_err(|e| ClientError::Corrupt(format!("stored scope list: {e}"))),
+        }
+    }
+
+    /// Apply one round's answer in one local transaction: drop acknowledged changes, hold
+    /// refused ones, merge pulled changes, record completed scopes, remove ended ones, store
+    /// the new cursor.
+    async fn apply_response(
+        &self,
+        keys: &Keys,
+        response: SyncResponse,
+        batch: &[OutboxRow],
+        report: &mut SyncReport,
+    ) -> Result<(), ClientError> {
+        let now = now_ms();
+        let mut cache = self.write.lock().await;
+        let mut tx = self.store.begin().await?;
+        for result in response.results {
+            match result.outcome {
+                PushOutcome::Accepted { hashes } => {
+                    for hash in &hashes {
+                        let done = sqlx::query("DELETE FROM outbox WHERE doc_id = ? AND hash = ?")
+                            .bind(&result.doc_id)
+                            .bind(hash)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| self.store.err(e))?;
+                        report.accepted += done.rows_affected();
+                    }
+                }
+                PushOutcome::Rejected { code, reason, .. } => {
+                    let mut held = 0u64;
+                    for row in batch.iter().filter(|r| r.doc_id == result.doc_id) {
+                        held += local::hold(&mut tx, keys, row, code.as_str(), &reason, now)
+                            .await
+                            .map_err(|e| self.store.err(e))?;
+                    }
+                    tracing::warn!(doc_id = %result.doc_id, code = code.as_str(), "the server refused a document; it is held on this device");
+                    report.rejected.push(Rejection {
+                        doc_id: result.doc_id,
+                        code: code.as_str().to_owned(),
+                        reason,
+                        changes: held,
+                    });
+                }
+                PushOutcome::Deferred { .. } => {
+                    tracing::info!(doc_id = %result.doc_id, "the server deferred a document");
+                    report.deferred += 1;
+                }
+            }
+        }
+        for pulled in response.pull {
+            let changes: Vec<Vec<u8>> =
+                pulled.changes.into_iter().map(|c| c.into_inner()).collect();
+            report.pulled_changes += changes.len() as u64;
+            report.pulled_docs += 1;
+            cache.remove(&pulled.doc_id);
+            let stored = local::snapshot(&mut *tx, keys, &pulled.doc_id)
+                .await
+                .map_err(|e| self.store.err(e))?;
+            let (row, scope, snapshot) = match (stored, pulled.meta) {
+                // A document new to this device: the changes, concatenated, are a valid saved
+                // form. Store them as they are (sealed) and list the document from the server's
+                // facts; it is loaded (and checked) when first read. This keeps a cold start of
+                // thousands of documents from loading each one.
+                (None, Some(meta))
+                    if meta.kind.parse::<DocKind>().is_ok() && !meta.scope.is_empty() =>
+                {
+                    (
+                        DocRow {
+                            doc_id: pulled.doc_id.clone(),
+                            kind: meta.kind,
+                            child_id: meta.child_id,
+                            summary: meta.summary,
+                            updated_at_ms: now,
+                        },
+                        meta.scope,
+                        changes.concat(),
+                    )
+                }
+                (stored, _) => {
+                    let mut doc = match stored {
+                        Some(snapshot) => {
+                            let mut doc = Document::load(&pulled.doc_id, &snapshot)?;
+                            doc.apply_changes(&changes)?;
+                            doc
+                        }
+                        None => Document::load(&pulled.doc_id, &changes.concat())?,
+                    };
+                    let (row, scope) = doc_row(&mut doc, now)?;
+                    (row, scope, doc.save())
+                }
+            };
+            local::put_document(&mut tx, keys, &row, &scope, &snapshot)
+                .await
+                .map_err(|e| self.store.err(e))?;
+        }
+
+        // Scopes: the held list changes in the same transaction as the documents and cursor.
+        if !response.scopes_complete.is_empty() || !response.remove_scopes.is_empty() {
+            let mut held: Vec<String> = match local::sealed_meta_in(&mut tx, keys, META_SCOPES)
+                .await
+                .map_err(|e| self.store.err(e))?
+            {
+                Some(json) => serde_json::from_slice(&json)
+                    .map_err(|e| ClientError::Corrupt(format!("stored scope list: {e}")))?,
+                None => Vec::new(),
+            };
+            let before = held.clone();
+            for key in response.scopes_complete {
+                if !held.contains(&key) {
+                    report.scopes_completed.push(key.clone());
+                    held.push(key);
+                }
+            }
+            for key in response.remove_scopes {
+                let sel = if key == SCOPE_ALL {
+                    ScopeSel::All
+                } else {
+                    ScopeSel::Tag(keys.scope_tag(&key))
+                };
+                let unsent = local::unsent_in_scope(&mut tx, &sel)
+                    .await
+                    .map_err(|e| self.store.err(e))?;
+                if unsent > 0 {
+                    // Push those first; the server repeats the removal while the key is listed.
+                    tracing::info!(unsent, "a scope ended; its pending changes go first");
+                    if !report.removals_waiting.contains(&key) {
+                        report.removals_waiting.push(key);
+                    }
+                    continue;
+                }
+                let removed = local::remove_scope(&mut tx, &sel)
+                    .await
+                    .map_err(|e| self.store.err(e))?;
+                for id in &removed {
+                    cache.remove(id);
+                }
+                report.removed_docs += removed.len() as u64;
+                if matches!(sel, ScopeSel::All) {
+                    held.clear();
+                } else {
+                    held.retain(|h| h != &key);
+                }
+                report.removed_scopes.push(key);
+            }
+            if held != before {
+                let json = serde_json::to_vec(&held)
+                    .map_err(|e| ClientError::Corrupt(format!("scope list: {e}")))?;
+                local::set_sealed_meta(&mut tx, keys, META_SCOPES, &json)
+                    .await
+                    .map_err(|e| self.store.err(e))?;
+            }
+        }
+        local::set_meta(&mut tx, META_CURSOR, &response.cursor.0)
+            .await
+            .map_err(|e| self.store.err(e))?;
+        self.store.commit(tx).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,916 @@
+//! The client against a stand-in server: sign-in, unlock, sign-out, tokens, encryption at rest,
+//! scope removal and the revoked-device wipe.
+
+#![allow(clippy::unwrap_used)]
+
+mod stub;
+
+use std::path::Path;
+
+use fieldnotes_client::{Client, ClientError, PasswordKdf, RetryPolicy};
+use fieldnotes_model::{
+    ActorId, DocKind, Document, NewContactCard, NewRecord, NewVisitNote, Patch, Record, VisitKind,
+    VisitNotePatch, hash_hex,
+};
+use fieldnotes_protocol::{ChangeBytes, DocMeta, PulledDoc};
+use stub::Stub;
+
+const TITLE: &str = "Allotment visit with grandmother Winifred";
+const BODY: &str = "Zebedee showed me the kestrel nest behind the shed and said it is his secret";
+const CHILD: &str = "c-102";
+const WISHES: &str = "marmalade sandwiches every Saturday";
+
+async fn open(dir: &Path, url: &str) -> Client {
+    Client::builder(dir)
+        .server_url(url)
+        .retry(RetryPolicy::none())
+        .password_kdf(PasswordKdf::insecure_fast_for_tests())
+        .open()
+        .await
+        .unwrap()
+}
+
+fn note(child: &str, title: &str, body: &str) -> NewRecord {
+    NewRecord::VisitNote(NewVisitNote {
+        child_id: child.to_owned(),
+        author: "u-sam".to_owned(),
+        visit_kind: VisitKind::HomeVisit,
+        occurred_at: "2026-11-20T14:30:00Z".to_owned(),
+        title: title.to_owned(),
+        body: body.to_owned(),
+        wishes_and_feelings: String::new(),
+        tags: vec![],
+        present: vec![],
+        child_seen: None,
+        seen_alone: None,
+        not_alone_reason: None,
+    })
+}
+
+/// A document written elsewhere, as the server would send it to a device that lacks it.
+fn pulled(child: &str, title: &str, body: &str) -> (String, PulledDoc) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().to_vec());
+    let mut doc = Document::create(&id, actor, note(child, title, body), 1).unwrap();
+    let record = doc.read().unwrap();
+    let changes = doc
+        .all_changes()
+        .into_iter()
+        .map(|c| ChangeBytes::from(c.bytes))
+        .collect();
+    let pulled = PulledDoc {
+        doc_id: id.clone(),
+        changes,
+        meta: Some(DocMeta {
+            kind: "visit_note".into(),
+            child_id: Some(child.to_owned()),
+            summary: record.summary(),
+            scope: record.scope_key(),
+        }),
+    };
+    (id, pulled)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// The bytes of the store file and its WAL, as someone copying the data folder would get them.
+fn store_bytes(dir: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for name in ["fieldnotes.db", "fieldnotes.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            all.extend(bytes);
+        }
+    }
+    assert!(!all.is_empty());
+    all
+}
+
+fn assert_absent(bytes: &[u8], needles: &[&str]) {
+    for needle in needles {
+        assert!(
+            !contains(bytes, needle),
+            "{needle:?} is readable in the store file"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_store_file_reveals_no_note_text_title_or_child_id() {
+    // The check is meaningful only because automerge keeps text raw in a small (uncompressed)
+    // change, like the edit below: its bytes in the clear would show the words.
+    let mut probe =
+        Document::create("probe", ActorId::random(), note(CHILD, TITLE, BODY), 1).unwrap();
+    let edit = probe
+        .edit(
+            Patch::VisitNote(VisitNotePatch {
+                wishes_and_feelings: Some(WISHES.into()),
+                ..Default::default()
+            }),
+            2,
+        )
+        .unwrap()
+        .unwrap();
+    assert!(contains(&edit.bytes, WISHES));
+
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = open(dir.path(), &stub.url).await;
+    let signed = client.sign_in("sam", "pw", "Sam's laptop").await.unwrap();
+    assert!(signed.online);
+    assert_eq!(signed.user.user_id, "u-sam");
+
+    // Synced: a note pulled from elsewhere, and one of ours pushed.
+    let (_, from_elsewhere) = pulled(
+        "c-777",
+        "Persephone trombone practice",
+        "Persephone practised the trombone for the school concert",
+    );
+    stub.with(|s| {
+        s.pull_queue.push(from_elsewhere);
+        s.complete.push("child:c-777".into());
+    });
+    let id = client.create(note(CHILD, TITLE, BODY)).await.unwrap();
+    client
+        .edit(
+            &id,
+            Patch::VisitNote(VisitNotePatch {
+                wishes_and_feelings: Some(WISHES.into()),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    let report = client.sync().await.unwrap();
+    assert_eq!(report.accepted, 2);
+    assert_eq!(report.pulled_docs, 1);
+    // Unsynced: still in the outbox, and one held with a reason.
+    let held = client
+        .create(note(
+            "c-555",
+            "Quillon ladybird count",
+            "Quillon counted seventeen ladybirds",
+        ))
+        .await
+        .unwrap();
+    stub.with(|s| s.reject.insert(held.clone()));
+    client.sync().await.unwrap();
+    let unsynced = client
+        .create(note(
+            "c-556",
+            "Ottoline bakes",
+            "Ottoline baked lemon drizzle for the foster carers",
+        ))
+        .await
+        .unwrap();
+    client
+        .edit(
+            &unsynced,
+            Patch::VisitNote(VisitNotePatch {
+                wishes_and_feelings: Some("Ottoline wants a hamster called Biscuit".into()),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(client.pending_changes().await.unwrap(), 3);
+    assert_eq!(client.rejections().await.unwrap().len(), 1);
+
+    // Everything reads back.
+    let listed = client.list(None).await.unwrap();
+    assert_eq!(listed.len(), 4);
+    assert!(listed.iter().any(|d| d.child_id.as_deref() == Some(CHILD)));
+    match client.get(&id).await.unwrap() {
+        Some(Record::VisitNote(n)) => {
+            assert_eq!(n.body, BODY);
+            assert_eq!(n.wishes_and_feelings, WISHES);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let needles = [
+        CHILD,
+        TITLE,
+        BODY,
+        "Zebedee",
+        "kestrel",
+        WISHES,
+        "marmalade",
+        "c-777",
+        "Persephone",
+        "trombone",
+        "c-555",
+        "Quillon",
+        "ladybirds",
+        "c-556",
+        "Ottoline",
+        "lemon drizzle",
+        "hamster called Biscuit",
+        "outside your caseload",
+        "refresh-",
+        "eyJhbGciOiJub25lIn0",
+        "child:",
+    ];
+    // While open (database and WAL as they are), and after closing.
+    assert_absent(&store_bytes(dir.path()), &needles);
+    drop(client);
+    assert_absent(&store_bytes(dir.path()), &needles);
+}
+
+#[tokio::test]
+async fn a_new_process_unlocks_with_the_password() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let client = open(dir.path(), &stub.url).await;
+        client.sign_in("sam", "pw", "laptop").await.unwrap();
+        client.create(note(CHILD, TITLE, BODY)).await.unwrap()
+    };
+    let client = open(dir.path(), &stub.url).await;
+    assert!(!client.is_unlocked());
+    assert_eq!(client.user().unwrap().username, "sam");
+    assert!(matches!(
+        client.list(None).await,
+        Err(ClientError::NotUnlocked)
+    ));
+    assert!(matches!(
+        client.get(&id).await,
+        Err(ClientError::NotUnlocked)
+    ));
+    assert!(matches!(client.sync().await, Err(ClientError::NotUnlocked)));
+    // Counts need no key.
+    let status = client.status().await.unwrap();
+    assert_eq!((status.documents, status.pending_changes), (1, 1));
+    assert!(status.signed_in && !status.unlocked);
+
+    let wrong = client.unlock("not it").await.unwrap_err();
+    assert!(matches!(wrong, ClientError::WrongPassword), "{wrong}");
+    assert!(wrong.to_string().contains("password"));
+    client.unlock("pw").await.unwrap();
+    assert!(client.is_unlocked());
+    let listed = client.list(Some(DocKind::VisitNote)).await.unwrap();
+    assert_eq!(listed[0].child_id.as_deref(), Some(CHILD));
+    assert!(
+        matches!(client.get(&id).await.unwrap(), Some(Record::VisitNote(n)) if n.title == TITLE)
+    );
+    assert_eq!(
+        stub.with(|s| s.login_calls),
+        1,
+        "unlock never calls the server"
+    );
+}
+
+#[tokio::test]
+async fn signing_out_keeps_unsynced_work_and_signing_in_offline_gives_it_back() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = open(dir.path(), &stub.url).await;
+    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let a = client.create(note(CHILD, TITLE, BODY)).await.unwrap();
+    client
+        .create(note("c-2", "second", "second body"))
+        .await
+        .unwrap();
+
+    client.sign_out().await.unwrap();
+    assert_eq!(stub.with(|s| s.logout_calls), 1);
+    assert!(client.user().is_none() && !client.is_unlocked());
+    let err = client.list(None).await.unwrap_err();
+    assert!(matches!(err, ClientError::SignedOut), "{err}");
+    assert!(err.to_string().contains("sign in"));
+    assert!(matches!(
+        client.create(note("c", "t", "b")).await,
+        Err(ClientError::SignedOut)
+    ));
+    assert!(matches!(
+        client.unlock("pw").await,
+        Err(ClientError::SignedOut)
+    ));
+    assert_eq!(client.pending_changes().await.unwrap(), 2);
+    let status = client.status().await.unwrap();
+    assert!(!status.signed_in);
+    assert_eq!(status.owner.unwrap().username, "sam");
+
+    // No signal: the password alone opens the store again.
+    stub.set_down(true);
+    let signed = client.sign_in("sam", "pw", "laptop").await.unwrap();
+    assert!(!signed.online);
+    assert_eq!(client.list(None).await.unwrap().len(), 2);
+    assert!(matches!(client.get(&a).await.unwrap(), Some(Record::VisitNote(n)) if n.body == BODY));
+    // Signing out deleted the tokens: syncing needs an online sign-in, and says so at once.
+    let err = client.sync().await.unwrap_err();
+    assert!(matches!(err, ClientError::SignInRequired { .. }), "{err}");
+    assert!(err.to_string().contains("safe"));
+    // Local work carries on.
+    client
+        .create(note("c-3", "third", "third body"))
+        .await
+        .unwrap();
+
+    stub.set_down(false);
+    assert!(client.sign_in("sam", "pw", "laptop").await.unwrap().online);
+    let report = client.sync().await.unwrap();
+    assert_eq!(report.accepted, 3);
+    assert_eq!(client.pending_changes().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn sign_in_refusals_are_clear_and_never_mix_people() {
+    let stub = Stub::start().await;
+    stub.with(|s| s.add_user("u-alex", "alex", "alexpw"));
+    let dir = tempfile::tempdir().unwrap();
+    let client = open(dir.path(), &stub.url).await;
+
+    // A first sign-in needs the server.
+    stub.set_down(true);
+    let err = client.sign_in("sam", "pw", "laptop").await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::OfflineSignInUnavailable { .. }),
+        "{err}"
+    );
+    stub.set_down(false);
+
+    let err = client.sign_in("sam", "nope", "laptop").await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::SignInRefused { ref code, .. } if code == "invalid_credentials"),
+        "{err}"
+    );
+    assert!(!client.is_unlocked());
+
+    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    client.create(note(CHILD, TITLE, BODY)).await.unwrap();
+    client.sign_out().await.unwrap();
+
+    // A wrong password online is refused by the server, with no offline fallback.
+    let err = client.sign_in("sam", "nope", "laptop").await.unwrap_err();
+    assert!(matches!(err, ClientError::SignInRefused { .. }), "{err}");
+    assert!(!client.is_unlocked());
+    // Offline, the stored key refuses it.
+    stub.set_down(true);
+    let err = client.sign_in("sam", "nope", "laptop").await.unwrap_err();
+    assert!(matches!(err, ClientError::WrongPassword), "{err}");
+    stub.set_down(false);
+
+    // Someone else, online or not, is sent to another data folder.
+    let logins = stub.with(|s| s.login_calls);
+    let err = client
+        .sign_in("alex", "alexpw", "laptop")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::WrongUser { .. }), "{err}");
+    assert!(err.to_string().contains("belongs to sam"), "{err}");
+    assert_eq!(
+        stub.with(|s| s.login_calls),
+        logins,
+        "refused before asking the server"
+    );
+    assert!(!client.is_unlocked());
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_refreshed_and_the_rotated_one_kept() {
+    let stub = Stub::start().await;
+    stub.with(|s| s.login_access_ttl = -60);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let client = open(dir.path(), &stub.url).await;
+        client.sign_in("sam", "pw", "laptop").await.unwrap();
+        client.create(note(CHILD, TITLE, BODY)).await.unwrap();
+        let report = client.sync().await.unwrap();
+        assert!(report.refreshed_token);
+        assert_eq!(report.accepted, 1);
+        assert_eq!(stub.with(|s| s.refresh_calls), 1);
+
+        // Still valid: no refresh.
+        let report = client.sync().await.unwrap();
+        assert!(!report.refreshed_token);
+        assert_eq!(stub.with(|s| s.refresh_calls), 1);
+
+        // The server says expired (clocks disagree): refresh and retry once.
+        stub.with(|s| s.force_401 = 1);
+        let report = client.sync().await.unwrap();
+        assert!(report.refreshed_token);
+        assert_eq!(stub.with(|s| s.refresh_calls), 2);
+    }
+    // A new process uses the rotated tokens, never an old refresh token.
+    let client = open(dir.path(), &stub.url).await;
+    client.unlock("pw").await.unwrap();
+    stub.with(|s| s.force_401 = 1);
+    client.sync().await.unwrap();
+    assert_eq!(stub.with(|s| (s.refresh_calls, s.reused_refresh)), (3, 0));
+    assert_eq!(client.me().await.unwrap().username, "sam");
+}
+
+#[tokio::test]
+async fn a_refused_refresh_asks_for_sign_in_and_local_work_goes_on() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = open(dir.path(), &stub.url).await;
+    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let device = client.device_id().to_owned();
+    stub.with(|s| s.end_sessions(&device));
+
+    client.create(note(CHILD, TITLE, BODY)).await.unwrap();
+    let err = client.sync().await.unwrap_err();
+    assert!(matches!(err, ClientError::SignInRequired { .. }), "{err}");
+    assert_eq!(stub.with(|s| s.refresh_calls), 1);
+    // Still working locally; the dead tokens are not tried again.
+    client.create(note(CHILD, "another", "more")).await.unwrap();
+    assert_eq!(client.list(None).await.unwrap().len(), 2);
+    assert!(matches!(
+        client.sync().await,
+        Err(ClientError::SignInRequired { .. })
+    ));
+    assert_eq!(stub.with(|s| s.refresh_calls), 1);
+
+    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    assert_eq!(client.sync().await.unwrap().accepted, 2);
+}
+
+#[tokio::test]
+async fn a_revoked_device_wipes_its_store() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = open(dir.path(), &stub.url).await;
+    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    client.create(note(CHILD, TITLE, BODY)).await.unwrap();
+    let device = client.device_id().to_owned();
+    stub.with(|s| s.revoked.insert(device.clone()));
+
+    let err = client.sync().await.unwrap_err();
+    assert!(matches!(err, ClientError::Wiped), "{err}");
+    assert!(err.to_string().contains("revoked"));
+    for name in ["fieldnotes.db", "fieldnotes.db-wal", "fieldnotes.db-shm"] {
+        assert!(!dir.path().join(name).exists(), "{name} is still there");
+    }
+    assert!(matches!(client.list(None).await, Err(ClientError::Wiped)));
+    assert!(matches!(client.status().await, Err(ClientError::Wiped)));
+    assert!(matches!(
+        client.pending_changes().await,
+        Err(ClientError::Wiped)
+    ));
+    assert!(matches!(
+        client.sign_in("sam", "pw", "x").await,
+        Err(ClientError::Wiped)
+    ));
+    assert!(matches!(client.unlock("pw").await, Err(ClientError::Wiped)));
+    assert!(client.user().is_none());
+    drop(client);
+
+    // The folder can start again as a new device.
+    let client = open(dir.path(), &stub.url).await;
+    assert_ne!(client.device_id(), device);
+    assert_eq!(client.status().await.unwrap().documents, 0);
+}
+
+#[tokio::test]
+async fn a_revoked_device_is_wiped_on_sign_in_too() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = open(dir.path(), &stub.url).await;
+    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    client.sign_out().await.unwrap();
+    let device = client.device_id().to_owned();
+    stub.with(|s| s.revoked.insert(device));
+    let err = client.sign_in("sam", "pw", "laptop").await.unwrap_err();
+    assert!(matches!(err, ClientError::Wiped), "{err}");
+    assert!(!dir.path().join("fieldnotes.db").exists());
+}
+
+#[tokio::test]
+async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::builder(dir.path())
+        .server_url(&stub.url)
+        .retry(RetryPolicy::none())
+        .password_kdf(PasswordKdf::insecure_fast_for_tests())
+        .push_batch_bytes(1) // one change per round
+        .open()
+        .await
+        .unwrap();
+    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let (a, doc_a) = pulled("c-1", "first child", "body one");
+    let (b, doc_b) = pulled("c-2", "second child", "body two");
+    stub.with(|s| {
+        s.pull_queue.extend([doc_a, doc_b]);
+        s.complete
+            .extend(["child:c-1".to_owned(), "child:c-2".to_owned()]);
+    });
+    let report = client.sync().await.unwrap();
+    assert_eq!(report.scopes_completed, ["child:c-1", "child:c-2"]);
+    assert_eq!(client.list(None).await.unwrap().len(), 2);
+    stub.with(|s| s.complete.clear());
+
+    // Work on c-1 not yet sent, then the allocation ends.
+    for i in 0..3 {
+        client
+            .edit(
+                &a,
+                Patch::VisitNote(VisitNotePatch {
+                    title: Some(format!("edited {i}")),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .unwrap();
+    }
+    let c1_new = client.create(note("c-1", "new", "new body")).await.unwrap();
+    assert_eq!(client.pending_changes().await.unwrap(), 4);
+    stub.with(|s| s.remove.push("child:c-1".into()));
+
+    let report = client.sync().await.unwrap();
+    assert_eq!(
+        report.accepted, 4,
+        "pending changes are pushed before removal"
+    );
+    assert_eq!(report.round_trips, 4);
+    assert_eq!(report.removed_scopes, ["child:c-1"]);
+    assert_eq!(report.removed_docs, 2);
+    assert!(report.removals_waiting.is_empty());
+    let left: Vec<String> = client
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(left, std::slice::from_ref(&b));
+    assert!(client.get(&c1_new).await.unwrap().is_none());
+    assert_eq!(stub.with(|s| s.received.get(&a).map(Vec::len)), Some(3));
+    assert_eq!(
+        stub.with(|s| s.received.get(&c1_new).map(Vec::len)),
+        Some(1)
+    );
+    // The removal's rounds still listed c-1 (so the server kept asking); from now on only c-2.
+    assert!(stub.with(|s| s.sync_requests[1..5].iter().all(|r| r.scopes.len() == 2)));
+    client.sync().await.unwrap();
+    assert_eq!(
+        stub.with(|s| s.sync_requests.last().map(|r| r.scopes.clone())),
+        Some(vec!["child:c-2".to_owned()])
+    );
+
+    // A refused (held) change does not keep a scope: the server quarantined it.
+    stub.with(|s| {
+        s.reject.insert(b.clone());
+        s.remove = vec![];
+    });
+    client
+        .edit(
+            &b,
+            Patch::VisitNote(VisitNotePatch {
+                title: Some("refused edit".into()),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    let report = client.sync().await.unwrap();
+    assert_eq!(report.rejected.len(), 1);
+    stub.with(|s| s.remove.push("child:c-2".into()));
+    let report = client.sync().await.unwrap();
+    assert_eq!((report.removed_docs, report.removed_scopes.len()), (1, 1));
+    assert_eq!(client.pending_changes().await.unwrap(), 0);
+    assert!(client.list(None).await.unwrap().is_empty());
+    assert!(client.rejections().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn removing_every_scope_removes_every_document_after_the_push() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = open(dir.path(), &stub.url).await;
+    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let (_, doc) = pulled("c-1", "t", "b");
+    stub.with(|s| {
+        s.pull_queue.push(doc);
+        s.complete.push("*".into());
+    });
+    client.sync().await.unwrap();
+    client.create(note("c-9", "mine", "mine")).await.unwrap();
+    stub.with(|s| s.remove.push("*".into()));
+    let report = client.sync().await.unwrap();
+    assert_eq!(report.accepted, 1);
+    assert_eq!(report.removed_scopes, ["*"]);
+    assert_eq!(report.removed_docs, 2);
+    assert!(client.list(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn external_sign_in_needs_the_server_and_a_password_sign_in_enables_offline() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let client = open(dir.path(), &stub.url).await;
+        let signed = client.sign_in_external("idp:sam", "laptop").await.unwrap();
+        assert!(signed.online);
+        client.create(note(CHILD, TITLE, BODY)).await.unwrap();
+        let err = client
+            .sign_in_external("bogus", "laptop")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::SignInRefused { .. }), "{err}");
+    }
+    {
+        let client = open(dir.path(), &stub.url).await;
+        let err = client.unlock("pw").await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::OfflineSignInUnavailable { .. }),
+            "{err}"
+        );
+        stub.set_down(true);
+        let err = client
+            .sign_in_external("idp:sam", "laptop")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::OfflineSignInUnavailable { .. }),
+            "{err}"
+        );
+        stub.set_down(false);
+        client.sign_in_external("idp:sam", "laptop").await.unwrap();
+        assert_eq!(client.list(None).await.unwrap().len(), 1);
+        client.sign_in("sam", "pw", "laptop").await.unwrap();
+    }
+    let client = open(dir.path(), &stub.url).await;
+    client.unlock("pw").await.unwrap();
+    assert_eq!(client.list(None).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_password_changed_on_the_server_still_opens_the_store() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    stub.with(|s| s.add_user("u-sam", "sam", "old-pw"));
+    let client = open(dir.path(), &stub.url).await;
+    client.sign_in("sam", "old-pw", "laptop").await.unwrap();
+    client.create(note(CHILD, TITLE, BODY)).await.unwrap();
+    client.sign_out().await.unwrap();
+
+    stub.with(|s| s.add_user("u-sam", "sam", "new-pw"));
+    client.sign_in("sam", "new-pw", "laptop").await.unwrap();
+    assert_eq!(client.list(None).await.unwrap().len(), 1);
+    client.sign_out().await.unwrap();
+
+    // Offline, only the current password opens it.
+    stub.set_down(true);
+    assert!(matches!(
+        client.sign_in("sam", "old-pw", "laptop").await,
+        Err(ClientError::WrongPassword)
+    ));
+    assert!(
+        !client
+            .sign_in("sam", "new-pw", "laptop")
+            .await
+            .unwrap()
+            .online
+    );
+    assert_eq!(client.list(None).await.unwrap().len(), 1);
+}
+
+/// A store written by the first, unencrypted version of the SDK.
+async fn make_v1_store(dir: &Path) -> (String, String, Vec<u8>) {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+    let migrations = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/0001_init.sql"),
+        migrations.path().join("0001_init.sql"),
+    )
+    .unwrap();
+    let pool = sqlx::SqlitePool::connect_with(
+        SqliteConnectOptions::new()
+            .filename(dir.join("fieldnotes.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal),
+    )
+    .await
+    .unwrap();
+    sqlx::migrate::Migrator::new(migrations.path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().to_vec());
+    for (k, v) in [
+        ("device_id", uuid::Uuid::new_v4().to_string()),
+        ("actor_id", actor.to_hex_string()),
+        ("cursor", "1.5".to_owned()),
+    ] {
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
+            .bind(k)
+            .bind(v)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    // A visit note (child id listed) with an unsent change, and a contact card (no child id)
+    // whose change the server refused.
+    let note_id = uuid::Uuid::new_v4().to_string();
+    let mut doc = Document::create(&note_id, actor.clone(), note(CHILD, TITLE, BODY), 1).unwrap();
+    let changes = doc.all_changes();
+    let note_change = changes[0].bytes.clone();
+    let card_id = uuid::Uuid::new_v4().to_string();
+    let mut card = Document::create(
+        &card_id,
+        actor,
+        NewRecord::ContactCard(NewContactCard {
+            worker_id: "u-sam".into(),
+            display_name: "Sam".into(),
+            picture: None,
+            three_things: vec!["Wolverhampton Wanderers".into()],
+            how_to_reach: "phone".into(),
+            when_to_reach: "weekdays".into(),
+        }),
+        1,
+    )
+    .unwrap();
+    for (id, kind, child, summary, d) in [
+        (
+            &note_id,
+            "visit_note",
+            Some(CHILD),
+            doc.read().unwrap().summary(),
+            &mut doc,
+        ),
+        (
+            &card_id,
+            "contact_card",
+            None,
+            card.read().unwrap().summary(),
+            &mut card,
+        ),
+    ] {
+        sqlx::query(
+            "INSERT INTO documents (doc_id, kind, child_id, summary, snapshot, updated_at_ms)
+             VALUES (?, ?, ?, ?, ?, 1)",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(child)
+        .bind(summary)
+        .bind(d.save())
+        .execute(&pool)
+        .await
+        .unwrap();
+        for c in d.all_changes() {
+            let held = (kind == "contact_card").then_some("invalid_document");
+            sqlx::query(
+                "INSERT INTO outbox (doc_id, hash, bytes, created_at_ms, held_code, held_reason)
+                 VALUES (?, ?, ?, 1, ?, ?)",
+            )
+            .bind(id)
+            .bind(hash_hex(&c.hash))
+            .bind(&c.bytes)
+            .bind(held)
+            .bind(held.map(|_| "Wolverhampton reason"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    }
+    pool.close().await;
+    (note_id, card_id, note_change)
+}
+
+#[tokio::test]
+async fn a_plaintext_store_from_the_first_version_is_sealed_at_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (note_id, card_id, note_change) = make_v1_store(dir.path()).await;
+    assert!(contains(&store_bytes(dir.path()), BODY));
+
+    let stub = Stub::start().await;
+    let client = open(dir.path(), &stub.url).await;
+    // Before anyone signs in, counts work and nothing is lost.
+    assert_eq!(client.pending_changes().await.unwrap(), 2);
+    let signed = client.sign_in("sam", "pw", "laptop").await.unwrap();
+    assert_eq!(signed.sealed_rows, 4);
+    let needles = [CHILD, TITLE, BODY, "Zebedee", "Wolverhampton"];
+    assert_absent(&store_bytes(dir.path()), &needles);
+
+    let listed = client.list(None).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed
+            .iter()
+            .any(|d| d.id == note_id && d.child_id.as_deref() == Some(CHILD))
+    );
+    assert!(matches!(
+        client.get(&card_id).await.unwrap(),
+        Some(Record::ContactCard(_))
+    ));
+    let held = client.rejections().await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].reason, "Wolverhampton reason");
+
+    let report = client.sync().await.unwrap();
+    assert_eq!(report.accepted, 1);
+    assert_eq!(
+        stub.with(|s| s.received.get(&note_id).cloned()),
+        Some(vec![note_change])
+    );
+    drop(client);
+    assert_absent(&store_bytes(dir.path()), &needles);
+
+    // The contact card is tagged with its worker scope: it goes when that scope ends.
+    let client = open(dir.path(), &stub.url).await;
+    client.unlock("pw").await.unwrap();
+    stub.with(|s| {
+        s.complete.push("worker:u-sam".into());
+    });
+    client.sync().await.unwrap();
+    stub.with(|s| s.remove.push("worker:u-sam".into()));
+    let report = client.sync().await.unwrap();
+    assert_eq!(report.removed_docs, 1);
+    assert_eq!(client.list(None).await.unwrap()[0].id, note_id);
+}
+
+#[tokio::test]
+async fn concurrent_syncs_never_present_a_refresh_token_twice() {
+    let stub = Stub::start().await;
+    stub.with(|s| s.login_access_ttl = -60);
+    let dir = tempfile::tempdir().unwrap();
+    let client = open(dir.path(), &stub.url).await;
+    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    client.create(note(CHILD, TITLE, BODY)).await.unwrap();
+    let (a, b) = tokio::join!(client.sync(), client.sync());
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(stub.with(|s| (s.refresh_calls, s.reused_refresh)), (1, 0));
+}
+
+#[tokio::test]
+async fn a_sealed_value_moved_to_another_row_is_refused() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = {
+        let client = open(dir.path(), &stub.url).await;
+        client.sign_in("sam", "pw", "laptop").await.unwrap();
+        let a = client.create(note(CHILD, TITLE, BODY)).await.unwrap();
+        let b = client.create(note("c-2", "other", "other")).await.unwrap();
+        (a, b)
+    };
+    // Someone with the file copies b's sealed snapshot and listing over a's.
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("fieldnotes.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE documents SET snapshot = (SELECT snapshot FROM documents WHERE doc_id = ?2),
+             listing = (SELECT listing FROM documents WHERE doc_id = ?2)
+         WHERE doc_id = ?1",
+    )
+    .bind(&a)
+    .bind(&b)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let client = open(dir.path(), &stub.url).await;
+    client.unlock("pw").await.unwrap();
+    let err = client.get(&a).await.unwrap_err();
+    assert!(matches!(err, ClientError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains(&a), "{err}");
+    assert!(matches!(
+        client.list(None).await,
+        Err(ClientError::Corrupt(_))
+    ));
+    // The other document is untouched.
+    assert!(client.get(&b).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn every_content_operation_needs_the_key() {
+    let stub = Stub::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let client = open(dir.path(), &stub.url).await;
+        client.sign_in("sam", "pw", "laptop").await.unwrap();
+        client.create(note(CHILD, TITLE, BODY)).await.unwrap()
+    };
+    let client = open(dir.path(), &stub.url).await;
+    let locked = |r: Result<(), ClientError>| matches!(r, Err(ClientError::NotUnlocked));
+    assert!(locked(client.get(&id).await.map(|_| ())));
+    assert!(locked(client.document(&id).await.map(|_| ())));
+    assert!(locked(client.heads(&id).await.map(|_| ())));
+    assert!(locked(client.conflicts(&id).await.map(|_| ())));
+    assert!(locked(client.rejections().await.map(|_| ())));
+    assert!(locked(client.me().await.map(|_| ())));
+    assert!(locked(client.create(note("c", "t", "b")).await.map(|_| ())));
+    assert!(locked(
+        client
+            .edit(&id, Patch::VisitNote(VisitNotePatch::default()))
+            .await
+    ));
+    // Signing out works locked (the server's session then simply expires).
+    client.sign_out().await.unwrap();
+    assert_eq!(stub.with(|s| s.logout_calls), 0);
+    assert!(matches!(client.get(&id).await, Err(ClientError::SignedOut)));
+    assert_eq!(client.pending_changes().await.unwrap(), 1);
+}

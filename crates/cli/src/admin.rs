@@ -1,0 +1,572 @@
+//! The administrators' and managers' commands, over the server's typed API. The server decides
+//! who may do what; a refusal is shown with its reason (exit code 1).
+
+use std::process::ExitCode;
+
+use fieldnotes_client::{AuditQuery, Client, ClientError};
+use fieldnotes_protocol::admin::{
+    AccessRequest, NewChild, NewReferral, NewTeam, NewUser, TeamPatch, User, UserPatch,
+};
+use serde::Serialize;
+
+use crate::Usage;
+use crate::admin_args::{
+    AccessCmd, AdminCmd, AuditArgs, ChildCmd, DeviceCmd, QuarantineArgs, TeamCmd, UserCmd, UserSet,
+};
+use crate::session::new_password;
+
+/// A server refusal as its reason alone (the SDK's wording is for sync, where it adds that
+/// recorded work is safe); other errors as they are.
+trait Explain<T> {
+    fn explain(self) -> anyhow::Result<T>;
+}
+
+impl<T> Explain<T> for Result<T, ClientError> {
+    fn explain(self) -> anyhow::Result<T> {
+        self.map_err(|e| match e {
+            ClientError::Server {
+                status, message, ..
+            } if status < 500 && status != 429 => {
+                anyhow::anyhow!("refused by the server: {message}")
+            }
+            other => other.into(),
+        })
+    }
+}
+
+/// One JSON object per line.
+fn json_lines<T: Serialize>(items: &[T]) -> anyhow::Result<()> {
+    for item in items {
+        println!("{}", serde_json::to_string(item)?);
+    }
+    Ok(())
+}
+
+fn json_one<T: Serialize>(item: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(item)?);
+    Ok(())
+}
+
+/// A table with a header; columns padded to their widest cell, the last one not padded. An
+/// empty table is "none" on standard error.
+fn table(headers: &[&str], rows: &[Vec<String>]) {
+    if rows.is_empty() {
+        eprintln!("none");
+        return;
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let n = cells.len();
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            out.push_str(cell);
+            if i + 1 < n {
+                let pad = w.saturating_sub(cell.chars().count()) + 2;
+                out.push_str(&" ".repeat(pad));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(&headers.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>());
+    for row in rows {
+        line(row);
+    }
+}
+
+fn or_dash(value: Option<&str>) -> String {
+    value.unwrap_or("-").to_owned()
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+/// `fieldnotes admin ...`
+pub async fn admin(client: &Client, command: AdminCmd, json: bool) -> anyhow::Result<ExitCode> {
+    match command {
+        AdminCmd::Team { command } => team(client, command, json).await?,
+        AdminCmd::User { command } => user(client, command, json).await?,
+        AdminCmd::Device { command } => device(client, command, json).await?,
+        AdminCmd::Quarantine(a) => quarantine(client, a, json).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn team(client: &Client, command: TeamCmd, json: bool) -> anyhow::Result<()> {
+    let team = match command {
+        TeamCmd::Add(a) => {
+            let new = NewTeam {
+                team_id: a.id,
+                name: a.name,
+                pod_read_access: a.pod_read,
+            };
+            client.create_team(&new).await.explain()?
+        }
+        TeamCmd::List => {
+            let teams = client.teams().await.explain()?;
+            if json {
+                return json_lines(&teams);
+            }
+            let rows: Vec<_> = teams
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.team_id.clone(),
+                        t.name.clone(),
+                        on_off(t.pod_read_access).to_owned(),
+                    ]
+                })
+                .collect();
+            table(&["TEAM", "NAME", "POD-WIDE READING"], &rows);
+            return Ok(());
+        }
+        TeamCmd::Set(a) => {
+            if a.name.is_none() && a.pod_read.is_none() {
+                return Err(Usage("nothing to change: give --name or --pod-read".into()).into());
+            }
+            let patch = TeamPatch {
+                name: a.name,
+                pod_read_access: a.pod_read,
+            };
+            client.update_team(&a.id, &patch).await.explain()?
+        }
+    };
+    if json {
+        return json_one(&team);
+    }
+    println!(
+        "team {}: {} (pod-wide reading {})",
+        team.team_id,
+        team.name,
+        on_off(team.pod_read_access)
+    );
+    Ok(())
+}
+
+fn user_row(u: &User) -> Vec<String> {
+    let mut sign_in = Vec::new();
+    if u.has_password {
+        sign_in.push("password");
+    }
+    if u.external_subject.is_some() {
+        sign_in.push("identity provider");
+    }
+    vec![
+        u.user_id.clone(),
+        u.username.clone(),
+        u.display_name.clone(),
+        u.role.to_string(),
+        or_dash(u.team_id.as_deref()),
+        if u.active { "yes" } else { "no" }.to_owned(),
+        if sign_in.is_empty() {
+            "-".to_owned()
+        } else {
+            sign_in.join(", ")
+        },
+    ]
+}
+
+const USER_HEADERS: &[&str] = &[
+    "USER", "USERNAME", "NAME", "ROLE", "TEAM", "ACTIVE", "SIGN-IN",
+];
+
+async fn user(client: &Client, command: UserCmd, json: bool) -> anyhow::Result<()> {
+    let user = match command {
+        UserCmd::Add(a) => {
+            // With only an identity-provider subject, a password is optional: not asked for.
+            let password = if a.external_subject.is_some()
+                && std::env::var("FIELDNOTES_NEW_PASSWORD").map_or(true, |v| v.is_empty())
+            {
+                None
+            } else {
+                Some(new_password(&a.username)?)
+            };
+            let new = NewUser {
+                user_id: None,
+                username: a.username,
+                display_name: a.name,
+                role: a.role,
+                team_id: a.team,
+                password: password.as_ref().map(|p| p.to_string()),
+                external_subject: a.external_subject,
+            };
+            client.create_user(&new).await.explain()?
+        }
+        UserCmd::List(a) => {
+            let users = client.users(a.team.as_deref()).await.explain()?;
+            if json {
+                return json_lines(&users);
+            }
+            let rows: Vec<_> = users.iter().map(user_row).collect();
+            table(USER_HEADERS, &rows);
+            return Ok(());
+        }
+        UserCmd::Set(a) => {
+            let id = a.id.clone();
+            let patch = user_patch(a)?;
+            client.update_user(&id, &patch).await.explain()?
+        }
+    };
+    if json {
+        return json_one(&user);
+    }
+    table(USER_HEADERS, &[user_row(&user)]);
+    Ok(())
+}
+
+fn user_patch(a: UserSet) -> anyhow::Result<UserPatch> {
+    let team_id = match (a.team, a.no_team) {
+        (_, true) => Some(None),
+        (Some(team), false) => Some(Some(team)),
+        (None, false) => None,
+    };
+    let active = match (a.disable, a.enable) {
+        (true, _) => Some(false),
+        (false, true) => Some(true),
+        (false, false) => None,
+    };
+    let password = if a.reset_password {
+        Some(new_password(&a.id)?.to_string())
+    } else {
+        None
+    };
+    let patch = UserPatch {
+        display_name: a.name,
+        role: a.role,
+        team_id,
+        active,
+        password,
+        external_subject: None,
+    };
+    if patch == UserPatch::default() {
+        return Err(Usage(
+            "nothing to change: give --role, --team, --no-team, --name, --disable, --enable or \
+             --reset-password"
+                .into(),
+        )
+        .into());
+    }
+    Ok(patch)
+}
+
+async fn device(client: &Client, command: DeviceCmd, json: bool) -> anyhow::Result<()> {
+    match command {
+        DeviceCmd::List(a) => {
+            let devices = client.devices(a.user.as_deref()).await.explain()?;
+            if json {
+                return json_lines(&devices);
+            }
+            let rows: Vec<_> = devices
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.device_id.clone(),
+                        d.user_id.clone(),
+                        d.name.clone(),
+                        d.registered_at.clone(),
+                        or_dash(d.last_sync_at.as_deref()),
+                        match &d.revoked_at {
+                            Some(at) => format!("revoked {at}"),
+                            None => "active".to_owned(),
+                        },
+                        d.pending_review.to_string(),
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    "DEVICE",
+                    "USER",
+                    "NAME",
+                    "REGISTERED",
+                    "LAST SYNC",
+                    "STATUS",
+                    "TO REVIEW",
+                ],
+                &rows,
+            );
+        }
+        DeviceCmd::Revoke(a) => {
+            let d = client.revoke_device(&a.device_id).await.explain()?;
+            if json {
+                return json_one(&d);
+            }
+            println!(
+                "revoked device {} ({}, of {}): its session has ended, and it removes its records \
+                 the next time it connects",
+                d.device_id, d.name, d.user_id
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn quarantine(client: &Client, a: QuarantineArgs, json: bool) -> anyhow::Result<()> {
+    let list = client.quarantine(a.after, a.limit).await.explain()?;
+    if json {
+        return json_lines(&list.items);
+    }
+    if list.items.is_empty() {
+        eprintln!("nothing in quarantine");
+        return Ok(());
+    }
+    let rows: Vec<_> = list
+        .items
+        .iter()
+        .map(|q| {
+            vec![
+                q.id.to_string(),
+                q.received_at.clone(),
+                or_dash(q.device_id.as_deref()),
+                or_dash(q.doc_id.as_deref()),
+                q.code.clone(),
+                q.size.to_string(),
+                q.reason.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "RECEIVED", "DEVICE", "DOCUMENT", "CODE", "BYTES", "REASON",
+        ],
+        &rows,
+    );
+    if let Some(last) = list.items.last()
+        && list.items.len() >= usize::try_from(a.limit).unwrap_or(usize::MAX)
+    {
+        eprintln!("more may follow: run again with --after {}", last.id);
+    }
+    Ok(())
+}
+
+/// `fieldnotes child ...`
+pub async fn child(client: &Client, command: ChildCmd, json: bool) -> anyhow::Result<ExitCode> {
+    match command {
+        ChildCmd::Add(a) => {
+            let new = NewChild {
+                child_id: a.id,
+                display_name: a.name,
+                team_id: a.team,
+            };
+            let c = client.create_child(&new).await.explain()?;
+            if json {
+                json_one(&c)?;
+            } else {
+                println!(
+                    "added child {} ({}) to team {}; allocate them with `fieldnotes child \
+                     allocate {} --to WORKER`",
+                    c.child_id, c.display_name, c.team_id, c.child_id
+                );
+            }
+        }
+        ChildCmd::List => {
+            let children = client.children().await.explain()?;
+            if json {
+                json_lines(&children)?;
+            } else {
+                let rows: Vec<_> = children
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.child_id.clone(),
+                            c.display_name.clone(),
+                            c.team_id.clone(),
+                            or_dash(c.case_holder.as_deref()),
+                        ]
+                    })
+                    .collect();
+                table(&["CHILD", "NAME", "TEAM", "CASE HOLDER"], &rows);
+            }
+        }
+        ChildCmd::Allocate(a) => {
+            let al = client.allocate(&a.child, &a.to).await.explain()?;
+            if json {
+                json_one(&al)?;
+            } else {
+                println!(
+                    "{} is allocated to {} from {}; their device gets the child's records on its \
+                     next sync",
+                    al.child_id, al.worker_id, al.started_at
+                );
+            }
+        }
+        ChildCmd::Unallocate(a) => {
+            let al = client.end_allocation(&a.child).await.explain()?;
+            if json {
+                json_one(&al)?;
+            } else {
+                println!(
+                    "ended the allocation of {} to {}; {} has no case holder now",
+                    al.child_id, al.worker_id, al.child_id
+                );
+            }
+        }
+        ChildCmd::History(a) => {
+            let h = client.allocation_history(&a.child).await.explain()?;
+            if json {
+                json_one(&h)?;
+            } else {
+                let rows: Vec<_> = h
+                    .allocations
+                    .iter()
+                    .map(|al| {
+                        vec![
+                            al.worker_id.clone(),
+                            al.started_at.clone(),
+                            al.ended_at.clone().unwrap_or_else(|| "now".into()),
+                            al.allocated_by.clone(),
+                        ]
+                    })
+                    .collect();
+                table(&["WORKER", "FROM", "UNTIL", "ALLOCATED BY"], &rows);
+                println!(
+                    "{} has had {} different social worker(s)",
+                    h.child_id, h.distinct_workers
+                );
+            }
+        }
+        ChildCmd::Refer(a) => {
+            let new = NewReferral {
+                youth_worker_id: a.to,
+                starts_on: a.from,
+                planned_end: a.until,
+            };
+            let r = client.refer(&a.child, &new).await.explain()?;
+            if json {
+                json_one(&r)?;
+            } else {
+                println!(
+                    "referral {}: {} to youth worker {} from {} until {}",
+                    r.referral_id, r.child_id, r.youth_worker_id, r.starts_on, r.planned_end
+                );
+            }
+        }
+        ChildCmd::Referrals(a) => {
+            let referrals = client.referrals(&a.child).await.explain()?;
+            if json {
+                json_lines(&referrals)?;
+            } else {
+                let rows: Vec<_> = referrals
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.referral_id.to_string(),
+                            r.youth_worker_id.clone(),
+                            r.starts_on.clone(),
+                            r.planned_end.clone(),
+                            r.referred_by.clone(),
+                            or_dash(r.ended_at.as_deref()),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["REFERRAL", "YOUTH WORKER", "FROM", "UNTIL", "BY", "ENDED"],
+                    &rows,
+                );
+            }
+        }
+        ChildCmd::EndReferral(a) => {
+            let r = client.end_referral(a.referral_id).await.explain()?;
+            if json {
+                json_one(&r)?;
+            } else {
+                println!(
+                    "ended referral {} ({} with youth worker {})",
+                    r.referral_id, r.child_id, r.youth_worker_id
+                );
+            }
+        }
+        ChildCmd::Access(a) => {
+            let request = AccessRequest {
+                reason: a.reason,
+                minutes: a.minutes,
+            };
+            let g = client.request_access(&a.child, &request).await.explain()?;
+            if json {
+                json_one(&g)?;
+            } else {
+                println!(
+                    "you may open {}'s records until {} (grant {}; recorded in the audit log and \
+                     shown to the team manager)",
+                    g.child_id, g.expires_at, g.grant_id
+                );
+                println!("run `fieldnotes sync` to fetch the records");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `fieldnotes access ...`
+pub async fn access(client: &Client, command: AccessCmd, json: bool) -> anyhow::Result<ExitCode> {
+    match command {
+        AccessCmd::List(a) => {
+            let grants = client.access_grants(a.active).await.explain()?;
+            if json {
+                json_lines(&grants)?;
+            } else {
+                let rows: Vec<_> = grants
+                    .iter()
+                    .map(|g| {
+                        vec![
+                            g.grant_id.to_string(),
+                            g.user_id.clone(),
+                            g.child_id.clone(),
+                            g.granted_at.clone(),
+                            g.expires_at.clone(),
+                            g.reason.clone(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["GRANT", "USER", "CHILD", "FROM", "UNTIL", "REASON"],
+                    &rows,
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `fieldnotes audit`
+pub async fn audit(client: &Client, a: AuditArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let query = AuditQuery {
+        child: a.child,
+        user: a.user,
+        after: a.after,
+        limit: a.limit,
+    };
+    let entries = client.audit(&query).await.explain()?;
+    if json {
+        json_lines(&entries)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                e.at.clone(),
+                or_dash(e.user_id.as_deref()),
+                e.action.clone(),
+                or_dash(e.child_id.as_deref()),
+                or_dash(e.doc_id.as_deref()),
+                if e.details.is_null() {
+                    "-".to_owned()
+                } else {
+                    e.details.to_string()
+                },
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "AT", "USER", "ACTION", "CHILD", "DOCUMENT", "DETAILS"],
+        &rows,
+    );
+    Ok(ExitCode::SUCCESS)
+}

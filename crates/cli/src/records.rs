@@ -1,0 +1,295 @@
+//! The record commands: new and edit for the four kinds, list, show, sync and status.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use fieldnotes_client::{Client, ClientError, SyncReport};
+use fieldnotes_model::{
+    AboutMePatch, ContactCardPatch, NewAboutMe, NewContactCard, NewRecord, NewShortPlan,
+    NewVisitNote, NoteStatus, Patch, ShortPlanPatch, SubjectKind, VisitNotePatch,
+};
+
+use crate::args::{AboutMeCmd, Command, ContactCardCmd, NoteCmd, PlanCmd};
+use crate::{EXIT_OFFLINE, output, session};
+
+/// Run a record command for the signed-in person `me` (the store is unlocked).
+pub async fn run(
+    client: &Client,
+    me: &str,
+    command: Command,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Note { command } => note(client, me, command).await,
+        Command::AboutMe { command } => about_me(client, command).await,
+        Command::ContactCard { command } => contact_card(client, me, command).await,
+        Command::Plan { command } => plan(client, me, command).await,
+        Command::List(a) => {
+            let docs = client.list(a.kind).await?;
+            let docs: Vec<_> = docs
+                .into_iter()
+                .filter(|d| {
+                    a.child
+                        .as_deref()
+                        .is_none_or(|c| d.child_id.as_deref() == Some(c))
+                })
+                .collect();
+            output::list(&docs, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show(a) => {
+            let record = client
+                .get(&a.id)
+                .await?
+                .ok_or_else(|| ClientError::NotFound { id: a.id.clone() })?;
+            let conflicts = client.conflicts(&a.id).await?;
+            output::show(&record, &conflicts, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync => sync(client).await,
+        // Dispatched in main.
+        other => bail!("internal: {other:?} is not a record command"),
+    }
+}
+
+async fn note(client: &Client, me: &str, command: NoteCmd) -> anyhow::Result<ExitCode> {
+    match command {
+        NoteCmd::New(a) => {
+            let body = read_text(a.body, a.body_file)?;
+            let record = NewRecord::VisitNote(NewVisitNote {
+                child_id: a.child,
+                author: me.to_owned(),
+                visit_kind: a.kind,
+                occurred_at: a.occurred_at.unwrap_or_else(now_rfc3339),
+                title: a.title,
+                body,
+                wishes_and_feelings: a.wishes.unwrap_or_default(),
+                tags: a.tag,
+                present: a.present,
+                child_seen: a.child_seen,
+                seen_alone: a.seen_alone,
+                not_alone_reason: a.not_alone_reason,
+            });
+            created(client, record).await
+        }
+        NoteCmd::Edit(a) => {
+            let body = match (a.body, a.body_file) {
+                (None, None) => None,
+                (body, file) => Some(read_text(body, file)?),
+            };
+            let patch = VisitNotePatch {
+                visit_kind: a.kind,
+                occurred_at: a.occurred_at,
+                title: a.title,
+                body,
+                wishes_and_feelings: a.wishes,
+                tags: (!a.tag.is_empty()).then_some(a.tag),
+                present: (!a.present.is_empty()).then_some(a.present),
+                child_seen: a.child_seen.map(Some),
+                seen_alone: a.seen_alone.map(Some),
+                not_alone_reason: a.not_alone_reason.map(Some),
+                status: a.complete.then_some(NoteStatus::Completed),
+            };
+            edited(client, &a.id, Patch::VisitNote(patch)).await
+        }
+    }
+}
+
+async fn about_me(client: &Client, command: AboutMeCmd) -> anyhow::Result<ExitCode> {
+    match command {
+        AboutMeCmd::New(a) => {
+            let (subject_kind, subject_id) = match (a.child, a.worker) {
+                (Some(child), None) => (SubjectKind::Child, child),
+                (None, Some(worker)) => (SubjectKind::Worker, worker),
+                _ => return Err(crate::Usage("give --child ID or --worker ID".into()).into()),
+            };
+            let record = NewRecord::AboutMe(NewAboutMe {
+                subject_kind,
+                subject_id,
+                fun: a.fun.unwrap_or_default(),
+                dislikes: a.dislikes.unwrap_or_default(),
+                important: a.important.unwrap_or_default(),
+                how_to_help: a.how_to_help.unwrap_or_default(),
+            });
+            created(client, record).await
+        }
+        AboutMeCmd::Edit(a) => {
+            let patch = AboutMePatch {
+                fun: a.fun,
+                dislikes: a.dislikes,
+                important: a.important,
+                how_to_help: a.how_to_help,
+                status: a.complete.then_some(NoteStatus::Completed),
+            };
+            edited(client, &a.id, Patch::AboutMe(patch)).await
+        }
+    }
+}
+
+async fn contact_card(
+    client: &Client,
+    me: &str,
+    command: ContactCardCmd,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        ContactCardCmd::New(a) => {
+            let record = NewRecord::ContactCard(NewContactCard {
+                worker_id: a.worker.unwrap_or_else(|| me.to_owned()),
+                display_name: a.name,
+                picture: None,
+                three_things: a.thing,
+                how_to_reach: a.how_to_reach.unwrap_or_default(),
+                when_to_reach: a.when_to_reach.unwrap_or_default(),
+            });
+            created(client, record).await
+        }
+        ContactCardCmd::Edit(a) => {
+            let patch = ContactCardPatch {
+                display_name: a.name,
+                picture: None,
+                three_things: (!a.thing.is_empty()).then_some(a.thing),
+                how_to_reach: a.how_to_reach,
+                when_to_reach: a.when_to_reach,
+            };
+            edited(client, &a.id, Patch::ContactCard(patch)).await
+        }
+    }
+}
+
+async fn plan(client: &Client, me: &str, command: PlanCmd) -> anyhow::Result<ExitCode> {
+    match command {
+        PlanCmd::New(a) => {
+            let record = NewRecord::ShortPlan(NewShortPlan {
+                child_id: a.child,
+                author: me.to_owned(),
+                points: a.point,
+                review_on: a.review_on,
+                planned_end: a.planned_end,
+            });
+            created(client, record).await
+        }
+        PlanCmd::Edit(a) => {
+            let patch = ShortPlanPatch {
+                points: (!a.point.is_empty()).then_some(a.point),
+                review_on: a.review_on.map(Some),
+                planned_end: a.planned_end.map(Some),
+                status: a.complete.then_some(NoteStatus::Completed),
+            };
+            edited(client, &a.id, Patch::ShortPlan(patch)).await
+        }
+    }
+}
+
+async fn created(client: &Client, record: NewRecord) -> anyhow::Result<ExitCode> {
+    let kind = record.kind();
+    let id = client.create(record).await?;
+    println!("{id}");
+    eprintln!("saved new {kind} on this device; run `fieldnotes sync` to send it");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn edited(client: &Client, id: &str, patch: Patch) -> anyhow::Result<ExitCode> {
+    client.edit(id, patch).await?;
+    eprintln!("saved on this device; run `fieldnotes sync` to send it");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn sync(client: &Client) -> anyhow::Result<ExitCode> {
+    match client.sync().await {
+        Ok(report) => {
+            print_report(&report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.is_retryable() => {
+            let pending = client.pending_changes().await?;
+            eprintln!("could not sync: {e}");
+            eprintln!(
+                "{pending} change(s) are waiting on this device. Nothing is lost: run `fieldnotes \
+                 sync` again when there is a connection."
+            );
+            Ok(ExitCode::from(EXIT_OFFLINE))
+        }
+        // Printed by main with exit code 77 (sign-in) or 1 (revoked: the SDK wiped the store).
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_report(report: &SyncReport) {
+    println!(
+        "synced: sent {} change(s), {} confirmed; received {} change(s) to {} document(s) in {} \
+         round trip(s)",
+        report.pushed_changes,
+        report.accepted,
+        report.pulled_changes,
+        report.pulled_docs,
+        report.round_trips
+    );
+    for r in &report.rejected {
+        println!(
+            "refused: document {} ({}): {}. It is kept on this device; edit it to send it again.",
+            r.doc_id, r.code, r.reason
+        );
+    }
+    if report.deferred > 0 {
+        println!(
+            "{} document(s) will be sent again on the next sync",
+            report.deferred
+        );
+    }
+    if !report.removed_scopes.is_empty() {
+        println!(
+            "no longer yours: {} ({} document(s) removed from this device)",
+            report.removed_scopes.join(", "),
+            report.removed_docs
+        );
+    }
+    if !report.removals_waiting.is_empty() {
+        println!(
+            "no longer yours, removed after your changes to them are sent: {}",
+            report.removals_waiting.join(", ")
+        );
+    }
+}
+
+/// `fieldnotes status`: works signed out and locked; `--refused` unlocks to give reasons.
+pub async fn status(client: &Client, refused: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let rejections = if refused {
+        session::unlock(client).await?;
+        Some(client.rejections().await?)
+    } else {
+        None
+    };
+    let status = client.status().await?;
+    output::status(&status, rejections.as_deref(), json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Text from `--body`, or from `--body-file` (`-` for standard input).
+fn read_text(text: Option<String>, file: Option<PathBuf>) -> anyhow::Result<String> {
+    match (text, file) {
+        (Some(text), None) => Ok(text),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading the body from standard input")?;
+            Ok(text)
+        }
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .with_context(|| format!("reading the body from {}", path.display())),
+        (None, None) => Ok(String::new()),
+        (Some(_), Some(_)) => {
+            Err(crate::Usage("give --body or --body-file, not both".into()).into())
+        }
+    }
+}
+
+fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,312 @@
+//! The administrators' and managers' commands of the `fieldnotes` binary, against the real
+//! server: setting up teams, people and children, allocation, access outside allocation,
+//! revoking a device, and signing in through the identity provider.
+
+// Test code: a failed unwrap is a failed test, and sizes here are small.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
+
+mod common;
+
+use common::{Device, NEW_PASSWORD, assert_fails, note_args, standard_server, stderr, stdout};
+use fieldnotes_tests::{Backend, TestDb, TestServer};
+
+/// An admin adds a team, people and a child; the manager records a note and allocates the
+/// child; the worker's sync brings the note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
+    let (_db, server) = standard_server(0).await;
+    let url = server.url();
+    let (admin, manager, worker) = (
+        Device::new(),
+        Device::new(),
+        Device::with_password(NEW_PASSWORD),
+    );
+    admin.login(&url, "admin").await;
+    let out = admin
+        .ok(
+            &url,
+            &["admin", "team", "add", "pod-2", "--name", "Pod two"],
+        )
+        .await;
+    assert!(
+        stdout(&out).contains("team pod-2: Pod two"),
+        "{}",
+        stdout(&out)
+    );
+    let out = admin
+        .run_env(
+            &url,
+            &[("FIELDNOTES_NEW_PASSWORD", NEW_PASSWORD)],
+            &[
+                "admin",
+                "user",
+                "add",
+                "sw-new",
+                "--name",
+                "Robin New",
+                "--role",
+                "social_worker",
+                "--team",
+                "pod-2",
+            ],
+        )
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Robin New"), "{}", stdout(&out));
+    admin
+        .ok(&url, &["admin", "user", "set", "mgr", "--team", "pod-2"])
+        .await;
+    let out = admin
+        .ok(
+            &url,
+            &[
+                "child",
+                "add",
+                "child-new",
+                "--name",
+                "Jo",
+                "--team",
+                "pod-2",
+            ],
+        )
+        .await;
+    assert!(
+        stdout(&out).contains("added child child-new"),
+        "{}",
+        stdout(&out)
+    );
+    let out = admin
+        .ok(&url, &["admin", "user", "list", "--team", "pod-2"])
+        .await;
+    let text = stdout(&out);
+    assert!(text.contains("sw-new") && text.contains("mgr"), "{text}");
+    assert!(!text.contains("sw-a"), "{text}");
+    let out = admin.ok(&url, &["admin", "team", "list", "--json"]).await;
+    assert_eq!(stdout(&out).lines().count(), 2, "{}", stdout(&out));
+
+    // The manager records about the child, then allocates it.
+    manager.login(&url, "mgr").await;
+    let note = manager
+        .record(&url, &note_args("child-new", "Introductory visit"))
+        .await;
+    manager.ok(&url, &["sync"]).await;
+    let out = manager
+        .ok(&url, &["child", "allocate", "child-new", "--to", "sw-new"])
+        .await;
+    assert!(
+        stdout(&out).contains("child-new is allocated to sw-new"),
+        "{}",
+        stdout(&out)
+    );
+    let out = manager.ok(&url, &["child", "history", "child-new"]).await;
+    assert!(
+        stdout(&out).contains("has had 1 different social worker(s)"),
+        "{}",
+        stdout(&out)
+    );
+    let out = manager.ok(&url, &["child", "list"]).await;
+    assert!(stdout(&out).contains("sw-new"), "{}", stdout(&out));
+
+    worker.login(&url, "sw-new").await;
+    worker.ok(&url, &["sync"]).await;
+    assert_eq!(
+        worker.listed(&url).await,
+        vec![(note, Some("child-new".to_owned()))]
+    );
+
+    // The audit log has it all; the device list has the three devices.
+    let out = admin
+        .ok(&url, &["audit", "--child", "child-new", "--json"])
+        .await;
+    let actions: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["action"].to_string())
+        .collect();
+    assert!(
+        actions.iter().any(|a| a.contains("allocate")),
+        "{actions:?}"
+    );
+    let out = admin.ok(&url, &["admin", "device", "list"]).await;
+    assert_eq!(stdout(&out).lines().count(), 4, "{}", stdout(&out));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_admin_may_list_people() {
+    let (_db, server) = standard_server(0).await;
+    let url = server.url();
+    let device = Device::new();
+    device.login(&url, "sw-a").await;
+    let out = device.run(&url, &["admin", "user", "list"]).await;
+    assert_fails(&out, 1, "only an admin can do this");
+    assert!(
+        !stderr(&out).contains("Everything recorded"),
+        "{}",
+        stderr(&out)
+    );
+    server.stop().await.unwrap();
+}
+
+/// Opening a child outside allocation needs a real reason; with one, sync fetches the records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_outside_allocation_needs_a_reason() {
+    let (_db, server) = standard_server(1).await;
+    let url = server.url();
+    let (holder, duty) = (Device::new(), Device::new());
+    holder.login(&url, "sw-a").await;
+    let note = holder.record(&url, &note_args("child-00", "Visit")).await;
+    holder.ok(&url, &["sync"]).await;
+
+    duty.login(&url, "sw-b").await;
+    let out = duty
+        .run(
+            &url,
+            &["child", "access", "child-00", "--reason", "because"],
+        )
+        .await;
+    assert_fails(&out, 1, "at least 10 characters");
+    let out = duty
+        .ok(
+            &url,
+            &[
+                "child",
+                "access",
+                "child-00",
+                "--reason",
+                "duty: school called, case holder on leave",
+                "--minutes",
+                "30",
+            ],
+        )
+        .await;
+    assert!(
+        stdout(&out).contains("run `fieldnotes sync` to fetch the records"),
+        "{}",
+        stdout(&out)
+    );
+    duty.ok(&url, &["sync"]).await;
+    assert_eq!(
+        duty.listed(&url).await,
+        vec![(note, Some("child-00".to_owned()))]
+    );
+    let out = duty.ok(&url, &["access", "list", "--active"]).await;
+    assert!(
+        stdout(&out).contains("case holder on leave"),
+        "{}",
+        stdout(&out)
+    );
+    server.stop().await.unwrap();
+}
+
+/// A device the admin revokes removes its records when it next syncs, and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_is_wiped_and_says_so() {
+    let (_db, server) = standard_server(1).await;
+    let url = server.url();
+    let (admin, lost) = (Device::new(), Device::new());
+    lost.login(&url, "sw-a").await;
+    lost.record(&url, &note_args("child-00", "t")).await;
+    let out = lost.ok(&url, &["status", "--json"]).await;
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let device_id = status["device_id"].as_str().unwrap().to_owned();
+
+    admin.login(&url, "admin").await;
+    let out = admin
+        .ok(&url, &["admin", "device", "revoke", &device_id])
+        .await;
+    assert!(stdout(&out).contains("revoked device"), "{}", stdout(&out));
+
+    let out = lost.run(&url, &["sync"]).await;
+    assert_fails(&out, 1, "revoked by an administrator");
+    assert!(!lost.path().join("fieldnotes.db").exists());
+    server.stop().await.unwrap();
+}
+
+/// A person the admin set up for the identity provider signs in with its token; later commands
+/// need a password on this device, which the admin can give them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_an_identity_provider_token() {
+    use fieldnotes_tests::server::{IDP_AUDIENCE, IDP_ISSUER, IDP_KEY_ID, IDP_PRIVATE_KEY};
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let server = TestServer::start_with_idp(&db.url).await.unwrap();
+    server.org().standard(1).await.unwrap();
+    let url = server.url();
+    let (admin, jo) = (Device::new(), Device::with_password(NEW_PASSWORD));
+    admin.login(&url, "admin").await;
+    let out = admin
+        .ok(
+            &url,
+            &[
+                "admin",
+                "user",
+                "add",
+                "jo",
+                "--name",
+                "Jo Bloggs",
+                "--role",
+                "social_worker",
+                "--team",
+                "pod-1",
+                "--external-subject",
+                "idp|jo",
+            ],
+        )
+        .await;
+    assert!(
+        stdout(&out).contains("identity provider"),
+        "{}",
+        stdout(&out)
+    );
+
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = serde_json::json!({
+        "iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "sub": "idp|jo", "iat": now, "exp": now + 300,
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(IDP_KEY_ID.to_owned());
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(IDP_PRIVATE_KEY.as_bytes()).unwrap();
+    let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    let file = jo.path().join("token.jwt");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let empty = jo.path().join("empty.jwt");
+    std::fs::write(&empty, "\n").unwrap();
+
+    let out = jo
+        .run(&url, &["login", "--id-token-file", empty.to_str().unwrap()])
+        .await;
+    assert_fails(&out, 1, "is empty");
+    let out = jo
+        .ok(&url, &["login", "--id-token-file", file.to_str().unwrap()])
+        .await;
+    assert!(
+        stdout(&out).contains("signed in as jo (Jo Bloggs, social_worker, team pod-1) (online)"),
+        "{}",
+        stdout(&out)
+    );
+    // No password key on this device yet: a new process cannot unlock.
+    let out = jo.run(&url, &["list"]).await;
+    assert_fails(&out, 77, "sign in again");
+
+    let out = admin
+        .run_env(
+            &url,
+            &[("FIELDNOTES_NEW_PASSWORD", NEW_PASSWORD)],
+            &["admin", "user", "set", "jo", "--reset-password"],
+        )
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("password, identity provider"),
+        "{}",
+        stdout(&out)
+    );
+    jo.login(&url, "jo").await;
+    jo.ok(&url, &["list"]).await;
+    server.stop().await.unwrap();
+}

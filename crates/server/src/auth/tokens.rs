@@ -1,0 +1,250 @@
+//! The server's own tokens: short-lived access tokens (HS256 JWTs) and opaque refresh tokens.
+//!
+//! The HS256 key is made on the first start and kept in the database (`server_secrets`), so
+//! every server sharing the database signs and checks alike and a new install needs no key
+//! set up. Validation pins the algorithm, issuer and audience and requires `exp`, `nbf`,
+//! `iat` and `sub`. Refresh tokens are 32 random bytes; only their SHA-256 is stored.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::ApiError;
+
+/// The `iss` of access tokens.
+pub const ISSUER: &str = "fieldnotes-server";
+/// The `aud` of access tokens.
+pub const AUDIENCE: &str = "fieldnotes-sync";
+/// The name of the signing key in the store's server secrets.
+pub const SIGNING_KEY_NAME: &str = "access_token_hs256";
+/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// What an access token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The person (user id).
+    pub sub: String,
+    /// The device.
+    pub did: String,
+    /// The device's session: a token from an ended session is refused.
+    pub sid: String,
+    pub iat: u64,
+    pub nbf: u64,
+    pub exp: u64,
+}
+
+/// Signing and checking keys, and token lifetimes.
+#[derive(Clone)]
+pub struct AuthKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+impl std::fmt::Debug for AuthKeys {
+    // Keys are secrets: never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthKeys")
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthKeys {
+    /// Keys from the shared HS256 secret.
+    pub fn new(secret: &[u8], access_ttl: Duration, refresh_ttl: Duration) -> Self {
+        // jsonwebtoken needs a process-wide crypto provider; an error only means one is
+        // installed already.
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        AuthKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            access_ttl,
+            refresh_ttl,
+        }
+    }
+
+    /// A fresh random signing secret (stored only if the database has none yet).
+    pub fn new_secret() -> Vec<u8> {
+        let mut secret = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        secret
+    }
+
+    /// Sign an access token for `user_id` on `device_id` in session `session_id`.
+    pub fn issue_access(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        session_id: &str,
+        now_secs: u64,
+    ) -> Result<String, ApiError> {
+        let claims = AccessClaims {
+            iss: ISSUER.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            sub: user_id.to_owned(),
+            did: device_id.to_owned(),
+            sid: session_id.to_owned(),
+            iat: now_secs,
+            nbf: now_secs,
+            exp: now_secs + self.access_ttl.as_secs(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::Internal(format!("signing an access token failed: {e}")))
+    }
+
+    /// Check an access token's signature, algorithm, issuer, audience and times.
+    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, ApiError> {
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| token_error(e.kind()))
+    }
+}
+
+/// A refused token, with a reason a person (or an app) can act on.
+pub fn token_error(kind: &ErrorKind) -> ApiError {
+    let (code, message) = match kind {
+        ErrorKind::ExpiredSignature => (
+            "token_expired",
+            "the access token has expired; refresh it with the refresh token".to_owned(),
+        ),
+        ErrorKind::ImmatureSignature => (
+            "invalid_token",
+            "the access token is not valid yet (its nbf is in the future); check the device's \
+             clock"
+                .to_owned(),
+        ),
+        ErrorKind::InvalidIssuer => (
+            "invalid_token",
+            "the access token was not issued by this server (wrong issuer)".to_owned(),
+        ),
+        ErrorKind::InvalidAudience => (
+            "invalid_token",
+            "the access token is not meant for this service (wrong audience)".to_owned(),
+        ),
+        ErrorKind::InvalidSignature => (
+            "invalid_token",
+            "the access token's signature does not match: it was altered or signed by someone \
+             else"
+                .to_owned(),
+        ),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => (
+            "invalid_token",
+            "the access token is signed with an algorithm this server does not accept".to_owned(),
+        ),
+        ErrorKind::MissingRequiredClaim(claim) => (
+            "invalid_token",
+            format!("the access token has no `{claim}` claim"),
+        ),
+        other => (
+            "invalid_token",
+            format!("the access token cannot be read ({other:?}); sign in again"),
+        ),
+    };
+    ApiError::Unauthorized {
+        code,
+        message: message.clone(),
+    }
+}
+
+/// A new opaque refresh token and the hash to store for it.
+pub fn new_refresh_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = hash_refresh_token(&token);
+    (token, hash)
+}
+
+/// The stored form of a refresh token.
+pub fn hash_refresh_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new random session id.
+pub fn new_session_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> AuthKeys {
+        AuthKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            Duration::from_secs(900),
+            Duration::from_secs(86_400),
+        )
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    #[test]
+    fn an_issued_token_verifies_with_its_claims() {
+        let keys = keys();
+        let token = keys.issue_access("sw-1", "dev-1", "s1", now()).unwrap();
+        let claims = keys.verify_access(&token).unwrap();
+        assert_eq!(
+            (claims.sub.as_str(), claims.did.as_str()),
+            ("sw-1", "dev-1")
+        );
+    }
+
+    #[test]
+    fn a_token_from_other_keys_is_refused() {
+        let token = keys().issue_access("sw-1", "dev-1", "s1", now()).unwrap();
+        let other = AuthKeys::new(
+            b"another secret, another server!!",
+            Duration::from_secs(900),
+            Duration::from_secs(900),
+        );
+        let err = other.verify_access(&token).unwrap_err().to_string();
+        assert!(err.contains("signature"), "{err}");
+    }
+
+    #[test]
+    fn an_old_token_is_expired() {
+        let keys = keys();
+        let token = keys
+            .issue_access("sw-1", "dev-1", "s1", now() - 7200)
+            .unwrap();
+        match keys.verify_access(&token) {
+            Err(ApiError::Unauthorized { code, .. }) => assert_eq!(code, "token_expired"),
+            other => panic!("expected expiry, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_stored_hashed() {
+        let (a, hash_a) = new_refresh_token();
+        let (b, _) = new_refresh_token();
+        assert_ne!(a, b);
+        assert_eq!(hash_a, hash_refresh_token(&a));
+        assert!(!hash_a.contains(&a));
+    }
+}

@@ -1,0 +1,260 @@
+//! Admin endpoints: teams, people and devices. Every one takes an [`AdminDevice`]; every change
+//! is written to the audit log by the store in the same transaction.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use fieldnotes_protocol::admin::{
+    Device, Listing, NewTeam, NewUser, Team, TeamPatch, User, UserPatch,
+};
+use fieldnotes_store::StoreError;
+use fieldnotes_store::directory::{DeviceRecord, TeamRecord, UserRecord, UserUpdate};
+use serde::Deserialize;
+
+use super::extract::{ApiJson, ApiQuery};
+use super::{check_id, check_name, now_ms, parse_role, rfc3339};
+use crate::auth::AdminDevice;
+use crate::auth::password::{check_new_password, hash_password_blocking};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(crate) fn team_view(t: TeamRecord) -> Team {
+    Team {
+        team_id: t.team_id,
+        name: t.name,
+        pod_read_access: t.pod_read_access,
+    }
+}
+
+pub(crate) fn user_view(u: UserRecord) -> Result<User, ApiError> {
+    Ok(User {
+        role: parse_role(&u.role)?,
+        has_password: u.password_hash.is_some(),
+        user_id: u.user_id,
+        username: u.username,
+        display_name: u.display_name,
+        team_id: u.team_id,
+        active: u.active,
+        external_subject: u.external_subject,
+    })
+}
+
+pub(crate) fn device_view(d: DeviceRecord) -> Device {
+    Device {
+        device_id: d.device_id,
+        user_id: d.user_id,
+        name: d.name,
+        actor_id: d.actor_id,
+        registered_at: rfc3339(d.registered_at_ms),
+        last_sync_at: d.last_sync_ms.map(rfc3339),
+        revoked_at: d.revoked_at_ms.map(rfc3339),
+        pending_review: u64::try_from(d.pending_review).unwrap_or(0),
+    }
+}
+
+/// Store conflicts (a taken name, a missing team) are the caller's to fix: 409 with the reason.
+pub(crate) fn conflict(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict(message) => ApiError::Conflict(message),
+        other => ApiError::Store(other),
+    }
+}
+
+/// `POST /v1/admin/teams`.
+pub async fn create_team(
+    State(state): State<AppState>,
+    AdminDevice(admin): AdminDevice,
+    ApiJson(req): ApiJson<NewTeam>,
+) -> Result<(StatusCode, Json<Team>), ApiError> {
+    check_id("team_id", &req.team_id)?;
+    check_name("name", &req.name)?;
+    let now = now_ms();
+    let team = TeamRecord {
+        team_id: req.team_id,
+        name: req.name,
+        pod_read_access: req.pod_read_access,
+        created_at_ms: now,
+    };
+    state
+        .store
+        .create_team(&team, &admin.actor(now))
+        .await
+        .map_err(conflict)?;
+    Ok((StatusCode::CREATED, Json(team_view(team))))
+}
+
+/// `GET /v1/admin/teams`.
+pub async fn list_teams(
+    State(state): State<AppState>,
+    AdminDevice(_): AdminDevice,
+) -> Result<Json<Listing<Team>>, ApiError> {
+    let items = state.store.list_teams().await?;
+    Ok(Json(Listing {
+        items: items.into_iter().map(team_view).collect(),
+    }))
+}
+
+/// `PATCH /v1/admin/teams/{id}`.
+pub async fn update_team(
+    State(state): State<AppState>,
+    AdminDevice(admin): AdminDevice,
+    Path(team_id): Path<String>,
+    ApiJson(req): ApiJson<TeamPatch>,
+) -> Result<Json<Team>, ApiError> {
+    if let Some(name) = &req.name {
+        check_name("name", name)?;
+    }
+    let team = state
+        .store
+        .update_team(
+            &team_id,
+            req.name.as_deref(),
+            req.pod_read_access,
+            &admin.actor(now_ms()),
+        )
+        .await?;
+    Ok(Json(team_view(team)))
+}
+
+/// `POST /v1/admin/users`.
+pub async fn create_user(
+    State(state): State<AppState>,
+    AdminDevice(admin): AdminDevice,
+    ApiJson(req): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    let user_id = req.user_id.unwrap_or_else(|| req.username.clone());
+    check_id("user_id", &user_id)?;
+    check_id("username", &req.username)?;
+    check_name("display_name", &req.display_name)?;
+    if let Some(team_id) = &req.team_id {
+        check_id("team_id", team_id)?;
+    }
+    if req.password.is_none() && req.external_subject.is_none() {
+        return Err(ApiError::bad_request(
+            "no_credential",
+            "give the person a password, or the external_subject their identity provider \
+             signs them in with; otherwise they cannot sign in",
+        ));
+    }
+    let password_hash = match req.password {
+        Some(password) => {
+            check_new_password(&password)?;
+            Some(hash_password_blocking(password).await?)
+        }
+        None => None,
+    };
+    let now = now_ms();
+    let user = UserRecord {
+        user_id,
+        username: req.username,
+        display_name: req.display_name,
+        role: req.role.as_str().to_owned(),
+        team_id: req.team_id,
+        password_hash,
+        external_subject: req.external_subject,
+        active: true,
+        created_at_ms: now,
+    };
+    state
+        .store
+        .create_user(&user, &admin.actor(now))
+        .await
+        .map_err(conflict)?;
+    Ok((StatusCode::CREATED, Json(user_view(user)?)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamParam {
+    team: Option<String>,
+}
+
+/// `GET /v1/admin/users?team=ID`.
+pub async fn list_users(
+    State(state): State<AppState>,
+    AdminDevice(_): AdminDevice,
+    ApiQuery(q): ApiQuery<TeamParam>,
+) -> Result<Json<Listing<User>>, ApiError> {
+    let users = state.store.list_users(q.team.as_deref()).await?;
+    Ok(Json(Listing {
+        items: users.into_iter().map(user_view).collect::<Result<_, _>>()?,
+    }))
+}
+
+/// `PATCH /v1/admin/users/{id}`.
+pub async fn update_user(
+    State(state): State<AppState>,
+    AdminDevice(admin): AdminDevice,
+    Path(user_id): Path<String>,
+    ApiJson(req): ApiJson<UserPatch>,
+) -> Result<Json<User>, ApiError> {
+    if let Some(name) = &req.display_name {
+        check_name("display_name", name)?;
+    }
+    if let Some(Some(team_id)) = &req.team_id {
+        check_id("team_id", team_id)?;
+    }
+    if user_id == admin.user.user_id
+        && (req.active == Some(false) || req.role.is_some_and(|r| r.as_str() != "admin"))
+    {
+        return Err(ApiError::bad_request(
+            "own_account",
+            "an admin cannot disable or demote their own account; ask another admin",
+        ));
+    }
+    let password_hash = match req.password {
+        Some(password) => {
+            check_new_password(&password)?;
+            Some(hash_password_blocking(password).await?)
+        }
+        None => None,
+    };
+    let update = UserUpdate {
+        display_name: req.display_name,
+        role: req.role.map(|r| r.as_str().to_owned()),
+        team_id: req.team_id,
+        active: req.active,
+        password_hash,
+        external_subject: req.external_subject,
+    };
+    let user = state
+        .store
+        .update_user(&user_id, &update, &admin.actor(now_ms()))
+        .await
+        .map_err(conflict)?;
+    Ok(Json(user_view(user)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserParam {
+    user: Option<String>,
+}
+
+/// `GET /v1/admin/devices?user=ID`: every device, with its person, last sync and what it sent
+/// that waits for review.
+pub async fn list_devices(
+    State(state): State<AppState>,
+    AdminDevice(_): AdminDevice,
+    ApiQuery(q): ApiQuery<UserParam>,
+) -> Result<Json<Listing<Device>>, ApiError> {
+    let devices = state.store.list_devices(q.user.as_deref()).await?;
+    Ok(Json(Listing {
+        items: devices.into_iter().map(device_view).collect(),
+    }))
+}
+
+/// `POST /v1/admin/devices/{id}/revoke`: the device's session ends at once, and its next
+/// contact tells it to wipe its store.
+pub async fn revoke_device(
+    State(state): State<AppState>,
+    AdminDevice(admin): AdminDevice,
+    Path(device_id): Path<String>,
+) -> Result<Json<Device>, ApiError> {
+    let device = state
+        .store
+        .revoke_device(&device_id, &admin.actor(now_ms()))
+        .await?;
+    tracing::warn!(%device_id, by = %admin.user.user_id, "device revoked");
+    Ok(Json(device_view(device)))
+}

@@ -1,0 +1,293 @@
+//! Sign-in, token refresh and sign-out: the only endpoints, with the health checks, that
+//! answer without an access token.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use fieldnotes_protocol::auth::{
+    DeviceInfo, ExternalLogin, Me, PasswordLogin, RefreshRequest, Session, Tokens,
+};
+use fieldnotes_store::StoreError;
+use fieldnotes_store::directory::{NewAudit, NewDevice, RefreshOutcome, UserRecord};
+
+use super::extract::ApiJson;
+use super::{check_id, now_ms, user_info};
+use crate::auth::AuthDevice;
+use crate::auth::password::verify_password_blocking;
+use crate::auth::tokens::{hash_refresh_token, new_refresh_token, new_session_id};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `POST /v1/auth/login`: sign in with a password, registering the device.
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<PasswordLogin>,
+) -> Result<Json<Session>, ApiError> {
+    check_device(&req.device)?;
+    let user = state.store.get_user_by_username(&req.username).await?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    if !verify_password_blocking(&state.password_slots, hash, req.password).await {
+        // Kept on the record: repeated failures for one account are worth an admin's look.
+        state
+            .store
+            .append_audit(
+                &NewAudit::new("sign_in_failed")
+                    .details(serde_json::json!({ "username": req.username })),
+                &fieldnotes_store::directory::Actor {
+                    user_id: user.as_ref().map(|u| u.user_id.clone()),
+                    device_id: None,
+                    at_ms: now_ms(),
+                },
+            )
+            .await?;
+        return Err(ApiError::Unauthorized {
+            code: "invalid_credentials",
+            message: "the username or password is wrong".to_owned(),
+        });
+    }
+    let user = user.ok_or_else(|| ApiError::Internal("verified a password of nobody".into()))?;
+    start_session(&state, user, &req.device, "password").await
+}
+
+/// `POST /v1/auth/external`: sign in with a token from the authority's identity provider.
+pub async fn external(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ExternalLogin>,
+) -> Result<Json<Session>, ApiError> {
+    let idp = state.idp.as_ref().ok_or_else(|| ApiError::NotFound {
+        what: "an identity provider on this server (it is not configured; sign in with a \
+               password)"
+            .to_owned(),
+    })?;
+    check_device(&req.device)?;
+    let claims = idp.verify(&req.token)?;
+    let user = state
+        .store
+        .get_user_by_subject(&claims.sub)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: "unknown_identity",
+            message: format!(
+                "no Fieldnotes account is linked to identity {:?} at {}; ask an admin to link it",
+                claims.sub, idp.issuer
+            ),
+        })?;
+    start_session(&state, user, &req.device, "identity_provider").await
+}
+
+fn check_device(device: &DeviceInfo) -> Result<(), ApiError> {
+    check_id("device_id", &device.device_id)?;
+    let actor_ok = device.actor_id.len() >= 2
+        && device.actor_id.len() <= 64
+        && device.actor_id.len().is_multiple_of(2)
+        && device.actor_id.bytes().all(|b| b.is_ascii_hexdigit());
+    if !actor_ok {
+        return Err(ApiError::bad_request(
+            "invalid_device",
+            format!(
+                "actor_id {:?} must be the device's automerge actor id: 2 to 64 hex digits",
+                device.actor_id
+            ),
+        ));
+    }
+    let name_len = device.name.chars().count();
+    if name_len == 0 || name_len > 100 {
+        return Err(ApiError::bad_request(
+            "invalid_device",
+            "the device name must be 1 to 100 characters (for example \"Sam's laptop\")",
+        ));
+    }
+    Ok(())
+}
+
+/// Register (or recognise) the device and start a new session on it.
+async fn start_session(
+    state: &AppState,
+    user: UserRecord,
+    device: &DeviceInfo,
+    method: &str,
+) -> Result<Json<Session>, ApiError> {
+    if !user.active {
+        return Err(ApiError::Forbidden {
+            code: "account_disabled",
+            message: format!(
+                "the account {} is disabled; ask an administrator",
+                user.username
+            ),
+        });
+    }
+    let now = now_ms();
+    let mut store_key = vec![0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut store_key);
+    let record = state
+        .store
+        .register_device(
+            &NewDevice {
+                device_id: device.device_id.clone(),
+                user_id: user.user_id.clone(),
+                name: device.name.clone(),
+                actor_id: device.actor_id.to_ascii_lowercase(),
+                store_key,
+            },
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(message) => ApiError::Conflict(message),
+            other => ApiError::Store(other),
+        })?;
+    if record.revoked_at_ms.is_some() {
+        return Err(ApiError::device_revoked());
+    }
+    let session_id = new_session_id();
+    let (refresh, refresh_hash) = new_refresh_token();
+    let refresh_ttl = state.auth.refresh_ttl;
+    state
+        .store
+        .start_session(
+            &record.device_id,
+            &session_id,
+            &refresh_hash,
+            now,
+            now.saturating_add(ms(refresh_ttl)),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::device_revoked(),
+            other => ApiError::Store(other),
+        })?;
+    let access =
+        state
+            .auth
+            .issue_access(&user.user_id, &record.device_id, &session_id, secs(now))?;
+    state
+        .store
+        .append_audit(
+            &NewAudit::new("sign_in").details(serde_json::json!({ "method": method })),
+            &fieldnotes_store::directory::Actor {
+                user_id: Some(user.user_id.clone()),
+                device_id: Some(record.device_id.clone()),
+                at_ms: now,
+            },
+        )
+        .await?;
+    Ok(Json(Session {
+        tokens: Tokens {
+            access_token: access,
+            expires_in: state.auth.access_ttl.as_secs(),
+            refresh_token: refresh,
+            refresh_expires_in: refresh_ttl.as_secs(),
+        },
+        user: user_info(&user)?,
+        device_id: record.device_id,
+        store_key: STANDARD.encode(&record.store_key),
+    }))
+}
+
+/// `POST /v1/auth/refresh`: a new access token and a new refresh token for a refresh token.
+/// Each refresh token works once; one presented again ends the device's session.
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Json<Tokens>, ApiError> {
+    let now = now_ms();
+    let (next, next_hash) = new_refresh_token();
+    let refresh_ttl = state.auth.refresh_ttl;
+    let outcome = state
+        .store
+        .rotate_refresh(
+            &hash_refresh_token(&req.refresh_token),
+            &next_hash,
+            now,
+            now.saturating_add(ms(refresh_ttl)),
+        )
+        .await?;
+    let device = match outcome {
+        RefreshOutcome::Rotated { device } => device,
+        RefreshOutcome::Reused { device_id } => {
+            tracing::warn!(%device_id, "a used refresh token came back; the session is ended");
+            return Err(ApiError::Unauthorized {
+                code: "refresh_reused",
+                message: "this refresh token was already used, so a copy of it may exist \
+                          elsewhere; the device's session has been ended for safety. Sign in \
+                          again"
+                    .to_owned(),
+            });
+        }
+        RefreshOutcome::Unknown => {
+            return Err(ApiError::Unauthorized {
+                code: "refresh_invalid",
+                message: "this refresh token is not known to the server; sign in again".to_owned(),
+            });
+        }
+        RefreshOutcome::Expired => {
+            return Err(ApiError::Unauthorized {
+                code: "refresh_invalid",
+                message: "this refresh token has expired; sign in again".to_owned(),
+            });
+        }
+        RefreshOutcome::SessionEnded => {
+            return Err(ApiError::Unauthorized {
+                code: "session_ended",
+                message: "the session this refresh token belongs to has ended; sign in again"
+                    .to_owned(),
+            });
+        }
+        RefreshOutcome::Revoked { .. } => return Err(ApiError::device_revoked()),
+    };
+    let user = state
+        .store
+        .get_user(&device.user_id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: "session_ended",
+            message: "this account is no longer active; ask an administrator".to_owned(),
+        })?;
+    let session_id = device
+        .session_id
+        .as_deref()
+        .ok_or_else(|| ApiError::Internal("a rotated token's device has no session".into()))?;
+    let access =
+        state
+            .auth
+            .issue_access(&user.user_id, &device.device_id, session_id, secs(now))?;
+    Ok(Json(Tokens {
+        access_token: access,
+        expires_in: state.auth.access_ttl.as_secs(),
+        refresh_token: next,
+        refresh_expires_in: refresh_ttl.as_secs(),
+    }))
+}
+
+/// `POST /v1/auth/logout`: end this device's session.
+pub async fn logout(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+) -> Result<StatusCode, ApiError> {
+    let now = now_ms();
+    state.store.end_session(auth.device_id(), now).await?;
+    state
+        .store
+        .append_audit(&NewAudit::new("sign_out"), &auth.actor(now))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/me`.
+pub async fn me(auth: AuthDevice) -> Result<Json<Me>, ApiError> {
+    Ok(Json(Me {
+        user: user_info(&auth.user)?,
+        device_id: auth.device.device_id,
+    }))
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn secs(now_ms: i64) -> u64 {
+    u64::try_from(now_ms / 1000).unwrap_or(0)
+}

@@ -1,0 +1,578 @@
+//! Children and who works with them: allocation to a case holder (managers), referral to a
+//! youth worker (case holders and managers), access outside allocation on the record (duty
+//! workers), and the audit log.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use fieldnotes_protocol::admin::{
+    AccessGrant, AccessRequest, Allocate, Allocation, AllocationHistory, AuditEntry, Child,
+    Listing, NewChild, NewReferral, Referral,
+};
+use fieldnotes_protocol::auth::Role;
+use fieldnotes_store::directory::{
+    AllocationRecord, AuditFilter, AuditRecord, ChildRecord, GrantFilter, GrantRecord,
+    NewReferral as StoreReferral, ReferralRecord,
+};
+use serde::Deserialize;
+use time::macros::format_description;
+
+use super::admin::conflict;
+use super::extract::{ApiJson, ApiQuery};
+use super::{check_id, check_name, now_ms, parse_role, rfc3339, scope_of, today};
+use crate::auth::AuthDevice;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Default length of access outside allocation.
+pub const DEFAULT_ACCESS_MINUTES: u32 = 120;
+/// Longest access outside allocation (one long shift).
+pub const MAX_ACCESS_MINUTES: u32 = 720;
+
+fn child_view(c: ChildRecord) -> Child {
+    Child {
+        child_id: c.child_id,
+        display_name: c.display_name,
+        team_id: c.team_id,
+        case_holder: c.case_holder,
+    }
+}
+
+fn allocation_view(a: AllocationRecord) -> Allocation {
+    Allocation {
+        child_id: a.child_id,
+        worker_id: a.worker_id,
+        started_at: rfc3339(a.started_at_ms),
+        allocated_by: a.allocated_by,
+        ended_at: a.ended_at_ms.map(rfc3339),
+        ended_by: a.ended_by,
+    }
+}
+
+fn referral_view(r: ReferralRecord) -> Referral {
+    Referral {
+        referral_id: r.referral_id,
+        child_id: r.child_id,
+        youth_worker_id: r.youth_worker_id,
+        referred_by: r.referred_by,
+        starts_on: r.starts_on,
+        planned_end: r.planned_end,
+        created_at: rfc3339(r.created_at_ms),
+        ended_at: r.ended_at_ms.map(rfc3339),
+        ended_by: r.ended_by,
+    }
+}
+
+fn grant_view(g: GrantRecord) -> AccessGrant {
+    AccessGrant {
+        grant_id: g.grant_id,
+        user_id: g.user_id,
+        child_id: g.child_id,
+        reason: g.reason,
+        granted_at: rfc3339(g.granted_at_ms),
+        expires_at: rfc3339(g.expires_at_ms),
+    }
+}
+
+fn audit_view(a: AuditRecord) -> AuditEntry {
+    AuditEntry {
+        id: a.id,
+        at: rfc3339(a.at_ms),
+        user_id: a.user_id,
+        device_id: a.device_id,
+        action: a.action,
+        child_id: a.child_id,
+        doc_id: a.doc_id,
+        details: serde_json::from_str(&a.details).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// Admins, and managers of the child's team, manage a child.
+fn manages(auth: &AuthDevice, team_id: &str) -> bool {
+    auth.role == Role::Admin
+        || (auth.role == Role::Manager && auth.user.team_id.as_deref() == Some(team_id))
+}
+
+async fn child(state: &AppState, child_id: &str) -> Result<ChildRecord, ApiError> {
+    state
+        .store
+        .get_child(child_id)
+        .await?
+        .ok_or_else(|| not_found(child_id))
+}
+
+fn not_found(child_id: &str) -> ApiError {
+    ApiError::NotFound {
+        what: format!("child {child_id} (or it is not in your scope)"),
+    }
+}
+
+/// The child, if the caller manages it, holds it, or has it in scope; otherwise "not found",
+/// whether or not it exists, so ids cannot be probed.
+async fn visible_child(
+    state: &AppState,
+    auth: &AuthDevice,
+    child_id: &str,
+) -> Result<ChildRecord, ApiError> {
+    let child = child(state, child_id).await?;
+    if manages(auth, &child.team_id) || child.case_holder.as_deref() == Some(auth.user_id()) {
+        return Ok(child);
+    }
+    let scope = scope_of(state, auth).await?;
+    if scope.can_read(&fieldnotes_model::scope::child(child_id)) {
+        Ok(child)
+    } else {
+        Err(not_found(child_id))
+    }
+}
+
+fn not_manager(auth: &AuthDevice, child: &ChildRecord, what: &str) -> ApiError {
+    ApiError::forbidden(format!(
+        "only an admin or a manager of team {} can {what}; you are {} ({})",
+        child.team_id, auth.user.username, auth.role
+    ))
+}
+
+/// `POST /v1/children`: admins, or managers for their own team.
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiJson(req): ApiJson<NewChild>,
+) -> Result<(StatusCode, Json<Child>), ApiError> {
+    check_id("child_id", &req.child_id)?;
+    check_id("team_id", &req.team_id)?;
+    check_name("display_name", &req.display_name)?;
+    if !manages(&auth, &req.team_id) {
+        return Err(ApiError::forbidden(format!(
+            "only an admin or a manager of team {} can add a child to it",
+            req.team_id
+        )));
+    }
+    let now = now_ms();
+    let record = ChildRecord {
+        child_id: req.child_id,
+        display_name: req.display_name,
+        team_id: req.team_id,
+        case_holder: None,
+        created_at_ms: now,
+    };
+    state
+        .store
+        .create_child(&record, &auth.actor(now))
+        .await
+        .map_err(conflict)?;
+    Ok((StatusCode::CREATED, Json(child_view(record))))
+}
+
+/// `GET /v1/children`: the children the caller may see (all for admins, the team's for
+/// managers, the ones in scope for everyone else).
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+) -> Result<Json<Listing<Child>>, ApiError> {
+    let children = match auth.role {
+        Role::Admin => state.store.list_children(None).await?,
+        Role::Manager => match &auth.user.team_id {
+            Some(team) => state.store.list_children(Some(team)).await?,
+            None => Vec::new(),
+        },
+        Role::SocialWorker | Role::YouthWorker => {
+            let scope = scope_of(&state, &auth).await?;
+            state
+                .store
+                .list_children(None)
+                .await?
+                .into_iter()
+                .filter(|c| scope.can_read(&fieldnotes_model::scope::child(&c.child_id)))
+                .collect()
+        }
+    };
+    Ok(Json(Listing {
+        items: children.into_iter().map(child_view).collect(),
+    }))
+}
+
+/// `POST /v1/children/{id}/allocation`: allocate the child to a social worker, ending the
+/// current allocation. The new worker's devices receive the child's whole record on their next
+/// sync; the previous worker's devices are told to remove it.
+pub async fn allocate(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(child_id): Path<String>,
+    ApiJson(req): ApiJson<Allocate>,
+) -> Result<Json<Allocation>, ApiError> {
+    let child = visible_child(&state, &auth, &child_id).await?;
+    if !manages(&auth, &child.team_id) {
+        return Err(not_manager(&auth, &child, "allocate this child"));
+    }
+    let worker = state
+        .store
+        .get_user(&req.worker_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("person {}", req.worker_id),
+        })?;
+    if parse_role(&worker.role)? != Role::SocialWorker || !worker.active {
+        return Err(ApiError::bad_request(
+            "not_a_case_holder",
+            format!(
+                "{} is {} ({}); children are allocated to an active social worker",
+                worker.user_id,
+                worker.role,
+                if worker.active { "active" } else { "disabled" }
+            ),
+        ));
+    }
+    if auth.role == Role::Manager && worker.team_id.as_deref() != Some(child.team_id.as_str()) {
+        return Err(ApiError::bad_request(
+            "other_team",
+            format!(
+                "{} is not in team {}; a manager allocates within their team (an admin can move \
+                 a child between teams)",
+                worker.user_id, child.team_id
+            ),
+        ));
+    }
+    let allocation = state
+        .store
+        .allocate(&child_id, &worker.user_id, &auth.actor(now_ms()))
+        .await
+        .map_err(conflict)?;
+    Ok(Json(allocation_view(allocation)))
+}
+
+/// `DELETE /v1/children/{id}/allocation`: end the current allocation (for example when the
+/// case closes). The worker's devices are told to remove the child's records.
+pub async fn end_allocation(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(child_id): Path<String>,
+) -> Result<Json<Allocation>, ApiError> {
+    let child = visible_child(&state, &auth, &child_id).await?;
+    if !manages(&auth, &child.team_id) {
+        return Err(not_manager(&auth, &child, "end this child's allocation"));
+    }
+    let ended = state
+        .store
+        .end_allocation(&child_id, &auth.actor(now_ms()))
+        .await?;
+    Ok(Json(allocation_view(ended)))
+}
+
+/// `GET /v1/children/{id}/allocations`: every allocation, and how many different social
+/// workers the child has had.
+pub async fn allocations(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(child_id): Path<String>,
+) -> Result<Json<AllocationHistory>, ApiError> {
+    let child = visible_child(&state, &auth, &child_id).await?;
+    if !manages(&auth, &child.team_id) && child.case_holder.as_deref() != Some(auth.user_id()) {
+        return Err(not_manager(
+            &auth,
+            &child,
+            "see this child's allocation history",
+        ));
+    }
+    let history = state.store.allocation_history(&child_id).await?;
+    let mut workers: Vec<&str> = history.iter().map(|a| a.worker_id.as_str()).collect();
+    workers.sort_unstable();
+    workers.dedup();
+    Ok(Json(AllocationHistory {
+        distinct_workers: u32::try_from(workers.len()).unwrap_or(u32::MAX),
+        child_id,
+        allocations: history.into_iter().map(allocation_view).collect(),
+    }))
+}
+
+fn check_date(field: &str, value: &str) -> Result<time::Date, ApiError> {
+    time::Date::parse(value, format_description!("[year]-[month]-[day]")).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_date",
+            format!("{field} must be a date like 2026-12-15, got {value:?}"),
+        )
+    })
+}
+
+/// `POST /v1/children/{id}/referrals`: the case holder (or a manager) asks a youth worker to
+/// work with the young person, from a start date to a planned end.
+pub async fn refer(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(child_id): Path<String>,
+    ApiJson(req): ApiJson<NewReferral>,
+) -> Result<(StatusCode, Json<Referral>), ApiError> {
+    let child = visible_child(&state, &auth, &child_id).await?;
+    if !manages(&auth, &child.team_id) && child.case_holder.as_deref() != Some(auth.user_id()) {
+        return Err(ApiError::forbidden(
+            "only the case holder, a manager of the team or an admin can refer this young person",
+        ));
+    }
+    let youth_worker = state
+        .store
+        .get_user(&req.youth_worker_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("person {}", req.youth_worker_id),
+        })?;
+    if parse_role(&youth_worker.role)? != Role::YouthWorker || !youth_worker.active {
+        return Err(ApiError::bad_request(
+            "not_a_youth_worker",
+            format!(
+                "{} is not an active youth worker; referrals are to youth workers",
+                youth_worker.user_id
+            ),
+        ));
+    }
+    let starts_on = req.starts_on.unwrap_or_else(today);
+    let start = check_date("starts_on", &starts_on)?;
+    let end = check_date("planned_end", &req.planned_end)?;
+    if end < start {
+        return Err(ApiError::bad_request(
+            "invalid_date",
+            format!(
+                "planned_end ({}) is before starts_on ({starts_on})",
+                req.planned_end
+            ),
+        ));
+    }
+    let referral = state
+        .store
+        .create_referral(
+            &StoreReferral {
+                child_id,
+                youth_worker_id: youth_worker.user_id,
+                starts_on,
+                planned_end: req.planned_end,
+            },
+            &auth.actor(now_ms()),
+        )
+        .await
+        .map_err(conflict)?;
+    Ok((StatusCode::CREATED, Json(referral_view(referral))))
+}
+
+/// `GET /v1/children/{id}/referrals`.
+pub async fn referrals(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(child_id): Path<String>,
+) -> Result<Json<Listing<Referral>>, ApiError> {
+    visible_child(&state, &auth, &child_id).await?;
+    let items = state.store.list_referrals(Some(&child_id), None).await?;
+    Ok(Json(Listing {
+        items: items.into_iter().map(referral_view).collect(),
+    }))
+}
+
+/// `POST /v1/referrals/{id}/end`: the youth work ends; the youth worker's devices are told to
+/// remove the young person's records.
+pub async fn end_referral(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(referral_id): Path<i64>,
+) -> Result<Json<Referral>, ApiError> {
+    let referral = state
+        .store
+        .get_referral(referral_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("referral {referral_id}"),
+        })?;
+    let child = visible_child(&state, &auth, &referral.child_id).await?;
+    let allowed = manages(&auth, &child.team_id)
+        || child.case_holder.as_deref() == Some(auth.user_id())
+        || referral.referred_by == auth.user.user_id;
+    if !allowed {
+        return Err(ApiError::forbidden(
+            "only the case holder, the worker who referred, a manager of the team or an admin \
+             can end a referral",
+        ));
+    }
+    let ended = state
+        .store
+        .end_referral(referral_id, &auth.actor(now_ms()))
+        .await?;
+    Ok(Json(referral_view(ended)))
+}
+
+/// `POST /v1/children/{id}/access`: a social worker or manager opens a child outside their
+/// allocation, giving a reason. Time-limited, audited, and listed for the child's team manager.
+pub async fn request_access(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(child_id): Path<String>,
+    ApiJson(req): ApiJson<AccessRequest>,
+) -> Result<(StatusCode, Json<AccessGrant>), ApiError> {
+    if !matches!(auth.role, Role::SocialWorker | Role::Manager) {
+        return Err(ApiError::forbidden(format!(
+            "access outside allocation is for social workers and managers on duty; you are {}",
+            auth.role
+        )));
+    }
+    let reason = req.reason.trim();
+    if reason.chars().count() < 10 {
+        return Err(ApiError::bad_request(
+            "reason_required",
+            "say why you need this child's record (at least 10 characters, for example \"duty: \
+             school called about Sam, case holder on leave\"); it is kept in the audit log and \
+             shown to the team manager",
+        ));
+    }
+    let minutes = req.minutes.unwrap_or(DEFAULT_ACCESS_MINUTES);
+    if !(1..=MAX_ACCESS_MINUTES).contains(&minutes) {
+        return Err(ApiError::bad_request(
+            "invalid_minutes",
+            format!("minutes must be between 1 and {MAX_ACCESS_MINUTES}, got {minutes}"),
+        ));
+    }
+    // Duty access covers colleagues in one's own team; an admin can move a child between
+    // teams when the work moves.
+    let child = child(&state, &child_id).await?;
+    if auth.user.team_id.as_deref() != Some(child.team_id.as_str()) {
+        return Err(not_found(&child_id));
+    }
+    let now = now_ms();
+    let grant = state
+        .store
+        .create_grant(
+            auth.user_id(),
+            &child_id,
+            reason,
+            now + i64::from(minutes) * 60_000,
+            &auth.actor(now),
+        )
+        .await
+        .map_err(conflict)?;
+    tracing::info!(user = %auth.user_id(), %child_id, minutes, "access outside allocation");
+    Ok((StatusCode::CREATED, Json(grant_view(grant))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantParams {
+    /// Only grants still running.
+    #[serde(default)]
+    active: bool,
+}
+
+/// `GET /v1/access-grants?active=true`: admins see all; managers see grants on their team's
+/// children (and their own); everyone else their own.
+pub async fn list_grants(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiQuery(q): ApiQuery<GrantParams>,
+) -> Result<Json<Listing<AccessGrant>>, ApiError> {
+    let active_at_ms = q.active.then(now_ms);
+    let grants = match auth.role {
+        Role::Admin => {
+            state
+                .store
+                .list_grants(&GrantFilter {
+                    active_at_ms,
+                    ..GrantFilter::default()
+                })
+                .await?
+        }
+        Role::Manager => {
+            let mut grants = match &auth.user.team_id {
+                Some(team) => {
+                    state
+                        .store
+                        .list_grants(&GrantFilter {
+                            team_id: Some(team.clone()),
+                            active_at_ms,
+                            ..GrantFilter::default()
+                        })
+                        .await?
+                }
+                None => Vec::new(),
+            };
+            let own = state
+                .store
+                .list_grants(&GrantFilter {
+                    user_id: Some(auth.user.user_id.clone()),
+                    active_at_ms,
+                    ..GrantFilter::default()
+                })
+                .await?;
+            for g in own {
+                if !grants.iter().any(|x| x.grant_id == g.grant_id) {
+                    grants.push(g);
+                }
+            }
+            grants.sort_by_key(|g| g.grant_id);
+            grants
+        }
+        Role::SocialWorker | Role::YouthWorker => {
+            state
+                .store
+                .list_grants(&GrantFilter {
+                    user_id: Some(auth.user.user_id.clone()),
+                    active_at_ms,
+                    ..GrantFilter::default()
+                })
+                .await?
+        }
+    };
+    Ok(Json(Listing {
+        items: grants.into_iter().map(grant_view).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    child: Option<String>,
+    user: Option<String>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/audit?child=ID&user=ID&after=N&limit=N`: the append-only audit log, oldest first.
+/// Admins see all of it; a manager sees the entries about one child of their team
+/// (`child` required).
+pub async fn audit(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiQuery(q): ApiQuery<AuditParams>,
+) -> Result<Json<Listing<AuditEntry>>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be between 1 and 1000, got {limit}"),
+        ));
+    }
+    match auth.role {
+        Role::Admin => {}
+        Role::Manager => {
+            let child_id = q.child.as_deref().ok_or_else(|| {
+                ApiError::forbidden(
+                    "a manager reads the audit log one child at a time: add ?child=ID",
+                )
+            })?;
+            let child = child(&state, child_id).await?;
+            if !manages(&auth, &child.team_id) {
+                return Err(not_found(child_id));
+            }
+        }
+        Role::SocialWorker | Role::YouthWorker => {
+            return Err(ApiError::forbidden(
+                "the audit log is for admins and managers",
+            ));
+        }
+    }
+    let items = state
+        .store
+        .list_audit(&AuditFilter {
+            child_id: q.child,
+            user_id: q.user,
+            after: q.after,
+            limit,
+        })
+        .await?;
+    Ok(Json(Listing {
+        items: items.into_iter().map(audit_view).collect(),
+    }))
+}

@@ -1,0 +1,372 @@
+//! People, structure and access: the same behaviour on both backends.
+
+use fieldnotes_store::StoreError;
+use fieldnotes_store::directory::{
+    Actor, AuditFilter, ChildRecord, GrantFilter, NewDevice, NewReferral, RefreshOutcome,
+    TeamRecord, UserRecord, UserUpdate,
+};
+
+use super::Db;
+
+fn by(user: &str, at_ms: i64) -> Actor {
+    Actor {
+        user_id: Some(user.to_owned()),
+        device_id: Some("admin-laptop".to_owned()),
+        at_ms,
+    }
+}
+
+fn person(id: &str, role: &str, team: Option<&str>) -> UserRecord {
+    UserRecord {
+        user_id: id.to_owned(),
+        username: id.to_owned(),
+        display_name: format!("{id} (display)"),
+        role: role.to_owned(),
+        team_id: team.map(str::to_owned),
+        password_hash: Some("$argon2id$not-a-real-hash".to_owned()),
+        external_subject: None,
+        active: true,
+        created_at_ms: 1,
+    }
+}
+
+/// A team with a manager, two social workers, a youth worker and two children.
+async fn seed(db: &Db) {
+    let s = &*db.store;
+    s.create_team(
+        &TeamRecord {
+            team_id: "pod-1".into(),
+            name: "Pod one".into(),
+            pod_read_access: false,
+            created_at_ms: 1,
+        },
+        &by("root", 1),
+    )
+    .await
+    .unwrap();
+    for (id, role) in [
+        ("mgr", "manager"),
+        ("sw-a", "social_worker"),
+        ("sw-b", "social_worker"),
+        ("yw", "youth_worker"),
+    ] {
+        s.create_user(&person(id, role, Some("pod-1")), &by("root", 2))
+            .await
+            .unwrap();
+    }
+    for child in ["c-1", "c-2"] {
+        s.create_child(
+            &ChildRecord {
+                child_id: child.into(),
+                display_name: format!("Child {child}"),
+                team_id: "pod-1".into(),
+                case_holder: None,
+                created_at_ms: 3,
+            },
+            &by("mgr", 3),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+pub async fn people_children_and_allocation_history(db: Db) {
+    seed(&db).await;
+    let s = &*db.store;
+    let dup = s
+        .create_user(&person("sw-a", "social_worker", None), &by("root", 4))
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let no_team = s
+        .create_user(
+            &person("sw-z", "social_worker", Some("nope")),
+            &by("root", 4),
+        )
+        .await;
+    assert!(
+        matches!(no_team, Err(StoreError::Conflict(ref m)) if m.contains("does not exist")),
+        "{no_team:?}"
+    );
+
+    s.allocate("c-1", "sw-a", &by("mgr", 10)).await.unwrap();
+    let again = s.allocate("c-1", "sw-a", &by("mgr", 11)).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    s.allocate("c-1", "sw-b", &by("mgr", 20)).await.unwrap();
+    s.allocate("c-1", "sw-a", &by("mgr", 30)).await.unwrap();
+
+    let child = s.get_child("c-1").await.unwrap().unwrap();
+    assert_eq!(child.case_holder.as_deref(), Some("sw-a"));
+    let history = s.allocation_history("c-1").await.unwrap();
+    let workers: Vec<&str> = history.iter().map(|a| a.worker_id.as_str()).collect();
+    assert_eq!(workers, vec!["sw-a", "sw-b", "sw-a"]);
+    assert_eq!(history[0].ended_at_ms, Some(20));
+    assert_eq!(history[0].ended_by.as_deref(), Some("mgr"));
+    assert_eq!(history[2].ended_at_ms, None);
+
+    let audit = s
+        .list_audit(&AuditFilter {
+            child_id: Some("c-1".into()),
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        vec!["create_child", "allocate", "allocate", "allocate"],
+        "the refused allocation left no trace; the others did"
+    );
+    assert!(audit.iter().all(|a| a.user_id.as_deref() == Some("mgr")));
+
+    let ended = s.end_allocation("c-1", &by("mgr", 40)).await.unwrap();
+    assert_eq!(ended.worker_id, "sw-a");
+    assert_eq!(s.get_child("c-1").await.unwrap().unwrap().case_holder, None);
+
+    let updated = s
+        .update_user(
+            "sw-b",
+            &UserUpdate {
+                team_id: Some(None),
+                active: Some(false),
+                ..UserUpdate::default()
+            },
+            &by("root", 50),
+        )
+        .await
+        .unwrap();
+    assert_eq!((updated.team_id, updated.active), (None, false));
+    assert_eq!(s.list_users(Some("pod-1")).await.unwrap().len(), 3);
+}
+
+pub async fn scope_facts_follow_allocations_referrals_and_grants(db: Db) {
+    seed(&db).await;
+    let s = &*db.store;
+    s.allocate("c-1", "sw-a", &by("mgr", 10)).await.unwrap();
+    let referral = s
+        .create_referral(
+            &NewReferral {
+                child_id: "c-1".into(),
+                youth_worker_id: "yw".into(),
+                starts_on: "2026-01-01".into(),
+                planned_end: "2026-03-01".into(),
+            },
+            &by("sw-a", 11),
+        )
+        .await
+        .unwrap();
+    // A referral that has not started yet gives nothing.
+    s.create_referral(
+        &NewReferral {
+            child_id: "c-2".into(),
+            youth_worker_id: "yw".into(),
+            starts_on: "2027-06-01".into(),
+            planned_end: "2027-07-01".into(),
+        },
+        &by("sw-a", 11),
+    )
+    .await
+    .unwrap();
+    s.create_grant("sw-b", "c-2", "duty: school called", 1_000, &by("sw-b", 12))
+        .await
+        .unwrap();
+
+    let a = s
+        .scope_facts("sw-a", 100, "2026-02-01", 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.allocated, vec!["c-1".to_owned()]);
+    assert_eq!(a.team_children.len(), 2);
+    assert_eq!(a.team_members.len(), 4);
+    let yw = s
+        .scope_facts("yw", 100, "2026-02-01", 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(yw.referred, vec!["c-1".to_owned()]);
+    let b = s
+        .scope_facts("sw-b", 100, "2026-02-01", 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.granted, vec!["c-2".to_owned()]);
+    let b_later = s
+        .scope_facts("sw-b", 2_000, "2026-02-01", 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(b_later.granted.is_empty(), "the grant ran out");
+
+    // Ending gives recent-ness (within the grace window) instead of the live fact.
+    s.end_referral(referral.referral_id, &by("sw-a", 500))
+        .await
+        .unwrap();
+    s.allocate("c-1", "sw-b", &by("mgr", 600)).await.unwrap();
+    let a = s
+        .scope_facts("sw-a", 700, "2026-02-01", 550)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(a.allocated.is_empty());
+    assert_eq!(a.recently_ended, vec!["c-1".to_owned()]);
+    let a_much_later = s
+        .scope_facts("sw-a", 700, "2026-02-01", 650)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(a_much_later.recently_ended.is_empty());
+    let yw = s
+        .scope_facts("yw", 700, "2026-02-01", 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(yw.referred.is_empty());
+    assert_eq!(yw.recently_ended, vec!["c-1".to_owned()]);
+
+    let grants = s
+        .list_grants(&GrantFilter {
+            team_id: Some("pod-1".into()),
+            ..GrantFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].reason, "duty: school called");
+    assert!(
+        s.scope_facts("nobody", 1, "2026-01-01", 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn device(id: &str, user: &str, actor: &str) -> NewDevice {
+    NewDevice {
+        device_id: id.to_owned(),
+        user_id: user.to_owned(),
+        name: format!("{user}'s laptop"),
+        actor_id: actor.to_owned(),
+        store_key: vec![7; 32],
+    }
+}
+
+pub async fn refresh_tokens_work_once_and_reuse_ends_the_session(db: Db) {
+    seed(&db).await;
+    let s = &*db.store;
+    s.register_device(&device("d-1", "sw-a", "aa01"), 5)
+        .await
+        .unwrap();
+    s.start_session("d-1", "sess-1", "h1", 10, 1_000)
+        .await
+        .unwrap();
+
+    let first = s.rotate_refresh("h1", "h2", 20, 2_000).await.unwrap();
+    assert!(
+        matches!(first, RefreshOutcome::Rotated { ref device } if device.session_id.as_deref() == Some("sess-1"))
+    );
+    let next = s.rotate_refresh("h2", "h3", 30, 3_000).await.unwrap();
+    assert!(matches!(next, RefreshOutcome::Rotated { .. }));
+
+    // h1 comes back: someone kept a copy. The session ends; even the newest token stops.
+    let reused = s.rotate_refresh("h1", "hx", 40, 4_000).await.unwrap();
+    assert_eq!(
+        reused,
+        RefreshOutcome::Reused {
+            device_id: "d-1".into()
+        }
+    );
+    let after = s.rotate_refresh("h3", "hy", 50, 5_000).await.unwrap();
+    assert_eq!(after, RefreshOutcome::SessionEnded);
+    assert_eq!(s.get_device("d-1").await.unwrap().unwrap().session_id, None);
+    assert_eq!(
+        s.rotate_refresh("never-issued", "hz", 60, 6_000)
+            .await
+            .unwrap(),
+        RefreshOutcome::Unknown
+    );
+
+    // A new sign-in starts a new session; an expired token is refused.
+    s.start_session("d-1", "sess-2", "k1", 100, 150)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.rotate_refresh("k1", "k2", 200, 9_000).await.unwrap(),
+        RefreshOutcome::Expired
+    );
+    let audit = s
+        .list_audit(&AuditFilter {
+            user_id: Some("sw-a".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(audit.iter().any(|a| a.action == "refresh_token_reused"));
+}
+
+pub async fn devices_keep_their_person_and_actor(db: Db) {
+    seed(&db).await;
+    let s = &*db.store;
+    let first = s
+        .register_device(&device("d-1", "sw-a", "aa01"), 5)
+        .await
+        .unwrap();
+    let again = s
+        .register_device(&device("d-1", "sw-a", "aa01"), 6)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.registered_at_ms, again.registered_at_ms,
+        "recognised, not re-made"
+    );
+    for (new, needle) in [
+        (device("d-1", "sw-b", "aa01"), "another person"),
+        (device("d-1", "sw-a", "bb02"), "one actor id"),
+        (device("d-2", "sw-b", "aa01"), "already registered"),
+    ] {
+        match s.register_device(&new, 7).await {
+            Err(StoreError::Conflict(message)) => assert!(message.contains(needle), "{message}"),
+            other => panic!("expected a conflict naming {needle:?}, got {other:?}"),
+        }
+    }
+    assert_eq!(s.list_devices(None).await.unwrap().len(), 1);
+    assert_eq!(s.list_devices(Some("sw-b")).await.unwrap().len(), 0);
+}
+
+pub async fn revoked_devices_cannot_refresh(db: Db) {
+    seed(&db).await;
+    let s = &*db.store;
+    s.register_device(&device("d-1", "sw-a", "aa01"), 5)
+        .await
+        .unwrap();
+    s.start_session("d-1", "sess-1", "h1", 10, 10_000)
+        .await
+        .unwrap();
+    let revoked = s.revoke_device("d-1", &by("root", 20)).await.unwrap();
+    assert_eq!(revoked.revoked_at_ms, Some(20));
+    assert!(matches!(
+        s.rotate_refresh("h1", "h2", 30, 20_000).await.unwrap(),
+        RefreshOutcome::Revoked { .. }
+    ));
+    assert!(
+        s.start_session("d-1", "sess-2", "h9", 40, 20_000)
+            .await
+            .is_err(),
+        "a revoked device cannot start a session"
+    );
+    assert!(matches!(
+        s.revoke_device("d-404", &by("root", 50)).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+pub async fn the_signing_secret_is_made_once(db: Db) {
+    let s = &*db.store;
+    let first = s.server_secret("k", b"first").await.unwrap();
+    let second = s.server_secret("k", b"second").await.unwrap();
+    assert_eq!(
+        (first.as_slice(), second.as_slice()),
+        (&b"first"[..], &b"first"[..])
+    );
+}

@@ -1,0 +1,451 @@
+//! Who sees what, end to end: real devices (the client SDK with its encrypted store) signed in
+//! to the real server over a real socket. A social worker's device holds exactly their
+//! allocated children; a youth worker's only the young people referred to them;
+//! re-allocation moves a child's whole history to the new worker and off the old one's device;
+//! a revoked device wipes itself on its next contact.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use fieldnotes_client::{Client, ClientError, PasswordKdf};
+use fieldnotes_model::{NewContactCard, NewRecord, NewShortPlan, Patch, Record, VisitNotePatch};
+use fieldnotes_protocol::admin::{AccessGrant, AuditEntry, Listing};
+use fieldnotes_tests::fixtures::{rng, visit_note};
+use fieldnotes_tests::org::TEAM;
+use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
+use serde_json::json;
+
+/// A device for `user`: a fresh store, signed in online.
+async fn device(
+    server: &TestServer,
+    dir: &tempfile::TempDir,
+    user: &str,
+) -> anyhow::Result<Client> {
+    let client = Client::builder(dir.path())
+        .server_url(&server.url())
+        .password_kdf(PasswordKdf::insecure_fast_for_tests())
+        .open()
+        .await?;
+    client
+        .sign_in(user, PASSWORD, &format!("{user}'s laptop"))
+        .await?;
+    Ok(client)
+}
+
+/// The children whose records a device holds.
+async fn children_held(client: &Client) -> anyhow::Result<BTreeSet<String>> {
+    Ok(client
+        .list(None)
+        .await?
+        .into_iter()
+        .filter_map(|d| d.child_id)
+        .collect())
+}
+
+fn plan(child: &str, author: &str) -> NewRecord {
+    NewRecord::ShortPlan(NewShortPlan {
+        child_id: child.to_owned(),
+        author: author.to_owned(),
+        points: vec!["Meet at the skate park on Tuesdays".to_owned()],
+        review_on: Some("2026-12-15".to_owned()),
+        planned_end: Some("2027-02-01".to_owned()),
+    })
+}
+
+fn card(worker: &str) -> NewRecord {
+    NewRecord::ContactCard(NewContactCard {
+        worker_id: worker.to_owned(),
+        display_name: format!("{worker} the worker"),
+        picture: None,
+        three_things: vec!["I have a dog".to_owned()],
+        how_to_reach: "07700 900000".to_owned(),
+        when_to_reach: "weekdays".to_owned(),
+    })
+}
+
+/// Team pod-1: sw-a holds child-00 and child-01, sw-b holds child-02. Each records a note per
+/// child and a contact card. A second team's worker records about their own child.
+async fn recorded_org(server: &TestServer) -> anyhow::Result<()> {
+    let org = server.org();
+    org.standard(2).await?;
+    org.child("child-02", TEAM).await?;
+    org.allocate("child-02", "sw-b").await?;
+    org.team("pod-2", false).await?;
+    org.person("sw-c", "social_worker", Some("pod-2")).await?;
+    org.child("child-09", "pod-2").await?;
+    org.allocate("child-09", "sw-c").await?;
+    let mut r = rng(11);
+    for (user, children) in [
+        ("sw-a", &["child-00", "child-01"][..]),
+        ("sw-b", &["child-02"][..]),
+        ("sw-c", &["child-09"][..]),
+    ] {
+        let dir = tempfile::tempdir()?;
+        let client = device(server, &dir, user).await?;
+        for (i, child) in children.iter().enumerate() {
+            let mut record = visit_note(&mut r, i, user);
+            if let NewRecord::VisitNote(note) = &mut record {
+                note.child_id = (*child).to_owned();
+            }
+            client.create(record).await?;
+        }
+        client.create(card(user)).await?;
+        let report = client.sync().await?;
+        assert!(report.rejected.is_empty(), "{user}: {:?}", report.rejected);
+    }
+    Ok(())
+}
+
+async fn a_social_worker_holds_exactly_their_allocated_children(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    recorded_org(&server).await?;
+
+    let dir = tempfile::tempdir()?;
+    let laptop = device(&server, &dir, "sw-a").await?;
+    laptop.sync().await?;
+    assert_eq!(
+        children_held(&laptop).await?,
+        BTreeSet::from(["child-00".to_owned(), "child-01".to_owned()])
+    );
+    // The team's contact cards come too (sw-a's and sw-b's), not other teams'.
+    let cards: BTreeSet<String> = laptop
+        .list(Some(fieldnotes_model::DocKind::ContactCard))
+        .await?
+        .into_iter()
+        .map(|d| d.summary)
+        .collect();
+    assert_eq!(
+        cards,
+        BTreeSet::from([
+            "contact card: sw-a the worker".to_owned(),
+            "contact card: sw-b the worker".to_owned()
+        ])
+    );
+    Ok(())
+}
+
+async fn a_youth_worker_sees_only_referred_young_people(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    recorded_org(&server).await?;
+
+    // The case holder refers child-01 through the API.
+    let case_holder = server.device("sw-a").await?;
+    let answer = case_holder
+        .post(
+            "/v1/children/child-01/referrals",
+            &json!({ "youth_worker_id": "yw", "planned_end": "2099-01-31" }),
+        )
+        .await?;
+    assert_eq!(
+        answer.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+
+    let dir = tempfile::tempdir()?;
+    let yw = device(&server, &dir, "yw").await?;
+    yw.sync().await?;
+    assert_eq!(
+        children_held(&yw).await?,
+        BTreeSet::from(["child-01".to_owned()])
+    );
+
+    // The youth worker's plan reaches the case holder; a plan for another child is refused and
+    // held on the device with the reason.
+    let plan_id = yw.create(plan("child-01", "yw")).await?;
+    let stray = yw.create(plan("child-00", "yw")).await?;
+    let report = yw.sync().await?;
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    assert_eq!(report.rejected[0].doc_id, stray);
+    assert_eq!(report.rejected[0].code, "out_of_scope");
+    assert!(yw.rejections().await?.iter().any(|r| r.doc_id == stray));
+
+    let dir_a = tempfile::tempdir()?;
+    let sw_a = device(&server, &dir_a, "sw-a").await?;
+    sw_a.sync().await?;
+    assert!(matches!(
+        sw_a.get(&plan_id).await?,
+        Some(Record::ShortPlan(_))
+    ));
+    Ok(())
+}
+
+async fn reallocation_moves_the_whole_history(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    recorded_org(&server).await?;
+
+    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let old = device(&server, &dir_a, "sw-a").await?;
+    let new = device(&server, &dir_b, "sw-b").await?;
+    old.sync().await?;
+    new.sync().await?;
+    let note = old
+        .list(None)
+        .await?
+        .into_iter()
+        .find(|d| d.child_id.as_deref() == Some("child-00"))
+        .unwrap()
+        .id;
+    // History: several edits on the old worker's device, synced.
+    for i in 0..3 {
+        old.edit(
+            &note,
+            Patch::VisitNote(VisitNotePatch {
+                title: Some(format!("Home visit, revision {i}")),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    }
+    old.sync().await?;
+    // One more edit made offline, before the re-allocation reaches the device.
+    old.edit(
+        &note,
+        Patch::VisitNote(VisitNotePatch {
+            wishes_and_feelings: Some("I want to stay at my school".into()),
+            ..Default::default()
+        }),
+    )
+    .await?;
+    // The new worker's cursor is already past every change about child-00.
+    new.sync().await?;
+    assert!(!children_held(&new).await?.contains("child-00"));
+
+    let manager = server.device("mgr").await?;
+    let answer = manager
+        .post(
+            "/v1/children/child-00/allocation",
+            &json!({ "worker_id": "sw-b" }),
+        )
+        .await?;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+
+    // The old device pushes its pending edit first, then removes the child.
+    let report = old.sync().await?;
+    assert!(
+        report.rejected.is_empty(),
+        "late work is accepted: {report:?}"
+    );
+    assert!(report.removed_docs >= 1, "{report:?}");
+    assert!(!children_held(&old).await?.contains("child-00"));
+    assert!(old.get(&note).await?.is_none());
+    assert_eq!(old.pending_changes().await?, 0);
+
+    // The new worker's device receives the child in full, whatever its cursor.
+    new.sync().await?;
+    assert!(children_held(&new).await?.contains("child-00"));
+    let server_changes = server.state.store.document_changes(&note).await?;
+    assert_eq!(
+        server_changes.len(),
+        5,
+        "creation, three edits, the offline edit"
+    );
+    let mut held = new.document(&note).await?.unwrap();
+    assert_eq!(
+        held.all_changes().len(),
+        server_changes.len(),
+        "the whole history"
+    );
+    match new.get(&note).await? {
+        Some(Record::VisitNote(n)) => {
+            assert_eq!(n.title, "Home visit, revision 2");
+            assert_eq!(n.wishes_and_feelings, "I want to stay at my school");
+        }
+        other => panic!("expected the note, got {other:?}"),
+    }
+    // The allocation history counts both workers.
+    let history: serde_json::Value = manager
+        .get("/v1/children/child-00/allocations")
+        .await?
+        .json()?;
+    assert_eq!(history["distinct_workers"], 2);
+    Ok(())
+}
+
+async fn a_revoked_device_is_wiped_on_next_contact(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    recorded_org(&server).await?;
+    let dir = tempfile::tempdir()?;
+    let laptop = device(&server, &dir, "sw-a").await?;
+    laptop.sync().await?;
+    assert!(!laptop.list(None).await?.is_empty());
+
+    let admin = server.device("admin").await?;
+    let answer = admin
+        .post(
+            &format!("/v1/admin/devices/{}/revoke", laptop.device_id()),
+            &json!({}),
+        )
+        .await?;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+
+    let err = laptop.sync().await.unwrap_err();
+    assert!(matches!(err, ClientError::Wiped), "{err:?}");
+    assert!(err.to_string().contains("revoked"), "{err}");
+    assert!(matches!(laptop.list(None).await, Err(ClientError::Wiped)));
+    let left: Vec<String> = std::fs::read_dir(dir.path())?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("fieldnotes.db"))
+        .collect();
+    assert!(left.is_empty(), "the store files are gone: {left:?}");
+
+    // The device cannot sign in again under its old identity.
+    drop(laptop);
+    let reopened = Client::builder(dir.path())
+        .server_url(&server.url())
+        .password_kdf(PasswordKdf::insecure_fast_for_tests())
+        .open()
+        .await?;
+    assert!(
+        reopened
+            .list(None)
+            .await
+            .map(|l| l.is_empty())
+            .unwrap_or(true)
+    );
+    Ok(())
+}
+
+async fn access_outside_allocation_is_on_the_record(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    recorded_org(&server).await?;
+    let dir = tempfile::tempdir()?;
+    let duty = device(&server, &dir, "sw-b").await?;
+    duty.sync().await?;
+    assert!(!children_held(&duty).await?.contains("child-00"));
+
+    let raw = server.device("sw-b").await?;
+    let refused = raw
+        .post("/v1/children/child-00/access", &json!({ "reason": "" }))
+        .await?;
+    assert_eq!(refused.status, 400);
+    assert!(refused.error_body()?.message.contains("say why"));
+    let grant: AccessGrant = raw
+        .post(
+            "/v1/children/child-00/access",
+            &json!({ "reason": "duty: school called, case holder on leave" }),
+        )
+        .await?
+        .json()?;
+    let granted = time::OffsetDateTime::parse(
+        &grant.granted_at,
+        &time::format_description::well_known::Rfc3339,
+    )?;
+    let expires = time::OffsetDateTime::parse(
+        &grant.expires_at,
+        &time::format_description::well_known::Rfc3339,
+    )?;
+    assert_eq!(
+        (expires - granted).whole_minutes(),
+        120,
+        "two hours by default"
+    );
+
+    duty.sync().await?;
+    assert!(children_held(&duty).await?.contains("child-00"));
+
+    // The team manager sees it, with the reason, and so does the audit log.
+    let manager = server.device("mgr").await?;
+    let grants: Listing<AccessGrant> =
+        manager.get("/v1/access-grants?active=true").await?.json()?;
+    assert!(grants.items.iter().any(|g| g.user_id == "sw-b"
+        && g.child_id == "child-00"
+        && g.reason.contains("school called")));
+    let audit: Listing<AuditEntry> = manager.get("/v1/audit?child=child-00").await?.json()?;
+    assert!(
+        audit.items.iter().any(
+            |e| e.action == "access_outside_allocation" && e.user_id.as_deref() == Some("sw-b")
+        )
+    );
+    // A youth worker cannot open a child this way.
+    let yw = server.device("yw").await?;
+    let answer = yw
+        .post(
+            "/v1/children/child-00/access",
+            &json!({ "reason": "just curious, honestly" }),
+        )
+        .await?;
+    assert_eq!(answer.status, 403);
+    Ok(())
+}
+
+async fn pod_reading_is_read_only(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    recorded_org(&server).await?;
+    let admin = server.device("admin").await?;
+    let answer = admin
+        .patch("/v1/admin/teams/pod-1", &json!({ "pod_read_access": true }))
+        .await?;
+    assert_eq!(answer.status, 200);
+
+    let dir = tempfile::tempdir()?;
+    let colleague = device(&server, &dir, "sw-b").await?;
+    colleague.sync().await?;
+    assert_eq!(
+        children_held(&colleague).await?,
+        BTreeSet::from([
+            "child-00".to_owned(),
+            "child-01".to_owned(),
+            "child-02".to_owned()
+        ])
+    );
+    // Reading, not writing: an edit to a colleague's child is refused and held.
+    let theirs = colleague
+        .list(None)
+        .await?
+        .into_iter()
+        .find(|d| d.child_id.as_deref() == Some("child-00"))
+        .unwrap()
+        .id;
+    colleague
+        .edit(
+            &theirs,
+            Patch::VisitNote(VisitNotePatch {
+                title: Some("Not mine to change".into()),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    let report = colleague.sync().await?;
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].code, "out_of_scope");
+    Ok(())
+}
+
+on_both_backends!(
+    a_social_worker_holds_exactly_their_allocated_children,
+    a_youth_worker_sees_only_referred_young_people,
+    reallocation_moves_the_whole_history,
+    a_revoked_device_is_wiped_on_next_contact,
+    access_outside_allocation_is_on_the_record,
+    pod_reading_is_read_only,
+);

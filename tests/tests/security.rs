@@ -1,0 +1,729 @@
+//! The security suite: every way in that must be shut, tried against the real server over a
+//! real socket, each refused with the right status and a reason a person can act on.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fieldnotes_model::{NewRecord, NewVisitNote, VisitKind};
+use fieldnotes_protocol::auth::{
+    EXTERNAL_LOGIN_PATH, LOGOUT_PATH, ME_PATH, REFRESH_PATH, Session, Tokens,
+};
+use fieldnotes_protocol::{PushOutcome, RejectCode};
+use fieldnotes_server::auth::tokens::{AUDIENCE, ISSUER, SIGNING_KEY_NAME};
+use fieldnotes_tests::server::{
+    IDP_AUDIENCE, IDP_ISSUER, IDP_KEY_ID, IDP_PRIVATE_KEY, IDP_PUBLIC_KEY,
+};
+use fieldnotes_tests::wire::{RawAnswer, call, push_all};
+use fieldnotes_tests::{Backend, RawDevice, TestDb, TestServer};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+fn note(child: &str, author: &str) -> NewRecord {
+    NewRecord::VisitNote(NewVisitNote {
+        child_id: child.to_owned(),
+        author: author.to_owned(),
+        visit_kind: VisitKind::HomeVisit,
+        occurred_at: "2026-11-20T14:30:00Z".to_owned(),
+        title: "Home visit".to_owned(),
+        body: "Talked about school.".to_owned(),
+        wishes_and_feelings: String::new(),
+        tags: Vec::new(),
+        present: Vec::new(),
+        child_seen: None,
+        seen_alone: None,
+        not_alone_reason: None,
+    })
+}
+
+async fn setup(backend: Backend) -> anyhow::Result<(TestDb, TestServer)> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start_with_idp(&db.url).await?;
+    server.org().standard(2).await?;
+    server
+        .org()
+        .child("child-other", fieldnotes_tests::org::TEAM)
+        .await?;
+    server.org().allocate("child-other", "sw-b").await?;
+    Ok((db, server))
+}
+
+/// The server's own signing key, read from its database as any server instance would.
+async fn server_key(server: &TestServer) -> anyhow::Result<Vec<u8>> {
+    Ok(server
+        .state
+        .store
+        .server_secret(SIGNING_KEY_NAME, b"unused")
+        .await?)
+}
+
+/// Claims as the server issues them for `device`, with `edit` applied.
+fn claims(device: &RawDevice, edit: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+    let sid = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(device.token())
+        .unwrap()
+        .claims["sid"]
+        .clone();
+    let mut c = json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": device.user_id(), "did": device.device_id(),
+        "sid": sid, "iat": now(), "nbf": now(), "exp": now() + 600,
+    });
+    edit(&mut c);
+    c
+}
+
+fn sign_hs256(key: &[u8], claims: &serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(key),
+    )
+    .unwrap()
+}
+
+async fn me(server: &TestServer, token: &str) -> anyhow::Result<RawAnswer> {
+    call(
+        &reqwest::Client::new(),
+        Method::GET,
+        &format!("{}{ME_PATH}", server.url()),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+/// Refused with `status`, a stable `code`, and a message naming `needle`.
+fn assert_refused(answer: &RawAnswer, status: StatusCode, code: &str, needle: &str) {
+    assert_eq!(
+        answer.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let body = answer.error_body().unwrap();
+    assert_eq!(body.code, code, "{}", body.message);
+    assert!(
+        body.message.to_lowercase().contains(&needle.to_lowercase()),
+        "message {:?} should mention {needle:?}",
+        body.message
+    );
+}
+
+/// Forged and broken access tokens: each refused with 401 and its reason.
+async fn forged_access_tokens_are_refused(backend: Backend) -> anyhow::Result<()> {
+    let (_db, server) = setup(backend).await?;
+    let device = server.device("sw-a").await?;
+    let key = server_key(&server).await?;
+    assert_eq!(me(&server, device.token()).await?.status, StatusCode::OK);
+
+    // alg: none, no signature.
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(&device, |_| {}))?);
+    let unsigned = format!("{header}.{payload}.");
+    assert_refused(
+        &me(&server, &unsigned).await?,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "token",
+    );
+
+    // Expired, and not yet valid (beyond the clock-skew leeway).
+    let expired = sign_hs256(
+        &key,
+        &claims(&device, |c| {
+            c["iat"] = json!(now() - 7200);
+            c["nbf"] = json!(now() - 7200);
+            c["exp"] = json!(now() - 3600);
+        }),
+    );
+    assert_refused(
+        &me(&server, &expired).await?,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+        "expired",
+    );
+    let early = sign_hs256(&key, &claims(&device, |c| c["nbf"] = json!(now() + 3600)));
+    assert_refused(
+        &me(&server, &early).await?,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "not valid yet",
+    );
+
+    // Wrong issuer, wrong audience, no expiry.
+    let issuer = sign_hs256(
+        &key,
+        &claims(&device, |c| c["iss"] = json!("https://evil.example")),
+    );
+    assert_refused(
+        &me(&server, &issuer).await?,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "issuer",
+    );
+    let audience = sign_hs256(
+        &key,
+        &claims(&device, |c| c["aud"] = json!("another-service")),
+    );
+    assert_refused(
+        &me(&server, &audience).await?,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "audience",
+    );
+    let no_exp = sign_hs256(
+        &key,
+        &claims(&device, |c| {
+            c.as_object_mut().unwrap().remove("exp");
+        }),
+    );
+    assert_refused(
+        &me(&server, &no_exp).await?,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "exp",
+    );
+
+    // A real token with its payload changed to another person: the signature no longer holds.
+    let real = device.token().to_owned();
+    let parts: Vec<&str> = real.split('.').collect();
+    let tampered_claims = claims(&device, |c| c["sub"] = json!("mgr"));
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tampered_claims)?),
+        parts[2]
+    );
+    assert_refused(
+        &me(&server, &tampered).await?,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "signature",
+    );
+
+    // Signed with another key entirely.
+    let other = sign_hs256(
+        b"an attacker's own secret key....",
+        &claims(&device, |_| {}),
+    );
+    assert_refused(
+        &me(&server, &other).await?,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "signature",
+    );
+
+    // The HS256-with-the-issuer's-public-key trick, against our own tokens.
+    let confused = sign_hs256(IDP_PUBLIC_KEY.as_bytes(), &claims(&device, |_| {}));
+    assert_refused(
+        &me(&server, &confused).await?,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "signature",
+    );
+
+    // No token, and a malformed header.
+    let none = call(
+        &reqwest::Client::new(),
+        Method::GET,
+        &format!("{}{ME_PATH}", server.url()),
+        None,
+        None,
+    )
+    .await?;
+    assert_refused(&none, StatusCode::UNAUTHORIZED, "unauthenticated", "Bearer");
+    Ok(())
+}
+
+fn idp_token(claims: &serde_json::Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(IDP_KEY_ID.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_rsa_pem(IDP_PRIVATE_KEY.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn external_login(server: &TestServer, token: &str) -> anyhow::Result<RawAnswer> {
+    let body = json!({
+        "token": token,
+        "device": {
+            "device_id": uuid::Uuid::new_v4().to_string(),
+            "actor_id": "0a0b0c0d",
+            "name": "IdP test device",
+        },
+    });
+    call(
+        &reqwest::Client::new(),
+        Method::POST,
+        &format!("{}{EXTERNAL_LOGIN_PATH}", server.url()),
+        None,
+        Some(&body),
+    )
+    .await
+}
+
+/// Tokens from the authority's identity provider: the right one signs in; the classic
+/// algorithm-confusion forgery (HS256 signed with the RS256 issuer's public key) and tokens
+/// with the wrong issuer, audience or times are refused.
+async fn identity_provider_tokens_are_checked(backend: Backend) -> anyhow::Result<()> {
+    let (_db, server) = setup(backend).await?;
+    server
+        .state
+        .store
+        .update_user(
+            "sw-b",
+            &fieldnotes_store::directory::UserUpdate {
+                external_subject: Some(Some("idp|sw-b".into())),
+                ..Default::default()
+            },
+            &fieldnotes_store::directory::Actor::default(),
+        )
+        .await?;
+    let good = json!({
+        "iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "sub": "idp|sw-b",
+        "iat": now(), "exp": now() + 300,
+    });
+    let session: Session = external_login(&server, &idp_token(&good)).await?.json()?;
+    assert_eq!(session.user.user_id, "sw-b");
+    assert_eq!(
+        me(&server, &session.tokens.access_token).await?.status,
+        StatusCode::OK
+    );
+
+    // Algorithm confusion: HS256 "signed" with the provider's RSA public key.
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(IDP_KEY_ID.to_owned());
+    let confused = jsonwebtoken::encode(
+        &header,
+        &good,
+        &EncodingKey::from_secret(IDP_PUBLIC_KEY.as_bytes()),
+    )?;
+    assert_refused(
+        &external_login(&server, &confused).await?,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "algorithm",
+    );
+
+    let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut c = good.clone();
+        edit(&mut c);
+        idp_token(&c)
+    };
+    for (token, needle) in [
+        (
+            with(&|c| c["iss"] = json!("https://other-idp.example")),
+            "issued",
+        ),
+        (with(&|c| c["aud"] = json!("payroll")), "audience"),
+        (with(&|c| c["exp"] = json!(now() - 3600)), "expired"),
+        (with(&|c| c["nbf"] = json!(now() + 3600)), "not valid yet"),
+        (
+            with(&|c| c["sub"] = json!("idp|nobody")),
+            "no fieldnotes account",
+        ),
+    ] {
+        let answer = external_login(&server, &token).await?;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{needle}");
+        let body = answer.error_body()?;
+        assert!(
+            body.message.to_lowercase().contains(needle),
+            "{needle}: {}",
+            body.message
+        );
+    }
+    // A token whose payload was changed after signing.
+    let real = idp_token(&good);
+    let parts: Vec<&str> = real.split('.').collect();
+    let mut forged_claims = good.clone();
+    forged_claims["sub"] = json!("idp|admin");
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged_claims)?),
+        parts[2]
+    );
+    assert_refused(
+        &external_login(&server, &tampered).await?,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "signature",
+    );
+    Ok(())
+}
+
+async fn refresh(server: &TestServer, token: &str) -> anyhow::Result<RawAnswer> {
+    call(
+        &reqwest::Client::new(),
+        Method::POST,
+        &format!("{}{REFRESH_PATH}", server.url()),
+        None,
+        Some(&json!({ "refresh_token": token })),
+    )
+    .await
+}
+
+/// A refresh token works once; presenting a used one ends the device's session, so the
+/// latest access token stops working too.
+async fn a_reused_refresh_token_ends_the_session(backend: Backend) -> anyhow::Result<()> {
+    let (_db, server) = setup(backend).await?;
+    let device = server.device("sw-a").await?;
+    let first = device.session.tokens.refresh_token.clone();
+    let next: Tokens = refresh(&server, &first).await?.json()?;
+    assert_ne!(next.refresh_token, first);
+    assert_eq!(
+        me(&server, &next.access_token).await?.status,
+        StatusCode::OK
+    );
+
+    assert_refused(
+        &refresh(&server, &first).await?,
+        StatusCode::UNAUTHORIZED,
+        "refresh_reused",
+        "already used",
+    );
+    assert_refused(
+        &me(&server, &next.access_token).await?,
+        StatusCode::UNAUTHORIZED,
+        "session_ended",
+        "sign in again",
+    );
+    assert_refused(
+        &refresh(&server, &next.refresh_token).await?,
+        StatusCode::UNAUTHORIZED,
+        "session_ended",
+        "sign in again",
+    );
+    assert_refused(
+        &refresh(&server, "made-up").await?,
+        StatusCode::UNAUTHORIZED,
+        "refresh_invalid",
+        "not known",
+    );
+
+    // Signing in again starts a fresh session.
+    let again = server.device("sw-a").await?;
+    assert_eq!(me(&server, again.token()).await?.status, StatusCode::OK);
+    // Signing out ends it: access and refresh tokens both stop.
+    let out = call(
+        &reqwest::Client::new(),
+        Method::POST,
+        &format!("{}{LOGOUT_PATH}", server.url()),
+        Some(again.token()),
+        None,
+    )
+    .await?;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert_refused(
+        &me(&server, again.token()).await?,
+        StatusCode::UNAUTHORIZED,
+        "session_ended",
+        "sign in again",
+    );
+    assert_refused(
+        &refresh(&server, &again.session.tokens.refresh_token).await?,
+        StatusCode::UNAUTHORIZED,
+        "session_ended",
+        "sign in again",
+    );
+
+    // A wrong password says nothing about which part was wrong.
+    let wrong = RawDevice::login(&server.url(), "sw-a", "not the password")
+        .await
+        .unwrap_err();
+    let unknown = RawDevice::login(&server.url(), "nobody", "not the password")
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{wrong:#}").contains("username or password is wrong"),
+        "{wrong:#}"
+    );
+    assert!(
+        format!("{unknown:#}").contains("username or password is wrong"),
+        "{unknown:#}"
+    );
+    Ok(())
+}
+
+/// A device pushes a change written with another device's actor id: refused for that document
+/// (and quarantined), while its own document in the same batch lands.
+async fn a_change_in_another_devices_name_is_refused(backend: Backend) -> anyhow::Result<()> {
+    let (_db, server) = setup(backend).await?;
+    let mine = server.device("sw-a").await?;
+    let other = server.device("sw-a").await?;
+    let mut honest = mine.create(note("child-00", "sw-a"))?;
+    let mut forged = other.create(note("child-01", "sw-a"))?;
+    let response = mine
+        .sync_round(vec![push_all(&mut honest), push_all(&mut forged)], None)
+        .await?;
+    assert!(matches!(
+        response.results[0].outcome,
+        PushOutcome::Accepted { .. }
+    ));
+    match &response.results[1].outcome {
+        PushOutcome::Rejected {
+            code,
+            reason,
+            quarantine_id,
+        } => {
+            assert_eq!(*code, RejectCode::ForeignActor);
+            assert!(reason.contains(&other.actor.to_hex_string()), "{reason}");
+            assert!(reason.contains(mine.device_id()), "{reason}");
+            assert!(quarantine_id.is_some());
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let kept = server.state.store.list_quarantine(None, 10).await?;
+    assert!(
+        kept.iter()
+            .any(|q| q.code == "foreign_actor" && q.doc_id.as_deref() == Some(forged.id()))
+    );
+    assert!(
+        server
+            .state
+            .store
+            .get_document(forged.id())
+            .await?
+            .is_none()
+    );
+
+    // Nor may a new note name someone else as its author.
+    let mut impostor = mine.create(note("child-00", "sw-b"))?;
+    let response = mine.sync_round(vec![push_all(&mut impostor)], None).await?;
+    assert!(
+        matches!(
+            &response.results[0].outcome,
+            PushOutcome::Rejected {
+                code: RejectCode::WrongAuthor,
+                ..
+            }
+        ),
+        "{:?}",
+        response.results
+    );
+    Ok(())
+}
+
+/// A push for a child outside scope is refused and quarantined; pulls never carry such a
+/// child's records, and reading one directly answers as if it did not exist.
+async fn children_outside_scope_stay_out_of_reach(backend: Backend) -> anyhow::Result<()> {
+    let (_db, server) = setup(backend).await?;
+    let holder = server.device("sw-b").await?;
+    let mut theirs = holder.create(note("child-other", "sw-b"))?;
+    holder.sync_round(vec![push_all(&mut theirs)], None).await?;
+
+    let outsider = server.device("sw-a").await?;
+    let mut attempt = outsider.create(note("child-other", "sw-a"))?;
+    let response = outsider
+        .sync_round(vec![push_all(&mut attempt)], None)
+        .await?;
+    match &response.results[0].outcome {
+        PushOutcome::Rejected {
+            code,
+            reason,
+            quarantine_id,
+        } => {
+            assert_eq!(*code, RejectCode::OutOfScope);
+            assert!(reason.contains("child:child-other"), "{reason}");
+            assert!(quarantine_id.is_some(), "kept for review, not lost");
+        }
+        other => panic!("expected out_of_scope, got {other:?}"),
+    }
+    assert!(
+        response.pull.iter().all(|d| d.doc_id != theirs.id()),
+        "pull leaks nothing"
+    );
+    let direct = outsider
+        .get(&format!("/v1/documents/{}", theirs.id()))
+        .await?;
+    assert_eq!(direct.status, StatusCode::NOT_FOUND);
+    let history = outsider
+        .get(&format!("/v1/documents/{}/changes", theirs.id()))
+        .await?;
+    assert_eq!(history.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        holder
+            .get(&format!("/v1/documents/{}", theirs.id()))
+            .await?
+            .status,
+        StatusCode::OK
+    );
+
+    // A youth worker with no referral sees no child at all.
+    let yw = server.device("yw").await?;
+    let response = yw.sync_round(Vec::new(), None).await?;
+    assert!(response.pull.iter().all(|d| {
+        d.meta
+            .as_ref()
+            .is_none_or(|m| !m.scope.starts_with("child:"))
+    }));
+    Ok(())
+}
+
+/// Every admin endpoint refuses a manager and a social worker with 403 and says why.
+async fn non_admins_cannot_call_admin_endpoints(backend: Backend) -> anyhow::Result<()> {
+    let (_db, server) = setup(backend).await?;
+    let admin = server.device("admin").await?;
+    for who in ["mgr", "sw-a", "yw"] {
+        let device = server.device(who).await?;
+        let calls: Vec<(Method, String, Option<serde_json::Value>)> = vec![
+            (Method::GET, "/v1/admin/teams".into(), None),
+            (
+                Method::POST,
+                "/v1/admin/teams".into(),
+                Some(json!({"team_id": "t9", "name": "T9"})),
+            ),
+            (
+                Method::PATCH,
+                "/v1/admin/teams/pod-1".into(),
+                Some(json!({"pod_read_access": true})),
+            ),
+            (Method::GET, "/v1/admin/users".into(), None),
+            (
+                Method::POST,
+                "/v1/admin/users".into(),
+                Some(
+                    json!({"username": "x1", "display_name": "X", "role": "admin", "password": "0123456789ab"}),
+                ),
+            ),
+            (
+                Method::PATCH,
+                "/v1/admin/users/sw-a".into(),
+                Some(json!({"role": "admin"})),
+            ),
+            (Method::GET, "/v1/admin/devices".into(), None),
+            (
+                Method::POST,
+                format!("/v1/admin/devices/{}/revoke", admin.device_id()),
+                None,
+            ),
+            (Method::GET, "/v1/quarantine".into(), None),
+            (Method::GET, "/v1/quarantine/1/payload".into(), None),
+        ];
+        for (method, path, body) in calls {
+            let answer = call(
+                &device.http,
+                method.clone(),
+                &format!("{}{path}", server.url()),
+                Some(device.token()),
+                body.as_ref(),
+            )
+            .await?;
+            assert_eq!(
+                answer.status,
+                StatusCode::FORBIDDEN,
+                "{who}: {method} {path}"
+            );
+            let body = answer.error_body()?;
+            assert_eq!(body.code, "forbidden");
+            assert!(body.message.contains("only an admin"), "{}", body.message);
+        }
+    }
+    // The admin's own device was not revoked by any of that, and the admin can list teams.
+    assert_eq!(admin.get("/v1/admin/teams").await?.status, StatusCode::OK);
+    Ok(())
+}
+
+/// Without a token, only the health checks and sign-in answer.
+async fn only_health_and_sign_in_are_open(backend: Backend) -> anyhow::Result<()> {
+    let (_db, server) = setup(backend).await?;
+    let http = reqwest::Client::new();
+    let open = [(Method::GET, "/healthz"), (Method::GET, "/readyz")];
+    for (method, path) in open {
+        let answer = call(
+            &http,
+            method,
+            &format!("{}{path}", server.url()),
+            None,
+            None,
+        )
+        .await?;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+    }
+    // Sign-in endpoints answer without a token (refusing bad input, not the missing token).
+    for path in ["/v1/auth/login", "/v1/auth/refresh", "/v1/auth/external"] {
+        let answer = call(
+            &http,
+            Method::POST,
+            &format!("{}{path}", server.url()),
+            None,
+            Some(&json!({})),
+        )
+        .await?;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    let closed: &[(Method, &str)] = &[
+        (Method::POST, "/v1/sync"),
+        (Method::POST, "/v1/auth/logout"),
+        (Method::GET, "/v1/me"),
+        (Method::GET, "/v1/quarantine"),
+        (Method::GET, "/v1/quarantine/1/payload"),
+        (Method::GET, "/v1/documents/x"),
+        (Method::GET, "/v1/documents/x/changes"),
+        (Method::GET, "/v1/admin/teams"),
+        (Method::POST, "/v1/admin/teams"),
+        (Method::PATCH, "/v1/admin/teams/pod-1"),
+        (Method::GET, "/v1/admin/users"),
+        (Method::POST, "/v1/admin/users"),
+        (Method::PATCH, "/v1/admin/users/sw-a"),
+        (Method::GET, "/v1/admin/devices"),
+        (Method::POST, "/v1/admin/devices/x/revoke"),
+        (Method::GET, "/v1/children"),
+        (Method::POST, "/v1/children"),
+        (Method::POST, "/v1/children/child-00/allocation"),
+        (Method::DELETE, "/v1/children/child-00/allocation"),
+        (Method::GET, "/v1/children/child-00/allocations"),
+        (Method::GET, "/v1/children/child-00/referrals"),
+        (Method::POST, "/v1/children/child-00/referrals"),
+        (Method::POST, "/v1/children/child-00/access"),
+        (Method::POST, "/v1/referrals/1/end"),
+        (Method::GET, "/v1/access-grants"),
+        (Method::GET, "/v1/audit"),
+    ];
+    for (method, path) in closed {
+        let answer = call(
+            &http,
+            method.clone(),
+            &format!("{}{path}", server.url()),
+            None,
+            Some(&json!({})),
+        )
+        .await?;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} must need a token"
+        );
+    }
+    Ok(())
+}
+
+on_both_backends!(
+    forged_access_tokens_are_refused,
+    identity_provider_tokens_are_checked,
+    a_reused_refresh_token_ends_the_session,
+    a_change_in_another_devices_name_is_refused,
+    children_outside_scope_stay_out_of_reach,
+    non_admins_cannot_call_admin_endpoints,
+    only_health_and_sign_in_are_open,
+);
