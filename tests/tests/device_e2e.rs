@@ -1,0 +1,264 @@
+//! The device's side of sign-in, against the real server: what a copied store file reveals,
+//! signing out and in again with no signal, and an expired or ended sign-in never blocking
+//! recording.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fieldnotes_client::{Client, ClientError, PasswordKdf, RetryPolicy};
+use fieldnotes_model::{NewRecord, NewVisitNote, Patch, Record, VisitKind, VisitNotePatch};
+use fieldnotes_server::AppState;
+use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
+
+const TITLE: &str = "Zebra-striped kite at Marlowe Park";
+const BODY: &str = "Kayden told me about the blue bicycle his grandmother promised him";
+const WISHES: &str = "I want to live with Nana Philomena";
+
+fn note(child: &str, author: &str) -> NewRecord {
+    NewRecord::VisitNote(NewVisitNote {
+        child_id: child.to_owned(),
+        author: author.to_owned(),
+        visit_kind: VisitKind::HomeVisit,
+        occurred_at: "2026-11-20T14:30:00Z".to_owned(),
+        title: TITLE.to_owned(),
+        body: BODY.to_owned(),
+        wishes_and_feelings: WISHES.to_owned(),
+        tags: vec!["bicycle".to_owned()],
+        present: Vec::new(),
+        child_seen: None,
+        seen_alone: None,
+        not_alone_reason: None,
+    })
+}
+
+async fn open(dir: &tempfile::TempDir, url: &str) -> anyhow::Result<Client> {
+    Ok(Client::builder(dir.path())
+        .server_url(url)
+        .retry(RetryPolicy::none())
+        .password_kdf(PasswordKdf::insecure_fast_for_tests())
+        .open()
+        .await?)
+}
+
+/// Every byte of the store's files (database and write-ahead log).
+fn store_bytes(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("fieldnotes.db") {
+            all.extend(std::fs::read(&path)?);
+        }
+    }
+    Ok(all)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+/// A copy of the store file — with notes recorded here and notes pulled from another device —
+/// shows none of their text, no title and no child id.
+async fn a_copied_store_reveals_no_record(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    server.org().standard(0).await?;
+    server
+        .org()
+        .child("kayden-0427", fieldnotes_tests::org::TEAM)
+        .await?;
+    server.org().allocate("kayden-0427", "sw-a").await?;
+
+    let (dir_a, dir_m) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let manager = open(&dir_m, &server.url()).await?;
+    manager.sign_in("mgr", PASSWORD, "office").await?;
+    manager.create(note("kayden-0427", "mgr")).await?;
+    manager.sync().await?;
+
+    let laptop = open(&dir_a, &server.url()).await?;
+    laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
+    let mine = laptop.create(note("kayden-0427", "sw-a")).await?;
+    laptop
+        .edit(
+            &mine,
+            Patch::VisitNote(VisitNotePatch {
+                body: Some(format!("{BODY} and the red helmet")),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    laptop.sync().await?;
+    assert_eq!(
+        laptop.list(None).await?.len(),
+        2,
+        "its own note and the pulled one"
+    );
+
+    // While the app runs, and after it has closed.
+    let secrets = [
+        TITLE,
+        "Zebra-striped",
+        "blue bicycle",
+        "red helmet",
+        "Philomena",
+        "kayden-0427",
+    ];
+    let copy = store_bytes(dir_a.path())?;
+    assert!(copy.len() > 10_000, "the store is really there");
+    for secret in secrets {
+        assert!(!contains(&copy, secret), "open: the store shows {secret:?}");
+    }
+    drop(laptop);
+    let copy = store_bytes(dir_a.path())?;
+    for secret in secrets {
+        assert!(
+            !contains(&copy, secret),
+            "closed: the store shows {secret:?}"
+        );
+    }
+    // The person's password opens it again.
+    let laptop = open(&dir_a, &server.url()).await?;
+    laptop.unlock(PASSWORD).await?;
+    match laptop.get(&mine).await? {
+        Some(Record::VisitNote(n)) => assert_eq!(n.title, TITLE),
+        other => panic!("the note is back: {other:?}"),
+    }
+    assert!(matches!(
+        open(&tempfile::tempdir()?, &server.url())
+            .await?
+            .unlock(PASSWORD)
+            .await,
+        Err(ClientError::SignedOut | ClientError::WrongPassword)
+    ));
+    Ok(())
+}
+
+/// Signing out and in again with no signal keeps what was not yet sent; it goes on the next
+/// sync.
+async fn signing_out_and_in_offline_keeps_unsynced_work(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    server.org().standard(1).await?;
+    let url = server.url();
+    let dir = tempfile::tempdir()?;
+    let laptop = open(&dir, &url).await?;
+    laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
+    let state = server.state.clone();
+    let addr = server.addr;
+    server.stop().await?;
+
+    // No signal from here.
+    let id = laptop.create(note("child-00", "sw-a")).await?;
+    laptop.sign_out().await?;
+    assert!(matches!(laptop.get(&id).await, Err(ClientError::SignedOut)));
+    assert_eq!(
+        laptop.pending_changes().await?,
+        1,
+        "counted while signed out"
+    );
+    let wrong = laptop.sign_in("sw-a", "not my password", "laptop").await;
+    assert!(
+        matches!(wrong, Err(ClientError::WrongPassword)),
+        "{wrong:?}"
+    );
+    let offline = laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
+    assert!(!offline.online);
+    assert!(
+        laptop.get(&id).await?.is_some(),
+        "the unsynced note is back"
+    );
+    assert!(
+        matches!(
+            laptop.sync().await,
+            Err(ClientError::SignInRequired { .. } | ClientError::Unreachable { .. })
+        ),
+        "an offline sign-in cannot sync"
+    );
+
+    // Signal again: an online sign-in, and the note is sent.
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let serving = tokio::spawn(fieldnotes_server::serve_state(
+        state.clone(),
+        listener,
+        std::future::pending(),
+    ));
+    let online = laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
+    assert!(online.online);
+    laptop.sync().await?;
+    assert_eq!(laptop.pending_changes().await?, 0);
+    assert!(state.store.get_document(&id).await?.is_some());
+    serving.abort();
+    Ok(())
+}
+
+/// Access tokens that expire at once are refreshed as needed; a sign-in the server has ended
+/// stops only sync, never recording.
+async fn an_expired_or_ended_sign_in_never_blocks_recording(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let store: fieldnotes_server::SharedStore = Arc::from(fieldnotes_store::open(&db.url).await?);
+    let config = fieldnotes_server::Config::with_database(&db.url);
+    let mut policy = config.policy();
+    policy.access_ttl = Duration::from_secs(1);
+    let server = TestServer::start_with_state(
+        AppState::with_store(store, config.limits(), policy, None).await?,
+    )
+    .await?;
+    server.org().standard(1).await?;
+    let dir = tempfile::tempdir()?;
+    let laptop = open(&dir, &server.url()).await?;
+    laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
+
+    laptop.create(note("child-00", "sw-a")).await?;
+    let report = laptop.sync().await?;
+    assert!(
+        report.refreshed_token,
+        "a one-second token is refreshed before it is used"
+    );
+    assert_eq!(laptop.pending_changes().await?, 0);
+
+    // The server ends the session (as a reused refresh token would).
+    server
+        .state
+        .store
+        .end_session(laptop.device_id(), 0)
+        .await?;
+    let id = laptop.create(note("child-00", "sw-a")).await?;
+    let err = laptop.sync().await.unwrap_err();
+    assert!(matches!(err, ClientError::SignInRequired { .. }), "{err:?}");
+    assert!(err.to_string().contains("sign in again"), "{err}");
+    laptop
+        .edit(
+            &id,
+            Patch::VisitNote(VisitNotePatch {
+                title: Some("Still recording".into()),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    assert_eq!(laptop.pending_changes().await?, 2);
+
+    laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
+    laptop.sync().await?;
+    assert_eq!(laptop.pending_changes().await?, 0);
+    Ok(())
+}
+
+on_both_backends!(
+    a_copied_store_reveals_no_record,
+    signing_out_and_in_offline_keeps_unsynced_work,
+    an_expired_or_ended_sign_in_never_blocks_recording,
+);
