@@ -59,6 +59,7 @@ impl<'a> Org<'a> {
                     team_id: team_id.to_owned(),
                     name: format!("Team {team_id}"),
                     pod_read_access,
+                    plan_point_limit: 3,
                     created_at_ms: now_ms(),
                 },
                 &setup_actor(),

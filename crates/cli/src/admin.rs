@@ -104,6 +104,7 @@ async fn team(client: &Client, command: TeamCmd, json: bool) -> anyhow::Result<(
                 team_id: a.id,
                 name: a.name,
                 pod_read_access: a.pod_read,
+                plan_point_limit: a.plan_points,
             };
             client.create_team(&new).await.explain()?
         }
@@ -126,12 +127,16 @@ async fn team(client: &Client, command: TeamCmd, json: bool) -> anyhow::Result<(
             return Ok(());
         }
         TeamCmd::Set(a) => {
-            if a.name.is_none() && a.pod_read.is_none() {
-                return Err(Usage("nothing to change: give --name or --pod-read".into()).into());
+            if a.name.is_none() && a.pod_read.is_none() && a.plan_points.is_none() {
+                return Err(Usage(
+                    "nothing to change: give --name, --pod-read or --plan-points".into(),
+                )
+                .into());
             }
             let patch = TeamPatch {
                 name: a.name,
                 pod_read_access: a.pod_read,
+                plan_point_limit: a.plan_points,
             };
             client.update_team(&a.id, &patch).await.explain()?
         }

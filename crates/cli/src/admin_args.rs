@@ -47,6 +47,9 @@ pub struct TeamAdd {
     /// Let every social worker in the team read (not write) the team's cases
     #[arg(long)]
     pub pod_read: bool,
+    /// Most points a short plan may have before it goes to review [default: 3]
+    #[arg(long, value_name = "N")]
+    pub plan_points: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +62,9 @@ pub struct TeamSet {
     /// Whether every social worker in the team may read the team's cases: true or false
     #[arg(long, value_parser = yes_no, value_name = "true|false")]
     pub pod_read: Option<bool>,
+    /// Most points a short plan may have before it goes to review
+    #[arg(long, value_name = "N")]
+    pub plan_points: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,7 @@
 //! Finding fields where concurrent edits left competing values. Automerge keeps them all and
 //! picks one deterministically; people must see the others.
 
-use automerge::{AutoCommit, ObjId, ObjType, Prop, ROOT, ReadDoc, Value};
+use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, Value};
 use serde::Serialize;
 
 /// A field with more than one concurrent value.
@@ -12,6 +12,20 @@ pub struct FieldConflict {
     pub values: Vec<ConflictValue>,
 }
 
+impl FieldConflict {
+    /// Whether one of the competing values was written by one of `changes` (for instance the
+    /// changes a push brought): the conflict was created or changed by them.
+    pub fn involves(&self, changes: &[ChangeHash]) -> bool {
+        let hex: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        self.values.iter().any(|v| hex.contains(&v.change))
+    }
+
+    /// The value the merge shows.
+    pub fn winner(&self) -> Option<&ConflictValue> {
+        self.values.iter().find(|v| v.winner)
+    }
+}
+
 /// One of the competing values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConflictValue {
@@ -19,6 +33,10 @@ pub struct ConflictValue {
     pub value: String,
     /// The actor (device) that wrote it, hex.
     pub actor: String,
+    /// The change that wrote it, hex (empty if it cannot be found).
+    pub change: String,
+    /// That change's device time, ms since the epoch (0 if it cannot be found).
+    pub device_time_ms: i64,
     /// True for the value the merge shows.
     pub winner: bool,
 }
@@ -43,20 +61,33 @@ fn inspect(doc: &AutoCommit, obj: &ObjId, prop: Prop, path: String, out: &mut Ve
     let Ok(all) = doc.get_all(obj, prop.clone()) else {
         return;
     };
-    if all.len() > 1 {
-        let winner = doc.get(obj, prop).ok().flatten().map(|(_, id)| id);
-        out.push(FieldConflict {
-            field: path.clone(),
-            values: all
-                .iter()
-                .map(|(value, id)| ConflictValue {
+    if all.len() < 2 {
+        return;
+    }
+    // The same scalar written concurrently (two devices completing one note) is no conflict.
+    let first = &all[0].0;
+    if matches!(first, Value::Scalar(_)) && all.iter().all(|(v, _)| v == first) {
+        return;
+    }
+    let winner = doc.get(obj, prop).ok().flatten().map(|(_, id)| id);
+    out.push(FieldConflict {
+        field: path,
+        values: all
+            .iter()
+            .map(|(value, id)| {
+                let change = doc.hash_for_opid(id);
+                ConflictValue {
                     value: render(doc, value, id),
                     actor: actor_of(id),
+                    change: change.map(|h| h.to_string()).unwrap_or_default(),
+                    device_time_ms: change
+                        .and_then(|h| doc.get_change_by_hash(&h))
+                        .map_or(0, |c| c.timestamp()),
                     winner: winner.as_ref() == Some(id),
-                })
-                .collect(),
-        });
-    }
+                }
+            })
+            .collect(),
+    });
 }
 
 /// Every conflicting field in the document, root fields first, then entries of lists and maps

@@ -6,7 +6,7 @@ use automerge::{ActorId, AutoCommit, Change, ChangeHash, ROOT, ReadDoc, Value};
 use crate::conflict::{FieldConflict, find_conflicts};
 use crate::error::ModelError;
 use crate::kinds::{DocKind, NoteStatus};
-use crate::read::read_record;
+use crate::read::{read_deletion, read_record};
 use crate::record::{NewRecord, PLAN_POINT_LIMIT, Patch, Record};
 use crate::validate::{ValidationError, ValidationErrors, check};
 use crate::write::*;
@@ -23,6 +23,10 @@ pub struct EncodedChange {
     pub actor: ActorId,
     /// The device's own clock when it was made, ms since the epoch. Never used for ordering.
     pub device_time_ms: i64,
+    /// The change's message: `amend: <reason>` for an amendment (see
+    /// [`crate::amendment_reason`]), [`crate::SIGN_OFF_MESSAGE`] for a sign-off,
+    /// `delete: <reason>` for a deletion, `None` for an ordinary edit.
+    pub message: Option<String>,
 }
 
 impl EncodedChange {
@@ -31,6 +35,7 @@ impl EncodedChange {
             hash: change.hash(),
             actor: change.actor_id().clone(),
             device_time_ms: change.timestamp(),
+            message: change.message().map(str::to_owned),
             bytes: change.bytes().into_owned(),
         }
     }
@@ -39,9 +44,9 @@ impl EncodedChange {
 /// A record held as an automerge document.
 #[derive(Debug)]
 pub struct Document {
-    doc: AutoCommit,
-    id: String,
-    kind: DocKind,
+    pub(crate) doc: AutoCommit,
+    pub(crate) id: String,
+    pub(crate) kind: DocKind,
 }
 
 impl Document {
@@ -162,7 +167,7 @@ impl Document {
     /// The typed record. Fails, naming each field, if a field has the wrong type or an unknown
     /// value.
     pub fn read(&self) -> Result<Record, ModelError> {
-        let (record, errors) = read_record(&self.doc, &self.id, self.kind);
+        let (record, errors) = read_record(&self.doc, &self.id, self.kind, None);
         if errors.is_empty() {
             Ok(record)
         } else {
@@ -192,42 +197,97 @@ impl Document {
                 ),
             )),
         }
-        let (record, read_errors) = read_record(&self.doc, &self.id, self.kind);
+        let (record, read_errors) = read_record(&self.doc, &self.id, self.kind, None);
         errors.extend(read_errors);
-        check(&record, errors)
+        let (deleted, deletion_errors) = read_deletion(&self.doc, None);
+        errors.extend(deletion_errors);
+        check(&record, deleted.as_ref(), errors)
     }
 
     /// Apply `patch` as one change stamped `device_time_ms`. Returns the change, or `None` if
     /// nothing changed. A patch that would break a rule is refused and nothing is written.
+    ///
+    /// A completed or signed-off record is locked: a patch that would change it is refused with
+    /// [`ModelError::Locked`] (use [`Document::amend`] with a reason); a deleted record is
+    /// refused with [`ModelError::Deleted`].
     pub fn edit(
         &mut self,
         patch: Patch,
         device_time_ms: i64,
     ) -> Result<Option<EncodedChange>, ModelError> {
-        if patch.kind() != self.kind {
-            return Err(ModelError::WrongKind {
+        self.check_patch_kind(&patch)?;
+        self.refuse_if_deleted()?;
+        let locked = self.status().filter(|s| s.is_locked());
+        self.apply_and_commit(
+            &patch,
+            CommitOptions::default().with_time(device_time_ms),
+            |d| match locked {
+                Some(status) if d.doc.pending_ops() > 0 => Err(ModelError::Locked {
+                    doc_id: d.id.clone(),
+                    status,
+                }),
+                _ => Ok(()),
+            },
+        )
+    }
+
+    pub(crate) fn check_patch_kind(&self, patch: &Patch) -> Result<(), ModelError> {
+        if patch.kind() == self.kind {
+            Ok(())
+        } else {
+            Err(ModelError::WrongKind {
                 expected: patch.kind(),
                 found: self.kind,
-            });
+            })
         }
-        if let Err(e) = self.apply_patch(&patch) {
+    }
+
+    /// Apply `patch`, run `guard` on the uncommitted result, validate, and commit with
+    /// `options`; on any failure nothing is written.
+    pub(crate) fn apply_and_commit(
+        &mut self,
+        patch: &Patch,
+        options: CommitOptions,
+        guard: impl FnOnce(&Document) -> Result<(), ModelError>,
+    ) -> Result<Option<EncodedChange>, ModelError> {
+        let outcome = self
+            .apply_patch(patch)
+            .and_then(|()| guard(self))
+            .and_then(|()| self.validate().map_err(ModelError::from));
+        if let Err(e) = outcome {
             self.doc.rollback();
             return Err(e);
         }
-        if let Err(e) = self.validate() {
-            self.doc.rollback();
-            return Err(e.into());
-        }
-        let Some(hash) = self
-            .doc
-            .commit_with(CommitOptions::default().with_time(device_time_ms))
-        else {
-            return Ok(None);
-        };
-        Ok(self
-            .doc
+        Ok(self.commit(options))
+    }
+
+    /// Commit the open transaction, if it changed anything.
+    pub(crate) fn commit(&mut self, options: CommitOptions) -> Option<EncodedChange> {
+        let hash = self.doc.commit_with(options)?;
+        self.doc
             .get_change_by_hash(&hash)
-            .map(EncodedChange::from_change))
+            .map(EncodedChange::from_change)
+    }
+
+    /// The record's current status (`None` for contact cards, or if unreadable).
+    pub fn status(&self) -> Option<NoteStatus> {
+        root_str(&self.doc, "status").ok().flatten()?.parse().ok()
+    }
+
+    /// The soft-delete marker, if a manager deleted the record.
+    pub fn deletion(&self) -> Option<crate::Deletion> {
+        read_deletion(&self.doc, None).0
+    }
+
+    pub(crate) fn refuse_if_deleted(&self) -> Result<(), ModelError> {
+        match self.deletion() {
+            Some(d) => Err(ModelError::Deleted {
+                doc_id: self.id.clone(),
+                by: d.by,
+                reason: d.reason,
+            }),
+            None => Ok(()),
+        }
     }
 
     fn apply_patch(&mut self, patch: &Patch) -> Result<(), ModelError> {
@@ -400,7 +460,10 @@ fn too_many_points(n: usize) -> ModelError {
     )]))
 }
 
-fn root_str(doc: &AutoCommit, field: &'static str) -> Result<Option<String>, ModelError> {
+pub(crate) fn root_str(
+    doc: &AutoCommit,
+    field: &'static str,
+) -> Result<Option<String>, ModelError> {
     Ok(match doc.get(ROOT, field)? {
         Some((Value::Scalar(s), _)) => s.as_str().map(str::to_owned),
         _ => None,

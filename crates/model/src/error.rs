@@ -30,4 +30,36 @@ pub enum ModelError {
     Invalid(#[from] ValidationErrors),
     #[error("{0:?} is not a change hash (64 hex characters)")]
     BadHash(String),
+    #[error(
+        "record {doc_id} is {status} and locked: it can no longer be edited; change it with an \
+         amendment that gives a reason"
+    )]
+    Locked {
+        doc_id: String,
+        status: crate::NoteStatus,
+    },
+    #[error(
+        "record {doc_id} is a {status}: edit it directly; amendments (with a reason) are for \
+         completed or signed-off records"
+    )]
+    NotLocked {
+        doc_id: String,
+        status: crate::NoteStatus,
+    },
+    #[error("record {doc_id} was deleted by {by} ({reason:?}): it can no longer be changed")]
+    Deleted {
+        doc_id: String,
+        by: String,
+        reason: String,
+    },
+    #[error("record {doc_id} cannot be signed off: {reason}")]
+    CannotSignOff { doc_id: String, reason: String },
+    #[error("change {0} is not in this document")]
+    UnknownVersion(String),
+    #[error("{field:?} is not a field of a {kind}; use one of: {valid}")]
+    UnknownField {
+        kind: crate::DocKind,
+        field: String,
+        valid: String,
+    },
 }

@@ -90,12 +90,23 @@ string_enum!(
 );
 
 string_enum!(
-    /// A record is a draft until its author completes it.
+    /// A record is a draft until its author completes it; a manager then signs visit notes and
+    /// short plans off. A completed or signed-off record is locked: it changes only by an
+    /// amendment with a reason.
     NoteStatus, "status" {
         Draft => "draft",
         Completed => "completed",
+        /// Approved by a manager (visit notes and short plans only).
+        SignedOff => "signed_off",
     }
 );
+
+impl NoteStatus {
+    /// Completed and signed-off records are locked: only amendments change them.
+    pub fn is_locked(self) -> bool {
+        matches!(self, NoteStatus::Completed | NoteStatus::SignedOff)
+    }
+}
 
 string_enum!(
     /// Whose "about me" profile it is.

@@ -10,15 +10,27 @@
 //!   conflicts ([`Document::conflicts`]).
 //! * [`Document::validate`] names the field and the rule broken; structural rules always hold,
 //!   completeness rules once a record is completed.
-//! * [`merge_incoming`] is the server's pure merge step for a push.
+//! * A completed or signed-off record is locked: [`Document::edit`] refuses it and
+//!   [`Document::amend`] changes it with a reason (change message `amend: <reason>`). A manager
+//!   signs notes and plans off ([`Document::sign_off`]) and soft-deletes records
+//!   ([`Document::delete`]). [`Document::lock_change`] and [`LockRelation`] tell whether a
+//!   change saw the lock, came before it or raced it.
+//! * [`Document::history`] lists every version with who, when and which fields changed;
+//!   [`Document::field_text_at`] and [`text_diff`] show what a version said and how it differs.
+//! * [`merge_incoming`] is the server's pure merge step for a push: it refuses a push whose own
+//!   version breaks rules, reports a document invalid only through merging, and classifies the
+//!   new changes against the lock.
 //!
 //! Document layout: root `id`, `kind`, `schema`, then the record's fields by the names of the
 //! typed structs in [`record`].
 
 mod conflict;
+mod diff;
 mod document;
 mod error;
+mod history;
 mod kinds;
+mod lock;
 mod merge;
 mod read;
 pub mod record;
@@ -27,10 +39,13 @@ mod write;
 
 pub use automerge::{ActorId, ChangeHash};
 pub use conflict::{ConflictValue, FieldConflict};
+pub use diff::{DiffSpan, text_diff};
 pub use document::{Document, EncodedChange, SCHEMA_VERSION};
 pub use error::ModelError;
+pub use history::Version;
 pub use kinds::{DocKind, NotAloneReason, NoteStatus, SubjectKind, VisitKind};
-pub use merge::{MergeError, Merged, merge_incoming};
+pub use lock::{AMEND_PREFIX, DELETE_PREFIX, LockRelation, SIGN_OFF_MESSAGE, amendment_reason};
+pub use merge::{MergeError, Merged, NewChangeInfo, merge_incoming};
 pub use record::*;
 pub use validate::{ValidationError, ValidationErrors};
 
@@ -44,5 +59,9 @@ pub fn parse_hash(s: &str) -> Result<ChangeHash, ModelError> {
     s.parse().map_err(|_| ModelError::BadHash(s.to_owned()))
 }
 
+#[cfg(test)]
+mod history_tests;
+#[cfg(test)]
+mod lock_tests;
 #[cfg(test)]
 mod tests;

@@ -1,15 +1,36 @@
 //! The server's merge step: pushed change bytes into the stored state. Pure.
 
-use automerge::{AutoCommit, Change, ChangeHash};
+use std::collections::HashSet;
 
-use crate::document::{Document, EncodedChange};
+use automerge::{AutoCommit, Change, ChangeHash};
+use serde::Serialize;
+
+use crate::conflict::FieldConflict;
+use crate::document::{Document, EncodedChange, root_str};
 use crate::error::ModelError;
+use crate::kinds::NoteStatus;
+use crate::lock::{DepGraph, LockClassifier, LockRelation, amendment_reason};
+use crate::read::read_deletion;
+use crate::record::Deletion;
 use crate::validate::ValidationErrors;
+
+/// A change a push brought, classified against the record's lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewChangeInfo {
+    pub hash: ChangeHash,
+    /// How it stands to [`Merged::lock`]: a change `Concurrent` with the lock was made without
+    /// seeing the completion or sign-off (a pending amendment); one `After` it without an
+    /// amendment reason edited a locked record directly.
+    pub relation: LockRelation,
+    /// The amendment reason, if the change is an amendment.
+    pub amendment: Option<String>,
+}
 
 /// The result of merging a push.
 #[derive(Debug)]
 pub struct Merged {
-    /// The merged document. Validated when `missing_deps` is empty.
+    /// The merged document. Validated when `missing_deps` is empty: valid, or invalid only
+    /// through merging (see `invalid_after_merge`).
     pub document: Document,
     /// Changes applied now that the stored state did not have.
     pub new_changes: Vec<EncodedChange>,
@@ -18,6 +39,26 @@ pub struct Merged {
     /// Dependencies the push needs that neither it nor the stored state has. When non-empty,
     /// the caller stores nothing and asks the device to send again.
     pub missing_deps: Vec<ChangeHash>,
+    /// Set when the merged document breaks rules although the pushing device's own version
+    /// (the document at the heads of the pushed changes) keeps them: it became invalid only
+    /// through merging. Stored all the same, and a review item.
+    pub invalid_after_merge: Option<ValidationErrors>,
+    /// The stored document already broke rules before this push.
+    pub was_invalid: bool,
+    /// The merged document's lock change ([`Document::lock_change`]).
+    pub lock: Option<ChangeHash>,
+    /// Each new change, in `new_changes` order, against the lock.
+    pub classified: Vec<NewChangeInfo>,
+    /// Conflicting fields of the merged document that a new change is part of (created or
+    /// changed by this push).
+    pub new_conflicts: Vec<FieldConflict>,
+    /// The status before (`None` for a new document, or a contact card) and after the merge:
+    /// the server checks that completion is by the author and sign-off by a manager.
+    pub status_before: Option<NoteStatus>,
+    pub status_after: Option<NoteStatus>,
+    /// The deletion marker before and after: deleting is a manager's decision.
+    pub deleted_before: Option<Deletion>,
+    pub deleted_after: Option<Deletion>,
 }
 
 /// Why a push cannot be merged.
@@ -57,6 +98,13 @@ pub fn merge_incoming(
         }
         None => AutoCommit::new(),
     };
+    let before_heads = doc.get_heads();
+    let status_before = root_str(&doc, "status")
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse().ok());
+    let deleted_before = read_deletion(&doc, None).0;
+    let pushed_heads = heads_of(&changes);
     let mut accepted = Vec::with_capacity(changes.len());
     let mut fresh = Vec::new();
     for change in changes {
@@ -91,10 +139,19 @@ pub fn merge_incoming(
             new_changes,
             accepted,
             missing_deps,
+            invalid_after_merge: None,
+            was_invalid: false,
+            lock: None,
+            classified: Vec::new(),
+            new_conflicts: Vec::new(),
+            status_before,
+            status_after: None,
+            deleted_before,
+            deleted_after: None,
         });
     }
 
-    let document =
+    let mut document =
         Document::from_automerge(doc_id, doc).map_err(|e| MergeError::WrongDocument {
             doc_id: doc_id.to_owned(),
             reason: match e {
@@ -104,11 +161,72 @@ pub fn merge_incoming(
                 other => other.to_string(),
             },
         })?;
-    document.validate().map_err(MergeError::Invalid)?;
+    let mut was_invalid = false;
+    let invalid_after_merge = match document.validate() {
+        Ok(()) => None,
+        Err(merged_errors) => {
+            // Whose fault? The device's own version is the document at the heads of what it
+            // pushed; if that breaks rules the push is refused, naming them.
+            if !pushed_heads.is_empty() {
+                match document.version_at(&pushed_heads) {
+                    Ok(pushed) => pushed.validate().map_err(MergeError::Invalid)?,
+                    Err(_) => return Err(MergeError::Invalid(merged_errors)),
+                }
+            }
+            was_invalid = !before_heads.is_empty()
+                && document
+                    .version_at(&before_heads)
+                    .is_ok_and(|d| d.validate().is_err());
+            Some(merged_errors)
+        }
+    };
+
+    let graph = DepGraph::of(&mut document.doc);
+    let classifier = LockClassifier::new(&graph, &document);
+    let classified = new_changes
+        .iter()
+        .map(|c| NewChangeInfo {
+            hash: c.hash,
+            relation: classifier.relation(&c.hash),
+            amendment: amendment_reason(c.message.as_deref()).map(str::to_owned),
+        })
+        .collect();
+    let new_hashes: Vec<ChangeHash> = new_changes.iter().map(|c| c.hash).collect();
+    let new_conflicts = document
+        .conflicts()
+        .into_iter()
+        .filter(|c| c.involves(&new_hashes))
+        .collect();
     Ok(Merged {
+        lock: document.lock_change(),
+        classified,
+        new_conflicts,
+        status_before,
+        status_after: document.status(),
+        deleted_before,
+        deleted_after: document.deletion(),
+        invalid_after_merge,
+        was_invalid,
         document,
         new_changes,
         accepted,
         missing_deps,
     })
+}
+
+/// The pushed changes that no other pushed change depends on: the heads of the device's
+/// version.
+fn heads_of(changes: &[Change]) -> Vec<ChangeHash> {
+    let deps: HashSet<ChangeHash> = changes
+        .iter()
+        .flat_map(|c| c.deps().iter().copied())
+        .collect();
+    let mut heads: Vec<ChangeHash> = changes
+        .iter()
+        .map(Change::hash)
+        .filter(|h| !deps.contains(h))
+        .collect();
+    heads.sort();
+    heads.dedup();
+    heads
 }

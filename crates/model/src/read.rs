@@ -1,23 +1,53 @@
 //! Reading typed records out of automerge documents. Wrong types and unknown values are
 //! collected as validation errors naming the field, never panics.
 
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, AutomergeError, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc};
+use automerge::{ScalarValue, Value};
 
 use crate::kinds::{DocKind, NoteStatus, SubjectKind, VisitKind};
-use crate::record::{AboutMe, ContactCard, Picture, Record, ShortPlan, VisitNote};
+use crate::record::{AboutMe, ContactCard, Deletion, Picture, Record, ShortPlan, VisitNote};
 use crate::validate::ValidationError;
 
-/// Collects field values and the problems found reading them.
+/// Collects field values and the problems found reading them, at the current state or at a
+/// past version (`heads`).
 pub(crate) struct Reader<'a> {
     doc: &'a AutoCommit,
+    heads: Option<&'a [ChangeHash]>,
     pub(crate) errors: Vec<ValidationError>,
 }
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(doc: &'a AutoCommit) -> Self {
+    pub(crate) fn new(doc: &'a AutoCommit, heads: Option<&'a [ChangeHash]>) -> Self {
         Reader {
             doc,
+            heads,
             errors: Vec::new(),
+        }
+    }
+
+    fn get(
+        &self,
+        obj: &ObjId,
+        prop: impl Into<Prop>,
+    ) -> Result<Option<(Value<'a>, ObjId)>, AutomergeError> {
+        match self.heads {
+            Some(heads) => self.doc.get_at(obj, prop, heads),
+            None => self.doc.get(obj, prop),
+        }
+    }
+
+    fn text_of(&self, obj: &ObjId) -> String {
+        match self.heads {
+            Some(heads) => self.doc.text_at(obj, heads),
+            None => self.doc.text(obj),
+        }
+        .unwrap_or_default()
+    }
+
+    fn length_of(&self, obj: &ObjId) -> usize {
+        match self.heads {
+            Some(heads) => self.doc.length_at(obj, heads),
+            None => self.doc.length(obj),
         }
     }
 
@@ -30,7 +60,7 @@ impl<'a> Reader<'a> {
     }
 
     fn value(&mut self, obj: &ObjId, field: &str) -> Option<(Value<'a>, ObjId)> {
-        match self.doc.get(obj, field) {
+        match self.get(obj, field) {
             Ok(v) => v,
             Err(e) => {
                 self.errors.push(ValidationError::new(
@@ -123,7 +153,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn text(&mut self, field: &str) -> String {
         match self.value(&ROOT, field) {
             None => String::new(),
-            Some((Value::Object(ObjType::Text), id)) => self.doc.text(&id).unwrap_or_default(),
+            Some((Value::Object(ObjType::Text), id)) => self.text_of(&id),
             Some(_) => {
                 self.wrong_type(field, "text");
                 String::new()
@@ -147,8 +177,8 @@ impl<'a> Reader<'a> {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for i in 0..self.doc.length(&list) {
-            match self.doc.get(&list, i) {
+        for i in 0..self.length_of(&list) {
+            match self.get(&list, i) {
                 Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
                     ScalarValue::Str(s) => out.push(s.to_string()),
                     _ => self.wrong_type(&format!("{field}/{i}"), "a string"),
@@ -165,10 +195,10 @@ impl<'a> Reader<'a> {
             return Vec::new();
         };
         let mut out = Vec::new();
-        for i in 0..self.doc.length(&list) {
-            match self.doc.get(&list, i) {
+        for i in 0..self.length_of(&list) {
+            match self.get(&list, i) {
                 Ok(Some((Value::Object(ObjType::Text), id))) => {
-                    out.push(self.doc.text(&id).unwrap_or_default());
+                    out.push(self.text_of(&id));
                 }
                 _ => self.wrong_type(&format!("{field}/{i}"), "text"),
             }
@@ -184,11 +214,11 @@ impl<'a> Reader<'a> {
                 return None;
             }
         };
-        let media_type = match self.doc.get(&map, "media_type") {
+        let media_type = match self.get(&map, "media_type") {
             Ok(Some((Value::Scalar(s), _))) => s.as_str().map(str::to_owned),
             _ => None,
         };
-        let bytes = match self.doc.get(&map, "bytes") {
+        let bytes = match self.get(&map, "bytes") {
             Ok(Some((Value::Scalar(s), _))) => s.as_bytes().map(<[u8]>::to_vec),
             _ => None,
         };
@@ -209,13 +239,15 @@ fn valid<T: Copy + std::fmt::Display>(all: &[T]) -> String {
         .join(", ")
 }
 
-/// Read the record of `kind` from `doc`, collecting every problem found on the way.
+/// Read the record of `kind` from `doc` (at `heads`, or now), collecting every problem found on
+/// the way.
 pub(crate) fn read_record(
     doc: &AutoCommit,
     id: &str,
     kind: DocKind,
+    heads: Option<&[ChangeHash]>,
 ) -> (Record, Vec<ValidationError>) {
-    let mut r = Reader::new(doc);
+    let mut r = Reader::new(doc, heads);
     let status_values = valid(NoteStatus::ALL);
     let record = match kind {
         DocKind::VisitNote => Record::VisitNote(VisitNote {
@@ -236,6 +268,7 @@ pub(crate) fn read_record(
                 &valid(crate::kinds::NotAloneReason::ALL),
             ),
             status: r.enum_or("status", &status_values, NoteStatus::Draft),
+            signed_off_by: r.opt_str("signed_off_by"),
         }),
         DocKind::AboutMe => Record::AboutMe(AboutMe {
             id: id.to_owned(),
@@ -264,7 +297,41 @@ pub(crate) fn read_record(
             review_on: r.opt_str("review_on"),
             planned_end: r.opt_str("planned_end"),
             status: r.enum_or("status", &status_values, NoteStatus::Draft),
+            signed_off_by: r.opt_str("signed_off_by"),
         }),
     };
     (record, r.errors)
+}
+
+/// Read the soft-delete marker (root `deleted`, a map of `by` and `reason`), at `heads` or now.
+pub(crate) fn read_deletion(
+    doc: &AutoCommit,
+    heads: Option<&[ChangeHash]>,
+) -> (Option<Deletion>, Vec<ValidationError>) {
+    let mut r = Reader::new(doc, heads);
+    let map = match r.value(&ROOT, "deleted") {
+        None => return (None, r.errors),
+        Some((Value::Object(ObjType::Map), id)) => id,
+        Some(_) => {
+            r.wrong_type("deleted", "a map of `by` and `reason`");
+            return (None, r.errors);
+        }
+    };
+    let mut field = |name: &str| match r.get(&map, name) {
+        Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
+            ScalarValue::Str(s) => s.to_string(),
+            _ => {
+                r.wrong_type(&format!("deleted/{name}"), "a string");
+                String::new()
+            }
+        },
+        Ok(None) => String::new(),
+        _ => {
+            r.wrong_type(&format!("deleted/{name}"), "a string");
+            String::new()
+        }
+    };
+    let by = field("by");
+    let reason = field("reason");
+    (Some(Deletion { by, reason }), r.errors)
 }

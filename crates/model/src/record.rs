@@ -31,6 +31,9 @@ pub struct VisitNote {
     /// If seen but not alone, the lawful reason.
     pub not_alone_reason: Option<NotAloneReason>,
     pub status: NoteStatus,
+    /// The manager who signed the note off: set exactly when `status` is `signed_off`.
+    #[serde(default)]
+    pub signed_off_by: Option<String>,
 }
 
 /// An "about me" profile, filled in by a child (or a worker) with a worker.
@@ -83,6 +86,19 @@ pub struct ShortPlan {
     /// `YYYY-MM-DD`.
     pub planned_end: Option<String>,
     pub status: NoteStatus,
+    /// The manager who signed the plan off: set exactly when `status` is `signed_off`.
+    #[serde(default)]
+    pub signed_off_by: Option<String>,
+}
+
+/// A soft delete: the record stays, with its whole history, marked as deleted by a manager
+/// (for instance a note filed on the wrong child). Read it with [`crate::Document::deletion`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    /// The user id of the manager who deleted the record.
+    pub by: String,
+    /// Why it was deleted.
+    pub reason: String,
 }
 
 /// A record of any kind.
@@ -144,6 +160,39 @@ impl Record {
             Record::VisitNote(r) => Some(&r.author),
             Record::ShortPlan(r) => Some(&r.author),
             Record::AboutMe(_) | Record::ContactCard(_) => None,
+        }
+    }
+
+    /// The record's status; contact cards have none.
+    pub fn status(&self) -> Option<NoteStatus> {
+        match self {
+            Record::VisitNote(r) => Some(r.status),
+            Record::AboutMe(r) => Some(r.status),
+            Record::ShortPlan(r) => Some(r.status),
+            Record::ContactCard(_) => None,
+        }
+    }
+
+    /// Completed and signed-off records are locked: only amendments change them.
+    pub fn is_locked(&self) -> bool {
+        self.status().is_some_and(NoteStatus::is_locked)
+    }
+
+    /// The manager who signed the record off, for signed-off visit notes and plans.
+    pub fn signed_off_by(&self) -> Option<&str> {
+        match self {
+            Record::VisitNote(r) => r.signed_off_by.as_deref(),
+            Record::ShortPlan(r) => r.signed_off_by.as_deref(),
+            Record::AboutMe(_) | Record::ContactCard(_) => None,
+        }
+    }
+
+    /// How many points a short plan has (`None` for other kinds), to compare with a team's
+    /// limit; local edits keep to [`PLAN_POINT_LIMIT`], a merge may go past it.
+    pub fn plan_points(&self) -> Option<usize> {
+        match self {
+            Record::ShortPlan(r) => Some(r.points.len()),
+            _ => None,
         }
     }
 

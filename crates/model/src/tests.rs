@@ -2,13 +2,13 @@
 
 use super::*;
 
-const T0: i64 = 1_763_900_000_000;
+pub(crate) const T0: i64 = 1_763_900_000_000;
 
-fn actor(n: u8) -> ActorId {
+pub(crate) fn actor(n: u8) -> ActorId {
     ActorId::from([n; 16])
 }
 
-fn note() -> NewRecord {
+pub(crate) fn note() -> NewRecord {
     NewRecord::VisitNote(NewVisitNote {
         child_id: "child-1".into(),
         author: "sw-1".into(),
@@ -25,14 +25,14 @@ fn note() -> NewRecord {
     })
 }
 
-fn visit(doc: &Document) -> VisitNote {
+pub(crate) fn visit(doc: &Document) -> VisitNote {
     match doc.read().unwrap() {
         Record::VisitNote(n) => n,
         other => panic!("not a visit note: {other:?}"),
     }
 }
 
-fn patch(p: VisitNotePatch) -> Patch {
+pub(crate) fn patch(p: VisitNotePatch) -> Patch {
     Patch::VisitNote(p)
 }
 
@@ -354,7 +354,7 @@ fn edits_to_different_parts_of_one_body_are_both_kept() {
     assert!(a.conflicts().is_empty());
 }
 
-fn changes(doc: &mut Document) -> Vec<Vec<u8>> {
+pub(crate) fn changes(doc: &mut Document) -> Vec<Vec<u8>> {
     doc.all_changes().into_iter().map(|c| c.bytes).collect()
 }
 

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::kinds::{NoteStatus, VisitKind};
-use crate::record::{AboutMe, ContactCard, Record, ShortPlan, VisitNote};
+use crate::record::{AboutMe, ContactCard, Deletion, Record, ShortPlan, VisitNote};
 
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -25,6 +25,10 @@ pub const MAX_PLAN_POINTS: usize = 20;
 pub const MAX_PICTURE_BYTES: usize = 512 * 1024;
 /// Longest id (of a child, worker, author or document).
 pub const MAX_ID_CHARS: usize = 100;
+/// Shortest amendment or deletion reason, in characters (after trimming).
+pub const MIN_REASON_CHARS: usize = 3;
+/// Longest amendment or deletion reason, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
 /// Picture media types accepted.
 pub const PICTURE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/webp"];
 
@@ -126,6 +130,24 @@ impl Rules {
         }
     }
 
+    /// A manager's sign-off: `signed_off_by` is set exactly when the status is `signed_off`.
+    fn sign_off(&mut self, status: NoteStatus, signed_off_by: Option<&str>) {
+        match (status, signed_off_by) {
+            (NoteStatus::SignedOff, Some(by)) => self.id("signed_off_by", by),
+            (NoteStatus::SignedOff, None) => self.fail(
+                "signed_off_by",
+                "required",
+                "a signed-off record must name the manager who signed it off".into(),
+            ),
+            (_, Some(_)) => self.fail(
+                "signed_off_by",
+                "consistent",
+                format!("only a signed-off record names who signed it off; the status is {status}"),
+            ),
+            (_, None) => {}
+        }
+    }
+
     fn list(&mut self, field: &str, items: &[String], max_items: usize, max_chars: usize) {
         if items.len() > max_items {
             self.fail(
@@ -160,7 +182,8 @@ fn visit_note(rules: &mut Rules, note: &VisitNote) {
     );
     rules.list("tags", &note.tags, MAX_TAGS, MAX_TAG_CHARS);
     rules.list("present", &note.present, MAX_TAGS, MAX_ID_CHARS);
-    if note.status == NoteStatus::Completed {
+    rules.sign_off(note.status, note.signed_off_by.as_deref());
+    if note.status.is_locked() {
         rules.required_text("title", &note.title);
         rules.required_text("body", &note.body);
         if note.visit_kind == VisitKind::StatutoryVisit {
@@ -210,7 +233,14 @@ fn about_me(rules: &mut Rules, profile: &AboutMe) {
     ] {
         rules.max_chars(field, value, MAX_TEXT_CHARS);
     }
-    if profile.status == NoteStatus::Completed
+    if profile.status == NoteStatus::SignedOff {
+        rules.fail(
+            "status",
+            "enum",
+            "an \"about me\" profile is draft or completed; it is not signed off".into(),
+        );
+    }
+    if profile.status.is_locked()
         && [
             &profile.fun,
             &profile.dislikes,
@@ -268,7 +298,8 @@ fn short_plan(rules: &mut Rules, plan: &ShortPlan) {
     rules.list("points", &plan.points, MAX_PLAN_POINTS, MAX_TEXT_CHARS);
     rules.date("review_on", plan.review_on.as_deref());
     rules.date("planned_end", plan.planned_end.as_deref());
-    if plan.status == NoteStatus::Completed {
+    rules.sign_off(plan.status, plan.signed_off_by.as_deref());
+    if plan.status.is_locked() {
         if plan.points.is_empty() {
             rules.fail(
                 "points",
@@ -286,14 +317,47 @@ fn short_plan(rules: &mut Rules, plan: &ShortPlan) {
     }
 }
 
-/// Check `record` against every rule; `read_errors` are problems found reading it.
+fn deletion(rules: &mut Rules, deletion: &Deletion) {
+    rules.id("deleted/by", &deletion.by);
+    if let Some(e) = reason_error("deleted/reason", &deletion.reason) {
+        rules.errors.push(e);
+    }
+}
+
+/// The rule for an amendment or deletion reason: `MIN_REASON_CHARS..=MAX_REASON_CHARS`
+/// characters once trimmed.
+pub(crate) fn reason_error(field: &str, reason: &str) -> Option<ValidationError> {
+    let n = reason.trim().chars().count();
+    if n < MIN_REASON_CHARS {
+        Some(ValidationError::new(
+            field,
+            "required",
+            format!("give a reason of at least {MIN_REASON_CHARS} characters"),
+        ))
+    } else if n > MAX_REASON_CHARS {
+        Some(ValidationError::new(
+            field,
+            "max_length",
+            format!("must be at most {MAX_REASON_CHARS} characters, got {n}"),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Check `record` and its deletion marker against every rule; `read_errors` are problems found
+/// reading them.
 pub(crate) fn check(
     record: &Record,
+    deleted: Option<&Deletion>,
     read_errors: Vec<ValidationError>,
 ) -> Result<(), ValidationErrors> {
     let mut rules = Rules {
         errors: read_errors,
     };
+    if let Some(d) = deleted {
+        deletion(&mut rules, d);
+    }
     match record {
         Record::VisitNote(r) => visit_note(&mut rules, r),
         Record::AboutMe(r) => about_me(&mut rules, r),

@@ -13,6 +13,13 @@ pub struct Team {
     pub name: String,
     /// When true, every social worker in the team can read (not write) the team's cases.
     pub pod_read_access: bool,
+    /// Most points a short plan may have before it goes to review.
+    #[serde(default = "default_plan_points")]
+    pub plan_point_limit: u32,
+}
+
+fn default_plan_points() -> u32 {
+    3
 }
 
 /// `POST /v1/admin/teams`.
@@ -23,6 +30,9 @@ pub struct NewTeam {
     pub name: String,
     #[serde(default)]
     pub pod_read_access: bool,
+    /// Most points a short plan may have before it goes to review (3 if left out).
+    #[serde(default)]
+    pub plan_point_limit: Option<u32>,
 }
 
 /// `PATCH /v1/admin/teams/{id}`: fields left out stay as they are.
@@ -33,6 +43,8 @@ pub struct TeamPatch {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_read_access: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_point_limit: Option<u32>,
 }
 
 /// A person who can sign in.

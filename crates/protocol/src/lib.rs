@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod auth;
 mod bytes;
+pub mod review;
 
 pub use bytes::ChangeBytes;
 use serde::{Deserialize, Serialize};

@@ -27,6 +27,8 @@ pub struct Scope {
     pub all: bool,
     pub read: BTreeSet<String>,
     pub write: BTreeSet<String>,
+    /// The person's team's limit on short-plan points (3 without a team).
+    pub plan_point_limit: usize,
 }
 
 impl Scope {
@@ -39,6 +41,11 @@ impl Scope {
             .iter()
             .map(|w| scope::worker(w))
             .collect();
+        let plan_point_limit = facts
+            .team
+            .as_ref()
+            .and_then(|t| usize::try_from(t.plan_point_limit).ok())
+            .unwrap_or(fieldnotes_model::PLAN_POINT_LIMIT);
         let mut read = BTreeSet::new();
         let mut write = BTreeSet::new();
         read.insert(own.clone());
@@ -50,6 +57,7 @@ impl Scope {
                     all: true,
                     read,
                     write,
+                    plan_point_limit,
                 };
             }
             Role::Manager => {
@@ -88,6 +96,7 @@ impl Scope {
             all: false,
             read,
             write,
+            plan_point_limit,
         }
     }
 
@@ -164,6 +173,7 @@ mod tests {
                 team_id: "t1".into(),
                 name: "Pod 1".into(),
                 pod_read_access: pod,
+                plan_point_limit: 3,
                 created_at_ms: 0,
             }),
             allocated: vec!["c1".into()],

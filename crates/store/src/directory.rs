@@ -18,6 +18,8 @@ pub struct TeamRecord {
     pub team_id: String,
     pub name: String,
     pub pod_read_access: bool,
+    /// Most points a short plan may have before it goes to review (three by default).
+    pub plan_point_limit: i64,
     pub created_at_ms: i64,
 }
 
@@ -304,6 +306,7 @@ pub trait Directory: Send + Sync {
         team_id: &str,
         name: Option<&str>,
         pod_read_access: Option<bool>,
+        plan_point_limit: Option<i64>,
         by: &Actor,
     ) -> Result<TeamRecord, StoreError>;
     async fn get_team(&self, team_id: &str) -> Result<Option<TeamRecord>, StoreError>;
@@ -372,6 +375,8 @@ pub trait Directory: Send + Sync {
         at_ms: i64,
     ) -> Result<DeviceRecord, StoreError>;
     async fn get_device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StoreError>;
+    /// The device that writes as `actor_id` (hex), if one is registered.
+    async fn device_by_actor(&self, actor_id: &str) -> Result<Option<DeviceRecord>, StoreError>;
     async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRecord>, StoreError>;
     /// Revoke a device: its session ends and its next contact tells it to wipe itself.
     async fn revoke_device(&self, device_id: &str, by: &Actor) -> Result<DeviceRecord, StoreError>;
@@ -409,6 +414,8 @@ pub trait Directory: Send + Sync {
     async fn list_grants(&self, filter: &GrantFilter) -> Result<Vec<GrantRecord>, StoreError>;
 
     async fn append_audit(&self, entry: &NewAudit, by: &Actor) -> Result<i64, StoreError>;
+    /// Append several entries by one actor in one transaction.
+    async fn append_audit_batch(&self, entries: &[NewAudit], by: &Actor) -> Result<(), StoreError>;
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
 
     /// The facts that decide `user_id`'s scope at `at_ms` (`today` is its UTC date); ended
@@ -451,7 +458,8 @@ pub(crate) const CHILD_SELECT: &str = "SELECT c.child_id, c.display_name, c.team
 pub(crate) const DEVICE_SELECT: &str = "SELECT d.device_id, d.user_id, d.name, d.actor_id, \
      d.store_key, d.registered_at_ms, d.last_sync_ms, d.revoked_at_ms, d.revoked_by, \
      d.session_id, (SELECT COUNT(*) FROM quarantine q WHERE q.device_id = d.device_id) \
-     AS pending_review FROM devices d";
+     + (SELECT COUNT(*) FROM review_items r WHERE r.raised_by_device = d.device_id \
+        AND r.status = 'open') AS pending_review FROM devices d";
 
 pub(crate) const ALLOCATION_COLUMNS: &str =
     "allocation_id, child_id, worker_id, started_at_ms, allocated_by, ended_at_ms, ended_by";
@@ -498,12 +506,13 @@ macro_rules! impl_directory {
                 use $crate::directory::{NewAudit, conflict_on_unique};
                 let mut tx = self.$writer.begin().await?;
                 sqlx::query(
-                    "INSERT INTO teams (team_id, name, pod_read_access, created_at_ms) VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO teams (team_id, name, pod_read_access, plan_point_limit, created_at_ms) VALUES ($1, $2, $3, $5, $4)",
                 )
                 .bind(&team.team_id)
                 .bind(&team.name)
                 .bind(team.pod_read_access)
                 .bind(team.created_at_ms)
+                .bind(team.plan_point_limit)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| conflict_on_unique(e, || format!("team {:?} already exists", team.team_id)))?;
@@ -524,19 +533,22 @@ macro_rules! impl_directory {
                 team_id: &str,
                 name: Option<&str>,
                 pod_read_access: Option<bool>,
+                plan_point_limit: Option<i64>,
                 by: &$crate::directory::Actor,
             ) -> Result<$crate::directory::TeamRecord, $crate::StoreError> {
                 use $crate::directory::{NewAudit, TeamRecord};
                 let mut tx = self.$writer.begin().await?;
                 let team: Option<TeamRecord> = sqlx::query_as(
                     "UPDATE teams SET name = COALESCE($2, name),
-                         pod_read_access = COALESCE($3, pod_read_access)
+                         pod_read_access = COALESCE($3, pod_read_access),
+                         plan_point_limit = COALESCE($4, plan_point_limit)
                      WHERE team_id = $1
-                     RETURNING team_id, name, pod_read_access, created_at_ms",
+                     RETURNING team_id, name, pod_read_access, plan_point_limit, created_at_ms",
                 )
                 .bind(team_id)
                 .bind(name)
                 .bind(pod_read_access)
+                .bind(plan_point_limit)
                 .fetch_optional(&mut *tx)
                 .await?;
                 let team = team.ok_or_else(|| $crate::StoreError::NotFound {
@@ -546,6 +558,7 @@ macro_rules! impl_directory {
                     &mut tx,
                     &NewAudit::new("update_team").details(serde_json::json!({
                         "team_id": team_id, "name": name, "pod_read_access": pod_read_access,
+                        "plan_point_limit": plan_point_limit,
                     })),
                     by,
                 )
@@ -559,7 +572,7 @@ macro_rules! impl_directory {
                 team_id: &str,
             ) -> Result<Option<$crate::directory::TeamRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as(
-                    "SELECT team_id, name, pod_read_access, created_at_ms FROM teams WHERE team_id = $1",
+                    "SELECT team_id, name, pod_read_access, plan_point_limit, created_at_ms FROM teams WHERE team_id = $1",
                 )
                 .bind(team_id)
                 .fetch_optional(&self.$reader)
@@ -570,7 +583,7 @@ macro_rules! impl_directory {
                 &self,
             ) -> Result<Vec<$crate::directory::TeamRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as(
-                    "SELECT team_id, name, pod_read_access, created_at_ms FROM teams ORDER BY team_id",
+                    "SELECT team_id, name, pod_read_access, plan_point_limit, created_at_ms FROM teams ORDER BY team_id",
                 )
                 .fetch_all(&self.$reader)
                 .await?)
@@ -1067,6 +1080,19 @@ macro_rules! impl_directory {
                 .await?)
             }
 
+            async fn device_by_actor(
+                &self,
+                actor_id: &str,
+            ) -> Result<Option<$crate::directory::DeviceRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as(&format!(
+                    "{} WHERE d.actor_id = $1",
+                    $crate::directory::DEVICE_SELECT
+                ))
+                .bind(actor_id)
+                .fetch_optional(&self.$reader)
+                .await?)
+            }
+
             async fn list_devices(
                 &self,
                 user_id: Option<&str>,
@@ -1365,6 +1391,22 @@ macro_rules! impl_directory {
                 let id = Self::audit_in(&mut tx, entry, by).await?;
                 tx.commit().await?;
                 Ok(id)
+            }
+
+            async fn append_audit_batch(
+                &self,
+                entries: &[$crate::directory::NewAudit],
+                by: &$crate::directory::Actor,
+            ) -> Result<(), $crate::StoreError> {
+                if entries.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.$writer.begin().await?;
+                for entry in entries {
+                    Self::audit_in(&mut tx, entry, by).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn list_audit(

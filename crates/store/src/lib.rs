@@ -16,19 +16,21 @@ mod error;
 mod types;
 
 pub mod postgres;
+pub mod review;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
 pub use directory::Directory;
 pub use error::StoreError;
+pub use review::{ReviewFinding, ReviewQueue};
 pub use types::*;
 
 /// Server persistence. Implemented for SQLite ([`sqlite::SqliteStore`]) and PostgreSQL
 /// ([`postgres::PgStore`]); both pass the same conformance suite. People, structure and access
 /// are in the [`Directory`] supertrait.
 #[async_trait]
-pub trait Store: Directory + Send + Sync + std::fmt::Debug {
+pub trait Store: Directory + ReviewQueue + Send + Sync + std::fmt::Debug {
     /// Merge and store one push from a device.
     ///
     /// Documents are processed in a stable order (sorted by id) so that concurrent pushes on

@@ -24,6 +24,7 @@ use sqlx::{PgPool, Row};
 
 use crate::common::{FeedRow, FeedSource, build_page, lock_order, quarantine_payload, to_i64};
 use crate::directory::impl_directory;
+use crate::review::impl_review;
 use crate::sqlite::{change_from_row, quarantine_from_row};
 use crate::{
     ALL_KEYS, DocResult, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine, PullPage,
@@ -109,7 +110,10 @@ impl Store for PgStore {
                     snapshot,
                     new_changes,
                     accepted_hashes,
+                    findings,
+                    events,
                 } => {
+                    let new_count = new_changes.len() as u64;
                     if !new_changes.is_empty() {
                         sqlx::query(
                             "INSERT INTO documents (doc_id, kind, child_id, scope_key, summary, snapshot, created_at_ms, updated_at_ms)
@@ -130,8 +134,23 @@ impl Store for PgStore {
                         .await?;
                         pending.extend(new_changes.into_iter().map(|c| (doc.doc_id.clone(), c)));
                     }
+                    for finding in &findings {
+                        Self::upsert_review_in(
+                            &mut tx,
+                            &doc.doc_id,
+                            &kind,
+                            child_id.as_deref(),
+                            finding,
+                            Some(&ctx.device_id),
+                            ctx.received_at_ms,
+                        )
+                        .await?;
+                    }
                     DocResult::Accepted {
                         hashes: accepted_hashes,
+                        child_id,
+                        new_changes: new_count,
+                        events,
                     }
                 }
                 MergeOutcome::Rejected { code, reason } => {
@@ -346,4 +365,5 @@ impl FeedSource for PgStore {
     }
 }
 
+impl_review!(PgStore, sqlx::Postgres, pool, pool);
 impl_directory!(PgStore, sqlx::Postgres, pool, pool);

@@ -16,6 +16,7 @@ use sqlx::{Row, SqlitePool};
 
 use crate::common::{FeedRow, FeedSource, build_page, lock_order, quarantine_payload, to_i64};
 use crate::directory::impl_directory;
+use crate::review::impl_review;
 use crate::{
     ALL_KEYS, DocResult, IncomingDoc, MergeOutcome, Merger, NewQuarantine, PullPage, PullRequest,
     PushContext, QuarantineRecord, ScopeFilter, Store, StoreError, StoredChange, StoredDocument,
@@ -112,7 +113,10 @@ impl Store for SqliteStore {
                     snapshot,
                     new_changes,
                     accepted_hashes,
+                    findings,
+                    events,
                 } => {
+                    let new_count = new_changes.len() as u64;
                     if !new_changes.is_empty() {
                         sqlx::query(
                             "INSERT INTO documents (doc_id, kind, child_id, scope_key, summary, snapshot, created_at_ms, updated_at_ms)
@@ -148,8 +152,23 @@ impl Store for SqliteStore {
                             .await?;
                         }
                     }
+                    for finding in &findings {
+                        Self::upsert_review_in(
+                            &mut tx,
+                            &doc.doc_id,
+                            &kind,
+                            child_id.as_deref(),
+                            finding,
+                            Some(&ctx.device_id),
+                            ctx.received_at_ms,
+                        )
+                        .await?;
+                    }
                     DocResult::Accepted {
                         hashes: accepted_hashes,
+                        child_id,
+                        new_changes: new_count,
+                        events,
                     }
                 }
                 MergeOutcome::Rejected { code, reason } => {
@@ -330,6 +349,7 @@ impl FeedSource for SqliteStore {
     }
 }
 
+impl_review!(SqliteStore, sqlx::Sqlite, writer, reader);
 impl_directory!(SqliteStore, sqlx::Sqlite, writer, reader);
 
 pub(crate) fn quarantine_from_row<R: Row>(row: &R) -> Result<QuarantineRecord, sqlx::Error>

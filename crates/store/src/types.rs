@@ -52,6 +52,10 @@ pub enum MergeOutcome {
         new_changes: Vec<NewChange>,
         /// Hashes of every pushed change that is now durable (new and already known).
         accepted_hashes: Vec<String>,
+        /// What needs a person's decision; raised in the same transaction.
+        findings: Vec<crate::ReviewFinding>,
+        /// Record-level events to audit (`complete`, `sign_off`, `delete_record`, `amend`).
+        events: Vec<String>,
     },
     /// Do not apply; keep the input in quarantine with this reason.
     Rejected { code: String, reason: String },
@@ -79,7 +83,15 @@ pub struct NewChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DocResult {
     /// Committed. `hashes` lists every pushed change now durable.
-    Accepted { hashes: Vec<String> },
+    Accepted {
+        hashes: Vec<String>,
+        /// The child the document is about (for the access audit).
+        child_id: Option<String>,
+        /// How many of the pushed changes were new to the server.
+        new_changes: u64,
+        /// Record-level events the push made (see [`MergeOutcome::Applied`]).
+        events: Vec<String>,
+    },
     /// Kept in quarantine (committed) under `quarantine_id`.
     Rejected {
         code: String,

@@ -202,6 +202,8 @@ impl Merger for TestMerger {
                 .iter()
                 .map(|c| String::from_utf8_lossy(c).into_owned())
                 .collect(),
+            findings: Vec::new(),
+            events: Vec::new(),
         }
     }
 }
@@ -295,13 +297,19 @@ async fn push_then_pull_round_trips(db: Db) {
     assert_eq!(
         res[0],
         DocResult::Accepted {
-            hashes: vec!["c1".into(), "c2".into()]
+            hashes: vec!["c1".into(), "c2".into()],
+            child_id: Some("child-1".into()),
+            new_changes: 2,
+            events: Vec::new(),
         }
     );
     assert_eq!(
         res[1],
         DocResult::Accepted {
-            hashes: vec!["c3".into()]
+            hashes: vec!["c3".into()],
+            child_id: Some("child-1".into()),
+            new_changes: 1,
+            events: Vec::new(),
         }
     );
     let page = pull(s, "dev-b", None, 1 << 20).await.unwrap();
@@ -333,7 +341,7 @@ async fn push_then_pull_round_trips(db: Db) {
 
 async fn duplicate_push_stores_once(db: Db) {
     let s = &*db.store;
-    for _ in 0..3 {
+    for round in 0..3 {
         let res = s
             .push(&ctx("dev-a"), vec![doc("d1", &["c1", "c2"])], &TestMerger)
             .await
@@ -341,7 +349,10 @@ async fn duplicate_push_stores_once(db: Db) {
         assert_eq!(
             res[0],
             DocResult::Accepted {
-                hashes: vec!["c1".into(), "c2".into()]
+                hashes: vec!["c1".into(), "c2".into()],
+                child_id: Some("child-1".into()),
+                new_changes: if round == 0 { 2 } else { 0 },
+                events: Vec::new(),
             }
         );
     }
@@ -449,7 +460,10 @@ async fn refusals_are_quarantined_and_do_not_block_the_batch(db: Db) {
     assert_eq!(
         res[0],
         DocResult::Accepted {
-            hashes: vec!["g1".into()]
+            hashes: vec!["g1".into()],
+            child_id: Some("child-1".into()),
+            new_changes: 1,
+            events: Vec::new(),
         }
     );
     let DocResult::Rejected {
@@ -465,7 +479,10 @@ async fn refusals_are_quarantined_and_do_not_block_the_batch(db: Db) {
     assert_eq!(
         res[2],
         DocResult::Accepted {
-            hashes: vec!["g2".into()]
+            hashes: vec!["g2".into()],
+            child_id: Some("child-1".into()),
+            new_changes: 1,
+            events: Vec::new(),
         }
     );
     let list = s.list_quarantine(None, 10).await.unwrap();

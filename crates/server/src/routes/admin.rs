@@ -23,6 +23,17 @@ pub(crate) fn team_view(t: TeamRecord) -> Team {
         team_id: t.team_id,
         name: t.name,
         pod_read_access: t.pod_read_access,
+        plan_point_limit: u32::try_from(t.plan_point_limit).unwrap_or(u32::MAX),
+    }
+}
+
+fn check_plan_limit(limit: Option<u32>) -> Result<Option<i64>, ApiError> {
+    match limit {
+        Some(n) if !(1..=20).contains(&n) => Err(ApiError::bad_request(
+            "invalid_plan_point_limit",
+            format!("plan_point_limit must be between 1 and 20, got {n}"),
+        )),
+        other => Ok(other.map(i64::from)),
     }
 }
 
@@ -68,11 +79,13 @@ pub async fn create_team(
 ) -> Result<(StatusCode, Json<Team>), ApiError> {
     check_id("team_id", &req.team_id)?;
     check_name("name", &req.name)?;
+    let plan_point_limit = check_plan_limit(req.plan_point_limit)?.unwrap_or(3);
     let now = now_ms();
     let team = TeamRecord {
         team_id: req.team_id,
         name: req.name,
         pod_read_access: req.pod_read_access,
+        plan_point_limit,
         created_at_ms: now,
     };
     state
@@ -110,6 +123,7 @@ pub async fn update_team(
             &team_id,
             req.name.as_deref(),
             req.pod_read_access,
+            check_plan_limit(req.plan_point_limit)?,
             &admin.actor(now_ms()),
         )
         .await?;

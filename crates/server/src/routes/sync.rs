@@ -5,7 +5,7 @@
 //! missing: first the whole history of scope keys new to it (a child just allocated), then the
 //! feed after its cursor, and the keys it must remove (an allocation that ended).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::Json;
 use axum::extract::State;
@@ -15,6 +15,7 @@ use fieldnotes_protocol::{
     Cursor, DEFAULT_PAGE_BYTES, DocMeta, MAX_PAGE_BYTES, PROTOCOL_VERSION, PulledDoc, PushDoc,
     PushOutcome, PushResult, RejectCode, SyncResponse,
 };
+use fieldnotes_store::directory::NewAudit;
 use fieldnotes_store::{
     BackfillPosition, DocResult, FeedPosition, IncomingDoc, NewQuarantine, PullRequest, PushContext,
 };
@@ -99,6 +100,7 @@ pub async fn sync(
     } else {
         let writer = Writer {
             user_id: auth.user_id().to_owned(),
+            role: auth.role,
             device_id: device_id.clone(),
             actor: auth.device.actor_id.clone(),
             scope: scope.clone(),
@@ -115,12 +117,14 @@ pub async fn sync(
     };
     let mut stored = stored.into_iter();
     let mut results = Vec::with_capacity(slots.len());
+    let mut access = AccessLog::default();
     for slot in slots {
         match slot {
             Slot::Stored(doc_id) => {
                 let result = stored.next().ok_or_else(|| {
                     ApiError::Internal("the store answered for fewer documents".into())
                 })?;
+                access.pushed(&doc_id, &result);
                 results.push(to_push_result(doc_id, result));
             }
             Slot::Refused(result) => results.push(result),
@@ -150,6 +154,9 @@ pub async fn sync(
         .await?;
     let mut pull: Vec<PulledDoc> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
+    for change in &page.changes {
+        access.pulled(change);
+    }
     for change in page.changes {
         let slot = *index.entry(change.doc_id.clone()).or_insert_with(|| {
             pull.push(PulledDoc {
@@ -173,6 +180,10 @@ pub async fn sync(
             .iter()
             .any(|k| k == fieldnotes_protocol::SCOPE_ALL);
     state.store.touch_device(&device_id, received_at_ms).await?;
+    state
+        .store
+        .append_audit_batch(&access.entries(), &auth.actor(received_at_ms))
+        .await?;
 
     Ok(Json(SyncResponse {
         protocol: PROTOCOL_VERSION,
@@ -186,6 +197,57 @@ pub async fn sync(
         scopes_complete: page.completed,
         remove_scopes: scope_delta.remove,
     }))
+}
+
+/// Who pushed and pulled which child's records in this round, for the audit log: one entry
+/// per child and direction, naming the documents.
+#[derive(Debug, Default)]
+struct AccessLog {
+    entries: BTreeMap<(&'static str, String), (BTreeSet<String>, u64)>,
+}
+
+impl AccessLog {
+    fn pushed(&mut self, doc_id: &str, result: &DocResult) {
+        match result {
+            DocResult::Accepted {
+                child_id: Some(child),
+                new_changes,
+                ..
+            } if *new_changes > 0 => self.add("push", child, doc_id, *new_changes),
+            DocResult::Rejected { code, .. } => {
+                self.add("push_refused", &format!("?{code}"), doc_id, 0);
+            }
+            _ => {}
+        }
+    }
+
+    fn pulled(&mut self, change: &fieldnotes_store::FeedChange) {
+        if let Some(child) = &change.child_id {
+            self.add("pull", child, &change.doc_id, 1);
+        }
+    }
+
+    fn add(&mut self, action: &'static str, child: &str, doc_id: &str, changes: u64) {
+        let entry = self.entries.entry((action, child.to_owned())).or_default();
+        entry.0.insert(doc_id.to_owned());
+        entry.1 += changes;
+    }
+
+    fn entries(&self) -> Vec<NewAudit> {
+        self.entries
+            .iter()
+            .map(|((action, child), (docs, changes))| {
+                // Refusals are keyed by their code, not a child: the child may be unreadable.
+                match child.strip_prefix('?') {
+                    Some(code) => NewAudit::new(action)
+                        .details(serde_json::json!({ "docs": docs, "code": code })),
+                    None => NewAudit::new(action)
+                        .child(child)
+                        .details(serde_json::json!({ "docs": docs, "changes": changes })),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Where a pushed entry's result comes from.
@@ -257,7 +319,7 @@ async fn read_push(
 
 fn to_push_result(doc_id: String, result: DocResult) -> PushResult {
     let outcome = match result {
-        DocResult::Accepted { hashes } => PushOutcome::Accepted { hashes },
+        DocResult::Accepted { hashes, .. } => PushOutcome::Accepted { hashes },
         DocResult::Rejected {
             code,
             reason,

@@ -38,6 +38,7 @@ async fn seed(db: &Db) {
             team_id: "pod-1".into(),
             name: "Pod one".into(),
             pod_read_access: false,
+            plan_point_limit: 3,
             created_at_ms: 1,
         },
         &by("root", 1),

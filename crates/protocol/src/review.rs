@@ -1,0 +1,171 @@
+//! The review queue (`/v1/review`): what a merge could not decide on its own, for managers and
+//! admins, and record-level actions (sign-off, deletion) and history (`/v1/documents/{id}/...`).
+
+use serde::{Deserialize, Serialize};
+
+/// An amendment by a manager or admin whose reason starts with this is a review decision
+/// (restoring or confirming a locked record), not a new question for the queue.
+pub const REVIEW_REASON_PREFIX: &str = "review:";
+
+/// What kind of question an item asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    /// Concurrent edits left competing values in one field; the merge shows one of them.
+    Conflict,
+    /// A change to a completed or signed-off record, made with a reason.
+    Amendment,
+    /// A change made without seeing the record's completion or sign-off.
+    PendingAmendment,
+    /// A short plan whose merged points exceed the team's limit.
+    PlanLimit,
+    /// Edits each valid on their own that together break a rule.
+    InvalidMerge,
+}
+
+impl ItemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Conflict => "conflict",
+            ItemKind::Amendment => "amendment",
+            ItemKind::PendingAmendment => "pending_amendment",
+            ItemKind::PlanLimit => "plan_limit",
+            ItemKind::InvalidMerge => "invalid_merge",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ItemKind> {
+        [
+            ItemKind::Conflict,
+            ItemKind::Amendment,
+            ItemKind::PendingAmendment,
+            ItemKind::PlanLimit,
+            ItemKind::InvalidMerge,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One competing value (or one amendment), with who wrote it, where and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Side {
+    /// The value as text (for an amendment: the field's value after it).
+    pub value: String,
+    /// The change that wrote it (hex hash).
+    pub change: String,
+    /// The actor (hex) that wrote it.
+    pub actor: String,
+    /// The person and device behind that actor, when the server knows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// The device's own clock when it was written (RFC 3339).
+    pub device_time: String,
+    /// When the server received it (RFC 3339), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<String>,
+    /// True for the value the merge shows now.
+    #[serde(default)]
+    pub shown: bool,
+    /// An amendment's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A review item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewItem {
+    pub item_id: i64,
+    pub doc_id: String,
+    pub doc_kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+    pub item_kind: ItemKind,
+    /// The field at issue (`""` for the whole record).
+    pub field: String,
+    /// `open`, `resolved` or `dismissed`.
+    pub status: String,
+    pub summary: String,
+    pub sides: Vec<Side>,
+    /// The document version (heads) the item was last raised at.
+    pub seen_heads: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+}
+
+/// What a reviewer decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// `resolved` or `dismissed`.
+    pub action: String,
+    /// The value the record now holds (resolutions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The reviewer's change that carries the resolution (hex hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/review/{id}/resolve`: the reviewer's device has written (and synced) a change
+/// that settles the item; the server checks the change is there and is theirs, and records
+/// the decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// The value chosen or written.
+    pub value: String,
+    /// The reviewer's change (hex hash), already pushed.
+    pub change: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/review/{id}/dismiss`: nothing to change; say why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DismissRequest {
+    pub reason: String,
+}
+
+/// One version in a document's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionView {
+    /// The change that made this version (hex hash).
+    pub change: String,
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// The server's receive time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<String>,
+    /// The device's own time (RFC 3339), informational.
+    pub device_time: String,
+    /// Fields whose value this change altered.
+    pub changed: Vec<String>,
+    /// An amendment's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amendment: Option<String>,
+}
+
+/// A span of a text diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", content = "text", rename_all = "snake_case")]
+pub enum DiffSpanView {
+    Same(String),
+    Added(String),
+    Removed(String),
+}

@@ -1,0 +1,313 @@
+//! `/v1/review`: the review queue, for managers (their team's items) and admins (all).
+//!
+//! Items are raised by the merge step inside the push that caused them. A reviewer settles an
+//! item with an ordinary change from their own device (choosing a value, writing a merged one,
+//! or restoring a locked record), syncs it, and then tells the server which change that was:
+//! the server checks the change is stored and is theirs before recording the decision, so the
+//! record and the queue never disagree. Dismissing needs a reason. Every decision goes to the
+//! audit log with the item.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use fieldnotes_protocol::admin::Listing;
+use fieldnotes_protocol::auth::Role;
+use fieldnotes_protocol::review::{
+    Decision, DismissRequest, ItemKind, ResolveRequest, ReviewItem, Side,
+};
+use fieldnotes_store::StoreError;
+use fieldnotes_store::directory::DeviceRecord;
+use fieldnotes_store::review::{ReviewFilter, ReviewRecord};
+use serde::Deserialize;
+
+use super::extract::{ApiJson, ApiQuery};
+use super::{now_ms, rfc3339};
+use crate::auth::AuthDevice;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Who may review: admins everything, managers their own team's items.
+fn reviewer_team(auth: &AuthDevice) -> Result<Option<String>, ApiError> {
+    match auth.role {
+        Role::Admin => Ok(None),
+        Role::Manager => auth.user.team_id.clone().map(Some).ok_or_else(|| {
+            ApiError::forbidden("a manager reviews their team's items, and you are in no team")
+        }),
+        Role::SocialWorker | Role::YouthWorker => Err(ApiError::forbidden(
+            "the review queue is for managers and admins",
+        )),
+    }
+}
+
+/// Fill in the person and device behind each side's actor, once per actor.
+async fn attribute(
+    state: &AppState,
+    sides: &mut [Side],
+    cache: &mut HashMap<String, Option<DeviceRecord>>,
+) -> Result<(), ApiError> {
+    for side in sides {
+        if !cache.contains_key(&side.actor) {
+            let device = state.store.device_by_actor(&side.actor).await?;
+            cache.insert(side.actor.clone(), device);
+        }
+        if let Some(Some(device)) = cache.get(&side.actor) {
+            side.user_id = Some(device.user_id.clone());
+            side.device_id = Some(device.device_id.clone());
+        }
+    }
+    Ok(())
+}
+
+fn view(record: ReviewRecord) -> Result<ReviewItem, ApiError> {
+    let corrupt = |what: &str, e: serde_json::Error| {
+        ApiError::Internal(format!("review item {}: {what}: {e}", record.item_id))
+    };
+    let sides: Vec<Side> =
+        serde_json::from_str(&record.sides).map_err(|e| corrupt("sides", e))?;
+    let seen_heads: Vec<String> =
+        serde_json::from_str(&record.seen_heads).map_err(|e| corrupt("heads", e))?;
+    let decision: Option<Decision> = record
+        .decision
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| corrupt("decision", e))?;
+    let item_kind = ItemKind::parse(&record.item_kind).ok_or_else(|| {
+        ApiError::Internal(format!("review item kind {:?} unknown", record.item_kind))
+    })?;
+    Ok(ReviewItem {
+        item_id: record.item_id,
+        doc_id: record.doc_id,
+        doc_kind: record.doc_kind,
+        child_id: record.child_id,
+        team_id: record.team_id,
+        item_kind,
+        field: record.field,
+        status: record.status,
+        summary: record.summary,
+        sides,
+        seen_heads,
+        created_at: rfc3339(record.created_at_ms),
+        updated_at: rfc3339(record.updated_at_ms),
+        decided_by: record.decided_by,
+        decided_at: record.decided_at_ms.map(rfc3339),
+        decision,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// `open` (default), `resolved`, `dismissed` or `all`.
+    status: Option<String>,
+    team: Option<String>,
+    child: Option<String>,
+    /// Document kind: `visit_note`, `short_plan`, ...
+    kind: Option<String>,
+    /// Item kind: `conflict`, `amendment`, ...
+    item: Option<String>,
+    doc: Option<String>,
+    /// Only items raised at least this many hours ago.
+    older_than_hours: Option<u32>,
+    /// Only items raised within this many hours.
+    newer_than_hours: Option<u32>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/review?status=&team=&child=&kind=&item=&older_than_hours=&newer_than_hours=`.
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> Result<Json<Listing<ReviewItem>>, ApiError> {
+    let own_team = reviewer_team(&auth)?;
+    if let (Some(own), Some(asked)) = (&own_team, &q.team) {
+        if own != asked {
+            return Err(ApiError::forbidden(format!(
+                "a manager reviews their own team's items ({own}), not {asked}'s"
+            )));
+        }
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be between 1 and 1000, got {limit}"),
+        ));
+    }
+    let status = match q.status.as_deref() {
+        None | Some("open") => Some("open".to_owned()),
+        Some("all") => None,
+        Some(s @ ("resolved" | "dismissed")) => Some(s.to_owned()),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("status {other:?} is not one of open, resolved, dismissed, all"),
+            ));
+        }
+    };
+    if let Some(item) = &q.item {
+        if ItemKind::parse(item).is_none() {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "item {item:?} is not one of conflict, amendment, pending_amendment, \
+                     plan_limit, invalid_merge"
+                ),
+            ));
+        }
+    }
+    let now = now_ms();
+    let hours = |h: u32| i64::from(h) * 3_600_000;
+    let records = state
+        .store
+        .list_review(&ReviewFilter {
+            status,
+            team_id: own_team.or(q.team),
+            child_id: q.child,
+            doc_kind: q.kind,
+            item_kind: q.item,
+            doc_id: q.doc,
+            created_before_ms: q.older_than_hours.map(|h| now - hours(h)),
+            created_after_ms: q.newer_than_hours.map(|h| now - hours(h)),
+            after: q.after,
+            limit,
+        })
+        .await?;
+    let mut cache = HashMap::new();
+    let mut items = Vec::with_capacity(records.len());
+    for record in records {
+        let mut item = view(record)?;
+        attribute(&state, &mut item.sides, &mut cache).await?;
+        items.push(item);
+    }
+    Ok(Json(Listing { items }))
+}
+
+/// The item, if the caller may review it; otherwise "not found".
+async fn reviewable(
+    state: &AppState,
+    auth: &AuthDevice,
+    item_id: i64,
+) -> Result<ReviewRecord, ApiError> {
+    let own_team = reviewer_team(auth)?;
+    state
+        .store
+        .get_review(item_id)
+        .await?
+        .filter(|r| own_team.is_none() || r.team_id == own_team)
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("review item {item_id} (or it is not your team's)"),
+        })
+}
+
+/// `GET /v1/review/{id}`: one item with both sides in full, each with who wrote it, from
+/// which device, and when (device time and server time).
+pub async fn show(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(item_id): Path<i64>,
+) -> Result<Json<ReviewItem>, ApiError> {
+    let record = reviewable(&state, &auth, item_id).await?;
+    let doc_id = record.doc_id.clone();
+    let mut item = view(record)?;
+    attribute(&state, &mut item.sides, &mut HashMap::new()).await?;
+    let changes = state.store.document_changes(&doc_id).await?;
+    for side in &mut item.sides {
+        if let Some(c) = changes.iter().find(|c| c.hash == side.change) {
+            side.received_at = Some(rfc3339(c.received_at_ms));
+        }
+    }
+    Ok(Json(item))
+}
+
+fn conflict(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict(message) => ApiError::Conflict(message),
+        other => ApiError::Store(other),
+    }
+}
+
+/// `POST /v1/review/{id}/resolve`: record the reviewer's resolving change.
+pub async fn resolve(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(item_id): Path<i64>,
+    ApiJson(req): ApiJson<ResolveRequest>,
+) -> Result<Json<ReviewItem>, ApiError> {
+    let record = reviewable(&state, &auth, item_id).await?;
+    let changes = state.store.document_changes(&record.doc_id).await?;
+    let Some(change) = changes.iter().find(|c| c.hash == req.change) else {
+        return Err(ApiError::bad_request(
+            "change_not_synced",
+            format!(
+                "change {} is not stored for document {}: sync the resolving edit first, then \
+                 resolve",
+                req.change, record.doc_id
+            ),
+        ));
+    };
+    if change.device_id != auth.device_id() {
+        return Err(ApiError::bad_request(
+            "not_your_change",
+            format!(
+                "change {} was written on device {}, not this one: a resolution is your own \
+                 edit",
+                req.change, change.device_id
+            ),
+        ));
+    }
+    let decision = Decision {
+        action: "resolved".to_owned(),
+        value: Some(req.value),
+        change: Some(req.change),
+        reason: req.reason.filter(|r| !r.trim().is_empty()),
+    };
+    let decided = state
+        .store
+        .decide_review(
+            item_id,
+            "resolved",
+            &serde_json::to_value(&decision).unwrap_or_default(),
+            &auth.actor(now_ms()),
+        )
+        .await
+        .map_err(conflict)?;
+    Ok(Json(view(decided)?))
+}
+
+/// `POST /v1/review/{id}/dismiss`: nothing needs changing; the reason is kept.
+pub async fn dismiss(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(item_id): Path<i64>,
+    ApiJson(req): ApiJson<DismissRequest>,
+) -> Result<Json<ReviewItem>, ApiError> {
+    reviewable(&state, &auth, item_id).await?;
+    let reason = req.reason.trim();
+    if reason.chars().count() < 3 {
+        return Err(ApiError::bad_request(
+            "reason_required",
+            "say why the item needs no change (it is kept with the decision)",
+        ));
+    }
+    let decision = Decision {
+        action: "dismissed".to_owned(),
+        value: None,
+        change: None,
+        reason: Some(reason.to_owned()),
+    };
+    let decided = state
+        .store
+        .decide_review(
+            item_id,
+            "dismissed",
+            &serde_json::to_value(&decision).unwrap_or_default(),
+            &auth.actor(now_ms()),
+        )
+        .await
+        .map_err(conflict)?;
+    Ok(Json(view(decided)?))
+}

@@ -1,0 +1,274 @@
+//! The review queue: what a merge could not decide on its own, waiting for a manager or admin.
+//!
+//! Items are raised inside the push transaction that found them (the merger reports
+//! [`ReviewFinding`]s), so an item exists exactly when the change that caused it is durable.
+//! An open item is identified by document, kind and field: a later push that touches the same
+//! field updates it (new sides, new version) instead of adding another. Items are decided —
+//! resolved or dismissed, with who, when and why — never deleted, and each decision is written
+//! to the audit log in the same transaction.
+//!
+//! Like [`crate::directory`], the SQL is shared by both backends through [`impl_review!`].
+
+use async_trait::async_trait;
+
+use crate::StoreError;
+use crate::directory::Actor;
+
+/// What the merger found in one document that needs a person's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewFinding {
+    /// `conflict`, `amendment`, `pending_amendment`, `plan_limit` or `invalid_merge`.
+    pub item_kind: String,
+    /// The field at issue (`''` for the whole record, or a key that keeps items apart).
+    pub field: String,
+    /// One line for the queue.
+    pub summary: String,
+    /// The competing values, each with its change, actor and times (JSON).
+    pub sides: serde_json::Value,
+    /// The document's heads (hex) when found.
+    pub seen_heads: Vec<String>,
+}
+
+/// An item to record directly (not from a push): tests and benchmarks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReviewItem {
+    pub doc_id: String,
+    pub doc_kind: String,
+    pub child_id: Option<String>,
+    pub finding: ReviewFinding,
+    pub device_id: Option<String>,
+    pub at_ms: i64,
+}
+
+/// A review item as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReviewRecord {
+    pub item_id: i64,
+    pub doc_id: String,
+    pub doc_kind: String,
+    pub child_id: Option<String>,
+    pub team_id: Option<String>,
+    pub item_kind: String,
+    pub field: String,
+    /// `open`, `resolved` or `dismissed`.
+    pub status: String,
+    pub summary: String,
+    /// JSON text.
+    pub sides: String,
+    /// JSON text: an array of hex heads.
+    pub seen_heads: String,
+    pub raised_by_device: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub decided_by: Option<String>,
+    pub decided_device: Option<String>,
+    pub decided_at_ms: Option<i64>,
+    /// JSON text.
+    pub decision: Option<String>,
+}
+
+/// Which items to list; every given filter applies. Oldest first, ids above `after`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewFilter {
+    /// `open` (the default queue), `resolved` or `dismissed`; `None` for all.
+    pub status: Option<String>,
+    pub team_id: Option<String>,
+    pub child_id: Option<String>,
+    pub doc_kind: Option<String>,
+    pub item_kind: Option<String>,
+    pub doc_id: Option<String>,
+    /// Raised at or before this time (items at least this old).
+    pub created_before_ms: Option<i64>,
+    /// Raised at or after this time.
+    pub created_after_ms: Option<i64>,
+    pub after: Option<i64>,
+    pub limit: u32,
+}
+
+/// The review queue. Implemented by both stores.
+#[async_trait]
+pub trait ReviewQueue: Send + Sync {
+    /// Record an item directly (the push path records findings in its own transaction).
+    async fn record_review(&self, item: &NewReviewItem) -> Result<i64, StoreError>;
+    async fn list_review(&self, filter: &ReviewFilter) -> Result<Vec<ReviewRecord>, StoreError>;
+    async fn get_review(&self, item_id: i64) -> Result<Option<ReviewRecord>, StoreError>;
+    /// Decide an open item: `status` is `resolved` or `dismissed`, `decision` says what and
+    /// why. `Conflict` if it was decided already (by someone else, meanwhile).
+    async fn decide_review(
+        &self,
+        item_id: i64,
+        status: &str,
+        decision: &serde_json::Value,
+        by: &Actor,
+    ) -> Result<ReviewRecord, StoreError>;
+}
+
+pub(crate) const REVIEW_COLUMNS: &str = "item_id, doc_id, doc_kind, child_id, team_id, \
+     item_kind, field, status, summary, sides, seen_heads, raised_by_device, created_at_ms, \
+     updated_at_ms, decided_by, decided_device, decided_at_ms, decision";
+
+/// Insert or update the open item for (doc, kind, field); shared by both backends.
+pub(crate) const UPSERT_REVIEW: &str = "INSERT INTO review_items
+         (doc_id, doc_kind, child_id, team_id, item_kind, field, summary, sides, seen_heads,
+          raised_by_device, created_at_ms, updated_at_ms)
+     VALUES ($1, $2, $3, (SELECT team_id FROM children WHERE child_id = $3), $4, $5, $6, $7, $8,
+             $10, $9, $9)
+     ON CONFLICT (doc_id, item_kind, field) WHERE status = 'open'
+     DO UPDATE SET summary = excluded.summary, sides = excluded.sides,
+         seen_heads = excluded.seen_heads, raised_by_device = excluded.raised_by_device,
+         updated_at_ms = excluded.updated_at_ms
+     RETURNING item_id";
+
+/// Implements [`ReviewQueue`] for a store over its `writer` and `reader` pools, and an
+/// `upsert_review_in` helper its push uses inside its transaction.
+macro_rules! impl_review {
+    ($store:ty, $db:ty, $writer:ident, $reader:ident) => {
+        impl $store {
+            /// Raise or update the open item for a finding, in the push transaction.
+            async fn upsert_review_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                doc_id: &str,
+                doc_kind: &str,
+                child_id: Option<&str>,
+                finding: &$crate::review::ReviewFinding,
+                device_id: Option<&str>,
+                at_ms: i64,
+            ) -> Result<i64, sqlx::Error> {
+                sqlx::query_scalar($crate::review::UPSERT_REVIEW)
+                    .bind(doc_id)
+                    .bind(doc_kind)
+                    .bind(child_id)
+                    .bind(&finding.item_kind)
+                    .bind(&finding.field)
+                    .bind(&finding.summary)
+                    .bind(finding.sides.to_string())
+                    .bind(serde_json::to_string(&finding.seen_heads).unwrap_or_default())
+                    .bind(at_ms)
+                    .bind(device_id)
+                    .fetch_one(&mut **tx)
+                    .await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::review::ReviewQueue for $store {
+            async fn record_review(
+                &self,
+                item: &$crate::review::NewReviewItem,
+            ) -> Result<i64, $crate::StoreError> {
+                let mut tx = self.$writer.begin().await?;
+                let id = Self::upsert_review_in(
+                    &mut tx,
+                    &item.doc_id,
+                    &item.doc_kind,
+                    item.child_id.as_deref(),
+                    &item.finding,
+                    item.device_id.as_deref(),
+                    item.at_ms,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn list_review(
+                &self,
+                f: &$crate::review::ReviewFilter,
+            ) -> Result<Vec<$crate::review::ReviewRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {} FROM review_items
+                     WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR team_id = $2)
+                       AND ($3 IS NULL OR child_id = $3) AND ($4 IS NULL OR doc_kind = $4)
+                       AND ($5 IS NULL OR item_kind = $5) AND ($6 IS NULL OR doc_id = $6)
+                       AND ($7 IS NULL OR created_at_ms <= $7)
+                       AND ($8 IS NULL OR created_at_ms >= $8)
+                       AND item_id > $9
+                     ORDER BY item_id LIMIT $10",
+                    $crate::review::REVIEW_COLUMNS
+                ))
+                .bind(&f.status)
+                .bind(&f.team_id)
+                .bind(&f.child_id)
+                .bind(&f.doc_kind)
+                .bind(&f.item_kind)
+                .bind(&f.doc_id)
+                .bind(f.created_before_ms)
+                .bind(f.created_after_ms)
+                .bind(f.after.unwrap_or(0))
+                .bind(i64::from(f.limit))
+                .fetch_all(&self.$reader)
+                .await?)
+            }
+
+            async fn get_review(
+                &self,
+                item_id: i64,
+            ) -> Result<Option<$crate::review::ReviewRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as(&format!(
+                    "SELECT {} FROM review_items WHERE item_id = $1",
+                    $crate::review::REVIEW_COLUMNS
+                ))
+                .bind(item_id)
+                .fetch_optional(&self.$reader)
+                .await?)
+            }
+
+            async fn decide_review(
+                &self,
+                item_id: i64,
+                status: &str,
+                decision: &serde_json::Value,
+                by: &$crate::directory::Actor,
+            ) -> Result<$crate::review::ReviewRecord, $crate::StoreError> {
+                use $crate::directory::NewAudit;
+                use $crate::review::ReviewRecord;
+                let mut tx = self.$writer.begin().await?;
+                let record: Option<ReviewRecord> = sqlx::query_as(&format!(
+                    "UPDATE review_items SET status = $2, decided_by = $3, decided_device = $4,
+                         decided_at_ms = $5, decision = $6
+                     WHERE item_id = $1 AND status = 'open' RETURNING {}",
+                    $crate::review::REVIEW_COLUMNS
+                ))
+                .bind(item_id)
+                .bind(status)
+                .bind(&by.user_id)
+                .bind(&by.device_id)
+                .bind(by.at_ms)
+                .bind(decision.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(record) = record else {
+                    let exists: Option<String> =
+                        sqlx::query_scalar("SELECT status FROM review_items WHERE item_id = $1")
+                            .bind(item_id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    return Err(match exists {
+                        Some(status) => $crate::StoreError::Conflict(format!(
+                            "review item {item_id} is already {status}"
+                        )),
+                        None => $crate::StoreError::NotFound {
+                            what: format!("review item {item_id}"),
+                        },
+                    });
+                };
+                let mut entry = NewAudit::new(&format!("review_{status}"))
+                    .doc(&record.doc_id)
+                    .details(serde_json::json!({
+                        "item_id": item_id,
+                        "item_kind": record.item_kind,
+                        "field": record.field,
+                        "decision": decision,
+                    }));
+                if let Some(child) = &record.child_id {
+                    entry = entry.child(child);
+                }
+                Self::audit_in(&mut tx, &entry, by).await?;
+                tx.commit().await?;
+                Ok(record)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_review;
