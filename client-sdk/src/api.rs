@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::{Client, ClientError};
 
 /// One path segment, percent-encoded: ids typed by a person must not change the path.
-fn seg(id: &str) -> String {
+pub(crate) fn seg(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
@@ -38,7 +38,7 @@ pub struct AuditQuery {
 
 impl Client {
     /// An authenticated call (refreshing the access token when needed).
-    async fn api<R: DeserializeOwned>(
+    pub(crate) async fn api<R: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -61,7 +61,10 @@ impl Client {
         .await
     }
 
-    async fn get_items<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, ClientError> {
+    pub(crate) async fn get_items<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Vec<T>, ClientError> {
         Ok(self.api::<Listing<T>>(Method::GET, path, None).await?.items)
     }
 
@@ -274,7 +277,7 @@ impl Client {
 mod erased {
     use super::Serialize;
 
-    pub(super) trait Json {
+    pub(crate) trait Json {
         fn to_json(&self) -> Result<Vec<u8>, serde_json::Error>;
     }
 

@@ -36,6 +36,7 @@ mod api;
 pub mod crypto;
 mod error;
 mod local;
+mod review;
 mod session;
 mod sync;
 mod transport;
@@ -55,6 +56,7 @@ use tokio::sync::Mutex;
 pub use api::AuditQuery;
 pub use crypto::PasswordKdf;
 pub use error::ClientError;
+pub use review::{Resolution, ReviewQuery};
 pub use session::SignIn;
 pub use sync::SyncReport;
 pub use transport::RetryPolicy;
@@ -375,6 +377,24 @@ impl Client {
     /// change is committed locally. Refused (and nothing changed) if the result would break a
     /// validation rule.
     pub async fn edit(&self, id: &str, patch: Patch) -> Result<(), ClientError> {
+        self.change_with(id, |doc, now| doc.edit(patch, now))
+            .await
+            .map(|_| ())
+    }
+
+    /// Apply one model operation to a stored document and, if it wrote a change, store the
+    /// new state and queue the change in one local transaction. Returns the change's hash.
+    pub(crate) async fn change_with(
+        &self,
+        id: &str,
+        operation: impl FnOnce(
+            &mut Document,
+            i64,
+        ) -> Result<
+            Option<fieldnotes_model::EncodedChange>,
+            fieldnotes_model::ModelError,
+        >,
+    ) -> Result<Option<String>, ClientError> {
         let keys = self.keys()?;
         let now = now_ms();
         let mut cache = self.write.lock().await;
@@ -385,30 +405,31 @@ impl Client {
                 .await?
                 .ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?,
         };
-        let Some(change) = doc.edit(patch, now)? else {
-            cache_insert(&mut cache, id.to_owned(), doc);
-            return Ok(()); // Nothing changed.
+        let change = match operation(&mut doc, now) {
+            Ok(Some(change)) => change,
+            Ok(None) => {
+                cache_insert(&mut cache, id.to_owned(), doc);
+                return Ok(None); // Nothing changed.
+            }
+            Err(e) => {
+                cache_insert(&mut cache, id.to_owned(), doc);
+                return Err(e.into());
+            }
         };
         let (row, scope) = doc_row(&mut doc, now)?;
         let snapshot = doc.save();
+        let hash = hash_hex(&change.hash);
         let mut tx = self.store.begin().await?;
         put_document(&mut tx, &keys, &row, &scope, &snapshot)
             .await
             .map_err(|e| self.store.err(e))?;
-        enqueue(
-            &mut tx,
-            &keys,
-            id,
-            &hash_hex(&change.hash),
-            &change.bytes,
-            now,
-        )
-        .await
-        .map_err(|e| self.store.err(e))?;
+        enqueue(&mut tx, &keys, id, &hash, &change.bytes, now)
+            .await
+            .map_err(|e| self.store.err(e))?;
         // If this commit fails the edited document is dropped from the cache with it.
         self.store.commit(tx).await?;
         cache_insert(&mut cache, id.to_owned(), doc);
-        Ok(())
+        Ok(Some(hash))
     }
 
     /// Read a document.

@@ -634,6 +634,13 @@ async fn non_admins_cannot_call_admin_endpoints(backend: Backend) -> anyhow::Res
             assert!(body.message.contains("only an admin"), "{}", body.message);
         }
     }
+    // The review queue is for managers and admins.
+    for who in ["sw-a", "yw"] {
+        let device = server.device(who).await?;
+        let answer = device.get("/v1/review").await?;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{who}");
+        assert!(answer.error_body()?.message.contains("managers and admins"));
+    }
     // The admin's own device was not revoked by any of that, and the admin can list teams.
     assert_eq!(admin.get("/v1/admin/teams").await?.status, StatusCode::OK);
     Ok(())
@@ -699,6 +706,12 @@ async fn only_health_and_sign_in_are_open(backend: Backend) -> anyhow::Result<()
         (Method::POST, "/v1/referrals/1/end"),
         (Method::GET, "/v1/access-grants"),
         (Method::GET, "/v1/audit"),
+        (Method::GET, "/v1/review"),
+        (Method::GET, "/v1/review/1"),
+        (Method::POST, "/v1/review/1/resolve"),
+        (Method::POST, "/v1/review/1/dismiss"),
+        (Method::GET, "/v1/documents/x/history"),
+        (Method::GET, "/v1/documents/x/diff"),
     ];
     for (method, path) in closed {
         let answer = call(

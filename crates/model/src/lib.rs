@@ -34,6 +34,7 @@ mod lock;
 mod merge;
 mod read;
 pub mod record;
+mod settle;
 pub mod validate;
 mod write;
 
@@ -47,6 +48,7 @@ pub use kinds::{DocKind, NotAloneReason, NoteStatus, SubjectKind, VisitKind};
 pub use lock::{AMEND_PREFIX, DELETE_PREFIX, LockRelation, SIGN_OFF_MESSAGE, amendment_reason};
 pub use merge::{MergeError, Merged, NewChangeInfo, merge_incoming};
 pub use record::*;
+pub use settle::REVIEW_PREFIX;
 pub use validate::{ValidationError, ValidationErrors};
 
 /// A change hash as 64 lowercase hex characters.

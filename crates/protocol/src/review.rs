@@ -3,10 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// An amendment by a manager or admin whose reason starts with this is a review decision
-/// (restoring or confirming a locked record), not a new question for the queue.
-pub const REVIEW_REASON_PREFIX: &str = "review:";
-
 /// What kind of question an item asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -8,7 +8,7 @@ use fieldnotes_model::{
 };
 use fieldnotes_protocol::RejectCode;
 use fieldnotes_protocol::auth::Role;
-use fieldnotes_protocol::review::{ItemKind, REVIEW_REASON_PREFIX, Side};
+use fieldnotes_protocol::review::{ItemKind, Side};
 use fieldnotes_store::{MergeOutcome, Merger, NewChange, ReviewFinding, StoredDocument};
 
 use crate::scope::Scope;
@@ -417,7 +417,8 @@ fn findings(
                     ));
                 }
                 (LockRelation::After, Some(reason)) => {
-                    let decided = is_manager(writer) && reason.starts_with(REVIEW_REASON_PREFIX);
+                    let decided =
+                        is_manager(writer) && reason.starts_with(fieldnotes_model::REVIEW_PREFIX);
                     if !decided {
                         out.push(finding(
                             ItemKind::Amendment,

@@ -1,10 +1,15 @@
 //! Read-only views of what the server holds for a document: its merged state and the history
 //! of changes with their attribution.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
-use fieldnotes_model::{Document, hash_hex};
-use serde::Serialize;
+use fieldnotes_model::{DiffSpan, Document, hash_hex, parse_hash, text_diff};
+use fieldnotes_protocol::review::{DiffSpanView, VersionView};
+use serde::{Deserialize, Serialize};
+
+use super::extract::ApiQuery;
 
 use super::{rfc3339, scope_of};
 use crate::auth::AuthDevice;
@@ -96,6 +101,99 @@ pub async fn changes(
                 device_id: c.device_id,
                 received_at: rfc3339(c.received_at_ms),
                 device_time: rfc3339(c.device_time_ms),
+            })
+            .collect(),
+    ))
+}
+
+/// `GET /v1/documents/{id}/history`: every version, oldest first, with who made it, on which
+/// device, when (the server's receive time and the device's own time), the fields it changed,
+/// and an amendment's reason.
+pub async fn history(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(doc_id): Path<String>,
+) -> Result<Json<Vec<VersionView>>, ApiError> {
+    let stored = readable(&state, &auth, &doc_id).await?;
+    let mut document = Document::load(&doc_id, &stored.snapshot)
+        .map_err(|e| ApiError::Internal(format!("stored document {doc_id} does not load: {e}")))?;
+    let changes = state.store.document_changes(&doc_id).await?;
+    let received: HashMap<&str, (&str, i64)> = changes
+        .iter()
+        .map(|c| (c.hash.as_str(), (c.device_id.as_str(), c.received_at_ms)))
+        .collect();
+    let mut users: HashMap<String, Option<String>> = HashMap::new();
+    let mut out = Vec::new();
+    for version in document.history() {
+        let hash = hash_hex(&version.hash);
+        let (device_id, received_at) = match received.get(hash.as_str()) {
+            Some((device, at)) => (Some((*device).to_owned()), Some(rfc3339(*at))),
+            None => (None, None),
+        };
+        if !users.contains_key(&version.actor) {
+            let user = state
+                .store
+                .device_by_actor(&version.actor)
+                .await?
+                .map(|d| d.user_id);
+            users.insert(version.actor.clone(), user);
+        }
+        out.push(VersionView {
+            change: hash,
+            user_id: users.get(&version.actor).cloned().flatten(),
+            actor: version.actor,
+            device_id,
+            received_at,
+            device_time: rfc3339(version.device_time_ms),
+            changed: version.changed,
+            amendment: version.amendment,
+        });
+    }
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffParams {
+    /// The earlier version: a change hash from the history.
+    from: String,
+    /// The later version.
+    to: String,
+    /// The field to compare (default `body`).
+    field: Option<String>,
+}
+
+/// `GET /v1/documents/{id}/diff?from=HASH&to=HASH&field=body`: a word-level diff of one field
+/// between two versions.
+pub async fn diff(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    Path(doc_id): Path<String>,
+    ApiQuery(q): ApiQuery<DiffParams>,
+) -> Result<Json<Vec<DiffSpanView>>, ApiError> {
+    let stored = readable(&state, &auth, &doc_id).await?;
+    let document = Document::load(&doc_id, &stored.snapshot)
+        .map_err(|e| ApiError::Internal(format!("stored document {doc_id} does not load: {e}")))?;
+    let field = q.field.as_deref().unwrap_or("body");
+    let text_at = |version: &str| -> Result<String, ApiError> {
+        let hash = parse_hash(version).map_err(|e| {
+            ApiError::bad_request("invalid_version", format!("{e}; take one from the history"))
+        })?;
+        document.field_text_at(&[hash], field).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_version",
+                format!("cannot read {field} at version {version}: {e}"),
+            )
+        })
+    };
+    let (old, new) = (text_at(&q.from)?, text_at(&q.to)?);
+    Ok(Json(
+        text_diff(&old, &new)
+            .into_iter()
+            .map(|span| match span {
+                DiffSpan::Same(t) => DiffSpanView::Same(t),
+                DiffSpan::Added(t) => DiffSpanView::Added(t),
+                DiffSpan::Removed(t) => DiffSpanView::Removed(t),
             })
             .collect(),
     ))

@@ -8,6 +8,7 @@ pub mod documents;
 pub mod extract;
 pub mod health;
 pub mod quarantine;
+pub mod review;
 pub mod sync;
 
 use axum::Router;
@@ -39,6 +40,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/quarantine/{id}/payload", get(quarantine::payload))
         .route("/v1/documents/{id}", get(documents::show))
         .route("/v1/documents/{id}/changes", get(documents::changes))
+        .route("/v1/documents/{id}/history", get(documents::history))
+        .route("/v1/documents/{id}/diff", get(documents::diff))
         .route(
             "/v1/admin/teams",
             post(admin::create_team).get(admin::list_teams),
@@ -65,6 +68,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/referrals/{id}/end", post(children::end_referral))
         .route("/v1/access-grants", get(children::list_grants))
         .route("/v1/audit", get(children::audit))
+        .route("/v1/review", get(review::list))
+        .route("/v1/review/{id}", get(review::show))
+        .route("/v1/review/{id}/resolve", post(review::resolve))
+        .route("/v1/review/{id}/dismiss", post(review::dismiss))
         .fallback(|| async {
             ApiError::NotFound {
                 what: "this path (see the README for the endpoints)".into(),

@@ -63,8 +63,7 @@ fn view(record: ReviewRecord) -> Result<ReviewItem, ApiError> {
     let corrupt = |what: &str, e: serde_json::Error| {
         ApiError::Internal(format!("review item {}: {what}: {e}", record.item_id))
     };
-    let sides: Vec<Side> =
-        serde_json::from_str(&record.sides).map_err(|e| corrupt("sides", e))?;
+    let sides: Vec<Side> = serde_json::from_str(&record.sides).map_err(|e| corrupt("sides", e))?;
     let seen_heads: Vec<String> =
         serde_json::from_str(&record.seen_heads).map_err(|e| corrupt("heads", e))?;
     let decision: Option<Decision> = record
@@ -123,12 +122,12 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListParams>,
 ) -> Result<Json<Listing<ReviewItem>>, ApiError> {
     let own_team = reviewer_team(&auth)?;
-    if let (Some(own), Some(asked)) = (&own_team, &q.team) {
-        if own != asked {
-            return Err(ApiError::forbidden(format!(
-                "a manager reviews their own team's items ({own}), not {asked}'s"
-            )));
-        }
+    if let (Some(own), Some(asked)) = (&own_team, &q.team)
+        && own != asked
+    {
+        return Err(ApiError::forbidden(format!(
+            "a manager reviews their own team's items ({own}), not {asked}'s"
+        )));
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -148,16 +147,16 @@ pub async fn list(
             ));
         }
     };
-    if let Some(item) = &q.item {
-        if ItemKind::parse(item).is_none() {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!(
-                    "item {item:?} is not one of conflict, amendment, pending_amendment, \
-                     plan_limit, invalid_merge"
-                ),
-            ));
-        }
+    if let Some(item) = &q.item
+        && ItemKind::parse(item).is_none()
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!(
+                "item {item:?} is not one of conflict, amendment, pending_amendment, \
+                 plan_limit, invalid_merge"
+            ),
+        ));
     }
     let now = now_ms();
     let hours = |h: u32| i64::from(h) * 3_600_000;

@@ -208,6 +208,24 @@ struct AccessLog {
 
 impl AccessLog {
     fn pushed(&mut self, doc_id: &str, result: &DocResult) {
+        if let DocResult::Accepted {
+            child_id: Some(child),
+            events,
+            ..
+        } = result
+        {
+            // Completion, sign-off, amendment and deletion are on the record too.
+            for event in events {
+                let action: &'static str = match event.as_str() {
+                    "complete" => "complete",
+                    "sign_off" => "sign_off",
+                    "amend" => "amend",
+                    "delete_record" => "delete_record",
+                    _ => continue,
+                };
+                self.add(action, child, doc_id, 0);
+            }
+        }
         match result {
             DocResult::Accepted {
                 child_id: Some(child),

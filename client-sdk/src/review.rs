@@ -1,0 +1,356 @@
+//! A record's life after it is written — completion, sign-off, amendment, deletion — its
+//! history, and the review queue.
+//!
+//! Every decision that changes a record is an ordinary change made on this device with this
+//! device's actor, stored locally first like any edit; [`Client::resolve_review`] then syncs
+//! it and tells the server which change settles the item.
+
+use fieldnotes_model::{
+    AboutMePatch, ContactCardPatch, Patch, Record, ShortPlanPatch, VisitNotePatch, parse_hash,
+};
+use fieldnotes_protocol::review::{
+    DiffSpanView, DismissRequest, ItemKind, ResolveRequest, ReviewItem, VersionView,
+};
+use reqwest::Method;
+
+use crate::api::seg;
+use crate::{Client, ClientError};
+
+/// Filters for [`Client::review_items`]; `None` leaves a filter out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewQuery {
+    /// `open` (the default), `resolved`, `dismissed` or `all`.
+    pub status: Option<String>,
+    pub team: Option<String>,
+    pub child: Option<String>,
+    /// Document kind (`visit_note`, `short_plan`, ...).
+    pub kind: Option<String>,
+    /// Item kind (`conflict`, `amendment`, ...).
+    pub item: Option<String>,
+    pub older_than_hours: Option<u32>,
+    pub newer_than_hours: Option<u32>,
+    pub after: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+/// How a reviewer settles an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Write this value to the item's field (one of the competing values, or a merged one;
+    /// for a plan over its limit, the points one per line).
+    Value(String),
+    /// Keep the record as it now is (an amendment accepted).
+    Accept,
+    /// Put the record back as it was before the amendment (or as completed or signed off).
+    Restore,
+}
+
+fn require_reason(reason: &str) -> Result<&str, ClientError> {
+    let reason = reason.trim();
+    if reason.chars().count() < 3 {
+        return Err(ClientError::Config(
+            "give a reason (at least 3 characters): it is kept with the record".into(),
+        ));
+    }
+    Ok(reason)
+}
+
+/// A patch that sets every field of `record` (except its status) to the record's values.
+fn full_patch(record: Record) -> Patch {
+    match record {
+        Record::VisitNote(n) => Patch::VisitNote(VisitNotePatch {
+            visit_kind: Some(n.visit_kind),
+            occurred_at: Some(n.occurred_at),
+            title: Some(n.title),
+            body: Some(n.body),
+            wishes_and_feelings: Some(n.wishes_and_feelings),
+            tags: Some(n.tags),
+            present: Some(n.present),
+            child_seen: Some(n.child_seen),
+            seen_alone: Some(n.seen_alone),
+            not_alone_reason: Some(n.not_alone_reason),
+            status: None,
+        }),
+        Record::AboutMe(a) => Patch::AboutMe(AboutMePatch {
+            fun: Some(a.fun),
+            dislikes: Some(a.dislikes),
+            important: Some(a.important),
+            how_to_help: Some(a.how_to_help),
+            status: None,
+        }),
+        Record::ContactCard(c) => Patch::ContactCard(ContactCardPatch {
+            display_name: Some(c.display_name),
+            picture: Some(c.picture),
+            three_things: Some(c.three_things),
+            how_to_reach: Some(c.how_to_reach),
+            when_to_reach: Some(c.when_to_reach),
+        }),
+        Record::ShortPlan(p) => Patch::ShortPlan(ShortPlanPatch {
+            points: Some(p.points),
+            review_on: Some(p.review_on),
+            planned_end: Some(p.planned_end),
+            status: None,
+        }),
+    }
+}
+
+impl Client {
+    fn me_id(&self) -> Result<String, ClientError> {
+        self.user().map(|u| u.user_id).ok_or(ClientError::SignedOut)
+    }
+
+    /// Sign a completed note or plan off (managers; the server checks). After this the record
+    /// changes only by amendment.
+    pub async fn sign_off(&self, id: &str) -> Result<String, ClientError> {
+        let me = self.me_id()?;
+        self.change_with(id, |doc, now| doc.sign_off(&me, now).map(Some))
+            .await?
+            .ok_or_else(|| ClientError::Config("the sign-off wrote nothing".into()))
+    }
+
+    /// Change a completed or signed-off record, with a reason that stays in its history and
+    /// goes to the review queue.
+    pub async fn amend(
+        &self,
+        id: &str,
+        patch: Patch,
+        reason: &str,
+    ) -> Result<Option<String>, ClientError> {
+        let reason = require_reason(reason)?.to_owned();
+        self.change_with(id, |doc, now| doc.amend(patch, &reason, now))
+            .await
+    }
+
+    /// Delete a record (a note filed on the wrong child): soft, kept in history, and a
+    /// manager's decision (the server refuses anyone else's).
+    pub async fn delete_record(&self, id: &str, reason: &str) -> Result<String, ClientError> {
+        let me = self.me_id()?;
+        let reason = require_reason(reason)?.to_owned();
+        self.change_with(id, |doc, now| doc.delete(&me, &reason, now).map(Some))
+            .await?
+            .ok_or_else(|| ClientError::Config("the deletion wrote nothing".into()))
+    }
+
+    /// A document's history from the server: every version with who, which device and when.
+    pub async fn history(&self, id: &str) -> Result<Vec<VersionView>, ClientError> {
+        self.api(
+            Method::GET,
+            &format!("/v1/documents/{}/history", seg(id)),
+            None,
+        )
+        .await
+    }
+
+    /// A word-level diff of one field (`body` by default) between two versions (change hashes
+    /// from [`Client::history`]).
+    pub async fn diff(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        field: Option<&str>,
+    ) -> Result<Vec<DiffSpanView>, ClientError> {
+        let field = field.unwrap_or("body");
+        self.api(
+            Method::GET,
+            &format!(
+                "/v1/documents/{}/diff?from={}&to={}&field={}",
+                seg(id),
+                seg(from),
+                seg(to),
+                seg(field)
+            ),
+            None,
+        )
+        .await
+    }
+
+    /// The review queue (managers: their team's; admins: all).
+    pub async fn review_items(&self, q: &ReviewQuery) -> Result<Vec<ReviewItem>, ClientError> {
+        let mut params = Vec::new();
+        let mut text = |name: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                params.push(format!("{name}={}", seg(v)));
+            }
+        };
+        text("status", &q.status);
+        text("team", &q.team);
+        text("child", &q.child);
+        text("kind", &q.kind);
+        text("item", &q.item);
+        for (name, v) in [
+            ("older_than_hours", q.older_than_hours.map(i64::from)),
+            ("newer_than_hours", q.newer_than_hours.map(i64::from)),
+            ("after", q.after),
+            ("limit", q.limit.map(i64::from)),
+        ] {
+            if let Some(v) = v {
+                params.push(format!("{name}={v}"));
+            }
+        }
+        let path = if params.is_empty() {
+            "/v1/review".to_owned()
+        } else {
+            format!("/v1/review?{}", params.join("&"))
+        };
+        self.get_items(&path).await
+    }
+
+    /// One review item, with each side's person, device and times.
+    pub async fn review_item(&self, item_id: i64) -> Result<ReviewItem, ClientError> {
+        self.api(Method::GET, &format!("/v1/review/{item_id}"), None)
+            .await
+    }
+
+    /// Dismiss an item: nothing needs changing. The reason is kept.
+    pub async fn dismiss_review(
+        &self,
+        item_id: i64,
+        reason: &str,
+    ) -> Result<ReviewItem, ClientError> {
+        let body = DismissRequest {
+            reason: require_reason(reason)?.to_owned(),
+        };
+        self.api(
+            Method::POST,
+            &format!("/v1/review/{item_id}/dismiss"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Settle an item: write the decision as a change on this device (fetching the record
+    /// first if this device does not hold it), sync it, and record the decision with the
+    /// server. The change then reaches every device like any edit.
+    pub async fn resolve_review(
+        &self,
+        item_id: i64,
+        resolution: Resolution,
+        reason: &str,
+    ) -> Result<ReviewItem, ClientError> {
+        let reason = require_reason(reason)?.to_owned();
+        let item = self.review_item(item_id).await?;
+        if self.get(&item.doc_id).await?.is_none() {
+            self.sync().await?;
+        }
+        let doc_id = item.doc_id.clone();
+        let (change, value) = match (&item.item_kind, resolution) {
+            (ItemKind::PlanLimit, Resolution::Value(points)) => {
+                let points: Vec<String> = points
+                    .lines()
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                let patch = Patch::ShortPlan(ShortPlanPatch {
+                    points: Some(points.clone()),
+                    ..Default::default()
+                });
+                let locked = matches!(self.get(&doc_id).await?, Some(r) if r.is_locked());
+                let change = if locked {
+                    self.amend(
+                        &doc_id,
+                        patch,
+                        &format!("{} {reason}", fieldnotes_model::REVIEW_PREFIX),
+                    )
+                    .await?
+                } else {
+                    self.change_with(&doc_id, |doc, now| doc.edit(patch, now))
+                        .await?
+                };
+                (change, points.join("\n"))
+            }
+            (_, Resolution::Value(value)) => {
+                let field = item.field.clone();
+                let change = self
+                    .change_with(&doc_id, |doc, now| {
+                        doc.settle(&field, &value, &reason, now).map(Some)
+                    })
+                    .await?;
+                (change, value)
+            }
+            (_, Resolution::Accept) => (None, "accepted".to_owned()),
+            (_, Resolution::Restore) => {
+                let before = self.restore_point(&item).await?;
+                let record = self
+                    .document(&doc_id)
+                    .await?
+                    .ok_or_else(|| ClientError::NotFound { id: doc_id.clone() })?
+                    .read_at(&before)?;
+                let patch = full_patch(record);
+                let review_reason = format!("{} {reason}", fieldnotes_model::REVIEW_PREFIX);
+                let locked = matches!(self.get(&doc_id).await?, Some(r) if r.is_locked());
+                let change = if locked {
+                    self.amend(&doc_id, patch, &review_reason).await?
+                } else {
+                    self.change_with(&doc_id, |doc, now| doc.edit(patch, now))
+                        .await?
+                };
+                (change, "restored".to_owned())
+            }
+        };
+        let change = match change {
+            Some(hash) => {
+                self.sync().await?;
+                hash
+            }
+            None if matches!(value.as_str(), "accepted" | "restored") => {
+                // Nothing to write: the record already is as decided. Dismissing records the
+                // decision with its reason.
+                return self
+                    .dismiss_review(item_id, &format!("{value}: {reason}"))
+                    .await;
+            }
+            None => {
+                return Err(ClientError::Config(
+                    "the decision changes nothing in the record; dismiss the item instead".into(),
+                ));
+            }
+        };
+        let body = ResolveRequest {
+            value,
+            change,
+            reason: Some(reason),
+        };
+        self.api(
+            Method::POST,
+            &format!("/v1/review/{item_id}/resolve"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// The version a restore goes back to: for a pending amendment, the completed or
+    /// signed-off version (its first side); for an amendment, the version just before it.
+    async fn restore_point(
+        &self,
+        item: &ReviewItem,
+    ) -> Result<Vec<fieldnotes_model::ChangeHash>, ClientError> {
+        let side = item.sides.first().ok_or_else(|| {
+            ClientError::Corrupt(format!("review item {} has no sides", item.item_id))
+        })?;
+        let change = parse_hash(&side.change)?;
+        match item.item_kind {
+            ItemKind::PendingAmendment => Ok(vec![change]),
+            ItemKind::Amendment => {
+                let mut doc =
+                    self.document(&item.doc_id)
+                        .await?
+                        .ok_or_else(|| ClientError::NotFound {
+                            id: item.doc_id.clone(),
+                        })?;
+                doc.history()
+                    .into_iter()
+                    .find(|v| v.hash == change)
+                    .map(|v| v.deps)
+                    .ok_or_else(|| ClientError::NotFound {
+                        id: format!("change {} of {}", side.change, item.doc_id),
+                    })
+            }
+            other => Err(ClientError::Config(format!(
+                "a {} item cannot be restored; choose a value",
+                other.as_str()
+            ))),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Settling a review item: a reviewer's value written over every competing value of one field.
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue, Value};
+
+use crate::document::{Document, EncodedChange};
+use crate::error::ModelError;
+use crate::lock::AMEND_PREFIX;
+
+/// The message prefix of a review decision (after `amend: ` on a locked record).
+pub const REVIEW_PREFIX: &str = "review:";
+
+impl Document {
+    /// Write `value` to `field` — a root field (`title`) or a list entry (`tags/2`) — as one
+    /// change that supersedes every concurrent value, even when `value` is the one the merge
+    /// already shows. A boolean field takes `true` or `false`; a text field is replaced. On a
+    /// completed or signed-off record the change is an amendment whose reason is
+    /// `review: <reason>`. The result must keep the record's rules.
+    pub fn settle(
+        &mut self,
+        field: &str,
+        value: &str,
+        reason: &str,
+        device_time_ms: i64,
+    ) -> Result<EncodedChange, ModelError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(ModelError::Load(
+                "say why the review settles the field this way".into(),
+            ));
+        }
+        let (obj, prop) = self.target(field)?;
+        let current = self.doc.get(&obj, prop.clone())?;
+        let outcome = match current {
+            Some((Value::Scalar(s), _)) if matches!(s.as_ref(), ScalarValue::Boolean(_)) => {
+                let b = match value {
+                    "true" | "yes" => true,
+                    "false" | "no" => false,
+                    other => {
+                        return Err(ModelError::Load(format!(
+                            "field `{field}` is yes or no; {other:?} is neither"
+                        )));
+                    }
+                };
+                self.doc.put(&obj, prop, b)
+            }
+            Some((Value::Object(ObjType::Text), text)) => self.doc.update_text(&text, value),
+            Some((Value::Object(_), _)) => {
+                return Err(ModelError::Load(format!(
+                    "field `{field}` holds a list or map; settle one of its entries"
+                )));
+            }
+            _ => self.doc.put(&obj, prop, value),
+        };
+        let outcome = outcome
+            .map_err(ModelError::from)
+            .and_then(|()| self.validate().map_err(ModelError::from));
+        if let Err(e) = outcome {
+            self.doc.rollback();
+            return Err(e);
+        }
+        let locked = self.status().is_some_and(|s| s.is_locked());
+        let message = if locked {
+            format!("{AMEND_PREFIX}{REVIEW_PREFIX} {reason}")
+        } else {
+            format!("{REVIEW_PREFIX} {reason}")
+        };
+        self.commit(
+            CommitOptions::default()
+                .with_time(device_time_ms)
+                .with_message(message),
+        )
+        .ok_or_else(|| ModelError::Load("the settling change wrote nothing".into()))
+    }
+
+    /// The object and property a field path names.
+    fn target(&self, field: &str) -> Result<(ObjId, Prop), ModelError> {
+        let unknown = || ModelError::Load(format!("the record has no field `{field}`"));
+        match field.split_once('/') {
+            None => {
+                if self.doc.get(ROOT, field)?.is_none() {
+                    return Err(unknown());
+                }
+                Ok((ROOT, Prop::Map(field.to_owned())))
+            }
+            Some((list, index)) => {
+                let index: usize = index.parse().map_err(|_| unknown())?;
+                match self.doc.get(ROOT, list)? {
+                    Some((Value::Object(ObjType::List), id)) if index < self.doc.length(&id) => {
+                        Ok((id, Prop::Seq(index)))
+                    }
+                    _ => Err(unknown()),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::ActorId;
+
+    use crate::*;
+
+    fn note() -> NewRecord {
+        NewRecord::VisitNote(NewVisitNote {
+            child_id: "c1".into(),
+            author: "sw-1".into(),
+            visit_kind: VisitKind::HomeVisit,
+            occurred_at: "2026-11-20T14:30:00Z".into(),
+            title: "Visit".into(),
+            body: "Body".into(),
+            wishes_and_feelings: String::new(),
+            tags: vec![],
+            present: vec![],
+            child_seen: None,
+            seen_alone: None,
+            not_alone_reason: None,
+        })
+    }
+
+    fn title(t: &str) -> Patch {
+        Patch::VisitNote(VisitNotePatch {
+            title: Some(t.into()),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn settling_the_shown_value_still_ends_the_conflict() {
+        let mut a = Document::create("d", ActorId::from([1u8; 16]), note(), 1).unwrap();
+        let mut b = a.fork(ActorId::from([2u8; 16]));
+        a.edit(title("From A"), 2).unwrap();
+        b.edit(title("From B"), 2).unwrap();
+        a.merge(&mut b).unwrap();
+        let shown = a.conflicts()[0].winner().unwrap().value.clone();
+        let mut reviewer = a.fork(ActorId::from([3u8; 16]));
+        let change = reviewer
+            .settle("title", &shown, "both visits were the same day", 3)
+            .unwrap();
+        assert!(reviewer.conflicts().is_empty());
+        assert_eq!(
+            change.message.as_deref(),
+            Some("review: both visits were the same day")
+        );
+        a.apply_changes(&[change.bytes]).unwrap();
+        assert!(
+            a.conflicts().is_empty(),
+            "the decision reaches the other replicas"
+        );
+    }
+
+    #[test]
+    fn settling_a_locked_record_is_a_review_amendment() {
+        let mut doc = Document::create("d", ActorId::from([1u8; 16]), note(), 1).unwrap();
+        doc.edit(
+            Patch::VisitNote(VisitNotePatch {
+                status: Some(NoteStatus::Completed),
+                ..Default::default()
+            }),
+            2,
+        )
+        .unwrap();
+        let change = doc.settle("title", "Settled", "restore", 3).unwrap();
+        assert_eq!(change.message.as_deref(), Some("amend: review: restore"));
+        assert!(doc.settle("nope", "x", "why", 4).is_err());
+        assert!(
+            doc.settle("title", "x", " ", 4).is_err(),
+            "a reason is required"
+        );
+    }
+}

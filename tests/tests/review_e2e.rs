@@ -1,0 +1,670 @@
+//! Nothing decided silently, end to end: each kind of merge a person must decide raises a
+//! review item with the right sides; a manager settles it from their own device; the decision
+//! reaches every device and the audit log. Sign-off locks a record; an edit made offline
+//! without seeing it is a pending amendment, kept and reviewable, and the signed-off content
+//! is not lost. History shows every version with who, which device and when.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
+
+mod common;
+
+use fieldnotes_client::{Client, ClientError, PasswordKdf, Resolution, ReviewQuery};
+use fieldnotes_model::{
+    NewRecord, NewShortPlan, NewVisitNote, NoteStatus, Patch, Record, ShortPlanPatch, VisitKind,
+    VisitNotePatch,
+};
+use fieldnotes_protocol::admin::{AuditEntry, Listing};
+use fieldnotes_protocol::review::{DiffSpanView, ItemKind, ReviewItem};
+use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
+
+async fn device(
+    server: &TestServer,
+    dir: &tempfile::TempDir,
+    user: &str,
+) -> anyhow::Result<Client> {
+    let client = Client::builder(dir.path())
+        .server_url(&server.url())
+        .password_kdf(PasswordKdf::insecure_fast_for_tests())
+        .open()
+        .await?;
+    client
+        .sign_in(user, PASSWORD, &format!("{user} device"))
+        .await?;
+    Ok(client)
+}
+
+fn note(author: &str) -> NewRecord {
+    NewRecord::VisitNote(NewVisitNote {
+        child_id: "child-00".into(),
+        author: author.into(),
+        visit_kind: VisitKind::HomeVisit,
+        occurred_at: "2026-11-20T14:30:00Z".into(),
+        title: "Home visit".into(),
+        body: "Sam showed me his drawings of the dog.".into(),
+        wishes_and_feelings: String::new(),
+        tags: Vec::new(),
+        present: Vec::new(),
+        child_seen: None,
+        seen_alone: None,
+        not_alone_reason: None,
+    })
+}
+
+fn visit(patch: VisitNotePatch) -> Patch {
+    Patch::VisitNote(patch)
+}
+
+fn title(record: Option<Record>) -> String {
+    match record {
+        Some(Record::VisitNote(n)) => n.title,
+        other => panic!("expected a note, got {other:?}"),
+    }
+}
+
+fn body(record: Option<Record>) -> String {
+    match record {
+        Some(Record::VisitNote(n)) => n.body,
+        other => panic!("expected a note, got {other:?}"),
+    }
+}
+
+struct Team {
+    _db: TestDb,
+    server: TestServer,
+    _dirs: Vec<tempfile::TempDir>,
+    /// The author's laptop and phone, and the manager's device.
+    laptop: Client,
+    phone: Client,
+    manager: Client,
+}
+
+async fn team(backend: Backend) -> anyhow::Result<Team> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    server.org().standard(1).await?;
+    let dirs = vec![
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    ];
+    let laptop = device(&server, &dirs[0], "sw-a").await?;
+    let phone = device(&server, &dirs[1], "sw-a").await?;
+    let manager = device(&server, &dirs[2], "mgr").await?;
+    Ok(Team {
+        _db: db,
+        server,
+        _dirs: dirs,
+        laptop,
+        phone,
+        manager,
+    })
+}
+
+impl Team {
+    async fn sync_all(&self) -> anyhow::Result<()> {
+        for _ in 0..2 {
+            self.laptop.sync().await?;
+            self.phone.sync().await?;
+            self.manager.sync().await?;
+        }
+        Ok(())
+    }
+
+    async fn open_items(&self, doc_id: &str) -> anyhow::Result<Vec<ReviewItem>> {
+        Ok(self
+            .manager
+            .review_items(&ReviewQuery::default())
+            .await?
+            .into_iter()
+            .filter(|i| i.doc_id == doc_id)
+            .collect())
+    }
+
+    async fn audit(&self, action: &str) -> anyhow::Result<Vec<AuditEntry>> {
+        let admin = self.server.device("admin").await?;
+        let log: Listing<AuditEntry> = admin
+            .get("/v1/audit?child=child-00&limit=1000")
+            .await?
+            .json()?;
+        Ok(log
+            .items
+            .into_iter()
+            .filter(|e| e.action == action)
+            .collect())
+    }
+}
+
+/// Two people set different titles offline: one item, both sides attributed; the manager
+/// chooses; everyone then sees the choice and no conflict; the audit log has the decision.
+async fn concurrent_values_go_to_review(backend: Backend) -> anyhow::Result<()> {
+    let t = team(backend).await?;
+    let id = t.laptop.create(note("sw-a")).await?;
+    t.sync_all().await?;
+    t.laptop
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                title: Some("Visit at home".into()),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    t.manager
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                title: Some("Visit at nan's".into()),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    t.sync_all().await?;
+
+    let items = t.open_items(&id).await?;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = t.manager.review_item(items[0].item_id).await?;
+    assert_eq!(
+        (item.item_kind, item.field.as_str()),
+        (ItemKind::Conflict, "title")
+    );
+    let mut values: Vec<&str> = item.sides.iter().map(|s| s.value.as_str()).collect();
+    values.sort_unstable();
+    assert_eq!(values, vec!["Visit at home", "Visit at nan's"]);
+    let mut people: Vec<&str> = item
+        .sides
+        .iter()
+        .filter_map(|s| s.user_id.as_deref())
+        .collect();
+    people.sort_unstable();
+    assert_eq!(people, vec!["mgr", "sw-a"], "each side names who wrote it");
+    assert!(
+        item.sides
+            .iter()
+            .all(|s| s.device_id.is_some() && s.received_at.is_some())
+    );
+    assert!(!item.seen_heads.is_empty());
+
+    // Edited again before review: the same item is updated, not duplicated.
+    t.phone
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                title: Some("Visit, Tuesday".into()),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    t.laptop
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                title: Some("Visit, Wednesday".into()),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    t.sync_all().await?;
+    let items = t.open_items(&id).await?;
+    assert_eq!(items.len(), 1, "updated in place: {items:?}");
+
+    let decided = t
+        .manager
+        .resolve_review(
+            items[0].item_id,
+            Resolution::Value("Home visit, Tuesday".into()),
+            "checked the diary",
+        )
+        .await?;
+    assert_eq!(decided.status, "resolved");
+    assert_eq!(decided.decided_by.as_deref(), Some("mgr"));
+    t.sync_all().await?;
+    for device in [&t.laptop, &t.phone, &t.manager] {
+        assert_eq!(title(device.get(&id).await?), "Home visit, Tuesday");
+        assert!(device.conflicts(&id).await?.is_empty());
+    }
+    let audit = t.audit("review_resolved").await?;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].user_id.as_deref(), Some("mgr"));
+    assert_eq!(audit[0].details["decision"]["value"], "Home visit, Tuesday");
+    assert!(
+        t.audit("push")
+            .await?
+            .iter()
+            .any(|e| e.user_id.as_deref() == Some("sw-a"))
+    );
+    assert!(
+        t.audit("pull")
+            .await?
+            .iter()
+            .any(|e| e.user_id.as_deref() == Some("mgr"))
+    );
+    Ok(())
+}
+
+/// The author edits offline on a device that has not seen the sign-off: the edit is in
+/// history, a pending amendment waits for review, and the signed-off body is not lost — the
+/// manager restores it, and every device then holds the signed-off content.
+async fn an_offline_edit_to_a_signed_off_note_is_a_pending_amendment(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let t = team(backend).await?;
+    let id = t.laptop.create(note("sw-a")).await?;
+    t.sync_all().await?;
+    // The phone goes offline holding the draft.
+    t.laptop
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                status: Some(NoteStatus::Completed),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    t.laptop.sync().await?;
+    t.manager.sync().await?;
+    t.manager.sign_off(&id).await?;
+    t.manager.sync().await?;
+    let signed_body = body(t.manager.get(&id).await?);
+
+    // Locked on devices that know: a plain edit is refused, with the way forward.
+    t.laptop.sync().await?;
+    let refused = t
+        .laptop
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                body: Some("changed".into()),
+                ..Default::default()
+            }),
+        )
+        .await;
+    assert!(matches!(refused, Err(ClientError::Model(_))), "{refused:?}");
+    assert!(refused.unwrap_err().to_string().contains("amend"));
+
+    t.phone
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                body: Some("Sam showed me his drawings. Added later on the bus.".into()),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    let report = t.phone.sync().await?;
+    assert!(report.rejected.is_empty(), "kept, not refused: {report:?}");
+    t.sync_all().await?;
+
+    let items = t.open_items(&id).await?;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].item_kind, ItemKind::PendingAmendment);
+    assert!(items[0].summary.contains("body"), "{}", items[0].summary);
+
+    // In history, and the signed-off version is still readable.
+    let history = t.manager.history(&id).await?;
+    let offline = history
+        .iter()
+        .find(|v| {
+            v.changed.contains(&"body".to_owned())
+                && v.device_id.as_deref() == Some(t.phone.device_id())
+        })
+        .expect("the phone's edit is in history");
+    assert_eq!(offline.user_id.as_deref(), Some("sw-a"));
+    let lock = &items[0].sides[0].change;
+    let record = t
+        .manager
+        .document(&id)
+        .await?
+        .unwrap()
+        .read_at(&[fieldnotes_model::parse_hash(lock)?])?;
+    assert!(
+        matches!(record, Record::VisitNote(ref n) if n.body == signed_body && n.status == NoteStatus::SignedOff)
+    );
+
+    t.manager
+        .resolve_review(
+            items[0].item_id,
+            Resolution::Restore,
+            "the signed-off note stands; add a new note instead",
+        )
+        .await?;
+    t.sync_all().await?;
+    for device in [&t.laptop, &t.phone, &t.manager] {
+        let Some(Record::VisitNote(n)) = device.get(&id).await? else {
+            panic!("note")
+        };
+        assert_eq!(n.body, signed_body);
+        assert_eq!(n.status, NoteStatus::SignedOff);
+    }
+    assert!(
+        t.open_items(&id).await?.is_empty(),
+        "the restoring change raised nothing new"
+    );
+    assert_eq!(t.audit("review_resolved").await?.len(), 1);
+    let signed = t.audit("sign_off").await?;
+    assert_eq!(signed.len(), 1);
+    assert_eq!(signed[0].user_id.as_deref(), Some("mgr"));
+    Ok(())
+}
+
+/// An amendment with a reason lands, is shown as such in history, and is queued; a manager
+/// accepts it. Only a manager signs off or deletes.
+async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()> {
+    let t = team(backend).await?;
+    let id = t.laptop.create(note("sw-a")).await?;
+    t.laptop
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                status: Some(NoteStatus::Completed),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    t.sync_all().await?;
+
+    // The author cannot sign off (the server refuses and keeps the change in quarantine).
+    t.laptop.sign_off(&id).await?;
+    let report = t.laptop.sync().await?;
+    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    assert!(
+        report.rejected[0].reason.contains("manager"),
+        "{:?}",
+        report.rejected[0]
+    );
+
+    let other = t.phone.create(note("sw-a")).await?;
+    t.phone
+        .amend(
+            &other,
+            visit(VisitNotePatch {
+                title: Some("x".into()),
+                ..Default::default()
+            }),
+            "typo",
+        )
+        .await
+        .unwrap_err();
+    t.manager.sync().await?;
+    t.phone
+        .delete_record(&other, "filed on the wrong child")
+        .await?;
+    let report = t.phone.sync().await?;
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|r| r.doc_id == other && r.reason.contains("manager")),
+        "{report:?}"
+    );
+
+    let id2 = t.manager.create(note("mgr")).await?;
+    t.manager.sync().await?;
+    t.manager
+        .delete_record(&id2, "filed on the wrong child")
+        .await?;
+    t.manager.sync().await?;
+    let deleted = t.audit("delete_record").await?;
+    assert_eq!(
+        deleted.len(),
+        1,
+        "the manager's deletion, not the refused one: {deleted:?}"
+    );
+    assert_eq!(deleted[0].user_id.as_deref(), Some("mgr"));
+    assert!(
+        t.manager.delete_record(&id2, "again").await.is_err(),
+        "already deleted"
+    );
+
+    // A fresh device: amend the completed note with a reason.
+    let dir = tempfile::tempdir()?;
+    let fresh = device(&t.server, &dir, "sw-a").await?;
+    fresh.sync().await?;
+    fresh
+        .amend(
+            &id,
+            visit(VisitNotePatch {
+                wishes_and_feelings: Some("I want to see my brother".into()),
+                ..Default::default()
+            }),
+            "Sam told me on the way out",
+        )
+        .await?;
+    fresh.sync().await?;
+    let history = t.manager.history(&id).await?;
+    assert!(
+        history
+            .iter()
+            .any(|v| v.amendment.as_deref() == Some("Sam told me on the way out"))
+    );
+    let items = t.open_items(&id).await?;
+    let amendment = items
+        .iter()
+        .find(|i| i.item_kind == ItemKind::Amendment)
+        .expect("queued");
+    assert_eq!(
+        amendment.sides[0].reason.as_deref(),
+        Some("Sam told me on the way out")
+    );
+    let decided = t
+        .manager
+        .resolve_review(amendment.item_id, Resolution::Accept, "fine")
+        .await?;
+    assert_eq!(decided.status, "dismissed");
+    assert_eq!(
+        decided.decision.unwrap().reason.as_deref(),
+        Some("accepted: fine")
+    );
+    Ok(())
+}
+
+/// Two devices each add a point to a two-point plan: four points, over the team's limit of
+/// three: an item listing the points; the manager settles on three.
+async fn a_plan_over_its_limit_goes_to_review(backend: Backend) -> anyhow::Result<()> {
+    let t = team(backend).await?;
+    let id = t
+        .laptop
+        .create(NewRecord::ShortPlan(NewShortPlan {
+            child_id: "child-00".into(),
+            author: "sw-a".into(),
+            points: vec!["Meet on Tuesdays".into(), "Skate park".into()],
+            review_on: None,
+            planned_end: None,
+        }))
+        .await?;
+    t.sync_all().await?;
+    for (device, point) in [(&t.laptop, "Football on Fridays"), (&t.phone, "Call nan")] {
+        let Some(Record::ShortPlan(plan)) = device.get(&id).await? else {
+            panic!("plan")
+        };
+        let mut points = plan.points.clone();
+        points.push(point.into());
+        device
+            .edit(
+                &id,
+                Patch::ShortPlan(ShortPlanPatch {
+                    points: Some(points),
+                    ..Default::default()
+                }),
+            )
+            .await?;
+    }
+    t.sync_all().await?;
+    let items = t.open_items(&id).await?;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].item_kind, ItemKind::PlanLimit);
+    assert_eq!(items[0].sides.len(), 4);
+    t.manager
+        .resolve_review(
+            items[0].item_id,
+            Resolution::Value("Meet on Tuesdays\nSkate park\nCall nan".into()),
+            "three points",
+        )
+        .await?;
+    t.sync_all().await?;
+    for device in [&t.laptop, &t.phone] {
+        let Some(Record::ShortPlan(plan)) = device.get(&id).await? else {
+            panic!("plan")
+        };
+        assert_eq!(
+            plan.points,
+            vec!["Meet on Tuesdays", "Skate park", "Call nan"]
+        );
+    }
+    assert!(t.open_items(&id).await?.is_empty());
+    Ok(())
+}
+
+/// The author completes the note on one device while the other clears its title: each valid,
+/// together not (a completed note needs a title). Stored, and an item names the field.
+async fn a_merge_that_breaks_a_rule_goes_to_review(backend: Backend) -> anyhow::Result<()> {
+    let t = team(backend).await?;
+    let id = t.laptop.create(note("sw-a")).await?;
+    t.sync_all().await?;
+    t.laptop
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                status: Some(NoteStatus::Completed),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    t.phone
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                title: Some(String::new()),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    t.laptop.sync().await?;
+    let report = t.phone.sync().await?;
+    assert!(report.rejected.is_empty(), "{report:?}");
+    t.manager.sync().await?;
+    let items = t.open_items(&id).await?;
+    let broken = items
+        .iter()
+        .find(|i| i.item_kind == ItemKind::InvalidMerge)
+        .expect("an item");
+    assert_eq!(broken.field, "title");
+    t.manager
+        .resolve_review(
+            broken.item_id,
+            Resolution::Value("Home visit".into()),
+            "restored the title",
+        )
+        .await?;
+    t.sync_all().await?;
+    assert_eq!(title(t.phone.get(&id).await?), "Home visit");
+    Ok(())
+}
+
+/// Three devices edit one note; history shows each version with the right person and device,
+/// and the diff between two versions of the body is exact.
+async fn history_names_every_version_and_diffs_the_body(backend: Backend) -> anyhow::Result<()> {
+    let t = team(backend).await?;
+    let id = t.laptop.create(note("sw-a")).await?;
+    t.sync_all().await?;
+    t.phone
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                body: Some("Sam showed me his drawings of the dog and the cat.".into()),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    t.phone.sync().await?;
+    t.manager.sync().await?;
+    t.manager
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                body: Some("Sam showed me his new drawings of the dog and the cat.".into()),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    t.manager.sync().await?;
+    t.laptop.sync().await?;
+    t.laptop
+        .edit(
+            &id,
+            visit(VisitNotePatch {
+                title: Some("Home visit after school".into()),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    t.laptop.sync().await?;
+
+    let history = t.manager.history(&id).await?;
+    assert_eq!(history.len(), 4, "{history:?}");
+    let who: Vec<(&str, &str)> = history
+        .iter()
+        .map(|v| {
+            (
+                v.user_id.as_deref().unwrap(),
+                v.device_id.as_deref().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        who,
+        vec![
+            ("sw-a", t.laptop.device_id()),
+            ("sw-a", t.phone.device_id()),
+            ("mgr", t.manager.device_id()),
+            ("sw-a", t.laptop.device_id()),
+        ]
+    );
+    assert_eq!(history[1].changed, vec!["body".to_owned()]);
+    assert_eq!(history[3].changed, vec!["title".to_owned()]);
+    assert!(history.iter().all(|v| v.received_at.is_some()));
+
+    let diff = t
+        .manager
+        .diff(&id, &history[0].change, &history[2].change, None)
+        .await?;
+    let (mut old, mut new) = (String::new(), String::new());
+    for span in &diff {
+        match span {
+            DiffSpanView::Same(s) => {
+                old.push_str(s);
+                new.push_str(s);
+            }
+            DiffSpanView::Added(s) => new.push_str(s),
+            DiffSpanView::Removed(s) => old.push_str(s),
+        }
+    }
+    assert_eq!(old, "Sam showed me his drawings of the dog.");
+    assert_eq!(
+        new,
+        "Sam showed me his new drawings of the dog and the cat."
+    );
+    let added: Vec<&str> = diff
+        .iter()
+        .filter_map(|s| match s {
+            DiffSpanView::Added(t) => Some(t.trim()),
+            _ => None,
+        })
+        .collect();
+    assert!(added.contains(&"new"), "{diff:?}");
+    Ok(())
+}
+
+on_both_backends!(
+    concurrent_values_go_to_review,
+    an_offline_edit_to_a_signed_off_note_is_a_pending_amendment,
+    amendments_sign_off_and_deletion,
+    a_plan_over_its_limit_goes_to_review,
+    a_merge_that_breaks_a_rule_goes_to_review,
+    history_names_every_version_and_diffs_the_body,
+);
