@@ -3,84 +3,16 @@
 
 use std::process::ExitCode;
 
-use fieldnotes_client::{AuditQuery, Client, ClientError};
-use fieldnotes_protocol::admin::{
-    AccessRequest, NewChild, NewReferral, NewTeam, NewUser, TeamPatch, User, UserPatch,
-};
-use serde::Serialize;
-
 use crate::Usage;
 use crate::admin_args::{
     AccessCmd, AdminCmd, AuditArgs, ChildCmd, DeviceCmd, QuarantineArgs, TeamCmd, UserCmd, UserSet,
 };
 use crate::session::new_password;
-
-/// A server refusal as its reason alone (the SDK's wording is for sync, where it adds that
-/// recorded work is safe); other errors as they are.
-trait Explain<T> {
-    fn explain(self) -> anyhow::Result<T>;
-}
-
-impl<T> Explain<T> for Result<T, ClientError> {
-    fn explain(self) -> anyhow::Result<T> {
-        self.map_err(|e| match e {
-            ClientError::Server {
-                status, message, ..
-            } if status < 500 && status != 429 => {
-                anyhow::anyhow!("refused by the server: {message}")
-            }
-            other => other.into(),
-        })
-    }
-}
-
-/// One JSON object per line.
-fn json_lines<T: Serialize>(items: &[T]) -> anyhow::Result<()> {
-    for item in items {
-        println!("{}", serde_json::to_string(item)?);
-    }
-    Ok(())
-}
-
-fn json_one<T: Serialize>(item: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(item)?);
-    Ok(())
-}
-
-/// A table with a header; columns padded to their widest cell, the last one not padded. An
-/// empty table is "none" on standard error.
-fn table(headers: &[&str], rows: &[Vec<String>]) {
-    if rows.is_empty() {
-        eprintln!("none");
-        return;
-    }
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let n = cells.len();
-        let mut out = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            out.push_str(cell);
-            if i + 1 < n {
-                let pad = w.saturating_sub(cell.chars().count()) + 2;
-                out.push_str(&" ".repeat(pad));
-            }
-        }
-        println!("{}", out.trim_end());
-    };
-    line(&headers.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>());
-    for row in rows {
-        line(row);
-    }
-}
-
-fn or_dash(value: Option<&str>) -> String {
-    value.unwrap_or("-").to_owned()
-}
+use crate::ui::{Explain, json_lines, json_one, or_dash, table};
+use fieldnotes_client::{AuditQuery, Client};
+use fieldnotes_protocol::admin::{
+    AccessRequest, NewChild, NewReferral, NewTeam, NewUser, TeamPatch, User, UserPatch,
+};
 
 fn on_off(on: bool) -> &'static str {
     if on { "on" } else { "off" }

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use fieldnotes_model::{DocKind, NotAloneReason, VisitKind};
 
 use crate::admin_args::{AccessCmd, AdminCmd, AuditArgs, ChildCmd};
+use crate::review_args::{DeleteArgs, DiffArgs, HistoryArgs, ReviewCmd};
 
 /// The heading of the options every command takes.
 const GLOBAL: &str = "Global options";
@@ -57,7 +58,7 @@ pub enum Command {
     Logout,
     /// Who is signed in on this device (asks the server; says so when it cannot)
     Whoami,
-    /// Visit notes: record and edit
+    /// Visit notes: record, edit, amend after completion, sign off
     Note {
         #[command(subcommand)]
         command: NoteCmd,
@@ -72,15 +73,29 @@ pub enum Command {
         #[command(subcommand)]
         command: ContactCardCmd,
     },
-    /// Short plans (at most three points)
+    /// Short plans (at most three points): record, edit, amend after completion, sign off
     Plan {
         #[command(subcommand)]
         command: PlanCmd,
     },
     /// List the documents on this device, most recently changed first
     List(ListArgs),
-    /// Show one document in full, with any conflicting values
+    /// Show one document in full: its status, any deletion, and any conflicting values
     Show(ShowArgs),
+    /// Delete a record filed in error, saying why (managers and admins; the record and its
+    /// history are kept, marked deleted); then run `fieldnotes sync`
+    Delete(DeleteArgs),
+    /// Every version of a document, numbered, with who changed what, where and when (asks the
+    /// server)
+    History(HistoryArgs),
+    /// What changed in one field between two versions, word by word (asks the server)
+    Diff(DiffArgs),
+    /// The review queue: conflicts, amendments and merges a person must decide (managers:
+    /// their team's; admins: all)
+    Review {
+        #[command(subcommand)]
+        command: ReviewCmd,
+    },
     /// Send this device's work and fetch everyone else's (exit code 75 if the server cannot be
     /// reached, nothing is lost; 77 if you need to sign in again)
     Sync,
@@ -126,8 +141,13 @@ pub struct LoginArgs {
 pub enum NoteCmd {
     /// Record a new visit note (saved as a draft)
     New(NoteNew),
-    /// Change fields of a visit note; fields not given are left as they are
+    /// Change fields of a draft visit note; fields not given are left as they are
     Edit(NoteEdit),
+    /// Change a completed or signed-off visit note, saying why (it goes to the manager's
+    /// review queue); fields not given are left as they are
+    Amend(NoteAmend),
+    /// Sign a completed visit note off (managers and admins); then run `fieldnotes sync`
+    SignOff(SignOffArgs),
 }
 
 pub(crate) fn yes_no(s: &str) -> Result<bool, String> {
@@ -183,6 +203,28 @@ pub struct NoteNew {
 pub struct NoteEdit {
     /// The note's id (see `fieldnotes list`)
     pub id: String,
+    #[command(flatten)]
+    pub fields: NoteFields,
+    /// Mark the note completed (no longer a draft; after this it changes only by `note amend`)
+    #[arg(long)]
+    pub complete: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NoteAmend {
+    /// The completed or signed-off note's id (see `fieldnotes list`)
+    pub id: String,
+    /// Why the note is changed after completion (at least 3 characters); kept in its history
+    /// and shown to the manager in the review queue
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub fields: NoteFields,
+}
+
+/// The fields of a visit note that `note edit` and `note amend` change.
+#[derive(Debug, Args)]
+pub struct NoteFields {
     /// A new kind of visit (see `note new --help`)
     #[arg(long, value_name = "KIND")]
     pub kind: Option<VisitKind>,
@@ -217,17 +259,23 @@ pub struct NoteEdit {
     /// worker_unable
     #[arg(long, value_name = "REASON")]
     pub not_alone_reason: Option<NotAloneReason>,
-    /// Mark the note completed (no longer a draft)
-    #[arg(long)]
-    pub complete: bool,
+}
+
+/// A record to sign off.
+#[derive(Debug, Args)]
+pub struct SignOffArgs {
+    /// The completed record's id (see `fieldnotes list`)
+    pub id: String,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AboutMeCmd {
     /// Start an "about me" profile
     New(AboutMeNew),
-    /// Change an "about me" profile
+    /// Change a draft "about me" profile
     Edit(AboutMeEdit),
+    /// Change a completed "about me" profile, saying why (it goes to the review queue)
+    Amend(AboutMeAmend),
 }
 
 #[derive(Debug, Args)]
@@ -261,6 +309,28 @@ pub struct AboutMeNew {
 pub struct AboutMeEdit {
     /// The profile's id (see `fieldnotes list`)
     pub id: String,
+    #[command(flatten)]
+    pub fields: AboutMeFields,
+    /// Mark the profile completed (after this it changes only by `about-me amend`)
+    #[arg(long)]
+    pub complete: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AboutMeAmend {
+    /// The completed profile's id (see `fieldnotes list`)
+    pub id: String,
+    /// Why the profile is changed after completion (at least 3 characters); kept in its
+    /// history and shown to the manager in the review queue
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub fields: AboutMeFields,
+}
+
+/// The fields of an "about me" profile that `edit` and `amend` change.
+#[derive(Debug, Args)]
+pub struct AboutMeFields {
     /// What I enjoy
     #[arg(long)]
     pub fun: Option<String>,
@@ -273,9 +343,6 @@ pub struct AboutMeEdit {
     /// How to help me
     #[arg(long)]
     pub how_to_help: Option<String>,
-    /// Mark the profile completed
-    #[arg(long)]
-    pub complete: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,8 +394,13 @@ pub struct ContactCardEdit {
 pub enum PlanCmd {
     /// Write a short plan
     New(PlanNew),
-    /// Change a short plan
+    /// Change a draft short plan
     Edit(PlanEdit),
+    /// Change a completed or signed-off short plan, saying why (it goes to the manager's
+    /// review queue)
+    Amend(PlanAmend),
+    /// Sign a completed short plan off (managers and admins); then run `fieldnotes sync`
+    SignOff(SignOffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -351,6 +423,28 @@ pub struct PlanNew {
 pub struct PlanEdit {
     /// The plan's id (see `fieldnotes list`)
     pub id: String,
+    #[command(flatten)]
+    pub fields: PlanFields,
+    /// Mark the plan completed (after this it changes only by `plan amend`)
+    #[arg(long)]
+    pub complete: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanAmend {
+    /// The completed or signed-off plan's id (see `fieldnotes list`)
+    pub id: String,
+    /// Why the plan is changed after completion (at least 3 characters); kept in its history
+    /// and shown to the manager in the review queue
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub fields: PlanFields,
+}
+
+/// The fields of a short plan that `plan edit` and `plan amend` change.
+#[derive(Debug, Args)]
+pub struct PlanFields {
     /// Replace the points (at most three; repeat the flag)
     #[arg(long)]
     pub point: Vec<String>,
@@ -360,9 +454,6 @@ pub struct PlanEdit {
     /// When it is planned to end, YYYY-MM-DD
     #[arg(long, value_name = "DATE")]
     pub planned_end: Option<String>,
-    /// Mark the plan completed
-    #[arg(long)]
-    pub complete: bool,
 }
 
 #[derive(Debug, Args)]

@@ -23,9 +23,13 @@
 mod admin;
 mod admin_args;
 mod args;
+mod lifecycle;
 mod output;
 mod records;
+mod review;
+mod review_args;
 mod session;
+mod ui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -171,9 +175,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             session::unlock(&client).await?;
             admin::audit(&client, a, json).await
         }
+        Command::Review { command } => {
+            session::unlock(&client).await?;
+            review::review(&client, command, json).await
+        }
+        Command::History(a) => {
+            session::unlock(&client).await?;
+            lifecycle::history(&client, a, json).await
+        }
+        Command::Diff(a) => {
+            session::unlock(&client).await?;
+            lifecycle::diff(&client, a, json).await
+        }
+        Command::Delete(a) => {
+            let user = session::unlock(&client).await?;
+            lifecycle::delete(&client, &user, &a.id, &a.reason, json).await
+        }
         command => {
             let user = session::unlock(&client).await?;
-            records::run(&client, &user.user_id, command, json).await
+            records::run(&client, &user, command, json).await
         }
     }
 }

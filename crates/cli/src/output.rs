@@ -1,7 +1,7 @@
 //! Printing documents and status for people (and, with `--json`, for scripts).
 
 use fieldnotes_client::{DocSummary, Rejection, Status};
-use fieldnotes_model::{FieldConflict, Record};
+use fieldnotes_model::{Deletion, FieldConflict, NoteStatus, Record};
 use serde_json::json;
 
 pub fn list(docs: &[DocSummary], as_json: bool) -> anyhow::Result<()> {
@@ -32,18 +32,36 @@ pub fn list(docs: &[DocSummary], as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn show(record: &Record, conflicts: &[FieldConflict], as_json: bool) -> anyhow::Result<()> {
+/// A record in full: a deletion first, then every field (the status in words: draft,
+/// completed, or signed off by whom), then the conflicts.
+pub fn show(
+    record: &Record,
+    conflicts: &[FieldConflict],
+    deletion: Option<&Deletion>,
+    as_json: bool,
+) -> anyhow::Result<()> {
     if as_json {
         let mut value = serde_json::to_value(record)?;
         if let Some(map) = value.as_object_mut() {
             map.insert("conflicts".into(), serde_json::to_value(conflicts)?);
+            map.insert("deleted".into(), serde_json::to_value(deletion)?);
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
+    if let Some(d) = deletion {
+        println!("deleted by {}: {}", d.by, d.reason);
+    }
     let value = serde_json::to_value(record)?;
     if let Some(map) = value.as_object() {
         for (key, v) in map {
+            if key == "signed_off_by" {
+                continue; // Part of the status line.
+            }
+            if key == "status" {
+                println!("status: {}", status_words(record));
+                continue;
+            }
             let text = match v {
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Null => "-".into(),
@@ -72,6 +90,20 @@ pub fn show(record: &Record, conflicts: &[FieldConflict], as_json: bool) -> anyh
         }
     }
     Ok(())
+}
+
+/// "draft", "completed", "signed off by mgr".
+fn status_words(record: &Record) -> String {
+    match record.status() {
+        Some(NoteStatus::SignedOff) => {
+            format!(
+                "signed off by {}",
+                record.signed_off_by().unwrap_or("(unknown)")
+            )
+        }
+        Some(status) => status.as_str().to_owned(),
+        None => "-".to_owned(),
+    }
 }
 
 fn indent(text: &str) -> String {

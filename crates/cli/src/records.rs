@@ -1,4 +1,6 @@
-//! The record commands: new and edit for the four kinds, list, show, sync and status.
+//! The record commands: new, edit and amend for the kinds, sign-off, list, show, sync and
+//! status. The record lifecycle beyond editing (sign-off, amendment, deletion, history) is in
+//! [`crate::lifecycle`].
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -7,25 +9,29 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use fieldnotes_client::{Client, ClientError, SyncReport};
 use fieldnotes_model::{
-    AboutMePatch, ContactCardPatch, NewAboutMe, NewContactCard, NewRecord, NewShortPlan,
-    NewVisitNote, NoteStatus, Patch, ShortPlanPatch, SubjectKind, VisitNotePatch,
+    AboutMePatch, ContactCardPatch, DocKind, ModelError, NewAboutMe, NewContactCard, NewRecord,
+    NewShortPlan, NewVisitNote, NoteStatus, Patch, ShortPlanPatch, SubjectKind, VisitNotePatch,
 };
+use fieldnotes_protocol::auth::UserInfo;
 
-use crate::args::{AboutMeCmd, Command, ContactCardCmd, NoteCmd, PlanCmd};
-use crate::{EXIT_OFFLINE, output, session};
+use crate::args::{
+    AboutMeCmd, AboutMeFields, Command, ContactCardCmd, NoteCmd, NoteFields, PlanCmd, PlanFields,
+};
+use crate::{EXIT_OFFLINE, lifecycle, output, session};
 
-/// Run a record command for the signed-in person `me` (the store is unlocked).
+/// Run a record command for the signed-in person `user` (the store is unlocked).
 pub async fn run(
     client: &Client,
-    me: &str,
+    user: &UserInfo,
     command: Command,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let me = user.user_id.as_str();
     match command {
-        Command::Note { command } => note(client, me, command).await,
-        Command::AboutMe { command } => about_me(client, command).await,
+        Command::Note { command } => note(client, user, command, json).await,
+        Command::AboutMe { command } => about_me(client, command, json).await,
         Command::ContactCard { command } => contact_card(client, me, command).await,
-        Command::Plan { command } => plan(client, me, command).await,
+        Command::Plan { command } => plan(client, user, command, json).await,
         Command::List(a) => {
             let docs = client.list(a.kind).await?;
             let docs: Vec<_> = docs
@@ -40,12 +46,12 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         Command::Show(a) => {
-            let record = client
-                .get(&a.id)
+            let doc = client
+                .document(&a.id)
                 .await?
                 .ok_or_else(|| ClientError::NotFound { id: a.id.clone() })?;
-            let conflicts = client.conflicts(&a.id).await?;
-            output::show(&record, &conflicts, json)?;
+            let record = doc.read()?;
+            output::show(&record, &doc.conflicts(), doc.deletion().as_ref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync => sync(client).await,
@@ -54,13 +60,18 @@ pub async fn run(
     }
 }
 
-async fn note(client: &Client, me: &str, command: NoteCmd) -> anyhow::Result<ExitCode> {
+async fn note(
+    client: &Client,
+    user: &UserInfo,
+    command: NoteCmd,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     match command {
         NoteCmd::New(a) => {
             let body = read_text(a.body, a.body_file)?;
             let record = NewRecord::VisitNote(NewVisitNote {
                 child_id: a.child,
-                author: me.to_owned(),
+                author: user.user_id.clone(),
                 visit_kind: a.kind,
                 occurred_at: a.occurred_at.unwrap_or_else(now_rfc3339),
                 title: a.title,
@@ -75,29 +86,40 @@ async fn note(client: &Client, me: &str, command: NoteCmd) -> anyhow::Result<Exi
             created(client, record).await
         }
         NoteCmd::Edit(a) => {
-            let body = match (a.body, a.body_file) {
-                (None, None) => None,
-                (body, file) => Some(read_text(body, file)?),
-            };
-            let patch = VisitNotePatch {
-                visit_kind: a.kind,
-                occurred_at: a.occurred_at,
-                title: a.title,
-                body,
-                wishes_and_feelings: a.wishes,
-                tags: (!a.tag.is_empty()).then_some(a.tag),
-                present: (!a.present.is_empty()).then_some(a.present),
-                child_seen: a.child_seen.map(Some),
-                seen_alone: a.seen_alone.map(Some),
-                not_alone_reason: a.not_alone_reason.map(Some),
-                status: a.complete.then_some(NoteStatus::Completed),
-            };
-            edited(client, &a.id, Patch::VisitNote(patch)).await
+            let patch = note_patch(a.fields, a.complete.then_some(NoteStatus::Completed))?;
+            edited(client, &a.id, patch).await
+        }
+        NoteCmd::Amend(a) => {
+            let patch = note_patch(a.fields, None)?;
+            lifecycle::amend(client, &a.id, patch, &a.reason, json).await
+        }
+        NoteCmd::SignOff(a) => {
+            lifecycle::sign_off(client, user, &a.id, DocKind::VisitNote, json).await
         }
     }
 }
 
-async fn about_me(client: &Client, command: AboutMeCmd) -> anyhow::Result<ExitCode> {
+fn note_patch(f: NoteFields, status: Option<NoteStatus>) -> anyhow::Result<Patch> {
+    let body = match (f.body, f.body_file) {
+        (None, None) => None,
+        (body, file) => Some(read_text(body, file)?),
+    };
+    Ok(Patch::VisitNote(VisitNotePatch {
+        visit_kind: f.kind,
+        occurred_at: f.occurred_at,
+        title: f.title,
+        body,
+        wishes_and_feelings: f.wishes,
+        tags: (!f.tag.is_empty()).then_some(f.tag),
+        present: (!f.present.is_empty()).then_some(f.present),
+        child_seen: f.child_seen.map(Some),
+        seen_alone: f.seen_alone.map(Some),
+        not_alone_reason: f.not_alone_reason.map(Some),
+        status,
+    }))
+}
+
+async fn about_me(client: &Client, command: AboutMeCmd, json: bool) -> anyhow::Result<ExitCode> {
     match command {
         AboutMeCmd::New(a) => {
             let (subject_kind, subject_id) = match (a.child, a.worker) {
@@ -116,16 +138,24 @@ async fn about_me(client: &Client, command: AboutMeCmd) -> anyhow::Result<ExitCo
             created(client, record).await
         }
         AboutMeCmd::Edit(a) => {
-            let patch = AboutMePatch {
-                fun: a.fun,
-                dislikes: a.dislikes,
-                important: a.important,
-                how_to_help: a.how_to_help,
-                status: a.complete.then_some(NoteStatus::Completed),
-            };
-            edited(client, &a.id, Patch::AboutMe(patch)).await
+            let patch = about_me_patch(a.fields, a.complete.then_some(NoteStatus::Completed));
+            edited(client, &a.id, patch).await
+        }
+        AboutMeCmd::Amend(a) => {
+            let patch = about_me_patch(a.fields, None);
+            lifecycle::amend(client, &a.id, patch, &a.reason, json).await
         }
     }
+}
+
+fn about_me_patch(f: AboutMeFields, status: Option<NoteStatus>) -> Patch {
+    Patch::AboutMe(AboutMePatch {
+        fun: f.fun,
+        dislikes: f.dislikes,
+        important: f.important,
+        how_to_help: f.how_to_help,
+        status,
+    })
 }
 
 async fn contact_card(
@@ -158,12 +188,17 @@ async fn contact_card(
     }
 }
 
-async fn plan(client: &Client, me: &str, command: PlanCmd) -> anyhow::Result<ExitCode> {
+async fn plan(
+    client: &Client,
+    user: &UserInfo,
+    command: PlanCmd,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     match command {
         PlanCmd::New(a) => {
             let record = NewRecord::ShortPlan(NewShortPlan {
                 child_id: a.child,
-                author: me.to_owned(),
+                author: user.user_id.clone(),
                 points: a.point,
                 review_on: a.review_on,
                 planned_end: a.planned_end,
@@ -171,15 +206,26 @@ async fn plan(client: &Client, me: &str, command: PlanCmd) -> anyhow::Result<Exi
             created(client, record).await
         }
         PlanCmd::Edit(a) => {
-            let patch = ShortPlanPatch {
-                points: (!a.point.is_empty()).then_some(a.point),
-                review_on: a.review_on.map(Some),
-                planned_end: a.planned_end.map(Some),
-                status: a.complete.then_some(NoteStatus::Completed),
-            };
-            edited(client, &a.id, Patch::ShortPlan(patch)).await
+            let patch = plan_patch(a.fields, a.complete.then_some(NoteStatus::Completed));
+            edited(client, &a.id, patch).await
+        }
+        PlanCmd::Amend(a) => {
+            let patch = plan_patch(a.fields, None);
+            lifecycle::amend(client, &a.id, patch, &a.reason, json).await
+        }
+        PlanCmd::SignOff(a) => {
+            lifecycle::sign_off(client, user, &a.id, DocKind::ShortPlan, json).await
         }
     }
+}
+
+fn plan_patch(f: PlanFields, status: Option<NoteStatus>) -> Patch {
+    Patch::ShortPlan(ShortPlanPatch {
+        points: (!f.point.is_empty()).then_some(f.point),
+        review_on: f.review_on.map(Some),
+        planned_end: f.planned_end.map(Some),
+        status,
+    })
 }
 
 async fn created(client: &Client, record: NewRecord) -> anyhow::Result<ExitCode> {
@@ -190,10 +236,21 @@ async fn created(client: &Client, record: NewRecord) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// Save an edit; a completed or signed-off record is refused with the way to amend it.
 async fn edited(client: &Client, id: &str, patch: Patch) -> anyhow::Result<ExitCode> {
-    client.edit(id, patch).await?;
-    eprintln!("saved on this device; run `fieldnotes sync` to send it");
-    Ok(ExitCode::SUCCESS)
+    let kind = patch.kind();
+    match client.edit(id, patch).await {
+        Ok(()) => {
+            eprintln!("saved on this device; run `fieldnotes sync` to send it");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ClientError::Model(e @ ModelError::Locked { .. })) => bail!(
+            "{e}: run `fieldnotes {} amend {id} --reason \"why it changes\"` with the same \
+             flags (the manager sees the amendment and its reason)",
+            lifecycle::command_of(kind)
+        ),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn sync(client: &Client) -> anyhow::Result<ExitCode> {

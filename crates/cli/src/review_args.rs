@@ -1,0 +1,137 @@
+//! Arguments of the record-lifecycle commands that are not per kind (`delete`, `history`,
+//! `diff`) and of the review queue (`review ...`).
+
+use clap::{ArgGroup, Args, Subcommand};
+use fieldnotes_model::DocKind;
+use fieldnotes_protocol::review::ItemKind;
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The record's id (see `fieldnotes list`)
+    pub id: String,
+    /// Why it is deleted, e.g. "filed on the wrong child" (at least 3 characters); kept with
+    /// the record
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The document's id (see `fieldnotes list`)
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The document's id (see `fieldnotes list`)
+    pub id: String,
+    /// The earlier version: its number in `fieldnotes history ID`, or its change hash (or the
+    /// start of it) [default: the version before --to]
+    #[arg(long, value_name = "N|HASH")]
+    pub from: Option<String>,
+    /// The later version: its number in `fieldnotes history ID`, or its change hash (or the
+    /// start of it) [default: the latest]
+    #[arg(long, value_name = "N|HASH")]
+    pub to: Option<String>,
+    /// The field to compare, e.g. body, title, wishes_and_feelings, points [default: body;
+    /// points for a short plan]
+    #[arg(long, value_name = "FIELD")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCmd {
+    /// List review items, oldest first (open ones unless --status says otherwise)
+    List(ReviewList),
+    /// Show one item: each side numbered, with its value, who wrote it, on which device and
+    /// when
+    Show(ReviewShow),
+    /// Settle an item: choose a side's value, write a value, accept an amendment, or restore
+    /// the record; the decision is sent at once and reaches every device on its next sync
+    Resolve(ReviewResolve),
+    /// Dismiss an item: nothing in the record needs changing
+    Dismiss(ReviewDismiss),
+}
+
+/// An item kind given on the command line.
+pub fn item_kind(s: &str) -> Result<ItemKind, String> {
+    ItemKind::parse(s).ok_or_else(|| {
+        format!(
+            "{s:?} is not an item kind: use one of conflict, amendment, pending_amendment, \
+             plan_limit, invalid_merge"
+        )
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewList {
+    /// Only this team's items (admins; a manager sees their own team's)
+    #[arg(long, value_name = "ID")]
+    pub team: Option<String>,
+    /// Only items about this child
+    #[arg(long, value_name = "ID")]
+    pub child: Option<String>,
+    /// Only items on this kind of document: visit_note, about_me, contact_card or short_plan
+    #[arg(long)]
+    pub kind: Option<DocKind>,
+    /// Only this kind of item: conflict (two values written at once), amendment (a change
+    /// after completion, with a reason), pending_amendment (a change made without seeing the
+    /// completion or sign-off), plan_limit (a plan over the team's point limit) or
+    /// invalid_merge (edits that together break a rule)
+    #[arg(long, value_name = "ITEM", value_parser = item_kind)]
+    pub item: Option<ItemKind>,
+    /// Only items raised at least this many hours ago
+    #[arg(long, value_name = "N")]
+    pub older_than_hours: Option<u32>,
+    /// open, resolved, dismissed or all [default: open]
+    #[arg(long, value_parser = ["open", "resolved", "dismissed", "all"])]
+    pub status: Option<String>,
+    /// Only items after this id (the last id of the previous page)
+    #[arg(long, value_name = "ID")]
+    pub after: Option<i64>,
+    /// At most this many items (1 to 1000) [default: 100]
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewShow {
+    /// The item's id (see `fieldnotes review list`)
+    pub id: i64,
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("decision")
+        .required(true)
+        .args(["choose", "value", "accept", "restore"])
+))]
+pub struct ReviewResolve {
+    /// The item's id (see `fieldnotes review list`)
+    pub id: i64,
+    /// Take side N's value (the sides are numbered by `fieldnotes review show ID`)
+    #[arg(long, value_name = "N")]
+    pub choose: Option<usize>,
+    /// Write this value instead (for example a merge of the sides); for a plan over its limit,
+    /// the points to keep, one per line
+    #[arg(long, value_name = "TEXT")]
+    pub value: Option<String>,
+    /// Keep the record as it now is (an amendment accepted)
+    #[arg(long)]
+    pub accept: bool,
+    /// Put the record back as it was before the amendment (or as completed or signed off)
+    #[arg(long)]
+    pub restore: bool,
+    /// Why you decided so (at least 3 characters); kept with the decision and in the audit log
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewDismiss {
+    /// The item's id (see `fieldnotes review list`)
+    pub id: i64,
+    /// Why nothing needs changing (at least 3 characters); kept with the decision
+    #[arg(long)]
+    pub reason: String,
+}
