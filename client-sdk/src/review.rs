@@ -230,9 +230,9 @@ impl Client {
     ) -> Result<ReviewItem, ClientError> {
         let reason = require_reason(reason)?.to_owned();
         let item = self.review_item(item_id).await?;
-        if self.get(&item.doc_id).await?.is_none() {
-            self.sync().await?;
-        }
+        // Decide on the record as it stands now (a lock that arrived meanwhile makes the
+        // decision an amendment, not a new pending item).
+        self.sync().await?;
         let doc_id = item.doc_id.clone();
         let (change, value) = match (&item.item_kind, resolution) {
             (ItemKind::PlanLimit, Resolution::Value(points)) => {

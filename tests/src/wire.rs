@@ -292,3 +292,11 @@ pub fn push_all(doc: &mut Document) -> PushDoc {
     let changes = doc.all_changes();
     push_doc(doc.id(), &changes)
 }
+
+/// A push entry carrying exactly these change bytes.
+pub fn raw_push(doc_id: &str, changes: Vec<Vec<u8>>) -> PushDoc {
+    PushDoc {
+        doc_id: doc_id.to_owned(),
+        changes: changes.into_iter().map(ChangeBytes).collect(),
+    }
+}

@@ -731,7 +731,80 @@ async fn only_health_and_sign_in_are_open(backend: Backend) -> anyhow::Result<()
     Ok(())
 }
 
+/// A modified client cannot unlock or quietly rewrite a completed record: each forged change
+/// is refused and kept in quarantine.
+async fn a_locked_record_cannot_be_forged_open(backend: Backend) -> anyhow::Result<()> {
+    use automerge::transaction::Transactable;
+    let (_db, server) = setup(backend).await?;
+    let author = server.device("sw-a").await?;
+    let mut doc = author.create(note("child-00", "sw-a"))?;
+    doc.edit(
+        fieldnotes_model::Patch::VisitNote(fieldnotes_model::VisitNotePatch {
+            status: Some(fieldnotes_model::NoteStatus::Completed),
+            ..Default::default()
+        }),
+        1_763_900_000_001,
+    )?;
+    let response = author.sync_round(vec![push_all(&mut doc)], None).await?;
+    assert!(matches!(
+        response.results[0].outcome,
+        PushOutcome::Accepted { .. }
+    ));
+
+    let saved = doc.save();
+    let forge = |edit: &dyn Fn(&mut automerge::AutoCommit) -> anyhow::Result<()>| -> anyhow::Result<Vec<u8>> {
+        let mut raw = automerge::AutoCommit::load(&saved)?.with_actor(author.actor.clone());
+        edit(&mut raw)?;
+        let hash = raw.commit().expect("a change");
+        Ok(raw.get_change_by_hash(&hash).expect("stored").raw_bytes().to_vec())
+    };
+    for (what, change, needle) in [
+        (
+            "back to draft",
+            forge(&|d| Ok(d.put(automerge::ROOT, "status", "draft")?))?,
+            "cannot go back",
+        ),
+        (
+            "status rewritten with an edit",
+            forge(&|d| {
+                d.put(automerge::ROOT, "status", "completed")?;
+                Ok(d.put(automerge::ROOT, "title", "Quietly changed")?)
+            })?,
+            "completed",
+        ),
+        (
+            "edited without a reason",
+            forge(&|d| Ok(d.put(automerge::ROOT, "title", "Quietly changed")?))?,
+            "amendment",
+        ),
+    ] {
+        let response = author
+            .sync_round(
+                vec![fieldnotes_tests::wire::raw_push(doc.id(), vec![change])],
+                None,
+            )
+            .await?;
+        match &response.results[0].outcome {
+            PushOutcome::Rejected {
+                reason,
+                quarantine_id,
+                ..
+            } => {
+                assert!(reason.contains(needle), "{what}: {reason}");
+                assert!(quarantine_id.is_some());
+            }
+            other => panic!("{what}: expected a refusal, got {other:?}"),
+        }
+    }
+    let stored = author.get(&format!("/v1/documents/{}", doc.id())).await?;
+    let view: serde_json::Value = stored.json()?;
+    assert_eq!(view["record"]["title"], "Home visit");
+    assert_eq!(view["record"]["status"], "completed");
+    Ok(())
+}
+
 on_both_backends!(
+    a_locked_record_cannot_be_forged_open,
     forged_access_tokens_are_refused,
     identity_provider_tokens_are_checked,
     a_reused_refresh_token_ends_the_session,

@@ -37,6 +37,12 @@ pub struct Version {
 type Snapshot = BTreeMap<String, Json>;
 
 impl Document {
+    /// Who wrote a change and when by their clock: its actor (hex) and device time (ms).
+    pub fn change_info(&mut self, hash: &ChangeHash) -> Option<(String, i64)> {
+        let change = self.doc.get_change_by_hash(hash)?;
+        Some((change.actor_id().to_hex_string(), change.timestamp()))
+    }
+
     /// The typed record as it was at `heads`. Fails if a head is not in the document, or if
     /// the record could not be read at that version.
     pub fn read_at(&self, heads: &[ChangeHash]) -> Result<Record, ModelError> {

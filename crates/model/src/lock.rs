@@ -267,12 +267,7 @@ impl Document {
     /// The change that locked the record: the one that wrote the current (winning) `status`
     /// value, when that value is `completed` or `signed_off`. `None` while unlocked.
     pub fn lock_change(&self) -> Option<ChangeHash> {
-        let (value, op) = self.doc.get(ROOT, "status").ok().flatten()?;
-        let status: NoteStatus = value.as_str()?.parse().ok()?;
-        if !status.is_locked() {
-            return None;
-        }
-        self.doc.hash_for_opid(&op)
+        lock_change_of(&self.doc)
     }
 
     /// Every change that wrote one of the current `status` values equal to the winning,
@@ -321,4 +316,14 @@ impl Document {
             kind: self.kind,
         })
     }
+}
+
+/// The lock change of a raw automerge document (see [`Document::lock_change`]).
+pub(crate) fn lock_change_of(doc: &automerge::AutoCommit) -> Option<ChangeHash> {
+    let (value, op) = doc.get(ROOT, "status").ok().flatten()?;
+    let status: NoteStatus = value.as_str()?.parse().ok()?;
+    if !status.is_locked() {
+        return None;
+    }
+    doc.hash_for_opid(&op)
 }

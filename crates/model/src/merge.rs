@@ -9,7 +9,7 @@ use crate::conflict::FieldConflict;
 use crate::document::{Document, EncodedChange, root_str};
 use crate::error::ModelError;
 use crate::kinds::NoteStatus;
-use crate::lock::{DepGraph, LockClassifier, LockRelation, amendment_reason};
+use crate::lock::{DepGraph, LockClassifier, LockRelation, amendment_reason, lock_change_of};
 use crate::read::read_deletion;
 use crate::record::Deletion;
 use crate::validate::ValidationErrors;
@@ -59,6 +59,10 @@ pub struct Merged {
     /// The deletion marker before and after: deleting is a manager's decision.
     pub deleted_before: Option<Deletion>,
     pub deleted_after: Option<Deletion>,
+    /// The stored document's heads before this push (empty for a new document).
+    pub heads_before: Vec<ChangeHash>,
+    /// The stored document's lock change before this push.
+    pub lock_before: Option<ChangeHash>,
 }
 
 /// Why a push cannot be merged.
@@ -104,6 +108,7 @@ pub fn merge_incoming(
         .flatten()
         .and_then(|s| s.parse().ok());
     let deleted_before = read_deletion(&doc, None).0;
+    let lock_before = lock_change_of(&doc);
     let pushed_heads = heads_of(&changes);
     let mut accepted = Vec::with_capacity(changes.len());
     let mut fresh = Vec::new();
@@ -148,6 +153,8 @@ pub fn merge_incoming(
             status_after: None,
             deleted_before,
             deleted_after: None,
+            heads_before: before_heads,
+            lock_before,
         });
     }
 
@@ -181,16 +188,28 @@ pub fn merge_incoming(
         }
     };
 
-    let graph = DepGraph::of(&mut document.doc);
-    let classifier = LockClassifier::new(&graph, &document);
-    let classified = new_changes
-        .iter()
-        .map(|c| NewChangeInfo {
-            hash: c.hash,
-            relation: classifier.relation(&c.hash),
-            amendment: amendment_reason(c.message.as_deref()).map(str::to_owned),
-        })
-        .collect();
+    // The change graph is walked only for a locked record: most pushes skip it.
+    let classified = if document.lock_change().is_some() {
+        let graph = DepGraph::of(&mut document.doc);
+        let classifier = LockClassifier::new(&graph, &document);
+        new_changes
+            .iter()
+            .map(|c| NewChangeInfo {
+                hash: c.hash,
+                relation: classifier.relation(&c.hash),
+                amendment: amendment_reason(c.message.as_deref()).map(str::to_owned),
+            })
+            .collect()
+    } else {
+        new_changes
+            .iter()
+            .map(|c| NewChangeInfo {
+                hash: c.hash,
+                relation: LockRelation::NoLock,
+                amendment: amendment_reason(c.message.as_deref()).map(str::to_owned),
+            })
+            .collect()
+    };
     let new_hashes: Vec<ChangeHash> = new_changes.iter().map(|c| c.hash).collect();
     let new_conflicts = document
         .conflicts()
@@ -207,6 +226,8 @@ pub fn merge_incoming(
         deleted_after: document.deletion(),
         invalid_after_merge,
         was_invalid,
+        heads_before: before_heads,
+        lock_before,
         document,
         new_changes,
         accepted,

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub(crate) mod detect;
 pub mod error;
 pub mod merge;
 pub mod routes;

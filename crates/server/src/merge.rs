@@ -3,14 +3,12 @@
 //! the pushing device's registered actor, the record must be in the person's write scope and
 //! stay about the same child, and a new record must name the person as its author.
 
-use fieldnotes_model::{
-    ChangeHash, LockRelation, MergeError, Merged, NoteStatus, Record, hash_hex, merge_incoming,
-};
+use fieldnotes_model::{MergeError, hash_hex, merge_incoming};
 use fieldnotes_protocol::RejectCode;
 use fieldnotes_protocol::auth::Role;
-use fieldnotes_protocol::review::{ItemKind, Side};
-use fieldnotes_store::{MergeOutcome, Merger, NewChange, ReviewFinding, StoredDocument};
+use fieldnotes_store::{MergeOutcome, Merger, NewChange, StoredDocument};
 
+use crate::detect;
 use crate::scope::Scope;
 
 /// Merges pushed automerge changes with [`fieldnotes_model`].
@@ -54,7 +52,7 @@ fn out_of_scope(user_id: &str, doc_id: &str) -> MergeOutcome {
     )
 }
 
-fn reject(code: RejectCode, reason: String) -> MergeOutcome {
+pub(crate) fn reject(code: RejectCode, reason: String) -> MergeOutcome {
     MergeOutcome::Rejected {
         code: code.as_str().to_owned(),
         reason,
@@ -193,12 +191,12 @@ impl Merger for ModelMerger<'_> {
                 ),
             );
         }
-        let events = match lifecycle(writer, &record, &merged) {
+        let events = match detect::lifecycle(writer, &record, &merged) {
             Ok(events) => events,
             Err((code, reason)) => return reject(code, reason),
         };
         let heads: Vec<String> = merged.document.heads().iter().map(hash_hex).collect();
-        let findings = match findings(writer, &heads, &record, &merged) {
+        let findings = match detect::findings(writer, &heads, &record, &mut merged) {
             Ok(findings) => findings,
             Err((code, reason)) => return reject(code, reason),
         };
@@ -228,277 +226,4 @@ impl Merger for ModelMerger<'_> {
             events,
         }
     }
-}
-
-/// Why a push is refused: its code and a reason for the person.
-type Refusal = (RejectCode, String);
-
-fn is_manager(writer: &Writer) -> bool {
-    matches!(writer.role, Role::Manager | Role::Admin)
-}
-
-/// Who may move a record through its life: the author completes it, a manager signs it off
-/// or deletes it. Returns the events to audit, or the refusal.
-fn lifecycle(writer: &Writer, record: &Record, merged: &Merged) -> Result<Vec<String>, Refusal> {
-    let mut events = Vec::new();
-    let (before, after) = (merged.status_before, merged.status_after);
-    if after == Some(NoteStatus::Completed)
-        && before != Some(NoteStatus::Completed)
-        && before != Some(NoteStatus::SignedOff)
-    {
-        let author_ok = record.author().is_none_or(|a| a == writer.user_id);
-        if !author_ok && !is_manager(writer) {
-            return Err((
-                RejectCode::WrongAuthor,
-                format!(
-                    "only the author ({}) completes this record; {} may add to it but not \
-                     complete it",
-                    record.author().unwrap_or("?"),
-                    writer.user_id
-                ),
-            ));
-        }
-        events.push("complete".to_owned());
-    }
-    if after == Some(NoteStatus::SignedOff) && before != Some(NoteStatus::SignedOff) {
-        if !is_manager(writer) {
-            return Err((
-                RejectCode::OutOfScope,
-                format!(
-                    "signing a record off is a manager's decision; {} is a {}",
-                    writer.user_id, writer.role
-                ),
-            ));
-        }
-        events.push("sign_off".to_owned());
-    }
-    if merged.deleted_after.is_some() && merged.deleted_before.is_none() {
-        if !is_manager(writer) {
-            return Err((
-                RejectCode::OutOfScope,
-                format!(
-                    "deleting a record is a manager's decision; {} cannot delete it (ask the \
-                     team manager)",
-                    writer.user_id
-                ),
-            ));
-        }
-        events.push("delete_record".to_owned());
-    }
-    if merged.classified.iter().any(|c| c.amendment.is_some()) {
-        events.push("amend".to_owned());
-    }
-    Ok(events)
-}
-
-fn side(
-    value: String,
-    change: &str,
-    actor: &str,
-    device_time_ms: i64,
-    shown: bool,
-    reason: Option<String>,
-) -> Side {
-    Side {
-        value,
-        change: change.to_owned(),
-        actor: actor.to_owned(),
-        user_id: None,
-        device_id: None,
-        device_time: crate::routes::rfc3339(device_time_ms),
-        received_at: None,
-        shown,
-        reason,
-    }
-}
-
-/// The fields whose value differs between two versions of a record.
-fn changed_fields(old: &Record, new: &Record) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
-        (serde_json::to_value(old), serde_json::to_value(new))
-    else {
-        return Vec::new();
-    };
-    b.iter()
-        .filter(|(k, v)| a.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect()
-}
-
-/// What this push leaves for a person to decide: conflicts it created or changed, amendments
-/// and pending amendments to a locked record, a plan over the team's limit, a document made
-/// invalid only by merging. An unreasoned edit made after seeing the lock is refused.
-fn findings(
-    writer: &Writer,
-    heads: &[String],
-    record: &Record,
-    merged: &Merged,
-) -> Result<Vec<ReviewFinding>, Refusal> {
-    let document = &merged.document;
-    let finding =
-        |kind: ItemKind, field: String, summary: String, sides: Vec<Side>| ReviewFinding {
-            item_kind: kind.as_str().to_owned(),
-            field,
-            summary,
-            sides: serde_json::to_value(sides).unwrap_or_default(),
-            seen_heads: heads.to_vec(),
-        };
-    let mut out = Vec::new();
-    for conflict in &merged.new_conflicts {
-        let sides = conflict
-            .values
-            .iter()
-            .map(|v| {
-                side(
-                    v.value.clone(),
-                    &v.change,
-                    &v.actor,
-                    v.device_time_ms,
-                    v.winner,
-                    None,
-                )
-            })
-            .collect::<Vec<_>>();
-        out.push(finding(
-            ItemKind::Conflict,
-            conflict.field.clone(),
-            format!(
-                "{}: {} values written at the same time",
-                conflict.field,
-                sides.len()
-            ),
-            sides,
-        ));
-    }
-    let by_hash = |hash: &ChangeHash| merged.new_changes.iter().find(|c| c.hash == *hash);
-    if let Some(lock) = merged.lock {
-        let locked = document.read_at(&[lock]).ok();
-        let changed = locked
-            .as_ref()
-            .map(|l| changed_fields(l, record))
-            .unwrap_or_default();
-        let what = match record.status() {
-            Some(NoteStatus::SignedOff) => "signed off",
-            _ => "completed",
-        };
-        for info in &merged.classified {
-            let Some(change) = by_hash(&info.hash) else {
-                continue;
-            };
-            let hash = hash_hex(&info.hash);
-            let actor = change.actor.to_hex_string();
-            match (info.relation, &info.amendment) {
-                (LockRelation::Concurrent, _) => {
-                    out.push(finding(
-                        ItemKind::PendingAmendment,
-                        format!("device:{}", writer.device_id),
-                        format!(
-                            "edited on a device that had not seen the record {what}: {}",
-                            changed.join(", ")
-                        ),
-                        vec![
-                            side(
-                                format!("the {what} version"),
-                                &hash_hex(&lock),
-                                "",
-                                0,
-                                false,
-                                None,
-                            ),
-                            side(
-                                format!("changed: {}", changed.join(", ")),
-                                &hash,
-                                &actor,
-                                change.device_time_ms,
-                                true,
-                                None,
-                            ),
-                        ],
-                    ));
-                }
-                (LockRelation::After, Some(reason)) => {
-                    let decided =
-                        is_manager(writer) && reason.starts_with(fieldnotes_model::REVIEW_PREFIX);
-                    if !decided {
-                        out.push(finding(
-                            ItemKind::Amendment,
-                            hash.clone(),
-                            format!("amendment to a {what} record: {reason}"),
-                            vec![side(
-                                format!("changed: {}", changed.join(", ")),
-                                &hash,
-                                &actor,
-                                change.device_time_ms,
-                                true,
-                                Some(reason.clone()),
-                            )],
-                        ));
-                    }
-                }
-                (LockRelation::After, None) => {
-                    return Err((
-                        RejectCode::InvalidDocument,
-                        format!(
-                            "the record is {what}: change {hash} edits it without an amendment \
-                             reason; amend it with a reason instead"
-                        ),
-                    ));
-                }
-                (LockRelation::NoLock | LockRelation::IsLock | LockRelation::Before, _) => {}
-            }
-        }
-    }
-    if let Some(points) = record
-        .plan_points()
-        .filter(|n| *n > writer.scope.plan_point_limit)
-    {
-        let values = match record {
-            Record::ShortPlan(plan) => plan.points.clone(),
-            _ => Vec::new(),
-        };
-        out.push(finding(
-            ItemKind::PlanLimit,
-            "points".to_owned(),
-            format!(
-                "the plan has {points} points after merging; the team's limit is {}",
-                writer.scope.plan_point_limit
-            ),
-            values
-                .into_iter()
-                .map(|v| side(v, "", "", 0, true, None))
-                .collect(),
-        ));
-    }
-    if let Some(errors) = merged
-        .invalid_after_merge
-        .as_ref()
-        .filter(|_| !merged.was_invalid)
-    {
-        let field = errors
-            .0
-            .first()
-            .map(|e| e.field.clone())
-            .unwrap_or_default();
-        let sides = merged
-            .new_changes
-            .iter()
-            .map(|c| {
-                side(
-                    errors.to_string(),
-                    &hash_hex(&c.hash),
-                    &c.actor.to_hex_string(),
-                    c.device_time_ms,
-                    true,
-                    None,
-                )
-            })
-            .collect();
-        out.push(finding(
-            ItemKind::InvalidMerge,
-            field,
-            format!("edits made apart break a rule together: {errors}"),
-            sides,
-        ));
-    }
-    Ok(out)
 }

@@ -137,9 +137,12 @@ impl Store for PgStore {
                     for finding in &findings {
                         Self::upsert_review_in(
                             &mut tx,
-                            &doc.doc_id,
-                            &kind,
-                            child_id.as_deref(),
+                            crate::review::ReviewTarget {
+                                doc_id: &doc.doc_id,
+                                doc_kind: &kind,
+                                child_id: child_id.as_deref(),
+                                worker_id: scope_key.strip_prefix("worker:"),
+                            },
                             finding,
                             Some(&ctx.device_id),
                             ctx.received_at_ms,

@@ -29,6 +29,16 @@ pub struct ReviewFinding {
     pub seen_heads: Vec<String>,
 }
 
+/// The document a finding is about, as the push knows it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReviewTarget<'a> {
+    pub doc_id: &'a str,
+    pub doc_kind: &'a str,
+    pub child_id: Option<&'a str>,
+    /// The worker a worker-scoped record belongs to (their team reviews it).
+    pub worker_id: Option<&'a str>,
+}
+
 /// An item to record directly (not from a push): tests and benchmarks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewReviewItem {
@@ -111,8 +121,10 @@ pub(crate) const REVIEW_COLUMNS: &str = "item_id, doc_id, doc_kind, child_id, te
 pub(crate) const UPSERT_REVIEW: &str = "INSERT INTO review_items
          (doc_id, doc_kind, child_id, team_id, item_kind, field, summary, sides, seen_heads,
           raised_by_device, created_at_ms, updated_at_ms)
-     VALUES ($1, $2, $3, (SELECT team_id FROM children WHERE child_id = $3), $4, $5, $6, $7, $8,
-             $10, $9, $9)
+     VALUES ($1, $2, $3,
+             COALESCE((SELECT team_id FROM children WHERE child_id = $3),
+                      (SELECT team_id FROM users WHERE user_id = $11)),
+             $4, $5, $6, $7, $8, $10, $9, $9)
      ON CONFLICT (doc_id, item_kind, field) WHERE status = 'open'
      DO UPDATE SET summary = excluded.summary, sides = excluded.sides,
          seen_heads = excluded.seen_heads, raised_by_device = excluded.raised_by_device,
@@ -127,17 +139,15 @@ macro_rules! impl_review {
             /// Raise or update the open item for a finding, in the push transaction.
             async fn upsert_review_in(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                doc_id: &str,
-                doc_kind: &str,
-                child_id: Option<&str>,
+                target: $crate::review::ReviewTarget<'_>,
                 finding: &$crate::review::ReviewFinding,
                 device_id: Option<&str>,
                 at_ms: i64,
             ) -> Result<i64, sqlx::Error> {
                 sqlx::query_scalar($crate::review::UPSERT_REVIEW)
-                    .bind(doc_id)
-                    .bind(doc_kind)
-                    .bind(child_id)
+                    .bind(target.doc_id)
+                    .bind(target.doc_kind)
+                    .bind(target.child_id)
                     .bind(&finding.item_kind)
                     .bind(&finding.field)
                     .bind(&finding.summary)
@@ -145,6 +155,7 @@ macro_rules! impl_review {
                     .bind(serde_json::to_string(&finding.seen_heads).unwrap_or_default())
                     .bind(at_ms)
                     .bind(device_id)
+                    .bind(target.worker_id)
                     .fetch_one(&mut **tx)
                     .await
             }
@@ -159,9 +170,12 @@ macro_rules! impl_review {
                 let mut tx = self.$writer.begin().await?;
                 let id = Self::upsert_review_in(
                     &mut tx,
-                    &item.doc_id,
-                    &item.doc_kind,
-                    item.child_id.as_deref(),
+                    $crate::review::ReviewTarget {
+                        doc_id: &item.doc_id,
+                        doc_kind: &item.doc_kind,
+                        child_id: item.child_id.as_deref(),
+                        worker_id: None,
+                    },
                     &item.finding,
                     item.device_id.as_deref(),
                     item.at_ms,

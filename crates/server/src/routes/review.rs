@@ -248,6 +248,16 @@ pub async fn resolve(
             ),
         ));
     };
+    if change.received_at_ms < record.updated_at_ms {
+        return Err(ApiError::bad_request(
+            "stale_change",
+            format!(
+                "change {} is older than the item's last update: the item changed since; look \
+                 at it again and settle it with a new edit",
+                req.change
+            ),
+        ));
+    }
     if change.device_id != auth.device_id() {
         return Err(ApiError::bad_request(
             "not_your_change",
@@ -258,11 +268,21 @@ pub async fn resolve(
             ),
         ));
     }
+    let reason = req
+        .reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| r.chars().count() >= 3)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "reason_required",
+                "say why the item is settled this way (it is kept with the decision)",
+            )
+        })?;
     let decision = Decision {
         action: "resolved".to_owned(),
         value: Some(req.value),
         change: Some(req.change),
-        reason: req.reason.filter(|r| !r.trim().is_empty()),
+        reason: Some(reason),
     };
     let decided = state
         .store

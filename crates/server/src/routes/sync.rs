@@ -209,11 +209,11 @@ struct AccessLog {
 impl AccessLog {
     fn pushed(&mut self, doc_id: &str, result: &DocResult) {
         if let DocResult::Accepted {
-            child_id: Some(child),
-            events,
-            ..
+            child_id, events, ..
         } = result
         {
+            // Records not about a child (a contact card) are logged by document alone.
+            let child = child_id.as_deref().unwrap_or("");
             // Completion, sign-off, amendment and deletion are on the record too.
             for event in events {
                 let action: &'static str = match event.as_str() {
@@ -259,6 +259,9 @@ impl AccessLog {
                 match child.strip_prefix('?') {
                     Some(code) => NewAudit::new(action)
                         .details(serde_json::json!({ "docs": docs, "code": code })),
+                    None if child.is_empty() => NewAudit::new(action)
+                        .doc(docs.iter().next().map_or("", String::as_str))
+                        .details(serde_json::json!({ "docs": docs, "changes": changes })),
                     None => NewAudit::new(action)
                         .child(child)
                         .details(serde_json::json!({ "docs": docs, "changes": changes })),
