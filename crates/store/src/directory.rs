@@ -375,7 +375,8 @@ pub trait Directory: Send + Sync {
         at_ms: i64,
     ) -> Result<DeviceRecord, StoreError>;
     async fn get_device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StoreError>;
-    /// The device that writes as `actor_id` (hex), if one is registered.
+    /// The device that writes as `actor_id` (hex), if one is registered (its
+    /// `pending_review` is not counted).
     async fn device_by_actor(&self, actor_id: &str) -> Result<Option<DeviceRecord>, StoreError>;
     async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRecord>, StoreError>;
     /// Revoke a device: its session ends and its next contact tells it to wipe itself.
@@ -460,6 +461,11 @@ pub(crate) const DEVICE_SELECT: &str = "SELECT d.device_id, d.user_id, d.name, d
      d.session_id, (SELECT COUNT(*) FROM quarantine q WHERE q.device_id = d.device_id) \
      + (SELECT COUNT(*) FROM review_items r WHERE r.raised_by_device = d.device_id \
         AND r.status = 'open') AS pending_review FROM devices d";
+
+/// Devices without the review counts (for lookups by actor on hot paths).
+pub(crate) const DEVICE_SELECT_PLAIN: &str = "SELECT d.device_id, d.user_id, d.name, \
+     d.actor_id, d.store_key, d.registered_at_ms, d.last_sync_ms, d.revoked_at_ms, \
+     d.revoked_by, d.session_id, CAST(0 AS BIGINT) AS pending_review FROM devices d";
 
 pub(crate) const ALLOCATION_COLUMNS: &str =
     "allocation_id, child_id, worker_id, started_at_ms, allocated_by, ended_at_ms, ended_by";
@@ -1086,7 +1092,7 @@ macro_rules! impl_directory {
             ) -> Result<Option<$crate::directory::DeviceRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as(&format!(
                     "{} WHERE d.actor_id = $1",
-                    $crate::directory::DEVICE_SELECT
+                    $crate::directory::DEVICE_SELECT_PLAIN
                 ))
                 .bind(actor_id)
                 .fetch_optional(&self.$reader)

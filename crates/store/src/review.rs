@@ -189,29 +189,37 @@ macro_rules! impl_review {
                 &self,
                 f: &$crate::review::ReviewFilter,
             ) -> Result<Vec<$crate::review::ReviewRecord>, $crate::StoreError> {
-                Ok(sqlx::query_as(&format!(
-                    "SELECT {} FROM review_items
-                     WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR team_id = $2)
-                       AND ($3 IS NULL OR child_id = $3) AND ($4 IS NULL OR doc_kind = $4)
-                       AND ($5 IS NULL OR item_kind = $5) AND ($6 IS NULL OR doc_id = $6)
-                       AND ($7 IS NULL OR created_at_ms <= $7)
-                       AND ($8 IS NULL OR created_at_ms >= $8)
-                       AND item_id > $9
-                     ORDER BY item_id LIMIT $10",
+                // Only the filters given become conditions, so each backend can use the index
+                // that fits (`col = $n OR $n IS NULL` hides them from SQLite's planner).
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {} FROM review_items WHERE item_id > ",
                     $crate::review::REVIEW_COLUMNS
-                ))
-                .bind(&f.status)
-                .bind(&f.team_id)
-                .bind(&f.child_id)
-                .bind(&f.doc_kind)
-                .bind(&f.item_kind)
-                .bind(&f.doc_id)
-                .bind(f.created_before_ms)
-                .bind(f.created_after_ms)
-                .bind(f.after.unwrap_or(0))
-                .bind(i64::from(f.limit))
-                .fetch_all(&self.$reader)
-                .await?)
+                ));
+                q.push_bind(f.after.unwrap_or(0));
+                for (column, value) in [
+                    ("status", &f.status),
+                    ("team_id", &f.team_id),
+                    ("child_id", &f.child_id),
+                    ("doc_kind", &f.doc_kind),
+                    ("item_kind", &f.item_kind),
+                    ("doc_id", &f.doc_id),
+                ] {
+                    if let Some(value) = value {
+                        q.push(format!(" AND {column} = "));
+                        q.push_bind(value.clone());
+                    }
+                }
+                if let Some(before) = f.created_before_ms {
+                    q.push(" AND created_at_ms <= ");
+                    q.push_bind(before);
+                }
+                if let Some(after) = f.created_after_ms {
+                    q.push(" AND created_at_ms >= ");
+                    q.push_bind(after);
+                }
+                q.push(" ORDER BY item_id LIMIT ");
+                q.push_bind(i64::from(f.limit));
+                Ok(q.build_query_as().fetch_all(&self.$reader).await?)
             }
 
             async fn get_review(
