@@ -65,11 +65,15 @@ impl Client {
         let mut report = SyncReport::default();
         // Outbox rows sent in this sync; a deferred change is not sent twice in one sync.
         let mut sent_up_to = 0i64;
+        // Halved when the server says a request is too large for it, so a server with a
+        // smaller limit than this device's batches never blocks the outbox.
+        let mut batch_bytes = self.push_batch_bytes;
         loop {
             let batch = self
                 .store
-                .outbox_batch(&keys, sent_up_to, self.push_batch_bytes)
+                .outbox_batch(&keys, sent_up_to, batch_bytes)
                 .await?;
+            let batch_start = sent_up_to;
             let cursor = self.store.meta(META_CURSOR).await?.map(Cursor);
             let scopes = self.held_scopes(&keys).await?;
             let mut push: Vec<PushDoc> = Vec::new();
@@ -95,12 +99,25 @@ impl Client {
                 max_page_bytes: Some(self.page_bytes),
                 scopes,
             };
-            let response = self
+            let response = match self
                 .authed(&transport, &keys, &mut tokens, &mut refreshed, |access| {
                     let (transport, request) = (&transport, &request);
                     async move { transport.round(request, &access).await }
                 })
-                .await?;
+                .await
+            {
+                Err(ClientError::Server { status: 413, .. }) if batch.len() > 1 => {
+                    batch_bytes = (batch_bytes / 2).max(1);
+                    sent_up_to = batch_start;
+                    report.pushed_changes -= batch.len() as u64;
+                    tracing::info!(
+                        batch_bytes,
+                        "the server refused a large request; sending smaller batches"
+                    );
+                    continue;
+                }
+                other => other?,
+            };
             report.round_trips += 1;
             if response.protocol != PROTOCOL_VERSION {
                 return Err(ClientError::Server {

@@ -308,7 +308,43 @@ async fn an_answer_cut_off_midway_loses_nothing(backend: Backend) -> anyhow::Res
     server.stop().await
 }
 
+/// A server that accepts smaller requests than the device's batches: the device halves its
+/// batches until they fit, and everything arrives.
+async fn a_smaller_server_limit_never_blocks_the_outbox(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let store: fieldnotes_server::SharedStore = Arc::from(fieldnotes_store::open(&db.url).await?);
+    let limits = Limits {
+        max_request_bytes: 24 * 1024,
+        max_doc_push_bytes: 16 * 1024,
+    };
+    let policy = fieldnotes_server::Config::with_database(&db.url).policy();
+    let server =
+        TestServer::start_with_state(AppState::with_store(store, limits, policy, None).await?)
+            .await?;
+    server.org().standard(25).await?;
+    let dir = tempfile::tempdir()?;
+    let a = device(&dir, &server.url(), "sw-a").await?;
+    let mut r = rng(8);
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(a.create(visit_note(&mut r, i, "sw-a")).await?);
+    }
+    let report = a.sync().await?;
+    assert_eq!(a.pending_changes().await?, 0, "{report:?}");
+    assert_eq!(report.accepted, 30);
+    // One request with all 30 notes is over the limit: without halving, sync fails with 413.
+    assert!(
+        report.round_trips >= 2,
+        "sent in smaller rounds: {report:?}"
+    );
+    for id in &ids {
+        assert!(server.state.store.get_document(id).await?.is_some());
+    }
+    server.stop().await
+}
+
 on_both_backends!(
+    a_smaller_server_limit_never_blocks_the_outbox,
     an_answer_cut_off_midway_loses_nothing,
     offline_edits_on_two_devices_converge,
     recording_works_while_the_server_is_down,
