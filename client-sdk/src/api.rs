@@ -18,7 +18,7 @@ use crate::{Client, ClientError};
 pub(crate) fn seg(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@') {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~' | b'@') {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -42,12 +42,8 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<&(dyn erased::Json + Sync)>,
+        json: Option<Vec<u8>>,
     ) -> Result<R, ClientError> {
-        let json = body
-            .map(|b| b.to_json())
-            .transpose()
-            .map_err(|e| ClientError::Corrupt(format!("cannot encode the request: {e}")))?;
         let keys = self.keys()?;
         let transport = self.transport(self.retry)?;
         let _session = self.session.lock().await;
@@ -70,7 +66,7 @@ impl Client {
 
     /// Add a team (admins).
     pub async fn create_team(&self, team: &NewTeam) -> Result<Team, ClientError> {
-        self.api(Method::POST, "/v1/admin/teams", Some(team)).await
+        self.api(Method::POST, "/v1/admin/teams", json(team)?).await
     }
 
     /// Every team (admins).
@@ -83,14 +79,14 @@ impl Client {
         self.api(
             Method::PATCH,
             &format!("/v1/admin/teams/{}", seg(team_id)),
-            Some(patch),
+            json(patch)?,
         )
         .await
     }
 
     /// Add a person (admins).
     pub async fn create_user(&self, user: &NewUser) -> Result<User, ClientError> {
-        self.api(Method::POST, "/v1/admin/users", Some(user)).await
+        self.api(Method::POST, "/v1/admin/users", json(user)?).await
     }
 
     /// People, optionally of one team (admins).
@@ -109,7 +105,7 @@ impl Client {
         self.api(
             Method::PATCH,
             &format!("/v1/admin/users/{}", seg(user_id)),
-            Some(patch),
+            json(patch)?,
         )
         .await
     }
@@ -137,7 +133,7 @@ impl Client {
 
     /// Add a child to a team (admins; managers for their team).
     pub async fn create_child(&self, child: &NewChild) -> Result<Child, ClientError> {
-        self.api(Method::POST, "/v1/children", Some(child)).await
+        self.api(Method::POST, "/v1/children", json(child)?).await
     }
 
     /// The children this person may see.
@@ -157,7 +153,7 @@ impl Client {
         self.api(
             Method::POST,
             &format!("/v1/children/{}/allocation", seg(child_id)),
-            Some(&body),
+            json(&body)?,
         )
         .await
     }
@@ -194,7 +190,7 @@ impl Client {
         self.api(
             Method::POST,
             &format!("/v1/children/{}/referrals", seg(child_id)),
-            Some(referral),
+            json(referral)?,
         )
         .await
     }
@@ -225,7 +221,7 @@ impl Client {
         self.api(
             Method::POST,
             &format!("/v1/children/{}/access", seg(child_id)),
-            Some(request),
+            json(request)?,
         )
         .await
     }
@@ -273,19 +269,11 @@ impl Client {
     }
 }
 
-/// A request body of any serialisable type, behind one reference type.
-mod erased {
-    use super::Serialize;
-
-    pub(crate) trait Json {
-        fn to_json(&self) -> Result<Vec<u8>, serde_json::Error>;
-    }
-
-    impl<T: Serialize> Json for T {
-        fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
-            serde_json::to_vec(self)
-        }
-    }
+/// A request body as JSON.
+pub(crate) fn json(body: &impl Serialize) -> Result<Option<Vec<u8>>, ClientError> {
+    serde_json::to_vec(body)
+        .map(Some)
+        .map_err(|e| ClientError::Corrupt(format!("cannot encode the request: {e}")))
 }
 
 #[cfg(test)]
@@ -295,7 +283,13 @@ mod tests {
     #[test]
     fn ids_cannot_change_the_path() {
         assert_eq!(seg("child-01"), "child-01");
-        assert_eq!(seg("../admin/users"), "..%2Fadmin%2Fusers");
+        assert_eq!(seg("../admin/users"), "%2E%2E%2Fadmin%2Fusers");
+        assert_eq!(
+            seg(".."),
+            "%2E%2E",
+            "a dot segment would be dropped by the URL parser"
+        );
+        assert_eq!(seg("sam.jones"), "sam%2Ejones");
         assert_eq!(seg("a b?c"), "a%20b%3Fc");
     }
 }

@@ -487,23 +487,6 @@ impl PasswordWrap {
     }
 }
 
-/// The `exp` claim (seconds since the epoch) of a JWT, read without verifying it: the client
-/// only uses it to refresh before the server would refuse the token.
-pub(crate) fn jwt_expiry(token: &str) -> Option<i64> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    #[derive(Deserialize)]
-    struct Claims {
-        exp: Option<serde_json::Number>,
-    }
-    let claims: Claims = serde_json::from_slice(&bytes).ok()?;
-    let exp = claims.exp?;
-    exp.as_i64()
-        .or_else(|| exp.as_u64().map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -622,19 +605,5 @@ mod tests {
             "tags depend on the data key"
         );
         assert_eq!(a.scope_tag("child:c-1").len(), 32);
-    }
-
-    #[test]
-    fn jwt_expiry_is_read_from_the_payload() {
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(br#"{"sub":"u1","exp":1700000000}"#);
-        assert_eq!(
-            jwt_expiry(&format!("e30.{payload}.sig")),
-            Some(1_700_000_000)
-        );
-        assert_eq!(jwt_expiry("opaque"), None);
-        assert_eq!(jwt_expiry("a.!!!.c"), None);
-        let no_exp = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"u1"}"#);
-        assert_eq!(jwt_expiry(&format!("e30.{no_exp}.sig")), None);
     }
 }

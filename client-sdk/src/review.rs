@@ -13,7 +13,7 @@ use fieldnotes_protocol::review::{
 };
 use reqwest::Method;
 
-use crate::api::seg;
+use crate::api::{json, seg};
 use crate::{Client, ClientError};
 
 /// Filters for [`Client::review_items`]; `None` leaves a filter out.
@@ -45,14 +45,11 @@ pub enum Resolution {
     Restore,
 }
 
+/// A reason that keeps the model's rule, trimmed; checked before anything is written.
 fn require_reason(reason: &str) -> Result<&str, ClientError> {
-    let reason = reason.trim();
-    if reason.chars().count() < 3 {
-        return Err(ClientError::Config(
-            "give a reason (at least 3 characters): it is kept with the record".into(),
-        ));
-    }
-    Ok(reason)
+    fieldnotes_model::validate::check_reason(reason)
+        .map_err(|e| ClientError::Config(format!("{}: it is kept with the record", e.message)))?;
+    Ok(reason.trim())
 }
 
 /// A patch that sets every field of `record` (except its status) to the record's values.
@@ -214,14 +211,15 @@ impl Client {
         self.api(
             Method::POST,
             &format!("/v1/review/{item_id}/dismiss"),
-            Some(&body),
+            json(&body)?,
         )
         .await
     }
 
-    /// Settle an item: write the decision as a change on this device (fetching the record
-    /// first if this device does not hold it), sync it, and record the decision with the
-    /// server. The change then reaches every device like any edit.
+    /// Settle an item: write the decision as a change on this device (the record as it
+    /// stands after a sync), sync it, and record the decision with the server. The change then
+    /// reaches every device like any edit. A decision that changes nothing (accepting, or
+    /// restoring what is already there) is recorded as a dismissal with the reason.
     pub async fn resolve_review(
         &self,
         item_id: i64,
@@ -234,7 +232,12 @@ impl Client {
         // decision an amendment, not a new pending item).
         self.sync().await?;
         let doc_id = item.doc_id.clone();
-        let (change, value) = match (&item.item_kind, resolution) {
+        let (change, value) = match (item.item_kind, resolution) {
+            (_, Resolution::Accept) => {
+                return self
+                    .dismiss_review(item_id, &format!("accepted: {reason}"))
+                    .await;
+            }
             (ItemKind::PlanLimit, Resolution::Value(points)) => {
                 let points: Vec<String> = points
                     .lines()
@@ -246,18 +249,9 @@ impl Client {
                     points: Some(points.clone()),
                     ..Default::default()
                 });
-                let locked = matches!(self.get(&doc_id).await?, Some(r) if r.is_locked());
-                let change = if locked {
-                    self.amend(
-                        &doc_id,
-                        patch,
-                        &format!("{} {reason}", fieldnotes_model::REVIEW_PREFIX),
-                    )
-                    .await?
-                } else {
-                    self.change_with(&doc_id, |doc, now| doc.edit(patch, now))
-                        .await?
-                };
+                let change = self
+                    .change_with(&doc_id, |doc, now| doc.review_edit(patch, &reason, now))
+                    .await?;
                 (change, points.join("\n"))
             }
             (_, Resolution::Value(value)) => {
@@ -269,44 +263,47 @@ impl Client {
                     .await?;
                 (change, value)
             }
-            (_, Resolution::Accept) => (None, "accepted".to_owned()),
-            (_, Resolution::Restore) => {
-                let before = self.restore_point(&item).await?;
-                let record = self
-                    .document(&doc_id)
-                    .await?
-                    .ok_or_else(|| ClientError::NotFound { id: doc_id.clone() })?
-                    .read_at(&before)?;
-                let patch = full_patch(record);
-                let review_reason = format!("{} {reason}", fieldnotes_model::REVIEW_PREFIX);
-                let locked = matches!(self.get(&doc_id).await?, Some(r) if r.is_locked());
-                let change = if locked {
-                    self.amend(&doc_id, patch, &review_reason).await?
-                } else {
-                    self.change_with(&doc_id, |doc, now| doc.edit(patch, now))
-                        .await?
-                };
-                (change, "restored".to_owned())
+            (kind, Resolution::Restore) => {
+                let side = item.sides.first().ok_or_else(|| {
+                    ClientError::Corrupt(format!("review item {item_id} has no sides"))
+                })?;
+                let change = parse_hash(&side.change)?;
+                let change = self
+                    .change_with(&doc_id, |doc, now| {
+                        // Back to the locked version (a pending amendment's first side), or to
+                        // the version just before the amendment.
+                        let before = match kind {
+                            ItemKind::PendingAmendment => vec![change],
+                            ItemKind::Amendment => doc.deps_of(&change).ok_or_else(|| {
+                                fieldnotes_model::ModelError::UnknownVersion(change.to_string())
+                            })?,
+                            other => {
+                                return Err(fieldnotes_model::ModelError::Load(format!(
+                                    "a {} item cannot be restored; choose a value",
+                                    other.as_str()
+                                )));
+                            }
+                        };
+                        let record = doc.read_at(&before)?;
+                        doc.review_edit(full_patch(record), &reason, now)
+                    })
+                    .await?;
+                match change {
+                    Some(change) => (Some(change), "restored".to_owned()),
+                    None => {
+                        return self
+                            .dismiss_review(item_id, &format!("restored: {reason}"))
+                            .await;
+                    }
+                }
             }
         };
-        let change = match change {
-            Some(hash) => {
-                self.sync().await?;
-                hash
-            }
-            None if matches!(value.as_str(), "accepted" | "restored") => {
-                // Nothing to write: the record already is as decided. Dismissing records the
-                // decision with its reason.
-                return self
-                    .dismiss_review(item_id, &format!("{value}: {reason}"))
-                    .await;
-            }
-            None => {
-                return Err(ClientError::Config(
-                    "the decision changes nothing in the record; dismiss the item instead".into(),
-                ));
-            }
+        let Some(change) = change else {
+            return Err(ClientError::Config(
+                "the decision changes nothing in the record; dismiss the item instead".into(),
+            ));
         };
+        self.sync().await?;
         let body = ResolveRequest {
             value,
             change,
@@ -315,42 +312,8 @@ impl Client {
         self.api(
             Method::POST,
             &format!("/v1/review/{item_id}/resolve"),
-            Some(&body),
+            json(&body)?,
         )
         .await
-    }
-
-    /// The version a restore goes back to: for a pending amendment, the completed or
-    /// signed-off version (its first side); for an amendment, the version just before it.
-    async fn restore_point(
-        &self,
-        item: &ReviewItem,
-    ) -> Result<Vec<fieldnotes_model::ChangeHash>, ClientError> {
-        let side = item.sides.first().ok_or_else(|| {
-            ClientError::Corrupt(format!("review item {} has no sides", item.item_id))
-        })?;
-        let change = parse_hash(&side.change)?;
-        match item.item_kind {
-            ItemKind::PendingAmendment => Ok(vec![change]),
-            ItemKind::Amendment => {
-                let mut doc =
-                    self.document(&item.doc_id)
-                        .await?
-                        .ok_or_else(|| ClientError::NotFound {
-                            id: item.doc_id.clone(),
-                        })?;
-                doc.history()
-                    .into_iter()
-                    .find(|v| v.hash == change)
-                    .map(|v| v.deps)
-                    .ok_or_else(|| ClientError::NotFound {
-                        id: format!("change {} of {}", side.change, item.doc_id),
-                    })
-            }
-            other => Err(ClientError::Config(format!(
-                "a {} item cannot be restored; choose a value",
-                other.as_str()
-            ))),
-        }
     }
 }

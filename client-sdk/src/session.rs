@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Sqlite, Transaction};
 use zeroize::Zeroizing;
 
-use crate::crypto::{CryptoError, DataKey, Keys, PasswordWrap, ServerKey, jwt_expiry};
+use crate::crypto::{CryptoError, DataKey, Keys, PasswordWrap, ServerKey};
 use crate::local::{self, LocalError};
 use crate::transport::Transport;
 use crate::{
@@ -53,8 +53,7 @@ pub struct SignIn {
 pub(crate) struct StoredTokens {
     pub access_token: String,
     pub refresh_token: String,
-    /// Device time the access token expires, from `expires_in` (used when the token's own
-    /// `exp` cannot be read).
+    /// Device time the access token expires, from the server's `expires_in`.
     pub access_expires_at_ms: i64,
 }
 
@@ -70,10 +69,7 @@ impl StoredTokens {
 
     /// Whether the access token is expired, or about to be.
     fn expired(&self, now: i64) -> bool {
-        let expires = jwt_expiry(&self.access_token)
-            .map(|s| s.saturating_mul(1000))
-            .unwrap_or(self.access_expires_at_ms);
-        expires <= now.saturating_add(EXPIRY_MARGIN_MS)
+        self.access_expires_at_ms <= now.saturating_add(EXPIRY_MARGIN_MS)
     }
 }
 
@@ -864,33 +860,20 @@ async fn seal_plaintext(
 
 #[cfg(test)]
 mod tests {
-    use base64::Engine as _;
 
     use super::*;
 
-    fn jwt(exp: i64) -> String {
-        let payload =
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":{exp}}}"#));
-        format!("e30.{payload}.sig")
-    }
-
     #[test]
-    fn expiry_comes_from_the_token_with_a_margin() {
+    fn expiry_comes_from_the_servers_lifetime_with_a_margin() {
         let now = 1_000_000_000_000; // ms
-        let tokens = |access: String, fallback: i64| StoredTokens {
-            access_token: access,
+        let tokens = |expires_at: i64| StoredTokens {
+            access_token: "opaque".into(),
             refresh_token: "r".into(),
-            access_expires_at_ms: fallback,
+            access_expires_at_ms: expires_at,
         };
-        assert!(!tokens(jwt(now / 1000 + 3600), 0).expired(now));
-        assert!(
-            tokens(jwt(now / 1000 + 10), i64::MAX).expired(now),
-            "within the margin"
-        );
-        assert!(tokens(jwt(now / 1000 - 1), i64::MAX).expired(now));
-        // An opaque token falls back on the lifetime the server gave.
-        assert!(!tokens("opaque".into(), now + 3_600_000).expired(now));
-        assert!(tokens("opaque".into(), now + 1_000).expired(now));
+        assert!(!tokens(now + 3_600_000).expired(now));
+        assert!(tokens(now + 10_000).expired(now), "within the margin");
+        assert!(tokens(now - 1).expired(now));
         let wire = Tokens {
             access_token: "opaque".into(),
             expires_in: 900,

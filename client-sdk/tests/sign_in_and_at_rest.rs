@@ -89,7 +89,14 @@ fn store_bytes(dir: &Path) -> Vec<u8> {
     all
 }
 
+/// The first bytes of every automerge change and saved document.
+const AUTOMERGE_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+
 fn assert_absent(bytes: &[u8], needles: &[&str]) {
+    assert!(
+        !bytes.windows(4).any(|w| w == AUTOMERGE_MAGIC),
+        "an automerge change or document is stored in the clear"
+    );
     for needle in needles {
         assert!(
             !contains(bytes, needle),
@@ -115,6 +122,15 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
         .unwrap()
         .unwrap();
     assert!(contains(&edit.bytes, WISHES));
+    // Larger changes are compressed, so their words would not show raw even in the clear;
+    // but any automerge change or document kept in the clear starts with automerge's magic
+    // bytes, so the store file must hold none.
+    let mut plain =
+        Document::create("probe", ActorId::random(), note(CHILD, TITLE, BODY), 1).unwrap();
+    for change in plain.all_changes() {
+        assert!(change.bytes.starts_with(&AUTOMERGE_MAGIC));
+    }
+    assert!(plain.save().starts_with(&AUTOMERGE_MAGIC));
 
     let stub = Stub::start().await;
     let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use fieldnotes_client::{Client, PasswordKdf};
+use fieldnotes_client::Client;
 use fieldnotes_model::{Patch, VisitNotePatch};
 use fieldnotes_protocol::PushDoc;
 use fieldnotes_tests::fixtures::{rng, visit_note, words};
@@ -137,11 +137,8 @@ async fn seed_org(db: &TestDb) -> anyhow::Result<()> {
 async fn seed_server(url: &str, n: usize, seed: u64) -> anyhow::Result<()> {
     let mut r = rng(seed);
     let mut batch: Vec<PushDoc> = Vec::new();
-    let mut writer = RawDevice::login(url, "mgr", PASSWORD).await?;
+    let writer = RawDevice::login(url, "mgr", PASSWORD).await?;
     for i in 0..n {
-        if i % 500 == 0 {
-            writer = RawDevice::login(url, "mgr", PASSWORD).await?;
-        }
         let mut doc = writer.create(visit_note(&mut r, i, "mgr"))?;
         batch.push(PushDoc {
             doc_id: doc.id().to_owned(),
@@ -169,13 +166,7 @@ async fn seed_server(url: &str, n: usize, seed: u64) -> anyhow::Result<()> {
 
 /// A device for `sw-a` with an empty store, signed in (untimed: sign-in is not sync).
 async fn signed_in(dir: &tempfile::TempDir, url: &str) -> anyhow::Result<Client> {
-    let client = Client::builder(dir.path())
-        .server_url(url)
-        .password_kdf(PasswordKdf::insecure_fast_for_tests())
-        .open()
-        .await?;
-    client.sign_in("sw-a", PASSWORD, "benchmark laptop").await?;
-    Ok(client)
+    fieldnotes_tests::client::signed_in(dir.path(), url, "sw-a").await
 }
 
 /// W1 cold start: a new device with an empty store syncs until it holds all `n` notes.

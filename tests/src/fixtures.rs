@@ -51,3 +51,31 @@ pub fn visit_note(rng: &mut StdRng, index: usize, author: &str) -> NewRecord {
         not_alone_reason: None,
     })
 }
+
+/// A short visit note about `child` by `author`.
+pub fn note(child: &str, author: &str, title: &str, body: &str) -> NewRecord {
+    NewRecord::VisitNote(NewVisitNote {
+        child_id: child.to_owned(),
+        author: author.to_owned(),
+        visit_kind: VisitKind::HomeVisit,
+        occurred_at: "2026-11-20T14:30:00Z".to_owned(),
+        title: title.to_owned(),
+        body: body.to_owned(),
+        wishes_and_feelings: String::new(),
+        tags: Vec::new(),
+        present: Vec::new(),
+        child_seen: None,
+        seen_alone: None,
+        not_alone_reason: None,
+    })
+}
+
+/// A fresh automerge actor id.
+pub fn actor() -> automerge::ActorId {
+    automerge::ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice())
+}
+
+/// A fresh document id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

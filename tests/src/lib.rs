@@ -3,6 +3,7 @@
 //! process, a byte-counting TCP proxy, raw protocol calls and seeded documents. Everything
 //! listens on 127.0.0.1 only.
 
+pub mod client;
 pub mod db;
 pub mod fixtures;
 pub mod org;

@@ -10,7 +10,7 @@ use anyhow::Context;
 use argon2::password_hash::PasswordHasher as _;
 use argon2::{Algorithm, Argon2, Params, Version};
 use fieldnotes_store::Store;
-use fieldnotes_store::directory::{Actor, ChildRecord, NewReferral, TeamRecord, UserRecord};
+use fieldnotes_store::directory::{Actor, ChildRecord, TeamRecord, UserRecord};
 
 /// Every test person's password.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -118,25 +118,6 @@ impl<'a> Org<'a> {
         Ok(())
     }
 
-    /// Refer a young person to a youth worker from today; returns the referral id.
-    pub async fn refer(&self, child_id: &str, youth_worker_id: &str) -> anyhow::Result<i64> {
-        let today: String = crate::org::today();
-        Ok(self
-            .store
-            .create_referral(
-                &NewReferral {
-                    child_id: child_id.to_owned(),
-                    youth_worker_id: youth_worker_id.to_owned(),
-                    starts_on: today,
-                    planned_end: "2099-12-31".to_owned(),
-                },
-                &setup_actor(),
-            )
-            .await
-            .with_context(|| format!("referring {child_id} to {youth_worker_id}"))?
-            .referral_id)
-    }
-
     /// Team [`TEAM`] with a manager `mgr`, social workers `sw-a` and `sw-b`, youth worker
     /// `yw`, an admin `admin`, and children `child-00` to `child-{n-1}`, all allocated to
     /// `sw-a`.
@@ -154,15 +135,4 @@ impl<'a> Org<'a> {
         }
         Ok(())
     }
-}
-
-/// Today's date (UTC), `YYYY-MM-DD`.
-pub fn today() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}",
-        now.year(),
-        u8::from(now.month()),
-        now.day()
-    )
 }

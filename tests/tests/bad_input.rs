@@ -14,9 +14,10 @@ mod common;
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT};
-use common::*;
 use fieldnotes_protocol::{PushOutcome, QuarantineList, RejectCode};
+use fieldnotes_tests::fixtures::new_id;
 use fieldnotes_tests::fixtures::{rng, visit_note};
+use fieldnotes_tests::wire::{push_doc, raw_push};
 use fieldnotes_tests::{Backend, RawDevice, TestDb, TestServer};
 
 /// The quarantine, as an admin lists it.

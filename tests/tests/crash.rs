@@ -17,10 +17,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::*;
 use fieldnotes_model::{Document, Patch, VisitNotePatch, hash_hex};
 use fieldnotes_protocol::PushOutcome;
 use fieldnotes_tests::fixtures::{rng, visit_note, words};
+use fieldnotes_tests::wire::{push_doc, raw_push};
 use fieldnotes_tests::{Backend, Org, RawDevice, ServerProcess, TestDb};
 use tokio::sync::{Mutex, Notify};
 

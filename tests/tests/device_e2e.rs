@@ -12,11 +12,15 @@
 
 mod common;
 
+use fieldnotes_tests::fixtures;
+
+use fieldnotes_tests::client::open;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use fieldnotes_client::{Client, ClientError, PasswordKdf, RetryPolicy};
-use fieldnotes_model::{NewRecord, NewVisitNote, Patch, Record, VisitKind, VisitNotePatch};
+use fieldnotes_client::ClientError;
+use fieldnotes_model::{NewRecord, Patch, Record, VisitNotePatch};
 use fieldnotes_server::AppState;
 use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
 
@@ -25,29 +29,12 @@ const BODY: &str = "Kayden told me about the blue bicycle his grandmother promis
 const WISHES: &str = "I want to live with Nana Philomena";
 
 fn note(child: &str, author: &str) -> NewRecord {
-    NewRecord::VisitNote(NewVisitNote {
-        child_id: child.to_owned(),
-        author: author.to_owned(),
-        visit_kind: VisitKind::HomeVisit,
-        occurred_at: "2026-11-20T14:30:00Z".to_owned(),
-        title: TITLE.to_owned(),
-        body: BODY.to_owned(),
-        wishes_and_feelings: WISHES.to_owned(),
-        tags: vec!["bicycle".to_owned()],
-        present: Vec::new(),
-        child_seen: None,
-        seen_alone: None,
-        not_alone_reason: None,
-    })
-}
-
-async fn open(dir: &tempfile::TempDir, url: &str) -> anyhow::Result<Client> {
-    Ok(Client::builder(dir.path())
-        .server_url(url)
-        .retry(RetryPolicy::none())
-        .password_kdf(PasswordKdf::insecure_fast_for_tests())
-        .open()
-        .await?)
+    let mut record = fixtures::note(child, author, TITLE, BODY);
+    if let NewRecord::VisitNote(n) = &mut record {
+        n.wishes_and_feelings = WISHES.to_owned();
+        n.tags = vec!["bicycle".to_owned()];
+    }
+    record
 }
 
 /// Every byte of the store's files (database and write-ahead log).
@@ -61,6 +48,12 @@ fn store_bytes(dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
         }
     }
     Ok(all)
+}
+
+/// No automerge change or document in the clear: each starts with these bytes (larger ones
+/// are compressed, so their words would not show raw even unencrypted).
+fn holds_automerge(bytes: &[u8]) -> bool {
+    bytes.windows(4).any(|w| w == [0x85, 0x6f, 0x4a, 0x83])
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -82,12 +75,12 @@ async fn a_copied_store_reveals_no_record(backend: Backend) -> anyhow::Result<()
     server.org().allocate("kayden-0427", "sw-a").await?;
 
     let (dir_a, dir_m) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    let manager = open(&dir_m, &server.url()).await?;
+    let manager = open(dir_m.path(), &server.url()).await?;
     manager.sign_in("mgr", PASSWORD, "office").await?;
     manager.create(note("kayden-0427", "mgr")).await?;
     manager.sync().await?;
 
-    let laptop = open(&dir_a, &server.url()).await?;
+    let laptop = open(dir_a.path(), &server.url()).await?;
     laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
     let mine = laptop.create(note("kayden-0427", "sw-a")).await?;
     laptop
@@ -117,11 +110,16 @@ async fn a_copied_store_reveals_no_record(backend: Backend) -> anyhow::Result<()
     ];
     let copy = store_bytes(dir_a.path())?;
     assert!(copy.len() > 10_000, "the store is really there");
+    assert!(!holds_automerge(&copy), "open: automerge data in the clear");
     for secret in secrets {
         assert!(!contains(&copy, secret), "open: the store shows {secret:?}");
     }
     drop(laptop);
     let copy = store_bytes(dir_a.path())?;
+    assert!(
+        !holds_automerge(&copy),
+        "closed: automerge data in the clear"
+    );
     for secret in secrets {
         assert!(
             !contains(&copy, secret),
@@ -129,14 +127,14 @@ async fn a_copied_store_reveals_no_record(backend: Backend) -> anyhow::Result<()
         );
     }
     // The person's password opens it again.
-    let laptop = open(&dir_a, &server.url()).await?;
+    let laptop = open(dir_a.path(), &server.url()).await?;
     laptop.unlock(PASSWORD).await?;
     match laptop.get(&mine).await? {
         Some(Record::VisitNote(n)) => assert_eq!(n.title, TITLE),
         other => panic!("the note is back: {other:?}"),
     }
     assert!(matches!(
-        open(&tempfile::tempdir()?, &server.url())
+        open(tempfile::tempdir()?.path(), &server.url())
             .await?
             .unlock(PASSWORD)
             .await,
@@ -153,7 +151,7 @@ async fn signing_out_and_in_offline_keeps_unsynced_work(backend: Backend) -> any
     server.org().standard(1).await?;
     let url = server.url();
     let dir = tempfile::tempdir()?;
-    let laptop = open(&dir, &url).await?;
+    let laptop = open(dir.path(), &url).await?;
     laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
     let state = server.state.clone();
     let addr = server.addr;
@@ -179,21 +177,19 @@ async fn signing_out_and_in_offline_keeps_unsynced_work(backend: Backend) -> any
         laptop.get(&id).await?.is_some(),
         "the unsynced note is back"
     );
-    assert!(
-        matches!(
-            laptop.sync().await,
-            Err(ClientError::SignInRequired { .. } | ClientError::Unreachable { .. })
-        ),
-        "an offline sign-in cannot sync"
-    );
 
-    // Signal again: an online sign-in, and the note is sent.
+    // Signal again. The offline sign-in holds no tokens (signing out dropped them), so sync
+    // asks for an online sign-in rather than sending anything.
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let serving = tokio::spawn(fieldnotes_server::serve_state(
         state.clone(),
         listener,
         std::future::pending(),
     ));
+    let err = laptop.sync().await.unwrap_err();
+    assert!(matches!(err, ClientError::SignInRequired { .. }), "{err:?}");
+    assert!(state.store.get_document(&id).await?.is_none());
+    assert_eq!(laptop.pending_changes().await?, 1);
     let online = laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
     assert!(online.online);
     laptop.sync().await?;
@@ -219,7 +215,7 @@ async fn an_expired_or_ended_sign_in_never_blocks_recording(
     .await?;
     server.org().standard(1).await?;
     let dir = tempfile::tempdir()?;
-    let laptop = open(&dir, &server.url()).await?;
+    let laptop = open(dir.path(), &server.url()).await?;
     laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
 
     laptop.create(note("child-00", "sw-a")).await?;

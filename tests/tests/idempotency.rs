@@ -15,10 +15,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use automerge::ActorId;
-use common::*;
 use fieldnotes_model::{Document, Patch, VisitNotePatch};
 use fieldnotes_protocol::{PushDoc, PushOutcome};
+use fieldnotes_tests::fixtures::{actor, new_id};
 use fieldnotes_tests::fixtures::{rng, visit_note, words};
+use fieldnotes_tests::wire::raw_push;
 use fieldnotes_tests::{Backend, PASSWORD, RawDevice, TestDb, TestServer};
 
 /// Three notes, each created and then edited five times on one device writing as `actor`.

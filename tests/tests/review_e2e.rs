@@ -14,46 +14,25 @@
 
 mod common;
 
-use fieldnotes_client::{Client, ClientError, PasswordKdf, Resolution, ReviewQuery};
+use fieldnotes_tests::fixtures;
+
+use fieldnotes_tests::client::signed_in;
+
+use fieldnotes_client::{Client, ClientError, Resolution, ReviewQuery};
 use fieldnotes_model::{
-    NewRecord, NewShortPlan, NewVisitNote, NoteStatus, Patch, Record, ShortPlanPatch, VisitKind,
-    VisitNotePatch,
+    NewRecord, NewShortPlan, NoteStatus, Patch, Record, ShortPlanPatch, VisitNotePatch,
 };
 use fieldnotes_protocol::admin::{AuditEntry, Listing};
 use fieldnotes_protocol::review::{DiffSpanView, ItemKind, ReviewItem};
-use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
-
-async fn device(
-    server: &TestServer,
-    dir: &tempfile::TempDir,
-    user: &str,
-) -> anyhow::Result<Client> {
-    let client = Client::builder(dir.path())
-        .server_url(&server.url())
-        .password_kdf(PasswordKdf::insecure_fast_for_tests())
-        .open()
-        .await?;
-    client
-        .sign_in(user, PASSWORD, &format!("{user} device"))
-        .await?;
-    Ok(client)
-}
+use fieldnotes_tests::{Backend, TestDb, TestServer};
 
 fn note(author: &str) -> NewRecord {
-    NewRecord::VisitNote(NewVisitNote {
-        child_id: "child-00".into(),
-        author: author.into(),
-        visit_kind: VisitKind::HomeVisit,
-        occurred_at: "2026-11-20T14:30:00Z".into(),
-        title: "Home visit".into(),
-        body: "Sam showed me his drawings of the dog.".into(),
-        wishes_and_feelings: String::new(),
-        tags: Vec::new(),
-        present: Vec::new(),
-        child_seen: None,
-        seen_alone: None,
-        not_alone_reason: None,
-    })
+    fixtures::note(
+        "child-00",
+        author,
+        "Home visit",
+        "Sam showed me his drawings of the dog.",
+    )
 }
 
 fn visit(patch: VisitNotePatch) -> Patch {
@@ -93,9 +72,9 @@ async fn team(backend: Backend) -> anyhow::Result<Team> {
         tempfile::tempdir()?,
         tempfile::tempdir()?,
     ];
-    let laptop = device(&server, &dirs[0], "sw-a").await?;
-    let phone = device(&server, &dirs[1], "sw-a").await?;
-    let manager = device(&server, &dirs[2], "mgr").await?;
+    let laptop = signed_in(dirs[0].path(), &server.url(), "sw-a").await?;
+    let phone = signed_in(dirs[1].path(), &server.url(), "sw-a").await?;
+    let manager = signed_in(dirs[2].path(), &server.url(), "mgr").await?;
     Ok(Team {
         _db: db,
         server,
@@ -176,18 +155,17 @@ async fn concurrent_values_go_to_review(backend: Backend) -> anyhow::Result<()> 
     let mut values: Vec<&str> = item.sides.iter().map(|s| s.value.as_str()).collect();
     values.sort_unstable();
     assert_eq!(values, vec!["Visit at home", "Visit at nan's"]);
-    let mut people: Vec<&str> = item
-        .sides
-        .iter()
-        .filter_map(|s| s.user_id.as_deref())
-        .collect();
-    people.sort_unstable();
-    assert_eq!(people, vec!["mgr", "sw-a"], "each side names who wrote it");
-    assert!(
-        item.sides
-            .iter()
-            .all(|s| s.device_id.is_some() && s.received_at.is_some())
-    );
+    // Each side names the person and the device that wrote it, and when.
+    for (value, user, device) in [
+        ("Visit at home", "sw-a", t.laptop.device_id()),
+        ("Visit at nan's", "mgr", t.manager.device_id()),
+    ] {
+        let side = item.sides.iter().find(|s| s.value == value).unwrap();
+        assert_eq!(side.user_id.as_deref(), Some(user), "{value}");
+        assert_eq!(side.device_id.as_deref(), Some(device), "{value}");
+        assert!(side.received_at.is_some() && !side.device_time.is_empty());
+    }
+    assert_eq!(item.sides.iter().filter(|s| s.shown).count(), 1);
     assert!(!item.seen_heads.is_empty());
 
     // Edited again before review: the same item is updated, not duplicated.
@@ -315,7 +293,20 @@ async fn an_offline_edit_to_a_signed_off_note_is_a_pending_amendment(
         })
         .expect("the phone's edit is in history");
     assert_eq!(offline.user_id.as_deref(), Some("sw-a"));
+    assert_eq!(
+        items[0].sides[1].change, offline.change,
+        "the item names the phone's change"
+    );
+    assert_eq!(
+        items[0].sides[1].device_id.as_deref(),
+        Some(t.phone.device_id())
+    );
     let lock = &items[0].sides[0].change;
+    assert_eq!(
+        items[0].sides[0].user_id.as_deref(),
+        Some("mgr"),
+        "the sign-off's side"
+    );
     let record = t
         .manager
         .document(&id)
@@ -379,7 +370,8 @@ async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()
     );
 
     let other = t.phone.create(note("sw-a")).await?;
-    t.phone
+    let refused = t
+        .phone
         .amend(
             &other,
             visit(VisitNotePatch {
@@ -388,8 +380,16 @@ async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()
             }),
             "typo",
         )
-        .await
-        .unwrap_err();
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(ClientError::Model(
+                fieldnotes_model::ModelError::NotLocked { .. }
+            ))
+        ),
+        "a draft is edited, not amended: {refused:?}"
+    );
     t.manager.sync().await?;
     t.phone
         .delete_record(&other, "filed on the wrong child")
@@ -423,7 +423,7 @@ async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()
 
     // A fresh device: amend the completed note with a reason.
     let dir = tempfile::tempdir()?;
-    let fresh = device(&t.server, &dir, "sw-a").await?;
+    let fresh = signed_in(dir.path(), &t.server.url(), "sw-a").await?;
     fresh.sync().await?;
     fresh
         .amend(
@@ -498,7 +498,18 @@ async fn a_plan_over_its_limit_goes_to_review(backend: Backend) -> anyhow::Resul
     let items = t.open_items(&id).await?;
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0].item_kind, ItemKind::PlanLimit);
-    assert_eq!(items[0].sides.len(), 4);
+    let mut sides: Vec<&str> = items[0].sides.iter().map(|s| s.value.as_str()).collect();
+    sides.sort_unstable();
+    assert_eq!(
+        sides,
+        vec![
+            "Call nan",
+            "Football on Fridays",
+            "Meet on Tuesdays",
+            "Skate park"
+        ],
+        "every merged point is a side"
+    );
     t.manager
         .resolve_review(
             items[0].item_id,
@@ -507,7 +518,7 @@ async fn a_plan_over_its_limit_goes_to_review(backend: Backend) -> anyhow::Resul
         )
         .await?;
     t.sync_all().await?;
-    for device in [&t.laptop, &t.phone] {
+    for device in [&t.laptop, &t.phone, &t.manager] {
         let Some(Record::ShortPlan(plan)) = device.get(&id).await? else {
             panic!("plan")
         };
@@ -517,6 +528,9 @@ async fn a_plan_over_its_limit_goes_to_review(backend: Backend) -> anyhow::Resul
         );
     }
     assert!(t.open_items(&id).await?.is_empty());
+    let decided = t.audit("review_resolved").await?;
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0].details["item_kind"], "plan_limit");
     Ok(())
 }
 
@@ -554,6 +568,15 @@ async fn a_merge_that_breaks_a_rule_goes_to_review(backend: Backend) -> anyhow::
         .find(|i| i.item_kind == ItemKind::InvalidMerge)
         .expect("an item");
     assert_eq!(broken.field, "title");
+    assert!(!broken.sides.is_empty());
+    for side in &broken.sides {
+        assert_eq!(
+            side.device_id.as_deref(),
+            Some(t.phone.device_id()),
+            "the merging push"
+        );
+        assert!(side.value.contains("title"), "{}", side.value);
+    }
     t.manager
         .resolve_review(
             broken.item_id,
@@ -562,7 +585,15 @@ async fn a_merge_that_breaks_a_rule_goes_to_review(backend: Backend) -> anyhow::
         )
         .await?;
     t.sync_all().await?;
-    assert_eq!(title(t.phone.get(&id).await?), "Home visit");
+    for device in [&t.laptop, &t.phone, &t.manager] {
+        assert_eq!(title(device.get(&id).await?), "Home visit");
+    }
+    let decided = t.audit("review_resolved").await?;
+    assert!(
+        decided
+            .iter()
+            .any(|e| e.details["item_kind"] == "invalid_merge")
+    );
     Ok(())
 }
 
@@ -660,7 +691,113 @@ async fn history_names_every_version_and_diffs_the_body(backend: Backend) -> any
     Ok(())
 }
 
+/// The queue's filters, as a manager and an admin use them: team, child, document kind, item
+/// kind, age, status and paging; a manager sees only their team's items.
+async fn the_queue_filters_and_pages(backend: Backend) -> anyhow::Result<()> {
+    use fieldnotes_store::directory::Actor;
+    use fieldnotes_store::review::{NewReviewItem, ReviewFinding};
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    let org = server.org();
+    org.standard(2).await?;
+    org.team("pod-2", false).await?;
+    org.person("mgr2", "manager", Some("pod-2")).await?;
+    org.child("child-90", "pod-2").await?;
+    let store = &*server.state.store;
+    let now = fieldnotes_tests::org::now_ms();
+    let hours = |h: i64| h * 3_600_000;
+    let mut ids = std::collections::HashMap::new();
+    for (name, kind, child, item, at) in [
+        ("a", "visit_note", "child-00", "conflict", now - hours(48)),
+        ("b", "short_plan", "child-01", "plan_limit", now),
+        ("c", "visit_note", "child-90", "amendment", now - hours(48)),
+        ("d", "visit_note", "child-00", "invalid_merge", now),
+    ] {
+        let id = store
+            .record_review(&NewReviewItem {
+                doc_id: format!("doc-{name}"),
+                doc_kind: kind.to_owned(),
+                child_id: Some(child.to_owned()),
+                finding: ReviewFinding {
+                    item_kind: item.to_owned(),
+                    field: "title".to_owned(),
+                    summary: format!("item {name}"),
+                    sides: serde_json::json!([]),
+                    seen_heads: Vec::new(),
+                },
+                device_id: None,
+                at_ms: at,
+            })
+            .await?;
+        ids.insert(name, id);
+    }
+    store
+        .decide_review(
+            ids["d"],
+            "dismissed",
+            &serde_json::json!({ "action": "dismissed", "reason": "fine as it is" }),
+            &Actor::default(),
+        )
+        .await?;
+
+    let listed = |device: fieldnotes_tests::RawDevice, query: &'static str| async move {
+        let items: Listing<ReviewItem> = device.get(&format!("/v1/review{query}")).await?.json()?;
+        let mut names: Vec<char> = items
+            .items
+            .iter()
+            .map(|i| i.summary.chars().last().unwrap_or('?'))
+            .collect();
+        names.sort_unstable();
+        anyhow::Ok(names.into_iter().collect::<String>())
+    };
+    let admin = server.device("admin").await?;
+    for (query, expected) in [
+        ("", "abc"),
+        ("?team=pod-1", "ab"),
+        ("?child=child-90", "c"),
+        ("?kind=short_plan", "b"),
+        ("?item=amendment", "c"),
+        ("?older_than_hours=24", "ac"),
+        ("?newer_than_hours=24", "b"),
+        ("?status=dismissed", "d"),
+        ("?status=all", "abcd"),
+        ("?team=pod-1&item=conflict&older_than_hours=24", "a"),
+        ("?limit=1", "a"),
+    ] {
+        assert_eq!(
+            listed(admin.clone(), query).await?,
+            expected,
+            "admin {query}"
+        );
+    }
+    let after_a: Listing<ReviewItem> = admin
+        .get(&format!("/v1/review?after={}&limit=1", ids["a"]))
+        .await?
+        .json()?;
+    assert_eq!(
+        after_a.items[0].item_id, ids["b"],
+        "paging goes on after the id given"
+    );
+
+    let manager = server.device("mgr").await?;
+    assert_eq!(
+        listed(manager.clone(), "").await?,
+        "ab",
+        "only the manager's team"
+    );
+    assert_eq!(listed(manager.clone(), "?child=child-00").await?, "a");
+    let other_team = manager.get("/v1/review?team=pod-2").await?;
+    assert_eq!(other_team.status, 403);
+    let foreign = manager.get(&format!("/v1/review/{}", ids["c"])).await?;
+    assert_eq!(foreign.status, 404, "another team's item is not found");
+    assert_eq!(listed(server.device("mgr2").await?, "").await?, "c");
+    let bad = admin.get("/v1/review?item=whatever").await?;
+    assert_eq!(bad.status, 400);
+    Ok(())
+}
+
 on_both_backends!(
+    the_queue_filters_and_pages,
     concurrent_values_go_to_review,
     an_offline_edit_to_a_signed_off_note_is_a_pending_amendment,
     amendments_sign_off_and_deletion,

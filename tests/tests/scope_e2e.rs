@@ -14,32 +14,17 @@
 
 mod common;
 
+use fieldnotes_tests::client::signed_in;
+
 use std::collections::BTreeSet;
 
-use fieldnotes_client::{Client, ClientError, PasswordKdf};
+use fieldnotes_client::{Client, ClientError};
 use fieldnotes_model::{NewContactCard, NewRecord, NewShortPlan, Patch, Record, VisitNotePatch};
 use fieldnotes_protocol::admin::{AccessGrant, AuditEntry, Listing};
 use fieldnotes_tests::fixtures::{rng, visit_note};
 use fieldnotes_tests::org::TEAM;
 use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
 use serde_json::json;
-
-/// A device for `user`: a fresh store, signed in online.
-async fn device(
-    server: &TestServer,
-    dir: &tempfile::TempDir,
-    user: &str,
-) -> anyhow::Result<Client> {
-    let client = Client::builder(dir.path())
-        .server_url(&server.url())
-        .password_kdf(PasswordKdf::insecure_fast_for_tests())
-        .open()
-        .await?;
-    client
-        .sign_in(user, PASSWORD, &format!("{user}'s laptop"))
-        .await?;
-    Ok(client)
-}
 
 /// The children whose records a device holds.
 async fn children_held(client: &Client) -> anyhow::Result<BTreeSet<String>> {
@@ -90,7 +75,7 @@ async fn recorded_org(server: &TestServer) -> anyhow::Result<()> {
         ("sw-c", &["child-09"][..]),
     ] {
         let dir = tempfile::tempdir()?;
-        let client = device(server, &dir, user).await?;
+        let client = signed_in(dir.path(), &server.url(), user).await?;
         for (i, child) in children.iter().enumerate() {
             let mut record = visit_note(&mut r, i, user);
             if let NewRecord::VisitNote(note) = &mut record {
@@ -113,7 +98,7 @@ async fn a_social_worker_holds_exactly_their_allocated_children(
     recorded_org(&server).await?;
 
     let dir = tempfile::tempdir()?;
-    let laptop = device(&server, &dir, "sw-a").await?;
+    let laptop = signed_in(dir.path(), &server.url(), "sw-a").await?;
     laptop.sync().await?;
     assert_eq!(
         children_held(&laptop).await?,
@@ -157,7 +142,7 @@ async fn a_youth_worker_sees_only_referred_young_people(backend: Backend) -> any
     );
 
     let dir = tempfile::tempdir()?;
-    let yw = device(&server, &dir, "yw").await?;
+    let yw = signed_in(dir.path(), &server.url(), "yw").await?;
     yw.sync().await?;
     assert_eq!(
         children_held(&yw).await?,
@@ -175,7 +160,7 @@ async fn a_youth_worker_sees_only_referred_young_people(backend: Backend) -> any
     assert!(yw.rejections().await?.iter().any(|r| r.doc_id == stray));
 
     let dir_a = tempfile::tempdir()?;
-    let sw_a = device(&server, &dir_a, "sw-a").await?;
+    let sw_a = signed_in(dir_a.path(), &server.url(), "sw-a").await?;
     sw_a.sync().await?;
     assert!(matches!(
         sw_a.get(&plan_id).await?,
@@ -190,8 +175,8 @@ async fn reallocation_moves_the_whole_history(backend: Backend) -> anyhow::Resul
     recorded_org(&server).await?;
 
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    let old = device(&server, &dir_a, "sw-a").await?;
-    let new = device(&server, &dir_b, "sw-b").await?;
+    let old = signed_in(dir_a.path(), &server.url(), "sw-a").await?;
+    let new = signed_in(dir_b.path(), &server.url(), "sw-b").await?;
     old.sync().await?;
     new.sync().await?;
     let note = old
@@ -246,7 +231,10 @@ async fn reallocation_moves_the_whole_history(backend: Backend) -> anyhow::Resul
         report.rejected.is_empty(),
         "late work is accepted: {report:?}"
     );
-    assert!(report.removed_docs >= 1, "{report:?}");
+    assert_eq!(
+        report.removed_docs, 1,
+        "the one note about child-00: {report:?}"
+    );
     assert!(!children_held(&old).await?.contains("child-00"));
     assert!(old.get(&note).await?.is_none());
     assert_eq!(old.pending_changes().await?, 0);
@@ -287,9 +275,13 @@ async fn a_revoked_device_is_wiped_on_next_contact(backend: Backend) -> anyhow::
     let server = TestServer::start(&db.url).await?;
     recorded_org(&server).await?;
     let dir = tempfile::tempdir()?;
-    let laptop = device(&server, &dir, "sw-a").await?;
+    let laptop = signed_in(dir.path(), &server.url(), "sw-a").await?;
     laptop.sync().await?;
     assert!(!laptop.list(None).await?.is_empty());
+    assert!(
+        std::fs::metadata(dir.path().join("fieldnotes.db")).is_ok(),
+        "the store is there before the revocation"
+    );
 
     let admin = server.device("admin").await?;
     let answer = admin
@@ -309,27 +301,37 @@ async fn a_revoked_device_is_wiped_on_next_contact(backend: Backend) -> anyhow::
     assert!(matches!(err, ClientError::Wiped), "{err:?}");
     assert!(err.to_string().contains("revoked"), "{err}");
     assert!(matches!(laptop.list(None).await, Err(ClientError::Wiped)));
-    let left: Vec<String> = std::fs::read_dir(dir.path())?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("fieldnotes.db"))
-        .collect();
-    assert!(left.is_empty(), "the store files are gone: {left:?}");
-
-    // The device cannot sign in again under its old identity.
-    drop(laptop);
-    let reopened = Client::builder(dir.path())
-        .server_url(&server.url())
-        .password_kdf(PasswordKdf::insecure_fast_for_tests())
-        .open()
-        .await?;
+    let store_files = |dir: &std::path::Path| -> anyhow::Result<Vec<String>> {
+        Ok(std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("fieldnotes.db"))
+            .collect())
+    };
     assert!(
-        reopened
-            .list(None)
-            .await
-            .map(|l| l.is_empty())
-            .unwrap_or(true)
+        store_files(dir.path())?.is_empty(),
+        "the store files are gone"
     );
+
+    // Reopened, the folder holds a new, empty store: nothing to unlock, and signing in
+    // registers a new device; the revoked one stays revoked.
+    let old_device = laptop.device_id().to_owned();
+    drop(laptop);
+    let reopened = fieldnotes_tests::client::open(dir.path(), &server.url()).await?;
+    assert!(matches!(
+        reopened.unlock(PASSWORD).await,
+        Err(ClientError::SignedOut)
+    ));
+    reopened.sign_in("sw-a", PASSWORD, "laptop again").await?;
+    assert_ne!(reopened.device_id(), old_device);
+    let devices: fieldnotes_protocol::admin::Listing<fieldnotes_protocol::admin::Device> =
+        admin.get("/v1/admin/devices?user=sw-a").await?.json()?;
+    let old = devices
+        .items
+        .iter()
+        .find(|d| d.device_id == old_device)
+        .unwrap();
+    assert!(old.revoked_at.is_some());
     Ok(())
 }
 
@@ -338,7 +340,7 @@ async fn access_outside_allocation_is_on_the_record(backend: Backend) -> anyhow:
     let server = TestServer::start(&db.url).await?;
     recorded_org(&server).await?;
     let dir = tempfile::tempdir()?;
-    let duty = device(&server, &dir, "sw-b").await?;
+    let duty = signed_in(dir.path(), &server.url(), "sw-b").await?;
     duty.sync().await?;
     assert!(!children_held(&duty).await?.contains("child-00"));
 
@@ -408,7 +410,7 @@ async fn pod_reading_is_read_only(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(answer.status, 200);
 
     let dir = tempfile::tempdir()?;
-    let colleague = device(&server, &dir, "sw-b").await?;
+    let colleague = signed_in(dir.path(), &server.url(), "sw-b").await?;
     colleague.sync().await?;
     assert_eq!(
         children_held(&colleague).await?,

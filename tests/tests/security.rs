@@ -11,9 +11,11 @@
 
 mod common;
 
+use fieldnotes_tests::fixtures;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use fieldnotes_model::{NewRecord, NewVisitNote, VisitKind};
+use fieldnotes_model::NewRecord;
 use fieldnotes_protocol::auth::{
     EXTERNAL_LOGIN_PATH, LOGOUT_PATH, ME_PATH, REFRESH_PATH, Session, Tokens,
 };
@@ -33,20 +35,7 @@ fn now() -> u64 {
 }
 
 fn note(child: &str, author: &str) -> NewRecord {
-    NewRecord::VisitNote(NewVisitNote {
-        child_id: child.to_owned(),
-        author: author.to_owned(),
-        visit_kind: VisitKind::HomeVisit,
-        occurred_at: "2026-11-20T14:30:00Z".to_owned(),
-        title: "Home visit".to_owned(),
-        body: "Talked about school.".to_owned(),
-        wishes_and_feelings: String::new(),
-        tags: Vec::new(),
-        present: Vec::new(),
-        child_seen: None,
-        seen_alone: None,
-        not_alone_reason: None,
-    })
+    fixtures::note(child, author, "Home visit", "Talked about school.")
 }
 
 async fn setup(backend: Backend) -> anyhow::Result<(TestDb, TestServer)> {
@@ -244,6 +233,24 @@ async fn forged_access_tokens_are_refused(backend: Backend) -> anyhow::Result<()
     )
     .await?;
     assert_refused(&none, StatusCode::UNAUTHORIZED, "unauthenticated", "Bearer");
+    for header in [
+        "Basic c3ctYTpwYXNzd29yZA==",
+        "Bearer ",
+        "Bearer a.b",
+        "Bearer a.b.c",
+    ] {
+        let answer = reqwest::Client::new()
+            .get(format!("{}{ME_PATH}", server.url()))
+            .header(reqwest::header::AUTHORIZATION, header)
+            .send()
+            .await?;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "{header:?}");
+        let body: fieldnotes_protocol::ErrorBody = answer.json().await?;
+        assert!(
+            matches!(body.code.as_str(), "unauthenticated" | "invalid_token"),
+            "{header:?}: {body:?}"
+        );
+    }
     Ok(())
 }
 
@@ -501,6 +508,20 @@ async fn a_change_in_another_devices_name_is_refused(backend: Backend) -> anyhow
             .await?
             .is_none()
     );
+    // The admin's device list shows the refused push waiting for review, on the device that
+    // sent it.
+    let admin = server.device("admin").await?;
+    let devices: fieldnotes_protocol::admin::Listing<fieldnotes_protocol::admin::Device> =
+        admin.get("/v1/admin/devices?user=sw-a").await?.json()?;
+    let pending = |id: &str| {
+        devices
+            .items
+            .iter()
+            .find(|d| d.device_id == id)
+            .map(|d| d.pending_review)
+    };
+    assert_eq!(pending(mine.device_id()), Some(1));
+    assert_eq!(pending(other.device_id()), Some(0));
 
     // Nor may a new note name someone else as its author.
     let mut impostor = mine.create(note("child-00", "sw-b"))?;
@@ -564,14 +585,24 @@ async fn children_outside_scope_stay_out_of_reach(backend: Backend) -> anyhow::R
         StatusCode::OK
     );
 
-    // A youth worker with no referral sees no child at all.
+    // A youth worker with no referral sees no child at all, though the team has child records.
+    let case_holder = server.device("sw-a").await?;
+    let mut about_child = case_holder.create(note("child-00", "sw-a"))?;
+    case_holder
+        .sync_round(vec![push_all(&mut about_child)], None)
+        .await?;
     let yw = server.device("yw").await?;
     let response = yw.sync_round(Vec::new(), None).await?;
-    assert!(response.pull.iter().all(|d| {
-        d.meta
-            .as_ref()
-            .is_none_or(|m| !m.scope.starts_with("child:"))
-    }));
+    assert!(
+        response.pull.iter().all(|d| d.doc_id != about_child.id()),
+        "the youth worker got a child's record"
+    );
+    let mgr = server.device("mgr").await?;
+    let seen = mgr.sync_round(Vec::new(), None).await?;
+    assert!(
+        seen.pull.iter().any(|d| d.doc_id == about_child.id()),
+        "the record is there for those in scope"
+    );
     Ok(())
 }
 

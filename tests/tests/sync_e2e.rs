@@ -12,6 +12,8 @@
 
 mod common;
 
+use fieldnotes_tests::client::signed_in;
+
 use std::sync::Arc;
 
 use fieldnotes_client::{Client, PasswordKdf};
@@ -20,17 +22,6 @@ use fieldnotes_server::AppState;
 use fieldnotes_server::state::Limits;
 use fieldnotes_tests::fixtures::{rng, visit_note};
 use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
-
-/// A device for `user` keeping its store in `dir`, signed in online.
-async fn device(dir: &tempfile::TempDir, url: &str, user: &str) -> anyhow::Result<Client> {
-    let client = Client::builder(dir.path())
-        .server_url(url)
-        .password_kdf(PasswordKdf::insecure_fast_for_tests())
-        .open()
-        .await?;
-    client.sign_in(user, PASSWORD, "test laptop").await?;
-    Ok(client)
-}
 
 fn body_of(record: Option<Record>) -> String {
     match record {
@@ -54,8 +45,8 @@ async fn offline_edits_on_two_devices_converge(backend: Backend) -> anyhow::Resu
     server.org().standard(3).await?;
     // The case holder's laptop, and the team manager's.
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    let a = device(&dir_a, &server.url(), "sw-a").await?;
-    let b = device(&dir_b, &server.url(), "mgr").await?;
+    let a = signed_in(dir_a.path(), &server.url(), "sw-a").await?;
+    let b = signed_in(dir_b.path(), &server.url(), "mgr").await?;
 
     let mut r = rng(3);
     let shared = a.create(visit_note(&mut r, 0, "sw-a")).await?;
@@ -125,7 +116,7 @@ async fn recording_works_while_the_server_is_down(backend: Backend) -> anyhow::R
     let url = server.url();
     let dir = tempfile::tempdir()?;
     // Signed in once, online; then the server goes away.
-    drop(device(&dir, &url, "sw-a").await?);
+    drop(signed_in(dir.path(), &url, "sw-a").await?);
     server.stop().await?;
 
     let mut r = rng(4);
@@ -165,7 +156,7 @@ async fn recording_works_while_the_server_is_down(backend: Backend) -> anyhow::R
     assert_eq!(a.pending_changes().await?, 0);
 
     let b_dir = tempfile::tempdir()?;
-    let b = device(&b_dir, &url, "mgr").await?;
+    let b = signed_in(b_dir.path(), &url, "mgr").await?;
     b.sync().await?;
     assert_eq!(body_of(b.get(&note).await?), "Written with no signal.");
     serving.abort();
@@ -189,7 +180,7 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
     server.org().standard(3).await?;
 
     let dir = tempfile::tempdir()?;
-    let a = device(&dir, &server.url(), "sw-a").await?;
+    let a = signed_in(dir.path(), &server.url(), "sw-a").await?;
     let mut r = rng(5);
     let small = a.create(visit_note(&mut r, 0, "sw-a")).await?;
     let big = a.create(visit_note(&mut r, 1, "sw-a")).await?;
@@ -227,7 +218,7 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
     );
 
     let b_dir = tempfile::tempdir()?;
-    let b = device(&b_dir, &server.url(), "mgr").await?;
+    let b = signed_in(b_dir.path(), &server.url(), "mgr").await?;
     b.sync().await?;
     assert!(b.get(&small).await?.is_some());
     assert!(b.get(&later).await?.is_some());
@@ -247,7 +238,7 @@ async fn an_answer_cut_off_midway_loses_nothing(backend: Backend) -> anyhow::Res
     server.org().standard(25).await?;
     // Another device's work, so the answer carries a pull and is long enough to cut.
     let other_dir = tempfile::tempdir()?;
-    let other = device(&other_dir, &server.url(), "mgr").await?;
+    let other = signed_in(other_dir.path(), &server.url(), "mgr").await?;
     let mut r = rng(6);
     for i in 0..20 {
         other.create(visit_note(&mut r, i, "mgr")).await?;
@@ -256,7 +247,7 @@ async fn an_answer_cut_off_midway_loses_nothing(backend: Backend) -> anyhow::Res
 
     let cutting = fieldnotes_tests::CountingProxy::start_cutting(server.addr, 2_000).await?;
     let dir = tempfile::tempdir()?;
-    drop(device(&dir, &server.url(), "sw-a").await?);
+    drop(signed_in(dir.path(), &server.url(), "sw-a").await?);
     let mut ids = Vec::new();
     {
         let a = Client::builder(dir.path())
@@ -289,7 +280,7 @@ async fn an_answer_cut_off_midway_loses_nothing(backend: Backend) -> anyhow::Res
         assert!(server.state.store.get_document(id).await?.is_some());
     }
 
-    let a = device(&dir, &server.url(), "sw-a").await?;
+    let a = signed_in(dir.path(), &server.url(), "sw-a").await?;
     let report = a.sync().await?;
     assert_eq!(report.accepted, 5, "{report:?}");
     assert_eq!(a.pending_changes().await?, 0);
@@ -323,7 +314,7 @@ async fn a_smaller_server_limit_never_blocks_the_outbox(backend: Backend) -> any
             .await?;
     server.org().standard(25).await?;
     let dir = tempfile::tempdir()?;
-    let a = device(&dir, &server.url(), "sw-a").await?;
+    let a = signed_in(dir.path(), &server.url(), "sw-a").await?;
     let mut r = rng(8);
     let mut ids = Vec::new();
     for i in 0..30 {

@@ -117,7 +117,7 @@ async fn user(client: &Client, command: UserCmd, json: bool) -> anyhow::Result<(
         UserCmd::Add(a) => {
             // With only an identity-provider subject, a password is optional: not asked for.
             let password = if a.external_subject.is_some()
-                && std::env::var("FIELDNOTES_NEW_PASSWORD").map_or(true, |v| v.is_empty())
+                && crate::session::env_nonempty(crate::session::NEW_PASSWORD_ENV).is_none()
             {
                 None
             } else {

@@ -23,7 +23,7 @@ pub const NOT_SIGNED_IN: &str = "you are not signed in on this device: run `fiel
 /// The password of the person signed in (or signing in).
 const PASSWORD_ENV: &str = "FIELDNOTES_PASSWORD";
 /// The password for a new person, or a reset (admins).
-const NEW_PASSWORD_ENV: &str = "FIELDNOTES_NEW_PASSWORD";
+pub const NEW_PASSWORD_ENV: &str = "FIELDNOTES_NEW_PASSWORD";
 
 /// Nobody is signed in; names the store's owner when there is one.
 #[derive(Debug)]
@@ -61,7 +61,7 @@ pub async fn unlock(client: &Client) -> anyhow::Result<UserInfo> {
     Ok(user)
 }
 
-fn env_nonempty(name: &str) -> Option<String> {
+pub fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 

@@ -28,13 +28,14 @@ impl<T> Explain<T> for Result<T, ClientError> {
 /// A reason for a decision or an amendment must say something: at least 3 characters (the
 /// SDK's rule, checked here too so a too-short one is a usage error, exit code 2).
 pub fn check_reason(reason: &str) -> anyhow::Result<()> {
-    if reason.trim().chars().count() < 3 {
-        return Err(crate::Usage(
-            "give a --reason of at least 3 characters: it is kept with the record".into(),
-        )
-        .into());
-    }
-    Ok(())
+    // The model's rule, checked before anything is written; a usage error (exit 2).
+    fieldnotes_model::validate::check_reason(reason).map_err(|e| {
+        crate::Usage(format!(
+            "--reason: {}; it is kept with the record",
+            e.message
+        ))
+        .into()
+    })
 }
 
 /// One JSON object per line.

@@ -117,7 +117,16 @@ fn history_of_concurrent_edits_is_in_causal_order() {
     );
     let history = a.history();
     let pos = |h: ChangeHash| history.iter().position(|v| v.hash == h).unwrap();
-    assert_eq!(pos(history[0].hash), 0);
+    assert!(
+        history[0].deps.is_empty(),
+        "the creating change comes first"
+    );
+    // Every version comes after every version it builds on.
+    for (i, version) in history.iter().enumerate() {
+        for dep in &version.deps {
+            assert!(pos(*dep) < i, "{dep} after a change that depends on it");
+        }
+    }
     assert!(pos(ca) < pos(after) && pos(cb) < pos(after));
     let mut deps = history[pos(after)].deps.clone();
     deps.sort();

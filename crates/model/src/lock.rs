@@ -126,7 +126,7 @@ impl<'g> LockClassifier<'g> {
     }
 }
 
-fn reason_invalid(field: &str, reason: &str) -> Result<(), ModelError> {
+pub(crate) fn reason_invalid(field: &str, reason: &str) -> Result<(), ModelError> {
     match reason_error(field, reason) {
         Some(e) => Err(ValidationErrors(vec![e]).into()),
         None => Ok(()),

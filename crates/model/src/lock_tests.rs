@@ -384,7 +384,11 @@ fn the_lock_change_and_how_other_changes_stand_to_it() {
     let unknown = parse_hash(&"ab".repeat(32)).unwrap();
     let err = doc.version_at(&[unknown]).unwrap_err();
     assert!(matches!(err, ModelError::UnknownVersion(_)), "{err}");
-    assert!(!doc.is_ancestor(&unknown, &s));
+    assert!(
+        doc.is_ancestor(&c3, &s),
+        "the sign-off saw the earlier change"
+    );
+    assert!(!doc.is_ancestor(&s, &c3), "not the other way round");
 }
 
 #[test]

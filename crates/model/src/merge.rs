@@ -189,27 +189,19 @@ pub fn merge_incoming(
     };
 
     // The change graph is walked only for a locked record: most pushes skip it.
-    let classified = if document.lock_change().is_some() {
-        let graph = DepGraph::of(&mut document.doc);
-        let classifier = LockClassifier::new(&graph, &document);
-        new_changes
-            .iter()
-            .map(|c| NewChangeInfo {
-                hash: c.hash,
-                relation: classifier.relation(&c.hash),
-                amendment: amendment_reason(c.message.as_deref()).map(str::to_owned),
-            })
-            .collect()
-    } else {
-        new_changes
-            .iter()
-            .map(|c| NewChangeInfo {
-                hash: c.hash,
-                relation: LockRelation::NoLock,
-                amendment: amendment_reason(c.message.as_deref()).map(str::to_owned),
-            })
-            .collect()
-    };
+    let lock = document.lock_change();
+    let graph = lock.map(|_| DepGraph::of(&mut document.doc));
+    let classifier = graph.as_ref().map(|g| LockClassifier::new(g, &document));
+    let classified = new_changes
+        .iter()
+        .map(|c| NewChangeInfo {
+            hash: c.hash,
+            relation: classifier
+                .as_ref()
+                .map_or(LockRelation::NoLock, |k| k.relation(&c.hash)),
+            amendment: amendment_reason(c.message.as_deref()).map(str::to_owned),
+        })
+        .collect();
     let new_hashes: Vec<ChangeHash> = new_changes.iter().map(|c| c.hash).collect();
     let new_conflicts = document
         .conflicts()
@@ -217,7 +209,7 @@ pub fn merge_incoming(
         .filter(|c| c.involves(&new_hashes))
         .collect();
     Ok(Merged {
-        lock: document.lock_change(),
+        lock,
         classified,
         new_conflicts,
         status_before,

@@ -5,7 +5,8 @@ use automerge::{ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue, Value};
 
 use crate::document::{Document, EncodedChange};
 use crate::error::ModelError;
-use crate::lock::AMEND_PREFIX;
+use crate::lock::{AMEND_PREFIX, reason_invalid};
+use crate::record::Patch;
 
 /// The message prefix of a review decision (after `amend: ` on a locked record).
 pub const REVIEW_PREFIX: &str = "review:";
@@ -23,12 +24,8 @@ impl Document {
         reason: &str,
         device_time_ms: i64,
     ) -> Result<EncodedChange, ModelError> {
-        let reason = reason.trim();
-        if reason.is_empty() {
-            return Err(ModelError::Load(
-                "say why the review settles the field this way".into(),
-            ));
-        }
+        self.refuse_if_deleted()?;
+        reason_invalid("reason", reason)?;
         let (obj, prop) = self.target(field)?;
         let current = self.doc.get(&obj, prop.clone())?;
         let outcome = match current {
@@ -59,23 +56,56 @@ impl Document {
             self.doc.rollback();
             return Err(e);
         }
+        self.commit(self.review_options(reason, device_time_ms))
+            .ok_or_else(|| ModelError::Load("the settling change wrote nothing".into()))
+    }
+
+    /// Apply a reviewer's `patch` (restoring a version, or settling a plan's points) as one
+    /// change with the message of a review decision: an amendment `review: <reason>` on a
+    /// locked record, `review: <reason>` otherwise. Returns `None` if nothing changed.
+    pub fn review_edit(
+        &mut self,
+        patch: Patch,
+        reason: &str,
+        device_time_ms: i64,
+    ) -> Result<Option<EncodedChange>, ModelError> {
+        self.refuse_if_deleted()?;
+        reason_invalid("reason", reason)?;
+        self.check_patch_kind(&patch)?;
+        let status = self.status();
+        let options = self.review_options(reason, device_time_ms);
+        // A review decision settles content; the record's status stays as it is.
+        self.apply_and_commit(&patch, options, |doc| {
+            if doc.status() == status {
+                Ok(())
+            } else {
+                Err(ModelError::Load(
+                    "a review decision cannot change the record's status".into(),
+                ))
+            }
+        })
+    }
+
+    /// The commit options of a review decision on this record.
+    fn review_options(&self, reason: &str, device_time_ms: i64) -> CommitOptions {
         let locked = self.status().is_some_and(|s| s.is_locked());
         let message = if locked {
-            format!("{AMEND_PREFIX}{REVIEW_PREFIX} {reason}")
+            format!("{AMEND_PREFIX}{REVIEW_PREFIX} {}", reason.trim())
         } else {
-            format!("{REVIEW_PREFIX} {reason}")
+            format!("{REVIEW_PREFIX} {}", reason.trim())
         };
-        self.commit(
-            CommitOptions::default()
-                .with_time(device_time_ms)
-                .with_message(message),
-        )
-        .ok_or_else(|| ModelError::Load("the settling change wrote nothing".into()))
+        CommitOptions::default()
+            .with_time(device_time_ms)
+            .with_message(message)
     }
 
     /// The object and property a field path names.
     fn target(&self, field: &str) -> Result<(ObjId, Prop), ModelError> {
-        let unknown = || ModelError::Load(format!("the record has no field `{field}`"));
+        let unknown = || ModelError::UnknownField {
+            kind: self.kind(),
+            field: field.to_owned(),
+            valid: "a field of the record, or a list entry like tags/2".to_owned(),
+        };
         match field.split_once('/') {
             None => {
                 if self.doc.get(ROOT, field)?.is_none() {
@@ -163,10 +193,37 @@ mod tests {
         .unwrap();
         let change = doc.settle("title", "Settled", "restore", 3).unwrap();
         assert_eq!(change.message.as_deref(), Some("amend: review: restore"));
-        assert!(doc.settle("nope", "x", "why", 4).is_err());
+        assert!(matches!(
+            doc.settle("nope", "x", "why", 4),
+            Err(ModelError::UnknownField { .. })
+        ));
         assert!(
-            doc.settle("title", "x", " ", 4).is_err(),
-            "a reason is required"
+            doc.settle("title", "x", "ok", 4).is_err(),
+            "a reason of 3 characters or more"
         );
+        doc.delete("mgr", "filed on the wrong child", 5).unwrap();
+        assert!(
+            matches!(
+                doc.settle("title", "x", "restore", 6),
+                Err(ModelError::Deleted { .. })
+            ),
+            "a deleted record is not settled"
+        );
+    }
+
+    #[test]
+    fn a_review_edit_keeps_the_status_and_marks_the_decision() {
+        let mut doc = Document::create("d", ActorId::from([1u8; 16]), note(), 1).unwrap();
+        let change = doc
+            .review_edit(title("Merged"), "both titles kept", 2)
+            .unwrap()
+            .unwrap();
+        assert_eq!(change.message.as_deref(), Some("review: both titles kept"));
+        let completing = Patch::VisitNote(VisitNotePatch {
+            status: Some(NoteStatus::Completed),
+            ..Default::default()
+        });
+        assert!(doc.review_edit(completing, "sneak", 3).is_err());
+        assert_eq!(doc.status(), Some(NoteStatus::Draft));
     }
 }

@@ -324,8 +324,13 @@ fn deletion(rules: &mut Rules, deletion: &Deletion) {
     }
 }
 
-/// The rule for an amendment or deletion reason: `MIN_REASON_CHARS..=MAX_REASON_CHARS`
-/// characters once trimmed.
+/// The rule for an amendment, deletion or review reason: `MIN_REASON_CHARS..=MAX_REASON_CHARS`
+/// characters once trimmed. Apps check a reason with this before writing anything.
+pub fn check_reason(reason: &str) -> Result<(), ValidationError> {
+    reason_error("reason", reason).map_or(Ok(()), Err)
+}
+
+/// [`check_reason`] naming `field`.
 pub(crate) fn reason_error(field: &str, reason: &str) -> Option<ValidationError> {
     let n = reason.trim().chars().count();
     if n < MIN_REASON_CHARS {

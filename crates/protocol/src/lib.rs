@@ -174,18 +174,19 @@ impl RejectCode {
 
     /// The code for its wire name, if it is one.
     pub fn parse(code: &str) -> Option<RejectCode> {
-        [
-            RejectCode::MalformedChange,
-            RejectCode::InvalidDocument,
-            RejectCode::InvalidDocumentId,
-            RejectCode::TooLarge,
-            RejectCode::OutOfScope,
-            RejectCode::ForeignActor,
-            RejectCode::WrongAuthor,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == code)
+        RejectCode::ALL.iter().copied().find(|c| c.as_str() == code)
     }
+
+    /// Every code.
+    pub const ALL: &'static [RejectCode] = &[
+        RejectCode::MalformedChange,
+        RejectCode::InvalidDocument,
+        RejectCode::InvalidDocumentId,
+        RejectCode::TooLarge,
+        RejectCode::OutOfScope,
+        RejectCode::ForeignActor,
+        RejectCode::WrongAuthor,
+    ];
 }
 
 /// Changes for one document the device is missing.

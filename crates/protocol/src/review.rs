@@ -31,16 +31,17 @@ impl ItemKind {
     }
 
     pub fn parse(s: &str) -> Option<ItemKind> {
-        [
-            ItemKind::Conflict,
-            ItemKind::Amendment,
-            ItemKind::PendingAmendment,
-            ItemKind::PlanLimit,
-            ItemKind::InvalidMerge,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        ItemKind::ALL.iter().copied().find(|k| k.as_str() == s)
     }
+
+    /// Every kind.
+    pub const ALL: &'static [ItemKind] = &[
+        ItemKind::Conflict,
+        ItemKind::Amendment,
+        ItemKind::PendingAmendment,
+        ItemKind::PlanLimit,
+        ItemKind::InvalidMerge,
+    ];
 }
 
 /// One competing value (or one amendment), with who wrote it, where and when.

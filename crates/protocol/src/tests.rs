@@ -154,12 +154,11 @@ fn a_user_patch_tells_null_from_absent() {
 
 #[test]
 fn reject_codes_read_back_from_their_names() {
-    for code in [
-        RejectCode::OutOfScope,
-        RejectCode::ForeignActor,
-        RejectCode::WrongAuthor,
-    ] {
-        assert_eq!(RejectCode::parse(code.as_str()), Some(code));
+    for code in RejectCode::ALL {
+        assert_eq!(RejectCode::parse(code.as_str()), Some(*code));
+        // The wire name is the serde name.
+        let json = serde_json::to_string(code).expect("serialize");
+        assert_eq!(json, format!("\"{}\"", code.as_str()));
     }
     assert_eq!(RejectCode::parse("nonsense"), None);
 }

@@ -16,7 +16,7 @@ use crate::merge::Writer;
 /// Why a push is refused: its code and a reason for the person.
 pub(crate) type Refusal = (RejectCode, String);
 
-fn is_manager(writer: &Writer) -> bool {
+fn is_manager(writer: &Writer<'_>) -> bool {
     matches!(writer.role, Role::Manager | Role::Admin)
 }
 
@@ -28,7 +28,7 @@ fn refuse(code: RejectCode, reason: String) -> Result<Vec<String>, Refusal> {
 /// (only once completed) and deletes it, in their own name; after that its status does not
 /// move, and a deleted record does not change at all. Returns the events to audit.
 pub(crate) fn lifecycle(
-    writer: &Writer,
+    writer: &Writer<'_>,
     record: &Record,
     merged: &Merged,
 ) -> Result<Vec<String>, Refusal> {
@@ -109,7 +109,7 @@ pub(crate) fn lifecycle(
                     .to_owned(),
             );
         }
-        if record.signed_off_by() != Some(writer.user_id.as_str()) {
+        if record.signed_off_by() != Some(writer.user_id) {
             return refuse(
                 RejectCode::InvalidDocument,
                 format!(
@@ -197,7 +197,7 @@ fn changed_fields(old: &Record, new: &Record) -> Vec<String> {
 /// document made invalid only by merging. An unreasoned edit made after seeing the lock is
 /// refused.
 pub(crate) fn findings(
-    writer: &Writer,
+    writer: &Writer<'_>,
     heads: &[String],
     record: &Record,
     merged: &mut Merged,
@@ -315,17 +315,9 @@ fn points_changed(record: &Record, merged: &Merged) -> bool {
     if merged.heads_before.is_empty() {
         return true;
     }
-    match merged.document.read_at(&merged.heads_before) {
-        Ok(before) => {
-            before.plan_points() != record.plan_points() || {
-                let points = |r: &Record| match r {
-                    Record::ShortPlan(p) => p.points.clone(),
-                    _ => Vec::new(),
-                };
-                points(&before) != points(record)
-            }
-        }
-        Err(_) => true,
+    match (merged.document.read_at(&merged.heads_before), record) {
+        (Ok(Record::ShortPlan(before)), Record::ShortPlan(now)) => before.points != now.points,
+        _ => true,
     }
 }
 
@@ -333,7 +325,7 @@ type Finder<'a> = dyn Fn(ItemKind, String, String, Vec<Side>) -> ReviewFinding +
 
 /// Amendments, pending amendments and refused edits against the record's lock.
 fn lock_findings(
-    writer: &Writer,
+    writer: &Writer<'_>,
     record: &Record,
     merged: &mut Merged,
     lock: ChangeHash,

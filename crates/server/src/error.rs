@@ -29,9 +29,6 @@ pub enum ApiError {
     /// Signed in, but not allowed; `device_revoked` tells a device to wipe itself.
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
-    /// The request conflicts with what is stored (a name taken, a change made meanwhile).
-    #[error("{0}")]
-    Conflict(String),
     /// The database failed: nothing from the request was acknowledged.
     #[error("storage error: {0}")]
     Store(#[from] StoreError),
@@ -71,7 +68,6 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
@@ -123,11 +119,6 @@ impl IntoResponse for ApiError {
             }
             ApiError::Forbidden { code, message } => ErrorBody {
                 code: code.into(),
-                message,
-                details: None,
-            },
-            ApiError::Conflict(message) => ErrorBody {
-                code: "conflict".into(),
                 message,
                 details: None,
             },

@@ -17,18 +17,18 @@ pub struct ModelMerger<'a> {
     /// Largest total of change bytes accepted for one document in one push.
     pub max_doc_push_bytes: usize,
     /// Who is writing.
-    pub writer: &'a Writer,
+    pub writer: Writer<'a>,
 }
 
 /// The pushing device and what its person may write.
-#[derive(Debug, Clone)]
-pub struct Writer {
-    pub user_id: String,
+#[derive(Debug, Clone, Copy)]
+pub struct Writer<'a> {
+    pub user_id: &'a str,
     pub role: Role,
-    pub device_id: String,
+    pub device_id: &'a str,
     /// The device's registered automerge actor id, hex.
-    pub actor: String,
-    pub scope: Scope,
+    pub actor: &'a str,
+    pub scope: &'a Scope,
 }
 
 /// A document id the server accepts: 1 to 100 characters of letters, digits, `-` and `_`
@@ -85,7 +85,7 @@ impl Merger for ModelMerger<'_> {
                 self.writer.scope.can_write(&current.scope_key)
             };
             if !allowed {
-                return out_of_scope(&self.writer.user_id, doc_id);
+                return out_of_scope(self.writer.user_id, doc_id);
             }
         }
         let size: usize = incoming.iter().map(Vec::len).sum();
@@ -126,7 +126,7 @@ impl Merger for ModelMerger<'_> {
                 missing: merged.missing_deps.iter().map(hash_hex).collect(),
             };
         }
-        let writer = self.writer;
+        let writer = &self.writer;
         if let Some(foreign) = merged
             .new_changes
             .iter()

@@ -134,7 +134,8 @@ pub struct DeviceRecord {
     pub revoked_at_ms: Option<i64>,
     pub revoked_by: Option<String>,
     pub session_id: Option<String>,
-    /// Quarantined input from this device (computed).
+    /// Input from this device waiting for review: quarantined pushes and open review items it
+    /// raised. Counted only by `list_devices` and `revoke_device`; 0 elsewhere.
     pub pending_review: i64,
 }
 
@@ -278,7 +279,7 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
-/// The facts that decide one person's scope, read in one go at each sync.
+/// The facts that decide one person's scope, read in one statement at each sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeFacts {
     pub user: UserRecord,
@@ -375,14 +376,19 @@ pub trait Directory: Send + Sync {
         at_ms: i64,
     ) -> Result<DeviceRecord, StoreError>;
     async fn get_device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StoreError>;
-    /// The device that writes as `actor_id` (hex), if one is registered (its
-    /// `pending_review` is not counted).
+    /// The device that writes as `actor_id` (hex), if one is registered.
     async fn device_by_actor(&self, actor_id: &str) -> Result<Option<DeviceRecord>, StoreError>;
     async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRecord>, StoreError>;
     /// Revoke a device: its session ends and its next contact tells it to wipe itself.
     async fn revoke_device(&self, device_id: &str, by: &Actor) -> Result<DeviceRecord, StoreError>;
-    /// Record a sync from the device.
-    async fn touch_device(&self, device_id: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Record a sync round from the device: its last-sync time and the round's access-audit
+    /// entries (by the device's person), in one transaction.
+    async fn record_sync(
+        &self,
+        device_id: &str,
+        entries: &[NewAudit],
+        by: &Actor,
+    ) -> Result<(), StoreError>;
 
     /// Start a new session on a device with its first refresh token (ending any earlier one).
     async fn start_session(
@@ -415,19 +421,18 @@ pub trait Directory: Send + Sync {
     async fn list_grants(&self, filter: &GrantFilter) -> Result<Vec<GrantRecord>, StoreError>;
 
     async fn append_audit(&self, entry: &NewAudit, by: &Actor) -> Result<i64, StoreError>;
-    /// Append several entries by one actor in one transaction.
-    async fn append_audit_batch(&self, entries: &[NewAudit], by: &Actor) -> Result<(), StoreError>;
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
 
-    /// The facts that decide `user_id`'s scope at `at_ms` (`today` is its UTC date); ended
-    /// allocations and referrals count as recent from `grace_from_ms`.
+    /// The facts that decide `user`'s scope at `at_ms` (`today` is its UTC date); ended
+    /// allocations and referrals count as recent from `grace_from_ms`. Lists a role does not
+    /// use are left empty (all of them for an admin).
     async fn scope_facts(
         &self,
-        user_id: &str,
+        user: &UserRecord,
         at_ms: i64,
         today: &str,
         grace_from_ms: i64,
-    ) -> Result<Option<ScopeFacts>, StoreError>;
+    ) -> Result<ScopeFacts, StoreError>;
 
     /// The named server secret, storing `candidate` first if there is none yet. Every server
     /// sharing the database gets the same value.
@@ -456,16 +461,31 @@ pub(crate) const CHILD_SELECT: &str = "SELECT c.child_id, c.display_name, c.team
      a.worker_id AS case_holder, c.created_at_ms FROM children c \
      LEFT JOIN allocations a ON a.child_id = c.child_id AND a.ended_at_ms IS NULL";
 
-pub(crate) const DEVICE_SELECT: &str = "SELECT d.device_id, d.user_id, d.name, d.actor_id, \
-     d.store_key, d.registered_at_ms, d.last_sync_ms, d.revoked_at_ms, d.revoked_by, \
-     d.session_id, (SELECT COUNT(*) FROM quarantine q WHERE q.device_id = d.device_id) \
-     + (SELECT COUNT(*) FROM review_items r WHERE r.raised_by_device = d.device_id \
-        AND r.status = 'open') AS pending_review FROM devices d";
+/// A device's columns, shared by the two selects below.
+macro_rules! device_columns {
+    () => {
+        "d.device_id, d.user_id, d.name, d.actor_id, d.store_key, d.registered_at_ms, \
+         d.last_sync_ms, d.revoked_at_ms, d.revoked_by, d.session_id"
+    };
+}
 
-/// Devices without the review counts (for lookups by actor on hot paths).
-pub(crate) const DEVICE_SELECT_PLAIN: &str = "SELECT d.device_id, d.user_id, d.name, \
-     d.actor_id, d.store_key, d.registered_at_ms, d.last_sync_ms, d.revoked_at_ms, \
-     d.revoked_by, d.session_id, CAST(0 AS BIGINT) AS pending_review FROM devices d";
+/// A device, without counting what it left for review (`pending_review` is 0): every
+/// authenticated request reads one of these.
+pub(crate) const DEVICE_SELECT: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    ", CAST(0 AS BIGINT) AS pending_review FROM devices d"
+);
+
+/// A device with what it left for review: quarantined input and open review items it raised
+/// (the admin's device list).
+pub(crate) const DEVICE_SELECT_COUNTED: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    ", (SELECT COUNT(*) FROM quarantine q WHERE q.device_id = d.device_id) \
+     + (SELECT COUNT(*) FROM review_items r WHERE r.raised_by_device = d.device_id \
+        AND r.status = 'open') AS pending_review FROM devices d"
+);
 
 pub(crate) const ALLOCATION_COLUMNS: &str =
     "allocation_id, child_id, worker_id, started_at_ms, allocated_by, ended_at_ms, ended_by";
@@ -1092,7 +1112,7 @@ macro_rules! impl_directory {
             ) -> Result<Option<$crate::directory::DeviceRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as(&format!(
                     "{} WHERE d.actor_id = $1",
-                    $crate::directory::DEVICE_SELECT_PLAIN
+                    $crate::directory::DEVICE_SELECT
                 ))
                 .bind(actor_id)
                 .fetch_optional(&self.$reader)
@@ -1105,7 +1125,7 @@ macro_rules! impl_directory {
             ) -> Result<Vec<$crate::directory::DeviceRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as(&format!(
                     "{} WHERE $1 IS NULL OR d.user_id = $1 ORDER BY d.user_id, d.registered_at_ms",
-                    $crate::directory::DEVICE_SELECT
+                    $crate::directory::DEVICE_SELECT_COUNTED
                 ))
                 .bind(user_id)
                 .fetch_all(&self.$reader)
@@ -1143,7 +1163,7 @@ macro_rules! impl_directory {
                 .await?;
                 let record: DeviceRecord = sqlx::query_as(&format!(
                     "{} WHERE d.device_id = $1",
-                    $crate::directory::DEVICE_SELECT
+                    $crate::directory::DEVICE_SELECT_COUNTED
                 ))
                 .bind(device_id)
                 .fetch_one(&mut *tx)
@@ -1160,12 +1180,22 @@ macro_rules! impl_directory {
                 Ok(record)
             }
 
-            async fn touch_device(&self, device_id: &str, at_ms: i64) -> Result<(), $crate::StoreError> {
+            async fn record_sync(
+                &self,
+                device_id: &str,
+                entries: &[$crate::directory::NewAudit],
+                by: &$crate::directory::Actor,
+            ) -> Result<(), $crate::StoreError> {
+                let mut tx = self.$writer.begin().await?;
                 sqlx::query("UPDATE devices SET last_sync_ms = $2 WHERE device_id = $1")
                     .bind(device_id)
-                    .bind(at_ms)
-                    .execute(&self.$writer)
+                    .bind(by.at_ms)
+                    .execute(&mut *tx)
                     .await?;
+                for entry in entries {
+                    Self::audit_in(&mut tx, entry, by).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -1399,22 +1429,6 @@ macro_rules! impl_directory {
                 Ok(id)
             }
 
-            async fn append_audit_batch(
-                &self,
-                entries: &[$crate::directory::NewAudit],
-                by: &$crate::directory::Actor,
-            ) -> Result<(), $crate::StoreError> {
-                if entries.is_empty() {
-                    return Ok(());
-                }
-                let mut tx = self.$writer.begin().await?;
-                for entry in entries {
-                    Self::audit_in(&mut tx, entry, by).await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
             async fn list_audit(
                 &self,
                 filter: &$crate::directory::AuditFilter,
@@ -1435,74 +1449,82 @@ macro_rules! impl_directory {
 
             async fn scope_facts(
                 &self,
-                user_id: &str,
+                user: &$crate::directory::UserRecord,
                 at_ms: i64,
                 today: &str,
                 grace_from_ms: i64,
-            ) -> Result<Option<$crate::directory::ScopeFacts>, $crate::StoreError> {
+            ) -> Result<$crate::directory::ScopeFacts, $crate::StoreError> {
                 use $crate::directory::ScopeFacts;
-                let Some(user) = self.get_user(user_id).await? else {
-                    return Ok(None);
-                };
                 let team = match &user.team_id {
                     Some(team_id) => self.get_team(team_id).await?,
                     None => None,
                 };
-                let ids = |sql: &'static str| {
-                    sqlx::query_scalar::<_, String>(sql)
-                };
-                let allocated = ids(
-                    "SELECT child_id FROM allocations WHERE worker_id = $1 AND ended_at_ms IS NULL",
-                )
-                .bind(user_id)
-                .fetch_all(&self.$reader)
-                .await?;
-                let referred = ids(
-                    "SELECT DISTINCT child_id FROM referrals
-                     WHERE youth_worker_id = $1 AND ended_at_ms IS NULL AND starts_on <= $2",
-                )
-                .bind(user_id)
-                .bind(today)
-                .fetch_all(&self.$reader)
-                .await?;
-                let recently_ended = ids(
-                    "SELECT child_id FROM allocations WHERE worker_id = $1 AND ended_at_ms >= $2
-                     UNION SELECT child_id FROM referrals WHERE youth_worker_id = $1 AND ended_at_ms >= $2",
-                )
-                .bind(user_id)
-                .bind(grace_from_ms)
-                .fetch_all(&self.$reader)
-                .await?;
-                let (team_children, team_members) = match &user.team_id {
-                    Some(team_id) => (
-                        ids("SELECT child_id FROM children WHERE team_id = $1")
-                            .bind(team_id)
-                            .fetch_all(&self.$reader)
-                            .await?,
-                        ids("SELECT user_id FROM users WHERE team_id = $1")
-                            .bind(team_id)
-                            .fetch_all(&self.$reader)
-                            .await?,
-                    ),
-                    None => (Vec::new(), Vec::new()),
-                };
-                let granted = ids(
-                    "SELECT DISTINCT child_id FROM access_grants WHERE user_id = $1 AND expires_at_ms > $2",
-                )
-                .bind(user_id)
-                .bind(at_ms)
-                .fetch_all(&self.$reader)
-                .await?;
-                Ok(Some(ScopeFacts {
-                    user,
+                let mut facts = ScopeFacts {
+                    user: user.clone(),
                     team,
-                    allocated,
-                    referred,
-                    recently_ended,
-                    team_children,
-                    team_members,
-                    granted,
-                }))
+                    allocated: Vec::new(),
+                    referred: Vec::new(),
+                    recently_ended: Vec::new(),
+                    team_children: Vec::new(),
+                    team_members: Vec::new(),
+                    granted: Vec::new(),
+                };
+                if user.role == "admin" {
+                    // An admin's scope is everything: no list decides it.
+                    return Ok(facts);
+                }
+                // Only managers, and social workers of a team that opted in to pod-wide
+                // reading, need the team's children.
+                let team_children = user.role == "manager"
+                    || (user.role == "social_worker"
+                        && facts.team.as_ref().is_some_and(|t| t.pod_read_access));
+                // Every fact in one statement: one round trip, one consistent snapshot.
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT 'allocated', child_id FROM allocations
+                         WHERE worker_id = $1 AND ended_at_ms IS NULL
+                     UNION ALL SELECT 'referred', child_id FROM referrals
+                         WHERE youth_worker_id = $1 AND ended_at_ms IS NULL AND starts_on <= $2
+                     UNION ALL SELECT 'ended', child_id FROM allocations
+                         WHERE worker_id = $1 AND ended_at_ms >= $3
+                     UNION ALL SELECT 'ended', child_id FROM referrals
+                         WHERE youth_worker_id = $1 AND ended_at_ms >= $3
+                     UNION ALL SELECT 'granted', child_id FROM access_grants
+                         WHERE user_id = $1 AND expires_at_ms > $4
+                     UNION ALL SELECT 'member', user_id FROM users WHERE team_id = $5
+                     UNION ALL SELECT 'team_child', child_id FROM children
+                         WHERE team_id = $5 AND $6",
+                )
+                .bind(&user.user_id)
+                .bind(today)
+                .bind(grace_from_ms)
+                .bind(at_ms)
+                .bind(&user.team_id)
+                .bind(team_children)
+                .fetch_all(&self.$reader)
+                .await?;
+                for (fact, id) in rows {
+                    let list = match fact.as_str() {
+                        "allocated" => &mut facts.allocated,
+                        "referred" => &mut facts.referred,
+                        "ended" => &mut facts.recently_ended,
+                        "granted" => &mut facts.granted,
+                        "member" => &mut facts.team_members,
+                        _ => &mut facts.team_children,
+                    };
+                    list.push(id);
+                }
+                for list in [
+                    &mut facts.allocated,
+                    &mut facts.referred,
+                    &mut facts.recently_ended,
+                    &mut facts.granted,
+                    &mut facts.team_members,
+                    &mut facts.team_children,
+                ] {
+                    list.sort_unstable();
+                    list.dedup();
+                }
+                Ok(facts)
             }
 
             async fn server_secret(

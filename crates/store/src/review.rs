@@ -39,6 +39,23 @@ pub(crate) struct ReviewTarget<'a> {
     pub worker_id: Option<&'a str>,
 }
 
+impl<'a> ReviewTarget<'a> {
+    /// The target for a stored document: worker records (`worker:ID`) go to that worker's team.
+    pub(crate) fn new(
+        doc_id: &'a str,
+        doc_kind: &'a str,
+        child_id: Option<&'a str>,
+        scope_key: &'a str,
+    ) -> Self {
+        ReviewTarget {
+            doc_id,
+            doc_kind,
+            child_id,
+            worker_id: scope_key.strip_prefix("worker:"),
+        }
+    }
+}
+
 /// An item to record directly (not from a push): tests and benchmarks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewReviewItem {
@@ -136,6 +153,27 @@ pub(crate) const UPSERT_REVIEW: &str = "INSERT INTO review_items
 macro_rules! impl_review {
     ($store:ty, $db:ty, $writer:ident, $reader:ident) => {
         impl $store {
+            /// Raise or update the open items for a pushed document's findings, in the push
+            /// transaction.
+            async fn raise_findings_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                target: $crate::review::ReviewTarget<'_>,
+                findings: &[$crate::review::ReviewFinding],
+                ctx: &$crate::PushContext,
+            ) -> Result<(), sqlx::Error> {
+                for finding in findings {
+                    Self::upsert_review_in(
+                        tx,
+                        target,
+                        finding,
+                        Some(&ctx.device_id),
+                        ctx.received_at_ms,
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
+
             /// Raise or update the open item for a finding, in the push transaction.
             async fn upsert_review_in(
                 tx: &mut sqlx::Transaction<'static, $db>,

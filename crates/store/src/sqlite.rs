@@ -152,21 +152,18 @@ impl Store for SqliteStore {
                             .await?;
                         }
                     }
-                    for finding in &findings {
-                        Self::upsert_review_in(
-                            &mut tx,
-                            crate::review::ReviewTarget {
-                                doc_id: &doc.doc_id,
-                                doc_kind: &kind,
-                                child_id: child_id.as_deref(),
-                                worker_id: scope_key.strip_prefix("worker:"),
-                            },
-                            finding,
-                            Some(&ctx.device_id),
-                            ctx.received_at_ms,
-                        )
-                        .await?;
-                    }
+                    Self::raise_findings_in(
+                        &mut tx,
+                        crate::review::ReviewTarget::new(
+                            &doc.doc_id,
+                            &kind,
+                            child_id.as_deref(),
+                            &scope_key,
+                        ),
+                        &findings,
+                        ctx,
+                    )
+                    .await?;
                     DocResult::Accepted {
                         hashes: accepted_hashes,
                         child_id,

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use fieldnotes_protocol::admin::{
     Device, Listing, NewTeam, NewUser, Team, TeamPatch, User, UserPatch,
 };
-use fieldnotes_store::StoreError;
 use fieldnotes_store::directory::{DeviceRecord, TeamRecord, UserRecord, UserUpdate};
 use serde::Deserialize;
 
@@ -63,14 +62,6 @@ pub(crate) fn device_view(d: DeviceRecord) -> Device {
     }
 }
 
-/// Store conflicts (a taken name, a missing team) are the caller's to fix: 409 with the reason.
-pub(crate) fn conflict(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Conflict(message) => ApiError::Conflict(message),
-        other => ApiError::Store(other),
-    }
-}
-
 /// `POST /v1/admin/teams`.
 pub async fn create_team(
     State(state): State<AppState>,
@@ -79,7 +70,8 @@ pub async fn create_team(
 ) -> Result<(StatusCode, Json<Team>), ApiError> {
     check_id("team_id", &req.team_id)?;
     check_name("name", &req.name)?;
-    let plan_point_limit = check_plan_limit(req.plan_point_limit)?.unwrap_or(3);
+    let plan_point_limit = check_plan_limit(req.plan_point_limit)?
+        .unwrap_or(i64::try_from(fieldnotes_model::PLAN_POINT_LIMIT).unwrap_or_default());
     let now = now_ms();
     let team = TeamRecord {
         team_id: req.team_id,
@@ -88,11 +80,7 @@ pub async fn create_team(
         plan_point_limit,
         created_at_ms: now,
     };
-    state
-        .store
-        .create_team(&team, &admin.actor(now))
-        .await
-        .map_err(conflict)?;
+    state.store.create_team(&team, &admin.actor(now)).await?;
     Ok((StatusCode::CREATED, Json(team_view(team))))
 }
 
@@ -169,11 +157,7 @@ pub async fn create_user(
         active: true,
         created_at_ms: now,
     };
-    state
-        .store
-        .create_user(&user, &admin.actor(now))
-        .await
-        .map_err(conflict)?;
+    state.store.create_user(&user, &admin.actor(now)).await?;
     Ok((StatusCode::CREATED, Json(user_view(user)?)))
 }
 
@@ -234,8 +218,7 @@ pub async fn update_user(
     let user = state
         .store
         .update_user(&user_id, &update, &admin.actor(now_ms()))
-        .await
-        .map_err(conflict)?;
+        .await?;
     Ok(Json(user_view(user)?))
 }
 

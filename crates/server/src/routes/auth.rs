@@ -133,11 +133,7 @@ async fn start_session(
             },
             now,
         )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(message) => ApiError::Conflict(message),
-            other => ApiError::Store(other),
-        })?;
+        .await?;
     if record.revoked_at_ms.is_some() {
         return Err(ApiError::device_revoked());
     }

@@ -17,7 +17,6 @@ use fieldnotes_store::directory::{
 use serde::Deserialize;
 use time::macros::format_description;
 
-use super::admin::conflict;
 use super::extract::{ApiJson, ApiQuery};
 use super::{check_id, check_name, now_ms, parse_role, rfc3339, scope_of, today};
 use crate::auth::AuthDevice;
@@ -156,11 +155,7 @@ pub async fn create(
         case_holder: None,
         created_at_ms: now,
     };
-    state
-        .store
-        .create_child(&record, &auth.actor(now))
-        .await
-        .map_err(conflict)?;
+    state.store.create_child(&record, &auth.actor(now)).await?;
     Ok((StatusCode::CREATED, Json(child_view(record))))
 }
 
@@ -236,8 +231,7 @@ pub async fn allocate(
     let allocation = state
         .store
         .allocate(&child_id, &worker.user_id, &auth.actor(now_ms()))
-        .await
-        .map_err(conflict)?;
+        .await?;
     Ok(Json(allocation_view(allocation)))
 }
 
@@ -347,8 +341,7 @@ pub async fn refer(
             },
             &auth.actor(now_ms()),
         )
-        .await
-        .map_err(conflict)?;
+        .await?;
     Ok((StatusCode::CREATED, Json(referral_view(referral))))
 }
 
@@ -442,8 +435,7 @@ pub async fn request_access(
             now + i64::from(minutes) * 60_000,
             &auth.actor(now),
         )
-        .await
-        .map_err(conflict)?;
+        .await?;
     tracing::info!(user = %auth.user_id(), %child_id, minutes, "access outside allocation");
     Ok((StatusCode::CREATED, Json(grant_view(grant))))
 }

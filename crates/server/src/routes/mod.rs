@@ -129,17 +129,8 @@ pub(crate) async fn scope_of(state: &AppState, auth: &AuthDevice) -> Result<Scop
     let grace = i64::try_from(state.policy.late_work.as_millis()).unwrap_or(i64::MAX);
     let facts = state
         .store
-        .scope_facts(
-            auth.user_id(),
-            now,
-            &today_at(now),
-            now.saturating_sub(grace),
-        )
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized {
-            code: "session_ended",
-            message: "this account no longer exists; sign in again".to_owned(),
-        })?;
+        .scope_facts(&auth.user, now, &today_at(now), now.saturating_sub(grace))
+        .await?;
     Ok(Scope::from_facts(&facts, auth.role))
 }
 

@@ -16,7 +16,6 @@ use fieldnotes_protocol::auth::Role;
 use fieldnotes_protocol::review::{
     Decision, DismissRequest, ItemKind, ResolveRequest, ReviewItem, Side,
 };
-use fieldnotes_store::StoreError;
 use fieldnotes_store::directory::DeviceRecord;
 use fieldnotes_store::review::{ReviewFilter, ReviewRecord};
 use serde::Deserialize;
@@ -222,13 +221,6 @@ pub async fn show(
     Ok(Json(item))
 }
 
-fn conflict(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Conflict(message) => ApiError::Conflict(message),
-        other => ApiError::Store(other),
-    }
-}
-
 /// `POST /v1/review/{id}/resolve`: record the reviewer's resolving change.
 pub async fn resolve(
     State(state): State<AppState>,
@@ -292,8 +284,7 @@ pub async fn resolve(
             &serde_json::to_value(&decision).unwrap_or_default(),
             &auth.actor(now_ms()),
         )
-        .await
-        .map_err(conflict)?;
+        .await?;
     Ok(Json(view(decided)?))
 }
 
@@ -326,7 +317,6 @@ pub async fn dismiss(
             &serde_json::to_value(&decision).unwrap_or_default(),
             &auth.actor(now_ms()),
         )
-        .await
-        .map_err(conflict)?;
+        .await?;
     Ok(Json(view(decided)?))
 }

@@ -98,16 +98,15 @@ pub async fn sync(
     let stored = if docs.is_empty() {
         Vec::new()
     } else {
-        let writer = Writer {
-            user_id: auth.user_id().to_owned(),
-            role: auth.role,
-            device_id: device_id.clone(),
-            actor: auth.device.actor_id.clone(),
-            scope: scope.clone(),
-        };
         let merger = ModelMerger {
             max_doc_push_bytes: state.limits.max_doc_push_bytes,
-            writer: &writer,
+            writer: Writer {
+                user_id: auth.user_id(),
+                role: auth.role,
+                device_id: &device_id,
+                actor: &auth.device.actor_id,
+                scope: &scope,
+            },
         };
         let ctx = PushContext {
             device_id: device_id.clone(),
@@ -179,10 +178,9 @@ pub async fn sync(
             .remove
             .iter()
             .any(|k| k == fieldnotes_protocol::SCOPE_ALL);
-    state.store.touch_device(&device_id, received_at_ms).await?;
     state
         .store
-        .append_audit_batch(&access.entries(), &auth.actor(received_at_ms))
+        .record_sync(&device_id, &access.entries(), &auth.actor(received_at_ms))
         .await?;
 
     Ok(Json(SyncResponse {
@@ -200,53 +198,59 @@ pub async fn sync(
 }
 
 /// Who pushed and pulled which child's records in this round, for the audit log: one entry
-/// per child and direction, naming the documents.
+/// per action and child, naming the documents. Record events (`complete`, `sign_off`, `amend`,
+/// `delete_record`, reported by the merge step) on a record not about a child are logged by
+/// the record; refusals by their code, since a refused record's child may be unreadable.
 #[derive(Debug, Default)]
 struct AccessLog {
-    entries: BTreeMap<(&'static str, String), (BTreeSet<String>, u64)>,
+    entries: BTreeMap<(String, Subject), (BTreeSet<String>, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Subject {
+    Child(String),
+    Record(String),
+    Refused(String),
 }
 
 impl AccessLog {
     fn pushed(&mut self, doc_id: &str, result: &DocResult) {
-        if let DocResult::Accepted {
-            child_id, events, ..
-        } = result
-        {
-            // Records not about a child (a contact card) are logged by document alone.
-            let child = child_id.as_deref().unwrap_or("");
-            // Completion, sign-off, amendment and deletion are on the record too.
-            for event in events {
-                let action: &'static str = match event.as_str() {
-                    "complete" => "complete",
-                    "sign_off" => "sign_off",
-                    "amend" => "amend",
-                    "delete_record" => "delete_record",
-                    _ => continue,
-                };
-                self.add(action, child, doc_id, 0);
-            }
-        }
         match result {
             DocResult::Accepted {
-                child_id: Some(child),
+                child_id,
                 new_changes,
+                events,
                 ..
-            } if *new_changes > 0 => self.add("push", child, doc_id, *new_changes),
-            DocResult::Rejected { code, .. } => {
-                self.add("push_refused", &format!("?{code}"), doc_id, 0);
+            } => {
+                let subject = match child_id {
+                    Some(child) => Subject::Child(child.clone()),
+                    None => Subject::Record(doc_id.to_owned()),
+                };
+                for event in events {
+                    self.add(event, subject.clone(), doc_id, 0);
+                }
+                if *new_changes > 0 && child_id.is_some() {
+                    self.add("push", subject, doc_id, *new_changes);
+                }
             }
-            _ => {}
+            DocResult::Rejected { code, .. } => {
+                self.add("push_refused", Subject::Refused(code.clone()), doc_id, 0);
+            }
+            DocResult::Deferred { .. } => {}
         }
     }
 
     fn pulled(&mut self, change: &fieldnotes_store::FeedChange) {
         if let Some(child) = &change.child_id {
-            self.add("pull", child, &change.doc_id, 1);
+            self.add("pull", Subject::Child(child.clone()), &change.doc_id, 1);
         }
     }
 
-    fn add(&mut self, action: &'static str, child: &str, doc_id: &str, changes: u64) {
-        let entry = self.entries.entry((action, child.to_owned())).or_default();
+    fn add(&mut self, action: &str, subject: Subject, doc_id: &str, changes: u64) {
+        let entry = self
+            .entries
+            .entry((action.to_owned(), subject))
+            .or_default();
         entry.0.insert(doc_id.to_owned());
         entry.1 += changes;
     }
@@ -254,17 +258,18 @@ impl AccessLog {
     fn entries(&self) -> Vec<NewAudit> {
         self.entries
             .iter()
-            .map(|((action, child), (docs, changes))| {
-                // Refusals are keyed by their code, not a child: the child may be unreadable.
-                match child.strip_prefix('?') {
-                    Some(code) => NewAudit::new(action)
-                        .details(serde_json::json!({ "docs": docs, "code": code })),
-                    None if child.is_empty() => NewAudit::new(action)
-                        .doc(docs.iter().next().map_or("", String::as_str))
-                        .details(serde_json::json!({ "docs": docs, "changes": changes })),
-                    None => NewAudit::new(action)
+            .map(|((action, subject), (docs, changes))| {
+                let entry = NewAudit::new(action);
+                match subject {
+                    Subject::Child(child) => entry
                         .child(child)
                         .details(serde_json::json!({ "docs": docs, "changes": changes })),
+                    Subject::Record(doc) => entry
+                        .doc(doc)
+                        .details(serde_json::json!({ "changes": changes })),
+                    Subject::Refused(code) => {
+                        entry.details(serde_json::json!({ "docs": docs, "code": code }))
+                    }
                 }
             })
             .collect()

@@ -172,31 +172,33 @@ pub async fn scope_facts_follow_allocations_referrals_and_grants(db: Db) {
         .await
         .unwrap();
 
-    let a = s
-        .scope_facts("sw-a", 100, "2026-02-01", 0)
-        .await
-        .unwrap()
-        .unwrap();
+    let a = facts(s, "sw-a", 100, "2026-02-01", 0).await;
     assert_eq!(a.allocated, vec!["c-1".to_owned()]);
-    assert_eq!(a.team_children.len(), 2);
+    assert!(
+        a.team_children.is_empty(),
+        "not read without pod-wide reading"
+    );
     assert_eq!(a.team_members.len(), 4);
-    let yw = s
-        .scope_facts("yw", 100, "2026-02-01", 0)
+    let mgr = facts(s, "mgr", 100, "2026-02-01", 0).await;
+    assert_eq!(mgr.team_children, vec!["c-1".to_owned(), "c-2".to_owned()]);
+    s.update_team("pod-1", None, Some(true), None, &by("root", 101))
         .await
-        .unwrap()
         .unwrap();
+    let pod = facts(s, "sw-a", 100, "2026-02-01", 0).await;
+    assert_eq!(pod.team_children.len(), 2, "read once the team opts in");
+    s.create_user(&person("root", "admin", None), &by("root", 102))
+        .await
+        .unwrap();
+    let root = facts(s, "root", 100, "2026-02-01", 0).await;
+    assert!(
+        root.allocated.is_empty() && root.team_members.is_empty(),
+        "an admin's scope is everything"
+    );
+    let yw = facts(s, "yw", 100, "2026-02-01", 0).await;
     assert_eq!(yw.referred, vec!["c-1".to_owned()]);
-    let b = s
-        .scope_facts("sw-b", 100, "2026-02-01", 0)
-        .await
-        .unwrap()
-        .unwrap();
+    let b = facts(s, "sw-b", 100, "2026-02-01", 0).await;
     assert_eq!(b.granted, vec!["c-2".to_owned()]);
-    let b_later = s
-        .scope_facts("sw-b", 2_000, "2026-02-01", 0)
-        .await
-        .unwrap()
-        .unwrap();
+    let b_later = facts(s, "sw-b", 2_000, "2026-02-01", 0).await;
     assert!(b_later.granted.is_empty(), "the grant ran out");
 
     // Ending gives recent-ness (within the grace window) instead of the live fact.
@@ -204,24 +206,12 @@ pub async fn scope_facts_follow_allocations_referrals_and_grants(db: Db) {
         .await
         .unwrap();
     s.allocate("c-1", "sw-b", &by("mgr", 600)).await.unwrap();
-    let a = s
-        .scope_facts("sw-a", 700, "2026-02-01", 550)
-        .await
-        .unwrap()
-        .unwrap();
+    let a = facts(s, "sw-a", 700, "2026-02-01", 550).await;
     assert!(a.allocated.is_empty());
     assert_eq!(a.recently_ended, vec!["c-1".to_owned()]);
-    let a_much_later = s
-        .scope_facts("sw-a", 700, "2026-02-01", 650)
-        .await
-        .unwrap()
-        .unwrap();
+    let a_much_later = facts(s, "sw-a", 700, "2026-02-01", 650).await;
     assert!(a_much_later.recently_ended.is_empty());
-    let yw = s
-        .scope_facts("yw", 700, "2026-02-01", 0)
-        .await
-        .unwrap()
-        .unwrap();
+    let yw = facts(s, "yw", 700, "2026-02-01", 0).await;
     assert!(yw.referred.is_empty());
     assert_eq!(yw.recently_ended, vec!["c-1".to_owned()]);
 
@@ -234,12 +224,20 @@ pub async fn scope_facts_follow_allocations_referrals_and_grants(db: Db) {
         .unwrap();
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0].reason, "duty: school called");
-    assert!(
-        s.scope_facts("nobody", 1, "2026-01-01", 0)
-            .await
-            .unwrap()
-            .is_none()
-    );
+}
+
+/// A person's scope facts.
+async fn facts(
+    s: &dyn fieldnotes_store::Store,
+    user: &str,
+    at_ms: i64,
+    today: &str,
+    grace_from_ms: i64,
+) -> fieldnotes_store::directory::ScopeFacts {
+    let user = s.get_user(user).await.unwrap().unwrap();
+    s.scope_facts(&user, at_ms, today, grace_from_ms)
+        .await
+        .unwrap()
 }
 
 fn device(id: &str, user: &str, actor: &str) -> NewDevice {
