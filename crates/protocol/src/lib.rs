@@ -156,6 +156,29 @@ pub enum RejectCode {
     ForeignActor,
     /// A new record names someone else as its author.
     WrongAuthor,
+    /// A change is not in automerge's canonical encoding (it would not re-encode to the same
+    /// bytes and hash), so storing it could leave a record that no longer loads.
+    NonCanonicalChange,
+    /// A change carries op columns this server does not know.
+    UnknownColumns,
+    /// A change refers to an object or element that no change of the document created.
+    DanglingReference,
+    /// A change, or a push, declares more operations than the server accepts.
+    TooManyOps,
+    /// The merged document did not reload to the same state; nothing was stored.
+    InconsistentDocument,
+    /// Merging the changes failed inside the server; the record is untouched and the input kept.
+    MergeFailed,
+    /// A change alters a field that never changes after a record is created (id, kind, child,
+    /// subject, author, creation time).
+    ImmutableField,
+    /// A life-cycle move (complete, sign off, delete, back to draft) this person may not make.
+    NotPermitted,
+    /// A change edits a locked (completed or signed-off) record without an amendment reason.
+    Locked,
+    /// The device has too much input waiting in quarantine; nothing more is kept until it is
+    /// reviewed.
+    QuarantineFull,
 }
 
 impl RejectCode {
@@ -169,6 +192,16 @@ impl RejectCode {
             RejectCode::OutOfScope => "out_of_scope",
             RejectCode::ForeignActor => "foreign_actor",
             RejectCode::WrongAuthor => "wrong_author",
+            RejectCode::NonCanonicalChange => "non_canonical_change",
+            RejectCode::UnknownColumns => "unknown_columns",
+            RejectCode::DanglingReference => "dangling_reference",
+            RejectCode::TooManyOps => "too_many_ops",
+            RejectCode::InconsistentDocument => "inconsistent_document",
+            RejectCode::MergeFailed => "merge_failed",
+            RejectCode::ImmutableField => "immutable_field",
+            RejectCode::NotPermitted => "not_permitted",
+            RejectCode::Locked => "locked",
+            RejectCode::QuarantineFull => "quarantine_full",
         }
     }
 
@@ -186,6 +219,16 @@ impl RejectCode {
         RejectCode::OutOfScope,
         RejectCode::ForeignActor,
         RejectCode::WrongAuthor,
+        RejectCode::NonCanonicalChange,
+        RejectCode::UnknownColumns,
+        RejectCode::DanglingReference,
+        RejectCode::TooManyOps,
+        RejectCode::InconsistentDocument,
+        RejectCode::MergeFailed,
+        RejectCode::ImmutableField,
+        RejectCode::NotPermitted,
+        RejectCode::Locked,
+        RejectCode::QuarantineFull,
     ];
 }
 
