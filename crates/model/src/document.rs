@@ -3,12 +3,12 @@
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ROOT, ReadDoc, Value};
 
-use crate::conflict::{FieldConflict, find_conflicts};
+use crate::conflict::{FieldConflict, find_conflicts, prose_conflicts};
 use crate::error::ModelError;
 use crate::kinds::{DocKind, NoteStatus};
 use crate::read::{read_deletion, read_record};
 use crate::record::{NewRecord, PLAN_POINT_LIMIT, Patch, Record};
-use crate::validate::{ValidationError, ValidationErrors, check};
+use crate::validate::{ValidationError, ValidationErrors, check, check_written};
 use crate::write::*;
 
 /// The version of the document layout this crate writes.
@@ -70,9 +70,9 @@ impl Document {
                 put_str(&mut doc, "author", &n.author)?;
                 put_str(&mut doc, "visit_kind", n.visit_kind.as_str())?;
                 put_str(&mut doc, "occurred_at", &n.occurred_at)?;
-                put_str(&mut doc, "title", &n.title)?;
+                put_statement(&mut doc, "title", &n.title)?;
                 put_text(&mut doc, "body", &n.body)?;
-                put_text(&mut doc, "wishes_and_feelings", &n.wishes_and_feelings)?;
+                put_statement(&mut doc, "wishes_and_feelings", &n.wishes_and_feelings)?;
                 put_str_list(&mut doc, "tags", &n.tags)?;
                 put_str_list(&mut doc, "present", &n.present)?;
                 put_opt_bool(&mut doc, "child_seen", n.child_seen)?;
@@ -87,19 +87,19 @@ impl Document {
             NewRecord::AboutMe(n) => {
                 put_str(&mut doc, "subject_kind", n.subject_kind.as_str())?;
                 put_str(&mut doc, "subject_id", &n.subject_id)?;
-                put_text(&mut doc, "fun", &n.fun)?;
-                put_text(&mut doc, "dislikes", &n.dislikes)?;
-                put_text(&mut doc, "important", &n.important)?;
-                put_text(&mut doc, "how_to_help", &n.how_to_help)?;
+                put_statement(&mut doc, "fun", &n.fun)?;
+                put_statement(&mut doc, "dislikes", &n.dislikes)?;
+                put_statement(&mut doc, "important", &n.important)?;
+                put_statement(&mut doc, "how_to_help", &n.how_to_help)?;
                 put_str(&mut doc, "status", status)?;
             }
             NewRecord::ContactCard(n) => {
                 put_str(&mut doc, "worker_id", &n.worker_id)?;
-                put_str(&mut doc, "display_name", &n.display_name)?;
+                put_statement(&mut doc, "display_name", &n.display_name)?;
                 put_picture(&mut doc, "picture", n.picture.as_ref())?;
-                put_str_list(&mut doc, "three_things", &n.three_things)?;
-                put_text(&mut doc, "how_to_reach", &n.how_to_reach)?;
-                put_text(&mut doc, "when_to_reach", &n.when_to_reach)?;
+                put_statement_list(&mut doc, "three_things", &n.three_things)?;
+                put_statement(&mut doc, "how_to_reach", &n.how_to_reach)?;
+                put_statement(&mut doc, "when_to_reach", &n.when_to_reach)?;
             }
             NewRecord::ShortPlan(n) => {
                 if n.points.len() > PLAN_POINT_LIMIT {
@@ -107,7 +107,7 @@ impl Document {
                 }
                 put_str(&mut doc, "child_id", &n.child_id)?;
                 put_str(&mut doc, "author", &n.author)?;
-                put_text_list(&mut doc, "points", &n.points)?;
+                put_statement_list(&mut doc, "points", &n.points)?;
                 put_opt_str(&mut doc, "review_on", n.review_on.as_deref())?;
                 put_opt_str(&mut doc, "planned_end", n.planned_end.as_deref())?;
                 put_str(&mut doc, "status", status)?;
@@ -119,6 +119,7 @@ impl Document {
             kind,
         };
         document.validate()?;
+        check_written(&document.read()?, None, None)?;
         document
             .doc
             .commit_with(CommitOptions::default().with_time(device_time_ms));
@@ -250,10 +251,15 @@ impl Document {
         options: CommitOptions,
         guard: impl FnOnce(&Document) -> Result<(), ModelError>,
     ) -> Result<Option<EncodedChange>, ModelError> {
+        let before = read_record(&self.doc, &self.id, self.kind, None).0;
         let outcome = self
             .apply_patch(patch)
             .and_then(|()| guard(self))
-            .and_then(|()| self.validate().map_err(ModelError::from));
+            .and_then(|()| self.validate().map_err(ModelError::from))
+            .and_then(|()| {
+                let after = read_record(&self.doc, &self.id, self.kind, None).0;
+                check_written(&after, Some(&before), None).map_err(ModelError::from)
+            });
         if let Err(e) = outcome {
             self.doc.rollback();
             return Err(e);
@@ -301,13 +307,13 @@ impl Document {
                     put_str(doc, "occurred_at", v)?;
                 }
                 if let Some(v) = &p.title {
-                    put_str(doc, "title", v)?;
+                    put_statement(doc, "title", v)?;
                 }
                 if let Some(v) = &p.body {
                     put_text(doc, "body", v)?;
                 }
                 if let Some(v) = &p.wishes_and_feelings {
-                    put_text(doc, "wishes_and_feelings", v)?;
+                    put_statement(doc, "wishes_and_feelings", v)?;
                 }
                 if let Some(v) = &p.tags {
                     put_str_list(doc, "tags", v)?;
@@ -336,7 +342,7 @@ impl Document {
                     ("how_to_help", &p.how_to_help),
                 ] {
                     if let Some(v) = value {
-                        put_text(doc, field, v)?;
+                        put_statement(doc, field, v)?;
                     }
                 }
                 if let Some(v) = p.status {
@@ -345,19 +351,19 @@ impl Document {
             }
             Patch::ContactCard(p) => {
                 if let Some(v) = &p.display_name {
-                    put_str(doc, "display_name", v)?;
+                    put_statement(doc, "display_name", v)?;
                 }
                 if let Some(v) = &p.picture {
                     put_picture(doc, "picture", v.as_ref())?;
                 }
                 if let Some(v) = &p.three_things {
-                    put_str_list(doc, "three_things", v)?;
+                    put_statement_list(doc, "three_things", v)?;
                 }
                 if let Some(v) = &p.how_to_reach {
-                    put_text(doc, "how_to_reach", v)?;
+                    put_statement(doc, "how_to_reach", v)?;
                 }
                 if let Some(v) = &p.when_to_reach {
-                    put_text(doc, "when_to_reach", v)?;
+                    put_statement(doc, "when_to_reach", v)?;
                 }
             }
             Patch::ShortPlan(p) => {
@@ -365,7 +371,7 @@ impl Document {
                     if v.len() > PLAN_POINT_LIMIT {
                         return Err(too_many_points(v.len()));
                     }
-                    put_text_list(doc, "points", v)?;
+                    put_statement_list(doc, "points", v)?;
                 }
                 if let Some(v) = &p.review_on {
                     put_opt_str(doc, "review_on", v.as_deref())?;
@@ -381,9 +387,22 @@ impl Document {
         Ok(())
     }
 
-    /// Fields holding concurrent, conflicting values.
-    pub fn conflicts(&self) -> Vec<FieldConflict> {
-        find_conflicts(&self.doc)
+    /// Fields holding concurrent, conflicting values: statements and other values written
+    /// differently at the same time (automerge conflicts), and prose rewritten at the same
+    /// time in overlapping places ([`FieldConflict::merged`] set). A prose conflict is listed
+    /// while the concurrent versions are the document's heads: the next edit made after
+    /// seeing both settles it (the review item raised for it stays until decided).
+    pub fn conflicts(&mut self) -> Vec<FieldConflict> {
+        let mut out = find_conflicts(&self.doc);
+        let prose = crate::record::fields_with_rule(self.kind, crate::record::FieldRule::Prose);
+        out.extend(prose_conflicts(&mut self.doc, &prose));
+        out
+    }
+
+    /// Each entry of list `field` (plan points, tags) as the merge shows it, with the change,
+    /// actor and device time that wrote that entry: a plan point is credited to its writer.
+    pub fn list_entries(&self, field: &str) -> Vec<crate::ConflictValue> {
+        crate::conflict::list_entries(&self.doc, field)
     }
 
     /// The current heads: two replicas with the same heads hold the same state.

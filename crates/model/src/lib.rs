@@ -4,10 +4,14 @@
 //! * [`Document`] creates, reads and edits one record; every edit is one automerge change
 //!   written with the device's actor id and stamped with the device's clock (passed in: this
 //!   crate has no clock, no I/O and no randomness, and builds for `wasm32-unknown-unknown`).
-//! * Long text (a note body, the child's wishes and feelings, profile answers, plan points) is
-//!   automerge text, so two people editing one body offline merge character by character;
-//!   short values (title, dates, enumerations) are scalars, so concurrent edits are visible as
-//!   conflicts ([`Document::conflicts`]).
+//! * Each field has a merge rule ([`FieldRule`], [`field_rule`]). A child's words are never
+//!   merged letter by letter: statements (wishes and feelings, titles, "about me" answers,
+//!   plan points, card lines) are one scalar value each, written whole, so two different
+//!   concurrent values are a conflict ([`Document::conflicts`]) with each side's value as its
+//!   device wrote it. Only a note's body is prose (automerge text): edits in different places
+//!   merge, and overlapping concurrent rewrites are a conflict showing each side's whole text
+//!   and the merged text. Documents that hold statements as text (schema 1 before this rule)
+//!   still read; the next edit of such a field writes the scalar.
 //! * [`Document::validate`] names the field and the rule broken; structural rules always hold,
 //!   completeness rules once a record is completed.
 //! * A completed or signed-off record is locked: [`Document::edit`] refuses it and

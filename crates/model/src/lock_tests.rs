@@ -593,7 +593,7 @@ fn merge_incoming_reports_only_conflicts_the_push_is_part_of() {
     let mut stored = merged.document;
     // C edits another field: the title conflict is not its doing.
     c.edit(body("From C"), T0).unwrap();
-    let merged = merge_incoming("n1", Some(&stored.save()), &changes(&mut c)).unwrap();
+    let mut merged = merge_incoming("n1", Some(&stored.save()), &changes(&mut c)).unwrap();
     assert!(merged.new_conflicts.is_empty());
     assert_eq!(merged.document.conflicts().len(), 1);
 }

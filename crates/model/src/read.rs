@@ -149,6 +149,40 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A statement: a scalar string, or text in documents written before statements were
+    /// scalars; empty when absent.
+    pub(crate) fn statement(&mut self, field: &str) -> String {
+        match self.value(&ROOT, field) {
+            None => String::new(),
+            Some((Value::Object(ObjType::Text), id)) => self.text_of(&id),
+            Some((Value::Scalar(s), _)) if matches!(s.as_ref(), ScalarValue::Str(_)) => {
+                s.as_str().unwrap_or_default().to_owned()
+            }
+            Some(_) => {
+                self.wrong_type(field, "a string");
+                String::new()
+            }
+        }
+    }
+
+    /// A list of statements: scalar strings, or text entries in older documents.
+    pub(crate) fn statement_list(&mut self, field: &str) -> Vec<String> {
+        let Some(list) = self.list(field) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for i in 0..self.length_of(&list) {
+            match self.get(&list, i) {
+                Ok(Some((Value::Object(ObjType::Text), id))) => out.push(self.text_of(&id)),
+                Ok(Some((Value::Scalar(s), _))) if matches!(s.as_ref(), ScalarValue::Str(_)) => {
+                    out.push(s.as_str().unwrap_or_default().to_owned());
+                }
+                _ => self.wrong_type(&format!("{field}/{i}"), "a string"),
+            }
+        }
+        out
+    }
+
     /// A text object (collaborative text); empty when absent.
     pub(crate) fn text(&mut self, field: &str) -> String {
         match self.value(&ROOT, field) {
@@ -184,23 +218,6 @@ impl<'a> Reader<'a> {
                     _ => self.wrong_type(&format!("{field}/{i}"), "a string"),
                 },
                 _ => self.wrong_type(&format!("{field}/{i}"), "a string"),
-            }
-        }
-        out
-    }
-
-    /// A list of text objects.
-    pub(crate) fn text_list(&mut self, field: &str) -> Vec<String> {
-        let Some(list) = self.list(field) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for i in 0..self.length_of(&list) {
-            match self.get(&list, i) {
-                Ok(Some((Value::Object(ObjType::Text), id))) => {
-                    out.push(self.text_of(&id));
-                }
-                _ => self.wrong_type(&format!("{field}/{i}"), "text"),
             }
         }
         out
@@ -256,9 +273,9 @@ pub(crate) fn read_record(
             author: r.str("author"),
             visit_kind: r.enum_or("visit_kind", &valid(VisitKind::ALL), VisitKind::HomeVisit),
             occurred_at: r.str("occurred_at"),
-            title: r.str("title"),
+            title: r.statement("title"),
             body: r.text("body"),
-            wishes_and_feelings: r.text("wishes_and_feelings"),
+            wishes_and_feelings: r.statement("wishes_and_feelings"),
             tags: r.str_list("tags"),
             present: r.str_list("present"),
             child_seen: r.opt_bool("child_seen"),
@@ -274,26 +291,26 @@ pub(crate) fn read_record(
             id: id.to_owned(),
             subject_kind: r.enum_or("subject_kind", &valid(SubjectKind::ALL), SubjectKind::Child),
             subject_id: r.str("subject_id"),
-            fun: r.text("fun"),
-            dislikes: r.text("dislikes"),
-            important: r.text("important"),
-            how_to_help: r.text("how_to_help"),
+            fun: r.statement("fun"),
+            dislikes: r.statement("dislikes"),
+            important: r.statement("important"),
+            how_to_help: r.statement("how_to_help"),
             status: r.enum_or("status", &status_values, NoteStatus::Draft),
         }),
         DocKind::ContactCard => Record::ContactCard(ContactCard {
             id: id.to_owned(),
             worker_id: r.str("worker_id"),
-            display_name: r.str("display_name"),
+            display_name: r.statement("display_name"),
             picture: r.picture("picture"),
-            three_things: r.str_list("three_things"),
-            how_to_reach: r.text("how_to_reach"),
-            when_to_reach: r.text("when_to_reach"),
+            three_things: r.statement_list("three_things"),
+            how_to_reach: r.statement("how_to_reach"),
+            when_to_reach: r.statement("when_to_reach"),
         }),
         DocKind::ShortPlan => Record::ShortPlan(ShortPlan {
             id: id.to_owned(),
             child_id: r.str("child_id"),
             author: r.str("author"),
-            points: r.text_list("points"),
+            points: r.statement_list("points"),
             review_on: r.opt_str("review_on"),
             planned_end: r.opt_str("planned_end"),
             status: r.enum_or("status", &status_values, NoteStatus::Draft),

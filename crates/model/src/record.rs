@@ -8,6 +8,77 @@ use crate::kinds::{DocKind, NotAloneReason, NoteStatus, SubjectKind, VisitKind};
 /// three points".
 pub const PLAN_POINT_LIMIT: usize = 3;
 
+/// How concurrent edits of a field merge. Decided per field, here, for every kind
+/// ([`field_rule`]).
+///
+/// A child's words are never merged letter by letter: a field that holds one person's
+/// statement takes one value, written whole, so two different concurrent values are a
+/// conflict for review (each side's value as its device wrote it). Only long bodies merge as
+/// text, and an overlapping concurrent rewrite of the same passage is reported for review too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldRule {
+    /// One person's statement (wishes and feelings, a title, an "about me" answer, a card
+    /// line): one scalar value written whole. Concurrent different values conflict.
+    Statement,
+    /// A list whose entries are statements (plan points, a card's three things): each entry
+    /// is one value. A concurrent change of the same entry conflicts on that entry; entries
+    /// added concurrently are both kept (the plan limit check counts them).
+    StatementList,
+    /// Long text (a note's body): automerge text, merged where edits do not overlap (two
+    /// appends); overlapping concurrent rewrites are a conflict showing each side's whole
+    /// text and the merged text.
+    Prose,
+    /// Any other single value (dates, enumerations, yes/no, ids): concurrent different
+    /// values conflict.
+    Value,
+    /// A list of short values (tags, people present): entries conflict one by one.
+    ValueList,
+}
+
+/// The merge rule of `field` of a record of `kind`; `None` for a name that is not a field.
+/// Documents written before this rule (schema 1 wrote statements as automerge text) still
+/// read: a statement reads from text or a scalar, and the next edit replaces the text with a
+/// scalar.
+pub fn field_rule(kind: DocKind, field: &str) -> Option<FieldRule> {
+    use FieldRule::*;
+    let rule = match (kind, field) {
+        (_, "status" | "signed_off_by" | "deleted") => Value,
+        (DocKind::VisitNote, "title" | "wishes_and_feelings") => Statement,
+        (DocKind::VisitNote, "body") => Prose,
+        (DocKind::VisitNote, "tags" | "present") => ValueList,
+        (
+            DocKind::VisitNote,
+            "child_id" | "author" | "visit_kind" | "occurred_at" | "child_seen" | "seen_alone"
+            | "not_alone_reason",
+        ) => Value,
+        (DocKind::AboutMe, "fun" | "dislikes" | "important" | "how_to_help") => Statement,
+        (DocKind::AboutMe, "subject_kind" | "subject_id") => Value,
+        (DocKind::ContactCard, "display_name" | "how_to_reach" | "when_to_reach") => Statement,
+        (DocKind::ContactCard, "three_things") => StatementList,
+        (DocKind::ContactCard, "worker_id" | "picture") => Value,
+        (DocKind::ShortPlan, "points") => StatementList,
+        (DocKind::ShortPlan, "child_id" | "author" | "review_on" | "planned_end") => Value,
+        _ => return None,
+    };
+    Some(rule)
+}
+
+/// The fields of `kind` that follow `rule`, for documentation and tests.
+pub fn fields_with_rule(kind: DocKind, rule: FieldRule) -> Vec<&'static str> {
+    const ALL: &[&str] = &[
+        "title", "body", "wishes_and_feelings", "tags", "present", "child_id", "author",
+        "visit_kind", "occurred_at", "child_seen", "seen_alone", "not_alone_reason", "status",
+        "signed_off_by", "fun", "dislikes", "important", "how_to_help", "subject_kind",
+        "subject_id", "display_name", "how_to_reach", "when_to_reach", "three_things",
+        "worker_id", "picture", "points", "review_on", "planned_end",
+    ];
+    ALL.iter()
+        .copied()
+        .filter(|f| field_rule(kind, f) == Some(rule))
+        .collect()
+}
+
 /// A note of one contact with a child.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VisitNote {

@@ -14,7 +14,8 @@ pub const REVIEW_PREFIX: &str = "review:";
 impl Document {
     /// Write `value` to `field` — a root field (`title`) or a list entry (`tags/2`) — as one
     /// change that supersedes every concurrent value, even when `value` is the one the merge
-    /// already shows. A boolean field takes `true` or `false`; a text field is replaced. On a
+    /// already shows. A boolean field takes `true` or `false`; a statement takes `value` as
+    /// one scalar; prose (a note's body) is edited to read `value`. On a
     /// completed or signed-off record the change is an amendment whose reason is
     /// `review: <reason>`. The result must keep the record's rules.
     pub fn settle(
@@ -41,7 +42,17 @@ impl Document {
                 };
                 self.doc.put(&obj, prop, b)
             }
-            Some((Value::Object(ObjType::Text), text)) => self.doc.update_text(&text, value),
+            // Prose is edited as text; a statement still held as text (an older document) is
+            // replaced by one scalar value, like any statement.
+            Some((Value::Object(ObjType::Text), text)) if self.is_prose(field) => {
+                if self.doc.text(&text)? == value {
+                    return Err(ModelError::Load(format!(
+                        "field `{field}` already reads this text: nothing to write; dismiss the \
+                         item with a reason instead"
+                    )));
+                }
+                self.doc.update_text(&text, value)
+            }
             Some((Value::Object(_), _)) => {
                 return Err(ModelError::Load(format!(
                     "field `{field}` holds a list or map; settle one of its entries"
@@ -84,6 +95,11 @@ impl Document {
                 ))
             }
         })
+    }
+
+    /// Whether `field` (a root field) is prose, edited as text.
+    fn is_prose(&self, field: &str) -> bool {
+        crate::record::field_rule(self.kind, field) == Some(crate::record::FieldRule::Prose)
     }
 
     /// The commit options of a review decision on this record.

@@ -29,6 +29,9 @@ pub const MAX_ID_CHARS: usize = 100;
 pub const MIN_REASON_CHARS: usize = 3;
 /// Longest amendment or deletion reason, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
+/// How far ahead of the writer's clock a visit may be dated (a visit late in the evening in
+/// another time zone, a device clock a little fast).
+pub const MAX_AHEAD_MS: i64 = 24 * 60 * 60 * 1000;
 /// Picture media types accepted.
 pub const PICTURE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/webp"];
 
@@ -350,6 +353,131 @@ pub(crate) fn reason_error(field: &str, reason: &str) -> Option<ValidationError>
     }
 }
 
+/// The rules for values as they are written. They apply to the values a change sets (every
+/// value of a new record), not to values a record already holds, so a record stored before a
+/// rule existed stays readable and editable:
+///
+/// * a visit note's title is not empty or only spaces, nor is its body;
+/// * a short plan's planned ending is not before its review date;
+/// * with `now_ms` (the writer's clock: the device's own when it writes, the server's receive
+///   time when it stores a push), a visit is not dated more than [`MAX_AHEAD_MS`] ahead.
+///
+/// The model has no clock: [`crate::Document::create`] and [`crate::Document::edit`] check
+/// these rules without `now_ms`; a device checks the date with [`check_clock_new`] and
+/// [`check_clock_patch`] before it writes, the server with this function when it stores.
+pub fn check_written(
+    record: &Record,
+    before: Option<&Record>,
+    now_ms: Option<i64>,
+) -> Result<(), ValidationErrors> {
+    let mut rules = Rules { errors: Vec::new() };
+    match (record, before) {
+        (Record::VisitNote(n), before) => {
+            let before = match before {
+                Some(Record::VisitNote(b)) => Some(b),
+                _ => None,
+            };
+            let changed = |f: fn(&VisitNote) -> &str| before.is_none_or(|b| f(b) != f(n));
+            if changed(|n| &n.title) && n.title.trim().is_empty() {
+                rules.fail(
+                    "title",
+                    "required",
+                    "must not be empty or only spaces: give the note a short title, such as \
+                     the kind of contact and where"
+                        .into(),
+                );
+            }
+            if changed(|n| &n.body) && n.body.trim().is_empty() {
+                rules.fail(
+                    "body",
+                    "required",
+                    "must not be empty or only spaces: write what happened during the contact"
+                        .into(),
+                );
+            }
+            if let Some(now) = now_ms
+                && changed(|n| &n.occurred_at)
+                && let Some(e) = ahead_error(&n.occurred_at, now)
+            {
+                rules.errors.push(e);
+            }
+        }
+        (Record::ShortPlan(p), before) => {
+            let unchanged = matches!(before, Some(Record::ShortPlan(b))
+                if b.review_on == p.review_on && b.planned_end == p.planned_end);
+            if !unchanged && let (Some(review), Some(end)) = (&p.review_on, &p.planned_end) {
+                let format = time::macros::format_description!("[year]-[month]-[day]");
+                if let (Ok(r), Ok(e)) = (
+                    time::Date::parse(review, &format),
+                    time::Date::parse(end, &format),
+                ) && e < r
+                {
+                    rules.fail(
+                        "planned_end",
+                        "order",
+                        format!(
+                            "{end} is before the review date {review}: set the planned ending \
+                             on or after the review, or bring the review forward"
+                        ),
+                    );
+                }
+            }
+        }
+        (Record::AboutMe(_) | Record::ContactCard(_), _) => {}
+    }
+    if rules.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationErrors(rules.errors))
+    }
+}
+
+/// A visit dated more than [`MAX_AHEAD_MS`] after `now_ms`.
+fn ahead_error(occurred_at: &str, now_ms: i64) -> Option<ValidationError> {
+    let at = OffsetDateTime::parse(occurred_at, &Rfc3339).ok()?;
+    let at_ms = i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()?;
+    if at_ms <= now_ms.saturating_add(MAX_AHEAD_MS) {
+        return None;
+    }
+    let now = OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| now_ms.to_string());
+    Some(ValidationError::new(
+        "occurred_at",
+        "not_ahead",
+        format!(
+            "{occurred_at} is more than a day ahead of now ({now}): give the date and time the \
+             contact happened (and check this device's clock if it is wrong)"
+        ),
+    ))
+}
+
+/// The clock rule for a new record, on the device before it writes: a visit is not dated more
+/// than a day after `now_ms`, the device's clock.
+pub fn check_clock_new(record: &crate::NewRecord, now_ms: i64) -> Result<(), ValidationErrors> {
+    match record {
+        crate::NewRecord::VisitNote(n) => clock_result(ahead_error(&n.occurred_at, now_ms)),
+        _ => Ok(()),
+    }
+}
+
+/// The clock rule for a patch, on the device before it writes.
+pub fn check_clock_patch(patch: &crate::Patch, now_ms: i64) -> Result<(), ValidationErrors> {
+    match patch {
+        crate::Patch::VisitNote(p) => clock_result(
+            p.occurred_at
+                .as_deref()
+                .and_then(|at| ahead_error(at, now_ms)),
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn clock_result(error: Option<ValidationError>) -> Result<(), ValidationErrors> {
+    error.map_or(Ok(()), |e| Err(ValidationErrors(vec![e])))
+}
+
 /// Check `record` and its deletion marker against every rule; `read_errors` are problems found
 /// reading them.
 pub(crate) fn check(
@@ -373,5 +501,161 @@ pub(crate) fn check(
         Ok(())
     } else {
         Err(ValidationErrors(rules.errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    const NOW: i64 = 1_795_600_000_000; // 2026-11-25T...
+
+    fn note(title: &str, body: &str, occurred_at: &str) -> NewRecord {
+        NewRecord::VisitNote(NewVisitNote {
+            child_id: "child-1".into(),
+            author: "sw-1".into(),
+            visit_kind: VisitKind::HomeVisit,
+            occurred_at: occurred_at.into(),
+            title: title.into(),
+            body: body.into(),
+            wishes_and_feelings: String::new(),
+            tags: vec![],
+            present: vec![],
+            child_seen: None,
+            seen_alone: None,
+            not_alone_reason: None,
+        })
+    }
+
+    fn refused(result: Result<Document, ModelError>, field: &str, words: &str) {
+        let err = result.unwrap_err();
+        let ModelError::Invalid(errors) = &err else {
+            panic!("{err}")
+        };
+        assert!(errors.for_field(field).next().is_some(), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("`{field}`")) && text.contains(words),
+            "{text}"
+        );
+    }
+
+    const AT: &str = "2026-11-20T14:30:00Z";
+
+    #[test]
+    fn a_blank_title_or_body_is_refused_when_written() {
+        let make = |t: &str, b: &str| Document::create("n", ActorId::from([1u8; 16]), note(t, b, AT), NOW);
+        refused(make("", "Body"), "title", "give the note a short title");
+        refused(make("   \t", "Body"), "title", "give the note a short title");
+        refused(make("Visit", ""), "body", "write what happened");
+        refused(make("Visit", " \n "), "body", "write what happened");
+        let mut doc = make("Visit", "Body").unwrap();
+        let blank = Patch::VisitNote(VisitNotePatch {
+            title: Some("  ".into()),
+            ..Default::default()
+        });
+        let err = doc.edit(blank, NOW).unwrap_err().to_string();
+        assert!(err.contains("`title`"), "{err}");
+        let blank = Patch::VisitNote(VisitNotePatch {
+            body: Some(String::new()),
+            ..Default::default()
+        });
+        let err = doc.edit(blank, NOW).unwrap_err().to_string();
+        assert!(err.contains("`body`"), "{err}");
+    }
+
+    #[test]
+    fn a_record_that_already_holds_a_blank_title_stays_editable() {
+        // Written before the rule: a change to another field is not refused for it.
+        let before = Record::VisitNote(VisitNote {
+            id: "n".into(),
+            child_id: "child-1".into(),
+            author: "sw-1".into(),
+            visit_kind: VisitKind::HomeVisit,
+            occurred_at: AT.into(),
+            title: String::new(),
+            body: "Body".into(),
+            wishes_and_feelings: String::new(),
+            tags: vec![],
+            present: vec![],
+            child_seen: None,
+            seen_alone: None,
+            not_alone_reason: None,
+            status: NoteStatus::Draft,
+            signed_off_by: None,
+        });
+        let mut after = before.clone();
+        if let Record::VisitNote(n) = &mut after {
+            n.wishes_and_feelings = "home".into();
+        }
+        assert!(validate::check_written(&after, Some(&before), Some(NOW)).is_ok());
+        assert!(validate::check_written(&after, None, Some(NOW)).is_err());
+    }
+
+    #[test]
+    fn a_visit_dated_more_than_a_day_ahead_is_refused_against_the_given_clock() {
+        let ahead = "2029-01-01T10:00:00Z";
+        let new = note("Visit", "Body", ahead);
+        let err = validate::check_clock_new(&new, NOW).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("`occurred_at`") && text.contains("more than a day ahead"),
+            "{text}"
+        );
+        assert!(text.contains("2026-11-"), "names now: {text}");
+        // Within a day is fine (another time zone, a fast clock); the past is fine.
+        let soon = time_plus(NOW, 23 * 3600);
+        assert!(validate::check_clock_new(&note("Visit", "Body", &soon), NOW).is_ok());
+        let late = time_plus(NOW, 25 * 3600);
+        assert!(validate::check_clock_new(&note("Visit", "Body", &late), NOW).is_err());
+        assert!(validate::check_clock_new(&note("Visit", "Body", AT), NOW).is_ok());
+        let patch = Patch::VisitNote(VisitNotePatch {
+            occurred_at: Some(ahead.into()),
+            ..Default::default()
+        });
+        assert!(validate::check_clock_patch(&patch, NOW).is_err());
+        // The server's check: only when the push changes the date.
+        let doc = Document::create("n", ActorId::from([1u8; 16]), new, NOW).unwrap();
+        let record = doc.read().unwrap();
+        assert!(validate::check_written(&record, None, Some(NOW)).is_err());
+        assert!(validate::check_written(&record, Some(&record), Some(NOW)).is_ok());
+        assert!(validate::check_written(&record, None, None).is_ok(), "no clock, no date rule");
+    }
+
+    fn time_plus(ms: i64, secs: i64) -> String {
+        use time::format_description::well_known::Rfc3339;
+        time::OffsetDateTime::from_unix_timestamp(ms / 1000 + secs)
+            .unwrap()
+            .format(&Rfc3339)
+            .unwrap()
+    }
+
+    fn plan(review: &str, end: &str) -> NewRecord {
+        NewRecord::ShortPlan(NewShortPlan {
+            child_id: "yp-1".into(),
+            author: "yw-1".into(),
+            points: vec!["meet".into()],
+            review_on: Some(review.into()),
+            planned_end: Some(end.into()),
+        })
+    }
+
+    #[test]
+    fn a_planned_ending_before_the_review_is_refused() {
+        let make = |r: &str, e: &str| Document::create("p", ActorId::from([1u8; 16]), plan(r, e), NOW);
+        refused(make("2026-12-15", "2026-12-01"), "planned_end", "before the review date 2026-12-15");
+        make("2026-12-15", "2026-12-15").expect("ending on the review day");
+        let mut doc = make("2026-12-01", "2027-01-31").unwrap();
+        let err = doc
+            .edit(
+                Patch::ShortPlan(ShortPlanPatch {
+                    review_on: Some(Some("2027-02-01".into())),
+                    ..Default::default()
+                }),
+                NOW,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`planned_end`") && err.contains("bring the review forward"), "{err}");
     }
 }

@@ -1,5 +1,7 @@
-//! Writing record fields into an automerge document so that concurrent edits merge well:
-//! collaborative text is edited with minimal splices, lists element by element.
+//! Writing record fields into an automerge document by their merge rule
+//! ([`crate::FieldRule`]): a statement is one scalar put of the whole string, a statement list
+//! changes only the entries that differ (each one put whole), prose is edited with minimal
+//! text splices.
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
@@ -45,7 +47,90 @@ fn delete(doc: &mut AutoCommit, field: &str) -> Result<()> {
     Ok(())
 }
 
-/// Set a collaborative text field to `value` with the smallest edit.
+/// Set a statement field to `value` as one scalar: two different concurrent values are an
+/// automerge conflict, never interleaved text. A field still held as text (written before
+/// statements were scalars) is left alone when it already reads `value`, and replaced by the
+/// scalar otherwise.
+pub(crate) fn put_statement(doc: &mut AutoCommit, field: &str, value: &str) -> Result<()> {
+    if current_statement(doc, &ROOT, field)?.as_deref() != Some(value) {
+        doc.put(ROOT, field, value)?;
+    }
+    Ok(())
+}
+
+/// The string a statement field or entry holds (scalar or legacy text), if it holds one.
+fn current_statement(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    prop: impl Into<automerge::Prop>,
+) -> Result<Option<String>> {
+    Ok(match doc.get(obj, prop)? {
+        Some((Value::Scalar(s), _)) => s.as_str().map(str::to_owned),
+        Some((Value::Object(ObjType::Text), id)) => Some(doc.text(&id)?),
+        _ => None,
+    })
+}
+
+/// Set a list of statements (plan points, a card's three things) to `values`, changing only
+/// what differs from the current list (a sequence diff): a changed entry is one put of the
+/// whole string on that entry, so a concurrent change of the same entry conflicts there,
+/// while entries added, removed or kept elsewhere merge.
+pub(crate) fn put_statement_list(
+    doc: &mut AutoCommit,
+    field: &str,
+    values: &[String],
+) -> Result<()> {
+    let list = list(doc, field)?;
+    let len = doc.length(&list);
+    let mut old = Vec::with_capacity(len);
+    for i in 0..len {
+        // An entry that is not a string cannot equal any value: the diff replaces it.
+        old.push(current_statement(doc, &list, i)?.unwrap_or_else(|| "\u{0}".repeat(i + 1)));
+    }
+    if old == values {
+        return Ok(());
+    }
+    for op in similar::capture_diff_slices(similar::Algorithm::Myers, &old, values) {
+        match op {
+            similar::DiffOp::Equal { .. } => {}
+            similar::DiffOp::Delete {
+                old_len, new_index, ..
+            } => {
+                for _ in 0..old_len {
+                    doc.delete(&list, new_index)?;
+                }
+            }
+            similar::DiffOp::Insert {
+                new_index, new_len, ..
+            } => {
+                for (k, v) in values.iter().enumerate().skip(new_index).take(new_len) {
+                    doc.insert(&list, k, v.as_str())?;
+                }
+            }
+            similar::DiffOp::Replace {
+                old_len,
+                new_index,
+                new_len,
+                ..
+            } => {
+                let shared = old_len.min(new_len);
+                let replaced = values.iter().enumerate().skip(new_index);
+                for (k, v) in replaced.clone().take(shared) {
+                    doc.put(&list, k, v.as_str())?;
+                }
+                for _ in shared..old_len {
+                    doc.delete(&list, new_index + shared)?;
+                }
+                for (k, v) in replaced.take(new_len).skip(shared) {
+                    doc.insert(&list, k, v.as_str())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Set a prose (collaborative text) field to `value` with the smallest edit.
 pub(crate) fn put_text(doc: &mut AutoCommit, field: &str, value: &str) -> Result<()> {
     let obj = match doc.get(ROOT, field)? {
         Some((Value::Object(ObjType::Text), id)) => id,
@@ -81,32 +166,6 @@ pub(crate) fn put_str_list(doc: &mut AutoCommit, field: &str, values: &[String])
         } else {
             doc.insert(&list, i, value.as_str())?;
         }
-    }
-    for i in (values.len()..len).rev() {
-        doc.delete(&list, i)?;
-    }
-    Ok(())
-}
-
-/// Set a list of collaborative texts, editing each entry in place.
-pub(crate) fn put_text_list(doc: &mut AutoCommit, field: &str, values: &[String]) -> Result<()> {
-    let list = list(doc, field)?;
-    let len = doc.length(&list);
-    for (i, value) in values.iter().enumerate() {
-        let existing = if i < len {
-            match doc.get(&list, i)? {
-                Some((Value::Object(ObjType::Text), id)) => Some(id),
-                _ => None,
-            }
-        } else {
-            None
-        };
-        let obj = match existing {
-            Some(id) => id,
-            None if i < len => doc.put_object(&list, i, ObjType::Text)?,
-            None => doc.insert_object(&list, i, ObjType::Text)?,
-        };
-        set_text(doc, &obj, value)?;
     }
     for i in (values.len()..len).rev() {
         doc.delete(&list, i)?;

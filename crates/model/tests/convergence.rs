@@ -36,7 +36,7 @@ fn edit_strategy() -> impl Strategy<Value = Edit> {
     prop_oneof![
         (0.0..=1.0f64, "[a-z ]{1,12}").prop_map(|(at, text)| Edit::InsertBody { at, text }),
         (0.0..=1.0f64, 1usize..8).prop_map(|(at, len)| Edit::DeleteBody { at, len }),
-        "[A-Za-z ]{1,30}".prop_map(Edit::Title),
+        "[A-Za-z][A-Za-z ]{0,29}".prop_map(Edit::Title),
         "[a-z]{1,10}".prop_map(Edit::AddTag),
         "[a-z ]{0,20}".prop_map(Edit::Wishes),
         any::<bool>().prop_map(Edit::ChildSeen),
@@ -66,6 +66,9 @@ fn apply(doc: &mut Document, edit: &Edit, time: i64) {
             let i = pos(*at).min(body.len());
             let j = (i + len).min(body.len());
             let new: String = body[..i].iter().chain(body[j..].iter()).collect();
+            if new.trim().is_empty() {
+                return; // A note's body is never blank: the model refuses it.
+            }
             VisitNotePatch {
                 body: Some(new),
                 ..Default::default()
