@@ -346,6 +346,8 @@ impl Client {
         let keys = self.keys()?;
         let id = uuid::Uuid::new_v4().to_string();
         let now = now_ms();
+        fieldnotes_model::validate::check_clock_new(&record, now)
+            .map_err(fieldnotes_model::ModelError::from)?;
         let mut cache = self.write.lock().await;
         let mut doc = Document::create(&id, self.actor.clone(), record, now)?;
         let changes = doc.all_changes();
@@ -377,9 +379,12 @@ impl Client {
     /// change is committed locally. Refused (and nothing changed) if the result would break a
     /// validation rule.
     pub async fn edit(&self, id: &str, patch: Patch) -> Result<(), ClientError> {
-        self.change_with(id, |doc, now| doc.edit(patch, now))
-            .await
-            .map(|_| ())
+        self.change_with(id, |doc, now| {
+            fieldnotes_model::validate::check_clock_patch(&patch, now)?;
+            doc.edit(patch, now)
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Apply one model operation to a stored document and, if it wrote a change, store the
@@ -459,7 +464,7 @@ impl Client {
 
     /// Fields of a document that hold concurrent, conflicting values.
     pub async fn conflicts(&self, id: &str) -> Result<Vec<FieldConflict>, ClientError> {
-        let doc = self
+        let mut doc = self
             .load(id)
             .await?
             .ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?;

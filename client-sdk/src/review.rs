@@ -218,8 +218,9 @@ impl Client {
 
     /// Settle an item: write the decision as a change on this device (the record as it
     /// stands after a sync), sync it, and record the decision with the server. The change then
-    /// reaches every device like any edit. A decision that changes nothing (accepting, or
-    /// restoring what is already there) is recorded as a dismissal with the reason.
+    /// reaches every device like any edit. Accepting an amendment is recorded as resolved;
+    /// a decision that changes nothing otherwise (restoring what is already there, accepting
+    /// another kind of item) is recorded as a dismissal with the reason.
     pub async fn resolve_review(
         &self,
         item_id: i64,
@@ -233,6 +234,25 @@ impl Client {
         self.sync().await?;
         let doc_id = item.doc_id.clone();
         let (change, value) = match (item.item_kind, resolution) {
+            (ItemKind::Amendment | ItemKind::PendingAmendment, Resolution::Accept) => {
+                // The record already holds the amendment: name its latest change, and the
+                // server records the item as resolved (accepted).
+                let change = item.sides.last().map(|s| s.change.clone()).ok_or_else(|| {
+                    ClientError::Corrupt(format!("review item {item_id} has no sides"))
+                })?;
+                let body = ResolveRequest {
+                    value: "accepted as it stands".to_owned(),
+                    change,
+                    reason: Some(reason),
+                };
+                return self
+                    .api(
+                        Method::POST,
+                        &format!("/v1/review/{item_id}/resolve"),
+                        json(&body)?,
+                    )
+                    .await;
+            }
             (_, Resolution::Accept) => {
                 return self
                     .dismiss_review(item_id, &format!("accepted: {reason}"))

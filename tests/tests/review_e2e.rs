@@ -455,11 +455,9 @@ async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()
         .manager
         .resolve_review(amendment.item_id, Resolution::Accept, "fine")
         .await?;
-    assert_eq!(decided.status, "dismissed");
-    assert_eq!(
-        decided.decision.unwrap().reason.as_deref(),
-        Some("accepted: fine")
-    );
+    // Accepting an amendment is a resolution (issue 9), not a dismissal.
+    assert_eq!(decided.status, "resolved");
+    assert_eq!(decided.decision.unwrap().reason.as_deref(), Some("fine"));
     Ok(())
 }
 

@@ -75,11 +75,19 @@ pub fn show(
         }
     }
     for c in conflicts {
-        println!(
-            "conflict in {}: {} values were written at the same time:",
-            c.field,
-            c.values.len()
-        );
+        if c.merged.is_some() {
+            println!(
+                "conflict in {}: rewritten in the same place on {} devices at the same time:",
+                c.field,
+                c.values.len()
+            );
+        } else {
+            println!(
+                "conflict in {}: {} values were written at the same time:",
+                c.field,
+                c.values.len()
+            );
+        }
         for v in &c.values {
             println!(
                 "  {} {} (by actor {})",
@@ -87,6 +95,9 @@ pub fn show(
                 v.value,
                 v.actor
             );
+        }
+        if let Some(merged) = &c.merged {
+            println!("  * {merged} (the merged text, shown now)");
         }
     }
     Ok(())

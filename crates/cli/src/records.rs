@@ -46,12 +46,13 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         Command::Show(a) => {
-            let doc = client
+            let mut doc = client
                 .document(&a.id)
                 .await?
                 .ok_or_else(|| ClientError::NotFound { id: a.id.clone() })?;
             let record = doc.read()?;
-            output::show(&record, &doc.conflicts(), doc.deletion().as_ref(), json)?;
+            let conflicts = doc.conflicts();
+            output::show(&record, &conflicts, doc.deletion().as_ref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync => sync(client).await,

@@ -147,7 +147,9 @@ async fn sign_off_amend_review_history_and_diff() {
         .ok(&url, &["review", "list", "--status", "all"])
         .await;
     assert!(stdout(&out).contains("STATUS"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("dismissed"), "{}", stdout(&out));
+    // Accepted amendments are recorded as resolved (issue 9).
+    assert!(stdout(&out).contains("resolved"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("dismissed"), "{}", stdout(&out));
 
     // History: four versions, numbered, with the right people and the amendment's reason.
     let out = manager.ok(&url, &["history", &id]).await;
@@ -308,6 +310,7 @@ async fn a_conflict_is_settled_by_choosing_a_side() {
         )
         .await;
     assert!(stdout(&out).contains("resolved"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("dismissed"), "{}", stdout(&out));
     assert!(stdout(&out).contains(&chosen), "{}", stdout(&out));
 
     worker.ok(&url, &["sync"]).await;

@@ -210,9 +210,10 @@ pub(crate) fn findings(
             sides: serde_json::to_value(sides).unwrap_or_default(),
             seen_heads: heads.to_vec(),
         };
+    written_rules(writer, record, merged)?;
     let mut out = Vec::new();
     for conflict in &merged.new_conflicts {
-        let sides = conflict
+        let mut sides = conflict
             .values
             .iter()
             .map(|v| {
@@ -226,14 +227,39 @@ pub(crate) fn findings(
                 )
             })
             .collect::<Vec<_>>();
-        out.push(finding(
-            ItemKind::Conflict,
-            conflict.field.clone(),
-            format!(
+        let summary = match &conflict.merged {
+            // Prose rewritten in the same place: each side's whole text, then what the merge
+            // shows (the last side, written by no one device).
+            Some(merged_text) => {
+                let n = sides.len();
+                sides.push(Side {
+                    value: merged_text.clone(),
+                    change: String::new(),
+                    actor: String::new(),
+                    user_id: None,
+                    device_id: None,
+                    device_time: String::new(),
+                    received_at: None,
+                    shown: true,
+                    reason: Some("the merged text, as the record shows it now".to_owned()),
+                });
+                format!(
+                    "{}: rewritten in the same place on {n} devices at the same time; sides 1 \
+                     to {n} are each version, side {} the merged text",
+                    conflict.field,
+                    n + 1
+                )
+            }
+            None => format!(
                 "{}: {} values written at the same time",
                 conflict.field,
                 sides.len()
             ),
+        };
+        out.push(finding(
+            ItemKind::Conflict,
+            conflict.field.clone(),
+            summary,
             sides,
         ));
     }
@@ -245,20 +271,13 @@ pub(crate) fn findings(
         .filter(|n| *n > writer.scope.plan_point_limit)
         && points_changed(record, merged)
     {
-        let values = match record {
-            Record::ShortPlan(plan) => plan.points.clone(),
-            _ => Vec::new(),
-        };
-        let (actor, time) = merged
-            .new_changes
-            .last()
-            .map(|c| (c.actor.to_hex_string(), c.device_time_ms))
-            .unwrap_or_default();
-        let change = merged
-            .new_changes
-            .last()
-            .map(|c| hash_hex(&c.hash))
-            .unwrap_or_default();
+        // Each point credited to the change (and so the person and device) that wrote it.
+        let sides = merged
+            .document
+            .list_entries("points")
+            .into_iter()
+            .map(|p| side(p.value, &p.change, &p.actor, p.device_time_ms, true, None))
+            .collect();
         out.push(finding(
             ItemKind::PlanLimit,
             "points".to_owned(),
@@ -266,10 +285,7 @@ pub(crate) fn findings(
                 "the plan has {points} points after merging; the team's limit is {}",
                 writer.scope.plan_point_limit
             ),
-            values
-                .into_iter()
-                .map(|v| side(v, &change, &actor, time, true, None))
-                .collect(),
+            sides,
         ));
     }
     if let Some(errors) = merged
@@ -304,6 +320,27 @@ pub(crate) fn findings(
         ));
     }
     Ok(out)
+}
+
+/// The rules for values as written ([`fieldnotes_model::validate::check_written`]), on what
+/// this push changed against the stored version, with the server's receive time as "now": a
+/// blank title or body, a visit dated more than a day ahead, a plan ending before its review.
+fn written_rules(writer: &Writer<'_>, record: &Record, merged: &Merged) -> Result<(), Refusal> {
+    if merged.new_changes.is_empty() {
+        return Ok(());
+    }
+    let before = if merged.heads_before.is_empty() {
+        None
+    } else {
+        merged.document.read_at(&merged.heads_before).ok()
+    };
+    fieldnotes_model::validate::check_written(record, before.as_ref(), Some(writer.received_at_ms))
+        .map_err(|errors| {
+            (
+                RejectCode::InvalidDocument,
+                format!("the record breaks a rule: {errors}; correct it on the device and sync again"),
+            )
+        })
 }
 
 /// The plan's points differ from the stored version's (a push that did not touch them does

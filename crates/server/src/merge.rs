@@ -29,6 +29,9 @@ pub struct Writer<'a> {
     /// The device's registered automerge actor id, hex.
     pub actor: &'a str,
     pub scope: &'a Scope,
+    /// When the server received the push (ms since the epoch): "now" for the rules that
+    /// need a clock (a visit dated more than a day ahead).
+    pub received_at_ms: i64,
 }
 
 /// A document id the server accepts: 1 to 100 characters of letters, digits, `-` and `_`

@@ -4,8 +4,9 @@
 //! item with an ordinary change from their own device (choosing a value, writing a merged one,
 //! or restoring a locked record), syncs it, and then tells the server which change that was:
 //! the server checks the change is stored and is theirs before recording the decision, so the
-//! record and the queue never disagree. Dismissing needs a reason. Every decision goes to the
-//! audit log with the item.
+//! record and the queue never disagree. Accepting an amendment as it stands names the
+//! amendment's own (latest) change and is recorded as resolved, like any settlement.
+//! Dismissing needs a reason. Every decision goes to the audit log with the item.
 
 use std::collections::HashMap;
 
@@ -229,6 +230,9 @@ pub async fn resolve(
     ApiJson(req): ApiJson<ResolveRequest>,
 ) -> Result<Json<ReviewItem>, ApiError> {
     let record = reviewable(&state, &auth, item_id).await?;
+    if acceptance(&record, &req)? {
+        return decide_resolved(&state, &auth, item_id, req).await;
+    }
     let changes = state.store.document_changes(&record.doc_id).await?;
     let Some(change) = changes.iter().find(|c| c.hash == req.change) else {
         return Err(ApiError::bad_request(
@@ -260,6 +264,48 @@ pub async fn resolve(
             ),
         ));
     }
+    decide_resolved(&state, &auth, item_id, req).await
+}
+
+/// Whether `req` accepts an amendment as it stands: the item is an amendment or a pending
+/// amendment and `req.change` is its latest amending change (not the locked version). The
+/// record already holds the amendment, so there is no new change to check; the decision is
+/// recorded as resolved (accepted), not dismissed. A change that is only an earlier side
+/// means the item changed since the reviewer looked at it.
+fn acceptance(record: &ReviewRecord, req: &ResolveRequest) -> Result<bool, ApiError> {
+    let kind = ItemKind::parse(&record.item_kind);
+    if !matches!(
+        kind,
+        Some(ItemKind::Amendment | ItemKind::PendingAmendment)
+    ) {
+        return Ok(false);
+    }
+    let sides: Vec<Side> = serde_json::from_str(&record.sides)
+        .map_err(|e| ApiError::Internal(format!("review item {}: sides: {e}", record.item_id)))?;
+    // A pending amendment's first side is the locked version; the rest are the edits.
+    let skip = usize::from(kind == Some(ItemKind::PendingAmendment));
+    let amending: Vec<&Side> = sides.iter().skip(skip).collect();
+    match amending.iter().position(|s| s.change == req.change) {
+        None => Ok(false),
+        Some(i) if i + 1 == amending.len() => Ok(true),
+        Some(_) => Err(ApiError::bad_request(
+            "stale_change",
+            format!(
+                "change {} is not the item's latest edit: the item changed since; look at it \
+                 again and accept or restore it",
+                req.change
+            ),
+        )),
+    }
+}
+
+/// Record a resolution (a settling change, or an amendment accepted as it stands).
+async fn decide_resolved(
+    state: &AppState,
+    auth: &AuthDevice,
+    item_id: i64,
+    req: ResolveRequest,
+) -> Result<Json<ReviewItem>, ApiError> {
     let reason = req
         .reason
         .map(|r| r.trim().to_owned())

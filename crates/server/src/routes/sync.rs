@@ -106,6 +106,7 @@ pub async fn sync(
                 device_id: &device_id,
                 actor: &auth.device.actor_id,
                 scope: &scope,
+                received_at_ms,
             },
         };
         let ctx = PushContext {

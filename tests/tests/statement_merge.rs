@@ -1,0 +1,346 @@
+//! A child's words never merge letter by letter, end to end over the real server on both
+//! backends: two devices replace a note's wishes and feelings offline; the sync raises one
+//! review item with each side's value as its device wrote it (who, which device, which
+//! change); no device shows interleaved text; the manager settles it and every device then
+//! shows the settled value. Overlapping rewrites of a body go to review with both versions and
+//! the merged text, appends do not; plan points are credited to the device that wrote each;
+//! an amendment accepted as it stands is recorded as resolved.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use fieldnotes_client::{Client, Resolution, ReviewQuery};
+use fieldnotes_model::{NewRecord, NewShortPlan, Patch, Record, ShortPlanPatch, VisitNotePatch};
+use fieldnotes_protocol::review::{ItemKind, ReviewItem};
+use fieldnotes_tests::client::signed_in;
+use fieldnotes_tests::{Backend, TestDb, TestServer, fixtures};
+
+struct Team {
+    _db: TestDb,
+    _server: TestServer,
+    _dirs: Vec<tempfile::TempDir>,
+    /// The author's laptop and phone (two devices of `sw-a`), and the manager's device.
+    laptop: Client,
+    phone: Client,
+    manager: Client,
+}
+
+async fn team(backend: Backend) -> anyhow::Result<Team> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    server.org().standard(1).await?;
+    let dirs = vec![
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    ];
+    let laptop = signed_in(dirs[0].path(), &server.url(), "sw-a").await?;
+    let phone = signed_in(dirs[1].path(), &server.url(), "sw-a").await?;
+    let manager = signed_in(dirs[2].path(), &server.url(), "mgr").await?;
+    Ok(Team {
+        _db: db,
+        _server: server,
+        _dirs: dirs,
+        laptop,
+        phone,
+        manager,
+    })
+}
+
+impl Team {
+    fn devices(&self) -> [&Client; 3] {
+        [&self.laptop, &self.phone, &self.manager]
+    }
+
+    async fn sync_all(&self) -> anyhow::Result<()> {
+        for _ in 0..2 {
+            for device in self.devices() {
+                device.sync().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn items(&self, doc_id: &str, status: &str) -> anyhow::Result<Vec<ReviewItem>> {
+        let query = ReviewQuery {
+            status: Some(status.to_owned()),
+            ..Default::default()
+        };
+        Ok(self
+            .manager
+            .review_items(&query)
+            .await?
+            .into_iter()
+            .filter(|i| i.doc_id == doc_id)
+            .collect())
+    }
+}
+
+fn note_field(record: Option<Record>, field: &str) -> String {
+    match record {
+        Some(Record::VisitNote(n)) => match field {
+            "wishes_and_feelings" => n.wishes_and_feelings,
+            "body" => n.body,
+            other => panic!("{other}"),
+        },
+        other => panic!("expected a note, got {other:?}"),
+    }
+}
+
+fn wishes(text: &str) -> Patch {
+    Patch::VisitNote(VisitNotePatch {
+        wishes_and_feelings: Some(text.to_owned()),
+        ..Default::default()
+    })
+}
+
+fn body(text: &str) -> Patch {
+    Patch::VisitNote(VisitNotePatch {
+        body: Some(text.to_owned()),
+        ..Default::default()
+    })
+}
+
+const HOME: &str = "I want to go home";
+const NAN: &str = "I want to live with my nan";
+
+async fn wishes_rewritten_offline_on_two_devices_go_to_review(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let t = team(backend).await?;
+    let id = t
+        .laptop
+        .create(fixtures::note(
+            "child-00",
+            "sw-a",
+            "Home visit",
+            "Sam showed me his drawings.",
+        ))
+        .await?;
+    t.sync_all().await?;
+    // Offline, each device replaces the child's words.
+    t.laptop.edit(&id, wishes(HOME)).await?;
+    t.phone.edit(&id, wishes(NAN)).await?;
+    t.sync_all().await?;
+
+    for device in t.devices() {
+        let shown = note_field(device.get(&id).await?, "wishes_and_feelings");
+        assert!(shown == HOME || shown == NAN, "letter by letter: {shown:?}");
+        let conflicts = device.conflicts(&id).await?;
+        assert_eq!(
+            conflicts
+                .iter()
+                .map(|c| c.field.as_str())
+                .collect::<Vec<_>>(),
+            ["wishes_and_feelings"],
+            "the device lists the conflict"
+        );
+    }
+
+    let items = t.items(&id, "open").await?;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = &items[0];
+    assert_eq!(
+        (item.item_kind, item.field.as_str()),
+        (ItemKind::Conflict, "wishes_and_feelings")
+    );
+    let mut sides: Vec<(&str, Option<&str>, Option<&str>)> = item
+        .sides
+        .iter()
+        .map(|s| {
+            (
+                s.value.as_str(),
+                s.user_id.as_deref(),
+                s.device_id.as_deref(),
+            )
+        })
+        .collect();
+    sides.sort_unstable();
+    assert_eq!(
+        sides,
+        [
+            (HOME, Some("sw-a"), Some(t.laptop.device_id())),
+            (NAN, Some("sw-a"), Some(t.phone.device_id())),
+        ],
+        "each side's value as its device wrote it"
+    );
+    assert!(item.sides.iter().all(|s| s.change.len() == 64));
+    assert_ne!(item.sides[0].change, item.sides[1].change);
+
+    // The manager settles it; after the next sync every device shows the decision.
+    t.manager
+        .resolve_review(
+            item.item_id,
+            Resolution::Value(NAN.to_owned()),
+            "Sam said it again at school",
+        )
+        .await?;
+    t.sync_all().await?;
+    for device in t.devices() {
+        assert_eq!(
+            note_field(device.get(&id).await?, "wishes_and_feelings"),
+            NAN
+        );
+        assert!(device.conflicts(&id).await?.is_empty());
+    }
+    assert!(t.items(&id, "open").await?.is_empty());
+    let resolved = t.items(&id, "resolved").await?;
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0].decision.as_ref().unwrap().value.as_deref(), Some(NAN));
+    Ok(())
+}
+
+const BODY: &str = "Sam showed me his drawings. We talked about school.";
+
+async fn overlapping_body_rewrites_go_to_review_and_appends_do_not(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let t = team(backend).await?;
+    let id = t
+        .laptop
+        .create(fixtures::note("child-00", "sw-a", "Home visit", BODY))
+        .await?;
+    t.sync_all().await?;
+    // Two appends: merged, no item.
+    t.laptop.edit(&id, body(&format!("{BODY} He was smiling."))).await?;
+    t.phone.edit(&id, body(&format!("{BODY} Mum made tea."))).await?;
+    t.sync_all().await?;
+    let appended = note_field(t.manager.get(&id).await?, "body");
+    assert!(
+        appended.contains("He was smiling.") && appended.contains("Mum made tea."),
+        "{appended}"
+    );
+    assert!(t.items(&id, "open").await?.is_empty());
+
+    // The same sentence rewritten on both devices: one item, both versions and the merge.
+    let a = appended.replace("We talked about school.", "We talked about his football team.");
+    let b = appended.replace("We talked about school.", "We talked about moving to nan's.");
+    t.laptop.edit(&id, body(&a)).await?;
+    t.phone.edit(&id, body(&b)).await?;
+    t.sync_all().await?;
+    let merged = note_field(t.manager.get(&id).await?, "body");
+    let items = t.items(&id, "open").await?;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = &items[0];
+    assert_eq!((item.item_kind, item.field.as_str()), (ItemKind::Conflict, "body"));
+    let values: Vec<&str> = item.sides.iter().map(|s| s.value.as_str()).collect();
+    assert_eq!(values.len(), 3, "{values:?}");
+    assert!(values[..2].contains(&a.as_str()) && values[..2].contains(&b.as_str()));
+    assert_eq!(values[2], merged, "the last side is the merged text");
+    assert!(item.sides[2].shown);
+    let device_of = |text: &str| {
+        item.sides
+            .iter()
+            .find(|s| s.value == text)
+            .and_then(|s| s.device_id.clone())
+    };
+    assert_eq!(device_of(&a).as_deref(), Some(t.laptop.device_id()));
+    assert_eq!(device_of(&b).as_deref(), Some(t.phone.device_id()));
+
+    t.manager
+        .resolve_review(item.item_id, Resolution::Value(b.clone()), "nan's is right")
+        .await?;
+    t.sync_all().await?;
+    for device in t.devices() {
+        assert_eq!(note_field(device.get(&id).await?, "body"), b);
+    }
+    assert!(t.items(&id, "open").await?.is_empty());
+    Ok(())
+}
+
+/// Each device adds a point to a plan: four points, over the limit of three; the item
+/// credits each point to the device (and change) that wrote it.
+async fn plan_points_are_credited_to_their_writers(backend: Backend) -> anyhow::Result<()> {
+    let t = team(backend).await?;
+    let id = t
+        .laptop
+        .create(NewRecord::ShortPlan(NewShortPlan {
+            child_id: "child-00".into(),
+            author: "sw-a".into(),
+            points: vec!["Meet on Tuesdays".into(), "Skate park".into()],
+            review_on: None,
+            planned_end: None,
+        }))
+        .await?;
+    t.sync_all().await?;
+    for (device, point) in [(&t.laptop, "Football on Fridays"), (&t.phone, "Call nan")] {
+        let points = vec!["Meet on Tuesdays".into(), "Skate park".into(), point.into()];
+        device
+            .edit(
+                &id,
+                Patch::ShortPlan(ShortPlanPatch {
+                    points: Some(points),
+                    ..Default::default()
+                }),
+            )
+            .await?;
+    }
+    t.sync_all().await?;
+    let items = t.items(&id, "open").await?;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].item_kind, ItemKind::PlanLimit);
+    let side = |p: &str| items[0].sides.iter().find(|s| s.value == p).unwrap();
+    assert_eq!(side("Football on Fridays").device_id.as_deref(), Some(t.laptop.device_id()));
+    assert_eq!(side("Call nan").device_id.as_deref(), Some(t.phone.device_id()));
+    assert_eq!(side("Meet on Tuesdays").device_id.as_deref(), Some(t.laptop.device_id()));
+    assert_ne!(side("Call nan").change, side("Football on Fridays").change);
+    assert_ne!(side("Meet on Tuesdays").change, side("Football on Fridays").change);
+    Ok(())
+}
+
+/// An amendment accepted as it stands is a resolution: `--status resolved` lists it.
+async fn an_accepted_amendment_is_recorded_as_resolved(backend: Backend) -> anyhow::Result<()> {
+    let t = team(backend).await?;
+    let id = t
+        .laptop
+        .create(fixtures::note("child-00", "sw-a", "Home visit", BODY))
+        .await?;
+    t.laptop
+        .edit(
+            &id,
+            Patch::VisitNote(VisitNotePatch {
+                status: Some(fieldnotes_model::NoteStatus::Completed),
+                ..Default::default()
+            }),
+        )
+        .await?;
+    t.sync_all().await?;
+    t.laptop
+        .amend(&id, wishes("I want to see my brother"), "Sam told me on the way out")
+        .await?;
+    t.sync_all().await?;
+    let items = t.items(&id, "open").await?;
+    let item = items
+        .iter()
+        .find(|i| i.item_kind == ItemKind::Amendment)
+        .expect("queued");
+    let decided = t
+        .manager
+        .resolve_review(item.item_id, Resolution::Accept, "it is what Sam said")
+        .await?;
+    assert_eq!(decided.status, "resolved");
+    let decision = decided.decision.unwrap();
+    assert_eq!(decision.action, "resolved");
+    assert_eq!(decision.change.as_deref(), Some(item.sides[0].change.as_str()));
+    let resolved = t.items(&id, "resolved").await?;
+    assert_eq!(
+        resolved.iter().map(|i| i.item_id).collect::<Vec<_>>(),
+        [item.item_id]
+    );
+    assert!(t.items(&id, "dismissed").await?.is_empty());
+    // The record keeps the amendment.
+    assert_eq!(
+        note_field(t.phone.get(&id).await?, "wishes_and_feelings"),
+        "I want to see my brother"
+    );
+    Ok(())
+}
+
+on_both_backends!(
+    wishes_rewritten_offline_on_two_devices_go_to_review,
+    overlapping_body_rewrites_go_to_review_and_appends_do_not,
+    plan_points_are_credited_to_their_writers,
+    an_accepted_amendment_is_recorded_as_resolved,
+);
