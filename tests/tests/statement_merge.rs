@@ -7,7 +7,7 @@
 //! an amendment accepted as it stands is recorded as resolved.
 
 // Test code: a failed unwrap is a failed test.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::cast_possible_wrap)]
 
 mod common;
 
@@ -15,11 +15,13 @@ use fieldnotes_client::{Client, Resolution, ReviewQuery};
 use fieldnotes_model::{NewRecord, NewShortPlan, Patch, Record, ShortPlanPatch, VisitNotePatch};
 use fieldnotes_protocol::review::{ItemKind, ReviewItem};
 use fieldnotes_tests::client::signed_in;
+use fieldnotes_protocol::{PushOutcome, RejectCode};
+use fieldnotes_tests::wire::push_all;
 use fieldnotes_tests::{Backend, TestDb, TestServer, fixtures};
 
 struct Team {
     _db: TestDb,
-    _server: TestServer,
+    server: TestServer,
     _dirs: Vec<tempfile::TempDir>,
     /// The author's laptop and phone (two devices of `sw-a`), and the manager's device.
     laptop: Client,
@@ -41,7 +43,7 @@ async fn team(backend: Backend) -> anyhow::Result<Team> {
     let manager = signed_in(dirs[2].path(), &server.url(), "mgr").await?;
     Ok(Team {
         _db: db,
-        _server: server,
+        server,
         _dirs: dirs,
         laptop,
         phone,
@@ -338,7 +340,112 @@ async fn an_accepted_amendment_is_recorded_as_resolved(backend: Backend) -> anyh
     Ok(())
 }
 
+/// A change written with plain automerge on top of `doc` (a device that skips the model's
+/// checks), setting root `field` to `value`.
+fn raw_put(doc: &mut fieldnotes_model::Document, field: &str, value: &str) -> anyhow::Result<()> {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let mut raw = automerge::AutoCommit::load(&doc.save())?.with_actor(
+        doc.all_changes()[0].actor.clone(),
+    );
+    match raw.get(automerge::ROOT, field)? {
+        // Prose: rewrite the text in place.
+        Some((automerge::Value::Object(automerge::ObjType::Text), text)) => {
+            let len = raw.text(&text)?.chars().count();
+            raw.splice_text(&text, 0, len as isize, value)?;
+        }
+        _ => raw.put(automerge::ROOT, field, value)?,
+    }
+    raw.commit();
+    let last = raw.get_changes(&[]).last().unwrap().raw_bytes().to_vec();
+    doc.apply_changes(&[last])?;
+    Ok(())
+}
+
+/// The rules for values as written hold on the server against its receive time, whatever a
+/// device sends, and on the device against its clock before anything is written.
+async fn the_rules_for_written_values_hold_on_server_and_device(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let t = team(backend).await?;
+    let raw = t.server.device("sw-a").await?;
+    let note = || fixtures::note("child-00", "sw-a", "Home visit", BODY);
+    let cases = [
+        ("title", "  ", "give the note a short title"),
+        ("body", "", "write what happened"),
+        ("occurred_at", "2031-05-01T10:00:00Z", "more than a day ahead"),
+    ];
+    for (field, value, words) in cases {
+        let mut doc = raw.create(note())?;
+        raw_put(&mut doc, field, value)?;
+        let response = raw.sync_round(vec![push_all(&mut doc)], None).await?;
+        match &response.results[0].outcome {
+            PushOutcome::Rejected { code, reason, .. } => {
+                assert_eq!(*code, RejectCode::InvalidDocument, "{reason}");
+                assert!(
+                    reason.contains(&format!("`{field}`")) && reason.contains(words),
+                    "{field}: {reason}"
+                );
+            }
+            other => panic!("{field}={value:?} was not refused: {other:?}"),
+        }
+    }
+    let mut plan = raw.create(NewRecord::ShortPlan(NewShortPlan {
+        child_id: "child-00".into(),
+        author: "sw-a".into(),
+        points: vec!["Meet on Tuesdays".into()],
+        review_on: Some("2027-01-10".into()),
+        planned_end: Some("2027-02-01".into()),
+    }))?;
+    raw_put(&mut plan, "planned_end", "2027-01-01")?;
+    let response = raw.sync_round(vec![push_all(&mut plan)], None).await?;
+    assert!(
+        matches!(&response.results[0].outcome,
+            PushOutcome::Rejected { reason, .. } if reason.contains("`planned_end`")
+                && reason.contains("before the review date")),
+        "{:?}",
+        response.results[0]
+    );
+    // A good note from the same device is stored.
+    let mut good = raw.create(note())?;
+    let response = raw.sync_round(vec![push_all(&mut good)], None).await?;
+    assert!(
+        matches!(response.results[0].outcome, PushOutcome::Accepted { .. }),
+        "{:?}",
+        response.results[0]
+    );
+
+    // On the device: refused before anything is written, naming the field.
+    let mut ahead = note();
+    if let NewRecord::VisitNote(n) = &mut ahead {
+        n.occurred_at = "2031-05-01T10:00:00Z".into();
+    }
+    let before = t.laptop.list(None).await?.len();
+    let err = t.laptop.create(ahead).await.unwrap_err().to_string();
+    assert!(
+        err.contains("occurred_at") && err.contains("more than a day ahead"),
+        "{err}"
+    );
+    assert_eq!(t.laptop.list(None).await?.len(), before, "nothing written");
+    let id = t.laptop.create(note()).await?;
+    let err = t
+        .laptop
+        .edit(
+            &id,
+            Patch::VisitNote(VisitNotePatch {
+                occurred_at: Some("2031-05-01T10:00:00Z".into()),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than a day ahead"), "{err}");
+    Ok(())
+}
+
 on_both_backends!(
+    the_rules_for_written_values_hold_on_server_and_device,
     wishes_rewritten_offline_on_two_devices_go_to_review,
     overlapping_body_rewrites_go_to_review_and_appends_do_not,
     plan_points_are_credited_to_their_writers,
