@@ -20,6 +20,7 @@ use fieldnotes_tests::client::signed_in;
 
 use fieldnotes_client::{Client, ClientError, Resolution, ReviewQuery};
 use fieldnotes_model::{
+    AboutMePatch, NewAboutMe, SubjectKind,
     NewRecord, NewShortPlan, NoteStatus, Patch, Record, ShortPlanPatch, VisitNotePatch,
 };
 use fieldnotes_protocol::admin::{AuditEntry, Listing};
@@ -532,16 +533,28 @@ async fn a_plan_over_its_limit_goes_to_review(backend: Backend) -> anyhow::Resul
     Ok(())
 }
 
-/// The author completes the note on one device while the other clears its title: each valid,
-/// together not (a completed note needs a title). Stored, and an item names the field.
+/// A child's "about me" profile is completed on one device while the other clears its only
+/// answer: each valid, together not (a completed profile must say something). Stored, and an
+/// item names the field. (Before issue 9 this cleared a note's title; a blank title is now
+/// refused when written, so the merge is made with a profile instead.)
 async fn a_merge_that_breaks_a_rule_goes_to_review(backend: Backend) -> anyhow::Result<()> {
     let t = team(backend).await?;
-    let id = t.laptop.create(note("sw-a")).await?;
+    let id = t
+        .laptop
+        .create(NewRecord::AboutMe(NewAboutMe {
+            subject_kind: SubjectKind::Child,
+            subject_id: "child-00".into(),
+            fun: "football".into(),
+            dislikes: String::new(),
+            important: String::new(),
+            how_to_help: String::new(),
+        }))
+        .await?;
     t.sync_all().await?;
     t.laptop
         .edit(
             &id,
-            visit(VisitNotePatch {
+            Patch::AboutMe(AboutMePatch {
                 status: Some(NoteStatus::Completed),
                 ..Default::default()
             }),
@@ -550,8 +563,8 @@ async fn a_merge_that_breaks_a_rule_goes_to_review(backend: Backend) -> anyhow::
     t.phone
         .edit(
             &id,
-            visit(VisitNotePatch {
-                title: Some(String::new()),
+            Patch::AboutMe(AboutMePatch {
+                fun: Some(String::new()),
                 ..Default::default()
             }),
         )
@@ -565,7 +578,7 @@ async fn a_merge_that_breaks_a_rule_goes_to_review(backend: Backend) -> anyhow::
         .iter()
         .find(|i| i.item_kind == ItemKind::InvalidMerge)
         .expect("an item");
-    assert_eq!(broken.field, "title");
+    assert_eq!(broken.field, "fun");
     assert!(!broken.sides.is_empty());
     for side in &broken.sides {
         assert_eq!(
@@ -573,18 +586,21 @@ async fn a_merge_that_breaks_a_rule_goes_to_review(backend: Backend) -> anyhow::
             Some(t.phone.device_id()),
             "the merging push"
         );
-        assert!(side.value.contains("title"), "{}", side.value);
+        assert!(side.value.contains("fun"), "{}", side.value);
     }
     t.manager
         .resolve_review(
             broken.item_id,
-            Resolution::Value("Home visit".into()),
-            "restored the title",
+            Resolution::Value("football".into()),
+            "restored the answer",
         )
         .await?;
     t.sync_all().await?;
     for device in [&t.laptop, &t.phone, &t.manager] {
-        assert_eq!(title(device.get(&id).await?), "Home visit");
+        let Some(Record::AboutMe(profile)) = device.get(&id).await? else {
+            panic!("profile")
+        };
+        assert_eq!(profile.fun, "football");
     }
     let decided = t.audit("review_resolved").await?;
     assert!(
