@@ -581,20 +581,21 @@ mod tests {
         }
     }
 
-    fn set_points(doc: &mut Document, points: &[&str]) {
+    fn set_points(doc: &mut Document, points: &[&str]) -> String {
         let patch = Patch::ShortPlan(ShortPlanPatch {
             points: Some(points.iter().map(|p| (*p).to_owned()).collect()),
             ..Default::default()
         });
-        doc.edit(patch, T0).unwrap();
+        doc.edit(patch, T0).unwrap().unwrap().hash.to_string()
     }
 
     #[test]
     fn points_added_on_two_devices_are_both_kept_without_a_conflict() {
         let mut a = Document::create("p", actor(1), new_record(DocKind::ShortPlan), T0).unwrap();
         let mut b = a.fork(actor(2));
-        set_points(&mut a, &["meet at the park", "talk about college", "call mum"]);
-        set_points(&mut b, &["meet at the park", "talk about college", "go to the gym"]);
+        let created = a.heads()[0].to_string();
+        let by_a = set_points(&mut a, &["meet at the park", "talk about college", "call mum"]);
+        let by_b = set_points(&mut b, &["meet at the park", "talk about college", "go to the gym"]);
         a.merge(&mut b).unwrap();
         let points = plan_points(&a);
         assert_eq!(points.len(), 4, "{points:?}");
@@ -602,11 +603,13 @@ mod tests {
         assert!(a.conflicts().is_empty(), "{:?}", a.conflicts());
         // Each point is credited to the device that wrote it.
         let entries = a.list_entries("points");
-        let by = |p: &str| entries.iter().find(|e| e.value == p).unwrap().actor.clone();
-        assert_eq!(by("call mum"), "01".repeat(16));
-        assert_eq!(by("go to the gym"), "02".repeat(16));
-        assert_eq!(by("meet at the park"), "01".repeat(16));
-        assert!(entries.iter().all(|e| !e.change.is_empty()));
+        let by = |p: &str| {
+            let e = entries.iter().find(|e| e.value == p).unwrap();
+            (e.actor.clone(), e.change.clone())
+        };
+        assert_eq!(by("call mum"), ("01".repeat(16), by_a));
+        assert_eq!(by("go to the gym"), ("02".repeat(16), by_b));
+        assert_eq!(by("meet at the park"), ("01".repeat(16), created));
     }
 
     #[test]
