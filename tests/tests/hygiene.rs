@@ -609,7 +609,6 @@ async fn errors_are_sentences_not_debug_text(backend: Backend) -> anyhow::Result
                 body.message
             );
         }
-        assert!(body.message.contains("sign in again"), "{}", body.message);
     }
     let answer = me(&server, &unknown_alg).await?;
     assert!(
@@ -617,11 +616,9 @@ async fn errors_are_sentences_not_debug_text(backend: Backend) -> anyhow::Result
         "the field at fault is still named"
     );
     // A sign-in body of the wrong shape names the field, in words.
-    let answer = post(
-        &format!("{}{LOGIN_PATH}", server.url()),
-        json!({ "username": 5, "password": "x", "device": {} }),
-    )
-    .await?;
+    let mut body = login_body("sw-a", "x");
+    body["username"] = json!(5);
+    let answer = post(&format!("{}{LOGIN_PATH}", server.url()), body).await?;
     assert_refused(&answer, StatusCode::BAD_REQUEST, "invalid_json", "username");
     assert!(!answer.error_body()?.message.contains("Error("));
     Ok(())

@@ -97,8 +97,8 @@ pub(crate) fn not_kept(code: &str, reason: &str, full: &StoreError) -> crate::Do
     crate::DocResult::NotKept {
         code: "quarantine_full".to_owned(),
         reason: format!(
-            "{reason} ({code}); it was not kept on the server because {full}. Ask your admin \
-             to review the quarantine; this change stays on the device until then"
+            "{reason} ({code}). It was not kept on the server: {full}; ask your admin to \
+             review the quarantine. The change stays on this device until then"
         ),
     }
 }
