@@ -3,6 +3,9 @@
 //! case-twisted usernames, blank passwords, a device filling the quarantine, the headers on
 //! answers that carry secrets, token errors in plain words, and tokens from the future.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;
@@ -167,7 +170,11 @@ async fn a_lost_refresh_answer_does_not_end_the_session(backend: Backend) -> any
     let report = laptop.sync().await?;
     assert_eq!(proxy.answers_to_drop(), 0, "an answer was dropped");
     assert!(report.refreshed_token);
-    assert_eq!(laptop.pending_changes().await?, 0, "the note reached the server");
+    assert_eq!(
+        laptop.pending_changes().await?,
+        0,
+        "the note reached the server"
+    );
 
     // The device keeps working with the successor it was given the second time.
     laptop.create(note("child-00", "sw-a")).await?;
@@ -198,7 +205,10 @@ async fn a_retried_refresh_gets_the_same_successor_and_a_copy_elsewhere_ends_it(
         "a retry gets the same successor"
     );
     assert_ne!(answered.refresh_token, first);
-    assert_eq!(me(&server, &again.access_token).await?.status, StatusCode::OK);
+    assert_eq!(
+        me(&server, &again.access_token).await?.status,
+        StatusCode::OK
+    );
 
     // The first token, from another device: a copy exists. The session ends.
     assert_refused(
@@ -295,16 +305,24 @@ async fn guessing_one_username_is_throttled(backend: Backend) -> anyhow::Result<
     let throttled = http.post(&url).json(&body).send().await?;
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
     let wait = retry_after(throttled.headers());
-    assert!((1..=2).contains(&wait), "one try comes back each second: {wait}");
+    assert!(
+        (1..=2).contains(&wait),
+        "one try comes back each second: {wait}"
+    );
     let error: fieldnotes_protocol::ErrorBody = throttled.json().await?;
     assert_eq!(error.code, "too_many_sign_in_attempts");
     assert!(
-        error.message.contains(&format!("try again in {wait} second")),
+        error
+            .message
+            .contains(&format!("try again in {wait} second")),
         "{}",
         error.message
     );
     // Another person is not held up by it.
-    assert_eq!(login(&server, "sw-b", PASSWORD).await?.status, StatusCode::OK);
+    assert_eq!(
+        login(&server, "sw-b", PASSWORD).await?.status,
+        StatusCode::OK
+    );
 
     // Waiting as told lets the right password in.
     tokio::time::sleep(Duration::from_secs(wait)).await;
@@ -420,7 +438,12 @@ async fn usernames_are_one_account_whatever_their_case(backend: Backend) -> anyh
             }),
         )
         .await?;
-    assert_refused(&clash, StatusCode::CONFLICT, "conflict", "without regard to case");
+    assert_refused(
+        &clash,
+        StatusCode::CONFLICT,
+        "conflict",
+        "without regard to case",
+    );
     let session: fieldnotes_protocol::auth::Session =
         login(&server, "SW-A", PASSWORD).await?.json()?;
     assert_eq!(session.user.user_id, "sw-a");
@@ -442,27 +465,37 @@ async fn blank_and_short_passwords_are_refused(backend: Backend) -> anyhow::Resu
         })
     };
     assert_refused(
-        &admin.post("/v1/admin/users", &new_user("          ")).await?,
+        &admin
+            .post("/v1/admin/users", &new_user("          "))
+            .await?,
         StatusCode::BAD_REQUEST,
         "weak_password",
         "blank",
     );
     assert_refused(
-        &admin.post("/v1/admin/users", &new_user("   short    ")).await?,
+        &admin
+            .post("/v1/admin/users", &new_user("   short    "))
+            .await?,
         StatusCode::BAD_REQUEST,
         "weak_password",
         "at least 10",
     );
     assert_refused(
         &admin
-            .patch("/v1/admin/users/sw-a", &json!({ "password": "\t\t\t\t\t\t\t\t\t\t\t" }))
+            .patch(
+                "/v1/admin/users/sw-a",
+                &json!({ "password": "\t\t\t\t\t\t\t\t\t\t\t" }),
+            )
             .await?,
         StatusCode::BAD_REQUEST,
         "weak_password",
         "blank",
     );
     // The old password still works: nothing was changed.
-    assert_eq!(login(&server, "sw-a", PASSWORD).await?.status, StatusCode::OK);
+    assert_eq!(
+        login(&server, "sw-a", PASSWORD).await?.status,
+        StatusCode::OK
+    );
     let made = admin
         .post("/v1/admin/users", &new_user("a long enough password"))
         .await?;
@@ -505,7 +538,10 @@ async fn a_full_quarantine_refuses_with_what_to_do(backend: Backend) -> anyhow::
         }
     }
     assert_eq!((kept, full), (2, 1));
-    assert_eq!(server.state.store.list_quarantine(None, 100).await?.len(), 2);
+    assert_eq!(
+        server.state.store.list_quarantine(None, 100).await?.len(),
+        2
+    );
 
     // A whole unreadable body from it is refused the same way.
     let answer = device.post_raw(b"{ not json", false).await?;
@@ -563,7 +599,11 @@ async fn secrets_are_not_cached_and_nothing_is_sniffed(backend: Backend) -> anyh
             .request(method, format!("{}{path}", server.url()))
             .send()
             .await?;
-        assert_eq!(answer.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(
+            answer.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
     }
     Ok(())
 }
@@ -598,11 +638,23 @@ async fn errors_are_sentences_not_debug_text(backend: Backend) -> anyhow::Result
         b64(&json!({ "alg": "HS256", "typ": "JWT" })),
         b64(&json!({ "sub": ["not", "text"] }))
     );
-    for token in [unknown_alg.as_str(), bad_claims.as_str(), "not-a-jwt", "a.b.c"] {
+    for token in [
+        unknown_alg.as_str(),
+        bad_claims.as_str(),
+        "not-a-jwt",
+        "a.b.c",
+    ] {
         let answer = me(&server, token).await?;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
         let body = answer.error_body()?;
-        for debug in ["Json(", "Error(", "InvalidToken", "Base64(", "line:", "column:"] {
+        for debug in [
+            "Json(",
+            "Error(",
+            "InvalidToken",
+            "Base64(",
+            "line:",
+            "column:",
+        ] {
             assert!(
                 !body.message.contains(debug),
                 "{token}: {:?} shows Debug text",
@@ -629,8 +681,8 @@ async fn errors_are_sentences_not_debug_text(backend: Backend) -> anyhow::Result
 async fn a_token_issued_in_the_future_is_refused(backend: Backend) -> anyhow::Result<()> {
     let (_db, server) = server_with(backend, |_| {}).await?;
     let device: RawDevice = server.device("sw-a").await?;
-    let sid = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(device.token())?
-        .claims["sid"]
+    let sid = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(device.token())?.claims
+        ["sid"]
         .clone();
     let key = server_key(&server).await?;
     let sign = |iat: u64| {

@@ -143,7 +143,10 @@ impl IntoResponse for ApiError {
                 };
                 return (
                     status,
-                    [(axum::http::header::RETRY_AFTER, retry_after_secs.to_string())],
+                    [(
+                        axum::http::header::RETRY_AFTER,
+                        retry_after_secs.to_string(),
+                    )],
                     Json(body),
                 )
                     .into_response();

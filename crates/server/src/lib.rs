@@ -45,8 +45,7 @@ pub use state::AppState;
 /// `into_make_service_with_connect_info::<SocketAddr>()`, as [`serve_state`] does).
 pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.max_request_bytes;
-    let sign_in =
-        auth::throttle::address_layer(state.policy.signin, state.trusted_proxies.clone());
+    let sign_in = auth::throttle::address_layer(state.policy.signin, state.trusted_proxies.clone());
     routes::router(sign_in)
         .with_state(state)
         // The limit applies to the decompressed body, so a small gzip bomb cannot expand past it.
@@ -88,7 +87,7 @@ pub async fn serve_state(
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-        .await?;
+    .await?;
     Ok(())
 }
 

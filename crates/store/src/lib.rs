@@ -102,7 +102,9 @@ pub async fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
 /// [`open`] with settings.
 pub async fn open_with(url: &str, options: StoreOptions) -> Result<Box<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Box::new(sqlite::SqliteStore::open_with(url, options).await?))
+        Ok(Box::new(
+            sqlite::SqliteStore::open_with(url, options).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Box::new(postgres::PgStore::open_with(url, options).await?))
     } else {

@@ -115,9 +115,14 @@ mod tests {
             .to_string();
         assert!(err.contains("at least 10"), "{err}");
         check_new_password("long enough now").expect("fine");
-        let blank = check_new_password("          ").expect_err("ten spaces").to_string();
+        let blank = check_new_password("          ")
+            .expect_err("ten spaces")
+            .to_string();
         assert!(blank.contains("blank"), "{blank}");
-        assert!(check_new_password("  short   ").is_err(), "padding does not count");
+        assert!(
+            check_new_password("  short   ").is_err(),
+            "padding does not count"
+        );
         assert!(check_new_password(&"x".repeat(MAX_PASSWORD_CHARS + 1)).is_err());
     }
 

@@ -223,7 +223,9 @@ mod tests {
             }
             other => panic!("expected a 429, got {other:?}"),
         }
-        throttle.check("sw-b").expect("another username has its own tries");
+        throttle
+            .check("sw-b")
+            .expect("another username has its own tries");
     }
 
     #[test]

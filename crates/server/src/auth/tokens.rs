@@ -174,9 +174,9 @@ pub fn check_issued_at(iat: u64, now_secs: u64) -> Result<(), String> {
 /// token") cannot be used, for the kinds of failure every token shares. Never Debug text.
 pub fn describe_jwt_error(what: &str, kind: &ErrorKind) -> String {
     match kind {
-        ErrorKind::InvalidToken => format!(
-            "{what} is not a JSON Web Token (three base64url parts separated by dots)"
-        ),
+        ErrorKind::InvalidToken => {
+            format!("{what} is not a JSON Web Token (three base64url parts separated by dots)")
+        }
         ErrorKind::Base64(_) => format!("{what} has a part that is not valid base64url"),
         ErrorKind::Utf8(_) => format!("{what} has a part that is not valid UTF-8 text"),
         ErrorKind::Json(e) => format!(

@@ -278,7 +278,8 @@ pub async fn refresh(
             tracing::info!(device_id = %device.device_id,
                 "a refresh token came back from its own device within the grace window; \
                  its successor is sent again");
-            refresh_expires_in = u64::try_from(expires_at_ms.saturating_sub(now) / 1000).unwrap_or(0);
+            refresh_expires_in =
+                u64::try_from(expires_at_ms.saturating_sub(now) / 1000).unwrap_or(0);
             device
         }
         RefreshOutcome::Reused { device_id } => {

@@ -344,7 +344,10 @@ pub async fn a_refresh_retried_within_the_grace_window_gets_its_successor(db: Db
         s.rotate_refresh_retryable(&rotation("h1", "h2", d1, 159))
             .await
             .unwrap(),
-        RefreshOutcome::Replayed { expires_at_ms: 10_100, .. }
+        RefreshOutcome::Replayed {
+            expires_at_ms: 10_100,
+            ..
+        }
     ));
     // The successor works, once; then the old token is no longer a retry.
     assert!(matches!(
