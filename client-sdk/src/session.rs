@@ -10,7 +10,10 @@
 //!   back at the next sign-in (offline too, with the password).
 //!
 //! Refresh tokens rotate: each is good for one use. Every refresh runs under the client's
-//! session lock and stores the new pair in one transaction before anything else happens.
+//! session lock and stores the new pair in one transaction before anything else happens. A
+//! refresh whose answer is lost is sent again with the same token (the stored one is replaced
+//! only by an answer): the server gives its own device the same successor again within a short
+//! grace window, so a dropped answer does not end the session.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -77,6 +80,11 @@ impl StoredTokens {
 /// what decides; this only keeps a second person out of the store before asking it).
 fn same_username(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+/// Whether the server refused for too many tries (it says when to try again).
+fn is_throttled(e: &ClientError) -> bool {
+    matches!(e, ClientError::Server { status: 429, .. })
 }
 
 /// Whether a server error is the order to wipe.
@@ -230,7 +238,9 @@ impl Client {
                 self.finish_online(&transport, session, Some(password))
                     .await
             }
-            Err(e) if e.is_retryable() => {
+            // Too many tries (429) is the server's answer, not an absence of one: say when to
+            // try again rather than working offline.
+            Err(e) if e.is_retryable() && !is_throttled(&e) => {
                 tracing::info!(error = %e, "the server is unreachable; signing in offline");
                 let why = format!(
                     "the server at {} could not be reached ({e})",
@@ -546,7 +556,7 @@ impl Client {
         }
         match e {
             ClientError::Server {
-                status: 401 | 403,
+                status: 401 | 403 | 429,
                 code,
                 message,
             } => ClientError::SignInRefused { code, message },
@@ -741,6 +751,7 @@ impl Client {
     ) -> Result<(), ClientError> {
         let request = RefreshRequest {
             refresh_token: tokens.refresh_token.clone(),
+            device_id: Some(self.device_id.clone()),
         };
         let result = transport
             .post_json::<_, Tokens>(REFRESH_PATH, &request, None, self.retry.max_attempts)

@@ -29,17 +29,34 @@ pub struct TestServer {
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
+/// Sign-in tries per username and per address the harness allows: tests sign in many devices
+/// from 127.0.0.1 in a second, so the production throttle would get in their way
+/// (`tests/tests/hygiene.rs` tests the throttle itself, with its own settings).
+pub const TEST_SIGNIN_TRIES: u32 = 100_000;
+
+/// The server's default configuration for `database_url`, with the harness's sign-in limits.
+pub fn test_config(database_url: &str) -> Config {
+    let mut config = Config::with_database(database_url);
+    config.signin_tries_per_username = TEST_SIGNIN_TRIES;
+    config.signin_tries_per_address = TEST_SIGNIN_TRIES;
+    config
+}
+
 impl TestServer {
     pub async fn start(database_url: &str) -> anyhow::Result<TestServer> {
-        let config = Config::with_database(database_url);
-        let state = AppState::open(&config).await?;
+        Self::start_with_config(&test_config(database_url)).await
+    }
+
+    /// Start a server with these settings.
+    pub async fn start_with_config(config: &Config) -> anyhow::Result<TestServer> {
+        let state = AppState::open(config).await?;
         Self::start_with_state(state).await
     }
 
     /// Start a server that also trusts the test identity provider (`tests/fixtures`), issuer
     /// [`IDP_ISSUER`], audience [`IDP_AUDIENCE`].
     pub async fn start_with_idp(database_url: &str) -> anyhow::Result<TestServer> {
-        let mut config = Config::with_database(database_url);
+        let mut config = test_config(database_url);
         config.idp_issuer = Some(IDP_ISSUER.to_owned());
         config.idp_audience = Some(IDP_AUDIENCE.to_owned());
         config.idp_jwks_file =
@@ -121,6 +138,10 @@ impl ServerProcess {
                 database_url,
                 "--log",
                 "info",
+                "--signin-tries-per-username",
+                &TEST_SIGNIN_TRIES.to_string(),
+                "--signin-tries-per-address",
+                &TEST_SIGNIN_TRIES.to_string(),
             ])
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())

@@ -109,6 +109,11 @@ pub struct ExternalLogin {
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
+    /// The device asking (the one the token was issued to). The same token presented again by
+    /// its own device shortly after its first use (the answer was lost) gets the same new
+    /// tokens; from anywhere else, or without a device named, it ends the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
 }
 
 /// An access token and the refresh token that renews it.

@@ -57,13 +57,13 @@ async fn create_admin(
 ) -> anyhow::Result<()> {
     use fieldnotes_store::directory::{Actor, UserRecord};
 
-    crate::routes::check_id("--username", username)?;
+    crate::routes::auth::check_username(username)?;
     let password = match std::env::var("FIELDNOTES_ADMIN_PASSWORD") {
         Ok(password) => password,
         Err(_) => read_password(username)?,
     };
     crate::auth::password::check_new_password(&password)?;
-    let store = fieldnotes_store::open(&config.database_url)
+    let store = fieldnotes_store::open_with(&config.database_url, config.store_options())
         .await
         .map_err(|e| {
             anyhow::anyhow!(

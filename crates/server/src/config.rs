@@ -1,12 +1,13 @@
 //! Server configuration: one typed struct, filled from defaults, `FIELDNOTES_*` environment
 //! variables and command-line flags (flags win), validated once at start-up.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::auth::throttle::SignInLimits;
 use crate::state::{Limits, Policy};
 
 /// Default database: an embedded SQLite file in `./fieldnotes-data`, created on first start.
@@ -68,6 +69,49 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(0..=90))]
     pub late_work_days: u32,
 
+    /// For how many seconds after a refresh token is used its own device may present it again
+    /// and get the same new tokens (the answer to the first try was lost). Any other second use
+    /// ends the device's session.
+    #[arg(long, env = "FIELDNOTES_REFRESH_GRACE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(0..=600))]
+    pub refresh_grace_secs: u32,
+
+    /// Sign-in tries allowed per username in each --signin-window-secs (right or wrong), a
+    /// burst of that many and then one more every window/N. Further tries are answered 429
+    /// with Retry-After.
+    #[arg(long, env = "FIELDNOTES_SIGNIN_TRIES_PER_USERNAME", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub signin_tries_per_username: u32,
+
+    /// Sign-in tries allowed per client address in each --signin-window-secs (an office behind
+    /// one address signs in together, so this is higher than the per-username limit).
+    #[arg(long, env = "FIELDNOTES_SIGNIN_TRIES_PER_ADDRESS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub signin_tries_per_address: u32,
+
+    /// The sign-in throttling window, in seconds.
+    #[arg(long, env = "FIELDNOTES_SIGNIN_WINDOW_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub signin_window_secs: u32,
+
+    /// A reverse proxy whose `X-Forwarded-For` header is believed for the client address
+    /// (repeat, or separate with commas). Without one, the address is the socket's peer and
+    /// forwarding headers are ignored.
+    #[arg(long, env = "FIELDNOTES_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxy: Vec<IpAddr>,
+
+    /// Most entries one device may leave in the server's quarantine; beyond it (or
+    /// --quarantine-max-mib) its refused input is answered `quarantine_full` and not kept
+    /// until an admin reviews the quarantine.
+    #[arg(long, env = "FIELDNOTES_QUARANTINE_MAX_ENTRIES", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub quarantine_max_entries: u64,
+
+    /// Most MiB one device may leave in the server's quarantine.
+    #[arg(long, env = "FIELDNOTES_QUARANTINE_MAX_MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub quarantine_max_mib: u64,
+
     /// Issuer (`iss`) of tokens from the authority's identity provider. With --idp-audience and
     /// --idp-jwks-file, people can sign in with a provider token instead of a password.
     #[arg(long, env = "FIELDNOTES_IDP_ISSUER", requires_all = ["idp_audience", "idp_jwks_file"])]
@@ -112,6 +156,13 @@ impl std::fmt::Debug for Config {
             .field("access_token_minutes", &self.access_token_minutes)
             .field("refresh_token_days", &self.refresh_token_days)
             .field("late_work_days", &self.late_work_days)
+            .field("refresh_grace_secs", &self.refresh_grace_secs)
+            .field("signin_tries_per_username", &self.signin_tries_per_username)
+            .field("signin_tries_per_address", &self.signin_tries_per_address)
+            .field("signin_window_secs", &self.signin_window_secs)
+            .field("trusted_proxy", &self.trusted_proxy)
+            .field("quarantine_max_entries", &self.quarantine_max_entries)
+            .field("quarantine_max_mib", &self.quarantine_max_mib)
             .field("idp_issuer", &self.idp_issuer)
             .finish()
     }
@@ -142,6 +193,13 @@ impl Config {
             access_token_minutes: 15,
             refresh_token_days: 30,
             late_work_days: 14,
+            refresh_grace_secs: 60,
+            signin_tries_per_username: 5,
+            signin_tries_per_address: 60,
+            signin_window_secs: 60,
+            trusted_proxy: Vec::new(),
+            quarantine_max_entries: 1_000,
+            quarantine_max_mib: 64,
             idp_issuer: None,
             idp_audience: None,
             idp_jwks_file: None,
@@ -172,6 +230,22 @@ impl Config {
             access_ttl: Duration::from_secs(u64::from(self.access_token_minutes) * 60),
             refresh_ttl: Duration::from_secs(u64::from(self.refresh_token_days) * 86_400),
             late_work: Duration::from_secs(u64::from(self.late_work_days) * 86_400),
+            refresh_grace: Duration::from_secs(u64::from(self.refresh_grace_secs)),
+            signin: SignInLimits {
+                per_username: self.signin_tries_per_username,
+                per_address: self.signin_tries_per_address,
+                window: Duration::from_secs(u64::from(self.signin_window_secs)),
+            },
+        }
+    }
+
+    /// Settings of the store.
+    pub fn store_options(&self) -> fieldnotes_store::StoreOptions {
+        fieldnotes_store::StoreOptions {
+            quarantine_cap: fieldnotes_store::QuarantineCap {
+                max_entries: self.quarantine_max_entries,
+                max_bytes: self.quarantine_max_mib.saturating_mul(1024 * 1024),
+            },
         }
     }
 

@@ -29,6 +29,13 @@ pub enum ApiError {
     /// Signed in, but not allowed; `device_revoked` tells a device to wipe itself.
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
+    /// Too many tries (sign-in throttling): answered 429 with `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests {
+        code: &'static str,
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The database failed: nothing from the request was acknowledged.
     #[error("storage error: {0}")]
     Store(#[from] StoreError),
@@ -70,7 +77,9 @@ impl ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            ApiError::Store(StoreError::QuarantineFull { .. }) => StatusCode::CONFLICT,
             ApiError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,6 +130,34 @@ impl IntoResponse for ApiError {
                 code: code.into(),
                 message,
                 details: None,
+            },
+            ApiError::TooManyRequests {
+                code,
+                message,
+                retry_after_secs,
+            } => {
+                let body = ErrorBody {
+                    code: code.into(),
+                    message,
+                    details: Some(serde_json::json!({ "retry_after_secs": retry_after_secs })),
+                };
+                return (
+                    status,
+                    [(
+                        axum::http::header::RETRY_AFTER,
+                        retry_after_secs.to_string(),
+                    )],
+                    Json(body),
+                )
+                    .into_response();
+            }
+            ApiError::Store(StoreError::QuarantineFull { entries, bytes }) => ErrorBody {
+                code: "quarantine_full".into(),
+                message: format!(
+                    "{}; ask your admin to review the quarantine, then send this again",
+                    StoreError::QuarantineFull { entries, bytes }
+                ),
+                details: Some(serde_json::json!({ "entries": entries, "bytes": bytes })),
             },
             ApiError::Store(StoreError::NotFound { what }) => ErrorBody {
                 code: "not_found".into(),

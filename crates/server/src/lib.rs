@@ -20,13 +20,16 @@ pub mod scope;
 pub mod state;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
@@ -34,14 +37,29 @@ pub use error::ApiError;
 pub use state::AppState;
 
 /// Build the HTTP router over `state`.
+///
+/// Every answer carries `X-Content-Type-Options: nosniff`, and `Cache-Control: no-store`
+/// unless a handler set its own: answers hold tokens, the device's `store_key`, or records
+/// about children, none of which a browser or proxy may keep. The sign-in routes are throttled
+/// per client address, which comes from the socket (serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()`, as [`serve_state`] does).
 pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.max_request_bytes;
-    routes::router()
+    let sign_in = auth::throttle::address_layer(state.policy.signin, state.trusted_proxies.clone());
+    routes::router(sign_in)
         .with_state(state)
         // The limit applies to the decompressed body, so a small gzip bomb cannot expand past it.
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestDecompressionLayer::new().gzip(true))
         .layer(CompressionLayer::new().gzip(true))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -64,9 +82,12 @@ pub async fn serve_state(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "fieldnotes-server listening");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }
 

@@ -1,10 +1,12 @@
 //! Server state: the store, the keys, the limits and the access policy, passed to every
 //! handler. No globals, so several servers with different settings can run in one test process.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::SharedStore;
+use crate::auth::throttle::{SignInLimits, UsernameThrottle};
 use crate::auth::{AuthKeys, ExternalIdp};
 use crate::config::Config;
 
@@ -25,6 +27,10 @@ pub struct Policy {
     /// How long after an allocation or referral ends its worker may still send work about the
     /// child.
     pub late_work: Duration,
+    /// How long a used refresh token may be presented again by its own device.
+    pub refresh_grace: Duration,
+    /// Sign-in throttling.
+    pub signin: SignInLimits,
 }
 
 /// Everything a handler needs.
@@ -38,6 +44,10 @@ pub struct AppState {
     pub idp: Option<Arc<ExternalIdp>>,
     /// Password checks running at once (see `auth::password`).
     pub password_slots: Arc<tokio::sync::Semaphore>,
+    /// Sign-in tries per username (the per-address limit is a layer, see [`crate::app`]).
+    pub username_throttle: Arc<UsernameThrottle>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (none by default).
+    pub trusted_proxies: Arc<[IpAddr]>,
 }
 
 /// Password checks allowed at once.
@@ -47,7 +57,7 @@ impl AppState {
     /// Open the store `config` names (running its migrations), load or make the token signing
     /// key, read the identity provider's keys, and build the state.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
-        let store = fieldnotes_store::open(&config.database_url)
+        let store = fieldnotes_store::open_with(&config.database_url, config.store_options())
             .await
             .map_err(|e| {
                 anyhow::anyhow!(
@@ -65,7 +75,10 @@ impl AppState {
             )),
             _ => None,
         };
-        Self::with_store(Arc::from(store), config.limits(), config.policy(), idp).await
+        let mut state =
+            Self::with_store(Arc::from(store), config.limits(), config.policy(), idp).await?;
+        state.trusted_proxies = Arc::from(config.trusted_proxy.clone());
+        Ok(state)
     }
 
     /// Build the state over an opened store (tests that share one store between servers).
@@ -90,6 +103,8 @@ impl AppState {
             auth: Arc::new(auth),
             idp,
             password_slots: Arc::new(tokio::sync::Semaphore::new(PASSWORD_SLOTS)),
+            username_throttle: Arc::new(UsernameThrottle::new(policy.signin)),
+            trusted_proxies: Arc::from(Vec::new()),
         })
     }
 }

@@ -73,6 +73,36 @@ pub(crate) fn quarantine_payload(doc: &IncomingDoc) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// What one device has in quarantine: entries and bytes.
+pub(crate) const QUARANTINE_USAGE: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) \
+     FROM quarantine WHERE device_id = $1";
+
+/// Refuse to keep `size` more bytes for a device that has `usage` (entries, bytes) in
+/// quarantine when that would pass `cap`.
+pub(crate) fn check_quarantine_room(
+    cap: crate::QuarantineCap,
+    usage: (i64, i64),
+    size: usize,
+) -> Result<(), StoreError> {
+    let entries = u64::try_from(usage.0).unwrap_or(0);
+    let bytes = u64::try_from(usage.1).unwrap_or(0);
+    if entries >= cap.max_entries || bytes.saturating_add(size as u64) > cap.max_bytes {
+        return Err(StoreError::QuarantineFull { entries, bytes });
+    }
+    Ok(())
+}
+
+/// A refused document's answer when the device's quarantine is full.
+pub(crate) fn not_kept(code: &str, reason: &str, full: &StoreError) -> crate::DocResult {
+    crate::DocResult::NotKept {
+        code: "quarantine_full".to_owned(),
+        reason: format!(
+            "{reason} ({code}). It was not kept on the server: {full}; ask your admin to \
+             review the quarantine. The change stays on this device until then"
+        ),
+    }
+}
+
 /// Indices of `docs` sorted by document id, so concurrent pushes lock documents in one order.
 pub(crate) fn lock_order(docs: &[IncomingDoc]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..docs.len()).collect();

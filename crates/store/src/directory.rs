@@ -174,11 +174,34 @@ impl std::fmt::Debug for NewDevice {
     }
 }
 
+/// A refresh token presented for rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRotation<'a> {
+    /// The stored form (hash) of the presented token.
+    pub token_hash: &'a str,
+    /// The stored form of its successor. The caller derives the successor from the presented
+    /// token, so a retry of the same token names the same successor.
+    pub new_hash: &'a str,
+    /// The device the request says it comes from; `None` gets no grace.
+    pub device_id: Option<&'a str>,
+    pub at_ms: i64,
+    pub new_expires_at_ms: i64,
+    /// How long after its first use (ms, exclusive) the token may be presented again by its
+    /// own device; 0 gives no grace.
+    pub grace_ms: i64,
+}
+
 /// What became of a refresh token presented for rotation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshOutcome {
     /// The token was good: it is now used, and the new one is stored in its place.
     Rotated { device: DeviceRecord },
+    /// The token was used moments ago by its own device, whose answer was evidently lost: the
+    /// successor it was given then (`new_hash`, still unused) is good until `expires_at_ms`.
+    Replayed {
+        device: DeviceRecord,
+        expires_at_ms: i64,
+    },
     /// The token had already been used: someone holds a copy. The device's session is ended.
     Reused { device_id: String },
     /// No such token.
@@ -322,6 +345,8 @@ pub trait Directory: Send + Sync {
         by: &Actor,
     ) -> Result<UserRecord, StoreError>;
     async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// The person with this username, compared without regard to case (usernames are unique
+    /// that way).
     async fn get_user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn get_user_by_subject(&self, subject: &str) -> Result<Option<UserRecord>, StoreError>;
     async fn list_users(&self, team_id: Option<&str>) -> Result<Vec<UserRecord>, StoreError>;
@@ -399,13 +424,32 @@ pub trait Directory: Send + Sync {
         at_ms: i64,
         expires_at_ms: i64,
     ) -> Result<(), StoreError>;
-    /// Use a refresh token once and store its successor, atomically.
+    /// Use a refresh token once and store its successor, atomically, with no grace for a
+    /// retry: any second use ends the session.
     async fn rotate_refresh(
         &self,
         token_hash: &str,
         new_hash: &str,
         at_ms: i64,
         new_expires_at_ms: i64,
+    ) -> Result<RefreshOutcome, StoreError> {
+        self.rotate_refresh_retryable(&RefreshRotation {
+            token_hash,
+            new_hash,
+            device_id: None,
+            at_ms,
+            new_expires_at_ms,
+            grace_ms: 0,
+        })
+        .await
+    }
+    /// Use a refresh token once and store its successor, atomically. The same token presented
+    /// again by the device it belongs to, within `grace_ms` of its first use, while its
+    /// successor is still unused, is [`RefreshOutcome::Replayed`] (the answer to the first use
+    /// was lost); any other second use ends the session ([`RefreshOutcome::Reused`]).
+    async fn rotate_refresh_retryable(
+        &self,
+        rotation: &RefreshRotation<'_>,
     ) -> Result<RefreshOutcome, StoreError>;
     /// End the device's session (sign-out): its refresh tokens stop working.
     async fn end_session(&self, device_id: &str, at_ms: i64) -> Result<(), StoreError>;
@@ -640,7 +684,7 @@ macro_rules! impl_directory {
                 .map_err(|e| {
                     conflict_on_unique(e, || {
                         format!(
-                            "a person with id {:?}, username {:?} or that identity-provider subject already exists",
+                            "a person with id {:?}, username {:?} (usernames are compared without regard to case) or that identity-provider subject already exists",
                             user.user_id, user.username
                         )
                     })
@@ -738,7 +782,7 @@ macro_rules! impl_directory {
                 username: &str,
             ) -> Result<Option<$crate::directory::UserRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as(&format!(
-                    "SELECT {} FROM users WHERE username = $1",
+                    "SELECT {} FROM users WHERE lower(username) = lower($1)",
                     $crate::directory::USER_COLUMNS
                 ))
                 .bind(username)
@@ -1243,12 +1287,9 @@ macro_rules! impl_directory {
                 Ok(())
             }
 
-            async fn rotate_refresh(
+            async fn rotate_refresh_retryable(
                 &self,
-                token_hash: &str,
-                new_hash: &str,
-                at_ms: i64,
-                new_expires_at_ms: i64,
+                rotation: &$crate::directory::RefreshRotation<'_>,
             ) -> Result<$crate::directory::RefreshOutcome, $crate::StoreError> {
                 use $crate::directory::{DeviceRecord, RefreshOutcome};
                 #[derive(sqlx::FromRow)]
@@ -1258,13 +1299,15 @@ macro_rules! impl_directory {
                     expires_at_ms: i64,
                     used_at_ms: Option<i64>,
                 }
+                const TOKEN_SELECT: &str = "SELECT device_id, session_id, expires_at_ms, used_at_ms \
+                     FROM refresh_tokens WHERE token_hash = $1";
+                let token_hash = rotation.token_hash;
+                let at_ms = rotation.at_ms;
                 let mut tx = self.$writer.begin().await?;
-                let token: Option<TokenRow> = sqlx::query_as(
-                    "SELECT device_id, session_id, expires_at_ms, used_at_ms FROM refresh_tokens WHERE token_hash = $1",
-                )
-                .bind(token_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
+                let token: Option<TokenRow> = sqlx::query_as(TOKEN_SELECT)
+                    .bind(token_hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 let Some(token) = token else {
                     return Ok(RefreshOutcome::Unknown);
                 };
@@ -1282,8 +1325,8 @@ macro_rules! impl_directory {
                     return Ok(RefreshOutcome::SessionEnded);
                 }
                 // Claim the token; of two racing uses exactly one succeeds.
-                let claimed = if token.used_at_ms.is_none() {
-                    sqlx::query(
+                let claimed = token.used_at_ms.is_none()
+                    && sqlx::query(
                         "UPDATE refresh_tokens SET used_at_ms = $2 WHERE token_hash = $1 AND used_at_ms IS NULL",
                     )
                     .bind(token_hash)
@@ -1291,11 +1334,35 @@ macro_rules! impl_directory {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
-                        == 1
-                } else {
-                    false
-                };
+                        == 1;
                 if !claimed {
+                    // Read the token again: a racing use may have claimed it since.
+                    let used_at_ms = sqlx::query_as::<_, TokenRow>(TOKEN_SELECT)
+                        .bind(token_hash)
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .used_at_ms
+                        .unwrap_or(at_ms);
+                    let same_device = rotation.device_id == Some(token.device_id.as_str());
+                    let in_grace = at_ms.saturating_sub(used_at_ms) < rotation.grace_ms;
+                    if same_device && in_grace {
+                        // The successor this token was traded for, if it is still unused.
+                        let successor: Option<TokenRow> = sqlx::query_as(TOKEN_SELECT)
+                            .bind(rotation.new_hash)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if let Some(successor) = successor.filter(|t| {
+                            t.used_at_ms.is_none()
+                                && t.device_id == token.device_id
+                                && t.session_id == token.session_id
+                        }) {
+                            tx.commit().await?;
+                            return Ok(RefreshOutcome::Replayed {
+                                device,
+                                expires_at_ms: successor.expires_at_ms,
+                            });
+                        }
+                    }
                     // A used token came back: a copy exists somewhere. End the session.
                     sqlx::query("UPDATE devices SET session_id = NULL WHERE device_id = $1")
                         .bind(&token.device_id)
@@ -1311,7 +1378,11 @@ macro_rules! impl_directory {
                     Self::audit_in(
                         &mut tx,
                         &$crate::directory::NewAudit::new("refresh_token_reused").details(
-                            serde_json::json!({ "device_id": token.device_id }),
+                            serde_json::json!({
+                                "device_id": token.device_id,
+                                "presented_by_device": rotation.device_id,
+                                "ms_after_first_use": at_ms.saturating_sub(used_at_ms),
+                            }),
                         ),
                         &$crate::directory::Actor {
                             user_id: Some(device.user_id.clone()),
@@ -1333,11 +1404,11 @@ macro_rules! impl_directory {
                     "INSERT INTO refresh_tokens (token_hash, device_id, session_id, issued_at_ms, expires_at_ms)
                      VALUES ($1, $2, $3, $4, $5)",
                 )
-                .bind(new_hash)
+                .bind(rotation.new_hash)
                 .bind(&token.device_id)
                 .bind(&token.session_id)
                 .bind(at_ms)
-                .bind(new_expires_at_ms)
+                .bind(rotation.new_expires_at_ms)
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;

@@ -14,6 +14,13 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Backend(#[from] sqlx::Error),
+    /// The device's quarantine is full: its input was refused and not kept.
+    #[error(
+        "this device already has {entries} entries ({bytes} bytes) waiting in the server's \
+         quarantine, the most it may leave there; nothing more from it is kept until an admin \
+         reviews the quarantine"
+    )]
+    QuarantineFull { entries: u64, bytes: u64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }

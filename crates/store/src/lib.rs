@@ -57,7 +57,8 @@ pub trait Store: Directory + ReviewQueue + Send + Sync + std::fmt::Debug {
     async fn pull(&self, req: &PullRequest) -> Result<PullPage, StoreError>;
 
     /// Keep input that could not be read as a push at all (for example a body that is not
-    /// JSON), so that nothing sent is silently dropped.
+    /// JSON), so that nothing sent is silently dropped. [`StoreError::QuarantineFull`] when the
+    /// sending device already has its [`QuarantineCap`] in quarantine.
     async fn quarantine(&self, item: NewQuarantine) -> Result<i64, StoreError>;
 
     /// Quarantined input, oldest first, with ids greater than `after`.
@@ -95,10 +96,17 @@ pub trait Merger: Send + Sync {
 /// Open the store named by `url`: `sqlite:` (or `sqlite://`) for SQLite, `postgres://` or
 /// `postgresql://` for PostgreSQL. Runs the embedded migrations before returning.
 pub async fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    open_with(url, StoreOptions::default()).await
+}
+
+/// [`open`] with settings.
+pub async fn open_with(url: &str, options: StoreOptions) -> Result<Box<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Box::new(sqlite::SqliteStore::open(url).await?))
+        Ok(Box::new(
+            sqlite::SqliteStore::open_with(url, options).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Box::new(postgres::PgStore::open(url).await?))
+        Ok(Box::new(postgres::PgStore::open_with(url, options).await?))
     } else {
         Err(StoreError::Config(format!(
             "database URL `{}` is not supported: use `sqlite://PATH` (the embedded default) or \

@@ -22,14 +22,17 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
-use crate::common::{FeedRow, FeedSource, build_page, lock_order, quarantine_payload, to_i64};
+use crate::common::{
+    FeedRow, FeedSource, QUARANTINE_USAGE, build_page, check_quarantine_room, lock_order, not_kept,
+    quarantine_payload, to_i64,
+};
 use crate::directory::impl_directory;
 use crate::review::impl_review;
 use crate::sqlite::{change_from_row, quarantine_from_row};
 use crate::{
     ALL_KEYS, DocResult, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine, PullPage,
-    PullRequest, PushContext, QuarantineRecord, ScopeFilter, Store, StoreError, StoredChange,
-    StoredDocument,
+    PullRequest, PushContext, QuarantineRecord, ScopeFilter, Store, StoreError, StoreOptions,
+    StoredChange, StoredDocument,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -38,11 +41,17 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/post
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    options: StoreOptions,
 }
 
 impl PgStore {
     /// Connect to the database named by a `postgres://` URL and bring its schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, StoreOptions::default()).await
+    }
+
+    /// [`open`](Self::open) with settings.
+    pub async fn open_with(url: &str, store_options: StoreOptions) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse().map_err(|e| {
             StoreError::Config(format!(
                 "cannot read PostgreSQL URL `{}`: {e}",
@@ -55,7 +64,10 @@ impl PgStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            options: store_options,
+        })
     }
 
     /// The connection pool, for tests that need to hold a transaction open.
@@ -153,8 +165,17 @@ impl Store for PgStore {
                         events,
                     }
                 }
-                MergeOutcome::Rejected { code, reason } => {
+                MergeOutcome::Rejected { code, reason } => 'rejected: {
                     let payload = quarantine_payload(doc);
+                    let usage: (i64, i64) = sqlx::query_as(QUARANTINE_USAGE)
+                        .bind(&ctx.device_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if let Err(full) =
+                        check_quarantine_room(self.options.quarantine_cap, usage, payload.len())
+                    {
+                        break 'rejected not_kept(&code, &reason, &full);
+                    }
                     let id: i64 = sqlx::query_scalar(
                         "INSERT INTO quarantine (device_id, doc_id, code, reason, payload, size, received_at_ms)
                          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -227,6 +248,13 @@ impl Store for PgStore {
     }
 
     async fn quarantine(&self, item: NewQuarantine) -> Result<i64, StoreError> {
+        if let Some(device_id) = &item.device_id {
+            let usage: (i64, i64) = sqlx::query_as(QUARANTINE_USAGE)
+                .bind(device_id)
+                .fetch_one(&self.pool)
+                .await?;
+            check_quarantine_room(self.options.quarantine_cap, usage, item.payload.len())?;
+        }
         let id = sqlx::query_scalar(
             "INSERT INTO quarantine (device_id, doc_id, code, reason, payload, size, received_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",

@@ -14,12 +14,16 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use crate::common::{FeedRow, FeedSource, build_page, lock_order, quarantine_payload, to_i64};
+use crate::common::{
+    FeedRow, FeedSource, QUARANTINE_USAGE, build_page, check_quarantine_room, lock_order, not_kept,
+    quarantine_payload, to_i64,
+};
 use crate::directory::impl_directory;
 use crate::review::impl_review;
 use crate::{
     ALL_KEYS, DocResult, IncomingDoc, MergeOutcome, Merger, NewQuarantine, PullPage, PullRequest,
-    PushContext, QuarantineRecord, ScopeFilter, Store, StoreError, StoredChange, StoredDocument,
+    PushContext, QuarantineRecord, ScopeFilter, Store, StoreError, StoreOptions, StoredChange,
+    StoredDocument,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -29,12 +33,18 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqli
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    options: StoreOptions,
 }
 
 impl SqliteStore {
     /// Open (creating if needed, with its folder) the database named by a `sqlite:` URL and
     /// bring its schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, StoreOptions::default()).await
+    }
+
+    /// [`open`](Self::open) with settings.
+    pub async fn open_with(url: &str, store_options: StoreOptions) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("cannot read SQLite URL `{url}`: {e}")))?
             .create_if_missing(true)
@@ -69,7 +79,11 @@ impl SqliteStore {
                 .connect_with(options.read_only(true))
                 .await?
         };
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            options: store_options,
+        })
     }
 }
 
@@ -171,8 +185,17 @@ impl Store for SqliteStore {
                         events,
                     }
                 }
-                MergeOutcome::Rejected { code, reason } => {
+                MergeOutcome::Rejected { code, reason } => 'rejected: {
                     let payload = quarantine_payload(doc);
+                    let usage: (i64, i64) = sqlx::query_as(QUARANTINE_USAGE)
+                        .bind(&ctx.device_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if let Err(full) =
+                        check_quarantine_room(self.options.quarantine_cap, usage, payload.len())
+                    {
+                        break 'rejected not_kept(&code, &reason, &full);
+                    }
                     let id: i64 = sqlx::query_scalar(
                         "INSERT INTO quarantine (device_id, doc_id, code, reason, payload, size, received_at_ms)
                          VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -210,6 +233,14 @@ impl Store for SqliteStore {
     }
 
     async fn quarantine(&self, item: NewQuarantine) -> Result<i64, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(device_id) = &item.device_id {
+            let usage: (i64, i64) = sqlx::query_as(QUARANTINE_USAGE)
+                .bind(device_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            check_quarantine_room(self.options.quarantine_cap, usage, item.payload.len())?;
+        }
         let id = sqlx::query_scalar(
             "INSERT INTO quarantine (device_id, doc_id, code, reason, payload, size, received_at_ms)
              VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -221,8 +252,9 @@ impl Store for SqliteStore {
         .bind(&item.payload)
         .bind(to_i64(item.payload.len() as u64))
         .bind(item.received_at_ms)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(id)
     }
 

@@ -98,6 +98,9 @@ pub enum DocResult {
         reason: String,
         quarantine_id: i64,
     },
+    /// Refused, and not kept: the pushing device's quarantine is full (see [`QuarantineCap`]).
+    /// `code` is `quarantine_full`; `reason` says why it was refused and what to do.
+    NotKept { code: String, reason: String },
     /// Nothing stored; the device should push again once it has the missing changes.
     Deferred {
         reason: String,
@@ -195,6 +198,32 @@ pub struct StoredChange {
     pub received_at_ms: i64,
     /// The device's own clock, ms since the epoch.
     pub device_time_ms: i64,
+}
+
+/// How much refused input one device may leave in quarantine. Beyond it, more refused input
+/// from that device is answered but not kept ([`DocResult::NotKept`],
+/// [`StoreError::QuarantineFull`](crate::StoreError::QuarantineFull)) until an admin reviews
+/// the quarantine, so one faulty or hostile device cannot fill the server's disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuarantineCap {
+    pub max_entries: u64,
+    pub max_bytes: u64,
+}
+
+impl Default for QuarantineCap {
+    /// 1,000 entries or 64 MiB per device.
+    fn default() -> Self {
+        QuarantineCap {
+            max_entries: 1_000,
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Settings of an opened store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    pub quarantine_cap: QuarantineCap,
 }
 
 /// Input to keep in quarantine.

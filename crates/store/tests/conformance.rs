@@ -137,6 +137,8 @@ on_both!(
     people_children_and_allocation_history,
     scope_facts_follow_allocations_referrals_and_grants,
     refresh_tokens_work_once_and_reuse_ends_the_session,
+    a_refresh_retried_within_the_grace_window_gets_its_successor,
+    usernames_are_unique_and_found_without_case,
     devices_keep_their_person_and_actor,
     revoked_devices_cannot_refresh,
     the_signing_secret_is_made_once,

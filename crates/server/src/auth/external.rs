@@ -46,6 +46,9 @@ impl std::fmt::Debug for ExternalIdp {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ExternalClaims {
     pub sub: String,
+    /// When the provider issued the token, if it says (seconds since the epoch).
+    #[serde(default)]
+    pub iat: Option<u64>,
 }
 
 /// Why a provider configuration cannot be used.
@@ -158,7 +161,10 @@ impl ExternalIdp {
     pub fn verify(&self, token: &str) -> Result<ExternalClaims, ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| ApiError::Unauthorized {
             code: "invalid_token",
-            message: format!("the identity provider's token cannot be read: {e}"),
+            message: crate::auth::tokens::describe_jwt_error(
+                "the identity provider's token",
+                e.kind(),
+            ),
         })?;
         let candidates: Vec<&ProviderKey> = match &header.kid {
             Some(kid) => self
@@ -181,7 +187,19 @@ impl ExternalIdp {
         let mut last = None;
         for key in candidates {
             match jsonwebtoken::decode::<ExternalClaims>(token, &key.key, &key.validation) {
-                Ok(data) => return Ok(data.claims),
+                Ok(data) => {
+                    if let Some(iat) = data.claims.iat {
+                        crate::auth::tokens::check_issued_at(
+                            iat,
+                            jsonwebtoken::get_current_timestamp(),
+                        )
+                        .map_err(|message| ApiError::Unauthorized {
+                            code: "invalid_token",
+                            message: format!("the identity provider's token {message}"),
+                        })?;
+                    }
+                    return Ok(data.claims);
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -214,7 +232,7 @@ fn external_error(kind: &jsonwebtoken::errors::ErrorKind) -> ApiError {
                 .to_owned()
         }
         ErrorKind::MissingRequiredClaim(claim) => format!("the token has no `{claim}` claim"),
-        other => format!("the identity provider's token was refused ({other:?})"),
+        other => crate::auth::tokens::describe_jwt_error("the identity provider's token", other),
     };
     ApiError::Unauthorized {
         code: "invalid_token",

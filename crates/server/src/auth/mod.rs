@@ -8,6 +8,7 @@
 pub mod external;
 pub mod extract;
 pub mod password;
+pub mod throttle;
 pub mod tokens;
 
 pub use external::ExternalIdp;

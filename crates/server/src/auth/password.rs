@@ -9,13 +9,32 @@ use crate::error::ApiError;
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Longest password accepted (sign-in refuses longer ones before hashing anything).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// Check a new password is acceptable; the error says what to change.
 pub fn check_new_password(password: &str) -> Result<(), ApiError> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
+    let chars = password.chars().count();
+    if password.trim().is_empty() {
         return Err(ApiError::bad_request(
             "weak_password",
-            format!("a password must be at least {MIN_PASSWORD_CHARS} characters long"),
+            "a password cannot be blank or only spaces; choose one of at least \
+             10 characters",
+        ));
+    }
+    if chars < MIN_PASSWORD_CHARS || password.trim().chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ApiError::bad_request(
+            "weak_password",
+            format!(
+                "a password must be at least {MIN_PASSWORD_CHARS} characters long, not counting \
+                 spaces at either end"
+            ),
+        ));
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(ApiError::bad_request(
+            "weak_password",
+            format!("a password can be at most {MAX_PASSWORD_CHARS} characters long"),
         ));
     }
     Ok(())
@@ -96,6 +115,15 @@ mod tests {
             .to_string();
         assert!(err.contains("at least 10"), "{err}");
         check_new_password("long enough now").expect("fine");
+        let blank = check_new_password("          ")
+            .expect_err("ten spaces")
+            .to_string();
+        assert!(blank.contains("blank"), "{blank}");
+        assert!(
+            check_new_password("  short   ").is_err(),
+            "padding does not count"
+        );
+        assert!(check_new_password(&"x".repeat(MAX_PASSWORD_CHARS + 1)).is_err());
     }
 
     #[test]

@@ -3,12 +3,17 @@
 //! The HS256 key is made on the first start and kept in the database (`server_secrets`), so
 //! every server sharing the database signs and checks alike and a new install needs no key
 //! set up. Validation pins the algorithm, issuer and audience and requires `exp`, `nbf`,
-//! `iat` and `sub`. Refresh tokens are 32 random bytes; only their SHA-256 is stored.
+//! `iat` and `sub`, and refuses an `iat` in the future beyond the leeway. A sign-in's first
+//! refresh token is 32 random bytes; each successor is derived from the token it replaces with
+//! HMAC-SHA256 under a key derived from the server secret, so a retried refresh (its answer was
+//! lost) gets the same successor without the server keeping any token in the clear. Only
+//! SHA-256 hashes of refresh tokens are stored.
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac as _};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore as _;
@@ -23,7 +28,7 @@ pub const ISSUER: &str = "fieldnotes-server";
 pub const AUDIENCE: &str = "fieldnotes-sync";
 /// The name of the signing key in the store's server secrets.
 pub const SIGNING_KEY_NAME: &str = "access_token_hs256";
-/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
 
 /// What an access token says.
@@ -48,6 +53,8 @@ pub struct AuthKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Derives a refresh token's successor (see [`AuthKeys::successor_of`]).
+    successor_key: Vec<u8>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
 }
@@ -75,10 +82,13 @@ impl AuthKeys {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
+        // A key of its own for refresh successors, so the signing key is used for one job.
+        let successor_key = hmac_sha256(secret, b"fieldnotes refresh-successor key v1").to_vec();
         AuthKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            successor_key,
             access_ttl,
             refresh_ttl,
         }
@@ -115,9 +125,83 @@ impl AuthKeys {
 
     /// Check an access token's signature, algorithm, issuer, audience and times.
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, ApiError> {
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| token_error(e.kind()))
+            .map_err(|e| token_error(e.kind()))?;
+        check_issued_at(claims.iat, jsonwebtoken::get_current_timestamp()).map_err(|message| {
+            ApiError::Unauthorized {
+                code: "invalid_token",
+                message: format!("the access token {message}"),
+            }
+        })?;
+        Ok(claims)
+    }
+
+    /// The refresh token that replaces `presented`, and its stored hash: always the same for
+    /// the same token, unguessable without the server's key, and never stored in the clear.
+    pub fn successor_of(&self, presented: &str) -> (String, String) {
+        let mut input = b"fieldnotes refresh successor v1\0".to_vec();
+        input.extend_from_slice(presented.as_bytes());
+        let token = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.successor_key, &input));
+        let hash = hash_refresh_token(&token);
+        (token, hash)
+    }
+}
+
+fn hmac_sha256(key: &[u8], input: &[u8]) -> [u8; 32] {
+    // HMAC takes a key of any length.
+    let mut mac = <Hmac<Sha256>>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
+    mac.update(input);
+    mac.finalize().into_bytes().into()
+}
+
+/// Refuse an `iat` (seconds) later than `now` plus the leeway: a token cannot have been issued
+/// in the future, and one that says so was made with a wrong clock or by someone else. The
+/// error completes "the token ...".
+pub fn check_issued_at(iat: u64, now_secs: u64) -> Result<(), String> {
+    if iat > now_secs.saturating_add(LEEWAY_SECS) {
+        return Err(format!(
+            "says it was issued {} seconds in the future (its iat); it was made with a wrong \
+             clock or not by this server. Sign in again, and check the device's clock",
+            iat - now_secs
+        ));
+    }
+    Ok(())
+}
+
+/// A plain sentence for why a JWT (`what`: "the access token", "the identity provider's
+/// token") cannot be used, for the kinds of failure every token shares. Never Debug text.
+pub fn describe_jwt_error(what: &str, kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::InvalidToken => {
+            format!("{what} is not a JSON Web Token (three base64url parts separated by dots)")
+        }
+        ErrorKind::Base64(_) => format!("{what} has a part that is not valid base64url"),
+        ErrorKind::Utf8(_) => format!("{what} has a part that is not valid UTF-8 text"),
+        ErrorKind::Json(e) => format!(
+            "{what} has a header or claims that are not as expected: {}",
+            json_error_sentence(e)
+        ),
+        ErrorKind::InvalidClaimFormat(claim) => {
+            format!("{what} has a `{claim}` claim of the wrong type")
+        }
+        ErrorKind::MissingRequiredClaim(claim) => format!("{what} has no `{claim}` claim"),
+        ErrorKind::InvalidSubject => format!("{what} is for another subject"),
+        ErrorKind::UnsupportedAlgorithm | ErrorKind::MissingAlgorithm => {
+            format!("{what} is signed with an algorithm this server does not accept")
+        }
+        _ => format!("{what} cannot be checked"),
+    }
+}
+
+/// serde_json's message without its "at line 1 column 9" tail (a position in base64-decoded
+/// text means nothing to a person).
+fn json_error_sentence(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
     }
 }
 
@@ -158,7 +242,10 @@ pub fn token_error(kind: &ErrorKind) -> ApiError {
         ),
         other => (
             "invalid_token",
-            format!("the access token cannot be read ({other:?}); sign in again"),
+            format!(
+                "{}; sign in again",
+                describe_jwt_error("the access token", other)
+            ),
         ),
     };
     ApiError::Unauthorized {
@@ -237,6 +324,54 @@ mod tests {
             Err(ApiError::Unauthorized { code, .. }) => assert_eq!(code, "token_expired"),
             other => panic!("expected expiry, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_refused() {
+        let keys = keys();
+        let token = keys
+            .issue_access("sw-1", "dev-1", "s1", now() + 365 * 86_400)
+            .unwrap();
+        // nbf is in the future too; jsonwebtoken reports that first. The iat check itself:
+        assert!(keys.verify_access(&token).is_err());
+        assert!(check_issued_at(now() + LEEWAY_SECS + 5, now()).is_err());
+        assert!(check_issued_at(now() + LEEWAY_SECS, now()).is_ok());
+    }
+
+    #[test]
+    fn token_errors_are_sentences_not_debug_text() {
+        let keys = keys();
+        // A header whose alg is not an algorithm at all.
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let claims = URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#);
+        let token = format!("{header}.{claims}.");
+        let err = keys.verify_access(&token).unwrap_err().to_string();
+        assert!(!err.contains("Json(") && !err.contains("Error("), "{err}");
+        assert!(err.contains("unknown variant"), "{err}");
+        for garbage in ["", "a.b", "###.###.###"] {
+            let err = keys.verify_access(garbage).unwrap_err().to_string();
+            assert!(
+                !err.contains("InvalidToken") && !err.contains("Base64("),
+                "{garbage:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_successor_is_the_same_for_the_same_token_and_secret() {
+        let keys = keys();
+        let (a1, h1) = keys.successor_of("token-a");
+        let (a2, h2) = keys.successor_of("token-a");
+        let (b, _) = keys.successor_of("token-b");
+        assert_eq!((a1.as_str(), h1.as_str()), (a2.as_str(), h2.as_str()));
+        assert_ne!(a1, b);
+        assert_eq!(h1, hash_refresh_token(&a1));
+        let other = AuthKeys::new(
+            b"another secret, another server!!",
+            Duration::from_secs(900),
+            Duration::from_secs(900),
+        );
+        assert_ne!(other.successor_of("token-a").0, a1, "the key decides it");
     }
 
     #[test]

@@ -126,7 +126,7 @@ pub async fn create_user(
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let user_id = req.user_id.unwrap_or_else(|| req.username.clone());
     check_id("user_id", &user_id)?;
-    check_id("username", &req.username)?;
+    super::auth::check_username(&req.username)?;
     check_name("display_name", &req.display_name)?;
     if let Some(team_id) = &req.team_id {
         check_id("team_id", team_id)?;

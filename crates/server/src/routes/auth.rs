@@ -10,23 +10,49 @@ use fieldnotes_protocol::auth::{
     DeviceInfo, ExternalLogin, Me, PasswordLogin, RefreshRequest, Session, Tokens,
 };
 use fieldnotes_store::StoreError;
-use fieldnotes_store::directory::{NewAudit, NewDevice, RefreshOutcome, UserRecord};
+use fieldnotes_store::directory::{
+    NewAudit, NewDevice, RefreshOutcome, RefreshRotation, UserRecord,
+};
 
 use super::extract::ApiJson;
 use super::{check_id, now_ms, user_info};
 use crate::auth::AuthDevice;
-use crate::auth::password::verify_password_blocking;
+use crate::auth::password::{MAX_PASSWORD_CHARS, verify_password_blocking};
+use crate::auth::throttle::normalise_username;
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token, new_session_id};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// `POST /v1/auth/login`: sign in with a password, registering the device.
+///
+/// Checked in this order, so that nothing unbounded reaches the audit log or the password
+/// hasher: the shape of the username, password and device; the per-username throttle; then the
+/// password (the per-address throttle is a layer in front of this handler).
 pub async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<PasswordLogin>,
 ) -> Result<Json<Session>, ApiError> {
+    let username = req.username.trim();
+    if !valid_username(username) {
+        return Err(ApiError::bad_request(
+            "invalid_username",
+            format!(
+                "a username is 1 to {MAX_USERNAME_CHARS} letters, digits, '-', '_', '.' or '@'; \
+                 check what was typed"
+            ),
+        ));
+    }
+    if req.password.is_empty() || req.password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(ApiError::bad_request(
+            "invalid_password",
+            format!("a password is 1 to {MAX_PASSWORD_CHARS} characters; check what was typed"),
+        ));
+    }
     check_device(&req.device)?;
-    let user = state.store.get_user_by_username(&req.username).await?;
+    state
+        .username_throttle
+        .check(&normalise_username(username))?;
+    let user = state.store.get_user_by_username(username).await?;
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     if !verify_password_blocking(&state.password_slots, hash, req.password).await {
         // Kept on the record: repeated failures for one account are worth an admin's look.
@@ -34,7 +60,7 @@ pub async fn login(
             .store
             .append_audit(
                 &NewAudit::new("sign_in_failed")
-                    .details(serde_json::json!({ "username": req.username })),
+                    .details(serde_json::json!({ "username": username })),
                 &fieldnotes_store::directory::Actor {
                     user_id: user.as_ref().map(|u| u.user_id.clone()),
                     device_id: None,
@@ -75,6 +101,33 @@ pub async fn external(
             ),
         })?;
     start_session(&state, user, &req.device, "identity_provider").await
+}
+
+/// Longest username.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+/// A username: 1 to 64 ASCII letters, digits, `-`, `_`, `.` or `@` (ASCII, so that comparing
+/// without case means the same on both databases).
+pub(crate) fn valid_username(username: &str) -> bool {
+    !username.is_empty()
+        && username.len() <= MAX_USERNAME_CHARS
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
+}
+
+/// Refuse a username a new account cannot have.
+pub(crate) fn check_username(username: &str) -> Result<(), ApiError> {
+    if valid_username(username) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(
+        "invalid_username",
+        format!(
+            "a username must be 1 to {MAX_USERNAME_CHARS} letters, digits, '-', '_', '.' or '@' \
+             (no spaces)"
+        ),
+    ))
 }
 
 fn check_device(device: &DeviceInfo) -> Result<(), ApiError> {
@@ -183,25 +236,52 @@ async fn start_session(
 }
 
 /// `POST /v1/auth/refresh`: a new access token and a new refresh token for a refresh token.
-/// Each refresh token works once; one presented again ends the device's session.
+///
+/// Each refresh token works once. Presented again by its own device within the grace window
+/// (the answer to the first try was lost), it gets the same successor again, still unused;
+/// presented again from another device, or later, it ends the device's session.
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Json<Tokens>, ApiError> {
+    if req.refresh_token.is_empty() || req.refresh_token.len() > 256 {
+        return Err(ApiError::Unauthorized {
+            code: "refresh_invalid",
+            message: "this is not a refresh token from this server; sign in again".to_owned(),
+        });
+    }
+    if let Some(device_id) = &req.device_id {
+        check_id("device_id", device_id)?;
+    }
     let now = now_ms();
-    let (next, next_hash) = new_refresh_token();
+    // Derived from the presented token, so a retry names the same successor.
+    let (next, next_hash) = state.auth.successor_of(&req.refresh_token);
     let refresh_ttl = state.auth.refresh_ttl;
     let outcome = state
         .store
-        .rotate_refresh(
-            &hash_refresh_token(&req.refresh_token),
-            &next_hash,
-            now,
-            now.saturating_add(ms(refresh_ttl)),
-        )
+        .rotate_refresh_retryable(&RefreshRotation {
+            token_hash: &hash_refresh_token(&req.refresh_token),
+            new_hash: &next_hash,
+            device_id: req.device_id.as_deref(),
+            at_ms: now,
+            new_expires_at_ms: now.saturating_add(ms(refresh_ttl)),
+            grace_ms: ms(state.policy.refresh_grace),
+        })
         .await?;
+    let mut refresh_expires_in = refresh_ttl.as_secs();
     let device = match outcome {
         RefreshOutcome::Rotated { device } => device,
+        RefreshOutcome::Replayed {
+            device,
+            expires_at_ms,
+        } => {
+            tracing::info!(device_id = %device.device_id,
+                "a refresh token came back from its own device within the grace window; \
+                 its successor is sent again");
+            refresh_expires_in =
+                u64::try_from(expires_at_ms.saturating_sub(now) / 1000).unwrap_or(0);
+            device
+        }
         RefreshOutcome::Reused { device_id } => {
             tracing::warn!(%device_id, "a used refresh token came back; the session is ended");
             return Err(ApiError::Unauthorized {
@@ -254,7 +334,7 @@ pub async fn refresh(
         access_token: access,
         expires_in: state.auth.access_ttl.as_secs(),
         refresh_token: next,
-        refresh_expires_in: refresh_ttl.as_secs(),
+        refresh_expires_in,
     }))
 }
 

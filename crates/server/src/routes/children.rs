@@ -404,6 +404,7 @@ pub async fn request_access(
         )));
     }
     let reason = req.reason.trim();
+    super::check_reason_length(reason)?;
     if reason.chars().count() < 10 {
         return Err(ApiError::bad_request(
             "reason_required",

@@ -20,18 +20,20 @@ use fieldnotes_protocol::{HEALTH_PATH, QUARANTINE_PATH, READY_PATH, SYNC_PATH};
 use fieldnotes_store::directory::UserRecord;
 
 use crate::auth::AuthDevice;
+use crate::auth::throttle::AddressLayer;
 use crate::error::ApiError;
 use crate::scope::Scope;
 use crate::state::AppState;
 
 /// Every route the server answers. Only the health checks and sign-in work without an access
-/// token; every other handler takes an authenticated device.
-pub fn router() -> Router<AppState> {
+/// token; every other handler takes an authenticated device. The sign-in routes go through
+/// `sign_in`, the per-address throttle.
+pub fn router(sign_in: AddressLayer) -> Router<AppState> {
     Router::new()
         .route(HEALTH_PATH, get(health::live))
         .route(READY_PATH, get(health::ready))
-        .route(LOGIN_PATH, post(auth::login))
-        .route(EXTERNAL_LOGIN_PATH, post(auth::external))
+        .route(LOGIN_PATH, post(auth::login).layer(sign_in.clone()))
+        .route(EXTERNAL_LOGIN_PATH, post(auth::external).layer(sign_in))
         .route(REFRESH_PATH, post(auth::refresh))
         .route(LOGOUT_PATH, post(auth::logout))
         .route(ME_PATH, get(auth::me))
@@ -103,6 +105,23 @@ pub(crate) fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
         return Err(ApiError::bad_request(
             "invalid_name",
             format!("{field} must be 1 to 200 characters and not blank"),
+        ));
+    }
+    Ok(())
+}
+
+/// Longest reason kept with a decision or an access grant.
+pub(crate) const MAX_REASON_CHARS: usize = 1000;
+
+/// Refuse a reason too long to keep (before anything is written).
+pub(crate) fn check_reason_length(reason: &str) -> Result<(), ApiError> {
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::bad_request(
+            "reason_too_long",
+            format!(
+                "a reason can be at most {MAX_REASON_CHARS} characters; say it in short and \
+                 keep the detail in the record itself"
+            ),
         ));
     }
     Ok(())

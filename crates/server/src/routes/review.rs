@@ -316,6 +316,7 @@ async fn decide_resolved(
                 "say why the item is settled this way (it is kept with the decision)",
             )
         })?;
+    super::check_reason_length(&reason)?;
     let decision = Decision {
         action: "resolved".to_owned(),
         value: Some(req.value),
@@ -343,6 +344,7 @@ pub async fn dismiss(
 ) -> Result<Json<ReviewItem>, ApiError> {
     reviewable(&state, &auth, item_id).await?;
     let reason = req.reason.trim();
+    super::check_reason_length(reason)?;
     if reason.chars().count() < 3 {
         return Err(ApiError::bad_request(
             "reason_required",

@@ -234,7 +234,7 @@ impl AccessLog {
                     self.add("push", subject, doc_id, *new_changes);
                 }
             }
-            DocResult::Rejected { code, .. } => {
+            DocResult::Rejected { code, .. } | DocResult::NotKept { code, .. } => {
                 self.add("push_refused", Subject::Refused(code.clone()), doc_id, 0);
             }
             DocResult::Deferred { .. } => {}
@@ -319,7 +319,7 @@ async fn read_push(
                     .and_then(|v| v.get("doc_id").and_then(|d| d.as_str()).map(str::to_owned));
                 let reason = format!("push[{i}] cannot be read: {e}");
                 let code = RejectCode::MalformedChange;
-                let id = state
+                let kept = state
                     .store
                     .quarantine(NewQuarantine {
                         device_id: Some(device_id.to_owned()),
@@ -329,14 +329,28 @@ async fn read_push(
                         payload: raw.get().as_bytes().to_vec(),
                         received_at_ms,
                     })
-                    .await?;
-                slots.push(Slot::Refused(PushResult {
-                    doc_id: doc_id.unwrap_or_default(),
-                    outcome: PushOutcome::Rejected {
+                    .await;
+                let outcome = match kept {
+                    Ok(id) => PushOutcome::Rejected {
                         code,
                         reason,
                         quarantine_id: Some(id),
                     },
+                    Err(full @ fieldnotes_store::StoreError::QuarantineFull { .. }) => {
+                        PushOutcome::Rejected {
+                            code: RejectCode::QuarantineFull,
+                            reason: format!(
+                                "{reason}; it was not kept on the server because {full}. Ask \
+                                 your admin to review the quarantine"
+                            ),
+                            quarantine_id: None,
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                slots.push(Slot::Refused(PushResult {
+                    doc_id: doc_id.unwrap_or_default(),
+                    outcome,
                 }));
             }
         }
@@ -355,6 +369,11 @@ fn to_push_result(doc_id: String, result: DocResult) -> PushResult {
             code: RejectCode::parse(&code).unwrap_or(RejectCode::InvalidDocument),
             reason,
             quarantine_id: Some(quarantine_id),
+        },
+        DocResult::NotKept { reason, .. } => PushOutcome::Rejected {
+            code: RejectCode::QuarantineFull,
+            reason,
+            quarantine_id: None,
         },
         DocResult::Deferred { reason, missing } => PushOutcome::Deferred { reason, missing },
     };

@@ -3,7 +3,7 @@
 use fieldnotes_store::StoreError;
 use fieldnotes_store::directory::{
     Actor, AuditFilter, ChildRecord, GrantFilter, NewDevice, NewReferral, RefreshOutcome,
-    TeamRecord, UserRecord, UserUpdate,
+    RefreshRotation, TeamRecord, UserRecord, UserUpdate,
 };
 
 use super::Db;
@@ -302,6 +302,115 @@ pub async fn refresh_tokens_work_once_and_reuse_ends_the_session(db: Db) {
         .await
         .unwrap();
     assert!(audit.iter().any(|a| a.action == "refresh_token_reused"));
+}
+
+fn rotation<'a>(
+    token: &'a str,
+    next: &'a str,
+    device: Option<&'a str>,
+    at_ms: i64,
+) -> RefreshRotation<'a> {
+    RefreshRotation {
+        token_hash: token,
+        new_hash: next,
+        device_id: device,
+        at_ms,
+        new_expires_at_ms: at_ms + 10_000,
+        grace_ms: 60,
+    }
+}
+
+/// A used token presented again by its own device within the grace window gets its unused
+/// successor back; at the window's end, from another device, or once the successor is used,
+/// it ends the session.
+pub async fn a_refresh_retried_within_the_grace_window_gets_its_successor(db: Db) {
+    seed(&db).await;
+    let s = &*db.store;
+    s.register_device(&device("d-1", "sw-a", "aa01"), 5)
+        .await
+        .unwrap();
+    s.start_session("d-1", "sess-1", "h1", 10, 100_000)
+        .await
+        .unwrap();
+    let d1 = Some("d-1");
+    assert!(matches!(
+        s.rotate_refresh_retryable(&rotation("h1", "h2", d1, 100))
+            .await
+            .unwrap(),
+        RefreshOutcome::Rotated { .. }
+    ));
+    // The answer was lost; the device asks again 59 ms later.
+    assert!(matches!(
+        s.rotate_refresh_retryable(&rotation("h1", "h2", d1, 159))
+            .await
+            .unwrap(),
+        RefreshOutcome::Replayed {
+            expires_at_ms: 10_100,
+            ..
+        }
+    ));
+    // The successor works, once; then the old token is no longer a retry.
+    assert!(matches!(
+        s.rotate_refresh_retryable(&rotation("h2", "h3", d1, 160))
+            .await
+            .unwrap(),
+        RefreshOutcome::Rotated { .. }
+    ));
+    assert!(matches!(
+        s.rotate_refresh_retryable(&rotation("h1", "h2", d1, 161))
+            .await
+            .unwrap(),
+        RefreshOutcome::Reused { .. }
+    ));
+
+    // At the window's end.
+    s.start_session("d-1", "sess-2", "k1", 200, 100_000)
+        .await
+        .unwrap();
+    s.rotate_refresh_retryable(&rotation("k1", "k2", d1, 300))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.rotate_refresh_retryable(&rotation("k1", "k2", d1, 360))
+            .await
+            .unwrap(),
+        RefreshOutcome::Reused { .. }
+    ));
+    assert_eq!(s.get_device("d-1").await.unwrap().unwrap().session_id, None);
+
+    // From another device, within the window.
+    s.start_session("d-1", "sess-3", "m1", 400, 100_000)
+        .await
+        .unwrap();
+    s.rotate_refresh_retryable(&rotation("m1", "m2", d1, 500))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.rotate_refresh_retryable(&rotation("m1", "m2", Some("d-2"), 501))
+            .await
+            .unwrap(),
+        RefreshOutcome::Reused { .. }
+    ));
+    assert_eq!(
+        s.rotate_refresh_retryable(&rotation("m2", "m3", d1, 502))
+            .await
+            .unwrap(),
+        RefreshOutcome::SessionEnded
+    );
+}
+
+/// Usernames are one account whatever their case: found so, and unique so.
+pub async fn usernames_are_unique_and_found_without_case(db: Db) {
+    seed(&db).await;
+    let s = &*db.store;
+    let found = s.get_user_by_username("SW-A").await.unwrap().unwrap();
+    assert_eq!(found.user_id, "sw-a");
+    let mut twin = person("sw-a-twin", "social_worker", Some("pod-1"));
+    twin.username = "Sw-A".into();
+    match s.create_user(&twin, &by("root", 3)).await {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("case"), "{message}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
 }
 
 pub async fn devices_keep_their_person_and_actor(db: Db) {

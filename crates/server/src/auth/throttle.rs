@@ -1,0 +1,258 @@
+//! Sign-in throttling, so passwords cannot be guessed at speed.
+//!
+//! Two limits, both GCRA buckets from `governor` that allow a burst of N tries and then one
+//! more every window/N:
+//!
+//! * per client address, a `tower_governor` layer on the sign-in routes ([`address_layer`]). The
+//!   address is the socket's peer (axum `ConnectInfo`); `X-Forwarded-For` is believed only
+//!   when the peer is a configured trusted proxy ([`ClientAddr`]);
+//! * per username (trimmed, lower-cased), checked in the password sign-in handler before the
+//!   password is ([`UsernameThrottle`]), whoever asks and whether or not the account exists.
+//!
+//! Every try counts, right or wrong. A refused try is answered 429 with `Retry-After` and a
+//! JSON error saying when to try again; it does not use up a try itself.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, Response};
+use axum::response::IntoResponse as _;
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tower_governor::GovernorError;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::key_extractor::KeyExtractor;
+
+use crate::error::ApiError;
+
+/// Sign-in tries allowed per username and per client address in each `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInLimits {
+    pub per_username: u32,
+    pub per_address: u32,
+    pub window: Duration,
+}
+
+impl Default for SignInLimits {
+    /// 5 tries per username and 60 per address each minute.
+    fn default() -> Self {
+        SignInLimits {
+            per_username: 5,
+            per_address: 60,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The time between two replenished tries, for `tries` per `window` (at least 1 ms).
+fn period(tries: u32, window: Duration) -> Duration {
+    (window / tries.max(1)).max(Duration::from_millis(1))
+}
+
+fn quota(tries: u32, window: Duration) -> Quota {
+    let burst = NonZeroU32::new(tries).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(period(tries, window))
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(burst)
+}
+
+/// The 429 answer: `Retry-After` in whole seconds, rounded up (never 0, so a client that
+/// waits as told is let in).
+pub fn too_many_tries(wait: Duration, per: &str) -> ApiError {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let secs = secs.max(1);
+    ApiError::TooManyRequests {
+        code: "too_many_sign_in_attempts",
+        message: format!(
+            "too many sign-in attempts {per}; try again in {secs} second{}",
+            if secs == 1 { "" } else { "s" }
+        ),
+        retry_after_secs: secs,
+    }
+}
+
+/// Keys kept before forgotten ones are swept (each is a few dozen bytes).
+const SWEEP_AT: usize = 10_000;
+
+/// Sign-in tries per username.
+#[derive(Debug)]
+pub struct UsernameThrottle {
+    limiter: DefaultKeyedRateLimiter<String>,
+}
+
+impl UsernameThrottle {
+    pub fn new(limits: SignInLimits) -> Self {
+        UsernameThrottle {
+            limiter: RateLimiter::keyed(quota(limits.per_username, limits.window)),
+        }
+    }
+
+    /// Use one try for `username` (already bounded in length), or say when the next is due.
+    pub fn check(&self, username: &str) -> Result<(), ApiError> {
+        if self.limiter.len() > SWEEP_AT {
+            // Usernames whose buckets are full again carry no information: forget them, so
+            // made-up usernames cannot grow the map without bound.
+            self.limiter.retain_recent();
+        }
+        let key = normalise_username(username);
+        self.limiter.check_key(&key).map_err(|not_until| {
+            too_many_tries(
+                not_until.wait_time_from(DefaultClock::default().now()),
+                "for this username",
+            )
+        })
+    }
+}
+
+/// A username as throttling and sign-in compare it: trimmed, ASCII lower case.
+pub fn normalise_username(username: &str) -> String {
+    username.trim().to_ascii_lowercase()
+}
+
+/// The client address of a request: the socket's peer, or, when the peer is a trusted proxy,
+/// the last address in `X-Forwarded-For` that is not one.
+#[derive(Debug, Clone)]
+pub struct ClientAddr {
+    pub trusted_proxies: Arc<[IpAddr]>,
+}
+
+impl ClientAddr {
+    fn of<T>(&self, req: &Request<T>) -> IpAddr {
+        let Some(peer) = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip())
+        else {
+            // Served without connection info (embedded use): one bucket for everyone.
+            return IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        };
+        if !self.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        req.headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+            .rev()
+            .find(|ip| !self.trusted_proxies.contains(ip))
+            .unwrap_or(peer)
+    }
+}
+
+impl KeyExtractor for ClientAddr {
+    type Key = IpAddr;
+
+    fn extract<T>(&self, req: &Request<T>) -> Result<IpAddr, GovernorError> {
+        Ok(self.of(req))
+    }
+}
+
+/// The per-address layer for the sign-in routes.
+pub type AddressLayer = tower_governor::GovernorLayer<
+    ClientAddr,
+    governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
+    Body,
+>;
+
+/// Build the per-address layer. Its buckets are swept once a minute by a task that ends when
+/// the layer is dropped.
+pub fn address_layer(limits: SignInLimits, trusted_proxies: Arc<[IpAddr]>) -> AddressLayer {
+    let config = GovernorConfigBuilder::default()
+        .key_extractor(ClientAddr { trusted_proxies })
+        .period(period(limits.per_address, limits.window))
+        .burst_size(limits.per_address.max(1))
+        .finish()
+        .unwrap_or_else(|| unreachable!("period and burst are never zero"));
+    let config = Arc::new(config);
+    let weak = Arc::downgrade(&config);
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(config) => config.limiter().retain_recent(),
+                    None => break,
+                }
+            }
+        });
+    }
+    tower_governor::GovernorLayer::new(config).error_handler(address_refusal)
+}
+
+fn address_refusal(error: GovernorError) -> Response<Body> {
+    match error {
+        GovernorError::TooManyRequests { wait_time, .. } => too_many_tries(
+            // tower_governor rounds down to whole seconds; round up instead.
+            Duration::from_secs(wait_time) + Duration::from_millis(999),
+            "from this address",
+        )
+        .into_response(),
+        other => ApiError::Internal(format!("sign-in throttling failed: {other}")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_username_gets_its_burst_then_a_429_with_when_to_retry() {
+        let throttle = UsernameThrottle::new(SignInLimits {
+            per_username: 3,
+            per_address: 100,
+            window: Duration::from_secs(60),
+        });
+        for _ in 0..3 {
+            throttle.check("Sw-A").expect("within the burst");
+        }
+        match throttle.check(" sw-a ") {
+            Err(ApiError::TooManyRequests {
+                retry_after_secs,
+                message,
+                ..
+            }) => {
+                assert!((1..=20).contains(&retry_after_secs), "{retry_after_secs}");
+                assert!(message.contains("try again in"), "{message}");
+            }
+            other => panic!("expected a 429, got {other:?}"),
+        }
+        throttle
+            .check("sw-b")
+            .expect("another username has its own tries");
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_a_trusted_proxy() {
+        let request = |peer: &str, forwarded: &str| {
+            let mut req = Request::builder()
+                .header("x-forwarded-for", forwarded)
+                .body(())
+                .unwrap();
+            req.extensions_mut()
+                .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+            req
+        };
+        let none = ClientAddr {
+            trusted_proxies: Arc::from(Vec::new()),
+        };
+        let req = request("192.0.2.7:5000", "198.51.100.1");
+        assert_eq!(none.of(&req), "192.0.2.7".parse::<IpAddr>().unwrap());
+        let proxy: IpAddr = "192.0.2.7".parse().unwrap();
+        let trusting = ClientAddr {
+            trusted_proxies: Arc::from(vec![proxy]),
+        };
+        let req = request("192.0.2.7:5000", "203.0.113.9, 198.51.100.1");
+        assert_eq!(
+            trusting.of(&req),
+            "198.51.100.1".parse::<IpAddr>().unwrap(),
+            "the last hop the proxy saw, not what the client claimed first"
+        );
+    }
+}
