@@ -244,20 +244,29 @@ impl<'a> Reader<'a> {
 /// for a run of nulls). Stops with `f`'s error; never expands a run.
 fn rle_runs<E: From<String>>(
     column: &[u8],
-    mut f: impl FnMut(u64, Option<u64>) -> Result<(), E>,
+    f: impl FnMut(u64, Option<u64>) -> Result<(), E>,
+) -> Result<(), E> {
+    rle_runs_of(column, Reader::uleb, f)
+}
+
+/// [`rle_runs`] for a column whose values are `read` (unsigned, or signed deltas).
+fn rle_runs_of<'c, T: Copy, E: From<String>>(
+    column: &'c [u8],
+    read: fn(&mut Reader<'c>) -> Result<T, String>,
+    mut f: impl FnMut(u64, Option<T>) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut r = Reader::new(column);
     while r.remaining() > 0 {
         let n = r.sleb()?;
         if n > 0 {
-            let v = r.uleb()?;
+            let v = read(&mut r)?;
             f(n.unsigned_abs(), Some(v))?;
         } else if n < 0 {
             for _ in 0..n.unsigned_abs() {
                 if r.remaining() == 0 {
                     return Err(E::from("a literal run ends early".to_owned()));
                 }
-                let v = r.uleb()?;
+                let v = read(&mut r)?;
                 f(1, Some(v))?;
             }
         } else {
@@ -266,6 +275,24 @@ fn rle_runs<E: From<String>>(
         }
     }
     Ok(())
+}
+
+/// Automerge keeps op counters in 32 bits and panics on a larger one.
+const MAX_COUNTER: i128 = u32::MAX as i128;
+
+/// Check that every counter a delta column decodes to is in automerge's range, run by run.
+fn delta_counters_in_range(column: &[u8]) -> Result<(), ScanError> {
+    let mut absolute: i128 = 0;
+    rle_runs_of(column, Reader::sleb, |count, delta| {
+        if let Some(d) = delta {
+            let first = absolute + i128::from(d);
+            absolute += i128::from(d) * i128::from(count);
+            if !(0..=MAX_COUNTER).contains(&first) || !(0..=MAX_COUNTER).contains(&absolute) {
+                return Err(ScanError::Malformed("an op counter is out of range".into()));
+            }
+        }
+        Ok(())
+    })
 }
 
 /// What went wrong while scanning one change, before it is given its index.
@@ -417,7 +444,8 @@ fn scan_body(chunk: &[u8], max_ops: u64) -> Result<u64, ScanError> {
     let actor_len = r.len()?;
     r.take(actor_len)?;
     r.uleb()?; // seq
-    if r.uleb()? == 0 {
+    let start_op = r.uleb()?;
+    if start_op == 0 {
         return Err(ScanError::Malformed("its start op is 0".into()));
     }
     r.sleb()?; // time
@@ -479,6 +507,19 @@ fn scan_body(chunk: &[u8], max_ops: u64) -> Result<u64, ScanError> {
         }
         Ok(())
     })?;
+    rle_runs(column(COL_OBJ_CTR), |_, value| match value {
+        Some(v) if i128::from(v) > MAX_COUNTER => Err(ScanError::Malformed(
+            "an object counter is out of range".into(),
+        )),
+        _ => Ok(()),
+    })?;
+    delta_counters_in_range(column(COL_KEY_CTR))?;
+    delta_counters_in_range(column(COL_PRED_CTR))?;
+    if i128::from(start_op) + i128::from(ops) > MAX_COUNTER {
+        return Err(ScanError::Malformed(
+            "its op counters are out of range".into(),
+        ));
+    }
     for spec in [COL_OBJ_ACTOR, COL_KEY_ACTOR, COL_PRED_ACTOR] {
         rle_runs(column(spec), |_, value| match value {
             Some(v) if v >= actors => Err(ScanError::Malformed(format!(
