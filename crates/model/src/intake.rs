@@ -531,6 +531,51 @@ fn scan_body(chunk: &[u8], max_ops: u64) -> Result<u64, ScanError> {
     Ok(ops)
 }
 
+/// Bytes to load as a document (a saved document, change chunks, or both) hold only the chunks
+/// Fieldnotes writes (documents and changes, no bundles), and each change passes [`scan`]'s
+/// limits: automerge's loader exhausts memory on some small hostile inputs (found by fuzzing
+/// `Document::load`).
+pub fn check_chunks(bytes: &[u8]) -> Result<(), IntakeError> {
+    let mut r = Reader::new(bytes);
+    let mut index = 0;
+    while r.remaining() > 0 {
+        let malformed = |reason: String| IntakeError::Malformed { index, reason };
+        let start = r.pos;
+        if r.take(4).map_err(malformed)? != MAGIC {
+            return Err(malformed(
+                "it does not start with automerge's magic bytes".into(),
+            ));
+        }
+        r.take(4).map_err(malformed)?;
+        let chunk_type = r.byte().map_err(malformed)?;
+        let len = r.len().map_err(malformed)?;
+        r.take(len).map_err(malformed)?;
+        let chunk = &bytes[start..r.pos];
+        match chunk_type {
+            0 => {}
+            CHUNK_CHANGE | CHUNK_COMPRESSED => {
+                scan_one(chunk, MAX_OPS_PER_CHANGE, MAX_CHANGE_BYTES).map_err(|e| match e {
+                    ScanError::Malformed(reason) => IntakeError::Malformed { index, reason },
+                    ScanError::Unknown(columns) => IntakeError::UnknownColumns { index, columns },
+                    ScanError::TooMany(declared) => IntakeError::TooManyOps {
+                        what: format!("change {index}"),
+                        declared,
+                        limit: MAX_OPS_PER_CHANGE,
+                    },
+                    ScanError::TooLarge(size) => IntakeError::TooLarge {
+                        what: format!("change {index}"),
+                        size,
+                        limit: MAX_CHANGE_BYTES,
+                    },
+                })?;
+            }
+            other => return Err(malformed(format!("it is a chunk of type {other}"))),
+        }
+        index += 1;
+    }
+    Ok(())
+}
+
 /// Step 2: decode each scanned change and require that it re-encodes to the same bytes.
 pub fn parse(scanned: Vec<Scanned<'_>>) -> Result<Vec<Parsed>, IntakeError> {
     scanned
