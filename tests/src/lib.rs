@@ -4,6 +4,7 @@
 //! listens on 127.0.0.1 only.
 
 pub mod client;
+pub mod craft;
 pub mod db;
 pub mod fixtures;
 pub mod org;

@@ -129,7 +129,12 @@ impl Document {
     /// Load from [`Document::save`] output or from concatenated change bytes, checking that it
     /// is the document `id`.
     pub fn load(id: &str, bytes: &[u8]) -> Result<Document, ModelError> {
-        let doc = AutoCommit::load(bytes).map_err(|e| ModelError::Load(e.to_string()))?;
+        // automerge 0.12 panics on some damaged documents (found by fuzzing this function): a
+        // damaged copy must read as damaged, not bring the process down.
+        crate::intake::check_chunks(bytes).map_err(|e| ModelError::Load(e.to_string()))?;
+        let doc = std::panic::catch_unwind(|| AutoCommit::load(bytes))
+            .map_err(|_| ModelError::Load("the document is damaged and cannot be decoded".into()))?
+            .map_err(|e| ModelError::Load(e.to_string()))?;
         Self::from_automerge(id, doc)
     }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::conflict::FieldConflict;
 use crate::document::{Document, EncodedChange, root_str};
 use crate::error::ModelError;
+use crate::intake::{self, IntakeError, IntakeLimits};
 use crate::kinds::NoteStatus;
 use crate::lock::{DepGraph, LockClassifier, LockRelation, amendment_reason, lock_change_of};
 use crate::read::read_deletion;
@@ -76,6 +77,8 @@ pub enum MergeError {
     Invalid(ValidationErrors),
     #[error("the stored document could not be loaded: {0}")]
     CorruptStored(String),
+    #[error(transparent)]
+    Intake(IntakeError),
 }
 
 /// Merge `incoming` change bytes into `current` (the stored document's saved bytes, `None` for
@@ -85,16 +88,10 @@ pub fn merge_incoming(
     current: Option<&[u8]>,
     incoming: &[Vec<u8>],
 ) -> Result<Merged, MergeError> {
-    let changes = incoming
-        .iter()
-        .enumerate()
-        .map(|(index, bytes)| {
-            Change::try_from(bytes.as_slice()).map_err(|e| MergeError::Malformed {
-                index,
-                reason: e.to_string(),
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    // Intake (crate::intake): sizes and columns before any op is decoded, then canonical
+    // encoding; references once the stored document is loaded; a reload check after merging.
+    let parsed = intake::parse(intake::scan(incoming, &IntakeLimits::DEFAULT)?)?;
+    let changes: Vec<Change> = parsed.iter().map(|p| p.change.clone()).collect();
 
     let mut doc = match current {
         Some(bytes) => {
@@ -102,6 +99,7 @@ pub fn merge_incoming(
         }
         None => AutoCommit::new(),
     };
+    intake::check_fresh(&mut doc, &parsed)?;
     let before_heads = doc.get_heads();
     let status_before = root_str(&doc, "status")
         .ok()
@@ -135,7 +133,10 @@ pub fn merge_incoming(
         }
     }
 
-    if !missing_deps.is_empty() {
+    if missing_deps.is_empty() {
+        let applied: Vec<ChangeHash> = new_changes.iter().map(|c| c.hash).collect();
+        intake::check_reload(&mut doc, &before_heads, &applied)?;
+    } else {
         // Nothing will be stored; the document may not even have its root fields yet.
         let document =
             Document::from_automerge(doc_id, doc).unwrap_or_else(|_| Document::placeholder(doc_id));

@@ -3,7 +3,9 @@
 //! the pushing device's registered actor, the record must be in the person's write scope and
 //! stay about the same child, and a new record must name the person as its author.
 
-use fieldnotes_model::{MergeError, hash_hex, merge_incoming};
+use std::panic::AssertUnwindSafe;
+
+use fieldnotes_model::{IntakeError, MergeError, hash_hex, merge_incoming};
 use fieldnotes_protocol::RejectCode;
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_store::{MergeOutcome, Merger, NewChange, StoredDocument};
@@ -63,7 +65,103 @@ pub(crate) fn reject(code: RejectCode, reason: String) -> MergeOutcome {
 }
 
 impl Merger for ModelMerger<'_> {
+    /// Merge one document; a panic anywhere in it (automerge included) refuses that document
+    /// with `merge_failed` (the store keeps its input in quarantine) and the batch goes on.
     fn merge(
+        &self,
+        doc_id: &str,
+        current: Option<&StoredDocument>,
+        incoming: &[Vec<u8>],
+    ) -> MergeOutcome {
+        // Nothing outlives the closure but its outcome: the merge works on its own copies, so a
+        // panic half-way leaves no shared state behind.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.merge_one(doc_id, current, incoming)
+        })) {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(doc_id, panic = %what, "merging a document panicked");
+                reject(RejectCode::MergeFailed, merge_failed_reason())
+            }
+        }
+    }
+}
+
+/// The sentence for a merge that failed inside the server.
+fn merge_failed_reason() -> String {
+    "the server could not merge these changes (an internal error, now logged); nothing of the \
+     record was changed and the changes are kept in quarantine; keep working on the device and \
+     tell your admin, who can see the logged error"
+        .to_owned()
+}
+
+/// The reject code and the sentence a person can act on for a failed model merge.
+fn merge_error(doc_id: &str, e: &MergeError) -> (RejectCode, String) {
+    const UNCHANGED: &str = "nothing of the record was changed and the changes are kept in \
+                             quarantine";
+    match e {
+        MergeError::Malformed { .. } => (RejectCode::MalformedChange, e.to_string()),
+        MergeError::WrongDocument { .. } => (RejectCode::InvalidDocumentId, e.to_string()),
+        MergeError::Invalid(_) => (RejectCode::InvalidDocument, e.to_string()),
+        MergeError::CorruptStored(_) => {
+            // Not the device's fault; keep its input and say so.
+            tracing::error!(doc_id, error = %e, "stored document could not be loaded");
+            (RejectCode::InvalidDocument, e.to_string())
+        }
+        MergeError::Intake(intake) => match intake {
+            IntakeError::Malformed { .. } => (RejectCode::MalformedChange, intake.to_string()),
+            IntakeError::UnknownColumns { .. } => (
+                RejectCode::UnknownColumns,
+                format!(
+                    "{intake}; {UNCHANGED}; update the app on this device, and tell your \
+                     admin if it is up to date"
+                ),
+            ),
+            IntakeError::NonCanonical { .. } => (
+                RejectCode::NonCanonicalChange,
+                format!(
+                    "{intake}; {UNCHANGED}; update the app on this device, and tell your \
+                     admin if it is up to date"
+                ),
+            ),
+            IntakeError::DanglingReference { .. } => (
+                RejectCode::DanglingReference,
+                format!(
+                    "{intake}; {UNCHANGED}; the device's copy of the record does not match \
+                     the server's: tell your admin, who can compare them"
+                ),
+            ),
+            IntakeError::TooManyOps { .. } => (
+                RejectCode::TooManyOps,
+                format!(
+                    "{intake}; {UNCHANGED}; split the work into smaller edits, and tell your \
+                     admin if this was one ordinary edit"
+                ),
+            ),
+            IntakeError::TooLarge { .. } => (
+                RejectCode::TooLarge,
+                format!("{intake}; {UNCHANGED}; split the work into smaller edits"),
+            ),
+            IntakeError::Inconsistent(_) => {
+                tracing::error!(doc_id, error = %intake, "a merged document failed its reload check");
+                (
+                    RejectCode::InconsistentDocument,
+                    format!(
+                        "{intake}; {UNCHANGED}; keep working on the device and tell your admin"
+                    ),
+                )
+            }
+        },
+    }
+}
+
+impl ModelMerger<'_> {
+    fn merge_one(
         &self,
         doc_id: &str,
         current: Option<&StoredDocument>,
@@ -106,17 +204,8 @@ impl Merger for ModelMerger<'_> {
         {
             Ok(merged) => merged,
             Err(e) => {
-                let code = match &e {
-                    MergeError::Malformed { .. } => RejectCode::MalformedChange,
-                    MergeError::WrongDocument { .. } => RejectCode::InvalidDocumentId,
-                    MergeError::Invalid(_) => RejectCode::InvalidDocument,
-                    MergeError::CorruptStored(_) => {
-                        // Not the device's fault; keep its input and say so.
-                        tracing::error!(doc_id, error = %e, "stored document could not be loaded");
-                        RejectCode::InvalidDocument
-                    }
-                };
-                return reject(code, e.to_string());
+                let (code, reason) = merge_error(doc_id, &e);
+                return reject(code, reason);
             }
         };
         if !merged.missing_deps.is_empty() {
