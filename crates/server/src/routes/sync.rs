@@ -103,7 +103,9 @@ pub async fn sync(
         ));
     }
     let position = request.cursor.as_ref().map(decode_cursor).transpose()?;
-    let known = request.anchor.as_ref().map(decode_anchor).transpose()?;
+    // An anchor that cannot be read is treated as one that no longer holds: the device then
+    // re-checks its work and fetches its scope again, rather than being stuck on a refusal.
+    let known = request.anchor.as_ref().map(decode_anchor);
     if request.verify.len() > MAX_VERIFY_DOCS {
         return Err(ApiError::bad_request(
             "too_many_heads",
@@ -117,7 +119,8 @@ pub async fn sync(
     let scope = scope_of(&state, &auth).await?;
     // Checked before the push: the push's own rows must not hide a rollback.
     let reset = match &known {
-        Some(anchor) => !state.store.anchor_holds(anchor).await?,
+        Some(Some(anchor)) => !state.store.anchor_holds(anchor).await?,
+        Some(None) => true,
         None => false,
     };
 
@@ -227,19 +230,19 @@ pub async fn sync(
     let mut entries = access.entries();
     let feed_reset = match (&known, reset) {
         (Some(known), true) => {
-            let message = reset_message(known, &anchor);
+            let message = reset_message(known.as_ref(), &anchor);
+            let known_position = known.as_ref().map(|k| k.seq);
             tracing::warn!(
                 device_id = %device_id,
                 user_id = %auth.user_id(),
-                known_position = known.seq,
+                known_position,
                 feed_head = anchor.seq,
-                same_database = known.feed_id == anchor.feed_id,
                 "{message}; the device re-sends what the server lacks and fetches its scope again"
             );
             entries.push(NewAudit::new("feed_reset").details(serde_json::json!({
-                "known_position": known.seq,
+                "known_position": known_position,
                 "feed_head": anchor.seq,
-                "known_feed": known.feed_id,
+                "known_feed": known.as_ref().map(|k| k.feed_id.clone()),
                 "feed": anchor.feed_id,
             })));
             Some(FeedReset {
@@ -272,7 +275,10 @@ pub async fn sync(
 }
 
 /// For a log line and the device: what the check found.
-fn reset_message(known: &StoreAnchor, now: &StoreAnchor) -> String {
+fn reset_message(known: Option<&StoreAnchor>, now: &StoreAnchor) -> String {
+    let Some(known) = known else {
+        return "the device's feed anchor could not be read".to_owned();
+    };
     if known.feed_id != now.feed_id {
         format!(
             "the server's database was replaced: its feed is {}, the device knew feed {}",
@@ -506,34 +512,25 @@ pub fn encode_anchor(anchor: &StoreAnchor) -> FeedAnchor {
     ))
 }
 
-pub fn decode_anchor(anchor: &FeedAnchor) -> Result<StoreAnchor, ApiError> {
-    let invalid = || {
-        ApiError::bad_request(
-            "invalid_anchor",
-            format!(
-                "anchor {:?} was not issued by this server; the app should sync again from the \
-                 start (sign out and in again)",
-                anchor.0
-            ),
-        )
-    };
-    let rest = anchor.0.strip_prefix(CURSOR_PREFIX).ok_or_else(invalid)?;
+/// The anchor's parts, or `None` if it is not one this server issues.
+pub fn decode_anchor(anchor: &FeedAnchor) -> Option<StoreAnchor> {
+    let rest = anchor.0.strip_prefix(CURSOR_PREFIX)?;
     let parts: Vec<&str> = rest.split('.').collect();
     let [feed_id, seq, stamp] = parts.as_slice() else {
-        return Err(invalid());
+        return None;
     };
     let hex = |s: &str, max: usize| {
         !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_hexdigit())
     };
     if !hex(feed_id, 64) || !hex(stamp, 16) || seq.is_empty() || seq.len() > 19 {
-        return Err(invalid());
+        return None;
     }
     if !seq.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid());
+        return None;
     }
-    let seq: i64 = seq.parse().map_err(|_| invalid())?;
-    let stamp = u64::from_str_radix(stamp, 16).map_err(|_| invalid())?;
-    Ok(StoreAnchor {
+    let seq: i64 = seq.parse().ok()?;
+    let stamp = u64::from_str_radix(stamp, 16).ok()?;
+    Some(StoreAnchor {
         feed_id: (*feed_id).to_owned(),
         seq,
         stamp: i64::from_ne_bytes(stamp.to_ne_bytes()),
@@ -623,14 +620,14 @@ mod tests {
     }
 
     #[test]
-    fn anchors_round_trip_and_foreign_ones_are_refused() {
+    fn anchors_round_trip_and_foreign_ones_are_not_read() {
         for stamp in [0, 1, -1, i64::MIN, i64::MAX, 0x1b2c_3d4e_5f60_7182] {
             let anchor = StoreAnchor {
                 feed_id: "4f1c9e2a7b3d4c5e8f9a0b1c2d3e4f50".into(),
                 seq: 9_000_000_042,
                 stamp,
             };
-            assert_eq!(decode_anchor(&encode_anchor(&anchor)).unwrap(), anchor);
+            assert_eq!(decode_anchor(&encode_anchor(&anchor)), Some(anchor));
         }
         for bad in [
             "",
@@ -643,10 +640,7 @@ mod tests {
             "1.ab.1.00.7",
             "1.ab.99999999999999999999.00",
         ] {
-            let err = decode_anchor(&FeedAnchor(bad.into()))
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("from the start"), "{bad}: {err}");
+            assert_eq!(decode_anchor(&FeedAnchor(bad.into())), None, "{bad}");
         }
     }
 
