@@ -849,14 +849,12 @@ pub(crate) async fn record_restore(
     feed_id: &str,
     message: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO server_restores (detected_at_ms, feed_id, message) VALUES (?, ?, ?)",
-    )
-    .bind(at_ms)
-    .bind(feed_id)
-    .bind(message)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("INSERT INTO server_restores (detected_at_ms, feed_id, message) VALUES (?, ?, ?)")
+        .bind(at_ms)
+        .bind(feed_id)
+        .bind(message)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

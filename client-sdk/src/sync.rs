@@ -353,9 +353,10 @@ impl Client {
                     if change.actor != self.actor || have.contains(hash.as_str()) {
                         continue;
                     }
-                    resent += local::requeue(&mut tx, keys, &lack.doc_id, &hash, &change.bytes, now)
-                        .await
-                        .map_err(|e| self.store.err(e))?;
+                    resent +=
+                        local::requeue(&mut tx, keys, &lack.doc_id, &hash, &change.bytes, now)
+                            .await
+                            .map_err(|e| self.store.err(e))?;
                 }
             }
             if resent > 0 {

@@ -29,7 +29,12 @@ async fn people(server: &TestServer) -> anyhow::Result<()> {
 }
 
 fn note(child: &str, author: &str, title: &str) -> fieldnotes_model::NewRecord {
-    fixtures::note(child, author, title, &format!("{title}: what was seen and said"))
+    fixtures::note(
+        child,
+        author,
+        title,
+        &format!("{title}: what was seen and said"),
+    )
 }
 
 fn body(text: &str) -> Patch {
@@ -131,15 +136,21 @@ async fn a_restore_is_healed_and_told_once(backend: Backend) -> anyhow::Result<(
     assert!(restored_old.is_subset(&acknowledged[0].1) && restored_old != acknowledged[0].1);
     let mut lost = [0usize; 2];
     for (i, (id, hashes)) in acknowledged.iter().enumerate() {
-        lost[i / 2] += hashes.difference(&server_hashes(&server, id).await?).count();
+        lost[i / 2] += hashes
+            .difference(&server_hashes(&server, id).await?)
+            .count();
     }
     assert!(lost[0] >= 2 && lost[1] >= 3, "{lost:?}");
 
     // The manager last synced before the backup, so nothing was lost for them; their new notes
     // take the feed positions the lost changes had.
     let m = reopen(m, dir_m.path(), &server.url()).await?;
-    let m_a = m.create(note("child-a", "mgr", "Manager after restore (A)")).await?;
-    let m_b = m.create(note("child-b", "mgr", "Manager after restore (B)")).await?;
+    let m_a = m
+        .create(note("child-a", "mgr", "Manager after restore (A)"))
+        .await?;
+    let m_b = m
+        .create(note("child-b", "mgr", "Manager after restore (B)"))
+        .await?;
     let report = m.sync().await?;
     assert!(!told(&report), "nothing the manager knew of was lost");
 
@@ -148,7 +159,9 @@ async fn a_restore_is_healed_and_told_once(backend: Backend) -> anyhow::Result<(
     let ra = a.sync().await?;
     // The manager writes again before B has synced: B's re-sent work is not on the server
     // yet, so this note takes a feed position A's cursor had passed before the restore.
-    let m_a2 = m.create(note("child-a", "mgr", "Manager later (A)")).await?;
+    let m_a2 = m
+        .create(note("child-a", "mgr", "Manager later (A)"))
+        .await?;
     assert!(!told(&m.sync().await?));
     let rb = b.sync().await?;
     let restored = ra.server_restored.clone().expect("A is told");
@@ -164,7 +177,10 @@ async fn a_restore_is_healed_and_told_once(backend: Backend) -> anyhow::Result<(
     }
     // No device skipped the manager's notes, written at reused positions.
     let a_list = titles(&a.list(None).await?);
-    assert!(a.get(&m_a).await?.is_some(), "A has the manager's note: {a_list:?}");
+    assert!(
+        a.get(&m_a).await?.is_some(),
+        "A has the manager's note: {a_list:?}"
+    );
     assert!(b.get(&m_b).await?.is_some(), "B has the manager's note");
     for device in [&a, &b] {
         assert_eq!(device.pending_changes().await?, 0);
@@ -173,7 +189,10 @@ async fn a_restore_is_healed_and_told_once(backend: Backend) -> anyhow::Result<(
     // Told once; A gets the manager's later note.
     let report = a.sync().await?;
     assert!(!told(&report), "told once: {report:?}");
-    assert!(a.get(&m_a2).await?.is_some(), "the manager's later note reaches A");
+    assert!(
+        a.get(&m_a2).await?.is_some(),
+        "the manager's later note reaches A"
+    );
     assert!(!told(&b.sync().await?), "told once");
     // The manager gets the work the server had lost; they are not told of a restore (their
     // device lost nothing).
@@ -183,13 +202,19 @@ async fn a_restore_is_healed_and_told_once(backend: Backend) -> anyhow::Result<(
         let on_server = server_hashes(&server, id).await?;
         assert_eq!(device_hashes(&m, id).await?, on_server, "manager has {id}");
     }
-    assert_eq!(device_hashes(&a, &a_new).await?, device_hashes(&m, &a_new).await?);
+    assert_eq!(
+        device_hashes(&a, &a_new).await?,
+        device_hashes(&m, &a_new).await?
+    );
 
     // Nothing more to tell or fetch.
     for device in [&a, &b, &m] {
         let report = device.sync().await?;
         assert!(!told(&report), "{report:?}");
-        assert_eq!(report.pulled_changes, 0, "nothing fetched again: {report:?}");
+        assert_eq!(
+            report.pulled_changes, 0,
+            "nothing fetched again: {report:?}"
+        );
     }
     server.stop().await?;
     Ok(())
@@ -224,4 +249,7 @@ async fn a_restart_is_not_a_restore(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 
-on_both_backends!(a_restore_is_healed_and_told_once, a_restart_is_not_a_restore);
+on_both_backends!(
+    a_restore_is_healed_and_told_once,
+    a_restart_is_not_a_restore
+);

@@ -132,7 +132,10 @@ fn restore_fields_are_optional_on_the_wire() {
     req.anchor = None;
     req.verify.clear();
     let json = serde_json::to_string(&req).expect("serialize");
-    assert!(!json.contains("anchor") && !json.contains("verify"), "{json}");
+    assert!(
+        !json.contains("anchor") && !json.contains("verify"),
+        "{json}"
+    );
     let resp: SyncResponse = serde_json::from_str(
         r#"{"protocol":1,"results":[],"pull":[],"cursor":"1.0","more":false}"#,
     )

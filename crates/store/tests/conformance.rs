@@ -20,8 +20,7 @@ use std::time::Duration;
 
 use fieldnotes_store::{
     DocResult, FeedAnchor, FeedPosition, IncomingDoc, Lacking, MergeOutcome, Merger, NewChange,
-    NewQuarantine, OwnHead, PullPage, PullRequest, PushContext, ScopeFilter, Store,
-    StoredDocument,
+    NewQuarantine, OwnHead, PullPage, PullRequest, PushContext, ScopeFilter, Store, StoredDocument,
 };
 use sqlx::Connection;
 
