@@ -58,7 +58,7 @@ pub use crypto::PasswordKdf;
 pub use error::ClientError;
 pub use review::{Resolution, ReviewQuery};
 pub use session::SignIn;
-pub use sync::SyncReport;
+pub use sync::{ServerRestored, SyncReport};
 pub use transport::RetryPolicy;
 
 use crypto::Keys;

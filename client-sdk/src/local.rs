@@ -526,6 +526,7 @@ pub(crate) async fn enqueue(
     .bind(now_ms)
     .execute(&mut **tx)
     .await?;
+    set_own_head(tx, doc_id, hash).await?;
     Ok(())
 }
 
@@ -740,4 +741,137 @@ pub(crate) async fn seal_plain_outbox(
         n += 1;
     }
     Ok(n)
+}
+
+/// Record `hash` as the newest change this device wrote to `doc_id` (see migration 0003).
+pub(crate) async fn set_own_head(
+    tx: &mut Transaction<'static, Sqlite>,
+    doc_id: &str,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO own_heads (doc_id, hash) VALUES (?, ?)
+         ON CONFLICT (doc_id) DO UPDATE SET hash = excluded.hash",
+    )
+    .bind(doc_id)
+    .bind(hash)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Put a change the server lost back in the outbox, as it was first sent. Unlike [`enqueue`]
+/// it releases nothing: a held change stays held.
+pub(crate) async fn requeue(
+    tx: &mut Transaction<'static, Sqlite>,
+    keys: &Keys,
+    doc_id: &str,
+    hash: &str,
+    bytes: &[u8],
+    now_ms: i64,
+) -> Result<u64, LocalError> {
+    let sealed = keys
+        .seal(&aad(purpose::OUTBOX_BYTES, &[doc_id, hash]), bytes)
+        .map_err(sealed_err(format!("change {hash} of document {doc_id}")))?;
+    let done = sqlx::query(
+        "INSERT INTO outbox (doc_id, hash, bytes, created_at_ms, enc) VALUES (?, ?, ?, ?, 1)
+         ON CONFLICT (hash) DO NOTHING",
+    )
+    .bind(doc_id)
+    .bind(hash)
+    .bind(&sealed)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+impl LocalStore {
+    /// Own heads after `after_doc` in doc id order, at most `limit`.
+    pub(crate) async fn own_heads_after(
+        &self,
+        after_doc: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, ClientError> {
+        sqlx::query_as(
+            "SELECT doc_id, hash FROM own_heads WHERE doc_id > ? ORDER BY doc_id LIMIT ?",
+        )
+        .bind(after_doc)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    /// Documents with no own head recorded (stores made before migration 0003).
+    pub(crate) async fn docs_without_own_head(&self) -> Result<Vec<String>, ClientError> {
+        sqlx::query_scalar(
+            "SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM own_heads)
+             ORDER BY doc_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    /// Restores found and not yet shown to the person: (when first found, documents checked,
+    /// changes sent again), summed, and marked shown.
+    pub(crate) async fn take_restore_notice(&self) -> Result<Option<(i64, u64, u64)>, ClientError> {
+        let mut tx = self.begin().await?;
+        let row: (Option<i64>, i64, i64) = sqlx::query_as(
+            "SELECT MIN(detected_at_ms), COALESCE(SUM(checked_docs), 0),
+                    COALESCE(SUM(resent_changes), 0)
+             FROM server_restores WHERE shown = 0",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let Some(at) = row.0 else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE server_restores SET shown = 1 WHERE shown = 0")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        self.commit(tx).await?;
+        Ok(Some((
+            at,
+            u64::try_from(row.1).unwrap_or(0),
+            u64::try_from(row.2).unwrap_or(0),
+        )))
+    }
+}
+
+/// Record that the server was found restored.
+pub(crate) async fn record_restore(
+    tx: &mut Transaction<'static, Sqlite>,
+    at_ms: i64,
+    feed_id: &str,
+    message: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO server_restores (detected_at_ms, feed_id, message) VALUES (?, ?, ?)")
+        .bind(at_ms)
+        .bind(feed_id)
+        .bind(message)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Count a verify round against the newest restore.
+pub(crate) async fn count_restore_work(
+    tx: &mut Transaction<'static, Sqlite>,
+    checked: u64,
+    resent: u64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE server_restores SET checked_docs = checked_docs + ?,
+             resent_changes = resent_changes + ?
+         WHERE id = (SELECT MAX(id) FROM server_restores)",
+    )
+    .bind(i64::try_from(checked).unwrap_or(i64::MAX))
+    .bind(i64::try_from(resent).unwrap_or(i64::MAX))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

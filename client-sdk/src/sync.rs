@@ -1,11 +1,22 @@
 //! The sync loop: push the outbox, pull the feed, keep the held scopes, remove what left the
-//! person's scope.
+//! person's scope, and heal after the server's database was restored.
+//!
+//! **Restores and failovers.** Each answer carries an anchor (the feed's newest row when the
+//! server answered), stored with the cursor and sent back. When the server says `feed_reset`
+//! (it no longer holds that row: restored from a backup, failed over to a replica that missed
+//! transactions, or replaced), the device stops trusting its held scopes and cursor (the
+//! server's answer already starts from the beginning of the feed) and checks its own work: it
+//! names the newest change it wrote to each document (`own_heads`, up to
+//! [`MAX_VERIFY_DOCS`] per round), the server answers which it lacks with the device's changes
+//! it still holds for them, and the device puts the others back in its outbox. The event is
+//! stored (`server_restores`) and reported once, in [`SyncReport::server_restored`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use fieldnotes_model::{DocKind, Document};
+use fieldnotes_model::{DocKind, Document, hash_hex};
 use fieldnotes_protocol::{
-    Cursor, PROTOCOL_VERSION, PushDoc, PushOutcome, SCOPE_ALL, SyncRequest, SyncResponse,
+    Cursor, DocHead, FeedAnchor, MAX_VERIFY_DOCS, PROTOCOL_VERSION, PushDoc, PushOutcome,
+    SCOPE_ALL, SyncRequest, SyncResponse,
 };
 
 use crate::crypto::Keys;
@@ -42,7 +53,31 @@ pub struct SyncReport {
     pub removals_waiting: Vec<String>,
     /// Whether the access token was refreshed during this sync.
     pub refreshed_token: bool,
+    /// Set once, on the sync that finished healing after the server was found restored from
+    /// a backup (or failed over, or replaced): tell the person. Later syncs leave it `None`.
+    pub server_restored: Option<ServerRestored>,
 }
+
+/// The server had lost recent work (its database was restored from a backup, or it failed
+/// over to a copy that missed the last changes), and this device put it right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRestored {
+    /// When this device found out (device time, ms since the epoch).
+    pub detected_at_ms: i64,
+    /// This device's documents it checked against the server.
+    pub checked_documents: u64,
+    /// Changes of this device's the server had lost, sent again.
+    pub resent_changes: u64,
+}
+
+/// The anchor from the server's last answer (plain: a feed position and random numbers).
+const META_ANCHOR: &str = "feed_anchor";
+/// Present while own heads remain to be checked after a reset: the last document id checked.
+const META_HEAL_AFTER: &str = "heal_after";
+/// Set by migration 0003 on stores older than `own_heads`: fill them in before checking.
+const META_OWN_HEADS_PARTIAL: &str = "own_heads_partial";
+/// More resets than this in one sync is a server fault, not a restore.
+const MAX_RESETS_PER_SYNC: u32 = 3;
 
 impl Client {
     /// Send the outbox and fetch what others wrote, until both are done. Each HTTP round
@@ -68,7 +103,23 @@ impl Client {
         // Halved when the server says a request is too large for it, so a server with a
         // smaller limit than this device's batches never blocks the outbox.
         let mut batch_bytes = self.push_batch_bytes;
+        let mut resets = 0u32;
         loop {
+            let heal_after = self.store.meta(META_HEAL_AFTER).await?;
+            let verify = match &heal_after {
+                Some(after) => {
+                    if after.is_empty() {
+                        self.fill_own_heads(&keys).await?;
+                    }
+                    self.store
+                        .own_heads_after(after, MAX_VERIFY_DOCS)
+                        .await?
+                        .into_iter()
+                        .map(|(doc_id, hash)| DocHead { doc_id, hash })
+                        .collect()
+                }
+                None => Vec::new(),
+            };
             let batch = self
                 .store
                 .outbox_batch(&keys, sent_up_to, batch_bytes)
@@ -98,6 +149,8 @@ impl Client {
                 push,
                 max_page_bytes: Some(self.page_bytes),
                 scopes,
+                anchor: self.store.meta(META_ANCHOR).await?.map(FeedAnchor),
+                verify,
             };
             let response = match self
                 .authed(&transport, &keys, &mut tokens, &mut refreshed, |access| {
@@ -130,12 +183,39 @@ impl Client {
                 });
             }
             let more = response.more;
-            self.apply_response(&keys, response, &batch, &mut report)
+            if response.feed_reset.is_some() {
+                resets += 1;
+                if resets > MAX_RESETS_PER_SYNC {
+                    return Err(ClientError::Server {
+                        status: 200,
+                        code: "feed_reset_loop".into(),
+                        message: "the server said its data was restored again and again in one \
+                                  sync; your work is kept on this device. Try again later, and \
+                                  tell your administrator if it goes on"
+                            .into(),
+                    });
+                }
+            }
+            let healing = heal_after.is_some().then_some(request.verify.as_slice());
+            self.apply_response(&keys, response, &batch, healing, &mut report)
                 .await?;
+            let still_healing = self.store.meta(META_HEAL_AFTER).await?.is_some();
+            if heal_after.is_some() && !still_healing {
+                // Checked: send every change still waiting once more in this sync, including
+                // any the server deferred because the changes it lost were missing.
+                sent_up_to = 0;
+            }
             let outbox_left = self.store.has_unsent_after(sent_up_to).await?;
-            if !more && !outbox_left {
+            if !more && !outbox_left && !still_healing {
                 break;
             }
+        }
+        if let Some((at, checked, resent)) = self.store.take_restore_notice().await? {
+            report.server_restored = Some(ServerRestored {
+                detected_at_ms: at,
+                checked_documents: checked,
+                resent_changes: resent,
+            });
         }
         report.refreshed_token = refreshed;
         let removed = report.removed_scopes.clone();
@@ -158,11 +238,15 @@ impl Client {
     /// Apply one round's answer in one local transaction: drop acknowledged changes, hold
     /// refused ones, merge pulled changes, record completed scopes, remove ended ones, store
     /// the new cursor.
+    ///
+    /// `healing` is the list of own heads the request asked the server to check (after a
+    /// reset), `None` when no check is under way.
     async fn apply_response(
         &self,
         keys: &Keys,
         response: SyncResponse,
         batch: &[OutboxRow],
+        healing: Option<&[DocHead]>,
         report: &mut SyncReport,
     ) -> Result<(), ClientError> {
         let now = now_ms();
@@ -249,6 +333,69 @@ impl Client {
                 .map_err(|e| self.store.err(e))?;
         }
 
+        // Own changes the server lost go back in the outbox.
+        if let Some(checked) = healing {
+            let mut resent = 0u64;
+            for lack in &response.lacking {
+                if !checked.iter().any(|h| h.doc_id == lack.doc_id) {
+                    continue;
+                }
+                let Some(snapshot) = local::snapshot(&mut *tx, keys, &lack.doc_id)
+                    .await
+                    .map_err(|e| self.store.err(e))?
+                else {
+                    continue;
+                };
+                let mut doc = Document::load(&lack.doc_id, &snapshot)?;
+                let have: HashSet<&str> = lack.have.iter().map(String::as_str).collect();
+                for change in doc.all_changes() {
+                    let hash = hash_hex(&change.hash);
+                    if change.actor != self.actor || have.contains(hash.as_str()) {
+                        continue;
+                    }
+                    resent +=
+                        local::requeue(&mut tx, keys, &lack.doc_id, &hash, &change.bytes, now)
+                            .await
+                            .map_err(|e| self.store.err(e))?;
+                }
+            }
+            if resent > 0 {
+                tracing::warn!(
+                    resent,
+                    "changes the server had acknowledged and then lost are sent again"
+                );
+            }
+            local::count_restore_work(&mut tx, checked.len() as u64, resent)
+                .await
+                .map_err(|e| self.store.err(e))?;
+            match checked.last() {
+                Some(last) if checked.len() >= MAX_VERIFY_DOCS => {
+                    local::set_meta(&mut tx, META_HEAL_AFTER, &last.doc_id).await
+                }
+                _ => local::delete_meta(&mut tx, META_HEAL_AFTER).await,
+            }
+            .map_err(|e| self.store.err(e))?;
+        }
+        // A reset: the server lost something this device was told of. Its answer starts from
+        // the beginning of the feed; the held scopes are rebuilt from it, and this device's
+        // own documents are checked from the first.
+        if let Some(reset) = &response.feed_reset {
+            tracing::warn!(
+                feed = %reset.feed_id,
+                "{}; checking this device's work against it and fetching everything again",
+                reset.message
+            );
+            local::set_sealed_meta(&mut tx, keys, META_SCOPES, b"[]")
+                .await
+                .map_err(|e| self.store.err(e))?;
+            local::set_meta(&mut tx, META_HEAL_AFTER, "")
+                .await
+                .map_err(|e| self.store.err(e))?;
+            local::record_restore(&mut tx, now, &reset.feed_id, &reset.message)
+                .await
+                .map_err(|e| self.store.err(e))?;
+        }
+
         // Scopes: the held list changes in the same transaction as the documents and cursor.
         if !response.scopes_complete.is_empty() || !response.remove_scopes.is_empty() {
             let mut held: Vec<String> = match local::sealed_meta_in(&mut tx, keys, META_SCOPES)
@@ -308,7 +455,48 @@ impl Client {
         local::set_meta(&mut tx, META_CURSOR, &response.cursor.0)
             .await
             .map_err(|e| self.store.err(e))?;
+        if let Some(anchor) = &response.anchor {
+            local::set_meta(&mut tx, META_ANCHOR, &anchor.0)
+                .await
+                .map_err(|e| self.store.err(e))?;
+        }
         self.store.commit(tx).await?;
         Ok(())
+    }
+
+    /// Stores older than `own_heads` (migration 0003) do not know the newest own change of
+    /// documents whose changes were all acknowledged: find it once, by loading them.
+    async fn fill_own_heads(&self, keys: &Keys) -> Result<(), ClientError> {
+        if self.store.meta(META_OWN_HEADS_PARTIAL).await?.is_none() {
+            return Ok(());
+        }
+        let _cache = self.write.lock().await;
+        // Read before the transaction: the store has one connection.
+        let docs = self.store.docs_without_own_head().await?;
+        let mut tx = self.store.begin().await?;
+        for doc_id in docs {
+            let Some(snapshot) = local::snapshot(&mut *tx, keys, &doc_id)
+                .await
+                .map_err(|e| self.store.err(e))?
+            else {
+                continue;
+            };
+            let mut doc = Document::load(&doc_id, &snapshot)?;
+            // Causal order: the last of this device's changes is its newest.
+            if let Some(newest) = doc
+                .all_changes()
+                .into_iter()
+                .filter(|c| c.actor == self.actor)
+                .last()
+            {
+                local::set_own_head(&mut tx, &doc_id, &hash_hex(&newest.hash))
+                    .await
+                    .map_err(|e| self.store.err(e))?;
+            }
+        }
+        local::delete_meta(&mut tx, META_OWN_HEADS_PARTIAL)
+            .await
+            .map_err(|e| self.store.err(e))?;
+        self.store.commit(tx).await
     }
 }

@@ -108,6 +108,74 @@ impl TestDb {
     pub fn dir(&self) -> Option<&std::path::Path> {
         self.dir.as_ref().map(TempDir::path)
     }
+
+    /// A backup of this database as it is now, as a database of its own (removed after the
+    /// test like this one), for restore tests: SQLite `VACUUM INTO` (a consistent copy while
+    /// the server runs); PostgreSQL `CREATE DATABASE ... TEMPLATE`, which needs the original to
+    /// have no other connections, so the server's are ended first (its pool reconnects on its
+    /// next use). Nothing may be writing while this runs.
+    pub async fn backup(&self) -> anyhow::Result<TestDb> {
+        match self.backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().context("creating a temp folder")?;
+                let path = dir.path().join("server.db");
+                let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .context("opening the database to back it up")?;
+                let target = path.display().to_string().replace('\'', "''");
+                sqlx::query(&format!("VACUUM INTO '{target}'"))
+                    .execute(&mut conn)
+                    .await
+                    .context("VACUUM INTO")?;
+                Ok(TestDb {
+                    backend: Backend::Sqlite,
+                    url: format!("sqlite://{}", path.display()),
+                    dir: Some(dir),
+                    pg_name: None,
+                })
+            }
+            Backend::Postgres => {
+                let original = self.pg_name.as_deref().context("no database name")?;
+                let admin = pg_admin_url();
+                let name = format!("fieldnotes_backup_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin).await?;
+                // A pool may open a connection between the two statements: try again then.
+                let mut attempts = 0;
+                loop {
+                    sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                         WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(original)
+                    .execute(&mut conn)
+                    .await?;
+                    match sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {original}"))
+                        .execute(&mut conn)
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(e) if attempts < 20 => {
+                            attempts += 1;
+                            let _ = e;
+                        }
+                        Err(e) => return Err(e).context("copying the database"),
+                    }
+                }
+                let url = match admin.rfind('/') {
+                    Some(slash) if slash > "postgres://".len() => {
+                        format!("{}/{name}", &admin[..slash])
+                    }
+                    _ => bail!("FIELDNOTES_TEST_PG_URL {admin} must end in /DATABASE"),
+                };
+                Ok(TestDb {
+                    backend: Backend::Postgres,
+                    url,
+                    dir: None,
+                    pg_name: Some(name),
+                })
+            }
+        }
+    }
 }
 
 impl Drop for TestDb {

@@ -214,6 +214,8 @@ impl RawDevice {
             push,
             max_page_bytes: None,
             scopes,
+            anchor: None,
+            verify: Vec::new(),
         };
         let body = serde_json::to_vec(&request)?;
         self.post_raw(&body, true).await?.sync_response()

@@ -181,6 +181,8 @@ async fn a_lost_response_is_safe_to_resend(backend: Backend) -> anyhow::Result<(
         push: as_push(&docs),
         max_page_bytes: None,
         scopes: Vec::new(),
+        anchor: None,
+        verify: Vec::new(),
     })?;
     // Send and drop the answer unread, as a device whose connection died would.
     let answer = device.post_raw(&body, true).await?;

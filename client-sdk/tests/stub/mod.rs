@@ -388,6 +388,9 @@ async fn sync(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Respo
         more: false,
         scopes_complete,
         remove_scopes,
+        anchor: None,
+        feed_reset: None,
+        lacking: Vec::new(),
     })
     .into_response()
 }

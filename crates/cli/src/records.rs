@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use fieldnotes_client::{Client, ClientError, SyncReport};
+use fieldnotes_client::{Client, ClientError, ServerRestored, SyncReport};
 use fieldnotes_model::{
     AboutMePatch, ContactCardPatch, DocKind, ModelError, NewAboutMe, NewContactCard, NewRecord,
     NewShortPlan, NewVisitNote, NoteStatus, Patch, ShortPlanPatch, SubjectKind, VisitNotePatch,
@@ -284,6 +284,9 @@ fn print_report(report: &SyncReport) {
         report.pulled_docs,
         report.round_trips
     );
+    if let Some(restored) = &report.server_restored {
+        println!("{}", restored_notice(restored));
+    }
     for r in &report.rejected {
         println!(
             "refused: document {} ({}): {}. It is kept on this device; edit it to send it again.",
@@ -308,6 +311,24 @@ fn print_report(report: &SyncReport) {
             "no longer yours, removed after your changes to them are sent: {}",
             report.removals_waiting.join(", ")
         );
+    }
+}
+
+/// Said once, on the sync that put right what a restored server had lost.
+fn restored_notice(restored: &ServerRestored) -> String {
+    let what = "The server had lost some recent work: it was restored from a backup, or switched \
+                to a copy that missed the last changes.";
+    if restored.resent_changes > 0 {
+        format!(
+            "{what} This device has sent its {} change(s) the server was missing again, and \
+             fetched everyone's records afresh. Nothing is lost; there is nothing you need to do.",
+            restored.resent_changes
+        )
+    } else {
+        format!(
+            "{what} Nothing of yours was missing from it, and this device has fetched everyone's \
+             records afresh. There is nothing you need to do."
+        )
     }
 }
 

@@ -40,6 +40,8 @@ pub const SCOPE_ALL: &str = "*";
 pub const DEFAULT_PAGE_BYTES: u64 = 4 * 1024 * 1024;
 /// The largest pull page a server will build, whatever the client asks for.
 pub const MAX_PAGE_BYTES: u64 = 16 * 1024 * 1024;
+/// The most documents one request may list in [`SyncRequest::verify`].
+pub const MAX_VERIFY_DOCS: usize = 1000;
 
 /// One sync round, sent by a device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +65,54 @@ pub struct SyncRequest {
     /// cursor, and tells the device to remove the keys listed here that left its scope.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The anchor from the server's last answer this device stored. The server checks it still
+    /// holds what it names; if not (its database was restored from a backup, or failed over to
+    /// a replica that missed the last transactions) the answer carries `feed_reset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<FeedAnchor>,
+    /// After a `feed_reset`: the newest change this device wrote to each of its documents (at
+    /// most [`MAX_VERIFY_DOCS`] per request). The answer's `lacking` names those the server
+    /// does not hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verify: Vec<DocHead>,
+}
+
+/// Names the newest row of the server's feed when it answered: the device sends it back with
+/// its next request, so the server can tell whether it still holds everything the device was
+/// acknowledged or sent. Opaque to clients, like [`Cursor`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FeedAnchor(pub String);
+
+/// A change of the device's own to one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocHead {
+    pub doc_id: String,
+    /// Automerge change hash, hex.
+    pub hash: String,
+}
+
+/// The server no longer holds what the device's anchor names: it was restored from a backup,
+/// failed over to a replica that missed transactions, or replaced. The server ignored the
+/// request's cursor and sends the device's scope from the start (the answer's `cursor` starts
+/// there); the device must stop trusting its held scopes and earlier acknowledgements, and
+/// check its own changes with `verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedReset {
+    /// The identity of the feed the server holds now.
+    pub feed_id: String,
+    /// What happened, for logs.
+    pub message: String,
+}
+
+/// A document named in `verify` whose change the server does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lacking {
+    pub doc_id: String,
+    /// The hashes of the device's own changes to the document the server does hold: the
+    /// device re-sends its others.
+    pub have: Vec<String>,
 }
 
 /// An opaque position in the server's change feed. Clients store it and send it back; only the
@@ -103,6 +153,15 @@ pub struct SyncResponse {
     /// them in `scopes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove_scopes: Vec<String>,
+    /// Store with `cursor` and send back as the request's `anchor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<FeedAnchor>,
+    /// Set when the request's anchor names something the server no longer holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_reset: Option<FeedReset>,
+    /// The documents of the request's `verify` whose change the server does not hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lacking: Vec<Lacking>,
 }
 
 /// What became of one pushed document.

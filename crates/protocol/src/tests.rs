@@ -10,6 +10,13 @@ fn sample_request() -> SyncRequest {
         }],
         max_page_bytes: Some(1024),
         scopes: vec!["child:c-1".into(), "worker:sw-17".into()],
+        anchor: Some(FeedAnchor(
+            "1.4f1c9e2a7b3d4c5e8f9a0b1c2d3e4f50.42.1b2c3d4e5f607182".into(),
+        )),
+        verify: vec![DocHead {
+            doc_id: "5f0c3f0e-8f1e-4a57-9a55-3a4d1e0c2b11".into(),
+            hash: "8d3f".into(),
+        }],
     }
 }
 
@@ -53,6 +60,17 @@ fn sample_response() -> SyncResponse {
         more: false,
         scopes_complete: vec!["child:c-1".into()],
         remove_scopes: vec!["child:c-9".into()],
+        anchor: Some(FeedAnchor(
+            "1.4f1c9e2a7b3d4c5e8f9a0b1c2d3e4f50.43.1b2c3d4e5f607182".into(),
+        )),
+        feed_reset: Some(FeedReset {
+            feed_id: "4f1c9e2a7b3d4c5e8f9a0b1c2d3e4f50".into(),
+            message: "the server no longer holds feed position 57".into(),
+        }),
+        lacking: vec![Lacking {
+            doc_id: "e".into(),
+            have: vec!["77aa".into()],
+        }],
     }
 }
 
@@ -103,6 +121,26 @@ fn a_minimal_request_needs_only_the_version() {
     let req: SyncRequest = serde_json::from_str(r#"{"protocol":1}"#).expect("parse");
     assert!(req.cursor.is_none() && req.push.is_empty() && req.max_page_bytes.is_none());
     assert!(req.scopes.is_empty());
+    assert!(req.anchor.is_none() && req.verify.is_empty());
+}
+
+/// A server or device that does not know the restore fields still reads the other's messages:
+/// the fields are left out when empty, and default when absent.
+#[test]
+fn restore_fields_are_optional_on_the_wire() {
+    let mut req = sample_request();
+    req.anchor = None;
+    req.verify.clear();
+    let json = serde_json::to_string(&req).expect("serialize");
+    assert!(
+        !json.contains("anchor") && !json.contains("verify"),
+        "{json}"
+    );
+    let resp: SyncResponse = serde_json::from_str(
+        r#"{"protocol":1,"results":[],"pull":[],"cursor":"1.0","more":false}"#,
+    )
+    .expect("parse");
+    assert!(resp.anchor.is_none() && resp.feed_reset.is_none() && resp.lacking.is_empty());
 }
 
 #[test]

@@ -110,6 +110,38 @@ pub(crate) fn lock_order(docs: &[IncomingDoc]) -> Vec<usize> {
     order
 }
 
+/// The stamp for the change rows of one push: random and never 0 (0 marks rows stored before
+/// stamps existed).
+pub(crate) fn new_stamp() -> i64 {
+    let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
+    i64::from_ne_bytes((high | 1).to_ne_bytes())
+}
+
+/// The lacking documents (in the order the device named them) with the actor's stored hashes.
+pub(crate) fn group_lacking(
+    missing: Vec<String>,
+    have: Vec<(String, String)>,
+) -> Vec<crate::Lacking> {
+    let index: std::collections::HashMap<String, usize> = missing
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.clone(), i))
+        .collect();
+    let mut out: Vec<crate::Lacking> = missing
+        .into_iter()
+        .map(|doc_id| crate::Lacking {
+            doc_id,
+            have: Vec::new(),
+        })
+        .collect();
+    for (doc_id, hash) in have {
+        if let Some(&i) = index.get(&doc_id) {
+            out[i].have.push(hash);
+        }
+    }
+    out
+}
+
 pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -79,6 +79,20 @@ pub trait Store: Directory + ReviewQueue + Send + Sync + std::fmt::Debug {
 
     /// Check the database answers (for the readiness probe).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The feed's identity and its newest row now, for the device to keep (see
+    /// [`FeedAnchor`]). Read it after the round's push and page: it covers both.
+    async fn feed_anchor(&self) -> Result<FeedAnchor, StoreError>;
+
+    /// Whether this database still holds what `anchor` names: the same feed, and at its
+    /// position the row with its stamp. `false` means the database was restored from a backup,
+    /// failed over to a replica that missed transactions, or replaced: the device must re-send
+    /// what the server lost and fetch its scope again from the start.
+    async fn anchor_holds(&self, anchor: &FeedAnchor) -> Result<bool, StoreError>;
+
+    /// For each of `heads` the server does not hold, the hashes of the changes by `actor` to
+    /// that document it does hold (two queries, however many heads).
+    async fn lacking(&self, actor: &str, heads: &[OwnHead]) -> Result<Vec<Lacking>, StoreError>;
 }
 
 /// The pure merge step the store runs inside its write transaction.

@@ -23,16 +23,16 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
 use crate::common::{
-    FeedRow, FeedSource, QUARANTINE_USAGE, build_page, check_quarantine_room, lock_order, not_kept,
-    quarantine_payload, to_i64,
+    FeedRow, FeedSource, QUARANTINE_USAGE, build_page, check_quarantine_room, group_lacking,
+    lock_order, new_stamp, not_kept, quarantine_payload, to_i64,
 };
 use crate::directory::impl_directory;
 use crate::review::impl_review;
 use crate::sqlite::{change_from_row, quarantine_from_row};
 use crate::{
-    ALL_KEYS, DocResult, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine, PullPage,
-    PullRequest, PushContext, QuarantineRecord, ScopeFilter, Store, StoreError, StoreOptions,
-    StoredChange, StoredDocument,
+    ALL_KEYS, DocResult, FeedAnchor, IncomingDoc, Lacking, MergeOutcome, Merger, NewChange,
+    NewQuarantine, OwnHead, PullPage, PullRequest, PushContext, QuarantineRecord, ScopeFilter,
+    Store, StoreError, StoreOptions, StoredChange, StoredDocument,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -219,8 +219,8 @@ impl Store for PgStore {
                 times.push(change.device_time_ms);
             }
             sqlx::query(
-                "INSERT INTO changes (doc_id, hash, bytes, actor, device_id, received_at_ms, device_time_ms)
-                 SELECT d, h, b, a, $6, $7, t
+                "INSERT INTO changes (doc_id, hash, bytes, actor, device_id, received_at_ms, device_time_ms, stamp)
+                 SELECT d, h, b, a, $6, $7, t, $8
                  FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[])
                       WITH ORDINALITY AS u(d, h, b, a, t, n)
                  ORDER BY n
@@ -233,6 +233,7 @@ impl Store for PgStore {
             .bind(&times)
             .bind(&ctx.device_id)
             .bind(ctx.received_at_ms)
+            .bind(new_stamp())
             .execute(&mut *tx)
             .await?;
         }
@@ -327,6 +328,59 @@ impl Store for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn feed_anchor(&self) -> Result<FeedAnchor, StoreError> {
+        // Every row below the newest visible one is committed (positions follow commit order).
+        let (feed_id, seq, stamp): (String, i64, i64) = sqlx::query_as(
+            "SELECT f.feed_id, COALESCE(c.seq, 0), COALESCE(c.stamp, 0) FROM feed_identity f
+             LEFT JOIN (SELECT seq, stamp FROM changes ORDER BY seq DESC LIMIT 1) c ON TRUE",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(FeedAnchor {
+            feed_id,
+            seq,
+            stamp,
+        })
+    }
+
+    async fn anchor_holds(&self, anchor: &FeedAnchor) -> Result<bool, StoreError> {
+        let (feed_id, stamp): (String, Option<i64>) = sqlx::query_as(
+            "SELECT feed_id, (SELECT stamp FROM changes WHERE seq = $1) FROM feed_identity",
+        )
+        .bind(anchor.seq)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(feed_id == anchor.feed_id && (anchor.seq == 0 || stamp == Some(anchor.stamp)))
+    }
+
+    async fn lacking(&self, actor: &str, heads: &[OwnHead]) -> Result<Vec<Lacking>, StoreError> {
+        if heads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let docs: Vec<&str> = heads.iter().map(|h| h.doc_id.as_str()).collect();
+        let hashes: Vec<&str> = heads.iter().map(|h| h.hash.as_str()).collect();
+        let missing: Vec<String> = sqlx::query_scalar(
+            "SELECT d FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS u(d, h, n)
+             WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.doc_id = u.d AND c.hash = u.h)
+             ORDER BY n",
+        )
+        .bind(&docs)
+        .bind(&hashes)
+        .fetch_all(&self.pool)
+        .await?;
+        if missing.is_empty() {
+            return Ok(Vec::new());
+        }
+        let have: Vec<(String, String)> = sqlx::query_as(
+            "SELECT doc_id, hash FROM changes WHERE actor = $1 AND doc_id = ANY($2) ORDER BY seq",
+        )
+        .bind(actor)
+        .bind(&missing)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(group_lacking(missing, have))
     }
 }
 

@@ -15,15 +15,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::common::{
-    FeedRow, FeedSource, QUARANTINE_USAGE, build_page, check_quarantine_room, lock_order, not_kept,
-    quarantine_payload, to_i64,
+    FeedRow, FeedSource, QUARANTINE_USAGE, build_page, check_quarantine_room, group_lacking,
+    lock_order, new_stamp, not_kept, quarantine_payload, to_i64,
 };
 use crate::directory::impl_directory;
 use crate::review::impl_review;
 use crate::{
-    ALL_KEYS, DocResult, IncomingDoc, MergeOutcome, Merger, NewQuarantine, PullPage, PullRequest,
-    PushContext, QuarantineRecord, ScopeFilter, Store, StoreError, StoreOptions, StoredChange,
-    StoredDocument,
+    ALL_KEYS, DocResult, FeedAnchor, IncomingDoc, Lacking, MergeOutcome, Merger, NewQuarantine,
+    OwnHead, PullPage, PullRequest, PushContext, QuarantineRecord, ScopeFilter, Store, StoreError,
+    StoreOptions, StoredChange, StoredDocument,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -107,6 +107,7 @@ impl Store for SqliteStore {
         merger: &dyn Merger,
     ) -> Result<Vec<DocResult>, StoreError> {
         let mut results: Vec<Option<DocResult>> = vec![None; docs.len()];
+        let stamp = new_stamp();
         let mut tx = self.writer.begin().await?;
         for i in lock_order(&docs) {
             let doc = &docs[i];
@@ -152,8 +153,8 @@ impl Store for SqliteStore {
                         .await?;
                         for change in &new_changes {
                             sqlx::query(
-                                "INSERT INTO changes (doc_id, hash, bytes, actor, device_id, received_at_ms, device_time_ms)
-                                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id, hash) DO NOTHING",
+                                "INSERT INTO changes (doc_id, hash, bytes, actor, device_id, received_at_ms, device_time_ms, stamp)
+                                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id, hash) DO NOTHING",
                             )
                             .bind(&doc.doc_id)
                             .bind(&change.hash)
@@ -162,6 +163,7 @@ impl Store for SqliteStore {
                             .bind(&ctx.device_id)
                             .bind(ctx.received_at_ms)
                             .bind(change.device_time_ms)
+                            .bind(stamp)
                             .execute(&mut *tx)
                             .await?;
                         }
@@ -314,6 +316,65 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
+    }
+
+    async fn feed_anchor(&self) -> Result<FeedAnchor, StoreError> {
+        let (feed_id, seq, stamp): (String, i64, i64) = sqlx::query_as(
+            "SELECT f.feed_id, COALESCE(c.seq, 0), COALESCE(c.stamp, 0) FROM feed_identity f
+             LEFT JOIN (SELECT seq, stamp FROM changes ORDER BY seq DESC LIMIT 1) c ON 1",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(FeedAnchor {
+            feed_id,
+            seq,
+            stamp,
+        })
+    }
+
+    async fn anchor_holds(&self, anchor: &FeedAnchor) -> Result<bool, StoreError> {
+        let (feed_id, stamp): (String, Option<i64>) = sqlx::query_as(
+            "SELECT feed_id, (SELECT stamp FROM changes WHERE seq = ?) FROM feed_identity",
+        )
+        .bind(anchor.seq)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(feed_id == anchor.feed_id && (anchor.seq == 0 || stamp == Some(anchor.stamp)))
+    }
+
+    async fn lacking(&self, actor: &str, heads: &[OwnHead]) -> Result<Vec<Lacking>, StoreError> {
+        if heads.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The heads travel as one JSON array of [doc, hash] pairs.
+        let pairs: Vec<[&str; 2]> = heads
+            .iter()
+            .map(|h| [h.doc_id.as_str(), h.hash.as_str()])
+            .collect();
+        let pairs = serde_json::to_string(&pairs).unwrap_or_default();
+        let missing: Vec<String> = sqlx::query_scalar(
+            "SELECT json_extract(j.value, '$[0]') FROM json_each(?) j
+             WHERE NOT EXISTS (SELECT 1 FROM changes c
+                 WHERE c.doc_id = json_extract(j.value, '$[0]')
+                   AND c.hash = json_extract(j.value, '$[1]'))
+             ORDER BY j.key",
+        )
+        .bind(&pairs)
+        .fetch_all(&self.reader)
+        .await?;
+        if missing.is_empty() {
+            return Ok(Vec::new());
+        }
+        let docs = serde_json::to_string(&missing).unwrap_or_default();
+        let have: Vec<(String, String)> = sqlx::query_as(
+            "SELECT doc_id, hash FROM changes
+             WHERE actor = ? AND doc_id IN (SELECT value FROM json_each(?)) ORDER BY seq",
+        )
+        .bind(actor)
+        .bind(&docs)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(group_lacking(missing, have))
     }
 }
 

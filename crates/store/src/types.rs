@@ -248,3 +248,40 @@ pub struct QuarantineRecord {
     pub size: u64,
     pub received_at_ms: i64,
 }
+
+/// What a device keeps of the feed to check, on its next sync, that the server still holds
+/// everything it has heard of: the feed's identity and its newest row (position and stamp) at
+/// the end of the device's last round.
+///
+/// Every row below a stored row committed before it (positions are taken in commit order), and
+/// a backup or a replica is a consistent copy, so a database that still holds this row, with
+/// this stamp, holds every change the device was acknowledged or sent. After a restore or a
+/// failover that lost it, the position is missing or was taken again by another push, whose
+/// random stamp differs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FeedAnchor {
+    /// The database's random id (made by the migration; a replaced database has another).
+    pub feed_id: String,
+    /// A feed position (0 for an empty feed).
+    pub seq: i64,
+    /// The random stamp of the push that stored the row at `seq` (0 for an empty feed, and for
+    /// rows stored before stamps existed).
+    pub stamp: i64,
+}
+
+/// The newest change a device wrote to a document, as it tells the server after a restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnHead {
+    pub doc_id: String,
+    /// Automerge change hash, hex.
+    pub hash: String,
+}
+
+/// A document whose [`OwnHead`] the server does not hold, with the changes by the device's
+/// actor it does hold for it (the device re-sends the others).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lacking {
+    pub doc_id: String,
+    /// Hashes (hex) of the actor's changes to the document the server holds.
+    pub have: Vec<String>,
+}

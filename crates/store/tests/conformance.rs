@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use fieldnotes_store::{
-    DocResult, FeedPosition, IncomingDoc, MergeOutcome, Merger, NewChange, NewQuarantine, PullPage,
-    PullRequest, PushContext, ScopeFilter, Store, StoredDocument,
+    DocResult, FeedAnchor, FeedPosition, IncomingDoc, Lacking, MergeOutcome, Merger, NewChange,
+    NewQuarantine, OwnHead, PullPage, PullRequest, PushContext, ScopeFilter, Store, StoredDocument,
 };
 use sqlx::Connection;
 
@@ -142,6 +142,8 @@ on_both!(
     devices_keep_their_person_and_actor,
     revoked_devices_cannot_refresh,
     the_signing_secret_is_made_once,
+    the_feed_anchor_names_the_newest_row,
+    lacking_names_documents_without_the_head_and_the_actors_changes,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -662,4 +664,85 @@ async fn quarantine_of_unreadable_input(db: Db) {
     assert_eq!(after_first[0].id, second);
     assert_eq!(after_first[0].size, 3);
     assert_eq!(s.list_quarantine(None, 1).await.unwrap().len(), 1);
+}
+
+/// The anchor names the feed's newest row; it holds while that row is there with its stamp,
+/// and not for another feed, a position past the feed, or another stamp.
+async fn the_feed_anchor_names_the_newest_row(db: Db) {
+    let s = &*db.store;
+    let empty = s.feed_anchor().await.unwrap();
+    assert_eq!((empty.seq, empty.stamp), (0, 0));
+    assert!(!empty.feed_id.is_empty());
+    assert!(s.anchor_holds(&empty).await.unwrap());
+
+    s.push(&ctx("dev-a"), vec![doc("d1", &["c1", "c2"])], &TestMerger)
+        .await
+        .unwrap();
+    let first = s.feed_anchor().await.unwrap();
+    assert!(first.seq > 0 && first.stamp != 0);
+    assert_eq!(first.feed_id, empty.feed_id, "one feed");
+    s.push(&ctx("dev-b"), vec![doc("d2", &["c3"])], &TestMerger)
+        .await
+        .unwrap();
+    let second = s.feed_anchor().await.unwrap();
+    assert!(second.seq > first.seq);
+    assert_ne!(second.stamp, first.stamp, "each push has its own stamp");
+    for holds in [&empty, &first, &second] {
+        assert!(s.anchor_holds(holds).await.unwrap(), "{holds:?}");
+    }
+    let broken = [
+        FeedAnchor {
+            seq: second.seq + 1,
+            ..second.clone()
+        },
+        FeedAnchor {
+            stamp: second.stamp ^ 1,
+            ..second.clone()
+        },
+        FeedAnchor {
+            feed_id: "0123456789abcdef".into(),
+            ..second.clone()
+        },
+        FeedAnchor {
+            feed_id: "0123456789abcdef".into(),
+            ..empty.clone()
+        },
+    ];
+    for anchor in &broken {
+        assert!(!s.anchor_holds(anchor).await.unwrap(), "{anchor:?}");
+    }
+}
+
+/// After a restore the device names its newest change per document; the store answers which
+/// it lacks, with the actor's changes it holds for them.
+async fn lacking_names_documents_without_the_head_and_the_actors_changes(db: Db) {
+    let s = &*db.store;
+    s.push(
+        &ctx("dev-a"),
+        vec![doc("d1", &["c1", "c2"]), doc("d2", &["c3"])],
+        &TestMerger,
+    )
+    .await
+    .unwrap();
+    let head = |d: &str, h: &str| OwnHead {
+        doc_id: d.into(),
+        hash: h.into(),
+    };
+    let heads = [head("d1", "c2"), head("d9", "c1"), head("d2", "c4")];
+    assert_eq!(
+        s.lacking("aa", &heads).await.unwrap(),
+        vec![
+            Lacking {
+                doc_id: "d9".into(),
+                have: vec![],
+            },
+            Lacking {
+                doc_id: "d2".into(),
+                have: vec!["c3".into()],
+            },
+        ]
+    );
+    let other = s.lacking("bb", &heads).await.unwrap();
+    assert!(other.iter().all(|l| l.have.is_empty()), "{other:?}");
+    assert!(s.lacking("aa", &[]).await.unwrap().is_empty());
 }

@@ -4,6 +4,12 @@
 //! write it (committed before anything is acknowledged); then answer with what the device is
 //! missing: first the whole history of scope keys new to it (a child just allocated), then the
 //! feed after its cursor, and the keys it must remove (an allocation that ended).
+//!
+//! Restores and failovers: each answer carries an anchor naming the feed's newest row, which
+//! the device sends back. A database that no longer holds that row (with its stamp) lost
+//! something the device was told of; the answer then says `feed_reset`, ignores the cursor and
+//! sends the device's whole scope from the start, and the device checks its own changes with
+//! `verify` (see docs/ARCHITECTURE.md, "The change feed and its cursor").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -12,12 +18,14 @@ use axum::extract::State;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fieldnotes_protocol::{
-    Cursor, DEFAULT_PAGE_BYTES, DocMeta, MAX_PAGE_BYTES, PROTOCOL_VERSION, PulledDoc, PushDoc,
-    PushOutcome, PushResult, RejectCode, SyncResponse,
+    Cursor, DEFAULT_PAGE_BYTES, DocHead, DocMeta, FeedAnchor, FeedReset, Lacking, MAX_PAGE_BYTES,
+    MAX_VERIFY_DOCS, PROTOCOL_VERSION, PulledDoc, PushDoc, PushOutcome, PushResult, RejectCode,
+    SyncResponse,
 };
 use fieldnotes_store::directory::NewAudit;
 use fieldnotes_store::{
-    BackfillPosition, DocResult, FeedPosition, IncomingDoc, NewQuarantine, PullRequest, PushContext,
+    BackfillPosition, DocResult, FeedAnchor as StoreAnchor, FeedPosition, IncomingDoc,
+    NewQuarantine, OwnHead, PullRequest, PushContext,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -44,6 +52,10 @@ struct WireRequest<'a> {
     max_page_bytes: Option<u64>,
     #[serde(default)]
     scopes: Vec<String>,
+    #[serde(default)]
+    anchor: Option<FeedAnchor>,
+    #[serde(default)]
+    verify: Vec<DocHead>,
 }
 
 /// Handle one sync round.
@@ -91,7 +103,26 @@ pub async fn sync(
         ));
     }
     let position = request.cursor.as_ref().map(decode_cursor).transpose()?;
+    // An anchor that cannot be read is treated as one that no longer holds: the device then
+    // re-checks its work and fetches its scope again, rather than being stuck on a refusal.
+    let known = request.anchor.as_ref().map(decode_anchor);
+    if request.verify.len() > MAX_VERIFY_DOCS {
+        return Err(ApiError::bad_request(
+            "too_many_heads",
+            format!(
+                "the request lists {} documents to verify, at most {MAX_VERIFY_DOCS} are \
+                 accepted at once; update the app",
+                request.verify.len()
+            ),
+        ));
+    }
     let scope = scope_of(&state, &auth).await?;
+    // Checked before the push: the push's own rows must not hide a rollback.
+    let reset = match &known {
+        Some(Some(anchor)) => !state.store.anchor_holds(anchor).await?,
+        Some(None) => true,
+        None => false,
+    };
 
     // Push.
     let (docs, slots) = read_push(&state, &device_id, &request.push, received_at_ms).await?;
@@ -131,13 +162,29 @@ pub async fn sync(
         }
     }
 
+    // Which of the device's documents lack its newest change (after a reset).
+    let lacking = lacking(&state, &auth.device.actor_id, &request.verify).await?;
+
     // Pull.
-    let scope_delta = delta(&scope, &request.scopes);
+    let mut scope_delta = delta(&scope, &request.scopes);
     let page_bytes = request
         .max_page_bytes
         .unwrap_or(DEFAULT_PAGE_BYTES)
         .clamp(1, MAX_PAGE_BYTES);
     let (after, backfill_from) = match position {
+        // After a rollback the cursor may point past the feed, or at positions taken again by
+        // other changes: start from the beginning, the whole scope, as on a first sync. Keys
+        // the device holds that left its scope are still removed.
+        _ if reset => {
+            if !scope_delta
+                .remove
+                .iter()
+                .any(|k| k == fieldnotes_protocol::SCOPE_ALL)
+            {
+                scope_delta.backfill = scope.device_keys().into_iter().collect();
+            }
+            (None, None)
+        }
         Some(p) => (Some(p.feed), p.backfill),
         None => (None, None),
     };
@@ -179,9 +226,36 @@ pub async fn sync(
             .remove
             .iter()
             .any(|k| k == fieldnotes_protocol::SCOPE_ALL);
+    // Read last: it covers this round's push and page.
+    let anchor = state.store.feed_anchor().await?;
+    let mut entries = access.entries();
+    let feed_reset = match (&known, reset) {
+        (Some(known), true) => {
+            let message = reset_message(known.as_ref(), &anchor);
+            let known_position = known.as_ref().map(|k| k.seq);
+            tracing::warn!(
+                device_id = %device_id,
+                user_id = %auth.user_id(),
+                known_position,
+                feed_head = anchor.seq,
+                "{message}; the device re-sends what the server lacks and fetches its scope again"
+            );
+            entries.push(NewAudit::new("feed_reset").details(serde_json::json!({
+                "known_position": known_position,
+                "feed_head": anchor.seq,
+                "known_feed": known.as_ref().map(|k| k.feed_id.clone()),
+                "feed": anchor.feed_id,
+            })));
+            Some(FeedReset {
+                feed_id: anchor.feed_id.clone(),
+                message,
+            })
+        }
+        _ => None,
+    };
     state
         .store
-        .record_sync(&device_id, &access.entries(), &auth.actor(received_at_ms))
+        .record_sync(&device_id, &entries, &auth.actor(received_at_ms))
         .await?;
 
     Ok(Json(SyncResponse {
@@ -195,7 +269,66 @@ pub async fn sync(
         more,
         scopes_complete: page.completed,
         remove_scopes: scope_delta.remove,
+        anchor: Some(encode_anchor(&anchor)),
+        feed_reset,
+        lacking,
     }))
+}
+
+/// For a log line and the device: what the check found.
+fn reset_message(known: Option<&StoreAnchor>, now: &StoreAnchor) -> String {
+    let Some(known) = known else {
+        return "the device's feed anchor could not be read".to_owned();
+    };
+    if known.feed_id != now.feed_id {
+        format!(
+            "the server's database was replaced: its feed is {}, the device knew feed {}",
+            now.feed_id, known.feed_id
+        )
+    } else if known.seq > now.seq {
+        format!(
+            "the server's database was restored or failed over: it ends at feed position {}, \
+             the device was told of position {}",
+            now.seq, known.seq
+        )
+    } else {
+        format!(
+            "the server's database was restored or failed over: feed position {} holds another \
+             change than the one the device was told of",
+            known.seq
+        )
+    }
+}
+
+/// The documents of `verify` whose named change the server does not hold, each with the
+/// device's own changes it does hold.
+async fn lacking(
+    state: &AppState,
+    actor: &str,
+    verify: &[DocHead],
+) -> Result<Vec<Lacking>, ApiError> {
+    if verify.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut seen = BTreeSet::new();
+    let heads: Vec<OwnHead> = verify
+        .iter()
+        .filter(|h| seen.insert(h.doc_id.as_str()))
+        .map(|h| OwnHead {
+            doc_id: h.doc_id.clone(),
+            hash: h.hash.clone(),
+        })
+        .collect();
+    Ok(state
+        .store
+        .lacking(actor, &heads)
+        .await?
+        .into_iter()
+        .map(|l| Lacking {
+            doc_id: l.doc_id,
+            have: l.have,
+        })
+        .collect())
 }
 
 /// Who pushed and pulled which child's records in this round, for the audit log: one entry
@@ -389,6 +522,41 @@ pub struct Position {
 
 const CURSOR_PREFIX: &str = "1.";
 
+/// Anchors are `1.<feed id>.<seq>.<stamp, 16 hex digits>`.
+pub fn encode_anchor(anchor: &StoreAnchor) -> FeedAnchor {
+    FeedAnchor(format!(
+        "{CURSOR_PREFIX}{}.{}.{:016x}",
+        anchor.feed_id,
+        anchor.seq,
+        u64::from_ne_bytes(anchor.stamp.to_ne_bytes())
+    ))
+}
+
+/// The anchor's parts, or `None` if it is not one this server issues.
+pub fn decode_anchor(anchor: &FeedAnchor) -> Option<StoreAnchor> {
+    let rest = anchor.0.strip_prefix(CURSOR_PREFIX)?;
+    let parts: Vec<&str> = rest.split('.').collect();
+    let [feed_id, seq, stamp] = parts.as_slice() else {
+        return None;
+    };
+    let hex = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    if !hex(feed_id, 64) || !hex(stamp, 16) || seq.is_empty() || seq.len() > 19 {
+        return None;
+    }
+    if !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let seq: i64 = seq.parse().ok()?;
+    let stamp = u64::from_str_radix(stamp, 16).ok()?;
+    Some(StoreAnchor {
+        feed_id: (*feed_id).to_owned(),
+        seq,
+        stamp: i64::from_ne_bytes(stamp.to_ne_bytes()),
+    })
+}
+
 /// Cursors are `1.<seq>`, or `1.<seq>.<backfill seq>.<backfill key, base64url>` while a
 /// backfill is unfinished: opaque to clients, versioned so the format can change.
 pub fn encode_cursor(position: &Position) -> Cursor {
@@ -472,6 +640,31 @@ mod tests {
     }
 
     #[test]
+    fn anchors_round_trip_and_foreign_ones_are_not_read() {
+        for stamp in [0, 1, -1, i64::MIN, i64::MAX, 0x1b2c_3d4e_5f60_7182] {
+            let anchor = StoreAnchor {
+                feed_id: "4f1c9e2a7b3d4c5e8f9a0b1c2d3e4f50".into(),
+                seq: 9_000_000_042,
+                stamp,
+            };
+            assert_eq!(decode_anchor(&encode_anchor(&anchor)), Some(anchor));
+        }
+        for bad in [
+            "",
+            "1.",
+            "1.ab.1",
+            "1.ab.-1.00",
+            "1.zz.1.00",
+            "1.ab.1.00000000000000000",
+            "2.ab.1.00",
+            "1.ab.1.00.7",
+            "1.ab.99999999999999999999.00",
+        ] {
+            assert_eq!(decode_anchor(&FeedAnchor(bad.into())), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn foreign_cursors_are_refused_with_a_way_out() {
         for bad in ["", "1.", "1.x", "2.1", "1.-3", "1.1.1", "1.+", "1.1.2.!!"] {
             let err = decode_cursor(&Cursor(bad.into())).unwrap_err().to_string();
@@ -491,11 +684,18 @@ mod tests {
             }],
             max_page_bytes: Some(10),
             scopes: vec!["child:c".into()],
+            anchor: Some(FeedAnchor("1.ab.1.00".into())),
+            verify: vec![DocHead {
+                doc_id: "d".into(),
+                hash: "ee".into(),
+            }],
         };
         let json = serde_json::to_string(&request).unwrap();
         let wire: WireRequest<'_> = serde_json::from_str(&json).unwrap();
         assert_eq!(wire.push.len(), 1);
         assert_eq!(wire.scopes, vec!["child:c".to_owned()]);
         assert_eq!(wire.max_page_bytes, Some(10));
+        assert_eq!(wire.anchor, request.anchor);
+        assert_eq!(wire.verify, request.verify);
     }
 }
