@@ -335,9 +335,7 @@ impl Document {
             return Ok(Vec::new());
         }
         let record = self.read().ok();
-        let author = record
-            .as_ref()
-            .and_then(|r| r.author().map(str::to_owned));
+        let author = record.as_ref().and_then(|r| r.author().map(str::to_owned));
         let id = &self.id;
         if !before.is_empty()
             && let (Some(gone), _) = read_deletion(&self.doc, Some(before))
@@ -366,8 +364,14 @@ impl Document {
 
         let deleted_now = self.deletion();
         for w in &writes {
-            self.check_change(writer, w, author.as_deref(), deleted_now.is_some(), &mut events)
-                .map_err(|r| r.for_change(&w.hash))?;
+            self.check_change(
+                writer,
+                w,
+                author.as_deref(),
+                deleted_now.is_some(),
+                &mut events,
+            )
+            .map_err(|r| r.for_change(&w.hash))?;
         }
         if let Some(marker) = &deleted_now
             && events.contains(&RecordEvent::Delete)
@@ -419,8 +423,7 @@ impl Document {
                             ),
                         );
                     }
-                    if let Some(author) = author.filter(|a| *a != writer.user_id)
-                    {
+                    if let Some(author) = author.filter(|a| *a != writer.user_id) {
                         return refuse(
                             RuleCode::NotPermitted,
                             format!(
@@ -633,7 +636,11 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.code, RuleCode::ImmutableField);
-        assert_eq!(doc.read().unwrap().author(), Some("sw-1"), "end state clean");
+        assert_eq!(
+            doc.read().unwrap().author(),
+            Some("sw-1"),
+            "end state clean"
+        );
     }
 
     #[test]
