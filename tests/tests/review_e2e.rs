@@ -262,7 +262,16 @@ async fn an_offline_edit_to_a_signed_off_note_is_a_pending_amendment(
             }),
         )
         .await;
-    assert!(matches!(refused, Err(ClientError::Model(_))), "{refused:?}");
+    assert!(
+        matches!(
+            refused,
+            Err(ClientError::Refused {
+                code: fieldnotes_model::RuleCode::Locked,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
     assert!(refused.unwrap_err().to_string().contains("amend"));
 
     t.phone

@@ -246,7 +246,7 @@ async fn life_cycle_moves_are_checked_whoever_makes_them(backend: Backend) -> an
     expect(
         &response,
         RejectCode::NotPermitted,
-        "does not go back to draft",
+        "cannot go back to draft",
     );
 
     // A plain edit to the completed note: locked.

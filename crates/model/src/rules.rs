@@ -406,7 +406,7 @@ impl Document {
                     return refuse(
                         RuleCode::NotPermitted,
                         format!(
-                            "record {id} is {}; it does not go back to draft: change it by \
+                            "record {id} is {}; it cannot go back to draft: change it by \
                              an amendment with a reason",
                             status_name(seen)
                         ),
