@@ -73,6 +73,9 @@ async fn push(device: &RawDevice, push: Vec<PushDoc>) -> anyhow::Result<SyncResp
     device.round(push, None, Vec::new()).await
 }
 
+/// Which document, the field, and the raw root writes of one hostile attempt.
+type Attempt = (&'static str, &'static str, Vec<(&'static str, &'static str)>);
+
 /// Each field fixed at creation, rewritten by a later change (and the author rewritten and put
 /// back), is refused with `immutable_field` and quarantined; a good document in the same push
 /// lands; the record still loads and takes a legitimate edit.
@@ -104,7 +107,7 @@ async fn each_fixed_field_rewrite_is_refused(backend: Backend) -> anyhow::Result
     .await?;
     assert!((0..3).all(|i| accepted(&first, i)), "{:?}", first.results);
 
-    let attempts: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    let attempts: Vec<Attempt> = vec![
         ("visit", "id", vec![("id", "another-id")]),
         ("visit", "kind", vec![("kind", "about_me")]),
         ("visit", "child_id", vec![("child_id", "child-01")]),
