@@ -44,6 +44,19 @@ pub enum ClientError {
     /// Input the model refused (for example a validation rule).
     #[error(transparent)]
     Model(#[from] fieldnotes_model::ModelError),
+    /// The device refused the change before writing anything: the server would refuse it too
+    /// (the same rule and sentence, from `fieldnotes_model::rules`). Nothing was saved.
+    #[error("{message}. Nothing was saved on this device")]
+    Refused {
+        code: fieldnotes_model::RuleCode,
+        message: String,
+    },
+    /// `withdraw` found no change held for this document.
+    #[error(
+        "no change to document {doc_id} is held on this device: only changes the server refused \
+         can be withdrawn (see `fieldnotes status`)"
+    )]
+    NothingToWithdraw { doc_id: String },
     /// No document with this id on this device.
     #[error("no document {id} on this device (run `sync` to fetch new work)")]
     NotFound { id: String },
@@ -120,7 +133,29 @@ pub enum ClientError {
     },
 }
 
+impl From<fieldnotes_model::Refusal> for ClientError {
+    fn from(r: fieldnotes_model::Refusal) -> Self {
+        ClientError::Refused {
+            code: r.code,
+            message: r.message,
+        }
+    }
+}
+
 impl ClientError {
+    /// A model error as the device shows it: an edit to a locked or deleted record is a
+    /// refusal by the write rules, in the server's words.
+    pub(crate) fn from_model(e: fieldnotes_model::ModelError) -> Self {
+        use fieldnotes_model::{ModelError, rules};
+        match e {
+            ModelError::Locked { doc_id, status } => rules::locked(&doc_id, status).into(),
+            ModelError::Deleted { doc_id, by, reason } => {
+                rules::deleted(&doc_id, &by, &reason).into()
+            }
+            other => ClientError::Model(other),
+        }
+    }
+
     /// True when the failure is about the network or server, and the work is waiting safely
     /// in the outbox.
     pub fn is_retryable(&self) -> bool {

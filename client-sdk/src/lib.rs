@@ -40,6 +40,7 @@ mod review;
 mod session;
 mod sync;
 mod transport;
+mod withdraw;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -48,9 +49,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use fieldnotes_model::{
-    ActorId, DocKind, Document, FieldConflict, NewRecord, Patch, Record, hash_hex,
+    ActorId, DocKind, Document, FieldConflict, NewRecord, Patch, Record, Writer, WriterRole,
+    hash_hex,
 };
-use fieldnotes_protocol::auth::UserInfo;
+use fieldnotes_protocol::auth::{Role, UserInfo};
 use tokio::sync::Mutex;
 
 pub use api::AuditQuery;
@@ -60,6 +62,7 @@ pub use review::{Resolution, ReviewQuery};
 pub use session::SignIn;
 pub use sync::{ServerRestored, SyncReport};
 pub use transport::RetryPolicy;
+pub use withdraw::{HeldChange, WITHDRAWN_DIR, Withdrawal};
 
 use crypto::Keys;
 use local::{DocRow, LocalStore, enqueue, put_document};
@@ -352,6 +355,14 @@ impl Client {
         let mut doc = Document::create(&id, self.actor.clone(), record, now)?;
         let changes = doc.all_changes();
         let (row, scope) = doc_row(&mut doc, now)?;
+        // The server's rules, before anything is written: the author, and the child.
+        let (user_id, role) = self.rules_writer()?;
+        let writer = Writer {
+            user_id: &user_id,
+            role,
+        };
+        doc.check_write_rules(&writer, &[], &changes)?;
+        self.check_write_scope(&keys, &user_id, &scope).await?;
         let snapshot = doc.save();
         let mut tx = self.store.begin().await?;
         put_document(&mut tx, &keys, &row, &scope, &snapshot)
@@ -401,6 +412,11 @@ impl Client {
         >,
     ) -> Result<Option<String>, ClientError> {
         let keys = self.keys()?;
+        let (user_id, role) = self.rules_writer()?;
+        let writer = Writer {
+            user_id: &user_id,
+            role,
+        };
         let now = now_ms();
         let mut cache = self.write.lock().await;
         let mut doc = match cache.remove(id) {
@@ -410,6 +426,7 @@ impl Client {
                 .await?
                 .ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?,
         };
+        let before = doc.heads();
         let change = match operation(&mut doc, now) {
             Ok(Some(change)) => change,
             Ok(None) => {
@@ -418,9 +435,12 @@ impl Client {
             }
             Err(e) => {
                 cache_insert(&mut cache, id.to_owned(), doc);
-                return Err(e.into());
+                return Err(ClientError::from_model(e));
             }
         };
+        // The server's write rules, before anything is stored. On a refusal the in-memory
+        // document (which holds the refused change) is dropped: the store never saw it.
+        doc.check_write_rules(&writer, &before, std::slice::from_ref(&change))?;
         let (row, scope) = doc_row(&mut doc, now)?;
         let snapshot = doc.save();
         let hash = hash_hex(&change.hash);
@@ -535,6 +555,33 @@ impl Client {
         })
     }
 
+    /// Who writes on this device, for the write rules: the signed-in person and their role.
+    fn rules_writer(&self) -> Result<(String, WriterRole), ClientError> {
+        let user = self.user().ok_or(ClientError::SignedOut)?;
+        Ok((user.user_id, writer_role(user.role)))
+    }
+
+    /// A record under `scope_key` may be written only if this device holds that key (its
+    /// person's children, referrals and team cards, as the server last said). A device that
+    /// has not yet learnt its scope (never synced) lets the server decide.
+    async fn check_write_scope(
+        &self,
+        keys: &Keys,
+        user_id: &str,
+        scope_key: &str,
+    ) -> Result<(), ClientError> {
+        let held = self.held_scopes(keys).await?;
+        if held.is_empty()
+            || held
+                .iter()
+                .any(|k| k == scope_key || k == fieldnotes_protocol::SCOPE_ALL)
+        {
+            Ok(())
+        } else {
+            Err(fieldnotes_model::rules::out_of_scope(user_id, scope_key).into())
+        }
+    }
+
     async fn load(&self, id: &str) -> Result<Option<Document>, ClientError> {
         let keys = self.keys()?;
         self.load_with(&keys, id).await
@@ -549,6 +596,16 @@ impl Client {
             }
             None => Ok(None),
         }
+    }
+}
+
+/// The model's view of a role.
+fn writer_role(role: Role) -> WriterRole {
+    match role {
+        Role::SocialWorker => WriterRole::SocialWorker,
+        Role::YouthWorker => WriterRole::YouthWorker,
+        Role::Manager => WriterRole::Manager,
+        Role::Admin => WriterRole::Admin,
     }
 }
 

@@ -123,6 +123,10 @@ impl LocalStore {
         &self.path
     }
 
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub(crate) fn err(&self, e: impl Into<LocalError>) -> ClientError {
         match e.into() {
             LocalError::Sql(source) => ClientError::Store {
@@ -873,5 +877,100 @@ pub(crate) async fn count_restore_work(
     .bind(i64::try_from(resent).unwrap_or(i64::MAX))
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// One outbox row of a document with its hold, if any (opened).
+#[derive(Debug, Clone)]
+pub(crate) struct DocOutboxRow {
+    pub seq: i64,
+    pub hash: String,
+    /// The server's reject code, when the row is held.
+    pub held_code: Option<String>,
+    pub held_reason: String,
+}
+
+/// Every outbox row of `doc_id`, oldest first, with its hold.
+pub(crate) async fn doc_outbox<'e, E>(
+    executor: E,
+    keys: &Keys,
+    doc_id: &str,
+) -> Result<Vec<DocOutboxRow>, LocalError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let rows = sqlx::query(
+        "SELECT seq, doc_id, hash, held_code, held_reason, held_note, enc FROM outbox
+         WHERE doc_id = ? ORDER BY seq",
+    )
+    .bind(doc_id)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let held_code: Option<String> = r.try_get("held_code")?;
+            let held_reason = if held_code.is_some() {
+                held_reason(keys, r, doc_id)?
+            } else {
+                String::new()
+            };
+            Ok(DocOutboxRow {
+                seq: r.try_get("seq")?,
+                hash: r.try_get("hash")?,
+                held_code,
+                held_reason,
+            })
+        })
+        .collect()
+}
+
+/// The documents with held rows, oldest hold first.
+pub(crate) async fn held_doc_ids(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT doc_id FROM outbox WHERE held_code IS NOT NULL
+         GROUP BY doc_id ORDER BY MIN(seq)",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Remove withdrawn outbox rows, and release every other held row of the document: they were
+/// held only because the server refuses a document's batch as a whole.
+pub(crate) async fn withdraw_rows(
+    tx: &mut Transaction<'static, Sqlite>,
+    doc_id: &str,
+    seqs: &[i64],
+) -> Result<(), sqlx::Error> {
+    for seq in seqs {
+        sqlx::query("DELETE FROM outbox WHERE seq = ? AND doc_id = ?")
+            .bind(seq)
+            .bind(doc_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE outbox SET held_code = NULL, held_reason = NULL, held_note = NULL,
+             held_at_ms = NULL
+         WHERE doc_id = ? AND held_code IS NOT NULL",
+    )
+    .bind(doc_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Remove a document (and any outbox row left for it) from the device.
+pub(crate) async fn remove_document(
+    tx: &mut Transaction<'static, Sqlite>,
+    doc_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM outbox WHERE doc_id = ?")
+        .bind(doc_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM documents WHERE doc_id = ?")
+        .bind(doc_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

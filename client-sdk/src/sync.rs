@@ -227,7 +227,7 @@ impl Client {
     }
 
     /// The scope keys this device holds in full.
-    async fn held_scopes(&self, keys: &Keys) -> Result<Vec<String>, ClientError> {
+    pub(crate) async fn held_scopes(&self, keys: &Keys) -> Result<Vec<String>, ClientError> {
         match self.store.sealed_meta(keys, META_SCOPES).await? {
             None => Ok(Vec::new()),
             Some(json) => serde_json::from_slice(&json)

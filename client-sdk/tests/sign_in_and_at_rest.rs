@@ -148,6 +148,10 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
     stub.with(|s| {
         s.pull_queue.push(from_elsewhere);
         s.complete.push("child:c-777".into());
+        // The children this device records for below (it refuses any other once it knows).
+        for child in ["c-555", "c-556"] {
+            s.complete.push(format!("child:{child}"));
+        }
     });
     let id = client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     client

@@ -263,7 +263,16 @@ async fn an_offline_edit_to_a_signed_off_note_is_a_pending_amendment(
             }),
         )
         .await;
-    assert!(matches!(refused, Err(ClientError::Model(_))), "{refused:?}");
+    assert!(
+        matches!(
+            refused,
+            Err(ClientError::Refused {
+                code: fieldnotes_model::RuleCode::Locked,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
     assert!(refused.unwrap_err().to_string().contains("amend"));
 
     t.phone
@@ -360,15 +369,14 @@ async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()
         .await?;
     t.sync_all().await?;
 
-    // The author cannot sign off (the server refuses and keeps the change in quarantine).
-    t.laptop.sign_off(&id).await?;
-    let report = t.laptop.sync().await?;
-    assert_eq!(report.rejected.len(), 1, "{report:?}");
+    // The author cannot sign off: the device refuses it before writing it (the server would
+    // refuse it too; tests/tests/write_rules.rs sends it anyway).
+    let refused = t.laptop.sign_off(&id).await;
     assert!(
-        report.rejected[0].reason.contains("manager"),
-        "{:?}",
-        report.rejected[0]
+        matches!(&refused, Err(ClientError::Refused { code: fieldnotes_model::RuleCode::NotPermitted, message }) if message.contains("manager")),
+        "{refused:?}"
     );
+    assert_eq!(t.laptop.pending_changes().await?, 0);
 
     let other = t.phone.create(note("sw-a")).await?;
     let refused = t
@@ -392,17 +400,16 @@ async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()
         "a draft is edited, not amended: {refused:?}"
     );
     t.manager.sync().await?;
-    t.phone
+    let refused = t
+        .phone
         .delete_record(&other, "filed on the wrong child")
-        .await?;
-    let report = t.phone.sync().await?;
+        .await;
     assert!(
-        report
-            .rejected
-            .iter()
-            .any(|r| r.doc_id == other && r.reason.contains("manager")),
-        "{report:?}"
+        matches!(&refused, Err(ClientError::Refused { code: fieldnotes_model::RuleCode::NotPermitted, message }) if message.contains("manager")),
+        "{refused:?}"
     );
+    let report = t.phone.sync().await?;
+    assert!(report.rejected.is_empty(), "{report:?}");
 
     let id2 = t.manager.create(note("mgr")).await?;
     t.manager.sync().await?;

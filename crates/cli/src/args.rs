@@ -97,11 +97,27 @@ pub enum Command {
         command: ReviewCmd,
     },
     /// Send this device's work and fetch everyone else's (exit code 75 if the server cannot be
-    /// reached, nothing is lost; 77 if you need to sign in again)
+    /// reached, nothing is lost; 77 if you need to sign in again; 1 if changes the server
+    /// refused are held on this device: `fieldnotes status` gives the way out)
     Sync,
     /// This device: who it belongs to, sign-in, server, documents, changes waiting to be sent
-    /// (needs no password)
+    /// (needs no password), and each change the server refused with the way out (unlocks
+    /// with your password when there is one)
     Status(StatusArgs),
+    /// Take back the change(s) to a document that the server refused, so your other changes
+    /// to it are sent
+    ///
+    /// The server refuses a document's changes together: when one change breaks a rule (a
+    /// deletion by someone who is not a manager, a note for a child who is not yours), your
+    /// earlier changes to that document wait with it. `withdraw` takes back the refused
+    /// change(s), and any change you made on top of them, and undoes them on this device; your
+    /// other changes to the document are sent by the next `fieldnotes sync`. Before anything
+    /// is taken back, the record as it stood is saved to a file in the data folder
+    /// (`withdrawn/`), whose path is printed, so nothing is lost. A record whose first change is
+    /// taken back (a note filed on a mistyped child id) is removed from this device: record it
+    /// again on the right child from that file. `fieldnotes status` lists what is held and
+    /// what `withdraw` would take back.
+    Withdraw(WithdrawArgs),
     /// Administrators: teams, people, devices and the quarantine
     Admin {
         #[command(subcommand)]
@@ -474,8 +490,15 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Also list the documents the server refused, with its reasons (unlocks with your
-    /// password)
+    /// List the changes the server refused, with its reasons and the way out, even when none
+    /// is held (unlocks with your password)
     #[arg(long)]
     pub refused: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WithdrawArgs {
+    /// The document whose refused change(s) to take back (see `fieldnotes status`)
+    #[arg(value_name = "DOC-ID")]
+    pub id: String,
 }

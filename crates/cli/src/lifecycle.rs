@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::bail;
 use fieldnotes_client::{Client, ClientError};
 use fieldnotes_model::{DocKind, Patch};
-use fieldnotes_protocol::auth::{Role, UserInfo};
 use fieldnotes_protocol::review::{DiffSpanView, VersionView};
 use serde_json::json;
 
@@ -25,18 +24,6 @@ pub fn command_of(kind: DocKind) -> &'static str {
     }
 }
 
-/// Say before writing it that the server will refuse a manager's decision from anyone else
-/// (the change is still written: the refusal, with its reason, is shown by `status --refused`).
-fn warn_unless_reviewer(user: &UserInfo, what: &str) {
-    if !matches!(user.role, Role::Manager | Role::Admin) {
-        eprintln!(
-            "note: only managers and admins may {what}, and you are a {}: the server will refuse \
-             this when it is sent (see why with `fieldnotes status --refused`)",
-            user.role
-        );
-    }
-}
-
 /// Report a change saved on this device.
 fn saved(id: &str, change: &str, what: &str, json: bool) -> anyhow::Result<ExitCode> {
     if json {
@@ -49,7 +36,6 @@ fn saved(id: &str, change: &str, what: &str, json: bool) -> anyhow::Result<ExitC
 /// `fieldnotes note|plan sign-off ID`.
 pub async fn sign_off(
     client: &Client,
-    user: &UserInfo,
     id: &str,
     kind: DocKind,
     json: bool,
@@ -65,7 +51,6 @@ pub async fn sign_off(
             command_of(record.kind())
         );
     }
-    warn_unless_reviewer(user, "sign records off");
     let change = client.sign_off(id).await?;
     saved(id, &change, &format!("signed off {kind} {id}"), json)
 }
@@ -99,13 +84,11 @@ pub async fn amend(
 /// `fieldnotes delete ID --reason ...`.
 pub async fn delete(
     client: &Client,
-    user: &UserInfo,
     id: &str,
     reason: &str,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     check_reason(reason)?;
-    warn_unless_reviewer(user, "delete records");
     let change = client.delete_record(id, reason).await?;
     saved(
         id,

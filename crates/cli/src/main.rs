@@ -10,8 +10,11 @@
 //!
 //! * 0: done.
 //! * 1: an error; the message says what to do. Includes: not signed in (run `fieldnotes
-//!   login`), a wrong password, a refusal by the server (its reason is shown), and a device
-//!   revoked by an administrator (its records have been removed).
+//!   login`), a wrong password, a change this device refuses before saving it because the
+//!   server would (a deletion or sign-off by someone who is not a manager, an edit to a locked
+//!   record, a child not theirs), a sync that leaves changes the server refused held on the
+//!   device (`fieldnotes status` gives the way out), and a device revoked by an administrator
+//!   (its records have been removed).
 //! * 2: a usage error (clap's, or a combination of flags the command cannot act on).
 //! * 75 (EX_TEMPFAIL): the server could not be reached (by sync, an admin command, or a sign-in
 //!   that needs it). Nothing is lost; recorded work stays on the device and is sent by the next
@@ -188,8 +191,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lifecycle::diff(&client, a, json).await
         }
         Command::Delete(a) => {
-            let user = session::unlock(&client).await?;
-            lifecycle::delete(&client, &user, &a.id, &a.reason, json).await
+            session::unlock(&client).await?;
+            lifecycle::delete(&client, &a.id, &a.reason, json).await
         }
         command => {
             let user = session::unlock(&client).await?;

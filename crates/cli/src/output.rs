@@ -1,6 +1,6 @@
 //! Printing documents and status for people (and, with `--json`, for scripts).
 
-use fieldnotes_client::{DocSummary, Rejection, Status};
+use fieldnotes_client::{DocSummary, HeldChange, Status};
 use fieldnotes_model::{Deletion, FieldConflict, NoteStatus, Record};
 use serde_json::json;
 
@@ -124,11 +124,7 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-pub fn status(
-    status: &Status,
-    rejections: Option<&[Rejection]>,
-    as_json: bool,
-) -> anyhow::Result<()> {
+pub fn status(status: &Status, held: Option<&[HeldChange]>, as_json: bool) -> anyhow::Result<()> {
     let last_sync = status.last_sync_ms.map(|ms| {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
             .ok()
@@ -139,9 +135,18 @@ pub fn status(
             .unwrap_or_else(|| ms.to_string())
     });
     if as_json {
-        let refused: Option<Vec<_>> = rejections.map(|rs| {
-            rs.iter()
-                .map(|r| json!({ "doc_id": r.doc_id, "code": r.code, "reason": r.reason, "changes": r.changes }))
+        let refused: Option<Vec<_>> = held.map(|hs| {
+            hs.iter()
+                .map(|h| {
+                    json!({
+                        "doc_id": h.doc_id,
+                        "change": h.hash,
+                        "code": h.code,
+                        "reason": h.reason,
+                        "withdrawn_by_withdraw": h.withdrawn_by_withdraw,
+                        "way_out": h.way_out,
+                    })
+                })
                 .collect()
         });
         println!(
@@ -191,17 +196,22 @@ pub fn status(
         "last sync:       {}",
         last_sync.as_deref().unwrap_or("never")
     );
-    match rejections {
-        Some(rs) => {
-            for r in rs {
+    match held {
+        Some(hs) => {
+            for h in hs {
                 println!(
-                    "refused by the server: {} ({}): {} — kept here; edit it to send it again",
-                    r.doc_id, r.code, r.reason
+                    "refused by the server: change {} to document {} ({}): {}",
+                    crate::ui::short(&h.hash, 12),
+                    h.doc_id,
+                    h.code,
+                    h.reason
                 );
+                println!("  way out: {}", h.way_out);
             }
         }
         None if status.held_documents > 0 => println!(
-            "refused:         {} document(s) held here (see why: `fieldnotes status --refused`)",
+            "refused:         {} document(s) have changes held here (see why and the way out: \
+             `fieldnotes status --refused`)",
             status.held_documents
         ),
         None => {}

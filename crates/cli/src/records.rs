@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use fieldnotes_client::{Client, ClientError, ServerRestored, SyncReport};
 use fieldnotes_model::{
-    AboutMePatch, ContactCardPatch, DocKind, ModelError, NewAboutMe, NewContactCard, NewRecord,
-    NewShortPlan, NewVisitNote, NoteStatus, Patch, ShortPlanPatch, SubjectKind, VisitNotePatch,
+    AboutMePatch, ContactCardPatch, DocKind, NewAboutMe, NewContactCard, NewRecord, NewShortPlan,
+    NewVisitNote, NoteStatus, Patch, RuleCode, ShortPlanPatch, SubjectKind, VisitNotePatch,
 };
 use fieldnotes_protocol::auth::UserInfo;
 
@@ -56,6 +56,7 @@ pub async fn run(
             Ok(ExitCode::SUCCESS)
         }
         Command::Sync => sync(client).await,
+        Command::Withdraw(a) => withdraw(client, &a.id, json).await,
         // Dispatched in main.
         other => bail!("internal: {other:?} is not a record command"),
     }
@@ -94,9 +95,7 @@ async fn note(
             let patch = note_patch(a.fields, None)?;
             lifecycle::amend(client, &a.id, patch, &a.reason, json).await
         }
-        NoteCmd::SignOff(a) => {
-            lifecycle::sign_off(client, user, &a.id, DocKind::VisitNote, json).await
-        }
+        NoteCmd::SignOff(a) => lifecycle::sign_off(client, &a.id, DocKind::VisitNote, json).await,
     }
 }
 
@@ -214,9 +213,7 @@ async fn plan(
             let patch = plan_patch(a.fields, None);
             lifecycle::amend(client, &a.id, patch, &a.reason, json).await
         }
-        PlanCmd::SignOff(a) => {
-            lifecycle::sign_off(client, user, &a.id, DocKind::ShortPlan, json).await
-        }
+        PlanCmd::SignOff(a) => lifecycle::sign_off(client, &a.id, DocKind::ShortPlan, json).await,
     }
 }
 
@@ -245,9 +242,12 @@ async fn edited(client: &Client, id: &str, patch: Patch) -> anyhow::Result<ExitC
             eprintln!("saved on this device; run `fieldnotes sync` to send it");
             Ok(ExitCode::SUCCESS)
         }
-        Err(ClientError::Model(e @ ModelError::Locked { .. })) => bail!(
-            "{e}: run `fieldnotes {} amend {id} --reason \"why it changes\"` with the same \
-             flags (the manager sees the amendment and its reason)",
+        Err(ClientError::Refused {
+            code: RuleCode::Locked,
+            message,
+        }) if !message.contains("deleted") => bail!(
+            "{message}: run `fieldnotes {} amend {id} --reason \"why it changes\"` with the same \
+             flags (the manager sees the amendment and its reason). Nothing was saved",
             lifecycle::command_of(kind)
         ),
         Err(e) => Err(e.into()),
@@ -258,6 +258,15 @@ async fn sync(client: &Client) -> anyhow::Result<ExitCode> {
     match client.sync().await {
         Ok(report) => {
             print_report(&report);
+            let held = client.status().await?.held_documents;
+            if held > 0 {
+                println!(
+                    "{held} document(s) have changes the server refused, held on this device: \
+                     `fieldnotes status` lists each with the way out (`fieldnotes withdraw DOC-ID`)"
+                );
+                // Work is waiting that sync alone cannot deliver: not a success.
+                return Ok(ExitCode::FAILURE);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) if e.is_retryable() => {
@@ -289,7 +298,8 @@ fn print_report(report: &SyncReport) {
     }
     for r in &report.rejected {
         println!(
-            "refused: document {} ({}): {}. It is kept on this device; edit it to send it again.",
+            "refused: document {} ({}): {}. It is kept on this device; see `fieldnotes status` \
+             for the way out.",
             r.doc_id, r.code, r.reason
         );
     }
@@ -334,14 +344,66 @@ fn restored_notice(restored: &ServerRestored) -> String {
 
 /// `fieldnotes status`: works signed out and locked; `--refused` unlocks to give reasons.
 pub async fn status(client: &Client, refused: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let rejections = if refused {
-        session::unlock(client).await?;
-        Some(client.rejections().await?)
+    let status = client.status().await?;
+    // Held changes are listed with their way out whenever there are any (unlocking with the
+    // password); without one, status still answers with the counts and says how to see them.
+    let held = if refused || (status.held_documents > 0 && status.signed_in) {
+        match session::unlock(client).await {
+            Ok(_) => Some(client.held_changes().await?),
+            Err(e) if !refused => {
+                eprintln!("could not open the records to list the held changes: {e:#}");
+                None
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         None
     };
-    let status = client.status().await?;
-    output::status(&status, rejections.as_deref(), json)?;
+    output::status(&status, held.as_deref(), json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `fieldnotes withdraw DOC-ID`.
+async fn withdraw(client: &Client, id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let done = client.withdraw(id).await?;
+    if json {
+        crate::ui::json_one(&serde_json::json!({
+            "doc_id": done.doc_id,
+            "withdrawn": done.withdrawn,
+            "dependents": done.dependents,
+            "released": done.released,
+            "record_removed": done.record_removed,
+            "export": done.export,
+        }))?;
+    }
+    let refused = done.withdrawn.len() - done.dependents.len();
+    println!(
+        "withdrew {refused} refused change(s) to document {id}{}",
+        if done.dependents.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", and {} change(s) made on top of them",
+                done.dependents.len()
+            )
+        }
+    );
+    println!(
+        "the record as it stood is saved in {}",
+        done.export.display()
+    );
+    if done.record_removed {
+        println!(
+            "the record never reached the server and is removed from this device: record it \
+             again (on the right child) from that file"
+        );
+    }
+    if done.released > 0 {
+        println!(
+            "{} earlier change(s) to it are no longer held: run `fieldnotes sync` to send them",
+            done.released
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

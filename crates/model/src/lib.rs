@@ -21,6 +21,9 @@
 //!   change saw the lock, came before it or raced it.
 //! * [`Document::history`] lists every version with who, when and which fields changed;
 //!   [`Document::field_text_at`] and [`text_diff`] show what a version said and how it differs.
+//! * [`rules`] holds the write rules (fields fixed at creation, who completes, signs off and
+//!   deletes, locks), checked change by change by [`Document::check_write_rules`] on the server
+//!   and on the device alike.
 //! * [`merge_incoming`] is the server's pure merge step for a push: it refuses a push whose own
 //!   version breaks rules, reports a document invalid only through merging, and classifies the
 //!   new changes against the lock.
@@ -39,6 +42,7 @@ mod lock;
 mod merge;
 mod read;
 pub mod record;
+pub mod rules;
 mod settle;
 pub mod validate;
 mod write;
@@ -54,6 +58,7 @@ pub use kinds::{DocKind, NotAloneReason, NoteStatus, SubjectKind, VisitKind};
 pub use lock::{AMEND_PREFIX, DELETE_PREFIX, LockRelation, SIGN_OFF_MESSAGE, amendment_reason};
 pub use merge::{MergeError, Merged, NewChangeInfo, merge_incoming};
 pub use record::*;
+pub use rules::{RecordEvent, Refusal, RuleCode, Writer, WriterRole};
 pub use settle::REVIEW_PREFIX;
 pub use validate::{ValidationError, ValidationErrors};
 

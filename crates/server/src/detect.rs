@@ -5,7 +5,9 @@
 //! Pure functions over what `fieldnotes_model::merge_incoming` reports; the merge step calls
 //! them inside the store's push transaction, so an item exists exactly when its change does.
 
-use fieldnotes_model::{ChangeHash, LockRelation, Merged, NoteStatus, Record, hash_hex};
+use fieldnotes_model::{
+    ChangeHash, LockRelation, Merged, NoteStatus, Record, RuleCode, WriterRole, hash_hex,
+};
 use fieldnotes_protocol::RejectCode;
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_protocol::review::{ItemKind, Side};
@@ -20,141 +22,41 @@ fn is_manager(writer: &Writer<'_>) -> bool {
     matches!(writer.role, Role::Manager | Role::Admin)
 }
 
-fn refuse(code: RejectCode, reason: String) -> Result<Vec<String>, Refusal> {
-    Err((code, reason))
+/// The model's write rules ([`fieldnotes_model::rules`]) for the pushing person, over the
+/// changes this push brought: fields fixed at creation, who completes, signs off and deletes,
+/// locks. The device runs the same rules before it writes. Returns the events to audit.
+pub(crate) fn lifecycle(writer: &Writer<'_>, merged: &Merged) -> Result<Vec<String>, Refusal> {
+    let rules_writer = fieldnotes_model::Writer {
+        user_id: writer.user_id,
+        role: writer_role(writer.role),
+    };
+    merged
+        .document
+        .check_write_rules(&rules_writer, &merged.heads_before, &merged.new_changes)
+        .map(|events| events.iter().map(|e| e.as_str().to_owned()).collect())
+        .map_err(refusal)
 }
 
-/// Who may move a record through its life. The author completes it; a manager signs it off
-/// (only once completed) and deletes it, in their own name; after that its status does not
-/// move, and a deleted record does not change at all. Returns the events to audit.
-pub(crate) fn lifecycle(
-    writer: &Writer<'_>,
-    record: &Record,
-    merged: &Merged,
-) -> Result<Vec<String>, Refusal> {
-    let mut events = Vec::new();
-    if let Some(deleted) = &merged.deleted_before {
-        if !merged.new_changes.is_empty() {
-            return refuse(
-                RejectCode::InvalidDocument,
-                format!(
-                    "this record was deleted by {} ({}); it cannot be changed",
-                    deleted.by, deleted.reason
-                ),
-            );
-        }
-        return Ok(events);
+/// The model's view of a role.
+pub(crate) fn writer_role(role: Role) -> WriterRole {
+    match role {
+        Role::SocialWorker => WriterRole::SocialWorker,
+        Role::YouthWorker => WriterRole::YouthWorker,
+        Role::Manager => WriterRole::Manager,
+        Role::Admin => WriterRole::Admin,
     }
-    let (before, after) = (merged.status_before, merged.status_after);
-    let was_locked = before.is_some_and(NoteStatus::is_locked);
-    let signing_off = before == Some(NoteStatus::Completed) && after == Some(NoteStatus::SignedOff);
-    if was_locked && before != after && !signing_off {
-        return refuse(
-            RejectCode::InvalidDocument,
-            format!(
-                "this record is {}; its status cannot go back to {}: change it by amendment \
-                 with a reason",
-                status_name(before),
-                status_name(after)
-            ),
-        );
-    }
-    // A change that rewrites the status of an already locked record (rather than a second
-    // device's concurrent completion) would become the lock and escape review.
-    if was_locked && let Some(stored) = merged.lock_before {
-        for info in &merged.classified {
-            if info.relation == LockRelation::IsLock
-                && !signing_off
-                && merged.document.is_ancestor(&stored, &info.hash)
-            {
-                return refuse(
-                    RejectCode::InvalidDocument,
-                    format!(
-                        "change {} writes the status of a record that is already {}; change it \
-                         by amendment with a reason",
-                        hash_hex(&info.hash),
-                        status_name(before)
-                    ),
-                );
-            }
-        }
-    }
-    if after == Some(NoteStatus::Completed) && !was_locked {
-        if let Some(author) = record.author().filter(|a| *a != writer.user_id) {
-            return refuse(
-                RejectCode::WrongAuthor,
-                format!(
-                    "only the author ({author}) completes this record; {} may add to it but \
-                     not complete it",
-                    writer.user_id
-                ),
-            );
-        }
-        events.push("complete".to_owned());
-    }
-    if after == Some(NoteStatus::SignedOff) && before != Some(NoteStatus::SignedOff) {
-        if !is_manager(writer) {
-            return refuse(
-                RejectCode::OutOfScope,
-                format!(
-                    "signing a record off is a manager's decision; {} is a {}",
-                    writer.user_id, writer.role
-                ),
-            );
-        }
-        if !signing_off {
-            return refuse(
-                RejectCode::InvalidDocument,
-                "only a completed record can be signed off: the author completes it first"
-                    .to_owned(),
-            );
-        }
-        if record.signed_off_by() != Some(writer.user_id) {
-            return refuse(
-                RejectCode::InvalidDocument,
-                format!(
-                    "a sign-off is in the manager's own name: it names {:?}, sent by {}",
-                    record.signed_off_by(),
-                    writer.user_id
-                ),
-            );
-        }
-        events.push("sign_off".to_owned());
-    }
-    if let Some(deleted) = &merged.deleted_after {
-        if !is_manager(writer) {
-            return refuse(
-                RejectCode::OutOfScope,
-                format!(
-                    "deleting a record is a manager's decision; {} cannot delete it (ask the \
-                     team manager)",
-                    writer.user_id
-                ),
-            );
-        }
-        if deleted.by != writer.user_id {
-            return refuse(
-                RejectCode::InvalidDocument,
-                format!(
-                    "a deletion is in the manager's own name: it names {}, sent by {}",
-                    deleted.by, writer.user_id
-                ),
-            );
-        }
-        events.push("delete_record".to_owned());
-    }
-    if merged.classified.iter().any(|c| c.amendment.is_some()) {
-        events.push("amend".to_owned());
-    }
-    Ok(events)
 }
 
-fn status_name(status: Option<NoteStatus>) -> &'static str {
-    match status {
-        Some(NoteStatus::Draft) | None => "draft",
-        Some(NoteStatus::Completed) => "completed",
-        Some(NoteStatus::SignedOff) => "signed off",
-    }
+/// A write-rule refusal as the push's reject code and reason.
+pub(crate) fn refusal(r: fieldnotes_model::Refusal) -> Refusal {
+    let code = match r.code {
+        RuleCode::ImmutableField => RejectCode::ImmutableField,
+        RuleCode::NotPermitted => RejectCode::NotPermitted,
+        RuleCode::Locked => RejectCode::Locked,
+        RuleCode::WrongAuthor => RejectCode::WrongAuthor,
+        RuleCode::OutOfScope => RejectCode::OutOfScope,
+    };
+    (code, r.message)
 }
 
 fn side(

@@ -1,7 +1,9 @@
 //! The pure merge step the store runs inside its write transaction: size and id checks, the
 //! model's merge and validation, then who may write it: every new change must be written by
 //! the pushing device's registered actor, the record must be in the person's write scope and
-//! stay about the same child, and a new record must name the person as its author.
+//! stay about the same child, and every new change must keep the model's write rules
+//! (`fieldnotes_model::rules`: fields fixed at creation, a new record's author, who completes,
+//! signs off and deletes, locks).
 
 use std::panic::AssertUnwindSafe;
 
@@ -204,6 +206,19 @@ impl ModelMerger<'_> {
         {
             Ok(merged) => merged,
             Err(e) => {
+                // A rewritten `kind` or `id` leaves a document that no longer reads: name the
+                // rewrite, not its consequence. Only for changes that passed intake: hostile
+                // bytes are not decoded any further.
+                if !matches!(e, MergeError::Intake(_))
+                    && let Err(r) = fieldnotes_model::rules::check_fixed_fields(
+                        doc_id,
+                        current.map(|d| d.snapshot.as_slice()),
+                        incoming,
+                    )
+                {
+                    let (code, reason) = detect::refusal(r);
+                    return reject(code, reason);
+                }
                 let (code, reason) = merge_error(doc_id, &e);
                 return reject(code, reason);
             }
@@ -236,6 +251,12 @@ impl ModelMerger<'_> {
                 ),
             );
         }
+        // The write rules read every new change: a rewritten child, author or kind is named as
+        // such before the scope checks below see only the end state.
+        let events = match detect::lifecycle(writer, &merged) {
+            Ok(events) => events,
+            Err((code, reason)) => return reject(code, reason),
+        };
         let mut merged = merged;
         let record = match merged.document.read() {
             Ok(record) => record,
@@ -260,33 +281,15 @@ impl ModelMerger<'_> {
             );
         }
         if !writer.scope.can_write(&scope_key) {
+            let (code, reason) = detect::refusal(fieldnotes_model::rules::out_of_scope(
+                writer.user_id,
+                &scope_key,
+            ));
             return reject(
-                RejectCode::OutOfScope,
-                format!(
-                    "{} may not write records for {scope_key}: it is not allocated or referred to \
-                     them, and they hold no access to it; the changes are kept in quarantine for \
-                     review",
-                    writer.user_id
-                ),
+                code,
+                format!("{reason}; the changes are kept in quarantine for review"),
             );
         }
-        if let Some(author) = record
-            .author()
-            .filter(|a| current.is_none() && *a != writer.user_id)
-        {
-            return reject(
-                RejectCode::WrongAuthor,
-                format!(
-                    "a new record must name its writer as author: it names {author:?}, but it \
-                     was sent by {}",
-                    writer.user_id
-                ),
-            );
-        }
-        let events = match detect::lifecycle(writer, &record, &merged) {
-            Ok(events) => events,
-            Err((code, reason)) => return reject(code, reason),
-        };
         let heads: Vec<String> = merged.document.heads().iter().map(hash_hex).collect();
         let findings = match detect::findings(writer, &heads, &record, &mut merged) {
             Ok(findings) => findings,

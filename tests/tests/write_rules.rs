@@ -1,0 +1,279 @@
+//! The write rules, checked on every change, against a hostile device that bypasses the SDK and
+//! writes raw automerge changes, over a real socket on both backends: each field fixed at
+//! creation, rewritten, is refused as `immutable_field` and quarantined while the record keeps
+//! loading and taking legitimate edits and the rest of the push lands; life-cycle moves by the
+//! wrong person are `not_permitted`; a locked record refuses a plain edit as `locked`.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ROOT};
+use fieldnotes_model::{
+    Document, NewAboutMe, NewContactCard, NewRecord, NoteStatus, Patch, Record, SubjectKind,
+    VisitNotePatch,
+};
+use fieldnotes_protocol::{PushDoc, PushOutcome, RejectCode, SyncResponse};
+use fieldnotes_tests::fixtures;
+use fieldnotes_tests::wire::{push_all, push_doc, raw_push};
+use fieldnotes_tests::{Backend, RawDevice, TestDb, TestServer};
+use reqwest::StatusCode;
+
+const T: i64 = 1_763_900_000_000;
+
+fn note(child: &str, author: &str) -> NewRecord {
+    fixtures::note(child, author, "Home visit", "Talked about school.")
+}
+
+async fn setup(backend: Backend) -> anyhow::Result<(TestDb, TestServer)> {
+    let db = TestDb::new(backend).await?;
+    let server = TestServer::start(&db.url).await?;
+    server.org().standard(2).await?;
+    Ok((db, server))
+}
+
+/// Raw root writes on top of `doc`, written as `actor`, one change per write, as a hostile
+/// device would send them: the new changes' bytes.
+fn raw_changes(doc: &mut Document, actor: &ActorId, puts: &[(&str, &str)]) -> Vec<Vec<u8>> {
+    let heads = doc.heads();
+    let mut raw = AutoCommit::load(&doc.save())
+        .unwrap()
+        .with_actor(actor.clone());
+    for (field, value) in puts {
+        raw.put(ROOT, *field, *value).unwrap();
+        raw.commit();
+    }
+    raw.get_changes(&heads)
+        .into_iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect()
+}
+
+fn refused(response: &SyncResponse, index: usize) -> (RejectCode, String, Option<i64>) {
+    match &response.results[index].outcome {
+        PushOutcome::Rejected {
+            code,
+            reason,
+            quarantine_id,
+        } => (*code, reason.clone(), *quarantine_id),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn accepted(response: &SyncResponse, index: usize) -> bool {
+    matches!(
+        response.results[index].outcome,
+        PushOutcome::Accepted { .. }
+    )
+}
+
+async fn push(device: &RawDevice, push: Vec<PushDoc>) -> anyhow::Result<SyncResponse> {
+    device.round(push, None, Vec::new()).await
+}
+
+/// Which document, the field, and the raw root writes of one hostile attempt.
+type Attempt = (&'static str, &'static str, Vec<(&'static str, &'static str)>);
+
+/// Each field fixed at creation, rewritten by a later change (and the author rewritten and put
+/// back), is refused with `immutable_field` and quarantined; a good document in the same push
+/// lands; the record still loads and takes a legitimate edit.
+async fn each_fixed_field_rewrite_is_refused(backend: Backend) -> anyhow::Result<()> {
+    let (_db, server) = setup(backend).await?;
+    let sw = server.device("sw-a").await?;
+    let mut visit = sw.create(note("child-00", "sw-a"))?;
+    let mut profile = sw.create(NewRecord::AboutMe(NewAboutMe {
+        subject_kind: SubjectKind::Child,
+        subject_id: "child-00".into(),
+        fun: "Football".into(),
+        dislikes: String::new(),
+        important: String::new(),
+        how_to_help: String::new(),
+    }))?;
+    let mut card = sw.create(NewRecord::ContactCard(NewContactCard {
+        worker_id: "sw-a".into(),
+        display_name: "Alex".into(),
+        ..Default::default()
+    }))?;
+    let first = push(
+        &sw,
+        vec![
+            push_all(&mut visit),
+            push_all(&mut profile),
+            push_all(&mut card),
+        ],
+    )
+    .await?;
+    assert!((0..3).all(|i| accepted(&first, i)), "{:?}", first.results);
+
+    let attempts: Vec<Attempt> = vec![
+        ("visit", "id", vec![("id", "another-id")]),
+        ("visit", "kind", vec![("kind", "about_me")]),
+        ("visit", "child_id", vec![("child_id", "child-01")]),
+        ("visit", "author", vec![("author", "sw-b")]),
+        // Rewritten and put back: the end state is clean, the change is not.
+        (
+            "visit",
+            "author",
+            vec![("author", "sw-b"), ("author", "sw-a")],
+        ),
+        ("profile", "subject_kind", vec![("subject_kind", "worker")]),
+        ("profile", "subject_id", vec![("subject_id", "child-01")]),
+        ("card", "worker_id", vec![("worker_id", "sw-b")]),
+    ];
+    for (which, field, puts) in attempts {
+        let doc = match which {
+            "visit" => &mut visit,
+            "profile" => &mut profile,
+            _ => &mut card,
+        };
+        let hostile = raw_changes(doc, &sw.actor, &puts);
+        let mut bystander = sw.create(note("child-00", "sw-a"))?;
+        let response = push(
+            &sw,
+            vec![raw_push(doc.id(), hostile), push_all(&mut bystander)],
+        )
+        .await?;
+        let (code, reason, quarantine_id) = refused(&response, 0);
+        assert_eq!(
+            code,
+            RejectCode::ImmutableField,
+            "{field} {puts:?}: {reason}"
+        );
+        assert!(reason.contains(&format!("`{field}`")), "{reason}");
+        assert!(quarantine_id.is_some(), "kept for review");
+        assert!(accepted(&response, 1), "the rest of the push lands");
+        let kept = server.state.store.list_quarantine(None, 100).await?;
+        assert!(
+            kept.iter()
+                .any(|q| q.code == "immutable_field" && q.doc_id.as_deref() == Some(doc.id())),
+            "{kept:?}"
+        );
+        // The record still loads, unchanged.
+        let answer = sw.get(&format!("/v1/documents/{}", doc.id())).await?;
+        assert_eq!(answer.status, StatusCode::OK, "{field}");
+    }
+
+    // And takes a legitimate edit.
+    let edit = visit
+        .edit(
+            Patch::VisitNote(VisitNotePatch {
+                title: Some("Home visit, after school".into()),
+                ..Default::default()
+            }),
+            T + 10,
+        )?
+        .unwrap();
+    let response = push(&sw, vec![push_doc(visit.id(), &[edit])]).await?;
+    assert!(accepted(&response, 0), "{:?}", response.results);
+    let stored = server.state.store.get_document(visit.id()).await?.unwrap();
+    let record = Document::load(visit.id(), &stored.snapshot)?.read()?;
+    let Record::VisitNote(n) = record else {
+        panic!("a visit note")
+    };
+    assert_eq!(
+        (n.author.as_str(), n.child_id.as_str()),
+        ("sw-a", "child-00")
+    );
+    assert_eq!(n.title, "Home visit, after school");
+    Ok(())
+}
+
+/// Completing someone else's note, signing off as a social worker, deleting as a social
+/// worker, taking a completed note back to draft: each `not_permitted`. Swapping the author
+/// and then completing in the other's name is refused, and the record keeps its author.
+async fn life_cycle_moves_are_checked_whoever_makes_them(backend: Backend) -> anyhow::Result<()> {
+    let (_db, server) = setup(backend).await?;
+    let sw = server.device("sw-a").await?;
+    let mgr = server.device("mgr").await?;
+    let mut doc = sw.create(note("child-00", "sw-a"))?;
+    assert!(accepted(&push(&sw, vec![push_all(&mut doc)]).await?, 0));
+
+    let expect = |response: &SyncResponse, code: RejectCode, needle: &str| {
+        let (got, reason, quarantine_id) = refused(response, 0);
+        assert_eq!(got, code, "{reason}");
+        assert!(
+            reason.contains(needle),
+            "{reason:?} should mention {needle:?}"
+        );
+        assert!(quarantine_id.is_some());
+    };
+
+    // The manager completes the social worker's note.
+    let complete = raw_changes(&mut doc, &mgr.actor, &[("status", "completed")]);
+    let response = push(&mgr, vec![raw_push(doc.id(), complete)]).await?;
+    expect(
+        &response,
+        RejectCode::NotPermitted,
+        "only the author (sw-a)",
+    );
+
+    // The manager makes themselves the author, then completes "their" note.
+    let swap = raw_changes(
+        &mut doc,
+        &mgr.actor,
+        &[("author", "mgr"), ("status", "completed")],
+    );
+    let response = push(&mgr, vec![raw_push(doc.id(), swap)]).await?;
+    expect(&response, RejectCode::ImmutableField, "`author`");
+
+    // The social worker deletes the note.
+    let mut theirs = doc.fork(sw.actor.clone());
+    let delete = theirs.delete("sw-a", "filed on the wrong child", T + 1)?;
+    let response = push(&sw, vec![push_doc(doc.id(), &[delete])]).await?;
+    expect(&response, RejectCode::NotPermitted, "manager's decision");
+
+    // The author completes (allowed), then signs off their own note (not).
+    let completed = doc
+        .edit(
+            Patch::VisitNote(VisitNotePatch {
+                status: Some(NoteStatus::Completed),
+                ..Default::default()
+            }),
+            T + 2,
+        )?
+        .unwrap();
+    assert!(accepted(
+        &push(&sw, vec![push_doc(doc.id(), &[completed])]).await?,
+        0
+    ));
+    let mut own = doc.fork(sw.actor.clone());
+    let sign = own.sign_off("sw-a", T + 3)?;
+    let response = push(&sw, vec![push_doc(doc.id(), &[sign])]).await?;
+    expect(&response, RejectCode::NotPermitted, "manager's decision");
+
+    // Nobody takes it back to draft, not even the manager.
+    let back = raw_changes(&mut doc, &mgr.actor, &[("status", "draft")]);
+    let response = push(&mgr, vec![raw_push(doc.id(), back)]).await?;
+    expect(
+        &response,
+        RejectCode::NotPermitted,
+        "cannot go back to draft",
+    );
+
+    // A plain edit to the completed note: locked.
+    let edit = raw_changes(&mut doc, &sw.actor, &[("title", "Changed")]);
+    let response = push(&sw, vec![raw_push(doc.id(), edit)]).await?;
+    expect(&response, RejectCode::Locked, "amendment");
+
+    // The record is as its author left it, and the manager's own sign-off lands.
+    let stored = server.state.store.get_document(doc.id()).await?.unwrap();
+    let Record::VisitNote(n) = Document::load(doc.id(), &stored.snapshot)?.read()? else {
+        panic!("a visit note")
+    };
+    assert_eq!(n.author, "sw-a");
+    assert_eq!(n.status, NoteStatus::Completed);
+    let mut managers = doc.fork(mgr.actor.clone());
+    let sign = managers.sign_off("mgr", T + 4)?;
+    assert!(accepted(
+        &push(&mgr, vec![push_doc(doc.id(), &[sign])]).await?,
+        0
+    ));
+    Ok(())
+}
+
+on_both_backends!(
+    each_fixed_field_rewrite_is_refused,
+    life_cycle_moves_are_checked_whoever_makes_them,
+);
