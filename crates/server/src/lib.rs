@@ -37,6 +37,10 @@ pub use state::AppState;
 pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.max_request_bytes;
     routes::router()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::health::watch_storage,
+        ))
         .with_state(state)
         // The limit applies to the decompressed body, so a small gzip bomb cannot expand past it.
         .layer(DefaultBodyLimit::max(body_limit))

@@ -38,6 +38,8 @@ pub struct AppState {
     pub idp: Option<Arc<ExternalIdp>>,
     /// Password checks running at once (see `auth::password`).
     pub password_slots: Arc<tokio::sync::Semaphore>,
+    /// The last storage failure a request met (reported by `/readyz`).
+    pub storage: Arc<crate::routes::health::StorageHealth>,
 }
 
 /// Password checks allowed at once.
@@ -90,6 +92,7 @@ impl AppState {
             auth: Arc::new(auth),
             idp,
             password_slots: Arc::new(tokio::sync::Semaphore::new(PASSWORD_SLOTS)),
+            storage: Arc::default(),
         })
     }
 }
