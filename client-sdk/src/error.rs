@@ -28,18 +28,51 @@ pub enum ClientError {
         code: String,
         message: String,
     },
-    /// The local store failed.
-    #[error("the local store at {path} failed: {source}")]
+    /// The local store failed (not for damage or a full disk: those are
+    /// [`ClientError::StoreDamaged`] and [`ClientError::StorageFull`]). The cause is the error's
+    /// source.
+    #[error("the local store at {path} failed")]
     Store {
         path: PathBuf,
         #[source]
         source: sqlx::Error,
     },
-    #[error("the local store at {path} could not be updated: {source}")]
+    #[error("the local store at {path} could not be updated")]
     Migration {
         path: PathBuf,
         #[source]
         source: sqlx::migrate::MigrateError,
+    },
+    /// The store file is damaged: empty, cut short, not a database, or with corrupt pages.
+    /// Nothing is changed or created over it; `check` (`fieldnotes doctor`) says what can be
+    /// saved.
+    #[error("the store at {path} is damaged: {what}. {advice}")]
+    StoreDamaged {
+        path: PathBuf,
+        /// What is wrong, in plain words.
+        what: String,
+        /// What to do next.
+        advice: String,
+    },
+    /// The device's storage is full: the last change was not saved; everything saved before is
+    /// intact.
+    #[error(
+        "this device's storage is full: the store at {path} could not be written, so the last \
+         change was not saved. Nothing saved before was lost. Free some space on this device \
+         (delete or move files you do not need), then try again"
+    )]
+    StorageFull { path: PathBuf },
+    /// The server is reachable but its own storage failed (full, read-only, I/O error), so it
+    /// could not store the changes. Nothing is lost.
+    #[error(
+        "the server at {url} could not store the changes: {reason}. Your connection is fine; \
+         everything recorded is safe on this device and will be sent by a later sync. If this \
+         goes on, tell your administrator that the server's storage is failing"
+    )]
+    ServerStorage {
+        url: String,
+        /// What failed, in words ("its storage is full").
+        reason: String,
     },
     /// Input the model refused (for example a validation rule).
     #[error(transparent)]
@@ -70,7 +103,10 @@ pub enum ClientError {
     #[error("{0}")]
     Config(String),
     /// The local store holds data this version cannot read.
-    #[error("the local store holds data this version cannot read: {0}")]
+    #[error(
+        "the local store holds data this version cannot read: {0}. Run `fieldnotes doctor` to \
+         see what can be saved"
+    )]
     Corrupt(String),
     /// Nobody is signed in on this device (never, or they signed out). Content stays sealed
     /// until someone signs in; nothing recorded is lost.
@@ -125,7 +161,7 @@ pub enum ClientError {
          Ask an administrator if you need to use it again"
     )]
     Wiped,
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -161,9 +197,13 @@ impl ClientError {
     pub fn is_retryable(&self) -> bool {
         // (Auth failures and wipes are final: retrying cannot help.)
         match self {
-            ClientError::Unreachable { .. } => true,
+            ClientError::Unreachable { .. } | ClientError::ServerStorage { .. } => true,
             ClientError::Server { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
     }
 }
+
+/// What the doctor advice says, for every damaged store.
+pub(crate) const DOCTOR_ADVICE: &str = "Nothing has been changed or created over it. Run \
+     `fieldnotes doctor` to see what can be saved and how to carry on";

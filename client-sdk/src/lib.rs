@@ -33,6 +33,7 @@
 //! automerge actor id.
 
 mod api;
+mod check;
 pub mod crypto;
 mod error;
 mod local;
@@ -56,6 +57,10 @@ use fieldnotes_protocol::auth::{Role, UserInfo};
 use tokio::sync::Mutex;
 
 pub use api::AuditQuery;
+pub use check::{
+    Damage, EXPORT_FORMAT, Export, ExportedChange, ImportReport, OutboxSalvage, StoreCheck,
+    StoreState, check,
+};
 pub use crypto::PasswordKdf;
 pub use error::ClientError;
 pub use review::{Resolution, ReviewQuery};
@@ -100,9 +105,18 @@ pub struct ClientBuilder {
     push_batch_bytes: u64,
     page_bytes: u64,
     kdf: PasswordKdf,
+    identity: Option<(String, String)>,
 }
 
 impl ClientBuilder {
+    /// The device id and automerge actor (hex) a *new* store takes instead of fresh ones: to
+    /// carry on as the device a damaged store belonged to (see [`Export`]), so the server
+    /// accepts its saved changes. An existing store keeps its own identity.
+    pub fn device_identity(mut self, device_id: &str, actor_hex: &str) -> Self {
+        self.identity = Some((device_id.to_owned(), actor_hex.to_owned()));
+        self
+    }
+
     /// The sync server, for example `http://127.0.0.1:7878`. Remembered in the store: later
     /// opens may leave it out.
     pub fn server_url(mut self, url: &str) -> Self {
@@ -168,10 +182,23 @@ impl ClientBuilder {
         }
         let store = LocalStore::open(&self.dir).await?;
 
+        let identity = match store.meta(META_DEVICE).await? {
+            Some(_) => None,
+            None => self.identity,
+        };
+        if let Some((_, actor)) = &identity
+            && store.meta(META_ACTOR).await?.is_none()
+        {
+            hex::decode(actor)
+                .map_err(|e| ClientError::Config(format!("device actor id {actor:?}: {e}")))?;
+            store.set_meta(META_ACTOR, actor).await?;
+        }
         let device_id = match store.meta(META_DEVICE).await? {
             Some(id) => id,
             None => {
-                let id = uuid::Uuid::new_v4().to_string();
+                let id = identity
+                    .map(|(id, _)| id)
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                 store.set_meta(META_DEVICE, &id).await?;
                 id
             }
@@ -326,7 +353,14 @@ impl Client {
             push_batch_bytes: DEFAULT_PUSH_BATCH_BYTES,
             page_bytes: DEFAULT_PAGE_BYTES,
             kdf: PasswordKdf::default(),
+            identity: None,
         }
+    }
+
+    /// Close the store (its write-ahead log is folded into the file) and release the data
+    /// folder. Dropping the client does the same, in the background.
+    pub async fn close(self) {
+        self.store.close().await;
     }
 
     /// This device's id (registered with the server at sign-in).

@@ -18,6 +18,7 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::ClientError;
 use crate::crypto::{CryptoError, Keys, aad, purpose};
+use crate::error::DOCTOR_ADVICE;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -84,9 +85,95 @@ pub(crate) struct LocalStore {
     path: PathBuf,
 }
 
+/// What a failed SQLite call means for the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SqlFailure {
+    /// SQLITE_CORRUPT or SQLITE_NOTADB: the file is damaged.
+    Damaged,
+    /// SQLITE_FULL: no space left (or the file reached its size limit).
+    Full,
+    /// SQLITE_IOERR: the operating system failed a read or write.
+    Io,
+    Other,
+}
+
+/// Classify a sqlx error by SQLite's (extended) result code.
+pub(crate) fn classify(e: &sqlx::Error) -> SqlFailure {
+    let code = match e {
+        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i64>().ok()),
+        _ => None,
+    };
+    match code.map(|c| c & 0xff) {
+        // SQLITE_CORRUPT, SQLITE_NOTADB
+        Some(11 | 26) => SqlFailure::Damaged,
+        // SQLITE_FULL
+        Some(13) => SqlFailure::Full,
+        // SQLITE_IOERR (and its extended codes)
+        Some(10) => SqlFailure::Io,
+        _ => SqlFailure::Other,
+    }
+}
+
+/// The client error for a failed SQLite call on the store at `path`: damage and a full disk
+/// are named as such, once, with what to do.
+pub(crate) fn sql_error(path: &Path, source: sqlx::Error) -> ClientError {
+    match classify(&source) {
+        SqlFailure::Damaged => ClientError::StoreDamaged {
+            path: path.to_path_buf(),
+            what: damage_words(&source),
+            advice: DOCTOR_ADVICE.to_owned(),
+        },
+        SqlFailure::Full => ClientError::StorageFull {
+            path: path.to_path_buf(),
+        },
+        SqlFailure::Io if crate::check::storage_is_full(path) => ClientError::StorageFull {
+            path: path.to_path_buf(),
+        },
+        _ => ClientError::Store {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// SQLite's words for a damaged file, in plain ones.
+fn damage_words(e: &sqlx::Error) -> String {
+    let code = match e {
+        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i64>().ok()),
+        _ => None,
+    };
+    if code.map(|c| c & 0xff) == Some(26) {
+        "the file is not a database (its first bytes were overwritten or it was replaced)".into()
+    } else {
+        "parts of the file are corrupt (SQLite: \"database disk image is malformed\")".into()
+    }
+}
+
+/// A migration failure on the store at `path`, with damage and a full disk named.
+fn migrate_error(path: &Path, source: sqlx::migrate::MigrateError) -> ClientError {
+    match source {
+        sqlx::migrate::MigrateError::Execute(e) if classify(&e) != SqlFailure::Other => {
+            sql_error(path, e)
+        }
+        source => ClientError::Migration {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
 impl LocalStore {
     pub(crate) async fn open(dir: &Path) -> Result<Self, ClientError> {
         let path = dir.join(STORE_FILE);
+        // A store file that exists but cannot be a store is never opened, and never replaced
+        // by a new one: its unsynced work may still be saved from it.
+        if let Some(what) = crate::check::quick_damage(&path) {
+            return Err(ClientError::StoreDamaged {
+                path,
+                what,
+                advice: DOCTOR_ADVICE.to_owned(),
+            });
+        }
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
@@ -100,22 +187,24 @@ impl LocalStore {
             .max_connections(1)
             .connect_with(options)
             .await
-            .map_err(|source| ClientError::Store {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|source| sql_error(&path, source))?;
         MIGRATOR
             .run(&pool)
             .await
-            .map_err(|source| ClientError::Migration {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|source| migrate_error(&path, source))?;
         Ok(Self { pool, path })
     }
 
-    /// Close the connection (before the files are deleted).
+    /// Close the connection (before the files are deleted). The write-ahead log is folded
+    /// into the file first: the pool may finish closing its connection in the background, and
+    /// that last close then has nothing left to write.
     pub(crate) async fn close(&self) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::debug!(error = %e, "no checkpoint before closing the store");
+        }
         self.pool.close().await;
     }
 
@@ -129,10 +218,7 @@ impl LocalStore {
 
     pub(crate) fn err(&self, e: impl Into<LocalError>) -> ClientError {
         match e.into() {
-            LocalError::Sql(source) => ClientError::Store {
-                path: self.path.clone(),
-                source,
-            },
+            LocalError::Sql(source) => sql_error(&self.path, source),
             LocalError::Sealed { what, source } => {
                 ClientError::Corrupt(format!("{what}: {source}"))
             }

@@ -87,6 +87,11 @@ fn is_throttled(e: &ClientError) -> bool {
     matches!(e, ClientError::Server { status: 429, .. })
 }
 
+/// What the data key's wraps are bound to: a device and its owner.
+pub(crate) fn wrap_binding(device_id: &str, user_id: &str) -> String {
+    format!("device={device_id} user={user_id}")
+}
+
 /// Whether a server error is the order to wipe.
 fn is_revoked(e: &ClientError) -> bool {
     matches!(e, ClientError::Server { status: 403, code, .. } if code == "device_revoked")
@@ -176,7 +181,7 @@ impl Client {
 
     /// What the data key's wraps are bound to: this device and its owner.
     fn wrap_binding(&self, user_id: &str) -> String {
-        format!("device={} user={user_id}", self.device_id)
+        wrap_binding(&self.device_id, user_id)
     }
 
     pub(crate) fn transport(&self, retry: RetryPolicy) -> Result<Transport, ClientError> {

@@ -254,6 +254,13 @@ impl Transport {
             });
         }
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) if body.code == "storage_unavailable" => {
+                // The server is reachable; its own storage failed.
+                return Err(ClientError::ServerStorage {
+                    url: self.base.clone(),
+                    reason: storage_reason(body.details.as_ref()).to_owned(),
+                });
+            }
             Ok(body) => (body.code, body.message),
             Err(_) => (
                 "http_error".to_owned(),
@@ -265,6 +272,20 @@ impl Transport {
             code,
             message,
         })
+    }
+}
+
+/// What a `storage_unavailable` answer's `details.reason` means, in words.
+fn storage_reason(details: Option<&serde_json::Value>) -> &'static str {
+    match details
+        .and_then(|d| d.get("reason"))
+        .and_then(|r| r.as_str())
+    {
+        Some("full") => "its storage is full",
+        Some("read_only") => "its database is read-only",
+        Some("io_error") => "its disk failed to read or write",
+        Some("corrupt") => "its database is damaged",
+        _ => "its database is not answering",
     }
 }
 

@@ -19,7 +19,8 @@ const GLOBAL: &str = "Global options";
 /// encrypted with a key only your password opens; `fieldnotes sync` sends it when there is a
 /// connection; with none, it says so and keeps everything for next time. Each command that
 /// reads or writes records unlocks them with your password: it is read from FIELDNOTES_PASSWORD
-/// if set, otherwise asked for (never shown).
+/// if set, otherwise asked for (never shown). If a command says the store is damaged,
+/// `fieldnotes doctor` says what can be saved and how to carry on.
 ///
 /// Exit codes: 0 done; 1 an error (the message says what to do; this includes being signed
 /// out, a wrong password, a refusal by the server, and a device revoked by an administrator,
@@ -136,6 +137,44 @@ pub enum Command {
     /// The audit log: who allocated, referred, revoked or opened what (admins; managers one
     /// child of their team)
     Audit(AuditArgs),
+    /// Check this device's store for damage, save the changes not yet sent, and say how to
+    /// carry on
+    ///
+    /// Works when other commands refuse the store (an empty file, overwritten bytes, corrupt
+    /// pages). It never changes the store: it reads a copy. It says what is damaged, saves
+    /// every change waiting to be sent that can still be read to an export file (encrypted as
+    /// in the store; your password is asked for, or read from FIELDNOTES_PASSWORD, to check
+    /// they open), and prints the exact commands to carry on: move the damaged folder aside,
+    /// `fieldnotes import` the file in a fresh folder (this signs you in again as the same
+    /// device), then `fieldnotes sync`.
+    ///
+    /// Exit code 0 when the store is sound (or there is none), 1 when it is damaged.
+    Doctor(DoctorArgs),
+    /// Queue changes saved by `fieldnotes doctor` from a damaged store, to send with the next
+    /// sync
+    ///
+    /// Run it in a fresh data folder (the damaged one moved aside): it signs in as the
+    /// export's owner (asking the password, or reading FIELDNOTES_PASSWORD: the one last used
+    /// on the damaged device), carries on as the same device so the server accepts its
+    /// changes, fetches the records from the server, and queues the saved changes. Then run
+    /// `fieldnotes sync`. Importing a file twice, or changes the server already has, is
+    /// harmless.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Where to save the changes not yet sent [default: next to the data folder,
+    /// DIR.export-TIME.json]
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The export file `fieldnotes doctor` wrote
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

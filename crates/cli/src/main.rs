@@ -26,6 +26,7 @@
 mod admin;
 mod admin_args;
 mod args;
+mod doctor;
 mod lifecycle;
 mod output;
 mod records;
@@ -148,7 +149,24 @@ fn report(e: &anyhow::Error) -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let dir = data_dir(cli.data_dir)?;
+    // The store check works on a folder whose store cannot be opened.
+    if let Command::Doctor(a) = &cli.command {
+        return doctor::doctor(&dir, a, cli.server.as_deref()).await;
+    }
     let mut builder = Client::builder(&dir);
+    // An import carries on as the device whose changes it holds.
+    let import = match &cli.command {
+        Command::Import(a) => Some(fieldnotes_client::Export::read_from(&a.file)?),
+        _ => None,
+    };
+    if let Some(export) = &import {
+        builder = builder.device_identity(&export.device_id, &export.actor_id);
+        if cli.server.is_none()
+            && let Some(url) = &export.server_url
+        {
+            builder = builder.server_url(url);
+        }
+    }
     if let Some(server) = &cli.server {
         builder = builder.server_url(server);
     }
@@ -157,46 +175,63 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let client = builder.open().await?;
     let json = cli.json;
-    match cli.command {
-        Command::Login(a) => session::login(&client, a, json).await,
-        Command::Logout => session::logout(&client).await,
-        Command::Whoami => session::whoami(&client, json).await,
-        Command::Status(a) => records::status(&client, a.refused, json).await,
+    let result = command(&client, cli.command, import, json).await;
+    // Fold the write-ahead log into the store file before the process ends.
+    client.close().await;
+    result
+}
+
+async fn command(
+    client: &Client,
+    command: Command,
+    import: Option<fieldnotes_client::Export>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Login(a) => session::login(client, a, json).await,
+        Command::Logout => session::logout(client).await,
+        Command::Whoami => session::whoami(client, json).await,
+        Command::Status(a) => records::status(client, a.refused, json).await,
         Command::Admin { command } => {
-            session::unlock(&client).await?;
-            admin::admin(&client, command, json).await
+            session::unlock(client).await?;
+            admin::admin(client, command, json).await
         }
         Command::Child { command } => {
-            session::unlock(&client).await?;
-            admin::child(&client, command, json).await
+            session::unlock(client).await?;
+            admin::child(client, command, json).await
         }
         Command::Access { command } => {
-            session::unlock(&client).await?;
-            admin::access(&client, command, json).await
+            session::unlock(client).await?;
+            admin::access(client, command, json).await
         }
         Command::Audit(a) => {
-            session::unlock(&client).await?;
-            admin::audit(&client, a, json).await
+            session::unlock(client).await?;
+            admin::audit(client, a, json).await
         }
         Command::Review { command } => {
-            session::unlock(&client).await?;
-            review::review(&client, command, json).await
+            session::unlock(client).await?;
+            review::review(client, command, json).await
         }
         Command::History(a) => {
-            session::unlock(&client).await?;
-            lifecycle::history(&client, a, json).await
+            session::unlock(client).await?;
+            lifecycle::history(client, a, json).await
         }
         Command::Diff(a) => {
-            session::unlock(&client).await?;
-            lifecycle::diff(&client, a, json).await
+            session::unlock(client).await?;
+            lifecycle::diff(client, a, json).await
         }
+        Command::Import(a) => match import {
+            Some(export) => doctor::import(client, &a.file, &export).await,
+            None => bail!("no export to import"),
+        },
+        Command::Doctor(_) => bail!("doctor runs before the store is opened"),
         Command::Delete(a) => {
-            session::unlock(&client).await?;
-            lifecycle::delete(&client, &a.id, &a.reason, json).await
+            session::unlock(client).await?;
+            lifecycle::delete(client, &a.id, &a.reason, json).await
         }
         command => {
-            let user = session::unlock(&client).await?;
-            records::run(&client, &user, command, json).await
+            let user = session::unlock(client).await?;
+            records::run(client, &user, command, json).await
         }
     }
 }

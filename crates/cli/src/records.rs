@@ -272,9 +272,14 @@ async fn sync(client: &Client) -> anyhow::Result<ExitCode> {
         Err(e) if e.is_retryable() => {
             let pending = client.pending_changes().await?;
             eprintln!("could not sync: {e}");
+            let when = match e {
+                ClientError::Unreachable { .. } => "when there is a connection",
+                ClientError::ServerStorage { .. } => "later (the server must be fixed first)",
+                _ => "in a few minutes",
+            };
             eprintln!(
                 "{pending} change(s) are waiting on this device. Nothing is lost: run `fieldnotes \
-                 sync` again when there is a connection."
+                 sync` again {when}."
             );
             Ok(ExitCode::from(EXIT_OFFLINE))
         }

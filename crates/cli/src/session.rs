@@ -85,6 +85,16 @@ pub fn password(prompt: &str) -> anyhow::Result<Zeroizing<String>> {
     Ok(pw)
 }
 
+/// The password if one is at hand (FIELDNOTES_PASSWORD, or a prompt at a terminal); `None`
+/// when there is no way to ask.
+pub fn password_if_available(prompt: &str) -> anyhow::Result<Option<Zeroizing<String>>> {
+    if env_nonempty(PASSWORD_ENV).is_some() || interactive() {
+        password(prompt).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// A new password for someone else: FIELDNOTES_NEW_PASSWORD, else asked for twice.
 pub fn new_password(for_whom: &str) -> anyhow::Result<Zeroizing<String>> {
     if let Some(pw) = env_nonempty(NEW_PASSWORD_ENV) {
@@ -258,7 +268,7 @@ fn username(given: Option<String>, owner: Option<&UserInfo>) -> anyhow::Result<S
 }
 
 /// "fieldnotes CLI on HOSTNAME", or "fieldnotes CLI".
-fn default_device_name() -> String {
+pub(crate) fn default_device_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())

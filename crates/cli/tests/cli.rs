@@ -144,6 +144,8 @@ async fn every_command_has_help() {
         "child access",
         "access list",
         "audit",
+        "doctor",
+        "import",
     ] {
         assert!(
             seen.contains(expected),

@@ -169,16 +169,7 @@ impl IntoResponse for ApiError {
                 message,
                 details: None,
             },
-            ApiError::Store(e) => {
-                tracing::error!(error = %e, "storage failure");
-                ErrorBody {
-                    code: "storage_unavailable".into(),
-                    message: "the server could not store this request; nothing in it was \
-                              acknowledged, so it is safe to send again"
-                        .into(),
-                    details: None,
-                }
-            }
+            ApiError::Store(e) => return storage_failure_response(status, &e),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 ErrorBody {
@@ -190,4 +181,33 @@ impl IntoResponse for ApiError {
         };
         (status, Json(body)).into_response()
     }
+}
+
+/// The answer to a request the server's storage failed: 503 `storage_unavailable`, saying what
+/// failed (full, read-only, I/O, damaged, not answering) in words and in `details.reason`, and
+/// that nothing was acknowledged. The response is marked so `/readyz` reports it.
+fn storage_failure_response(status: StatusCode, e: &StoreError) -> Response {
+    let failure = e
+        .storage_failure()
+        .unwrap_or(fieldnotes_store::StorageFailure::Unavailable);
+    tracing::error!(error = %e, reason = failure.as_str(), "storage failure");
+    let body = ErrorBody {
+        code: "storage_unavailable".into(),
+        message: format!(
+            "{}, so it could not store this request; nothing in it was acknowledged, so it is \
+             safe to send again once the server's storage is fixed",
+            failure.describe()
+        ),
+        details: Some(serde_json::json!({ "reason": failure.as_str() })),
+    };
+    let mut response = (
+        status,
+        [(axum::http::header::RETRY_AFTER, "30")],
+        Json(body),
+    )
+        .into_response();
+    response
+        .extensions_mut()
+        .insert(crate::routes::health::StorageFailed(failure));
+    response
 }

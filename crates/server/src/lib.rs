@@ -47,6 +47,10 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.max_request_bytes;
     let sign_in = auth::throttle::address_layer(state.policy.signin, state.trusted_proxies.clone());
     routes::router(sign_in)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::health::watch_storage,
+        ))
         .with_state(state)
         // The limit applies to the decompressed body, so a small gzip bomb cannot expand past it.
         .layer(DefaultBodyLimit::max(body_limit))

@@ -48,6 +48,8 @@ pub struct AppState {
     pub username_throttle: Arc<UsernameThrottle>,
     /// Reverse proxies whose `X-Forwarded-For` is believed (none by default).
     pub trusted_proxies: Arc<[IpAddr]>,
+    /// The last storage failure a request met (reported by `/readyz`).
+    pub storage: Arc<crate::routes::health::StorageHealth>,
 }
 
 /// Password checks allowed at once.
@@ -105,6 +107,7 @@ impl AppState {
             password_slots: Arc::new(tokio::sync::Semaphore::new(PASSWORD_SLOTS)),
             username_throttle: Arc::new(UsernameThrottle::new(policy.signin)),
             trusted_proxies: Arc::from(Vec::new()),
+            storage: Arc::default(),
         })
     }
 }

@@ -22,7 +22,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 
 pub use directory::Directory;
-pub use error::StoreError;
+pub use error::{StorageFailure, StoreError};
 pub use review::{ReviewFinding, ReviewQueue};
 pub use types::*;
 
@@ -93,6 +93,11 @@ pub trait Store: Directory + ReviewQueue + Send + Sync + std::fmt::Debug {
     /// For each of `heads` the server does not hold, the hashes of the changes by `actor` to
     /// that document it does hold (two queries, however many heads).
     async fn lacking(&self, actor: &str, heads: &[OwnHead]) -> Result<Vec<Lacking>, StoreError>;
+
+    /// Check the database takes writes (for the readiness probe): commits one small upsert of
+    /// the `server_heartbeat` row, so a full disk, a read-only file or a replica in recovery
+    /// fails here with the backend's error ([`StoreError::storage_failure`] names it).
+    async fn probe_write(&self, now_ms: i64) -> Result<(), StoreError>;
 }
 
 /// The pure merge step the store runs inside its write transaction.

@@ -382,6 +382,27 @@ impl Store for PgStore {
         .await?;
         Ok(group_lacking(missing, have))
     }
+
+    async fn probe_write(&self, now_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+            .fetch_one(&mut *tx)
+            .await?;
+        if in_recovery {
+            return Err(StoreError::NotWritable(
+                "the database is a replica in recovery (read-only)".into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO server_heartbeat (id, at_ms) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
+        )
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 const FEED_COLUMNS: &str = "c.seq, c.doc_id, c.hash, d.kind, d.child_id, d.scope_key, d.summary";

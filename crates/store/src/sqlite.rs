@@ -376,6 +376,17 @@ impl Store for SqliteStore {
         .await?;
         Ok(group_lacking(missing, have))
     }
+
+    async fn probe_write(&self, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO server_heartbeat (id, at_ms) VALUES (1, ?)
+             ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
+        )
+        .bind(now_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
 }
 
 const FEED_COLUMNS: &str = "c.seq, c.doc_id, c.hash, d.kind, d.child_id, d.scope_key, d.summary";
