@@ -76,7 +76,10 @@ impl StoreError {
     /// conflict) and for configuration errors.
     pub fn storage_failure(&self) -> Option<StorageFailure> {
         match self {
-            StoreError::NotFound { .. } | StoreError::Conflict(_) | StoreError::Config(_) => None,
+            StoreError::NotFound { .. }
+            | StoreError::Conflict(_)
+            | StoreError::Config(_)
+            | StoreError::QuarantineFull { .. } => None,
             StoreError::Corrupt(_) => Some(StorageFailure::Corrupt),
             StoreError::NotWritable(_) => Some(StorageFailure::ReadOnly),
             StoreError::Migration(sqlx::migrate::MigrateError::Execute(e)) => Some(classify(e)),
