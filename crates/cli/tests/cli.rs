@@ -17,6 +17,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{DOWN, Device, assert_fails, note_args, standard_server, stderr, stdout};
+use fieldnotes_tests::TestServer;
 
 /// Entries of the Commands/Arguments/Options sections of a help text that have no description,
 /// and the commands listed.
@@ -605,6 +606,45 @@ async fn logout_keeps_unsynced_work_for_the_next_login() {
     assert!(
         stdout(&out).contains("sent 1 change(s), 1 confirmed"),
         "{}",
+        stdout(&out)
+    );
+    server.stop().await.unwrap();
+}
+
+/// After the server's database is restored from a backup that lacks acknowledged work,
+/// `fieldnotes sync` sends it again and says so once, in plain words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_says_once_that_a_restored_server_was_put_right() {
+    let (db, server) = standard_server(1).await;
+    let device = Device::new();
+    device.login(&server.url(), "sw-a").await;
+    device
+        .record(&server.url(), &note_args("child-00", "Before the backup"))
+        .await;
+    device.ok(&server.url(), &["sync"]).await;
+    let backup = db.backup().await.unwrap();
+    device
+        .record(&server.url(), &note_args("child-00", "After the backup"))
+        .await;
+    let out = device.ok(&server.url(), &["sync"]).await;
+    assert!(!stdout(&out).contains("lost"), "{}", stdout(&out));
+    server.stop().await.unwrap();
+
+    let server = TestServer::start(&backup.url).await.unwrap();
+    let out = device.ok(&server.url(), &["sync"]).await;
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "The server had lost some recent work: it was restored from a backup, or switched to \
+             a copy that missed the last changes. This device has sent its 1 change(s) the \
+             server was missing again"
+        ) && text.contains("there is nothing you need to do"),
+        "{text}"
+    );
+    let out = device.ok(&server.url(), &["sync"]).await;
+    assert!(
+        !stdout(&out).contains("lost"),
+        "told once: {}",
         stdout(&out)
     );
     server.stop().await.unwrap();
