@@ -74,7 +74,11 @@ async fn push(device: &RawDevice, push: Vec<PushDoc>) -> anyhow::Result<SyncResp
 }
 
 /// Which document, the field, and the raw root writes of one hostile attempt.
-type Attempt = (&'static str, &'static str, Vec<(&'static str, &'static str)>);
+type Attempt = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+);
 
 /// Each field fixed at creation, rewritten by a later change (and the author rewritten and put
 /// back), is refused with `immutable_field` and quarantined; a good document in the same push
@@ -270,6 +274,11 @@ async fn life_cycle_moves_are_checked_whoever_makes_them(backend: Backend) -> an
         &push(&mgr, vec![push_doc(doc.id(), &[sign])]).await?,
         0
     ));
+    // A manager may delete a signed-off record (filed on the wrong child): the rules the
+    // device runs allow it, and so does the server.
+    let delete = managers.delete("mgr", "filed on the wrong child", T + 5)?;
+    let response = push(&mgr, vec![push_doc(doc.id(), &[delete])]).await?;
+    assert!(accepted(&response, 0), "{:?}", response.results);
     Ok(())
 }
 

@@ -349,6 +349,12 @@ fn lock_findings(
                     ));
                 }
             }
+            // A manager's deletion of a locked record is no edit (the write rules check who).
+            (LockRelation::After, None)
+                if change
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with(fieldnotes_model::DELETE_PREFIX)) => {}
             (LockRelation::After, None) => {
                 return Err((
                     RejectCode::InvalidDocument,
