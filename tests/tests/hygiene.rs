@@ -724,4 +724,50 @@ on_both_backends!(
     secrets_are_not_cached_and_nothing_is_sniffed,
     errors_are_sentences_not_debug_text,
     a_token_issued_in_the_future_is_refused,
+    clashing_usernames_stop_the_migration_with_a_reason,
 );
+
+// ----- migration 0005 ----------------------------------------------------------------------------
+
+/// A database holding two accounts whose usernames differ only in case (possible before
+/// migration 0005) is not upgraded: opening it fails with a message naming the problem and
+/// what to do, and nothing is changed.
+async fn clashing_usernames_stop_the_migration_with_a_reason(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    drop(fieldnotes_store::open(&db.url).await?);
+    // Back to the schema before 0005, with two accounts that clash.
+    let statements = [
+        "DROP INDEX users_username_nocase",
+        "INSERT INTO users (user_id, username, display_name, role, created_at_ms) \
+         VALUES ('twin-1', 'Twin', 'Twin one', 'admin', 1), \
+                ('twin-2', 'twin', 'Twin two', 'admin', 1)",
+        "DELETE FROM _sqlx_migrations WHERE version = 5",
+    ];
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await?;
+            for sql in statements {
+                sqlx::query(sql).execute(&pool).await?;
+            }
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await?;
+            for sql in statements {
+                sqlx::query(sql).execute(&pool).await?;
+            }
+            pool.close().await;
+        }
+    }
+    let err = fieldnotes_store::open(&db.url)
+        .await
+        .expect_err("the migration is refused")
+        .to_string();
+    assert!(
+        err.contains("differ only in case") && err.contains("rename one"),
+        "{err}"
+    );
+    Ok(())
+}
