@@ -20,8 +20,8 @@ use fieldnotes_tests::client::signed_in;
 
 use fieldnotes_client::{Client, ClientError, Resolution, ReviewQuery};
 use fieldnotes_model::{
-    AboutMePatch, NewAboutMe, SubjectKind,
-    NewRecord, NewShortPlan, NoteStatus, Patch, Record, ShortPlanPatch, VisitNotePatch,
+    AboutMePatch, NewAboutMe, NewRecord, NewShortPlan, NoteStatus, Patch, Record, ShortPlanPatch,
+    SubjectKind, VisitNotePatch,
 };
 use fieldnotes_protocol::admin::{AuditEntry, Listing};
 use fieldnotes_protocol::review::{DiffSpanView, ItemKind, ReviewItem};

@@ -14,8 +14,8 @@ mod common;
 use fieldnotes_client::{Client, Resolution, ReviewQuery};
 use fieldnotes_model::{NewRecord, NewShortPlan, Patch, Record, ShortPlanPatch, VisitNotePatch};
 use fieldnotes_protocol::review::{ItemKind, ReviewItem};
-use fieldnotes_tests::client::signed_in;
 use fieldnotes_protocol::{PushOutcome, RejectCode};
+use fieldnotes_tests::client::signed_in;
 use fieldnotes_tests::wire::push_all;
 use fieldnotes_tests::{Backend, TestDb, TestServer, fixtures};
 
@@ -190,7 +190,10 @@ async fn wishes_rewritten_offline_on_two_devices_go_to_review(
     assert!(t.items(&id, "open").await?.is_empty());
     let resolved = t.items(&id, "resolved").await?;
     assert_eq!(resolved.len(), 1);
-    assert_eq!(resolved[0].decision.as_ref().unwrap().value.as_deref(), Some(NAN));
+    assert_eq!(
+        resolved[0].decision.as_ref().unwrap().value.as_deref(),
+        Some(NAN)
+    );
     Ok(())
 }
 
@@ -206,8 +209,12 @@ async fn overlapping_body_rewrites_go_to_review_and_appends_do_not(
         .await?;
     t.sync_all().await?;
     // Two appends: merged, no item.
-    t.laptop.edit(&id, body(&format!("{BODY} He was smiling."))).await?;
-    t.phone.edit(&id, body(&format!("{BODY} Mum made tea."))).await?;
+    t.laptop
+        .edit(&id, body(&format!("{BODY} He was smiling.")))
+        .await?;
+    t.phone
+        .edit(&id, body(&format!("{BODY} Mum made tea.")))
+        .await?;
     t.sync_all().await?;
     let appended = note_field(t.manager.get(&id).await?, "body");
     assert!(
@@ -217,8 +224,14 @@ async fn overlapping_body_rewrites_go_to_review_and_appends_do_not(
     assert!(t.items(&id, "open").await?.is_empty());
 
     // The same sentence rewritten on both devices: one item, both versions and the merge.
-    let a = appended.replace("We talked about school.", "We talked about his football team.");
-    let b = appended.replace("We talked about school.", "We talked about moving to nan's.");
+    let a = appended.replace(
+        "We talked about school.",
+        "We talked about his football team.",
+    );
+    let b = appended.replace(
+        "We talked about school.",
+        "We talked about moving to nan's.",
+    );
     t.laptop.edit(&id, body(&a)).await?;
     t.phone.edit(&id, body(&b)).await?;
     t.sync_all().await?;
@@ -226,7 +239,10 @@ async fn overlapping_body_rewrites_go_to_review_and_appends_do_not(
     let items = t.items(&id, "open").await?;
     assert_eq!(items.len(), 1, "{items:?}");
     let item = &items[0];
-    assert_eq!((item.item_kind, item.field.as_str()), (ItemKind::Conflict, "body"));
+    assert_eq!(
+        (item.item_kind, item.field.as_str()),
+        (ItemKind::Conflict, "body")
+    );
     let values: Vec<&str> = item.sides.iter().map(|s| s.value.as_str()).collect();
     assert_eq!(values.len(), 3, "{values:?}");
     assert!(values[..2].contains(&a.as_str()) && values[..2].contains(&b.as_str()));
@@ -284,11 +300,23 @@ async fn plan_points_are_credited_to_their_writers(backend: Backend) -> anyhow::
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0].item_kind, ItemKind::PlanLimit);
     let side = |p: &str| items[0].sides.iter().find(|s| s.value == p).unwrap();
-    assert_eq!(side("Football on Fridays").device_id.as_deref(), Some(t.laptop.device_id()));
-    assert_eq!(side("Call nan").device_id.as_deref(), Some(t.phone.device_id()));
-    assert_eq!(side("Meet on Tuesdays").device_id.as_deref(), Some(t.laptop.device_id()));
+    assert_eq!(
+        side("Football on Fridays").device_id.as_deref(),
+        Some(t.laptop.device_id())
+    );
+    assert_eq!(
+        side("Call nan").device_id.as_deref(),
+        Some(t.phone.device_id())
+    );
+    assert_eq!(
+        side("Meet on Tuesdays").device_id.as_deref(),
+        Some(t.laptop.device_id())
+    );
     assert_ne!(side("Call nan").change, side("Football on Fridays").change);
-    assert_ne!(side("Meet on Tuesdays").change, side("Football on Fridays").change);
+    assert_ne!(
+        side("Meet on Tuesdays").change,
+        side("Football on Fridays").change
+    );
     Ok(())
 }
 
@@ -310,7 +338,11 @@ async fn an_accepted_amendment_is_recorded_as_resolved(backend: Backend) -> anyh
         .await?;
     t.sync_all().await?;
     t.laptop
-        .amend(&id, wishes("I want to see my brother"), "Sam told me on the way out")
+        .amend(
+            &id,
+            wishes("I want to see my brother"),
+            "Sam told me on the way out",
+        )
         .await?;
     t.sync_all().await?;
     let items = t.items(&id, "open").await?;
@@ -325,7 +357,10 @@ async fn an_accepted_amendment_is_recorded_as_resolved(backend: Backend) -> anyh
     assert_eq!(decided.status, "resolved");
     let decision = decided.decision.unwrap();
     assert_eq!(decision.action, "resolved");
-    assert_eq!(decision.change.as_deref(), Some(item.sides[0].change.as_str()));
+    assert_eq!(
+        decision.change.as_deref(),
+        Some(item.sides[0].change.as_str())
+    );
     let resolved = t.items(&id, "resolved").await?;
     assert_eq!(
         resolved.iter().map(|i| i.item_id).collect::<Vec<_>>(),
@@ -345,9 +380,8 @@ async fn an_accepted_amendment_is_recorded_as_resolved(backend: Backend) -> anyh
 fn raw_put(doc: &mut fieldnotes_model::Document, field: &str, value: &str) -> anyhow::Result<()> {
     use automerge::ReadDoc;
     use automerge::transaction::Transactable;
-    let mut raw = automerge::AutoCommit::load(&doc.save())?.with_actor(
-        doc.all_changes()[0].actor.clone(),
-    );
+    let mut raw =
+        automerge::AutoCommit::load(&doc.save())?.with_actor(doc.all_changes()[0].actor.clone());
     match raw.get(automerge::ROOT, field)? {
         // Prose: rewrite the text in place.
         Some((automerge::Value::Object(automerge::ObjType::Text), text)) => {
@@ -373,7 +407,11 @@ async fn the_rules_for_written_values_hold_on_server_and_device(
     let cases = [
         ("title", "  ", "give the note a short title"),
         ("body", "", "write what happened"),
-        ("occurred_at", "2031-05-01T10:00:00Z", "more than a day ahead"),
+        (
+            "occurred_at",
+            "2031-05-01T10:00:00Z",
+            "more than a day ahead",
+        ),
     ];
     for (field, value, words) in cases {
         let mut doc = raw.create(note())?;

@@ -13,7 +13,6 @@ use automerge::{AutoCommit, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, Val
 use serde::Serialize;
 use similar::{DiffOp, TextDiff};
 
-
 /// A field with more than one concurrent value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldConflict {
@@ -534,7 +533,10 @@ mod tests {
             values.sort();
             assert_eq!(
                 values,
-                [(va, "01".repeat(16).as_str()), (vb, "02".repeat(16).as_str())],
+                [
+                    (va, "01".repeat(16).as_str()),
+                    (vb, "02".repeat(16).as_str())
+                ],
                 "{kind}.{field}: each side's value as its device wrote it"
             );
             assert!(conflict.values.iter().all(|v| !v.change.is_empty()));
@@ -545,8 +547,14 @@ mod tests {
             let base = origin.save();
             let mut x = origin.fork(actor(3));
             let mut y = origin.fork(actor(4));
-            let cx = x.edit(statement_patch(&x, field, va), T0 + 1).unwrap().unwrap();
-            let cy = y.edit(statement_patch(&y, field, vb), T0 + 2).unwrap().unwrap();
+            let cx = x
+                .edit(statement_patch(&x, field, va), T0 + 1)
+                .unwrap()
+                .unwrap();
+            let cy = y
+                .edit(statement_patch(&y, field, vb), T0 + 2)
+                .unwrap()
+                .unwrap();
             let mut stored = merge_incoming("d", Some(&base), &[cx.bytes]).unwrap();
             assert!(stored.new_conflicts.is_empty());
             let merged = merge_incoming("d", Some(&stored.document.save()), &[cy.bytes]).unwrap();
@@ -594,12 +602,20 @@ mod tests {
         let mut a = Document::create("p", actor(1), new_record(DocKind::ShortPlan), T0).unwrap();
         let mut b = a.fork(actor(2));
         let created = a.heads()[0].to_string();
-        let by_a = set_points(&mut a, &["meet at the park", "talk about college", "call mum"]);
-        let by_b = set_points(&mut b, &["meet at the park", "talk about college", "go to the gym"]);
+        let by_a = set_points(
+            &mut a,
+            &["meet at the park", "talk about college", "call mum"],
+        );
+        let by_b = set_points(
+            &mut b,
+            &["meet at the park", "talk about college", "go to the gym"],
+        );
         a.merge(&mut b).unwrap();
         let points = plan_points(&a);
         assert_eq!(points.len(), 4, "{points:?}");
-        assert!(points.contains(&"call mum".to_owned()) && points.contains(&"go to the gym".to_owned()));
+        assert!(
+            points.contains(&"call mum".to_owned()) && points.contains(&"go to the gym".to_owned())
+        );
         assert!(a.conflicts().is_empty(), "{:?}", a.conflicts());
         // Each point is credited to the device that wrote it.
         let entries = a.list_entries("points");
@@ -617,7 +633,10 @@ mod tests {
         let mut a = Document::create("p", actor(1), new_record(DocKind::ShortPlan), T0).unwrap();
         let mut b = a.fork(actor(2));
         set_points(&mut a, &["talk about college"]);
-        set_points(&mut b, &["meet at the park", "talk about college next week"]);
+        set_points(
+            &mut b,
+            &["meet at the park", "talk about college next week"],
+        );
         a.merge(&mut b).unwrap();
         assert_eq!(plan_points(&a), ["talk about college next week"]);
         assert!(a.conflicts().is_empty(), "{:?}", a.conflicts());
@@ -641,7 +660,10 @@ mod tests {
         ] {
             raw.put(root.clone(), k, v).unwrap();
         }
-        for (k, v) in [("body", "Sam was well."), ("wishes_and_feelings", "I want to go home")] {
+        for (k, v) in [
+            ("body", "Sam was well."),
+            ("wishes_and_feelings", "I want to go home"),
+        ] {
             let text = raw
                 .put_object(root.clone(), k, automerge::ObjType::Text)
                 .unwrap();
@@ -665,15 +687,24 @@ mod tests {
         assert_eq!(n.wishes_and_feelings, "I want to go home");
         // Unchanged: nothing written.
         assert!(
-            a.edit(statement_patch(&a, "wishes_and_feelings", "I want to go home"), T0)
-                .unwrap()
-                .is_none()
+            a.edit(
+                statement_patch(&a, "wishes_and_feelings", "I want to go home"),
+                T0
+            )
+            .unwrap()
+            .is_none()
         );
         let mut b = a.fork(actor(2));
-        a.edit(statement_patch(&a, "wishes_and_feelings", "I want to go home now"), T0)
-            .unwrap();
-        b.edit(statement_patch(&b, "wishes_and_feelings", "I want to live with my nan"), T0)
-            .unwrap();
+        a.edit(
+            statement_patch(&a, "wishes_and_feelings", "I want to go home now"),
+            T0,
+        )
+        .unwrap();
+        b.edit(
+            statement_patch(&b, "wishes_and_feelings", "I want to live with my nan"),
+            T0,
+        )
+        .unwrap();
         a.merge(&mut b).unwrap();
         let shown = statement_value(&a, "wishes_and_feelings");
         assert!(
@@ -686,7 +717,12 @@ mod tests {
         // A reviewer's decision ends it everywhere.
         let mut reviewer = a.fork(actor(3));
         let change = reviewer
-            .settle("wishes_and_feelings", "I want to live with my nan", "asked the child again", T0)
+            .settle(
+                "wishes_and_feelings",
+                "I want to live with my nan",
+                "asked the child again",
+                T0,
+            )
             .unwrap();
         a.apply_changes(&[change.bytes]).unwrap();
         assert!(a.conflicts().is_empty());
@@ -778,7 +814,10 @@ mod tests {
         a.merge(&mut b).unwrap();
         let body = body_of(&a);
         assert!(body.starts_with(BASE), "{body}");
-        assert!(body.contains(" He was smiling.") && body.contains(" Mum made tea."), "{body}");
+        assert!(
+            body.contains(" He was smiling.") && body.contains(" Mum made tea."),
+            "{body}"
+        );
         assert!(a.conflicts().is_empty(), "{:?}", a.conflicts());
 
         let mut c = Document::create("d", actor(1), note(), T0).unwrap();
@@ -805,12 +844,36 @@ mod tests {
     fn the_overlap_rule() {
         use super::rewrites_overlap;
         let base = "I want to go home";
-        assert!(rewrites_overlap(base, "I want to go to school", "I want to live with my nan"));
-        assert!(rewrites_overlap(base, "I want to run home", "I want to walk home"));
-        assert!(rewrites_overlap(base, "I want to go back home", "I want it"));
-        assert!(!rewrites_overlap(base, "I want to go home now", "I want to go home today"));
-        assert!(!rewrites_overlap(base, "I really want to go home", "I want to go home today"));
+        assert!(rewrites_overlap(
+            base,
+            "I want to go to school",
+            "I want to live with my nan"
+        ));
+        assert!(rewrites_overlap(
+            base,
+            "I want to run home",
+            "I want to walk home"
+        ));
+        assert!(rewrites_overlap(
+            base,
+            "I want to go back home",
+            "I want it"
+        ));
+        assert!(!rewrites_overlap(
+            base,
+            "I want to go home now",
+            "I want to go home today"
+        ));
+        assert!(!rewrites_overlap(
+            base,
+            "I really want to go home",
+            "I want to go home today"
+        ));
         assert!(!rewrites_overlap(base, base, "anything"));
-        assert!(!rewrites_overlap(base, "I want to go back home", "I want to stay home"));
+        assert!(!rewrites_overlap(
+            base,
+            "I want to go back home",
+            "I want to stay home"
+        ));
     }
 }

@@ -544,9 +544,14 @@ mod tests {
 
     #[test]
     fn a_blank_title_or_body_is_refused_when_written() {
-        let make = |t: &str, b: &str| Document::create("n", ActorId::from([1u8; 16]), note(t, b, AT), NOW);
+        let make =
+            |t: &str, b: &str| Document::create("n", ActorId::from([1u8; 16]), note(t, b, AT), NOW);
         refused(make("", "Body"), "title", "give the note a short title");
-        refused(make("   \t", "Body"), "title", "give the note a short title");
+        refused(
+            make("   \t", "Body"),
+            "title",
+            "give the note a short title",
+        );
         refused(make("Visit", ""), "body", "write what happened");
         refused(make("Visit", " \n "), "body", "write what happened");
         let mut doc = make("Visit", "Body").unwrap();
@@ -619,7 +624,10 @@ mod tests {
         let record = doc.read().unwrap();
         assert!(validate::check_written(&record, None, Some(NOW)).is_err());
         assert!(validate::check_written(&record, Some(&record), Some(NOW)).is_ok());
-        assert!(validate::check_written(&record, None, None).is_ok(), "no clock, no date rule");
+        assert!(
+            validate::check_written(&record, None, None).is_ok(),
+            "no clock, no date rule"
+        );
     }
 
     fn time_plus(ms: i64, secs: i64) -> String {
@@ -642,8 +650,13 @@ mod tests {
 
     #[test]
     fn a_planned_ending_before_the_review_is_refused() {
-        let make = |r: &str, e: &str| Document::create("p", ActorId::from([1u8; 16]), plan(r, e), NOW);
-        refused(make("2026-12-15", "2026-12-01"), "planned_end", "before the review date 2026-12-15");
+        let make =
+            |r: &str, e: &str| Document::create("p", ActorId::from([1u8; 16]), plan(r, e), NOW);
+        refused(
+            make("2026-12-15", "2026-12-01"),
+            "planned_end",
+            "before the review date 2026-12-15",
+        );
         make("2026-12-15", "2026-12-15").expect("ending on the review day");
         let mut doc = make("2026-12-01", "2027-01-31").unwrap();
         let err = doc
@@ -656,6 +669,9 @@ mod tests {
             )
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`planned_end`") && err.contains("bring the review forward"), "{err}");
+        assert!(
+            err.contains("`planned_end`") && err.contains("bring the review forward"),
+            "{err}"
+        );
     }
 }

@@ -240,7 +240,9 @@ fn written_rules(writer: &Writer<'_>, record: &Record, merged: &Merged) -> Resul
         .map_err(|errors| {
             (
                 RejectCode::InvalidDocument,
-                format!("the record breaks a rule: {errors}; correct it on the device and sync again"),
+                format!(
+                    "the record breaks a rule: {errors}; correct it on the device and sync again"
+                ),
             )
         })
 }

@@ -274,10 +274,7 @@ pub async fn resolve(
 /// means the item changed since the reviewer looked at it.
 fn acceptance(record: &ReviewRecord, req: &ResolveRequest) -> Result<bool, ApiError> {
     let kind = ItemKind::parse(&record.item_kind);
-    if !matches!(
-        kind,
-        Some(ItemKind::Amendment | ItemKind::PendingAmendment)
-    ) {
+    if !matches!(kind, Some(ItemKind::Amendment | ItemKind::PendingAmendment)) {
         return Ok(false);
     }
     let sides: Vec<Side> = serde_json::from_str(&record.sides)
