@@ -1058,5 +1058,17 @@ pub(crate) async fn remove_document(
         .bind(doc_id)
         .execute(&mut **tx)
         .await?;
+    clear_own_head(tx, doc_id).await
+}
+
+/// Forget the newest own change of `doc_id` (the device holds none of its own any more).
+pub(crate) async fn clear_own_head(
+    tx: &mut Transaction<'static, Sqlite>,
+    doc_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM own_heads WHERE doc_id = ?")
+        .bind(doc_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

@@ -74,6 +74,9 @@ pub struct ServerRestored {
 const META_ANCHOR: &str = "feed_anchor";
 /// Present while own heads remain to be checked after a reset: the last document id checked.
 const META_HEAL_AFTER: &str = "heal_after";
+/// Rounds one sync sends again because the server deferred documents over its per-request work
+/// budget (each round lands at least one document, so this only bounds a misbehaving server).
+const MAX_BUDGET_ROUNDS_PER_SYNC: u32 = 256;
 /// Set by migration 0003 on stores older than `own_heads`: fill them in before checking.
 const META_OWN_HEADS_PARTIAL: &str = "own_heads_partial";
 /// More resets than this in one sync is a server fault, not a restore.
@@ -104,6 +107,7 @@ impl Client {
         // smaller limit than this device's batches never blocks the outbox.
         let mut batch_bytes = self.push_batch_bytes;
         let mut resets = 0u32;
+        let mut budget_rounds = 0u32;
         loop {
             let heal_after = self.store.meta(META_HEAL_AFTER).await?;
             let verify = match &heal_after {
@@ -196,6 +200,11 @@ impl Client {
                     });
                 }
             }
+            // A document deferred with no missing dependency did not fit the server's work
+            // budget for one request: send it again in this sync, after what did fit.
+            let over_budget = response.results.iter().any(|r| {
+                matches!(&r.outcome, PushOutcome::Deferred { missing, .. } if missing.is_empty())
+            });
             let healing = heal_after.is_some().then_some(request.verify.as_slice());
             self.apply_response(&keys, response, &batch, healing, &mut report)
                 .await?;
@@ -204,6 +213,10 @@ impl Client {
                 // Checked: send every change still waiting once more in this sync, including
                 // any the server deferred because the changes it lost were missing.
                 sent_up_to = 0;
+            }
+            if over_budget && budget_rounds < MAX_BUDGET_ROUNDS_PER_SYNC {
+                budget_rounds += 1;
+                sent_up_to = batch_start;
             }
             let outbox_left = self.store.has_unsent_after(sent_up_to).await?;
             if !more && !outbox_left && !still_healing {

@@ -265,6 +265,19 @@ impl Client {
                 local::put_document(&mut tx, &keys, &row, &scope, &snapshot)
                     .await
                     .map_err(|e| self.store.err(e))?;
+                // The newest own change may have been withdrawn: a check after a server restore
+                // must name one the device still holds (causal order: the last is the newest).
+                let newest_own = rebuilt
+                    .all_changes()
+                    .into_iter()
+                    .filter(|c| c.actor == self.actor)
+                    .last()
+                    .map(|c| hash_hex(&c.hash));
+                match newest_own {
+                    Some(hash) => local::set_own_head(&mut tx, doc_id, &hash).await,
+                    None => local::clear_own_head(&mut tx, doc_id).await,
+                }
+                .map_err(|e| self.store.err(e))?;
             }
             None => local::remove_document(&mut tx, doc_id)
                 .await

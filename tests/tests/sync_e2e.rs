@@ -172,6 +172,7 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
     let limits = Limits {
         max_request_bytes: 1024 * 1024,
         max_doc_push_bytes: 4096,
+        max_ops_per_request: fieldnotes_server::merge::MAX_OPS_PER_REQUEST,
     };
     let policy = fieldnotes_server::Config::with_database(&db.url).policy();
     let server =
@@ -307,6 +308,7 @@ async fn a_smaller_server_limit_never_blocks_the_outbox(backend: Backend) -> any
     let limits = Limits {
         max_request_bytes: 24 * 1024,
         max_doc_push_bytes: 16 * 1024,
+        max_ops_per_request: fieldnotes_server::merge::MAX_OPS_PER_REQUEST,
     };
     let policy = fieldnotes_server::Config::with_database(&db.url).policy();
     let server =
@@ -334,7 +336,45 @@ async fn a_smaller_server_limit_never_blocks_the_outbox(backend: Backend) -> any
     server.stop().await
 }
 
+/// A server merges at most so many operations per request; documents past that budget are
+/// deferred, and the device sends them again in the same sync, so nothing waits for the next.
+async fn documents_over_the_request_work_budget_follow_in_the_same_sync(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let store: fieldnotes_server::SharedStore = Arc::from(fieldnotes_store::open(&db.url).await?);
+    let mut r = rng(9);
+    // Room for about two notes a request: a note of 1,500 characters of body costs an op per
+    // character, and a few dozen more for its other fields.
+    let limits = Limits {
+        max_request_bytes: 4 * 1024 * 1024,
+        max_doc_push_bytes: 1024 * 1024,
+        max_ops_per_request: 3_500,
+    };
+    let policy = fieldnotes_server::Config::with_database(&db.url).policy();
+    let server =
+        TestServer::start_with_state(AppState::with_store(store, limits, policy, None).await?)
+            .await?;
+    server.org().standard(6).await?;
+    let dir = tempfile::tempdir()?;
+    let a = signed_in(dir.path(), &server.url(), "sw-a").await?;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(a.create(visit_note(&mut r, i, "sw-a")).await?);
+    }
+    let report = a.sync().await?;
+    assert_eq!(a.pending_changes().await?, 0, "{report:?}");
+    assert_eq!(report.accepted, 6, "{report:?}");
+    assert!(report.deferred >= 1, "the budget deferred some: {report:?}");
+    assert!(report.round_trips >= 3, "{report:?}");
+    for id in &ids {
+        assert!(server.state.store.get_document(id).await?.is_some());
+    }
+    server.stop().await
+}
+
 on_both_backends!(
+    documents_over_the_request_work_budget_follow_in_the_same_sync,
     a_smaller_server_limit_never_blocks_the_outbox,
     an_answer_cut_off_midway_loses_nothing,
     offline_edits_on_two_devices_converge,

@@ -47,6 +47,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_doc_push_mib: u32,
 
+    /// Automerge operations one sync request may merge, across all its documents. Documents
+    /// past it are deferred to the device's next round (the SDK sends them again in the same
+    /// sync), so one request cannot hold a push transaction for long; the first document of a
+    /// request is always merged.
+    #[arg(long, env = "FIELDNOTES_MAX_OPS_PER_REQUEST", default_value_t = crate::merge::MAX_OPS_PER_REQUEST,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_ops_per_request: u64,
+
     /// Log filter, e.g. `info` or `fieldnotes_server=debug,tower_http=debug`.
     #[arg(long, env = "FIELDNOTES_LOG", default_value = "info")]
     pub log: String,
@@ -152,6 +160,7 @@ impl std::fmt::Debug for Config {
             )
             .field("max_request_mib", &self.max_request_mib)
             .field("max_doc_push_mib", &self.max_doc_push_mib)
+            .field("max_ops_per_request", &self.max_ops_per_request)
             .field("log", &self.log)
             .field("access_token_minutes", &self.access_token_minutes)
             .field("refresh_token_days", &self.refresh_token_days)
@@ -188,6 +197,7 @@ impl Config {
             database_url: database_url.into(),
             max_request_mib: 32,
             max_doc_push_mib: 8,
+            max_ops_per_request: crate::merge::MAX_OPS_PER_REQUEST,
             log: "info".into(),
             command: None,
             access_token_minutes: 15,
@@ -254,6 +264,7 @@ impl Config {
         Limits {
             max_request_bytes: self.max_request_mib as usize * MIB,
             max_doc_push_bytes: self.max_doc_push_mib as usize * MIB,
+            max_ops_per_request: self.max_ops_per_request,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! signs off and deletes, locks).
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use fieldnotes_model::{IntakeError, MergeError, hash_hex, merge_incoming};
 use fieldnotes_protocol::RejectCode;
@@ -22,7 +23,18 @@ pub struct ModelMerger<'a> {
     pub max_doc_push_bytes: usize,
     /// Who is writing.
     pub writer: Writer<'a>,
+    /// Operations this request may still merge, across all its documents. Each document's
+    /// declared ops (read without decoding) are taken from it before the merge; a document
+    /// that does not fit is deferred to the device's next round, so a request packed with
+    /// documents just under the per-document caps cannot hold the push transaction for long.
+    pub ops_left: &'a AtomicU64,
+    /// The budget `ops_left` started from: the request's first document always fits.
+    pub ops_per_request: u64,
 }
+
+/// Operations one sync request may merge across its documents. Above the per-document cap
+/// ([`fieldnotes_model::intake::MAX_OPS_PER_PUSH`]), so every document fits a round of its own.
+pub const MAX_OPS_PER_REQUEST: u64 = 1_000_000;
 
 /// The pushing device and what its person may write.
 #[derive(Debug, Clone, Copy)]
@@ -163,6 +175,41 @@ fn merge_error(doc_id: &str, e: &MergeError) -> (RejectCode, String) {
 }
 
 impl ModelMerger<'_> {
+    /// Take this document's declared ops from the request's budget, or defer it. Bytes that
+    /// cannot be scanned are left to the merge, which refuses them with their own reason.
+    fn take_ops(&self, incoming: &[Vec<u8>]) -> Option<MergeOutcome> {
+        let ops = fieldnotes_model::intake::declared_ops(
+            incoming,
+            &fieldnotes_model::IntakeLimits::DEFAULT,
+        )
+        .ok()?;
+        if ops > fieldnotes_model::intake::MAX_OPS_PER_PUSH {
+            // Over the per-document cap: the merge refuses it as `too_many_ops`.
+            return None;
+        }
+        let taken = self
+            .ops_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                if left == self.ops_per_request {
+                    Some(left.saturating_sub(ops))
+                } else {
+                    left.checked_sub(ops)
+                }
+            });
+        match taken {
+            Ok(_) => None,
+            Err(_) => Some(MergeOutcome::Deferred {
+                reason: format!(
+                    "this request carried more work than the server merges in one round \
+                     ({} operations); these changes ({ops} operations) are \
+                     kept on the device and sent again",
+                    self.ops_per_request
+                ),
+                missing: Vec::new(),
+            }),
+        }
+    }
+
     fn merge_one(
         &self,
         doc_id: &str,
@@ -190,6 +237,9 @@ impl ModelMerger<'_> {
             if !allowed {
                 return out_of_scope(self.writer.user_id, doc_id);
             }
+        }
+        if let Some(outcome) = self.take_ops(incoming) {
+            return outcome;
         }
         let size: usize = incoming.iter().map(Vec::len).sum();
         if size > self.max_doc_push_bytes {

@@ -17,6 +17,9 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// Largest total of change bytes for one document in one push.
     pub max_doc_push_bytes: usize,
+    /// Automerge operations one sync request may merge across its documents (see
+    /// [`crate::merge::ModelMerger::ops_left`]).
+    pub max_ops_per_request: u64,
 }
 
 /// Access rules that are settings.

@@ -12,6 +12,7 @@
 //! `verify` (see docs/ARCHITECTURE.md, "The change feed and its cursor").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::AtomicU64;
 
 use axum::Json;
 use axum::extract::State;
@@ -129,8 +130,11 @@ pub async fn sync(
     let stored = if docs.is_empty() {
         Vec::new()
     } else {
+        let ops_left = AtomicU64::new(state.limits.max_ops_per_request);
         let merger = ModelMerger {
             max_doc_push_bytes: state.limits.max_doc_push_bytes,
+            ops_left: &ops_left,
+            ops_per_request: state.limits.max_ops_per_request,
             writer: Writer {
                 user_id: auth.user_id(),
                 role: auth.role,
