@@ -443,7 +443,10 @@ pub async fn check(
         let path = path.to_path_buf();
         move |source| ClientError::Io { path, source }
     };
-    std::fs::create_dir_all(&scratch.0).map_err(io(&scratch.0))?;
+    let mut folder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+    folder.create(&scratch.0).map_err(io(&scratch.0))?;
     let copy = scratch.0.join(STORE_FILE);
     std::fs::copy(&path, &copy).map_err(io(&copy))?;
     if wal_len > 0 {
@@ -451,7 +454,9 @@ pub async fn check(
     }
     if let Some(what) = quick_damage(&path) {
         if len < HEADER_LEN as u64 {
-            report.damage.push(Damage::CutShort { detail: what });
+            report.damage.push(Damage::CutShort {
+                detail: format!("{len} bytes, less than a database header"),
+            });
             report.state = StoreState::Damaged;
             return Ok(report);
         }
@@ -463,7 +468,7 @@ pub async fn check(
             report.damage.push(Damage::NotADatabase);
             repair_header(&copy, len, wal_len > 0).map_err(io(&copy))?;
         } else {
-            report.damage.push(Damage::CutShort { detail: what });
+            report.damage.push(Damage::Unreadable { detail: what });
         }
     }
 
@@ -826,5 +831,35 @@ impl crate::Client {
             self.store.commit(tx).await?;
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damage_seen_before_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(STORE_FILE);
+        // No store: a new one may be made.
+        assert_eq!(quick_damage(&db), None);
+        // No store but a journal with content: its work may be in there.
+        std::fs::write(with_suffix(&db, "-wal"), b"frames").unwrap();
+        assert!(quick_damage(&db).unwrap().contains("missing"));
+        std::fs::remove_file(with_suffix(&db, "-wal")).unwrap();
+        std::fs::write(&db, b"").unwrap();
+        assert!(quick_damage(&db).unwrap().contains("empty (0 bytes)"));
+        std::fs::write(&db, [7u8; 50]).unwrap();
+        assert!(quick_damage(&db).unwrap().contains("cut short"));
+        let mut header = [0u8; 4096];
+        header[..16].copy_from_slice(SQLITE_MAGIC);
+        header[16..18].copy_from_slice(&1000u16.to_be_bytes());
+        std::fs::write(&db, header).unwrap();
+        assert!(quick_damage(&db).unwrap().contains("no valid page size"));
+        header[16..18].copy_from_slice(&4096u16.to_be_bytes());
+        std::fs::write(&db, header).unwrap();
+        assert_eq!(quick_damage(&db), None);
     }
 }

@@ -25,8 +25,8 @@ const GLOBAL: &str = "Global options";
 /// Exit codes: 0 done; 1 an error (the message says what to do; this includes being signed
 /// out, a wrong password, a refusal by the server, and a device revoked by an administrator,
 /// whose records have been removed); 2 a usage error (a flag or value the command does not
-/// take); 75 (EX_TEMPFAIL) the server could not be reached: nothing is lost, everything stays
-/// on this device, try again when connected; 77 (EX_NOPERM) the server needs you to sign in
+/// take); 75 (EX_TEMPFAIL) the server could not be reached, or its storage failed: nothing is
+/// lost, everything stays on this device, try again later; 77 (EX_NOPERM) the server needs you to sign in
 /// (again) or refused the sign-in: run `fieldnotes login` while connected.
 #[derive(Debug, Parser)]
 #[command(name = "fieldnotes", version, propagate_version = true)]

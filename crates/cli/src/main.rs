@@ -17,8 +17,12 @@
 //!   (its records have been removed).
 //! * 2: a usage error (clap's, or a combination of flags the command cannot act on).
 //! * 75 (EX_TEMPFAIL): the server could not be reached (by sync, an admin command, or a sign-in
-//!   that needs it). Nothing is lost; recorded work stays on the device and is sent by the next
-//!   sync.
+//!   that needs it), or its own storage failed (full, read-only: the message says which).
+//!   Nothing is lost; recorded work stays on the device and is sent by the next sync.
+//!
+//! A damaged store (empty, overwritten, corrupt) is refused by every command with exit code 1
+//! and a message naming the damage; `fieldnotes doctor` says what can be saved and how to carry
+//! on, and `fieldnotes import` queues what it saved.
 //! * 77 (EX_NOPERM): the server needs the person to sign in again, or refused the sign-in (or
 //!   this device can only be opened after a sign-in with the password): run `fieldnotes login`
 //!   while connected.

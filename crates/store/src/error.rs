@@ -97,7 +97,11 @@ fn classify(e: &sqlx::Error) -> StorageFailure {
     let Some(code) = db.code() else {
         return StorageFailure::Unavailable;
     };
-    if let Ok(n) = code.parse::<i64>() {
+    // A PostgreSQL SQLSTATE has five characters; SQLite's (extended) result codes are numbers
+    // below 10000.
+    if code.len() != 5
+        && let Ok(n) = code.parse::<i64>()
+    {
         // SQLite: the primary result code is the low byte of the extended one.
         return match n & 0xff {
             13 => StorageFailure::Full,
@@ -113,5 +117,79 @@ fn classify(e: &sqlx::Error) -> StorageFailure {
         "58030" => StorageFailure::Io,
         "XX001" | "XX002" => StorageFailure::Corrupt,
         _ => StorageFailure::Unavailable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use sqlx::error::{DatabaseError, ErrorKind};
+
+    use super::*;
+
+    /// A database error with only a code, as either backend reports it.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "code {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl DatabaseError for Coded {
+        fn message(&self) -> &str {
+            "failed"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::Other
+        }
+    }
+
+    fn failure(code: &'static str) -> Option<StorageFailure> {
+        StoreError::Backend(sqlx::Error::Database(Box::new(Coded(code)))).storage_failure()
+    }
+
+    #[test]
+    fn storage_failures_are_named_by_sqlite_code_and_sqlstate() {
+        // SQLite: primary codes and extended ones (SQLITE_IOERR_WRITE = 778,
+        // SQLITE_READONLY_DBMOVED = 1032, SQLITE_CORRUPT_INDEX = 779).
+        assert_eq!(failure("13"), Some(StorageFailure::Full));
+        assert_eq!(failure("778"), Some(StorageFailure::Io));
+        assert_eq!(failure("1032"), Some(StorageFailure::ReadOnly));
+        assert_eq!(failure("779"), Some(StorageFailure::Corrupt));
+        assert_eq!(failure("26"), Some(StorageFailure::Corrupt));
+        assert_eq!(failure("5"), Some(StorageFailure::Unavailable));
+        // PostgreSQL SQLSTATEs.
+        assert_eq!(failure("53100"), Some(StorageFailure::Full));
+        assert_eq!(failure("25006"), Some(StorageFailure::ReadOnly));
+        assert_eq!(failure("58030"), Some(StorageFailure::Io));
+        assert_eq!(failure("XX001"), Some(StorageFailure::Corrupt));
+        assert_eq!(failure("40001"), Some(StorageFailure::Unavailable));
+        // Answers about the data are not storage failures.
+        assert_eq!(StoreError::Conflict("taken".into()).storage_failure(), None);
+        assert_eq!(
+            StoreError::NotWritable("replica".into()).storage_failure(),
+            Some(StorageFailure::ReadOnly)
+        );
+        assert_eq!(
+            StoreError::Backend(sqlx::Error::PoolTimedOut).storage_failure(),
+            Some(StorageFailure::Unavailable)
+        );
     }
 }
