@@ -90,6 +90,8 @@ const META_DEK_SERVER: &str = "dek_server";
 const META_TOKENS: &str = "tokens";
 /// The scope keys held in full (sealed JSON list).
 const META_SCOPES: &str = "scopes";
+/// Sealed JSON list of the scope keys the person may read on this device but not write.
+const META_READ_ONLY_SCOPES: &str = "read_only_scopes";
 
 /// Default size of the changes sent in one round.
 pub const DEFAULT_PUSH_BATCH_BYTES: u64 = 4 * 1024 * 1024;
@@ -475,6 +477,15 @@ impl Client {
         // The server's write rules, before anything is stored. On a refusal the in-memory
         // document (which holds the refused change) is dropped: the store never saw it.
         doc.check_write_rules(&writer, &before, std::slice::from_ref(&change))?;
+        let read_only = self.read_only_scopes(&keys).await?;
+        if !read_only.is_empty()
+            && let Ok(record) = doc.read()
+            && read_only.iter().any(|k| *k == record.scope_key())
+        {
+            return Err(
+                fieldnotes_model::rules::out_of_scope(&user_id, &record.scope_key()).into(),
+            );
+        }
         let (row, scope) = doc_row(&mut doc, now)?;
         let snapshot = doc.save();
         let hash = hash_hex(&change.hash);
@@ -604,6 +615,14 @@ impl Client {
         user_id: &str,
         scope_key: &str,
     ) -> Result<(), ClientError> {
+        if self
+            .read_only_scopes(keys)
+            .await?
+            .iter()
+            .any(|k| k == scope_key)
+        {
+            return Err(fieldnotes_model::rules::out_of_scope(user_id, scope_key).into());
+        }
         let held = self.held_scopes(keys).await?;
         if held.is_empty()
             || held
@@ -613,6 +632,15 @@ impl Client {
             Ok(())
         } else {
             Err(fieldnotes_model::rules::out_of_scope(user_id, scope_key).into())
+        }
+    }
+
+    /// The scope keys the server last said this person may read here but not write.
+    async fn read_only_scopes(&self, keys: &Keys) -> Result<Vec<String>, ClientError> {
+        match self.store.sealed_meta(keys, META_READ_ONLY_SCOPES).await? {
+            None => Ok(Vec::new()),
+            Some(json) => serde_json::from_slice(&json)
+                .map_err(|e| ClientError::Corrupt(format!("stored read-only scope list: {e}"))),
         }
     }
 

@@ -22,7 +22,8 @@ use fieldnotes_protocol::{
 use crate::crypto::Keys;
 use crate::local::{self, DocRow, OutboxRow, ScopeSel};
 use crate::{
-    Client, ClientError, META_CURSOR, META_LAST_SYNC, META_SCOPES, Rejection, doc_row, now_ms,
+    Client, ClientError, META_CURSOR, META_LAST_SYNC, META_READ_ONLY_SCOPES, META_SCOPES,
+    Rejection, doc_row, now_ms,
 };
 
 /// What one call to [`Client::sync`] did.
@@ -408,6 +409,13 @@ impl Client {
                 .await
                 .map_err(|e| self.store.err(e))?;
         }
+
+        // What the person may read here but not write, as the server says it now.
+        let read_only = serde_json::to_vec(&response.read_only_scopes)
+            .map_err(|e| ClientError::Corrupt(format!("read-only scope list: {e}")))?;
+        local::set_sealed_meta(&mut tx, keys, META_READ_ONLY_SCOPES, &read_only)
+            .await
+            .map_err(|e| self.store.err(e))?;
 
         // Scopes: the held list changes in the same transaction as the documents and cursor.
         if !response.scopes_complete.is_empty() || !response.remove_scopes.is_empty() {

@@ -19,7 +19,9 @@ use fieldnotes_tests::client::signed_in;
 use std::collections::BTreeSet;
 
 use fieldnotes_client::{Client, ClientError};
-use fieldnotes_model::{NewContactCard, NewRecord, NewShortPlan, Patch, Record, VisitNotePatch};
+use fieldnotes_model::{
+    NewContactCard, NewRecord, NewShortPlan, Patch, Record, RuleCode, VisitNotePatch,
+};
 use fieldnotes_protocol::admin::{AccessGrant, AuditEntry, Listing};
 use fieldnotes_tests::fixtures::{rng, visit_note};
 use fieldnotes_tests::org::TEAM;
@@ -428,7 +430,8 @@ async fn pod_reading_is_read_only(backend: Backend) -> anyhow::Result<()> {
             "child-02".to_owned()
         ])
     );
-    // Reading, not writing: an edit to a colleague's child is refused and held.
+    // Reading, not writing: an edit to a colleague's child is refused on the device, in the
+    // server's words, and nothing waits to be sent.
     let theirs = colleague
         .list(None)
         .await?
@@ -436,7 +439,7 @@ async fn pod_reading_is_read_only(backend: Backend) -> anyhow::Result<()> {
         .find(|d| d.child_id.as_deref() == Some("child-00"))
         .unwrap()
         .id;
-    colleague
+    let refused = colleague
         .edit(
             &theirs,
             Patch::VisitNote(VisitNotePatch {
@@ -444,10 +447,76 @@ async fn pod_reading_is_read_only(backend: Backend) -> anyhow::Result<()> {
                 ..Default::default()
             }),
         )
+        .await
+        .expect_err("a read-only child's note cannot be edited");
+    assert!(
+        matches!(
+            &refused,
+            ClientError::Refused { code: RuleCode::OutOfScope, message } if message.contains("child:child-00")
+        ),
+        "{refused:?}"
+    );
+    let mut r = rng(31);
+    let refused = colleague
+        .create(visit_note(&mut r, 0, "sw-b"))
+        .await
+        .expect_err("a new note on a read-only child is refused");
+    assert!(
+        matches!(
+            &refused,
+            ClientError::Refused {
+                code: RuleCode::OutOfScope,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(colleague.pending_changes().await?, 0);
+
+    // The server refuses the same edit from a device that skips the check.
+    let raw = server.device("sw-b").await?;
+    let stored = server
+        .state
+        .store
+        .get_document(&theirs)
+        .await?
+        .expect("stored");
+    let mut doc = fieldnotes_model::Document::load(&theirs, &stored.snapshot)?;
+    doc.set_actor(raw.actor.clone());
+    let change = doc
+        .edit(
+            Patch::VisitNote(VisitNotePatch {
+                title: Some("Not mine to change".into()),
+                ..Default::default()
+            }),
+            1,
+        )?
+        .expect("a change");
+    let answer = raw
+        .round(
+            vec![fieldnotes_tests::wire::raw_push(
+                &theirs,
+                vec![change.bytes],
+            )],
+            None,
+            Vec::new(),
+        )
         .await?;
-    let report = colleague.sync().await?;
-    assert_eq!(report.rejected.len(), 1);
-    assert_eq!(report.rejected[0].code, "out_of_scope");
+    assert!(
+        answer
+            .read_only_scopes
+            .contains(&"child:child-00".to_owned()),
+        "the device is told what it may only read: {:?}",
+        answer.read_only_scopes
+    );
+    assert!(
+        matches!(
+            &answer.results[0].outcome,
+            fieldnotes_protocol::PushOutcome::Rejected { code, .. } if *code == fieldnotes_protocol::RejectCode::OutOfScope
+        ),
+        "{:?}",
+        answer.results
+    );
     Ok(())
 }
 

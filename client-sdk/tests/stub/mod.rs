@@ -388,6 +388,7 @@ async fn sync(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Respo
         more: false,
         scopes_complete,
         remove_scopes,
+        read_only_scopes: Vec::new(),
         anchor: None,
         feed_reset: None,
         lacking: Vec::new(),

@@ -153,6 +153,11 @@ pub struct SyncResponse {
     /// them in `scopes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove_scopes: Vec<String>,
+    /// Keys of the device's scope it may read but not write (a colleague's child under pod-wide
+    /// reading): the device refuses edits to their records before writing them. Sent every
+    /// round, complete; empty for most devices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_only_scopes: Vec<String>,
     /// Store with `cursor` and send back as the request's `anchor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<FeedAnchor>,

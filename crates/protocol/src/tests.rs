@@ -60,6 +60,7 @@ fn sample_response() -> SyncResponse {
         more: false,
         scopes_complete: vec!["child:c-1".into()],
         remove_scopes: vec!["child:c-9".into()],
+        read_only_scopes: vec!["child:c-2".into()],
         anchor: Some(FeedAnchor(
             "1.4f1c9e2a7b3d4c5e8f9a0b1c2d3e4f50.43.1b2c3d4e5f607182".into(),
         )),

@@ -273,6 +273,11 @@ pub async fn sync(
         more,
         scopes_complete: page.completed,
         remove_scopes: scope_delta.remove,
+        read_only_scopes: if scope.all {
+            Vec::new()
+        } else {
+            scope.read.difference(&scope.write).cloned().collect()
+        },
         anchor: Some(encode_anchor(&anchor)),
         feed_reset,
         lacking,
