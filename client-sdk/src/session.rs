@@ -247,10 +247,17 @@ impl Client {
             // try again rather than working offline.
             Err(e) if e.is_retryable() && !is_throttled(&e) => {
                 tracing::info!(error = %e, "the server is unreachable; signing in offline");
-                let why = format!(
-                    "the server at {} could not be reached ({e})",
-                    transport.base()
-                );
+                let why = match &e {
+                    // The server answered: it is its storage that failed, not the connection.
+                    ClientError::ServerStorage { .. } => format!(
+                        "the server at {} answered but could not complete the sign-in ({e})",
+                        transport.base()
+                    ),
+                    _ => format!(
+                        "the server at {} could not be reached ({e})",
+                        transport.base()
+                    ),
+                };
                 self.sign_in_offline(username, password, &why).await
             }
             Err(e) => Err(self.sign_in_error(e).await),
