@@ -603,19 +603,7 @@ pub(crate) async fn enqueue(
     .bind(doc_id)
     .execute(&mut **tx)
     .await?;
-    let sealed = keys
-        .seal(&aad(purpose::OUTBOX_BYTES, &[doc_id, hash]), bytes)
-        .map_err(sealed_err(format!("change {hash} of document {doc_id}")))?;
-    sqlx::query(
-        "INSERT INTO outbox (doc_id, hash, bytes, created_at_ms, enc) VALUES (?, ?, ?, ?, 1)
-         ON CONFLICT (hash) DO NOTHING",
-    )
-    .bind(doc_id)
-    .bind(hash)
-    .bind(&sealed)
-    .bind(now_ms)
-    .execute(&mut **tx)
-    .await?;
+    requeue(tx, keys, doc_id, hash, bytes, now_ms).await?;
     set_own_head(tx, doc_id, hash).await?;
     Ok(())
 }
@@ -850,8 +838,9 @@ pub(crate) async fn set_own_head(
     Ok(())
 }
 
-/// Put a change the server lost back in the outbox, as it was first sent. Unlike [`enqueue`]
-/// it releases nothing: a held change stays held.
+/// Put a change in the outbox, sealed (a change the server lost goes back as it was first
+/// sent). Unlike [`enqueue`] it releases nothing: a held change stays held. Returns the rows
+/// added (0 when the change is already waiting).
 pub(crate) async fn requeue(
     tx: &mut Transaction<'static, Sqlite>,
     keys: &Keys,
