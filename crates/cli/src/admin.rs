@@ -5,13 +5,15 @@ use std::process::ExitCode;
 
 use crate::Usage;
 use crate::admin_args::{
-    AccessCmd, AdminCmd, AuditArgs, ChildCmd, DeviceCmd, QuarantineArgs, TeamCmd, UserCmd, UserSet,
+    AccessCmd, AdminCmd, AuditArgs, ChildAccess, ChildAdd, ChildCmd, ChildRefer, DeviceCmd,
+    QuarantineArgs, TeamCmd, UserCmd, UserSet,
 };
 use crate::session::new_password;
-use crate::ui::{Explain, json_lines, json_one, or_dash, table};
+use crate::ui::{Explain, more_may_follow, or_dash, print_list, print_one, table};
 use fieldnotes_client::{AuditQuery, Client};
 use fieldnotes_protocol::admin::{
-    AccessRequest, NewChild, NewReferral, NewTeam, NewUser, TeamPatch, User, UserPatch,
+    AccessRequest, AllocationHistory, Device, NewChild, NewReferral, NewTeam, NewUser, Referral,
+    TeamPatch, User, UserPatch,
 };
 
 fn on_off(on: bool) -> &'static str {
@@ -42,21 +44,13 @@ async fn team(client: &Client, command: TeamCmd, json: bool) -> anyhow::Result<(
         }
         TeamCmd::List => {
             let teams = client.teams().await.explain()?;
-            if json {
-                return json_lines(&teams);
-            }
-            let rows: Vec<_> = teams
-                .iter()
-                .map(|t| {
-                    vec![
-                        t.team_id.clone(),
-                        t.name.clone(),
-                        on_off(t.pod_read_access).to_owned(),
-                    ]
-                })
-                .collect();
-            table(&["TEAM", "NAME", "POD-WIDE READING"], &rows);
-            return Ok(());
+            return print_list(&teams, json, &["TEAM", "NAME", "POD-WIDE READING"], |t| {
+                vec![
+                    t.team_id.clone(),
+                    t.name.clone(),
+                    on_off(t.pod_read_access).to_owned(),
+                ]
+            });
         }
         TeamCmd::Set(a) => {
             if a.name.is_none() && a.pod_read.is_none() && a.plan_points.is_none() {
@@ -73,16 +67,14 @@ async fn team(client: &Client, command: TeamCmd, json: bool) -> anyhow::Result<(
             client.update_team(&a.id, &patch).await.explain()?
         }
     };
-    if json {
-        return json_one(&team);
-    }
-    println!(
-        "team {}: {} (pod-wide reading {})",
-        team.team_id,
-        team.name,
-        on_off(team.pod_read_access)
-    );
-    Ok(())
+    print_one(&team, json, |team| {
+        println!(
+            "team {}: {} (pod-wide reading {})",
+            team.team_id,
+            team.name,
+            on_off(team.pod_read_access)
+        );
+    })
 }
 
 fn user_row(u: &User) -> Vec<String> {
@@ -136,12 +128,7 @@ async fn user(client: &Client, command: UserCmd, json: bool) -> anyhow::Result<(
         }
         UserCmd::List(a) => {
             let users = client.users(a.team.as_deref()).await.explain()?;
-            if json {
-                return json_lines(&users);
-            }
-            let rows: Vec<_> = users.iter().map(user_row).collect();
-            table(USER_HEADERS, &rows);
-            return Ok(());
+            return print_list(&users, json, USER_HEADERS, user_row);
         }
         UserCmd::Set(a) => {
             let id = a.id.clone();
@@ -149,11 +136,7 @@ async fn user(client: &Client, command: UserCmd, json: bool) -> anyhow::Result<(
             client.update_user(&id, &patch).await.explain()?
         }
     };
-    if json {
-        return json_one(&user);
-    }
-    table(USER_HEADERS, &[user_row(&user)]);
-    Ok(())
+    print_one(&user, json, |user| table(USER_HEADERS, &[user_row(user)]))
 }
 
 fn user_patch(a: UserSet) -> anyhow::Result<UserPatch> {
@@ -195,248 +178,214 @@ async fn device(client: &Client, command: DeviceCmd, json: bool) -> anyhow::Resu
     match command {
         DeviceCmd::List(a) => {
             let devices = client.devices(a.user.as_deref()).await.explain()?;
-            if json {
-                return json_lines(&devices);
-            }
-            let rows: Vec<_> = devices
-                .iter()
-                .map(|d| {
-                    vec![
-                        d.device_id.clone(),
-                        d.user_id.clone(),
-                        d.name.clone(),
-                        d.registered_at.clone(),
-                        or_dash(d.last_sync_at.as_deref()),
-                        match &d.revoked_at {
-                            Some(at) => format!("revoked {at}"),
-                            None => "active".to_owned(),
-                        },
-                        d.pending_review.to_string(),
-                    ]
-                })
-                .collect();
-            table(
-                &[
-                    "DEVICE",
-                    "USER",
-                    "NAME",
-                    "REGISTERED",
-                    "LAST SYNC",
-                    "STATUS",
-                    "TO REVIEW",
-                ],
-                &rows,
-            );
+            print_list(&devices, json, DEVICE_HEADERS, device_row)
         }
         DeviceCmd::Revoke(a) => {
             let d = client.revoke_device(&a.device_id).await.explain()?;
-            if json {
-                return json_one(&d);
-            }
-            println!(
-                "revoked device {} ({}, of {}): its session has ended, and it removes its records \
-                 the next time it connects",
-                d.device_id, d.name, d.user_id
-            );
+            print_one(&d, json, |d| {
+                println!(
+                    "revoked device {} ({}, of {}): its session has ended, and it removes its \
+                     records the next time it connects",
+                    d.device_id, d.name, d.user_id
+                );
+            })
         }
+    }
+}
+
+const DEVICE_HEADERS: &[&str] = &[
+    "DEVICE",
+    "USER",
+    "NAME",
+    "REGISTERED",
+    "LAST SYNC",
+    "STATUS",
+    "TO REVIEW",
+];
+
+fn device_row(d: &Device) -> Vec<String> {
+    vec![
+        d.device_id.clone(),
+        d.user_id.clone(),
+        d.name.clone(),
+        d.registered_at.clone(),
+        or_dash(d.last_sync_at.as_deref()),
+        match &d.revoked_at {
+            Some(at) => format!("revoked {at}"),
+            None => "active".to_owned(),
+        },
+        d.pending_review.to_string(),
+    ]
+}
+
+async fn quarantine(client: &Client, a: QuarantineArgs, json: bool) -> anyhow::Result<()> {
+    let limit = a.page.limit_or_default();
+    let list = client.quarantine(a.page.after, limit).await.explain()?;
+    if list.items.is_empty() && !json {
+        eprintln!("nothing in quarantine");
+        return Ok(());
+    }
+    print_list(&list.items, json, QUARANTINE_HEADERS, |q| {
+        vec![
+            q.id.to_string(),
+            q.received_at.clone(),
+            or_dash(q.device_id.as_deref()),
+            or_dash(q.doc_id.as_deref()),
+            q.code.clone(),
+            q.size.to_string(),
+            q.reason.clone(),
+        ]
+    })?;
+    if !json {
+        more_may_follow(list.items.len(), limit, list.items.last().map(|q| q.id));
     }
     Ok(())
 }
 
-async fn quarantine(client: &Client, a: QuarantineArgs, json: bool) -> anyhow::Result<()> {
-    let list = client.quarantine(a.after, a.limit).await.explain()?;
-    if json {
-        return json_lines(&list.items);
-    }
-    if list.items.is_empty() {
-        eprintln!("nothing in quarantine");
-        return Ok(());
-    }
-    let rows: Vec<_> = list
-        .items
-        .iter()
-        .map(|q| {
-            vec![
-                q.id.to_string(),
-                q.received_at.clone(),
-                or_dash(q.device_id.as_deref()),
-                or_dash(q.doc_id.as_deref()),
-                q.code.clone(),
-                q.size.to_string(),
-                q.reason.clone(),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "ID", "RECEIVED", "DEVICE", "DOCUMENT", "CODE", "BYTES", "REASON",
-        ],
-        &rows,
-    );
-    if let Some(last) = list.items.last()
-        && list.items.len() >= usize::try_from(a.limit).unwrap_or(usize::MAX)
-    {
-        eprintln!("more may follow: run again with --after {}", last.id);
-    }
-    Ok(())
-}
+const QUARANTINE_HEADERS: &[&str] = &[
+    "ID", "RECEIVED", "DEVICE", "DOCUMENT", "CODE", "BYTES", "REASON",
+];
 
 /// `fieldnotes child ...`
 pub async fn child(client: &Client, command: ChildCmd, json: bool) -> anyhow::Result<ExitCode> {
     match command {
-        ChildCmd::Add(a) => {
-            let new = NewChild {
-                child_id: a.id,
-                display_name: a.name,
-                team_id: a.team,
-            };
-            let c = client.create_child(&new).await.explain()?;
-            if json {
-                json_one(&c)?;
-            } else {
-                println!(
-                    "added child {} ({}) to team {}; allocate them with `fieldnotes child \
-                     allocate {} --to WORKER`",
-                    c.child_id, c.display_name, c.team_id, c.child_id
-                );
-            }
-        }
+        ChildCmd::Add(a) => add_child(client, a, json).await?,
         ChildCmd::List => {
             let children = client.children().await.explain()?;
-            if json {
-                json_lines(&children)?;
-            } else {
-                let rows: Vec<_> = children
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.child_id.clone(),
-                            c.display_name.clone(),
-                            c.team_id.clone(),
-                            or_dash(c.case_holder.as_deref()),
-                        ]
-                    })
-                    .collect();
-                table(&["CHILD", "NAME", "TEAM", "CASE HOLDER"], &rows);
-            }
+            print_list(
+                &children,
+                json,
+                &["CHILD", "NAME", "TEAM", "CASE HOLDER"],
+                |c| {
+                    vec![
+                        c.child_id.clone(),
+                        c.display_name.clone(),
+                        c.team_id.clone(),
+                        or_dash(c.case_holder.as_deref()),
+                    ]
+                },
+            )?;
         }
         ChildCmd::Allocate(a) => {
             let al = client.allocate(&a.child, &a.to).await.explain()?;
-            if json {
-                json_one(&al)?;
-            } else {
+            print_one(&al, json, |al| {
                 println!(
                     "{} is allocated to {} from {}; their device gets the child's records on its \
                      next sync",
                     al.child_id, al.worker_id, al.started_at
                 );
-            }
+            })?;
         }
         ChildCmd::Unallocate(a) => {
             let al = client.end_allocation(&a.child).await.explain()?;
-            if json {
-                json_one(&al)?;
-            } else {
+            print_one(&al, json, |al| {
                 println!(
                     "ended the allocation of {} to {}; {} has no case holder now",
                     al.child_id, al.worker_id, al.child_id
                 );
-            }
+            })?;
         }
         ChildCmd::History(a) => {
             let h = client.allocation_history(&a.child).await.explain()?;
-            if json {
-                json_one(&h)?;
-            } else {
-                let rows: Vec<_> = h
-                    .allocations
-                    .iter()
-                    .map(|al| {
-                        vec![
-                            al.worker_id.clone(),
-                            al.started_at.clone(),
-                            al.ended_at.clone().unwrap_or_else(|| "now".into()),
-                            al.allocated_by.clone(),
-                        ]
-                    })
-                    .collect();
-                table(&["WORKER", "FROM", "UNTIL", "ALLOCATED BY"], &rows);
-                println!(
-                    "{} has had {} different social worker(s)",
-                    h.child_id, h.distinct_workers
-                );
-            }
+            print_one(&h, json, print_allocations)?;
         }
-        ChildCmd::Refer(a) => {
-            let new = NewReferral {
-                youth_worker_id: a.to,
-                starts_on: a.from,
-                planned_end: a.until,
-            };
-            let r = client.refer(&a.child, &new).await.explain()?;
-            if json {
-                json_one(&r)?;
-            } else {
-                println!(
-                    "referral {}: {} to youth worker {} from {} until {}",
-                    r.referral_id, r.child_id, r.youth_worker_id, r.starts_on, r.planned_end
-                );
-            }
-        }
+        ChildCmd::Refer(a) => refer(client, a, json).await?,
         ChildCmd::Referrals(a) => {
             let referrals = client.referrals(&a.child).await.explain()?;
-            if json {
-                json_lines(&referrals)?;
-            } else {
-                let rows: Vec<_> = referrals
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.referral_id.to_string(),
-                            r.youth_worker_id.clone(),
-                            r.starts_on.clone(),
-                            r.planned_end.clone(),
-                            r.referred_by.clone(),
-                            or_dash(r.ended_at.as_deref()),
-                        ]
-                    })
-                    .collect();
-                table(
-                    &["REFERRAL", "YOUTH WORKER", "FROM", "UNTIL", "BY", "ENDED"],
-                    &rows,
-                );
-            }
+            print_list(&referrals, json, REFERRAL_HEADERS, referral_row)?;
         }
         ChildCmd::EndReferral(a) => {
             let r = client.end_referral(a.referral_id).await.explain()?;
-            if json {
-                json_one(&r)?;
-            } else {
+            print_one(&r, json, |r| {
                 println!(
                     "ended referral {} ({} with youth worker {})",
                     r.referral_id, r.child_id, r.youth_worker_id
                 );
-            }
+            })?;
         }
-        ChildCmd::Access(a) => {
-            let request = AccessRequest {
-                reason: a.reason,
-                minutes: a.minutes,
-            };
-            let g = client.request_access(&a.child, &request).await.explain()?;
-            if json {
-                json_one(&g)?;
-            } else {
-                println!(
-                    "you may open {}'s records until {} (grant {}; recorded in the audit log and \
-                     shown to the team manager)",
-                    g.child_id, g.expires_at, g.grant_id
-                );
-                println!("run `fieldnotes sync` to fetch the records");
-            }
-        }
+        ChildCmd::Access(a) => request_access(client, a, json).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn add_child(client: &Client, a: ChildAdd, json: bool) -> anyhow::Result<()> {
+    let new = NewChild {
+        child_id: a.id,
+        display_name: a.name,
+        team_id: a.team,
+    };
+    let c = client.create_child(&new).await.explain()?;
+    print_one(&c, json, |c| {
+        println!(
+            "added child {} ({}) to team {}; allocate them with `fieldnotes child allocate {} \
+             --to WORKER`",
+            c.child_id, c.display_name, c.team_id, c.child_id
+        );
+    })
+}
+
+fn print_allocations(h: &AllocationHistory) {
+    let rows: Vec<_> = h
+        .allocations
+        .iter()
+        .map(|al| {
+            vec![
+                al.worker_id.clone(),
+                al.started_at.clone(),
+                al.ended_at.clone().unwrap_or_else(|| "now".into()),
+                al.allocated_by.clone(),
+            ]
+        })
+        .collect();
+    table(&["WORKER", "FROM", "UNTIL", "ALLOCATED BY"], &rows);
+    println!(
+        "{} has had {} different social worker(s)",
+        h.child_id, h.distinct_workers
+    );
+}
+
+async fn refer(client: &Client, a: ChildRefer, json: bool) -> anyhow::Result<()> {
+    let new = NewReferral {
+        youth_worker_id: a.to,
+        starts_on: a.from,
+        planned_end: a.until,
+    };
+    let r = client.refer(&a.child, &new).await.explain()?;
+    print_one(&r, json, |r| {
+        println!(
+            "referral {}: {} to youth worker {} from {} until {}",
+            r.referral_id, r.child_id, r.youth_worker_id, r.starts_on, r.planned_end
+        );
+    })
+}
+
+const REFERRAL_HEADERS: &[&str] = &["REFERRAL", "YOUTH WORKER", "FROM", "UNTIL", "BY", "ENDED"];
+
+fn referral_row(r: &Referral) -> Vec<String> {
+    vec![
+        r.referral_id.to_string(),
+        r.youth_worker_id.clone(),
+        r.starts_on.clone(),
+        r.planned_end.clone(),
+        r.referred_by.clone(),
+        or_dash(r.ended_at.as_deref()),
+    ]
+}
+
+async fn request_access(client: &Client, a: ChildAccess, json: bool) -> anyhow::Result<()> {
+    let request = AccessRequest {
+        reason: a.reason,
+        minutes: a.minutes,
+    };
+    let g = client.request_access(&a.child, &request).await.explain()?;
+    print_one(&g, json, |g| {
+        println!(
+            "you may open {}'s records until {} (grant {}; recorded in the audit log and shown \
+             to the team manager)",
+            g.child_id, g.expires_at, g.grant_id
+        );
+        println!("run `fieldnotes sync` to fetch the records");
+    })
 }
 
 /// `fieldnotes access ...`
@@ -444,66 +393,48 @@ pub async fn access(client: &Client, command: AccessCmd, json: bool) -> anyhow::
     match command {
         AccessCmd::List(a) => {
             let grants = client.access_grants(a.active).await.explain()?;
-            if json {
-                json_lines(&grants)?;
-            } else {
-                let rows: Vec<_> = grants
-                    .iter()
-                    .map(|g| {
-                        vec![
-                            g.grant_id.to_string(),
-                            g.user_id.clone(),
-                            g.child_id.clone(),
-                            g.granted_at.clone(),
-                            g.expires_at.clone(),
-                            g.reason.clone(),
-                        ]
-                    })
-                    .collect();
-                table(
-                    &["GRANT", "USER", "CHILD", "FROM", "UNTIL", "REASON"],
-                    &rows,
-                );
-            }
+            print_list(&grants, json, ACCESS_HEADERS, |g| {
+                vec![
+                    g.grant_id.to_string(),
+                    g.user_id.clone(),
+                    g.child_id.clone(),
+                    g.granted_at.clone(),
+                    g.expires_at.clone(),
+                    g.reason.clone(),
+                ]
+            })?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
+
+const ACCESS_HEADERS: &[&str] = &["GRANT", "USER", "CHILD", "FROM", "UNTIL", "REASON"];
 
 /// `fieldnotes audit`
 pub async fn audit(client: &Client, a: AuditArgs, json: bool) -> anyhow::Result<ExitCode> {
     let query = AuditQuery {
         child: a.child,
         user: a.user,
-        after: a.after,
-        limit: a.limit,
+        after: a.page.after,
+        limit: a.page.limit,
     };
     let entries = client.audit(&query).await.explain()?;
-    if json {
-        json_lines(&entries)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rows: Vec<_> = entries
-        .iter()
-        .map(|e| {
-            vec![
-                e.id.to_string(),
-                e.at.clone(),
-                or_dash(e.user_id.as_deref()),
-                e.action.clone(),
-                or_dash(e.child_id.as_deref()),
-                or_dash(e.doc_id.as_deref()),
-                if e.details.is_null() {
-                    "-".to_owned()
-                } else {
-                    e.details.to_string()
-                },
-            ]
-        })
-        .collect();
-    table(
-        &["ID", "AT", "USER", "ACTION", "CHILD", "DOCUMENT", "DETAILS"],
-        &rows,
-    );
+    print_list(&entries, json, AUDIT_HEADERS, |e| {
+        vec![
+            e.id.to_string(),
+            e.at.clone(),
+            or_dash(e.user_id.as_deref()),
+            e.action.clone(),
+            or_dash(e.child_id.as_deref()),
+            or_dash(e.doc_id.as_deref()),
+            if e.details.is_null() {
+                "-".to_owned()
+            } else {
+                e.details.to_string()
+            },
+        ]
+    })?;
     Ok(ExitCode::SUCCESS)
 }
+
+const AUDIT_HEADERS: &[&str] = &["ID", "AT", "USER", "ACTION", "CHILD", "DOCUMENT", "DETAILS"];

@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand};
 use fieldnotes_protocol::auth::Role;
 
-use crate::args::yes_no;
+use crate::args::{Page, yes_no};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCmd {
@@ -154,12 +154,8 @@ pub struct DeviceRevoke {
 
 #[derive(Debug, Args)]
 pub struct QuarantineArgs {
-    /// Only entries after this id (the last id of the previous page)
-    #[arg(long, value_name = "N")]
-    pub after: Option<i64>,
-    /// At most this many entries (1 to 1000)
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    pub limit: u32,
+    #[command(flatten)]
+    pub page: Page,
 }
 
 #[derive(Debug, Subcommand)]
@@ -267,10 +263,6 @@ pub struct AuditArgs {
     /// Only entries by this person
     #[arg(long, value_name = "ID")]
     pub user: Option<String>,
-    /// Only entries after this id (the last id of the previous page)
-    #[arg(long, value_name = "N")]
-    pub after: Option<i64>,
-    /// At most this many entries (1 to 1000) [default: 100]
-    #[arg(long, value_name = "N")]
-    pub limit: Option<u32>,
+    #[command(flatten)]
+    pub page: Page,
 }

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use fieldnotes_model::{DocKind, NotAloneReason, VisitKind};
 
 use crate::admin_args::{AccessCmd, AdminCmd, AuditArgs, ChildCmd};
-use crate::review_args::{DeleteArgs, DiffArgs, HistoryArgs, ReviewCmd};
+use crate::review_args::{DeleteArgs, DiffArgs, ReviewCmd};
 
 /// The heading of the options every command takes.
 const GLOBAL: &str = "Global options";
@@ -82,13 +82,13 @@ pub enum Command {
     /// List the documents on this device, most recently changed first
     List(ListArgs),
     /// Show one document in full: its status, any deletion, and any conflicting values
-    Show(ShowArgs),
+    Show(DocArg),
     /// Delete a record filed in error, saying why (managers and admins; the record and its
     /// history are kept, marked deleted); then run `fieldnotes sync`
     Delete(DeleteArgs),
     /// Every version of a document, numbered, with who changed what, where and when (asks the
     /// server)
-    History(HistoryArgs),
+    History(DocArg),
     /// What changed in one field between two versions, word by word (asks the server)
     Diff(DiffArgs),
     /// The review queue: conflicts, amendments and merges a person must decide (managers:
@@ -197,10 +197,10 @@ pub enum NoteCmd {
     /// Record a new visit note (saved as a draft)
     New(NoteNew),
     /// Change fields of a draft visit note; fields not given are left as they are
-    Edit(NoteEdit),
+    Edit(Edit<NoteFields>),
     /// Change a completed or signed-off visit note, saying why (it goes to the manager's
     /// review queue); fields not given are left as they are
-    Amend(NoteAmend),
+    Amend(Amend<NoteFields>),
     /// Sign a completed visit note off (managers and admins); then run `fieldnotes sync`
     SignOff(SignOffArgs),
 }
@@ -227,54 +227,8 @@ pub struct NoteNew {
     /// A short title
     #[arg(long)]
     pub title: String,
-    /// The note itself
-    #[arg(long, conflicts_with = "body_file")]
-    pub body: Option<String>,
-    /// Read the body from a file (`-` for standard input)
-    #[arg(long, value_name = "FILE")]
-    pub body_file: Option<PathBuf>,
-    /// The child's wishes and feelings, in their own words
-    #[arg(long)]
-    pub wishes: Option<String>,
-    /// A tag (repeat for more)
-    #[arg(long)]
-    pub tag: Vec<String>,
-    /// Someone present (repeat for more)
-    #[arg(long)]
-    pub present: Vec<String>,
-    /// Statutory visits: was the child seen? yes or no
-    #[arg(long, value_parser = yes_no, value_name = "YES|NO")]
-    pub child_seen: Option<bool>,
-    /// Statutory visits: was the child seen alone? yes or no
-    #[arg(long, value_parser = yes_no, value_name = "YES|NO")]
-    pub seen_alone: Option<bool>,
-    /// If not seen alone, why: child_refused, inappropriate_for_age_and_understanding or
-    /// worker_unable
-    #[arg(long, value_name = "REASON")]
-    pub not_alone_reason: Option<NotAloneReason>,
-}
-
-#[derive(Debug, Args)]
-pub struct NoteEdit {
-    /// The note's id (see `fieldnotes list`)
-    pub id: String,
     #[command(flatten)]
-    pub fields: NoteFields,
-    /// Mark the note completed (no longer a draft; after this it changes only by `note amend`)
-    #[arg(long)]
-    pub complete: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct NoteAmend {
-    /// The completed or signed-off note's id (see `fieldnotes list`)
-    pub id: String,
-    /// Why the note is changed after completion (at least 3 characters); kept in its history
-    /// and shown to the manager in the review queue
-    #[arg(long)]
-    pub reason: String,
-    #[command(flatten)]
-    pub fields: NoteFields,
+    pub details: VisitDetails,
 }
 
 /// The fields of a visit note that `note edit` and `note amend` change.
@@ -289,19 +243,27 @@ pub struct NoteFields {
     /// A new title
     #[arg(long)]
     pub title: Option<String>,
-    /// The whole new body; your changes are merged with others' edits to the same note
+    #[command(flatten)]
+    pub details: VisitDetails,
+}
+
+/// What a visit note says, given the same way to `note new`, `note edit` and `note amend`.
+#[derive(Debug, Args)]
+pub struct VisitDetails {
+    /// The note itself (edit and amend: the whole new body; your changes are merged with
+    /// others' edits to the same note)
     #[arg(long, conflicts_with = "body_file")]
     pub body: Option<String>,
-    /// Read the new body from a file (`-` for standard input)
+    /// Read the body from a file (`-` for standard input)
     #[arg(long, value_name = "FILE")]
     pub body_file: Option<PathBuf>,
-    /// The child's wishes and feelings, in their own words (replaces them)
+    /// The child's wishes and feelings, in their own words (edit and amend replace them)
     #[arg(long)]
     pub wishes: Option<String>,
-    /// Replace the tags (repeat for more)
+    /// A tag (repeat for more; edit and amend replace the tags)
     #[arg(long)]
     pub tag: Vec<String>,
-    /// Replace who was present (repeat for more)
+    /// Someone present (repeat for more; edit and amend replace who was present)
     #[arg(long)]
     pub present: Vec<String>,
     /// Statutory visits: was the child seen? yes or no
@@ -316,6 +278,32 @@ pub struct NoteFields {
     pub not_alone_reason: Option<NotAloneReason>,
 }
 
+/// `edit ID FIELDS`: a change to a draft record.
+#[derive(Debug, Args)]
+pub struct Edit<F: Args> {
+    /// The record's id (see `fieldnotes list`)
+    pub id: String,
+    #[command(flatten)]
+    pub fields: F,
+    /// Mark the record completed (no longer a draft; after this it changes only by `amend`,
+    /// with a reason)
+    #[arg(long)]
+    pub complete: bool,
+}
+
+/// `amend ID --reason WHY FIELDS`: a change to a completed or signed-off record.
+#[derive(Debug, Args)]
+pub struct Amend<F: Args> {
+    /// The completed or signed-off record's id (see `fieldnotes list`)
+    pub id: String,
+    /// Why the record is changed after completion (at least 3 characters); kept in its
+    /// history and shown to the manager in the review queue
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub fields: F,
+}
+
 /// A record to sign off.
 #[derive(Debug, Args)]
 pub struct SignOffArgs {
@@ -328,9 +316,9 @@ pub enum AboutMeCmd {
     /// Start an "about me" profile
     New(AboutMeNew),
     /// Change a draft "about me" profile
-    Edit(AboutMeEdit),
+    Edit(Edit<AboutMeFields>),
     /// Change a completed "about me" profile, saying why (it goes to the review queue)
-    Amend(AboutMeAmend),
+    Amend(Amend<AboutMeFields>),
 }
 
 #[derive(Debug, Args)]
@@ -346,44 +334,11 @@ pub struct AboutMeNew {
     /// Or a worker introducing themselves
     #[arg(long, value_name = "ID")]
     pub worker: Option<String>,
-    /// What I enjoy
-    #[arg(long)]
-    pub fun: Option<String>,
-    /// What I don't like
-    #[arg(long)]
-    pub dislikes: Option<String>,
-    /// What is important to me
-    #[arg(long)]
-    pub important: Option<String>,
-    /// How to help me
-    #[arg(long)]
-    pub how_to_help: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct AboutMeEdit {
-    /// The profile's id (see `fieldnotes list`)
-    pub id: String,
-    #[command(flatten)]
-    pub fields: AboutMeFields,
-    /// Mark the profile completed (after this it changes only by `about-me amend`)
-    #[arg(long)]
-    pub complete: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct AboutMeAmend {
-    /// The completed profile's id (see `fieldnotes list`)
-    pub id: String,
-    /// Why the profile is changed after completion (at least 3 characters); kept in its
-    /// history and shown to the manager in the review queue
-    #[arg(long)]
-    pub reason: String,
     #[command(flatten)]
     pub fields: AboutMeFields,
 }
 
-/// The fields of an "about me" profile that `edit` and `amend` change.
+/// The fields of an "about me" profile, given the same way to `new`, `edit` and `amend`.
 #[derive(Debug, Args)]
 pub struct AboutMeFields {
     /// What I enjoy
@@ -416,15 +371,8 @@ pub struct ContactCardNew {
     /// The name a child knows you by
     #[arg(long)]
     pub name: String,
-    /// Something about you (up to three; repeat the flag)
-    #[arg(long)]
-    pub thing: Vec<String>,
-    /// How to reach you
-    #[arg(long)]
-    pub how_to_reach: Option<String>,
-    /// When to reach you
-    #[arg(long)]
-    pub when_to_reach: Option<String>,
+    #[command(flatten)]
+    pub fields: ContactCardFields,
 }
 
 #[derive(Debug, Args)]
@@ -434,7 +382,14 @@ pub struct ContactCardEdit {
     /// The name a child knows you by
     #[arg(long)]
     pub name: Option<String>,
-    /// Replace the three things (repeat the flag)
+    #[command(flatten)]
+    pub fields: ContactCardFields,
+}
+
+/// What a contact card says beyond the name, given the same way to `new` and `edit`.
+#[derive(Debug, Args)]
+pub struct ContactCardFields {
+    /// Something about you (up to three; repeat the flag; edit replaces all three)
     #[arg(long)]
     pub thing: Vec<String>,
     /// How to reach you
@@ -450,10 +405,10 @@ pub enum PlanCmd {
     /// Write a short plan
     New(PlanNew),
     /// Change a draft short plan
-    Edit(PlanEdit),
+    Edit(Edit<PlanFields>),
     /// Change a completed or signed-off short plan, saying why (it goes to the manager's
     /// review queue)
-    Amend(PlanAmend),
+    Amend(Amend<PlanFields>),
     /// Sign a completed short plan off (managers and admins); then run `fieldnotes sync`
     SignOff(SignOffArgs),
 }
@@ -466,35 +421,8 @@ pub struct PlanNew {
     /// A point of the plan (at most three; repeat the flag)
     #[arg(long, required = true)]
     pub point: Vec<String>,
-    /// When to review it, YYYY-MM-DD
-    #[arg(long, value_name = "DATE")]
-    pub review_on: Option<String>,
-    /// When it is planned to end, YYYY-MM-DD
-    #[arg(long, value_name = "DATE")]
-    pub planned_end: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct PlanEdit {
-    /// The plan's id (see `fieldnotes list`)
-    pub id: String,
     #[command(flatten)]
-    pub fields: PlanFields,
-    /// Mark the plan completed (after this it changes only by `plan amend`)
-    #[arg(long)]
-    pub complete: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct PlanAmend {
-    /// The completed or signed-off plan's id (see `fieldnotes list`)
-    pub id: String,
-    /// Why the plan is changed after completion (at least 3 characters); kept in its history
-    /// and shown to the manager in the review queue
-    #[arg(long)]
-    pub reason: String,
-    #[command(flatten)]
-    pub fields: PlanFields,
+    pub dates: PlanDates,
 }
 
 /// The fields of a short plan that `plan edit` and `plan amend` change.
@@ -503,6 +431,13 @@ pub struct PlanFields {
     /// Replace the points (at most three; repeat the flag)
     #[arg(long)]
     pub point: Vec<String>,
+    #[command(flatten)]
+    pub dates: PlanDates,
+}
+
+/// A short plan's dates, given the same way to `plan new`, `edit` and `amend`.
+#[derive(Debug, Args)]
+pub struct PlanDates {
     /// When to review it, YYYY-MM-DD
     #[arg(long, value_name = "DATE")]
     pub review_on: Option<String>,
@@ -521,10 +456,33 @@ pub struct ListArgs {
     pub child: Option<String>,
 }
 
+/// One document, by its id.
 #[derive(Debug, Args)]
-pub struct ShowArgs {
+pub struct DocArg {
     /// The document's id (see `fieldnotes list`)
     pub id: String,
+}
+
+/// How many entries a list from the server gives when `--limit` is not given (the server's
+/// own default).
+pub const DEFAULT_LIMIT: u32 = 100;
+
+/// Paging through a long list from the server.
+#[derive(Debug, Args)]
+pub struct Page {
+    /// Only entries after this id (the last id of the previous page)
+    #[arg(long, value_name = "ID")]
+    pub after: Option<i64>,
+    /// At most this many entries (1 to 1000) [default: 100]
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+}
+
+impl Page {
+    /// `--limit`, else the server's default.
+    pub fn limit_or_default(&self) -> u32 {
+        self.limit.unwrap_or(DEFAULT_LIMIT)
+    }
 }
 
 #[derive(Debug, Args)]

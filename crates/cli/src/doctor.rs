@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use fieldnotes_client::{Client, Export, StoreCheck, StoreState, check};
+use fieldnotes_client::{Client, Export, OutboxSalvage, StoreCheck, StoreState, check};
 
 use crate::args::DoctorArgs;
 use crate::session;
@@ -16,22 +16,7 @@ pub async fn doctor(
     a: &DoctorArgs,
     server_flag: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let mut report = check(dir, None).await?;
-    // Sealed changes are opened with the password to make sure they are whole, when it is at
-    // hand; without it they are saved as they are.
-    let sealed = report
-        .export()
-        .is_some_and(|e| e.changes.iter().any(|c| c.sealed));
-    if sealed {
-        let who = report
-            .owner
-            .as_ref()
-            .map(|o| o.username.clone())
-            .unwrap_or_else(|| "this device's owner".into());
-        if let Some(pw) = session::password_if_available(&format!("Password for {who}: "))? {
-            report = check(dir, Some(&pw)).await?;
-        }
-    }
+    let report = checked(dir).await?;
     match report.state {
         StoreState::Absent => {
             println!(
@@ -41,18 +26,57 @@ pub async fn doctor(
             return Ok(ExitCode::SUCCESS);
         }
         StoreState::Healthy => {
-            println!("store: {}", report.store_path.display());
-            println!("state: sound (SQLite's integrity check found no damage)");
-            if let Some(outbox) = report.outbox {
-                println!(
-                    "changes waiting to be sent: {} (`fieldnotes sync` sends them)",
-                    outbox.readable
-                );
-            }
+            print_sound(&report);
             return Ok(ExitCode::SUCCESS);
         }
         StoreState::Damaged => {}
     }
+    print_damage(&report);
+    let export_path = match report.export() {
+        Some(export) => Some(save_export(dir, a, &report, export)?),
+        None => {
+            print_nothing_saved(report.outbox.as_ref());
+            None
+        }
+    };
+    println!();
+    print_steps(dir, &report, export_path.as_deref(), server_flag);
+    Ok(ExitCode::FAILURE)
+}
+
+/// The store checked; sealed changes are opened with the password to make sure they are whole,
+/// when it is at hand (without it they are saved as they are).
+async fn checked(dir: &Path) -> anyhow::Result<StoreCheck> {
+    let report = check(dir, None).await?;
+    let sealed = report
+        .export()
+        .is_some_and(|e| e.changes.iter().any(|c| c.sealed));
+    if !sealed {
+        return Ok(report);
+    }
+    let who = report
+        .owner
+        .as_ref()
+        .map(|o| o.username.clone())
+        .unwrap_or_else(|| "this device's owner".into());
+    match session::password_if_available(&format!("Password for {who}: "))? {
+        Some(pw) => Ok(check(dir, Some(&pw)).await?),
+        None => Ok(report),
+    }
+}
+
+fn print_sound(report: &StoreCheck) {
+    println!("store: {}", report.store_path.display());
+    println!("state: sound (SQLite's integrity check found no damage)");
+    if let Some(outbox) = &report.outbox {
+        println!(
+            "changes waiting to be sent: {} (`fieldnotes sync` sends them)",
+            outbox.readable
+        );
+    }
+}
+
+fn print_damage(report: &StoreCheck) {
     println!("store: {}", report.store_path.display());
     println!("state: DAMAGED");
     for d in &report.damage {
@@ -65,55 +89,65 @@ pub async fn doctor(
             report.device_id.as_deref().unwrap_or("unknown")
         );
     }
-    let export_path = match report.export() {
-        Some(export) => {
-            let path = a.export.clone().unwrap_or_else(|| default_export_path(dir));
-            export.write_to(&path).with_context(|| {
-                format!(
-                    "saving the changes not yet sent to {} (give another place with --export \
-                     FILE)",
-                    path.display()
-                )
-            })?;
-            let outbox = report.outbox.unwrap_or_default();
-            println!(
-                "saved {} change(s) not yet sent to {}{}",
-                outbox.readable,
-                path.display(),
-                if outbox.verified {
-                    ""
-                } else {
-                    " (not checked: no password was given; they are saved encrypted as stored)"
-                }
-            );
-            if outbox.unreadable > 0 {
-                println!(
-                    "could not save up to {} change(s): their part of the file is corrupt",
-                    outbox.unreadable
-                );
-            }
-            Some(path)
-        }
-        None => {
-            match report.outbox {
-                Some(o) if o.unreadable > 0 => println!(
-                    "no change waiting to be sent could be read (up to {} are lost on this \
-                     device)",
-                    o.unreadable
-                ),
-                Some(_) => println!("no changes were waiting to be sent: nothing to save"),
-                None => println!(
-                    "the changes waiting to be sent cannot be read from this file: work not \
-                     yet synced from this device cannot be recovered here (what the server \
-                     already has is safe)"
-                ),
-            }
-            None
-        }
+}
+
+/// Write the readable changes to `--export FILE` (or next to the data folder) and say how many
+/// were saved and lost.
+fn save_export(
+    dir: &Path,
+    a: &DoctorArgs,
+    report: &StoreCheck,
+    export: &Export,
+) -> anyhow::Result<PathBuf> {
+    let path = a.export.clone().unwrap_or_else(|| default_export_path(dir));
+    export.write_to(&path).with_context(|| {
+        format!(
+            "saving the changes not yet sent to {} (give another place with --export FILE)",
+            path.display()
+        )
+    })?;
+    // An export is read from the outbox, so its counts are there; without them, the export's
+    // own count, unchecked.
+    let outbox = match report.outbox {
+        Some(outbox) => outbox,
+        None => OutboxSalvage {
+            readable: u64::try_from(export.changes.len())?,
+            unreadable: 0,
+            verified: false,
+        },
     };
-    println!();
-    print_steps(dir, &report, export_path.as_deref(), server_flag);
-    Ok(ExitCode::FAILURE)
+    println!(
+        "saved {} change(s) not yet sent to {}{}",
+        outbox.readable,
+        path.display(),
+        if outbox.verified {
+            ""
+        } else {
+            " (not checked: no password was given; they are saved encrypted as stored)"
+        }
+    );
+    if outbox.unreadable > 0 {
+        println!(
+            "could not save up to {} change(s): their part of the file is corrupt",
+            outbox.unreadable
+        );
+    }
+    Ok(path)
+}
+
+/// Why nothing was saved.
+fn print_nothing_saved(outbox: Option<&OutboxSalvage>) {
+    match outbox {
+        Some(o) if o.unreadable > 0 => println!(
+            "no change waiting to be sent could be read (up to {} are lost on this device)",
+            o.unreadable
+        ),
+        Some(_) => println!("no changes were waiting to be sent: nothing to save"),
+        None => println!(
+            "the changes waiting to be sent cannot be read from this file: work not yet synced \
+             from this device cannot be recovered here (what the server already has is safe)"
+        ),
+    }
 }
 
 /// `DIR.export-20261202T010203.json`, next to the data folder.

@@ -11,7 +11,8 @@ use fieldnotes_protocol::review::{DiffSpanView, VersionView};
 use serde_json::json;
 
 use crate::Usage;
-use crate::review_args::{DiffArgs, HistoryArgs};
+use crate::args::DocArg;
+use crate::review_args::DiffArgs;
 use crate::ui::{Explain, check_reason, json_one, or_dash, short, short_time, table};
 
 /// The command that handles a kind: `note`, `about-me`, `contact-card`, `plan`.
@@ -26,10 +27,21 @@ pub fn command_of(kind: DocKind) -> &'static str {
 
 /// Report a change saved on this device.
 fn saved(id: &str, change: &str, what: &str, json: bool) -> anyhow::Result<ExitCode> {
+    said(
+        id,
+        Some(change),
+        &format!("{what} on this device; run `fieldnotes sync` to send it"),
+        json,
+    )
+}
+
+/// Report what a command did to a record: its change (if it made one) as JSON, and `message`
+/// for the person.
+fn said(id: &str, change: Option<&str>, message: &str, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         json_one(&json!({ "id": id, "change": change }))?;
     }
-    eprintln!("{what} on this device; run `fieldnotes sync` to send it");
+    eprintln!("{message}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -71,13 +83,12 @@ pub async fn amend(
             "amended (the reason is kept in the history and the manager reviews it)",
             json,
         ),
-        None => {
-            if json {
-                json_one(&json!({ "id": id, "change": null }))?;
-            }
-            eprintln!("nothing to amend: the record already says that");
-            Ok(ExitCode::SUCCESS)
-        }
+        None => said(
+            id,
+            None,
+            "nothing to amend: the record already says that",
+            json,
+        ),
     }
 }
 
@@ -128,7 +139,7 @@ fn when(v: &VersionView) -> String {
 }
 
 /// `fieldnotes history ID`.
-pub async fn history(client: &Client, a: HistoryArgs, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn history(client: &Client, a: DocArg, json: bool) -> anyhow::Result<ExitCode> {
     let versions = versions(client, &a.id).await?;
     if json {
         for (i, v) in versions.iter().enumerate() {

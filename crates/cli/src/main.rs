@@ -45,6 +45,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::Parser;
 use fieldnotes_client::{Client, ClientError, PasswordKdf};
+use fieldnotes_protocol::auth::UserInfo;
 
 use args::{Cli, Command};
 
@@ -196,47 +197,35 @@ async fn command(
         Command::Logout => session::logout(client).await,
         Command::Whoami => session::whoami(client, json).await,
         Command::Status(a) => records::status(client, a.refused, json).await,
-        Command::Admin { command } => {
-            session::unlock(client).await?;
-            admin::admin(client, command, json).await
-        }
-        Command::Child { command } => {
-            session::unlock(client).await?;
-            admin::child(client, command, json).await
-        }
-        Command::Access { command } => {
-            session::unlock(client).await?;
-            admin::access(client, command, json).await
-        }
-        Command::Audit(a) => {
-            session::unlock(client).await?;
-            admin::audit(client, a, json).await
-        }
-        Command::Review { command } => {
-            session::unlock(client).await?;
-            review::review(client, command, json).await
-        }
-        Command::History(a) => {
-            session::unlock(client).await?;
-            lifecycle::history(client, a, json).await
-        }
-        Command::Diff(a) => {
-            session::unlock(client).await?;
-            lifecycle::diff(client, a, json).await
-        }
         Command::Import(a) => match import {
             Some(export) => doctor::import(client, &a.file, &export).await,
             None => bail!("no export to import"),
         },
         Command::Doctor(_) => bail!("doctor runs before the store is opened"),
-        Command::Delete(a) => {
-            session::unlock(client).await?;
-            lifecycle::delete(client, &a.id, &a.reason, json).await
-        }
         command => {
             let user = session::unlock(client).await?;
-            records::run(client, &user, command, json).await
+            unlocked(client, &user, command, json).await
         }
+    }
+}
+
+/// A command that needs the store unlocked, run for the signed-in `user`.
+async fn unlocked(
+    client: &Client,
+    user: &UserInfo,
+    command: Command,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Admin { command } => admin::admin(client, command, json).await,
+        Command::Child { command } => admin::child(client, command, json).await,
+        Command::Access { command } => admin::access(client, command, json).await,
+        Command::Audit(a) => admin::audit(client, a, json).await,
+        Command::Review { command } => review::review(client, command, json).await,
+        Command::History(a) => lifecycle::history(client, a, json).await,
+        Command::Diff(a) => lifecycle::diff(client, a, json).await,
+        Command::Delete(a) => lifecycle::delete(client, &a.id, &a.reason, json).await,
+        command => records::run(client, user, command, json).await,
     }
 }
 

@@ -125,47 +125,73 @@ fn indent(text: &str) -> String {
 }
 
 pub fn status(status: &Status, held: Option<&[HeldChange]>, as_json: bool) -> anyhow::Result<()> {
-    let last_sync = status.last_sync_ms.map(|ms| {
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_else(|| ms.to_string())
-    });
+    let last_sync = status.last_sync_ms.map(last_sync_text);
     if as_json {
-        let refused: Option<Vec<_>> = held.map(|hs| {
-            hs.iter()
-                .map(|h| {
-                    json!({
-                        "doc_id": h.doc_id,
-                        "change": h.hash,
-                        "code": h.code,
-                        "reason": h.reason,
-                        "withdrawn_by_withdraw": h.withdrawn_by_withdraw,
-                        "way_out": h.way_out,
-                    })
-                })
-                .collect()
-        });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "device_id": status.device_id,
-                "data_dir": status.data_dir,
-                "server": status.server_url,
-                "owner": status.owner,
-                "signed_in": status.signed_in,
-                "documents": status.documents,
-                "pending_changes": status.pending_changes,
-                "held_documents": status.held_documents,
-                "last_sync": last_sync,
-                "refused": refused,
-            }))?
-        );
+        let value = status_json(status, held, last_sync.as_deref());
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
+    print_device(status, last_sync.as_deref());
+    match held {
+        Some(hs) => print_held(hs),
+        None if status.held_documents > 0 => println!(
+            "refused:         {} document(s) have changes held here (see why and the way out: \
+             `fieldnotes status --refused`)",
+            status.held_documents
+        ),
+        None => {}
+    }
+    Ok(())
+}
+
+/// The last sync's device time as RFC 3339; the milliseconds as they are if they are not a
+/// time.
+fn last_sync_text(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// `fieldnotes status --json`: the counts, and the held changes when they were read.
+fn status_json(
+    status: &Status,
+    held: Option<&[HeldChange]>,
+    last_sync: Option<&str>,
+) -> serde_json::Value {
+    let refused: Option<Vec<_>> = held.map(|hs| {
+        hs.iter()
+            .map(|h| {
+                json!({
+                    "doc_id": h.doc_id,
+                    "change": h.hash,
+                    "code": h.code,
+                    "reason": h.reason,
+                    "withdrawn_by_withdraw": h.withdrawn_by_withdraw,
+                    "way_out": h.way_out,
+                })
+            })
+            .collect()
+    });
+    json!({
+        "device_id": status.device_id,
+        "data_dir": status.data_dir,
+        "server": status.server_url,
+        "owner": status.owner,
+        "signed_in": status.signed_in,
+        "documents": status.documents,
+        "pending_changes": status.pending_changes,
+        "held_documents": status.held_documents,
+        "last_sync": last_sync,
+        "refused": refused,
+    })
+}
+
+/// The device, its owner, sign-in, server and counts, one per line.
+fn print_device(status: &Status, last_sync: Option<&str>) {
     println!("device:          {}", status.device_id);
     println!("data folder:     {}", status.data_dir.display());
     println!(
@@ -192,29 +218,19 @@ pub fn status(status: &Status, held: Option<&[HeldChange]>, as_json: bool) -> an
     );
     println!("documents:       {}", status.documents);
     println!("waiting to send: {} change(s)", status.pending_changes);
-    println!(
-        "last sync:       {}",
-        last_sync.as_deref().unwrap_or("never")
-    );
-    match held {
-        Some(hs) => {
-            for h in hs {
-                println!(
-                    "refused by the server: change {} to document {} ({}): {}",
-                    crate::ui::short(&h.hash, 12),
-                    h.doc_id,
-                    h.code,
-                    h.reason
-                );
-                println!("  way out: {}", h.way_out);
-            }
-        }
-        None if status.held_documents > 0 => println!(
-            "refused:         {} document(s) have changes held here (see why and the way out: \
-             `fieldnotes status --refused`)",
-            status.held_documents
-        ),
-        None => {}
+    println!("last sync:       {}", last_sync.unwrap_or("never"));
+}
+
+/// Each change the server refused, with the way out.
+fn print_held(held: &[HeldChange]) {
+    for h in held {
+        println!(
+            "refused by the server: change {} to document {} ({}): {}",
+            crate::ui::short(&h.hash, 12),
+            h.doc_id,
+            h.code,
+            h.reason
+        );
+        println!("  way out: {}", h.way_out);
     }
-    Ok(())
 }

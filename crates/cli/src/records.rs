@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use clap::Args;
 use fieldnotes_client::{Client, ClientError, ServerRestored, SyncReport};
 use fieldnotes_model::{
     AboutMePatch, ContactCardPatch, DocKind, NewAboutMe, NewContactCard, NewRecord, NewShortPlan,
@@ -15,7 +16,8 @@ use fieldnotes_model::{
 use fieldnotes_protocol::auth::UserInfo;
 
 use crate::args::{
-    AboutMeCmd, AboutMeFields, Command, ContactCardCmd, NoteCmd, NoteFields, PlanCmd, PlanFields,
+    AboutMeCmd, AboutMeFields, Amend, Command, ContactCardCmd, Edit, NoteCmd, NoteFields, PlanCmd,
+    PlanFields,
 };
 use crate::{EXIT_OFFLINE, lifecycle, output, session};
 
@@ -70,53 +72,97 @@ async fn note(
 ) -> anyhow::Result<ExitCode> {
     match command {
         NoteCmd::New(a) => {
-            let body = read_text(a.body, a.body_file)?;
+            let d = a.details;
             let record = NewRecord::VisitNote(NewVisitNote {
                 child_id: a.child,
                 author: user.user_id.clone(),
                 visit_kind: a.kind,
-                occurred_at: a.occurred_at.unwrap_or_else(now_rfc3339),
+                occurred_at: a.occurred_at.map_or_else(now_rfc3339, Ok)?,
                 title: a.title,
-                body,
-                wishes_and_feelings: a.wishes.unwrap_or_default(),
-                tags: a.tag,
-                present: a.present,
-                child_seen: a.child_seen,
-                seen_alone: a.seen_alone,
-                not_alone_reason: a.not_alone_reason,
+                body: read_text(d.body, d.body_file)?,
+                wishes_and_feelings: d.wishes.unwrap_or_default(),
+                tags: d.tag,
+                present: d.present,
+                child_seen: d.child_seen,
+                seen_alone: d.seen_alone,
+                not_alone_reason: d.not_alone_reason,
             });
             created(client, record).await
         }
-        NoteCmd::Edit(a) => {
-            let patch = note_patch(a.fields, a.complete.then_some(NoteStatus::Completed))?;
-            edited(client, &a.id, patch).await
-        }
-        NoteCmd::Amend(a) => {
-            let patch = note_patch(a.fields, None)?;
-            lifecycle::amend(client, &a.id, patch, &a.reason, json).await
-        }
+        NoteCmd::Edit(a) => edit(client, a).await,
+        NoteCmd::Amend(a) => amend(client, a, json).await,
         NoteCmd::SignOff(a) => lifecycle::sign_off(client, &a.id, DocKind::VisitNote, json).await,
     }
 }
 
-fn note_patch(f: NoteFields, status: Option<NoteStatus>) -> anyhow::Result<Patch> {
-    let body = match (f.body, f.body_file) {
-        (None, None) => None,
-        (body, file) => Some(read_text(body, file)?),
-    };
-    Ok(Patch::VisitNote(VisitNotePatch {
-        visit_kind: f.kind,
-        occurred_at: f.occurred_at,
-        title: f.title,
-        body,
-        wishes_and_feelings: f.wishes,
-        tags: (!f.tag.is_empty()).then_some(f.tag),
-        present: (!f.present.is_empty()).then_some(f.present),
-        child_seen: f.child_seen.map(Some),
-        seen_alone: f.seen_alone.map(Some),
-        not_alone_reason: f.not_alone_reason.map(Some),
-        status,
-    }))
+/// The fields `edit` and `amend` take for a kind, as the patch they make.
+trait PatchFields: Args {
+    /// The patch, also setting the status when `status` is given.
+    fn patch(self, status: Option<NoteStatus>) -> anyhow::Result<Patch>;
+}
+
+impl PatchFields for NoteFields {
+    fn patch(self, status: Option<NoteStatus>) -> anyhow::Result<Patch> {
+        let d = self.details;
+        let body = match (d.body, d.body_file) {
+            (None, None) => None,
+            (body, file) => Some(read_text(body, file)?),
+        };
+        Ok(Patch::VisitNote(VisitNotePatch {
+            visit_kind: self.kind,
+            occurred_at: self.occurred_at,
+            title: self.title,
+            body,
+            wishes_and_feelings: d.wishes,
+            tags: (!d.tag.is_empty()).then_some(d.tag),
+            present: (!d.present.is_empty()).then_some(d.present),
+            child_seen: d.child_seen.map(Some),
+            seen_alone: d.seen_alone.map(Some),
+            not_alone_reason: d.not_alone_reason.map(Some),
+            status,
+        }))
+    }
+}
+
+impl PatchFields for AboutMeFields {
+    fn patch(self, status: Option<NoteStatus>) -> anyhow::Result<Patch> {
+        Ok(Patch::AboutMe(AboutMePatch {
+            fun: self.fun,
+            dislikes: self.dislikes,
+            important: self.important,
+            how_to_help: self.how_to_help,
+            status,
+        }))
+    }
+}
+
+impl PatchFields for PlanFields {
+    fn patch(self, status: Option<NoteStatus>) -> anyhow::Result<Patch> {
+        Ok(Patch::ShortPlan(ShortPlanPatch {
+            points: (!self.point.is_empty()).then_some(self.point),
+            review_on: self.dates.review_on.map(Some),
+            planned_end: self.dates.planned_end.map(Some),
+            status,
+        }))
+    }
+}
+
+/// `KIND edit ID ...`: `--complete` marks the record completed.
+async fn edit<F: PatchFields>(client: &Client, a: Edit<F>) -> anyhow::Result<ExitCode> {
+    let patch = a
+        .fields
+        .patch(a.complete.then_some(NoteStatus::Completed))?;
+    edited(client, &a.id, patch).await
+}
+
+/// `KIND amend ID --reason WHY ...`.
+async fn amend<F: PatchFields>(
+    client: &Client,
+    a: Amend<F>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let patch = a.fields.patch(None)?;
+    lifecycle::amend(client, &a.id, patch, &a.reason, json).await
 }
 
 async fn about_me(client: &Client, command: AboutMeCmd, json: bool) -> anyhow::Result<ExitCode> {
@@ -127,35 +173,20 @@ async fn about_me(client: &Client, command: AboutMeCmd, json: bool) -> anyhow::R
                 (None, Some(worker)) => (SubjectKind::Worker, worker),
                 _ => return Err(crate::Usage("give --child ID or --worker ID".into()).into()),
             };
+            let f = a.fields;
             let record = NewRecord::AboutMe(NewAboutMe {
                 subject_kind,
                 subject_id,
-                fun: a.fun.unwrap_or_default(),
-                dislikes: a.dislikes.unwrap_or_default(),
-                important: a.important.unwrap_or_default(),
-                how_to_help: a.how_to_help.unwrap_or_default(),
+                fun: f.fun.unwrap_or_default(),
+                dislikes: f.dislikes.unwrap_or_default(),
+                important: f.important.unwrap_or_default(),
+                how_to_help: f.how_to_help.unwrap_or_default(),
             });
             created(client, record).await
         }
-        AboutMeCmd::Edit(a) => {
-            let patch = about_me_patch(a.fields, a.complete.then_some(NoteStatus::Completed));
-            edited(client, &a.id, patch).await
-        }
-        AboutMeCmd::Amend(a) => {
-            let patch = about_me_patch(a.fields, None);
-            lifecycle::amend(client, &a.id, patch, &a.reason, json).await
-        }
+        AboutMeCmd::Edit(a) => edit(client, a).await,
+        AboutMeCmd::Amend(a) => amend(client, a, json).await,
     }
-}
-
-fn about_me_patch(f: AboutMeFields, status: Option<NoteStatus>) -> Patch {
-    Patch::AboutMe(AboutMePatch {
-        fun: f.fun,
-        dislikes: f.dislikes,
-        important: f.important,
-        how_to_help: f.how_to_help,
-        status,
-    })
 }
 
 async fn contact_card(
@@ -165,23 +196,25 @@ async fn contact_card(
 ) -> anyhow::Result<ExitCode> {
     match command {
         ContactCardCmd::New(a) => {
+            let f = a.fields;
             let record = NewRecord::ContactCard(NewContactCard {
                 worker_id: a.worker.unwrap_or_else(|| me.to_owned()),
                 display_name: a.name,
                 picture: None,
-                three_things: a.thing,
-                how_to_reach: a.how_to_reach.unwrap_or_default(),
-                when_to_reach: a.when_to_reach.unwrap_or_default(),
+                three_things: f.thing,
+                how_to_reach: f.how_to_reach.unwrap_or_default(),
+                when_to_reach: f.when_to_reach.unwrap_or_default(),
             });
             created(client, record).await
         }
         ContactCardCmd::Edit(a) => {
+            let f = a.fields;
             let patch = ContactCardPatch {
                 display_name: a.name,
                 picture: None,
-                three_things: (!a.thing.is_empty()).then_some(a.thing),
-                how_to_reach: a.how_to_reach,
-                when_to_reach: a.when_to_reach,
+                three_things: (!f.thing.is_empty()).then_some(f.thing),
+                how_to_reach: f.how_to_reach,
+                when_to_reach: f.when_to_reach,
             };
             edited(client, &a.id, Patch::ContactCard(patch)).await
         }
@@ -200,30 +233,15 @@ async fn plan(
                 child_id: a.child,
                 author: user.user_id.clone(),
                 points: a.point,
-                review_on: a.review_on,
-                planned_end: a.planned_end,
+                review_on: a.dates.review_on,
+                planned_end: a.dates.planned_end,
             });
             created(client, record).await
         }
-        PlanCmd::Edit(a) => {
-            let patch = plan_patch(a.fields, a.complete.then_some(NoteStatus::Completed));
-            edited(client, &a.id, patch).await
-        }
-        PlanCmd::Amend(a) => {
-            let patch = plan_patch(a.fields, None);
-            lifecycle::amend(client, &a.id, patch, &a.reason, json).await
-        }
+        PlanCmd::Edit(a) => edit(client, a).await,
+        PlanCmd::Amend(a) => amend(client, a, json).await,
         PlanCmd::SignOff(a) => lifecycle::sign_off(client, &a.id, DocKind::ShortPlan, json).await,
     }
-}
-
-fn plan_patch(f: PlanFields, status: Option<NoteStatus>) -> Patch {
-    Patch::ShortPlan(ShortPlanPatch {
-        points: (!f.point.is_empty()).then_some(f.point),
-        review_on: f.review_on.map(Some),
-        planned_end: f.planned_end.map(Some),
-        status,
-    })
 }
 
 async fn created(client: &Client, record: NewRecord) -> anyhow::Result<ExitCode> {
@@ -432,10 +450,8 @@ fn read_text(text: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Stri
     }
 }
 
-fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+/// Now, in whole seconds, RFC 3339.
+fn now_rfc3339() -> anyhow::Result<String> {
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0)?;
+    Ok(now.format(&time::format_description::well_known::Rfc3339)?)
 }

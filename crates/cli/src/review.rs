@@ -10,7 +10,8 @@ use fieldnotes_protocol::review::{ItemKind, ReviewItem, Side};
 use crate::Usage;
 use crate::review_args::{ReviewCmd, ReviewDismiss, ReviewList, ReviewResolve};
 use crate::ui::{
-    Explain, age, check_reason, json_lines, json_one, one_line, or_dash, short, short_time, table,
+    Explain, age, check_reason, json_lines, json_one, more_may_follow, one_line, or_dash, short,
+    short_time, table,
 };
 
 /// `fieldnotes review ...`
@@ -75,8 +76,8 @@ async fn list(client: &Client, a: ReviewList, json: bool) -> anyhow::Result<()> 
         item: a.item.map(|i| i.as_str().to_owned()),
         older_than_hours: a.older_than_hours,
         newer_than_hours: None,
-        after: a.after,
-        limit: a.limit,
+        after: a.page.after,
+        limit: a.page.limit,
     };
     let items = client.review_items(&query).await.explain()?;
     if json {
@@ -112,11 +113,11 @@ async fn list(client: &Client, a: ReviewList, json: bool) -> anyhow::Result<()> 
     }
     headers.push("SUMMARY");
     table(&headers, &rows);
-    if let Some(last) = items.last()
-        && items.len() >= usize::try_from(a.limit.unwrap_or(100)).unwrap_or(usize::MAX)
-    {
-        eprintln!("more may follow: run again with --after {}", last.item_id);
-    }
+    more_may_follow(
+        items.len(),
+        a.page.limit_or_default(),
+        items.last().map(|i| i.item_id),
+    );
     eprintln!("see one with `fieldnotes review show ID`");
     Ok(())
 }

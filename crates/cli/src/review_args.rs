@@ -5,6 +5,8 @@ use clap::{ArgGroup, Args, Subcommand};
 use fieldnotes_model::DocKind;
 use fieldnotes_protocol::review::ItemKind;
 
+use crate::args::Page;
+
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// The record's id (see `fieldnotes list`)
@@ -13,12 +15,6 @@ pub struct DeleteArgs {
     /// the record
     #[arg(long)]
     pub reason: String,
-}
-
-#[derive(Debug, Args)]
-pub struct HistoryArgs {
-    /// The document's id (see `fieldnotes list`)
-    pub id: String,
 }
 
 #[derive(Debug, Args)]
@@ -86,12 +82,8 @@ pub struct ReviewList {
     /// open, resolved, dismissed or all [default: open]
     #[arg(long, value_parser = ["open", "resolved", "dismissed", "all"])]
     pub status: Option<String>,
-    /// Only items after this id (the last id of the previous page)
-    #[arg(long, value_name = "ID")]
-    pub after: Option<i64>,
-    /// At most this many items (1 to 1000) [default: 100]
-    #[arg(long, value_name = "N")]
-    pub limit: Option<u32>,
+    #[command(flatten)]
+    pub page: Page,
 }
 
 #[derive(Debug, Args)]

@@ -51,6 +51,39 @@ pub fn json_one<T: Serialize>(item: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A list from the server: one JSON object per line, or a table with a row per item.
+pub fn print_list<T: Serialize>(
+    items: &[T],
+    json: bool,
+    headers: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
+    if json {
+        return json_lines(items);
+    }
+    let rows: Vec<_> = items.iter().map(row).collect();
+    table(headers, &rows);
+    Ok(())
+}
+
+/// One answer from the server: JSON, or what `say` prints for a person.
+pub fn print_one<T: Serialize>(item: &T, json: bool, say: impl FnOnce(&T)) -> anyhow::Result<()> {
+    if json {
+        return json_one(item);
+    }
+    say(item);
+    Ok(())
+}
+
+/// After a page of a list as long as the limit: how to ask for the next page.
+pub fn more_may_follow(shown: usize, limit: u32, last_id: Option<i64>) {
+    if let Some(last) = last_id
+        && shown >= usize::try_from(limit).unwrap_or(usize::MAX)
+    {
+        eprintln!("more may follow: run again with --after {last}");
+    }
+}
+
 /// A table with a header; columns padded to their widest cell, the last one not padded. An
 /// empty table is "none" on standard error.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
