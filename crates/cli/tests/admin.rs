@@ -13,15 +13,17 @@
 
 mod common;
 
-use common::{Device, NEW_PASSWORD, assert_fails, note_args, standard_server, stderr, stdout};
+use common::{
+    Device, NEW_PASSWORD, assert_fails, assert_stderr_lacks, assert_stdout_has, note_args,
+    standard_server, stderr, stdout,
+};
 use fieldnotes_tests::{Backend, TestDb, TestServer};
 
 /// An admin adds a team, people and a child; the manager records a note and allocates the
 /// child; the worker's sync brings the note.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
-    let (_db, server) = standard_server(0).await;
-    let url = server.url();
+    let (_db, server, url) = standard_server(0).await;
     let (admin, manager, worker) = (
         Device::new(),
         Device::new(),
@@ -34,11 +36,7 @@ async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
             &["admin", "team", "add", "pod-2", "--name", "Pod two"],
         )
         .await;
-    assert!(
-        stdout(&out).contains("team pod-2: Pod two"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "team pod-2: Pod two");
     let out = admin
         .run_env(
             &url,
@@ -58,7 +56,7 @@ async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
         )
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Robin New"), "{}", stdout(&out));
+    assert_stdout_has(&out, "Robin New");
     admin
         .ok(&url, &["admin", "user", "set", "mgr", "--team", "pod-2"])
         .await;
@@ -76,11 +74,7 @@ async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
             ],
         )
         .await;
-    assert!(
-        stdout(&out).contains("added child child-new"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "added child child-new");
     let out = admin
         .ok(&url, &["admin", "user", "list", "--team", "pod-2"])
         .await;
@@ -99,19 +93,11 @@ async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
     let out = manager
         .ok(&url, &["child", "allocate", "child-new", "--to", "sw-new"])
         .await;
-    assert!(
-        stdout(&out).contains("child-new is allocated to sw-new"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "child-new is allocated to sw-new");
     let out = manager.ok(&url, &["child", "history", "child-new"]).await;
-    assert!(
-        stdout(&out).contains("has had 1 different social worker(s)"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "has had 1 different social worker(s)");
     let out = manager.ok(&url, &["child", "list"]).await;
-    assert!(stdout(&out).contains("sw-new"), "{}", stdout(&out));
+    assert_stdout_has(&out, "sw-new");
 
     worker.login(&url, "sw-new").await;
     worker.ok(&url, &["sync"]).await;
@@ -139,25 +125,18 @@ async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_an_admin_may_list_people() {
-    let (_db, server) = standard_server(0).await;
-    let url = server.url();
-    let device = Device::new();
-    device.login(&url, "sw-a").await;
+    let (_db, server, url) = standard_server(0).await;
+    let device = Device::signed_in(&url, "sw-a").await;
     let out = device.run(&url, &["admin", "user", "list"]).await;
     assert_fails(&out, 1, "only an admin can do this");
-    assert!(
-        !stderr(&out).contains("Everything recorded"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_lacks(&out, "Everything recorded");
     server.stop().await.unwrap();
 }
 
 /// Opening a child outside allocation needs a real reason; with one, sync fetches the records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_outside_allocation_needs_a_reason() {
-    let (_db, server) = standard_server(1).await;
-    let url = server.url();
+    let (_db, server, url) = standard_server(1).await;
     let (holder, duty) = (Device::new(), Device::new());
     holder.login(&url, "sw-a").await;
     let note = holder.record(&url, &note_args("child-00", "Visit")).await;
@@ -185,30 +164,21 @@ async fn access_outside_allocation_needs_a_reason() {
             ],
         )
         .await;
-    assert!(
-        stdout(&out).contains("run `fieldnotes sync` to fetch the records"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "run `fieldnotes sync` to fetch the records");
     duty.ok(&url, &["sync"]).await;
     assert_eq!(
         duty.listed(&url).await,
         vec![(note, Some("child-00".to_owned()))]
     );
     let out = duty.ok(&url, &["access", "list", "--active"]).await;
-    assert!(
-        stdout(&out).contains("case holder on leave"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "case holder on leave");
     server.stop().await.unwrap();
 }
 
 /// A device the admin revokes removes its records when it next syncs, and says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_device_is_wiped_and_says_so() {
-    let (_db, server) = standard_server(1).await;
-    let url = server.url();
+    let (_db, server, url) = standard_server(1).await;
     let (admin, lost) = (Device::new(), Device::new());
     lost.login(&url, "sw-a").await;
     lost.record(&url, &note_args("child-00", "t")).await;
@@ -220,7 +190,7 @@ async fn a_revoked_device_is_wiped_and_says_so() {
     let out = admin
         .ok(&url, &["admin", "device", "revoke", &device_id])
         .await;
-    assert!(stdout(&out).contains("revoked device"), "{}", stdout(&out));
+    assert_stdout_has(&out, "revoked device");
 
     let out = lost.run(&url, &["sync"]).await;
     assert_fails(&out, 1, "revoked by an administrator");
@@ -258,11 +228,7 @@ async fn login_with_an_identity_provider_token() {
             ],
         )
         .await;
-    assert!(
-        stdout(&out).contains("identity provider"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "identity provider");
 
     let now = jsonwebtoken::get_current_timestamp();
     let claims = serde_json::json!({
@@ -284,10 +250,9 @@ async fn login_with_an_identity_provider_token() {
     let out = jo
         .ok(&url, &["login", "--id-token-file", file.to_str().unwrap()])
         .await;
-    assert!(
-        stdout(&out).contains("signed in as jo (Jo Bloggs, social_worker, team pod-1) (online)"),
-        "{}",
-        stdout(&out)
+    assert_stdout_has(
+        &out,
+        "signed in as jo (Jo Bloggs, social_worker, team pod-1) (online)",
     );
     // No password key on this device yet: a new process cannot unlock.
     let out = jo.run(&url, &["list"]).await;
@@ -301,11 +266,7 @@ async fn login_with_an_identity_provider_token() {
         )
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains("password, identity provider"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "password, identity provider");
     jo.login(&url, "jo").await;
     jo.ok(&url, &["list"]).await;
     server.stop().await.unwrap();

@@ -16,7 +16,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{DOWN, Device, assert_fails, note_args, standard_server, stderr, stdout};
+use common::{
+    DOWN, Device, assert_fails, assert_stderr_has, assert_stderr_lacks, assert_stdout_has,
+    assert_stdout_lacks, note_args, plan_args, standard_server, stderr, stdout,
+};
 use fieldnotes_tests::TestServer;
 
 /// Entries of the Commands/Arguments/Options sections of a help text that have no description,
@@ -167,8 +170,7 @@ async fn every_command_has_help() {
 /// keeps everything; when the server is up, the work arrives on a second device.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_offline_then_sync_to_another_device() {
-    let (_db, server) = standard_server(1).await;
-    let url = server.url();
+    let (_db, server, url) = standard_server(1).await;
     let (a, b) = (Device::new(), Device::new());
     a.login(&url, "sw-a").await;
 
@@ -218,19 +220,7 @@ async fn record_offline_then_sync_to_another_device() {
             ],
         )
         .await;
-    let plan = a
-        .record(
-            DOWN,
-            &[
-                "plan",
-                "new",
-                "--child",
-                "child-00",
-                "--point",
-                "Meet weekly",
-            ],
-        )
-        .await;
+    let plan = a.record(DOWN, &plan_args("child-00", "Meet weekly")).await;
     a.ok(
         DOWN,
         &[
@@ -254,33 +244,21 @@ async fn record_offline_then_sync_to_another_device() {
 
     // Offline, whoami says who this device knows, and that it could not ask.
     let out = a.ok(DOWN, &["whoami"]).await;
-    assert!(stdout(&out).contains("username:  sw-a"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("offline"), "{}", stderr(&out));
+    assert_stdout_has(&out, "username:  sw-a");
+    assert_stderr_has(&out, "offline");
 
     let out = a.ok(DOWN, &["show", &note]).await;
-    assert!(
-        stdout(&out).contains("body: Jo showed me her room and her drawings."),
-        "{}",
-        stdout(&out)
-    );
-    assert!(
-        stdout(&out).contains("not_alone_reason: child_refused"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "body: Jo showed me her room and her drawings.");
+    assert_stdout_has(&out, "not_alone_reason: child_refused");
     // The signed-in person is the author; the card is theirs.
-    assert!(stdout(&out).contains("author: sw-a"), "{}", stdout(&out));
+    assert_stdout_has(&out, "author: sw-a");
     let out = a.ok(DOWN, &["show", &card, "--json"]).await;
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["worker_id"], "sw-a");
 
     // Connection back.
     let out = a.ok(&url, &["sync"]).await;
-    assert!(
-        stdout(&out).contains("sent 5 change(s), 5 confirmed"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "sent 5 change(s), 5 confirmed");
     let out = a.ok(&url, &["status", "--json"]).await;
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["pending_changes"], 0);
@@ -302,11 +280,26 @@ async fn record_offline_then_sync_to_another_device() {
     server.stop().await.unwrap();
 }
 
+/// `note new` with the flags it needs, then `extra`.
+fn with_note<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "note",
+        "new",
+        "--child",
+        "c",
+        "--kind",
+        "home_visit",
+        "--title",
+        "t",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_explained() {
-    let (_db, server) = standard_server(1).await;
-    let device = Device::new();
-    device.login(&server.url(), "sw-a").await;
+    let (_db, server, url) = standard_server(1).await;
+    let device = Device::signed_in(&url, "sw-a").await;
     let cases: &[(&[&str], i32, &str)] = &[
         (
             &[
@@ -316,18 +309,7 @@ async fn bad_input_is_explained() {
             "use one of: statutory_visit",
         ),
         (
-            &[
-                "note",
-                "new",
-                "--child",
-                "c",
-                "--kind",
-                "home_visit",
-                "--title",
-                "t",
-                "--occurred-at",
-                "yesterday",
-            ],
+            &with_note(&["--occurred-at", "yesterday"]),
             1,
             "occurred_at",
         ),
@@ -344,22 +326,7 @@ async fn bad_input_is_explained() {
             1,
             "no document no-such-note on this device",
         ),
-        (
-            &[
-                "note",
-                "new",
-                "--child",
-                "c",
-                "--kind",
-                "home_visit",
-                "--title",
-                "t",
-                "--child-seen",
-                "maybe",
-            ],
-            2,
-            "not yes or no",
-        ),
+        (&with_note(&["--child-seen", "maybe"]), 2, "not yes or no"),
         (&["--server", "not a url", "status"], 1, "is not a URL"),
         (&["admin", "team", "set", "pod-1"], 2, "nothing to change"),
         (
@@ -437,8 +404,7 @@ async fn one_process_at_a_time_writes_as_a_device() {
 /// Sign in, record, list, sync; status and whoami say who the device belongs to.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_then_record_list_and_sync() {
-    let (_db, server) = standard_server(1).await;
-    let url = server.url();
+    let (_db, server, url) = standard_server(1).await;
     let device = Device::new();
     let out = device.login(&url, "sw-a").await;
     assert!(
@@ -455,21 +421,13 @@ async fn login_then_record_list_and_sync() {
         vec![(id.clone(), Some("child-00".to_owned()))]
     );
     let out = device.ok(&url, &["list"]).await;
-    assert!(stdout(&out).contains("First visit"), "{}", stdout(&out));
+    assert_stdout_has(&out, "First visit");
     let out = device.ok(&url, &["sync"]).await;
-    assert!(
-        stdout(&out).contains("sent 1 change(s), 1 confirmed"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "sent 1 change(s), 1 confirmed");
 
     let out = device.ok(&url, &["whoami"]).await;
-    assert!(
-        stdout(&out).contains("role:      social_worker"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(!stderr(&out).contains("offline"), "{}", stderr(&out));
+    assert_stdout_has(&out, "role:      social_worker");
+    assert_stderr_lacks(&out, "offline");
 
     // Status needs no password.
     let out = device
@@ -491,8 +449,7 @@ async fn login_then_record_list_and_sync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_is_refused_clearly() {
-    let (_db, server) = standard_server(1).await;
-    let url = server.url();
+    let (_db, server, url) = standard_server(1).await;
     let device = Device::new();
     let wrong = [("FIELDNOTES_PASSWORD", "not my password at all")];
 
@@ -533,11 +490,7 @@ async fn not_signed_in_tells_you_to_log_in() {
         assert_fails(&out, 1, "run `fieldnotes login`");
     }
     let out = device.ok(DOWN, &["status"]).await;
-    assert!(
-        stdout(&out).contains("signed in:       no"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "signed in:       no");
     // The first sign-in needs the server.
     let out = device.run(DOWN, &["login", "--username", "sw-a"]).await;
     assert_fails(&out, 75, "the first sign-in needs the server");
@@ -550,34 +503,20 @@ async fn not_signed_in_tells_you_to_log_in() {
 /// unsynced work back, and sync asks for an online sign-in (77) before sending it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_keeps_unsynced_work_for_the_next_login() {
-    let (_db, server) = standard_server(1).await;
-    let url = server.url();
-    let device = Device::new();
-    device.login(&url, "sw-a").await;
+    let (_db, server, url) = standard_server(1).await;
+    let device = Device::signed_in(&url, "sw-a").await;
     let id = device
         .record(DOWN, &note_args("child-00", "Written on the bus"))
         .await;
     let out = device.ok(DOWN, &["logout"]).await;
-    assert!(
-        stdout(&out).contains("1 change(s) not yet sent"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "1 change(s) not yet sent");
 
     let out = device.run(DOWN, &["list"]).await;
     assert_fails(&out, 1, "run `fieldnotes login`");
-    assert!(stderr(&out).contains("belong to sw-a"), "{}", stderr(&out));
+    assert_stderr_has(&out, "belong to sw-a");
     let out = device.ok(DOWN, &["status"]).await;
-    assert!(
-        stdout(&out).contains("signed in:       no"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(
-        stdout(&out).contains("waiting to send: 1 change(s)"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "signed in:       no");
+    assert_stdout_has(&out, "waiting to send: 1 change(s)");
 
     // Someone else cannot sign in with this store.
     let out = device.run(DOWN, &["login", "--username", "sw-b"]).await;
@@ -585,17 +524,9 @@ async fn logout_keeps_unsynced_work_for_the_next_login() {
 
     // Offline, with the username taken from the store.
     let out = device.ok(DOWN, &["login"]).await;
-    assert!(
-        stdout(&out).contains("signed in as sw-a"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(stdout(&out).contains("(offline"), "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains("1 change(s) waiting"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "signed in as sw-a");
+    assert_stdout_has(&out, "(offline");
+    assert_stdout_has(&out, "1 change(s) waiting");
     assert_eq!(device.listed(DOWN).await[0].0, id);
 
     // Sync needs the server to sign this device in again.
@@ -603,11 +534,7 @@ async fn logout_keeps_unsynced_work_for_the_next_login() {
     assert_fails(&out, 77, "sign in again");
     device.login(&url, "sw-a").await;
     let out = device.ok(&url, &["sync"]).await;
-    assert!(
-        stdout(&out).contains("sent 1 change(s), 1 confirmed"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "sent 1 change(s), 1 confirmed");
     server.stop().await.unwrap();
 }
 
@@ -615,19 +542,18 @@ async fn logout_keeps_unsynced_work_for_the_next_login() {
 /// `fieldnotes sync` sends it again and says so once, in plain words.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_says_once_that_a_restored_server_was_put_right() {
-    let (db, server) = standard_server(1).await;
-    let device = Device::new();
-    device.login(&server.url(), "sw-a").await;
+    let (db, server, url) = standard_server(1).await;
+    let device = Device::signed_in(&url, "sw-a").await;
     device
-        .record(&server.url(), &note_args("child-00", "Before the backup"))
+        .record(&url, &note_args("child-00", "Before the backup"))
         .await;
-    device.ok(&server.url(), &["sync"]).await;
+    device.ok(&url, &["sync"]).await;
     let backup = db.backup().await.unwrap();
     device
-        .record(&server.url(), &note_args("child-00", "After the backup"))
+        .record(&url, &note_args("child-00", "After the backup"))
         .await;
-    let out = device.ok(&server.url(), &["sync"]).await;
-    assert!(!stdout(&out).contains("lost"), "{}", stdout(&out));
+    let out = device.ok(&url, &["sync"]).await;
+    assert_stdout_lacks(&out, "lost");
     server.stop().await.unwrap();
 
     let server = TestServer::start(&backup.url).await.unwrap();

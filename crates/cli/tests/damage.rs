@@ -10,14 +10,12 @@ mod common;
 use std::io::{Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
 
-use common::{Device, note_args, standard_server, stderr, stdout};
+use common::{Device, assert_stdout_has, note_args, standard_server, stderr, stdout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_names_the_damage_and_its_steps_bring_the_unsent_work_to_the_server() {
-    let (_db, server) = standard_server(1).await;
-    let url = server.url();
-    let device = Device::new();
-    device.login(&url, "sw-a").await;
+    let (_db, server, url) = standard_server(1).await;
+    let device = Device::signed_in(&url, "sw-a").await;
     let id = device
         .record(&url, &note_args("child-00", "Visit kept through damage"))
         .await;
@@ -82,17 +80,9 @@ async fn doctor_names_the_damage_and_its_steps_bring_the_unsent_work_to_the_serv
     let aside = PathBuf::from(format!("{dir}.damaged"));
     std::fs::rename(device.path(), &aside).unwrap();
     let out = device.ok(&url, &["import", export.to_str().unwrap()]).await;
-    assert!(
-        stdout(&out).contains("queued 1 change(s)"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "queued 1 change(s)");
     let out = device.ok(&url, &["sync"]).await;
-    assert!(
-        stdout(&out).contains("sent 1 change(s), 1 confirmed"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "sent 1 change(s), 1 confirmed");
     assert!(
         server
             .state
@@ -104,6 +94,6 @@ async fn doctor_names_the_damage_and_its_steps_bring_the_unsent_work_to_the_serv
     );
     // The healthy store checks out.
     let out = device.ok(&url, &["doctor"]).await;
-    assert!(stdout(&out).contains("state: sound"), "{}", stdout(&out));
+    assert_stdout_has(&out, "state: sound");
     std::fs::remove_dir_all(&aside).unwrap();
 }

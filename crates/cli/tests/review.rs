@@ -13,7 +13,10 @@
 
 mod common;
 
-use common::{Device, assert_fails, note_args, standard_server, stderr, stdout};
+use common::{
+    Device, assert_fails, assert_stderr_has, assert_stderr_lacks, assert_stdout_has,
+    assert_stdout_lacks, note_args, plan_args, standard_server, stdout, worker_and_manager,
+};
 use serde_json::Value;
 
 /// The open review items about `doc`, as `review list --json` gives them.
@@ -36,11 +39,8 @@ async fn shown(device: &Device, url: &str, doc: &str) -> Value {
 /// diff show who changed what.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_off_amend_review_history_and_diff() {
-    let (_db, server) = standard_server(1).await;
-    let url = server.url();
-    let (worker, manager) = (Device::new(), Device::new());
-    worker.login(&url, "sw-a").await;
-    manager.login(&url, "mgr").await;
+    let (_db, server, url) = standard_server(1).await;
+    let (worker, manager) = worker_and_manager(&url).await;
 
     let id = worker
         .record(&url, &note_args("child-00", "Home visit"))
@@ -48,41 +48,29 @@ async fn sign_off_amend_review_history_and_diff() {
     worker.ok(&url, &["note", "edit", &id, "--complete"]).await;
     worker.ok(&url, &["sync"]).await;
     let out = worker.ok(&url, &["show", &id]).await;
-    assert!(
-        stdout(&out).contains("status: completed"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "status: completed");
 
     manager.ok(&url, &["sync"]).await;
     // The wrong command for the kind says which one to use.
     let out = manager.run(&url, &["plan", "sign-off", &id]).await;
     assert_fails(&out, 1, "use `fieldnotes note sign-off");
     let out = manager.ok(&url, &["note", "sign-off", &id]).await;
-    assert!(
-        stderr(&out).contains("run `fieldnotes sync` to send it"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(!stderr(&out).contains("only managers"), "{}", stderr(&out));
+    assert_stderr_has(&out, "run `fieldnotes sync` to send it");
+    assert_stderr_lacks(&out, "only managers");
     let out = manager.ok(&url, &["sync"]).await;
-    assert!(!stdout(&out).contains("refused"), "{}", stdout(&out));
+    assert_stdout_lacks(&out, "refused");
 
     worker.ok(&url, &["sync"]).await;
     let out = worker.ok(&url, &["show", &id]).await;
-    assert!(
-        stdout(&out).contains("status: signed off by mgr"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(!stdout(&out).contains("signed_off_by"), "{}", stdout(&out));
+    assert_stdout_has(&out, "status: signed off by mgr");
+    assert_stdout_lacks(&out, "signed_off_by");
 
     // Locked: an edit is refused and says how to amend.
     let out = worker
         .run(&url, &["note", "edit", &id, "--body", "Changed my mind."])
         .await;
     assert_fails(&out, 1, &format!("fieldnotes note amend {id} --reason"));
-    assert!(stderr(&out).contains("locked"), "{}", stderr(&out));
+    assert_stderr_has(&out, "locked");
 
     let out = worker
         .ok(
@@ -98,9 +86,9 @@ async fn sign_off_amend_review_history_and_diff() {
             ],
         )
         .await;
-    assert!(stderr(&out).contains("amended"), "{}", stderr(&out));
+    assert_stderr_has(&out, "amended");
     let out = worker.ok(&url, &["sync"]).await;
-    assert!(!stdout(&out).contains("refused"), "{}", stdout(&out));
+    assert_stdout_lacks(&out, "refused");
 
     // The manager's queue has the amendment, with its reason.
     let out = manager.ok(&url, &["review", "list"]).await;
@@ -117,7 +105,7 @@ async fn sign_off_amend_review_history_and_diff() {
     let out = manager
         .ok(&url, &["review", "list", "--item", "conflict"])
         .await;
-    assert!(!stdout(&out).contains("amendment"), "{}", stdout(&out));
+    assert_stdout_lacks(&out, "amendment");
     let out = manager.ok(&url, &["review", "show", &item]).await;
     let text = stdout(&out);
     assert!(text.contains("side 1"), "{text}");
@@ -137,19 +125,15 @@ async fn sign_off_amend_review_history_and_diff() {
             &["review", "resolve", &item, "--accept", "--reason", "fine"],
         )
         .await;
-    assert!(
-        stdout(&out).contains(&format!("item {item}")),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, &format!("item {item}"));
     assert!(items(&manager, &url, &id).await.is_empty(), "cleared");
     let out = manager
         .ok(&url, &["review", "list", "--status", "all"])
         .await;
-    assert!(stdout(&out).contains("STATUS"), "{}", stdout(&out));
+    assert_stdout_has(&out, "STATUS");
     // Accepted amendments are recorded as resolved (issue 9).
-    assert!(stdout(&out).contains("resolved"), "{}", stdout(&out));
-    assert!(!stdout(&out).contains("dismissed"), "{}", stdout(&out));
+    assert_stdout_has(&out, "resolved");
+    assert_stdout_lacks(&out, "dismissed");
 
     // History: four versions, numbered, with the right people and the amendment's reason.
     let out = manager.ok(&url, &["history", &id]).await;
@@ -204,22 +188,14 @@ async fn sign_off_amend_review_history_and_diff() {
     let out = manager
         .ok(&url, &["diff", &id, "--from", "4", "--to", "1"])
         .await;
-    assert!(
-        stdout(&out).contains("We talked about [-football and-] school."),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "We talked about [-football and-] school.");
     let out = manager
         .ok(
             &url,
             &["diff", &id, "--from", "1", "--to", "2", "--field", "status"],
         )
         .await;
-    assert!(
-        stdout(&out).contains("[-draft-]{+completed+}"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "[-draft-]{+completed+}");
     let out = manager.run(&url, &["diff", &id, "--from", "9"]).await;
     assert_fails(&out, 2, "from 1 to 4");
     let out = manager.ok(&url, &["diff", &id, "--json"]).await;
@@ -233,11 +209,8 @@ async fn sign_off_amend_review_history_and_diff() {
 /// and both devices then show it. A worker cannot open the queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_is_settled_by_choosing_a_side() {
-    let (_db, server) = standard_server(1).await;
-    let url = server.url();
-    let (worker, manager) = (Device::new(), Device::new());
-    worker.login(&url, "sw-a").await;
-    manager.login(&url, "mgr").await;
+    let (_db, server, url) = standard_server(1).await;
+    let (worker, manager) = worker_and_manager(&url).await;
     let id = worker.record(&url, &note_args("child-00", "Visit")).await;
     worker.ok(&url, &["sync"]).await;
     manager.ok(&url, &["sync"]).await;
@@ -251,11 +224,7 @@ async fn a_conflict_is_settled_by_choosing_a_side() {
     manager.ok(&url, &["sync"]).await;
     worker.ok(&url, &["sync"]).await;
     let out = worker.ok(&url, &["show", &id]).await;
-    assert!(
-        stdout(&out).contains("conflict in title"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "conflict in title");
 
     let out = worker.run(&url, &["review", "list"]).await;
     assert_fails(&out, 1, "the review queue is for managers and admins");
@@ -309,9 +278,9 @@ async fn a_conflict_is_settled_by_choosing_a_side() {
             ],
         )
         .await;
-    assert!(stdout(&out).contains("resolved"), "{}", stdout(&out));
-    assert!(!stdout(&out).contains("dismissed"), "{}", stdout(&out));
-    assert!(stdout(&out).contains(&chosen), "{}", stdout(&out));
+    assert_stdout_has(&out, "resolved");
+    assert_stdout_lacks(&out, "dismissed");
+    assert_stdout_has(&out, &chosen);
 
     worker.ok(&url, &["sync"]).await;
     manager.ok(&url, &["sync"]).await;
@@ -332,11 +301,8 @@ async fn a_conflict_is_settled_by_choosing_a_side() {
 /// it); a manager's is kept and `show` says who deleted it and why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_a_manager_deletes() {
-    let (_db, server) = standard_server(1).await;
-    let url = server.url();
-    let (worker, manager) = (Device::new(), Device::new());
-    worker.login(&url, "sw-a").await;
-    manager.login(&url, "mgr").await;
+    let (_db, server, url) = standard_server(1).await;
+    let (worker, manager) = worker_and_manager(&url).await;
     let mine = worker.record(&url, &note_args("child-00", "Mine")).await;
     worker.ok(&url, &["sync"]).await;
 
@@ -354,17 +320,9 @@ async fn only_a_manager_deletes() {
         1,
         "deleting a record is a manager's decision; sw-a is a social worker",
     );
-    assert!(
-        stderr(&out).contains("Nothing was saved"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "Nothing was saved");
     let out = worker.ok(&url, &["status"]).await;
-    assert!(
-        stdout(&out).contains("waiting to send: 0 change(s)"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "waiting to send: 0 change(s)");
 
     let theirs = manager
         .record(&url, &note_args("child-00", "Wrong child"))
@@ -377,14 +335,14 @@ async fn only_a_manager_deletes() {
         )
         .await;
     let out = manager.ok(&url, &["sync"]).await;
-    assert!(!stdout(&out).contains("refused"), "{}", stdout(&out));
+    assert_stdout_lacks(&out, "refused");
     let out = manager.ok(&url, &["show", &theirs]).await;
     assert!(
         stdout(&out).starts_with("deleted by mgr: filed on the wrong child"),
         "{}",
         stdout(&out)
     );
-    assert!(stdout(&out).contains("status: draft"), "{}", stdout(&out));
+    assert_stdout_has(&out, "status: draft");
     let record = shown(&manager, &url, &theirs).await;
     assert_eq!(record["deleted"]["by"], "mgr");
     let out = manager
@@ -407,26 +365,11 @@ async fn only_a_manager_deletes() {
 /// completion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_and_profiles_are_amended_after_completion() {
-    let (_db, server) = standard_server(1).await;
-    let url = server.url();
-    let (worker, manager) = (Device::new(), Device::new());
-    worker.login(&url, "sw-a").await;
-    manager.login(&url, "mgr").await;
-    let plan = worker
-        .record(
-            &url,
-            &[
-                "plan",
-                "new",
-                "--child",
-                "child-00",
-                "--point",
-                "Meet weekly",
-                "--planned-end",
-                "2027-06-30",
-            ],
-        )
-        .await;
+    let (_db, server, url) = standard_server(1).await;
+    let (worker, manager) = worker_and_manager(&url).await;
+    let mut args = plan_args("child-00", "Meet weekly");
+    args.extend(["--planned-end", "2027-06-30"]);
+    let plan = worker.record(&url, &args).await;
     worker
         .ok(&url, &["plan", "edit", &plan, "--complete"])
         .await;
@@ -438,11 +381,7 @@ async fn plans_and_profiles_are_amended_after_completion() {
     manager.ok(&url, &["sync"]).await;
     worker.ok(&url, &["sync"]).await;
     let out = worker.ok(&url, &["show", &plan]).await;
-    assert!(
-        stdout(&out).contains("status: signed off by mgr"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "status: signed off by mgr");
     let out = worker
         .run(&url, &["plan", "edit", &plan, "--point", "Meet on Fridays"])
         .await;
@@ -506,7 +445,7 @@ async fn plans_and_profiles_are_amended_after_completion() {
         .await;
     assert_eq!(shown(&worker, &url, &profile).await["fun"], "painting");
     let out = worker.ok(&url, &["sync"]).await;
-    assert!(!stdout(&out).contains("refused"), "{}", stdout(&out));
+    assert_stdout_lacks(&out, "refused");
     let queued = items(&manager, &url, &plan).await;
     assert_eq!(queued.len(), 1, "{queued:?}");
     assert_eq!(queued[0]["item_kind"], "amendment");

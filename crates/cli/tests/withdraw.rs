@@ -7,14 +7,15 @@
 
 mod common;
 
-use common::{Device, assert_fails, note_args, standard_server, stderr, stdout};
+use common::{
+    Device, assert_fails, assert_stderr_has, assert_stdout_has, assert_stdout_lacks, note_args,
+    standard_server, stdout,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_note_is_listed_with_its_way_out_and_withdrawn() {
-    let (_db, server) = standard_server(1).await;
-    let url = server.url();
-    let worker = Device::new();
-    worker.login(&url, "sw-a").await;
+    let (_db, _server, url) = standard_server(1).await;
+    let worker = Device::signed_in(&url, "sw-a").await;
 
     // Not synced yet, so the device does not know its children: the typo reaches the server.
     let id = worker
@@ -63,24 +64,16 @@ async fn a_refused_note_is_listed_with_its_way_out_and_withdrawn() {
     assert!(text.contains("waiting to send: 0 change(s)"), "{text}");
     assert!(!text.contains("refused"), "{text}");
     let out = worker.ok(&url, &["sync"]).await;
-    assert!(!stdout(&out).contains("refused"), "{}", stdout(&out));
+    assert_stdout_lacks(&out, "refused");
     let out = worker.run(&url, &["withdraw", &id]).await;
     assert_fails(&out, 1, &format!("no document {id} on this device"));
 
     // Now it knows its children: a typo is refused before it is saved.
     let out = worker.run(&url, &note_args("child-0O", "Typo again")).await;
     assert_fails(&out, 1, "may not write records for child:child-0O");
-    assert!(
-        stderr(&out).contains("Nothing was saved"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "Nothing was saved");
     let out = worker.ok(&url, &["status"]).await;
-    assert!(
-        stdout(&out).contains("waiting to send: 0 change(s)"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "waiting to send: 0 change(s)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,6 +79,13 @@ impl Device {
         out
     }
 
+    /// A new device with `username` signed in on it (online).
+    pub async fn signed_in(server: &str, username: &str) -> Device {
+        let device = Device::new();
+        device.login(server, username).await;
+        device
+    }
+
     /// Record one document and return its id.
     pub async fn record(&self, server: &str, args: &[&str]) -> String {
         let out = self.ok(server, args).await;
@@ -110,12 +117,22 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A fresh SQLite database and a server on it with the standard team (see `Org::standard`).
-pub async fn standard_server(children: usize) -> (TestDb, TestServer) {
+/// A social worker (sw-a) and their manager (mgr), each signed in on a device of their own.
+pub async fn worker_and_manager(server: &str) -> (Device, Device) {
+    (
+        Device::signed_in(server, "sw-a").await,
+        Device::signed_in(server, "mgr").await,
+    )
+}
+
+/// A fresh SQLite database and a server on it with the standard team (see `Org::standard`),
+/// and the server's URL.
+pub async fn standard_server(children: usize) -> (TestDb, TestServer, String) {
     let db = TestDb::new(Backend::Sqlite).await.unwrap();
     let server = TestServer::start(&db.url).await.unwrap();
     server.org().standard(children).await.unwrap();
-    (db, server)
+    let url = server.url();
+    (db, server, url)
 }
 
 pub fn note_args<'a>(child: &'a str, title: &'a str) -> Vec<&'a str> {
@@ -133,6 +150,11 @@ pub fn note_args<'a>(child: &'a str, title: &'a str) -> Vec<&'a str> {
     ]
 }
 
+/// `plan new` for `child` with one point.
+pub fn plan_args<'a>(child: &'a str, point: &'a str) -> Vec<&'a str> {
+    vec!["plan", "new", "--child", child, "--point", point]
+}
+
 pub fn assert_fails(out: &Output, code: i32, needle: &str) {
     assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
     assert!(
@@ -140,4 +162,34 @@ pub fn assert_fails(out: &Output, code: i32, needle: &str) {
         "wanted {needle:?}: {}",
         stderr(out)
     );
+}
+
+/// Whether `text` (a command's output) contains `needle` is `wanted`; shows the text if not.
+#[track_caller]
+fn assert_contains(text: &str, needle: &str, wanted: bool) {
+    assert!(text.contains(needle) == wanted, "{text}");
+}
+
+/// The command printed `needle` on standard output.
+#[track_caller]
+pub fn assert_stdout_has(out: &Output, needle: &str) {
+    assert_contains(&stdout(out), needle, true);
+}
+
+/// The command did not print `needle` on standard output.
+#[track_caller]
+pub fn assert_stdout_lacks(out: &Output, needle: &str) {
+    assert_contains(&stdout(out), needle, false);
+}
+
+/// The command printed `needle` on standard error.
+#[track_caller]
+pub fn assert_stderr_has(out: &Output, needle: &str) {
+    assert_contains(&stderr(out), needle, true);
+}
+
+/// The command did not print `needle` on standard error.
+#[track_caller]
+pub fn assert_stderr_lacks(out: &Output, needle: &str) {
+    assert_contains(&stderr(out), needle, false);
 }
