@@ -5,10 +5,11 @@
 use std::process::ExitCode;
 
 use fieldnotes_client::{Client, Resolution, ReviewQuery};
+use fieldnotes_protocol::ReviewStatus;
 use fieldnotes_protocol::review::{ItemKind, ReviewItem, Side};
 
 use crate::Usage;
-use crate::review_args::{ReviewCmd, ReviewDismiss, ReviewList, ReviewResolve};
+use crate::review_args::{ReviewCmd, ReviewDismiss, ReviewList, ReviewResolve, StatusFilter};
 use crate::ui::{
     Explain, age, check_reason, json_lines, json_one, more_may_follow, one_line, or_dash, short,
     short_time, table,
@@ -67,9 +68,10 @@ fn how_to_settle(item: &ReviewItem) -> String {
 }
 
 async fn list(client: &Client, a: ReviewList, json: bool) -> anyhow::Result<()> {
-    let with_status = a.status.as_deref().is_some_and(|s| s != "open");
+    let status = StatusFilter::or_default(a.status);
+    let with_status = status != StatusFilter::Only(ReviewStatus::Open);
     let query = ReviewQuery {
-        status: a.status.clone(),
+        status: a.status.map(|s| s.as_str().to_owned()),
         team: a.team,
         child: a.child,
         kind: a.kind.map(|k| k.as_str().to_owned()),
@@ -84,10 +86,7 @@ async fn list(client: &Client, a: ReviewList, json: bool) -> anyhow::Result<()> 
         return json_lines(&items);
     }
     if items.is_empty() {
-        eprintln!(
-            "nothing to review ({} items)",
-            a.status.as_deref().unwrap_or("open")
-        );
+        eprintln!("nothing to review ({} items)", status.as_str());
         return Ok(());
     }
     let rows: Vec<_> = items
@@ -211,7 +210,7 @@ fn show(item: &ReviewItem) {
                 .unwrap_or_default(),
         );
     }
-    if item.status == "open" {
+    if ReviewStatus::parse(&item.status) == Some(ReviewStatus::Open) {
         eprintln!("{}", how_to_settle(item));
     }
 }

@@ -1,8 +1,10 @@
 //! Arguments of the record-lifecycle commands that are not per kind (`delete`, `history`,
 //! `diff`) and of the review queue (`review ...`).
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args, Subcommand};
 use fieldnotes_model::DocKind;
+use fieldnotes_protocol::ReviewStatus;
 use fieldnotes_protocol::review::ItemKind;
 
 use crate::args::Page;
@@ -52,10 +54,44 @@ pub enum ReviewCmd {
 /// An item kind given on the command line.
 pub fn item_kind(s: &str) -> Result<ItemKind, String> {
     ItemKind::parse(s).ok_or_else(|| {
-        format!(
-            "{s:?} is not an item kind: use one of conflict, amendment, pending_amendment, \
-             plan_limit, invalid_merge"
-        )
+        let kinds: Vec<_> = ItemKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("{s:?} is not an item kind: use one of {}", kinds.join(", "))
+    })
+}
+
+/// Which review items `review list` shows: those of one status, or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Only(ReviewStatus),
+    All,
+}
+
+impl StatusFilter {
+    /// The word for every status.
+    const ALL_TEXT: &'static str = "all";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::Only(status) => status.as_str(),
+            StatusFilter::All => Self::ALL_TEXT,
+        }
+    }
+
+    /// The filter `review list` uses when `--status` is not given.
+    pub fn or_default(filter: Option<StatusFilter>) -> StatusFilter {
+        filter.unwrap_or(StatusFilter::Only(ReviewStatus::Open))
+    }
+}
+
+/// `--status`: each review status, or `all` (clap lists them in `--help`).
+fn status_filter() -> impl TypedValueParser<Value = StatusFilter> {
+    let names = ReviewStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .chain([StatusFilter::ALL_TEXT]);
+    PossibleValuesParser::new(names).try_map(|s| match s.as_str() {
+        StatusFilter::ALL_TEXT => Ok(StatusFilter::All),
+        other => other.parse().map(StatusFilter::Only),
     })
 }
 
@@ -80,8 +116,8 @@ pub struct ReviewList {
     #[arg(long, value_name = "N")]
     pub older_than_hours: Option<u32>,
     /// open, resolved, dismissed or all [default: open]
-    #[arg(long, value_parser = ["open", "resolved", "dismissed", "all"])]
-    pub status: Option<String>,
+    #[arg(long, value_parser = status_filter())]
+    pub status: Option<StatusFilter>,
     #[command(flatten)]
     pub page: Page,
 }

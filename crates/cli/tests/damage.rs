@@ -3,7 +3,7 @@
 //! its steps followed to the letter bringing that work to the server.
 
 // Test code: a failed unwrap is a failed test.
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -2,14 +2,8 @@
 //! server: completion, sign-off, the lock and amendments, history and word diffs, a conflict
 //! settled by choosing a side, and the manager-only decisions refused to a worker.
 
-// Test code: a failed unwrap is a failed test, and sizes here are small.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
