@@ -300,7 +300,8 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn uleb(&mut self) -> anyhow::Result<u64> {
+    /// A LEB128 number's bits, how many it has, and its last byte (which holds the sign).
+    fn leb(&mut self) -> anyhow::Result<(u64, u32, u8)> {
         let mut v = 0u64;
         let mut shift = 0;
         loop {
@@ -309,25 +310,21 @@ impl<'a> Reader<'a> {
             v |= u64::from(b & 0x7f) << shift;
             shift += 7;
             if b & 0x80 == 0 {
-                return Ok(v);
+                return Ok((v, shift, b));
             }
         }
     }
 
+    fn uleb(&mut self) -> anyhow::Result<u64> {
+        Ok(self.leb()?.0)
+    }
+
     fn sleb(&mut self) -> anyhow::Result<i64> {
-        let mut v = 0i64;
-        let mut shift = 0;
-        loop {
-            let b = self.take(1)?[0];
-            anyhow::ensure!(shift < 64, "number too long");
-            v |= i64::from(b & 0x7f) << shift;
-            shift += 7;
-            if b & 0x80 == 0 {
-                if shift < 64 && b & 0x40 != 0 {
-                    v |= -1 << shift;
-                }
-                return Ok(v);
-            }
+        let (bits, shift, last) = self.leb()?;
+        let mut v = bits as i64;
+        if shift < 64 && last & 0x40 != 0 {
+            v |= -1 << shift;
         }
+        Ok(v)
     }
 }

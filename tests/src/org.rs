@@ -41,6 +41,13 @@ pub fn now_ms() -> i64 {
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// The standard organisation ([`Org::standard`], with `children` children) written straight
+/// into the database at `database_url`, before any server runs on it.
+pub async fn seed_standard(database_url: &str, children: usize) -> anyhow::Result<()> {
+    let store = fieldnotes_store::open(database_url).await?;
+    Org::new(&*store).standard(children).await
+}
+
 /// Writes people and structure into a store.
 #[derive(Debug, Clone, Copy)]
 pub struct Org<'a> {
@@ -116,6 +123,17 @@ impl<'a> Org<'a> {
             .await
             .with_context(|| format!("allocating {child_id} to {worker_id}"))?;
         Ok(())
+    }
+
+    /// A child of `team` allocated to `worker_id`.
+    pub async fn caseload(
+        &self,
+        child_id: &str,
+        team: &str,
+        worker_id: &str,
+    ) -> anyhow::Result<()> {
+        self.child(child_id, team).await?;
+        self.allocate(child_id, worker_id).await
     }
 
     /// Team [`TEAM`] with a manager `mgr`, social workers `sw-a` and `sw-b`, youth worker
