@@ -11,9 +11,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
+    clippy::cast_sign_loss
 )]
 
 use std::time::Instant;
@@ -152,19 +150,47 @@ async fn signed_in(dir: &tempfile::TempDir, url: &str) -> anyhow::Result<Client>
     fieldnotes_tests::client::signed_in(dir.path(), url, "sw-a").await
 }
 
+/// The served database of W1 and W2 (not measured): the caseload, `n` notes the manager's
+/// other devices wrote (from `seed`), the server as a process of its own, and a proxy counting
+/// the bytes to it.
+struct Stage {
+    proxy: CountingProxy,
+    server: ServerProcess,
+    _db: TestDb,
+}
+
+impl Stage {
+    async fn new(backend: Backend, n: usize, seed: u64) -> anyhow::Result<Stage> {
+        let db = TestDb::new(backend).await?;
+        seed_org(&db).await?;
+        let server = ServerProcess::start(SERVER, &db.url)?;
+        seed_server(&server.url(), n, seed).await?;
+        let proxy = CountingProxy::start(server.addr).await?;
+        Ok(Stage {
+            proxy,
+            server,
+            _db: db,
+        })
+    }
+
+    /// The measured phase starts: bytes are counted from zero and both processes' peak memory
+    /// from now. The server's process id.
+    fn start_measuring(&self) -> String {
+        self.proxy.reset();
+        let server_pid = self.server.pid().to_string();
+        reset_peak_rss("self");
+        reset_peak_rss(&server_pid);
+        server_pid
+    }
+}
+
 /// W1 cold start: a new device with an empty store syncs until it holds all `n` notes.
 async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
-    let db = TestDb::new(backend).await?;
-    seed_org(&db).await?;
-    let server = ServerProcess::start(SERVER, &db.url)?;
-    seed_server(&server.url(), n, 1).await?;
-    let proxy = CountingProxy::start(server.addr).await?;
+    let stage = Stage::new(backend, n, 1).await?;
+    let proxy = &stage.proxy;
     let dir = tempfile::tempdir()?;
     let client = signed_in(&dir, &proxy.url()).await?;
-    proxy.reset();
-    let server_pid = server.pid().to_string();
-    reset_peak_rss("self");
-    reset_peak_rss(&server_pid);
+    let server_pid = stage.start_measuring();
 
     let start = Instant::now();
     let report = client.sync().await?;
@@ -194,11 +220,8 @@ async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
 /// W2 reconnect: A and B hold the same `n` notes. A, offline, edits 10%; B, online, edits a
 /// different 10%. Measured: from A's reconnection until A and B hold identical heads.
 async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
-    let db = TestDb::new(backend).await?;
-    seed_org(&db).await?;
-    let server = ServerProcess::start(SERVER, &db.url)?;
-    seed_server(&server.url(), n, 2).await?;
-    let proxy = CountingProxy::start(server.addr).await?;
+    let stage = Stage::new(backend, n, 2).await?;
+    let proxy = &stage.proxy;
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     // The worker's laptop and phone.
     let a = signed_in(&dir_a, &proxy.url()).await?;
@@ -218,10 +241,7 @@ async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
     moved_bytes += latest_change_bytes(&a, &ids[..tenth]).await? * 2;
     b.sync().await?;
     moved_bytes += latest_change_bytes(&b, &ids[tenth..2 * tenth]).await?;
-    proxy.reset();
-    let server_pid = server.pid().to_string();
-    reset_peak_rss("self");
-    reset_peak_rss(&server_pid);
+    let server_pid = stage.start_measuring();
 
     let start = Instant::now();
     let report_a = a.sync().await?;

@@ -2,13 +2,7 @@
 //! is kept in quarantine, and never stops the good documents in the same batch.
 
 // Test code: a failed unwrap is a failed test, and sizes here are small.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -6,9 +6,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
+    clippy::cast_possible_wrap
 )]
 
 mod common;

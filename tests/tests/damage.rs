@@ -9,7 +9,6 @@
 #![allow(
     clippy::unwrap_used,
     clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
     clippy::cast_sign_loss
 )]
 

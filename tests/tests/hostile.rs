@@ -5,12 +5,7 @@
 //! panic, which a panic hook installed below watches.
 
 // Test code: a failed unwrap is a failed test, and sizes here are small.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

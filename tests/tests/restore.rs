@@ -4,7 +4,7 @@
 //! at a reused feed position, and the person is told once. A plain restart is not a restore.
 
 // Test code: a failed unwrap is a failed test.
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

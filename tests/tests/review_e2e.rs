@@ -5,12 +5,7 @@
 //! is not lost. History shows every version with who, which device and when.
 
 // Test code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

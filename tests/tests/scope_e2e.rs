@@ -5,12 +5,7 @@
 //! a revoked device wipes itself on its next contact.
 
 // Test code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

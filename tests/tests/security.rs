@@ -2,12 +2,7 @@
 //! real socket, each refused with the right status and a reason a person can act on.
 
 // Test code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -2,13 +2,7 @@
 //! offline, converging, and refusals that never block the rest of the outbox.
 
 // Test code: a failed unwrap is a failed test, and sizes here are small.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
