@@ -114,10 +114,10 @@ pub fn the_only<T: Debug>(items: Vec<T>) -> T {
 
 /// The quarantine `kept` holds an entry for `doc_id` refused as `code`.
 #[track_caller]
-pub fn assert_quarantined(kept: &[QuarantineRecord], code: &str, doc_id: &str) {
+pub fn assert_quarantined(kept: &[QuarantineRecord], code: RejectCode, doc_id: &str) {
     assert!(
         kept.iter()
-            .any(|q| q.code == code && q.doc_id.as_deref() == Some(doc_id)),
+            .any(|q| q.code == code.as_str() && q.doc_id.as_deref() == Some(doc_id)),
         "no {code} entry for {doc_id}: {kept:?}"
     );
 }

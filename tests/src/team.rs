@@ -4,6 +4,7 @@
 
 use fieldnotes_client::{Client, Resolution, ReviewQuery};
 use fieldnotes_model::{Patch, Record};
+use fieldnotes_protocol::ReviewStatus;
 use fieldnotes_protocol::admin::{AuditEntry, Listing};
 use fieldnotes_protocol::review::ReviewItem;
 
@@ -135,10 +136,10 @@ impl Team {
     pub async fn items_with_status(
         &self,
         doc_id: &str,
-        status: &str,
+        status: ReviewStatus,
     ) -> anyhow::Result<Vec<ReviewItem>> {
         let query = ReviewQuery {
-            status: Some(status.to_owned()),
+            status: Some(status.as_str().to_owned()),
             ..ReviewQuery::default()
         };
         self.items(doc_id, &query).await

@@ -363,7 +363,7 @@ async fn a_change_in_another_devices_name_is_refused(backend: Backend) -> anyhow
     let (_, reason, _) = rejected(&response, 1);
     assert!(reason.contains(&other.actor.to_hex_string()), "{reason}");
     let kept = server.state.store.list_quarantine(None, 10).await?;
-    assert_quarantined(&kept, "foreign_actor", forged.id());
+    assert_quarantined(&kept, RejectCode::ForeignActor, forged.id());
     assert!(
         server
             .state

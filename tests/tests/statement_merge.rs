@@ -14,7 +14,7 @@ mod common;
 use fieldnotes_client::Resolution;
 use fieldnotes_model::{NewRecord, NewShortPlan, Record};
 use fieldnotes_protocol::review::ItemKind;
-use fieldnotes_protocol::{PushOutcome, RejectCode};
+use fieldnotes_protocol::{PushOutcome, RejectCode, ReviewStatus};
 use fieldnotes_tests::check::the_only;
 use fieldnotes_tests::fixtures::{self, body, note_status, visit_note_in, wishes};
 use fieldnotes_tests::wire::push_all;
@@ -56,7 +56,7 @@ async fn wishes_rewritten_offline_on_two_devices_go_to_review(
         );
     }
 
-    let item = the_only(t.items_with_status(&id, "open").await?);
+    let item = the_only(t.items_with_status(&id, ReviewStatus::Open).await?);
     assert_eq!(
         (item.item_kind, item.field.as_str()),
         (ItemKind::Conflict, "wishes_and_feelings")
@@ -98,8 +98,12 @@ async fn wishes_rewritten_offline_on_two_devices_go_to_review(
         );
         assert!(device.conflicts(&id).await?.is_empty());
     }
-    assert!(t.items_with_status(&id, "open").await?.is_empty());
-    let resolved = t.items_with_status(&id, "resolved").await?;
+    assert!(
+        t.items_with_status(&id, ReviewStatus::Open)
+            .await?
+            .is_empty()
+    );
+    let resolved = t.items_with_status(&id, ReviewStatus::Resolved).await?;
     assert_eq!(resolved.len(), 1);
     assert_eq!(
         resolved[0].decision.as_ref().unwrap().value.as_deref(),
@@ -125,7 +129,11 @@ async fn overlapping_body_rewrites_go_to_review_and_appends_do_not(
         appended.contains("He was smiling.") && appended.contains("Mum made tea."),
         "{appended}"
     );
-    assert!(t.items_with_status(&id, "open").await?.is_empty());
+    assert!(
+        t.items_with_status(&id, ReviewStatus::Open)
+            .await?
+            .is_empty()
+    );
 
     // The same sentence rewritten on both devices: one item, both versions and the merge.
     let a = appended.replace(
@@ -139,7 +147,7 @@ async fn overlapping_body_rewrites_go_to_review_and_appends_do_not(
     t.edit_apart(&id, [(&t.laptop, body(&a)), (&t.phone, body(&b))])
         .await?;
     let merged = note_field(t.manager.get(&id).await?, "body");
-    let item = the_only(t.items_with_status(&id, "open").await?);
+    let item = the_only(t.items_with_status(&id, ReviewStatus::Open).await?);
     assert_eq!(
         (item.item_kind, item.field.as_str()),
         (ItemKind::Conflict, "body")
@@ -163,7 +171,11 @@ async fn overlapping_body_rewrites_go_to_review_and_appends_do_not(
     for device in t.devices() {
         assert_eq!(note_field(device.get(&id).await?, "body"), b);
     }
-    assert!(t.items_with_status(&id, "open").await?.is_empty());
+    assert!(
+        t.items_with_status(&id, ReviewStatus::Open)
+            .await?
+            .is_empty()
+    );
     Ok(())
 }
 
@@ -172,7 +184,7 @@ async fn overlapping_body_rewrites_go_to_review_and_appends_do_not(
 async fn plan_points_are_credited_to_their_writers(backend: Backend) -> anyhow::Result<()> {
     let t = Team::new(backend).await?;
     let id = t.plan_over_its_limit().await?;
-    let items = t.items_with_status(&id, "open").await?;
+    let items = t.items_with_status(&id, ReviewStatus::Open).await?;
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0].item_kind, ItemKind::PlanLimit);
     let side = |p: &str| items[0].sides.iter().find(|s| s.value == p).unwrap();
@@ -215,7 +227,7 @@ async fn an_accepted_amendment_is_recorded_as_resolved(backend: Backend) -> anyh
         )
         .await?;
     t.sync_all().await?;
-    let items = t.items_with_status(&id, "open").await?;
+    let items = t.items_with_status(&id, ReviewStatus::Open).await?;
     let item = items
         .iter()
         .find(|i| i.item_kind == ItemKind::Amendment)
@@ -231,12 +243,16 @@ async fn an_accepted_amendment_is_recorded_as_resolved(backend: Backend) -> anyh
         decision.change.as_deref(),
         Some(item.sides[0].change.as_str())
     );
-    let resolved = t.items_with_status(&id, "resolved").await?;
+    let resolved = t.items_with_status(&id, ReviewStatus::Resolved).await?;
     assert_eq!(
         resolved.iter().map(|i| i.item_id).collect::<Vec<_>>(),
         [item.item_id]
     );
-    assert!(t.items_with_status(&id, "dismissed").await?.is_empty());
+    assert!(
+        t.items_with_status(&id, ReviewStatus::Dismissed)
+            .await?
+            .is_empty()
+    );
     // The record keeps the amendment.
     assert_eq!(
         note_field(t.phone.get(&id).await?, "wishes_and_feelings"),

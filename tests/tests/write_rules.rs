@@ -125,7 +125,7 @@ async fn each_fixed_field_rewrite_is_refused(backend: Backend) -> anyhow::Result
         assert!(quarantine_id.is_some(), "kept for review");
         assert!(accepted(&response, 1), "the rest of the push lands");
         let kept = server.state.store.list_quarantine(None, 100).await?;
-        assert_quarantined(&kept, "immutable_field", doc.id());
+        assert_quarantined(&kept, ImmutableField, doc.id());
         // The record still loads, unchanged.
         let answer = sw.get(&format!("/v1/documents/{}", doc.id())).await?;
         assert_eq!(answer.status, StatusCode::OK, "{field}");
