@@ -16,20 +16,20 @@
 #![allow(
     clippy::unwrap_used,
     clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
+    clippy::cast_possible_wrap
 )]
 
 use std::fmt::Write as _;
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
+use fieldnotes_server::SharedStore;
 use fieldnotes_store::directory::Actor;
 use fieldnotes_store::review::{NewReviewItem, ReviewFinding};
+use fieldnotes_tests::bench::{self, backends, median, percentile, read_flags};
 use fieldnotes_tests::fixtures::{rng, words};
 use fieldnotes_tests::org::now_ms;
-use fieldnotes_tests::{Backend, RawDevice, TestDb, TestServer};
+use fieldnotes_tests::{Backend, RawDevice, TestServer};
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::json;
@@ -96,34 +96,21 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
         requests: 200,
         budget_ms: 50.0,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--help" | "-h" => return Ok(None),
-            "--bench" => {}
-            "--backend" => {
-                let v = value("--backend")?;
-                args.backends = if v == "both" {
-                    vec![Backend::Sqlite, Backend::Postgres]
-                } else {
-                    vec![v.parse()?]
-                };
-            }
-            "--runs" => args.runs = value("--runs")?.parse().context("--runs: a number")?,
-            "--items" => args.items = value("--items")?.parse().context("--items: a number")?,
-            "--requests" => {
-                args.requests = value("--requests")?
-                    .parse()
-                    .context("--requests: a number")?;
-            }
+    let wanted = read_flags(HELP, |flag, value| {
+        match flag {
+            "--backend" => args.backends = backends(&value()?)?,
+            "--runs" => args.runs = value()?.parse().context("--runs: a number")?,
+            "--items" => args.items = value()?.parse().context("--items: a number")?,
+            "--requests" => args.requests = value()?.parse().context("--requests: a number")?,
             "--budget-ms" => {
-                args.budget_ms = value("--budget-ms")?
-                    .parse()
-                    .context("--budget-ms: a number")?;
+                args.budget_ms = value()?.parse().context("--budget-ms: a number")?;
             }
-            other => bail!("unknown argument {other:?}\n\n{HELP}"),
+            _ => return Ok(false),
         }
+        Ok(true)
+    })?;
+    if !wanted {
+        return Ok(None);
     }
     ensure!(args.runs >= 1, "--runs must be at least 1");
     ensure!(args.requests >= 1, "--requests must be at least 1");
@@ -245,14 +232,9 @@ fn hex(r: &mut StdRng, bytes: usize) -> String {
     })
 }
 
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+fn rfc3339(ms: i64) -> anyhow::Result<String> {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)?;
+    Ok(at.format(&time::format_description::well_known::Rfc3339)?)
 }
 
 /// A worker's signed-in device: the sides of a team's items are theirs.
@@ -268,6 +250,28 @@ async fn seed(
     n: usize,
     seed_value: u64,
 ) -> anyhow::Result<(Vec<Seeded>, RawDevice, RawDevice)> {
+    let writers = seed_writers(server).await?;
+    let store = &server.state.store;
+    let mut r = rng(seed_value);
+    let seed_now = now_ms();
+    let mut seeded: Vec<Seeded> = Vec::with_capacity(n);
+    for i in 0..n {
+        let age_hours = HOURS - 1 - i * HOURS / n;
+        let item = seed_item(store, &writers, &mut r, age_hours, seed_now).await?;
+        if let Some(last) = seeded.last() {
+            ensure!(item.id > last.id, "item {i} was not recorded as a new item");
+        }
+        seeded.push(item);
+    }
+    decide_a_fifth(store, &mut seeded, &mut r, seed_now).await?;
+    let admin = server.device("admin").await?;
+    let mgr = server.device("mgr").await?;
+    Ok((seeded, admin, mgr))
+}
+
+/// The teams, their people and children, and each team's two workers signed in (the writers
+/// of its items' sides).
+async fn seed_writers(server: &TestServer) -> anyhow::Result<Vec<Vec<Writer>>> {
     let org = server.org();
     // pod-1 with admin, mgr, sw-a, sw-b, yw and child-00..child-24.
     org.standard(CHILDREN_PER_TEAM).await?;
@@ -300,89 +304,108 @@ async fn seed(
         }
         writers.push(devices);
     }
+    Ok(writers)
+}
 
-    let store = &server.state.store;
-    let mut r = rng(seed_value);
-    let seed_now = now_ms();
-    let mut seeded: Vec<Seeded> = Vec::with_capacity(n);
-    for i in 0..n {
-        let child_index = r.random_range(0..TEAMS * CHILDREN_PER_TEAM);
-        let team_index = child_index / CHILDREN_PER_TEAM;
-        let item_kind = pick(&mut r, ITEM_KINDS);
-        let doc_kind = if item_kind == "plan_limit" {
-            "short_plan"
-        } else {
-            pick(&mut r, DOC_KINDS)
-        };
-        let field = match item_kind {
-            "plan_limit" => "points",
-            "invalid_merge" => "",
-            _ => FIELDS[r.random_range(0..FIELDS.len())],
-        };
-        let age_hours = HOURS - 1 - i * HOURS / n;
-        let at_ms = seed_now - age_hours as i64 * 3_600_000 - 1_800_000;
-        let team_writers = &writers[team_index];
-        let sides: Vec<serde_json::Value> = team_writers
-            .iter()
-            .enumerate()
-            .map(|(k, w)| {
-                let len = if field == "body" { 400 } else { 40 };
-                let mut side = json!({
-                    "value": words(&mut r, len),
-                    "change": hex(&mut r, 32),
-                    "actor": w.actor,
-                    "device_time": rfc3339(at_ms - 60_000 * (k as i64 + 1)),
-                    "shown": k == 0,
-                });
-                if item_kind == "amendment" {
-                    side["reason"] = json!(words(&mut r, 60));
-                }
-                side
-            })
-            .collect();
-        let child = format!("child-{child_index:02}");
-        let id = store
-            .record_review(&NewReviewItem {
-                // One document per item: no two items share (document, kind, field).
-                doc_id: format!("{}", uuid::Uuid::from_u128(r.random())),
-                doc_kind: doc_kind.to_owned(),
-                child_id: Some(child.clone()),
-                finding: ReviewFinding {
-                    item_kind: item_kind.to_owned(),
-                    field: field.to_owned(),
-                    summary: format!("{doc_kind} {field}: {}", words(&mut r, 50)),
-                    sides: serde_json::Value::Array(sides),
-                    seen_heads: vec![hex(&mut r, 32)],
-                },
-                device_id: Some(team_writers[1].device_id.clone()),
-                at_ms,
-            })
-            .await?;
-        if let Some(last) = seeded.last() {
-            ensure!(id > last.id, "item {i} was not recorded as a new item");
-        }
-        seeded.push(Seeded {
-            id,
-            team: format!("pod-{}", team_index + 1),
-            child,
-            doc_kind,
-            item_kind,
-            status: "open",
-            age_hours,
-        });
-    }
-    // A fifth of the queue has been decided, at random through it.
+/// One random item raised `age_hours` and a half before `seed_now`, recorded in `store`.
+async fn seed_item(
+    store: &SharedStore,
+    writers: &[Vec<Writer>],
+    r: &mut StdRng,
+    age_hours: usize,
+    seed_now: i64,
+) -> anyhow::Result<Seeded> {
+    let child_index = r.random_range(0..TEAMS * CHILDREN_PER_TEAM);
+    let team_index = child_index / CHILDREN_PER_TEAM;
+    let item_kind = pick(r, ITEM_KINDS);
+    let doc_kind = if item_kind == "plan_limit" {
+        "short_plan"
+    } else {
+        pick(r, DOC_KINDS)
+    };
+    let field = match item_kind {
+        "plan_limit" => "points",
+        "invalid_merge" => "",
+        _ => FIELDS[r.random_range(0..FIELDS.len())],
+    };
+    let at_ms = seed_now - age_hours as i64 * 3_600_000 - 1_800_000;
+    let team_writers = &writers[team_index];
+    let sides = sides(r, team_writers, field, item_kind, at_ms)?;
+    let child = format!("child-{child_index:02}");
+    let id = store
+        .record_review(&NewReviewItem {
+            // One document per item: no two items share (document, kind, field).
+            doc_id: format!("{}", uuid::Uuid::from_u128(r.random())),
+            doc_kind: doc_kind.to_owned(),
+            child_id: Some(child.clone()),
+            finding: ReviewFinding {
+                item_kind: item_kind.to_owned(),
+                field: field.to_owned(),
+                summary: format!("{doc_kind} {field}: {}", words(r, 50)),
+                sides: serde_json::Value::Array(sides),
+                seen_heads: vec![hex(r, 32)],
+            },
+            device_id: Some(team_writers[1].device_id.clone()),
+            at_ms,
+        })
+        .await?;
+    Ok(Seeded {
+        id,
+        team: format!("pod-{}", team_index + 1),
+        child,
+        doc_kind,
+        item_kind,
+        status: "open",
+        age_hours,
+    })
+}
+
+/// An item's sides, one per writer of its team, the first shown.
+fn sides(
+    r: &mut StdRng,
+    writers: &[Writer],
+    field: &str,
+    item_kind: &str,
+    at_ms: i64,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    writers
+        .iter()
+        .enumerate()
+        .map(|(k, w)| {
+            let len = if field == "body" { 400 } else { 40 };
+            let mut side = json!({
+                "value": words(r, len),
+                "change": hex(r, 32),
+                "actor": w.actor,
+                "device_time": rfc3339(at_ms - 60_000 * (k as i64 + 1))?,
+                "shown": k == 0,
+            });
+            if item_kind == "amendment" {
+                side["reason"] = json!(words(r, 60));
+            }
+            Ok(side)
+        })
+        .collect()
+}
+
+/// A fifth of the queue decided, at random through it.
+async fn decide_a_fifth(
+    store: &SharedStore,
+    seeded: &mut [Seeded],
+    r: &mut StdRng,
+    seed_now: i64,
+) -> anyhow::Result<()> {
     let admin_actor = Actor {
         user_id: Some("admin".to_owned()),
         device_id: None,
         at_ms: seed_now,
     };
-    for item in &mut seeded {
+    for item in seeded {
         if r.random_range(0..5) == 0 {
             let decision = json!({
                 "action": "resolved",
-                "value": words(&mut r, 40),
-                "change": hex(&mut r, 32),
+                "value": words(r, 40),
+                "change": hex(r, 32),
             });
             store
                 .decide_review(item.id, "resolved", &decision, &admin_actor)
@@ -390,9 +413,7 @@ async fn seed(
             item.status = "resolved";
         }
     }
-    let admin = server.device("admin").await?;
-    let mgr = server.device("mgr").await?;
-    Ok((seeded, admin, mgr))
+    Ok(())
 }
 
 /// One measured shape: who asks what.
@@ -555,21 +576,16 @@ async fn measure(
     })
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
+}
+
+/// Print one JSON line of run `run` (counted from 0) on `backend`: `fields` and which run.
+fn print_run_line(backend: Backend, run: usize, mut fields: serde_json::Value) {
+    fields["bench"] = json!("review_queue");
+    fields["backend"] = json!(backend.to_string());
+    fields["run"] = json!(run + 1);
+    println!("{fields}");
 }
 
 /// One run: a fresh database, seeded, then every shape measured.
@@ -578,33 +594,28 @@ async fn run_once(
     args: &Args,
     run: usize,
 ) -> anyhow::Result<Vec<(String, String, String, Figures)>> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
+    let (_db, server) = TestServer::fresh(backend).await?;
     let seed_start = Instant::now();
     let (seeded, admin, mgr) = seed(&server, args.items, 7 + run as u64).await?;
     let open = seeded.iter().filter(|i| i.status == "open").count();
-    println!(
-        "{}",
+    print_run_line(
+        backend,
+        run,
         json!({
-            "bench": "review_queue",
-            "backend": backend.to_string(),
-            "run": run + 1,
             "seeded_items": seeded.len(),
             "open": open,
             "resolved": seeded.len() - open,
             "seed_ms": seed_start.elapsed().as_millis() as u64,
-        })
+        }),
     );
     let mut out = Vec::new();
     for shape in shapes(&seeded) {
         let device = if shape.who == "admin" { &admin } else { &mgr };
         let f = measure(device, &shape, &seeded, args.requests).await?;
-        println!(
-            "{}",
+        print_run_line(
+            backend,
+            run,
             json!({
-                "bench": "review_queue",
-                "backend": backend.to_string(),
-                "run": run + 1,
                 "who": shape.who,
                 "shape": shape.name,
                 "path": shape.query.path(),
@@ -614,7 +625,7 @@ async fn run_once(
                 "p50_ms": round2(f.p50_ms),
                 "p99_ms": round2(f.p99_ms),
                 "max_ms": round2(f.max_ms),
-            })
+            }),
         );
         out.push((
             shape.who.to_owned(),
@@ -627,7 +638,7 @@ async fn run_once(
     Ok(out)
 }
 
-async fn run(args: Args) -> anyhow::Result<bool> {
+async fn run(args: Args) -> anyhow::Result<()> {
     let mut within = true;
     for &backend in &args.backends {
         let mut runs = Vec::new();
@@ -662,38 +673,14 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             );
         }
     }
-    Ok(within)
+    ensure!(
+        within,
+        "a median p99 is over the {} ms budget",
+        args.budget_ms
+    );
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
-    let args = match parse_args() {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            print!("{HELP}");
-            return std::process::ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let budget = args.budget_ms;
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => {
-            eprintln!("error: a median p99 is over the {budget} ms budget");
-            std::process::ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    bench::main(HELP, parse_args(), run)
 }

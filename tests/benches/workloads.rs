@@ -11,9 +11,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
+    clippy::cast_sign_loss
 )]
 
 use std::time::Instant;
@@ -22,8 +20,12 @@ use anyhow::{Context, bail};
 use fieldnotes_client::Client;
 use fieldnotes_model::{Patch, VisitNotePatch};
 use fieldnotes_protocol::PushDoc;
+use fieldnotes_tests::bench::{self, backends, median, percentile, read_flags};
 use fieldnotes_tests::fixtures::{rng, visit_note, words};
-use fieldnotes_tests::{Backend, CountingProxy, Org, PASSWORD, RawDevice, ServerProcess, TestDb};
+use fieldnotes_tests::org::seed_standard;
+use fieldnotes_tests::wire::push_all;
+use fieldnotes_tests::{Backend, CountingProxy, PASSWORD, RawDevice, ServerProcess, TestDb};
+use rand::rngs::StdRng;
 use serde_json::json;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_fieldnotes-test-server");
@@ -53,14 +55,10 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
         backends: vec![Backend::Sqlite, Backend::Postgres],
         runs: 3,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--help" | "-h" => return Ok(None),
-            "--bench" => {}
+    let wanted = read_flags(HELP, |flag, value| {
+        match flag {
             "--workload" => {
-                let v = value("--workload")?;
+                let v = value()?;
                 args.workloads = match v.as_str() {
                     "all" => vec!["w1".into(), "w2".into(), "w5".into()],
                     "w1" | "w2" | "w5" => vec![v],
@@ -68,7 +66,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
                 };
             }
             "--n" => {
-                args.ns = value("--n")?
+                args.ns = value()?
                     .split(',')
                     .map(|n| {
                         n.trim()
@@ -77,21 +75,14 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
                     })
                     .collect::<anyhow::Result<_>>()?;
             }
-            "--backend" => {
-                let v = value("--backend")?;
-                args.backends = if v == "both" {
-                    vec![Backend::Sqlite, Backend::Postgres]
-                } else {
-                    vec![v.parse()?]
-                };
-            }
-            "--runs" => {
-                args.runs = value("--runs")?
-                    .parse()
-                    .context("--runs must be a number")?
-            }
-            other => bail!("unknown argument {other:?}\n\n{HELP}"),
+            "--backend" => args.backends = backends(&value()?)?,
+            "--runs" => args.runs = value()?.parse().context("--runs must be a number")?,
+            _ => return Ok(false),
         }
+        Ok(true)
+    })?;
+    if !wanted {
+        return Ok(None);
     }
     if args.runs == 0 {
         bail!("--runs must be at least 1");
@@ -129,8 +120,7 @@ struct Figures {
 /// A database with one caseload: team pod-1, its manager `mgr`, and 25 children allocated to
 /// the social worker `sw-a` (the device under test). Not measured.
 async fn seed_org(db: &TestDb) -> anyhow::Result<()> {
-    let store = fieldnotes_store::open(&db.url).await?;
-    Org::new(&*store).standard(25).await
+    seed_standard(&db.url, 25).await
 }
 
 /// The team manager's other devices write `n` notes to the server (not measured).
@@ -140,18 +130,9 @@ async fn seed_server(url: &str, n: usize, seed: u64) -> anyhow::Result<()> {
     let writer = RawDevice::login(url, "mgr", PASSWORD).await?;
     for i in 0..n {
         let mut doc = writer.create(visit_note(&mut r, i, "mgr"))?;
-        batch.push(PushDoc {
-            doc_id: doc.id().to_owned(),
-            changes: doc
-                .all_changes()
-                .into_iter()
-                .map(|c| c.bytes.into())
-                .collect(),
-        });
+        batch.push(push_all(&mut doc));
         if batch.len() == 500 || i + 1 == n {
-            let response = writer
-                .round(std::mem::take(&mut batch), None, Vec::new())
-                .await?;
+            let response = writer.push(std::mem::take(&mut batch)).await?;
             if let Some(refused) = response
                 .results
                 .iter()
@@ -169,19 +150,47 @@ async fn signed_in(dir: &tempfile::TempDir, url: &str) -> anyhow::Result<Client>
     fieldnotes_tests::client::signed_in(dir.path(), url, "sw-a").await
 }
 
+/// The served database of W1 and W2 (not measured): the caseload, `n` notes the manager's
+/// other devices wrote (from `seed`), the server as a process of its own, and a proxy counting
+/// the bytes to it.
+struct Stage {
+    proxy: CountingProxy,
+    server: ServerProcess,
+    _db: TestDb,
+}
+
+impl Stage {
+    async fn new(backend: Backend, n: usize, seed: u64) -> anyhow::Result<Stage> {
+        let db = TestDb::new(backend).await?;
+        seed_org(&db).await?;
+        let server = ServerProcess::start(SERVER, &db.url)?;
+        seed_server(&server.url(), n, seed).await?;
+        let proxy = CountingProxy::start(server.addr).await?;
+        Ok(Stage {
+            proxy,
+            server,
+            _db: db,
+        })
+    }
+
+    /// The measured phase starts: bytes are counted from zero and both processes' peak memory
+    /// from now. The server's process id.
+    fn start_measuring(&self) -> String {
+        self.proxy.reset();
+        let server_pid = self.server.pid().to_string();
+        reset_peak_rss("self");
+        reset_peak_rss(&server_pid);
+        server_pid
+    }
+}
+
 /// W1 cold start: a new device with an empty store syncs until it holds all `n` notes.
 async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
-    let db = TestDb::new(backend).await?;
-    seed_org(&db).await?;
-    let server = ServerProcess::start(SERVER, &db.url)?;
-    seed_server(&server.url(), n, 1).await?;
-    let proxy = CountingProxy::start(server.addr).await?;
+    let stage = Stage::new(backend, n, 1).await?;
+    let proxy = &stage.proxy;
     let dir = tempfile::tempdir()?;
     let client = signed_in(&dir, &proxy.url()).await?;
-    proxy.reset();
-    let server_pid = server.pid().to_string();
-    reset_peak_rss("self");
-    reset_peak_rss(&server_pid);
+    let server_pid = stage.start_measuring();
 
     let start = Instant::now();
     let report = client.sync().await?;
@@ -211,11 +220,8 @@ async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
 /// W2 reconnect: A and B hold the same `n` notes. A, offline, edits 10%; B, online, edits a
 /// different 10%. Measured: from A's reconnection until A and B hold identical heads.
 async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
-    let db = TestDb::new(backend).await?;
-    seed_org(&db).await?;
-    let server = ServerProcess::start(SERVER, &db.url)?;
-    seed_server(&server.url(), n, 2).await?;
-    let proxy = CountingProxy::start(server.addr).await?;
+    let stage = Stage::new(backend, n, 2).await?;
+    let proxy = &stage.proxy;
     let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
     // The worker's laptop and phone.
     let a = signed_in(&dir_a, &proxy.url()).await?;
@@ -228,39 +234,14 @@ async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
     let tenth = n / 10;
     let mut r = rng(22);
     let mut moved_bytes = 0u64;
-    for id in &ids[..tenth] {
-        let body = match a.get(id).await? {
-            Some(fieldnotes_model::Record::VisitNote(note)) => note.body,
-            _ => bail!("W2: {id} is not a visit note"),
-        };
-        let patch = VisitNotePatch {
-            title: Some(words(&mut r, 40).chars().take(40).collect()),
-            body: Some(format!("{body} {}", words(&mut r, 300))),
-            ..Default::default()
-        };
-        a.edit(id, Patch::VisitNote(patch)).await?;
-    }
-    for id in &ids[tenth..2 * tenth] {
-        let body = match b.get(id).await? {
-            Some(fieldnotes_model::Record::VisitNote(note)) => note.body,
-            _ => bail!("W2: {id} is not a visit note"),
-        };
-        let patch = VisitNotePatch {
-            title: Some(words(&mut r, 40).chars().take(40).collect()),
-            body: Some(format!("{body} {}", words(&mut r, 300))),
-            ..Default::default()
-        };
-        b.edit(id, Patch::VisitNote(patch)).await?;
-    }
+    edit_tenth(&a, &ids[..tenth], &mut r).await?;
+    edit_tenth(&b, &ids[tenth..2 * tenth], &mut r).await?;
     // Each edited note has one new change; A's go up and down once, B's go down once (B's
     // own upload happens while it is online, before A reconnects).
     moved_bytes += latest_change_bytes(&a, &ids[..tenth]).await? * 2;
     b.sync().await?;
     moved_bytes += latest_change_bytes(&b, &ids[tenth..2 * tenth]).await?;
-    proxy.reset();
-    let server_pid = server.pid().to_string();
-    reset_peak_rss("self");
-    reset_peak_rss(&server_pid);
+    let server_pid = stage.start_measuring();
 
     let start = Instant::now();
     let report_a = a.sync().await?;
@@ -284,6 +265,23 @@ async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
             "bytes_per_change_byte": bytes as f64 / moved_bytes.max(1) as f64,
         }),
     })
+}
+
+/// W2's edits on one device: each note gets a new title and 300 more characters of body.
+async fn edit_tenth(device: &Client, ids: &[String], r: &mut StdRng) -> anyhow::Result<()> {
+    for id in ids {
+        let body = match device.get(id).await? {
+            Some(fieldnotes_model::Record::VisitNote(note)) => note.body,
+            _ => bail!("W2: {id} is not a visit note"),
+        };
+        let patch = VisitNotePatch {
+            title: Some(words(r, 40).chars().take(40).collect()),
+            body: Some(format!("{body} {}", words(r, 300))),
+            ..Default::default()
+        };
+        device.edit(id, Patch::VisitNote(patch)).await?;
+    }
+    Ok(())
 }
 
 /// Total size of the latest change of each of these notes.
@@ -347,14 +345,6 @@ async fn w5(backend: Backend, _n: usize) -> anyhow::Result<Figures> {
     })
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 fn line(workload: &str, n: usize, backend: Backend, f: &Figures) -> serde_json::Value {
     let mut v = json!({
         "workload": workload,
@@ -372,11 +362,6 @@ fn line(workload: &str, n: usize, backend: Backend, f: &Figures) -> serde_json::
         }
     }
     v
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -418,29 +403,5 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = match parse_args() {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            print!("{HELP}");
-            return std::process::ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    bench::main(HELP, parse_args(), run)
 }

@@ -25,3 +25,33 @@ pub async fn signed_in(dir: &Path, url: &str, user: &str) -> anyhow::Result<Clie
         .await?;
     Ok(client)
 }
+
+/// A real device in a temporary folder of its own, signed in: derefs to its [`Client`]. The
+/// folder goes when the device is dropped (after the client).
+#[derive(Debug)]
+pub struct Device {
+    client: Client,
+    dir: tempfile::TempDir,
+}
+
+impl Device {
+    /// A device for `user` in a new temporary folder, signed in online at `url`.
+    pub async fn sign_in(url: &str, user: &str) -> anyhow::Result<Device> {
+        let dir = tempfile::tempdir()?;
+        let client = signed_in(dir.path(), url, user).await?;
+        Ok(Device { client, dir })
+    }
+
+    /// The folder the device keeps its store in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl std::ops::Deref for Device {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}

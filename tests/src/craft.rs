@@ -29,17 +29,34 @@ use sha2::{Digest, Sha256};
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 
-/// Column specs as automerge writes them in a change.
+/// Column specs as automerge writes them in a change: `id << 4 | type`.
 pub mod col {
-    pub const OBJ_ACTOR: u32 = 0x01;
-    pub const OBJ_CTR: u32 = 0x02;
-    pub const KEY_ACTOR: u32 = 0x11;
-    pub const KEY_CTR: u32 = 0x13;
-    pub const KEY_STR: u32 = 0x15;
-    pub const INSERT: u32 = 0x34;
-    pub const ACTION: u32 = 0x42;
-    pub const VAL_META: u32 = 0x56;
-    pub const PRED_GROUP: u32 = 0x70;
+    /// Column types, numbered as automerge numbers them.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Type {
+        Group,
+        Actor,
+        Uleb,
+        Delta,
+        Boolean,
+        String,
+        ValueMeta,
+    }
+
+    /// The spec of column `id` holding values of type `kind` (not deflated).
+    pub const fn spec(id: u32, kind: Type) -> u32 {
+        id << 4 | kind as u32
+    }
+
+    pub const OBJ_ACTOR: u32 = spec(0, Type::Actor);
+    pub const OBJ_CTR: u32 = spec(0, Type::Uleb);
+    pub const KEY_ACTOR: u32 = spec(1, Type::Actor);
+    pub const KEY_CTR: u32 = spec(1, Type::Delta);
+    pub const KEY_STR: u32 = spec(1, Type::String);
+    pub const INSERT: u32 = spec(3, Type::Boolean);
+    pub const ACTION: u32 = spec(4, Type::Uleb);
+    pub const VAL_META: u32 = spec(5, Type::ValueMeta);
+    pub const PRED_GROUP: u32 = spec(7, Type::Group);
 }
 
 /// The parts of one change chunk.
@@ -157,17 +174,14 @@ impl ChangeParts {
     }
 }
 
-/// Append an unsigned LEB128 number.
+/// Append an unsigned LEB128 number: seven bits a byte, low first, the top bit set on every
+/// byte but the last.
 pub fn uleb(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let low = (n & 0x7f) as u8;
+    while n >= 0x80 {
+        out.push((n & 0x7f) as u8 | 0x80);
         n >>= 7;
-        if n == 0 {
-            out.push(low);
-            return;
-        }
-        out.push(low | 0x80);
     }
+    out.push(n as u8);
 }
 
 /// Append a signed LEB128 number.
@@ -300,7 +314,8 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn uleb(&mut self) -> anyhow::Result<u64> {
+    /// A LEB128 number's bits, how many it has, and its last byte (which holds the sign).
+    fn leb(&mut self) -> anyhow::Result<(u64, u32, u8)> {
         let mut v = 0u64;
         let mut shift = 0;
         loop {
@@ -309,25 +324,21 @@ impl<'a> Reader<'a> {
             v |= u64::from(b & 0x7f) << shift;
             shift += 7;
             if b & 0x80 == 0 {
-                return Ok(v);
+                return Ok((v, shift, b));
             }
         }
     }
 
+    fn uleb(&mut self) -> anyhow::Result<u64> {
+        Ok(self.leb()?.0)
+    }
+
     fn sleb(&mut self) -> anyhow::Result<i64> {
-        let mut v = 0i64;
-        let mut shift = 0;
-        loop {
-            let b = self.take(1)?[0];
-            anyhow::ensure!(shift < 64, "number too long");
-            v |= i64::from(b & 0x7f) << shift;
-            shift += 7;
-            if b & 0x80 == 0 {
-                if shift < 64 && b & 0x40 != 0 {
-                    v |= -1 << shift;
-                }
-                return Ok(v);
-            }
+        let (bits, shift, last) = self.leb()?;
+        let mut v = bits as i64;
+        if shift < 64 && last & 0x40 != 0 {
+            v |= -1 << shift;
         }
+        Ok(v)
     }
 }

@@ -40,6 +40,14 @@ pub fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// The URL of database `name` on the PostgreSQL server whose `admin` URL is given.
+fn database_url(admin: &str, name: &str) -> anyhow::Result<String> {
+    match admin.rfind('/') {
+        Some(slash) if slash > "postgres://".len() => Ok(format!("{}/{name}", &admin[..slash])),
+        _ => bail!("FIELDNOTES_TEST_PG_URL {admin} must end in /DATABASE"),
+    }
+}
+
 /// A database that exists for one test and is removed after it.
 pub struct TestDb {
     pub backend: Backend,
@@ -88,12 +96,7 @@ impl TestDb {
                     .execute(&mut conn)
                     .await
                     .with_context(|| format!("creating database {name}"))?;
-                let url = match admin.rfind('/') {
-                    Some(slash) if slash > "postgres://".len() => {
-                        format!("{}/{name}", &admin[..slash])
-                    }
-                    _ => bail!("FIELDNOTES_TEST_PG_URL {admin} must end in /DATABASE"),
-                };
+                let url = database_url(&admin, &name)?;
                 Ok(TestDb {
                     backend,
                     url,
@@ -161,12 +164,7 @@ impl TestDb {
                         Err(e) => return Err(e).context("copying the database"),
                     }
                 }
-                let url = match admin.rfind('/') {
-                    Some(slash) if slash > "postgres://".len() => {
-                        format!("{}/{name}", &admin[..slash])
-                    }
-                    _ => bail!("FIELDNOTES_TEST_PG_URL {admin} must end in /DATABASE"),
-                };
+                let url = database_url(&admin, &name)?;
                 Ok(TestDb {
                     backend: Backend::Postgres,
                     url,

@@ -1,6 +1,9 @@
 //! Realistic documents from a seeded generator, shared by tests and benchmarks.
 
-use fieldnotes_model::{NewRecord, NewVisitNote, VisitKind};
+use fieldnotes_model::{
+    AboutMePatch, NewAboutMe, NewRecord, NewShortPlan, NewVisitNote, NoteStatus, Patch, Record,
+    ShortPlanPatch, SubjectKind, VisitKind, VisitNote, VisitNotePatch,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -78,4 +81,78 @@ pub fn actor() -> automerge::ActorId {
 /// A fresh document id.
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// A two-point-or-so short plan about `child` by `author`, with no review or end date.
+pub fn plan(child: &str, author: &str, points: &[&str]) -> NewRecord {
+    NewRecord::ShortPlan(NewShortPlan {
+        child_id: child.to_owned(),
+        author: author.to_owned(),
+        points: points.iter().map(|p| (*p).to_owned()).collect(),
+        review_on: None,
+        planned_end: None,
+    })
+}
+
+/// A child's "about me" profile whose only answer is what they find `fun`.
+pub fn about_me(child: &str, fun: &str) -> NewRecord {
+    NewRecord::AboutMe(NewAboutMe {
+        subject_kind: SubjectKind::Child,
+        subject_id: child.to_owned(),
+        fun: fun.to_owned(),
+        dislikes: String::new(),
+        important: String::new(),
+        how_to_help: String::new(),
+    })
+}
+
+/// A patch to a visit note: `edit` applied to an empty one.
+pub fn visit_patch(edit: impl FnOnce(&mut VisitNotePatch)) -> Patch {
+    let mut patch = VisitNotePatch::default();
+    edit(&mut patch);
+    Patch::VisitNote(patch)
+}
+
+/// A patch setting a visit note's title.
+pub fn title(text: &str) -> Patch {
+    visit_patch(|p| p.title = Some(text.to_owned()))
+}
+
+/// A patch setting a visit note's body.
+pub fn body(text: &str) -> Patch {
+    visit_patch(|p| p.body = Some(text.to_owned()))
+}
+
+/// A patch setting a visit note's wishes and feelings.
+pub fn wishes(text: &str) -> Patch {
+    visit_patch(|p| p.wishes_and_feelings = Some(text.to_owned()))
+}
+
+/// A patch moving a visit note to `status`.
+pub fn note_status(status: NoteStatus) -> Patch {
+    visit_patch(|p| p.status = Some(status))
+}
+
+/// A patch setting a short plan's points.
+pub fn plan_points(points: Vec<String>) -> Patch {
+    Patch::ShortPlan(ShortPlanPatch {
+        points: Some(points),
+        ..ShortPlanPatch::default()
+    })
+}
+
+/// A patch to an "about me" profile: `edit` applied to an empty one.
+pub fn about_me_patch(edit: impl FnOnce(&mut AboutMePatch)) -> Patch {
+    let mut patch = AboutMePatch::default();
+    edit(&mut patch);
+    Patch::AboutMe(patch)
+}
+
+/// The visit note a device or server read, or a failure naming what it was instead.
+#[track_caller]
+pub fn visit_note_in(record: Option<Record>) -> VisitNote {
+    match record {
+        Some(Record::VisitNote(note)) => note,
+        other => panic!("expected a visit note, got {other:?}"),
+    }
 }

@@ -3,6 +3,8 @@
 //! process, a byte-counting TCP proxy, raw protocol calls and seeded documents. Everything
 //! listens on 127.0.0.1 only.
 
+pub mod bench;
+pub mod check;
 pub mod client;
 pub mod craft;
 pub mod db;
@@ -10,10 +12,14 @@ pub mod fixtures;
 pub mod org;
 pub mod proxy;
 pub mod server;
+pub mod team;
+pub mod tokens;
 pub mod wire;
 
+pub use client::Device;
 pub use db::{Backend, TestDb, pg_admin_url};
 pub use org::{Org, PASSWORD};
 pub use proxy::CountingProxy;
 pub use server::{ServerProcess, TestServer};
+pub use team::Team;
 pub use wire::RawDevice;

@@ -41,6 +41,29 @@ pub fn now_ms() -> i64 {
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// The standard organisation ([`Org::standard`], with `children` children) written straight
+/// into the database at `database_url`, before any server runs on it.
+pub async fn seed_standard(database_url: &str, children: usize) -> anyhow::Result<()> {
+    let store = fieldnotes_store::open(database_url).await?;
+    Org::new(&*store).standard(children).await
+}
+
+/// The record of a test person: active, password [`PASSWORD`] (cheaply hashed), username
+/// the user id.
+fn user_record(user_id: &str, role: &str, team: Option<&str>) -> anyhow::Result<UserRecord> {
+    Ok(UserRecord {
+        user_id: user_id.to_owned(),
+        username: user_id.to_owned(),
+        display_name: format!("{user_id} (test)"),
+        role: role.to_owned(),
+        team_id: team.map(str::to_owned),
+        password_hash: Some(cheap_hash(PASSWORD)?),
+        external_subject: None,
+        active: true,
+        created_at_ms: now_ms(),
+    })
+}
+
 /// Writes people and structure into a store.
 #[derive(Debug, Clone, Copy)]
 pub struct Org<'a> {
@@ -53,17 +76,15 @@ impl<'a> Org<'a> {
     }
 
     pub async fn team(&self, team_id: &str, pod_read_access: bool) -> anyhow::Result<()> {
+        let team = TeamRecord {
+            team_id: team_id.to_owned(),
+            name: format!("Team {team_id}"),
+            pod_read_access,
+            plan_point_limit: 3,
+            created_at_ms: now_ms(),
+        };
         self.store
-            .create_team(
-                &TeamRecord {
-                    team_id: team_id.to_owned(),
-                    name: format!("Team {team_id}"),
-                    pod_read_access,
-                    plan_point_limit: 3,
-                    created_at_ms: now_ms(),
-                },
-                &setup_actor(),
-            )
+            .create_team(&team, &setup_actor())
             .await
             .with_context(|| format!("creating team {team_id}"))
     }
@@ -75,37 +96,23 @@ impl<'a> Org<'a> {
         role: &str,
         team: Option<&str>,
     ) -> anyhow::Result<()> {
+        let user = user_record(user_id, role, team)?;
         self.store
-            .create_user(
-                &UserRecord {
-                    user_id: user_id.to_owned(),
-                    username: user_id.to_owned(),
-                    display_name: format!("{user_id} (test)"),
-                    role: role.to_owned(),
-                    team_id: team.map(str::to_owned),
-                    password_hash: Some(cheap_hash(PASSWORD)?),
-                    external_subject: None,
-                    active: true,
-                    created_at_ms: now_ms(),
-                },
-                &setup_actor(),
-            )
+            .create_user(&user, &setup_actor())
             .await
             .with_context(|| format!("creating {user_id}"))
     }
 
     pub async fn child(&self, child_id: &str, team: &str) -> anyhow::Result<()> {
+        let child = ChildRecord {
+            child_id: child_id.to_owned(),
+            display_name: format!("Child {child_id}"),
+            team_id: team.to_owned(),
+            case_holder: None,
+            created_at_ms: now_ms(),
+        };
         self.store
-            .create_child(
-                &ChildRecord {
-                    child_id: child_id.to_owned(),
-                    display_name: format!("Child {child_id}"),
-                    team_id: team.to_owned(),
-                    case_holder: None,
-                    created_at_ms: now_ms(),
-                },
-                &setup_actor(),
-            )
+            .create_child(&child, &setup_actor())
             .await
             .with_context(|| format!("creating child {child_id}"))
     }
@@ -116,6 +123,17 @@ impl<'a> Org<'a> {
             .await
             .with_context(|| format!("allocating {child_id} to {worker_id}"))?;
         Ok(())
+    }
+
+    /// A child of `team` allocated to `worker_id`.
+    pub async fn caseload(
+        &self,
+        child_id: &str,
+        team: &str,
+        worker_id: &str,
+    ) -> anyhow::Result<()> {
+        self.child(child_id, team).await?;
+        self.allocate(child_id, worker_id).await
     }
 
     /// Team [`TEAM`] with a manager `mgr`, social workers `sw-a` and `sw-b`, youth worker

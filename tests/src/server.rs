@@ -3,10 +3,19 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use fieldnotes_protocol::auth::ME_PATH;
+use fieldnotes_server::auth::tokens::SIGNING_KEY_NAME;
+use fieldnotes_server::state::{Limits, Policy};
 use fieldnotes_server::{AppState, Config};
+use fieldnotes_store::StoreOptions;
 use tokio::net::TcpListener;
+
+use crate::client::Device;
+use crate::wire::RawAnswer;
+use crate::{Backend, TestDb};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -43,6 +52,25 @@ pub fn test_config(database_url: &str) -> Config {
 }
 
 impl TestServer {
+    /// A fresh database on `backend` and a server on it. Keep the database for as long as the
+    /// server runs: it is removed when dropped.
+    pub async fn fresh(backend: Backend) -> anyhow::Result<(TestDb, TestServer)> {
+        let db = TestDb::new(backend).await?;
+        let server = TestServer::start(&db.url).await?;
+        Ok((db, server))
+    }
+
+    /// [`TestServer::fresh`] holding the standard organisation with `children` children
+    /// (see [`crate::Org::standard`]).
+    pub async fn standard(
+        backend: Backend,
+        children: usize,
+    ) -> anyhow::Result<(TestDb, TestServer)> {
+        let (db, server) = Self::fresh(backend).await?;
+        server.org().standard(children).await?;
+        Ok((db, server))
+    }
+
     pub async fn start(database_url: &str) -> anyhow::Result<TestServer> {
         Self::start_with_config(&test_config(database_url)).await
     }
@@ -63,6 +91,28 @@ impl TestServer {
             Some(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/idp_test_jwks.json").into());
         let state = AppState::open(&config).await?;
         Self::start_with_state(state).await
+    }
+
+    /// Start a server on the database at `database_url`, opened with `options`, enforcing
+    /// `limits` and `policy`.
+    pub async fn start_with_parts(
+        database_url: &str,
+        options: StoreOptions,
+        limits: Limits,
+        policy: Policy,
+    ) -> anyhow::Result<TestServer> {
+        let store: fieldnotes_server::SharedStore =
+            Arc::from(fieldnotes_store::open_with(database_url, options).await?);
+        Self::start_with_state(AppState::with_store(store, limits, policy, None).await?).await
+    }
+
+    /// Start a server with the production settings but these request `limits`.
+    pub async fn start_with_limits(
+        database_url: &str,
+        limits: Limits,
+    ) -> anyhow::Result<TestServer> {
+        let policy = Config::with_database(database_url).policy();
+        Self::start_with_parts(database_url, StoreOptions::default(), limits, policy).await
     }
 
     /// Start another server on an already opened state (several servers, one database).
@@ -97,6 +147,49 @@ impl TestServer {
     /// Sign in over HTTP as `username` (password [`crate::PASSWORD`]) on a new raw device.
     pub async fn device(&self, username: &str) -> anyhow::Result<crate::RawDevice> {
         crate::RawDevice::login(&self.url(), username, crate::PASSWORD).await
+    }
+
+    /// A real device for `user`, in a temporary folder of its own, signed in online.
+    pub async fn client(&self, user: &str) -> anyhow::Result<Device> {
+        Device::sign_in(&self.url(), user).await
+    }
+
+    /// A request to `path` from no device: with `token` and a JSON `body` when given.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<RawAnswer> {
+        let url = format!("{}{path}", self.url());
+        crate::wire::call(&reqwest::Client::new(), method, &url, token, body).await
+    }
+
+    /// `GET /v1/me` with `token`: who the server takes its bearer for.
+    pub async fn me(&self, token: &str) -> anyhow::Result<RawAnswer> {
+        self.call(reqwest::Method::GET, ME_PATH, Some(token), None)
+            .await
+    }
+
+    /// A POST of JSON from no device (sign-in, refresh).
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<RawAnswer> {
+        self.call(reqwest::Method::POST, path, None, Some(body))
+            .await
+    }
+
+    /// The key the server signs access tokens with, read from its database as any instance
+    /// reads it.
+    pub async fn signing_key(&self) -> anyhow::Result<Vec<u8>> {
+        Ok(self
+            .state
+            .store
+            .server_secret(SIGNING_KEY_NAME, b"unused")
+            .await?)
     }
 
     /// Stop accepting, let in-flight requests finish, and wait for the server to end.

@@ -16,11 +16,10 @@ use flate2::write::GzEncoder;
 use reqwest::StatusCode;
 
 /// gzip `bytes` as the client SDK does.
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    // Writing to a Vec cannot fail.
-    let _ = encoder.write_all(bytes);
-    encoder.finish().unwrap_or_default()
+    encoder.write_all(bytes)?;
+    encoder.finish()
 }
 
 /// A raw HTTP answer: status and body.
@@ -31,14 +30,9 @@ pub struct RawAnswer {
 }
 
 impl RawAnswer {
+    /// The answer to a sync request, if it succeeded.
     pub fn sync_response(&self) -> anyhow::Result<SyncResponse> {
-        anyhow::ensure!(
-            self.status.is_success(),
-            "sync failed with {}: {}",
-            self.status,
-            String::from_utf8_lossy(&self.body)
-        );
-        serde_json::from_slice(&self.body).context("parsing the sync response")
+        self.parse("sync")
     }
 
     pub fn error_body(&self) -> anyhow::Result<ErrorBody> {
@@ -53,13 +47,18 @@ impl RawAnswer {
 
     /// The answer's JSON body as `T`, if it succeeded.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> anyhow::Result<T> {
+        self.parse("request")
+    }
+
+    /// The JSON body of the answer to a `what` request, if it succeeded.
+    fn parse<T: serde::de::DeserializeOwned>(&self, what: &str) -> anyhow::Result<T> {
         anyhow::ensure!(
             self.status.is_success(),
-            "request failed with {}: {}",
+            "{what} failed with {}: {}",
             self.status,
             String::from_utf8_lossy(&self.body)
         );
-        serde_json::from_slice(&self.body).context("parsing the answer")
+        serde_json::from_slice(&self.body).with_context(|| format!("parsing the {what} answer"))
     }
 }
 
@@ -88,7 +87,7 @@ pub async fn post_raw(
     request = if compress {
         request
             .header(reqwest::header::CONTENT_ENCODING, "gzip")
-            .body(gzip(body))
+            .body(gzip(body).context("compressing the request")?)
     } else {
         request.body(body.to_vec())
     };
@@ -228,53 +227,49 @@ impl RawDevice {
         push: Vec<PushDoc>,
         cursor: Option<Cursor>,
     ) -> anyhow::Result<SyncResponse> {
-        let held = self.held.lock().map(|h| h.clone()).unwrap_or_default();
+        let poisoned = |_| anyhow::anyhow!("a thread panicked holding the device's scope keys");
+        let held = self.held.lock().map_err(poisoned)?.clone();
         let response = self.round(push, cursor, held).await?;
-        if let Ok(mut held) = self.held.lock() {
-            held.retain(|k| !response.remove_scopes.contains(k));
-            for key in &response.scopes_complete {
-                if !held.contains(key) {
-                    held.push(key.clone());
-                }
+        let mut held = self.held.lock().map_err(poisoned)?;
+        held.retain(|k| !response.remove_scopes.contains(k));
+        for key in &response.scopes_complete {
+            if !held.contains(key) {
+                held.push(key.clone());
             }
         }
+        drop(held);
         Ok(response)
+    }
+
+    /// A request to `path` with this device's token and a JSON `body` when given.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<RawAnswer> {
+        let url = format!("{}{path}", self.base);
+        call(&self.http, method, &url, Some(self.token()), body).await
     }
 
     /// A GET with this device's token.
     pub async fn get(&self, path: &str) -> anyhow::Result<RawAnswer> {
-        call(
-            &self.http,
-            reqwest::Method::GET,
-            &format!("{}{path}", self.base),
-            Some(self.token()),
-            None,
-        )
-        .await
+        self.request(reqwest::Method::GET, path, None).await
     }
 
     /// A PATCH of JSON with this device's token.
     pub async fn patch(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<RawAnswer> {
-        call(
-            &self.http,
-            reqwest::Method::PATCH,
-            &format!("{}{path}", self.base),
-            Some(self.token()),
-            Some(body),
-        )
-        .await
+        self.request(reqwest::Method::PATCH, path, Some(body)).await
     }
 
     /// A POST of JSON with this device's token.
     pub async fn post(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<RawAnswer> {
-        call(
-            &self.http,
-            reqwest::Method::POST,
-            &format!("{}{path}", self.base),
-            Some(self.token()),
-            Some(body),
-        )
-        .await
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// One round pushing `push` and pulling nothing new, holding no scope keys.
+    pub async fn push(&self, push: Vec<PushDoc>) -> anyhow::Result<SyncResponse> {
+        self.round(push, None, Vec::new()).await
     }
 }
 

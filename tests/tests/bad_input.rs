@@ -2,21 +2,15 @@
 //! is kept in quarantine, and never stops the good documents in the same batch.
 
 // Test code: a failed unwrap is a failed test, and sizes here are small.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ROOT};
 use fieldnotes_protocol::{PushOutcome, QuarantineList, RejectCode};
-use fieldnotes_tests::fixtures::new_id;
-use fieldnotes_tests::fixtures::{rng, visit_note};
+use fieldnotes_tests::check::{accepted, assert_rejected, rejected};
+use fieldnotes_tests::fixtures::{new_id, rng, visit_note};
 use fieldnotes_tests::wire::{push_doc, raw_push};
 use fieldnotes_tests::{Backend, RawDevice, TestDb, TestServer};
 
@@ -27,9 +21,7 @@ async fn quarantine(admin: &RawDevice) -> anyhow::Result<QuarantineList> {
 
 /// A server with the standard team, a social worker's device and an admin's.
 async fn setup(backend: Backend) -> anyhow::Result<(TestDb, TestServer, RawDevice, RawDevice)> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(3).await?;
+    let (db, server) = TestServer::standard(backend, 3).await?;
     let device = server.device("sw-a").await?;
     let admin = server.device("admin").await?;
     Ok((db, server, device, admin))
@@ -76,29 +68,18 @@ async fn bad_documents_are_refused_one_by_one(backend: Backend) -> anyhow::Resul
         "{:?}",
         response.results[0]
     );
-    let expect = |i: usize, code: RejectCode, needle: &str| match &response.results[i].outcome {
-        PushOutcome::Rejected {
-            code: got,
-            reason,
-            quarantine_id,
-        } => {
-            assert_eq!(*got, code, "result {i}: {reason}");
-            assert!(
-                reason.contains(needle),
-                "result {i}: {reason:?} should mention {needle:?}"
-            );
-            assert!(quarantine_id.is_some());
-        }
-        other => panic!("result {i} should be rejected, got {other:?}"),
-    };
-    expect(
-        1,
-        RejectCode::MalformedChange,
-        "not a valid automerge change",
-    );
-    expect(2, RejectCode::InvalidDocument, "occurred_at");
-    expect(3, RejectCode::InvalidDocumentId, "../../etc/passwd");
-    expect(4, RejectCode::InvalidDocumentId, &wrong_target);
+    for (i, code, needle) in [
+        (
+            1,
+            RejectCode::MalformedChange,
+            "not a valid automerge change",
+        ),
+        (2, RejectCode::InvalidDocument, "occurred_at"),
+        (3, RejectCode::InvalidDocumentId, "../../etc/passwd"),
+        (4, RejectCode::InvalidDocumentId, &wrong_target),
+    ] {
+        assert_rejected(&response, i, code, needle);
+    }
 
     // The good note is on the server; the refused ones are not documents there.
     let shown = device.get(&format!("/v1/documents/{}", good.id())).await?;
@@ -184,26 +165,11 @@ async fn garbage_json_is_explained_and_kept(backend: Backend) -> anyhow::Result<
         .post_raw(&serde_json::to_vec(&body)?, true)
         .await?
         .sync_response()?;
-    match &response.results[0].outcome {
-        PushOutcome::Rejected {
-            code,
-            reason,
-            quarantine_id,
-        } => {
-            assert_eq!(*code, RejectCode::MalformedChange);
-            assert!(
-                reason.contains("push[0]") && reason.contains("base64"),
-                "{reason}"
-            );
-            assert!(quarantine_id.is_some());
-        }
-        other => panic!("expected the unreadable entry refused, got {other:?}"),
-    }
+    assert_rejected(&response, 0, RejectCode::MalformedChange, "push[0]");
+    let (_, reason, _) = rejected(&response, 0);
+    assert!(reason.contains("base64"), "{reason}");
     assert_eq!(response.results[0].doc_id, "d-unreadable");
-    assert!(matches!(
-        response.results[1].outcome,
-        PushOutcome::Accepted { .. }
-    ));
+    assert!(accepted(&response, 1));
     let list = quarantine(&admin).await?;
     assert!(
         list.items
@@ -247,10 +213,7 @@ async fn oversized_input_is_refused_with_the_limit(backend: Backend) -> anyhow::
         }
         other => panic!("expected too_large, got {other:?}"),
     }
-    assert!(matches!(
-        response.results[1].outcome,
-        PushOutcome::Accepted { .. }
-    ));
+    assert!(accepted(&response, 1));
     let list = quarantine(&admin).await?;
     assert_eq!(list.items.len(), quarantined_before + 1);
     assert!(

@@ -6,9 +6,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
+    clippy::cast_possible_wrap
 )]
 
 mod common;
@@ -19,9 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use fieldnotes_model::{Document, Patch, VisitNotePatch, hash_hex};
 use fieldnotes_protocol::PushOutcome;
+use fieldnotes_tests::check::all_accepted;
 use fieldnotes_tests::fixtures::{rng, visit_note, words};
-use fieldnotes_tests::wire::{push_doc, raw_push};
-use fieldnotes_tests::{Backend, Org, RawDevice, ServerProcess, TestDb};
+use fieldnotes_tests::org::seed_standard;
+use fieldnotes_tests::wire::{push_all, raw_push};
+use fieldnotes_tests::{Backend, RawDevice, ServerProcess, TestDb};
 use tokio::sync::{Mutex, Notify};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_fieldnotes-test-server");
@@ -40,11 +40,8 @@ struct Device {
 
 async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
-    {
-        // The people, written straight to the database before the server process starts.
-        let store = fieldnotes_store::open(&db.url).await?;
-        Org::new(&*store).standard(25).await?;
-    }
+    // The people, written straight to the database before the server process starts.
+    seed_standard(&db.url, 25).await?;
     let server = ServerProcess::start(SERVER, &db.url)?;
 
     let mut r = rng(11);
@@ -152,21 +149,9 @@ async fn acknowledged_changes_survive_sigkill(backend: Backend) -> anyhow::Resul
     // Every device pushes what it holds; afterwards the server has exactly the devices' state.
     for device in &devices {
         let mut device = device.lock().await;
-        let push = device
-            .docs
-            .iter_mut()
-            .map(|doc| {
-                let changes = doc.all_changes();
-                push_doc(doc.id(), &changes)
-            })
-            .collect();
+        let push = device.docs.iter_mut().map(push_all).collect();
         let response = device.raw.sync_round(push, None).await?;
-        assert!(
-            response
-                .results
-                .iter()
-                .all(|r| matches!(r.outcome, PushOutcome::Accepted { .. }))
-        );
+        assert!(all_accepted(&response), "{:?}", response.results);
         let mut server_heads: HashMap<String, Vec<String>> = HashMap::new();
         for doc in &device.docs {
             let view: serde_json::Value = device

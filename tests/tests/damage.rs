@@ -9,7 +9,6 @@
 #![allow(
     clippy::unwrap_used,
     clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
     clippy::cast_sign_loss
 )]
 
@@ -17,21 +16,15 @@ use std::io::{Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use fieldnotes_client::{Client, ClientError, Damage, Export, StoreState, check};
-use fieldnotes_model::{Document, NewRecord, Patch, Record, VisitNotePatch};
+use fieldnotes_model::{Document, NewRecord, Record};
 use fieldnotes_tests::client::{open, signed_in};
 use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer, fixtures};
+use tempfile::TempDir;
 
 const CHILD: &str = "child-00";
 
 fn note(title: &str) -> NewRecord {
     fixtures::note(CHILD, "sw-a", title, "We talked about school and football.")
-}
-
-fn title_patch(title: &str) -> Patch {
-    Patch::VisitNote(VisitNotePatch {
-        title: Some(title.to_owned()),
-        ..VisitNotePatch::default()
-    })
 }
 
 fn store_file(dir: &Path) -> PathBuf {
@@ -41,11 +34,25 @@ fn store_file(dir: &Path) -> PathBuf {
 const ADVICE: &str = "Nothing has been changed or created over it. Run `fieldnotes doctor` to \
                       see what can be saved and how to carry on";
 
+/// What the device says of its store in `dir` with this `damage`.
+fn damage_message(dir: &Path, damage: &str) -> String {
+    let store = store_file(dir);
+    format!(
+        "the store at {} is damaged: {damage}. {ADVICE}",
+        store.display()
+    )
+}
+
+/// The device in `dir` will not open: why.
+async fn refused_to_open(dir: &Path, url: &str) -> anyhow::Result<ClientError> {
+    match open(dir, url).await {
+        Ok(_) => anyhow::bail!("the damaged store at {} opened", dir.display()),
+        Err(e) => Ok(e.downcast::<ClientError>()?),
+    }
+}
+
 async fn server() -> anyhow::Result<(TestDb, TestServer)> {
-    let db = TestDb::new(Backend::Sqlite).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(1).await?;
-    Ok((db, server))
+    TestServer::standard(Backend::Sqlite, 1).await
 }
 
 /// The title of a document as the server stores it, if it has it.
@@ -59,9 +66,25 @@ async fn server_title(server: &TestServer, id: &str) -> anyhow::Result<Option<St
     }
 }
 
+/// The server stores each of these notes with this title.
+async fn assert_titles(server: &TestServer, notes: [(&String, &str); 2]) -> anyhow::Result<()> {
+    for (id, title) in notes {
+        let stored = server_title(server, id).await?;
+        assert_eq!(stored.as_deref(), Some(title), "the server's copy of {id}");
+    }
+    Ok(())
+}
+
 /// What a person does after `fieldnotes doctor`: move the damaged folder aside, carry on as
-/// the same device in a fresh folder at the same place, fetch, import the export, sync.
-async fn recover(dir: &Path, url: &str, export: &Export) -> anyhow::Result<Client> {
+/// the same device in a fresh folder at the same place, fetch, import the export, sync. The
+/// server then holds the `work` that was waiting: the offline edit and the unsent note.
+async fn recover(
+    dir: &Path,
+    server: &TestServer,
+    export: &Export,
+    work: &Work,
+) -> anyhow::Result<()> {
+    let url = &server.url();
     let aside = PathBuf::from(format!("{}.damaged", dir.display()));
     std::fs::rename(dir, &aside)?;
     let client = Client::builder(dir)
@@ -82,23 +105,41 @@ async fn recover(dir: &Path, url: &str, export: &Export) -> anyhow::Result<Clien
     assert_eq!(report.accepted, export.changes.len() as u64, "{report:?}");
     assert_eq!(client.pending_changes().await?, 0);
     std::fs::remove_dir_all(&aside)?;
-    Ok(client)
+    let waiting = [
+        (&work.synced, "Synced visit, edited offline"),
+        (&work.unsent, "Offline visit"),
+    ];
+    assert_titles(server, waiting).await
 }
 
-/// A device with one synced note and unsent work: an edit to that note and a second note.
-/// Returns (synced id, unsent id, changes waiting).
-async fn device_with_unsent_work(dir: &Path, url: &str) -> anyhow::Result<(String, String, u64)> {
-    let client = signed_in(dir, url, "sw-a").await?;
+/// The work on a device made by [`device_with_unsent_work`].
+struct Work {
+    synced: String,
+    unsent: String,
+    pending: u64,
+}
+
+/// A server, and the folder of a device (closed) with one synced note and unsent work: an edit
+/// to that note and a second note. Returns them, the two ids and the changes waiting.
+async fn device_with_unsent_work() -> anyhow::Result<(TestDb, TestServer, TempDir, Work)> {
+    let (db, server) = server().await?;
+    let dir = tempfile::tempdir()?;
+    let client = signed_in(dir.path(), &server.url(), "sw-a").await?;
     let synced = client.create(note("Synced visit")).await?;
     client.sync().await?;
     client
-        .edit(&synced, title_patch("Synced visit, edited offline"))
+        .edit(&synced, fixtures::title("Synced visit, edited offline"))
         .await?;
     let unsent = client.create(note("Offline visit")).await?;
     let pending = client.pending_changes().await?;
     assert!(pending >= 2);
     client.close().await;
-    Ok((synced, unsent, pending))
+    let work = Work {
+        synced,
+        unsent,
+        pending,
+    };
+    Ok((db, server, dir, work))
 }
 
 fn overwrite(path: &Path, offset: u64, len: usize) -> anyhow::Result<()> {
@@ -112,9 +153,7 @@ fn overwrite(path: &Path, offset: u64, len: usize) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_store_cut_to_nothing_is_named_and_never_replaced() -> anyhow::Result<()> {
-    let (_db, server) = server().await?;
-    let dir = tempfile::tempdir()?;
-    let (synced, _unsent, _) = device_with_unsent_work(dir.path(), &server.url()).await?;
+    let (_db, server, dir, Work { synced, .. }) = device_with_unsent_work().await?;
     std::fs::OpenOptions::new()
         .write(true)
         .open(store_file(dir.path()))?
@@ -122,17 +161,10 @@ async fn a_store_cut_to_nothing_is_named_and_never_replaced() -> anyhow::Result<
 
     // Opening (which every command and every sign-in does) refuses, naming the damage.
     for _ in 0..2 {
-        let err = open(dir.path(), &server.url()).await.unwrap_err();
-        let err = err.downcast::<ClientError>()?;
+        let err = refused_to_open(dir.path(), &server.url()).await?;
         assert!(matches!(err, ClientError::StoreDamaged { .. }), "{err:?}");
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "the store at {} is damaged: the store file is empty (0 bytes): its contents are \
-                 gone from it. {ADVICE}",
-                store_file(dir.path()).display()
-            )
-        );
+        let damage = "the store file is empty (0 bytes): its contents are gone from it";
+        assert_eq!(err.to_string(), damage_message(dir.path(), damage));
     }
     // No new store was started over it.
     assert_eq!(std::fs::metadata(store_file(dir.path()))?.len(), 0);
@@ -159,22 +191,13 @@ async fn a_store_cut_to_nothing_is_named_and_never_replaced() -> anyhow::Result<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn garbage_over_the_header_is_named_and_the_unsent_work_exported() -> anyhow::Result<()> {
-    let (_db, server) = server().await?;
-    let dir = tempfile::tempdir()?;
-    let (synced, unsent, pending) = device_with_unsent_work(dir.path(), &server.url()).await?;
+    let (_db, server, dir, work) = device_with_unsent_work().await?;
     overwrite(&store_file(dir.path()), 0, 100)?;
     let damaged = std::fs::read(store_file(dir.path()))?;
 
-    let err = open(dir.path(), &server.url()).await.unwrap_err();
-    let err = err.downcast::<ClientError>()?;
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "the store at {} is damaged: the file is not a database (its first bytes were \
-             overwritten or it was replaced). {ADVICE}",
-            store_file(dir.path()).display()
-        )
-    );
+    let err = refused_to_open(dir.path(), &server.url()).await?;
+    let damage = "the file is not a database (its first bytes were overwritten or it was replaced)";
+    assert_eq!(err.to_string(), damage_message(dir.path(), damage));
 
     // A wrong password is said as such; the right one checks every unsent change.
     assert!(matches!(
@@ -189,7 +212,7 @@ async fn garbage_over_the_header_is_named_and_the_unsent_work_exported() -> anyh
         report.damage
     );
     let outbox = report.outbox.unwrap();
-    assert_eq!((outbox.readable, outbox.unreadable), (pending, 0));
+    assert_eq!((outbox.readable, outbox.unreadable), (work.pending, 0));
     assert!(outbox.verified);
     // The check never writes to the damaged store.
     assert_eq!(std::fs::read(store_file(dir.path()))?, damaged);
@@ -206,15 +229,7 @@ async fn garbage_over_the_header_is_named_and_the_unsent_work_exported() -> anyh
     assert!(!text.contains("Offline visit"), "sealed as in the store");
     let export = Export::read_from(&path)?;
 
-    recover(dir.path(), &server.url(), &export).await?;
-    assert_eq!(
-        server_title(&server, &synced).await?.as_deref(),
-        Some("Synced visit, edited offline")
-    );
-    assert_eq!(
-        server_title(&server, &unsent).await?.as_deref(),
-        Some("Offline visit")
-    );
+    recover(dir.path(), &server, &export, &work).await?;
     Ok(())
 }
 
@@ -231,9 +246,7 @@ async fn root_page(path: &Path, table: &str) -> anyhow::Result<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn corrupt_pages_are_named_once_and_the_unsent_work_exported() -> anyhow::Result<()> {
-    let (_db, server) = server().await?;
-    let dir = tempfile::tempdir()?;
-    let (synced, unsent, pending) = device_with_unsent_work(dir.path(), &server.url()).await?;
+    let (_db, server, dir, work) = device_with_unsent_work().await?;
     // Garbage over the documents table's page, in the middle of the file.
     let page = root_page(&store_file(dir.path()), "documents").await?;
     assert!(page > 1);
@@ -244,11 +257,8 @@ async fn corrupt_pages_are_named_once_and_the_unsent_work_exported() -> anyhow::
         Err(e) => e,
         Ok(()) => client.list(None).await.unwrap_err(),
     };
-    let expected = format!(
-        "the store at {} is damaged: parts of the file are corrupt (SQLite: \"database disk \
-         image is malformed\"). {ADVICE}",
-        store_file(dir.path()).display()
-    );
+    let damage = "parts of the file are corrupt (SQLite: \"database disk image is malformed\")";
+    let expected = damage_message(dir.path(), damage);
     assert_eq!(err.to_string(), expected);
     // Said once: no chain of causes repeating SQLite's words.
     assert!(std::error::Error::source(&err).is_none());
@@ -268,18 +278,10 @@ async fn corrupt_pages_are_named_once_and_the_unsent_work_exported() -> anyhow::
         report.damage
     );
     let outbox = report.outbox.unwrap();
-    assert_eq!((outbox.readable, outbox.unreadable), (pending, 0));
+    assert_eq!((outbox.readable, outbox.unreadable), (work.pending, 0));
     let export = report.export().unwrap().clone();
 
-    recover(dir.path(), &server.url(), &export).await?;
-    assert_eq!(
-        server_title(&server, &synced).await?.as_deref(),
-        Some("Synced visit, edited offline")
-    );
-    assert_eq!(
-        server_title(&server, &unsent).await?.as_deref(),
-        Some("Offline visit")
-    );
+    recover(dir.path(), &server, &export, &work).await?;
     Ok(())
 }
 
@@ -369,14 +371,11 @@ async fn a_full_device_disk_is_named_and_loses_nothing() -> anyhow::Result<()> {
     let second = client.create(note("After freeing space")).await?;
     let report = client.sync().await?;
     assert_eq!(report.accepted, 2);
-    assert_eq!(
-        server_title(&server, &first).await?.as_deref(),
-        Some("Before the disk filled")
-    );
-    assert_eq!(
-        server_title(&server, &second).await?.as_deref(),
-        Some("After freeing space")
-    );
+    let stored = [
+        (&first, "Before the disk filled"),
+        (&second, "After freeing space"),
+    ];
+    assert_titles(&server, stored).await?;
     client.close().await;
     Ok(())
 }

@@ -3,25 +3,18 @@
 //! recording.
 
 // Test code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
-use fieldnotes_tests::fixtures;
-
-use fieldnotes_tests::client::open;
-
-use std::sync::Arc;
 use std::time::Duration;
 
 use fieldnotes_client::ClientError;
-use fieldnotes_model::{NewRecord, Patch, Record, VisitNotePatch};
-use fieldnotes_server::AppState;
+use fieldnotes_model::{NewRecord, Record};
+use fieldnotes_store::StoreOptions;
+use fieldnotes_tests::client::open;
+use fieldnotes_tests::fixtures;
+use fieldnotes_tests::org::TEAM;
 use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
 
 const TITLE: &str = "Zebra-striped kite at Marlowe Park";
@@ -65,14 +58,8 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 /// A copy of the store file — with notes recorded here and notes pulled from another device —
 /// shows none of their text, no title and no child id.
 async fn a_copied_store_reveals_no_record(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(0).await?;
-    server
-        .org()
-        .child("kayden-0427", fieldnotes_tests::org::TEAM)
-        .await?;
-    server.org().allocate("kayden-0427", "sw-a").await?;
+    let (_db, server) = TestServer::standard(backend, 0).await?;
+    server.org().caseload("kayden-0427", TEAM, "sw-a").await?;
 
     let (dir_a, dir_m) = (tempfile::tempdir()?, tempfile::tempdir()?);
     let manager = open(dir_m.path(), &server.url()).await?;
@@ -84,13 +71,7 @@ async fn a_copied_store_reveals_no_record(backend: Backend) -> anyhow::Result<()
     laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
     let mine = laptop.create(note("kayden-0427", "sw-a")).await?;
     laptop
-        .edit(
-            &mine,
-            Patch::VisitNote(VisitNotePatch {
-                body: Some(format!("{BODY} and the red helmet")),
-                ..Default::default()
-            }),
-        )
+        .edit(&mine, fixtures::body(&format!("{BODY} and the red helmet")))
         .await?;
     laptop.sync().await?;
     assert_eq!(
@@ -146,9 +127,7 @@ async fn a_copied_store_reveals_no_record(backend: Backend) -> anyhow::Result<()
 /// Signing out and in again with no signal keeps what was not yet sent; it goes on the next
 /// sync.
 async fn signing_out_and_in_offline_keeps_unsynced_work(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(1).await?;
+    let (_db, server) = TestServer::standard(backend, 1).await?;
     let url = server.url();
     let dir = tempfile::tempdir()?;
     let laptop = open(dir.path(), &url).await?;
@@ -205,14 +184,11 @@ async fn an_expired_or_ended_sign_in_never_blocks_recording(
     backend: Backend,
 ) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
-    let store: fieldnotes_server::SharedStore = Arc::from(fieldnotes_store::open(&db.url).await?);
     let config = fieldnotes_server::Config::with_database(&db.url);
     let mut policy = config.policy();
     policy.access_ttl = Duration::from_secs(1);
-    let server = TestServer::start_with_state(
-        AppState::with_store(store, config.limits(), policy, None).await?,
-    )
-    .await?;
+    let (options, limits) = (StoreOptions::default(), config.limits());
+    let server = TestServer::start_with_parts(&db.url, options, limits, policy).await?;
     server.org().standard(1).await?;
     let dir = tempfile::tempdir()?;
     let laptop = open(dir.path(), &server.url()).await?;
@@ -236,15 +212,7 @@ async fn an_expired_or_ended_sign_in_never_blocks_recording(
     let err = laptop.sync().await.unwrap_err();
     assert!(matches!(err, ClientError::SignInRequired { .. }), "{err:?}");
     assert!(err.to_string().contains("sign in again"), "{err}");
-    laptop
-        .edit(
-            &id,
-            Patch::VisitNote(VisitNotePatch {
-                title: Some("Still recording".into()),
-                ..Default::default()
-            }),
-        )
-        .await?;
+    laptop.edit(&id, fixtures::title("Still recording")).await?;
     assert_eq!(laptop.pending_changes().await?, 2);
 
     laptop.sign_in("sw-a", PASSWORD, "laptop").await?;

@@ -5,12 +5,7 @@
 //! panic, which a panic hook installed below watches.
 
 // Test code: a failed unwrap is a failed test, and sizes here are small.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -23,12 +18,13 @@ use automerge::transaction::Transactable;
 use automerge::{
     ActorId, AutoCommit, Change, ChangeHash, ExpandedChange, ObjId, ROOT, ReadDoc, ScalarValue,
 };
-use fieldnotes_model::{Document, Patch, VisitNotePatch};
-use fieldnotes_protocol::{PushOutcome, QuarantineList, RejectCode};
+use fieldnotes_model::Document;
+use fieldnotes_protocol::{QuarantineList, RejectCode};
+use fieldnotes_tests::check::{accepted, assert_rejected};
 use fieldnotes_tests::craft::{ChangeParts, Rle, col, one_run_each, op_bomb};
-use fieldnotes_tests::fixtures::{rng, visit_note};
+use fieldnotes_tests::fixtures::{self, rng, visit_note};
 use fieldnotes_tests::wire::{push_all, push_doc, raw_push};
-use fieldnotes_tests::{Backend, TestDb, TestServer};
+use fieldnotes_tests::{Backend, TestServer};
 
 /// Panics seen outside the test code itself (the server runs in this process).
 static SERVER_PANICS: AtomicUsize = AtomicUsize::new(0);
@@ -43,9 +39,10 @@ fn watch_for_panics() {
                 .location()
                 .map(|l| format!("{}:{}", l.file(), l.line()))
                 .unwrap_or_default();
-            // An assertion failing in a test is the test's own business; anything else is
-            // the server (or automerge inside it) panicking.
-            if !site.contains("tests/tests/") {
+            // An assertion failing in a test (or in the test support library's checks) is the
+            // test's own business; anything else is the server (or automerge inside it)
+            // panicking.
+            if !site.contains("tests/tests/") && !site.contains("tests/src/") {
                 SERVER_PANICS.fetch_add(1, Ordering::SeqCst);
                 if let Ok(mut sites) = PANIC_SITES.lock() {
                     sites.push(format!("{site}: {info}"));
@@ -147,9 +144,7 @@ async fn refused_and_recovers(
     craft: impl FnOnce(&mut Target) -> Vec<u8>,
 ) -> anyhow::Result<()> {
     watch_for_panics();
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(3).await?;
+    let (_db, server) = TestServer::standard(backend, 3).await?;
     let device = server.device("sw-a").await?;
     let admin = server.device("admin").await?;
     let mut r = rng(9);
@@ -161,10 +156,7 @@ async fn refused_and_recovers(
     let first = device
         .sync_round(vec![push_all(&mut target.doc)], None)
         .await?;
-    assert!(matches!(
-        first.results[0].outcome,
-        PushOutcome::Accepted { .. }
-    ));
+    assert!(accepted(&first, 0));
     let shown_before = device
         .get(&format!("/v1/documents/{}", target.doc.id()))
         .await?;
@@ -181,23 +173,10 @@ async fn refused_and_recovers(
             None,
         )
         .await?;
-    match &response.results[0].outcome {
-        PushOutcome::Rejected {
-            code: got,
-            reason,
-            quarantine_id,
-        } => {
-            assert_eq!(*got, code, "{reason}");
-            assert!(
-                reason.contains("nothing of the record was changed"),
-                "the reason says the record is untouched: {reason}"
-            );
-            assert!(quarantine_id.is_some());
-        }
-        other => panic!("the hostile change should be refused, got {other:?}"),
-    }
+    // Refused, saying the record is untouched, and kept.
+    assert_rejected(&response, 0, code, "nothing of the record was changed");
     assert!(
-        matches!(response.results[1].outcome, PushOutcome::Accepted { .. }),
+        accepted(&response, 1),
         "the other document in the push lands: {:?}",
         response.results[1]
     );
@@ -235,21 +214,14 @@ async fn refused_and_recovers(
     let edit = target
         .doc
         .edit(
-            Patch::VisitNote(VisitNotePatch {
-                title: Some("Home visit after school".into()),
-                ..Default::default()
-            }),
+            fixtures::title("Home visit after school"),
             1_763_900_200_000,
         )?
         .unwrap();
     let response = device
         .sync_round(vec![push_doc(target.doc.id(), &[edit])], None)
         .await?;
-    assert!(
-        matches!(response.results[0].outcome, PushOutcome::Accepted { .. }),
-        "{:?}",
-        response.results[0]
-    );
+    assert!(accepted(&response, 0), "{:?}", response.results[0]);
     let shown = device
         .get(&format!("/v1/documents/{}", target.doc.id()))
         .await?;

@@ -8,20 +8,19 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use fieldnotes_client::{Client, PasswordKdf, RetryPolicy};
 use fieldnotes_model::NewRecord;
-use fieldnotes_protocol::auth::{LOGIN_PATH, ME_PATH, REFRESH_PATH, Tokens};
+use fieldnotes_protocol::auth::{LOGIN_PATH, REFRESH_PATH, Tokens};
 use fieldnotes_protocol::{PushOutcome, RejectCode};
-use fieldnotes_server::auth::tokens::{AUDIENCE, ISSUER, SIGNING_KEY_NAME};
-use fieldnotes_server::{AppState, Config};
+use fieldnotes_server::Config;
 use fieldnotes_store::directory::AuditFilter;
+use fieldnotes_tests::check::{assert_refused, assert_refused_as};
 use fieldnotes_tests::server::test_config;
-use fieldnotes_tests::wire::{RawAnswer, call, raw_push};
+use fieldnotes_tests::tokens::{claims, now, sign_hs256};
+use fieldnotes_tests::wire::{RawAnswer, raw_push};
 use fieldnotes_tests::{Backend, CountingProxy, PASSWORD, RawDevice, TestDb, TestServer, fixtures};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -42,55 +41,22 @@ async fn server_with(
     Ok((db, server))
 }
 
-/// Refused with `status`, a stable `code`, and a message naming `needle`.
-fn assert_refused(answer: &RawAnswer, status: StatusCode, code: &str, needle: &str) {
-    assert_eq!(
-        answer.status,
-        status,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    let body = answer.error_body().unwrap();
-    assert_eq!(body.code, code, "{}", body.message);
-    assert!(
-        body.message.to_lowercase().contains(&needle.to_lowercase()),
-        "message {:?} should mention {needle:?}",
-        body.message
-    );
-}
-
-async fn post(url: &str, body: serde_json::Value) -> anyhow::Result<RawAnswer> {
-    call(
-        &reqwest::Client::new(),
-        Method::POST,
-        url,
-        None,
-        Some(&body),
-    )
-    .await
-}
-
 fn login_body(username: &str, password: &str) -> serde_json::Value {
     json!({
         "username": username,
         "password": password,
         "device": {
             "device_id": uuid::Uuid::new_v4().to_string(),
-            "actor_id": "aa01",
+            // A new actor each time, so only the credentials are under test.
+            "actor_id": uuid::Uuid::new_v4().simple().to_string(),
             "name": "test laptop",
         },
     })
 }
 
 async fn login(server: &TestServer, username: &str, password: &str) -> anyhow::Result<RawAnswer> {
-    // Each try is a new device with a new actor, so only the credentials are under test.
-    let mut body = login_body(username, password);
-    body["device"]["actor_id"] = json!(hex_actor());
-    post(&format!("{}{LOGIN_PATH}", server.url()), body).await
-}
-
-fn hex_actor() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    let body = login_body(username, password);
+    server.post_json(LOGIN_PATH, &body).await
 }
 
 async fn refresh(
@@ -102,18 +68,7 @@ async fn refresh(
     if let Some(device_id) = device_id {
         body["device_id"] = json!(device_id);
     }
-    post(&format!("{}{REFRESH_PATH}", server.url()), body).await
-}
-
-async fn me(server: &TestServer, token: &str) -> anyhow::Result<RawAnswer> {
-    call(
-        &reqwest::Client::new(),
-        Method::GET,
-        &format!("{}{ME_PATH}", server.url()),
-        Some(token),
-        None,
-    )
-    .await
+    server.post_json(REFRESH_PATH, &body).await
 }
 
 async fn audit_actions(server: &TestServer) -> anyhow::Result<Vec<String>> {
@@ -138,15 +93,11 @@ async fn audit_actions(server: &TestServer) -> anyhow::Result<Vec<String>> {
 async fn a_lost_refresh_answer_does_not_end_the_session(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
     let config = test_config(&db.url);
-    let store: fieldnotes_server::SharedStore =
-        Arc::from(fieldnotes_store::open_with(&db.url, config.store_options()).await?);
     let mut policy = config.policy();
     // Shorter than the SDK's expiry margin: every sync starts with a refresh.
     policy.access_ttl = Duration::from_secs(1);
-    let server = TestServer::start_with_state(
-        AppState::with_store(store, config.limits(), policy, None).await?,
-    )
-    .await?;
+    let (options, limits) = (config.store_options(), config.limits());
+    let server = TestServer::start_with_parts(&db.url, options, limits, policy).await?;
     server.org().standard(1).await?;
     let proxy = CountingProxy::start(server.addr).await?;
     let dir = tempfile::tempdir()?;
@@ -205,10 +156,7 @@ async fn a_retried_refresh_gets_the_same_successor_and_a_copy_elsewhere_ends_it(
         "a retry gets the same successor"
     );
     assert_ne!(answered.refresh_token, first);
-    assert_eq!(
-        me(&server, &again.access_token).await?.status,
-        StatusCode::OK
-    );
+    assert_eq!(server.me(&again.access_token).await?.status, StatusCode::OK);
 
     // The first token, from another device: a copy exists. The session ends.
     assert_refused(
@@ -218,7 +166,7 @@ async fn a_retried_refresh_gets_the_same_successor_and_a_copy_elsewhere_ends_it(
         "sign in again",
     );
     assert_refused(
-        &me(&server, &again.access_token).await?,
+        &server.me(&again.access_token).await?,
         StatusCode::UNAUTHORIZED,
         "session_ended",
         "sign in again",
@@ -249,7 +197,7 @@ async fn reuse_outside_the_grace_window_still_ends_the_session(
         "already used",
     );
     assert_refused(
-        &me(&server, &next.access_token).await?,
+        &server.me(&next.access_token).await?,
         StatusCode::UNAUTHORIZED,
         "session_ended",
         "sign in again",
@@ -300,8 +248,7 @@ async fn guessing_one_username_is_throttled(backend: Backend) -> anyhow::Result<
     }
     let http = reqwest::Client::new();
     let url = format!("{}{LOGIN_PATH}", server.url());
-    let mut body = login_body("sw-a", PASSWORD);
-    body["device"]["actor_id"] = json!(hex_actor());
+    let body = login_body("sw-a", PASSWORD);
     let throttled = http.post(&url).json(&body).send().await?;
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
     let wait = retry_after(throttled.headers());
@@ -351,14 +298,7 @@ async fn sign_in_is_throttled_per_address(backend: Backend) -> anyhow::Result<()
         "from this address",
     );
     // Only sign-in is throttled: the other endpoints still answer this address.
-    let health = call(
-        &reqwest::Client::new(),
-        Method::GET,
-        &format!("{}/healthz", server.url()),
-        None,
-        None,
-    )
-    .await?;
+    let health = server.call(Method::GET, "/healthz", None, None).await?;
     assert_eq!(health.status, StatusCode::OK);
     Ok(())
 }
@@ -464,33 +404,32 @@ async fn blank_and_short_passwords_are_refused(backend: Backend) -> anyhow::Resu
             "team_id": "pod-1", "password": password,
         })
     };
-    assert_refused(
-        &admin
-            .post("/v1/admin/users", &new_user("          "))
-            .await?,
-        StatusCode::BAD_REQUEST,
-        "weak_password",
-        "blank",
-    );
-    assert_refused(
-        &admin
-            .post("/v1/admin/users", &new_user("   short    "))
-            .await?,
-        StatusCode::BAD_REQUEST,
-        "weak_password",
-        "at least 10",
-    );
-    assert_refused(
-        &admin
-            .patch(
-                "/v1/admin/users/sw-a",
-                &json!({ "password": "\t\t\t\t\t\t\t\t\t\t\t" }),
-            )
-            .await?,
-        StatusCode::BAD_REQUEST,
-        "weak_password",
-        "blank",
-    );
+    let tabs = json!({ "password": "\t\t\t\t\t\t\t\t\t\t\t" });
+    let weak = [
+        (
+            "ten spaces",
+            admin
+                .post("/v1/admin/users", &new_user("          "))
+                .await?,
+            "blank",
+        ),
+        (
+            "padded",
+            admin
+                .post("/v1/admin/users", &new_user("   short    "))
+                .await?,
+            "at least 10",
+        ),
+        (
+            "tabs",
+            admin.patch("/v1/admin/users/sw-a", &tabs).await?,
+            "blank",
+        ),
+    ];
+    for (what, answer, needle) in weak {
+        let (status, code) = (StatusCode::BAD_REQUEST, "weak_password");
+        assert_refused_as(what, &answer, status, code, needle);
+    }
     // The old password still works: nothing was changed.
     assert_eq!(
         login(&server, "sw-a", PASSWORD).await?.status,
@@ -570,8 +509,7 @@ async fn a_full_quarantine_refuses_with_what_to_do(backend: Backend) -> anyhow::
 async fn secrets_are_not_cached_and_nothing_is_sniffed(backend: Backend) -> anyhow::Result<()> {
     let (_db, server) = server_with(backend, |_| {}).await?;
     let http = reqwest::Client::new();
-    let mut body = login_body("sw-a", PASSWORD);
-    body["device"]["actor_id"] = json!(hex_actor());
+    let body = login_body("sw-a", PASSWORD);
     let signed_in = http
         .post(format!("{}{LOGIN_PATH}", server.url()))
         .json(&body)
@@ -608,19 +546,6 @@ async fn secrets_are_not_cached_and_nothing_is_sniffed(backend: Backend) -> anyh
     Ok(())
 }
 
-/// The server's signing key, as any instance reads it from the database.
-async fn server_key(server: &TestServer) -> anyhow::Result<Vec<u8>> {
-    Ok(server
-        .state
-        .store
-        .server_secret(SIGNING_KEY_NAME, b"unused")
-        .await?)
-}
-
-fn now() -> u64 {
-    jsonwebtoken::get_current_timestamp()
-}
-
 /// Refusals of tokens and bodies are sentences, not Rust Debug text.
 async fn errors_are_sentences_not_debug_text(backend: Backend) -> anyhow::Result<()> {
     let (_db, server) = server_with(backend, |_| {}).await?;
@@ -644,7 +569,7 @@ async fn errors_are_sentences_not_debug_text(backend: Backend) -> anyhow::Result
         "not-a-jwt",
         "a.b.c",
     ] {
-        let answer = me(&server, token).await?;
+        let answer = server.me(token).await?;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
         let body = answer.error_body()?;
         for debug in [
@@ -662,7 +587,7 @@ async fn errors_are_sentences_not_debug_text(backend: Backend) -> anyhow::Result
             );
         }
     }
-    let answer = me(&server, &unknown_alg).await?;
+    let answer = server.me(&unknown_alg).await?;
     assert!(
         answer.error_body()?.message.contains("unknown variant"),
         "the field at fault is still named"
@@ -670,7 +595,7 @@ async fn errors_are_sentences_not_debug_text(backend: Backend) -> anyhow::Result
     // A sign-in body of the wrong shape names the field, in words.
     let mut body = login_body("sw-a", "x");
     body["username"] = json!(5);
-    let answer = post(&format!("{}{LOGIN_PATH}", server.url()), body).await?;
+    let answer = server.post_json(LOGIN_PATH, &body).await?;
     assert_refused(&answer, StatusCode::BAD_REQUEST, "invalid_json", "username");
     assert!(!answer.error_body()?.message.contains("Error("));
     Ok(())
@@ -681,29 +606,16 @@ async fn errors_are_sentences_not_debug_text(backend: Backend) -> anyhow::Result
 async fn a_token_issued_in_the_future_is_refused(backend: Backend) -> anyhow::Result<()> {
     let (_db, server) = server_with(backend, |_| {}).await?;
     let device: RawDevice = server.device("sw-a").await?;
-    let sid = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(device.token())?.claims
-        ["sid"]
-        .clone();
-    let key = server_key(&server).await?;
-    let sign = |iat: u64| {
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &json!({
-                "iss": ISSUER, "aud": AUDIENCE, "sub": device.user_id(),
-                "did": device.device_id(), "sid": sid, "iat": iat, "nbf": now(),
-                "exp": now() + 600,
-            }),
-            &EncodingKey::from_secret(&key),
-        )
-    };
-    assert_eq!(me(&server, &sign(now())?).await?.status, StatusCode::OK);
+    let key = server.signing_key().await?;
+    let sign = |iat: u64| sign_hs256(&key, &claims(&device, |c| c["iat"] = json!(iat)));
+    assert_eq!(server.me(&sign(now())).await?.status, StatusCode::OK);
     assert_eq!(
-        me(&server, &sign(now() + 10)?).await?.status,
+        server.me(&sign(now() + 10)).await?.status,
         StatusCode::OK,
         "a few seconds of clock skew are tolerated"
     );
     assert_refused(
-        &me(&server, &sign(now() + 365 * 86_400)?).await?,
+        &server.me(&sign(now() + 365 * 86_400)).await?,
         StatusCode::UNAUTHORIZED,
         "invalid_token",
         "in the future",

@@ -2,23 +2,17 @@
 //! same state as sending it once.
 
 // Test code: a failed unwrap is a failed test, and sizes here are small.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::collections::BTreeMap;
 
 use automerge::ActorId;
-use fieldnotes_model::{Document, Patch, VisitNotePatch};
+use fieldnotes_model::Document;
 use fieldnotes_protocol::{PushDoc, PushOutcome};
-use fieldnotes_tests::fixtures::{actor, new_id};
-use fieldnotes_tests::fixtures::{rng, visit_note, words};
+use fieldnotes_tests::check::all_accepted;
+use fieldnotes_tests::fixtures::{self, actor, new_id, rng, visit_note, words};
 use fieldnotes_tests::wire::raw_push;
 use fieldnotes_tests::{Backend, PASSWORD, RawDevice, TestDb, TestServer};
 
@@ -36,11 +30,7 @@ fn batch(actor: &ActorId) -> Vec<(String, Vec<Vec<u8>>)> {
             .unwrap();
             for n in 0..5 {
                 let body = format!("{} {}", words(&mut r, 200), n);
-                let patch = VisitNotePatch {
-                    body: Some(body),
-                    ..Default::default()
-                };
-                doc.edit(Patch::VisitNote(patch), 1_763_900_000_000 + n)
+                doc.edit(fixtures::body(&body), 1_763_900_000_000 + n)
                     .unwrap();
             }
             let changes = doc.all_changes().into_iter().map(|c| c.bytes).collect();
@@ -77,9 +67,7 @@ async fn fresh_server(
     backend: Backend,
     actor: &ActorId,
 ) -> anyhow::Result<(TestDb, TestServer, RawDevice)> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(3).await?;
+    let (db, server) = TestServer::standard(backend, 3).await?;
     let device =
         RawDevice::login_with_actor(&server.url(), "sw-a", PASSWORD, actor.clone()).await?;
     Ok((db, server, device))
@@ -93,12 +81,7 @@ async fn replays_leave_the_state_of_one_send(backend: Backend) -> anyhow::Result
     // Reference: the batch sent once.
     let (_db0, once, once_dev) = fresh_server(backend, &actor).await?;
     let response = once_dev.sync_round(as_push(&docs), None).await?;
-    assert!(
-        response
-            .results
-            .iter()
-            .all(|r| matches!(r.outcome, PushOutcome::Accepted { .. }))
-    );
+    assert!(all_accepted(&response), "{:?}", response.results);
     let reference = server_state(&once_dev, &ids).await?;
 
     // Sent twice: the second send stores nothing new and still acknowledges every change.
@@ -126,12 +109,7 @@ async fn replays_leave_the_state_of_one_send(backend: Backend) -> anyhow::Result
         changes.reverse();
     }
     let response = shuffled_dev.sync_round(as_push(&reversed), None).await?;
-    assert!(
-        response
-            .results
-            .iter()
-            .all(|r| matches!(r.outcome, PushOutcome::Accepted { .. }))
-    );
+    assert!(all_accepted(&response), "{:?}", response.results);
     assert_eq!(server_state(&shuffled_dev, &ids).await?, reference);
 
     // Cut off half-way: only the first half of each document's changes arrived, then the
@@ -190,12 +168,7 @@ async fn a_lost_response_is_safe_to_resend(backend: Backend) -> anyhow::Result<(
     let first = server_state(&device, &ids).await?;
 
     let response = device.sync_round(as_push(&docs), None).await?;
-    assert!(
-        response
-            .results
-            .iter()
-            .all(|r| matches!(r.outcome, PushOutcome::Accepted { .. }))
-    );
+    assert!(all_accepted(&response), "{:?}", response.results);
     assert_eq!(server_state(&device, &ids).await?, first);
 
     // Another device pulling from the start sees each change exactly once.

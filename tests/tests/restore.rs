@@ -4,7 +4,7 @@
 //! at a reused feed position, and the person is told once. A plain restart is not a restore.
 
 // Test code: a failed unwrap is a failed test.
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -12,19 +12,18 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use fieldnotes_client::{Client, SyncReport};
-use fieldnotes_model::{Patch, VisitNotePatch, hash_hex};
+use fieldnotes_model::hash_hex;
 use fieldnotes_tests::client::{open, signed_in};
+use fieldnotes_tests::fixtures::{self, body};
 use fieldnotes_tests::org::TEAM;
-use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer, fixtures};
+use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
 
 /// `sw-a` holds `child-a`, `sw-b` holds `child-b`; the manager `mgr` sees both.
 async fn people(server: &TestServer) -> anyhow::Result<()> {
     let org = server.org();
     org.standard(0).await?;
-    org.child("child-a", TEAM).await?;
-    org.allocate("child-a", "sw-a").await?;
-    org.child("child-b", TEAM).await?;
-    org.allocate("child-b", "sw-b").await?;
+    org.caseload("child-a", TEAM, "sw-a").await?;
+    org.caseload("child-b", TEAM, "sw-b").await?;
     Ok(())
 }
 
@@ -35,13 +34,6 @@ fn note(child: &str, author: &str, title: &str) -> fieldnotes_model::NewRecord {
         title,
         &format!("{title}: what was seen and said"),
     )
-}
-
-fn body(text: &str) -> Patch {
-    Patch::VisitNote(VisitNotePatch {
-        body: Some(text.to_owned()),
-        ..Default::default()
-    })
 }
 
 /// Open the device in `dir` again, now pointed at `url`, unlocked.

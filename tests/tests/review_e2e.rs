@@ -5,146 +5,42 @@
 //! is not lost. History shows every version with who, which device and when.
 
 // Test code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
-use fieldnotes_tests::fixtures;
-
-use fieldnotes_tests::client::signed_in;
-
-use fieldnotes_client::{Client, ClientError, Resolution, ReviewQuery};
-use fieldnotes_model::{
-    AboutMePatch, NewAboutMe, NewRecord, NewShortPlan, NoteStatus, Patch, Record, ShortPlanPatch,
-    SubjectKind, VisitNotePatch,
-};
-use fieldnotes_protocol::admin::{AuditEntry, Listing};
+use fieldnotes_client::{ClientError, Resolution};
+use fieldnotes_model::{NewRecord, NoteStatus, Record};
+use fieldnotes_protocol::admin::Listing;
 use fieldnotes_protocol::review::{DiffSpanView, ItemKind, ReviewItem};
-use fieldnotes_tests::{Backend, TestDb, TestServer};
+use fieldnotes_tests::fixtures::{self, visit_note_in};
+use fieldnotes_tests::{Backend, Team, TestServer};
+
+const DRAWINGS: &str = "Sam showed me his drawings of the dog.";
 
 fn note(author: &str) -> NewRecord {
-    fixtures::note(
-        "child-00",
-        author,
-        "Home visit",
-        "Sam showed me his drawings of the dog.",
-    )
-}
-
-fn visit(patch: VisitNotePatch) -> Patch {
-    Patch::VisitNote(patch)
+    fixtures::note("child-00", author, "Home visit", DRAWINGS)
 }
 
 fn title(record: Option<Record>) -> String {
-    match record {
-        Some(Record::VisitNote(n)) => n.title,
-        other => panic!("expected a note, got {other:?}"),
-    }
+    visit_note_in(record).title
 }
 
 fn body(record: Option<Record>) -> String {
-    match record {
-        Some(Record::VisitNote(n)) => n.body,
-        other => panic!("expected a note, got {other:?}"),
-    }
-}
-
-struct Team {
-    _db: TestDb,
-    server: TestServer,
-    _dirs: Vec<tempfile::TempDir>,
-    /// The author's laptop and phone, and the manager's device.
-    laptop: Client,
-    phone: Client,
-    manager: Client,
-}
-
-async fn team(backend: Backend) -> anyhow::Result<Team> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(1).await?;
-    let dirs = vec![
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-    ];
-    let laptop = signed_in(dirs[0].path(), &server.url(), "sw-a").await?;
-    let phone = signed_in(dirs[1].path(), &server.url(), "sw-a").await?;
-    let manager = signed_in(dirs[2].path(), &server.url(), "mgr").await?;
-    Ok(Team {
-        _db: db,
-        server,
-        _dirs: dirs,
-        laptop,
-        phone,
-        manager,
-    })
-}
-
-impl Team {
-    async fn sync_all(&self) -> anyhow::Result<()> {
-        for _ in 0..2 {
-            self.laptop.sync().await?;
-            self.phone.sync().await?;
-            self.manager.sync().await?;
-        }
-        Ok(())
-    }
-
-    async fn open_items(&self, doc_id: &str) -> anyhow::Result<Vec<ReviewItem>> {
-        Ok(self
-            .manager
-            .review_items(&ReviewQuery::default())
-            .await?
-            .into_iter()
-            .filter(|i| i.doc_id == doc_id)
-            .collect())
-    }
-
-    async fn audit(&self, action: &str) -> anyhow::Result<Vec<AuditEntry>> {
-        let admin = self.server.device("admin").await?;
-        let log: Listing<AuditEntry> = admin
-            .get("/v1/audit?child=child-00&limit=1000")
-            .await?
-            .json()?;
-        Ok(log
-            .items
-            .into_iter()
-            .filter(|e| e.action == action)
-            .collect())
-    }
+    visit_note_in(record).body
 }
 
 /// Two people set different titles offline: one item, both sides attributed; the manager
 /// chooses; everyone then sees the choice and no conflict; the audit log has the decision.
 async fn concurrent_values_go_to_review(backend: Backend) -> anyhow::Result<()> {
-    let t = team(backend).await?;
-    let id = t.laptop.create(note("sw-a")).await?;
-    t.sync_all().await?;
-    t.laptop
-        .edit(
-            &id,
-            visit(VisitNotePatch {
-                title: Some("Visit at home".into()),
-                ..Default::default()
-            }),
-        )
+    let t = Team::new(backend).await?;
+    let id = t.shared_note(DRAWINGS).await?;
+    let (home, nans) = (
+        fixtures::title("Visit at home"),
+        fixtures::title("Visit at nan's"),
+    );
+    t.edit_apart(&id, [(&t.laptop, home), (&t.manager, nans)])
         .await?;
-    t.manager
-        .edit(
-            &id,
-            visit(VisitNotePatch {
-                title: Some("Visit at nan's".into()),
-                ..Default::default()
-            }),
-        )
-        .await?;
-    t.sync_all().await?;
 
     let items = t.open_items(&id).await?;
     assert_eq!(items.len(), 1, "{items:?}");
@@ -170,25 +66,10 @@ async fn concurrent_values_go_to_review(backend: Backend) -> anyhow::Result<()> 
     assert!(!item.seen_heads.is_empty());
 
     // Edited again before review: the same item is updated, not duplicated.
-    t.phone
-        .edit(
-            &id,
-            visit(VisitNotePatch {
-                title: Some("Visit, Tuesday".into()),
-                ..Default::default()
-            }),
-        )
+    let tuesday = fixtures::title("Visit, Tuesday");
+    let wednesday = fixtures::title("Visit, Wednesday");
+    t.edit_apart(&id, [(&t.phone, tuesday), (&t.laptop, wednesday)])
         .await?;
-    t.laptop
-        .edit(
-            &id,
-            visit(VisitNotePatch {
-                title: Some("Visit, Wednesday".into()),
-                ..Default::default()
-            }),
-        )
-        .await?;
-    t.sync_all().await?;
     let items = t.open_items(&id).await?;
     assert_eq!(items.len(), 1, "updated in place: {items:?}");
 
@@ -203,7 +84,7 @@ async fn concurrent_values_go_to_review(backend: Backend) -> anyhow::Result<()> 
     assert_eq!(decided.status, "resolved");
     assert_eq!(decided.decided_by.as_deref(), Some("mgr"));
     t.sync_all().await?;
-    for device in [&t.laptop, &t.phone, &t.manager] {
+    for device in t.devices() {
         assert_eq!(title(device.get(&id).await?), "Home visit, Tuesday");
         assert!(device.conflicts(&id).await?.is_empty());
     }
@@ -232,18 +113,11 @@ async fn concurrent_values_go_to_review(backend: Backend) -> anyhow::Result<()> 
 async fn an_offline_edit_to_a_signed_off_note_is_a_pending_amendment(
     backend: Backend,
 ) -> anyhow::Result<()> {
-    let t = team(backend).await?;
-    let id = t.laptop.create(note("sw-a")).await?;
-    t.sync_all().await?;
+    let t = Team::new(backend).await?;
+    let id = t.shared_note(DRAWINGS).await?;
     // The phone goes offline holding the draft.
     t.laptop
-        .edit(
-            &id,
-            visit(VisitNotePatch {
-                status: Some(NoteStatus::Completed),
-                ..Default::default()
-            }),
-        )
+        .edit(&id, fixtures::note_status(NoteStatus::Completed))
         .await?;
     t.laptop.sync().await?;
     t.manager.sync().await?;
@@ -253,16 +127,7 @@ async fn an_offline_edit_to_a_signed_off_note_is_a_pending_amendment(
 
     // Locked on devices that know: a plain edit is refused, with the way forward.
     t.laptop.sync().await?;
-    let refused = t
-        .laptop
-        .edit(
-            &id,
-            visit(VisitNotePatch {
-                body: Some("changed".into()),
-                ..Default::default()
-            }),
-        )
-        .await;
+    let refused = t.laptop.edit(&id, fixtures::body("changed")).await;
     assert!(
         matches!(
             refused,
@@ -278,10 +143,7 @@ async fn an_offline_edit_to_a_signed_off_note_is_a_pending_amendment(
     t.phone
         .edit(
             &id,
-            visit(VisitNotePatch {
-                body: Some("Sam showed me his drawings. Added later on the bus.".into()),
-                ..Default::default()
-            }),
+            fixtures::body("Sam showed me his drawings. Added later on the bus."),
         )
         .await?;
     let report = t.phone.sync().await?;
@@ -327,15 +189,13 @@ async fn an_offline_edit_to_a_signed_off_note_is_a_pending_amendment(
         matches!(record, Record::VisitNote(ref n) if n.body == signed_body && n.status == NoteStatus::SignedOff)
     );
 
-    t.manager
-        .resolve_review(
-            items[0].item_id,
-            Resolution::Restore,
-            "the signed-off note stands; add a new note instead",
-        )
-        .await?;
-    t.sync_all().await?;
-    for device in [&t.laptop, &t.phone, &t.manager] {
+    t.settle(
+        items[0].item_id,
+        Resolution::Restore,
+        "the signed-off note stands; add a new note instead",
+    )
+    .await?;
+    for device in t.devices() {
         let Some(Record::VisitNote(n)) = device.get(&id).await? else {
             panic!("note")
         };
@@ -356,16 +216,10 @@ async fn an_offline_edit_to_a_signed_off_note_is_a_pending_amendment(
 /// An amendment with a reason lands, is shown as such in history, and is queued; a manager
 /// accepts it. Only a manager signs off or deletes.
 async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()> {
-    let t = team(backend).await?;
+    let t = Team::new(backend).await?;
     let id = t.laptop.create(note("sw-a")).await?;
     t.laptop
-        .edit(
-            &id,
-            visit(VisitNotePatch {
-                status: Some(NoteStatus::Completed),
-                ..Default::default()
-            }),
-        )
+        .edit(&id, fixtures::note_status(NoteStatus::Completed))
         .await?;
     t.sync_all().await?;
 
@@ -379,17 +233,7 @@ async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()
     assert_eq!(t.laptop.pending_changes().await?, 0);
 
     let other = t.phone.create(note("sw-a")).await?;
-    let refused = t
-        .phone
-        .amend(
-            &other,
-            visit(VisitNotePatch {
-                title: Some("x".into()),
-                ..Default::default()
-            }),
-            "typo",
-        )
-        .await;
+    let refused = t.phone.amend(&other, fixtures::title("x"), "typo").await;
     assert!(
         matches!(
             refused,
@@ -430,16 +274,12 @@ async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()
     );
 
     // A fresh device: amend the completed note with a reason.
-    let dir = tempfile::tempdir()?;
-    let fresh = signed_in(dir.path(), &t.server.url(), "sw-a").await?;
+    let fresh = t.server.client("sw-a").await?;
     fresh.sync().await?;
     fresh
         .amend(
             &id,
-            visit(VisitNotePatch {
-                wishes_and_feelings: Some("I want to see my brother".into()),
-                ..Default::default()
-            }),
+            fixtures::wishes("I want to see my brother"),
             "Sam told me on the way out",
         )
         .await?;
@@ -472,35 +312,8 @@ async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()
 /// Two devices each add a point to a two-point plan: four points, over the team's limit of
 /// three: an item listing the points; the manager settles on three.
 async fn a_plan_over_its_limit_goes_to_review(backend: Backend) -> anyhow::Result<()> {
-    let t = team(backend).await?;
-    let id = t
-        .laptop
-        .create(NewRecord::ShortPlan(NewShortPlan {
-            child_id: "child-00".into(),
-            author: "sw-a".into(),
-            points: vec!["Meet on Tuesdays".into(), "Skate park".into()],
-            review_on: None,
-            planned_end: None,
-        }))
-        .await?;
-    t.sync_all().await?;
-    for (device, point) in [(&t.laptop, "Football on Fridays"), (&t.phone, "Call nan")] {
-        let Some(Record::ShortPlan(plan)) = device.get(&id).await? else {
-            panic!("plan")
-        };
-        let mut points = plan.points.clone();
-        points.push(point.into());
-        device
-            .edit(
-                &id,
-                Patch::ShortPlan(ShortPlanPatch {
-                    points: Some(points),
-                    ..Default::default()
-                }),
-            )
-            .await?;
-    }
-    t.sync_all().await?;
+    let t = Team::new(backend).await?;
+    let id = t.plan_over_its_limit().await?;
     let items = t.open_items(&id).await?;
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0].item_kind, ItemKind::PlanLimit);
@@ -516,15 +329,9 @@ async fn a_plan_over_its_limit_goes_to_review(backend: Backend) -> anyhow::Resul
         ],
         "every merged point is a side"
     );
-    t.manager
-        .resolve_review(
-            items[0].item_id,
-            Resolution::Value("Meet on Tuesdays\nSkate park\nCall nan".into()),
-            "three points",
-        )
-        .await?;
-    t.sync_all().await?;
-    for device in [&t.laptop, &t.phone, &t.manager] {
+    let three = Resolution::Value("Meet on Tuesdays\nSkate park\nCall nan".into());
+    t.settle(items[0].item_id, three, "three points").await?;
+    for device in t.devices() {
         let Some(Record::ShortPlan(plan)) = device.get(&id).await? else {
             panic!("plan")
         };
@@ -545,35 +352,22 @@ async fn a_plan_over_its_limit_goes_to_review(backend: Backend) -> anyhow::Resul
 /// item names the field. (Before issue 9 this cleared a note's title; a blank title is now
 /// refused when written, so the merge is made with a profile instead.)
 async fn a_merge_that_breaks_a_rule_goes_to_review(backend: Backend) -> anyhow::Result<()> {
-    let t = team(backend).await?;
+    let t = Team::new(backend).await?;
     let id = t
         .laptop
-        .create(NewRecord::AboutMe(NewAboutMe {
-            subject_kind: SubjectKind::Child,
-            subject_id: "child-00".into(),
-            fun: "football".into(),
-            dislikes: String::new(),
-            important: String::new(),
-            how_to_help: String::new(),
-        }))
+        .create(fixtures::about_me("child-00", "football"))
         .await?;
     t.sync_all().await?;
     t.laptop
         .edit(
             &id,
-            Patch::AboutMe(AboutMePatch {
-                status: Some(NoteStatus::Completed),
-                ..Default::default()
-            }),
+            fixtures::about_me_patch(|p| p.status = Some(NoteStatus::Completed)),
         )
         .await?;
     t.phone
         .edit(
             &id,
-            Patch::AboutMe(AboutMePatch {
-                fun: Some(String::new()),
-                ..Default::default()
-            }),
+            fixtures::about_me_patch(|p| p.fun = Some(String::new())),
         )
         .await?;
     t.laptop.sync().await?;
@@ -595,15 +389,10 @@ async fn a_merge_that_breaks_a_rule_goes_to_review(backend: Backend) -> anyhow::
         );
         assert!(side.value.contains("fun"), "{}", side.value);
     }
-    t.manager
-        .resolve_review(
-            broken.item_id,
-            Resolution::Value("football".into()),
-            "restored the answer",
-        )
+    let restored = Resolution::Value("football".into());
+    t.settle(broken.item_id, restored, "restored the answer")
         .await?;
-    t.sync_all().await?;
-    for device in [&t.laptop, &t.phone, &t.manager] {
+    for device in t.devices() {
         let Some(Record::AboutMe(profile)) = device.get(&id).await? else {
             panic!("profile")
         };
@@ -621,41 +410,27 @@ async fn a_merge_that_breaks_a_rule_goes_to_review(backend: Backend) -> anyhow::
 /// Three devices edit one note; history shows each version with the right person and device,
 /// and the diff between two versions of the body is exact.
 async fn history_names_every_version_and_diffs_the_body(backend: Backend) -> anyhow::Result<()> {
-    let t = team(backend).await?;
-    let id = t.laptop.create(note("sw-a")).await?;
-    t.sync_all().await?;
+    let t = Team::new(backend).await?;
+    let id = t.shared_note(DRAWINGS).await?;
     t.phone
         .edit(
             &id,
-            visit(VisitNotePatch {
-                body: Some("Sam showed me his drawings of the dog and the cat.".into()),
-                ..Default::default()
-            }),
+            fixtures::body("Sam showed me his drawings of the dog and the cat."),
         )
         .await?;
     t.phone.sync().await?;
-    t.manager.sync().await?;
-    t.manager
-        .edit(
-            &id,
-            visit(VisitNotePatch {
-                body: Some("Sam showed me his new drawings of the dog and the cat.".into()),
-                ..Default::default()
-            }),
-        )
-        .await?;
-    t.manager.sync().await?;
-    t.laptop.sync().await?;
-    t.laptop
-        .edit(
-            &id,
-            visit(VisitNotePatch {
-                title: Some("Home visit after school".into()),
-                ..Default::default()
-            }),
-        )
-        .await?;
-    t.laptop.sync().await?;
+    // Each in turn catches up, edits and sends.
+    for (device, patch) in [
+        (
+            &t.manager,
+            fixtures::body("Sam showed me his new drawings of the dog and the cat."),
+        ),
+        (&t.laptop, fixtures::title("Home visit after school")),
+    ] {
+        device.sync().await?;
+        device.edit(&id, patch).await?;
+        device.sync().await?;
+    }
 
     let history = t.manager.history(&id).await?;
     assert_eq!(history.len(), 4, "{history:?}");
@@ -717,10 +492,8 @@ async fn history_names_every_version_and_diffs_the_body(backend: Backend) -> any
 async fn the_queue_filters_and_pages(backend: Backend) -> anyhow::Result<()> {
     use fieldnotes_store::directory::Actor;
     use fieldnotes_store::review::{NewReviewItem, ReviewFinding};
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
+    let (_db, server) = TestServer::standard(backend, 2).await?;
     let org = server.org();
-    org.standard(2).await?;
     org.team("pod-2", false).await?;
     org.person("mgr2", "manager", Some("pod-2")).await?;
     org.child("child-90", "pod-2").await?;

@@ -5,26 +5,21 @@
 //! a revoked device wipes itself on its next contact.
 
 // Test code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
-use fieldnotes_tests::client::signed_in;
-
 use std::collections::BTreeSet;
 
+use anyhow::Context as _;
 use fieldnotes_client::{Client, ClientError};
-use fieldnotes_model::{
-    NewContactCard, NewRecord, NewShortPlan, Patch, Record, RuleCode, VisitNotePatch,
-};
+use fieldnotes_model::{NewContactCard, NewRecord, Record, RuleCode};
 use fieldnotes_protocol::admin::{AccessGrant, AuditEntry, Listing};
-use fieldnotes_tests::fixtures::{rng, visit_note};
+use fieldnotes_tests::check::assert_status;
+use fieldnotes_tests::client::signed_in;
+use fieldnotes_tests::fixtures::{self, rng, title, visit_note, wishes};
 use fieldnotes_tests::org::TEAM;
+use fieldnotes_tests::wire::raw_push;
 use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
 use serde_json::json;
 
@@ -38,14 +33,24 @@ async fn children_held(client: &Client) -> anyhow::Result<BTreeSet<String>> {
         .collect())
 }
 
+/// The id of a document `client` holds about `child`.
+async fn document_about(client: &Client, child: &str) -> anyhow::Result<String> {
+    let held = client.list(None).await?;
+    let about = held
+        .into_iter()
+        .find(|d| d.child_id.as_deref() == Some(child));
+    Ok(about
+        .with_context(|| format!("no document about {child}"))?
+        .id)
+}
+
 fn plan(child: &str, author: &str) -> NewRecord {
-    NewRecord::ShortPlan(NewShortPlan {
-        child_id: child.to_owned(),
-        author: author.to_owned(),
-        points: vec!["Meet at the skate park on Tuesdays".to_owned()],
-        review_on: Some("2026-12-15".to_owned()),
-        planned_end: Some("2027-02-01".to_owned()),
-    })
+    let mut plan = fixtures::plan(child, author, &["Meet at the skate park on Tuesdays"]);
+    if let NewRecord::ShortPlan(p) = &mut plan {
+        p.review_on = Some("2026-12-15".to_owned());
+        p.planned_end = Some("2027-02-01".to_owned());
+    }
+    plan
 }
 
 fn card(worker: &str) -> NewRecord {
@@ -61,23 +66,20 @@ fn card(worker: &str) -> NewRecord {
 
 /// Team pod-1: sw-a holds child-00 and child-01, sw-b holds child-02. Each records a note per
 /// child and a contact card. A second team's worker records about their own child.
-async fn recorded_org(server: &TestServer) -> anyhow::Result<()> {
+async fn recorded_org(backend: Backend) -> anyhow::Result<(TestDb, TestServer)> {
+    let (db, server) = TestServer::standard(backend, 2).await?;
     let org = server.org();
-    org.standard(2).await?;
-    org.child("child-02", TEAM).await?;
-    org.allocate("child-02", "sw-b").await?;
+    org.caseload("child-02", TEAM, "sw-b").await?;
     org.team("pod-2", false).await?;
     org.person("sw-c", "social_worker", Some("pod-2")).await?;
-    org.child("child-09", "pod-2").await?;
-    org.allocate("child-09", "sw-c").await?;
+    org.caseload("child-09", "pod-2", "sw-c").await?;
     let mut r = rng(11);
     for (user, children) in [
         ("sw-a", &["child-00", "child-01"][..]),
         ("sw-b", &["child-02"][..]),
         ("sw-c", &["child-09"][..]),
     ] {
-        let dir = tempfile::tempdir()?;
-        let client = signed_in(dir.path(), &server.url(), user).await?;
+        let client = server.client(user).await?;
         for (i, child) in children.iter().enumerate() {
             let mut record = visit_note(&mut r, i, user);
             if let NewRecord::VisitNote(note) = &mut record {
@@ -89,18 +91,15 @@ async fn recorded_org(server: &TestServer) -> anyhow::Result<()> {
         let report = client.sync().await?;
         assert!(report.rejected.is_empty(), "{user}: {:?}", report.rejected);
     }
-    Ok(())
+    Ok((db, server))
 }
 
 async fn a_social_worker_holds_exactly_their_allocated_children(
     backend: Backend,
 ) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    recorded_org(&server).await?;
+    let (_db, server) = recorded_org(backend).await?;
 
-    let dir = tempfile::tempdir()?;
-    let laptop = signed_in(dir.path(), &server.url(), "sw-a").await?;
+    let laptop = server.client("sw-a").await?;
     laptop.sync().await?;
     assert_eq!(
         children_held(&laptop).await?,
@@ -124,9 +123,7 @@ async fn a_social_worker_holds_exactly_their_allocated_children(
 }
 
 async fn a_youth_worker_sees_only_referred_young_people(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    recorded_org(&server).await?;
+    let (_db, server) = recorded_org(backend).await?;
 
     // The case holder refers child-01 through the API.
     let case_holder = server.device("sw-a").await?;
@@ -136,15 +133,9 @@ async fn a_youth_worker_sees_only_referred_young_people(backend: Backend) -> any
             &json!({ "youth_worker_id": "yw", "planned_end": "2099-01-31" }),
         )
         .await?;
-    assert_eq!(
-        answer.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_status(&answer, 201);
 
-    let dir = tempfile::tempdir()?;
-    let yw = signed_in(dir.path(), &server.url(), "yw").await?;
+    let yw = server.client("yw").await?;
     yw.sync().await?;
     assert_eq!(
         children_held(&yw).await?,
@@ -169,8 +160,7 @@ async fn a_youth_worker_sees_only_referred_young_people(backend: Backend) -> any
     assert!(report.rejected.is_empty(), "{report:?}");
     assert_eq!(yw.pending_changes().await?, 0);
 
-    let dir_a = tempfile::tempdir()?;
-    let sw_a = signed_in(dir_a.path(), &server.url(), "sw-a").await?;
+    let sw_a = server.client("sw-a").await?;
     sw_a.sync().await?;
     assert!(matches!(
         sw_a.get(&plan_id).await?,
@@ -180,60 +170,32 @@ async fn a_youth_worker_sees_only_referred_young_people(backend: Backend) -> any
 }
 
 async fn reallocation_moves_the_whole_history(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    recorded_org(&server).await?;
+    let (_db, server) = recorded_org(backend).await?;
 
-    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    let old = signed_in(dir_a.path(), &server.url(), "sw-a").await?;
-    let new = signed_in(dir_b.path(), &server.url(), "sw-b").await?;
+    let old = server.client("sw-a").await?;
+    let new = server.client("sw-b").await?;
     old.sync().await?;
     new.sync().await?;
-    let note = old
-        .list(None)
-        .await?
-        .into_iter()
-        .find(|d| d.child_id.as_deref() == Some("child-00"))
-        .unwrap()
-        .id;
+    let note = document_about(&old, "child-00").await?;
     // History: several edits on the old worker's device, synced.
     for i in 0..3 {
-        old.edit(
-            &note,
-            Patch::VisitNote(VisitNotePatch {
-                title: Some(format!("Home visit, revision {i}")),
-                ..Default::default()
-            }),
-        )
-        .await?;
+        old.edit(&note, title(&format!("Home visit, revision {i}")))
+            .await?;
     }
     old.sync().await?;
     // One more edit made offline, before the re-allocation reaches the device.
-    old.edit(
-        &note,
-        Patch::VisitNote(VisitNotePatch {
-            wishes_and_feelings: Some("I want to stay at my school".into()),
-            ..Default::default()
-        }),
-    )
-    .await?;
+    old.edit(&note, wishes("I want to stay at my school"))
+        .await?;
     // The new worker's cursor is already past every change about child-00.
     new.sync().await?;
     assert!(!children_held(&new).await?.contains("child-00"));
 
     let manager = server.device("mgr").await?;
+    let to_sw_b = json!({ "worker_id": "sw-b" });
     let answer = manager
-        .post(
-            "/v1/children/child-00/allocation",
-            &json!({ "worker_id": "sw-b" }),
-        )
+        .post("/v1/children/child-00/allocation", &to_sw_b)
         .await?;
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_status(&answer, 200);
 
     // The old device pushes its pending edit first, then removes the child.
     let report = old.sync().await?;
@@ -281,9 +243,7 @@ async fn reallocation_moves_the_whole_history(backend: Backend) -> anyhow::Resul
 }
 
 async fn a_revoked_device_is_wiped_on_next_contact(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    recorded_org(&server).await?;
+    let (_db, server) = recorded_org(backend).await?;
     let dir = tempfile::tempdir()?;
     let laptop = signed_in(dir.path(), &server.url(), "sw-a").await?;
     laptop.sync().await?;
@@ -300,12 +260,7 @@ async fn a_revoked_device_is_wiped_on_next_contact(backend: Backend) -> anyhow::
             &json!({}),
         )
         .await?;
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_status(&answer, 200);
 
     let err = laptop.sync().await.unwrap_err();
     assert!(matches!(err, ClientError::Wiped), "{err:?}");
@@ -346,11 +301,8 @@ async fn a_revoked_device_is_wiped_on_next_contact(backend: Backend) -> anyhow::
 }
 
 async fn access_outside_allocation_is_on_the_record(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    recorded_org(&server).await?;
-    let dir = tempfile::tempdir()?;
-    let duty = signed_in(dir.path(), &server.url(), "sw-b").await?;
+    let (_db, server) = recorded_org(backend).await?;
+    let duty = server.client("sw-b").await?;
     duty.sync().await?;
     assert!(!children_held(&duty).await?.contains("child-00"));
 
@@ -410,17 +362,14 @@ async fn access_outside_allocation_is_on_the_record(backend: Backend) -> anyhow:
 }
 
 async fn pod_reading_is_read_only(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    recorded_org(&server).await?;
+    let (_db, server) = recorded_org(backend).await?;
     let admin = server.device("admin").await?;
     let answer = admin
         .patch("/v1/admin/teams/pod-1", &json!({ "pod_read_access": true }))
         .await?;
     assert_eq!(answer.status, 200);
 
-    let dir = tempfile::tempdir()?;
-    let colleague = signed_in(dir.path(), &server.url(), "sw-b").await?;
+    let colleague = server.client("sw-b").await?;
     colleague.sync().await?;
     assert_eq!(
         children_held(&colleague).await?,
@@ -432,21 +381,9 @@ async fn pod_reading_is_read_only(backend: Backend) -> anyhow::Result<()> {
     );
     // Reading, not writing: an edit to a colleague's child is refused on the device, in the
     // server's words, and nothing waits to be sent.
-    let theirs = colleague
-        .list(None)
-        .await?
-        .into_iter()
-        .find(|d| d.child_id.as_deref() == Some("child-00"))
-        .unwrap()
-        .id;
+    let theirs = document_about(&colleague, "child-00").await?;
     let refused = colleague
-        .edit(
-            &theirs,
-            Patch::VisitNote(VisitNotePatch {
-                title: Some("Not mine to change".into()),
-                ..Default::default()
-            }),
-        )
+        .edit(&theirs, title("Not mine to change"))
         .await
         .expect_err("a read-only child's note cannot be edited");
     assert!(
@@ -483,24 +420,9 @@ async fn pod_reading_is_read_only(backend: Backend) -> anyhow::Result<()> {
         .expect("stored");
     let mut doc = fieldnotes_model::Document::load(&theirs, &stored.snapshot)?;
     doc.set_actor(raw.actor.clone());
-    let change = doc
-        .edit(
-            Patch::VisitNote(VisitNotePatch {
-                title: Some("Not mine to change".into()),
-                ..Default::default()
-            }),
-            1,
-        )?
-        .expect("a change");
+    let change = doc.edit(title("Not mine to change"), 1)?.expect("a change");
     let answer = raw
-        .round(
-            vec![fieldnotes_tests::wire::raw_push(
-                &theirs,
-                vec![change.bytes],
-            )],
-            None,
-            Vec::new(),
-        )
+        .push(vec![raw_push(&theirs, vec![change.bytes])])
         .await?;
     assert!(
         answer

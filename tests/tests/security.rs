@@ -2,12 +2,7 @@
 //! real socket, each refused with the right status and a reason a person can act on.
 
 // Test code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -20,19 +15,19 @@ use fieldnotes_protocol::auth::{
     EXTERNAL_LOGIN_PATH, LOGOUT_PATH, ME_PATH, REFRESH_PATH, Session, Tokens,
 };
 use fieldnotes_protocol::{PushOutcome, RejectCode};
-use fieldnotes_server::auth::tokens::{AUDIENCE, ISSUER, SIGNING_KEY_NAME};
+use fieldnotes_tests::check::{
+    accepted, assert_quarantined, assert_refused, assert_refused_as, assert_rejected, rejected,
+};
+use fieldnotes_tests::org::TEAM;
 use fieldnotes_tests::server::{
     IDP_AUDIENCE, IDP_ISSUER, IDP_KEY_ID, IDP_PRIVATE_KEY, IDP_PUBLIC_KEY,
 };
-use fieldnotes_tests::wire::{RawAnswer, call, push_all};
+use fieldnotes_tests::tokens::{claims, now, sign_hs256};
+use fieldnotes_tests::wire::{RawAnswer, push_all};
 use fieldnotes_tests::{Backend, RawDevice, TestDb, TestServer};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-
-fn now() -> u64 {
-    jsonwebtoken::get_current_timestamp()
-}
 
 fn note(child: &str, author: &str) -> NewRecord {
     fixtures::note(child, author, "Home visit", "Talked about school.")
@@ -41,151 +36,21 @@ fn note(child: &str, author: &str) -> NewRecord {
 async fn setup(backend: Backend) -> anyhow::Result<(TestDb, TestServer)> {
     let db = TestDb::new(backend).await?;
     let server = TestServer::start_with_idp(&db.url).await?;
-    server.org().standard(2).await?;
-    server
-        .org()
-        .child("child-other", fieldnotes_tests::org::TEAM)
-        .await?;
-    server.org().allocate("child-other", "sw-b").await?;
+    let org = server.org();
+    org.standard(2).await?;
+    org.caseload("child-other", TEAM, "sw-b").await?;
     Ok((db, server))
-}
-
-/// The server's own signing key, read from its database as any server instance would.
-async fn server_key(server: &TestServer) -> anyhow::Result<Vec<u8>> {
-    Ok(server
-        .state
-        .store
-        .server_secret(SIGNING_KEY_NAME, b"unused")
-        .await?)
-}
-
-/// Claims as the server issues them for `device`, with `edit` applied.
-fn claims(device: &RawDevice, edit: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
-    let sid = jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(device.token())
-        .unwrap()
-        .claims["sid"]
-        .clone();
-    let mut c = json!({
-        "iss": ISSUER, "aud": AUDIENCE, "sub": device.user_id(), "did": device.device_id(),
-        "sid": sid, "iat": now(), "nbf": now(), "exp": now() + 600,
-    });
-    edit(&mut c);
-    c
-}
-
-fn sign_hs256(key: &[u8], claims: &serde_json::Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(key),
-    )
-    .unwrap()
-}
-
-async fn me(server: &TestServer, token: &str) -> anyhow::Result<RawAnswer> {
-    call(
-        &reqwest::Client::new(),
-        Method::GET,
-        &format!("{}{ME_PATH}", server.url()),
-        Some(token),
-        None,
-    )
-    .await
-}
-
-/// Refused with `status`, a stable `code`, and a message naming `needle`.
-fn assert_refused(answer: &RawAnswer, status: StatusCode, code: &str, needle: &str) {
-    assert_eq!(
-        answer.status,
-        status,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    let body = answer.error_body().unwrap();
-    assert_eq!(body.code, code, "{}", body.message);
-    assert!(
-        body.message.to_lowercase().contains(&needle.to_lowercase()),
-        "message {:?} should mention {needle:?}",
-        body.message
-    );
 }
 
 /// Forged and broken access tokens: each refused with 401 and its reason.
 async fn forged_access_tokens_are_refused(backend: Backend) -> anyhow::Result<()> {
     let (_db, server) = setup(backend).await?;
     let device = server.device("sw-a").await?;
-    let key = server_key(&server).await?;
-    assert_eq!(me(&server, device.token()).await?.status, StatusCode::OK);
+    let key = server.signing_key().await?;
+    assert_eq!(server.me(device.token()).await?.status, StatusCode::OK);
 
-    // alg: none, no signature.
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(&device, |_| {}))?);
-    let unsigned = format!("{header}.{payload}.");
-    assert_refused(
-        &me(&server, &unsigned).await?,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-        "token",
-    );
-
-    // Expired, and not yet valid (beyond the clock-skew leeway).
-    let expired = sign_hs256(
-        &key,
-        &claims(&device, |c| {
-            c["iat"] = json!(now() - 7200);
-            c["nbf"] = json!(now() - 7200);
-            c["exp"] = json!(now() - 3600);
-        }),
-    );
-    assert_refused(
-        &me(&server, &expired).await?,
-        StatusCode::UNAUTHORIZED,
-        "token_expired",
-        "expired",
-    );
-    let early = sign_hs256(&key, &claims(&device, |c| c["nbf"] = json!(now() + 3600)));
-    assert_refused(
-        &me(&server, &early).await?,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-        "not valid yet",
-    );
-
-    // Wrong issuer, wrong audience, no expiry.
-    let issuer = sign_hs256(
-        &key,
-        &claims(&device, |c| c["iss"] = json!("https://evil.example")),
-    );
-    assert_refused(
-        &me(&server, &issuer).await?,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-        "issuer",
-    );
-    let audience = sign_hs256(
-        &key,
-        &claims(&device, |c| c["aud"] = json!("another-service")),
-    );
-    assert_refused(
-        &me(&server, &audience).await?,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-        "audience",
-    );
-    let no_exp = sign_hs256(
-        &key,
-        &claims(&device, |c| {
-            c.as_object_mut().unwrap().remove("exp");
-        }),
-    );
-    assert_refused(
-        &me(&server, &no_exp).await?,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-        "exp",
-    );
-
-    // A real token with its payload changed to another person: the signature no longer holds.
     let real = device.token().to_owned();
     let parts: Vec<&str> = real.split('.').collect();
     let tampered_claims = claims(&device, |c| c["sub"] = json!("mgr"));
@@ -195,43 +60,79 @@ async fn forged_access_tokens_are_refused(backend: Backend) -> anyhow::Result<()
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tampered_claims)?),
         parts[2]
     );
-    assert_refused(
-        &me(&server, &tampered).await?,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-        "signature",
-    );
-
-    // Signed with another key entirely.
-    let other = sign_hs256(
-        b"an attacker's own secret key....",
-        &claims(&device, |_| {}),
-    );
-    assert_refused(
-        &me(&server, &other).await?,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-        "signature",
-    );
-
-    // The HS256-with-the-issuer's-public-key trick, against our own tokens.
-    let confused = sign_hs256(IDP_PUBLIC_KEY.as_bytes(), &claims(&device, |_| {}));
-    assert_refused(
-        &me(&server, &confused).await?,
-        StatusCode::UNAUTHORIZED,
-        "invalid_token",
-        "signature",
-    );
+    let signed = |edit: &dyn Fn(&mut serde_json::Value)| sign_hs256(&key, &claims(&device, edit));
+    let forged = [
+        (
+            "alg: none, no signature",
+            format!("{header}.{payload}."),
+            "invalid_token",
+            "token",
+        ),
+        (
+            "expired",
+            signed(&|c| {
+                c["iat"] = json!(now() - 7200);
+                c["nbf"] = json!(now() - 7200);
+                c["exp"] = json!(now() - 3600);
+            }),
+            "token_expired",
+            "expired",
+        ),
+        (
+            "not yet valid (beyond the clock-skew leeway)",
+            signed(&|c| c["nbf"] = json!(now() + 3600)),
+            "invalid_token",
+            "not valid yet",
+        ),
+        (
+            "wrong issuer",
+            signed(&|c| c["iss"] = json!("https://evil.example")),
+            "invalid_token",
+            "issuer",
+        ),
+        (
+            "wrong audience",
+            signed(&|c| c["aud"] = json!("another-service")),
+            "invalid_token",
+            "audience",
+        ),
+        (
+            "no expiry",
+            signed(&|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            }),
+            "invalid_token",
+            "exp",
+        ),
+        (
+            "a real token with its payload changed to another person",
+            tampered,
+            "invalid_token",
+            "signature",
+        ),
+        (
+            "signed with another key entirely",
+            sign_hs256(
+                b"an attacker's own secret key....",
+                &claims(&device, |_| {}),
+            ),
+            "invalid_token",
+            "signature",
+        ),
+        (
+            "HS256 with the issuer's public key, against our own tokens",
+            sign_hs256(IDP_PUBLIC_KEY.as_bytes(), &claims(&device, |_| {})),
+            "invalid_token",
+            "signature",
+        ),
+    ];
+    for (what, token, code, needle) in forged {
+        let answer = server.me(&token).await?;
+        assert_refused_as(what, &answer, StatusCode::UNAUTHORIZED, code, needle);
+    }
 
     // No token, and a malformed header.
-    let none = call(
-        &reqwest::Client::new(),
-        Method::GET,
-        &format!("{}{ME_PATH}", server.url()),
-        None,
-        None,
-    )
-    .await?;
+    let none = server.call(Method::GET, ME_PATH, None, None).await?;
     assert_refused(&none, StatusCode::UNAUTHORIZED, "unauthenticated", "Bearer");
     for header in [
         "Basic c3ctYTpwYXNzd29yZA==",
@@ -274,14 +175,7 @@ async fn external_login(server: &TestServer, token: &str) -> anyhow::Result<RawA
             "name": "IdP test device",
         },
     });
-    call(
-        &reqwest::Client::new(),
-        Method::POST,
-        &format!("{}{EXTERNAL_LOGIN_PATH}", server.url()),
-        None,
-        Some(&body),
-    )
-    .await
+    server.post_json(EXTERNAL_LOGIN_PATH, &body).await
 }
 
 /// Tokens from the authority's identity provider: the right one signs in; the classic
@@ -308,7 +202,7 @@ async fn identity_provider_tokens_are_checked(backend: Backend) -> anyhow::Resul
     let session: Session = external_login(&server, &idp_token(&good)).await?.json()?;
     assert_eq!(session.user.user_id, "sw-b");
     assert_eq!(
-        me(&server, &session.tokens.access_token).await?.status,
+        server.me(&session.tokens.access_token).await?.status,
         StatusCode::OK
     );
 
@@ -375,14 +269,9 @@ async fn identity_provider_tokens_are_checked(backend: Backend) -> anyhow::Resul
 }
 
 async fn refresh(server: &TestServer, token: &str) -> anyhow::Result<RawAnswer> {
-    call(
-        &reqwest::Client::new(),
-        Method::POST,
-        &format!("{}{REFRESH_PATH}", server.url()),
-        None,
-        Some(&json!({ "refresh_token": token })),
-    )
-    .await
+    server
+        .post_json(REFRESH_PATH, &json!({ "refresh_token": token }))
+        .await
 }
 
 /// A refresh token works once; presenting a used one ends the device's session, so the
@@ -393,77 +282,68 @@ async fn a_reused_refresh_token_ends_the_session(backend: Backend) -> anyhow::Re
     let first = device.session.tokens.refresh_token.clone();
     let next: Tokens = refresh(&server, &first).await?.json()?;
     assert_ne!(next.refresh_token, first);
-    assert_eq!(
-        me(&server, &next.access_token).await?.status,
-        StatusCode::OK
-    );
+    assert_eq!(server.me(&next.access_token).await?.status, StatusCode::OK);
 
-    assert_refused(
-        &refresh(&server, &first).await?,
-        StatusCode::UNAUTHORIZED,
-        "refresh_reused",
-        "already used",
-    );
-    assert_refused(
-        &me(&server, &next.access_token).await?,
-        StatusCode::UNAUTHORIZED,
-        "session_ended",
-        "sign in again",
-    );
-    assert_refused(
-        &refresh(&server, &next.refresh_token).await?,
-        StatusCode::UNAUTHORIZED,
-        "session_ended",
-        "sign in again",
-    );
-    assert_refused(
-        &refresh(&server, "made-up").await?,
-        StatusCode::UNAUTHORIZED,
-        "refresh_invalid",
-        "not known",
-    );
+    let refused = [
+        (
+            "the used refresh token",
+            refresh(&server, &first).await?,
+            "refresh_reused",
+            "already used",
+        ),
+        (
+            "the latest access token",
+            server.me(&next.access_token).await?,
+            "session_ended",
+            "sign in again",
+        ),
+        (
+            "the latest refresh token",
+            refresh(&server, &next.refresh_token).await?,
+            "session_ended",
+            "sign in again",
+        ),
+        (
+            "a made-up refresh token",
+            refresh(&server, "made-up").await?,
+            "refresh_invalid",
+            "not known",
+        ),
+    ];
+    for (what, answer, code, needle) in refused {
+        assert_refused_as(what, &answer, StatusCode::UNAUTHORIZED, code, needle);
+    }
 
     // Signing in again starts a fresh session.
     let again = server.device("sw-a").await?;
-    assert_eq!(me(&server, again.token()).await?.status, StatusCode::OK);
+    assert_eq!(server.me(again.token()).await?.status, StatusCode::OK);
     // Signing out ends it: access and refresh tokens both stop.
-    let out = call(
-        &reqwest::Client::new(),
-        Method::POST,
-        &format!("{}{LOGOUT_PATH}", server.url()),
-        Some(again.token()),
-        None,
-    )
-    .await?;
+    let out = server
+        .call(Method::POST, LOGOUT_PATH, Some(again.token()), None)
+        .await?;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
-    assert_refused(
-        &me(&server, again.token()).await?,
-        StatusCode::UNAUTHORIZED,
-        "session_ended",
-        "sign in again",
-    );
-    assert_refused(
-        &refresh(&server, &again.session.tokens.refresh_token).await?,
-        StatusCode::UNAUTHORIZED,
-        "session_ended",
-        "sign in again",
-    );
+    let after_sign_out = [
+        ("access token", server.me(again.token()).await?),
+        (
+            "refresh token",
+            refresh(&server, &again.session.tokens.refresh_token).await?,
+        ),
+    ];
+    for (what, answer) in after_sign_out {
+        let (code, needle) = ("session_ended", "sign in again");
+        assert_refused_as(what, &answer, StatusCode::UNAUTHORIZED, code, needle);
+    }
 
     // A wrong password says nothing about which part was wrong.
-    let wrong = RawDevice::login(&server.url(), "sw-a", "not the password")
-        .await
-        .unwrap_err();
-    let unknown = RawDevice::login(&server.url(), "nobody", "not the password")
-        .await
-        .unwrap_err();
-    assert!(
-        format!("{wrong:#}").contains("username or password is wrong"),
-        "{wrong:#}"
-    );
-    assert!(
-        format!("{unknown:#}").contains("username or password is wrong"),
-        "{unknown:#}"
-    );
+    for username in ["sw-a", "nobody"] {
+        let err = RawDevice::login(&server.url(), username, "not the password")
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("username or password is wrong"),
+            "{err:#}"
+        );
+    }
     Ok(())
 }
 
@@ -478,28 +358,12 @@ async fn a_change_in_another_devices_name_is_refused(backend: Backend) -> anyhow
     let response = mine
         .sync_round(vec![push_all(&mut honest), push_all(&mut forged)], None)
         .await?;
-    assert!(matches!(
-        response.results[0].outcome,
-        PushOutcome::Accepted { .. }
-    ));
-    match &response.results[1].outcome {
-        PushOutcome::Rejected {
-            code,
-            reason,
-            quarantine_id,
-        } => {
-            assert_eq!(*code, RejectCode::ForeignActor);
-            assert!(reason.contains(&other.actor.to_hex_string()), "{reason}");
-            assert!(reason.contains(mine.device_id()), "{reason}");
-            assert!(quarantine_id.is_some());
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    assert!(accepted(&response, 0));
+    assert_rejected(&response, 1, RejectCode::ForeignActor, mine.device_id());
+    let (_, reason, _) = rejected(&response, 1);
+    assert!(reason.contains(&other.actor.to_hex_string()), "{reason}");
     let kept = server.state.store.list_quarantine(None, 10).await?;
-    assert!(
-        kept.iter()
-            .any(|q| q.code == "foreign_actor" && q.doc_id.as_deref() == Some(forged.id()))
-    );
+    assert_quarantined(&kept, RejectCode::ForeignActor, forged.id());
     assert!(
         server
             .state
@@ -553,18 +417,7 @@ async fn children_outside_scope_stay_out_of_reach(backend: Backend) -> anyhow::R
     let response = outsider
         .sync_round(vec![push_all(&mut attempt)], None)
         .await?;
-    match &response.results[0].outcome {
-        PushOutcome::Rejected {
-            code,
-            reason,
-            quarantine_id,
-        } => {
-            assert_eq!(*code, RejectCode::OutOfScope);
-            assert!(reason.contains("child:child-other"), "{reason}");
-            assert!(quarantine_id.is_some(), "kept for review, not lost");
-        }
-        other => panic!("expected out_of_scope, got {other:?}"),
-    }
+    assert_rejected(&response, 0, RejectCode::OutOfScope, "child:child-other");
     assert!(
         response.pull.iter().all(|d| d.doc_id != theirs.id()),
         "pull leaks nothing"
@@ -647,14 +500,7 @@ async fn non_admins_cannot_call_admin_endpoints(backend: Backend) -> anyhow::Res
             (Method::GET, "/v1/quarantine/1/payload".into(), None),
         ];
         for (method, path, body) in calls {
-            let answer = call(
-                &device.http,
-                method.clone(),
-                &format!("{}{path}", server.url()),
-                Some(device.token()),
-                body.as_ref(),
-            )
-            .await?;
+            let answer = device.request(method.clone(), &path, body.as_ref()).await?;
             assert_eq!(
                 answer.status,
                 StatusCode::FORBIDDEN,
@@ -680,29 +526,14 @@ async fn non_admins_cannot_call_admin_endpoints(backend: Backend) -> anyhow::Res
 /// Without a token, only the health checks and sign-in answer.
 async fn only_health_and_sign_in_are_open(backend: Backend) -> anyhow::Result<()> {
     let (_db, server) = setup(backend).await?;
-    let http = reqwest::Client::new();
     let open = [(Method::GET, "/healthz"), (Method::GET, "/readyz")];
     for (method, path) in open {
-        let answer = call(
-            &http,
-            method,
-            &format!("{}{path}", server.url()),
-            None,
-            None,
-        )
-        .await?;
+        let answer = server.call(method, path, None, None).await?;
         assert_eq!(answer.status, StatusCode::OK, "{path}");
     }
     // Sign-in endpoints answer without a token (refusing bad input, not the missing token).
     for path in ["/v1/auth/login", "/v1/auth/refresh", "/v1/auth/external"] {
-        let answer = call(
-            &http,
-            Method::POST,
-            &format!("{}{path}", server.url()),
-            None,
-            Some(&json!({})),
-        )
-        .await?;
+        let answer = server.post_json(path, &json!({})).await?;
         assert_eq!(
             answer.status,
             StatusCode::BAD_REQUEST,
@@ -745,14 +576,9 @@ async fn only_health_and_sign_in_are_open(backend: Backend) -> anyhow::Result<()
         (Method::GET, "/v1/documents/x/diff"),
     ];
     for (method, path) in closed {
-        let answer = call(
-            &http,
-            method.clone(),
-            &format!("{}{path}", server.url()),
-            None,
-            Some(&json!({})),
-        )
-        .await?;
+        let answer = server
+            .call(method.clone(), path, None, Some(&json!({})))
+            .await?;
         assert_eq!(
             answer.status,
             StatusCode::UNAUTHORIZED,
@@ -769,18 +595,10 @@ async fn a_locked_record_cannot_be_forged_open(backend: Backend) -> anyhow::Resu
     let (_db, server) = setup(backend).await?;
     let author = server.device("sw-a").await?;
     let mut doc = author.create(note("child-00", "sw-a"))?;
-    doc.edit(
-        fieldnotes_model::Patch::VisitNote(fieldnotes_model::VisitNotePatch {
-            status: Some(fieldnotes_model::NoteStatus::Completed),
-            ..Default::default()
-        }),
-        1_763_900_000_001,
-    )?;
+    let completed = fixtures::note_status(fieldnotes_model::NoteStatus::Completed);
+    doc.edit(completed, 1_763_900_000_001)?;
     let response = author.sync_round(vec![push_all(&mut doc)], None).await?;
-    assert!(matches!(
-        response.results[0].outcome,
-        PushOutcome::Accepted { .. }
-    ));
+    assert!(accepted(&response, 0));
 
     let saved = doc.save();
     let forge = |edit: &dyn Fn(&mut automerge::AutoCommit) -> anyhow::Result<()>| -> anyhow::Result<Vec<u8>> {

@@ -11,98 +11,23 @@
 
 mod common;
 
-use fieldnotes_client::{Client, Resolution, ReviewQuery};
-use fieldnotes_model::{NewRecord, NewShortPlan, Patch, Record, ShortPlanPatch, VisitNotePatch};
-use fieldnotes_protocol::review::{ItemKind, ReviewItem};
-use fieldnotes_protocol::{PushOutcome, RejectCode};
-use fieldnotes_tests::client::signed_in;
+use fieldnotes_client::Resolution;
+use fieldnotes_model::{NewRecord, NewShortPlan, Record};
+use fieldnotes_protocol::review::ItemKind;
+use fieldnotes_protocol::{PushOutcome, RejectCode, ReviewStatus};
+use fieldnotes_tests::check::the_only;
+use fieldnotes_tests::fixtures::{self, body, note_status, visit_note_in, wishes};
 use fieldnotes_tests::wire::push_all;
-use fieldnotes_tests::{Backend, TestDb, TestServer, fixtures};
+use fieldnotes_tests::{Backend, Team};
 
-struct Team {
-    _db: TestDb,
-    server: TestServer,
-    _dirs: Vec<tempfile::TempDir>,
-    /// The author's laptop and phone (two devices of `sw-a`), and the manager's device.
-    laptop: Client,
-    phone: Client,
-    manager: Client,
-}
-
-async fn team(backend: Backend) -> anyhow::Result<Team> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(1).await?;
-    let dirs = vec![
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-    ];
-    let laptop = signed_in(dirs[0].path(), &server.url(), "sw-a").await?;
-    let phone = signed_in(dirs[1].path(), &server.url(), "sw-a").await?;
-    let manager = signed_in(dirs[2].path(), &server.url(), "mgr").await?;
-    Ok(Team {
-        _db: db,
-        server,
-        _dirs: dirs,
-        laptop,
-        phone,
-        manager,
-    })
-}
-
-impl Team {
-    fn devices(&self) -> [&Client; 3] {
-        [&self.laptop, &self.phone, &self.manager]
-    }
-
-    async fn sync_all(&self) -> anyhow::Result<()> {
-        for _ in 0..2 {
-            for device in self.devices() {
-                device.sync().await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn items(&self, doc_id: &str, status: &str) -> anyhow::Result<Vec<ReviewItem>> {
-        let query = ReviewQuery {
-            status: Some(status.to_owned()),
-            ..Default::default()
-        };
-        Ok(self
-            .manager
-            .review_items(&query)
-            .await?
-            .into_iter()
-            .filter(|i| i.doc_id == doc_id)
-            .collect())
-    }
-}
-
+#[track_caller]
 fn note_field(record: Option<Record>, field: &str) -> String {
-    match record {
-        Some(Record::VisitNote(n)) => match field {
-            "wishes_and_feelings" => n.wishes_and_feelings,
-            "body" => n.body,
-            other => panic!("{other}"),
-        },
-        other => panic!("expected a note, got {other:?}"),
+    let n = visit_note_in(record);
+    match field {
+        "wishes_and_feelings" => n.wishes_and_feelings,
+        "body" => n.body,
+        other => panic!("{other}"),
     }
-}
-
-fn wishes(text: &str) -> Patch {
-    Patch::VisitNote(VisitNotePatch {
-        wishes_and_feelings: Some(text.to_owned()),
-        ..Default::default()
-    })
-}
-
-fn body(text: &str) -> Patch {
-    Patch::VisitNote(VisitNotePatch {
-        body: Some(text.to_owned()),
-        ..Default::default()
-    })
 }
 
 const HOME: &str = "I want to go home";
@@ -111,21 +36,11 @@ const NAN: &str = "I want to live with my nan";
 async fn wishes_rewritten_offline_on_two_devices_go_to_review(
     backend: Backend,
 ) -> anyhow::Result<()> {
-    let t = team(backend).await?;
-    let id = t
-        .laptop
-        .create(fixtures::note(
-            "child-00",
-            "sw-a",
-            "Home visit",
-            "Sam showed me his drawings.",
-        ))
-        .await?;
-    t.sync_all().await?;
+    let t = Team::new(backend).await?;
+    let id = t.shared_note("Sam showed me his drawings.").await?;
     // Offline, each device replaces the child's words.
-    t.laptop.edit(&id, wishes(HOME)).await?;
-    t.phone.edit(&id, wishes(NAN)).await?;
-    t.sync_all().await?;
+    t.edit_apart(&id, [(&t.laptop, wishes(HOME)), (&t.phone, wishes(NAN))])
+        .await?;
 
     for device in t.devices() {
         let shown = note_field(device.get(&id).await?, "wishes_and_feelings");
@@ -141,9 +56,7 @@ async fn wishes_rewritten_offline_on_two_devices_go_to_review(
         );
     }
 
-    let items = t.items(&id, "open").await?;
-    assert_eq!(items.len(), 1, "{items:?}");
-    let item = &items[0];
+    let item = the_only(t.items_with_status(&id, ReviewStatus::Open).await?);
     assert_eq!(
         (item.item_kind, item.field.as_str()),
         (ItemKind::Conflict, "wishes_and_feelings")
@@ -172,14 +85,12 @@ async fn wishes_rewritten_offline_on_two_devices_go_to_review(
     assert_ne!(item.sides[0].change, item.sides[1].change);
 
     // The manager settles it; after the next sync every device shows the decision.
-    t.manager
-        .resolve_review(
-            item.item_id,
-            Resolution::Value(NAN.to_owned()),
-            "Sam said it again at school",
-        )
-        .await?;
-    t.sync_all().await?;
+    t.settle(
+        item.item_id,
+        Resolution::Value(NAN.to_owned()),
+        "Sam said it again at school",
+    )
+    .await?;
     for device in t.devices() {
         assert_eq!(
             note_field(device.get(&id).await?, "wishes_and_feelings"),
@@ -187,8 +98,12 @@ async fn wishes_rewritten_offline_on_two_devices_go_to_review(
         );
         assert!(device.conflicts(&id).await?.is_empty());
     }
-    assert!(t.items(&id, "open").await?.is_empty());
-    let resolved = t.items(&id, "resolved").await?;
+    assert!(
+        t.items_with_status(&id, ReviewStatus::Open)
+            .await?
+            .is_empty()
+    );
+    let resolved = t.items_with_status(&id, ReviewStatus::Resolved).await?;
     assert_eq!(resolved.len(), 1);
     assert_eq!(
         resolved[0].decision.as_ref().unwrap().value.as_deref(),
@@ -202,26 +117,23 @@ const BODY: &str = "Sam showed me his drawings. We talked about school.";
 async fn overlapping_body_rewrites_go_to_review_and_appends_do_not(
     backend: Backend,
 ) -> anyhow::Result<()> {
-    let t = team(backend).await?;
-    let id = t
-        .laptop
-        .create(fixtures::note("child-00", "sw-a", "Home visit", BODY))
-        .await?;
-    t.sync_all().await?;
+    let t = Team::new(backend).await?;
+    let id = t.shared_note(BODY).await?;
     // Two appends: merged, no item.
-    t.laptop
-        .edit(&id, body(&format!("{BODY} He was smiling.")))
+    let smiling = body(&format!("{BODY} He was smiling."));
+    let tea = body(&format!("{BODY} Mum made tea."));
+    t.edit_apart(&id, [(&t.laptop, smiling), (&t.phone, tea)])
         .await?;
-    t.phone
-        .edit(&id, body(&format!("{BODY} Mum made tea.")))
-        .await?;
-    t.sync_all().await?;
     let appended = note_field(t.manager.get(&id).await?, "body");
     assert!(
         appended.contains("He was smiling.") && appended.contains("Mum made tea."),
         "{appended}"
     );
-    assert!(t.items(&id, "open").await?.is_empty());
+    assert!(
+        t.items_with_status(&id, ReviewStatus::Open)
+            .await?
+            .is_empty()
+    );
 
     // The same sentence rewritten on both devices: one item, both versions and the merge.
     let a = appended.replace(
@@ -232,13 +144,10 @@ async fn overlapping_body_rewrites_go_to_review_and_appends_do_not(
         "We talked about school.",
         "We talked about moving to nan's.",
     );
-    t.laptop.edit(&id, body(&a)).await?;
-    t.phone.edit(&id, body(&b)).await?;
-    t.sync_all().await?;
+    t.edit_apart(&id, [(&t.laptop, body(&a)), (&t.phone, body(&b))])
+        .await?;
     let merged = note_field(t.manager.get(&id).await?, "body");
-    let items = t.items(&id, "open").await?;
-    assert_eq!(items.len(), 1, "{items:?}");
-    let item = &items[0];
+    let item = the_only(t.items_with_status(&id, ReviewStatus::Open).await?);
     assert_eq!(
         (item.item_kind, item.field.as_str()),
         (ItemKind::Conflict, "body")
@@ -257,46 +166,25 @@ async fn overlapping_body_rewrites_go_to_review_and_appends_do_not(
     assert_eq!(device_of(&a).as_deref(), Some(t.laptop.device_id()));
     assert_eq!(device_of(&b).as_deref(), Some(t.phone.device_id()));
 
-    t.manager
-        .resolve_review(item.item_id, Resolution::Value(b.clone()), "nan's is right")
+    t.settle(item.item_id, Resolution::Value(b.clone()), "nan's is right")
         .await?;
-    t.sync_all().await?;
     for device in t.devices() {
         assert_eq!(note_field(device.get(&id).await?, "body"), b);
     }
-    assert!(t.items(&id, "open").await?.is_empty());
+    assert!(
+        t.items_with_status(&id, ReviewStatus::Open)
+            .await?
+            .is_empty()
+    );
     Ok(())
 }
 
 /// Each device adds a point to a plan: four points, over the limit of three; the item
 /// credits each point to the device (and change) that wrote it.
 async fn plan_points_are_credited_to_their_writers(backend: Backend) -> anyhow::Result<()> {
-    let t = team(backend).await?;
-    let id = t
-        .laptop
-        .create(NewRecord::ShortPlan(NewShortPlan {
-            child_id: "child-00".into(),
-            author: "sw-a".into(),
-            points: vec!["Meet on Tuesdays".into(), "Skate park".into()],
-            review_on: None,
-            planned_end: None,
-        }))
-        .await?;
-    t.sync_all().await?;
-    for (device, point) in [(&t.laptop, "Football on Fridays"), (&t.phone, "Call nan")] {
-        let points = vec!["Meet on Tuesdays".into(), "Skate park".into(), point.into()];
-        device
-            .edit(
-                &id,
-                Patch::ShortPlan(ShortPlanPatch {
-                    points: Some(points),
-                    ..Default::default()
-                }),
-            )
-            .await?;
-    }
-    t.sync_all().await?;
-    let items = t.items(&id, "open").await?;
+    let t = Team::new(backend).await?;
+    let id = t.plan_over_its_limit().await?;
+    let items = t.items_with_status(&id, ReviewStatus::Open).await?;
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0].item_kind, ItemKind::PlanLimit);
     let side = |p: &str| items[0].sides.iter().find(|s| s.value == p).unwrap();
@@ -322,19 +210,13 @@ async fn plan_points_are_credited_to_their_writers(backend: Backend) -> anyhow::
 
 /// An amendment accepted as it stands is a resolution: `--status resolved` lists it.
 async fn an_accepted_amendment_is_recorded_as_resolved(backend: Backend) -> anyhow::Result<()> {
-    let t = team(backend).await?;
+    let t = Team::new(backend).await?;
     let id = t
         .laptop
         .create(fixtures::note("child-00", "sw-a", "Home visit", BODY))
         .await?;
     t.laptop
-        .edit(
-            &id,
-            Patch::VisitNote(VisitNotePatch {
-                status: Some(fieldnotes_model::NoteStatus::Completed),
-                ..Default::default()
-            }),
-        )
+        .edit(&id, note_status(fieldnotes_model::NoteStatus::Completed))
         .await?;
     t.sync_all().await?;
     t.laptop
@@ -345,7 +227,7 @@ async fn an_accepted_amendment_is_recorded_as_resolved(backend: Backend) -> anyh
         )
         .await?;
     t.sync_all().await?;
-    let items = t.items(&id, "open").await?;
+    let items = t.items_with_status(&id, ReviewStatus::Open).await?;
     let item = items
         .iter()
         .find(|i| i.item_kind == ItemKind::Amendment)
@@ -361,12 +243,16 @@ async fn an_accepted_amendment_is_recorded_as_resolved(backend: Backend) -> anyh
         decision.change.as_deref(),
         Some(item.sides[0].change.as_str())
     );
-    let resolved = t.items(&id, "resolved").await?;
+    let resolved = t.items_with_status(&id, ReviewStatus::Resolved).await?;
     assert_eq!(
         resolved.iter().map(|i| i.item_id).collect::<Vec<_>>(),
         [item.item_id]
     );
-    assert!(t.items(&id, "dismissed").await?.is_empty());
+    assert!(
+        t.items_with_status(&id, ReviewStatus::Dismissed)
+            .await?
+            .is_empty()
+    );
     // The record keeps the amendment.
     assert_eq!(
         note_field(t.phone.get(&id).await?, "wishes_and_feelings"),
@@ -401,7 +287,7 @@ fn raw_put(doc: &mut fieldnotes_model::Document, field: &str, value: &str) -> an
 async fn the_rules_for_written_values_hold_on_server_and_device(
     backend: Backend,
 ) -> anyhow::Result<()> {
-    let t = team(backend).await?;
+    let t = Team::new(backend).await?;
     let raw = t.server.device("sw-a").await?;
     let note = || fixtures::note("child-00", "sw-a", "Home visit", BODY);
     let cases = [
@@ -470,10 +356,7 @@ async fn the_rules_for_written_values_hold_on_server_and_device(
         .laptop
         .edit(
             &id,
-            Patch::VisitNote(VisitNotePatch {
-                occurred_at: Some("2031-05-01T10:00:00Z".into()),
-                ..Default::default()
-            }),
+            fixtures::visit_patch(|p| p.occurred_at = Some("2031-05-01T10:00:00Z".into())),
         )
         .await
         .unwrap_err()

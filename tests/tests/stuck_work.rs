@@ -8,11 +8,11 @@
 
 mod common;
 
-use fieldnotes_client::{Client, ClientError, HeldChange};
-use fieldnotes_model::{NewRecord, NoteStatus, Patch, Record, RuleCode, VisitNotePatch, rules};
-use fieldnotes_protocol::{PushOutcome, RejectCode};
-use fieldnotes_tests::client::signed_in;
-use fieldnotes_tests::fixtures;
+use fieldnotes_client::{ClientError, HeldChange};
+use fieldnotes_model::{NewRecord, NoteStatus, Record, RuleCode, rules};
+use fieldnotes_protocol::RejectCode;
+use fieldnotes_tests::check::{refusal, rejected};
+use fieldnotes_tests::fixtures::{self, note_status, title};
 use fieldnotes_tests::wire::push_doc;
 use fieldnotes_tests::{Backend, TestDb, TestServer};
 use serde_json::json;
@@ -21,26 +21,8 @@ fn note(child: &str, author: &str, title: &str) -> NewRecord {
     fixtures::note(child, author, title, "We talked about school and football.")
 }
 
-fn title(t: &str) -> Patch {
-    Patch::VisitNote(VisitNotePatch {
-        title: Some(t.into()),
-        ..Default::default()
-    })
-}
-
 async fn setup(backend: Backend) -> anyhow::Result<(TestDb, TestServer)> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(2).await?;
-    Ok((db, server))
-}
-
-/// The refusal's code and message, or a failure naming what came back instead.
-fn refusal<T: std::fmt::Debug>(result: Result<T, ClientError>) -> (RuleCode, String) {
-    match result {
-        Err(ClientError::Refused { code, message }) => (code, message),
-        other => panic!("expected the device to refuse, got {other:?}"),
-    }
+    TestServer::standard(backend, 2).await
 }
 
 /// A social worker's delete, an edit to a completed note, and a note for a child outside
@@ -48,8 +30,7 @@ fn refusal<T: std::fmt::Debug>(result: Result<T, ClientError>) -> (RuleCode, Str
 /// the outbox, and the message is the server's own.
 async fn refused_on_the_device_before_it_is_written(backend: Backend) -> anyhow::Result<()> {
     let (_db, server) = setup(backend).await?;
-    let dir = tempfile::tempdir()?;
-    let sw = signed_in(dir.path(), &server.url(), "sw-a").await?;
+    let sw = server.client("sw-a").await?;
     sw.sync().await?;
     let id = sw.create(note("child-00", "sw-a", "Home visit")).await?;
     sw.sync().await?;
@@ -71,26 +52,13 @@ async fn refused_on_the_device_before_it_is_written(backend: Backend) -> anyhow:
     let mut doc = sw.document(&id).await?.unwrap();
     doc.set_actor(raw.actor.clone());
     let delete = doc.delete("sw-a", "filed on the wrong child", 1_763_900_000_000)?;
-    let response = raw
-        .round(vec![push_doc(&id, &[delete])], None, Vec::new())
-        .await?;
-    match &response.results[0].outcome {
-        PushOutcome::Rejected { code, reason, .. } => {
-            assert_eq!(*code, RejectCode::NotPermitted);
-            let sentence = message.split(" (change ").next().unwrap();
-            assert!(reason.starts_with(sentence), "{reason:?} vs {message:?}");
-        }
-        other => panic!("expected not_permitted, got {other:?}"),
-    }
+    let response = raw.push(vec![push_doc(&id, &[delete])]).await?;
+    let (code, reason, _) = rejected(&response, 0);
+    assert_eq!(code, RejectCode::NotPermitted);
+    let sentence = message.split(" (change ").next().unwrap();
+    assert!(reason.starts_with(sentence), "{reason:?} vs {message:?}");
     // A completed note is locked: a plain edit is refused, in the server's words.
-    sw.edit(
-        &id,
-        Patch::VisitNote(VisitNotePatch {
-            status: Some(NoteStatus::Completed),
-            ..Default::default()
-        }),
-    )
-    .await?;
+    sw.edit(&id, note_status(NoteStatus::Completed)).await?;
     sw.sync().await?;
     // Signing off is a manager's decision too.
     let (code, message) = refusal(sw.sign_off(&id).await);
@@ -127,14 +95,9 @@ async fn a_withdrawn_change_lets_the_earlier_edit_through(backend: Backend) -> a
         .org()
         .person("lead", "manager", Some("pod-1"))
         .await?;
-    let dirs = [
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-    ];
-    let sw = signed_in(dirs[0].path(), &server.url(), "sw-a").await?;
-    let lead = signed_in(dirs[1].path(), &server.url(), "lead").await?;
-    let mgr = signed_in(dirs[2].path(), &server.url(), "mgr").await?;
+    let sw = server.client("sw-a").await?;
+    let lead = server.client("lead").await?;
+    let mgr = server.client("mgr").await?;
     let id = sw.create(note("child-01", "sw-a", "Home visit")).await?;
     sw.sync().await?;
     lead.sync().await?;
@@ -213,8 +176,7 @@ async fn a_withdrawn_change_lets_the_earlier_edit_through(backend: Backend) -> a
 /// file, and nothing is left waiting.
 async fn a_note_on_a_mistyped_child_is_withdrawn_not_stuck(backend: Backend) -> anyhow::Result<()> {
     let (_db, server) = setup(backend).await?;
-    let dir = tempfile::tempdir()?;
-    let sw: Client = signed_in(dir.path(), &server.url(), "sw-a").await?;
+    let sw = server.client("sw-a").await?;
     let id = sw.create(note("child-0O", "sw-a", "Typo visit")).await?;
     sw.edit(&id, title("Typo visit, after school")).await?;
     let report = sw.sync().await?;

@@ -2,51 +2,34 @@
 //! offline, converging, and refusals that never block the rest of the outbox.
 
 // Test code: a failed unwrap is a failed test, and sizes here are small.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
-use fieldnotes_tests::client::signed_in;
-
-use std::sync::Arc;
-
 use fieldnotes_client::{Client, PasswordKdf};
-use fieldnotes_model::{Patch, Record, VisitNotePatch};
+use fieldnotes_model::{Patch, Record};
 use fieldnotes_server::AppState;
 use fieldnotes_server::state::Limits;
-use fieldnotes_tests::fixtures::{rng, visit_note};
+use fieldnotes_tests::client::signed_in;
+use fieldnotes_tests::fixtures::{self, rng, visit_note, visit_note_in};
 use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
 
+#[track_caller]
 fn body_of(record: Option<Record>) -> String {
-    match record {
-        Some(Record::VisitNote(note)) => note.body,
-        other => panic!("expected a visit note, got {other:?}"),
-    }
+    visit_note_in(record).body
 }
 
 fn body_patch(body: String) -> Patch {
-    Patch::VisitNote(VisitNotePatch {
-        body: Some(body),
-        ..Default::default()
-    })
+    fixtures::body(&body)
 }
 
 /// Two devices edit the same note body and different notes while offline; after syncing both
 /// hold identical documents and both edits to the shared body are kept.
 async fn offline_edits_on_two_devices_converge(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(3).await?;
+    let (_db, server) = TestServer::standard(backend, 3).await?;
     // The case holder's laptop, and the team manager's.
-    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    let a = signed_in(dir_a.path(), &server.url(), "sw-a").await?;
-    let b = signed_in(dir_b.path(), &server.url(), "mgr").await?;
+    let a = server.client("sw-a").await?;
+    let b = server.client("mgr").await?;
 
     let mut r = rng(3);
     let shared = a.create(visit_note(&mut r, 0, "sw-a")).await?;
@@ -109,9 +92,7 @@ async fn offline_edits_on_two_devices_converge(backend: Backend) -> anyhow::Resu
 /// With the server down, recording works, sync fails saying it will retry, and nothing is
 /// lost: when the server is back the work arrives.
 async fn recording_works_while_the_server_is_down(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(1).await?;
+    let (db, server) = TestServer::standard(backend, 1).await?;
     let addr = server.addr;
     let url = server.url();
     let dir = tempfile::tempdir()?;
@@ -167,21 +148,16 @@ async fn recording_works_while_the_server_is_down(backend: Backend) -> anyhow::R
 /// and again; the other documents keep syncing.
 async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
-    let store: fieldnotes_server::SharedStore = Arc::from(fieldnotes_store::open(&db.url).await?);
     // A server that accepts at most 4 KiB of changes per document in one push.
     let limits = Limits {
         max_request_bytes: 1024 * 1024,
         max_doc_push_bytes: 4096,
         max_ops_per_request: fieldnotes_server::merge::MAX_OPS_PER_REQUEST,
     };
-    let policy = fieldnotes_server::Config::with_database(&db.url).policy();
-    let server =
-        TestServer::start_with_state(AppState::with_store(store, limits, policy, None).await?)
-            .await?;
+    let server = TestServer::start_with_limits(&db.url, limits).await?;
     server.org().standard(3).await?;
 
-    let dir = tempfile::tempdir()?;
-    let a = signed_in(dir.path(), &server.url(), "sw-a").await?;
+    let a = server.client("sw-a").await?;
     let mut r = rng(5);
     let small = a.create(visit_note(&mut r, 0, "sw-a")).await?;
     let big = a.create(visit_note(&mut r, 1, "sw-a")).await?;
@@ -218,8 +194,7 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
         "only the new note is sent: {report:?}"
     );
 
-    let b_dir = tempfile::tempdir()?;
-    let b = signed_in(b_dir.path(), &server.url(), "mgr").await?;
+    let b = server.client("mgr").await?;
     b.sync().await?;
     assert!(b.get(&small).await?.is_some());
     assert!(b.get(&later).await?.is_some());
@@ -234,12 +209,9 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
 /// dropped from its outbox and its cursor does not move; the next sync resends, the server
 /// stores each change once, and another device converges.
 async fn an_answer_cut_off_midway_loses_nothing(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(25).await?;
+    let (_db, server) = TestServer::standard(backend, 25).await?;
     // Another device's work, so the answer carries a pull and is long enough to cut.
-    let other_dir = tempfile::tempdir()?;
-    let other = signed_in(other_dir.path(), &server.url(), "mgr").await?;
+    let other = server.client("mgr").await?;
     let mut r = rng(6);
     for i in 0..20 {
         other.create(visit_note(&mut r, i, "mgr")).await?;
@@ -304,19 +276,14 @@ async fn an_answer_cut_off_midway_loses_nothing(backend: Backend) -> anyhow::Res
 /// batches until they fit, and everything arrives.
 async fn a_smaller_server_limit_never_blocks_the_outbox(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
-    let store: fieldnotes_server::SharedStore = Arc::from(fieldnotes_store::open(&db.url).await?);
     let limits = Limits {
         max_request_bytes: 24 * 1024,
         max_doc_push_bytes: 16 * 1024,
         max_ops_per_request: fieldnotes_server::merge::MAX_OPS_PER_REQUEST,
     };
-    let policy = fieldnotes_server::Config::with_database(&db.url).policy();
-    let server =
-        TestServer::start_with_state(AppState::with_store(store, limits, policy, None).await?)
-            .await?;
+    let server = TestServer::start_with_limits(&db.url, limits).await?;
     server.org().standard(25).await?;
-    let dir = tempfile::tempdir()?;
-    let a = signed_in(dir.path(), &server.url(), "sw-a").await?;
+    let a = server.client("sw-a").await?;
     let mut r = rng(8);
     let mut ids = Vec::new();
     for i in 0..30 {
@@ -342,7 +309,6 @@ async fn documents_over_the_request_work_budget_follow_in_the_same_sync(
     backend: Backend,
 ) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
-    let store: fieldnotes_server::SharedStore = Arc::from(fieldnotes_store::open(&db.url).await?);
     let mut r = rng(9);
     // Room for about two notes a request: a note of 1,500 characters of body costs an op per
     // character, and a few dozen more for its other fields.
@@ -351,13 +317,9 @@ async fn documents_over_the_request_work_budget_follow_in_the_same_sync(
         max_doc_push_bytes: 1024 * 1024,
         max_ops_per_request: 3_500,
     };
-    let policy = fieldnotes_server::Config::with_database(&db.url).policy();
-    let server =
-        TestServer::start_with_state(AppState::with_store(store, limits, policy, None).await?)
-            .await?;
+    let server = TestServer::start_with_limits(&db.url, limits).await?;
     server.org().standard(6).await?;
-    let dir = tempfile::tempdir()?;
-    let a = signed_in(dir.path(), &server.url(), "sw-a").await?;
+    let a = server.client("sw-a").await?;
     let mut ids = Vec::new();
     for i in 0..6 {
         ids.push(a.create(visit_note(&mut r, i, "sw-a")).await?);

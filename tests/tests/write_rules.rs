@@ -11,11 +11,9 @@ mod common;
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ROOT};
-use fieldnotes_model::{
-    Document, NewAboutMe, NewContactCard, NewRecord, NoteStatus, Patch, Record, SubjectKind,
-    VisitNotePatch,
-};
-use fieldnotes_protocol::{PushDoc, PushOutcome, RejectCode, SyncResponse};
+use fieldnotes_model::{Document, NewContactCard, NewRecord, NoteStatus, Record};
+use fieldnotes_protocol::RejectCode::{self, ImmutableField, Locked, NotPermitted};
+use fieldnotes_tests::check::{accepted, assert_quarantined, assert_rejected, rejected};
 use fieldnotes_tests::fixtures;
 use fieldnotes_tests::wire::{push_all, push_doc, raw_push};
 use fieldnotes_tests::{Backend, RawDevice, TestDb, TestServer};
@@ -28,10 +26,7 @@ fn note(child: &str, author: &str) -> NewRecord {
 }
 
 async fn setup(backend: Backend) -> anyhow::Result<(TestDb, TestServer)> {
-    let db = TestDb::new(backend).await?;
-    let server = TestServer::start(&db.url).await?;
-    server.org().standard(2).await?;
-    Ok((db, server))
+    TestServer::standard(backend, 2).await
 }
 
 /// Raw root writes on top of `doc`, written as `actor`, one change per write, as a hostile
@@ -51,26 +46,19 @@ fn raw_changes(doc: &mut Document, actor: &ActorId, puts: &[(&str, &str)]) -> Ve
         .collect()
 }
 
-fn refused(response: &SyncResponse, index: usize) -> (RejectCode, String, Option<i64>) {
-    match &response.results[index].outcome {
-        PushOutcome::Rejected {
-            code,
-            reason,
-            quarantine_id,
-        } => (*code, reason.clone(), *quarantine_id),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
-fn accepted(response: &SyncResponse, index: usize) -> bool {
-    matches!(
-        response.results[index].outcome,
-        PushOutcome::Accepted { .. }
-    )
-}
-
-async fn push(device: &RawDevice, push: Vec<PushDoc>) -> anyhow::Result<SyncResponse> {
-    device.round(push, None, Vec::new()).await
+/// `device` writes `puts` on top of `doc` with plain automerge and pushes them alone: refused
+/// as `code`, for a reason naming `needle`, and kept in quarantine.
+async fn raw_write_refused(
+    device: &RawDevice,
+    doc: &mut Document,
+    puts: &[(&str, &str)],
+    code: RejectCode,
+    needle: &str,
+) -> anyhow::Result<()> {
+    let changes = raw_changes(doc, &device.actor, puts);
+    let response = device.push(vec![raw_push(doc.id(), changes)]).await?;
+    assert_rejected(&response, 0, code, needle);
+    Ok(())
 }
 
 /// Which document, the field, and the raw root writes of one hostile attempt.
@@ -87,28 +75,18 @@ async fn each_fixed_field_rewrite_is_refused(backend: Backend) -> anyhow::Result
     let (_db, server) = setup(backend).await?;
     let sw = server.device("sw-a").await?;
     let mut visit = sw.create(note("child-00", "sw-a"))?;
-    let mut profile = sw.create(NewRecord::AboutMe(NewAboutMe {
-        subject_kind: SubjectKind::Child,
-        subject_id: "child-00".into(),
-        fun: "Football".into(),
-        dislikes: String::new(),
-        important: String::new(),
-        how_to_help: String::new(),
-    }))?;
+    let mut profile = sw.create(fixtures::about_me("child-00", "Football"))?;
     let mut card = sw.create(NewRecord::ContactCard(NewContactCard {
         worker_id: "sw-a".into(),
         display_name: "Alex".into(),
         ..Default::default()
     }))?;
-    let first = push(
-        &sw,
-        vec![
-            push_all(&mut visit),
-            push_all(&mut profile),
-            push_all(&mut card),
-        ],
-    )
-    .await?;
+    let all = vec![
+        push_all(&mut visit),
+        push_all(&mut profile),
+        push_all(&mut card),
+    ];
+    let first = sw.push(all).await?;
     assert!((0..3).all(|i| accepted(&first, i)), "{:?}", first.results);
 
     let attempts: Vec<Attempt> = vec![
@@ -134,12 +112,10 @@ async fn each_fixed_field_rewrite_is_refused(backend: Backend) -> anyhow::Result
         };
         let hostile = raw_changes(doc, &sw.actor, &puts);
         let mut bystander = sw.create(note("child-00", "sw-a"))?;
-        let response = push(
-            &sw,
-            vec![raw_push(doc.id(), hostile), push_all(&mut bystander)],
-        )
-        .await?;
-        let (code, reason, quarantine_id) = refused(&response, 0);
+        let response = sw
+            .push(vec![raw_push(doc.id(), hostile), push_all(&mut bystander)])
+            .await?;
+        let (code, reason, quarantine_id) = rejected(&response, 0);
         assert_eq!(
             code,
             RejectCode::ImmutableField,
@@ -149,11 +125,7 @@ async fn each_fixed_field_rewrite_is_refused(backend: Backend) -> anyhow::Result
         assert!(quarantine_id.is_some(), "kept for review");
         assert!(accepted(&response, 1), "the rest of the push lands");
         let kept = server.state.store.list_quarantine(None, 100).await?;
-        assert!(
-            kept.iter()
-                .any(|q| q.code == "immutable_field" && q.doc_id.as_deref() == Some(doc.id())),
-            "{kept:?}"
-        );
+        assert_quarantined(&kept, ImmutableField, doc.id());
         // The record still loads, unchanged.
         let answer = sw.get(&format!("/v1/documents/{}", doc.id())).await?;
         assert_eq!(answer.status, StatusCode::OK, "{field}");
@@ -161,15 +133,9 @@ async fn each_fixed_field_rewrite_is_refused(backend: Backend) -> anyhow::Result
 
     // And takes a legitimate edit.
     let edit = visit
-        .edit(
-            Patch::VisitNote(VisitNotePatch {
-                title: Some("Home visit, after school".into()),
-                ..Default::default()
-            }),
-            T + 10,
-        )?
+        .edit(fixtures::title("Home visit, after school"), T + 10)?
         .unwrap();
-    let response = push(&sw, vec![push_doc(visit.id(), &[edit])]).await?;
+    let response = sw.push(vec![push_doc(visit.id(), &[edit])]).await?;
     assert!(accepted(&response, 0), "{:?}", response.results);
     let stored = server.state.store.get_document(visit.id()).await?.unwrap();
     let record = Document::load(visit.id(), &stored.snapshot)?.read()?;
@@ -189,77 +155,46 @@ async fn each_fixed_field_rewrite_is_refused(backend: Backend) -> anyhow::Result
 /// and then completing in the other's name is refused, and the record keeps its author.
 async fn life_cycle_moves_are_checked_whoever_makes_them(backend: Backend) -> anyhow::Result<()> {
     let (_db, server) = setup(backend).await?;
-    let sw = server.device("sw-a").await?;
-    let mgr = server.device("mgr").await?;
+    let (sw, mgr) = (server.device("sw-a").await?, server.device("mgr").await?);
     let mut doc = sw.create(note("child-00", "sw-a"))?;
-    assert!(accepted(&push(&sw, vec![push_all(&mut doc)]).await?, 0));
-
-    let expect = |response: &SyncResponse, code: RejectCode, needle: &str| {
-        let (got, reason, quarantine_id) = refused(response, 0);
-        assert_eq!(got, code, "{reason}");
-        assert!(
-            reason.contains(needle),
-            "{reason:?} should mention {needle:?}"
-        );
-        assert!(quarantine_id.is_some());
-    };
+    assert!(accepted(&sw.push(vec![push_all(&mut doc)]).await?, 0));
 
     // The manager completes the social worker's note.
-    let complete = raw_changes(&mut doc, &mgr.actor, &[("status", "completed")]);
-    let response = push(&mgr, vec![raw_push(doc.id(), complete)]).await?;
-    expect(
-        &response,
-        RejectCode::NotPermitted,
-        "only the author (sw-a)",
-    );
+    let complete = [("status", "completed")];
+    let only_the_author = "only the author (sw-a)";
+    raw_write_refused(&mgr, &mut doc, &complete, NotPermitted, only_the_author).await?;
 
     // The manager makes themselves the author, then completes "their" note.
-    let swap = raw_changes(
-        &mut doc,
-        &mgr.actor,
-        &[("author", "mgr"), ("status", "completed")],
-    );
-    let response = push(&mgr, vec![raw_push(doc.id(), swap)]).await?;
-    expect(&response, RejectCode::ImmutableField, "`author`");
+    let swap = [("author", "mgr"), ("status", "completed")];
+    raw_write_refused(&mgr, &mut doc, &swap, ImmutableField, "`author`").await?;
 
     // The social worker deletes the note.
     let mut theirs = doc.fork(sw.actor.clone());
     let delete = theirs.delete("sw-a", "filed on the wrong child", T + 1)?;
-    let response = push(&sw, vec![push_doc(doc.id(), &[delete])]).await?;
-    expect(&response, RejectCode::NotPermitted, "manager's decision");
+    let response = sw.push(vec![push_doc(doc.id(), &[delete])]).await?;
+    assert_rejected(&response, 0, RejectCode::NotPermitted, "manager's decision");
 
     // The author completes (allowed), then signs off their own note (not).
     let completed = doc
-        .edit(
-            Patch::VisitNote(VisitNotePatch {
-                status: Some(NoteStatus::Completed),
-                ..Default::default()
-            }),
-            T + 2,
-        )?
+        .edit(fixtures::note_status(NoteStatus::Completed), T + 2)?
         .unwrap();
     assert!(accepted(
-        &push(&sw, vec![push_doc(doc.id(), &[completed])]).await?,
+        &sw.push(vec![push_doc(doc.id(), &[completed])]).await?,
         0
     ));
     let mut own = doc.fork(sw.actor.clone());
     let sign = own.sign_off("sw-a", T + 3)?;
-    let response = push(&sw, vec![push_doc(doc.id(), &[sign])]).await?;
-    expect(&response, RejectCode::NotPermitted, "manager's decision");
+    let response = sw.push(vec![push_doc(doc.id(), &[sign])]).await?;
+    assert_rejected(&response, 0, RejectCode::NotPermitted, "manager's decision");
 
     // Nobody takes it back to draft, not even the manager.
-    let back = raw_changes(&mut doc, &mgr.actor, &[("status", "draft")]);
-    let response = push(&mgr, vec![raw_push(doc.id(), back)]).await?;
-    expect(
-        &response,
-        RejectCode::NotPermitted,
-        "cannot go back to draft",
-    );
+    let back = [("status", "draft")];
+    let no_going_back = "cannot go back to draft";
+    raw_write_refused(&mgr, &mut doc, &back, NotPermitted, no_going_back).await?;
 
     // A plain edit to the completed note: locked.
-    let edit = raw_changes(&mut doc, &sw.actor, &[("title", "Changed")]);
-    let response = push(&sw, vec![raw_push(doc.id(), edit)]).await?;
-    expect(&response, RejectCode::Locked, "amendment");
+    let edit = [("title", "Changed")];
+    raw_write_refused(&sw, &mut doc, &edit, Locked, "amendment").await?;
 
     // The record is as its author left it, and the manager's own sign-off lands.
     let stored = server.state.store.get_document(doc.id()).await?.unwrap();
@@ -271,13 +206,13 @@ async fn life_cycle_moves_are_checked_whoever_makes_them(backend: Backend) -> an
     let mut managers = doc.fork(mgr.actor.clone());
     let sign = managers.sign_off("mgr", T + 4)?;
     assert!(accepted(
-        &push(&mgr, vec![push_doc(doc.id(), &[sign])]).await?,
+        &mgr.push(vec![push_doc(doc.id(), &[sign])]).await?,
         0
     ));
     // A manager may delete a signed-off record (filed on the wrong child): the rules the
     // device runs allow it, and so does the server.
     let delete = managers.delete("mgr", "filed on the wrong child", T + 5)?;
-    let response = push(&mgr, vec![push_doc(doc.id(), &[delete])]).await?;
+    let response = mgr.push(vec![push_doc(doc.id(), &[delete])]).await?;
     assert!(accepted(&response, 0), "{:?}", response.results);
     Ok(())
 }

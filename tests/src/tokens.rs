@@ -1,0 +1,37 @@
+//! Access tokens made by hand, as the server would sign them or as a forger would: for the
+//! suites that try every way in that must be shut.
+
+use fieldnotes_server::auth::tokens::{AUDIENCE, ISSUER};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+use crate::RawDevice;
+
+/// Seconds since the epoch, as token times are written.
+pub fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// Claims as the server issues them for `device` (valid from now for ten minutes), with
+/// `edit` applied.
+pub fn claims(device: &RawDevice, edit: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+    let sid = match jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(device.token()) {
+        Ok(token) => token.claims["sid"].clone(),
+        Err(e) => panic!("the server's access token is not a JWT: {e}"),
+    };
+    let mut c = json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": device.user_id(), "did": device.device_id(),
+        "sid": sid, "iat": now(), "nbf": now(), "exp": now() + 600,
+    });
+    edit(&mut c);
+    c
+}
+
+/// `claims` signed with HS256 and `key`.
+pub fn sign_hs256(key: &[u8], claims: &serde_json::Value) -> String {
+    let header = Header::new(Algorithm::HS256);
+    match jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(key)) {
+        Ok(token) => token,
+        Err(e) => panic!("signing {claims}: {e}"),
+    }
+}
