@@ -319,6 +319,34 @@ pub struct NewVisitNote {
     pub not_alone_reason: Option<NotAloneReason>,
 }
 
+impl NewVisitNote {
+    /// A note with the fields every note has: no wishes and feelings, tags or people present,
+    /// and the statutory-visit answers unset (set them with struct update syntax).
+    pub fn new(
+        child_id: &str,
+        author: &str,
+        visit_kind: VisitKind,
+        occurred_at: &str,
+        title: &str,
+        body: &str,
+    ) -> NewVisitNote {
+        NewVisitNote {
+            child_id: child_id.to_owned(),
+            author: author.to_owned(),
+            visit_kind,
+            occurred_at: occurred_at.to_owned(),
+            title: title.to_owned(),
+            body: body.to_owned(),
+            wishes_and_feelings: String::new(),
+            tags: Vec::new(),
+            present: Vec::new(),
+            child_seen: None,
+            seen_alone: None,
+            not_alone_reason: None,
+        }
+    }
+}
+
 /// A new "about me" profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewAboutMe {
