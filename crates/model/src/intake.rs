@@ -848,6 +848,9 @@ fn check_start_counter(p: &Parsed, clock: &Clock) -> Result<(), IntakeError> {
     }
 }
 
+/// What an op made, by its id (actor index, counter).
+type OpMade = ((u32, u64), Made);
+
 /// One change's ops, checked in order: each may refer to the objects and elements that ops
 /// before it in the same change made.
 struct ChangeOps<'c, 'a> {
@@ -855,17 +858,13 @@ struct ChangeOps<'c, 'a> {
     check: Check,
     own: u32,
     start: u64,
-    /// What this change's ops checked so far made, by op id.
-    made: Vec<((u32, u64), Made)>,
+    /// What this change's ops checked so far made.
+    made: Vec<OpMade>,
 }
 
 impl<'c, 'a> ChangeOps<'c, 'a> {
     /// Check every op of `p` (by actor `own`); what its ops made.
-    fn check(
-        ctx: &'c mut Ctx<'a>,
-        p: &Parsed,
-        own: u32,
-    ) -> Result<Vec<((u32, u64), Made)>, IntakeError> {
+    fn check(ctx: &'c mut Ctx<'a>, p: &Parsed, own: u32) -> Result<Vec<OpMade>, IntakeError> {
         let start = p.expanded.start_op.get();
         let mut ops = ChangeOps {
             ctx,

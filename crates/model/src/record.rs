@@ -480,12 +480,12 @@ pub mod scope {
 
     /// The scope key of records about child `id`.
     pub fn child(id: &str) -> String {
-        format!("{CHILD_PREFIX}{id}")
+        ScopeKey::child(id).to_string()
     }
 
     /// The scope key of worker `id`'s own records.
     pub fn worker(id: &str) -> String {
-        format!("{WORKER_PREFIX}{id}")
+        ScopeKey::worker(id).to_string()
     }
 
     /// The child a scope key is about, if it is a child's.

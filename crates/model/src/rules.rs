@@ -44,28 +44,17 @@ pub const IMMUTABLE_FIELDS: &[&str] = &[
     "worker_id",
 ];
 
-/// The role of the person writing, as the rules need it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WriterRole {
-    SocialWorker,
-    YouthWorker,
-    Manager,
-    Admin,
-}
+/// The role of the person writing: the vocabulary's role (managers and admins, who
+/// [`WriterRole::manages`], sign off and delete).
+pub use fieldnotes_vocab::Role as WriterRole;
 
-impl WriterRole {
-    /// Managers and admins sign off and delete.
-    pub fn manages(self) -> bool {
-        matches!(self, WriterRole::Manager | WriterRole::Admin)
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            WriterRole::SocialWorker => "social worker",
-            WriterRole::YouthWorker => "youth worker",
-            WriterRole::Manager => "manager",
-            WriterRole::Admin => "admin",
-        }
+/// A role as a sentence names it.
+fn role_name(role: WriterRole) -> &'static str {
+    match role {
+        WriterRole::SocialWorker => "social worker",
+        WriterRole::YouthWorker => "youth worker",
+        WriterRole::Manager => "manager",
+        WriterRole::Admin => "admin",
     }
 }
 
@@ -499,7 +488,7 @@ fn check_sign_off(
                 "signing a record off is a manager's decision; {} is a {}: ask the team manager \
                  to sign record {id} off",
                 writer.user_id,
-                writer.role.name()
+                role_name(writer.role)
             ),
         );
     }
@@ -561,7 +550,7 @@ fn check_may_delete(id: &str, writer: &Writer<'_>) -> Result<(), Refusal> {
                 "deleting a record is a manager's decision; {} is a {}: ask the team manager to \
                  delete record {id}",
                 writer.user_id,
-                writer.role.name()
+                role_name(writer.role)
             ),
         );
     }
