@@ -359,14 +359,7 @@ mod tests {
     fn note() -> NewRecord {
         NewRecord::VisitNote(NewVisitNote {
             wishes_and_feelings: "I want to stay".into(),
-            ..NewVisitNote::new(
-                "child-1",
-                "sw-1",
-                VisitKind::HomeVisit,
-                "2026-11-20T14:30:00Z",
-                "Home visit",
-                "Sam showed me his drawings. We talked about school.",
-            )
+            ..crate::tests::home_visit("Sam showed me his drawings. We talked about school.")
         })
     }
 

@@ -8,19 +8,24 @@ pub(crate) fn actor(n: u8) -> ActorId {
     ActorId::from([n; 16])
 }
 
+/// A home visit to child-1 by sw-1, titled "Home visit", with `body`.
+pub(crate) fn home_visit(body: &str) -> NewVisitNote {
+    NewVisitNote::new(
+        "child-1",
+        "sw-1",
+        VisitKind::HomeVisit,
+        "2026-11-20T14:30:00Z",
+        "Home visit",
+        body,
+    )
+}
+
 pub(crate) fn note() -> NewRecord {
     NewRecord::VisitNote(NewVisitNote {
         wishes_and_feelings: "I want to stay at my school.".into(),
         tags: vec!["school".into()],
         present: vec!["mum".into()],
-        ..NewVisitNote::new(
-            "child-1",
-            "sw-1",
-            VisitKind::HomeVisit,
-            "2026-11-20T14:30:00Z",
-            "Home visit",
-            "Sam showed me his drawings.",
-        )
+        ..home_visit("Sam showed me his drawings.")
     })
 }
 
