@@ -65,24 +65,7 @@ pub fn read_sync_request(body: &[u8]) {
 }
 
 /// Fuzz input as a push: change chunks split at automerge's magic bytes.
-pub fn split_changes(data: &[u8]) -> Vec<Vec<u8>> {
-    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-    let mut starts: Vec<usize> = data
-        .windows(4)
-        .enumerate()
-        .filter(|(_, w)| *w == MAGIC)
-        .map(|(i, _)| i)
-        .collect();
-    if starts.first() != Some(&0) {
-        starts.insert(0, 0);
-    }
-    starts
-        .iter()
-        .enumerate()
-        .map(|(n, &s)| data[s..starts.get(n + 1).copied().unwrap_or(data.len())].to_vec())
-        .filter(|c| !c.is_empty())
-        .collect()
-}
+pub use fieldnotes_model::intake::split_changes;
 
 /// The id of the stored note.
 pub const DOC_ID: &str = "fuzz-note";
@@ -97,18 +80,17 @@ pub fn stored_note() -> &'static (Vec<u8>, Vec<Vec<u8>>) {
     static NOTE: OnceLock<(Vec<u8>, Vec<Vec<u8>>)> = OnceLock::new();
     NOTE.get_or_init(|| {
         let record = NewRecord::VisitNote(NewVisitNote {
-            child_id: "child-01".into(),
-            author: "sw-a".into(),
-            visit_kind: VisitKind::HomeVisit,
-            occurred_at: "2026-11-20T14:30:00Z".into(),
-            title: "Home visit".into(),
-            body: "Met at home after school.".into(),
-            wishes_and_feelings: String::new(),
             tags: vec!["school".into()],
-            present: Vec::new(),
             child_seen: Some(true),
             seen_alone: Some(true),
-            not_alone_reason: None,
+            ..NewVisitNote::new(
+                "child-01",
+                "sw-a",
+                VisitKind::HomeVisit,
+                "2026-11-20T14:30:00Z",
+                "Home visit",
+                "Met at home after school.",
+            )
         });
         let mut doc = Document::create(DOC_ID, actor(), record, 1_763_900_000_000)
             .unwrap_or_else(|e| panic!("the seed note is valid: {e}"));

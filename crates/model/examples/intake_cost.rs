@@ -48,18 +48,17 @@ fn words(n: usize, salt: usize) -> String {
 
 fn note() -> NewRecord {
     NewRecord::VisitNote(NewVisitNote {
-        child_id: "child-01".into(),
-        author: "sw-a".into(),
-        visit_kind: VisitKind::HomeVisit,
-        occurred_at: "2026-11-20T14:30:00Z".into(),
-        title: "Home visit after school".into(),
-        body: words(1500, 1),
-        wishes_and_feelings: String::new(),
         tags: vec!["school".into(), "home".into()],
-        present: Vec::new(),
         child_seen: Some(true),
         seen_alone: Some(true),
-        not_alone_reason: None,
+        ..NewVisitNote::new(
+            "child-01",
+            "sw-a",
+            VisitKind::HomeVisit,
+            "2026-11-20T14:30:00Z",
+            "Home visit after school",
+            &words(1500, 1),
+        )
     })
 }
 

@@ -358,18 +358,8 @@ mod tests {
 
     fn note() -> NewRecord {
         NewRecord::VisitNote(NewVisitNote {
-            child_id: "child-1".into(),
-            author: "sw-1".into(),
-            visit_kind: VisitKind::HomeVisit,
-            occurred_at: "2026-11-20T14:30:00Z".into(),
-            title: "Home visit".into(),
-            body: "Sam showed me his drawings. We talked about school.".into(),
             wishes_and_feelings: "I want to stay".into(),
-            tags: vec![],
-            present: vec![],
-            child_seen: None,
-            seen_alone: None,
-            not_alone_reason: None,
+            ..crate::tests::home_visit("Sam showed me his drawings. We talked about school.")
         })
     }
 
@@ -525,12 +515,7 @@ mod tests {
                 .iter()
                 .find(|c| c.field == path)
                 .unwrap_or_else(|| panic!("{kind}.{field}: no conflict in {conflicts:?}"));
-            let mut values: Vec<(&str, &str)> = conflict
-                .values
-                .iter()
-                .map(|v| (v.value.as_str(), v.actor.as_str()))
-                .collect();
-            values.sort();
+            let values = crate::tests::values_by_actor(conflict);
             assert_eq!(
                 values,
                 [

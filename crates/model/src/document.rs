@@ -7,7 +7,10 @@ use crate::conflict::{FieldConflict, find_conflicts, prose_conflicts};
 use crate::error::ModelError;
 use crate::kinds::{DocKind, NoteStatus};
 use crate::read::{read_deletion, read_record};
-use crate::record::{NewRecord, PLAN_POINT_LIMIT, Patch, Record};
+use crate::record::{
+    AboutMePatch, ContactCardPatch, NewRecord, PLAN_POINT_LIMIT, Patch, Record, ShortPlanPatch,
+    VisitNotePatch,
+};
 use crate::validate::{ValidationError, ValidationErrors, check, check_written};
 use crate::write::*;
 
@@ -265,6 +268,17 @@ impl Document {
                 let after = read_record(&self.doc, &self.id, self.kind, None).0;
                 check_written(&after, Some(&before), None).map_err(ModelError::from)
             });
+        self.commit_if(outcome, options)
+    }
+
+    /// Commit the open transaction with `options` when `outcome` (the writes and the checks of
+    /// their result) is `Ok`; otherwise roll it back, so nothing is written. `None` if nothing
+    /// changed.
+    pub(crate) fn commit_if(
+        &mut self,
+        outcome: Result<(), ModelError>,
+        options: CommitOptions,
+    ) -> Result<Option<EncodedChange>, ModelError> {
         if let Err(e) = outcome {
             self.doc.rollback();
             return Err(e);
@@ -304,92 +318,11 @@ impl Document {
     fn apply_patch(&mut self, patch: &Patch) -> Result<(), ModelError> {
         let doc = &mut self.doc;
         match patch {
-            Patch::VisitNote(p) => {
-                if let Some(v) = p.visit_kind {
-                    put_str(doc, "visit_kind", v.as_str())?;
-                }
-                if let Some(v) = &p.occurred_at {
-                    put_str(doc, "occurred_at", v)?;
-                }
-                if let Some(v) = &p.title {
-                    put_statement(doc, "title", v)?;
-                }
-                if let Some(v) = &p.body {
-                    put_text(doc, "body", v)?;
-                }
-                if let Some(v) = &p.wishes_and_feelings {
-                    put_statement(doc, "wishes_and_feelings", v)?;
-                }
-                if let Some(v) = &p.tags {
-                    put_str_list(doc, "tags", v)?;
-                }
-                if let Some(v) = &p.present {
-                    put_str_list(doc, "present", v)?;
-                }
-                if let Some(v) = p.child_seen {
-                    put_opt_bool(doc, "child_seen", v)?;
-                }
-                if let Some(v) = p.seen_alone {
-                    put_opt_bool(doc, "seen_alone", v)?;
-                }
-                if let Some(v) = p.not_alone_reason {
-                    put_opt_str(doc, "not_alone_reason", v.map(|r| r.as_str()))?;
-                }
-                if let Some(v) = p.status {
-                    put_str(doc, "status", v.as_str())?;
-                }
-            }
-            Patch::AboutMe(p) => {
-                for (field, value) in [
-                    ("fun", &p.fun),
-                    ("dislikes", &p.dislikes),
-                    ("important", &p.important),
-                    ("how_to_help", &p.how_to_help),
-                ] {
-                    if let Some(v) = value {
-                        put_statement(doc, field, v)?;
-                    }
-                }
-                if let Some(v) = p.status {
-                    put_str(doc, "status", v.as_str())?;
-                }
-            }
-            Patch::ContactCard(p) => {
-                if let Some(v) = &p.display_name {
-                    put_statement(doc, "display_name", v)?;
-                }
-                if let Some(v) = &p.picture {
-                    put_picture(doc, "picture", v.as_ref())?;
-                }
-                if let Some(v) = &p.three_things {
-                    put_statement_list(doc, "three_things", v)?;
-                }
-                if let Some(v) = &p.how_to_reach {
-                    put_statement(doc, "how_to_reach", v)?;
-                }
-                if let Some(v) = &p.when_to_reach {
-                    put_statement(doc, "when_to_reach", v)?;
-                }
-            }
-            Patch::ShortPlan(p) => {
-                if let Some(v) = &p.points {
-                    if v.len() > PLAN_POINT_LIMIT {
-                        return Err(too_many_points(v.len()));
-                    }
-                    put_statement_list(doc, "points", v)?;
-                }
-                if let Some(v) = &p.review_on {
-                    put_opt_str(doc, "review_on", v.as_deref())?;
-                }
-                if let Some(v) = &p.planned_end {
-                    put_opt_str(doc, "planned_end", v.as_deref())?;
-                }
-                if let Some(v) = p.status {
-                    put_str(doc, "status", v.as_str())?;
-                }
-            }
+            Patch::VisitNote(p) => patch_visit_note(doc, p),
+            Patch::AboutMe(p) => patch_about_me(doc, p),
+            Patch::ContactCard(p) => patch_contact_card(doc, p),
+            Patch::ShortPlan(p) => patch_short_plan(doc, p),
         }
-        Ok(())
     }
 
     /// Fields holding concurrent, conflicting values: statements and other values written
@@ -474,6 +407,98 @@ impl Document {
             kind: DocKind::VisitNote,
         }
     }
+}
+
+/// Write `value` into root `field` with `put`, when the patch sets it (`None` leaves the field
+/// as it is).
+fn set<T>(
+    doc: &mut AutoCommit,
+    field: &str,
+    value: Option<T>,
+    put: impl FnOnce(&mut AutoCommit, &str, T) -> Result<(), ModelError>,
+) -> Result<(), ModelError> {
+    value.map_or(Ok(()), |v| put(doc, field, v))
+}
+
+// The fields of each patch, written in this order (the order of the change's ops).
+
+fn patch_visit_note(doc: &mut AutoCommit, p: &VisitNotePatch) -> Result<(), ModelError> {
+    set(doc, "visit_kind", p.visit_kind.map(|v| v.as_str()), put_str)?;
+    set(doc, "occurred_at", p.occurred_at.as_deref(), put_str)?;
+    set(doc, "title", p.title.as_deref(), put_statement)?;
+    set(doc, "body", p.body.as_deref(), put_text)?;
+    let wishes = p.wishes_and_feelings.as_deref();
+    set(doc, "wishes_and_feelings", wishes, put_statement)?;
+    set(doc, "tags", p.tags.as_deref(), put_str_list)?;
+    set(doc, "present", p.present.as_deref(), put_str_list)?;
+    set(doc, "child_seen", p.child_seen, put_opt_bool)?;
+    set(doc, "seen_alone", p.seen_alone, put_opt_bool)?;
+    let reason = p.not_alone_reason.map(|v| v.map(|r| r.as_str()));
+    set(doc, "not_alone_reason", reason, put_opt_str)?;
+    set_status(doc, p.status)
+}
+
+fn patch_about_me(doc: &mut AutoCommit, p: &AboutMePatch) -> Result<(), ModelError> {
+    set(doc, "fun", p.fun.as_deref(), put_statement)?;
+    set(doc, "dislikes", p.dislikes.as_deref(), put_statement)?;
+    set(doc, "important", p.important.as_deref(), put_statement)?;
+    set(doc, "how_to_help", p.how_to_help.as_deref(), put_statement)?;
+    set_status(doc, p.status)
+}
+
+fn patch_contact_card(doc: &mut AutoCommit, p: &ContactCardPatch) -> Result<(), ModelError> {
+    set(
+        doc,
+        "display_name",
+        p.display_name.as_deref(),
+        put_statement,
+    )?;
+    set(
+        doc,
+        "picture",
+        p.picture.as_ref().map(Option::as_ref),
+        put_picture,
+    )?;
+    set(
+        doc,
+        "three_things",
+        p.three_things.as_deref(),
+        put_statement_list,
+    )?;
+    set(
+        doc,
+        "how_to_reach",
+        p.how_to_reach.as_deref(),
+        put_statement,
+    )?;
+    set(
+        doc,
+        "when_to_reach",
+        p.when_to_reach.as_deref(),
+        put_statement,
+    )
+}
+
+fn patch_short_plan(doc: &mut AutoCommit, p: &ShortPlanPatch) -> Result<(), ModelError> {
+    if let Some(points) = &p.points
+        && points.len() > PLAN_POINT_LIMIT
+    {
+        return Err(too_many_points(points.len()));
+    }
+    set(doc, "points", p.points.as_deref(), put_statement_list)?;
+    set(
+        doc,
+        "review_on",
+        p.review_on.as_ref().map(Option::as_deref),
+        put_opt_str,
+    )?;
+    let end = p.planned_end.as_ref().map(Option::as_deref);
+    set(doc, "planned_end", end, put_opt_str)?;
+    set_status(doc, p.status)
+}
+
+fn set_status(doc: &mut AutoCommit, status: Option<NoteStatus>) -> Result<(), ModelError> {
+    set(doc, "status", status.map(NoteStatus::as_str), put_str)
 }
 
 fn too_many_points(n: usize) -> ModelError {

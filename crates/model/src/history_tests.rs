@@ -1,10 +1,10 @@
 //! Unit tests of history, reading past versions and text diffs between them.
 
 use super::*;
-use crate::tests::{T0, actor, note, patch, visit};
+use crate::tests::{T0, actor, body, note, patch, picture, status, title, visit};
 
-fn edit(doc: &mut Document, p: VisitNotePatch, t: i64) -> ChangeHash {
-    doc.edit(patch(p), t).unwrap().expect("a change").hash
+fn edit(doc: &mut Document, p: Patch, t: i64) -> ChangeHash {
+    doc.edit(p, t).unwrap().expect("a change").hash
 }
 
 #[test]
@@ -12,35 +12,18 @@ fn history_lists_every_version_with_who_when_and_what_changed() {
     let mut doc = Document::create("n1", actor(1), note(), T0).unwrap();
     let create = doc.heads()[0];
     doc.set_actor(actor(2));
-    let c_title = edit(
-        &mut doc,
-        VisitNotePatch {
-            title: Some("Home visit, after school".into()),
-            ..Default::default()
-        },
-        T0 + 1,
-    );
+    let c_title = edit(&mut doc, title("Home visit, after school"), T0 + 1);
     let c_body = edit(
         &mut doc,
-        VisitNotePatch {
+        patch(VisitNotePatch {
             body: Some("Sam showed me all his drawings.".into()),
             tags: Some(vec!["school".into(), "art".into()]),
             ..Default::default()
-        },
+        }),
         T0 + 2,
     );
-    edit(
-        &mut doc,
-        VisitNotePatch {
-            status: Some(NoteStatus::Completed),
-            ..Default::default()
-        },
-        T0 + 3,
-    );
-    let amend = Patch::VisitNote(VisitNotePatch {
-        body: Some("Sam showed me all his new drawings.".into()),
-        ..Default::default()
-    });
+    edit(&mut doc, status(NoteStatus::Completed), T0 + 3);
+    let amend = body("Sam showed me all his new drawings.");
     let c_amend = doc
         .amend(amend, "missed a word", T0 + 4)
         .unwrap()
@@ -90,31 +73,17 @@ fn history_lists_every_version_with_who_when_and_what_changed() {
 fn history_of_concurrent_edits_is_in_causal_order() {
     let mut a = Document::create("n1", actor(1), note(), T0).unwrap();
     let mut b = a.fork(actor(2));
-    let ca = edit(
-        &mut a,
-        VisitNotePatch {
-            title: Some("A".into()),
-            ..Default::default()
-        },
-        T0 + 1,
-    );
+    let ca = edit(&mut a, title("A"), T0 + 1);
     let cb = edit(
         &mut b,
-        VisitNotePatch {
+        patch(VisitNotePatch {
             wishes_and_feelings: Some("B".into()),
             ..Default::default()
-        },
+        }),
         T0 + 1,
     );
     a.merge(&mut b).unwrap();
-    let after = edit(
-        &mut a,
-        VisitNotePatch {
-            title: Some("A again".into()),
-            ..Default::default()
-        },
-        T0 + 2,
-    );
+    let after = edit(&mut a, title("A again"), T0 + 2);
     let history = a.history();
     let pos = |h: ChangeHash| history.iter().position(|v| v.hash == h).unwrap();
     assert!(
@@ -143,11 +112,11 @@ fn a_field_is_read_at_any_version_and_diffed() {
     let v1 = doc.heads();
     edit(
         &mut doc,
-        VisitNotePatch {
+        patch(VisitNotePatch {
             body: Some("Sam showed me his new drawings. He was smiling.".into()),
             tags: Some(vec!["school".into(), "art".into()]),
             ..Default::default()
-        },
+        }),
         T0 + 1,
     );
     let v2 = doc.heads();
@@ -194,10 +163,7 @@ fn a_contact_card_picture_reads_as_a_summary() {
     let card = NewRecord::ContactCard(NewContactCard {
         worker_id: "sw-1".into(),
         display_name: "Alex".into(),
-        picture: Some(Picture {
-            media_type: "image/png".into(),
-            bytes: vec![1, 2, 3],
-        }),
+        picture: Some(picture()),
         ..Default::default()
     });
     let mut doc = Document::create("c1", actor(1), card, T0).unwrap();

@@ -26,7 +26,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
-use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
+use automerge::legacy::{ElementId, Key, ObjectId, Op, OpId, OpType};
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ExpandedChange, ObjType, ReadDoc};
 
 /// Most ops one change may declare. The largest record the validation rules allow (a
@@ -429,9 +429,27 @@ fn scan_one(bytes: &[u8], max_ops: u64, max_bytes: usize) -> Result<Scanned<'_>,
 }
 
 /// Read the change body up to and through the column table; count ops and preds and check the
-/// actor indices, run by run.
+/// counters and actor indices, run by run.
 fn scan_body(chunk: &[u8], max_ops: u64) -> Result<u64, ScanError> {
     let mut r = Reader::new(chunk);
+    let header = read_change_header(&mut r)?;
+    let columns = read_columns(&mut r)?;
+    let ops = count_ops(columns.get(COL_ACTION), max_ops)?;
+    count_preds(columns.get(COL_PRED_GROUP), max_ops)?;
+    check_counters(&columns, header.start_op, ops)?;
+    check_actor_indices(&columns, header.actors)?;
+    Ok(ops)
+}
+
+/// What scanning needs from a change's header.
+struct ChangeHeader {
+    start_op: u64,
+    /// How many actors the change lists (its own and the others).
+    actors: u64,
+}
+
+/// Read a change chunk's header, through its list of other actors.
+fn read_change_header(r: &mut Reader<'_>) -> Result<ChangeHeader, ScanError> {
     r.take(9)?;
     r.len()?;
     let deps = r.len()?;
@@ -459,7 +477,23 @@ fn scan_body(chunk: &[u8], max_ops: u64) -> Result<u64, ScanError> {
         let n = r.len()?;
         r.take(n)?;
     }
-    let actors = other_actors as u64 + 1;
+    Ok(ChangeHeader {
+        start_op,
+        actors: other_actors as u64 + 1,
+    })
+}
+
+/// A change's op columns by spec; a column the change leaves out is empty.
+struct Columns<'a>(HashMap<u32, &'a [u8]>);
+
+impl<'a> Columns<'a> {
+    fn get(&self, spec: u32) -> &'a [u8] {
+        self.0.get(&spec).copied().unwrap_or(&[])
+    }
+}
+
+/// Read the column table and the columns: only known specs, each once.
+fn read_columns<'a>(r: &mut Reader<'a>) -> Result<Columns<'a>, ScanError> {
     let columns = r.len()?;
     if columns > r.remaining() / 2 {
         return Err(ScanError::Malformed("its column table ends early".into()));
@@ -489,46 +523,63 @@ fn scan_body(chunk: &[u8], max_ops: u64) -> Result<u64, ScanError> {
             )));
         }
     }
-    let column = |spec: u32| data.get(&spec).copied().unwrap_or(&[]);
+    Ok(Columns(data))
+}
 
+/// The number of ops (the run lengths of the action column), at most `max_ops`.
+fn count_ops(action: &[u8], max_ops: u64) -> Result<u64, ScanError> {
     let mut ops: u64 = 0;
-    rle_runs(column(COL_ACTION), |count, _| {
+    rle_runs(action, |count, _| {
         ops = ops.saturating_add(count);
         if ops > max_ops {
             return Err(ScanError::TooMany(ops));
         }
         Ok(())
     })?;
+    Ok(ops)
+}
+
+/// The number of predecessors (the sum of the pred group column) is at most `max_ops`.
+fn count_preds(pred_group: &[u8], max_ops: u64) -> Result<(), ScanError> {
     let mut preds: u64 = 0;
-    rle_runs(column(COL_PRED_GROUP), |count, value| {
+    rle_runs(pred_group, |count, value| {
         preds = preds.saturating_add(count.saturating_mul(value.unwrap_or(0)));
         if preds > max_ops {
             return Err(ScanError::TooMany(preds));
         }
         Ok(())
-    })?;
-    rle_runs(column(COL_OBJ_CTR), |_, value| match value {
+    })
+}
+
+/// Every op counter the change names or makes is in automerge's range.
+fn check_counters(columns: &Columns<'_>, start_op: u64, ops: u64) -> Result<(), ScanError> {
+    rle_runs(columns.get(COL_OBJ_CTR), |_, value| match value {
         Some(v) if i128::from(v) > MAX_COUNTER => Err(ScanError::Malformed(
             "an object counter is out of range".into(),
         )),
         _ => Ok(()),
     })?;
-    delta_counters_in_range(column(COL_KEY_CTR))?;
-    delta_counters_in_range(column(COL_PRED_CTR))?;
+    delta_counters_in_range(columns.get(COL_KEY_CTR))?;
+    delta_counters_in_range(columns.get(COL_PRED_CTR))?;
     if i128::from(start_op) + i128::from(ops) > MAX_COUNTER {
         return Err(ScanError::Malformed(
             "its op counters are out of range".into(),
         ));
     }
+    Ok(())
+}
+
+/// Every actor index in the op columns names one of the change's `actors`.
+fn check_actor_indices(columns: &Columns<'_>, actors: u64) -> Result<(), ScanError> {
     for spec in [COL_OBJ_ACTOR, COL_KEY_ACTOR, COL_PRED_ACTOR] {
-        rle_runs(column(spec), |_, value| match value {
+        rle_runs(columns.get(spec), |_, value| match value {
             Some(v) if v >= actors => Err(ScanError::Malformed(format!(
                 "an op names actor {v}, but the change lists {actors}"
             ))),
             _ => Ok(()),
         })?;
     }
-    Ok(ops)
+    Ok(())
 }
 
 /// Bytes to load as a document (a saved document, change chunks, or both) hold only the chunks
@@ -574,6 +625,28 @@ pub fn check_chunks(bytes: &[u8]) -> Result<(), IntakeError> {
         index += 1;
     }
     Ok(())
+}
+
+/// Bytes as a push: change chunks split where automerge's magic bytes start one (anything
+/// before the first is a chunk of its own). How the fuzz targets read their input, shared with
+/// the tests that replay what they found.
+#[doc(hidden)]
+pub fn split_changes(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut starts: Vec<usize> = data
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == MAGIC)
+        .map(|(i, _)| i)
+        .collect();
+    if starts.first() != Some(&0) {
+        starts.insert(0, 0);
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &s)| data[s..starts.get(n + 1).copied().unwrap_or(data.len())].to_vec())
+        .filter(|c| !c.is_empty())
+        .collect()
 }
 
 /// Step 2: decode each scanned change and require that it re-encodes to the same bytes.
@@ -653,9 +726,52 @@ pub fn check_references(doc: &mut AutoCommit, fresh: &[&Parsed]) -> Result<(), I
         return Ok(());
     }
     let mut actors = Actors::default();
-    // Op ranges of every change, per actor: (start, end inclusive, hash if stored).
+    let (ranges, doc_meta) = op_ranges(doc, fresh, &mut actors);
+    let push: HashMap<ChangeHash, usize> = fresh
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.change.hash(), i))
+        .collect();
+    let mut doc_clocks: HashMap<ChangeHash, Clock> = HashMap::new();
+    let mut push_clocks: Vec<Option<Clock>> = vec![None; fresh.len()];
+    let mut made: HashMap<(u32, u64), Made> = HashMap::new();
+    let mut stored: HashMap<ChangeHash, Vec<Made>> = HashMap::new();
+    for i in apply_order(fresh, &doc_meta, &push) {
+        let p = fresh[i];
+        // The causal past of the change: the union of its dependencies' clocks.
+        let mut clock = Clock::new();
+        for dep in p.change.deps() {
+            match push.get(dep) {
+                Some(&j) => join(&mut clock, push_clocks[j].iter().flatten()),
+                None => join(&mut clock, doc_clock(*dep, &doc_meta, &mut doc_clocks)),
+            }
+        }
+        let own = actors.index(&p.expanded.actor_id);
+        check_start_counter(p, &clock)?;
+        let mut ctx = Ctx {
+            doc: &*doc,
+            actors: &mut actors,
+            ranges: &ranges,
+            clock: &clock,
+            made: &made,
+            stored: &mut stored,
+        };
+        let this_change = ChangeOps::check(&mut ctx, p, own)?;
+        made.extend(this_change);
+        join(&mut clock, [(&own, &p.change.max_op())]);
+        push_clocks[i] = Some(clock);
+    }
+    Ok(())
+}
+
+/// Each stored change's actor, last op and dependencies.
+type DocMeta = HashMap<ChangeHash, (u32, u64, Vec<ChangeHash>)>;
+
+/// The op ranges of every change, stored and pushed, per actor (sorted), and the stored
+/// changes' metadata.
+fn op_ranges(doc: &mut AutoCommit, fresh: &[&Parsed], actors: &mut Actors) -> (OpRanges, DocMeta) {
     let mut ranges: OpRanges = HashMap::new();
-    let mut doc_meta: HashMap<ChangeHash, (u32, u64, Vec<ChangeHash>)> = HashMap::new();
+    let mut doc_meta: DocMeta = HashMap::new();
     for meta in doc.get_changes_meta(&[]) {
         let actor = actors.index(&meta.actor);
         ranges
@@ -664,11 +780,6 @@ pub fn check_references(doc: &mut AutoCommit, fresh: &[&Parsed]) -> Result<(), I
             .push((meta.start_op, meta.max_op, Some(meta.hash)));
         doc_meta.insert(meta.hash, (actor, meta.max_op, meta.deps.clone()));
     }
-    let push: HashMap<ChangeHash, usize> = fresh
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.change.hash(), i))
-        .collect();
     for p in fresh {
         if !p.change.is_empty() {
             let actor = actors.index(p.change.actor_id());
@@ -682,8 +793,16 @@ pub fn check_references(doc: &mut AutoCommit, fresh: &[&Parsed]) -> Result<(), I
     for r in ranges.values_mut() {
         r.sort_unstable();
     }
+    (ranges, doc_meta)
+}
 
-    // Apply order: a change is ready once every dependency is stored or ready.
+/// Apply order: a change is ready once every dependency is stored or ready. Changes never
+/// ready (a dependency missing) are left out.
+fn apply_order(
+    fresh: &[&Parsed],
+    doc_meta: &DocMeta,
+    push: &HashMap<ChangeHash, usize>,
+) -> Vec<usize> {
     let mut ready: Vec<usize> = Vec::with_capacity(fresh.len());
     let mut is_ready = vec![false; fresh.len()];
     let mut progress = true;
@@ -702,147 +821,176 @@ pub fn check_references(doc: &mut AutoCommit, fresh: &[&Parsed]) -> Result<(), I
             }
         }
     }
+    ready
+}
 
-    let mut doc_clocks: HashMap<ChangeHash, Clock> = HashMap::new();
-    let mut push_clocks: Vec<Option<Clock>> = vec![None; fresh.len()];
-    let mut made: HashMap<(u32, u64), Made> = HashMap::new();
-    let mut stored: HashMap<ChangeHash, Vec<Made>> = HashMap::new();
-    for i in ready {
-        let p = fresh[i];
-        // The causal past of the change: the union of its dependencies' clocks.
-        let mut clock = Clock::new();
-        for dep in p.change.deps() {
-            let dep_clock = match push.get(dep) {
-                Some(&j) => push_clocks[j].clone().unwrap_or_default(),
-                None => doc_clock(*dep, &doc_meta, &mut doc_clocks).clone(),
-            };
-            for (a, c) in dep_clock {
-                let e = clock.entry(a).or_insert(0);
-                *e = (*e).max(c);
-            }
-        }
-        let own = actors.index(&p.expanded.actor_id);
-        let start = p.expanded.start_op.get();
-        let check = Check {
-            index: p.index,
-            hash: p.change.hash().to_string(),
-        };
-        // Automerge numbers a change's ops after every op it has seen; a change that reuses
-        // counters would give two ops one id.
-        if let Some(seen) = clock.values().copied().max().filter(|&m| start <= m) {
-            return Err(IntakeError::Malformed {
-                index: p.index,
-                reason: format!(
-                    "its ops start at counter {start}, but the changes it builds on already \
-                     used counters up to {seen}"
-                ),
-            });
-        }
-        let mut ctx = Ctx {
-            doc: &*doc,
-            actors: &mut actors,
-            ranges: &ranges,
-            clock: &clock,
-            made: &made,
-            stored: &mut stored,
-        };
-        let mut this_change: Vec<((u32, u64), Made)> = Vec::new();
-        for (n, op) in p.expanded.operations.iter().enumerate() {
-            let ctr = start.saturating_add(n as u64);
-            // Ops earlier in this change are visible to later ones.
-            let earlier = |a: u32, c: u64| a == own && c >= start && c < ctr;
-            let lookup_own = |a: u32, c: u64| {
-                this_change
-                    .iter()
-                    .rev()
-                    .find(|(id, _)| *id == (a, c))
-                    .map(|(_, m)| *m)
-            };
-            let obj = match &op.obj {
-                ObjectId::Root => Obj::Root,
-                ObjectId::Id(id) => {
-                    let a = ctx.actors.index(id.actor());
-                    Obj::Op(a, id.counter())
-                }
-            };
-            let obj_type = match obj {
-                Obj::Root => Some(ObjType::Map),
-                Obj::Op(a, c) if earlier(a, c) => lookup_own(a, c).and_then(|m| m.object),
-                Obj::Op(a, c) => ctx.object_type(a, c),
-            };
-            let Some(obj_type) = obj_type else {
-                return Err(check.dangling(format!(
-                    "writes into object {}, which no change it builds on created",
-                    show(&op.obj)
-                )));
-            };
-            let sequence = matches!(obj_type, ObjType::List | ObjType::Text);
-            match &op.key {
-                Key::Map(_) if sequence => {
-                    return Err(check.dangling(format!(
-                        "uses a map key in {}, which is a list or text",
-                        show(&op.obj)
-                    )));
-                }
-                Key::Seq(_) if !sequence => {
-                    return Err(check.dangling(format!(
-                        "uses a list position in {}, which is a map",
-                        show(&op.obj)
-                    )));
-                }
-                Key::Seq(ElementId::Id(e)) => {
-                    let a = ctx.actors.index(e.actor());
-                    let c = e.counter();
-                    let found = if earlier(a, c) {
-                        lookup_own(a, c).and_then(|m| m.element_of) == Some(obj)
-                    } else {
-                        ctx.element_exists(obj, a, c)
-                    };
-                    if !found {
-                        return Err(check.dangling(format!(
-                            "refers to element {} of {}, which no change it builds on inserted",
-                            show_op(e),
-                            show(&op.obj)
-                        )));
-                    }
-                }
-                Key::Map(_) | Key::Seq(ElementId::Head) => {}
-            }
-            if op.insert && !sequence {
-                return Err(check.dangling(format!(
-                    "inserts into {}, which is not a list or text",
-                    show(&op.obj)
-                )));
-            }
-            for pred in op.pred.iter() {
-                let a = ctx.actors.index(pred.actor());
-                let c = pred.counter();
-                if !(earlier(a, c) || ctx.visible(a, c)) {
-                    return Err(check.dangling(format!(
-                        "overwrites op {}, which no change it builds on made",
-                        show_op(pred)
-                    )));
-                }
-            }
-            let m = Made {
-                object: match op.action {
-                    OpType::Make(t) => Some(t),
-                    _ => None,
-                },
-                element_of: op.insert.then_some(obj),
-            };
-            if m.object.is_some() || m.element_of.is_some() {
-                this_change.push(((own, ctr), m));
-            }
-        }
-        made.extend(this_change);
-        clock
-            .entry(own)
-            .and_modify(|c| *c = (*c).max(p.change.max_op()))
-            .or_insert(p.change.max_op());
-        push_clocks[i] = Some(clock);
+/// Raise `clock` to every counter of `other`.
+fn join<'c>(clock: &mut Clock, other: impl IntoIterator<Item = (&'c u32, &'c u64)>) {
+    for (&a, &c) in other {
+        let e = clock.entry(a).or_insert(0);
+        *e = (*e).max(c);
     }
-    Ok(())
+}
+
+/// Automerge numbers a change's ops after every op it has seen; a change that reuses counters
+/// would give two ops one id.
+fn check_start_counter(p: &Parsed, clock: &Clock) -> Result<(), IntakeError> {
+    let start = p.expanded.start_op.get();
+    match clock.values().copied().max().filter(|&m| start <= m) {
+        Some(seen) => Err(IntakeError::Malformed {
+            index: p.index,
+            reason: format!(
+                "its ops start at counter {start}, but the changes it builds on already used \
+                 counters up to {seen}"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// What an op made, by its id (actor index, counter).
+type OpMade = ((u32, u64), Made);
+
+/// One change's ops, checked in order: each may refer to the objects and elements that ops
+/// before it in the same change made.
+struct ChangeOps<'c, 'a> {
+    ctx: &'c mut Ctx<'a>,
+    check: Check,
+    own: u32,
+    start: u64,
+    /// What this change's ops checked so far made.
+    made: Vec<OpMade>,
+}
+
+impl<'c, 'a> ChangeOps<'c, 'a> {
+    /// Check every op of `p` (by actor `own`); what its ops made.
+    fn check(ctx: &'c mut Ctx<'a>, p: &Parsed, own: u32) -> Result<Vec<OpMade>, IntakeError> {
+        let start = p.expanded.start_op.get();
+        let mut ops = ChangeOps {
+            ctx,
+            check: Check {
+                index: p.index,
+                hash: p.change.hash().to_string(),
+            },
+            own,
+            start,
+            made: Vec::new(),
+        };
+        for (n, op) in p.expanded.operations.iter().enumerate() {
+            ops.check_op(start.saturating_add(n as u64), op)?;
+        }
+        Ok(ops.made)
+    }
+
+    /// Op `c@a` is an earlier op of this change than op `ctr`.
+    fn earlier(&self, a: u32, c: u64, ctr: u64) -> bool {
+        a == self.own && c >= self.start && c < ctr
+    }
+
+    /// What earlier op `c@a` of this change made.
+    fn own_made(&self, a: u32, c: u64) -> Option<Made> {
+        self.made
+            .iter()
+            .rev()
+            .find(|(id, _)| *id == (a, c))
+            .map(|(_, m)| *m)
+    }
+
+    /// Op `ctr`, which writes into `op.obj` at `op.key`, inserting or overwriting `op.pred`.
+    fn check_op(&mut self, ctr: u64, op: &Op) -> Result<(), IntakeError> {
+        let obj = self.ctx.actors.obj(&op.obj);
+        let obj_type = match obj {
+            Obj::Root => Some(ObjType::Map),
+            Obj::Op(a, c) if self.earlier(a, c, ctr) => self.own_made(a, c).and_then(|m| m.object),
+            Obj::Op(a, c) => self.ctx.object_type(a, c),
+        };
+        let Some(obj_type) = obj_type else {
+            return Err(self.check.dangling(format!(
+                "writes into object {}, which no change it builds on created",
+                show(&op.obj)
+            )));
+        };
+        let sequence = matches!(obj_type, ObjType::List | ObjType::Text);
+        self.check_key(ctr, op, obj, sequence)?;
+        if op.insert && !sequence {
+            return Err(self.check.dangling(format!(
+                "inserts into {}, which is not a list or text",
+                show(&op.obj)
+            )));
+        }
+        self.check_preds(ctr, op)?;
+        let m = Made {
+            object: made_object(&op.action),
+            element_of: op.insert.then_some(obj),
+        };
+        if m.object.is_some() || m.element_of.is_some() {
+            self.made.push(((self.own, ctr), m));
+        }
+        Ok(())
+    }
+
+    /// A map key addresses a map, a list position a list or text, and the element it names was
+    /// inserted into that object.
+    fn check_key(
+        &mut self,
+        ctr: u64,
+        op: &Op,
+        obj: Obj,
+        sequence: bool,
+    ) -> Result<(), IntakeError> {
+        match &op.key {
+            Key::Map(_) if sequence => Err(self.check.dangling(format!(
+                "uses a map key in {}, which is a list or text",
+                show(&op.obj)
+            ))),
+            Key::Seq(_) if !sequence => Err(self.check.dangling(format!(
+                "uses a list position in {}, which is a map",
+                show(&op.obj)
+            ))),
+            Key::Seq(ElementId::Id(e)) => {
+                let a = self.ctx.actors.index(e.actor());
+                let c = e.counter();
+                let found = if self.earlier(a, c, ctr) {
+                    self.own_made(a, c).and_then(|m| m.element_of) == Some(obj)
+                } else {
+                    self.ctx.element_exists(obj, a, c)
+                };
+                if found {
+                    Ok(())
+                } else {
+                    Err(self.check.dangling(format!(
+                        "refers to element {} of {}, which no change it builds on inserted",
+                        show_op(e),
+                        show(&op.obj)
+                    )))
+                }
+            }
+            Key::Map(_) | Key::Seq(ElementId::Head) => Ok(()),
+        }
+    }
+
+    /// Every op it overwrites exists in its causal past or earlier in this change.
+    fn check_preds(&mut self, ctr: u64, op: &Op) -> Result<(), IntakeError> {
+        for pred in op.pred.iter() {
+            let a = self.ctx.actors.index(pred.actor());
+            let c = pred.counter();
+            if !(self.earlier(a, c, ctr) || self.ctx.visible(a, c)) {
+                return Err(self.check.dangling(format!(
+                    "overwrites op {}, which no change it builds on made",
+                    show_op(pred)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The type of object an op makes, if it makes one.
+fn made_object(action: &OpType) -> Option<ObjType> {
+    match action {
+        OpType::Make(t) => Some(*t),
+        _ => None,
+    }
 }
 
 /// Interned actor ids.
@@ -859,6 +1007,14 @@ impl Actors {
         let i = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
         self.ids.insert(actor.clone(), i);
         i
+    }
+
+    /// The object `id` names, by interned actor.
+    fn obj(&mut self, id: &ObjectId) -> Obj {
+        match id {
+            ObjectId::Root => Obj::Root,
+            ObjectId::Id(id) => Obj::Op(self.index(id.actor()), id.counter()),
+        }
     }
 }
 
@@ -910,26 +1066,16 @@ impl Ctx<'_> {
         let (start, hash) = self.change_of(actor, counter)?;
         let hash = hash?;
         if !self.stored.contains_key(&hash) {
-            let made = ReadDoc::get_change_by_hash(self.doc, &hash)
-                .map(|c| {
-                    c.decode()
-                        .operations
-                        .iter()
-                        .map(|op| Made {
-                            object: match op.action {
-                                OpType::Make(t) => Some(t),
-                                _ => None,
-                            },
-                            element_of: op.insert.then(|| match &op.obj {
-                                ObjectId::Root => Obj::Root,
-                                ObjectId::Id(id) => {
-                                    Obj::Op(self.actors.index(id.actor()), id.counter())
-                                }
-                            }),
-                        })
-                        .collect()
+            let change = ReadDoc::get_change_by_hash(self.doc, &hash)?;
+            let made = change
+                .decode()
+                .operations
+                .iter()
+                .map(|op| Made {
+                    object: made_object(&op.action),
+                    element_of: op.insert.then(|| self.actors.obj(&op.obj)),
                 })
-                .unwrap_or_default();
+                .collect();
             self.stored.insert(hash, made);
         }
         let offset = usize::try_from(counter - start).ok()?;
@@ -963,7 +1109,7 @@ impl Ctx<'_> {
 /// itself included.
 fn doc_clock<'m>(
     hash: ChangeHash,
-    meta: &HashMap<ChangeHash, (u32, u64, Vec<ChangeHash>)>,
+    meta: &DocMeta,
     memo: &'m mut HashMap<ChangeHash, Clock>,
 ) -> &'m Clock {
     memo.entry(hash).or_insert_with(|| {
@@ -975,8 +1121,7 @@ fn doc_clock<'m>(
                 continue;
             }
             if let Some((actor, max_op, deps)) = meta.get(&h) {
-                let e = clock.entry(*actor).or_insert(0);
-                *e = (*e).max(*max_op);
+                join(&mut clock, [(actor, max_op)]);
                 stack.extend(deps.iter().copied());
             }
         }

@@ -176,16 +176,11 @@ impl Document {
         let outcome = put_str(&mut self.doc, "status", NoteStatus::SignedOff.as_str())
             .and_then(|()| put_str(&mut self.doc, "signed_off_by", manager_id))
             .and_then(|()| self.validate().map_err(ModelError::from));
-        if let Err(e) = outcome {
-            self.doc.rollback();
-            return Err(e);
-        }
-        self.commit(
-            CommitOptions::default()
-                .with_time(device_time_ms)
-                .with_message(SIGN_OFF_MESSAGE.to_owned()),
-        )
-        .ok_or_else(|| refuse("nothing changed".into()))
+        let options = CommitOptions::default()
+            .with_time(device_time_ms)
+            .with_message(SIGN_OFF_MESSAGE.to_owned());
+        self.commit_if(outcome, options)?
+            .ok_or_else(|| refuse("nothing changed".into()))
     }
 
     /// Change a locked (completed or signed-off) record: `patch` applied as one change whose
@@ -252,16 +247,11 @@ impl Document {
             })
             .map_err(ModelError::from)
             .and_then(|()| self.validate().map_err(ModelError::from));
-        if let Err(e) = outcome {
-            self.doc.rollback();
-            return Err(e);
-        }
-        self.commit(
-            CommitOptions::default()
-                .with_time(device_time_ms)
-                .with_message(format!("{DELETE_PREFIX}{reason}")),
-        )
-        .ok_or_else(|| ModelError::Load("the deletion wrote nothing".into()))
+        let options = CommitOptions::default()
+            .with_time(device_time_ms)
+            .with_message(format!("{DELETE_PREFIX}{reason}"));
+        self.commit_if(outcome, options)?
+            .ok_or_else(|| ModelError::Load("the deletion wrote nothing".into()))
     }
 
     /// The change that locked the record: the one that wrote the current (winning) `status`

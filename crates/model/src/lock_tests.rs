@@ -3,27 +3,10 @@
 use automerge::transaction::Transactable;
 
 use super::*;
-use crate::tests::{T0, actor, changes, note, patch, visit};
+use crate::tests::{T0, actor, body, changes, note, patch, status, title, visit};
 
 fn complete() -> Patch {
-    patch(VisitNotePatch {
-        status: Some(NoteStatus::Completed),
-        ..Default::default()
-    })
-}
-
-fn title(t: &str) -> Patch {
-    patch(VisitNotePatch {
-        title: Some(t.into()),
-        ..Default::default()
-    })
-}
-
-fn body(b: &str) -> Patch {
-    patch(VisitNotePatch {
-        body: Some(b.into()),
-        ..Default::default()
-    })
+    status(NoteStatus::Completed)
 }
 
 fn plan(points: &[&str]) -> NewRecord {
@@ -173,10 +156,7 @@ fn an_amendment_needs_a_locked_record_and_a_reason_and_keeps_the_status() {
         err.contains("reason") && err.contains("at most 500"),
         "{err}"
     );
-    let to_draft = patch(VisitNotePatch {
-        status: Some(NoteStatus::Draft),
-        ..Default::default()
-    });
+    let to_draft = status(NoteStatus::Draft);
     let err = doc.amend(to_draft, "reopen", T0).unwrap_err().to_string();
     assert!(
         err.contains("status") && err.contains("cannot change"),

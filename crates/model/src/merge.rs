@@ -83,31 +83,100 @@ pub enum MergeError {
 
 /// Merge `incoming` change bytes into `current` (the stored document's saved bytes, `None` for
 /// a document the server has never stored) and validate the result.
+///
+/// The steps: intake (sizes and columns before any op is decoded, then canonical encoding,
+/// [`crate::intake`]); load the stored document and check the fresh changes' references;
+/// apply them; a push with missing dependencies stops there; otherwise the reload check, the
+/// merged document's validity, and the new changes against the lock.
 pub fn merge_incoming(
     doc_id: &str,
     current: Option<&[u8]>,
     incoming: &[Vec<u8>],
 ) -> Result<Merged, MergeError> {
-    // Intake (crate::intake): sizes and columns before any op is decoded, then canonical
-    // encoding; references once the stored document is loaded; a reload check after merging.
     let parsed = intake::parse(intake::scan(incoming, &IntakeLimits::DEFAULT)?)?;
     let changes: Vec<Change> = parsed.iter().map(|p| p.change.clone()).collect();
-
-    let mut doc = match current {
-        Some(bytes) => {
-            AutoCommit::load(bytes).map_err(|e| MergeError::CorruptStored(e.to_string()))?
-        }
-        None => AutoCommit::new(),
-    };
+    let mut doc = load_stored(current)?;
     intake::check_fresh(&mut doc, &parsed)?;
-    let before_heads = doc.get_heads();
-    let status_before = root_str(&doc, "status")
-        .ok()
-        .flatten()
-        .and_then(|s| s.parse().ok());
-    let deleted_before = read_deletion(&doc, None).0;
-    let lock_before = lock_change_of(&doc);
+    let before = Before::of(&mut doc);
     let pushed_heads = heads_of(&changes);
+    let applied = apply_fresh(&mut doc, changes)?;
+    let missing_deps = doc.get_missing_deps(&[]);
+    if !missing_deps.is_empty() {
+        return Ok(deferred(doc_id, doc, before, applied, missing_deps));
+    }
+    let new_hashes: Vec<ChangeHash> = applied.new_changes.iter().map(|c| c.hash).collect();
+    intake::check_reload(&mut doc, &before.heads, &new_hashes)?;
+    let mut document = open_merged(doc_id, doc)?;
+    let (invalid_after_merge, was_invalid) = judge_validity(&document, &pushed_heads, &before)?;
+    let lock = document.lock_change();
+    let classified = classify(&mut document, lock, &applied.new_changes);
+    let new_conflicts = document
+        .conflicts()
+        .into_iter()
+        .filter(|c| c.involves(&new_hashes))
+        .collect();
+    Ok(Merged {
+        lock,
+        classified,
+        new_conflicts,
+        status_before: before.status,
+        status_after: document.status(),
+        deleted_before: before.deleted,
+        deleted_after: document.deletion(),
+        invalid_after_merge,
+        was_invalid,
+        heads_before: before.heads,
+        lock_before: before.lock,
+        document,
+        new_changes: applied.new_changes,
+        accepted: applied.accepted,
+        missing_deps,
+    })
+}
+
+/// The stored document, or a new one for a document never stored.
+fn load_stored(current: Option<&[u8]>) -> Result<AutoCommit, MergeError> {
+    match current {
+        Some(bytes) => {
+            AutoCommit::load(bytes).map_err(|e| MergeError::CorruptStored(e.to_string()))
+        }
+        None => Ok(AutoCommit::new()),
+    }
+}
+
+/// The stored state before the push, as [`Merged`] reports it.
+struct Before {
+    heads: Vec<ChangeHash>,
+    status: Option<NoteStatus>,
+    deleted: Option<Deletion>,
+    lock: Option<ChangeHash>,
+}
+
+impl Before {
+    fn of(doc: &mut AutoCommit) -> Before {
+        Before {
+            heads: doc.get_heads(),
+            status: root_str(doc, "status")
+                .ok()
+                .flatten()
+                .and_then(|s| s.parse().ok()),
+            deleted: read_deletion(doc, None).0,
+            lock: lock_change_of(doc),
+        }
+    }
+}
+
+/// What applying the push did: the pushed changes now in the document, and those of them that
+/// are new to it.
+struct Applied {
+    accepted: Vec<ChangeHash>,
+    new_changes: Vec<EncodedChange>,
+}
+
+/// Apply the pushed changes the document does not hold yet (each once). Changes already held
+/// are accepted as they are; a fresh change is accepted once automerge has applied it (one
+/// whose dependencies are missing is held back).
+fn apply_fresh(doc: &mut AutoCommit, changes: Vec<Change>) -> Result<Applied, MergeError> {
     let mut accepted = Vec::with_capacity(changes.len());
     let mut fresh = Vec::new();
     for change in changes {
@@ -123,8 +192,6 @@ pub fn merge_incoming(
             index: 0,
             reason: format!("the changes could not be applied: {e}"),
         })?;
-    let missing_deps = doc.get_missing_deps(&[]);
-
     let mut new_changes = Vec::with_capacity(fresh.len());
     for change in fresh {
         if doc.get_change_by_hash(&change.hash()).is_some() {
@@ -132,68 +199,90 @@ pub fn merge_incoming(
             new_changes.push(EncodedChange::from_change(change));
         }
     }
+    Ok(Applied {
+        accepted,
+        new_changes,
+    })
+}
 
-    if missing_deps.is_empty() {
-        let applied: Vec<ChangeHash> = new_changes.iter().map(|c| c.hash).collect();
-        intake::check_reload(&mut doc, &before_heads, &applied)?;
-    } else {
-        // Nothing will be stored; the document may not even have its root fields yet.
-        let document =
-            Document::from_automerge(doc_id, doc).unwrap_or_else(|_| Document::placeholder(doc_id));
-        return Ok(Merged {
-            document,
-            new_changes,
-            accepted,
-            missing_deps,
-            invalid_after_merge: None,
-            was_invalid: false,
-            lock: None,
-            classified: Vec::new(),
-            new_conflicts: Vec::new(),
-            status_before,
-            status_after: None,
-            deleted_before,
-            deleted_after: None,
-            heads_before: before_heads,
-            lock_before,
-        });
+/// The result for a push whose dependencies are missing: nothing will be stored, and the
+/// document may not even have its root fields yet.
+fn deferred(
+    doc_id: &str,
+    doc: AutoCommit,
+    before: Before,
+    applied: Applied,
+    missing_deps: Vec<ChangeHash>,
+) -> Merged {
+    let document =
+        Document::from_automerge(doc_id, doc).unwrap_or_else(|_| Document::placeholder(doc_id));
+    Merged {
+        document,
+        new_changes: applied.new_changes,
+        accepted: applied.accepted,
+        missing_deps,
+        invalid_after_merge: None,
+        was_invalid: false,
+        lock: None,
+        classified: Vec::new(),
+        new_conflicts: Vec::new(),
+        status_before: before.status,
+        status_after: None,
+        deleted_before: before.deleted,
+        deleted_after: None,
+        heads_before: before.heads,
+        lock_before: before.lock,
     }
+}
 
-    let mut document =
-        Document::from_automerge(doc_id, doc).map_err(|e| MergeError::WrongDocument {
-            doc_id: doc_id.to_owned(),
-            reason: match e {
-                ModelError::MissingField { field } => {
-                    format!("the document has no `{field}`: its creating change was never sent")
-                }
-                other => other.to_string(),
-            },
-        })?;
-    let mut was_invalid = false;
-    let invalid_after_merge = match document.validate() {
-        Ok(()) => None,
-        Err(merged_errors) => {
-            // Whose fault? The device's own version is the document at the heads of what it
-            // pushed; if that breaks rules the push is refused, naming them.
-            if !pushed_heads.is_empty() {
-                match document.version_at(&pushed_heads) {
-                    Ok(pushed) => pushed.validate().map_err(MergeError::Invalid)?,
-                    Err(_) => return Err(MergeError::Invalid(merged_errors)),
-                }
+/// The merged document as a record of `doc_id`.
+fn open_merged(doc_id: &str, doc: AutoCommit) -> Result<Document, MergeError> {
+    Document::from_automerge(doc_id, doc).map_err(|e| MergeError::WrongDocument {
+        doc_id: doc_id.to_owned(),
+        reason: match e {
+            ModelError::MissingField { field } => {
+                format!("the document has no `{field}`: its creating change was never sent")
             }
-            was_invalid = !before_heads.is_empty()
-                && document
-                    .version_at(&before_heads)
-                    .is_ok_and(|d| d.validate().is_err());
-            Some(merged_errors)
-        }
-    };
+            other => other.to_string(),
+        },
+    })
+}
 
-    // The change graph is walked only for a locked record: most pushes skip it.
-    let lock = document.lock_change();
+/// Whose fault an invalid merged document is. The device's own version is the document at the
+/// heads of what it pushed; if that breaks rules the push is refused, naming them. Otherwise
+/// the document became invalid through merging: its errors, and whether the stored document
+/// already broke rules.
+fn judge_validity(
+    document: &Document,
+    pushed_heads: &[ChangeHash],
+    before: &Before,
+) -> Result<(Option<ValidationErrors>, bool), MergeError> {
+    let Err(merged_errors) = document.validate() else {
+        return Ok((None, false));
+    };
+    if !pushed_heads.is_empty() {
+        match document.version_at(pushed_heads) {
+            Ok(pushed) => pushed.validate().map_err(MergeError::Invalid)?,
+            Err(_) => return Err(MergeError::Invalid(merged_errors)),
+        }
+    }
+    let was_invalid = !before.heads.is_empty()
+        && document
+            .version_at(&before.heads)
+            .is_ok_and(|d| d.validate().is_err());
+    Ok((Some(merged_errors), was_invalid))
+}
+
+/// Each new change against the lock. The change graph is walked only for a locked record: most
+/// pushes skip it.
+fn classify(
+    document: &mut Document,
+    lock: Option<ChangeHash>,
+    new_changes: &[EncodedChange],
+) -> Vec<NewChangeInfo> {
     let graph = lock.map(|_| DepGraph::of(&mut document.doc));
-    let classifier = graph.as_ref().map(|g| LockClassifier::new(g, &document));
-    let classified = new_changes
+    let classifier = graph.as_ref().map(|g| LockClassifier::new(g, document));
+    new_changes
         .iter()
         .map(|c| NewChangeInfo {
             hash: c.hash,
@@ -202,30 +291,7 @@ pub fn merge_incoming(
                 .map_or(LockRelation::NoLock, |k| k.relation(&c.hash)),
             amendment: amendment_reason(c.message.as_deref()).map(str::to_owned),
         })
-        .collect();
-    let new_hashes: Vec<ChangeHash> = new_changes.iter().map(|c| c.hash).collect();
-    let new_conflicts = document
-        .conflicts()
-        .into_iter()
-        .filter(|c| c.involves(&new_hashes))
-        .collect();
-    Ok(Merged {
-        lock,
-        classified,
-        new_conflicts,
-        status_before,
-        status_after: document.status(),
-        deleted_before,
-        deleted_after: document.deletion(),
-        invalid_after_merge,
-        was_invalid,
-        heads_before: before_heads,
-        lock_before,
-        document,
-        new_changes,
-        accepted,
-        missing_deps,
-    })
+        .collect()
 }
 
 /// The pushed changes that no other pushed change depends on: the heads of the device's

@@ -73,21 +73,30 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A root scalar that `pick` reads; `None` when absent, and a type error (it must be
+    /// `expected`) when it is anything else.
+    fn scalar<T>(
+        &mut self,
+        field: &str,
+        expected: &str,
+        pick: impl FnOnce(&ScalarValue) -> Option<T>,
+    ) -> Option<T> {
+        let found = match self.value(&ROOT, field)? {
+            (Value::Scalar(s), _) => pick(s.as_ref()),
+            _ => None,
+        };
+        if found.is_none() {
+            self.wrong_type(field, expected);
+        }
+        found
+    }
+
     /// A scalar string; `None` when absent.
     pub(crate) fn opt_str(&mut self, field: &str) -> Option<String> {
-        match self.value(&ROOT, field)? {
-            (Value::Scalar(s), _) => match s.as_ref() {
-                ScalarValue::Str(s) => Some(s.to_string()),
-                _ => {
-                    self.wrong_type(field, "a string");
-                    None
-                }
-            },
-            _ => {
-                self.wrong_type(field, "a string");
-                None
-            }
-        }
+        self.scalar(field, "a string", |s| match s {
+            ScalarValue::Str(s) => Some(s.to_string()),
+            _ => None,
+        })
     }
 
     /// A scalar string; empty when absent (the rules decide whether absence is allowed).
@@ -96,19 +105,10 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn opt_bool(&mut self, field: &str) -> Option<bool> {
-        match self.value(&ROOT, field)? {
-            (Value::Scalar(s), _) => match s.as_ref() {
-                ScalarValue::Boolean(b) => Some(*b),
-                _ => {
-                    self.wrong_type(field, "true or false");
-                    None
-                }
-            },
-            _ => {
-                self.wrong_type(field, "true or false");
-                None
-            }
-        }
+        self.scalar(field, "true or false", |s| match s {
+            ScalarValue::Boolean(b) => Some(*b),
+            _ => None,
+        })
     }
 
     /// An enumerated value stored as a string.

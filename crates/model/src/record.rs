@@ -319,6 +319,34 @@ pub struct NewVisitNote {
     pub not_alone_reason: Option<NotAloneReason>,
 }
 
+impl NewVisitNote {
+    /// A note with the fields every note has: no wishes and feelings, tags or people present,
+    /// and the statutory-visit answers unset (set them with struct update syntax).
+    pub fn new(
+        child_id: &str,
+        author: &str,
+        visit_kind: VisitKind,
+        occurred_at: &str,
+        title: &str,
+        body: &str,
+    ) -> NewVisitNote {
+        NewVisitNote {
+            child_id: child_id.to_owned(),
+            author: author.to_owned(),
+            visit_kind,
+            occurred_at: occurred_at.to_owned(),
+            title: title.to_owned(),
+            body: body.to_owned(),
+            wishes_and_feelings: String::new(),
+            tags: Vec::new(),
+            present: Vec::new(),
+            child_seen: None,
+            seen_alone: None,
+            not_alone_reason: None,
+        }
+    }
+}
+
 /// A new "about me" profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewAboutMe {
@@ -452,12 +480,12 @@ pub mod scope {
 
     /// The scope key of records about child `id`.
     pub fn child(id: &str) -> String {
-        format!("{CHILD_PREFIX}{id}")
+        ScopeKey::child(id).to_string()
     }
 
     /// The scope key of worker `id`'s own records.
     pub fn worker(id: &str) -> String {
-        format!("{WORKER_PREFIX}{id}")
+        ScopeKey::worker(id).to_string()
     }
 
     /// The child a scope key is about, if it is a child's.

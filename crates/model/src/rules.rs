@@ -44,28 +44,17 @@ pub const IMMUTABLE_FIELDS: &[&str] = &[
     "worker_id",
 ];
 
-/// The role of the person writing, as the rules need it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WriterRole {
-    SocialWorker,
-    YouthWorker,
-    Manager,
-    Admin,
-}
+/// The role of the person writing: the vocabulary's role (managers and admins, who
+/// [`WriterRole::manages`], sign off and delete).
+pub use fieldnotes_vocab::Role as WriterRole;
 
-impl WriterRole {
-    /// Managers and admins sign off and delete.
-    pub fn manages(self) -> bool {
-        matches!(self, WriterRole::Manager | WriterRole::Admin)
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            WriterRole::SocialWorker => "social worker",
-            WriterRole::YouthWorker => "youth worker",
-            WriterRole::Manager => "manager",
-            WriterRole::Admin => "admin",
-        }
+/// A role as a sentence names it.
+fn role_name(role: WriterRole) -> &'static str {
+    match role {
+        WriterRole::SocialWorker => "social worker",
+        WriterRole::YouthWorker => "youth worker",
+        WriterRole::Manager => "manager",
+        WriterRole::Admin => "admin",
     }
 }
 
@@ -400,139 +389,195 @@ impl Document {
         let id = &self.id;
         let seen = self.status_at(&w.deps);
         if w.writes("status") {
-            let to = w.puts("status").and_then(|s| s.parse::<NoteStatus>().ok());
-            match to {
-                Some(NoteStatus::Draft) if seen.is_some_and(NoteStatus::is_locked) => {
-                    return refuse(
-                        RuleCode::NotPermitted,
-                        format!(
-                            "record {id} is {}; it cannot go back to draft: change it by \
-                             an amendment with a reason",
-                            status_name(seen)
-                        ),
-                    );
-                }
-                Some(NoteStatus::Completed) => {
-                    if seen.is_some_and(NoteStatus::is_locked) {
-                        return refuse(
-                            RuleCode::Locked,
-                            format!(
-                                "record {id} is already {}; change it by an amendment with \
-                                 a reason",
-                                status_name(seen)
-                            ),
-                        );
-                    }
-                    if let Some(author) = author.filter(|a| *a != writer.user_id) {
-                        return refuse(
-                            RuleCode::NotPermitted,
-                            format!(
-                                "only the author ({author}) completes record {id}; {} may \
-                                 add to it but not complete it",
-                                writer.user_id
-                            ),
-                        );
-                    }
-                    events.insert(RecordEvent::Complete);
-                }
-                Some(NoteStatus::SignedOff) => {
-                    if !writer.role.manages() {
-                        return refuse(
-                            RuleCode::NotPermitted,
-                            format!(
-                                "signing a record off is a manager's decision; {} is a {}: \
-                                 ask the team manager to sign record {id} off",
-                                writer.user_id,
-                                writer.role.name()
-                            ),
-                        );
-                    }
-                    match seen {
-                        Some(NoteStatus::Completed) => {}
-                        Some(NoteStatus::SignedOff) => {
-                            return refuse(
-                                RuleCode::Locked,
-                                format!("record {id} is already signed off"),
-                            );
-                        }
-                        _ => {
-                            return refuse(
-                                RuleCode::NotPermitted,
-                                format!(
-                                    "only a completed record can be signed off: record \
-                                     {id} is {}, and its author completes it first",
-                                    status_name(seen)
-                                ),
-                            );
-                        }
-                    }
-                    if w.puts("signed_off_by") != Some(writer.user_id) {
-                        return refuse(
-                            RuleCode::NotPermitted,
-                            format!(
-                                "a sign-off is in the manager's own name: change {} names \
-                                 {:?}, but it is written by {}",
-                                w.hash,
-                                w.puts("signed_off_by").unwrap_or(""),
-                                writer.user_id
-                            ),
-                        );
-                    }
-                    events.insert(RecordEvent::SignOff);
-                }
-                // Draft to draft, or a value validation refuses with its own reason.
-                _ => {}
-            }
-        } else if w.writes("signed_off_by") {
-            return refuse(
-                RuleCode::NotPermitted,
-                format!(
-                    "change {} writes who signed record {id} off without signing it off; \
-                     only a sign-off names its manager",
-                    w.hash
-                ),
-            );
+            events.extend(check_status_move(id, writer, w, seen, author)?);
+        } else {
+            check_no_stray_sign_off(id, w)?;
         }
         if w.writes("deleted") {
-            if !writer.role.manages() {
-                return refuse(
-                    RuleCode::NotPermitted,
-                    format!(
-                        "deleting a record is a manager's decision; {} is a {}: ask the team \
-                         manager to delete record {id}",
-                        writer.user_id,
-                        writer.role.name()
-                    ),
-                );
-            }
+            check_may_delete(id, writer)?;
             events.insert(RecordEvent::Delete);
         }
-        if deleted_now
-            && !w.deps.is_empty()
-            && !w.writes("deleted")
-            && let (Some(gone), _) = read_deletion(&self.doc, Some(&w.deps))
-        {
-            return Err(deleted(id, &gone.by, &gone.reason));
+        if deleted_now && !w.deps.is_empty() && !w.writes("deleted") {
+            self.check_not_deleted_at(&w.deps)?;
         }
         let amendment = amendment_reason(w.message.as_deref()).is_some();
         if amendment {
             events.insert(RecordEvent::Amend);
         }
-        // Seen locked and neither an amendment, a sign-off nor a deletion: a direct edit.
-        let deletion = w
-            .message
-            .as_deref()
-            .is_some_and(|m| m.starts_with(DELETE_PREFIX))
-            && w.writes("deleted");
-        if let Some(status) = seen.filter(|s| s.is_locked())
-            && !amendment
-            && !deletion
-            && !w.writes("status")
-        {
-            return Err(locked(id, status));
-        }
-        Ok(())
+        check_unlocked(id, w, seen, amendment)
     }
+
+    /// The record was not deleted at `heads`.
+    fn check_not_deleted_at(&self, heads: &[ChangeHash]) -> Result<(), Refusal> {
+        match read_deletion(&self.doc, Some(heads)) {
+            (Some(gone), _) => Err(deleted(&self.id, &gone.by, &gone.reason)),
+            (None, _) => Ok(()),
+        }
+    }
+}
+
+/// A change that writes `status`, from `seen` (the status at its dependencies): the event it
+/// makes, or the rule it breaks. Draft to draft, or a value validation refuses with its own
+/// reason, makes none.
+fn check_status_move(
+    id: &str,
+    writer: &Writer<'_>,
+    w: &RootWrites,
+    seen: Option<NoteStatus>,
+    author: Option<&str>,
+) -> Result<Option<RecordEvent>, Refusal> {
+    match w.puts("status").and_then(|s| s.parse::<NoteStatus>().ok()) {
+        Some(NoteStatus::Draft) if seen.is_some_and(NoteStatus::is_locked) => refuse(
+            RuleCode::NotPermitted,
+            format!(
+                "record {id} is {}; it cannot go back to draft: change it by an amendment with a \
+                 reason",
+                status_name(seen)
+            ),
+        ),
+        Some(NoteStatus::Completed) => {
+            check_complete(id, writer, seen, author).map(|()| Some(RecordEvent::Complete))
+        }
+        Some(NoteStatus::SignedOff) => {
+            check_sign_off(id, writer, w, seen).map(|()| Some(RecordEvent::SignOff))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Completing: from draft, by the author only.
+fn check_complete(
+    id: &str,
+    writer: &Writer<'_>,
+    seen: Option<NoteStatus>,
+    author: Option<&str>,
+) -> Result<(), Refusal> {
+    if seen.is_some_and(NoteStatus::is_locked) {
+        return refuse(
+            RuleCode::Locked,
+            format!(
+                "record {id} is already {}; change it by an amendment with a reason",
+                status_name(seen)
+            ),
+        );
+    }
+    if let Some(author) = author.filter(|a| *a != writer.user_id) {
+        return refuse(
+            RuleCode::NotPermitted,
+            format!(
+                "only the author ({author}) completes record {id}; {} may add to it but not \
+                 complete it",
+                writer.user_id
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Signing off: by a manager or admin, only from completed, in their own name.
+fn check_sign_off(
+    id: &str,
+    writer: &Writer<'_>,
+    w: &RootWrites,
+    seen: Option<NoteStatus>,
+) -> Result<(), Refusal> {
+    if !writer.role.manages() {
+        return refuse(
+            RuleCode::NotPermitted,
+            format!(
+                "signing a record off is a manager's decision; {} is a {}: ask the team manager \
+                 to sign record {id} off",
+                writer.user_id,
+                role_name(writer.role)
+            ),
+        );
+    }
+    match seen {
+        Some(NoteStatus::Completed) => {}
+        Some(NoteStatus::SignedOff) => {
+            return refuse(
+                RuleCode::Locked,
+                format!("record {id} is already signed off"),
+            );
+        }
+        _ => {
+            return refuse(
+                RuleCode::NotPermitted,
+                format!(
+                    "only a completed record can be signed off: record {id} is {}, and its \
+                     author completes it first",
+                    status_name(seen)
+                ),
+            );
+        }
+    }
+    if w.puts("signed_off_by") != Some(writer.user_id) {
+        return refuse(
+            RuleCode::NotPermitted,
+            format!(
+                "a sign-off is in the manager's own name: change {} names {:?}, but it is \
+                 written by {}",
+                w.hash,
+                w.puts("signed_off_by").unwrap_or(""),
+                writer.user_id
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Only a sign-off (a change that writes `status`) names its manager.
+fn check_no_stray_sign_off(id: &str, w: &RootWrites) -> Result<(), Refusal> {
+    if w.writes("signed_off_by") {
+        return refuse(
+            RuleCode::NotPermitted,
+            format!(
+                "change {} writes who signed record {id} off without signing it off; only a \
+                 sign-off names its manager",
+                w.hash
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Deleting is a manager's (or admin's) decision.
+fn check_may_delete(id: &str, writer: &Writer<'_>) -> Result<(), Refusal> {
+    if !writer.role.manages() {
+        return refuse(
+            RuleCode::NotPermitted,
+            format!(
+                "deleting a record is a manager's decision; {} is a {}: ask the team manager to \
+                 delete record {id}",
+                writer.user_id,
+                role_name(writer.role)
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// A change that saw the record locked is an amendment, a sign-off or a deletion; anything
+/// else is a direct edit of a locked record.
+fn check_unlocked(
+    id: &str,
+    w: &RootWrites,
+    seen: Option<NoteStatus>,
+    amendment: bool,
+) -> Result<(), Refusal> {
+    let deletion = w
+        .message
+        .as_deref()
+        .is_some_and(|m| m.starts_with(DELETE_PREFIX))
+        && w.writes("deleted");
+    if let Some(status) = seen.filter(|s| s.is_locked())
+        && !amendment
+        && !deletion
+        && !w.writes("status")
+    {
+        return Err(locked(id, status));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -540,8 +585,7 @@ mod tests {
     use automerge::transaction::Transactable;
 
     use super::*;
-    use crate::record::{Patch, VisitNotePatch};
-    use crate::tests::{T0, actor, note, patch};
+    use crate::tests::{T0, actor, note, status, title};
 
     const SW: Writer<'static> = Writer {
         user_id: "sw-1",
@@ -555,20 +599,6 @@ mod tests {
         user_id: "mgr",
         role: WriterRole::Manager,
     };
-
-    fn status(s: NoteStatus) -> Patch {
-        patch(VisitNotePatch {
-            status: Some(s),
-            ..Default::default()
-        })
-    }
-
-    fn title(t: &str) -> Patch {
-        patch(VisitNotePatch {
-            title: Some(t.into()),
-            ..Default::default()
-        })
-    }
 
     /// Run `step` on `doc` and check what it wrote as `writer`.
     fn check_step(

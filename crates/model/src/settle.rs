@@ -63,11 +63,8 @@ impl Document {
         let outcome = outcome
             .map_err(ModelError::from)
             .and_then(|()| self.validate().map_err(ModelError::from));
-        if let Err(e) = outcome {
-            self.doc.rollback();
-            return Err(e);
-        }
-        self.commit(self.review_options(reason, device_time_ms))
+        let options = self.review_options(reason, device_time_ms);
+        self.commit_if(outcome, options)?
             .ok_or_else(|| ModelError::Load("the settling change wrote nothing".into()))
     }
 
@@ -146,30 +143,18 @@ impl Document {
 mod tests {
     use automerge::ActorId;
 
+    use crate::tests::{status, title};
     use crate::*;
 
     fn note() -> NewRecord {
-        NewRecord::VisitNote(NewVisitNote {
-            child_id: "c1".into(),
-            author: "sw-1".into(),
-            visit_kind: VisitKind::HomeVisit,
-            occurred_at: "2026-11-20T14:30:00Z".into(),
-            title: "Visit".into(),
-            body: "Body".into(),
-            wishes_and_feelings: String::new(),
-            tags: vec![],
-            present: vec![],
-            child_seen: None,
-            seen_alone: None,
-            not_alone_reason: None,
-        })
-    }
-
-    fn title(t: &str) -> Patch {
-        Patch::VisitNote(VisitNotePatch {
-            title: Some(t.into()),
-            ..Default::default()
-        })
+        NewRecord::VisitNote(NewVisitNote::new(
+            "c1",
+            "sw-1",
+            VisitKind::HomeVisit,
+            "2026-11-20T14:30:00Z",
+            "Visit",
+            "Body",
+        ))
     }
 
     #[test]
@@ -199,14 +184,7 @@ mod tests {
     #[test]
     fn settling_a_locked_record_is_a_review_amendment() {
         let mut doc = Document::create("d", ActorId::from([1u8; 16]), note(), 1).unwrap();
-        doc.edit(
-            Patch::VisitNote(VisitNotePatch {
-                status: Some(NoteStatus::Completed),
-                ..Default::default()
-            }),
-            2,
-        )
-        .unwrap();
+        doc.edit(status(NoteStatus::Completed), 2).unwrap();
         let change = doc.settle("title", "Settled", "restore", 3).unwrap();
         assert_eq!(change.message.as_deref(), Some("amend: review: restore"));
         assert!(matches!(
@@ -235,10 +213,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(change.message.as_deref(), Some("review: both titles kept"));
-        let completing = Patch::VisitNote(VisitNotePatch {
-            status: Some(NoteStatus::Completed),
-            ..Default::default()
-        });
+        let completing = status(NoteStatus::Completed);
         assert!(doc.review_edit(completing, "sneak", 3).is_err());
         assert_eq!(doc.status(), Some(NoteStatus::Draft));
     }

@@ -8,20 +8,24 @@ pub(crate) fn actor(n: u8) -> ActorId {
     ActorId::from([n; 16])
 }
 
+/// A home visit to child-1 by sw-1, titled "Home visit", with `body`.
+pub(crate) fn home_visit(body: &str) -> NewVisitNote {
+    NewVisitNote::new(
+        "child-1",
+        "sw-1",
+        VisitKind::HomeVisit,
+        "2026-11-20T14:30:00Z",
+        "Home visit",
+        body,
+    )
+}
+
 pub(crate) fn note() -> NewRecord {
     NewRecord::VisitNote(NewVisitNote {
-        child_id: "child-1".into(),
-        author: "sw-1".into(),
-        visit_kind: VisitKind::HomeVisit,
-        occurred_at: "2026-11-20T14:30:00Z".into(),
-        title: "Home visit".into(),
-        body: "Sam showed me his drawings.".into(),
         wishes_and_feelings: "I want to stay at my school.".into(),
         tags: vec!["school".into()],
         present: vec!["mum".into()],
-        child_seen: None,
-        seen_alone: None,
-        not_alone_reason: None,
+        ..home_visit("Sam showed me his drawings.")
     })
 }
 
@@ -34,6 +38,56 @@ pub(crate) fn visit(doc: &Document) -> VisitNote {
 
 pub(crate) fn patch(p: VisitNotePatch) -> Patch {
     Patch::VisitNote(p)
+}
+
+/// A visit-note patch that sets the title.
+pub(crate) fn title(t: &str) -> Patch {
+    patch(VisitNotePatch {
+        title: Some(t.into()),
+        ..Default::default()
+    })
+}
+
+/// A visit-note patch that sets the body.
+pub(crate) fn body(b: &str) -> Patch {
+    patch(VisitNotePatch {
+        body: Some(b.into()),
+        ..Default::default()
+    })
+}
+
+/// A visit-note patch that sets the status.
+pub(crate) fn status(s: NoteStatus) -> Patch {
+    patch(VisitNotePatch {
+        status: Some(s),
+        ..Default::default()
+    })
+}
+
+/// A conflict's values with the actor that wrote each, sorted.
+pub(crate) fn values_by_actor(conflict: &FieldConflict) -> Vec<(&str, &str)> {
+    let mut values: Vec<(&str, &str)> = conflict
+        .values
+        .iter()
+        .map(|v| (v.value.as_str(), v.actor.as_str()))
+        .collect();
+    values.sort();
+    values
+}
+
+/// A three-byte PNG for a contact card.
+pub(crate) fn picture() -> Picture {
+    Picture {
+        media_type: "image/png".into(),
+        bytes: vec![1, 2, 3],
+    }
+}
+
+/// Note `n1`, created by actor 1 at `T0` and retitled "Second" at `T0 + 1`: two changes.
+pub(crate) fn retitled_note() -> Document {
+    let mut doc = Document::create("n1", actor(1), note(), T0).unwrap();
+    doc.edit(title("Second"), T0 + 1).unwrap();
+    doc
 }
 
 #[test]
@@ -61,10 +115,7 @@ fn each_kind_is_created_and_read_back() {
     let card = NewRecord::ContactCard(NewContactCard {
         worker_id: "sw-1".into(),
         display_name: "Alex".into(),
-        picture: Some(Picture {
-            media_type: "image/png".into(),
-            bytes: vec![1, 2, 3],
-        }),
+        picture: Some(picture()),
         three_things: vec!["cats".into(), "running".into(), "baking".into()],
         how_to_reach: "07700 900000".into(),
         when_to_reach: "weekdays".into(),
@@ -92,26 +143,14 @@ fn an_edit_is_one_change_with_the_device_time_and_actor() {
     let mut doc = Document::create("n1", actor(1), note(), T0).unwrap();
     doc.set_actor(actor(2));
     let change = doc
-        .edit(
-            patch(VisitNotePatch {
-                title: Some("Home visit, after school".into()),
-                ..Default::default()
-            }),
-            T0 + 5,
-        )
+        .edit(title("Home visit, after school"), T0 + 5)
         .unwrap()
         .expect("a change");
     assert_eq!(change.device_time_ms, T0 + 5);
     assert_eq!(change.actor, actor(2));
     assert_eq!(doc.all_changes().len(), 2);
     // Nothing changed: no change.
-    let same = doc.edit(
-        patch(VisitNotePatch {
-            title: Some("Home visit, after school".into()),
-            ..Default::default()
-        }),
-        T0 + 6,
-    );
+    let same = doc.edit(title("Home visit, after school"), T0 + 6);
     assert!(same.unwrap().is_none());
 }
 
@@ -176,12 +215,7 @@ fn a_statutory_visit_completes_only_with_whether_the_child_was_seen_alone() {
         ..Default::default()
     };
     doc.edit(patch(statutory), T0).unwrap();
-    let complete = || {
-        patch(VisitNotePatch {
-            status: Some(NoteStatus::Completed),
-            ..Default::default()
-        })
-    };
+    let complete = || status(NoteStatus::Completed);
 
     let err = doc.edit(complete(), T0).unwrap_err().to_string();
     assert!(err.contains("child_seen"), "{err}");
@@ -232,13 +266,7 @@ fn a_completed_statutory_visit_cannot_contradict_itself() {
             T0,
         )
         .expect("a draft may be inconsistent while it is written");
-        doc.edit(
-            patch(VisitNotePatch {
-                status: Some(NoteStatus::Completed),
-                ..Default::default()
-            }),
-            T0,
-        )
+        doc.edit(status(NoteStatus::Completed), T0)
     };
     let err = statutory(false, Some(true), None).unwrap_err().to_string();
     assert!(
@@ -282,32 +310,13 @@ fn a_plan_keeps_to_three_points_locally() {
 fn concurrent_titles_are_reported_as_a_conflict_with_both_authors() {
     let mut a = Document::create("n1", actor(1), note(), T0).unwrap();
     let mut b = a.fork(actor(2));
-    a.edit(
-        patch(VisitNotePatch {
-            title: Some("Title from A".into()),
-            ..Default::default()
-        }),
-        T0,
-    )
-    .unwrap();
-    b.edit(
-        patch(VisitNotePatch {
-            title: Some("Title from B".into()),
-            ..Default::default()
-        }),
-        T0,
-    )
-    .unwrap();
+    a.edit(title("Title from A"), T0).unwrap();
+    b.edit(title("Title from B"), T0).unwrap();
     a.merge(&mut b).unwrap();
     let conflicts = a.conflicts();
     assert_eq!(conflicts.len(), 1, "{conflicts:?}");
     assert_eq!(conflicts[0].field, "title");
-    let mut values: Vec<(&str, &str)> = conflicts[0]
-        .values
-        .iter()
-        .map(|v| (v.value.as_str(), v.actor.as_str()))
-        .collect();
-    values.sort();
+    let values = values_by_actor(&conflicts[0]);
     assert_eq!(
         values,
         [
@@ -360,15 +369,7 @@ pub(crate) fn changes(doc: &mut Document) -> Vec<Vec<u8>> {
 
 #[test]
 fn merge_incoming_accepts_a_new_document_and_a_replay() {
-    let mut doc = Document::create("n1", actor(1), note(), T0).unwrap();
-    doc.edit(
-        patch(VisitNotePatch {
-            title: Some("Second".into()),
-            ..Default::default()
-        }),
-        T0 + 1,
-    )
-    .unwrap();
+    let mut doc = retitled_note();
     let all = changes(&mut doc);
     let mut merged = merge_incoming("n1", None, &all).unwrap();
     assert_eq!(merged.new_changes.len(), 2);
@@ -390,15 +391,7 @@ fn merge_incoming_accepts_a_new_document_and_a_replay() {
 
 #[test]
 fn merge_incoming_defers_a_change_whose_dependency_is_missing() {
-    let mut doc = Document::create("n1", actor(1), note(), T0).unwrap();
-    doc.edit(
-        patch(VisitNotePatch {
-            title: Some("Second".into()),
-            ..Default::default()
-        }),
-        T0 + 1,
-    )
-    .unwrap();
+    let mut doc = retitled_note();
     let all = changes(&mut doc);
     let merged = merge_incoming("n1", None, &all[1..]).unwrap();
     assert_eq!(merged.missing_deps.len(), 1);

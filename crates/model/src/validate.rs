@@ -80,6 +80,13 @@ impl Rules {
         self.errors.push(ValidationError::new(field, rule, message));
     }
 
+    /// The `required` rule, broken when `missing`.
+    fn require(&mut self, missing: bool, field: &str, message: &str) {
+        if missing {
+            self.fail(field, "required", message.to_owned());
+        }
+    }
+
     fn max_chars(&mut self, field: &str, value: &str, max: usize) {
         let n = value.chars().count();
         if n > max {
@@ -100,13 +107,8 @@ impl Rules {
     }
 
     fn required_text(&mut self, field: &str, value: &str) {
-        if value.trim().is_empty() {
-            self.fail(
-                field,
-                "required",
-                "must not be empty once the record is completed".into(),
-            );
-        }
+        let message = "must not be empty once the record is completed";
+        self.require(value.trim().is_empty(), field, message);
     }
 
     fn date_time(&mut self, field: &str, value: &str) {
@@ -243,29 +245,24 @@ fn about_me(rules: &mut Rules, profile: &AboutMe) {
             "an \"about me\" profile is draft or completed; it is not signed off".into(),
         );
     }
-    if profile.status.is_locked()
-        && [
-            &profile.fun,
-            &profile.dislikes,
-            &profile.important,
-            &profile.how_to_help,
-        ]
-        .iter()
-        .all(|v| v.trim().is_empty())
-    {
-        rules.fail(
-            "fun",
-            "required",
-            "a completed profile must say something".into(),
-        );
-    }
+    let answers = [
+        &profile.fun,
+        &profile.dislikes,
+        &profile.important,
+        &profile.how_to_help,
+    ];
+    let silent = answers.iter().all(|v| v.trim().is_empty());
+    let message = "a completed profile must say something";
+    rules.require(profile.status.is_locked() && silent, "fun", message);
 }
 
 fn contact_card(rules: &mut Rules, card: &ContactCard) {
     rules.id("worker_id", &card.worker_id);
-    if card.display_name.trim().is_empty() {
-        rules.fail("display_name", "required", "is required".into());
-    }
+    rules.require(
+        card.display_name.trim().is_empty(),
+        "display_name",
+        "is required",
+    );
     rules.max_chars("display_name", &card.display_name, MAX_TITLE_CHARS);
     rules.list("three_things", &card.three_things, 3, MAX_TITLE_CHARS);
     rules.max_chars("how_to_reach", &card.how_to_reach, MAX_TEXT_CHARS);
@@ -303,20 +300,17 @@ fn short_plan(rules: &mut Rules, plan: &ShortPlan) {
     rules.date("planned_end", plan.planned_end.as_deref());
     rules.sign_off(plan.status, plan.signed_off_by.as_deref());
     if plan.status.is_locked() {
-        if plan.points.is_empty() {
-            rules.fail(
-                "points",
-                "required",
-                "a completed plan needs at least one point".into(),
-            );
-        }
-        if plan.planned_end.is_none() {
-            rules.fail(
-                "planned_end",
-                "required",
-                "a completed plan needs a planned ending".into(),
-            );
-        }
+        let (points, end) = (plan.points.is_empty(), plan.planned_end.is_none());
+        rules.require(
+            points,
+            "points",
+            "a completed plan needs at least one point",
+        );
+        rules.require(
+            end,
+            "planned_end",
+            "a completed plan needs a planned ending",
+        );
     }
 }
 
@@ -378,23 +372,17 @@ pub fn check_written(
                 _ => None,
             };
             let changed = |f: fn(&VisitNote) -> &str| before.is_none_or(|b| f(b) != f(n));
-            if changed(|n| &n.title) && n.title.trim().is_empty() {
-                rules.fail(
-                    "title",
-                    "required",
-                    "must not be empty or only spaces: give the note a short title, such as \
-                     the kind of contact and where"
-                        .into(),
-                );
-            }
-            if changed(|n| &n.body) && n.body.trim().is_empty() {
-                rules.fail(
-                    "body",
-                    "required",
-                    "must not be empty or only spaces: write what happened during the contact"
-                        .into(),
-                );
-            }
+            rules.require(
+                changed(|n| &n.title) && n.title.trim().is_empty(),
+                "title",
+                "must not be empty or only spaces: give the note a short title, such as the kind \
+                 of contact and where",
+            );
+            rules.require(
+                changed(|n| &n.body) && n.body.trim().is_empty(),
+                "body",
+                "must not be empty or only spaces: write what happened during the contact",
+            );
             if let Some(now) = now_ms
                 && changed(|n| &n.occurred_at)
                 && let Some(e) = ahead_error(&n.occurred_at, now)
@@ -506,25 +494,20 @@ pub(crate) fn check(
 
 #[cfg(test)]
 mod tests {
+    use crate::tests::title;
     use crate::*;
 
     const NOW: i64 = 1_795_600_000_000; // 2026-11-25T...
 
     fn note(title: &str, body: &str, occurred_at: &str) -> NewRecord {
-        NewRecord::VisitNote(NewVisitNote {
-            child_id: "child-1".into(),
-            author: "sw-1".into(),
-            visit_kind: VisitKind::HomeVisit,
-            occurred_at: occurred_at.into(),
-            title: title.into(),
-            body: body.into(),
-            wishes_and_feelings: String::new(),
-            tags: vec![],
-            present: vec![],
-            child_seen: None,
-            seen_alone: None,
-            not_alone_reason: None,
-        })
+        NewRecord::VisitNote(NewVisitNote::new(
+            "child-1",
+            "sw-1",
+            VisitKind::HomeVisit,
+            occurred_at,
+            title,
+            body,
+        ))
     }
 
     fn refused(result: Result<Document, ModelError>, field: &str, words: &str) {
@@ -555,10 +538,7 @@ mod tests {
         refused(make("Visit", ""), "body", "write what happened");
         refused(make("Visit", " \n "), "body", "write what happened");
         let mut doc = make("Visit", "Body").unwrap();
-        let blank = Patch::VisitNote(VisitNotePatch {
-            title: Some("  ".into()),
-            ..Default::default()
-        });
+        let blank = title("  ");
         let err = doc.edit(blank, NOW).unwrap_err().to_string();
         assert!(err.contains("`title`"), "{err}");
         let blank = Patch::VisitNote(VisitNotePatch {

@@ -101,20 +101,14 @@ fn apply(doc: &mut Document, edit: &Edit, time: i64) {
 }
 
 fn base() -> Document {
-    let record = NewRecord::VisitNote(NewVisitNote {
-        child_id: "child-1".into(),
-        author: "sw-1".into(),
-        visit_kind: VisitKind::HomeVisit,
-        occurred_at: "2026-11-20T14:30:00Z".into(),
-        title: "Visit".into(),
-        body: "The quick brown fox".into(),
-        wishes_and_feelings: String::new(),
-        tags: vec![],
-        present: vec![],
-        child_seen: None,
-        seen_alone: None,
-        not_alone_reason: None,
-    });
+    let record = NewRecord::VisitNote(NewVisitNote::new(
+        "child-1",
+        "sw-1",
+        VisitKind::HomeVisit,
+        "2026-11-20T14:30:00Z",
+        "Visit",
+        "The quick brown fox",
+    ));
     Document::create("doc-1", ActorId::from([0u8; 16]), record, T0).unwrap()
 }
 

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use fieldnotes_model::intake::split_changes;
 use fieldnotes_model::{Document, merge_incoming};
 
 const DOC_ID: &str = "fuzz-note";
@@ -29,27 +30,6 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
         .collect();
     out.sort();
     out
-}
-
-/// Fuzz input as a push: change chunks split at automerge's magic bytes (as
-/// `fuzz/src/lib.rs` splits them).
-fn split_changes(data: &[u8]) -> Vec<Vec<u8>> {
-    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-    let mut starts: Vec<usize> = data
-        .windows(4)
-        .enumerate()
-        .filter(|(_, w)| *w == MAGIC)
-        .map(|(i, _)| i)
-        .collect();
-    if starts.first() != Some(&0) {
-        starts.insert(0, 0);
-    }
-    starts
-        .iter()
-        .enumerate()
-        .map(|(n, &s)| data[s..starts.get(n + 1).copied().unwrap_or(data.len())].to_vec())
-        .filter(|c| !c.is_empty())
-        .collect()
 }
 
 #[test]
