@@ -4,7 +4,7 @@
 //! server errors are logged in full and answered with a generic message, never the detail.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fieldnotes_protocol::ErrorBody;
 use fieldnotes_store::StoreError;
@@ -90,97 +90,83 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = match self {
+        let (body, header) = match self {
             ApiError::BadRequest {
                 code,
                 message,
                 details,
-            } => ErrorBody {
-                code: code.into(),
-                message,
-                details,
-            },
-            ApiError::PayloadTooLarge { limit } => ErrorBody {
-                code: "payload_too_large".into(),
-                message: format!(
-                    "the request body is larger than the {limit} bytes this server accepts; \
-                     send the changes in smaller batches"
-                ),
-                details: Some(serde_json::json!({ "limit_bytes": limit })),
-            },
-            ApiError::NotFound { what } => ErrorBody {
-                code: "not_found".into(),
-                message: format!("{what} was not found"),
-                details: None,
-            },
-            ApiError::Unauthorized { code, message } => {
-                let body = ErrorBody {
-                    code: code.into(),
-                    message,
-                    details: None,
-                };
-                return (
-                    status,
-                    [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
-                    Json(body),
-                )
-                    .into_response();
-            }
-            ApiError::Forbidden { code, message } => ErrorBody {
-                code: code.into(),
-                message,
-                details: None,
-            },
+            } => (body(code, message, details), None),
+            ApiError::PayloadTooLarge { limit } => (payload_too_large(limit), None),
+            ApiError::NotFound { what } | ApiError::Store(StoreError::NotFound { what }) => (
+                body("not_found", format!("{what} was not found"), None),
+                None,
+            ),
+            ApiError::Unauthorized { code, message } => (
+                body(code, message, None),
+                Some((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))),
+            ),
+            ApiError::Forbidden { code, message } => (body(code, message, None), None),
             ApiError::TooManyRequests {
                 code,
                 message,
                 retry_after_secs,
-            } => {
-                let body = ErrorBody {
-                    code: code.into(),
+            } => (
+                body(
+                    code,
                     message,
-                    details: Some(serde_json::json!({ "retry_after_secs": retry_after_secs })),
-                };
-                return (
-                    status,
-                    [(
-                        axum::http::header::RETRY_AFTER,
-                        retry_after_secs.to_string(),
-                    )],
-                    Json(body),
-                )
-                    .into_response();
-            }
-            ApiError::Store(StoreError::QuarantineFull { entries, bytes }) => ErrorBody {
-                code: "quarantine_full".into(),
-                message: format!(
-                    "{}; ask your admin to review the quarantine, then send this again",
-                    StoreError::QuarantineFull { entries, bytes }
+                    Some(serde_json::json!({ "retry_after_secs": retry_after_secs })),
                 ),
-                details: Some(serde_json::json!({ "entries": entries, "bytes": bytes })),
-            },
-            ApiError::Store(StoreError::NotFound { what }) => ErrorBody {
-                code: "not_found".into(),
-                message: format!("{what} was not found"),
-                details: None,
-            },
-            ApiError::Store(StoreError::Conflict(message)) => ErrorBody {
-                code: "conflict".into(),
-                message,
-                details: None,
-            },
+                Some((header::RETRY_AFTER, HeaderValue::from(retry_after_secs))),
+            ),
+            ApiError::Store(StoreError::QuarantineFull { entries, bytes }) => {
+                (quarantine_full(entries, bytes), None)
+            }
+            ApiError::Store(StoreError::Conflict(message)) => {
+                (body("conflict", message, None), None)
+            }
             ApiError::Store(e) => return storage_failure_response(status, &e),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
-                ErrorBody {
-                    code: "internal".into(),
-                    message: "the server failed; nothing in this request was acknowledged".into(),
-                    details: None,
-                }
+                let message = "the server failed; nothing in this request was acknowledged";
+                (body("internal", message.into(), None), None)
             }
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some((name, value)) = header {
+            response.headers_mut().insert(name, value);
+        }
+        response
     }
+}
+
+fn body(code: &str, message: String, details: Option<serde_json::Value>) -> ErrorBody {
+    ErrorBody {
+        code: code.into(),
+        message,
+        details,
+    }
+}
+
+fn payload_too_large(limit: usize) -> ErrorBody {
+    body(
+        "payload_too_large",
+        format!(
+            "the request body is larger than the {limit} bytes this server accepts; send the \
+             changes in smaller batches"
+        ),
+        Some(serde_json::json!({ "limit_bytes": limit })),
+    )
+}
+
+fn quarantine_full(entries: u64, bytes: u64) -> ErrorBody {
+    body(
+        "quarantine_full",
+        format!(
+            "{}; ask your admin to review the quarantine, then send this again",
+            StoreError::QuarantineFull { entries, bytes }
+        ),
+        Some(serde_json::json!({ "entries": entries, "bytes": bytes })),
+    )
 }
 
 /// The answer to a request the server's storage failed: 503 `storage_unavailable`, saying what
@@ -200,12 +186,7 @@ fn storage_failure_response(status: StatusCode, e: &StoreError) -> Response {
         ),
         details: Some(serde_json::json!({ "reason": failure.as_str() })),
     };
-    let mut response = (
-        status,
-        [(axum::http::header::RETRY_AFTER, "30")],
-        Json(body),
-    )
-        .into_response();
+    let mut response = (status, [(header::RETRY_AFTER, "30")], Json(body)).into_response();
     response
         .extensions_mut()
         .insert(crate::routes::health::StorageFailed(failure));

@@ -16,8 +16,9 @@ use serde::Deserialize;
 use super::tokens::LEEWAY_SECS;
 use crate::error::ApiError;
 
-/// One key of the provider, with the only algorithm it is accepted with.
-#[derive(Clone)]
+/// One key of the provider, with the only algorithm it is accepted with (public keys:
+/// `Debug` shows them redacted all the same).
+#[derive(Clone, Debug)]
 struct ProviderKey {
     kid: Option<String>,
     key: DecodingKey,
@@ -25,21 +26,11 @@ struct ProviderKey {
 }
 
 /// A trusted identity provider.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ExternalIdp {
     pub issuer: String,
     pub audience: String,
     keys: Vec<ProviderKey>,
-}
-
-impl std::fmt::Debug for ExternalIdp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExternalIdp")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("keys", &self.keys.len())
-            .finish()
-    }
 }
 
 /// The claims read from a provider's token.

@@ -87,15 +87,7 @@ impl FromRequestParts<AppState> for AuthDevice {
                     .to_owned(),
             });
         }
-        let user = state
-            .store
-            .get_user(&claims.sub)
-            .await?
-            .filter(|u| u.active)
-            .ok_or_else(|| ApiError::Unauthorized {
-                code: "session_ended",
-                message: "this account is no longer active; ask an administrator".to_owned(),
-            })?;
+        let user = active_user(state, &claims.sub).await?;
         let role = user.role.parse::<Role>().map_err(|e| {
             ApiError::Internal(format!(
                 "stored role of {} is unreadable: {e}",
@@ -104,6 +96,20 @@ impl FromRequestParts<AppState> for AuthDevice {
         })?;
         Ok(AuthDevice { user, role, device })
     }
+}
+
+/// The person `user_id`, if their account is still active: a disabled account's sessions
+/// end.
+pub(crate) async fn active_user(state: &AppState, user_id: &str) -> Result<UserRecord, ApiError> {
+    state
+        .store
+        .get_user(user_id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: "session_ended",
+            message: "this account is no longer active; ask an administrator".to_owned(),
+        })
 }
 
 /// A request from an admin.

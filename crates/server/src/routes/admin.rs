@@ -11,9 +11,10 @@ use fieldnotes_store::directory::{DeviceRecord, TeamRecord, UserRecord, UserUpda
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
-use super::{check_id, check_name, now_ms, parse_role, rfc3339};
+use super::{check_id, check_name, parse_role};
 use crate::auth::AdminDevice;
 use crate::auth::password::{check_new_password, hash_password_blocking};
+use crate::clock::{now_ms, rfc3339};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -138,13 +139,7 @@ pub async fn create_user(
              signs them in with; otherwise they cannot sign in",
         ));
     }
-    let password_hash = match req.password {
-        Some(password) => {
-            check_new_password(&password)?;
-            Some(hash_password_blocking(password).await?)
-        }
-        None => None,
-    };
+    let password_hash = hash_new_password(req.password).await?;
     let now = now_ms();
     let user = UserRecord {
         user_id,
@@ -159,6 +154,15 @@ pub async fn create_user(
     };
     state.store.create_user(&user, &admin.actor(now)).await?;
     Ok((StatusCode::CREATED, Json(user_view(user)?)))
+}
+
+/// The stored hash of a new password, if one is given and acceptable.
+async fn hash_new_password(password: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(password) = password else {
+        return Ok(None);
+    };
+    check_new_password(&password)?;
+    Ok(Some(hash_password_blocking(password).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,13 +204,7 @@ pub async fn update_user(
             "an admin cannot disable or demote their own account; ask another admin",
         ));
     }
-    let password_hash = match req.password {
-        Some(password) => {
-            check_new_password(&password)?;
-            Some(hash_password_blocking(password).await?)
-        }
-        None => None,
-    };
+    let password_hash = hash_new_password(req.password).await?;
     let update = UserUpdate {
         display_name: req.display_name,
         role: req.role.map(|r| r.as_str().to_owned()),

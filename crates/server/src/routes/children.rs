@@ -12,14 +12,15 @@ use fieldnotes_protocol::admin::{
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_store::directory::{
     AllocationRecord, AuditFilter, AuditRecord, ChildRecord, GrantFilter, GrantRecord,
-    NewReferral as StoreReferral, ReferralRecord,
+    NewReferral as StoreReferral, ReferralRecord, UserRecord,
 };
 use serde::Deserialize;
 use time::macros::format_description;
 
 use super::extract::{ApiJson, ApiQuery};
-use super::{check_id, check_name, now_ms, parse_role, rfc3339, scope_of, today};
+use super::{check_id, check_name, parse_role, scope_of};
 use crate::auth::AuthDevice;
+use crate::clock::{now_ms, rfc3339, today};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -98,6 +99,17 @@ async fn child(state: &AppState, child_id: &str) -> Result<ChildRecord, ApiError
         .get_child(child_id)
         .await?
         .ok_or_else(|| not_found(child_id))
+}
+
+/// The person `user_id`, or "not found".
+async fn person(state: &AppState, user_id: &str) -> Result<UserRecord, ApiError> {
+    state
+        .store
+        .get_user(user_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("person {user_id}"),
+        })
 }
 
 fn not_found(child_id: &str) -> ApiError {
@@ -200,13 +212,7 @@ pub async fn allocate(
     if !manages(&auth, &child.team_id) {
         return Err(not_manager(&auth, &child, "allocate this child"));
     }
-    let worker = state
-        .store
-        .get_user(&req.worker_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("person {}", req.worker_id),
-        })?;
+    let worker = person(&state, &req.worker_id).await?;
     if parse_role(&worker.role)? != Role::SocialWorker || !worker.active {
         return Err(ApiError::bad_request(
             "not_a_case_holder",
@@ -302,13 +308,7 @@ pub async fn refer(
             "only the case holder, a manager of the team or an admin can refer this young person",
         ));
     }
-    let youth_worker = state
-        .store
-        .get_user(&req.youth_worker_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("person {}", req.youth_worker_id),
-        })?;
+    let youth_worker = person(&state, &req.youth_worker_id).await?;
     if parse_role(&youth_worker.role)? != Role::YouthWorker || !youth_worker.active {
         return Err(ApiError::bad_request(
             "not_a_youth_worker",
@@ -530,13 +530,7 @@ pub async fn audit(
     auth: AuthDevice,
     ApiQuery(q): ApiQuery<AuditParams>,
 ) -> Result<Json<Listing<AuditEntry>>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("limit must be between 1 and 1000, got {limit}"),
-        ));
-    }
+    let limit = super::list_limit(q.limit)?;
     match auth.role {
         Role::Admin => {}
         Role::Manager => {

@@ -81,9 +81,7 @@ pub async fn live() -> &'static str {
 
 /// The process can read and write its database.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let now = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(i64::MAX);
-    if let Err(e) = state.store.probe_write(now).await {
+    if let Err(e) = state.store.probe_write(crate::clock::now_ms()).await {
         let failure = e.storage_failure().unwrap_or(StorageFailure::Unavailable);
         tracing::error!(error = %e, reason = failure.as_str(), "readiness: the database takes no writes");
         state.storage.record(failure);

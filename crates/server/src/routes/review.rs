@@ -22,8 +22,8 @@ use fieldnotes_store::review::{ReviewFilter, ReviewRecord};
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
-use super::{now_ms, rfc3339};
 use crate::auth::AuthDevice;
+use crate::clock::{now_ms, rfc3339};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -129,13 +129,7 @@ pub async fn list(
             "a manager reviews their own team's items ({own}), not {asked}'s"
         )));
     }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("limit must be between 1 and 1000, got {limit}"),
-        ));
-    }
+    let limit = super::list_limit(q.limit)?;
     let status = match q.status.as_deref() {
         None | Some("open") => Some("open".to_owned()),
         Some("all") => None,
@@ -320,14 +314,21 @@ async fn decide_resolved(
         change: Some(req.change),
         reason: Some(reason),
     };
+    record_decision(state, auth, item_id, &decision).await
+}
+
+/// Record `decision` on the item (its action is the item's new status) and show the item.
+async fn record_decision(
+    state: &AppState,
+    auth: &AuthDevice,
+    item_id: i64,
+    decision: &Decision,
+) -> Result<Json<ReviewItem>, ApiError> {
+    let details = serde_json::to_value(decision)
+        .map_err(|e| ApiError::Internal(format!("a review decision does not encode: {e}")))?;
     let decided = state
         .store
-        .decide_review(
-            item_id,
-            "resolved",
-            &serde_json::to_value(&decision).unwrap_or_default(),
-            &auth.actor(now_ms()),
-        )
+        .decide_review(item_id, &decision.action, &details, &auth.actor(now_ms()))
         .await?;
     Ok(Json(view(decided)?))
 }
@@ -354,14 +355,5 @@ pub async fn dismiss(
         change: None,
         reason: Some(reason.to_owned()),
     };
-    let decided = state
-        .store
-        .decide_review(
-            item_id,
-            "dismissed",
-            &serde_json::to_value(&decision).unwrap_or_default(),
-            &auth.actor(now_ms()),
-        )
-        .await?;
-    Ok(Json(view(decided)?))
+    record_decision(&state, &auth, item_id, &decision).await
 }
