@@ -18,10 +18,6 @@ use fieldnotes_store::ReviewFinding;
 
 use crate::merge::{Refusal, Writer};
 
-fn is_manager(writer: &Writer<'_>) -> bool {
-    matches!(writer.role, Role::Manager | Role::Admin)
-}
-
 /// The model's write rules ([`fieldnotes_model::rules`]) for the pushing person, over the
 /// changes this push brought: fields fixed at creation, who completes, signs off and deletes,
 /// locks. The device runs the same rules before it writes. Returns the events to audit.
@@ -418,7 +414,7 @@ fn pushed_against_lock(
             }
             (LockRelation::After, Some(reason)) => {
                 let decided =
-                    is_manager(writer) && reason.starts_with(fieldnotes_model::REVIEW_PREFIX);
+                    writer.role.manages() && reason.starts_with(fieldnotes_model::REVIEW_PREFIX);
                 if !decided {
                     let summary = format!("amendment to a {} record: {reason}", view.what);
                     let sides = vec![view.edit_side(&hash, &actor, time, Some(reason.clone()))];

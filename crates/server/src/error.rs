@@ -7,6 +7,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fieldnotes_protocol::ErrorBody;
+pub use fieldnotes_protocol::ErrorCode;
 use fieldnotes_store::StoreError;
 
 /// Why a request failed.
@@ -15,7 +16,7 @@ pub enum ApiError {
     /// The request cannot be used as sent; `code` is stable, `message` says what to fix.
     #[error("{message}")]
     BadRequest {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         details: Option<serde_json::Value>,
     },
@@ -25,14 +26,14 @@ pub enum ApiError {
     NotFound { what: String },
     /// No valid credentials: sign in (again), or refresh the access token (`token_expired`).
     #[error("{message}")]
-    Unauthorized { code: &'static str, message: String },
+    Unauthorized { code: ErrorCode, message: String },
     /// Signed in, but not allowed; `device_revoked` tells a device to wipe itself.
     #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
+    Forbidden { code: ErrorCode, message: String },
     /// Too many tries (sign-in throttling): answered 429 with `Retry-After`.
     #[error("{message}")]
     TooManyRequests {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         retry_after_secs: u64,
     },
@@ -44,7 +45,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             code,
             message: message.into(),
@@ -55,7 +56,7 @@ impl ApiError {
     /// Not allowed, with the reason.
     pub fn forbidden(message: impl Into<String>) -> Self {
         ApiError::Forbidden {
-            code: "forbidden",
+            code: ErrorCode::Forbidden,
             message: message.into(),
         }
     }
@@ -63,7 +64,7 @@ impl ApiError {
     /// The device was revoked: it must wipe its local store.
     pub fn device_revoked() -> Self {
         ApiError::Forbidden {
-            code: "device_revoked",
+            code: ErrorCode::DeviceRevoked,
             message:
                 "this device has been revoked by an administrator; it must remove the data it holds"
                     .to_owned(),
@@ -98,7 +99,7 @@ impl IntoResponse for ApiError {
             } => (body(code, message, details), None),
             ApiError::PayloadTooLarge { limit } => (payload_too_large(limit), None),
             ApiError::NotFound { what } | ApiError::Store(StoreError::NotFound { what }) => (
-                body("not_found", format!("{what} was not found"), None),
+                body(ErrorCode::NotFound, format!("{what} was not found"), None),
                 None,
             ),
             ApiError::Unauthorized { code, message } => (
@@ -122,13 +123,13 @@ impl IntoResponse for ApiError {
                 (quarantine_full(entries, bytes), None)
             }
             ApiError::Store(StoreError::Conflict(message)) => {
-                (body("conflict", message, None), None)
+                (body(ErrorCode::Conflict, message, None), None)
             }
             ApiError::Store(e) => return storage_failure_response(status, &e),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 let message = "the server failed; nothing in this request was acknowledged";
-                (body("internal", message.into(), None), None)
+                (body(ErrorCode::Internal, message.into(), None), None)
             }
         };
         let mut response = (status, Json(body)).into_response();
@@ -139,9 +140,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn body(code: &str, message: String, details: Option<serde_json::Value>) -> ErrorBody {
+fn body(code: ErrorCode, message: String, details: Option<serde_json::Value>) -> ErrorBody {
     ErrorBody {
-        code: code.into(),
+        code: code.as_str().to_owned(),
         message,
         details,
     }
@@ -149,7 +150,7 @@ fn body(code: &str, message: String, details: Option<serde_json::Value>) -> Erro
 
 fn payload_too_large(limit: usize) -> ErrorBody {
     body(
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         format!(
             "the request body is larger than the {limit} bytes this server accepts; send the \
              changes in smaller batches"
@@ -160,7 +161,7 @@ fn payload_too_large(limit: usize) -> ErrorBody {
 
 fn quarantine_full(entries: u64, bytes: u64) -> ErrorBody {
     body(
-        "quarantine_full",
+        ErrorCode::QuarantineFull,
         format!(
             "{}; ask your admin to review the quarantine, then send this again",
             StoreError::QuarantineFull { entries, bytes }
@@ -178,7 +179,7 @@ fn storage_failure_response(status: StatusCode, e: &StoreError) -> Response {
         .unwrap_or(fieldnotes_store::StorageFailure::Unavailable);
     tracing::error!(error = %e, reason = failure.as_str(), "storage failure");
     let body = ErrorBody {
-        code: "storage_unavailable".into(),
+        code: ErrorCode::StorageUnavailable.as_str().to_owned(),
         message: format!(
             "{}, so it could not store this request; nothing in it was acknowledged, so it is \
              safe to send again once the server's storage is fixed",

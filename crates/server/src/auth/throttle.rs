@@ -24,7 +24,7 @@ use axum::http::{Extensions, HeaderMap};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Sign-in tries allowed per username and per client address in each `window`.
@@ -53,7 +53,7 @@ pub fn too_many_tries(wait: Duration, per: &str) -> ApiError {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let secs = secs.max(1);
     ApiError::TooManyRequests {
-        code: "too_many_sign_in_attempts",
+        code: ErrorCode::TooManySignInAttempts,
         message: format!(
             "too many sign-in attempts {per}; try again in {secs} second{}",
             if secs == 1 { "" } else { "s" }

@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret as _, SecretSlice};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// The `iss` of access tokens.
 pub const ISSUER: &str = "fieldnotes-server";
@@ -119,7 +119,7 @@ impl AuthKeys {
             .map_err(|e| token_error(e.kind()))?;
         check_issued_at(claims.iat, jsonwebtoken::get_current_timestamp()).map_err(|message| {
             ApiError::Unauthorized {
-                code: "invalid_token",
+                code: ErrorCode::InvalidToken,
                 message: format!("the access token {message}"),
             }
         })?;
@@ -198,39 +198,39 @@ fn json_error_sentence(e: &serde_json::Error) -> String {
 pub fn token_error(kind: &ErrorKind) -> ApiError {
     let (code, message) = match kind {
         ErrorKind::ExpiredSignature => (
-            "token_expired",
+            ErrorCode::TokenExpired,
             "the access token has expired; refresh it with the refresh token".to_owned(),
         ),
         ErrorKind::ImmatureSignature => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token is not valid yet (its nbf is in the future); check the device's \
              clock"
                 .to_owned(),
         ),
         ErrorKind::InvalidIssuer => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token was not issued by this server (wrong issuer)".to_owned(),
         ),
         ErrorKind::InvalidAudience => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token is not meant for this service (wrong audience)".to_owned(),
         ),
         ErrorKind::InvalidSignature => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token's signature does not match: it was altered or signed by someone \
              else"
                 .to_owned(),
         ),
         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token is signed with an algorithm this server does not accept".to_owned(),
         ),
         ErrorKind::MissingRequiredClaim(claim) => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             format!("the access token has no `{claim}` claim"),
         ),
         other => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             format!(
                 "{}; sign in again",
                 describe_jwt_error("the access token", other)
@@ -314,7 +314,7 @@ mod tests {
             .issue_access("sw-1", "dev-1", "s1", now() - 7200)
             .unwrap();
         match keys.verify_access(&token) {
-            Err(ApiError::Unauthorized { code, .. }) => assert_eq!(code, "token_expired"),
+            Err(ApiError::Unauthorized { code, .. }) => assert_eq!(code.as_str(), "token_expired"),
             other => panic!("expected expiry, got {other:?}"),
         }
     }

@@ -22,7 +22,7 @@ use crate::auth::password::{MAX_PASSWORD_CHARS, verify_password_blocking};
 use crate::auth::throttle::{AddressTry, normalise_username};
 use crate::auth::tokens::{hash_refresh_token, new_refresh_token, new_session_id, random};
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// `POST /v1/auth/login`: sign in with a password, registering the device.
@@ -38,7 +38,7 @@ pub async fn login(
     let username = req.username.trim();
     if !valid_username(username) {
         return Err(ApiError::bad_request(
-            "invalid_username",
+            ErrorCode::InvalidUsername,
             format!(
                 "a username is 1 to {MAX_USERNAME_CHARS} letters, digits, '-', '_', '.' or '@'; \
                  check what was typed"
@@ -47,7 +47,7 @@ pub async fn login(
     }
     if req.password.is_empty() || req.password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(ApiError::bad_request(
-            "invalid_password",
+            ErrorCode::InvalidPassword,
             format!("a password is 1 to {MAX_PASSWORD_CHARS} characters; check what was typed"),
         ));
     }
@@ -72,7 +72,7 @@ pub async fn login(
             )
             .await?;
         return Err(ApiError::Unauthorized {
-            code: "invalid_credentials",
+            code: ErrorCode::InvalidCredentials,
             message: "the username or password is wrong".to_owned(),
         });
     }
@@ -98,7 +98,7 @@ pub async fn external(
         .get_user_by_subject(&claims.sub)
         .await?
         .ok_or_else(|| ApiError::Unauthorized {
-            code: "unknown_identity",
+            code: ErrorCode::UnknownIdentity,
             message: format!(
                 "no Fieldnotes account is linked to identity {:?} at {}; ask an admin to link it",
                 claims.sub, idp.issuer
@@ -126,7 +126,7 @@ pub(crate) fn check_username(username: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     Err(ApiError::bad_request(
-        "invalid_username",
+        ErrorCode::InvalidUsername,
         format!(
             "a username must be 1 to {MAX_USERNAME_CHARS} letters, digits, '-', '_', '.' or '@' \
              (no spaces)"
@@ -142,7 +142,7 @@ fn check_device(device: &DeviceInfo) -> Result<(), ApiError> {
         && device.actor_id.bytes().all(|b| b.is_ascii_hexdigit());
     if !actor_ok {
         return Err(ApiError::bad_request(
-            "invalid_device",
+            ErrorCode::InvalidDevice,
             format!(
                 "actor_id {:?} must be the device's automerge actor id: 2 to 64 hex digits",
                 device.actor_id
@@ -152,7 +152,7 @@ fn check_device(device: &DeviceInfo) -> Result<(), ApiError> {
     let name_len = device.name.chars().count();
     if name_len == 0 || name_len > 100 {
         return Err(ApiError::bad_request(
-            "invalid_device",
+            ErrorCode::InvalidDevice,
             "the device name must be 1 to 100 characters (for example \"Sam's laptop\")",
         ));
     }
@@ -168,7 +168,7 @@ async fn start_session(
 ) -> Result<Json<Session>, ApiError> {
     if !user.active {
         return Err(ApiError::Forbidden {
-            code: "account_disabled",
+            code: ErrorCode::AccountDisabled,
             message: format!(
                 "the account {} is disabled; ask an administrator",
                 user.username
@@ -299,7 +299,7 @@ const MAX_REFRESH_TOKEN_BYTES: usize = 256;
 
 fn refresh_invalid(message: &str) -> ApiError {
     ApiError::Unauthorized {
-        code: "refresh_invalid",
+        code: ErrorCode::RefreshInvalid,
         message: message.to_owned(),
     }
 }
@@ -326,7 +326,7 @@ fn rotated(
         RefreshOutcome::Reused { device_id } => {
             tracing::warn!(%device_id, "a used refresh token came back; the session is ended");
             Err(ApiError::Unauthorized {
-                code: "refresh_reused",
+                code: ErrorCode::RefreshReused,
                 message: "this refresh token was already used, so a copy of it may exist \
                           elsewhere; the device's session has been ended for safety. Sign in \
                           again"
@@ -340,7 +340,7 @@ fn rotated(
             "this refresh token has expired; sign in again",
         )),
         RefreshOutcome::SessionEnded => Err(ApiError::Unauthorized {
-            code: "session_ended",
+            code: ErrorCode::SessionEnded,
             message: "the session this refresh token belongs to has ended; sign in again"
                 .to_owned(),
         }),

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::admin::{
     AccessGrant, AccessRequest, Allocate, Allocation, AllocationHistory, AuditEntry, Child,
     Listing, NewChild, NewReferral, Referral,
@@ -21,7 +22,7 @@ use super::extract::{ApiJson, ApiQuery};
 use super::{check_id, check_name, parse_role, scope_of};
 use crate::auth::AuthDevice;
 use crate::clock::{now_ms, rfc3339, today};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Default length of access outside allocation.
@@ -130,7 +131,7 @@ async fn visible_child(
         return Ok(child);
     }
     let scope = scope_of(state, auth).await?;
-    if scope.can_read(&fieldnotes_model::scope::child(child_id)) {
+    if scope.can_read(&ScopeKey::child(child_id).to_string()) {
         Ok(child)
     } else {
         Err(not_found(child_id))
@@ -190,7 +191,7 @@ pub async fn list(
                 .list_children(None)
                 .await?
                 .into_iter()
-                .filter(|c| scope.can_read(&fieldnotes_model::scope::child(&c.child_id)))
+                .filter(|c| scope.can_read(&ScopeKey::child(c.child_id.as_str()).to_string()))
                 .collect()
         }
     };
@@ -215,7 +216,7 @@ pub async fn allocate(
     let worker = person(&state, &req.worker_id).await?;
     if parse_role(&worker.role)? != Role::SocialWorker || !worker.active {
         return Err(ApiError::bad_request(
-            "not_a_case_holder",
+            ErrorCode::NotACaseHolder,
             format!(
                 "{} is {} ({}); children are allocated to an active social worker",
                 worker.user_id,
@@ -226,7 +227,7 @@ pub async fn allocate(
     }
     if auth.role == Role::Manager && worker.team_id.as_deref() != Some(child.team_id.as_str()) {
         return Err(ApiError::bad_request(
-            "other_team",
+            ErrorCode::OtherTeam,
             format!(
                 "{} is not in team {}; a manager allocates within their team (an admin can move \
                  a child between teams)",
@@ -288,7 +289,7 @@ pub async fn allocations(
 fn check_date(field: &str, value: &str) -> Result<time::Date, ApiError> {
     time::Date::parse(value, format_description!("[year]-[month]-[day]")).map_err(|_| {
         ApiError::bad_request(
-            "invalid_date",
+            ErrorCode::InvalidDate,
             format!("{field} must be a date like 2026-12-15, got {value:?}"),
         )
     })
@@ -311,7 +312,7 @@ pub async fn refer(
     let youth_worker = person(&state, &req.youth_worker_id).await?;
     if parse_role(&youth_worker.role)? != Role::YouthWorker || !youth_worker.active {
         return Err(ApiError::bad_request(
-            "not_a_youth_worker",
+            ErrorCode::NotAYouthWorker,
             format!(
                 "{} is not an active youth worker; referrals are to youth workers",
                 youth_worker.user_id
@@ -323,7 +324,7 @@ pub async fn refer(
     let end = check_date("planned_end", &req.planned_end)?;
     if end < start {
         return Err(ApiError::bad_request(
-            "invalid_date",
+            ErrorCode::InvalidDate,
             format!(
                 "planned_end ({}) is before starts_on ({starts_on})",
                 req.planned_end
@@ -407,7 +408,7 @@ pub async fn request_access(
     super::check_reason_length(reason)?;
     if reason.chars().count() < 10 {
         return Err(ApiError::bad_request(
-            "reason_required",
+            ErrorCode::ReasonRequired,
             "say why you need this child's record (at least 10 characters, for example \"duty: \
              school called about Sam, case holder on leave\"); it is kept in the audit log and \
              shown to the team manager",
@@ -416,7 +417,7 @@ pub async fn request_access(
     let minutes = req.minutes.unwrap_or(DEFAULT_ACCESS_MINUTES);
     if !(1..=MAX_ACCESS_MINUTES).contains(&minutes) {
         return Err(ApiError::bad_request(
-            "invalid_minutes",
+            ErrorCode::InvalidMinutes,
             format!("minutes must be between 1 and {MAX_ACCESS_MINUTES}, got {minutes}"),
         ));
     }

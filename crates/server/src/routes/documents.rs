@@ -14,7 +14,7 @@ use super::extract::ApiQuery;
 use super::scope_of;
 use crate::auth::AuthDevice;
 use crate::clock::rfc3339;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// `GET /v1/documents/{id}`.
@@ -181,11 +181,14 @@ pub async fn diff(
     let field = q.field.as_deref().unwrap_or("body");
     let text_at = |version: &str| -> Result<String, ApiError> {
         let hash = parse_hash(version).map_err(|e| {
-            ApiError::bad_request("invalid_version", format!("{e}; take one from the history"))
+            ApiError::bad_request(
+                ErrorCode::InvalidVersion,
+                format!("{e}; take one from the history"),
+            )
         })?;
         document.field_text_at(&[hash], field).map_err(|e| {
             ApiError::bad_request(
-                "invalid_version",
+                ErrorCode::InvalidVersion,
                 format!("cannot read {field} at version {version}: {e}"),
             )
         })

@@ -15,7 +15,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use fieldnotes_protocol::{ErrorBody, SYNC_PATH};
+use fieldnotes_protocol::{ErrorBody, ErrorCode, SYNC_PATH};
 use fieldnotes_store::StorageFailure;
 
 use crate::state::AppState;
@@ -95,7 +95,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 
 fn not_ready(failure: StorageFailure, when: String) -> Response {
     let body = ErrorBody {
-        code: "storage_unavailable".into(),
+        code: ErrorCode::StorageUnavailable.as_str().to_owned(),
         message: format!(
             "not ready: {} ({when}); devices keep their work until it can be stored",
             failure.describe()

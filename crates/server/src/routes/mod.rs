@@ -21,7 +21,7 @@ use fieldnotes_store::directory::UserRecord;
 
 use crate::auth::AuthDevice;
 use crate::clock;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::scope::Scope;
 use crate::state::AppState;
 
@@ -93,7 +93,7 @@ pub(crate) fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(
-            "invalid_id",
+            ErrorCode::InvalidId,
             format!("{field} {value:?} must be 1 to 100 letters, digits, '-', '_', '.' or '@'"),
         ))
     }
@@ -103,7 +103,7 @@ pub(crate) fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
 pub(crate) fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
     if value.trim().is_empty() || value.chars().count() > 200 {
         return Err(ApiError::bad_request(
-            "invalid_name",
+            ErrorCode::InvalidName,
             format!("{field} must be 1 to 200 characters and not blank"),
         ));
     }
@@ -121,7 +121,7 @@ pub(crate) fn list_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
     if !(1..=MAX_LIST_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}"),
         ));
     }
@@ -135,7 +135,7 @@ pub(crate) const MAX_REASON_CHARS: usize = 1000;
 pub(crate) fn check_reason_length(reason: &str) -> Result<(), ApiError> {
     if reason.chars().count() > MAX_REASON_CHARS {
         return Err(ApiError::bad_request(
-            "reason_too_long",
+            ErrorCode::ReasonTooLong,
             format!(
                 "a reason can be at most {MAX_REASON_CHARS} characters; say it in short and \
                  keep the detail in the record itself"

@@ -12,7 +12,7 @@ use super::extract::ApiQuery;
 use super::list_limit;
 use crate::auth::AdminDevice;
 use crate::clock::rfc3339;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -56,7 +56,7 @@ pub async fn payload(
 ) -> Result<impl IntoResponse, ApiError> {
     let id: i64 = id.parse().map_err(|_| {
         ApiError::bad_request(
-            "invalid_id",
+            ErrorCode::InvalidId,
             format!("quarantine id must be a number, got {id:?}"),
         )
     })?;

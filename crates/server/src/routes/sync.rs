@@ -18,6 +18,7 @@ use axum::Json;
 use axum::extract::State;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::{
     Cursor, DEFAULT_PAGE_BYTES, DocHead, DocMeta, FeedAnchor, FeedReset, Lacking, MAX_PAGE_BYTES,
     MAX_VERIFY_DOCS, PROTOCOL_VERSION, PulledDoc, PushDoc, PushOutcome, PushResult, RejectCode,
@@ -35,7 +36,7 @@ use super::extract::RawBody;
 use super::scope_of;
 use crate::auth::AuthDevice;
 use crate::clock::now_ms;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::merge::{ModelMerger, Writer};
 use crate::scope::{Scope, delta};
 use crate::state::AppState;
@@ -138,14 +139,15 @@ async fn read_request<'a>(
         .quarantine(NewQuarantine {
             device_id: Some(auth.device_id().to_owned()),
             doc_id: None,
-            code: "malformed_request".into(),
+            // The store keeps codes as text.
+            code: ErrorCode::MalformedRequest.as_str().to_owned(),
             reason: reason.clone(),
             payload: body.to_vec(),
             received_at_ms,
         })
         .await?;
     Err(ApiError::BadRequest {
-        code: "malformed_request",
+        code: ErrorCode::MalformedRequest,
         message: format!("{reason}; the body was kept in quarantine as entry {id}"),
         details: Some(serde_json::json!({ "quarantine_id": id })),
     })
@@ -156,7 +158,7 @@ fn check_protocol(protocol: u32) -> Result<(), ApiError> {
         return Ok(());
     }
     Err(ApiError::bad_request(
-        "unsupported_protocol",
+        ErrorCode::UnsupportedProtocol,
         format!(
             "this server speaks sync protocol {PROTOCOL_VERSION}, the request is protocol \
              {protocol}; update the app"
@@ -169,7 +171,7 @@ fn check_verify_count(verify: &[DocHead]) -> Result<(), ApiError> {
         return Ok(());
     }
     Err(ApiError::bad_request(
-        "too_many_heads",
+        ErrorCode::TooManyHeads,
         format!(
             "the request lists {} documents to verify, at most {MAX_VERIFY_DOCS} are accepted \
              at once; update the app",
@@ -268,10 +270,7 @@ impl Round<'_> {
     ) -> Result<Pulled, ApiError> {
         let mut scope_delta = delta(self.scope, &request.scopes);
         // Removing every document first: the device refills from what it then lists.
-        let removes_all = scope_delta
-            .remove
-            .iter()
-            .any(|k| k == fieldnotes_protocol::SCOPE_ALL);
+        let removes_all = scope_delta.remove.iter().any(|k| ScopeKey::is_all_text(k));
         let (after, backfill_from) = match position {
             _ if reset => {
                 if !removes_all {
@@ -669,7 +668,7 @@ pub fn encode_cursor(position: &Position) -> Cursor {
 pub fn decode_cursor(cursor: &Cursor) -> Result<Position, ApiError> {
     let invalid = || {
         ApiError::bad_request(
-            "invalid_cursor",
+            ErrorCode::InvalidCursor,
             format!(
                 "cursor {:?} was not issued by this server; the app should sync again from the \
                  start (sign out and in again)",
