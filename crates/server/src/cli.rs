@@ -45,7 +45,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("could not listen on {}: {e}", config.listen))?;
-    tracing::info!(config = ?config, "starting");
+    tracing::info!(config = ?config, database = %config.database_shown(), "starting");
     crate::serve(&config, listener, shutdown_signal()).await
 }
 
@@ -63,21 +63,14 @@ async fn create_admin(
         Err(_) => read_password(username)?,
     };
     crate::auth::password::check_new_password(&password)?;
-    let store = fieldnotes_store::open_with(&config.database_url, config.store_options())
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "could not open the database at {}: {e}",
-                fieldnotes_store::redact_url(&config.database_url)
-            )
-        })?;
+    let store = config.open_store().await?;
     let hash = crate::auth::password::hash_password_blocking(password).await?;
-    let now = crate::routes::now_ms();
+    let now = crate::clock::now_ms();
     let user = UserRecord {
         user_id: username.to_owned(),
         username: username.to_owned(),
         display_name: display_name.unwrap_or_else(|| username.to_owned()),
-        role: "admin".to_owned(),
+        role: fieldnotes_protocol::Role::Admin.as_str().to_owned(),
         team_id: None,
         password_hash: Some(hash),
         external_subject: None,

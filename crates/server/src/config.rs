@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::auth::throttle::SignInLimits;
 use crate::state::{Limits, Policy};
@@ -19,7 +20,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://fieldnotes-data/fieldnotes.db";
 /// listens on 127.0.0.1:7878. Point --database-url at PostgreSQL to share one database between
 /// several server instances. On a new database, create the first admin with
 /// `fieldnotes-server create-admin --username NAME`.
-#[derive(Clone, Parser)]
+#[derive(Clone, Debug, Parser)]
 #[command(name = "fieldnotes-server", version, about, long_about)]
 pub struct Config {
     #[command(subcommand)]
@@ -32,8 +33,9 @@ pub struct Config {
 
     /// Where to keep data: `sqlite://PATH` (embedded, the default) or
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`.
+    // A secret, since it may hold the database password: never shown in `Debug`.
     #[arg(long, env = "FIELDNOTES_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
-    pub database_url: String,
+    pub database_url: SecretString,
 
     /// Largest sync request accepted, in MiB after decompression. Clients split larger pushes
     /// into several rounds.
@@ -149,34 +151,6 @@ pub enum ServerCommand {
     },
 }
 
-impl std::fmt::Debug for Config {
-    // The database URL may hold a password: never print it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
-            .field(
-                "database_url",
-                &fieldnotes_store::redact_url(&self.database_url),
-            )
-            .field("max_request_mib", &self.max_request_mib)
-            .field("max_doc_push_mib", &self.max_doc_push_mib)
-            .field("max_ops_per_request", &self.max_ops_per_request)
-            .field("log", &self.log)
-            .field("access_token_minutes", &self.access_token_minutes)
-            .field("refresh_token_days", &self.refresh_token_days)
-            .field("late_work_days", &self.late_work_days)
-            .field("refresh_grace_secs", &self.refresh_grace_secs)
-            .field("signin_tries_per_username", &self.signin_tries_per_username)
-            .field("signin_tries_per_address", &self.signin_tries_per_address)
-            .field("signin_window_secs", &self.signin_window_secs)
-            .field("trusted_proxy", &self.trusted_proxy)
-            .field("quarantine_max_entries", &self.quarantine_max_entries)
-            .field("quarantine_max_mib", &self.quarantine_max_mib)
-            .field("idp_issuer", &self.idp_issuer)
-            .finish()
-    }
-}
-
 /// A configuration that cannot work, with what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -190,40 +164,33 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// A configuration with every default, for embedding and tests.
+    /// The flags' defaults (whatever the environment says), for `database_url`, listening on an
+    /// ephemeral loopback port: for embedding and tests.
     pub fn with_database(database_url: impl Into<String>) -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: database_url.into(),
-            max_request_mib: 32,
-            max_doc_push_mib: 8,
-            max_ops_per_request: crate::merge::MAX_OPS_PER_REQUEST,
-            log: "info".into(),
-            command: None,
-            access_token_minutes: 15,
-            refresh_token_days: 30,
-            late_work_days: 14,
-            refresh_grace_secs: 60,
-            signin_tries_per_username: 5,
-            signin_tries_per_address: 60,
-            signin_window_secs: 60,
-            trusted_proxy: Vec::new(),
-            quarantine_max_entries: 1_000,
-            quarantine_max_mib: 64,
-            idp_issuer: None,
-            idp_audience: None,
-            idp_jwks_file: None,
-        }
+        let mut config = Self::defaults();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.database_url = SecretString::from(database_url.into());
+        config
+    }
+
+    /// Every setting at the default declared on its flag above, the one place defaults are
+    /// written: the flags parsed from nothing, with the environment left out.
+    fn defaults() -> Self {
+        let command = Self::command().mut_args(|arg| arg.env(None));
+        command
+            .try_get_matches_from(["fieldnotes-server"])
+            .and_then(|matches| Self::from_arg_matches(&matches))
+            .unwrap_or_else(|e| unreachable!("the declared defaults are valid settings: {e}"))
     }
 
     /// Check the settings fit together; the error says what to change.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = self.database_url.as_str();
+        let url = self.database_url.expose_secret();
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
             || url.starts_with("postgresql://"))
         {
-            return Err(ConfigError::DatabaseUrl(fieldnotes_store::redact_url(url)));
+            return Err(ConfigError::DatabaseUrl(self.database_shown()));
         }
         if self.max_doc_push_mib > self.max_request_mib {
             return Err(ConfigError::DocLimitAboveRequestLimit {
@@ -232,6 +199,23 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The database URL with any password hidden, for messages and logs.
+    pub fn database_shown(&self) -> String {
+        fieldnotes_store::redact_url(self.database_url.expose_secret())
+    }
+
+    /// Open the store the settings name, running its migrations.
+    pub async fn open_store(&self) -> anyhow::Result<Box<dyn fieldnotes_store::Store>> {
+        fieldnotes_store::open_with(self.database_url.expose_secret(), self.store_options())
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "could not open the database at {}: {e}",
+                    self.database_shown()
+                )
+            })
     }
 
     /// Access rules that are settings.
@@ -277,7 +261,7 @@ mod tests {
     fn defaults_work_with_nothing_set() {
         let config = Config::try_parse_from(["fieldnotes-server"]).unwrap();
         config.validate().unwrap();
-        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(config.database_url.expose_secret(), DEFAULT_DATABASE_URL);
         assert!(config.listen.ip().is_loopback());
     }
 

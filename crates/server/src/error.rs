@@ -4,9 +4,10 @@
 //! server errors are logged in full and answered with a generic message, never the detail.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fieldnotes_protocol::ErrorBody;
+pub use fieldnotes_protocol::ErrorCode;
 use fieldnotes_store::StoreError;
 
 /// Why a request failed.
@@ -15,7 +16,7 @@ pub enum ApiError {
     /// The request cannot be used as sent; `code` is stable, `message` says what to fix.
     #[error("{message}")]
     BadRequest {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         details: Option<serde_json::Value>,
     },
@@ -25,14 +26,14 @@ pub enum ApiError {
     NotFound { what: String },
     /// No valid credentials: sign in (again), or refresh the access token (`token_expired`).
     #[error("{message}")]
-    Unauthorized { code: &'static str, message: String },
+    Unauthorized { code: ErrorCode, message: String },
     /// Signed in, but not allowed; `device_revoked` tells a device to wipe itself.
     #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
+    Forbidden { code: ErrorCode, message: String },
     /// Too many tries (sign-in throttling): answered 429 with `Retry-After`.
     #[error("{message}")]
     TooManyRequests {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         retry_after_secs: u64,
     },
@@ -44,7 +45,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             code,
             message: message.into(),
@@ -55,7 +56,7 @@ impl ApiError {
     /// Not allowed, with the reason.
     pub fn forbidden(message: impl Into<String>) -> Self {
         ApiError::Forbidden {
-            code: "forbidden",
+            code: ErrorCode::Forbidden,
             message: message.into(),
         }
     }
@@ -63,7 +64,7 @@ impl ApiError {
     /// The device was revoked: it must wipe its local store.
     pub fn device_revoked() -> Self {
         ApiError::Forbidden {
-            code: "device_revoked",
+            code: ErrorCode::DeviceRevoked,
             message:
                 "this device has been revoked by an administrator; it must remove the data it holds"
                     .to_owned(),
@@ -90,97 +91,83 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = match self {
+        let (body, header) = match self {
             ApiError::BadRequest {
                 code,
                 message,
                 details,
-            } => ErrorBody {
-                code: code.into(),
-                message,
-                details,
-            },
-            ApiError::PayloadTooLarge { limit } => ErrorBody {
-                code: "payload_too_large".into(),
-                message: format!(
-                    "the request body is larger than the {limit} bytes this server accepts; \
-                     send the changes in smaller batches"
-                ),
-                details: Some(serde_json::json!({ "limit_bytes": limit })),
-            },
-            ApiError::NotFound { what } => ErrorBody {
-                code: "not_found".into(),
-                message: format!("{what} was not found"),
-                details: None,
-            },
-            ApiError::Unauthorized { code, message } => {
-                let body = ErrorBody {
-                    code: code.into(),
-                    message,
-                    details: None,
-                };
-                return (
-                    status,
-                    [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
-                    Json(body),
-                )
-                    .into_response();
-            }
-            ApiError::Forbidden { code, message } => ErrorBody {
-                code: code.into(),
-                message,
-                details: None,
-            },
+            } => (body(code, message, details), None),
+            ApiError::PayloadTooLarge { limit } => (payload_too_large(limit), None),
+            ApiError::NotFound { what } | ApiError::Store(StoreError::NotFound { what }) => (
+                body(ErrorCode::NotFound, format!("{what} was not found"), None),
+                None,
+            ),
+            ApiError::Unauthorized { code, message } => (
+                body(code, message, None),
+                Some((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))),
+            ),
+            ApiError::Forbidden { code, message } => (body(code, message, None), None),
             ApiError::TooManyRequests {
                 code,
                 message,
                 retry_after_secs,
-            } => {
-                let body = ErrorBody {
-                    code: code.into(),
+            } => (
+                body(
+                    code,
                     message,
-                    details: Some(serde_json::json!({ "retry_after_secs": retry_after_secs })),
-                };
-                return (
-                    status,
-                    [(
-                        axum::http::header::RETRY_AFTER,
-                        retry_after_secs.to_string(),
-                    )],
-                    Json(body),
-                )
-                    .into_response();
-            }
-            ApiError::Store(StoreError::QuarantineFull { entries, bytes }) => ErrorBody {
-                code: "quarantine_full".into(),
-                message: format!(
-                    "{}; ask your admin to review the quarantine, then send this again",
-                    StoreError::QuarantineFull { entries, bytes }
+                    Some(serde_json::json!({ "retry_after_secs": retry_after_secs })),
                 ),
-                details: Some(serde_json::json!({ "entries": entries, "bytes": bytes })),
-            },
-            ApiError::Store(StoreError::NotFound { what }) => ErrorBody {
-                code: "not_found".into(),
-                message: format!("{what} was not found"),
-                details: None,
-            },
-            ApiError::Store(StoreError::Conflict(message)) => ErrorBody {
-                code: "conflict".into(),
-                message,
-                details: None,
-            },
+                Some((header::RETRY_AFTER, HeaderValue::from(retry_after_secs))),
+            ),
+            ApiError::Store(StoreError::QuarantineFull { entries, bytes }) => {
+                (quarantine_full(entries, bytes), None)
+            }
+            ApiError::Store(StoreError::Conflict(message)) => {
+                (body(ErrorCode::Conflict, message, None), None)
+            }
             ApiError::Store(e) => return storage_failure_response(status, &e),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
-                ErrorBody {
-                    code: "internal".into(),
-                    message: "the server failed; nothing in this request was acknowledged".into(),
-                    details: None,
-                }
+                let message = "the server failed; nothing in this request was acknowledged";
+                (body(ErrorCode::Internal, message.into(), None), None)
             }
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some((name, value)) = header {
+            response.headers_mut().insert(name, value);
+        }
+        response
     }
+}
+
+fn body(code: ErrorCode, message: String, details: Option<serde_json::Value>) -> ErrorBody {
+    ErrorBody {
+        code: code.as_str().to_owned(),
+        message,
+        details,
+    }
+}
+
+fn payload_too_large(limit: usize) -> ErrorBody {
+    body(
+        ErrorCode::PayloadTooLarge,
+        format!(
+            "the request body is larger than the {limit} bytes this server accepts; send the \
+             changes in smaller batches"
+        ),
+        Some(serde_json::json!({ "limit_bytes": limit })),
+    )
+}
+
+fn quarantine_full(entries: u64, bytes: u64) -> ErrorBody {
+    body(
+        ErrorCode::QuarantineFull,
+        format!(
+            "{}; ask your admin to review the quarantine, then send this again",
+            StoreError::QuarantineFull { entries, bytes }
+        ),
+        Some(serde_json::json!({ "entries": entries, "bytes": bytes })),
+    )
 }
 
 /// The answer to a request the server's storage failed: 503 `storage_unavailable`, saying what
@@ -192,7 +179,7 @@ fn storage_failure_response(status: StatusCode, e: &StoreError) -> Response {
         .unwrap_or(fieldnotes_store::StorageFailure::Unavailable);
     tracing::error!(error = %e, reason = failure.as_str(), "storage failure");
     let body = ErrorBody {
-        code: "storage_unavailable".into(),
+        code: ErrorCode::StorageUnavailable.as_str().to_owned(),
         message: format!(
             "{}, so it could not store this request; nothing in it was acknowledged, so it is \
              safe to send again once the server's storage is fixed",
@@ -200,12 +187,7 @@ fn storage_failure_response(status: StatusCode, e: &StoreError) -> Response {
         ),
         details: Some(serde_json::json!({ "reason": failure.as_str() })),
     };
-    let mut response = (
-        status,
-        [(axum::http::header::RETRY_AFTER, "30")],
-        Json(body),
-    )
-        .into_response();
+    let mut response = (status, [(header::RETRY_AFTER, "30")], Json(body)).into_response();
     response
         .extensions_mut()
         .insert(crate::routes::health::StorageFailed(failure));

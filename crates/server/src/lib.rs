@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod cli;
+pub(crate) mod clock;
 pub mod config;
 pub(crate) mod detect;
 pub mod error;
@@ -40,13 +41,12 @@ pub use state::AppState;
 ///
 /// Every answer carries `X-Content-Type-Options: nosniff`, and `Cache-Control: no-store`
 /// unless a handler set its own: answers hold tokens, the device's `store_key`, or records
-/// about children, none of which a browser or proxy may keep. The sign-in routes are throttled
-/// per client address, which comes from the socket (serve with
+/// about children, none of which a browser or proxy may keep. Sign-in is throttled per client
+/// address, which comes from the socket (serve with
 /// `into_make_service_with_connect_info::<SocketAddr>()`, as [`serve_state`] does).
 pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.max_request_bytes;
-    let sign_in = auth::throttle::address_layer(state.policy.signin, state.trusted_proxies.clone());
-    routes::router(sign_in)
+    routes::router()
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             routes::health::watch_storage,

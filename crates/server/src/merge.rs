@@ -8,7 +8,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use fieldnotes_model::{IntakeError, MergeError, hash_hex, merge_incoming};
+use fieldnotes_model::{IntakeError, MergeError, Merged, hash_hex, merge_incoming};
 use fieldnotes_protocol::RejectCode;
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_store::{MergeOutcome, Merger, NewChange, StoredDocument};
@@ -60,22 +60,61 @@ pub fn valid_doc_id(doc_id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Why a pushed document is refused: its code and a reason for the person. The store keeps
+/// the refused input in quarantine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub code: RejectCode,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub(crate) fn new(code: RejectCode, reason: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a pushed document is not applied now: refused, or deferred to a later round.
+#[derive(Debug)]
+enum Stop {
+    Refused(Refusal),
+    Deferred {
+        reason: String,
+        missing: Vec<String>,
+    },
+}
+
+impl From<Refusal> for Stop {
+    fn from(refusal: Refusal) -> Self {
+        Stop::Refused(refusal)
+    }
+}
+
+impl From<Stop> for MergeOutcome {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            // The store keeps reject codes as text (its records are not typed yet).
+            Stop::Refused(Refusal { code, reason }) => MergeOutcome::Rejected {
+                code: code.as_str().to_owned(),
+                reason,
+            },
+            Stop::Deferred { reason, missing } => MergeOutcome::Deferred { reason, missing },
+        }
+    }
+}
+
 /// Refused for scope, saying nothing about the stored record.
-fn out_of_scope(user_id: &str, doc_id: &str) -> MergeOutcome {
-    reject(
+fn out_of_scope(user_id: &str, doc_id: &str) -> Refusal {
+    Refusal::new(
         RejectCode::OutOfScope,
         format!(
             "{user_id} may not write document {doc_id}: it is outside the records allocated or \
              referred to them; the changes are kept in quarantine for review"
         ),
     )
-}
-
-pub(crate) fn reject(code: RejectCode, reason: String) -> MergeOutcome {
-    MergeOutcome::Rejected {
-        code: code.as_str().to_owned(),
-        reason,
-    }
 }
 
 impl Merger for ModelMerger<'_> {
@@ -100,7 +139,7 @@ impl Merger for ModelMerger<'_> {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
                 tracing::error!(doc_id, panic = %what, "merging a document panicked");
-                reject(RejectCode::MergeFailed, merge_failed_reason())
+                Stop::from(Refusal::new(RejectCode::MergeFailed, merge_failed_reason())).into()
             }
         }
     }
@@ -115,7 +154,12 @@ fn merge_failed_reason() -> String {
 }
 
 /// The reject code and the sentence a person can act on for a failed model merge.
-fn merge_error(doc_id: &str, e: &MergeError) -> (RejectCode, String) {
+fn merge_error(doc_id: &str, e: &MergeError) -> Refusal {
+    let (code, reason) = merge_error_parts(doc_id, e);
+    Refusal::new(code, reason)
+}
+
+fn merge_error_parts(doc_id: &str, e: &MergeError) -> (RejectCode, String) {
     const UNCHANGED: &str = "nothing of the record was changed and the changes are kept in \
                              quarantine";
     match e {
@@ -175,17 +219,93 @@ fn merge_error(doc_id: &str, e: &MergeError) -> (RejectCode, String) {
 }
 
 impl ModelMerger<'_> {
+    /// The checks, in order; the first that fails decides the outcome.
+    fn merge_one(
+        &self,
+        doc_id: &str,
+        current: Option<&StoredDocument>,
+        incoming: &[Vec<u8>],
+    ) -> MergeOutcome {
+        self.try_merge(doc_id, current, incoming)
+            .unwrap_or_else(MergeOutcome::from)
+    }
+
+    fn try_merge(
+        &self,
+        doc_id: &str,
+        current: Option<&StoredDocument>,
+        incoming: &[Vec<u8>],
+    ) -> Result<MergeOutcome, Stop> {
+        check_doc_id(doc_id)?;
+        // Who may write comes first: someone outside the record's scope learns nothing about
+        // it (not its child, not its content through a validation message).
+        self.check_stored_scope(doc_id, current)?;
+        self.take_ops(incoming)?;
+        self.check_size(incoming)?;
+        let mut merged = merge(doc_id, current, incoming)?;
+        check_dependencies(&merged)?;
+        self.check_actors(&merged)?;
+        // The write rules read every new change: a rewritten child, author or kind is named as
+        // such before the scope checks below see only the end state.
+        let events = detect::lifecycle(&self.writer, &merged)?;
+        let record = merged.document.read().map_err(|e| {
+            Refusal::new(
+                RejectCode::InvalidDocument,
+                format!("the merged document cannot be read: {e}"),
+            )
+        })?;
+        let scope_key = record.scope_key();
+        check_scope_kept(current, &scope_key)?;
+        self.check_write_scope(&scope_key)?;
+        let heads: Vec<String> = merged.document.heads().iter().map(hash_hex).collect();
+        let findings = detect::findings(&self.writer, &heads, &record, &mut merged)?;
+        Ok(MergeOutcome::Applied {
+            kind: record.kind().as_str().to_owned(),
+            child_id: record.child_id().map(str::to_owned),
+            scope_key,
+            summary: record.summary(),
+            snapshot: merged.document.save(),
+            new_changes: merged.new_changes.into_iter().map(new_change).collect(),
+            accepted_hashes: merged.accepted.iter().map(hash_hex).collect(),
+            findings,
+            events,
+        })
+    }
+
+    /// A stored record may be written only by someone with it in their write scope.
+    fn check_stored_scope(
+        &self,
+        doc_id: &str,
+        current: Option<&StoredDocument>,
+    ) -> Result<(), Refusal> {
+        let Some(current) = current else {
+            return Ok(());
+        };
+        let allowed = if current.scope_key.is_empty() {
+            // Stored before scopes existed and not yet given a key: admins only.
+            self.writer.scope.all
+        } else {
+            self.writer.scope.can_write(&current.scope_key)
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(out_of_scope(self.writer.user_id, doc_id))
+        }
+    }
+
     /// Take this document's declared ops from the request's budget, or defer it. Bytes that
     /// cannot be scanned are left to the merge, which refuses them with their own reason.
-    fn take_ops(&self, incoming: &[Vec<u8>]) -> Option<MergeOutcome> {
-        let ops = fieldnotes_model::intake::declared_ops(
+    fn take_ops(&self, incoming: &[Vec<u8>]) -> Result<(), Stop> {
+        let Ok(ops) = fieldnotes_model::intake::declared_ops(
             incoming,
             &fieldnotes_model::IntakeLimits::DEFAULT,
-        )
-        .ok()?;
+        ) else {
+            return Ok(());
+        };
         if ops > fieldnotes_model::intake::MAX_OPS_PER_PUSH {
             // Over the per-document cap: the merge refuses it as `too_many_ops`.
-            return None;
+            return Ok(());
         }
         let taken = self
             .ops_left
@@ -197,8 +317,8 @@ impl ModelMerger<'_> {
                 }
             });
         match taken {
-            Ok(_) => None,
-            Err(_) => Some(MergeOutcome::Deferred {
+            Ok(_) => Ok(()),
+            Err(_) => Err(Stop::Deferred {
                 reason: format!(
                     "this request carried more work than the server merges in one round \
                      ({} operations); these changes ({ops} operations) are \
@@ -210,165 +330,131 @@ impl ModelMerger<'_> {
         }
     }
 
-    fn merge_one(
-        &self,
-        doc_id: &str,
-        current: Option<&StoredDocument>,
-        incoming: &[Vec<u8>],
-    ) -> MergeOutcome {
-        if !valid_doc_id(doc_id) {
-            return reject(
-                RejectCode::InvalidDocumentId,
-                format!(
-                    "document id {doc_id:?} is not valid: use 1 to 100 letters, digits, '-' or \
-                     '_' (a UUID)"
-                ),
-            );
-        }
-        // Who may write comes first: someone outside the record's scope learns nothing about
-        // it (not its child, not its content through a validation message).
-        if let Some(current) = current {
-            let allowed = if current.scope_key.is_empty() {
-                // Stored before scopes existed and not yet given a key: admins only.
-                self.writer.scope.all
-            } else {
-                self.writer.scope.can_write(&current.scope_key)
-            };
-            if !allowed {
-                return out_of_scope(self.writer.user_id, doc_id);
-            }
-        }
-        if let Some(outcome) = self.take_ops(incoming) {
-            return outcome;
-        }
+    fn check_size(&self, incoming: &[Vec<u8>]) -> Result<(), Refusal> {
         let size: usize = incoming.iter().map(Vec::len).sum();
         if size > self.max_doc_push_bytes {
-            return reject(
+            return Err(Refusal::new(
                 RejectCode::TooLarge,
                 format!(
                     "the changes for this document total {size} bytes, more than the {} bytes \
                      the server accepts for one document in one push",
                     self.max_doc_push_bytes
                 ),
-            );
+            ));
         }
-        let merged = match merge_incoming(doc_id, current.map(|d| d.snapshot.as_slice()), incoming)
-        {
-            Ok(merged) => merged,
-            Err(e) => {
-                // A rewritten `kind` or `id` leaves a document that no longer reads: name the
-                // rewrite, not its consequence. Only for changes that passed intake: hostile
-                // bytes are not decoded any further.
-                if !matches!(e, MergeError::Intake(_))
-                    && let Err(r) = fieldnotes_model::rules::check_fixed_fields(
-                        doc_id,
-                        current.map(|d| d.snapshot.as_slice()),
-                        incoming,
-                    )
-                {
-                    let (code, reason) = detect::refusal(r);
-                    return reject(code, reason);
-                }
-                let (code, reason) = merge_error(doc_id, &e);
-                return reject(code, reason);
-            }
-        };
-        if !merged.missing_deps.is_empty() {
-            let n = merged.missing_deps.len();
-            return MergeOutcome::Deferred {
-                reason: format!(
-                    "these changes build on {n} earlier change(s) the server does not have yet; \
-                     they are kept on the device and will be sent again"
-                ),
-                missing: merged.missing_deps.iter().map(hash_hex).collect(),
-            };
-        }
+        Ok(())
+    }
+
+    /// Every new change must be written by the pushing device's registered actor.
+    fn check_actors(&self, merged: &Merged) -> Result<(), Refusal> {
         let writer = &self.writer;
-        if let Some(foreign) = merged
+        let Some(foreign) = merged
             .new_changes
             .iter()
             .find(|c| c.actor.to_hex_string() != writer.actor)
-        {
-            return reject(
-                RejectCode::ForeignActor,
-                format!(
-                    "change {} was written by actor {}, which is not registered to device {} \
-                     (it writes as {}); a device may only send its own changes",
-                    hash_hex(&foreign.hash),
-                    foreign.actor.to_hex_string(),
-                    writer.device_id,
-                    writer.actor
-                ),
-            );
-        }
-        // The write rules read every new change: a rewritten child, author or kind is named as
-        // such before the scope checks below see only the end state.
-        let events = match detect::lifecycle(writer, &merged) {
-            Ok(events) => events,
-            Err((code, reason)) => return reject(code, reason),
+        else {
+            return Ok(());
         };
-        let mut merged = merged;
-        let record = match merged.document.read() {
-            Ok(record) => record,
-            Err(e) => {
-                return reject(
-                    RejectCode::InvalidDocument,
-                    format!("the merged document cannot be read: {e}"),
-                );
-            }
-        };
-        let scope_key = record.scope_key();
-        if let Some(current) =
-            current.filter(|c| !c.scope_key.is_empty() && c.scope_key != scope_key)
-        {
-            return reject(
-                RejectCode::InvalidDocument,
-                format!(
-                    "a record cannot move from {} to {scope_key}; ask a manager to delete the \
-                     misfiled record and record it again",
-                    current.scope_key
-                ),
-            );
+        Err(Refusal::new(
+            RejectCode::ForeignActor,
+            format!(
+                "change {} was written by actor {}, which is not registered to device {} \
+                 (it writes as {}); a device may only send its own changes",
+                hash_hex(&foreign.hash),
+                foreign.actor.to_hex_string(),
+                writer.device_id,
+                writer.actor
+            ),
+        ))
+    }
+
+    /// The merged record must be in the writer's write scope.
+    fn check_write_scope(&self, scope_key: &str) -> Result<(), Refusal> {
+        if self.writer.scope.can_write(scope_key) {
+            return Ok(());
         }
-        if !writer.scope.can_write(&scope_key) {
-            let (code, reason) = detect::refusal(fieldnotes_model::rules::out_of_scope(
-                writer.user_id,
-                &scope_key,
-            ));
-            return reject(
-                code,
-                format!("{reason}; the changes are kept in quarantine for review"),
-            );
-        }
-        let heads: Vec<String> = merged.document.heads().iter().map(hash_hex).collect();
-        let findings = match detect::findings(writer, &heads, &record, &mut merged) {
-            Ok(findings) => findings,
-            Err((code, reason)) => return reject(code, reason),
-        };
-        let (kind, child_id, summary) = (
-            record.kind().as_str().to_owned(),
-            record.child_id().map(str::to_owned),
-            record.summary(),
-        );
-        MergeOutcome::Applied {
-            kind,
-            child_id,
+        let refusal = detect::refusal(fieldnotes_model::rules::out_of_scope(
+            self.writer.user_id,
             scope_key,
-            summary,
-            snapshot: merged.document.save(),
-            new_changes: merged
-                .new_changes
-                .into_iter()
-                .map(|c| NewChange {
-                    hash: hash_hex(&c.hash),
-                    bytes: c.bytes,
-                    actor: c.actor.to_hex_string(),
-                    device_time_ms: c.device_time_ms,
-                })
-                .collect(),
-            accepted_hashes: merged.accepted.iter().map(hash_hex).collect(),
-            findings,
-            events,
+        ));
+        Err(Refusal::new(
+            refusal.code,
+            format!(
+                "{}; the changes are kept in quarantine for review",
+                refusal.reason
+            ),
+        ))
+    }
+}
+
+fn check_doc_id(doc_id: &str) -> Result<(), Refusal> {
+    if valid_doc_id(doc_id) {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        RejectCode::InvalidDocumentId,
+        format!(
+            "document id {doc_id:?} is not valid: use 1 to 100 letters, digits, '-' or '_' (a \
+             UUID)"
+        ),
+    ))
+}
+
+/// The model's merge of the push into the stored document, or why it failed.
+fn merge(
+    doc_id: &str,
+    current: Option<&StoredDocument>,
+    incoming: &[Vec<u8>],
+) -> Result<Merged, Refusal> {
+    let stored = current.map(|d| d.snapshot.as_slice());
+    merge_incoming(doc_id, stored, incoming).map_err(|e| {
+        // A rewritten `kind` or `id` leaves a document that no longer reads: name the
+        // rewrite, not its consequence. Only for changes that passed intake: hostile bytes
+        // are not decoded any further.
+        if !matches!(e, MergeError::Intake(_))
+            && let Err(r) = fieldnotes_model::rules::check_fixed_fields(doc_id, stored, incoming)
+        {
+            return detect::refusal(r);
         }
+        merge_error(doc_id, &e)
+    })
+}
+
+/// Changes that build on changes the server does not have wait for those.
+fn check_dependencies(merged: &Merged) -> Result<(), Stop> {
+    if merged.missing_deps.is_empty() {
+        return Ok(());
+    }
+    let n = merged.missing_deps.len();
+    Err(Stop::Deferred {
+        reason: format!(
+            "these changes build on {n} earlier change(s) the server does not have yet; they \
+             are kept on the device and will be sent again"
+        ),
+        missing: merged.missing_deps.iter().map(hash_hex).collect(),
+    })
+}
+
+/// A record stays under the scope key it was stored with.
+fn check_scope_kept(current: Option<&StoredDocument>, scope_key: &str) -> Result<(), Refusal> {
+    match current.filter(|c| !c.scope_key.is_empty() && c.scope_key != scope_key) {
+        None => Ok(()),
+        Some(current) => Err(Refusal::new(
+            RejectCode::InvalidDocument,
+            format!(
+                "a record cannot move from {} to {scope_key}; ask a manager to delete the \
+                 misfiled record and record it again",
+                current.scope_key
+            ),
+        )),
+    }
+}
+
+fn new_change(c: fieldnotes_model::EncodedChange) -> NewChange {
+    NewChange {
+        hash: hash_hex(&c.hash),
+        bytes: c.bytes,
+        actor: c.actor.to_hex_string(),
+        device_time_ms: c.device_time_ms,
     }
 }

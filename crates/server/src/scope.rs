@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 
-use fieldnotes_model::scope;
+use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_store::ScopeFilter;
 use fieldnotes_store::directory::ScopeFacts;
@@ -34,12 +34,16 @@ pub struct Scope {
 impl Scope {
     /// The scope the facts give a person in `role`.
     pub fn from_facts(facts: &ScopeFacts, role: Role) -> Scope {
-        let children = |ids: &[String]| ids.iter().map(|c| scope::child(c)).collect::<Vec<_>>();
-        let own = scope::worker(&facts.user.user_id);
+        let children = |ids: &[String]| {
+            ids.iter()
+                .map(|c| ScopeKey::child(c.as_str()).to_string())
+                .collect::<Vec<_>>()
+        };
+        let own = ScopeKey::worker(facts.user.user_id.as_str()).to_string();
         let team_workers: Vec<String> = facts
             .team_members
             .iter()
-            .map(|w| scope::worker(w))
+            .map(|w| ScopeKey::worker(w.as_str()).to_string())
             .collect();
         let plan_point_limit = facts
             .team
@@ -120,7 +124,7 @@ impl Scope {
     /// The keys a device holding everything in scope lists: `*` for admins.
     pub fn device_keys(&self) -> BTreeSet<String> {
         if self.all {
-            BTreeSet::from([fieldnotes_protocol::SCOPE_ALL.to_owned()])
+            BTreeSet::from([ScopeKey::ALL_TEXT.to_owned()])
         } else {
             self.read.clone()
         }
@@ -141,7 +145,7 @@ pub fn delta(scope: &Scope, held: &[String]) -> ScopeDelta {
     let wanted = scope.device_keys();
     let held: BTreeSet<String> = held.iter().cloned().collect();
     let remove: Vec<String> = held.difference(&wanted).cloned().collect();
-    let backfill = if remove.iter().any(|k| k == fieldnotes_protocol::SCOPE_ALL) {
+    let backfill = if remove.iter().any(|k| ScopeKey::is_all_text(k)) {
         // The device must first drop everything it holds; it lists what is left next round.
         Vec::new()
     } else {

@@ -1,12 +1,11 @@
 //! Server state: the store, the keys, the limits and the access policy, passed to every
 //! handler. No globals, so several servers with different settings can run in one test process.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::SharedStore;
-use crate::auth::throttle::{SignInLimits, UsernameThrottle};
+use crate::auth::throttle::{AddressThrottle, ClientAddr, SignInLimits, UsernameThrottle};
 use crate::auth::{AuthKeys, ExternalIdp};
 use crate::config::Config;
 
@@ -47,10 +46,13 @@ pub struct AppState {
     pub idp: Option<Arc<ExternalIdp>>,
     /// Password checks running at once (see `auth::password`).
     pub password_slots: Arc<tokio::sync::Semaphore>,
-    /// Sign-in tries per username (the per-address limit is a layer, see [`crate::app`]).
+    /// Sign-in tries per username.
     pub username_throttle: Arc<UsernameThrottle>,
-    /// Reverse proxies whose `X-Forwarded-For` is believed (none by default).
-    pub trusted_proxies: Arc<[IpAddr]>,
+    /// Sign-in tries per client address.
+    pub address_throttle: Arc<AddressThrottle>,
+    /// How a request's client address is found: the reverse proxies whose `X-Forwarded-For`
+    /// is believed (none by default).
+    pub client_addr: ClientAddr,
     /// The last storage failure a request met (reported by `/readyz`).
     pub storage: Arc<crate::routes::health::StorageHealth>,
 }
@@ -62,14 +64,7 @@ impl AppState {
     /// Open the store `config` names (running its migrations), load or make the token signing
     /// key, read the identity provider's keys, and build the state.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
-        let store = fieldnotes_store::open_with(&config.database_url, config.store_options())
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "could not open the database at {}: {e}",
-                    fieldnotes_store::redact_url(&config.database_url)
-                )
-            })?;
+        let store = config.open_store().await?;
         let idp = match (
             &config.idp_issuer,
             &config.idp_audience,
@@ -82,7 +77,9 @@ impl AppState {
         };
         let mut state =
             Self::with_store(Arc::from(store), config.limits(), config.policy(), idp).await?;
-        state.trusted_proxies = Arc::from(config.trusted_proxy.clone());
+        state.client_addr = ClientAddr {
+            trusted_proxies: Arc::from(config.trusted_proxy.clone()),
+        };
         Ok(state)
     }
 
@@ -96,7 +93,7 @@ impl AppState {
         let secret = store
             .server_secret(
                 crate::auth::tokens::SIGNING_KEY_NAME,
-                &AuthKeys::new_secret(),
+                &AuthKeys::new_secret()?,
             )
             .await
             .map_err(|e| anyhow::anyhow!("could not load the token signing key: {e}"))?;
@@ -109,7 +106,10 @@ impl AppState {
             idp,
             password_slots: Arc::new(tokio::sync::Semaphore::new(PASSWORD_SLOTS)),
             username_throttle: Arc::new(UsernameThrottle::new(policy.signin)),
-            trusted_proxies: Arc::from(Vec::new()),
+            address_throttle: Arc::new(AddressThrottle::new(policy.signin)),
+            client_addr: ClientAddr {
+                trusted_proxies: Arc::from(Vec::new()),
+            },
             storage: Arc::default(),
         })
     }

@@ -14,10 +14,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use super::tokens::LEEWAY_SECS;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
-/// One key of the provider, with the only algorithm it is accepted with.
-#[derive(Clone)]
+/// One key of the provider, with the only algorithm it is accepted with (public keys:
+/// `Debug` shows them redacted all the same).
+#[derive(Clone, Debug)]
 struct ProviderKey {
     kid: Option<String>,
     key: DecodingKey,
@@ -25,21 +26,11 @@ struct ProviderKey {
 }
 
 /// A trusted identity provider.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ExternalIdp {
     pub issuer: String,
     pub audience: String,
     keys: Vec<ProviderKey>,
-}
-
-impl std::fmt::Debug for ExternalIdp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExternalIdp")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("keys", &self.keys.len())
-            .finish()
-    }
 }
 
 /// The claims read from a provider's token.
@@ -160,7 +151,7 @@ impl ExternalIdp {
     /// Check a provider token; the error names what is wrong with it.
     pub fn verify(&self, token: &str) -> Result<ExternalClaims, ApiError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| ApiError::Unauthorized {
-            code: "invalid_token",
+            code: ErrorCode::InvalidToken,
             message: crate::auth::tokens::describe_jwt_error(
                 "the identity provider's token",
                 e.kind(),
@@ -176,7 +167,7 @@ impl ExternalIdp {
         };
         if candidates.is_empty() {
             return Err(ApiError::Unauthorized {
-                code: "invalid_token",
+                code: ErrorCode::InvalidToken,
                 message: format!(
                     "the token is signed with key {:?}, which is not in the identity provider's \
                      key set this server trusts",
@@ -194,7 +185,7 @@ impl ExternalIdp {
                             jsonwebtoken::get_current_timestamp(),
                         )
                         .map_err(|message| ApiError::Unauthorized {
-                            code: "invalid_token",
+                            code: ErrorCode::InvalidToken,
                             message: format!("the identity provider's token {message}"),
                         })?;
                     }
@@ -206,7 +197,7 @@ impl ExternalIdp {
         Err(match last {
             Some(e) => external_error(e.kind()),
             None => ApiError::Unauthorized {
-                code: "invalid_token",
+                code: ErrorCode::InvalidToken,
                 message: "the identity provider's token could not be checked".to_owned(),
             },
         })
@@ -235,7 +226,7 @@ fn external_error(kind: &jsonwebtoken::errors::ErrorKind) -> ApiError {
         other => crate::auth::tokens::describe_jwt_error("the identity provider's token", other),
     };
     ApiError::Unauthorized {
-        code: "invalid_token",
+        code: ErrorCode::InvalidToken,
         message,
     }
 }

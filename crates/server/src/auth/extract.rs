@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_store::directory::{DeviceRecord, UserRecord};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// A request from a signed-in person on a registered, unrevoked device.
@@ -44,7 +44,7 @@ pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .headers
         .get(AUTHORIZATION)
         .ok_or_else(|| ApiError::Unauthorized {
-            code: "unauthenticated",
+            code: ErrorCode::Unauthenticated,
             message: "sign in first: send the access token as `Authorization: Bearer TOKEN`"
                 .to_owned(),
         })?;
@@ -55,7 +55,7 @@ pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::Unauthorized {
-            code: "unauthenticated",
+            code: ErrorCode::Unauthenticated,
             message: "the Authorization header must be `Bearer TOKEN`".to_owned(),
         })
 }
@@ -72,7 +72,7 @@ impl FromRequestParts<AppState> for AuthDevice {
             .await?
             .filter(|d| d.user_id == claims.sub)
             .ok_or_else(|| ApiError::Unauthorized {
-                code: "invalid_token",
+                code: ErrorCode::InvalidToken,
                 message: "the access token names a device that is not registered; sign in again"
                     .to_owned(),
             })?;
@@ -81,21 +81,13 @@ impl FromRequestParts<AppState> for AuthDevice {
         }
         if device.session_id.as_deref() != Some(claims.sid.as_str()) {
             return Err(ApiError::Unauthorized {
-                code: "session_ended",
+                code: ErrorCode::SessionEnded,
                 message: "this device's session has ended (signed out, or ended by the server); \
                           sign in again"
                     .to_owned(),
             });
         }
-        let user = state
-            .store
-            .get_user(&claims.sub)
-            .await?
-            .filter(|u| u.active)
-            .ok_or_else(|| ApiError::Unauthorized {
-                code: "session_ended",
-                message: "this account is no longer active; ask an administrator".to_owned(),
-            })?;
+        let user = active_user(state, &claims.sub).await?;
         let role = user.role.parse::<Role>().map_err(|e| {
             ApiError::Internal(format!(
                 "stored role of {} is unreadable: {e}",
@@ -104,6 +96,20 @@ impl FromRequestParts<AppState> for AuthDevice {
         })?;
         Ok(AuthDevice { user, role, device })
     }
+}
+
+/// The person `user_id`, if their account is still active: a disabled account's sessions
+/// end.
+pub(crate) async fn active_user(state: &AppState, user_id: &str) -> Result<UserRecord, ApiError> {
+    state
+        .store
+        .get_user(user_id)
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: ErrorCode::SessionEnded,
+            message: "this account is no longer active; ask an administrator".to_owned(),
+        })
 }
 
 /// A request from an admin.

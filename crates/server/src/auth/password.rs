@@ -5,7 +5,7 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -17,14 +17,14 @@ pub fn check_new_password(password: &str) -> Result<(), ApiError> {
     let chars = password.chars().count();
     if password.trim().is_empty() {
         return Err(ApiError::bad_request(
-            "weak_password",
+            ErrorCode::WeakPassword,
             "a password cannot be blank or only spaces; choose one of at least \
              10 characters",
         ));
     }
     if chars < MIN_PASSWORD_CHARS || password.trim().chars().count() < MIN_PASSWORD_CHARS {
         return Err(ApiError::bad_request(
-            "weak_password",
+            ErrorCode::WeakPassword,
             format!(
                 "a password must be at least {MIN_PASSWORD_CHARS} characters long, not counting \
                  spaces at either end"
@@ -33,7 +33,7 @@ pub fn check_new_password(password: &str) -> Result<(), ApiError> {
     }
     if chars > MAX_PASSWORD_CHARS {
         return Err(ApiError::bad_request(
-            "weak_password",
+            ErrorCode::WeakPassword,
             format!("a password can be at most {MAX_PASSWORD_CHARS} characters long"),
         ));
     }

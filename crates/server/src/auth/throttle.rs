@@ -3,31 +3,29 @@
 //! Two limits, both GCRA buckets from `governor` that allow a burst of N tries and then one
 //! more every window/N:
 //!
-//! * per client address, a `tower_governor` layer on the sign-in routes ([`address_layer`]). The
-//!   address is the socket's peer (axum `ConnectInfo`); `X-Forwarded-For` is believed only
-//!   when the peer is a configured trusted proxy ([`ClientAddr`]);
+//! * per client address, checked by the [`AddressTry`] extractor the sign-in handlers take
+//!   first. The address is the socket's peer (axum `ConnectInfo`); `X-Forwarded-For` is
+//!   believed only when the peer is a configured trusted proxy ([`ClientAddr`]);
 //! * per username (trimmed, lower-cased), checked in the password sign-in handler before the
-//!   password is ([`UsernameThrottle`]), whoever asks and whether or not the account exists.
+//!   password is, whoever asks and whether or not the account exists.
 //!
 //! Every try counts, right or wrong. A refused try is answered 429 with `Retry-After` and a
 //! JSON error saying when to try again; it does not use up a try itself.
 
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Request, Response};
-use axum::response::IntoResponse as _;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tower_governor::GovernorError;
-use tower_governor::governor::GovernorConfigBuilder;
-use tower_governor::key_extractor::KeyExtractor;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
 
 /// Sign-in tries allowed per username and per client address in each `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,17 +33,6 @@ pub struct SignInLimits {
     pub per_username: u32,
     pub per_address: u32,
     pub window: Duration,
-}
-
-impl Default for SignInLimits {
-    /// 5 tries per username and 60 per address each minute.
-    fn default() -> Self {
-        SignInLimits {
-            per_username: 5,
-            per_address: 60,
-            window: Duration::from_secs(60),
-        }
-    }
 }
 
 /// The time between two replenished tries, for `tries` per `window` (at least 1 ms).
@@ -66,7 +53,7 @@ pub fn too_many_tries(wait: Duration, per: &str) -> ApiError {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let secs = secs.max(1);
     ApiError::TooManyRequests {
-        code: "too_many_sign_in_attempts",
+        code: ErrorCode::TooManySignInAttempts,
         message: format!(
             "too many sign-in attempts {per}; try again in {secs} second{}",
             if secs == 1 { "" } else { "s" }
@@ -78,33 +65,57 @@ pub fn too_many_tries(wait: Duration, per: &str) -> ApiError {
 /// Keys kept before forgotten ones are swept (each is a few dozen bytes).
 const SWEEP_AT: usize = 10_000;
 
-/// Sign-in tries per username.
+/// Sign-in tries per key (a username, or a client address), `per` naming which in refusals
+/// ("for this username").
 #[derive(Debug)]
-pub struct UsernameThrottle {
-    limiter: DefaultKeyedRateLimiter<String>,
+pub struct Throttle<K: Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
+    per: &'static str,
+}
+
+/// Sign-in tries per username.
+pub type UsernameThrottle = Throttle<String>;
+/// Sign-in tries per client address.
+pub type AddressThrottle = Throttle<IpAddr>;
+
+impl<K: Hash + Eq + Clone> Throttle<K> {
+    fn with(tries: u32, window: Duration, per: &'static str) -> Self {
+        Throttle {
+            limiter: RateLimiter::keyed(quota(tries, window)),
+            per,
+        }
+    }
+
+    /// Use one try for `key`, or say when the next is due.
+    fn take(&self, key: &K) -> Result<(), ApiError> {
+        if self.limiter.len() > SWEEP_AT {
+            // Keys whose buckets are full again carry no information: forget them, so made-up
+            // usernames (or many addresses) cannot grow the map without bound.
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(key).map_err(|not_until| {
+            too_many_tries(
+                not_until.wait_time_from(DefaultClock::default().now()),
+                self.per,
+            )
+        })
+    }
 }
 
 impl UsernameThrottle {
     pub fn new(limits: SignInLimits) -> Self {
-        UsernameThrottle {
-            limiter: RateLimiter::keyed(quota(limits.per_username, limits.window)),
-        }
+        Throttle::with(limits.per_username, limits.window, "for this username")
     }
 
     /// Use one try for `username` (already bounded in length), or say when the next is due.
     pub fn check(&self, username: &str) -> Result<(), ApiError> {
-        if self.limiter.len() > SWEEP_AT {
-            // Usernames whose buckets are full again carry no information: forget them, so
-            // made-up usernames cannot grow the map without bound.
-            self.limiter.retain_recent();
-        }
-        let key = normalise_username(username);
-        self.limiter.check_key(&key).map_err(|not_until| {
-            too_many_tries(
-                not_until.wait_time_from(DefaultClock::default().now()),
-                "for this username",
-            )
-        })
+        self.take(&normalise_username(username))
+    }
+}
+
+impl AddressThrottle {
+    pub fn new(limits: SignInLimits) -> Self {
+        Throttle::with(limits.per_address, limits.window, "from this address")
     }
 }
 
@@ -121,9 +132,8 @@ pub struct ClientAddr {
 }
 
 impl ClientAddr {
-    fn of<T>(&self, req: &Request<T>) -> IpAddr {
-        let Some(peer) = req
-            .extensions()
+    fn of(&self, extensions: &Extensions, headers: &HeaderMap) -> IpAddr {
+        let Some(peer) = extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
         else {
@@ -133,7 +143,7 @@ impl ClientAddr {
         if !self.trusted_proxies.contains(&peer) {
             return peer;
         }
-        req.headers()
+        headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -145,61 +155,25 @@ impl ClientAddr {
     }
 }
 
-impl KeyExtractor for ClientAddr {
-    type Key = IpAddr;
+/// A sign-in try the client's address had left: the sign-in handlers take it first, so a
+/// request over the per-address limit is refused before anything else is read.
+#[derive(Debug, Clone, Copy)]
+pub struct AddressTry;
 
-    fn extract<T>(&self, req: &Request<T>) -> Result<IpAddr, GovernorError> {
-        Ok(self.of(req))
-    }
-}
+impl FromRequestParts<AppState> for AddressTry {
+    type Rejection = ApiError;
 
-/// The per-address layer for the sign-in routes.
-pub type AddressLayer = tower_governor::GovernorLayer<
-    ClientAddr,
-    governor::middleware::NoOpMiddleware<governor::clock::QuantaInstant>,
-    Body,
->;
-
-/// Build the per-address layer. Its buckets are swept once a minute by a task that ends when
-/// the layer is dropped.
-pub fn address_layer(limits: SignInLimits, trusted_proxies: Arc<[IpAddr]>) -> AddressLayer {
-    let config = GovernorConfigBuilder::default()
-        .key_extractor(ClientAddr { trusted_proxies })
-        .period(period(limits.per_address, limits.window))
-        .burst_size(limits.per_address.max(1))
-        .finish()
-        .unwrap_or_else(|| unreachable!("period and burst are never zero"));
-    let config = Arc::new(config);
-    let weak = Arc::downgrade(&config);
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                match weak.upgrade() {
-                    Some(config) => config.limiter().retain_recent(),
-                    None => break,
-                }
-            }
-        });
-    }
-    tower_governor::GovernorLayer::new(config).error_handler(address_refusal)
-}
-
-fn address_refusal(error: GovernorError) -> Response<Body> {
-    match error {
-        GovernorError::TooManyRequests { wait_time, .. } => too_many_tries(
-            // tower_governor rounds down to whole seconds; round up instead.
-            Duration::from_secs(wait_time) + Duration::from_millis(999),
-            "from this address",
-        )
-        .into_response(),
-        other => ApiError::Internal(format!("sign-in throttling failed: {other}")).into_response(),
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let addr = state.client_addr.of(&parts.extensions, &parts.headers);
+        state.address_throttle.take(&addr)?;
+        Ok(AddressTry)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::Request;
+
     use super::*;
 
     #[test]
@@ -243,14 +217,17 @@ mod tests {
             trusted_proxies: Arc::from(Vec::new()),
         };
         let req = request("192.0.2.7:5000", "198.51.100.1");
-        assert_eq!(none.of(&req), "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            none.of(req.extensions(), req.headers()),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
         let proxy: IpAddr = "192.0.2.7".parse().unwrap();
         let trusting = ClientAddr {
             trusted_proxies: Arc::from(vec![proxy]),
         };
         let req = request("192.0.2.7:5000", "203.0.113.9, 198.51.100.1");
         assert_eq!(
-            trusting.of(&req),
+            trusting.of(req.extensions(), req.headers()),
             "198.51.100.1".parse::<IpAddr>().unwrap(),
             "the last hop the proxy saw, not what the client claimed first"
         );

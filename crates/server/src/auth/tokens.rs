@@ -16,11 +16,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac as _};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::RngCore as _;
+use secrecy::{ExposeSecret as _, SecretSlice};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// The `iss` of access tokens.
 pub const ISSUER: &str = "fieldnotes-server";
@@ -47,26 +47,17 @@ pub struct AccessClaims {
     pub exp: u64,
 }
 
-/// Signing and checking keys, and token lifetimes.
-#[derive(Clone)]
+/// Signing and checking keys, and token lifetimes. The keys are secrets, and `Debug` never
+/// shows them (jsonwebtoken's keys redact themselves).
+#[derive(Clone, Debug)]
 pub struct AuthKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
     /// Derives a refresh token's successor (see [`AuthKeys::successor_of`]).
-    successor_key: Vec<u8>,
+    successor_key: SecretSlice<u8>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
-}
-
-impl std::fmt::Debug for AuthKeys {
-    // Keys are secrets: never print them.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthKeys")
-            .field("access_ttl", &self.access_ttl)
-            .field("refresh_ttl", &self.refresh_ttl)
-            .finish_non_exhaustive()
-    }
 }
 
 impl AuthKeys {
@@ -88,17 +79,15 @@ impl AuthKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
-            successor_key,
+            successor_key: SecretSlice::from(successor_key),
             access_ttl,
             refresh_ttl,
         }
     }
 
     /// A fresh random signing secret (stored only if the database has none yet).
-    pub fn new_secret() -> Vec<u8> {
-        let mut secret = vec![0u8; 32];
-        rand::rng().fill_bytes(&mut secret);
-        secret
+    pub fn new_secret() -> Result<Vec<u8>, ApiError> {
+        random::<32>().map(Vec::from)
     }
 
     /// Sign an access token for `user_id` on `device_id` in session `session_id`.
@@ -130,7 +119,7 @@ impl AuthKeys {
             .map_err(|e| token_error(e.kind()))?;
         check_issued_at(claims.iat, jsonwebtoken::get_current_timestamp()).map_err(|message| {
             ApiError::Unauthorized {
-                code: "invalid_token",
+                code: ErrorCode::InvalidToken,
                 message: format!("the access token {message}"),
             }
         })?;
@@ -142,7 +131,7 @@ impl AuthKeys {
     pub fn successor_of(&self, presented: &str) -> (String, String) {
         let mut input = b"fieldnotes refresh successor v1\0".to_vec();
         input.extend_from_slice(presented.as_bytes());
-        let token = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.successor_key, &input));
+        let token = URL_SAFE_NO_PAD.encode(hmac_sha256(self.successor_key.expose_secret(), &input));
         let hash = hash_refresh_token(&token);
         (token, hash)
     }
@@ -209,39 +198,39 @@ fn json_error_sentence(e: &serde_json::Error) -> String {
 pub fn token_error(kind: &ErrorKind) -> ApiError {
     let (code, message) = match kind {
         ErrorKind::ExpiredSignature => (
-            "token_expired",
+            ErrorCode::TokenExpired,
             "the access token has expired; refresh it with the refresh token".to_owned(),
         ),
         ErrorKind::ImmatureSignature => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token is not valid yet (its nbf is in the future); check the device's \
              clock"
                 .to_owned(),
         ),
         ErrorKind::InvalidIssuer => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token was not issued by this server (wrong issuer)".to_owned(),
         ),
         ErrorKind::InvalidAudience => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token is not meant for this service (wrong audience)".to_owned(),
         ),
         ErrorKind::InvalidSignature => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token's signature does not match: it was altered or signed by someone \
              else"
                 .to_owned(),
         ),
         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "the access token is signed with an algorithm this server does not accept".to_owned(),
         ),
         ErrorKind::MissingRequiredClaim(claim) => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             format!("the access token has no `{claim}` claim"),
         ),
         other => (
-            "invalid_token",
+            ErrorCode::InvalidToken,
             format!(
                 "{}; sign in again",
                 describe_jwt_error("the access token", other)
@@ -254,13 +243,19 @@ pub fn token_error(kind: &ErrorKind) -> ApiError {
     }
 }
 
+/// `N` bytes from the operating system's random source.
+pub fn random<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::Internal(format!("the system's random source failed: {e}")))?;
+    Ok(bytes)
+}
+
 /// A new opaque refresh token and the hash to store for it.
-pub fn new_refresh_token() -> (String, String) {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = URL_SAFE_NO_PAD.encode(bytes);
+pub fn new_refresh_token() -> Result<(String, String), ApiError> {
+    let token = URL_SAFE_NO_PAD.encode(random::<32>()?);
     let hash = hash_refresh_token(&token);
-    (token, hash)
+    Ok((token, hash))
 }
 
 /// The stored form of a refresh token.
@@ -269,10 +264,8 @@ pub fn hash_refresh_token(token: &str) -> String {
 }
 
 /// A new random session id.
-pub fn new_session_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
+pub fn new_session_id() -> Result<String, ApiError> {
+    Ok(hex::encode(random::<16>()?))
 }
 
 #[cfg(test)]
@@ -321,7 +314,7 @@ mod tests {
             .issue_access("sw-1", "dev-1", "s1", now() - 7200)
             .unwrap();
         match keys.verify_access(&token) {
-            Err(ApiError::Unauthorized { code, .. }) => assert_eq!(code, "token_expired"),
+            Err(ApiError::Unauthorized { code, .. }) => assert_eq!(code.as_str(), "token_expired"),
             other => panic!("expected expiry, got {other:?}"),
         }
     }
@@ -376,8 +369,8 @@ mod tests {
 
     #[test]
     fn refresh_tokens_are_random_and_stored_hashed() {
-        let (a, hash_a) = new_refresh_token();
-        let (b, _) = new_refresh_token();
+        let (a, hash_a) = new_refresh_token().unwrap();
+        let (b, _) = new_refresh_token().unwrap();
         assert_ne!(a, b);
         assert_eq!(hash_a, hash_refresh_token(&a));
         assert!(!hash_a.contains(&a));

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use fieldnotes_protocol::Role;
 use fieldnotes_protocol::admin::{
     Device, Listing, NewTeam, NewUser, Team, TeamPatch, User, UserPatch,
 };
@@ -11,10 +12,11 @@ use fieldnotes_store::directory::{DeviceRecord, TeamRecord, UserRecord, UserUpda
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
-use super::{check_id, check_name, now_ms, parse_role, rfc3339};
+use super::{check_id, check_name, parse_role};
 use crate::auth::AdminDevice;
 use crate::auth::password::{check_new_password, hash_password_blocking};
-use crate::error::ApiError;
+use crate::clock::{now_ms, rfc3339};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub(crate) fn team_view(t: TeamRecord) -> Team {
@@ -29,7 +31,7 @@ pub(crate) fn team_view(t: TeamRecord) -> Team {
 fn check_plan_limit(limit: Option<u32>) -> Result<Option<i64>, ApiError> {
     match limit {
         Some(n) if !(1..=20).contains(&n) => Err(ApiError::bad_request(
-            "invalid_plan_point_limit",
+            ErrorCode::InvalidPlanPointLimit,
             format!("plan_point_limit must be between 1 and 20, got {n}"),
         )),
         other => Ok(other.map(i64::from)),
@@ -133,18 +135,12 @@ pub async fn create_user(
     }
     if req.password.is_none() && req.external_subject.is_none() {
         return Err(ApiError::bad_request(
-            "no_credential",
+            ErrorCode::NoCredential,
             "give the person a password, or the external_subject their identity provider \
              signs them in with; otherwise they cannot sign in",
         ));
     }
-    let password_hash = match req.password {
-        Some(password) => {
-            check_new_password(&password)?;
-            Some(hash_password_blocking(password).await?)
-        }
-        None => None,
-    };
+    let password_hash = hash_new_password(req.password).await?;
     let now = now_ms();
     let user = UserRecord {
         user_id,
@@ -159,6 +155,15 @@ pub async fn create_user(
     };
     state.store.create_user(&user, &admin.actor(now)).await?;
     Ok((StatusCode::CREATED, Json(user_view(user)?)))
+}
+
+/// The stored hash of a new password, if one is given and acceptable.
+async fn hash_new_password(password: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(password) = password else {
+        return Ok(None);
+    };
+    check_new_password(&password)?;
+    Ok(Some(hash_password_blocking(password).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,20 +198,14 @@ pub async fn update_user(
         check_id("team_id", team_id)?;
     }
     if user_id == admin.user.user_id
-        && (req.active == Some(false) || req.role.is_some_and(|r| r.as_str() != "admin"))
+        && (req.active == Some(false) || req.role.is_some_and(|r| r != Role::Admin))
     {
         return Err(ApiError::bad_request(
-            "own_account",
+            ErrorCode::OwnAccount,
             "an admin cannot disable or demote their own account; ask another admin",
         ));
     }
-    let password_hash = match req.password {
-        Some(password) => {
-            check_new_password(&password)?;
-            Some(hash_password_blocking(password).await?)
-        }
-        None => None,
-    };
+    let password_hash = hash_new_password(req.password).await?;
     let update = UserUpdate {
         display_name: req.display_name,
         role: req.role.map(|r| r.as_str().to_owned()),

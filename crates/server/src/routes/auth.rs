@@ -11,31 +11,34 @@ use fieldnotes_protocol::auth::{
 };
 use fieldnotes_store::StoreError;
 use fieldnotes_store::directory::{
-    NewAudit, NewDevice, RefreshOutcome, RefreshRotation, UserRecord,
+    DeviceRecord, NewAudit, NewDevice, RefreshOutcome, RefreshRotation, UserRecord,
 };
 
 use super::extract::ApiJson;
-use super::{check_id, now_ms, user_info};
+use super::{check_id, user_info};
 use crate::auth::AuthDevice;
+use crate::auth::extract::active_user;
 use crate::auth::password::{MAX_PASSWORD_CHARS, verify_password_blocking};
-use crate::auth::throttle::normalise_username;
-use crate::auth::tokens::{hash_refresh_token, new_refresh_token, new_session_id};
-use crate::error::ApiError;
+use crate::auth::throttle::{AddressTry, normalise_username};
+use crate::auth::tokens::{hash_refresh_token, new_refresh_token, new_session_id, random};
+use crate::clock::now_ms;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// `POST /v1/auth/login`: sign in with a password, registering the device.
 ///
 /// Checked in this order, so that nothing unbounded reaches the audit log or the password
-/// hasher: the shape of the username, password and device; the per-username throttle; then the
-/// password (the per-address throttle is a layer in front of this handler).
+/// hasher: the per-address throttle; the shape of the username, password and device; the
+/// per-username throttle; then the password.
 pub async fn login(
+    _: AddressTry,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<PasswordLogin>,
 ) -> Result<Json<Session>, ApiError> {
     let username = req.username.trim();
     if !valid_username(username) {
         return Err(ApiError::bad_request(
-            "invalid_username",
+            ErrorCode::InvalidUsername,
             format!(
                 "a username is 1 to {MAX_USERNAME_CHARS} letters, digits, '-', '_', '.' or '@'; \
                  check what was typed"
@@ -44,7 +47,7 @@ pub async fn login(
     }
     if req.password.is_empty() || req.password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(ApiError::bad_request(
-            "invalid_password",
+            ErrorCode::InvalidPassword,
             format!("a password is 1 to {MAX_PASSWORD_CHARS} characters; check what was typed"),
         ));
     }
@@ -69,7 +72,7 @@ pub async fn login(
             )
             .await?;
         return Err(ApiError::Unauthorized {
-            code: "invalid_credentials",
+            code: ErrorCode::InvalidCredentials,
             message: "the username or password is wrong".to_owned(),
         });
     }
@@ -79,6 +82,7 @@ pub async fn login(
 
 /// `POST /v1/auth/external`: sign in with a token from the authority's identity provider.
 pub async fn external(
+    _: AddressTry,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ExternalLogin>,
 ) -> Result<Json<Session>, ApiError> {
@@ -94,7 +98,7 @@ pub async fn external(
         .get_user_by_subject(&claims.sub)
         .await?
         .ok_or_else(|| ApiError::Unauthorized {
-            code: "unknown_identity",
+            code: ErrorCode::UnknownIdentity,
             message: format!(
                 "no Fieldnotes account is linked to identity {:?} at {}; ask an admin to link it",
                 claims.sub, idp.issuer
@@ -122,7 +126,7 @@ pub(crate) fn check_username(username: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     Err(ApiError::bad_request(
-        "invalid_username",
+        ErrorCode::InvalidUsername,
         format!(
             "a username must be 1 to {MAX_USERNAME_CHARS} letters, digits, '-', '_', '.' or '@' \
              (no spaces)"
@@ -138,7 +142,7 @@ fn check_device(device: &DeviceInfo) -> Result<(), ApiError> {
         && device.actor_id.bytes().all(|b| b.is_ascii_hexdigit());
     if !actor_ok {
         return Err(ApiError::bad_request(
-            "invalid_device",
+            ErrorCode::InvalidDevice,
             format!(
                 "actor_id {:?} must be the device's automerge actor id: 2 to 64 hex digits",
                 device.actor_id
@@ -148,7 +152,7 @@ fn check_device(device: &DeviceInfo) -> Result<(), ApiError> {
     let name_len = device.name.chars().count();
     if name_len == 0 || name_len > 100 {
         return Err(ApiError::bad_request(
-            "invalid_device",
+            ErrorCode::InvalidDevice,
             "the device name must be 1 to 100 characters (for example \"Sam's laptop\")",
         ));
     }
@@ -164,7 +168,7 @@ async fn start_session(
 ) -> Result<Json<Session>, ApiError> {
     if !user.active {
         return Err(ApiError::Forbidden {
-            code: "account_disabled",
+            code: ErrorCode::AccountDisabled,
             message: format!(
                 "the account {} is disabled; ask an administrator",
                 user.username
@@ -172,8 +176,7 @@ async fn start_session(
         });
     }
     let now = now_ms();
-    let mut store_key = vec![0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut store_key);
+    let store_key = random::<32>()?.to_vec();
     let record = state
         .store
         .register_device(
@@ -190,8 +193,8 @@ async fn start_session(
     if record.revoked_at_ms.is_some() {
         return Err(ApiError::device_revoked());
     }
-    let session_id = new_session_id();
-    let (refresh, refresh_hash) = new_refresh_token();
+    let session_id = new_session_id()?;
+    let (refresh, refresh_hash) = new_refresh_token()?;
     let refresh_ttl = state.auth.refresh_ttl;
     state
         .store
@@ -244,15 +247,7 @@ pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Json<Tokens>, ApiError> {
-    if req.refresh_token.is_empty() || req.refresh_token.len() > 256 {
-        return Err(ApiError::Unauthorized {
-            code: "refresh_invalid",
-            message: "this is not a refresh token from this server; sign in again".to_owned(),
-        });
-    }
-    if let Some(device_id) = &req.device_id {
-        check_id("device_id", device_id)?;
-    }
+    check_refresh_request(&req)?;
     let now = now_ms();
     // Derived from the presented token, so a retry names the same successor.
     let (next, next_hash) = state.auth.successor_of(&req.refresh_token);
@@ -268,60 +263,8 @@ pub async fn refresh(
             grace_ms: ms(state.policy.refresh_grace),
         })
         .await?;
-    let mut refresh_expires_in = refresh_ttl.as_secs();
-    let device = match outcome {
-        RefreshOutcome::Rotated { device } => device,
-        RefreshOutcome::Replayed {
-            device,
-            expires_at_ms,
-        } => {
-            tracing::info!(device_id = %device.device_id,
-                "a refresh token came back from its own device within the grace window; \
-                 its successor is sent again");
-            refresh_expires_in =
-                u64::try_from(expires_at_ms.saturating_sub(now) / 1000).unwrap_or(0);
-            device
-        }
-        RefreshOutcome::Reused { device_id } => {
-            tracing::warn!(%device_id, "a used refresh token came back; the session is ended");
-            return Err(ApiError::Unauthorized {
-                code: "refresh_reused",
-                message: "this refresh token was already used, so a copy of it may exist \
-                          elsewhere; the device's session has been ended for safety. Sign in \
-                          again"
-                    .to_owned(),
-            });
-        }
-        RefreshOutcome::Unknown => {
-            return Err(ApiError::Unauthorized {
-                code: "refresh_invalid",
-                message: "this refresh token is not known to the server; sign in again".to_owned(),
-            });
-        }
-        RefreshOutcome::Expired => {
-            return Err(ApiError::Unauthorized {
-                code: "refresh_invalid",
-                message: "this refresh token has expired; sign in again".to_owned(),
-            });
-        }
-        RefreshOutcome::SessionEnded => {
-            return Err(ApiError::Unauthorized {
-                code: "session_ended",
-                message: "the session this refresh token belongs to has ended; sign in again"
-                    .to_owned(),
-            });
-        }
-        RefreshOutcome::Revoked { .. } => return Err(ApiError::device_revoked()),
-    };
-    let user = state
-        .store
-        .get_user(&device.user_id)
-        .await?
-        .filter(|u| u.active)
-        .ok_or_else(|| ApiError::Unauthorized {
-            code: "session_ended",
-            message: "this account is no longer active; ask an administrator".to_owned(),
-        })?;
+    let (device, refresh_expires_in) = rotated(outcome, now, refresh_ttl)?;
+    let user = active_user(&state, &device.user_id).await?;
     let session_id = device
         .session_id
         .as_deref()
@@ -336,6 +279,73 @@ pub async fn refresh(
         refresh_token: next,
         refresh_expires_in,
     }))
+}
+
+/// Refuse a refresh request whose token or device id cannot be one this server issued.
+fn check_refresh_request(req: &RefreshRequest) -> Result<(), ApiError> {
+    if req.refresh_token.is_empty() || req.refresh_token.len() > MAX_REFRESH_TOKEN_BYTES {
+        return Err(refresh_invalid(
+            "this is not a refresh token from this server; sign in again",
+        ));
+    }
+    if let Some(device_id) = &req.device_id {
+        check_id("device_id", device_id)?;
+    }
+    Ok(())
+}
+
+/// Longest refresh token looked up (the server's own are 43 characters).
+const MAX_REFRESH_TOKEN_BYTES: usize = 256;
+
+fn refresh_invalid(message: &str) -> ApiError {
+    ApiError::Unauthorized {
+        code: ErrorCode::RefreshInvalid,
+        message: message.to_owned(),
+    }
+}
+
+/// The device whose token was rotated and how long its new refresh token lives (seconds), or
+/// why there is no new token.
+fn rotated(
+    outcome: RefreshOutcome,
+    now: i64,
+    refresh_ttl: std::time::Duration,
+) -> Result<(DeviceRecord, u64), ApiError> {
+    match outcome {
+        RefreshOutcome::Rotated { device } => Ok((device, refresh_ttl.as_secs())),
+        RefreshOutcome::Replayed {
+            device,
+            expires_at_ms,
+        } => {
+            tracing::info!(device_id = %device.device_id,
+                "a refresh token came back from its own device within the grace window; \
+                 its successor is sent again");
+            let left = u64::try_from(expires_at_ms.saturating_sub(now) / 1000).unwrap_or(0);
+            Ok((device, left))
+        }
+        RefreshOutcome::Reused { device_id } => {
+            tracing::warn!(%device_id, "a used refresh token came back; the session is ended");
+            Err(ApiError::Unauthorized {
+                code: ErrorCode::RefreshReused,
+                message: "this refresh token was already used, so a copy of it may exist \
+                          elsewhere; the device's session has been ended for safety. Sign in \
+                          again"
+                    .to_owned(),
+            })
+        }
+        RefreshOutcome::Unknown => Err(refresh_invalid(
+            "this refresh token is not known to the server; sign in again",
+        )),
+        RefreshOutcome::Expired => Err(refresh_invalid(
+            "this refresh token has expired; sign in again",
+        )),
+        RefreshOutcome::SessionEnded => Err(ApiError::Unauthorized {
+            code: ErrorCode::SessionEnded,
+            message: "the session this refresh token belongs to has ended; sign in again"
+                .to_owned(),
+        }),
+        RefreshOutcome::Revoked { .. } => Err(ApiError::device_revoked()),
+    }
 }
 
 /// `POST /v1/auth/logout`: end this device's session.

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::admin::{
     AccessGrant, AccessRequest, Allocate, Allocation, AllocationHistory, AuditEntry, Child,
     Listing, NewChild, NewReferral, Referral,
@@ -12,15 +13,16 @@ use fieldnotes_protocol::admin::{
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_store::directory::{
     AllocationRecord, AuditFilter, AuditRecord, ChildRecord, GrantFilter, GrantRecord,
-    NewReferral as StoreReferral, ReferralRecord,
+    NewReferral as StoreReferral, ReferralRecord, UserRecord,
 };
 use serde::Deserialize;
 use time::macros::format_description;
 
 use super::extract::{ApiJson, ApiQuery};
-use super::{check_id, check_name, now_ms, parse_role, rfc3339, scope_of, today};
+use super::{check_id, check_name, parse_role, scope_of};
 use crate::auth::AuthDevice;
-use crate::error::ApiError;
+use crate::clock::{now_ms, rfc3339, today};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Default length of access outside allocation.
@@ -100,6 +102,17 @@ async fn child(state: &AppState, child_id: &str) -> Result<ChildRecord, ApiError
         .ok_or_else(|| not_found(child_id))
 }
 
+/// The person `user_id`, or "not found".
+async fn person(state: &AppState, user_id: &str) -> Result<UserRecord, ApiError> {
+    state
+        .store
+        .get_user(user_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: format!("person {user_id}"),
+        })
+}
+
 fn not_found(child_id: &str) -> ApiError {
     ApiError::NotFound {
         what: format!("child {child_id} (or it is not in your scope)"),
@@ -118,7 +131,7 @@ async fn visible_child(
         return Ok(child);
     }
     let scope = scope_of(state, auth).await?;
-    if scope.can_read(&fieldnotes_model::scope::child(child_id)) {
+    if scope.can_read(&ScopeKey::child(child_id).to_string()) {
         Ok(child)
     } else {
         Err(not_found(child_id))
@@ -178,7 +191,7 @@ pub async fn list(
                 .list_children(None)
                 .await?
                 .into_iter()
-                .filter(|c| scope.can_read(&fieldnotes_model::scope::child(&c.child_id)))
+                .filter(|c| scope.can_read(&ScopeKey::child(c.child_id.as_str()).to_string()))
                 .collect()
         }
     };
@@ -200,16 +213,10 @@ pub async fn allocate(
     if !manages(&auth, &child.team_id) {
         return Err(not_manager(&auth, &child, "allocate this child"));
     }
-    let worker = state
-        .store
-        .get_user(&req.worker_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("person {}", req.worker_id),
-        })?;
+    let worker = person(&state, &req.worker_id).await?;
     if parse_role(&worker.role)? != Role::SocialWorker || !worker.active {
         return Err(ApiError::bad_request(
-            "not_a_case_holder",
+            ErrorCode::NotACaseHolder,
             format!(
                 "{} is {} ({}); children are allocated to an active social worker",
                 worker.user_id,
@@ -220,7 +227,7 @@ pub async fn allocate(
     }
     if auth.role == Role::Manager && worker.team_id.as_deref() != Some(child.team_id.as_str()) {
         return Err(ApiError::bad_request(
-            "other_team",
+            ErrorCode::OtherTeam,
             format!(
                 "{} is not in team {}; a manager allocates within their team (an admin can move \
                  a child between teams)",
@@ -282,7 +289,7 @@ pub async fn allocations(
 fn check_date(field: &str, value: &str) -> Result<time::Date, ApiError> {
     time::Date::parse(value, format_description!("[year]-[month]-[day]")).map_err(|_| {
         ApiError::bad_request(
-            "invalid_date",
+            ErrorCode::InvalidDate,
             format!("{field} must be a date like 2026-12-15, got {value:?}"),
         )
     })
@@ -302,16 +309,10 @@ pub async fn refer(
             "only the case holder, a manager of the team or an admin can refer this young person",
         ));
     }
-    let youth_worker = state
-        .store
-        .get_user(&req.youth_worker_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("person {}", req.youth_worker_id),
-        })?;
+    let youth_worker = person(&state, &req.youth_worker_id).await?;
     if parse_role(&youth_worker.role)? != Role::YouthWorker || !youth_worker.active {
         return Err(ApiError::bad_request(
-            "not_a_youth_worker",
+            ErrorCode::NotAYouthWorker,
             format!(
                 "{} is not an active youth worker; referrals are to youth workers",
                 youth_worker.user_id
@@ -323,7 +324,7 @@ pub async fn refer(
     let end = check_date("planned_end", &req.planned_end)?;
     if end < start {
         return Err(ApiError::bad_request(
-            "invalid_date",
+            ErrorCode::InvalidDate,
             format!(
                 "planned_end ({}) is before starts_on ({starts_on})",
                 req.planned_end
@@ -407,7 +408,7 @@ pub async fn request_access(
     super::check_reason_length(reason)?;
     if reason.chars().count() < 10 {
         return Err(ApiError::bad_request(
-            "reason_required",
+            ErrorCode::ReasonRequired,
             "say why you need this child's record (at least 10 characters, for example \"duty: \
              school called about Sam, case holder on leave\"); it is kept in the audit log and \
              shown to the team manager",
@@ -416,7 +417,7 @@ pub async fn request_access(
     let minutes = req.minutes.unwrap_or(DEFAULT_ACCESS_MINUTES);
     if !(1..=MAX_ACCESS_MINUTES).contains(&minutes) {
         return Err(ApiError::bad_request(
-            "invalid_minutes",
+            ErrorCode::InvalidMinutes,
             format!("minutes must be between 1 and {MAX_ACCESS_MINUTES}, got {minutes}"),
         ));
     }
@@ -530,13 +531,7 @@ pub async fn audit(
     auth: AuthDevice,
     ApiQuery(q): ApiQuery<AuditParams>,
 ) -> Result<Json<Listing<AuditEntry>>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("limit must be between 1 and 1000, got {limit}"),
-        ));
-    }
+    let limit = super::list_limit(q.limit)?;
     match auth.role {
         Role::Admin => {}
         Role::Manager => {

@@ -7,13 +7,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use fieldnotes_model::{DiffSpan, Document, hash_hex, parse_hash, text_diff};
 use fieldnotes_protocol::review::{DiffSpanView, VersionView};
+use fieldnotes_store::StoredDocument;
 use serde::{Deserialize, Serialize};
 
 use super::extract::ApiQuery;
-
-use super::{rfc3339, scope_of};
+use super::scope_of;
 use crate::auth::AuthDevice;
-use crate::error::ApiError;
+use crate::clock::rfc3339;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// `GET /v1/documents/{id}`.
@@ -36,7 +37,7 @@ async fn readable(
     state: &AppState,
     auth: &AuthDevice,
     doc_id: &str,
-) -> Result<fieldnotes_store::StoredDocument, ApiError> {
+) -> Result<StoredDocument, ApiError> {
     let scope = scope_of(state, auth).await?;
     state
         .store
@@ -48,14 +49,19 @@ async fn readable(
         })
 }
 
+/// The stored document as the model reads it.
+fn load(doc_id: &str, stored: &StoredDocument) -> Result<Document, ApiError> {
+    Document::load(doc_id, &stored.snapshot)
+        .map_err(|e| ApiError::Internal(format!("stored document {doc_id} does not load: {e}")))
+}
+
 pub async fn show(
     State(state): State<AppState>,
     auth: AuthDevice,
     Path(doc_id): Path<String>,
 ) -> Result<Json<DocumentView>, ApiError> {
     let stored = readable(&state, &auth, &doc_id).await?;
-    let mut document = Document::load(&doc_id, &stored.snapshot)
-        .map_err(|e| ApiError::Internal(format!("stored document {doc_id} does not load: {e}")))?;
+    let mut document = load(&doc_id, &stored)?;
     let record = document
         .read()
         .map_err(|e| ApiError::Internal(format!("stored document {doc_id} does not read: {e}")))?;
@@ -115,8 +121,7 @@ pub async fn history(
     Path(doc_id): Path<String>,
 ) -> Result<Json<Vec<VersionView>>, ApiError> {
     let stored = readable(&state, &auth, &doc_id).await?;
-    let mut document = Document::load(&doc_id, &stored.snapshot)
-        .map_err(|e| ApiError::Internal(format!("stored document {doc_id} does not load: {e}")))?;
+    let mut document = load(&doc_id, &stored)?;
     let changes = state.store.document_changes(&doc_id).await?;
     let received: HashMap<&str, (&str, i64)> = changes
         .iter()
@@ -172,16 +177,18 @@ pub async fn diff(
     ApiQuery(q): ApiQuery<DiffParams>,
 ) -> Result<Json<Vec<DiffSpanView>>, ApiError> {
     let stored = readable(&state, &auth, &doc_id).await?;
-    let document = Document::load(&doc_id, &stored.snapshot)
-        .map_err(|e| ApiError::Internal(format!("stored document {doc_id} does not load: {e}")))?;
+    let document = load(&doc_id, &stored)?;
     let field = q.field.as_deref().unwrap_or("body");
     let text_at = |version: &str| -> Result<String, ApiError> {
         let hash = parse_hash(version).map_err(|e| {
-            ApiError::bad_request("invalid_version", format!("{e}; take one from the history"))
+            ApiError::bad_request(
+                ErrorCode::InvalidVersion,
+                format!("{e}; take one from the history"),
+            )
         })?;
         document.field_text_at(&[hash], field).map_err(|e| {
             ApiError::bad_request(
-                "invalid_version",
+                ErrorCode::InvalidVersion,
                 format!("cannot read {field} at version {version}: {e}"),
             )
         })

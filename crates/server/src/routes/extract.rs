@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// The whole request body, decompressed and within the server's size limit.
@@ -25,7 +25,7 @@ impl FromRequest<AppState> for RawBody {
                 })
             }
             Err(rejection) => Err(ApiError::bad_request(
-                "unreadable_body",
+                ErrorCode::UnreadableBody,
                 format!(
                     "the request body could not be read ({}); if it is compressed, it must be \
                      valid gzip with `Content-Encoding: gzip`",
@@ -55,7 +55,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut json = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut json).map_err(|e| {
         ApiError::bad_request(
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("the request body is not as expected: {e}"),
         )
     })
@@ -72,6 +72,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(value)| ApiQuery(value))
-            .map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))
+            .map_err(|rejection| {
+                ApiError::bad_request(ErrorCode::InvalidQuery, rejection.body_text())
+            })
     }
 }

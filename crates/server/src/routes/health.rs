@@ -15,7 +15,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use fieldnotes_protocol::{ErrorBody, SYNC_PATH};
+use fieldnotes_protocol::{ErrorBody, ErrorCode, SYNC_PATH};
 use fieldnotes_store::StorageFailure;
 
 use crate::state::AppState;
@@ -81,9 +81,7 @@ pub async fn live() -> &'static str {
 
 /// The process can read and write its database.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let now = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(i64::MAX);
-    if let Err(e) = state.store.probe_write(now).await {
+    if let Err(e) = state.store.probe_write(crate::clock::now_ms()).await {
         let failure = e.storage_failure().unwrap_or(StorageFailure::Unavailable);
         tracing::error!(error = %e, reason = failure.as_str(), "readiness: the database takes no writes");
         state.storage.record(failure);
@@ -97,7 +95,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 
 fn not_ready(failure: StorageFailure, when: String) -> Response {
     let body = ErrorBody {
-        code: "storage_unavailable".into(),
+        code: ErrorCode::StorageUnavailable.as_str().to_owned(),
         message: format!(
             "not ready: {} ({when}); devices keep their work until it can be stored",
             failure.describe()

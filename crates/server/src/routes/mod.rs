@@ -20,20 +20,20 @@ use fieldnotes_protocol::{HEALTH_PATH, QUARANTINE_PATH, READY_PATH, SYNC_PATH};
 use fieldnotes_store::directory::UserRecord;
 
 use crate::auth::AuthDevice;
-use crate::auth::throttle::AddressLayer;
-use crate::error::ApiError;
+use crate::clock;
+use crate::error::{ApiError, ErrorCode};
 use crate::scope::Scope;
 use crate::state::AppState;
 
 /// Every route the server answers. Only the health checks and sign-in work without an access
-/// token; every other handler takes an authenticated device. The sign-in routes go through
-/// `sign_in`, the per-address throttle.
-pub fn router(sign_in: AddressLayer) -> Router<AppState> {
+/// token; every other handler takes an authenticated device. The sign-in handlers take a
+/// try from the per-address throttle first.
+pub fn router() -> Router<AppState> {
     Router::new()
         .route(HEALTH_PATH, get(health::live))
         .route(READY_PATH, get(health::ready))
-        .route(LOGIN_PATH, post(auth::login).layer(sign_in.clone()))
-        .route(EXTERNAL_LOGIN_PATH, post(auth::external).layer(sign_in))
+        .route(LOGIN_PATH, post(auth::login))
+        .route(EXTERNAL_LOGIN_PATH, post(auth::external))
         .route(REFRESH_PATH, post(auth::refresh))
         .route(LOGOUT_PATH, post(auth::logout))
         .route(ME_PATH, get(auth::me))
@@ -93,7 +93,7 @@ pub(crate) fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(
-            "invalid_id",
+            ErrorCode::InvalidId,
             format!("{field} {value:?} must be 1 to 100 letters, digits, '-', '_', '.' or '@'"),
         ))
     }
@@ -103,11 +103,29 @@ pub(crate) fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
 pub(crate) fn check_name(field: &str, value: &str) -> Result<(), ApiError> {
     if value.trim().is_empty() || value.chars().count() > 200 {
         return Err(ApiError::bad_request(
-            "invalid_name",
+            ErrorCode::InvalidName,
             format!("{field} must be 1 to 200 characters and not blank"),
         ));
     }
     Ok(())
+}
+
+/// Entries a listing answers with when the request names no `limit`.
+pub(crate) const DEFAULT_LIST_LIMIT: u32 = 100;
+/// Most entries one listing answers with.
+pub(crate) const MAX_LIST_LIMIT: u32 = 1000;
+
+/// A listing's `limit` parameter: [`DEFAULT_LIST_LIMIT`] when not given, refused outside 1 to
+/// [`MAX_LIST_LIMIT`].
+pub(crate) fn list_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
+    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            format!("limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}"),
+        ));
+    }
+    Ok(limit)
 }
 
 /// Longest reason kept with a decision or an access grant.
@@ -117,7 +135,7 @@ pub(crate) const MAX_REASON_CHARS: usize = 1000;
 pub(crate) fn check_reason_length(reason: &str) -> Result<(), ApiError> {
     if reason.chars().count() > MAX_REASON_CHARS {
         return Err(ApiError::bad_request(
-            "reason_too_long",
+            ErrorCode::ReasonTooLong,
             format!(
                 "a reason can be at most {MAX_REASON_CHARS} characters; say it in short and \
                  keep the detail in the record itself"
@@ -144,38 +162,17 @@ pub(crate) fn user_info(user: &UserRecord) -> Result<UserInfo, ApiError> {
 
 /// The caller's scope now.
 pub(crate) async fn scope_of(state: &AppState, auth: &AuthDevice) -> Result<Scope, ApiError> {
-    let now = now_ms();
+    let now = clock::now();
+    let now_ms = clock::millis(now);
     let grace = i64::try_from(state.policy.late_work.as_millis()).unwrap_or(i64::MAX);
     let facts = state
         .store
-        .scope_facts(&auth.user, now, &today_at(now), now.saturating_sub(grace))
+        .scope_facts(
+            &auth.user,
+            now_ms,
+            &clock::date(now),
+            now_ms.saturating_sub(grace),
+        )
         .await?;
     Ok(Scope::from_facts(&facts, auth.role))
-}
-
-/// Today's date (UTC), `YYYY-MM-DD`.
-pub(crate) fn today() -> String {
-    today_at(now_ms())
-}
-
-fn today_at(ms: i64) -> String {
-    rfc3339(ms).chars().take(10).collect()
-}
-
-/// Milliseconds since the Unix epoch, from the server's clock.
-pub(crate) fn now_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-/// Milliseconds since the epoch as RFC 3339 UTC text; an out-of-range value is shown as the
-/// number itself rather than failing a listing.
-pub(crate) fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("{ms}ms"))
 }

@@ -9,9 +9,10 @@ use fieldnotes_protocol::{QuarantineItem, QuarantineList};
 use serde::Deserialize;
 
 use super::extract::ApiQuery;
-use super::rfc3339;
+use super::list_limit;
 use crate::auth::AdminDevice;
-use crate::error::ApiError;
+use crate::clock::rfc3339;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -19,7 +20,8 @@ use crate::state::AppState;
 pub struct ListParams {
     /// Return entries with ids greater than this.
     after: Option<i64>,
-    /// At most this many entries (1–1000, default 100).
+    /// At most this many entries (1 to [`super::MAX_LIST_LIMIT`], default
+    /// [`super::DEFAULT_LIST_LIMIT`]).
     limit: Option<u32>,
 }
 
@@ -29,13 +31,7 @@ pub async fn list(
     AdminDevice(_): AdminDevice,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<QuarantineList>, ApiError> {
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("limit must be between 1 and 1000, got {limit}"),
-        ));
-    }
+    let limit = list_limit(params.limit)?;
     let records = state.store.list_quarantine(params.after, limit).await?;
     let items = records
         .into_iter()
@@ -60,7 +56,7 @@ pub async fn payload(
 ) -> Result<impl IntoResponse, ApiError> {
     let id: i64 = id.parse().map_err(|_| {
         ApiError::bad_request(
-            "invalid_id",
+            ErrorCode::InvalidId,
             format!("quarantine id must be a number, got {id:?}"),
         )
     })?;

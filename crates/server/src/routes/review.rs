@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use fieldnotes_protocol::ReviewStatus;
 use fieldnotes_protocol::admin::Listing;
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_protocol::review::{
@@ -22,9 +23,9 @@ use fieldnotes_store::review::{ReviewFilter, ReviewRecord};
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
-use super::{now_ms, rfc3339};
 use crate::auth::AuthDevice;
-use crate::error::ApiError;
+use crate::clock::{now_ms, rfc3339};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// Who may review: admins everything, managers their own team's items.
@@ -59,6 +60,13 @@ async fn attribute(
     Ok(())
 }
 
+/// The item's kind, read from the store's text.
+fn item_kind(record: &ReviewRecord) -> Result<ItemKind, ApiError> {
+    ItemKind::parse(&record.item_kind).ok_or_else(|| {
+        ApiError::Internal(format!("review item kind {:?} unknown", record.item_kind))
+    })
+}
+
 fn view(record: ReviewRecord) -> Result<ReviewItem, ApiError> {
     let corrupt = |what: &str, e: serde_json::Error| {
         ApiError::Internal(format!("review item {}: {what}: {e}", record.item_id))
@@ -72,9 +80,7 @@ fn view(record: ReviewRecord) -> Result<ReviewItem, ApiError> {
         .map(serde_json::from_str)
         .transpose()
         .map_err(|e| corrupt("decision", e))?;
-    let item_kind = ItemKind::parse(&record.item_kind).ok_or_else(|| {
-        ApiError::Internal(format!("review item kind {:?} unknown", record.item_kind))
-    })?;
+    let item_kind = item_kind(&record)?;
     Ok(ReviewItem {
         item_id: record.item_id,
         doc_id: record.doc_id,
@@ -129,29 +135,13 @@ pub async fn list(
             "a manager reviews their own team's items ({own}), not {asked}'s"
         )));
     }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("limit must be between 1 and 1000, got {limit}"),
-        ));
-    }
-    let status = match q.status.as_deref() {
-        None | Some("open") => Some("open".to_owned()),
-        Some("all") => None,
-        Some(s @ ("resolved" | "dismissed")) => Some(s.to_owned()),
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("status {other:?} is not one of open, resolved, dismissed, all"),
-            ));
-        }
-    };
+    let limit = super::list_limit(q.limit)?;
+    let status = status_filter(q.status.as_deref())?;
     if let Some(item) = &q.item
         && ItemKind::parse(item).is_none()
     {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!(
                 "item {item:?} is not one of conflict, amendment, pending_amendment, \
                  plan_limit, invalid_merge"
@@ -163,7 +153,8 @@ pub async fn list(
     let records = state
         .store
         .list_review(&ReviewFilter {
-            status,
+            // The store's filter keeps statuses as text.
+            status: status.map(|s| s.as_str().to_owned()),
             team_id: own_team.or(q.team),
             child_id: q.child,
             doc_kind: q.kind,
@@ -183,6 +174,20 @@ pub async fn list(
         items.push(item);
     }
     Ok(Json(Listing { items }))
+}
+
+/// The statuses a listing asks for: `open` when not given, every status for `all`.
+fn status_filter(status: Option<&str>) -> Result<Option<ReviewStatus>, ApiError> {
+    match status {
+        None => Ok(Some(ReviewStatus::Open)),
+        Some("all") => Ok(None),
+        Some(text) => ReviewStatus::parse(text).map(Some).ok_or_else(|| {
+            ApiError::bad_request(
+                ErrorCode::InvalidQuery,
+                format!("status {text:?} is not one of open, resolved, dismissed, all"),
+            )
+        }),
+    }
 }
 
 /// The item, if the caller may review it; otherwise "not found".
@@ -236,7 +241,7 @@ pub async fn resolve(
     let changes = state.store.document_changes(&record.doc_id).await?;
     let Some(change) = changes.iter().find(|c| c.hash == req.change) else {
         return Err(ApiError::bad_request(
-            "change_not_synced",
+            ErrorCode::ChangeNotSynced,
             format!(
                 "change {} is not stored for document {}: sync the resolving edit first, then \
                  resolve",
@@ -246,7 +251,7 @@ pub async fn resolve(
     };
     if change.received_at_ms < record.updated_at_ms {
         return Err(ApiError::bad_request(
-            "stale_change",
+            ErrorCode::StaleChange,
             format!(
                 "change {} is older than the item's last update: the item changed since; look \
                  at it again and settle it with a new edit",
@@ -256,7 +261,7 @@ pub async fn resolve(
     }
     if change.device_id != auth.device_id() {
         return Err(ApiError::bad_request(
-            "not_your_change",
+            ErrorCode::NotYourChange,
             format!(
                 "change {} was written on device {}, not this one: a resolution is your own \
                  edit",
@@ -273,20 +278,20 @@ pub async fn resolve(
 /// recorded as resolved (accepted), not dismissed. A change that is only an earlier side
 /// means the item changed since the reviewer looked at it.
 fn acceptance(record: &ReviewRecord, req: &ResolveRequest) -> Result<bool, ApiError> {
-    let kind = ItemKind::parse(&record.item_kind);
-    if !matches!(kind, Some(ItemKind::Amendment | ItemKind::PendingAmendment)) {
+    let kind = item_kind(record)?;
+    if !matches!(kind, ItemKind::Amendment | ItemKind::PendingAmendment) {
         return Ok(false);
     }
     let sides: Vec<Side> = serde_json::from_str(&record.sides)
         .map_err(|e| ApiError::Internal(format!("review item {}: sides: {e}", record.item_id)))?;
     // A pending amendment's first side is the locked version; the rest are the edits.
-    let skip = usize::from(kind == Some(ItemKind::PendingAmendment));
+    let skip = usize::from(kind == ItemKind::PendingAmendment);
     let amending: Vec<&Side> = sides.iter().skip(skip).collect();
     match amending.iter().position(|s| s.change == req.change) {
         None => Ok(false),
         Some(i) if i + 1 == amending.len() => Ok(true),
         Some(_) => Err(ApiError::bad_request(
-            "stale_change",
+            ErrorCode::StaleChange,
             format!(
                 "change {} is not the item's latest edit: the item changed since; look at it \
                  again and accept or restore it",
@@ -309,25 +314,32 @@ async fn decide_resolved(
         .filter(|r| r.chars().count() >= 3)
         .ok_or_else(|| {
             ApiError::bad_request(
-                "reason_required",
+                ErrorCode::ReasonRequired,
                 "say why the item is settled this way (it is kept with the decision)",
             )
         })?;
     super::check_reason_length(&reason)?;
     let decision = Decision {
-        action: "resolved".to_owned(),
+        action: ReviewStatus::Resolved.as_str().to_owned(),
         value: Some(req.value),
         change: Some(req.change),
         reason: Some(reason),
     };
+    record_decision(state, auth, item_id, &decision).await
+}
+
+/// Record `decision` on the item (its action is the item's new status) and show the item.
+async fn record_decision(
+    state: &AppState,
+    auth: &AuthDevice,
+    item_id: i64,
+    decision: &Decision,
+) -> Result<Json<ReviewItem>, ApiError> {
+    let details = serde_json::to_value(decision)
+        .map_err(|e| ApiError::Internal(format!("a review decision does not encode: {e}")))?;
     let decided = state
         .store
-        .decide_review(
-            item_id,
-            "resolved",
-            &serde_json::to_value(&decision).unwrap_or_default(),
-            &auth.actor(now_ms()),
-        )
+        .decide_review(item_id, &decision.action, &details, &auth.actor(now_ms()))
         .await?;
     Ok(Json(view(decided)?))
 }
@@ -344,24 +356,15 @@ pub async fn dismiss(
     super::check_reason_length(reason)?;
     if reason.chars().count() < 3 {
         return Err(ApiError::bad_request(
-            "reason_required",
+            ErrorCode::ReasonRequired,
             "say why the item needs no change (it is kept with the decision)",
         ));
     }
     let decision = Decision {
-        action: "dismissed".to_owned(),
+        action: ReviewStatus::Dismissed.as_str().to_owned(),
         value: None,
         change: None,
         reason: Some(reason.to_owned()),
     };
-    let decided = state
-        .store
-        .decide_review(
-            item_id,
-            "dismissed",
-            &serde_json::to_value(&decision).unwrap_or_default(),
-            &auth.actor(now_ms()),
-        )
-        .await?;
-    Ok(Json(view(decided)?))
+    record_decision(&state, &auth, item_id, &decision).await
 }

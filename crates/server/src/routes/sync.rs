@@ -18,6 +18,7 @@ use axum::Json;
 use axum::extract::State;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::{
     Cursor, DEFAULT_PAGE_BYTES, DocHead, DocMeta, FeedAnchor, FeedReset, Lacking, MAX_PAGE_BYTES,
     MAX_VERIFY_DOCS, PROTOCOL_VERSION, PulledDoc, PushDoc, PushOutcome, PushResult, RejectCode,
@@ -32,11 +33,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::extract::RawBody;
-use super::{now_ms, scope_of};
+use super::scope_of;
 use crate::auth::AuthDevice;
-use crate::error::ApiError;
+use crate::clock::now_ms;
+use crate::error::{ApiError, ErrorCode};
 use crate::merge::{ModelMerger, Writer};
-use crate::scope::delta;
+use crate::scope::{Scope, delta};
 use crate::state::AppState;
 
 /// [`fieldnotes_protocol::SyncRequest`] as the server reads it: each push entry is parsed on
@@ -66,57 +68,13 @@ pub async fn sync(
     RawBody(body): RawBody,
 ) -> Result<Json<SyncResponse>, ApiError> {
     let received_at_ms = now_ms();
-    let device_id = auth.device_id().to_owned();
-    // serde_path_to_error names the field at fault ("push[3].changes[0]: ...").
-    let mut json = serde_json::Deserializer::from_slice(&body);
-    let request: WireRequest<'_> = match serde_path_to_error::deserialize(&mut json) {
-        Ok(request) => request,
-        Err(e) => {
-            // Nothing sent is dropped silently: keep the unreadable body for review.
-            let reason =
-                format!("the sync request is not valid JSON for protocol {PROTOCOL_VERSION}: {e}");
-            let id = state
-                .store
-                .quarantine(NewQuarantine {
-                    device_id: Some(device_id),
-                    doc_id: None,
-                    code: "malformed_request".into(),
-                    reason: reason.clone(),
-                    payload: body.to_vec(),
-                    received_at_ms,
-                })
-                .await?;
-            return Err(ApiError::BadRequest {
-                code: "malformed_request",
-                message: format!("{reason}; the body was kept in quarantine as entry {id}"),
-                details: Some(serde_json::json!({ "quarantine_id": id })),
-            });
-        }
-    };
-    if request.protocol != PROTOCOL_VERSION {
-        return Err(ApiError::bad_request(
-            "unsupported_protocol",
-            format!(
-                "this server speaks sync protocol {PROTOCOL_VERSION}, the request is protocol {}; \
-                 update the app",
-                request.protocol
-            ),
-        ));
-    }
+    let request = read_request(&state, &auth, &body, received_at_ms).await?;
+    check_protocol(request.protocol)?;
     let position = request.cursor.as_ref().map(decode_cursor).transpose()?;
     // An anchor that cannot be read is treated as one that no longer holds: the device then
     // re-checks its work and fetches its scope again, rather than being stuck on a refusal.
     let known = request.anchor.as_ref().map(decode_anchor);
-    if request.verify.len() > MAX_VERIFY_DOCS {
-        return Err(ApiError::bad_request(
-            "too_many_heads",
-            format!(
-                "the request lists {} documents to verify, at most {MAX_VERIFY_DOCS} are \
-                 accepted at once; update the app",
-                request.verify.len()
-            ),
-        ));
-    }
+    check_verify_count(&request.verify)?;
     let scope = scope_of(&state, &auth).await?;
     // Checked before the push: the push's own rows must not hide a rollback.
     let reset = match &known {
@@ -124,91 +82,241 @@ pub async fn sync(
         Some(None) => true,
         None => false,
     };
-
-    // Push.
-    let (docs, slots) = read_push(&state, &device_id, &request.push, received_at_ms).await?;
-    let stored = if docs.is_empty() {
-        Vec::new()
-    } else {
-        let ops_left = AtomicU64::new(state.limits.max_ops_per_request);
-        let merger = ModelMerger {
-            max_doc_push_bytes: state.limits.max_doc_push_bytes,
-            ops_left: &ops_left,
-            ops_per_request: state.limits.max_ops_per_request,
-            writer: Writer {
-                user_id: auth.user_id(),
-                role: auth.role,
-                device_id: &device_id,
-                actor: &auth.device.actor_id,
-                scope: &scope,
-                received_at_ms,
-            },
-        };
-        let ctx = PushContext {
-            device_id: device_id.clone(),
-            received_at_ms,
-        };
-        state.store.push(&ctx, docs, &merger).await?
-    };
-    let mut stored = stored.into_iter();
-    let mut results = Vec::with_capacity(slots.len());
     let mut access = AccessLog::default();
-    for slot in slots {
-        match slot {
-            Slot::Stored(doc_id) => {
-                let result = stored.next().ok_or_else(|| {
-                    ApiError::Internal("the store answered for fewer documents".into())
-                })?;
-                access.pushed(&doc_id, &result);
-                results.push(to_push_result(doc_id, result));
-            }
-            Slot::Refused(result) => results.push(result),
-        }
-    }
-
+    let round = Round {
+        state: &state,
+        auth: &auth,
+        scope: &scope,
+        received_at_ms,
+    };
+    let results = round.push(&request.push, &mut access).await?;
     // Which of the device's documents lack its newest change (after a reset).
     let lacking = lacking(&state, &auth.device.actor_id, &request.verify).await?;
-
-    // Pull.
-    let mut scope_delta = delta(&scope, &request.scopes);
-    let page_bytes = request
-        .max_page_bytes
-        .unwrap_or(DEFAULT_PAGE_BYTES)
-        .clamp(1, MAX_PAGE_BYTES);
-    let (after, backfill_from) = match position {
-        // After a rollback the cursor may point past the feed, or at positions taken again by
-        // other changes: start from the beginning, the whole scope, as on a first sync. Keys
-        // the device holds that left its scope are still removed.
-        _ if reset => {
-            if !scope_delta
-                .remove
-                .iter()
-                .any(|k| k == fieldnotes_protocol::SCOPE_ALL)
-            {
-                scope_delta.backfill = scope.device_keys().into_iter().collect();
-            }
-            (None, None)
-        }
-        Some(p) => (Some(p.feed), p.backfill),
-        None => (None, None),
+    let pulled = round.pull(&request, position, reset, &mut access).await?;
+    // Read last: it covers this round's push and page.
+    let anchor = state.store.feed_anchor().await?;
+    let mut entries = access.entries();
+    let feed_reset = match (&known, reset) {
+        (Some(known), true) => Some(feed_reset(&auth, known.as_ref(), &anchor, &mut entries)),
+        _ => None,
     };
-    let page = state
+    state
         .store
-        .pull(&PullRequest {
-            device_id: device_id.clone(),
-            after,
-            max_bytes: page_bytes,
-            scope: scope.filter(),
-            backfill: scope_delta.backfill,
-            backfill_from,
+        .record_sync(auth.device_id(), &entries, &auth.actor(received_at_ms))
+        .await?;
+    Ok(Json(SyncResponse {
+        protocol: PROTOCOL_VERSION,
+        results,
+        pull: pulled.docs,
+        cursor: pulled.cursor,
+        more: pulled.more,
+        scopes_complete: pulled.completed,
+        remove_scopes: pulled.remove,
+        read_only_scopes: read_only_scopes(&scope),
+        anchor: Some(encode_anchor(&anchor)),
+        feed_reset,
+        lacking,
+    }))
+}
+
+/// Parse the request; an unreadable one is refused, and kept in quarantine for review
+/// (nothing sent is dropped silently).
+async fn read_request<'a>(
+    state: &AppState,
+    auth: &AuthDevice,
+    body: &'a [u8],
+    received_at_ms: i64,
+) -> Result<WireRequest<'a>, ApiError> {
+    // serde_path_to_error names the field at fault ("push[3].changes[0]: ...").
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let e = match serde_path_to_error::deserialize(&mut json) {
+        Ok(request) => return Ok(request),
+        Err(e) => e,
+    };
+    let reason = format!("the sync request is not valid JSON for protocol {PROTOCOL_VERSION}: {e}");
+    let id = state
+        .store
+        .quarantine(NewQuarantine {
+            device_id: Some(auth.device_id().to_owned()),
+            doc_id: None,
+            // The store keeps codes as text.
+            code: ErrorCode::MalformedRequest.as_str().to_owned(),
+            reason: reason.clone(),
+            payload: body.to_vec(),
+            received_at_ms,
         })
         .await?;
+    Err(ApiError::BadRequest {
+        code: ErrorCode::MalformedRequest,
+        message: format!("{reason}; the body was kept in quarantine as entry {id}"),
+        details: Some(serde_json::json!({ "quarantine_id": id })),
+    })
+}
+
+fn check_protocol(protocol: u32) -> Result<(), ApiError> {
+    if protocol == PROTOCOL_VERSION {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(
+        ErrorCode::UnsupportedProtocol,
+        format!(
+            "this server speaks sync protocol {PROTOCOL_VERSION}, the request is protocol \
+             {protocol}; update the app"
+        ),
+    ))
+}
+
+fn check_verify_count(verify: &[DocHead]) -> Result<(), ApiError> {
+    if verify.len() <= MAX_VERIFY_DOCS {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(
+        ErrorCode::TooManyHeads,
+        format!(
+            "the request lists {} documents to verify, at most {MAX_VERIFY_DOCS} are accepted \
+             at once; update the app",
+            verify.len()
+        ),
+    ))
+}
+
+/// The scope keys the device may read but not write (none for an admin).
+fn read_only_scopes(scope: &Scope) -> Vec<String> {
+    if scope.all {
+        Vec::new()
+    } else {
+        scope.read.difference(&scope.write).cloned().collect()
+    }
+}
+
+/// Who is syncing, with what scope, received when: what the push and pull steps share.
+struct Round<'a> {
+    state: &'a AppState,
+    auth: &'a AuthDevice,
+    scope: &'a Scope,
+    received_at_ms: i64,
+}
+
+/// What a round's pull sends.
+struct Pulled {
+    docs: Vec<PulledDoc>,
+    cursor: Cursor,
+    more: bool,
+    /// Backfill keys this page completes.
+    completed: Vec<String>,
+    /// Keys the device must remove.
+    remove: Vec<String>,
+}
+
+impl Round<'_> {
+    /// Store the push (committed before anything is acknowledged) and answer each entry.
+    async fn push(
+        &self,
+        push: &[&RawValue],
+        access: &mut AccessLog,
+    ) -> Result<Vec<PushResult>, ApiError> {
+        let (state, auth) = (self.state, self.auth);
+        let (docs, slots) = read_push(state, auth.device_id(), push, self.received_at_ms).await?;
+        let stored = if docs.is_empty() {
+            Vec::new()
+        } else {
+            let ops_left = AtomicU64::new(state.limits.max_ops_per_request);
+            let merger = ModelMerger {
+                max_doc_push_bytes: state.limits.max_doc_push_bytes,
+                ops_left: &ops_left,
+                ops_per_request: state.limits.max_ops_per_request,
+                writer: Writer {
+                    user_id: auth.user_id(),
+                    role: auth.role,
+                    device_id: auth.device_id(),
+                    actor: &auth.device.actor_id,
+                    scope: self.scope,
+                    received_at_ms: self.received_at_ms,
+                },
+            };
+            let ctx = PushContext {
+                device_id: auth.device_id().to_owned(),
+                received_at_ms: self.received_at_ms,
+            };
+            state.store.push(&ctx, docs, &merger).await?
+        };
+        let mut stored = stored.into_iter();
+        let mut results = Vec::with_capacity(slots.len());
+        for slot in slots {
+            match slot {
+                Slot::Stored(doc_id) => {
+                    let result = stored.next().ok_or_else(|| {
+                        ApiError::Internal("the store answered for fewer documents".into())
+                    })?;
+                    access.pushed(&doc_id, &result);
+                    results.push(to_push_result(doc_id, result)?);
+                }
+                Slot::Refused(result) => results.push(result),
+            }
+        }
+        Ok(results)
+    }
+
+    /// The page of changes the device is missing: after its cursor, or, after a reset (the
+    /// cursor may point past the feed, or at positions taken again by other changes), from
+    /// the beginning, the whole scope, as on a first sync. Keys the device holds that left
+    /// its scope are still removed.
+    async fn pull(
+        &self,
+        request: &WireRequest<'_>,
+        position: Option<Position>,
+        reset: bool,
+        access: &mut AccessLog,
+    ) -> Result<Pulled, ApiError> {
+        let mut scope_delta = delta(self.scope, &request.scopes);
+        // Removing every document first: the device refills from what it then lists.
+        let removes_all = scope_delta.remove.iter().any(|k| ScopeKey::is_all_text(k));
+        let (after, backfill_from) = match position {
+            _ if reset => {
+                if !removes_all {
+                    scope_delta.backfill = self.scope.device_keys().into_iter().collect();
+                }
+                (None, None)
+            }
+            Some(p) => (Some(p.feed), p.backfill),
+            None => (None, None),
+        };
+        let page = self
+            .state
+            .store
+            .pull(&PullRequest {
+                device_id: self.auth.device_id().to_owned(),
+                after,
+                max_bytes: request
+                    .max_page_bytes
+                    .unwrap_or(DEFAULT_PAGE_BYTES)
+                    .clamp(1, MAX_PAGE_BYTES),
+                scope: self.scope.filter(),
+                backfill: scope_delta.backfill,
+                backfill_from,
+            })
+            .await?;
+        for change in &page.changes {
+            access.pulled(change);
+        }
+        Ok(Pulled {
+            docs: group_by_document(page.changes),
+            cursor: encode_cursor(&Position {
+                feed: page.next,
+                backfill: page.backfill_at,
+            }),
+            more: page.more || removes_all,
+            completed: page.completed,
+            remove: scope_delta.remove,
+        })
+    }
+}
+
+/// The page's changes as documents, in the order each first appears, with its listing facts.
+fn group_by_document(changes: Vec<fieldnotes_store::FeedChange>) -> Vec<PulledDoc> {
     let mut pull: Vec<PulledDoc> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for change in &page.changes {
-        access.pulled(change);
-    }
-    for change in page.changes {
+    for change in changes {
         let slot = *index.entry(change.doc_id.clone()).or_insert_with(|| {
             pull.push(PulledDoc {
                 doc_id: change.doc_id.clone(),
@@ -224,64 +332,35 @@ pub async fn sync(
         });
         pull[slot].changes.push(change.bytes.into());
     }
-    // Removing every document first: the device refills from what it then lists.
-    let more = page.more
-        || scope_delta
-            .remove
-            .iter()
-            .any(|k| k == fieldnotes_protocol::SCOPE_ALL);
-    // Read last: it covers this round's push and page.
-    let anchor = state.store.feed_anchor().await?;
-    let mut entries = access.entries();
-    let feed_reset = match (&known, reset) {
-        (Some(known), true) => {
-            let message = reset_message(known.as_ref(), &anchor);
-            let known_position = known.as_ref().map(|k| k.seq);
-            tracing::warn!(
-                device_id = %device_id,
-                user_id = %auth.user_id(),
-                known_position,
-                feed_head = anchor.seq,
-                "{message}; the device re-sends what the server lacks and fetches its scope again"
-            );
-            entries.push(NewAudit::new("feed_reset").details(serde_json::json!({
-                "known_position": known_position,
-                "feed_head": anchor.seq,
-                "known_feed": known.as_ref().map(|k| k.feed_id.clone()),
-                "feed": anchor.feed_id,
-            })));
-            Some(FeedReset {
-                feed_id: anchor.feed_id.clone(),
-                message,
-            })
-        }
-        _ => None,
-    };
-    state
-        .store
-        .record_sync(&device_id, &entries, &auth.actor(received_at_ms))
-        .await?;
+    pull
+}
 
-    Ok(Json(SyncResponse {
-        protocol: PROTOCOL_VERSION,
-        results,
-        pull,
-        cursor: encode_cursor(&Position {
-            feed: page.next,
-            backfill: page.backfill_at,
-        }),
-        more,
-        scopes_complete: page.completed,
-        remove_scopes: scope_delta.remove,
-        read_only_scopes: if scope.all {
-            Vec::new()
-        } else {
-            scope.read.difference(&scope.write).cloned().collect()
-        },
-        anchor: Some(encode_anchor(&anchor)),
-        feed_reset,
-        lacking,
-    }))
+/// Tell the device its feed was reset (logged, and audited in `entries`).
+fn feed_reset(
+    auth: &AuthDevice,
+    known: Option<&StoreAnchor>,
+    anchor: &StoreAnchor,
+    entries: &mut Vec<NewAudit>,
+) -> FeedReset {
+    let message = reset_message(known, anchor);
+    let known_position = known.map(|k| k.seq);
+    tracing::warn!(
+        device_id = %auth.device_id(),
+        user_id = %auth.user_id(),
+        known_position,
+        feed_head = anchor.seq,
+        "{message}; the device re-sends what the server lacks and fetches its scope again"
+    );
+    entries.push(NewAudit::new("feed_reset").details(serde_json::json!({
+        "known_position": known_position,
+        "feed_head": anchor.seq,
+        "known_feed": known.map(|k| k.feed_id.clone()),
+        "feed": anchor.feed_id,
+    })));
+    FeedReset {
+        feed_id: anchor.feed_id.clone(),
+        message,
+    }
 }
 
 /// For a log line and the device: what the check found.
@@ -500,7 +579,7 @@ async fn read_push(
     Ok((docs, slots))
 }
 
-fn to_push_result(doc_id: String, result: DocResult) -> PushResult {
+fn to_push_result(doc_id: String, result: DocResult) -> Result<PushResult, ApiError> {
     let outcome = match result {
         DocResult::Accepted { hashes, .. } => PushOutcome::Accepted { hashes },
         DocResult::Rejected {
@@ -508,7 +587,13 @@ fn to_push_result(doc_id: String, result: DocResult) -> PushResult {
             reason,
             quarantine_id,
         } => PushOutcome::Rejected {
-            code: RejectCode::parse(&code).unwrap_or(RejectCode::InvalidDocument),
+            // TODO(lead, typed store records): the store keeps the merger's code as text.
+            code: RejectCode::parse(&code).ok_or_else(|| {
+                ApiError::Internal(format!(
+                    "the store answered document {doc_id} with reject code {code:?}, which this \
+                     server does not know"
+                ))
+            })?,
             reason,
             quarantine_id: Some(quarantine_id),
         },
@@ -519,7 +604,7 @@ fn to_push_result(doc_id: String, result: DocResult) -> PushResult {
         },
         DocResult::Deferred { reason, missing } => PushOutcome::Deferred { reason, missing },
     };
-    PushResult { doc_id, outcome }
+    Ok(PushResult { doc_id, outcome })
 }
 
 /// What a cursor holds: the feed position, and where an unfinished backfill stopped.
@@ -583,7 +668,7 @@ pub fn encode_cursor(position: &Position) -> Cursor {
 pub fn decode_cursor(cursor: &Cursor) -> Result<Position, ApiError> {
     let invalid = || {
         ApiError::bad_request(
-            "invalid_cursor",
+            ErrorCode::InvalidCursor,
             format!(
                 "cursor {:?} was not issued by this server; the app should sync again from the \
                  start (sign out and in again)",
