@@ -542,7 +542,10 @@ impl Client {
         let rows = self.store.list(&keys, kind.map(|k| k.as_str())).await?;
         rows.into_iter()
             .map(|r| {
-                let kind = r.kind.parse().map_err(ClientError::Model)?;
+                let kind = r
+                    .kind
+                    .parse::<DocKind>()
+                    .map_err(|e| ClientError::Model(e.into()))?;
                 Ok(DocSummary {
                     id: r.doc_id,
                     kind,

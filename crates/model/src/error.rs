@@ -7,7 +7,7 @@ use crate::validate::ValidationErrors;
 /// Why a model operation failed.
 #[derive(Debug, Error)]
 pub enum ModelError {
-    #[error("{value:?} is not a valid {what}; use one of: {valid}")]
+    #[error("{value:?} is not a {what}; use one of: {valid}")]
     UnknownValue {
         what: &'static str,
         value: String,
@@ -62,4 +62,14 @@ pub enum ModelError {
         field: String,
         valid: String,
     },
+}
+
+impl From<fieldnotes_vocab::UnknownValue> for ModelError {
+    fn from(e: fieldnotes_vocab::UnknownValue) -> Self {
+        ModelError::UnknownValue {
+            what: e.what,
+            value: e.value,
+            valid: e.valid,
+        }
+    }
 }

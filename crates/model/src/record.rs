@@ -443,10 +443,12 @@ impl Patch {
 
 /// Scope keys: the unit of who may see and write records.
 pub mod scope {
+    use fieldnotes_vocab::ScopeKey;
+
     /// Prefix of the scope key of records about a child.
-    pub const CHILD_PREFIX: &str = "child:";
+    pub const CHILD_PREFIX: &str = ScopeKey::CHILD_PREFIX;
     /// Prefix of the scope key of a worker's own records.
-    pub const WORKER_PREFIX: &str = "worker:";
+    pub const WORKER_PREFIX: &str = ScopeKey::WORKER_PREFIX;
 
     /// The scope key of records about child `id`.
     pub fn child(id: &str) -> String {

@@ -20,58 +20,7 @@ pub const LOGOUT_PATH: &str = "/v1/auth/logout";
 /// Who am I, on which device (authenticated).
 pub const ME_PATH: &str = "/v1/me";
 
-/// A person's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    SocialWorker,
-    YouthWorker,
-    Manager,
-    Admin,
-}
-
-impl Role {
-    /// Every role.
-    pub const ALL: &'static [Role] = &[
-        Role::SocialWorker,
-        Role::YouthWorker,
-        Role::Manager,
-        Role::Admin,
-    ];
-
-    /// The role as stored and sent.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::SocialWorker => "social_worker",
-            Role::YouthWorker => "youth_worker",
-            Role::Manager => "manager",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A role name that is not one of the four.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a role; use one of: social_worker, youth_worker, manager, admin")]
-pub struct UnknownRole(pub String);
-
-impl std::str::FromStr for Role {
-    type Err = UnknownRole;
-
-    fn from_str(s: &str) -> Result<Self, UnknownRole> {
-        Role::ALL
-            .iter()
-            .copied()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| UnknownRole(s.to_owned()))
-    }
-}
+pub use fieldnotes_vocab::Role;
 
 /// The device signing in, and the automerge actor id it writes with. The server refuses
 /// changes from this device written by any other actor.

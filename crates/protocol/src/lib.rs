@@ -19,6 +19,10 @@ mod bytes;
 pub mod review;
 
 pub use bytes::ChangeBytes;
+pub use fieldnotes_vocab::{
+    DocKind, ErrorCode, ItemKind, RecordStatus, RejectCode, ReviewStatus, Role, ScopeKey,
+    UnknownValue,
+};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this crate speaks.
@@ -34,7 +38,7 @@ pub const HEALTH_PATH: &str = "/healthz";
 pub const READY_PATH: &str = "/readyz";
 
 /// The scope key a device holds when its user may see every document (admins).
-pub const SCOPE_ALL: &str = "*";
+pub const SCOPE_ALL: &str = ScopeKey::ALL_TEXT;
 
 /// Default upper bound on the size of one pull page, in bytes of change data.
 pub const DEFAULT_PAGE_BYTES: u64 = 4 * 1024 * 1024;
@@ -202,100 +206,6 @@ pub enum PushOutcome {
     },
 }
 
-/// Why the server refused a document's changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RejectCode {
-    /// The bytes are not an automerge change.
-    MalformedChange,
-    /// The changes apply, but the resulting document breaks a validation rule.
-    InvalidDocument,
-    /// The document id is not a valid id, or the changes belong to another document.
-    InvalidDocumentId,
-    /// The document's changes are larger than the server accepts in one push.
-    TooLarge,
-    /// The document is about a child (or worker) outside what this person may write.
-    OutOfScope,
-    /// A change was written by an actor id that is not registered to the pushing device.
-    ForeignActor,
-    /// A new record names someone else as its author.
-    WrongAuthor,
-    /// A change is not in automerge's canonical encoding (it would not re-encode to the same
-    /// bytes and hash), so storing it could leave a record that no longer loads.
-    NonCanonicalChange,
-    /// A change carries op columns this server does not know.
-    UnknownColumns,
-    /// A change refers to an object or element that no change of the document created.
-    DanglingReference,
-    /// A change, or a push, declares more operations than the server accepts.
-    TooManyOps,
-    /// The merged document did not reload to the same state; nothing was stored.
-    InconsistentDocument,
-    /// Merging the changes failed inside the server; the record is untouched and the input kept.
-    MergeFailed,
-    /// A change alters a field that never changes after a record is created (id, kind, child,
-    /// subject, author, creation time).
-    ImmutableField,
-    /// A life-cycle move (complete, sign off, delete, back to draft) this person may not make.
-    NotPermitted,
-    /// A change edits a locked (completed or signed-off) record without an amendment reason.
-    Locked,
-    /// The device has too much input waiting in quarantine; nothing more is kept until it is
-    /// reviewed.
-    QuarantineFull,
-}
-
-impl RejectCode {
-    /// The code as it appears on the wire and in the quarantine.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectCode::MalformedChange => "malformed_change",
-            RejectCode::InvalidDocument => "invalid_document",
-            RejectCode::InvalidDocumentId => "invalid_document_id",
-            RejectCode::TooLarge => "too_large",
-            RejectCode::OutOfScope => "out_of_scope",
-            RejectCode::ForeignActor => "foreign_actor",
-            RejectCode::WrongAuthor => "wrong_author",
-            RejectCode::NonCanonicalChange => "non_canonical_change",
-            RejectCode::UnknownColumns => "unknown_columns",
-            RejectCode::DanglingReference => "dangling_reference",
-            RejectCode::TooManyOps => "too_many_ops",
-            RejectCode::InconsistentDocument => "inconsistent_document",
-            RejectCode::MergeFailed => "merge_failed",
-            RejectCode::ImmutableField => "immutable_field",
-            RejectCode::NotPermitted => "not_permitted",
-            RejectCode::Locked => "locked",
-            RejectCode::QuarantineFull => "quarantine_full",
-        }
-    }
-
-    /// The code for its wire name, if it is one.
-    pub fn parse(code: &str) -> Option<RejectCode> {
-        RejectCode::ALL.iter().copied().find(|c| c.as_str() == code)
-    }
-
-    /// Every code.
-    pub const ALL: &'static [RejectCode] = &[
-        RejectCode::MalformedChange,
-        RejectCode::InvalidDocument,
-        RejectCode::InvalidDocumentId,
-        RejectCode::TooLarge,
-        RejectCode::OutOfScope,
-        RejectCode::ForeignActor,
-        RejectCode::WrongAuthor,
-        RejectCode::NonCanonicalChange,
-        RejectCode::UnknownColumns,
-        RejectCode::DanglingReference,
-        RejectCode::TooManyOps,
-        RejectCode::InconsistentDocument,
-        RejectCode::MergeFailed,
-        RejectCode::ImmutableField,
-        RejectCode::NotPermitted,
-        RejectCode::Locked,
-        RejectCode::QuarantineFull,
-    ];
-}
-
 /// Changes for one document the device is missing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PulledDoc {
@@ -328,10 +238,19 @@ pub struct DocMeta {
 /// and optional structured details.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// An [`ErrorCode`] as text. Kept as text on the wire so that a client reads a code a newer
+    /// server sends; decide on it with [`ErrorBody::error_code`].
     pub code: String,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+}
+
+impl ErrorBody {
+    /// The code, if this build knows it.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.code)
+    }
 }
 
 /// One page of the quarantine listing (`GET /v1/quarantine?after=ID&limit=N`).

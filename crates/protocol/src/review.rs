@@ -3,46 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What kind of question an item asks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemKind {
-    /// Concurrent edits left competing values in one field; the merge shows one of them.
-    Conflict,
-    /// A change to a completed or signed-off record, made with a reason.
-    Amendment,
-    /// A change made without seeing the record's completion or sign-off.
-    PendingAmendment,
-    /// A short plan whose merged points exceed the team's limit.
-    PlanLimit,
-    /// Edits each valid on their own that together break a rule.
-    InvalidMerge,
-}
-
-impl ItemKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ItemKind::Conflict => "conflict",
-            ItemKind::Amendment => "amendment",
-            ItemKind::PendingAmendment => "pending_amendment",
-            ItemKind::PlanLimit => "plan_limit",
-            ItemKind::InvalidMerge => "invalid_merge",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ItemKind> {
-        ItemKind::ALL.iter().copied().find(|k| k.as_str() == s)
-    }
-
-    /// Every kind.
-    pub const ALL: &'static [ItemKind] = &[
-        ItemKind::Conflict,
-        ItemKind::Amendment,
-        ItemKind::PendingAmendment,
-        ItemKind::PlanLimit,
-        ItemKind::InvalidMerge,
-    ];
-}
+pub use fieldnotes_vocab::ItemKind;
 
 /// One competing value (or one amendment), with who wrote it, where and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
