@@ -10,6 +10,7 @@
 //! Like [`crate::directory`], the SQL is written once for both backends.
 
 use async_trait::async_trait;
+use fieldnotes_vocab::ScopeKey;
 
 use crate::backend::Backend;
 use crate::directory::audit::audit_in;
@@ -54,7 +55,10 @@ impl<'a> ReviewTarget<'a> {
             doc_id,
             doc_kind,
             child_id,
-            worker_id: scope_key.strip_prefix("worker:"),
+            worker_id: match scope_key.parse() {
+                Ok(ScopeKey::Worker(_)) => scope_key.get(ScopeKey::WORKER_PREFIX.len()..),
+                _ => None,
+            },
         }
     }
 }

@@ -136,7 +136,7 @@ pub struct BackfillPosition {
 }
 
 /// The scope key that stands for every document in a backfill.
-pub const ALL_KEYS: &str = "*";
+pub const ALL_KEYS: &str = fieldnotes_vocab::ScopeKey::ALL_TEXT;
 
 /// What a device asks of the feed in one round.
 #[derive(Debug, Clone)]

@@ -1,6 +1,8 @@
 //! The facts that decide a person's scope, read in one statement at each sync; and the
 //! server's shared secrets.
 
+use fieldnotes_vocab::Role;
+
 use crate::StoreError;
 use crate::backend::Backend;
 use crate::directory::{ScopeFacts, UserRecord};
@@ -49,14 +51,20 @@ pub(super) async fn facts<DB: Backend>(
         team_members: Vec::new(),
         granted: Vec::new(),
     };
-    if user.role == "admin" {
+    let role: Role = user.role.parse().map_err(|e| {
+        StoreError::Corrupt(format!(
+            "person {} has a role the server does not know: {e}",
+            user.user_id
+        ))
+    })?;
+    if role == Role::Admin {
         // An admin's scope is everything: no list decides it.
         return Ok(facts);
     }
     // Only managers, and social workers of a team that opted in to pod-wide reading, need the
     // team's children.
-    let team_children = user.role == "manager"
-        || (user.role == "social_worker" && facts.team.as_ref().is_some_and(|t| t.pod_read_access));
+    let team_children = role == Role::Manager
+        || (role == Role::SocialWorker && facts.team.as_ref().is_some_and(|t| t.pod_read_access));
     let rows: Vec<(String, String)> = DB::sql(FACTS)
         .bind(&user.user_id)
         .bind(at.today)
