@@ -128,7 +128,7 @@ pub trait Backend: Database {
     /// Refuse with [`StoreError::NotWritable`] a database that answers but cannot take writes
     /// for a reason a write would not report (a PostgreSQL replica in recovery).
     fn check_writable<'e>(
-        conn: &'e mut Self::Connection,
+        pool: &'e Pool<Self>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'e;
 
     /// Feed rows after `after_seq`, as [`crate::common::FeedSource::feed_rows`] describes.

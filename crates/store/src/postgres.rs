@@ -142,9 +142,9 @@ impl Backend for Postgres {
         Ok(())
     }
 
-    async fn check_writable(conn: &mut PgConnection) -> Result<(), StoreError> {
+    async fn check_writable(pool: &Pool<Self>) -> Result<(), StoreError> {
         let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
-            .fetch_one(conn)
+            .fetch_one(pool)
             .await?;
         if in_recovery {
             return Err(StoreError::NotWritable(

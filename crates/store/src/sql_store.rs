@@ -216,16 +216,14 @@ impl<DB: Backend> Store for SqlStore<DB> {
     }
 
     async fn probe_write(&self, now_ms: i64) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        DB::check_writable(&mut tx).await?;
+        DB::check_writable(&self.writer).await?;
         DB::sql(
             "INSERT INTO server_heartbeat (id, at_ms) VALUES (1, $1)
              ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
         )
         .bind(now_ms)
-        .execute(&mut *tx)
+        .execute(&self.writer)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 }

@@ -132,7 +132,7 @@ impl Backend for Sqlite {
         Ok(())
     }
 
-    async fn check_writable(_: &mut SqliteConnection) -> Result<(), StoreError> {
+    async fn check_writable(_: &Pool<Self>) -> Result<(), StoreError> {
         // A read-only file or a full disk fails the write itself.
         Ok(())
     }
