@@ -10,12 +10,17 @@ use crate::{
     StoreError,
 };
 
-/// Rows read from the feed per query while filling a page.
-pub(crate) const FEED_BATCH: i64 = 512;
+/// Rows read from the feed per query while filling a page: the `LIMIT` of each read, and a
+/// read that returns fewer has reached the end.
+const FEED_BATCH: u16 = 512;
+
+/// The columns of a feed row that both feed reads select (`c` changes, `d` documents).
+pub(crate) const FEED_COLUMNS: &str =
+    "c.seq, c.doc_id, c.hash, d.kind, d.child_id, d.scope_key, d.summary";
 
 /// One row of the change feed as a backend reads it.
 #[derive(Debug, sqlx::FromRow)]
-pub(crate) struct FeedRow {
+pub struct FeedRow {
     pub seq: i64,
     pub doc_id: String,
     pub hash: String,
@@ -36,41 +41,63 @@ pub(crate) fn fill_page(
     used: &mut u64,
     rows: Vec<FeedRow>,
     max_bytes: u64,
-) -> bool {
+) -> Result<bool, StoreError> {
     for row in rows {
         let position = FeedPosition { seq: row.seq };
         if row.own {
             page.next = position;
             continue;
         }
-        let bytes = row.bytes.unwrap_or_default();
-        let len = bytes.len() as u64;
-        // A page always carries at least one change, however large.
-        if !page.changes.is_empty() && used.saturating_add(len) > max_bytes {
+        if !add_change(page, used, row, max_bytes)? {
             page.more = true;
-            return true;
+            return Ok(true);
         }
-        *used += len;
-        page.changes.push(FeedChange {
-            doc_id: row.doc_id,
-            hash: row.hash,
-            bytes,
-            kind: row.kind,
-            child_id: row.child_id,
-            scope_key: row.scope_key,
-            summary: row.summary,
-        });
         page.next = position;
     }
-    false
+    Ok(false)
+}
+
+/// Add one change to `page` if it fits in `max_bytes` (a page always carries at least one
+/// change, however large). `false` when it does not fit.
+fn add_change(
+    page: &mut PullPage,
+    used: &mut u64,
+    row: FeedRow,
+    max_bytes: u64,
+) -> Result<bool, StoreError> {
+    let bytes = row.bytes.ok_or_else(|| {
+        StoreError::Corrupt(format!("feed row {} was read without its bytes", row.seq))
+    })?;
+    let len = bytes.len() as u64;
+    if !page.changes.is_empty() && used.saturating_add(len) > max_bytes {
+        return Ok(false);
+    }
+    *used += len;
+    page.changes.push(FeedChange {
+        doc_id: row.doc_id,
+        hash: row.hash,
+        bytes,
+        kind: row.kind,
+        child_id: row.child_id,
+        scope_key: row.scope_key,
+        summary: row.summary,
+    });
+    Ok(true)
 }
 
 /// The quarantine payload for a refused document: the push entry as JSON, changes in base64,
 /// exactly as a device would send it again.
-pub(crate) fn quarantine_payload(doc: &IncomingDoc) -> Vec<u8> {
-    let changes: Vec<String> = doc.changes.iter().map(|c| STANDARD.encode(c)).collect();
-    serde_json::to_vec(&serde_json::json!({ "doc_id": doc.doc_id, "changes": changes }))
-        .unwrap_or_default()
+pub(crate) fn quarantine_payload(doc: &IncomingDoc) -> Result<Vec<u8>, StoreError> {
+    #[derive(serde::Serialize)]
+    struct PushEntry<'a> {
+        doc_id: &'a str,
+        changes: Vec<String>,
+    }
+    let entry = PushEntry {
+        doc_id: &doc.doc_id,
+        changes: doc.changes.iter().map(|c| STANDARD.encode(c)).collect(),
+    };
+    serde_json::to_vec(&entry).map_err(|e| StoreError::Backend(sqlx::Error::Encode(Box::new(e))))
 }
 
 /// What one device has in quarantine: entries and bytes.
@@ -191,41 +218,20 @@ pub(crate) async fn build_page(
         backfill_at: None,
     };
     let mut used = 0u64;
-    let batch = usize::try_from(FEED_BATCH).unwrap_or(usize::MAX);
     for key in &req.backfill {
-        let mut from = match &req.backfill_from {
+        let from = match &req.backfill_from {
             Some(p) if &p.key == key => p.seq,
             _ => 0,
         };
-        while from < start.seq {
-            let rows = src.backfill_rows(key, from, start.seq, FEED_BATCH).await?;
-            let fetched = rows.len();
-            for row in rows {
-                let bytes = row.bytes.unwrap_or_default();
-                let len = bytes.len() as u64;
-                if !page.changes.is_empty() && used.saturating_add(len) > req.max_bytes {
-                    page.more = true;
-                    page.backfill_at = Some(BackfillPosition {
-                        key: key.clone(),
-                        seq: from,
-                    });
-                    return Ok(page);
-                }
-                used += len;
-                from = row.seq;
-                page.changes.push(FeedChange {
-                    doc_id: row.doc_id,
-                    kind: row.kind,
-                    child_id: row.child_id,
-                    scope_key: row.scope_key,
-                    summary: row.summary,
-                    hash: row.hash,
-                    bytes,
-                });
-            }
-            if fetched < batch {
-                break;
-            }
+        if let Some(stopped) =
+            backfill_key(src, key, from, start.seq, req, &mut page, &mut used).await?
+        {
+            page.more = true;
+            page.backfill_at = Some(BackfillPosition {
+                key: key.clone(),
+                seq: stopped,
+            });
+            return Ok(page);
         }
         page.completed.push(key.clone());
     }
@@ -233,16 +239,51 @@ pub(crate) async fn build_page(
     let head = src.feed_head().await?;
     loop {
         let rows = src
-            .feed_rows(&req.device_id, page.next.seq, &req.scope, FEED_BATCH)
+            .feed_rows(
+                &req.device_id,
+                page.next.seq,
+                &req.scope,
+                i64::from(FEED_BATCH),
+            )
             .await?;
         let fetched = rows.len();
-        if fill_page(&mut page, &mut used, rows, req.max_bytes) {
+        if fill_page(&mut page, &mut used, rows, req.max_bytes)? {
             return Ok(page);
         }
-        if fetched < batch {
+        if fetched < usize::from(FEED_BATCH) {
             // The end of the feed: skip what lies out of scope up to the head.
             page.next.seq = page.next.seq.max(head);
             return Ok(page);
         }
     }
+}
+
+/// Add the changes of `key` after `from` up to `upto` to `page`. `Some(seq)` of the last
+/// change sent when the page filled first, `None` when the key is complete.
+async fn backfill_key(
+    src: &dyn FeedSource,
+    key: &str,
+    mut from: i64,
+    upto: i64,
+    req: &PullRequest,
+    page: &mut PullPage,
+    used: &mut u64,
+) -> Result<Option<i64>, StoreError> {
+    while from < upto {
+        let rows = src
+            .backfill_rows(key, from, upto, i64::from(FEED_BATCH))
+            .await?;
+        let fetched = rows.len();
+        for row in rows {
+            let seq = row.seq;
+            if !add_change(page, used, row, req.max_bytes)? {
+                return Ok(Some(from));
+            }
+            from = seq;
+        }
+        if fetched < usize::from(FEED_BATCH) {
+            break;
+        }
+    }
+    Ok(None)
 }

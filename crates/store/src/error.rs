@@ -91,33 +91,16 @@ impl StoreError {
 
 /// Classify a database error by SQLite result code or PostgreSQL SQLSTATE.
 fn classify(e: &sqlx::Error) -> StorageFailure {
+    use crate::backend::Backend;
     let sqlx::Error::Database(db) = e else {
         return StorageFailure::Unavailable;
     };
     let Some(code) = db.code() else {
         return StorageFailure::Unavailable;
     };
-    // A PostgreSQL SQLSTATE has five characters; SQLite's (extended) result codes are numbers
-    // below 10000.
-    if code.len() != 5
-        && let Ok(n) = code.parse::<i64>()
-    {
-        // SQLite: the primary result code is the low byte of the extended one.
-        return match n & 0xff {
-            13 => StorageFailure::Full,
-            8 => StorageFailure::ReadOnly,
-            10 => StorageFailure::Io,
-            11 | 26 => StorageFailure::Corrupt,
-            _ => StorageFailure::Unavailable,
-        };
-    }
-    match code.as_ref() {
-        "53100" => StorageFailure::Full,
-        "25006" => StorageFailure::ReadOnly,
-        "58030" => StorageFailure::Io,
-        "XX001" | "XX002" => StorageFailure::Corrupt,
-        _ => StorageFailure::Unavailable,
-    }
+    sqlx::Sqlite::storage_failure(&code)
+        .or_else(|| sqlx::Postgres::storage_failure(&code))
+        .unwrap_or(StorageFailure::Unavailable)
 }
 
 #[cfg(test)]

@@ -10,9 +10,12 @@
 //! with the document locked, so that the merge, the validation and the durable write are one
 //! atomic step and two servers sharing one PostgreSQL never merge the same document at once.
 
+pub mod backend;
 mod common;
 pub mod directory;
 mod error;
+mod push;
+mod sql_store;
 mod types;
 
 pub mod postgres;
@@ -24,10 +27,11 @@ use async_trait::async_trait;
 pub use directory::Directory;
 pub use error::{StorageFailure, StoreError};
 pub use review::{ReviewFinding, ReviewQueue};
+pub use sql_store::SqlStore;
 pub use types::*;
 
-/// Server persistence. Implemented for SQLite ([`sqlite::SqliteStore`]) and PostgreSQL
-/// ([`postgres::PgStore`]); both pass the same conformance suite. People, structure and access
+/// Server persistence. Implemented once, by [`SqlStore`], for SQLite ([`sqlite::SqliteStore`])
+/// and PostgreSQL ([`postgres::PgStore`]); both pass the same conformance suite. People, structure and access
 /// are in the [`Directory`] supertrait.
 #[async_trait]
 pub trait Store: Directory + ReviewQueue + Send + Sync + std::fmt::Debug {

@@ -7,12 +7,16 @@
 //! resolved or dismissed, with who, when and why — never deleted, and each decision is written
 //! to the audit log in the same transaction.
 //!
-//! Like [`crate::directory`], the SQL is shared by both backends through [`impl_review!`].
+//! Like [`crate::directory`], the SQL is written once for both backends.
 
 use async_trait::async_trait;
+use fieldnotes_vocab::ScopeKey;
 
-use crate::StoreError;
-use crate::directory::Actor;
+use crate::backend::Backend;
+use crate::directory::audit::audit_in;
+use crate::directory::{Actor, NewAudit};
+use crate::sql_store::SqlStore;
+use crate::{PushContext, StoreError};
 
 /// What the merger found in one document that needs a person's decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +55,10 @@ impl<'a> ReviewTarget<'a> {
             doc_id,
             doc_kind,
             child_id,
-            worker_id: scope_key.strip_prefix("worker:"),
+            worker_id: match scope_key.parse() {
+                Ok(ScopeKey::Worker(_)) => scope_key.get(ScopeKey::WORKER_PREFIX.len()..),
+                _ => None,
+            },
         }
     }
 }
@@ -140,195 +147,183 @@ pub(crate) const UPSERT_REVIEW: &str = "INSERT INTO review_items
           raised_by_device, created_at_ms, updated_at_ms)
      VALUES ($1, $2, $3,
              COALESCE((SELECT team_id FROM children WHERE child_id = $3),
-                      (SELECT team_id FROM users WHERE user_id = $11)),
-             $4, $5, $6, $7, $8, $10, $9, $9)
+                      (SELECT team_id FROM users WHERE user_id = $4)),
+             $5, $6, $7, $8, $9, $10, $11, $11)
      ON CONFLICT (doc_id, item_kind, field) WHERE status = 'open'
      DO UPDATE SET summary = excluded.summary, sides = excluded.sides,
          seen_heads = excluded.seen_heads, raised_by_device = excluded.raised_by_device,
          updated_at_ms = excluded.updated_at_ms
      RETURNING item_id";
 
-/// Implements [`ReviewQueue`] for a store over its `writer` and `reader` pools, and an
-/// `upsert_review_in` helper its push uses inside its transaction.
-macro_rules! impl_review {
-    ($store:ty, $db:ty, $writer:ident, $reader:ident) => {
-        impl $store {
-            /// Raise or update the open items for a pushed document's findings, in the push
-            /// transaction.
-            async fn raise_findings_in(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                target: $crate::review::ReviewTarget<'_>,
-                findings: &[$crate::review::ReviewFinding],
-                ctx: &$crate::PushContext,
-            ) -> Result<(), sqlx::Error> {
-                for finding in findings {
-                    Self::upsert_review_in(
-                        tx,
-                        target,
-                        finding,
-                        Some(&ctx.device_id),
-                        ctx.received_at_ms,
-                    )
-                    .await?;
-                }
-                Ok(())
-            }
-
-            /// Raise or update the open item for a finding, in the push transaction.
-            async fn upsert_review_in(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                target: $crate::review::ReviewTarget<'_>,
-                finding: &$crate::review::ReviewFinding,
-                device_id: Option<&str>,
-                at_ms: i64,
-            ) -> Result<i64, sqlx::Error> {
-                sqlx::query_scalar($crate::review::UPSERT_REVIEW)
-                    .bind(target.doc_id)
-                    .bind(target.doc_kind)
-                    .bind(target.child_id)
-                    .bind(&finding.item_kind)
-                    .bind(&finding.field)
-                    .bind(&finding.summary)
-                    .bind(finding.sides.to_string())
-                    .bind(serde_json::to_string(&finding.seen_heads).unwrap_or_default())
-                    .bind(at_ms)
-                    .bind(device_id)
-                    .bind(target.worker_id)
-                    .fetch_one(&mut **tx)
-                    .await
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::review::ReviewQueue for $store {
-            async fn record_review(
-                &self,
-                item: &$crate::review::NewReviewItem,
-            ) -> Result<i64, $crate::StoreError> {
-                let mut tx = self.$writer.begin().await?;
-                let id = Self::upsert_review_in(
-                    &mut tx,
-                    $crate::review::ReviewTarget {
-                        doc_id: &item.doc_id,
-                        doc_kind: &item.doc_kind,
-                        child_id: item.child_id.as_deref(),
-                        worker_id: None,
-                    },
-                    &item.finding,
-                    item.device_id.as_deref(),
-                    item.at_ms,
-                )
-                .await?;
-                tx.commit().await?;
-                Ok(id)
-            }
-
-            async fn list_review(
-                &self,
-                f: &$crate::review::ReviewFilter,
-            ) -> Result<Vec<$crate::review::ReviewRecord>, $crate::StoreError> {
-                // Only the filters given become conditions, so each backend can use the index
-                // that fits (`col = $n OR $n IS NULL` hides them from SQLite's planner).
-                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                    "SELECT {} FROM review_items WHERE item_id > ",
-                    $crate::review::REVIEW_COLUMNS
-                ));
-                q.push_bind(f.after.unwrap_or(0));
-                for (column, value) in [
-                    ("status", &f.status),
-                    ("team_id", &f.team_id),
-                    ("child_id", &f.child_id),
-                    ("doc_kind", &f.doc_kind),
-                    ("item_kind", &f.item_kind),
-                    ("doc_id", &f.doc_id),
-                ] {
-                    if let Some(value) = value {
-                        q.push(format!(" AND {column} = "));
-                        q.push_bind(value.clone());
-                    }
-                }
-                if let Some(before) = f.created_before_ms {
-                    q.push(" AND created_at_ms <= ");
-                    q.push_bind(before);
-                }
-                if let Some(after) = f.created_after_ms {
-                    q.push(" AND created_at_ms >= ");
-                    q.push_bind(after);
-                }
-                q.push(" ORDER BY item_id LIMIT ");
-                q.push_bind(i64::from(f.limit));
-                Ok(q.build_query_as().fetch_all(&self.$reader).await?)
-            }
-
-            async fn get_review(
-                &self,
-                item_id: i64,
-            ) -> Result<Option<$crate::review::ReviewRecord>, $crate::StoreError> {
-                Ok(sqlx::query_as(&format!(
-                    "SELECT {} FROM review_items WHERE item_id = $1",
-                    $crate::review::REVIEW_COLUMNS
-                ))
-                .bind(item_id)
-                .fetch_optional(&self.$reader)
-                .await?)
-            }
-
-            async fn decide_review(
-                &self,
-                item_id: i64,
-                status: &str,
-                decision: &serde_json::Value,
-                by: &$crate::directory::Actor,
-            ) -> Result<$crate::review::ReviewRecord, $crate::StoreError> {
-                use $crate::directory::NewAudit;
-                use $crate::review::ReviewRecord;
-                let mut tx = self.$writer.begin().await?;
-                let record: Option<ReviewRecord> = sqlx::query_as(&format!(
-                    "UPDATE review_items SET status = $2, decided_by = $3, decided_device = $4,
-                         decided_at_ms = $5, decision = $6
-                     WHERE item_id = $1 AND status = 'open' RETURNING {}",
-                    $crate::review::REVIEW_COLUMNS
-                ))
-                .bind(item_id)
-                .bind(status)
-                .bind(&by.user_id)
-                .bind(&by.device_id)
-                .bind(by.at_ms)
-                .bind(decision.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(record) = record else {
-                    let exists: Option<String> =
-                        sqlx::query_scalar("SELECT status FROM review_items WHERE item_id = $1")
-                            .bind(item_id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    return Err(match exists {
-                        Some(status) => $crate::StoreError::Conflict(format!(
-                            "review item {item_id} is already {status}"
-                        )),
-                        None => $crate::StoreError::NotFound {
-                            what: format!("review item {item_id}"),
-                        },
-                    });
-                };
-                let mut entry = NewAudit::new(&format!("review_{status}"))
-                    .doc(&record.doc_id)
-                    .details(serde_json::json!({
-                        "item_id": item_id,
-                        "item_kind": record.item_kind,
-                        "field": record.field,
-                        "decision": decision,
-                    }));
-                if let Some(child) = &record.child_id {
-                    entry = entry.child(child);
-                }
-                Self::audit_in(&mut tx, &entry, by).await?;
-                tx.commit().await?;
-                Ok(record)
-            }
-        }
-    };
+/// Raise or update the open items for a pushed document's findings, in the push transaction.
+pub(crate) async fn raise_findings<DB: Backend>(
+    conn: &mut DB::Connection,
+    target: ReviewTarget<'_>,
+    findings: &[ReviewFinding],
+    ctx: &PushContext,
+) -> Result<(), sqlx::Error> {
+    for finding in findings {
+        upsert_review::<DB>(
+            conn,
+            target,
+            finding,
+            Some(&ctx.device_id),
+            ctx.received_at_ms,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
-pub(crate) use impl_review;
+/// Raise or update the open item for a finding; its id.
+async fn upsert_review<DB: Backend>(
+    conn: &mut DB::Connection,
+    target: ReviewTarget<'_>,
+    finding: &ReviewFinding,
+    device_id: Option<&str>,
+    at_ms: i64,
+) -> Result<i64, sqlx::Error> {
+    let seen_heads =
+        serde_json::to_string(&finding.seen_heads).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    DB::sql(UPSERT_REVIEW)
+        .bind(target.doc_id)
+        .bind(target.doc_kind)
+        .bind(target.child_id)
+        .bind(target.worker_id)
+        .bind(&finding.item_kind)
+        .bind(&finding.field)
+        .bind(&finding.summary)
+        .bind(finding.sides.to_string())
+        .bind(seen_heads)
+        .bind(device_id)
+        .bind(at_ms)
+        .fetch_scalar(conn)
+        .await
+}
+
+/// Why an item could not be decided: decided already, or never raised.
+async fn not_open<DB: Backend>(
+    conn: &mut DB::Connection,
+    item_id: i64,
+) -> Result<StoreError, StoreError> {
+    let status: Option<String> = DB::sql("SELECT status FROM review_items WHERE item_id = $1")
+        .bind(item_id)
+        .fetch_optional_scalar(conn)
+        .await?;
+    Ok(match status {
+        Some(status) => StoreError::Conflict(format!("review item {item_id} is already {status}")),
+        None => StoreError::NotFound {
+            what: format!("review item {item_id}"),
+        },
+    })
+}
+
+/// The audit entry for a decision.
+fn decision_audit(record: &ReviewRecord, status: &str, decision: &serde_json::Value) -> NewAudit {
+    let entry = NewAudit::new(&format!("review_{status}"))
+        .doc(&record.doc_id)
+        .details(serde_json::json!({
+            "item_id": record.item_id,
+            "item_kind": record.item_kind,
+            "field": record.field,
+            "decision": decision,
+        }));
+    match &record.child_id {
+        Some(child) => entry.child(child),
+        None => entry,
+    }
+}
+
+#[async_trait]
+impl<DB: Backend> ReviewQueue for SqlStore<DB> {
+    async fn record_review(&self, item: &NewReviewItem) -> Result<i64, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let target = ReviewTarget {
+            doc_id: &item.doc_id,
+            doc_kind: &item.doc_kind,
+            child_id: item.child_id.as_deref(),
+            worker_id: None,
+        };
+        let id = upsert_review::<DB>(
+            &mut tx,
+            target,
+            &item.finding,
+            item.device_id.as_deref(),
+            item.at_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn list_review(&self, f: &ReviewFilter) -> Result<Vec<ReviewRecord>, StoreError> {
+        // Only the filters given become conditions, so each backend can use the index that
+        // fits (`col = $n OR $n IS NULL` hides them from SQLite's planner).
+        let mut q = DB::sql(format!(
+            "SELECT {REVIEW_COLUMNS} FROM review_items WHERE item_id > "
+        ))
+        .push_bind(f.after.unwrap_or(0));
+        for (column, value) in [
+            ("status", &f.status),
+            ("team_id", &f.team_id),
+            ("child_id", &f.child_id),
+            ("doc_kind", &f.doc_kind),
+            ("item_kind", &f.item_kind),
+            ("doc_id", &f.doc_id),
+        ] {
+            if let Some(value) = value {
+                q = q
+                    .push(&format!(" AND {column} = "))
+                    .push_bind(value.as_str());
+            }
+        }
+        if let Some(before) = f.created_before_ms {
+            q = q.push(" AND created_at_ms <= ").push_bind(before);
+        }
+        if let Some(after) = f.created_after_ms {
+            q = q.push(" AND created_at_ms >= ").push_bind(after);
+        }
+        q = q
+            .push(" ORDER BY item_id LIMIT ")
+            .push_bind(i64::from(f.limit));
+        Ok(q.fetch_all(self.reader()).await?)
+    }
+
+    async fn get_review(&self, item_id: i64) -> Result<Option<ReviewRecord>, StoreError> {
+        Ok(DB::sql(format!(
+            "SELECT {REVIEW_COLUMNS} FROM review_items WHERE item_id = $1"
+        ))
+        .bind(item_id)
+        .fetch_optional(self.reader())
+        .await?)
+    }
+
+    async fn decide_review(
+        &self,
+        item_id: i64,
+        status: &str,
+        decision: &serde_json::Value,
+        by: &Actor,
+    ) -> Result<ReviewRecord, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let record: Option<ReviewRecord> = DB::sql(format!(
+            "UPDATE review_items SET status = $2, decided_by = $3, decided_device = $4,
+                 decided_at_ms = $5, decision = $6
+             WHERE item_id = $1 AND status = 'open' RETURNING {REVIEW_COLUMNS}"
+        ))
+        .bind(item_id)
+        .bind(status)
+        .bind(&by.user_id)
+        .bind(&by.device_id)
+        .bind(by.at_ms)
+        .bind(decision.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(record) = record else {
+            return Err(not_open::<DB>(&mut tx, item_id).await?);
+        };
+        audit_in::<DB>(&mut tx, &decision_audit(&record, status, decision), by).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+}

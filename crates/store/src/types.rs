@@ -20,7 +20,7 @@ pub struct IncomingDoc {
 }
 
 /// A document as the server stores it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredDocument {
     pub doc_id: String,
     /// Document kind (`visit_note`, `about_me`, `contact_card`, `short_plan`).
@@ -136,7 +136,7 @@ pub struct BackfillPosition {
 }
 
 /// The scope key that stands for every document in a backfill.
-pub const ALL_KEYS: &str = "*";
+pub const ALL_KEYS: &str = fieldnotes_vocab::ScopeKey::ALL_TEXT;
 
 /// What a device asks of the feed in one round.
 #[derive(Debug, Clone)]
@@ -187,7 +187,7 @@ pub struct FeedChange {
 }
 
 /// A change as stored, with its attribution (for history).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredChange {
     pub doc_id: String,
     pub hash: String,
@@ -238,13 +238,14 @@ pub struct NewQuarantine {
 }
 
 /// A quarantine entry (without its payload).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct QuarantineRecord {
     pub id: i64,
     pub device_id: Option<String>,
     pub doc_id: Option<String>,
     pub code: String,
     pub reason: String,
+    #[sqlx(try_from = "i64")]
     pub size: u64,
     pub received_at_ms: i64,
 }

@@ -536,8 +536,7 @@ async fn late_commit_is_never_skipped(db: Db) {
         release: Mutex::new(release_rx),
     });
 
-    // Slow push: writes `a-first` (taking a sequence number), then holds its transaction open
-    // while merging `hold`.
+    // Slow push: merges `a-first`, then holds its transaction open while merging `hold`.
     let slow = {
         let store = store.clone();
         let holding = holding.clone();
@@ -556,16 +555,25 @@ async fn late_commit_is_never_skipped(db: Db) {
         .unwrap()
         .expect("slow push should reach its merge");
 
-    // Fast push from another device, started and (on PostgreSQL) committed meanwhile.
-    let fast = {
+    // Fast push from another device, started meanwhile. On PostgreSQL it commits while the slow
+    // push is still open, and the pull below waits for that commit; on SQLite the single
+    // writer makes it wait for the slow push, so it cannot commit before the pull either way.
+    let mut fast = Some({
         let store = store.clone();
         tokio::spawn(async move {
             store
                 .push(&ctx("dev-b"), vec![doc("b-doc", &["fast-1"])], &TestMerger)
                 .await
         })
-    };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    });
+    if db.pg.is_some() {
+        let committed = fast.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(30), committed)
+            .await
+            .expect("a push waited for the merge of another push")
+            .unwrap()
+            .unwrap();
+    }
 
     // A third device pulls now, while the slow push is still open.
     let (seen_early, cursor) = pull_all(&*store, "dev-c", None).await;
@@ -576,7 +584,9 @@ async fn late_commit_is_never_skipped(db: Db) {
 
     release_tx.send(()).unwrap();
     slow.await.unwrap().unwrap();
-    fast.await.unwrap().unwrap();
+    if let Some(fast) = fast {
+        fast.await.unwrap().unwrap();
+    }
 
     let (seen_late, _) = pull_all(&*store, "dev-c", Some(cursor)).await;
     let mut all: Vec<String> = seen_early.into_iter().chain(seen_late).collect();

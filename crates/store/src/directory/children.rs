@@ -1,0 +1,250 @@
+//! Children and young people, their allocations to social workers and their referrals to
+//! youth workers.
+
+use crate::StoreError;
+use crate::backend::Backend;
+use crate::directory::audit::audit_in;
+use crate::directory::{
+    Actor, AllocationRecord, ChildRecord, NewAudit, NewReferral, ReferralRecord, conflict_on_unique,
+};
+use crate::sql_store::SqlStore;
+
+const CHILD_SELECT: &str = "SELECT c.child_id, c.display_name, c.team_id, \
+     a.worker_id AS case_holder, c.created_at_ms FROM children c \
+     LEFT JOIN allocations a ON a.child_id = c.child_id AND a.ended_at_ms IS NULL";
+
+const ALLOCATION_COLUMNS: &str =
+    "allocation_id, child_id, worker_id, started_at_ms, allocated_by, ended_at_ms, ended_by";
+
+const REFERRAL_COLUMNS: &str = "referral_id, child_id, youth_worker_id, referred_by, \
+     starts_on, planned_end, created_at_ms, ended_at_ms, ended_by";
+
+/// Who made a change when no person did (a server task).
+const SERVER: &str = "server";
+
+pub(super) async fn create<DB: Backend>(
+    store: &SqlStore<DB>,
+    child: &ChildRecord,
+    by: &Actor,
+) -> Result<(), StoreError> {
+    let mut tx = store.writer().begin().await?;
+    DB::sql(
+        "INSERT INTO children (child_id, display_name, team_id, created_at_ms)
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&child.child_id)
+    .bind(&child.display_name)
+    .bind(&child.team_id)
+    .bind(child.created_at_ms)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| conflict_on_unique(e, || format!("child {:?} already exists", child.child_id)))?;
+    let entry = NewAudit::new("create_child")
+        .child(&child.child_id)
+        .details(serde_json::json!({ "team_id": child.team_id }));
+    audit_in::<DB>(&mut tx, &entry, by).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn get<DB: Backend>(
+    store: &SqlStore<DB>,
+    child_id: &str,
+) -> Result<Option<ChildRecord>, StoreError> {
+    Ok(DB::sql(format!("{CHILD_SELECT} WHERE c.child_id = $1"))
+        .bind(child_id)
+        .fetch_optional(store.reader())
+        .await?)
+}
+
+pub(super) async fn list<DB: Backend>(
+    store: &SqlStore<DB>,
+    team_id: Option<&str>,
+) -> Result<Vec<ChildRecord>, StoreError> {
+    Ok(DB::sql(format!(
+        "{CHILD_SELECT} WHERE $1 IS NULL OR c.team_id = $1 ORDER BY c.child_id"
+    ))
+    .bind(team_id)
+    .fetch_all(store.reader())
+    .await?)
+}
+
+/// End the child's current allocation, if any; the allocation ended.
+async fn end_current<DB: Backend>(
+    conn: &mut DB::Connection,
+    child_id: &str,
+    by: &Actor,
+) -> Result<Option<AllocationRecord>, sqlx::Error> {
+    DB::sql(format!(
+        "UPDATE allocations SET ended_at_ms = $2, ended_by = $3
+         WHERE child_id = $1 AND ended_at_ms IS NULL RETURNING {ALLOCATION_COLUMNS}"
+    ))
+    .bind(child_id)
+    .bind(by.at_ms)
+    .bind(&by.user_id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub(super) async fn allocate<DB: Backend>(
+    store: &SqlStore<DB>,
+    child_id: &str,
+    worker_id: &str,
+    by: &Actor,
+) -> Result<AllocationRecord, StoreError> {
+    let mut tx = store.writer().begin().await?;
+    let ended = end_current::<DB>(&mut tx, child_id, by).await?;
+    if ended.as_ref().is_some_and(|a| a.worker_id == worker_id) {
+        return Err(StoreError::Conflict(format!(
+            "child {child_id} is already allocated to {worker_id}"
+        )));
+    }
+    let allocation: AllocationRecord = DB::sql(format!(
+        "INSERT INTO allocations (child_id, worker_id, started_at_ms, allocated_by)
+         VALUES ($1, $2, $3, $4) RETURNING {ALLOCATION_COLUMNS}"
+    ))
+    .bind(child_id)
+    .bind(worker_id)
+    .bind(by.at_ms)
+    .bind(by.user_id.as_deref().unwrap_or(SERVER))
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| {
+        conflict_on_unique(e, || {
+            format!(
+                "another allocation of child {child_id} was made at the same time; look again \
+                 and retry"
+            )
+        })
+    })?;
+    let entry = NewAudit::new("allocate")
+        .child(child_id)
+        .details(serde_json::json!({
+            "worker_id": worker_id,
+            "previous_worker_id": ended.as_ref().map(|a| a.worker_id.clone()),
+        }));
+    audit_in::<DB>(&mut tx, &entry, by).await?;
+    tx.commit().await?;
+    Ok(allocation)
+}
+
+pub(super) async fn end_allocation<DB: Backend>(
+    store: &SqlStore<DB>,
+    child_id: &str,
+    by: &Actor,
+) -> Result<AllocationRecord, StoreError> {
+    let mut tx = store.writer().begin().await?;
+    let ended = end_current::<DB>(&mut tx, child_id, by)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: format!("a current allocation of child {child_id}"),
+        })?;
+    let entry = NewAudit::new("end_allocation")
+        .child(child_id)
+        .details(serde_json::json!({ "worker_id": ended.worker_id }));
+    audit_in::<DB>(&mut tx, &entry, by).await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+pub(super) async fn allocation_history<DB: Backend>(
+    store: &SqlStore<DB>,
+    child_id: &str,
+) -> Result<Vec<AllocationRecord>, StoreError> {
+    Ok(DB::sql(format!(
+        "SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE child_id = $1 ORDER BY allocation_id"
+    ))
+    .bind(child_id)
+    .fetch_all(store.reader())
+    .await?)
+}
+
+pub(super) async fn refer<DB: Backend>(
+    store: &SqlStore<DB>,
+    referral: &NewReferral,
+    by: &Actor,
+) -> Result<ReferralRecord, StoreError> {
+    let mut tx = store.writer().begin().await?;
+    let record: ReferralRecord = DB::sql(format!(
+        "INSERT INTO referrals
+             (child_id, youth_worker_id, referred_by, starts_on, planned_end, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {REFERRAL_COLUMNS}"
+    ))
+    .bind(&referral.child_id)
+    .bind(&referral.youth_worker_id)
+    .bind(by.user_id.as_deref().unwrap_or(SERVER))
+    .bind(&referral.starts_on)
+    .bind(&referral.planned_end)
+    .bind(by.at_ms)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| conflict_on_unique(e, || "the referral could not be stored".to_owned()))?;
+    let entry = NewAudit::new("refer")
+        .child(&referral.child_id)
+        .details(serde_json::json!({
+            "referral_id": record.referral_id,
+            "youth_worker_id": referral.youth_worker_id,
+            "starts_on": referral.starts_on,
+            "planned_end": referral.planned_end,
+        }));
+    audit_in::<DB>(&mut tx, &entry, by).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+pub(super) async fn end_referral<DB: Backend>(
+    store: &SqlStore<DB>,
+    referral_id: i64,
+    by: &Actor,
+) -> Result<ReferralRecord, StoreError> {
+    let mut tx = store.writer().begin().await?;
+    let record: Option<ReferralRecord> = DB::sql(format!(
+        "UPDATE referrals SET ended_at_ms = $2, ended_by = $3
+         WHERE referral_id = $1 AND ended_at_ms IS NULL RETURNING {REFERRAL_COLUMNS}"
+    ))
+    .bind(referral_id)
+    .bind(by.at_ms)
+    .bind(&by.user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let record = record.ok_or_else(|| StoreError::NotFound {
+        what: format!("an open referral {referral_id}"),
+    })?;
+    let entry = NewAudit::new("end_referral")
+        .child(&record.child_id)
+        .details(serde_json::json!({
+            "referral_id": referral_id,
+            "youth_worker_id": record.youth_worker_id,
+        }));
+    audit_in::<DB>(&mut tx, &entry, by).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+pub(super) async fn get_referral<DB: Backend>(
+    store: &SqlStore<DB>,
+    referral_id: i64,
+) -> Result<Option<ReferralRecord>, StoreError> {
+    Ok(DB::sql(format!(
+        "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referral_id = $1"
+    ))
+    .bind(referral_id)
+    .fetch_optional(store.reader())
+    .await?)
+}
+
+pub(super) async fn list_referrals<DB: Backend>(
+    store: &SqlStore<DB>,
+    child_id: Option<&str>,
+    youth_worker_id: Option<&str>,
+) -> Result<Vec<ReferralRecord>, StoreError> {
+    Ok(DB::sql(format!(
+        "SELECT {REFERRAL_COLUMNS} FROM referrals
+         WHERE ($1 IS NULL OR child_id = $1) AND ($2 IS NULL OR youth_worker_id = $2)
+         ORDER BY referral_id"
+    ))
+    .bind(child_id)
+    .bind(youth_worker_id)
+    .fetch_all(store.reader())
+    .await?)
+}

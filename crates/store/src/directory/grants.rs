@@ -1,0 +1,64 @@
+//! Time-limited access to a child outside allocation.
+
+use crate::StoreError;
+use crate::backend::Backend;
+use crate::directory::audit::audit_in;
+use crate::directory::{Actor, GrantFilter, GrantRecord, NewAudit, conflict_on_unique};
+use crate::sql_store::SqlStore;
+
+/// A grant to record.
+pub(super) struct NewGrant<'a> {
+    pub user_id: &'a str,
+    pub child_id: &'a str,
+    pub reason: &'a str,
+    pub expires_at_ms: i64,
+}
+
+pub(super) async fn create<DB: Backend>(
+    store: &SqlStore<DB>,
+    grant: NewGrant<'_>,
+    by: &Actor,
+) -> Result<GrantRecord, StoreError> {
+    let mut tx = store.writer().begin().await?;
+    let record: GrantRecord = DB::sql(
+        "INSERT INTO access_grants (user_id, child_id, reason, granted_at_ms, expires_at_ms)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING grant_id, user_id, child_id, reason, granted_at_ms, expires_at_ms",
+    )
+    .bind(grant.user_id)
+    .bind(grant.child_id)
+    .bind(grant.reason)
+    .bind(by.at_ms)
+    .bind(grant.expires_at_ms)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| conflict_on_unique(e, || "the access could not be recorded".to_owned()))?;
+    let entry = NewAudit::new("access_outside_allocation")
+        .child(grant.child_id)
+        .details(serde_json::json!({
+            "grant_id": record.grant_id,
+            "reason": grant.reason,
+            "expires_at_ms": grant.expires_at_ms,
+        }));
+    audit_in::<DB>(&mut tx, &entry, by).await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+pub(super) async fn list<DB: Backend>(
+    store: &SqlStore<DB>,
+    filter: &GrantFilter,
+) -> Result<Vec<GrantRecord>, StoreError> {
+    Ok(DB::sql(
+        "SELECT g.grant_id, g.user_id, g.child_id, g.reason, g.granted_at_ms, g.expires_at_ms
+         FROM access_grants g JOIN children c ON c.child_id = g.child_id
+         WHERE ($1 IS NULL OR g.user_id = $1) AND ($2 IS NULL OR c.team_id = $2)
+           AND ($3 IS NULL OR g.expires_at_ms > $3)
+         ORDER BY g.grant_id",
+    )
+    .bind(&filter.user_id)
+    .bind(&filter.team_id)
+    .bind(filter.active_at_ms)
+    .fetch_all(store.reader())
+    .await?)
+}
