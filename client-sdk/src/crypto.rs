@@ -590,6 +590,26 @@ mod tests {
         assert!(ServerKey::from_base64("not base64!").is_err());
     }
 
+    /// Stores already written must still open: these bytes were computed by the first
+    /// (hand-written HMAC) derivation, before it moved to the `hkdf` crate.
+    #[test]
+    fn key_derivation_matches_the_first_version() {
+        let dek = [0x42u8; KEY_LEN];
+        assert_eq!(
+            hex::encode(prf(&dek, b"fieldnotes/v1 sealing key").as_ref()),
+            "e94b141ff38b820f04e8619d67a0c70fa2b0c56ce5d52832770e000597f5de69"
+        );
+        assert_eq!(
+            hex::encode(prf(&dek, b"fieldnotes/v1 scope tag key").as_ref()),
+            "766ecca06a3668d5f27e68629e0c457879a3a1711898b5cb99b5e017bf3e9a4b"
+        );
+        let keys = DataKey::from_slice(&dek).unwrap().keys();
+        assert_eq!(
+            hex::encode(keys.scope_tag("child:c-1")),
+            "598af4ab607311e32fe9d6a6f97a9c315c56c81a3ea96d262076733f88639442"
+        );
+    }
+
     #[test]
     fn data_keys_derive_distinct_working_keys() {
         let dek = DataKey::generate().unwrap();
