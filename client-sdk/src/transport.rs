@@ -10,7 +10,7 @@ use backon::Retryable as _;
 use fieldnotes_protocol::{ErrorBody, SYNC_PATH, SyncRequest, SyncResponse};
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use rand::Rng as _;
+use rand::RngExt as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -2,7 +2,7 @@
 
 use fieldnotes_model::{NewRecord, NewVisitNote, VisitKind};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt as _, SeedableRng};
 
 const WORDS: &[&str] = &[
     "visit", "school", "home", "mum", "dad", "carer", "sister", "brother", "football", "drawing",

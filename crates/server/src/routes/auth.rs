@@ -173,7 +173,7 @@ async fn start_session(
     }
     let now = now_ms();
     let mut store_key = vec![0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut store_key);
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut store_key);
     let record = state
         .store
         .register_device(
