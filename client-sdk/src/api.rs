@@ -44,17 +44,14 @@ impl Client {
         path: &str,
         json: Option<Vec<u8>>,
     ) -> Result<R, ClientError> {
-        let keys = self.keys()?;
-        let transport = self.transport(self.retry)?;
-        let _session = self.session.lock().await;
-        self.check_wiped()?;
-        let mut tokens = self.require_tokens(&keys).await?;
-        let mut refreshed = false;
-        self.authed(&transport, &keys, &mut tokens, &mut refreshed, |access| {
-            let (transport, method, json) = (&transport, method.clone(), json.as_deref());
-            async move { transport.send_json(method, path, json, &access).await }
-        })
-        .await
+        let mut session = self.authed_session().await?;
+        let transport = session.transport.clone();
+        session
+            .call(|access| {
+                let (transport, method, json) = (&transport, method.clone(), json.as_deref());
+                async move { transport.send_json(method, path, json, &access).await }
+            })
+            .await
     }
 
     pub(crate) async fn get_items<T: DeserializeOwned>(

@@ -402,21 +402,7 @@ pub async fn check(
         export: None,
     };
     // Hold the folder's lock while reading, as a writer would.
-    let _lock = match File::options().write(true).open(dir.join(LOCK_FILE)) {
-        Ok(file) => match file.try_lock() {
-            Ok(()) => Some(file),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(ClientError::Locked { path: dir });
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(ClientError::Io {
-                    path: dir.join(LOCK_FILE),
-                    source,
-                });
-            }
-        },
-        Err(_) => None,
-    };
+    let _lock = lock_for_reading(&dir)?;
     let wal = with_suffix(&path, "-wal");
     let wal_len = file_len(&wal).unwrap_or(0);
     let Some(len) = file_len(&path) else {
@@ -435,23 +421,8 @@ pub async fn check(
     }
 
     // Work on a copy: the damaged file stays exactly as it is.
-    let scratch = Scratch(std::env::temp_dir().join(format!(
-        "fieldnotes-doctor-{}",
-        uuid::Uuid::new_v4().simple()
-    )));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ClientError::Io { path, source }
-    };
-    let mut folder = std::fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
-    folder.create(&scratch.0).map_err(io(&scratch.0))?;
+    let scratch = scratch_copy(&path, &wal, wal_len)?;
     let copy = scratch.0.join(STORE_FILE);
-    std::fs::copy(&path, &copy).map_err(io(&copy))?;
-    if wal_len > 0 {
-        std::fs::copy(&wal, with_suffix(&copy, "-wal")).map_err(io(&copy))?;
-    }
     if let Some(what) = quick_damage(&path) {
         if len < HEADER_LEN as u64 {
             report.damage.push(Damage::CutShort {
@@ -460,16 +431,9 @@ pub async fn check(
             report.state = StoreState::Damaged;
             return Ok(report);
         }
-        let mut header = [0u8; HEADER_LEN];
-        File::open(&path)
-            .and_then(|mut f| f.read_exact(&mut header))
-            .map_err(io(&path))?;
-        if &header[..16] != SQLITE_MAGIC || page_size(&header).is_none() {
-            report.damage.push(Damage::NotADatabase);
-            repair_header(&copy, len, wal_len > 0).map_err(io(&copy))?;
-        } else {
-            report.damage.push(Damage::Unreadable { detail: what });
-        }
+        report
+            .damage
+            .push(header_damage(&path, &copy, len, wal_len > 0, what)?);
     }
 
     let pool = match open_copy(&copy).await {
@@ -489,6 +453,61 @@ pub async fn check(
         report.state = StoreState::Damaged;
     }
     Ok(report)
+}
+
+/// The folder's lock, held while reading as a writer would (`None` when there is no lock file).
+fn lock_for_reading(dir: &Path) -> Result<Option<File>, ClientError> {
+    match File::options().write(true).open(dir.join(LOCK_FILE)) {
+        Ok(file) => {
+            crate::take_lock(&file, dir, &dir.join(LOCK_FILE))?;
+            Ok(Some(file))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClientError {
+    let path = path.to_path_buf();
+    move |source| ClientError::Io { path, source }
+}
+
+/// A private scratch folder holding a copy of the store (and its journal).
+fn scratch_copy(path: &Path, wal: &Path, wal_len: u64) -> Result<Scratch, ClientError> {
+    let scratch = Scratch(std::env::temp_dir().join(format!(
+        "fieldnotes-doctor-{}",
+        uuid::Uuid::new_v4().simple()
+    )));
+    let mut folder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+    folder.create(&scratch.0).map_err(io_err(&scratch.0))?;
+    let copy = scratch.0.join(STORE_FILE);
+    std::fs::copy(path, &copy).map_err(io_err(&copy))?;
+    if wal_len > 0 {
+        std::fs::copy(wal, with_suffix(&copy, "-wal")).map_err(io_err(&copy))?;
+    }
+    Ok(scratch)
+}
+
+/// What is wrong with a file of at least a header's length that SQLite cannot open; a file
+/// that is not a database gets a plausible header on its copy, so what is left can be read.
+fn header_damage(
+    path: &Path,
+    copy: &Path,
+    len: u64,
+    wal: bool,
+    what: String,
+) -> Result<Damage, ClientError> {
+    let mut header = [0u8; HEADER_LEN];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .map_err(io_err(path))?;
+    if &header[..16] != SQLITE_MAGIC || page_size(&header).is_none() {
+        repair_header(copy, len, wal).map_err(io_err(copy))?;
+        Ok(Damage::NotADatabase)
+    } else {
+        Ok(Damage::Unreadable { detail: what })
+    }
 }
 
 /// SQLite's message for an error, without sqlx's wrapping.
@@ -551,33 +570,10 @@ async fn inspect(
     password: Option<&str>,
     report: &mut StoreCheck,
 ) -> Result<(), ClientError> {
-    match sqlx::query_scalar::<_, String>("PRAGMA integrity_check(20)")
-        .fetch_all(pool)
-        .await
-    {
-        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => {}
-        Ok(lines) => report.damage.push(Damage::CorruptPages {
-            problems: lines.into_iter().take(MAX_PROBLEMS).collect(),
-        }),
-        // Corrupt pages can stop the check itself; what is readable is still read below.
-        Err(e) => report.damage.push(Damage::CorruptPages {
-            problems: vec![format!("the check stopped: {}", sql_words(&e))],
-        }),
+    if let Some(damage) = integrity(pool).await {
+        report.damage.push(damage);
     }
-
-    let meta: HashMap<String, String> =
-        match sqlx::query_as::<_, (String, String)>("SELECT key, value FROM meta")
-            .fetch_all(pool)
-            .await
-        {
-            Ok(rows) => rows.into_iter().collect(),
-            Err(e) => {
-                report.damage.push(Damage::MetaUnreadable {
-                    detail: sql_words(&e),
-                });
-                HashMap::new()
-            }
-        };
+    let meta = read_meta(pool, report).await;
     report.device_id = meta.get(META_DEVICE).cloned();
     report.server_url = meta.get(META_SERVER).cloned();
     report.owner = meta
@@ -616,22 +612,7 @@ async fn inspect(
         _ => None,
     };
     salvage.verified = keys.is_some() || !sealed;
-    let mut changes = Vec::new();
-    for row in rows {
-        if let (Some(keys), true) = (&keys, row.sealed)
-            && open_change(keys, &row.doc_id, &row.hash, &row.bytes).is_err()
-        {
-            salvage.unreadable += 1;
-            continue;
-        }
-        salvage.readable += 1;
-        changes.push(ExportedChange {
-            doc_id: row.doc_id,
-            hash: row.hash,
-            sealed: row.sealed,
-            bytes: B64.encode(&row.bytes),
-        });
-    }
+    let changes = salvage_rows(rows, keys.as_ref(), &mut salvage);
     if salvage.unreadable > 0 {
         report.damage.push(Damage::UnreadableChanges {
             count: salvage.unreadable,
@@ -657,6 +638,65 @@ async fn inspect(
         });
     }
     Ok(())
+}
+
+/// SQLite's integrity check; corrupt pages can stop the check itself (what is readable is
+/// still read).
+async fn integrity(pool: &SqlitePool) -> Option<Damage> {
+    match sqlx::query_scalar::<_, String>("PRAGMA integrity_check(20)")
+        .fetch_all(pool)
+        .await
+    {
+        Ok(lines) if lines.len() == 1 && lines[0] == "ok" => None,
+        Ok(lines) => Some(Damage::CorruptPages {
+            problems: lines.into_iter().take(MAX_PROBLEMS).collect(),
+        }),
+        Err(e) => Some(Damage::CorruptPages {
+            problems: vec![format!("the check stopped: {}", sql_words(&e))],
+        }),
+    }
+}
+
+/// The `meta` table, or nothing (and the damage noted) when it cannot be read.
+async fn read_meta(pool: &SqlitePool, report: &mut StoreCheck) -> HashMap<String, String> {
+    match sqlx::query_as::<_, (String, String)>("SELECT key, value FROM meta")
+        .fetch_all(pool)
+        .await
+    {
+        Ok(rows) => rows.into_iter().collect(),
+        Err(e) => {
+            report.damage.push(Damage::MetaUnreadable {
+                detail: sql_words(&e),
+            });
+            HashMap::new()
+        }
+    }
+}
+
+/// The outbox rows as exported changes; with `keys`, sealed ones that do not open are
+/// counted unreadable and left out.
+fn salvage_rows(
+    rows: Vec<RawRow>,
+    keys: Option<&Keys>,
+    salvage: &mut OutboxSalvage,
+) -> Vec<ExportedChange> {
+    let mut changes = Vec::new();
+    for row in rows {
+        if let (Some(keys), true) = (keys, row.sealed)
+            && open_change(keys, &row.doc_id, &row.hash, &row.bytes).is_err()
+        {
+            salvage.unreadable += 1;
+            continue;
+        }
+        salvage.readable += 1;
+        changes.push(ExportedChange {
+            doc_id: row.doc_id,
+            hash: row.hash,
+            sealed: row.sealed,
+            bytes: B64.encode(&row.bytes),
+        });
+    }
+    changes
 }
 
 struct RawRow {
@@ -745,6 +785,24 @@ impl crate::Client {
         password: &str,
     ) -> Result<ImportReport, ClientError> {
         let keys = self.keys()?;
+        self.check_import_identity(export)?;
+        let changes = export.open_changes(password).await?;
+        self.fetch_before_import(&keys, &changes).await?;
+        let mut report = ImportReport::default();
+        let now = crate::now_ms();
+        let mut cache = self.write.lock().await;
+        for (doc_id, list) in by_document(changes) {
+            cache.remove(&doc_id);
+            match self.import_document(&keys, &doc_id, &list, now).await? {
+                Some(queued) => report.queued += queued,
+                None => report.waiting.push(doc_id),
+            }
+        }
+        Ok(report)
+    }
+
+    /// The export must be this device's, and its owner this store's.
+    fn check_import_identity(&self, export: &Export) -> Result<(), ClientError> {
         if export.device_id != self.device_id || export.actor_id != self.actor.to_hex_string() {
             return Err(ClientError::Config(format!(
                 "these changes were written as device {}, and this data folder is device {}; \
@@ -760,78 +818,96 @@ impl crate::Client {
                 attempted: export.user.username.clone(),
             });
         }
-        let changes = export.open_changes(password).await?;
-        // The feed never sends a device its own changes, so a store carrying on as a device
-        // lacks the documents that device wrote and synced. A backfill sends every change of
-        // a scope: forget the held scopes and sync once, when a document is missing.
+        Ok(())
+    }
+
+    /// The feed never sends a device its own changes, so a store carrying on as a device
+    /// lacks the documents that device wrote and synced. A backfill sends every change of
+    /// a scope: forget the held scopes and sync once, when a document is missing.
+    async fn fetch_before_import(
+        &self,
+        keys: &Keys,
+        changes: &[(String, String, Vec<u8>)],
+    ) -> Result<(), ClientError> {
         let mut missing = false;
-        for (doc_id, _, _) in &changes {
-            if self.store.snapshot(&keys, doc_id).await?.is_none() {
+        for (doc_id, _, _) in changes {
+            if self.store.snapshot(keys, doc_id).await?.is_none() {
                 missing = true;
                 break;
             }
         }
-        if missing {
-            let mut tx = self.store.begin().await?;
-            crate::local::delete_meta(&mut tx, crate::META_SCOPES)
-                .await
-                .map_err(|e| self.store.err(e))?;
-            self.store.commit(tx).await?;
-            match self.sync().await {
-                Ok(_) => {}
-                Err(e) if e.is_retryable() => {
-                    tracing::info!(error = %e, "could not fetch the records before importing");
-                }
-                Err(e) => return Err(e),
-            }
+        if !missing {
+            return Ok(());
         }
-        let mut by_doc: Vec<(String, HashedChanges)> = Vec::new();
-        for (doc_id, hash, bytes) in changes {
-            match by_doc.iter_mut().find(|(d, _)| *d == doc_id) {
-                Some((_, list)) => list.push((hash, bytes)),
-                None => by_doc.push((doc_id, vec![(hash, bytes)])),
+        let mut tx = self.store.begin().await?;
+        crate::local::delete_meta(&mut tx, crate::META_SCOPES)
+            .await
+            .map_err(|e| self.store.err(e))?;
+        self.store.commit(tx).await?;
+        match self.sync().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_retryable() => {
+                tracing::info!(error = %e, "could not fetch the records before importing");
+                Ok(())
             }
+            Err(e) => Err(e),
         }
-        let mut report = ImportReport::default();
-        let now = crate::now_ms();
-        let mut cache = self.write.lock().await;
-        for (doc_id, list) in by_doc {
-            cache.remove(&doc_id);
-            let bytes: Vec<Vec<u8>> = list.iter().map(|(_, b)| b.clone()).collect();
-            let loaded = match self.load_with(&keys, &doc_id).await? {
-                Some(mut doc) => doc.apply_changes(&bytes).map(|()| doc),
-                None => fieldnotes_model::Document::load(&doc_id, &bytes.concat()),
-            };
-            let Ok(mut doc) = loaded else {
-                report.waiting.push(doc_id);
-                continue;
-            };
-            let applied: std::collections::HashSet<String> = doc
-                .all_changes()
-                .iter()
-                .map(|c| fieldnotes_model::hash_hex(&c.hash))
-                .collect();
-            if list.iter().any(|(hash, _)| !applied.contains(hash)) {
-                report.waiting.push(doc_id);
-                continue;
-            }
-            doc.set_actor(self.actor.clone());
-            let (row, scope) = crate::doc_row(&mut doc, now)?;
-            let snapshot = doc.save();
-            let mut tx = self.store.begin().await?;
-            crate::local::put_document(&mut tx, &keys, &row, &scope, &snapshot)
-                .await
-                .map_err(|e| self.store.err(e))?;
-            for (hash, bytes) in &list {
-                crate::local::enqueue(&mut tx, &keys, &doc_id, hash, bytes, now)
-                    .await
-                    .map_err(|e| self.store.err(e))?;
-                report.queued += 1;
-            }
-            self.store.commit(tx).await?;
-        }
-        Ok(report)
     }
+
+    /// Apply one document's imported changes and queue them. `None` when this device lacks
+    /// the history they build on (the document waits).
+    async fn import_document(
+        &self,
+        keys: &Keys,
+        doc_id: &str,
+        list: &HashedChanges,
+        now: i64,
+    ) -> Result<Option<u64>, ClientError> {
+        let bytes: Vec<Vec<u8>> = list.iter().map(|(_, b)| b.clone()).collect();
+        let loaded = match self.load_with(keys, doc_id).await? {
+            Some(mut doc) => doc.apply_changes(&bytes).map(|()| doc),
+            None => fieldnotes_model::Document::load(doc_id, &bytes.concat()),
+        };
+        let Ok(mut doc) = loaded else {
+            return Ok(None);
+        };
+        let applied: std::collections::HashSet<String> = doc
+            .all_changes()
+            .iter()
+            .map(|c| fieldnotes_model::hash_hex(&c.hash))
+            .collect();
+        if list.iter().any(|(hash, _)| !applied.contains(hash)) {
+            return Ok(None);
+        }
+        doc.set_actor(self.actor.clone());
+        let (row, scope) = crate::doc_row(&mut doc, now)?;
+        let snapshot = doc.save();
+        let mut tx = self.store.begin().await?;
+        crate::local::put_document(&mut tx, keys, &row, &scope, &snapshot)
+            .await
+            .map_err(|e| self.store.err(e))?;
+        let mut queued = 0;
+        for (hash, bytes) in list {
+            crate::local::enqueue(&mut tx, keys, doc_id, hash, bytes, now)
+                .await
+                .map_err(|e| self.store.err(e))?;
+            queued += 1;
+        }
+        self.store.commit(tx).await?;
+        Ok(Some(queued))
+    }
+}
+
+/// Changes grouped by document, documents in first-seen order.
+fn by_document(changes: Vec<(String, String, Vec<u8>)>) -> Vec<(String, HashedChanges)> {
+    let mut by_doc: Vec<(String, HashedChanges)> = Vec::new();
+    for (doc_id, hash, bytes) in changes {
+        match by_doc.iter_mut().find(|(d, _)| *d == doc_id) {
+            Some((_, list)) => list.push((hash, bytes)),
+            None => by_doc.push((doc_id, vec![(hash, bytes)])),
+        }
+    }
+    by_doc
 }
 
 #[cfg(test)]

@@ -67,20 +67,22 @@
 //! rollback); the threat here is disclosure, not tampering by someone holding the device.
 //! Document kinds, counts, sizes and edit times remain visible.
 
-use std::fmt;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use rand::TryRngCore as _;
-use rand::rngs::OsRng;
+use rand::TryRng as _;
+use rand::rngs::SysRng;
+use secrecy::{ExposeSecret, ExposeSecretMut, SecretBox};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
 type HmacSha256 = Hmac<Sha256>;
+/// A 32-byte key that zeroizes itself when dropped and never prints.
+type SecretKey = SecretBox<[u8; KEY_LEN]>;
 
 /// Version byte of the sealed-value format.
 const FORMAT_V1: u8 = 1;
@@ -107,7 +109,7 @@ pub(crate) enum CryptoError {
 
 /// Fill `buf` from the operating system's random source.
 pub(crate) fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
-    OsRng
+    SysRng
         .try_fill_bytes(buf)
         .map_err(|e| CryptoError::Random(e.to_string()))
 }
@@ -199,35 +201,41 @@ fn cipher_for(key: &[u8; KEY_LEN]) -> XChaCha20Poly1305 {
 }
 
 /// The store's data key, in memory only.
-pub(crate) struct DataKey(Zeroizing<[u8; KEY_LEN]>);
+#[derive(Debug)]
+pub(crate) struct DataKey(SecretKey);
 
-impl fmt::Debug for DataKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DataKey(..)")
-    }
+/// A secret key filled by `fill` (which may fail).
+fn secret_key<E>(fill: impl FnOnce(&mut [u8; KEY_LEN]) -> Result<(), E>) -> Result<SecretKey, E> {
+    let mut key = SecretBox::new(Box::new([0u8; KEY_LEN]));
+    fill(key.expose_secret_mut())?;
+    Ok(key)
 }
 
 impl DataKey {
     /// A new random data key.
     pub(crate) fn generate() -> Result<Self, CryptoError> {
-        let mut key = Zeroizing::new([0u8; KEY_LEN]);
-        random_bytes(key.as_mut())?;
-        Ok(DataKey(key))
+        secret_key(|key| random_bytes(key)).map(DataKey)
     }
 
     fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let arr: [u8; KEY_LEN] = bytes
-            .try_into()
-            .map_err(|_| CryptoError::Format("a wrapped key has the wrong length".into()))?;
-        Ok(DataKey(Zeroizing::new(arr)))
+        secret_key(|key| {
+            if bytes.len() != KEY_LEN {
+                return Err(CryptoError::Format(
+                    "a wrapped key has the wrong length".into(),
+                ));
+            }
+            key.copy_from_slice(bytes);
+            Ok(())
+        })
+        .map(DataKey)
     }
 
     /// The working keys derived from this data key.
     pub(crate) fn keys(&self) -> Keys {
-        let seal = prf(self.0.as_ref(), b"fieldnotes/v1 sealing key");
+        let seal = prf(self.0.expose_secret(), b"fieldnotes/v1 sealing key");
         Keys {
-            cipher: cipher_for(&seal),
-            tag: prf(self.0.as_ref(), b"fieldnotes/v1 scope tag key"),
+            cipher: cipher_for(seal.expose_secret()),
+            tag: prf(self.0.expose_secret(), b"fieldnotes/v1 scope tag key"),
         }
     }
 
@@ -243,7 +251,7 @@ impl DataKey {
         let kek = kdf.derive(password, &salt)?;
         let salt = B64.encode(salt);
         let aad = password_wrap_aad(binding, &kdf, &salt);
-        let sealed = seal_with(&cipher_for(&kek), &aad, self.0.as_ref())?;
+        let sealed = seal_with(&cipher_for(&kek), &aad, self.0.expose_secret())?;
         Ok(PasswordWrap {
             v: 1,
             m_kib: kdf.memory_kib,
@@ -262,9 +270,9 @@ impl DataKey {
     ) -> Result<String, CryptoError> {
         let aad = aad(purpose::WRAP_SERVER, &[binding]);
         Ok(B64.encode(seal_with(
-            &cipher_for(&server_key.0),
+            &cipher_for(server_key.0.expose_secret()),
             &aad,
-            self.0.as_ref(),
+            self.0.expose_secret(),
         )?))
     }
 
@@ -278,34 +286,33 @@ impl DataKey {
             .decode(wrapped.trim())
             .map_err(|e| CryptoError::Format(format!("server wrap: {e}")))?;
         let aad = aad(purpose::WRAP_SERVER, &[binding]);
-        let plain = Zeroizing::new(open_with(&cipher_for(&server_key.0), &aad, &sealed)?);
+        let plain = Zeroizing::new(open_with(
+            &cipher_for(server_key.0.expose_secret()),
+            &aad,
+            &sealed,
+        )?);
         Self::from_slice(&plain)
     }
 }
 
-/// HMAC-SHA256 as a PRF: one block of HKDF-Expand with `info` as the label.
-fn prf(key: &[u8], info: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
-    let mut out = Zeroizing::new([0u8; KEY_LEN]);
-    // HMAC takes keys of any length, so this cannot fail.
-    if let Ok(mut mac) = <HmacSha256 as Mac>::new_from_slice(key) {
-        mac.update(info);
-        mac.update(&[1]);
-        out.copy_from_slice(&mac.finalize().into_bytes());
+/// HKDF-Expand (HMAC-SHA256) of the data key, used directly as the pseudorandom key, with
+/// `info` as the label: one output block.
+fn prf(key: &[u8; KEY_LEN], info: &[u8]) -> SecretKey {
+    let mut out = SecretBox::new(Box::new([0u8; KEY_LEN]));
+    // A 32-byte key is a valid SHA-256 PRK and 32 bytes a valid output length: this cannot
+    // fail, and the output stays zero only if it did.
+    if let Ok(hkdf) = Hkdf::<Sha256>::from_prk(key) {
+        let _ = hkdf.expand(info, out.expose_secret_mut());
     }
     out
 }
 
 /// The working keys of an unlocked store.
+#[derive(Debug)]
 pub(crate) struct Keys {
     /// XChaCha20-Poly1305 under the sealing key (zeroizes the key when dropped).
     cipher: XChaCha20Poly1305,
-    tag: Zeroizing<[u8; KEY_LEN]>,
-}
-
-impl fmt::Debug for Keys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Keys(..)")
-    }
+    tag: SecretKey,
 }
 
 impl Keys {
@@ -334,7 +341,8 @@ impl Keys {
 
     /// The keyed hash of a scope key stored in `documents.scope_tag`.
     pub(crate) fn scope_tag(&self, scope_key: &str) -> Vec<u8> {
-        let mut mac = match <HmacSha256 as Mac>::new_from_slice(self.tag.as_ref()) {
+        // HMAC takes keys of any length, so this cannot fail.
+        let mut mac = match <HmacSha256 as KeyInit>::new_from_slice(self.tag.expose_secret()) {
             Ok(mac) => mac,
             Err(_) => return Vec::new(),
         };
@@ -345,13 +353,8 @@ impl Keys {
 }
 
 /// The server's per-device store key (from `Session::store_key`), in memory only.
-pub(crate) struct ServerKey(Zeroizing<[u8; KEY_LEN]>);
-
-impl fmt::Debug for ServerKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ServerKey(..)")
-    }
-}
+#[derive(Debug)]
+pub(crate) struct ServerKey(SecretKey);
 
 impl ServerKey {
     /// Decode the base64 key the server sent.
@@ -360,14 +363,18 @@ impl ServerKey {
             .decode(text.trim())
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim()))
             .map_err(|e| CryptoError::Format(format!("the server's store key: {e}")))?;
-        let out = <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
-            CryptoError::Format(format!(
-                "the server's store key has {} bytes, not {KEY_LEN}",
-                bytes.len()
-            ))
+        let key = secret_key(|key| {
+            if bytes.len() != KEY_LEN {
+                return Err(CryptoError::Format(format!(
+                    "the server's store key has {} bytes, not {KEY_LEN}",
+                    bytes.len()
+                )));
+            }
+            key.copy_from_slice(&bytes);
+            Ok(())
         });
         bytes.zeroize();
-        Ok(ServerKey(Zeroizing::new(out?)))
+        key.map(ServerKey)
     }
 }
 
@@ -553,7 +560,7 @@ mod tests {
             .wrap_with_password("correct horse", kdf, "user-1")
             .unwrap();
         let opened = wrap.unwrap("correct horse", "user-1").unwrap();
-        assert_eq!(opened.0.as_ref(), dek.0.as_ref());
+        assert_eq!(opened.0.expose_secret(), dek.0.expose_secret());
         assert!(matches!(
             wrap.unwrap("wrong", "user-1"),
             Err(CryptoError::Open)
@@ -583,11 +590,31 @@ mod tests {
         let key = ServerKey::from_base64(&B64.encode([7u8; 32])).unwrap();
         let wrapped = dek.wrap_with_server_key(&key, "user-1").unwrap();
         let opened = DataKey::unwrap_with_server_key(&wrapped, &key, "user-1").unwrap();
-        assert_eq!(opened.0.as_ref(), dek.0.as_ref());
+        assert_eq!(opened.0.expose_secret(), dek.0.expose_secret());
         let other = ServerKey::from_base64(&B64.encode([8u8; 32])).unwrap();
         assert!(DataKey::unwrap_with_server_key(&wrapped, &other, "user-1").is_err());
         assert!(ServerKey::from_base64(&B64.encode([1u8; 16])).is_err());
         assert!(ServerKey::from_base64("not base64!").is_err());
+    }
+
+    /// Stores already written must still open: these bytes were computed by the first
+    /// (hand-written HMAC) derivation, before it moved to the `hkdf` crate.
+    #[test]
+    fn key_derivation_matches_the_first_version() {
+        let dek = [0x42u8; KEY_LEN];
+        assert_eq!(
+            hex::encode(prf(&dek, b"fieldnotes/v1 sealing key").expose_secret()),
+            "e94b141ff38b820f04e8619d67a0c70fa2b0c56ce5d52832770e000597f5de69"
+        );
+        assert_eq!(
+            hex::encode(prf(&dek, b"fieldnotes/v1 scope tag key").expose_secret()),
+            "766ecca06a3668d5f27e68629e0c457879a3a1711898b5cb99b5e017bf3e9a4b"
+        );
+        let keys = DataKey::from_slice(&dek).unwrap().keys();
+        assert_eq!(
+            hex::encode(keys.scope_tag("child:c-1")),
+            "598af4ab607311e32fe9d6a6f97a9c315c56c81a3ea96d262076733f88639442"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use reqwest::StatusCode;
 use thiserror::Error;
 
 /// Why a client operation failed.
@@ -20,11 +21,11 @@ pub enum ClientError {
     },
     /// The server answered with an error.
     #[error(
-        "the server refused the request ({status} {code}): {message}. Everything recorded is \
-         safe on this device"
+        "the server refused the request ({} {code}): {message}. Everything recorded is safe on \
+         this device", .status.as_u16()
     )]
     Server {
-        status: u16,
+        status: StatusCode,
         code: String,
         message: String,
     },
@@ -198,9 +199,30 @@ impl ClientError {
         // (Auth failures and wipes are final: retrying cannot help.)
         match self {
             ClientError::Unreachable { .. } | ClientError::ServerStorage { .. } => true,
-            ClientError::Server { status, .. } => *status >= 500 || *status == 429,
+            ClientError::Server { status, .. } => {
+                status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
+            }
             _ => false,
         }
+    }
+
+    /// The HTTP status of a server's refusal.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Server { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether the server refused for too many tries (it says when to try again).
+    pub(crate) fn is_throttled(&self) -> bool {
+        self.status() == Some(StatusCode::TOO_MANY_REQUESTS)
+    }
+
+    /// Whether this is the server's order to wipe: the device was revoked.
+    pub(crate) fn is_revoked(&self) -> bool {
+        matches!(self, ClientError::Server { status: StatusCode::FORBIDDEN, code, .. }
+            if code == "device_revoked")
     }
 }
 

@@ -63,6 +63,8 @@ pub use check::{
 };
 pub use crypto::PasswordKdf;
 pub use error::ClientError;
+/// The HTTP status in [`ClientError::Server`].
+pub use reqwest::StatusCode;
 pub use review::{Resolution, ReviewQuery};
 pub use session::SignIn;
 pub use sync::{ServerRestored, SyncReport};
@@ -168,54 +170,9 @@ impl ClientBuilder {
                 path: lock_path.clone(),
                 source,
             })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(ClientError::Locked {
-                    path: self.dir.clone(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(ClientError::Io {
-                    path: lock_path,
-                    source,
-                });
-            }
-        }
+        take_lock(&lock, &self.dir, &lock_path)?;
         let store = LocalStore::open(&self.dir).await?;
-
-        let identity = match store.meta(META_DEVICE).await? {
-            Some(_) => None,
-            None => self.identity,
-        };
-        if let Some((_, actor)) = &identity
-            && store.meta(META_ACTOR).await?.is_none()
-        {
-            hex::decode(actor)
-                .map_err(|e| ClientError::Config(format!("device actor id {actor:?}: {e}")))?;
-            store.set_meta(META_ACTOR, actor).await?;
-        }
-        let device_id = match store.meta(META_DEVICE).await? {
-            Some(id) => id,
-            None => {
-                let id = identity
-                    .map(|(id, _)| id)
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-                store.set_meta(META_DEVICE, &id).await?;
-                id
-            }
-        };
-        let actor = match store.meta(META_ACTOR).await? {
-            Some(hex) => ActorId::from(
-                hex::decode(&hex)
-                    .map_err(|e| ClientError::Corrupt(format!("stored actor id {hex:?}: {e}")))?,
-            ),
-            None => {
-                let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().to_vec());
-                store.set_meta(META_ACTOR, &actor.to_hex_string()).await?;
-                actor
-            }
-        };
+        let (device_id, actor) = device_identity(&store, self.identity).await?;
         let server_url = match self.server_url {
             Some(url) => {
                 validate_url(&url)?;
@@ -224,15 +181,7 @@ impl ClientBuilder {
             }
             None => store.meta(META_SERVER).await?,
         };
-        let owner = match store.meta(META_USER).await? {
-            Some(json) => Some(
-                serde_json::from_str::<UserInfo>(&json)
-                    .map_err(|e| ClientError::Corrupt(format!("stored user: {e}")))?,
-            ),
-            None => None,
-        };
-        let signed_in =
-            owner.is_some() && store.meta(META_SESSION).await?.as_deref() == Some("signed_in");
+        let auth = stored_auth(&store).await?;
         Ok(Client {
             dir: self.dir,
             store,
@@ -245,12 +194,81 @@ impl ClientBuilder {
             kdf: self.kdf,
             write: Mutex::new(HashMap::new()),
             keys: RwLock::new(None),
-            auth: std::sync::Mutex::new(AuthView { owner, signed_in }),
+            auth: std::sync::Mutex::new(auth),
             session: Mutex::new(()),
             wiped: AtomicBool::new(false),
             _lock: lock,
         })
     }
+}
+
+/// Take the data folder's exclusive lock (held by `file` until it is dropped).
+pub(crate) fn take_lock(file: &File, dir: &Path, lock_path: &Path) -> Result<(), ClientError> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ClientError::Locked {
+            path: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(ClientError::Io {
+            path: lock_path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// The store's device id and actor: made the first time (or taken from `identity`, for a new
+/// store carrying on as a damaged one's device), then kept.
+async fn device_identity(
+    store: &LocalStore,
+    identity: Option<(String, String)>,
+) -> Result<(String, ActorId), ClientError> {
+    let identity = match store.meta(META_DEVICE).await? {
+        Some(_) => None,
+        None => identity,
+    };
+    if let Some((_, actor)) = &identity
+        && store.meta(META_ACTOR).await?.is_none()
+    {
+        hex::decode(actor)
+            .map_err(|e| ClientError::Config(format!("device actor id {actor:?}: {e}")))?;
+        store.set_meta(META_ACTOR, actor).await?;
+    }
+    let device_id = match store.meta(META_DEVICE).await? {
+        Some(id) => id,
+        None => {
+            let id = identity
+                .map(|(id, _)| id)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            store.set_meta(META_DEVICE, &id).await?;
+            id
+        }
+    };
+    let actor = match store.meta(META_ACTOR).await? {
+        Some(hex) => ActorId::from(
+            hex::decode(&hex)
+                .map_err(|e| ClientError::Corrupt(format!("stored actor id {hex:?}: {e}")))?,
+        ),
+        None => {
+            let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().to_vec());
+            store.set_meta(META_ACTOR, &actor.to_hex_string()).await?;
+            actor
+        }
+    };
+    Ok((device_id, actor))
+}
+
+/// The owner and session state as stored.
+async fn stored_auth(store: &LocalStore) -> Result<AuthView, ClientError> {
+    let owner = match store.meta(META_USER).await? {
+        Some(json) => Some(
+            serde_json::from_str::<UserInfo>(&json)
+                .map_err(|e| ClientError::Corrupt(format!("stored user: {e}")))?,
+        ),
+        None => None,
+    };
+    let signed_in =
+        owner.is_some() && store.meta(META_SESSION).await?.as_deref() == Some("signed_in");
+    Ok(AuthView { owner, signed_in })
 }
 
 fn validate_url(url: &str) -> Result<(), ClientError> {

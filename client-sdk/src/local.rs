@@ -24,6 +24,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The file name of the store inside the data folder.
 pub(crate) const STORE_FILE: &str = "fieldnotes.db";
+/// Outbox rows read per query when gathering a batch to send.
+const OUTBOX_PAGE_ROWS: u16 = 500;
 
 /// A change waiting in the outbox (opened).
 #[derive(Debug, Clone)]
@@ -298,9 +300,13 @@ impl LocalStore {
                 let (child_id, summary) = if enc == 0 {
                     (r.try_get("child_id")?, r.try_get("summary")?)
                 } else {
-                    let sealed: Vec<u8> = r
-                        .try_get::<Option<Vec<u8>>, _>("listing")?
-                        .unwrap_or_default();
+                    let sealed: Vec<u8> =
+                        r.try_get::<Option<Vec<u8>>, _>("listing")?.ok_or_else(|| {
+                            LocalError::Sealed {
+                                what: format!("listing of document {doc_id}"),
+                                source: CryptoError::Format("the sealed listing is missing".into()),
+                            }
+                        })?;
                     let plain = keys
                         .open(&aad(purpose::LISTING, &[&doc_id]), &sealed)
                         .map_err(sealed_err(format!("listing of document {doc_id}")))?;
@@ -323,7 +329,8 @@ impl LocalStore {
             .map_err(|e| self.err(e))
     }
 
-    /// Outbox rows not held, after `after_seq`, up to about `max_bytes` (at least one row).
+    /// Outbox rows not held, after `after_seq`, up to about `max_bytes` (at least one row),
+    /// read [`OUTBOX_PAGE_ROWS`] at a time.
     pub(crate) async fn outbox_batch(
         &self,
         keys: &Keys,
@@ -336,9 +343,10 @@ impl LocalStore {
         loop {
             let rows = sqlx::query(
                 "SELECT seq, doc_id, hash, bytes, enc FROM outbox
-                 WHERE held_code IS NULL AND seq > ? ORDER BY seq LIMIT 500",
+                 WHERE held_code IS NULL AND seq > ? ORDER BY seq LIMIT ?",
             )
             .bind(cursor)
+            .bind(i64::from(OUTBOX_PAGE_ROWS))
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
@@ -353,7 +361,7 @@ impl LocalStore {
                 cursor = row.seq;
                 out.push(row);
             }
-            if fetched < 500 {
+            if fetched < usize::from(OUTBOX_PAGE_ROWS) {
                 return Ok(out);
             }
         }
@@ -606,6 +614,20 @@ pub(crate) async fn enqueue(
     requeue(tx, keys, doc_id, hash, bytes, now_ms).await?;
     set_own_head(tx, doc_id, hash).await?;
     Ok(())
+}
+
+/// Drop a change the server acknowledged from the outbox. Returns the rows removed.
+pub(crate) async fn acknowledge(
+    tx: &mut Transaction<'static, Sqlite>,
+    doc_id: &str,
+    hash: &str,
+) -> Result<u64, LocalError> {
+    let done = sqlx::query("DELETE FROM outbox WHERE doc_id = ? AND hash = ?")
+        .bind(doc_id)
+        .bind(hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 /// Hold an outbox row the server refused, with the reason (sealed).

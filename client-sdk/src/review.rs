@@ -91,6 +91,33 @@ fn full_patch(record: Record) -> Patch {
     }
 }
 
+/// What a reviewer's decision comes to.
+enum Settled {
+    /// Record the resolution with the server now (nothing to write on this device).
+    Record(ResolveRequest),
+    /// Nothing needs changing: dismiss the item with this reason.
+    Dismiss(String),
+    /// A change was written here (`None`: the decision changed nothing); `value` is what the
+    /// server records.
+    Wrote {
+        change: Option<String>,
+        value: String,
+    },
+}
+
+fn no_sides(item: &ReviewItem) -> ClientError {
+    ClientError::Corrupt(format!("review item {} has no sides", item.item_id))
+}
+
+/// A plan's points from a reviewer's text: one a line, blank lines left out.
+fn plan_points(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 impl Client {
     fn me_id(&self) -> Result<String, ClientError> {
         self.user().map(|u| u.user_id).ok_or(ClientError::SignedOut)
@@ -232,108 +259,126 @@ impl Client {
         // Decide on the record as it stands now (a lock that arrived meanwhile makes the
         // decision an amendment, not a new pending item).
         self.sync().await?;
-        let doc_id = item.doc_id.clone();
-        let (change, value) = match (item.item_kind, resolution) {
-            (ItemKind::Amendment | ItemKind::PendingAmendment, Resolution::Accept) => {
-                // The record already holds the amendment: name its latest change, and the
-                // server records the item as resolved (accepted).
-                let change = item.sides.last().map(|s| s.change.clone()).ok_or_else(|| {
-                    ClientError::Corrupt(format!("review item {item_id} has no sides"))
-                })?;
+        match self.settle(&item, resolution, &reason).await? {
+            Settled::Record(body) => self.post_resolution(item_id, &body).await,
+            Settled::Dismiss(why) => self.dismiss_review(item_id, &why).await,
+            Settled::Wrote {
+                change: None,
+                value: _,
+            } => Err(ClientError::Config(
+                "the decision changes nothing in the record; dismiss the item instead".into(),
+            )),
+            Settled::Wrote {
+                change: Some(change),
+                value,
+            } => {
+                self.sync().await?;
                 let body = ResolveRequest {
-                    value: "accepted as it stands".to_owned(),
+                    value,
                     change,
                     reason: Some(reason),
                 };
-                return self
-                    .api(
-                        Method::POST,
-                        &format!("/v1/review/{item_id}/resolve"),
-                        json(&body)?,
-                    )
-                    .await;
+                self.post_resolution(item_id, &body).await
             }
-            (_, Resolution::Accept) => {
-                return self
-                    .dismiss_review(item_id, &format!("accepted: {reason}"))
-                    .await;
+        }
+    }
+
+    async fn post_resolution(
+        &self,
+        item_id: i64,
+        body: &ResolveRequest,
+    ) -> Result<ReviewItem, ClientError> {
+        self.api(
+            Method::POST,
+            &format!("/v1/review/{item_id}/resolve"),
+            json(body)?,
+        )
+        .await
+    }
+
+    /// What a decision comes to for this item; writes the change it needs on this device.
+    async fn settle(
+        &self,
+        item: &ReviewItem,
+        resolution: Resolution,
+        reason: &str,
+    ) -> Result<Settled, ClientError> {
+        let doc_id = item.doc_id.as_str();
+        match (item.item_kind, resolution) {
+            (ItemKind::Amendment | ItemKind::PendingAmendment, Resolution::Accept) => {
+                // The record already holds the amendment: name its latest change, and the
+                // server records the item as resolved (accepted).
+                let change = item
+                    .sides
+                    .last()
+                    .map(|s| s.change.clone())
+                    .ok_or_else(|| no_sides(item))?;
+                Ok(Settled::Record(ResolveRequest {
+                    value: "accepted as it stands".to_owned(),
+                    change,
+                    reason: Some(reason.to_owned()),
+                }))
             }
+            (_, Resolution::Accept) => Ok(Settled::Dismiss(format!("accepted: {reason}"))),
             (ItemKind::PlanLimit, Resolution::Value(points)) => {
-                let points: Vec<String> = points
-                    .lines()
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_owned)
-                    .collect();
+                let points = plan_points(&points);
                 let patch = Patch::ShortPlan(ShortPlanPatch {
                     points: Some(points.clone()),
                     ..Default::default()
                 });
                 let change = self
-                    .change_with(&doc_id, |doc, now| doc.review_edit(patch, &reason, now))
+                    .change_with(doc_id, |doc, now| doc.review_edit(patch, reason, now))
                     .await?;
-                (change, points.join("\n"))
+                Ok(Settled::Wrote {
+                    change,
+                    value: points.join("\n"),
+                })
             }
             (_, Resolution::Value(value)) => {
-                let field = item.field.clone();
+                let field = item.field.as_str();
                 let change = self
-                    .change_with(&doc_id, |doc, now| {
-                        doc.settle(&field, &value, &reason, now).map(Some)
+                    .change_with(doc_id, |doc, now| {
+                        doc.settle(field, &value, reason, now).map(Some)
                     })
                     .await?;
-                (change, value)
+                Ok(Settled::Wrote { change, value })
             }
-            (kind, Resolution::Restore) => {
-                let side = item.sides.first().ok_or_else(|| {
-                    ClientError::Corrupt(format!("review item {item_id} has no sides"))
-                })?;
-                let change = parse_hash(&side.change)?;
-                let change = self
-                    .change_with(&doc_id, |doc, now| {
-                        // Back to the locked version (a pending amendment's first side), or to
-                        // the version just before the amendment.
-                        let before = match kind {
-                            ItemKind::PendingAmendment => vec![change],
-                            ItemKind::Amendment => doc.deps_of(&change).ok_or_else(|| {
-                                fieldnotes_model::ModelError::UnknownVersion(change.to_string())
-                            })?,
-                            other => {
-                                return Err(fieldnotes_model::ModelError::Load(format!(
-                                    "a {} item cannot be restored; choose a value",
-                                    other.as_str()
-                                )));
-                            }
-                        };
-                        let record = doc.read_at(&before)?;
-                        doc.review_edit(full_patch(record), &reason, now)
-                    })
-                    .await?;
-                match change {
-                    Some(change) => (Some(change), "restored".to_owned()),
-                    None => {
-                        return self
-                            .dismiss_review(item_id, &format!("restored: {reason}"))
-                            .await;
-                    }
+            (kind, Resolution::Restore) => match self.restore(item, kind, reason).await? {
+                Some(change) => Ok(Settled::Wrote {
+                    change: Some(change),
+                    value: "restored".to_owned(),
+                }),
+                None => Ok(Settled::Dismiss(format!("restored: {reason}"))),
+            },
+        }
+    }
+
+    /// Put the record back: to the locked version (a pending amendment's first side), or to
+    /// the version just before the amendment. `None` when that changes nothing.
+    async fn restore(
+        &self,
+        item: &ReviewItem,
+        kind: ItemKind,
+        reason: &str,
+    ) -> Result<Option<String>, ClientError> {
+        let side = item.sides.first().ok_or_else(|| no_sides(item))?;
+        let change = parse_hash(&side.change)?;
+        self.change_with(&item.doc_id, |doc, now| {
+            let before = match kind {
+                ItemKind::PendingAmendment => vec![change],
+                ItemKind::Amendment => doc.deps_of(&change).ok_or_else(|| {
+                    fieldnotes_model::ModelError::UnknownVersion(change.to_string())
+                })?,
+                other => {
+                    return Err(fieldnotes_model::ModelError::Load(format!(
+                        "a {} item cannot be restored; choose a value",
+                        other.as_str()
+                    )));
                 }
-            }
-        };
-        let Some(change) = change else {
-            return Err(ClientError::Config(
-                "the decision changes nothing in the record; dismiss the item instead".into(),
-            ));
-        };
-        self.sync().await?;
-        let body = ResolveRequest {
-            value,
-            change,
-            reason: Some(reason),
-        };
-        self.api(
-            Method::POST,
-            &format!("/v1/review/{item_id}/resolve"),
-            json(&body)?,
-        )
+            };
+            let record = doc.read_at(&before)?;
+            doc.review_edit(full_patch(record), reason, now)
+        })
         .await
     }
 }

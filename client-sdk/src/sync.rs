@@ -15,12 +15,15 @@ use std::collections::{HashMap, HashSet};
 
 use fieldnotes_model::{DocKind, Document, hash_hex};
 use fieldnotes_protocol::{
-    Cursor, DocHead, FeedAnchor, MAX_VERIFY_DOCS, PROTOCOL_VERSION, PushDoc, PushOutcome,
-    SCOPE_ALL, SyncRequest, SyncResponse,
+    Cursor, DocHead, DocMeta, FeedAnchor, FeedReset, Lacking, MAX_VERIFY_DOCS, PROTOCOL_VERSION,
+    PulledDoc, PushDoc, PushOutcome, PushResult, SCOPE_ALL, SyncRequest, SyncResponse,
 };
+use reqwest::StatusCode;
+use sqlx::{Sqlite, Transaction};
 
 use crate::crypto::Keys;
 use crate::local::{self, DocRow, OutboxRow, ScopeSel};
+use crate::session::AuthedSession;
 use crate::{
     Client, ClientError, META_CURSOR, META_LAST_SYNC, META_READ_ONLY_SCOPES, META_SCOPES,
     Rejection, doc_row, now_ms,
@@ -83,6 +86,130 @@ const META_OWN_HEADS_PARTIAL: &str = "own_heads_partial";
 /// More resets than this in one sync is a server fault, not a restore.
 const MAX_RESETS_PER_SYNC: u32 = 3;
 
+/// The scope changes of one answer.
+struct ScopeChanges {
+    complete: Vec<String>,
+    remove: Vec<String>,
+}
+
+/// What carries from one round of a sync to the next.
+#[derive(Debug)]
+struct Rounds {
+    /// Outbox rows sent in this sync; a deferred change is not sent twice in one sync.
+    sent_up_to: i64,
+    /// Halved when the server says a request is too large for it, so a server with a
+    /// smaller limit than this device's batches never blocks the outbox.
+    batch_bytes: u64,
+    resets: u32,
+    budget_rounds: u32,
+}
+
+impl Rounds {
+    /// The server refused a request as too large: send this batch again, in smaller pieces.
+    fn shrink(&mut self, batch_start: i64) {
+        self.batch_bytes = (self.batch_bytes / 2).max(1);
+        self.sent_up_to = batch_start;
+    }
+
+    /// Count a `feed_reset`; more than [`MAX_RESETS_PER_SYNC`] in one sync is a server fault.
+    fn count_reset(&mut self, response: &SyncResponse) -> Result<(), ClientError> {
+        if response.feed_reset.is_none() {
+            return Ok(());
+        }
+        self.resets += 1;
+        if self.resets > MAX_RESETS_PER_SYNC {
+            return Err(answer_error(
+                "feed_reset_loop",
+                "the server said its data was restored again and again in one sync; your work \
+                 is kept on this device. Try again later, and tell your administrator if it \
+                 goes on"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where the next round's batch starts, after a round that was applied.
+    fn after_round(&mut self, finished_healing: bool, over_budget: bool, batch_start: i64) {
+        if finished_healing {
+            // Checked: send every change still waiting once more in this sync, including
+            // any the server deferred because the changes it lost were missing.
+            self.sent_up_to = 0;
+        }
+        if over_budget && self.budget_rounds < MAX_BUDGET_ROUNDS_PER_SYNC {
+            self.budget_rounds += 1;
+            self.sent_up_to = batch_start;
+        }
+    }
+}
+
+/// A 200 answer this app cannot use.
+fn answer_error(code: &str, message: String) -> ClientError {
+    ClientError::Server {
+        status: StatusCode::OK,
+        code: code.into(),
+        message,
+    }
+}
+
+fn check_protocol(response: &SyncResponse) -> Result<(), ClientError> {
+    if response.protocol == PROTOCOL_VERSION {
+        return Ok(());
+    }
+    Err(answer_error(
+        "unsupported_protocol",
+        format!(
+            "the server answered in protocol {}, this app speaks {PROTOCOL_VERSION}",
+            response.protocol
+        ),
+    ))
+}
+
+/// A document deferred with no missing dependency did not fit the server's work budget for
+/// one request: it is sent again in this sync, after what did fit.
+fn over_budget(response: &SyncResponse) -> bool {
+    response
+        .results
+        .iter()
+        .any(|r| matches!(&r.outcome, PushOutcome::Deferred { missing, .. } if missing.is_empty()))
+}
+
+/// The outbox batch grouped by document, in first-seen order.
+fn push_docs(batch: &[OutboxRow]) -> Vec<PushDoc> {
+    let mut push: Vec<PushDoc> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for row in batch {
+        let slot = *index.entry(row.doc_id.as_str()).or_insert_with(|| {
+            push.push(PushDoc {
+                doc_id: row.doc_id.clone(),
+                changes: Vec::new(),
+            });
+            push.len() - 1
+        });
+        push[slot].changes.push(row.bytes.clone().into());
+    }
+    push
+}
+
+/// Whether a pulled document new to this device can be listed from the server's facts alone.
+fn listable(meta: &DocMeta) -> bool {
+    meta.kind.parse::<DocKind>().is_ok() && !meta.scope.is_empty()
+}
+
+/// The held scope list after a round: `complete` added (the newly held are returned too).
+fn add_completed(held: &mut Vec<String>, complete: Vec<String>) -> Vec<String> {
+    let mut added = Vec::new();
+    for key in complete {
+        if !held.contains(&key) {
+            added.push(key.clone());
+            held.push(key);
+        }
+    }
+    added
+}
+
+type Tx = Transaction<'static, Sqlite>;
+
 impl Client {
     /// Send the outbox and fetch what others wrote, until both are done. Each HTTP round
     /// carries a batch of the outbox and brings back a page of the feed, so reconciling takes
@@ -95,135 +222,18 @@ impl Client {
     /// outbox. If the server says the device is revoked, the store is wiped
     /// ([`ClientError::Wiped`]).
     pub async fn sync(&self) -> Result<SyncReport, ClientError> {
-        let keys = self.keys()?;
-        let transport = self.transport(self.retry)?;
-        let _session = self.session.lock().await;
-        self.check_wiped()?;
-        let mut tokens = self.require_tokens(&keys).await?;
-        let mut refreshed = false;
+        let mut session = self.authed_session().await?;
         let mut report = SyncReport::default();
-        // Outbox rows sent in this sync; a deferred change is not sent twice in one sync.
-        let mut sent_up_to = 0i64;
-        // Halved when the server says a request is too large for it, so a server with a
-        // smaller limit than this device's batches never blocks the outbox.
-        let mut batch_bytes = self.push_batch_bytes;
-        let mut resets = 0u32;
-        let mut budget_rounds = 0u32;
-        loop {
-            let heal_after = self.store.meta(META_HEAL_AFTER).await?;
-            let verify = match &heal_after {
-                Some(after) => {
-                    if after.is_empty() {
-                        self.fill_own_heads(&keys).await?;
-                    }
-                    self.store
-                        .own_heads_after(after, MAX_VERIFY_DOCS)
-                        .await?
-                        .into_iter()
-                        .map(|(doc_id, hash)| DocHead { doc_id, hash })
-                        .collect()
-                }
-                None => Vec::new(),
-            };
-            let batch = self
-                .store
-                .outbox_batch(&keys, sent_up_to, batch_bytes)
-                .await?;
-            let batch_start = sent_up_to;
-            let cursor = self.store.meta(META_CURSOR).await?.map(Cursor);
-            let scopes = self.held_scopes(&keys).await?;
-            let mut push: Vec<PushDoc> = Vec::new();
-            let mut index: HashMap<&str, usize> = HashMap::new();
-            for row in &batch {
-                let slot = *index.entry(row.doc_id.as_str()).or_insert_with(|| {
-                    push.push(PushDoc {
-                        doc_id: row.doc_id.clone(),
-                        changes: Vec::new(),
-                    });
-                    push.len() - 1
-                });
-                push[slot].changes.push(row.bytes.clone().into());
-            }
-            if let Some(last) = batch.last() {
-                sent_up_to = last.seq;
-            }
-            report.pushed_changes += batch.len() as u64;
-            let request = SyncRequest {
-                protocol: PROTOCOL_VERSION,
-                cursor,
-                push,
-                max_page_bytes: Some(self.page_bytes),
-                scopes,
-                anchor: self.store.meta(META_ANCHOR).await?.map(FeedAnchor),
-                verify,
-            };
-            let response = match self
-                .authed(&transport, &keys, &mut tokens, &mut refreshed, |access| {
-                    let (transport, request) = (&transport, &request);
-                    async move { transport.round(request, &access).await }
-                })
-                .await
-            {
-                Err(ClientError::Server { status: 413, .. }) if batch.len() > 1 => {
-                    batch_bytes = (batch_bytes / 2).max(1);
-                    sent_up_to = batch_start;
-                    report.pushed_changes -= batch.len() as u64;
-                    tracing::info!(
-                        batch_bytes,
-                        "the server refused a large request; sending smaller batches"
-                    );
-                    continue;
-                }
-                other => other?,
-            };
-            report.round_trips += 1;
-            if response.protocol != PROTOCOL_VERSION {
-                return Err(ClientError::Server {
-                    status: 200,
-                    code: "unsupported_protocol".into(),
-                    message: format!(
-                        "the server answered in protocol {}, this app speaks {PROTOCOL_VERSION}",
-                        response.protocol
-                    ),
-                });
-            }
-            let more = response.more;
-            if response.feed_reset.is_some() {
-                resets += 1;
-                if resets > MAX_RESETS_PER_SYNC {
-                    return Err(ClientError::Server {
-                        status: 200,
-                        code: "feed_reset_loop".into(),
-                        message: "the server said its data was restored again and again in one \
-                                  sync; your work is kept on this device. Try again later, and \
-                                  tell your administrator if it goes on"
-                            .into(),
-                    });
-                }
-            }
-            // A document deferred with no missing dependency did not fit the server's work
-            // budget for one request: send it again in this sync, after what did fit.
-            let over_budget = response.results.iter().any(|r| {
-                matches!(&r.outcome, PushOutcome::Deferred { missing, .. } if missing.is_empty())
-            });
-            let healing = heal_after.is_some().then_some(request.verify.as_slice());
-            self.apply_response(&keys, response, &batch, healing, &mut report)
-                .await?;
-            let still_healing = self.store.meta(META_HEAL_AFTER).await?.is_some();
-            if heal_after.is_some() && !still_healing {
-                // Checked: send every change still waiting once more in this sync, including
-                // any the server deferred because the changes it lost were missing.
-                sent_up_to = 0;
-            }
-            if over_budget && budget_rounds < MAX_BUDGET_ROUNDS_PER_SYNC {
-                budget_rounds += 1;
-                sent_up_to = batch_start;
-            }
-            let outbox_left = self.store.has_unsent_after(sent_up_to).await?;
-            if !more && !outbox_left && !still_healing {
-                break;
-            }
-        }
+        let mut rounds = Rounds {
+            sent_up_to: 0,
+            batch_bytes: self.push_batch_bytes,
+            resets: 0,
+            budget_rounds: 0,
+        };
+        while self
+            .sync_round(&mut session, &mut rounds, &mut report)
+            .await?
+        {}
         if let Some((at, checked, resent)) = self.store.take_restore_notice().await? {
             report.server_restored = Some(ServerRestored {
                 detected_at_ms: at,
@@ -231,13 +241,108 @@ impl Client {
                 resent_changes: resent,
             });
         }
-        report.refreshed_token = refreshed;
+        report.refreshed_token = session.refreshed;
         let removed = report.removed_scopes.clone();
         report.removals_waiting.retain(|k| !removed.contains(k));
         self.store
             .set_meta(META_LAST_SYNC, &now_ms().to_string())
             .await?;
         Ok(report)
+    }
+
+    /// One HTTP round: push a batch, pull a page, apply the answer. True while there is more
+    /// to do.
+    async fn sync_round(
+        &self,
+        session: &mut AuthedSession<'_>,
+        rounds: &mut Rounds,
+        report: &mut SyncReport,
+    ) -> Result<bool, ClientError> {
+        let keys = session.keys.clone();
+        let heal_after = self.store.meta(META_HEAL_AFTER).await?;
+        let verify = self.heads_to_verify(&keys, heal_after.as_deref()).await?;
+        let batch = self
+            .store
+            .outbox_batch(&keys, rounds.sent_up_to, rounds.batch_bytes)
+            .await?;
+        let batch_start = rounds.sent_up_to;
+        let request = self.sync_request(&keys, &batch, verify).await?;
+        if let Some(last) = batch.last() {
+            rounds.sent_up_to = last.seq;
+        }
+        let transport = session.transport.clone();
+        let response = match session
+            .call(|access| {
+                let (transport, request) = (&transport, &request);
+                async move { transport.round(request, &access).await }
+            })
+            .await
+        {
+            Err(e) if e.status() == Some(StatusCode::PAYLOAD_TOO_LARGE) && batch.len() > 1 => {
+                rounds.shrink(batch_start);
+                tracing::info!(
+                    batch_bytes = rounds.batch_bytes,
+                    "the server refused a large request; sending smaller batches"
+                );
+                return Ok(true);
+            }
+            other => other?,
+        };
+        report.pushed_changes += batch.len() as u64;
+        report.round_trips += 1;
+        check_protocol(&response)?;
+        rounds.count_reset(&response)?;
+        let more = response.more;
+        let over_budget = over_budget(&response);
+        let healing = heal_after.is_some().then_some(request.verify.as_slice());
+        self.apply_response(&keys, response, &batch, healing, report)
+            .await?;
+        let still_healing = self.store.meta(META_HEAL_AFTER).await?.is_some();
+        rounds.after_round(
+            heal_after.is_some() && !still_healing,
+            over_budget,
+            batch_start,
+        );
+        let outbox_left = self.store.has_unsent_after(rounds.sent_up_to).await?;
+        Ok(more || outbox_left || still_healing)
+    }
+
+    /// The own heads to ask the server to check, while healing after a reset.
+    async fn heads_to_verify(
+        &self,
+        keys: &Keys,
+        heal_after: Option<&str>,
+    ) -> Result<Vec<DocHead>, ClientError> {
+        let Some(after) = heal_after else {
+            return Ok(Vec::new());
+        };
+        if after.is_empty() {
+            self.fill_own_heads(keys).await?;
+        }
+        Ok(self
+            .store
+            .own_heads_after(after, MAX_VERIFY_DOCS)
+            .await?
+            .into_iter()
+            .map(|(doc_id, hash)| DocHead { doc_id, hash })
+            .collect())
+    }
+
+    async fn sync_request(
+        &self,
+        keys: &Keys,
+        batch: &[OutboxRow],
+        verify: Vec<DocHead>,
+    ) -> Result<SyncRequest, ClientError> {
+        Ok(SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            cursor: self.store.meta(META_CURSOR).await?.map(Cursor),
+            push: push_docs(batch),
+            max_page_bytes: Some(self.page_bytes),
+            scopes: self.held_scopes(keys).await?,
+            anchor: self.store.meta(META_ANCHOR).await?.map(FeedAnchor),
+            verify,
+        })
     }
 
     /// The scope keys this device holds in full.
@@ -267,211 +372,36 @@ impl Client {
         let mut cache = self.write.lock().await;
         let mut tx = self.store.begin().await?;
         for result in response.results {
-            match result.outcome {
-                PushOutcome::Accepted { hashes } => {
-                    for hash in &hashes {
-                        let done = sqlx::query("DELETE FROM outbox WHERE doc_id = ? AND hash = ?")
-                            .bind(&result.doc_id)
-                            .bind(hash)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| self.store.err(e))?;
-                        report.accepted += done.rows_affected();
-                    }
-                }
-                PushOutcome::Rejected { code, reason, .. } => {
-                    let mut held = 0u64;
-                    for row in batch.iter().filter(|r| r.doc_id == result.doc_id) {
-                        held += local::hold(&mut tx, keys, row, code.as_str(), &reason, now)
-                            .await
-                            .map_err(|e| self.store.err(e))?;
-                    }
-                    tracing::warn!(doc_id = %result.doc_id, code = code.as_str(), "the server refused a document; it is held on this device");
-                    report.rejected.push(Rejection {
-                        doc_id: result.doc_id,
-                        code: code.as_str().to_owned(),
-                        reason,
-                        changes: held,
-                    });
-                }
-                PushOutcome::Deferred { .. } => {
-                    tracing::info!(doc_id = %result.doc_id, "the server deferred a document");
-                    report.deferred += 1;
-                }
-            }
+            self.apply_outcome(&mut tx, keys, result, batch, now, report)
+                .await?;
         }
         for pulled in response.pull {
-            let changes: Vec<Vec<u8>> =
-                pulled.changes.into_iter().map(|c| c.into_inner()).collect();
-            report.pulled_changes += changes.len() as u64;
+            report.pulled_changes += pulled.changes.len() as u64;
             report.pulled_docs += 1;
             cache.remove(&pulled.doc_id);
-            let stored = local::snapshot(&mut *tx, keys, &pulled.doc_id)
-                .await
-                .map_err(|e| self.store.err(e))?;
-            let (row, scope, snapshot) = match (stored, pulled.meta) {
-                // A document new to this device: the changes, concatenated, are a valid saved
-                // form. Store them as they are (sealed) and list the document from the server's
-                // facts; it is loaded (and checked) when first read. This keeps a cold start of
-                // thousands of documents from loading each one.
-                (None, Some(meta))
-                    if meta.kind.parse::<DocKind>().is_ok() && !meta.scope.is_empty() =>
-                {
-                    (
-                        DocRow {
-                            doc_id: pulled.doc_id.clone(),
-                            kind: meta.kind,
-                            child_id: meta.child_id,
-                            summary: meta.summary,
-                            updated_at_ms: now,
-                        },
-                        meta.scope,
-                        changes.concat(),
-                    )
-                }
-                (stored, _) => {
-                    let mut doc = match stored {
-                        Some(snapshot) => {
-                            let mut doc = Document::load(&pulled.doc_id, &snapshot)?;
-                            doc.apply_changes(&changes)?;
-                            doc
-                        }
-                        None => Document::load(&pulled.doc_id, &changes.concat())?,
-                    };
-                    let (row, scope) = doc_row(&mut doc, now)?;
-                    (row, scope, doc.save())
-                }
-            };
-            local::put_document(&mut tx, keys, &row, &scope, &snapshot)
-                .await
-                .map_err(|e| self.store.err(e))?;
+            self.apply_pulled(&mut tx, keys, pulled, now).await?;
         }
-
-        // Own changes the server lost go back in the outbox.
         if let Some(checked) = healing {
-            let mut resent = 0u64;
-            for lack in &response.lacking {
-                if !checked.iter().any(|h| h.doc_id == lack.doc_id) {
-                    continue;
-                }
-                let Some(snapshot) = local::snapshot(&mut *tx, keys, &lack.doc_id)
-                    .await
-                    .map_err(|e| self.store.err(e))?
-                else {
-                    continue;
-                };
-                let mut doc = Document::load(&lack.doc_id, &snapshot)?;
-                let have: HashSet<&str> = lack.have.iter().map(String::as_str).collect();
-                for change in doc.all_changes() {
-                    let hash = hash_hex(&change.hash);
-                    if change.actor != self.actor || have.contains(hash.as_str()) {
-                        continue;
-                    }
-                    resent +=
-                        local::requeue(&mut tx, keys, &lack.doc_id, &hash, &change.bytes, now)
-                            .await
-                            .map_err(|e| self.store.err(e))?;
-                }
-            }
-            if resent > 0 {
-                tracing::warn!(
-                    resent,
-                    "changes the server had acknowledged and then lost are sent again"
-                );
-            }
-            local::count_restore_work(&mut tx, checked.len() as u64, resent)
-                .await
-                .map_err(|e| self.store.err(e))?;
-            match checked.last() {
-                Some(last) if checked.len() >= MAX_VERIFY_DOCS => {
-                    local::set_meta(&mut tx, META_HEAL_AFTER, &last.doc_id).await
-                }
-                _ => local::delete_meta(&mut tx, META_HEAL_AFTER).await,
-            }
-            .map_err(|e| self.store.err(e))?;
+            self.requeue_lost(&mut tx, keys, &response.lacking, checked, now)
+                .await?;
         }
-        // A reset: the server lost something this device was told of. Its answer starts from
-        // the beginning of the feed; the held scopes are rebuilt from it, and this device's
-        // own documents are checked from the first.
         if let Some(reset) = &response.feed_reset {
-            tracing::warn!(
-                feed = %reset.feed_id,
-                "{}; checking this device's work against it and fetching everything again",
-                reset.message
-            );
-            local::set_sealed_meta(&mut tx, keys, META_SCOPES, b"[]")
-                .await
-                .map_err(|e| self.store.err(e))?;
-            local::set_meta(&mut tx, META_HEAL_AFTER, "")
-                .await
-                .map_err(|e| self.store.err(e))?;
-            local::record_restore(&mut tx, now, &reset.feed_id, &reset.message)
-                .await
-                .map_err(|e| self.store.err(e))?;
+            self.start_healing(&mut tx, keys, reset, now).await?;
         }
-
         // What the person may read here but not write, as the server says it now.
         let read_only = serde_json::to_vec(&response.read_only_scopes)
             .map_err(|e| ClientError::Corrupt(format!("read-only scope list: {e}")))?;
         local::set_sealed_meta(&mut tx, keys, META_READ_ONLY_SCOPES, &read_only)
             .await
             .map_err(|e| self.store.err(e))?;
-
         // Scopes: the held list changes in the same transaction as the documents and cursor.
         if !response.scopes_complete.is_empty() || !response.remove_scopes.is_empty() {
-            let mut held: Vec<String> = match local::sealed_meta_in(&mut tx, keys, META_SCOPES)
-                .await
-                .map_err(|e| self.store.err(e))?
-            {
-                Some(json) => serde_json::from_slice(&json)
-                    .map_err(|e| ClientError::Corrupt(format!("stored scope list: {e}")))?,
-                None => Vec::new(),
+            let changes = ScopeChanges {
+                complete: response.scopes_complete,
+                remove: response.remove_scopes,
             };
-            let before = held.clone();
-            for key in response.scopes_complete {
-                if !held.contains(&key) {
-                    report.scopes_completed.push(key.clone());
-                    held.push(key);
-                }
-            }
-            for key in response.remove_scopes {
-                let sel = if key == SCOPE_ALL {
-                    ScopeSel::All
-                } else {
-                    ScopeSel::Tag(keys.scope_tag(&key))
-                };
-                let unsent = local::unsent_in_scope(&mut tx, &sel)
-                    .await
-                    .map_err(|e| self.store.err(e))?;
-                if unsent > 0 {
-                    // Push those first; the server repeats the removal while the key is listed.
-                    tracing::info!(unsent, "a scope ended; its pending changes go first");
-                    if !report.removals_waiting.contains(&key) {
-                        report.removals_waiting.push(key);
-                    }
-                    continue;
-                }
-                let removed = local::remove_scope(&mut tx, &sel)
-                    .await
-                    .map_err(|e| self.store.err(e))?;
-                for id in &removed {
-                    cache.remove(id);
-                }
-                report.removed_docs += removed.len() as u64;
-                if matches!(sel, ScopeSel::All) {
-                    held.clear();
-                } else {
-                    held.retain(|h| h != &key);
-                }
-                report.removed_scopes.push(key);
-            }
-            if held != before {
-                let json = serde_json::to_vec(&held)
-                    .map_err(|e| ClientError::Corrupt(format!("scope list: {e}")))?;
-                local::set_sealed_meta(&mut tx, keys, META_SCOPES, &json)
-                    .await
-                    .map_err(|e| self.store.err(e))?;
-            }
+            self.apply_scopes(&mut tx, keys, changes, &mut cache, report)
+                .await?;
         }
         local::set_meta(&mut tx, META_CURSOR, &response.cursor.0)
             .await
@@ -481,7 +411,243 @@ impl Client {
                 .await
                 .map_err(|e| self.store.err(e))?;
         }
-        self.store.commit(tx).await?;
+        self.store.commit(tx).await
+    }
+
+    /// One pushed document's outcome: drop the acknowledged changes, or hold refused ones.
+    async fn apply_outcome(
+        &self,
+        tx: &mut Tx,
+        keys: &Keys,
+        result: PushResult,
+        batch: &[OutboxRow],
+        now: i64,
+        report: &mut SyncReport,
+    ) -> Result<(), ClientError> {
+        match result.outcome {
+            PushOutcome::Accepted { hashes } => {
+                for hash in &hashes {
+                    report.accepted += local::acknowledge(tx, &result.doc_id, hash)
+                        .await
+                        .map_err(|e| self.store.err(e))?;
+                }
+            }
+            PushOutcome::Rejected { code, reason, .. } => {
+                let mut held = 0u64;
+                for row in batch.iter().filter(|r| r.doc_id == result.doc_id) {
+                    held += local::hold(tx, keys, row, code.as_str(), &reason, now)
+                        .await
+                        .map_err(|e| self.store.err(e))?;
+                }
+                tracing::warn!(doc_id = %result.doc_id, code = code.as_str(), "the server refused a document; it is held on this device");
+                report.rejected.push(Rejection {
+                    doc_id: result.doc_id,
+                    code: code.as_str().to_owned(),
+                    reason,
+                    changes: held,
+                });
+            }
+            PushOutcome::Deferred { .. } => {
+                tracing::info!(doc_id = %result.doc_id, "the server deferred a document");
+                report.deferred += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Merge one pulled document's changes and store it.
+    async fn apply_pulled(
+        &self,
+        tx: &mut Tx,
+        keys: &Keys,
+        pulled: PulledDoc,
+        now: i64,
+    ) -> Result<(), ClientError> {
+        let changes: Vec<Vec<u8>> = pulled.changes.into_iter().map(|c| c.into_inner()).collect();
+        let stored = local::snapshot(&mut **tx, keys, &pulled.doc_id)
+            .await
+            .map_err(|e| self.store.err(e))?;
+        let (row, scope, snapshot) = match (stored, pulled.meta) {
+            // A document new to this device: the changes, concatenated, are a valid saved
+            // form. Store them as they are (sealed) and list the document from the server's
+            // facts; it is loaded (and checked) when first read. This keeps a cold start of
+            // thousands of documents from loading each one.
+            (None, Some(meta)) if listable(&meta) => (
+                DocRow {
+                    doc_id: pulled.doc_id.clone(),
+                    kind: meta.kind,
+                    child_id: meta.child_id,
+                    summary: meta.summary,
+                    updated_at_ms: now,
+                },
+                meta.scope,
+                changes.concat(),
+            ),
+            (stored, _) => {
+                let mut doc = match stored {
+                    Some(snapshot) => {
+                        let mut doc = Document::load(&pulled.doc_id, &snapshot)?;
+                        doc.apply_changes(&changes)?;
+                        doc
+                    }
+                    None => Document::load(&pulled.doc_id, &changes.concat())?,
+                };
+                let (row, scope) = doc_row(&mut doc, now)?;
+                (row, scope, doc.save())
+            }
+        };
+        local::put_document(tx, keys, &row, &scope, &snapshot)
+            .await
+            .map_err(|e| self.store.err(e))
+    }
+
+    /// Own changes the server lost go back in the outbox.
+    async fn requeue_lost(
+        &self,
+        tx: &mut Tx,
+        keys: &Keys,
+        lacking: &[Lacking],
+        checked: &[DocHead],
+        now: i64,
+    ) -> Result<(), ClientError> {
+        let mut resent = 0u64;
+        for lack in lacking {
+            if checked.iter().any(|h| h.doc_id == lack.doc_id) {
+                resent += self.requeue_lacking(tx, keys, lack, now).await?;
+            }
+        }
+        if resent > 0 {
+            tracing::warn!(
+                resent,
+                "changes the server had acknowledged and then lost are sent again"
+            );
+        }
+        local::count_restore_work(tx, checked.len() as u64, resent)
+            .await
+            .map_err(|e| self.store.err(e))?;
+        match checked.last() {
+            Some(last) if checked.len() >= MAX_VERIFY_DOCS => {
+                local::set_meta(tx, META_HEAL_AFTER, &last.doc_id).await
+            }
+            _ => local::delete_meta(tx, META_HEAL_AFTER).await,
+        }
+        .map_err(|e| self.store.err(e))
+    }
+
+    /// Put back in the outbox this device's changes to one document that the server lacks.
+    async fn requeue_lacking(
+        &self,
+        tx: &mut Tx,
+        keys: &Keys,
+        lack: &Lacking,
+        now: i64,
+    ) -> Result<u64, ClientError> {
+        let Some(snapshot) = local::snapshot(&mut **tx, keys, &lack.doc_id)
+            .await
+            .map_err(|e| self.store.err(e))?
+        else {
+            return Ok(0);
+        };
+        let mut doc = Document::load(&lack.doc_id, &snapshot)?;
+        let have: HashSet<&str> = lack.have.iter().map(String::as_str).collect();
+        let mut resent = 0u64;
+        for change in doc.all_changes() {
+            let hash = hash_hex(&change.hash);
+            if change.actor != self.actor || have.contains(hash.as_str()) {
+                continue;
+            }
+            resent += local::requeue(tx, keys, &lack.doc_id, &hash, &change.bytes, now)
+                .await
+                .map_err(|e| self.store.err(e))?;
+        }
+        Ok(resent)
+    }
+
+    /// A reset: the server lost something this device was told of. Its answer starts from
+    /// the beginning of the feed; the held scopes are rebuilt from it, and this device's
+    /// own documents are checked from the first.
+    async fn start_healing(
+        &self,
+        tx: &mut Tx,
+        keys: &Keys,
+        reset: &FeedReset,
+        now: i64,
+    ) -> Result<(), ClientError> {
+        tracing::warn!(
+            feed = %reset.feed_id,
+            "{}; checking this device's work against it and fetching everything again",
+            reset.message
+        );
+        local::set_sealed_meta(tx, keys, META_SCOPES, b"[]")
+            .await
+            .map_err(|e| self.store.err(e))?;
+        local::set_meta(tx, META_HEAL_AFTER, "")
+            .await
+            .map_err(|e| self.store.err(e))?;
+        local::record_restore(tx, now, &reset.feed_id, &reset.message)
+            .await
+            .map_err(|e| self.store.err(e))
+    }
+
+    /// Record completed scopes and remove ended ones (once their pending changes are sent).
+    async fn apply_scopes(
+        &self,
+        tx: &mut Tx,
+        keys: &Keys,
+        changes: ScopeChanges,
+        cache: &mut HashMap<String, Document>,
+        report: &mut SyncReport,
+    ) -> Result<(), ClientError> {
+        let mut held: Vec<String> = match local::sealed_meta_in(tx, keys, META_SCOPES)
+            .await
+            .map_err(|e| self.store.err(e))?
+        {
+            Some(json) => serde_json::from_slice(&json)
+                .map_err(|e| ClientError::Corrupt(format!("stored scope list: {e}")))?,
+            None => Vec::new(),
+        };
+        let before = held.clone();
+        report
+            .scopes_completed
+            .extend(add_completed(&mut held, changes.complete));
+        for key in changes.remove {
+            let sel = if key == SCOPE_ALL {
+                ScopeSel::All
+            } else {
+                ScopeSel::Tag(keys.scope_tag(&key))
+            };
+            let unsent = local::unsent_in_scope(tx, &sel)
+                .await
+                .map_err(|e| self.store.err(e))?;
+            if unsent > 0 {
+                // Push those first; the server repeats the removal while the key is listed.
+                tracing::info!(unsent, "a scope ended; its pending changes go first");
+                if !report.removals_waiting.contains(&key) {
+                    report.removals_waiting.push(key);
+                }
+                continue;
+            }
+            let removed = local::remove_scope(tx, &sel)
+                .await
+                .map_err(|e| self.store.err(e))?;
+            for id in &removed {
+                cache.remove(id);
+            }
+            report.removed_docs += removed.len() as u64;
+            if matches!(sel, ScopeSel::All) {
+                held.clear();
+            } else {
+                held.retain(|h| h != &key);
+            }
+            report.removed_scopes.push(key);
+        }
+        if held != before {
+            let json = serde_json::to_vec(&held)
+                .map_err(|e| ClientError::Corrupt(format!("scope list: {e}")))?;
+            local::set_sealed_meta(tx, keys, META_SCOPES, &json)
+                .await
+                .map_err(|e| self.store.err(e))?;
+        }
         Ok(())
     }
 

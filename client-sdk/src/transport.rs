@@ -2,13 +2,15 @@
 //! JSON), each with the access token as `Authorization: Bearer` where one is needed, and retry
 //! with backoff on failures that may pass (no signal, server restarting, overloaded).
 
+use std::cell::Cell;
 use std::io::Write;
 use std::time::Duration;
 
+use backon::Retryable as _;
 use fieldnotes_protocol::{ErrorBody, SYNC_PATH, SyncRequest, SyncResponse};
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use rand::Rng as _;
+use rand::RngExt as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -47,6 +49,13 @@ impl RetryPolicy {
             return Duration::ZERO;
         }
         Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
+    }
+}
+
+impl RetryPolicy {
+    /// The waits between `attempts` tries (at least one try): one fewer than the tries.
+    fn delays(self, attempts: u32) -> impl Iterator<Item = Duration> + Send + Sync + Unpin {
+        (1..attempts.max(1)).map(move |attempt| self.backoff(attempt))
     }
 }
 
@@ -104,7 +113,7 @@ impl Transport {
     ) -> Result<SyncResponse, ClientError> {
         let json = serde_json::to_vec(request)
             .map_err(|e| ClientError::Corrupt(format!("cannot encode the sync request: {e}")))?;
-        let body = gzip(&json);
+        let body = gzip(&json)?;
         self.with_retry(self.retry.max_attempts, || {
             self.call(
                 reqwest::Method::POST,
@@ -180,31 +189,30 @@ impl Transport {
             .map(|_| ())
     }
 
+    /// Send with `send`, retrying failures that may pass with the policy's backoff, at most
+    /// `attempts` tries in all.
     async fn with_retry<R, F, Fut>(&self, attempts: u32, mut send: F) -> Result<R, ClientError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<R, ClientError>>,
     {
-        let attempts = attempts.max(1);
-        let mut attempt = 1;
-        loop {
-            match send().await {
-                Ok(response) => return Ok(response),
-                Err(e) if e.is_retryable() && attempt < attempts => {
-                    let wait = self.retry.backoff(attempt);
-                    tracing::info!(attempt, ?wait, error = %e, "request failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                Err(ClientError::Unreachable { url, reason, .. }) => {
-                    return Err(ClientError::Unreachable {
-                        url,
-                        attempts: attempt,
-                        reason,
-                    });
-                }
-                Err(e) => return Err(e),
-            }
+        let tried = Cell::new(0u32);
+        let result = (|| {
+            tried.set(tried.get() + 1);
+            send()
+        })
+        .retry(self.retry.delays(attempts))
+        .sleep(tokio::time::sleep)
+        .when(ClientError::is_retryable)
+        .notify(|e, wait| tracing::info!(?wait, error = %e, "request failed; retrying"))
+        .await;
+        match result {
+            Err(ClientError::Unreachable { url, reason, .. }) => Err(ClientError::Unreachable {
+                url,
+                attempts: tried.get(),
+                reason,
+            }),
+            other => other,
         }
     }
 
@@ -248,7 +256,7 @@ impl Transport {
         if status.is_success() {
             let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
             return serde_json::from_slice(bytes).map_err(|e| ClientError::Server {
-                status: status.as_u16(),
+                status,
                 code: "unreadable_response".into(),
                 message: format!("the server's answer could not be read: {e}"),
             });
@@ -268,7 +276,7 @@ impl Transport {
             ),
         };
         Err(ClientError::Server {
-            status: status.as_u16(),
+            status,
             code,
             message,
         })
@@ -302,11 +310,12 @@ fn describe(e: &reqwest::Error) -> String {
     cause.to_string()
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>, ClientError> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 2), Compression::fast());
-    // Writing into a Vec cannot fail.
-    let _ = encoder.write_all(bytes);
-    encoder.finish().unwrap_or_default()
+    encoder
+        .write_all(bytes)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| ClientError::Corrupt(format!("cannot compress the sync request: {e}")))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use fieldnotes_model::{Document, EncodedChange, Writer, hash_hex};
+use fieldnotes_model::{ChangeHash, Document, EncodedChange, Writer, hash_hex};
 use serde_json::json;
 
 use crate::crypto::Keys;
@@ -66,6 +66,65 @@ struct Plan {
     refused: Vec<String>,
     /// `refused` and every outbox change built on them.
     withdraw: BTreeSet<String>,
+}
+
+impl Plan {
+    /// The outbox rows taken back.
+    fn withdrawn_seqs(&self) -> Vec<i64> {
+        self.rows
+            .iter()
+            .filter(|r| self.withdraw.contains(&r.hash))
+            .map(|r| r.seq)
+            .collect()
+    }
+
+    /// Held changes that are not taken back: released, the next sync sends them.
+    fn released(&self) -> u64 {
+        self.rows
+            .iter()
+            .filter(|r| r.held_code.is_some() && !self.withdraw.contains(&r.hash))
+            .count() as u64
+    }
+
+    /// Changes taken back only because they build on a refused one, in outbox order.
+    fn dependents(&self) -> Vec<String> {
+        self.rows
+            .iter()
+            .filter(|r| self.withdraw.contains(&r.hash) && !self.refused.contains(&r.hash))
+            .map(|r| r.hash.clone())
+            .collect()
+    }
+}
+
+/// The document without the withdrawn changes (causal order: a valid load input); `None`
+/// when nothing is left, or the creating change went (there is no record left).
+fn rebuild_without(
+    doc: &mut Document,
+    withdraw: &BTreeSet<String>,
+) -> Result<Option<Document>, ClientError> {
+    let remaining: Vec<u8> = doc
+        .all_changes()
+        .into_iter()
+        .filter(|c| !withdraw.contains(&hash_hex(&c.hash)))
+        .flat_map(|c| c.bytes)
+        .collect();
+    if remaining.is_empty() {
+        return Ok(None);
+    }
+    match Document::load(doc.id(), &remaining) {
+        Ok(d) => Ok(Some(d)),
+        Err(fieldnotes_model::ModelError::MissingField { .. }) => Ok(None),
+        Err(e) => Err(ClientError::from_model(e)),
+    }
+}
+
+/// What a change of `doc` was made on; every change the document holds has its dependencies.
+fn deps_of(doc: &mut Document, change: &EncodedChange) -> Result<Vec<ChangeHash>, ClientError> {
+    doc.deps_of(&change.hash).ok_or_else(|| {
+        ClientError::Model(fieldnotes_model::ModelError::UnknownVersion(
+            change.hash.to_string(),
+        ))
+    })
 }
 
 /// 64-hex-character words in `text` (change hashes a reason names).
@@ -121,7 +180,7 @@ impl Client {
         let mut refused: Vec<String> = Vec::new();
         for row in &held {
             let Some(c) = change(&row.hash) else { continue };
-            let deps = doc.deps_of(&c.hash).unwrap_or_default();
+            let deps = deps_of(doc, c)?;
             if doc
                 .check_write_rules(writer, &deps, std::slice::from_ref(c))
                 .is_err()
@@ -150,7 +209,7 @@ impl Client {
                 continue;
             }
             let Some(c) = change(&row.hash) else { continue };
-            let deps = doc.deps_of(&c.hash).unwrap_or_default();
+            let deps = deps_of(doc, c)?;
             if deps.iter().any(|d| withdraw.contains(&hash_hex(d))) {
                 withdraw.insert(row.hash.clone());
             }
@@ -223,46 +282,52 @@ impl Client {
                 doc_id: doc_id.to_owned(),
             });
         }
-        // The document without the withdrawn changes (causal order: a valid load input).
-        let remaining: Vec<u8> = doc
-            .all_changes()
-            .into_iter()
-            .filter(|c| !plan.withdraw.contains(&hash_hex(&c.hash)))
-            .flat_map(|c| c.bytes)
-            .collect();
-        let rebuilt = if remaining.is_empty() {
-            None
-        } else {
-            match Document::load(doc_id, &remaining) {
-                Ok(d) => Some(d),
-                // The creating change went: there is no record left.
-                Err(fieldnotes_model::ModelError::MissingField { .. }) => None,
-                Err(e) => return Err(ClientError::from_model(e)),
-            }
-        };
+        let rebuilt = rebuild_without(&mut doc, &plan.withdraw)?;
         let record_removed = rebuilt.is_none();
         let export = self.export_withdrawn(&doc, &plan, record_removed, now)?;
+        let seqs = plan.withdrawn_seqs();
+        let released = plan.released();
+        self.store_withdrawal(&keys, doc_id, rebuilt, &seqs, now)
+            .await?;
+        tracing::info!(
+            doc_id,
+            withdrawn = seqs.len(),
+            released,
+            record_removed,
+            "withdrew refused changes"
+        );
+        let dependents = plan.dependents();
+        let mut withdrawn = plan.refused.clone();
+        withdrawn.extend(dependents.iter().cloned());
+        Ok(Withdrawal {
+            doc_id: doc_id.to_owned(),
+            withdrawn,
+            dependents,
+            released,
+            record_removed,
+            export,
+        })
+    }
 
-        let seqs: Vec<i64> = plan
-            .rows
-            .iter()
-            .filter(|r| plan.withdraw.contains(&r.hash))
-            .map(|r| r.seq)
-            .collect();
-        let released = plan
-            .rows
-            .iter()
-            .filter(|r| r.held_code.is_some() && !plan.withdraw.contains(&r.hash))
-            .count() as u64;
+    /// Remove the withdrawn outbox rows and store the document without them (or remove it),
+    /// in one transaction.
+    async fn store_withdrawal(
+        &self,
+        keys: &Keys,
+        doc_id: &str,
+        rebuilt: Option<Document>,
+        seqs: &[i64],
+        now: i64,
+    ) -> Result<(), ClientError> {
         let mut tx = self.store.begin().await?;
         match rebuilt {
             Some(mut rebuilt) => {
                 let (row, scope) = doc_row(&mut rebuilt, now)?;
                 let snapshot = rebuilt.save();
-                local::withdraw_rows(&mut tx, doc_id, &seqs)
+                local::withdraw_rows(&mut tx, doc_id, seqs)
                     .await
                     .map_err(|e| self.store.err(e))?;
-                local::put_document(&mut tx, &keys, &row, &scope, &snapshot)
+                local::put_document(&mut tx, keys, &row, &scope, &snapshot)
                     .await
                     .map_err(|e| self.store.err(e))?;
                 // The newest own change may have been withdrawn: a check after a server restore
@@ -283,35 +348,7 @@ impl Client {
                 .await
                 .map_err(|e| self.store.err(e))?,
         }
-        self.store.commit(tx).await?;
-        tracing::info!(
-            doc_id,
-            withdrawn = seqs.len(),
-            released,
-            record_removed,
-            "withdrew refused changes"
-        );
-        let dependents = plan
-            .rows
-            .iter()
-            .filter(|r| plan.withdraw.contains(&r.hash) && !plan.refused.contains(&r.hash))
-            .map(|r| r.hash.clone())
-            .collect();
-        let mut withdrawn = plan.refused.clone();
-        withdrawn.extend(
-            plan.rows
-                .iter()
-                .filter(|r| plan.withdraw.contains(&r.hash) && !plan.refused.contains(&r.hash))
-                .map(|r| r.hash.clone()),
-        );
-        Ok(Withdrawal {
-            doc_id: doc_id.to_owned(),
-            withdrawn,
-            dependents,
-            released,
-            record_removed,
-            export,
-        })
+        self.store.commit(tx).await
     }
 
     /// Write the record as it stands (withdrawn changes included) and what is withdrawn, and

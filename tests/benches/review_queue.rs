@@ -30,7 +30,7 @@ use fieldnotes_tests::bench::{self, backends, median, percentile, read_flags};
 use fieldnotes_tests::fixtures::{rng, words};
 use fieldnotes_tests::org::now_ms;
 use fieldnotes_tests::{Backend, RawDevice, TestServer};
-use rand::Rng;
+use rand::RngExt as _;
 use rand::rngs::StdRng;
 use serde_json::json;
 

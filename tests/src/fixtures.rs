@@ -5,7 +5,7 @@ use fieldnotes_model::{
     ShortPlanPatch, SubjectKind, VisitKind, VisitNote, VisitNotePatch,
 };
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt as _, SeedableRng};
 
 const WORDS: &[&str] = &[
     "visit", "school", "home", "mum", "dad", "carer", "sister", "brother", "football", "drawing",

@@ -163,7 +163,7 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
     let big = a.create(visit_note(&mut r, 1, "sw-a")).await?;
     // Random letters: automerge compresses changes, so the text must not compress well.
     let long_body: String = {
-        use rand::Rng as _;
+        use rand::RngExt as _;
         (0..12_000)
             .map(|_| char::from(r.random_range(b'a'..=b'z')))
             .collect()

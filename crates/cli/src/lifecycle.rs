@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use fieldnotes_client::{Client, ClientError};
+use fieldnotes_client::{Client, ClientError, StatusCode};
 use fieldnotes_model::{DocKind, Patch};
 use fieldnotes_protocol::review::{DiffSpanView, VersionView};
 use serde_json::json;
@@ -114,9 +114,10 @@ async fn versions(client: &Client, id: &str) -> anyhow::Result<Vec<VersionView>>
     match client.history(id).await {
         Ok(v) if v.is_empty() => bail!("the server holds no versions of {id}"),
         Ok(v) => Ok(v),
-        Err(ClientError::Server { status: 404, .. })
-            if matches!(client.get(id).await, Ok(Some(_))) =>
-        {
+        Err(ClientError::Server {
+            status: StatusCode::NOT_FOUND,
+            ..
+        }) if matches!(client.get(id).await, Ok(Some(_))) => {
             bail!("the server does not have {id} yet: run `fieldnotes sync` first")
         }
         Err(e) => Err(e).explain(),

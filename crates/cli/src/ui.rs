@@ -1,7 +1,7 @@
 //! Shared by the commands that ask the server: tables, JSON lines, times, and server refusals
 //! shown by their reason.
 
-use fieldnotes_client::ClientError;
+use fieldnotes_client::{ClientError, StatusCode};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -17,7 +17,7 @@ impl<T> Explain<T> for Result<T, ClientError> {
         self.map_err(|e| match e {
             ClientError::Server {
                 status, message, ..
-            } if status < 500 && status != 429 => {
+            } if !status.is_server_error() && status != StatusCode::TOO_MANY_REQUESTS => {
                 anyhow::anyhow!("refused by the server: {message}")
             }
             other => other.into(),
