@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use fieldnotes_protocol::ErrorCode;
 use reqwest::StatusCode;
 use thiserror::Error;
 
@@ -222,7 +223,7 @@ impl ClientError {
     /// Whether this is the server's order to wipe: the device was revoked.
     pub(crate) fn is_revoked(&self) -> bool {
         matches!(self, ClientError::Server { status: StatusCode::FORBIDDEN, code, .. }
-            if code == "device_revoked")
+            if ErrorCode::parse(code) == Some(ErrorCode::DeviceRevoked))
     }
 }
 

@@ -53,7 +53,8 @@ use fieldnotes_model::{
     ActorId, DocKind, Document, FieldConflict, NewRecord, Patch, Record, Writer, WriterRole,
     hash_hex,
 };
-use fieldnotes_protocol::auth::{Role, UserInfo};
+use fieldnotes_protocol::ScopeKey;
+use fieldnotes_protocol::auth::UserInfo;
 use tokio::sync::Mutex;
 
 pub use api::AuditQuery;
@@ -624,7 +625,7 @@ impl Client {
     /// Who writes on this device, for the write rules: the signed-in person and their role.
     fn rules_writer(&self) -> Result<(String, WriterRole), ClientError> {
         let user = self.user().ok_or(ClientError::SignedOut)?;
-        Ok((user.user_id, writer_role(user.role)))
+        Ok((user.user_id, user.role))
     }
 
     /// A record under `scope_key` may be written only if this device holds that key (its
@@ -648,7 +649,7 @@ impl Client {
         if held.is_empty()
             || held
                 .iter()
-                .any(|k| k == scope_key || k == fieldnotes_protocol::SCOPE_ALL)
+                .any(|k| k == scope_key || ScopeKey::is_all_text(k))
         {
             Ok(())
         } else {
@@ -679,16 +680,6 @@ impl Client {
             }
             None => Ok(None),
         }
-    }
-}
-
-/// The model's view of a role.
-fn writer_role(role: Role) -> WriterRole {
-    match role {
-        Role::SocialWorker => WriterRole::SocialWorker,
-        Role::YouthWorker => WriterRole::YouthWorker,
-        Role::Manager => WriterRole::Manager,
-        Role::Admin => WriterRole::Admin,
     }
 }
 

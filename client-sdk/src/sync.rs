@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use fieldnotes_model::{DocKind, Document, hash_hex};
 use fieldnotes_protocol::{
     Cursor, DocHead, DocMeta, FeedAnchor, FeedReset, Lacking, MAX_VERIFY_DOCS, PROTOCOL_VERSION,
-    PulledDoc, PushDoc, PushOutcome, PushResult, SCOPE_ALL, SyncRequest, SyncResponse,
+    PulledDoc, PushDoc, PushOutcome, PushResult, ScopeKey, SyncRequest, SyncResponse,
 };
 use reqwest::StatusCode;
 use sqlx::{Sqlite, Transaction};
@@ -611,7 +611,7 @@ impl Client {
             .scopes_completed
             .extend(add_completed(&mut held, changes.complete));
         for key in changes.remove {
-            let sel = if key == SCOPE_ALL {
+            let sel = if ScopeKey::is_all_text(&key) {
                 ScopeSel::All
             } else {
                 ScopeSel::Tag(keys.scope_tag(&key))

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use backon::Retryable as _;
-use fieldnotes_protocol::{ErrorBody, SYNC_PATH, SyncRequest, SyncResponse};
+use fieldnotes_protocol::{ErrorBody, ErrorCode, SYNC_PATH, SyncRequest, SyncResponse};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use rand::RngExt as _;
@@ -257,12 +257,12 @@ impl Transport {
             let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
             return serde_json::from_slice(bytes).map_err(|e| ClientError::Server {
                 status,
-                code: "unreadable_response".into(),
+                code: ErrorCode::UnreadableResponse.as_str().into(),
                 message: format!("the server's answer could not be read: {e}"),
             });
         }
         let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) if body.code == "storage_unavailable" => {
+            Ok(body) if body.error_code() == Some(ErrorCode::StorageUnavailable) => {
                 // The server is reachable; its own storage failed.
                 return Err(ClientError::ServerStorage {
                     url: self.base.clone(),

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use fieldnotes_protocol::ErrorCode;
 use fieldnotes_protocol::auth::{
     EXTERNAL_LOGIN_PATH, ExternalLogin, LOGIN_PATH, LOGOUT_PATH, PasswordLogin, Session, UserInfo,
 };
@@ -201,7 +202,7 @@ impl Client {
         let server_key =
             ServerKey::from_base64(&session.store_key).map_err(|e| ClientError::Server {
                 status: StatusCode::OK,
-                code: "unreadable_response".into(),
+                code: ErrorCode::UnreadableResponse.as_str().into(),
                 message: format!("the sign-in answer's store key is unusable: {e}"),
             })?;
         let dek = match self

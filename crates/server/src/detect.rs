@@ -9,10 +9,9 @@ use std::cell::OnceCell;
 
 use fieldnotes_model::{
     ChangeHash, Document, FieldConflict, LockRelation, Merged, NoteStatus, Record, RuleCode,
-    WriterRole, hash_hex,
+    hash_hex,
 };
 use fieldnotes_protocol::RejectCode;
-use fieldnotes_protocol::auth::Role;
 use fieldnotes_protocol::review::{ItemKind, Side};
 use fieldnotes_store::ReviewFinding;
 
@@ -24,23 +23,13 @@ use crate::merge::{Refusal, Writer};
 pub(crate) fn lifecycle(writer: &Writer<'_>, merged: &Merged) -> Result<Vec<String>, Refusal> {
     let rules_writer = fieldnotes_model::Writer {
         user_id: writer.user_id,
-        role: writer_role(writer.role),
+        role: writer.role,
     };
     merged
         .document
         .check_write_rules(&rules_writer, &merged.heads_before, &merged.new_changes)
         .map(|events| events.iter().map(|e| e.as_str().to_owned()).collect())
         .map_err(refusal)
-}
-
-/// The model's view of a role.
-pub(crate) fn writer_role(role: Role) -> WriterRole {
-    match role {
-        Role::SocialWorker => WriterRole::SocialWorker,
-        Role::YouthWorker => WriterRole::YouthWorker,
-        Role::Manager => WriterRole::Manager,
-        Role::Admin => WriterRole::Admin,
-    }
 }
 
 /// A write-rule refusal as the push's reject code and reason.

@@ -267,6 +267,8 @@ vocabulary!(
         // The server.
         StorageUnavailable => "storage_unavailable",
         Internal => "internal",
+        /// Made by a client, not sent by the server: the answer could not be read.
+        UnreadableResponse => "unreadable_response",
     }
 );
 
