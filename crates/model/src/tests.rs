@@ -29,6 +29,41 @@ pub(crate) fn note() -> NewRecord {
     })
 }
 
+/// child-1's "about me" profile.
+pub(crate) fn about_me() -> NewRecord {
+    NewRecord::AboutMe(NewAboutMe {
+        subject_kind: SubjectKind::Child,
+        subject_id: "child-1".into(),
+        fun: "football".into(),
+        dislikes: "loud rooms".into(),
+        important: "my dog".into(),
+        how_to_help: "text me first".into(),
+    })
+}
+
+/// sw-1's contact card, "Alex", with `picture`.
+pub(crate) fn contact_card(picture: Option<Picture>) -> NewRecord {
+    NewRecord::ContactCard(NewContactCard {
+        worker_id: "sw-1".into(),
+        display_name: "Alex".into(),
+        picture,
+        three_things: vec!["cats".into(), "running".into(), "baking".into()],
+        how_to_reach: "07700 900000".into(),
+        when_to_reach: "weekdays".into(),
+    })
+}
+
+/// yw-1's short plan for yp-1 with `points`, reviewed on 2026-12-01 and ending 2027-01-31.
+pub(crate) fn short_plan(points: &[&str]) -> NewRecord {
+    NewRecord::ShortPlan(NewShortPlan {
+        child_id: "yp-1".into(),
+        author: "yw-1".into(),
+        points: points.iter().map(|p| p.to_string()).collect(),
+        review_on: Some("2026-12-01".into()),
+        planned_end: Some("2027-01-31".into()),
+    })
+}
+
 pub(crate) fn visit(doc: &Document) -> VisitNote {
     match doc.read().unwrap() {
         Record::VisitNote(n) => n,
@@ -100,38 +135,17 @@ fn each_kind_is_created_and_read_back() {
     );
     assert_eq!(n.wishes_and_feelings, "I want to stay at my school.");
 
-    let about = NewRecord::AboutMe(NewAboutMe {
-        subject_kind: SubjectKind::Child,
-        subject_id: "child-1".into(),
-        fun: "football".into(),
-        dislikes: "loud rooms".into(),
-        important: "my dog".into(),
-        how_to_help: "text me first".into(),
-    });
-    let doc = Document::create("a1", actor(1), about, T0).unwrap();
+    let doc = Document::create("a1", actor(1), about_me(), T0).unwrap();
     assert!(matches!(doc.read().unwrap(), Record::AboutMe(a) if a.fun == "football"));
     assert_eq!(doc.read().unwrap().child_id(), Some("child-1"));
 
-    let card = NewRecord::ContactCard(NewContactCard {
-        worker_id: "sw-1".into(),
-        display_name: "Alex".into(),
-        picture: Some(picture()),
-        three_things: vec!["cats".into(), "running".into(), "baking".into()],
-        how_to_reach: "07700 900000".into(),
-        when_to_reach: "weekdays".into(),
-    });
+    let card = contact_card(Some(picture()));
     let doc = Document::create("c1", actor(1), card, T0).unwrap();
     assert!(
         matches!(doc.read().unwrap(), Record::ContactCard(ref c) if c.picture.as_ref().unwrap().bytes == [1, 2, 3])
     );
 
-    let plan = NewRecord::ShortPlan(NewShortPlan {
-        child_id: "yp-1".into(),
-        author: "yw-1".into(),
-        points: vec!["meet at the park".into()],
-        review_on: Some("2026-12-01".into()),
-        planned_end: Some("2027-01-31".into()),
-    });
+    let plan = short_plan(&["meet at the park"]);
     let doc = Document::create("p1", actor(1), plan, T0).unwrap();
     assert!(
         matches!(doc.read().unwrap(), Record::ShortPlan(p) if p.points == ["meet at the park"])
