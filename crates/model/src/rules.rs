@@ -656,6 +656,13 @@ mod tests {
         Document::create("n1", actor(1), note(), T0).unwrap()
     }
 
+    /// [`created`], then completed by its author.
+    fn completed() -> Document {
+        let mut doc = created();
+        doc.edit(status(NoteStatus::Completed), T0 + 1).unwrap();
+        doc
+    }
+
     #[test]
     fn a_new_record_by_its_author_passes() {
         let mut doc = created();
@@ -721,8 +728,7 @@ mod tests {
 
     #[test]
     fn sign_off_is_a_managers_and_only_from_completed() {
-        let mut doc = created();
-        doc.edit(status(NoteStatus::Completed), T0 + 1).unwrap();
+        let mut doc = completed();
         let err = refusal(&mut doc.fork(actor(2)), &SW, |d| {
             d.sign_off("sw-1", T0 + 2).unwrap();
         });
@@ -749,8 +755,7 @@ mod tests {
 
     #[test]
     fn nobody_takes_a_locked_record_back_to_draft() {
-        let mut doc = created();
-        doc.edit(status(NoteStatus::Completed), T0 + 1).unwrap();
+        let mut doc = completed();
         for writer in [&SW, &MGR] {
             let err = raw_refusal(&mut doc.fork(actor(4)), writer, &[("status", "draft")]);
             assert_eq!(err.code, RuleCode::NotPermitted, "{err}");
@@ -760,8 +765,7 @@ mod tests {
 
     #[test]
     fn a_locked_record_takes_amendments_not_edits() {
-        let mut doc = created();
-        doc.edit(status(NoteStatus::Completed), T0 + 1).unwrap();
+        let mut doc = completed();
         let err = raw_refusal(&mut doc.fork(actor(5)), &SW, &[("title", "Changed")]);
         assert_eq!(err.code, RuleCode::Locked);
         let events = accepted(&mut doc.fork(actor(5)), &SW, |d| {

@@ -231,26 +231,28 @@ fn a_statutory_visit_completes_only_with_whether_the_child_was_seen_alone() {
     doc.edit(patch(statutory), T0).unwrap();
     let complete = || status(NoteStatus::Completed);
 
-    let err = doc.edit(complete(), T0).unwrap_err().to_string();
-    assert!(err.contains("child_seen"), "{err}");
-    doc.edit(
-        patch(VisitNotePatch {
-            child_seen: Some(Some(true)),
-            ..Default::default()
-        }),
-        T0,
-    )
-    .unwrap();
-    let err = doc.edit(complete(), T0).unwrap_err().to_string();
-    assert!(err.contains("seen_alone"), "{err}");
-    doc.edit(
-        patch(VisitNotePatch {
-            seen_alone: Some(Some(false)),
-            ..Default::default()
-        }),
-        T0,
-    )
-    .unwrap();
+    // Each answer in turn: completing is refused for the missing one, which is then given.
+    let answers = [
+        (
+            "child_seen",
+            VisitNotePatch {
+                child_seen: Some(Some(true)),
+                ..Default::default()
+            },
+        ),
+        (
+            "seen_alone",
+            VisitNotePatch {
+                seen_alone: Some(Some(false)),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (missing, answer) in answers {
+        let err = doc.edit(complete(), T0).unwrap_err().to_string();
+        assert!(err.contains(missing), "{err}");
+        doc.edit(patch(answer), T0).unwrap();
+    }
     let err = doc.edit(complete(), T0).unwrap_err().to_string();
     assert!(
         err.contains("not_alone_reason") && err.contains("child_refused"),
