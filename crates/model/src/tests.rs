@@ -354,23 +354,10 @@ fn concurrent_titles_are_reported_as_a_conflict_with_both_authors() {
 fn edits_to_different_parts_of_one_body_are_both_kept() {
     let mut a = Document::create("n1", actor(1), note(), T0).unwrap();
     let mut b = a.fork(actor(2));
-    let body = visit(&a).body;
-    a.edit(
-        patch(VisitNotePatch {
-            body: Some(format!("Before school. {body}")),
-            ..Default::default()
-        }),
-        T0,
-    )
-    .unwrap();
-    b.edit(
-        patch(VisitNotePatch {
-            body: Some(format!("{body} He was smiling.")),
-            ..Default::default()
-        }),
-        T0,
-    )
-    .unwrap();
+    let text = visit(&a).body;
+    a.edit(body(&format!("Before school. {text}")), T0).unwrap();
+    b.edit(body(&format!("{text} He was smiling.")), T0)
+        .unwrap();
     a.merge(&mut b).unwrap();
     assert_eq!(
         visit(&a).body,
