@@ -86,11 +86,11 @@ fn user_row(u: &User) -> Vec<String> {
         sign_in.push("identity provider");
     }
     vec![
-        u.user_id.clone(),
-        u.username.clone(),
-        u.display_name.clone(),
-        u.role.to_string(),
-        or_dash(u.team_id.as_deref()),
+        u.info.user_id.clone(),
+        u.info.username.clone(),
+        u.info.display_name.clone(),
+        u.info.role.to_string(),
+        or_dash(u.info.team_id.as_deref()),
         if u.active { "yes" } else { "no" }.to_owned(),
         if sign_in.is_empty() {
             "-".to_owned()

@@ -348,6 +348,7 @@ mod tests {
 
     use automerge::transaction::Transactable;
 
+    use crate::tests::{about_me, contact_card, short_plan};
     use crate::*;
 
     const T0: i64 = 1_795_600_000_000;
@@ -366,29 +367,9 @@ mod tests {
     fn new_record(kind: DocKind) -> NewRecord {
         match kind {
             DocKind::VisitNote => note(),
-            DocKind::AboutMe => NewRecord::AboutMe(NewAboutMe {
-                subject_kind: SubjectKind::Child,
-                subject_id: "child-1".into(),
-                fun: "football".into(),
-                dislikes: "loud rooms".into(),
-                important: "my dog".into(),
-                how_to_help: "text me first".into(),
-            }),
-            DocKind::ContactCard => NewRecord::ContactCard(NewContactCard {
-                worker_id: "sw-1".into(),
-                display_name: "Alex".into(),
-                picture: None,
-                three_things: vec!["cats".into(), "running".into(), "baking".into()],
-                how_to_reach: "07700 900000".into(),
-                when_to_reach: "weekdays".into(),
-            }),
-            DocKind::ShortPlan => NewRecord::ShortPlan(NewShortPlan {
-                child_id: "yp-1".into(),
-                author: "yw-1".into(),
-                points: vec!["meet at the park".into(), "talk about college".into()],
-                review_on: Some("2026-12-01".into()),
-                planned_end: Some("2027-01-31".into()),
-            }),
+            DocKind::AboutMe => about_me(),
+            DocKind::ContactCard => contact_card(None),
+            DocKind::ShortPlan => short_plan(&["meet at the park", "talk about college"]),
         }
     }
 

@@ -66,56 +66,11 @@ impl Document {
         doc.put(ROOT, "id", id)?;
         doc.put(ROOT, "kind", kind.as_str())?;
         doc.put(ROOT, "schema", SCHEMA_VERSION)?;
-        let status = NoteStatus::Draft.as_str();
-        match &record {
-            NewRecord::VisitNote(n) => {
-                put_str(&mut doc, "child_id", &n.child_id)?;
-                put_str(&mut doc, "author", &n.author)?;
-                put_str(&mut doc, "visit_kind", n.visit_kind.as_str())?;
-                put_str(&mut doc, "occurred_at", &n.occurred_at)?;
-                put_statement(&mut doc, "title", &n.title)?;
-                put_text(&mut doc, "body", &n.body)?;
-                put_statement(&mut doc, "wishes_and_feelings", &n.wishes_and_feelings)?;
-                put_str_list(&mut doc, "tags", &n.tags)?;
-                put_str_list(&mut doc, "present", &n.present)?;
-                put_opt_bool(&mut doc, "child_seen", n.child_seen)?;
-                put_opt_bool(&mut doc, "seen_alone", n.seen_alone)?;
-                put_opt_str(
-                    &mut doc,
-                    "not_alone_reason",
-                    n.not_alone_reason.map(|r| r.as_str()),
-                )?;
-                put_str(&mut doc, "status", status)?;
-            }
-            NewRecord::AboutMe(n) => {
-                put_str(&mut doc, "subject_kind", n.subject_kind.as_str())?;
-                put_str(&mut doc, "subject_id", &n.subject_id)?;
-                put_statement(&mut doc, "fun", &n.fun)?;
-                put_statement(&mut doc, "dislikes", &n.dislikes)?;
-                put_statement(&mut doc, "important", &n.important)?;
-                put_statement(&mut doc, "how_to_help", &n.how_to_help)?;
-                put_str(&mut doc, "status", status)?;
-            }
-            NewRecord::ContactCard(n) => {
-                put_str(&mut doc, "worker_id", &n.worker_id)?;
-                put_statement(&mut doc, "display_name", &n.display_name)?;
-                put_picture(&mut doc, "picture", n.picture.as_ref())?;
-                put_statement_list(&mut doc, "three_things", &n.three_things)?;
-                put_statement(&mut doc, "how_to_reach", &n.how_to_reach)?;
-                put_statement(&mut doc, "when_to_reach", &n.when_to_reach)?;
-            }
-            NewRecord::ShortPlan(n) => {
-                if n.points.len() > PLAN_POINT_LIMIT {
-                    return Err(too_many_points(n.points.len()));
-                }
-                put_str(&mut doc, "child_id", &n.child_id)?;
-                put_str(&mut doc, "author", &n.author)?;
-                put_statement_list(&mut doc, "points", &n.points)?;
-                put_opt_str(&mut doc, "review_on", n.review_on.as_deref())?;
-                put_opt_str(&mut doc, "planned_end", n.planned_end.as_deref())?;
-                put_str(&mut doc, "status", status)?;
-            }
+        let (identity, fields) = creation_parts(record);
+        for (field, value) in identity {
+            put_str(&mut doc, field, &value)?;
         }
+        apply_patch(&mut doc, &fields)?;
         let mut document = Document {
             doc,
             id: id.to_owned(),
@@ -316,13 +271,7 @@ impl Document {
     }
 
     fn apply_patch(&mut self, patch: &Patch) -> Result<(), ModelError> {
-        let doc = &mut self.doc;
-        match patch {
-            Patch::VisitNote(p) => patch_visit_note(doc, p),
-            Patch::AboutMe(p) => patch_about_me(doc, p),
-            Patch::ContactCard(p) => patch_contact_card(doc, p),
-            Patch::ShortPlan(p) => patch_short_plan(doc, p),
-        }
+        apply_patch(&mut self.doc, patch)
     }
 
     /// Fields holding concurrent, conflicting values: statements and other values written
@@ -406,6 +355,73 @@ impl Document {
             id: id.to_owned(),
             kind: DocKind::VisitNote,
         }
+    }
+}
+
+/// A new record split in two: the fields only its creation writes (whose it is and what it is
+/// about), and every other field as a patch that sets each one, with the status `draft`. The
+/// creating change writes them in this order, as an edit writes the patch.
+fn creation_parts(record: NewRecord) -> (Vec<(&'static str, String)>, Patch) {
+    let draft = Some(NoteStatus::Draft);
+    match record {
+        NewRecord::VisitNote(n) => (
+            vec![("child_id", n.child_id), ("author", n.author)],
+            Patch::VisitNote(VisitNotePatch {
+                visit_kind: Some(n.visit_kind),
+                occurred_at: Some(n.occurred_at),
+                title: Some(n.title),
+                body: Some(n.body),
+                wishes_and_feelings: Some(n.wishes_and_feelings),
+                tags: Some(n.tags),
+                present: Some(n.present),
+                child_seen: Some(n.child_seen),
+                seen_alone: Some(n.seen_alone),
+                not_alone_reason: Some(n.not_alone_reason),
+                status: draft,
+            }),
+        ),
+        NewRecord::AboutMe(n) => (
+            vec![
+                ("subject_kind", n.subject_kind.as_str().to_owned()),
+                ("subject_id", n.subject_id),
+            ],
+            Patch::AboutMe(AboutMePatch {
+                fun: Some(n.fun),
+                dislikes: Some(n.dislikes),
+                important: Some(n.important),
+                how_to_help: Some(n.how_to_help),
+                status: draft,
+            }),
+        ),
+        NewRecord::ContactCard(n) => (
+            vec![("worker_id", n.worker_id)],
+            Patch::ContactCard(ContactCardPatch {
+                display_name: Some(n.display_name),
+                picture: Some(n.picture),
+                three_things: Some(n.three_things),
+                how_to_reach: Some(n.how_to_reach),
+                when_to_reach: Some(n.when_to_reach),
+            }),
+        ),
+        NewRecord::ShortPlan(n) => (
+            vec![("child_id", n.child_id), ("author", n.author)],
+            Patch::ShortPlan(ShortPlanPatch {
+                points: Some(n.points),
+                review_on: Some(n.review_on),
+                planned_end: Some(n.planned_end),
+                status: draft,
+            }),
+        ),
+    }
+}
+
+/// Write every field `patch` sets into the document's root.
+fn apply_patch(doc: &mut AutoCommit, patch: &Patch) -> Result<(), ModelError> {
+    match patch {
+        Patch::VisitNote(p) => patch_visit_note(doc, p),
+        Patch::AboutMe(p) => patch_about_me(doc, p),
+        Patch::ContactCard(p) => patch_contact_card(doc, p),
+        Patch::ShortPlan(p) => patch_short_plan(doc, p),
     }
 }
 

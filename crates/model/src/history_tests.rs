@@ -3,6 +3,15 @@
 use super::*;
 use crate::tests::{T0, actor, body, note, patch, picture, status, title, visit};
 
+/// A visit-note patch that sets the body and the tags "school" and "art".
+fn body_tagged_art(body: &str) -> Patch {
+    patch(VisitNotePatch {
+        body: Some(body.into()),
+        tags: Some(vec!["school".into(), "art".into()]),
+        ..Default::default()
+    })
+}
+
 fn edit(doc: &mut Document, p: Patch, t: i64) -> ChangeHash {
     doc.edit(p, t).unwrap().expect("a change").hash
 }
@@ -15,11 +24,7 @@ fn history_lists_every_version_with_who_when_and_what_changed() {
     let c_title = edit(&mut doc, title("Home visit, after school"), T0 + 1);
     let c_body = edit(
         &mut doc,
-        patch(VisitNotePatch {
-            body: Some("Sam showed me all his drawings.".into()),
-            tags: Some(vec!["school".into(), "art".into()]),
-            ..Default::default()
-        }),
+        body_tagged_art("Sam showed me all his drawings."),
         T0 + 2,
     );
     edit(&mut doc, status(NoteStatus::Completed), T0 + 3);
@@ -112,11 +117,7 @@ fn a_field_is_read_at_any_version_and_diffed() {
     let v1 = doc.heads();
     edit(
         &mut doc,
-        patch(VisitNotePatch {
-            body: Some("Sam showed me his new drawings. He was smiling.".into()),
-            tags: Some(vec!["school".into(), "art".into()]),
-            ..Default::default()
-        }),
+        body_tagged_art("Sam showed me his new drawings. He was smiling."),
         T0 + 1,
     );
     let v2 = doc.heads();

@@ -1234,20 +1234,17 @@ mod tests {
             max_ops_per_change: first - 1,
             ..IntakeLimits::DEFAULT
         };
-        let err = scan(&all, &per_change).unwrap_err();
-        assert!(
-            matches!(err, IntakeError::TooManyOps { ref what, .. } if what.contains("change 0")),
-            "{err}"
-        );
         let per_push = IntakeLimits {
             max_ops_per_push: ops - 1,
             ..IntakeLimits::DEFAULT
         };
-        let err = scan(&all, &per_push).unwrap_err();
-        assert!(
-            matches!(err, IntakeError::TooManyOps { ref what, .. } if what.contains("push")),
-            "{err}"
-        );
+        for (limits, over) in [(per_change, "change 0"), (per_push, "push")] {
+            let err = scan(&all, &limits).unwrap_err();
+            assert!(
+                matches!(err, IntakeError::TooManyOps { ref what, .. } if what.contains(over)),
+                "{err}"
+            );
+        }
         assert!(scan(&all, &IntakeLimits::DEFAULT).is_ok());
     }
 

@@ -33,6 +33,13 @@ fn raw_put(doc: &mut Document, field: &str, value: &str) -> Document {
     Document::load(doc.id(), &raw.save()).unwrap()
 }
 
+/// `doc` does not validate: `field` breaks `rule`.
+#[track_caller]
+fn assert_invalid(doc: &Document, field: &str, rule: &str) {
+    let errors = doc.validate().unwrap_err();
+    assert!(errors.for_field(field).any(|e| e.rule == rule), "{errors}");
+}
+
 #[test]
 fn a_completed_note_is_locked_and_edits_are_refused() {
     let mut doc = completed_note();
@@ -281,21 +288,9 @@ fn records_without_the_new_fields_still_load() {
 fn validation_ties_signed_off_by_to_the_status() {
     let mut doc = completed_note();
     let bad = raw_put(&mut doc, "signed_off_by", "mgr-1");
-    let errors = bad.validate().unwrap_err();
-    assert!(
-        errors
-            .for_field("signed_off_by")
-            .any(|e| e.rule == "consistent"),
-        "{errors}"
-    );
+    assert_invalid(&bad, "signed_off_by", "consistent");
     let bad = raw_put(&mut doc, "status", "signed_off");
-    let errors = bad.validate().unwrap_err();
-    assert!(
-        errors
-            .for_field("signed_off_by")
-            .any(|e| e.rule == "required"),
-        "{errors}"
-    );
+    assert_invalid(&bad, "signed_off_by", "required");
     let about = NewRecord::AboutMe(NewAboutMe {
         subject_kind: SubjectKind::Worker,
         subject_id: "sw-1".into(),
@@ -306,17 +301,9 @@ fn validation_ties_signed_off_by_to_the_status() {
     });
     let mut profile = Document::create("a1", actor(1), about, T0).unwrap();
     let bad = raw_put(&mut profile, "status", "signed_off");
-    let errors = bad.validate().unwrap_err();
-    assert!(
-        errors.for_field("status").any(|e| e.rule == "enum"),
-        "{errors}"
-    );
+    assert_invalid(&bad, "status", "enum");
     let bad = raw_put(&mut profile, "deleted", "yes");
-    let errors = bad.validate().unwrap_err();
-    assert!(
-        errors.for_field("deleted").any(|e| e.rule == "type"),
-        "{errors}"
-    );
+    assert_invalid(&bad, "deleted", "type");
 }
 
 #[test]

@@ -167,20 +167,11 @@ impl<'a> Reader<'a> {
 
     /// A list of statements: scalar strings, or text entries in older documents.
     pub(crate) fn statement_list(&mut self, field: &str) -> Vec<String> {
-        let Some(list) = self.list(field) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for i in 0..self.length_of(&list) {
-            match self.get(&list, i) {
-                Ok(Some((Value::Object(ObjType::Text), id))) => out.push(self.text_of(&id)),
-                Ok(Some((Value::Scalar(s), _))) if matches!(s.as_ref(), ScalarValue::Str(_)) => {
-                    out.push(s.as_str().unwrap_or_default().to_owned());
-                }
-                _ => self.wrong_type(&format!("{field}/{i}"), "a string"),
-            }
-        }
-        out
+        self.string_list(field, |reader, value, id| match value {
+            Value::Object(ObjType::Text) => Some(reader.text_of(id)),
+            Value::Scalar(s) => s.as_str().map(str::to_owned),
+            _ => None,
+        })
     }
 
     /// A text object (collaborative text); empty when absent.
@@ -207,17 +198,31 @@ impl<'a> Reader<'a> {
 
     /// A list of scalar strings.
     pub(crate) fn str_list(&mut self, field: &str) -> Vec<String> {
+        self.string_list(field, |_, value, _| match value {
+            Value::Scalar(s) => s.as_str().map(str::to_owned),
+            _ => None,
+        })
+    }
+
+    /// A list whose entries `entry` reads as strings (`None`: the entry is of the wrong type,
+    /// and is reported and left out); empty when absent.
+    fn string_list(
+        &mut self,
+        field: &str,
+        entry: impl Fn(&Self, Value<'a>, &ObjId) -> Option<String>,
+    ) -> Vec<String> {
         let Some(list) = self.list(field) else {
             return Vec::new();
         };
         let mut out = Vec::new();
         for i in 0..self.length_of(&list) {
-            match self.get(&list, i) {
-                Ok(Some((Value::Scalar(s), _))) => match s.as_ref() {
-                    ScalarValue::Str(s) => out.push(s.to_string()),
-                    _ => self.wrong_type(&format!("{field}/{i}"), "a string"),
-                },
-                _ => self.wrong_type(&format!("{field}/{i}"), "a string"),
+            let read = match self.get(&list, i) {
+                Ok(Some((value, id))) => entry(self, value, &id),
+                _ => None,
+            };
+            match read {
+                Some(s) => out.push(s),
+                None => self.wrong_type(&format!("{field}/{i}"), "a string"),
             }
         }
         out

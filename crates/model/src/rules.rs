@@ -617,6 +617,29 @@ mod tests {
         doc.check_write_rules(writer, &before, &new)
     }
 
+    /// The refusal of `step`, written by `writer`.
+    fn refusal(
+        doc: &mut Document,
+        writer: &Writer<'_>,
+        step: impl FnOnce(&mut Document),
+    ) -> Refusal {
+        check_step(doc, writer, step).unwrap_err()
+    }
+
+    /// The events of `step`, written by `writer` and accepted.
+    fn accepted(
+        doc: &mut Document,
+        writer: &Writer<'_>,
+        step: impl FnOnce(&mut Document),
+    ) -> Vec<RecordEvent> {
+        check_step(doc, writer, step).unwrap()
+    }
+
+    /// The refusal of `puts`, written raw (see [`raw_puts`]) by `writer`.
+    fn raw_refusal(doc: &mut Document, writer: &Writer<'_>, puts: &[(&str, &str)]) -> Refusal {
+        refusal(doc, writer, |d| raw_puts(d, puts))
+    }
+
     /// Raw root writes as a hostile device could make them, one change per write.
     fn raw_puts(doc: &mut Document, puts: &[(&str, &str)]) {
         let mut raw = automerge::AutoCommit::load(&doc.save())
@@ -631,6 +654,13 @@ mod tests {
 
     fn created() -> Document {
         Document::create("n1", actor(1), note(), T0).unwrap()
+    }
+
+    /// [`created`], then completed by its author.
+    fn completed() -> Document {
+        let mut doc = created();
+        doc.edit(status(NoteStatus::Completed), T0 + 1).unwrap();
+        doc
     }
 
     #[test]
@@ -652,7 +682,7 @@ mod tests {
                 "kind" => &[("kind", "about_me"), ("kind", "visit_note")],
                 other => &[(other, "someone-else")],
             };
-            let err = check_step(&mut doc, &SW, |d| raw_puts(d, puts)).unwrap_err();
+            let err = raw_refusal(&mut doc, &SW, puts);
             assert_eq!(err.code, RuleCode::ImmutableField, "{field}: {err}");
             assert!(err.message.contains(&format!("`{field}`")), "{err}");
         }
@@ -661,10 +691,7 @@ mod tests {
     #[test]
     fn a_rewrite_put_back_later_is_still_refused() {
         let mut doc = created();
-        let err = check_step(&mut doc, &SW, |d| {
-            raw_puts(d, &[("author", "sw-2"), ("author", "sw-1")]);
-        })
-        .unwrap_err();
+        let err = raw_refusal(&mut doc, &SW, &[("author", "sw-2"), ("author", "sw-1")]);
         assert_eq!(err.code, RuleCode::ImmutableField);
         assert_eq!(
             doc.read().unwrap().author(),
@@ -676,69 +703,61 @@ mod tests {
     #[test]
     fn the_author_swap_then_complete_attack_is_refused() {
         let mut doc = created();
-        let err = check_step(&mut doc, &OTHER, |d| {
-            raw_puts(d, &[("author", "sw-2"), ("status", "completed")]);
-        })
-        .unwrap_err();
+        let err = raw_refusal(
+            &mut doc,
+            &OTHER,
+            &[("author", "sw-2"), ("status", "completed")],
+        );
         assert_eq!(err.code, RuleCode::ImmutableField);
     }
 
     #[test]
     fn only_the_author_completes() {
         let mut doc = created();
-        let err = check_step(&mut doc, &OTHER, |d| {
+        let err = refusal(&mut doc, &OTHER, |d| {
             d.edit(status(NoteStatus::Completed), T0 + 1).unwrap();
-        })
-        .unwrap_err();
+        });
         assert_eq!(err.code, RuleCode::NotPermitted);
         assert!(err.message.contains("only the author (sw-1)"), "{err}");
         let mut doc = created();
-        let events = check_step(&mut doc, &SW, |d| {
+        let events = accepted(&mut doc, &SW, |d| {
             d.edit(status(NoteStatus::Completed), T0 + 1).unwrap();
-        })
-        .unwrap();
+        });
         assert_eq!(events, vec![RecordEvent::Complete]);
     }
 
     #[test]
     fn sign_off_is_a_managers_and_only_from_completed() {
-        let mut doc = created();
-        doc.edit(status(NoteStatus::Completed), T0 + 1).unwrap();
-        let err = check_step(&mut doc.fork(actor(2)), &SW, |d| {
+        let mut doc = completed();
+        let err = refusal(&mut doc.fork(actor(2)), &SW, |d| {
             d.sign_off("sw-1", T0 + 2).unwrap();
-        })
-        .unwrap_err();
+        });
         assert_eq!(err.code, RuleCode::NotPermitted);
         assert!(err.message.contains("manager"), "{err}");
-        let events = check_step(&mut doc.fork(actor(3)), &MGR, |d| {
+        let events = accepted(&mut doc.fork(actor(3)), &MGR, |d| {
             d.sign_off("mgr", T0 + 2).unwrap();
-        })
-        .unwrap();
+        });
         assert_eq!(events, vec![RecordEvent::SignOff]);
         // In someone else's name.
-        let err = check_step(&mut doc.fork(actor(3)), &MGR, |d| {
+        let err = refusal(&mut doc.fork(actor(3)), &MGR, |d| {
             d.sign_off("other-mgr", T0 + 2).unwrap();
-        })
-        .unwrap_err();
+        });
         assert_eq!(err.code, RuleCode::NotPermitted);
         // Straight from draft, written raw.
         let mut draft = created();
-        let err = check_step(&mut draft, &MGR, |d| {
-            raw_puts(d, &[("status", "signed_off"), ("signed_off_by", "mgr")]);
-        })
-        .unwrap_err();
+        let err = raw_refusal(
+            &mut draft,
+            &MGR,
+            &[("status", "signed_off"), ("signed_off_by", "mgr")],
+        );
         assert_eq!(err.code, RuleCode::NotPermitted);
     }
 
     #[test]
     fn nobody_takes_a_locked_record_back_to_draft() {
-        let mut doc = created();
-        doc.edit(status(NoteStatus::Completed), T0 + 1).unwrap();
+        let mut doc = completed();
         for writer in [&SW, &MGR] {
-            let err = check_step(&mut doc.fork(actor(4)), writer, |d| {
-                raw_puts(d, &[("status", "draft")]);
-            })
-            .unwrap_err();
+            let err = raw_refusal(&mut doc.fork(actor(4)), writer, &[("status", "draft")]);
             assert_eq!(err.code, RuleCode::NotPermitted, "{err}");
             assert!(err.message.contains("amendment"), "{err}");
         }
@@ -746,36 +765,29 @@ mod tests {
 
     #[test]
     fn a_locked_record_takes_amendments_not_edits() {
-        let mut doc = created();
-        doc.edit(status(NoteStatus::Completed), T0 + 1).unwrap();
-        let err = check_step(&mut doc.fork(actor(5)), &SW, |d| {
-            raw_puts(d, &[("title", "Changed")]);
-        })
-        .unwrap_err();
+        let mut doc = completed();
+        let err = raw_refusal(&mut doc.fork(actor(5)), &SW, &[("title", "Changed")]);
         assert_eq!(err.code, RuleCode::Locked);
-        let events = check_step(&mut doc.fork(actor(5)), &SW, |d| {
+        let events = accepted(&mut doc.fork(actor(5)), &SW, |d| {
             d.amend(title("Changed"), "typo in the title", T0 + 2)
                 .unwrap();
-        })
-        .unwrap();
+        });
         assert_eq!(events, vec![RecordEvent::Amend]);
     }
 
     #[test]
     fn deletion_is_a_managers_and_ends_all_change() {
         let mut doc = created();
-        let err = check_step(&mut doc.fork(actor(6)), &SW, |d| {
+        let err = refusal(&mut doc.fork(actor(6)), &SW, |d| {
             d.delete("sw-1", "wrong child", T0 + 1).unwrap();
-        })
-        .unwrap_err();
+        });
         assert_eq!(err.code, RuleCode::NotPermitted);
         assert!(err.message.contains("manager's decision"), "{err}");
-        let events = check_step(&mut doc, &MGR, |d| {
+        let events = accepted(&mut doc, &MGR, |d| {
             d.delete("mgr", "wrong child", T0 + 1).unwrap();
-        })
-        .unwrap();
+        });
         assert_eq!(events, vec![RecordEvent::Delete]);
-        let err = check_step(&mut doc, &MGR, |d| raw_puts(d, &[("title", "x")])).unwrap_err();
+        let err = raw_refusal(&mut doc, &MGR, &[("title", "x")]);
         assert_eq!(err.code, RuleCode::Locked);
         assert!(err.message.contains("deleted by mgr"), "{err}");
     }

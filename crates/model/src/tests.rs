@@ -29,6 +29,41 @@ pub(crate) fn note() -> NewRecord {
     })
 }
 
+/// child-1's "about me" profile.
+pub(crate) fn about_me() -> NewRecord {
+    NewRecord::AboutMe(NewAboutMe {
+        subject_kind: SubjectKind::Child,
+        subject_id: "child-1".into(),
+        fun: "football".into(),
+        dislikes: "loud rooms".into(),
+        important: "my dog".into(),
+        how_to_help: "text me first".into(),
+    })
+}
+
+/// sw-1's contact card, "Alex", with `picture`.
+pub(crate) fn contact_card(picture: Option<Picture>) -> NewRecord {
+    NewRecord::ContactCard(NewContactCard {
+        worker_id: "sw-1".into(),
+        display_name: "Alex".into(),
+        picture,
+        three_things: vec!["cats".into(), "running".into(), "baking".into()],
+        how_to_reach: "07700 900000".into(),
+        when_to_reach: "weekdays".into(),
+    })
+}
+
+/// yw-1's short plan for yp-1 with `points`, reviewed on 2026-12-01 and ending 2027-01-31.
+pub(crate) fn short_plan(points: &[&str]) -> NewRecord {
+    NewRecord::ShortPlan(NewShortPlan {
+        child_id: "yp-1".into(),
+        author: "yw-1".into(),
+        points: points.iter().map(|p| p.to_string()).collect(),
+        review_on: Some("2026-12-01".into()),
+        planned_end: Some("2027-01-31".into()),
+    })
+}
+
 pub(crate) fn visit(doc: &Document) -> VisitNote {
     match doc.read().unwrap() {
         Record::VisitNote(n) => n,
@@ -100,38 +135,17 @@ fn each_kind_is_created_and_read_back() {
     );
     assert_eq!(n.wishes_and_feelings, "I want to stay at my school.");
 
-    let about = NewRecord::AboutMe(NewAboutMe {
-        subject_kind: SubjectKind::Child,
-        subject_id: "child-1".into(),
-        fun: "football".into(),
-        dislikes: "loud rooms".into(),
-        important: "my dog".into(),
-        how_to_help: "text me first".into(),
-    });
-    let doc = Document::create("a1", actor(1), about, T0).unwrap();
+    let doc = Document::create("a1", actor(1), about_me(), T0).unwrap();
     assert!(matches!(doc.read().unwrap(), Record::AboutMe(a) if a.fun == "football"));
     assert_eq!(doc.read().unwrap().child_id(), Some("child-1"));
 
-    let card = NewRecord::ContactCard(NewContactCard {
-        worker_id: "sw-1".into(),
-        display_name: "Alex".into(),
-        picture: Some(picture()),
-        three_things: vec!["cats".into(), "running".into(), "baking".into()],
-        how_to_reach: "07700 900000".into(),
-        when_to_reach: "weekdays".into(),
-    });
+    let card = contact_card(Some(picture()));
     let doc = Document::create("c1", actor(1), card, T0).unwrap();
     assert!(
         matches!(doc.read().unwrap(), Record::ContactCard(ref c) if c.picture.as_ref().unwrap().bytes == [1, 2, 3])
     );
 
-    let plan = NewRecord::ShortPlan(NewShortPlan {
-        child_id: "yp-1".into(),
-        author: "yw-1".into(),
-        points: vec!["meet at the park".into()],
-        review_on: Some("2026-12-01".into()),
-        planned_end: Some("2027-01-31".into()),
-    });
+    let plan = short_plan(&["meet at the park"]);
     let doc = Document::create("p1", actor(1), plan, T0).unwrap();
     assert!(
         matches!(doc.read().unwrap(), Record::ShortPlan(p) if p.points == ["meet at the park"])
@@ -217,26 +231,28 @@ fn a_statutory_visit_completes_only_with_whether_the_child_was_seen_alone() {
     doc.edit(patch(statutory), T0).unwrap();
     let complete = || status(NoteStatus::Completed);
 
-    let err = doc.edit(complete(), T0).unwrap_err().to_string();
-    assert!(err.contains("child_seen"), "{err}");
-    doc.edit(
-        patch(VisitNotePatch {
-            child_seen: Some(Some(true)),
-            ..Default::default()
-        }),
-        T0,
-    )
-    .unwrap();
-    let err = doc.edit(complete(), T0).unwrap_err().to_string();
-    assert!(err.contains("seen_alone"), "{err}");
-    doc.edit(
-        patch(VisitNotePatch {
-            seen_alone: Some(Some(false)),
-            ..Default::default()
-        }),
-        T0,
-    )
-    .unwrap();
+    // Each answer in turn: completing is refused for the missing one, which is then given.
+    let answers = [
+        (
+            "child_seen",
+            VisitNotePatch {
+                child_seen: Some(Some(true)),
+                ..Default::default()
+            },
+        ),
+        (
+            "seen_alone",
+            VisitNotePatch {
+                seen_alone: Some(Some(false)),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (missing, answer) in answers {
+        let err = doc.edit(complete(), T0).unwrap_err().to_string();
+        assert!(err.contains(missing), "{err}");
+        doc.edit(patch(answer), T0).unwrap();
+    }
     let err = doc.edit(complete(), T0).unwrap_err().to_string();
     assert!(
         err.contains("not_alone_reason") && err.contains("child_refused"),
@@ -338,23 +354,10 @@ fn concurrent_titles_are_reported_as_a_conflict_with_both_authors() {
 fn edits_to_different_parts_of_one_body_are_both_kept() {
     let mut a = Document::create("n1", actor(1), note(), T0).unwrap();
     let mut b = a.fork(actor(2));
-    let body = visit(&a).body;
-    a.edit(
-        patch(VisitNotePatch {
-            body: Some(format!("Before school. {body}")),
-            ..Default::default()
-        }),
-        T0,
-    )
-    .unwrap();
-    b.edit(
-        patch(VisitNotePatch {
-            body: Some(format!("{body} He was smiling.")),
-            ..Default::default()
-        }),
-        T0,
-    )
-    .unwrap();
+    let text = visit(&a).body;
+    a.edit(body(&format!("Before school. {text}")), T0).unwrap();
+    b.edit(body(&format!("{text} He was smiling.")), T0)
+        .unwrap();
     a.merge(&mut b).unwrap();
     assert_eq!(
         visit(&a).body,

@@ -49,7 +49,8 @@ fn apply(doc: &mut Document, edit: &Edit, time: i64) {
     };
     let body: Vec<char> = note.body.chars().collect();
     let pos = |at: f64| ((body.len() as f64) * at).floor() as usize;
-    let p = match edit {
+    let mut p = VisitNotePatch::default();
+    match edit {
         Edit::InsertBody { at, text } => {
             let i = pos(*at).min(body.len());
             let new: String = body[..i]
@@ -57,10 +58,7 @@ fn apply(doc: &mut Document, edit: &Edit, time: i64) {
                 .chain(text.chars().collect::<Vec<_>>().iter())
                 .chain(body[i..].iter())
                 .collect();
-            VisitNotePatch {
-                body: Some(new),
-                ..Default::default()
-            }
+            p.body = Some(new);
         }
         Edit::DeleteBody { at, len } => {
             let i = pos(*at).min(body.len());
@@ -69,34 +67,19 @@ fn apply(doc: &mut Document, edit: &Edit, time: i64) {
             if new.trim().is_empty() {
                 return; // A note's body is never blank: the model refuses it.
             }
-            VisitNotePatch {
-                body: Some(new),
-                ..Default::default()
-            }
+            p.body = Some(new);
         }
-        Edit::Title(t) => VisitNotePatch {
-            title: Some(t.clone()),
-            ..Default::default()
-        },
+        Edit::Title(t) => p.title = Some(t.clone()),
         Edit::AddTag(t) => {
             let mut tags = note.tags.clone();
             if tags.len() < 20 {
                 tags.push(t.clone());
             }
-            VisitNotePatch {
-                tags: Some(tags),
-                ..Default::default()
-            }
+            p.tags = Some(tags);
         }
-        Edit::Wishes(w) => VisitNotePatch {
-            wishes_and_feelings: Some(w.clone()),
-            ..Default::default()
-        },
-        Edit::ChildSeen(b) => VisitNotePatch {
-            child_seen: Some(Some(*b)),
-            ..Default::default()
-        },
-    };
+        Edit::Wishes(w) => p.wishes_and_feelings = Some(w.clone()),
+        Edit::ChildSeen(b) => p.child_seen = Some(Some(*b)),
+    }
     doc.edit(Patch::VisitNote(p), time).unwrap();
 }
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Role;
+use crate::auth::{Role, UserInfo};
 
 /// A team (pod).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,15 +47,12 @@ pub struct TeamPatch {
     pub plan_point_limit: Option<u32>,
 }
 
-/// A person who can sign in.
+/// A person who can sign in: who they are (the same fields, in the same places on the wire, as
+/// the [`UserInfo`] a sign-in answers with) and how they sign in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
-    pub user_id: String,
-    pub username: String,
-    pub display_name: String,
-    pub role: Role,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub team_id: Option<String>,
+    #[serde(flatten)]
+    pub info: UserInfo,
     /// False once the person has left: they can no longer sign in.
     pub active: bool,
     /// The `sub` of this person's tokens from the identity provider, if they sign in that way.

@@ -227,3 +227,22 @@ fn secrets_stay_out_of_debug_output() {
     let shown = format!("{tokens:?}");
     assert!(!shown.contains("secret"), "{shown}");
 }
+
+#[test]
+fn an_admin_user_keeps_its_wire_shape() {
+    let user = admin::User {
+        info: auth::UserInfo {
+            user_id: "sw-1".into(),
+            username: "sam".into(),
+            display_name: "Sam Worker".into(),
+            role: Role::SocialWorker,
+            team_id: Some("north".into()),
+        },
+        active: true,
+        external_subject: None,
+        has_password: true,
+    };
+    let text = r#"{"user_id":"sw-1","username":"sam","display_name":"Sam Worker","role":"social_worker","team_id":"north","active":true,"has_password":true}"#;
+    assert_eq!(serde_json::to_string(&user).unwrap(), text);
+    assert_eq!(serde_json::from_str::<admin::User>(text).unwrap(), user);
+}

@@ -12,7 +12,7 @@ use fieldnotes_store::directory::{DeviceRecord, TeamRecord, UserRecord, UserUpda
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
-use super::{check_id, check_name, parse_role};
+use super::{check_id, check_name, user_info};
 use crate::auth::AdminDevice;
 use crate::auth::password::{check_new_password, hash_password_blocking};
 use crate::clock::{now_ms, rfc3339};
@@ -40,12 +40,8 @@ fn check_plan_limit(limit: Option<u32>) -> Result<Option<i64>, ApiError> {
 
 pub(crate) fn user_view(u: UserRecord) -> Result<User, ApiError> {
     Ok(User {
-        role: parse_role(&u.role)?,
+        info: user_info(&u)?,
         has_password: u.password_hash.is_some(),
-        user_id: u.user_id,
-        username: u.username,
-        display_name: u.display_name,
-        team_id: u.team_id,
         active: u.active,
         external_subject: u.external_subject,
     })
