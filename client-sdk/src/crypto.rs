@@ -299,11 +299,12 @@ impl DataKey {
 /// `info` as the label: one output block.
 fn prf(key: &[u8; KEY_LEN], info: &[u8]) -> SecretKey {
     let mut out = SecretBox::new(Box::new([0u8; KEY_LEN]));
-    // A 32-byte key is a valid SHA-256 PRK and 32 bytes a valid output length: this cannot
-    // fail, and the output stays zero only if it did.
-    if let Ok(hkdf) = Hkdf::<Sha256>::from_prk(key) {
-        let _ = hkdf.expand(info, out.expose_secret_mut());
-    }
+    // Both lengths are constants that HKDF-SHA256 accepts, so neither step can fail; if one
+    // ever did, stopping is right: a zero key would seal every store under one constant.
+    Hkdf::<Sha256>::from_prk(key)
+        .expect("a 32-byte key is a valid HKDF-SHA256 pseudorandom key")
+        .expand(info, out.expose_secret_mut())
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
     out
 }
 

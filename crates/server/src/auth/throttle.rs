@@ -16,7 +16,8 @@ use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -71,6 +72,10 @@ const SWEEP_AT: usize = 10_000;
 pub struct Throttle<K: Hash + Eq + Clone> {
     limiter: DefaultKeyedRateLimiter<K>,
     per: &'static str,
+    /// When the map was last swept, in whole seconds since `started`: a sweep walks and locks
+    /// the whole map, so a flood of new keys may trigger it at most once a second.
+    started: Instant,
+    swept_at: AtomicU64,
 }
 
 /// Sign-in tries per username.
@@ -83,15 +88,30 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         Throttle {
             limiter: RateLimiter::keyed(quota(tries, window)),
             per,
+            started: Instant::now(),
+            swept_at: AtomicU64::new(0),
+        }
+    }
+
+    /// Forget keys whose buckets are full again (they carry no information), so made-up
+    /// usernames or many addresses cannot grow the map without bound; at most once a second.
+    fn sweep(&self) {
+        let now = self.started.elapsed().as_secs();
+        let last = self.swept_at.load(Ordering::Relaxed);
+        if now > last
+            && self
+                .swept_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.limiter.retain_recent();
         }
     }
 
     /// Use one try for `key`, or say when the next is due.
     fn take(&self, key: &K) -> Result<(), ApiError> {
         if self.limiter.len() > SWEEP_AT {
-            // Keys whose buckets are full again carry no information: forget them, so made-up
-            // usernames (or many addresses) cannot grow the map without bound.
-            self.limiter.retain_recent();
+            self.sweep();
         }
         self.limiter.check_key(key).map_err(|not_until| {
             too_many_tries(
