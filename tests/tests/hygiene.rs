@@ -297,6 +297,20 @@ async fn sign_in_is_throttled_per_address(backend: Backend) -> anyhow::Result<()
         "too_many_sign_in_attempts",
         "from this address",
     );
+    // Sign-in through the identity provider shares the address's tries: it is refused before
+    // its body is even read.
+    let external = server
+        .post_json(
+            fieldnotes_protocol::auth::EXTERNAL_LOGIN_PATH,
+            &serde_json::json!({}),
+        )
+        .await?;
+    assert_refused(
+        &external,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_sign_in_attempts",
+        "from this address",
+    );
     // Only sign-in is throttled: the other endpoints still answer this address.
     let health = server.call(Method::GET, "/healthz", None, None).await?;
     assert_eq!(health.status, StatusCode::OK);
