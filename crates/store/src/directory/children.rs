@@ -3,9 +3,9 @@
 
 use crate::StoreError;
 use crate::backend::Backend;
-use crate::directory::audit::audit_in;
+use crate::directory::audit::Audited;
 use crate::directory::{
-    Actor, AllocationRecord, ChildRecord, NewAudit, NewReferral, ReferralRecord, conflict_on_unique,
+    Actor, AllocationRecord, ChildRecord, NewAudit, NewReferral, ReferralRecord,
 };
 use crate::sql_store::SqlStore;
 
@@ -27,24 +27,23 @@ pub(super) async fn create<DB: Backend>(
     child: &ChildRecord,
     by: &Actor,
 ) -> Result<(), StoreError> {
-    let mut tx = store.writer().begin().await?;
-    DB::sql(
+    let mut tx = Audited::begin(store, by).await?;
+    let insert = DB::sql(
         "INSERT INTO children (child_id, display_name, team_id, created_at_ms)
          VALUES ($1, $2, $3, $4)",
     )
     .bind(&child.child_id)
     .bind(&child.display_name)
     .bind(&child.team_id)
-    .bind(child.created_at_ms)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| conflict_on_unique(e, || format!("child {:?} already exists", child.child_id)))?;
+    .bind(child.created_at_ms);
+    tx.insert(insert, || {
+        format!("child {:?} already exists", child.child_id)
+    })
+    .await?;
     let entry = NewAudit::new("create_child")
         .child(&child.child_id)
         .details(serde_json::json!({ "team_id": child.team_id }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(())
+    tx.commit(&[entry], ()).await
 }
 
 pub(super) async fn get<DB: Backend>(
@@ -92,40 +91,36 @@ pub(super) async fn allocate<DB: Backend>(
     worker_id: &str,
     by: &Actor,
 ) -> Result<AllocationRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
+    let mut tx = Audited::begin(store, by).await?;
     let ended = end_current::<DB>(&mut tx, child_id, by).await?;
     if ended.as_ref().is_some_and(|a| a.worker_id == worker_id) {
         return Err(StoreError::Conflict(format!(
             "child {child_id} is already allocated to {worker_id}"
         )));
     }
-    let allocation: AllocationRecord = DB::sql(format!(
+    let insert = DB::sql(format!(
         "INSERT INTO allocations (child_id, worker_id, started_at_ms, allocated_by)
          VALUES ($1, $2, $3, $4) RETURNING {ALLOCATION_COLUMNS}"
     ))
     .bind(child_id)
     .bind(worker_id)
     .bind(by.at_ms)
-    .bind(by.user_id.as_deref().unwrap_or(SERVER))
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| {
-        conflict_on_unique(e, || {
+    .bind(by.user_id.as_deref().unwrap_or(SERVER));
+    let allocation: AllocationRecord = tx
+        .insert_returning(insert, || {
             format!(
                 "another allocation of child {child_id} was made at the same time; look again \
                  and retry"
             )
         })
-    })?;
+        .await?;
     let entry = NewAudit::new("allocate")
         .child(child_id)
         .details(serde_json::json!({
             "worker_id": worker_id,
             "previous_worker_id": ended.as_ref().map(|a| a.worker_id.clone()),
         }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(allocation)
+    tx.commit(&[entry], allocation).await
 }
 
 pub(super) async fn end_allocation<DB: Backend>(
@@ -133,7 +128,7 @@ pub(super) async fn end_allocation<DB: Backend>(
     child_id: &str,
     by: &Actor,
 ) -> Result<AllocationRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
+    let mut tx = Audited::begin(store, by).await?;
     let ended = end_current::<DB>(&mut tx, child_id, by)
         .await?
         .ok_or_else(|| StoreError::NotFound {
@@ -142,9 +137,7 @@ pub(super) async fn end_allocation<DB: Backend>(
     let entry = NewAudit::new("end_allocation")
         .child(child_id)
         .details(serde_json::json!({ "worker_id": ended.worker_id }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(ended)
+    tx.commit(&[entry], ended).await
 }
 
 pub(super) async fn allocation_history<DB: Backend>(
@@ -164,8 +157,8 @@ pub(super) async fn refer<DB: Backend>(
     referral: &NewReferral,
     by: &Actor,
 ) -> Result<ReferralRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
-    let record: ReferralRecord = DB::sql(format!(
+    let mut tx = Audited::begin(store, by).await?;
+    let insert = DB::sql(format!(
         "INSERT INTO referrals
              (child_id, youth_worker_id, referred_by, starts_on, planned_end, created_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {REFERRAL_COLUMNS}"
@@ -175,10 +168,10 @@ pub(super) async fn refer<DB: Backend>(
     .bind(by.user_id.as_deref().unwrap_or(SERVER))
     .bind(&referral.starts_on)
     .bind(&referral.planned_end)
-    .bind(by.at_ms)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| conflict_on_unique(e, || "the referral could not be stored".to_owned()))?;
+    .bind(by.at_ms);
+    let record: ReferralRecord = tx
+        .insert_returning(insert, || "the referral could not be stored".to_owned())
+        .await?;
     let entry = NewAudit::new("refer")
         .child(&referral.child_id)
         .details(serde_json::json!({
@@ -187,9 +180,7 @@ pub(super) async fn refer<DB: Backend>(
             "starts_on": referral.starts_on,
             "planned_end": referral.planned_end,
         }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(record)
+    tx.commit(&[entry], record).await
 }
 
 pub(super) async fn end_referral<DB: Backend>(
@@ -197,7 +188,7 @@ pub(super) async fn end_referral<DB: Backend>(
     referral_id: i64,
     by: &Actor,
 ) -> Result<ReferralRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
+    let mut tx = Audited::begin(store, by).await?;
     let record: Option<ReferralRecord> = DB::sql(format!(
         "UPDATE referrals SET ended_at_ms = $2, ended_by = $3
          WHERE referral_id = $1 AND ended_at_ms IS NULL RETURNING {REFERRAL_COLUMNS}"
@@ -216,9 +207,7 @@ pub(super) async fn end_referral<DB: Backend>(
             "referral_id": referral_id,
             "youth_worker_id": record.youth_worker_id,
         }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(record)
+    tx.commit(&[entry], record).await
 }
 
 pub(super) async fn get_referral<DB: Backend>(

@@ -2,7 +2,7 @@
 
 use crate::StoreError;
 use crate::backend::Backend;
-use crate::directory::audit::audit_in;
+use crate::directory::audit::{Audited, audit_in};
 use crate::directory::{
     Actor, DeviceRecord, NewAudit, NewDevice, RefreshOutcome, RefreshRotation, conflict_on_unique,
 };
@@ -158,7 +158,7 @@ pub(super) async fn revoke<DB: Backend>(
     device_id: &str,
     by: &Actor,
 ) -> Result<DeviceRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
+    let mut tx = Audited::begin(store, by).await?;
     let done = DB::sql(
         "UPDATE devices SET revoked_at_ms = COALESCE(revoked_at_ms, $2),
              revoked_by = COALESCE(revoked_by, $3), session_id = NULL
@@ -181,9 +181,7 @@ pub(super) async fn revoke<DB: Backend>(
     let entry = NewAudit::new("revoke_device").details(serde_json::json!({
         "device_id": device_id, "device_user_id": record.user_id,
     }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(record)
+    tx.commit(&[entry], record).await
 }
 
 pub(super) async fn record_sync<DB: Backend>(
@@ -192,17 +190,13 @@ pub(super) async fn record_sync<DB: Backend>(
     entries: &[NewAudit],
     by: &Actor,
 ) -> Result<(), StoreError> {
-    let mut tx = store.writer().begin().await?;
+    let mut tx = Audited::begin(store, by).await?;
     DB::sql("UPDATE devices SET last_sync_ms = $2 WHERE device_id = $1")
         .bind(device_id)
         .bind(by.at_ms)
         .execute(&mut *tx)
         .await?;
-    for entry in entries {
-        audit_in::<DB>(&mut tx, entry, by).await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    tx.commit(entries, ()).await
 }
 
 /// A refresh token as stored.

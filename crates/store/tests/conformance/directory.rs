@@ -1,10 +1,10 @@
 //! People, structure and access: the same behaviour on both backends.
 
-use fieldnotes_store::StoreError;
 use fieldnotes_store::directory::{
     Actor, AuditFilter, ChildRecord, GrantFilter, NewDevice, NewReferral, RefreshOutcome,
     RefreshRotation, TeamRecord, UserRecord, UserUpdate,
 };
+use fieldnotes_store::{Store, StoreError};
 
 use super::Db;
 
@@ -304,20 +304,23 @@ pub async fn refresh_tokens_work_once_and_reuse_ends_the_session(db: Db) {
     assert!(audit.iter().any(|a| a.action == "refresh_token_reused"));
 }
 
-fn rotation<'a>(
-    token: &'a str,
-    next: &'a str,
-    device: Option<&'a str>,
+/// Trade `token` for `next` from `device` at `at_ms`, with a 60 ms grace window for retries.
+async fn rotate_retryable(
+    s: &dyn Store,
+    token: &str,
+    next: &str,
+    device: Option<&str>,
     at_ms: i64,
-) -> RefreshRotation<'a> {
-    RefreshRotation {
+) -> RefreshOutcome {
+    let rotation = RefreshRotation {
         token_hash: token,
         new_hash: next,
         device_id: device,
         at_ms,
         new_expires_at_ms: at_ms + 10_000,
         grace_ms: 60,
-    }
+    };
+    s.rotate_refresh_retryable(&rotation).await.unwrap()
 }
 
 /// A used token presented again by its own device within the grace window gets its unused
@@ -334,16 +337,12 @@ pub async fn a_refresh_retried_within_the_grace_window_gets_its_successor(db: Db
         .unwrap();
     let d1 = Some("d-1");
     assert!(matches!(
-        s.rotate_refresh_retryable(&rotation("h1", "h2", d1, 100))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "h1", "h2", d1, 100).await,
         RefreshOutcome::Rotated { .. }
     ));
     // The answer was lost; the device asks again 59 ms later.
     assert!(matches!(
-        s.rotate_refresh_retryable(&rotation("h1", "h2", d1, 159))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "h1", "h2", d1, 159).await,
         RefreshOutcome::Replayed {
             expires_at_ms: 10_100,
             ..
@@ -351,15 +350,11 @@ pub async fn a_refresh_retried_within_the_grace_window_gets_its_successor(db: Db
     ));
     // The successor works, once; then the old token is no longer a retry.
     assert!(matches!(
-        s.rotate_refresh_retryable(&rotation("h2", "h3", d1, 160))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "h2", "h3", d1, 160).await,
         RefreshOutcome::Rotated { .. }
     ));
     assert!(matches!(
-        s.rotate_refresh_retryable(&rotation("h1", "h2", d1, 161))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "h1", "h2", d1, 161).await,
         RefreshOutcome::Reused { .. }
     ));
 
@@ -367,13 +362,9 @@ pub async fn a_refresh_retried_within_the_grace_window_gets_its_successor(db: Db
     s.start_session("d-1", "sess-2", "k1", 200, 100_000)
         .await
         .unwrap();
-    s.rotate_refresh_retryable(&rotation("k1", "k2", d1, 300))
-        .await
-        .unwrap();
+    rotate_retryable(s, "k1", "k2", d1, 300).await;
     assert!(matches!(
-        s.rotate_refresh_retryable(&rotation("k1", "k2", d1, 360))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "k1", "k2", d1, 360).await,
         RefreshOutcome::Reused { .. }
     ));
     assert_eq!(s.get_device("d-1").await.unwrap().unwrap().session_id, None);
@@ -382,19 +373,13 @@ pub async fn a_refresh_retried_within_the_grace_window_gets_its_successor(db: Db
     s.start_session("d-1", "sess-3", "m1", 400, 100_000)
         .await
         .unwrap();
-    s.rotate_refresh_retryable(&rotation("m1", "m2", d1, 500))
-        .await
-        .unwrap();
+    rotate_retryable(s, "m1", "m2", d1, 500).await;
     assert!(matches!(
-        s.rotate_refresh_retryable(&rotation("m1", "m2", Some("d-2"), 501))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "m1", "m2", Some("d-2"), 501).await,
         RefreshOutcome::Reused { .. }
     ));
     assert_eq!(
-        s.rotate_refresh_retryable(&rotation("m2", "m3", d1, 502))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "m2", "m3", d1, 502).await,
         RefreshOutcome::SessionEnded
     );
 }

@@ -3,7 +3,7 @@
 
 use fieldnotes_store::{BackfillPosition, FeedPosition, PullPage, PullRequest, ScopeFilter, Store};
 
-use super::{Db, TestMerger, ctx, doc};
+use super::{Db, ctx, doc, push_ok};
 
 fn keys(k: &[&str]) -> ScopeFilter {
     ScopeFilter::Keys(k.iter().map(|s| (*s).to_owned()).collect())
@@ -40,17 +40,16 @@ fn docs_of(page: &PullPage) -> Vec<String> {
 /// cursor still moves past bob's changes.
 pub async fn the_feed_sends_only_documents_in_scope(db: Db) {
     let s = &*db.store;
-    s.push(
+    push_ok(
+        s,
         &ctx("dev-a"),
         vec![
             doc("ann~1", &["a1"]),
             doc("bob~1", &["b1"]),
             doc("ann~2", &["a2"]),
         ],
-        &TestMerger,
     )
-    .await
-    .unwrap();
+    .await;
     let p = page(s, "dev-x", None, 1 << 20, keys(&["child:ann"]), &[], None).await;
     assert_eq!(docs_of(&p), vec!["ann~1".to_owned(), "ann~2".to_owned()]);
     assert!(p.changes.iter().all(|c| c.scope_key == "child:ann"));
@@ -87,22 +86,12 @@ pub async fn the_feed_sends_only_documents_in_scope(db: Db) {
 /// next pull, and later changes come with the feed.
 pub async fn a_key_new_to_the_device_is_sent_in_full_whatever_the_cursor(db: Db) {
     let s = &*db.store;
-    s.push(
-        &ctx("dev-a"),
-        vec![doc("bob~1", &["b1", "b2"])],
-        &TestMerger,
-    )
-    .await
-    .unwrap();
-    s.push(&ctx("dev-a"), vec![doc("ann~1", &["a1"])], &TestMerger)
-        .await
-        .unwrap();
+    push_ok(s, &ctx("dev-a"), vec![doc("bob~1", &["b1", "b2"])]).await;
+    push_ok(s, &ctx("dev-a"), vec![doc("ann~1", &["a1"])]).await;
     // The device holds ann only; its cursor is past bob's changes.
     let first = page(s, "dev-x", None, 1 << 20, keys(&["child:ann"]), &[], None).await;
     assert_eq!(docs_of(&first), vec!["ann~1".to_owned()]);
-    s.push(&ctx("dev-a"), vec![doc("bob~1", &["b3"])], &TestMerger)
-        .await
-        .unwrap();
+    push_ok(s, &ctx("dev-a"), vec![doc("bob~1", &["b3"])]).await;
 
     // Bob is allocated: backfill bob up to the cursor, then the feed brings b3.
     let both = keys(&["child:ann", "child:bob"]);
@@ -132,9 +121,7 @@ pub async fn backfill_pages_resume_without_repeats(db: Db) {
     let s = &*db.store;
     let changes: Vec<String> = (0..12).map(|i| format!("bob-change-{i:02}")).collect();
     for c in &changes {
-        s.push(&ctx("dev-a"), vec![doc("bob~1", &[c])], &TestMerger)
-            .await
-            .unwrap();
+        push_ok(s, &ctx("dev-a"), vec![doc("bob~1", &[c])]).await;
     }
     let head = page(s, "dev-x", None, 1 << 20, keys(&[]), &[], None)
         .await
@@ -171,13 +158,12 @@ pub async fn backfill_pages_resume_without_repeats(db: Db) {
 /// `*` backfills every document (an admin's device).
 pub async fn backfilling_everything(db: Db) {
     let s = &*db.store;
-    s.push(
+    push_ok(
+        s,
         &ctx("dev-a"),
         vec![doc("ann~1", &["a1"]), doc("bob~1", &["b1"])],
-        &TestMerger,
     )
-    .await
-    .unwrap();
+    .await;
     let head = page(s, "dev-x", None, 1 << 20, keys(&[]), &[], None)
         .await
         .next;
