@@ -2,7 +2,7 @@
 //! youth workers.
 
 use crate::StoreError;
-use crate::backend::Backend;
+use crate::backend::{Backend, Sql};
 use crate::directory::audit::Audited;
 use crate::directory::{
     Actor, AllocationRecord, ChildRecord, NewAudit, NewReferral, ReferralRecord,
@@ -18,6 +18,23 @@ const ALLOCATION_COLUMNS: &str =
 
 const REFERRAL_COLUMNS: &str = "referral_id, child_id, youth_worker_id, referred_by, \
      starts_on, planned_end, created_at_ms, ended_at_ms, ended_by";
+
+/// Select children with their case holders; `rest` follows the join.
+pub(super) fn select<'q, DB: Backend>(rest: &str) -> Sql<'q, DB> {
+    DB::sql(format!("{CHILD_SELECT} {rest}"))
+}
+
+/// Select allocations; `rest` follows `FROM allocations`.
+pub(super) fn select_allocations<'q, DB: Backend>(rest: &str) -> Sql<'q, DB> {
+    DB::sql(format!(
+        "SELECT {ALLOCATION_COLUMNS} FROM allocations {rest}"
+    ))
+}
+
+/// Select referrals; `rest` follows `FROM referrals`.
+pub(super) fn select_referrals<'q, DB: Backend>(rest: &str) -> Sql<'q, DB> {
+    DB::sql(format!("SELECT {REFERRAL_COLUMNS} FROM referrals {rest}"))
+}
 
 /// Who made a change when no person did (a server task).
 const SERVER: &str = "server";
@@ -44,28 +61,6 @@ pub(super) async fn create<DB: Backend>(
         .child(&child.child_id)
         .details(serde_json::json!({ "team_id": child.team_id }));
     tx.commit(&[entry], ()).await
-}
-
-pub(super) async fn get<DB: Backend>(
-    store: &SqlStore<DB>,
-    child_id: &str,
-) -> Result<Option<ChildRecord>, StoreError> {
-    Ok(DB::sql(format!("{CHILD_SELECT} WHERE c.child_id = $1"))
-        .bind(child_id)
-        .fetch_optional(store.reader())
-        .await?)
-}
-
-pub(super) async fn list<DB: Backend>(
-    store: &SqlStore<DB>,
-    team_id: Option<&str>,
-) -> Result<Vec<ChildRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "{CHILD_SELECT} WHERE $1 IS NULL OR c.team_id = $1 ORDER BY c.child_id"
-    ))
-    .bind(team_id)
-    .fetch_all(store.reader())
-    .await?)
 }
 
 /// End the child's current allocation, if any; the allocation ended.
@@ -140,18 +135,6 @@ pub(super) async fn end_allocation<DB: Backend>(
     tx.commit(&[entry], ended).await
 }
 
-pub(super) async fn allocation_history<DB: Backend>(
-    store: &SqlStore<DB>,
-    child_id: &str,
-) -> Result<Vec<AllocationRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE child_id = $1 ORDER BY allocation_id"
-    ))
-    .bind(child_id)
-    .fetch_all(store.reader())
-    .await?)
-}
-
 pub(super) async fn refer<DB: Backend>(
     store: &SqlStore<DB>,
     referral: &NewReferral,
@@ -208,32 +191,4 @@ pub(super) async fn end_referral<DB: Backend>(
             "youth_worker_id": record.youth_worker_id,
         }));
     tx.commit(&[entry], record).await
-}
-
-pub(super) async fn get_referral<DB: Backend>(
-    store: &SqlStore<DB>,
-    referral_id: i64,
-) -> Result<Option<ReferralRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referral_id = $1"
-    ))
-    .bind(referral_id)
-    .fetch_optional(store.reader())
-    .await?)
-}
-
-pub(super) async fn list_referrals<DB: Backend>(
-    store: &SqlStore<DB>,
-    child_id: Option<&str>,
-    youth_worker_id: Option<&str>,
-) -> Result<Vec<ReferralRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "SELECT {REFERRAL_COLUMNS} FROM referrals
-         WHERE ($1 IS NULL OR child_id = $1) AND ($2 IS NULL OR youth_worker_id = $2)
-         ORDER BY referral_id"
-    ))
-    .bind(child_id)
-    .bind(youth_worker_id)
-    .fetch_all(store.reader())
-    .await?)
 }

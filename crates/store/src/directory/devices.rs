@@ -20,7 +20,10 @@ const PENDING_REVIEW: &str = "(SELECT COUNT(*) FROM quarantine q WHERE q.device_
         AND r.status = 'open')";
 
 /// Select devices matching `condition`, with or without counting what they left for review.
-fn select_devices<'q, DB: Backend>(counted: bool, condition: &str) -> crate::backend::Sql<'q, DB> {
+pub(super) fn select_devices<'q, DB: Backend>(
+    counted: bool,
+    condition: &str,
+) -> crate::backend::Sql<'q, DB> {
     let pending = if counted {
         PENDING_REVIEW
     } else {
@@ -97,31 +100,6 @@ pub(super) async fn register<DB: Backend>(
         .ok_or(sqlx::Error::RowNotFound)?;
     tx.commit().await?;
     Ok(record)
-}
-
-/// The device found by `condition` on `value` (`$1`), without counting.
-pub(super) async fn find<DB: Backend>(
-    store: &SqlStore<DB>,
-    condition: &str,
-    value: &str,
-) -> Result<Option<DeviceRecord>, StoreError> {
-    Ok(select_devices::<DB>(false, condition)
-        .bind(value)
-        .fetch_optional(store.reader())
-        .await?)
-}
-
-pub(super) async fn list<DB: Backend>(
-    store: &SqlStore<DB>,
-    user_id: Option<&str>,
-) -> Result<Vec<DeviceRecord>, StoreError> {
-    Ok(select_devices::<DB>(
-        true,
-        "$1 IS NULL OR d.user_id = $1 ORDER BY d.user_id, d.registered_at_ms",
-    )
-    .bind(user_id)
-    .fetch_all(store.reader())
-    .await?)
 }
 
 /// Stop every unused refresh token of a device.

@@ -1,13 +1,18 @@
 //! People who can sign in.
 
 use crate::StoreError;
-use crate::backend::Backend;
+use crate::backend::{Backend, Sql};
 use crate::directory::audit::Audited;
 use crate::directory::{Actor, NewAudit, UserRecord, UserUpdate, conflict_on_unique};
 use crate::sql_store::SqlStore;
 
 const USER_COLUMNS: &str = "user_id, username, display_name, role, team_id, \
      password_hash, external_subject, active, created_at_ms";
+
+/// Select people; `rest` follows `FROM users`.
+pub(super) fn select<'q, DB: Backend>(rest: &str) -> Sql<'q, DB> {
+    DB::sql(format!("SELECT {USER_COLUMNS} FROM users {rest}"))
+}
 
 pub(super) async fn create<DB: Backend>(
     store: &SqlStore<DB>,
@@ -101,32 +106,6 @@ fn update_audit(user_id: &str, update: &UserUpdate) -> NewAudit {
         "password_changed": update.password_hash.is_some(),
         "external_subject": update.external_subject,
     }))
-}
-
-/// The person found by `condition` on `value` (`$1`).
-pub(super) async fn find<DB: Backend>(
-    store: &SqlStore<DB>,
-    condition: &str,
-    value: &str,
-) -> Result<Option<UserRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE {condition}"
-    ))
-    .bind(value)
-    .fetch_optional(store.reader())
-    .await?)
-}
-
-pub(super) async fn list<DB: Backend>(
-    store: &SqlStore<DB>,
-    team_id: Option<&str>,
-) -> Result<Vec<UserRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE $1 IS NULL OR team_id = $1 ORDER BY user_id"
-    ))
-    .bind(team_id)
-    .fetch_all(store.reader())
-    .await?)
 }
 
 pub(super) async fn count_admins<DB: Backend>(store: &SqlStore<DB>) -> Result<i64, StoreError> {

@@ -1,12 +1,17 @@
 //! Teams (pods).
 
 use crate::StoreError;
-use crate::backend::Backend;
+use crate::backend::{Backend, Sql};
 use crate::directory::audit::Audited;
 use crate::directory::{Actor, NewAudit, TeamRecord};
 use crate::sql_store::SqlStore;
 
 const TEAM_COLUMNS: &str = "team_id, name, pod_read_access, plan_point_limit, created_at_ms";
+
+/// Select teams; `rest` follows `FROM teams`.
+pub(super) fn select<'q, DB: Backend>(rest: &str) -> Sql<'q, DB> {
+    DB::sql(format!("SELECT {TEAM_COLUMNS} FROM teams {rest}"))
+}
 
 pub(super) async fn create<DB: Backend>(
     store: &SqlStore<DB>,
@@ -64,24 +69,4 @@ pub(super) async fn update<DB: Backend>(
         "plan_point_limit": update.plan_point_limit,
     }));
     tx.commit(&[entry], team).await
-}
-
-pub(super) async fn get<DB: Backend>(
-    store: &SqlStore<DB>,
-    team_id: &str,
-) -> Result<Option<TeamRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "SELECT {TEAM_COLUMNS} FROM teams WHERE team_id = $1"
-    ))
-    .bind(team_id)
-    .fetch_optional(store.reader())
-    .await?)
-}
-
-pub(super) async fn list<DB: Backend>(store: &SqlStore<DB>) -> Result<Vec<TeamRecord>, StoreError> {
-    Ok(
-        DB::sql(format!("SELECT {TEAM_COLUMNS} FROM teams ORDER BY team_id"))
-            .fetch_all(store.reader())
-            .await?,
-    )
 }
