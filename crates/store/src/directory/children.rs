@@ -2,39 +2,26 @@
 //! youth workers.
 
 use crate::StoreError;
-use crate::backend::{Backend, Sql};
+use crate::backend::Backend;
 use crate::directory::audit::Audited;
 use crate::directory::{
     Actor, AllocationRecord, ChildRecord, NewAudit, NewReferral, ReferralRecord,
 };
 use crate::sql_store::SqlStore;
 
-const CHILD_SELECT: &str = "SELECT c.child_id, c.display_name, c.team_id, \
-     a.worker_id AS case_holder, c.created_at_ms FROM children c \
+/// A child's columns, with the case holder from their current allocation...
+pub(super) const CHILD_COLUMNS: &str =
+    "c.child_id, c.display_name, c.team_id, a.worker_id AS case_holder, c.created_at_ms";
+
+/// ...which this join finds.
+pub(super) const CHILDREN: &str = "children c \
      LEFT JOIN allocations a ON a.child_id = c.child_id AND a.ended_at_ms IS NULL";
 
-const ALLOCATION_COLUMNS: &str =
+pub(super) const ALLOCATION_COLUMNS: &str =
     "allocation_id, child_id, worker_id, started_at_ms, allocated_by, ended_at_ms, ended_by";
 
-const REFERRAL_COLUMNS: &str = "referral_id, child_id, youth_worker_id, referred_by, \
+pub(super) const REFERRAL_COLUMNS: &str = "referral_id, child_id, youth_worker_id, referred_by, \
      starts_on, planned_end, created_at_ms, ended_at_ms, ended_by";
-
-/// Select children with their case holders; `rest` follows the join.
-pub(super) fn select<'q, DB: Backend>(rest: &str) -> Sql<'q, DB> {
-    DB::sql(format!("{CHILD_SELECT} {rest}"))
-}
-
-/// Select allocations; `rest` follows `FROM allocations`.
-pub(super) fn select_allocations<'q, DB: Backend>(rest: &str) -> Sql<'q, DB> {
-    DB::sql(format!(
-        "SELECT {ALLOCATION_COLUMNS} FROM allocations {rest}"
-    ))
-}
-
-/// Select referrals; `rest` follows `FROM referrals`.
-pub(super) fn select_referrals<'q, DB: Backend>(rest: &str) -> Sql<'q, DB> {
-    DB::sql(format!("SELECT {REFERRAL_COLUMNS} FROM referrals {rest}"))
-}
 
 /// Who made a change when no person did (a server task).
 const SERVER: &str = "server";

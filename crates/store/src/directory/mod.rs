@@ -200,6 +200,11 @@ pub(crate) fn conflict_on_unique(e: sqlx::Error, message: impl FnOnce() -> Strin
     }
 }
 
+/// `SELECT columns FROM from rest`: a read of the directory.
+fn select<'q, DB: Backend>(columns: &str, from: &str, rest: &str) -> Sql<'q, DB> {
+    DB::sql(format!("SELECT {columns} FROM {from} {rest}"))
+}
+
 impl<DB: Backend> SqlStore<DB> {
     /// The first row `statement` selects, read on the reader.
     async fn read_optional<T: Record>(
@@ -238,12 +243,13 @@ impl<DB: Backend> Directory for SqlStore<DB> {
     }
 
     async fn get_team(&self, team_id: &str) -> Result<Option<TeamRecord>, StoreError> {
-        self.read_optional(teams::select("WHERE team_id = $1").bind(team_id))
+        self.read_optional(select(teams::TEAM_COLUMNS, "teams", "WHERE team_id = $1").bind(team_id))
             .await
     }
 
     async fn list_teams(&self) -> Result<Vec<TeamRecord>, StoreError> {
-        self.read_all(teams::select("ORDER BY team_id")).await
+        self.read_all(select(teams::TEAM_COLUMNS, "teams", "ORDER BY team_id"))
+            .await
     }
 
     async fn create_user(&self, user: &UserRecord, by: &Actor) -> Result<(), StoreError> {
@@ -260,22 +266,34 @@ impl<DB: Backend> Directory for SqlStore<DB> {
     }
 
     async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.read_optional(people::select("WHERE user_id = $1").bind(user_id))
-            .await
+        self.read_optional(
+            select(people::USER_COLUMNS, "users", "WHERE user_id = $1").bind(user_id),
+        )
+        .await
     }
 
     async fn get_user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let by_name = people::select("WHERE lower(username) = lower($1)");
+        let by_name = select(
+            people::USER_COLUMNS,
+            "users",
+            "WHERE lower(username) = lower($1)",
+        );
         self.read_optional(by_name.bind(username)).await
     }
 
     async fn get_user_by_subject(&self, subject: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.read_optional(people::select("WHERE external_subject = $1").bind(subject))
-            .await
+        self.read_optional(
+            select(people::USER_COLUMNS, "users", "WHERE external_subject = $1").bind(subject),
+        )
+        .await
     }
 
     async fn list_users(&self, team_id: Option<&str>) -> Result<Vec<UserRecord>, StoreError> {
-        let in_team = people::select("WHERE $1 IS NULL OR team_id = $1 ORDER BY user_id");
+        let in_team = select(
+            people::USER_COLUMNS,
+            "users",
+            "WHERE $1 IS NULL OR team_id = $1 ORDER BY user_id",
+        );
         self.read_all(in_team.bind(team_id)).await
     }
 
@@ -288,12 +306,23 @@ impl<DB: Backend> Directory for SqlStore<DB> {
     }
 
     async fn get_child(&self, child_id: &str) -> Result<Option<ChildRecord>, StoreError> {
-        self.read_optional(children::select("WHERE c.child_id = $1").bind(child_id))
-            .await
+        self.read_optional(
+            select(
+                children::CHILD_COLUMNS,
+                children::CHILDREN,
+                "WHERE c.child_id = $1",
+            )
+            .bind(child_id),
+        )
+        .await
     }
 
     async fn list_children(&self, team_id: Option<&str>) -> Result<Vec<ChildRecord>, StoreError> {
-        let in_team = children::select("WHERE $1 IS NULL OR c.team_id = $1 ORDER BY c.child_id");
+        let in_team = select(
+            children::CHILD_COLUMNS,
+            children::CHILDREN,
+            "WHERE $1 IS NULL OR c.team_id = $1 ORDER BY c.child_id",
+        );
         self.read_all(in_team.bind(team_id)).await
     }
 
@@ -318,7 +347,11 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         &self,
         child_id: &str,
     ) -> Result<Vec<AllocationRecord>, StoreError> {
-        let of_child = children::select_allocations("WHERE child_id = $1 ORDER BY allocation_id");
+        let of_child = select(
+            children::ALLOCATION_COLUMNS,
+            "allocations",
+            "WHERE child_id = $1 ORDER BY allocation_id",
+        );
         self.read_all(of_child.bind(child_id)).await
     }
 
@@ -339,7 +372,11 @@ impl<DB: Backend> Directory for SqlStore<DB> {
     }
 
     async fn get_referral(&self, referral_id: i64) -> Result<Option<ReferralRecord>, StoreError> {
-        let by_id = children::select_referrals("WHERE referral_id = $1");
+        let by_id = select(
+            children::REFERRAL_COLUMNS,
+            "referrals",
+            "WHERE referral_id = $1",
+        );
         self.read_optional(by_id.bind(referral_id)).await
     }
 
@@ -348,7 +385,9 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         child_id: Option<&str>,
         youth_worker_id: Option<&str>,
     ) -> Result<Vec<ReferralRecord>, StoreError> {
-        let matching = children::select_referrals(
+        let matching = select(
+            children::REFERRAL_COLUMNS,
+            "referrals",
             "WHERE ($1 IS NULL OR child_id = $1) AND ($2 IS NULL OR youth_worker_id = $2)
              ORDER BY referral_id",
         );

@@ -1,18 +1,13 @@
 //! People who can sign in.
 
 use crate::StoreError;
-use crate::backend::{Backend, Sql};
+use crate::backend::Backend;
 use crate::directory::audit::Audited;
 use crate::directory::{Actor, NewAudit, UserRecord, UserUpdate, conflict_on_unique};
 use crate::sql_store::SqlStore;
 
-const USER_COLUMNS: &str = "user_id, username, display_name, role, team_id, \
+pub(super) const USER_COLUMNS: &str = "user_id, username, display_name, role, team_id, \
      password_hash, external_subject, active, created_at_ms";
-
-/// Select people; `rest` follows `FROM users`.
-pub(super) fn select<'q, DB: Backend>(rest: &str) -> Sql<'q, DB> {
-    DB::sql(format!("SELECT {USER_COLUMNS} FROM users {rest}"))
-}
 
 pub(super) async fn create<DB: Backend>(
     store: &SqlStore<DB>,

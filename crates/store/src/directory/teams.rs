@@ -1,17 +1,13 @@
 //! Teams (pods).
 
 use crate::StoreError;
-use crate::backend::{Backend, Sql};
+use crate::backend::Backend;
 use crate::directory::audit::Audited;
 use crate::directory::{Actor, NewAudit, TeamRecord};
 use crate::sql_store::SqlStore;
 
-const TEAM_COLUMNS: &str = "team_id, name, pod_read_access, plan_point_limit, created_at_ms";
-
-/// Select teams; `rest` follows `FROM teams`.
-pub(super) fn select<'q, DB: Backend>(rest: &str) -> Sql<'q, DB> {
-    DB::sql(format!("SELECT {TEAM_COLUMNS} FROM teams {rest}"))
-}
+pub(super) const TEAM_COLUMNS: &str =
+    "team_id, name, pod_read_access, plan_point_limit, created_at_ms";
 
 pub(super) async fn create<DB: Backend>(
     store: &SqlStore<DB>,
