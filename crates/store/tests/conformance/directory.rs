@@ -16,6 +16,20 @@ fn by(user: &str, at_ms: i64) -> Actor {
     }
 }
 
+fn new_referral(
+    child: &str,
+    youth_worker: &str,
+    starts_on: &str,
+    planned_end: &str,
+) -> NewReferral {
+    NewReferral {
+        child_id: child.into(),
+        youth_worker_id: youth_worker.into(),
+        starts_on: starts_on.into(),
+        planned_end: planned_end.into(),
+    }
+}
+
 fn person(id: &str, role: &str, team: Option<&str>) -> UserRecord {
     UserRecord {
         user_id: id.to_owned(),
@@ -146,24 +160,14 @@ pub async fn scope_facts_follow_allocations_referrals_and_grants(db: Db) {
     s.allocate("c-1", "sw-a", &by("mgr", 10)).await.unwrap();
     let referral = s
         .create_referral(
-            &NewReferral {
-                child_id: "c-1".into(),
-                youth_worker_id: "yw".into(),
-                starts_on: "2026-01-01".into(),
-                planned_end: "2026-03-01".into(),
-            },
+            &new_referral("c-1", "yw", "2026-01-01", "2026-03-01"),
             &by("sw-a", 11),
         )
         .await
         .unwrap();
     // A referral that has not started yet gives nothing.
     s.create_referral(
-        &NewReferral {
-            child_id: "c-2".into(),
-            youth_worker_id: "yw".into(),
-            starts_on: "2027-06-01".into(),
-            planned_end: "2027-07-01".into(),
-        },
+        &new_referral("c-2", "yw", "2027-06-01", "2027-07-01"),
         &by("sw-a", 11),
     )
     .await
