@@ -131,7 +131,8 @@ pub trait Backend: Database {
         pool: &'e Pool<Self>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'e;
 
-    /// Feed rows after `after_seq`, as [`crate::common::FeedSource::feed_rows`] describes.
+    /// Feed rows after `after_seq` in seq order, at most `limit`: rows in `scope`, and the
+    /// device's own rows (marked `own`, without bytes) so the cursor can move past them.
     fn feed_rows<'e>(
         pool: &'e Pool<Self>,
         device_id: &'e str,

@@ -5,7 +5,7 @@ use sqlx::Pool;
 
 use crate::backend::Backend;
 use crate::common::{
-    FeedRow, FeedSource, QUARANTINE_USAGE, build_page, check_quarantine_room, group_lacking, to_i64,
+    FeedRow, QUARANTINE_USAGE, build_page, check_quarantine_room, group_lacking, to_i64,
 };
 use crate::{
     ALL_KEYS, DocResult, FeedAnchor, IncomingDoc, Lacking, Merger, NewQuarantine, OwnHead,
@@ -242,9 +242,11 @@ pub(crate) async fn load_document<'e, DB: Backend>(
     .await
 }
 
-#[async_trait]
-impl<DB: Backend> FeedSource for SqlStore<DB> {
-    async fn feed_rows(
+/// The reads a pull page is built from ([`build_page`]).
+impl<DB: Backend> SqlStore<DB> {
+    /// Feed rows after `after_seq` in seq order, at most `limit`: rows in `scope`, and the
+    /// device's own rows (marked `own`, without bytes) so the cursor can move past them.
+    pub(crate) async fn feed_rows(
         &self,
         device_id: &str,
         after_seq: i64,
@@ -254,13 +256,18 @@ impl<DB: Backend> FeedSource for SqlStore<DB> {
         Ok(DB::feed_rows(&self.reader, device_id, after_seq, scope, limit).await?)
     }
 
-    async fn feed_head(&self) -> Result<i64, StoreError> {
+    /// The highest feed position committed now. Every position at or below it is committed
+    /// (positions are taken in commit order), so a page that reads to the end of the feed can
+    /// move the cursor here, past changes outside the device's scope, without skipping any.
+    pub(crate) async fn feed_head(&self) -> Result<i64, StoreError> {
         Ok(DB::sql("SELECT COALESCE(MAX(seq), 0) FROM changes")
             .fetch_scalar(&self.reader)
             .await?)
     }
 
-    async fn backfill_rows(
+    /// Changes of documents with scope key `key` (every document for [`crate::ALL_KEYS`]) with
+    /// `from_seq < seq <= upto_seq`, in seq order, at most `limit`, all with their bytes.
+    pub(crate) async fn backfill_rows(
         &self,
         key: &str,
         from_seq: i64,
