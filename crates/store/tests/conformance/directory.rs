@@ -254,15 +254,22 @@ fn device(id: &str, user: &str, actor: &str) -> NewDevice {
     }
 }
 
-pub async fn refresh_tokens_work_once_and_reuse_ends_the_session(db: Db) {
-    seed(&db).await;
+/// Seed the directory and sign sw-a in on device d-1 (actor aa01, registered at 5): session
+/// sess-1, whose first refresh token h1 is issued at 10 and expires at `expires_at_ms`.
+async fn signed_in_on_d1(db: &Db, expires_at_ms: i64) {
+    seed(db).await;
     let s = &*db.store;
     s.register_device(&device("d-1", "sw-a", "aa01"), 5)
         .await
         .unwrap();
-    s.start_session("d-1", "sess-1", "h1", 10, 1_000)
+    s.start_session("d-1", "sess-1", "h1", 10, expires_at_ms)
         .await
         .unwrap();
+}
+
+pub async fn refresh_tokens_work_once_and_reuse_ends_the_session(db: Db) {
+    signed_in_on_d1(&db, 1_000).await;
+    let s = &*db.store;
 
     let first = s.rotate_refresh("h1", "h2", 20, 2_000).await.unwrap();
     assert!(
@@ -331,14 +338,8 @@ async fn rotate_retryable(
 /// successor back; at the window's end, from another device, or once the successor is used,
 /// it ends the session.
 pub async fn a_refresh_retried_within_the_grace_window_gets_its_successor(db: Db) {
-    seed(&db).await;
+    signed_in_on_d1(&db, 100_000).await;
     let s = &*db.store;
-    s.register_device(&device("d-1", "sw-a", "aa01"), 5)
-        .await
-        .unwrap();
-    s.start_session("d-1", "sess-1", "h1", 10, 100_000)
-        .await
-        .unwrap();
     let d1 = Some("d-1");
     assert!(matches!(
         rotate_retryable(s, "h1", "h2", d1, 100).await,
@@ -432,14 +433,8 @@ pub async fn devices_keep_their_person_and_actor(db: Db) {
 }
 
 pub async fn revoked_devices_cannot_refresh(db: Db) {
-    seed(&db).await;
+    signed_in_on_d1(&db, 10_000).await;
     let s = &*db.store;
-    s.register_device(&device("d-1", "sw-a", "aa01"), 5)
-        .await
-        .unwrap();
-    s.start_session("d-1", "sess-1", "h1", 10, 10_000)
-        .await
-        .unwrap();
     let revoked = s.revoke_device("d-1", &by("root", 20)).await.unwrap();
     assert_eq!(revoked.revoked_at_ms, Some(20));
     assert!(matches!(
