@@ -6,13 +6,7 @@
 //! a change's "hash" is its bytes as text, bytes starting `bad` are refused, `dep` deferred.
 
 // Test code: a failed unwrap is a failed test, and sizes here are small.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, mpsc};
