@@ -11,7 +11,8 @@
 //!   are named, and true of concrete types at every call site;
 //! - a [`Backend`] runs a statement ([`Backend::fetch_all`], [`Backend::execute`]) for its
 //!   own, concrete database, and does the few steps that differ: lock a document, insert a
-//!   push's changes in feed order, check the database takes writes, read the feed.
+//!   push's changes in feed order, check the database takes writes, pass a list of strings as
+//!   one parameter ([`Backend::in_list`], [`Backend::bind_list`]).
 //!
 //! Generic code builds statements with [`Backend::sql`] and runs them on an [`Exec`]: a pool,
 //! or a connection inside a transaction.
@@ -24,8 +25,7 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Postgres, Sqlite, Type};
 
-use crate::common::FeedRow;
-use crate::{NewChange, PushContext, ScopeFilter, StorageFailure, StoreError};
+use crate::{NewChange, PushContext, StorageFailure, StoreError};
 
 /// A value both databases can bind.
 pub trait Bind<'q>:
@@ -92,6 +92,13 @@ pub trait Backend: Database {
         url: &str,
     ) -> impl Future<Output = Result<(Pool<Self>, Pool<Self>), StoreError>> + Send;
 
+    /// A condition on `expr`: true when the list parameter `param` (bound with
+    /// [`Backend::bind_list`]) is NULL or holds `expr`.
+    fn in_list(expr: &str, param: &str) -> String;
+
+    /// Bind a list of strings as the next parameter (`None`: NULL).
+    fn bind_list<'q>(sql: Sql<'q, Self>, list: Option<&'q [String]>) -> Sql<'q, Self>;
+
     /// Add `value` to a statement's arguments.
     fn add<'q, T: Bind<'q>>(args: &mut Self::Arguments<'q>, value: T) -> Result<(), BoxDynError>;
 
@@ -131,28 +138,12 @@ pub trait Backend: Database {
         pool: &'e Pool<Self>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'e;
 
-    /// Feed rows after `after_seq`, as [`crate::common::FeedSource::feed_rows`] describes.
-    fn feed_rows<'e>(
-        pool: &'e Pool<Self>,
-        device_id: &'e str,
-        after_seq: i64,
-        scope: &'e ScopeFilter,
-        limit: i64,
-    ) -> impl Future<Output = Result<Vec<FeedRow>, sqlx::Error>> + Send + 'e;
-
     /// Of `heads` (document, hash), the documents whose hash the database does not hold, in
     /// the order given.
     fn missing_heads<'e>(
         pool: &'e Pool<Self>,
         heads: &'e [crate::OwnHead],
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send + 'e;
-
-    /// `(doc_id, hash)` of the changes by `actor` to `docs`, in feed order.
-    fn changes_by_actor<'e>(
-        pool: &'e Pool<Self>,
-        actor: &'e str,
-        docs: &'e [String],
-    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send + 'e;
 
     /// The storage failure a database error code names, when it is one of this backend's.
     fn storage_failure(code: &str) -> Option<StorageFailure>;
@@ -175,9 +166,18 @@ impl<DB: Backend> std::fmt::Debug for Sql<'_, DB> {
 
 impl<'q, DB: Backend> Sql<'q, DB> {
     /// Bind the next parameter. An encoding failure is reported when the statement runs.
-    pub fn bind<T: Bind<'q>>(mut self, value: T) -> Self {
+    pub fn bind<T: Bind<'q>>(self, value: T) -> Self {
+        self.bind_with(|args| DB::add(args, value))
+    }
+
+    /// Bind the next parameter with `add`: a backend's own binding, for a value only its
+    /// database reads. A failure is reported when the statement runs.
+    pub(crate) fn bind_with(
+        mut self,
+        add: impl FnOnce(&mut DB::Arguments<'q>) -> Result<(), BoxDynError>,
+    ) -> Self {
         if let Ok(args) = &mut self.args
-            && let Err(e) = DB::add(args, value)
+            && let Err(e) = add(args)
         {
             self.args = Err(e);
         }

@@ -1,13 +1,13 @@
 //! Logic both backends share: building a feed page (backfill, then the feed) and encoding
 //! quarantined pushes.
 
-use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::backend::Backend;
+use crate::sql_store::SqlStore;
 use crate::{
-    BackfillPosition, FeedChange, FeedPosition, IncomingDoc, PullPage, PullRequest, ScopeFilter,
-    StoreError,
+    BackfillPosition, FeedChange, FeedPosition, IncomingDoc, PullPage, PullRequest, StoreError,
 };
 
 /// Rows read from the feed per query while filling a page: the `LIMIT` of each read, and a
@@ -173,40 +173,11 @@ pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The two reads a backend provides to build a page.
-#[async_trait]
-pub(crate) trait FeedSource: Send + Sync {
-    /// Feed rows after `after_seq` in seq order, at most `limit`: rows in `scope`, and the
-    /// device's own rows (marked `own`, without bytes) so the cursor can move past them.
-    async fn feed_rows(
-        &self,
-        device_id: &str,
-        after_seq: i64,
-        scope: &ScopeFilter,
-        limit: i64,
-    ) -> Result<Vec<FeedRow>, StoreError>;
-
-    /// The highest feed position committed now. Every position at or below it is committed
-    /// (positions are taken in commit order), so a page that reads to the end of the feed can
-    /// move the cursor here, past changes outside the device's scope, without skipping any.
-    async fn feed_head(&self) -> Result<i64, StoreError>;
-
-    /// Changes of documents with scope key `key` (every document for [`crate::ALL_KEYS`]) with
-    /// `from_seq < seq <= upto_seq`, in seq order, at most `limit`, all with their bytes.
-    async fn backfill_rows(
-        &self,
-        key: &str,
-        from_seq: i64,
-        upto_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<FeedRow>, StoreError>;
-}
-
 /// Build one page: first every change up to the cursor of each backfill key (in key order,
 /// resuming where the previous page stopped), then the feed after the cursor. While backfill
 /// is unfinished the cursor does not move, so a document never arrives without its history.
-pub(crate) async fn build_page(
-    src: &dyn FeedSource,
+pub(crate) async fn build_page<DB: Backend>(
+    src: &SqlStore<DB>,
     req: &PullRequest,
 ) -> Result<PullPage, StoreError> {
     let start = req.after.unwrap_or_default();
@@ -260,8 +231,8 @@ pub(crate) async fn build_page(
 
 /// Add the changes of `key` after `from` up to `upto` to `page`. `Some(seq)` of the last
 /// change sent when the page filled first, `None` when the key is complete.
-async fn backfill_key(
-    src: &dyn FeedSource,
+async fn backfill_key<DB: Backend>(
+    src: &SqlStore<DB>,
     key: &str,
     mut from: i64,
     upto: i64,

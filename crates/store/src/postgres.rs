@@ -22,9 +22,8 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Pool, Postgres};
 
-use crate::backend::{Backend, Bind, Exec, Record, execute_on, fetch_all_on};
-use crate::common::{FEED_COLUMNS, FeedRow};
-use crate::{NewChange, OwnHead, PushContext, ScopeFilter, StorageFailure, StoreError};
+use crate::backend::{Backend, Bind, Exec, Record, Sql, execute_on, fetch_all_on};
+use crate::{NewChange, OwnHead, PushContext, StorageFailure, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -154,32 +153,12 @@ impl Backend for Postgres {
         Ok(())
     }
 
-    async fn feed_rows(
-        pool: &Pool<Self>,
-        device_id: &str,
-        after_seq: i64,
-        scope: &ScopeFilter,
-        limit: i64,
-    ) -> Result<Vec<FeedRow>, sqlx::Error> {
-        // NULL means every document.
-        let keys: Option<&[String]> = match scope {
-            ScopeFilter::All => None,
-            ScopeFilter::Keys(keys) => Some(keys),
-        };
-        sqlx::query_as(&format!(
-            "SELECT {FEED_COLUMNS}, c.device_id = $1 AS own,
-                    CASE WHEN c.device_id = $1 THEN NULL ELSE c.bytes END AS bytes
-             FROM changes c JOIN documents d ON d.doc_id = c.doc_id
-             WHERE c.seq > $2
-               AND ($4::text[] IS NULL OR c.device_id = $1 OR d.scope_key = ANY($4))
-             ORDER BY c.seq LIMIT $3"
-        ))
-        .bind(device_id)
-        .bind(after_seq)
-        .bind(limit)
-        .bind(keys)
-        .fetch_all(pool)
-        .await
+    fn in_list(expr: &str, param: &str) -> String {
+        format!("({param}::text[] IS NULL OR {expr} = ANY({param}))")
+    }
+
+    fn bind_list<'q>(sql: Sql<'q, Self>, list: Option<&'q [String]>) -> Sql<'q, Self> {
+        sql.bind_with(|args| sqlx::Arguments::add(args, list))
     }
 
     async fn missing_heads(
@@ -195,20 +174,6 @@ impl Backend for Postgres {
         )
         .bind(&docs)
         .bind(&hashes)
-        .fetch_all(pool)
-        .await?)
-    }
-
-    async fn changes_by_actor(
-        pool: &Pool<Self>,
-        actor: &str,
-        docs: &[String],
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT doc_id, hash FROM changes WHERE actor = $1 AND doc_id = ANY($2) ORDER BY seq",
-        )
-        .bind(actor)
-        .bind(docs)
         .fetch_all(pool)
         .await?)
     }

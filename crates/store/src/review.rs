@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use fieldnotes_vocab::ScopeKey;
 
 use crate::backend::Backend;
-use crate::directory::audit::audit_in;
+use crate::directory::audit::Audited;
 use crate::directory::{Actor, NewAudit};
 use crate::sql_store::SqlStore;
 use crate::{PushContext, StoreError};
@@ -305,7 +305,7 @@ impl<DB: Backend> ReviewQueue for SqlStore<DB> {
         decision: &serde_json::Value,
         by: &Actor,
     ) -> Result<ReviewRecord, StoreError> {
-        let mut tx = self.writer().begin().await?;
+        let mut tx = Audited::begin(self, by).await?;
         let record: Option<ReviewRecord> = DB::sql(format!(
             "UPDATE review_items SET status = $2, decided_by = $3, decided_device = $4,
                  decided_at_ms = $5, decision = $6
@@ -322,8 +322,7 @@ impl<DB: Backend> ReviewQueue for SqlStore<DB> {
         let Some(record) = record else {
             return Err(not_open::<DB>(&mut tx, item_id).await?);
         };
-        audit_in::<DB>(&mut tx, &decision_audit(&record, status, decision), by).await?;
-        tx.commit().await?;
-        Ok(record)
+        let entry = decision_audit(&record, status, decision);
+        tx.commit(&[entry], record).await
     }
 }

@@ -5,7 +5,8 @@ use sqlx::Pool;
 
 use crate::backend::Backend;
 use crate::common::{
-    FeedRow, FeedSource, QUARANTINE_USAGE, build_page, check_quarantine_room, group_lacking, to_i64,
+    FEED_COLUMNS, FeedRow, QUARANTINE_USAGE, build_page, check_quarantine_room, group_lacking,
+    to_i64,
 };
 use crate::{
     ALL_KEYS, DocResult, FeedAnchor, IncomingDoc, Lacking, Merger, NewQuarantine, OwnHead,
@@ -211,7 +212,14 @@ impl<DB: Backend> Store for SqlStore<DB> {
         if missing.is_empty() {
             return Ok(Vec::new());
         }
-        let have = DB::changes_by_actor(&self.reader, actor, &missing).await?;
+        let by_actor = DB::sql(format!(
+            "SELECT doc_id, hash FROM changes WHERE actor = $1 AND {} ORDER BY seq",
+            DB::in_list("doc_id", "$2")
+        ))
+        .bind(actor);
+        let have: Vec<(String, String)> = DB::bind_list(by_actor, Some(&missing))
+            .fetch_all(&self.reader)
+            .await?;
         Ok(group_lacking(missing, have))
     }
 
@@ -242,25 +250,48 @@ pub(crate) async fn load_document<'e, DB: Backend>(
     .await
 }
 
-#[async_trait]
-impl<DB: Backend> FeedSource for SqlStore<DB> {
-    async fn feed_rows(
+/// The reads a pull page is built from ([`build_page`]).
+impl<DB: Backend> SqlStore<DB> {
+    /// Feed rows after `after_seq` in seq order, at most `limit`: rows in `scope`, and the
+    /// device's own rows (marked `own`, without bytes) so the cursor can move past them.
+    pub(crate) async fn feed_rows(
         &self,
         device_id: &str,
         after_seq: i64,
         scope: &ScopeFilter,
         limit: i64,
     ) -> Result<Vec<FeedRow>, StoreError> {
-        Ok(DB::feed_rows(&self.reader, device_id, after_seq, scope, limit).await?)
+        // NULL means every document.
+        let keys = match scope {
+            ScopeFilter::All => None,
+            ScopeFilter::Keys(keys) => Some(keys.as_slice()),
+        };
+        let feed = DB::sql(format!(
+            "SELECT {FEED_COLUMNS}, c.device_id = $1 AS own,
+                    CASE WHEN c.device_id = $1 THEN NULL ELSE c.bytes END AS bytes
+             FROM changes c JOIN documents d ON d.doc_id = c.doc_id
+             WHERE c.seq > $2 AND (c.device_id = $1 OR {})
+             ORDER BY c.seq LIMIT $3",
+            DB::in_list("d.scope_key", "$4")
+        ))
+        .bind(device_id)
+        .bind(after_seq)
+        .bind(limit);
+        Ok(DB::bind_list(feed, keys).fetch_all(&self.reader).await?)
     }
 
-    async fn feed_head(&self) -> Result<i64, StoreError> {
+    /// The highest feed position committed now. Every position at or below it is committed
+    /// (positions are taken in commit order), so a page that reads to the end of the feed can
+    /// move the cursor here, past changes outside the device's scope, without skipping any.
+    pub(crate) async fn feed_head(&self) -> Result<i64, StoreError> {
         Ok(DB::sql("SELECT COALESCE(MAX(seq), 0) FROM changes")
             .fetch_scalar(&self.reader)
             .await?)
     }
 
-    async fn backfill_rows(
+    /// Changes of documents with scope key `key` (every document for [`crate::ALL_KEYS`]) with
+    /// `from_seq < seq <= upto_seq`, in seq order, at most `limit`, all with their bytes.
+    pub(crate) async fn backfill_rows(
         &self,
         key: &str,
         from_seq: i64,

@@ -16,9 +16,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Pool, Sqlite, SqliteConnection};
 
-use crate::backend::{Backend, Bind, Exec, Record, execute_on, fetch_all_on};
-use crate::common::{FEED_COLUMNS, FeedRow};
-use crate::{NewChange, OwnHead, PushContext, ScopeFilter, StorageFailure, StoreError};
+use crate::backend::{Backend, Bind, Exec, Record, Sql, execute_on, fetch_all_on};
+use crate::{NewChange, OwnHead, PushContext, StorageFailure, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -137,33 +136,16 @@ impl Backend for Sqlite {
         Ok(())
     }
 
-    async fn feed_rows(
-        pool: &Pool<Self>,
-        device_id: &str,
-        after_seq: i64,
-        scope: &ScopeFilter,
-        limit: i64,
-    ) -> Result<Vec<FeedRow>, sqlx::Error> {
-        // The scope's keys travel as one JSON array parameter; NULL means every document.
-        let keys = match scope {
-            ScopeFilter::All => None,
-            ScopeFilter::Keys(keys) => Some(json(keys)?),
-        };
-        sqlx::query_as(&format!(
-            "SELECT {FEED_COLUMNS}, c.device_id = $1 AS own,
-                    CASE WHEN c.device_id = $1 THEN NULL ELSE c.bytes END AS bytes
-             FROM changes c JOIN documents d ON d.doc_id = c.doc_id
-             WHERE c.seq > $2
-               AND ($4 IS NULL OR c.device_id = $1
-                    OR d.scope_key IN (SELECT value FROM json_each($4)))
-             ORDER BY c.seq LIMIT $3"
-        ))
-        .bind(device_id)
-        .bind(after_seq)
-        .bind(limit)
-        .bind(keys)
-        .fetch_all(pool)
-        .await
+    /// The list travels as one JSON array.
+    fn in_list(expr: &str, param: &str) -> String {
+        format!("({param} IS NULL OR {expr} IN (SELECT value FROM json_each({param})))")
+    }
+
+    fn bind_list<'q>(sql: Sql<'q, Self>, list: Option<&'q [String]>) -> Sql<'q, Self> {
+        sql.bind_with(|args| {
+            let list = list.map(serde_json::to_string).transpose()?;
+            sqlx::Arguments::add(args, list)
+        })
     }
 
     async fn missing_heads(
@@ -183,21 +165,6 @@ impl Backend for Sqlite {
              ORDER BY j.key",
         )
         .bind(json(&pairs)?)
-        .fetch_all(pool)
-        .await?)
-    }
-
-    async fn changes_by_actor(
-        pool: &Pool<Self>,
-        actor: &str,
-        docs: &[String],
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT doc_id, hash FROM changes
-             WHERE actor = $1 AND doc_id IN (SELECT value FROM json_each($2)) ORDER BY seq",
-        )
-        .bind(actor)
-        .bind(json(docs)?)
         .fetch_all(pool)
         .await?)
     }

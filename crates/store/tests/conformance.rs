@@ -6,13 +6,7 @@
 //! a change's "hash" is its bytes as text, bytes starting `bad` are refused, `dep` deferred.
 
 // Test code: a failed unwrap is a failed test, and sizes here are small.
-#![allow(
-    clippy::unwrap_used,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::cast_precision_loss
-)]
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, mpsc};
@@ -238,10 +232,19 @@ impl Merger for HoldingMerger {
 }
 
 fn ctx(device: &str) -> PushContext {
+    ctx_at(device, 1_700_000_000_000)
+}
+
+fn ctx_at(device: &str, received_at_ms: i64) -> PushContext {
     PushContext {
         device_id: device.into(),
-        received_at_ms: 1_700_000_000_000,
+        received_at_ms,
     }
+}
+
+/// Push `docs` with the test merger; a failure fails the test.
+async fn push_ok(s: &dyn Store, ctx: &PushContext, docs: Vec<IncomingDoc>) -> Vec<DocResult> {
+    s.push(ctx, docs, &TestMerger).await.unwrap()
 }
 
 fn doc(id: &str, changes: &[&str]) -> IncomingDoc {
@@ -290,14 +293,12 @@ async fn pull_all(
 
 async fn push_then_pull_round_trips(db: Db) {
     let s = &*db.store;
-    let res = s
-        .push(
-            &ctx("dev-a"),
-            vec![doc("d1", &["c1", "c2"]), doc("d2", &["c3"])],
-            &TestMerger,
-        )
-        .await
-        .unwrap();
+    let res = push_ok(
+        s,
+        &ctx("dev-a"),
+        vec![doc("d1", &["c1", "c2"]), doc("d2", &["c3"])],
+    )
+    .await;
     assert_eq!(
         res[0],
         DocResult::Accepted {
@@ -346,10 +347,7 @@ async fn push_then_pull_round_trips(db: Db) {
 async fn duplicate_push_stores_once(db: Db) {
     let s = &*db.store;
     for round in 0..3 {
-        let res = s
-            .push(&ctx("dev-a"), vec![doc("d1", &["c1", "c2"])], &TestMerger)
-            .await
-            .unwrap();
+        let res = push_ok(s, &ctx("dev-a"), vec![doc("d1", &["c1", "c2"])]).await;
         assert_eq!(
             res[0],
             DocResult::Accepted {
@@ -361,9 +359,7 @@ async fn duplicate_push_stores_once(db: Db) {
         );
     }
     // Out of order and overlapping.
-    s.push(&ctx("dev-a"), vec![doc("d1", &["c3", "c1"])], &TestMerger)
-        .await
-        .unwrap();
+    push_ok(s, &ctx("dev-a"), vec![doc("d1", &["c3", "c1"])]).await;
     assert_eq!(s.document_changes("d1").await.unwrap().len(), 3);
     let (hashes, _) = pull_all(s, "dev-b", None).await;
     assert_eq!(hashes, vec!["c1", "c2", "c3"]);
@@ -371,15 +367,9 @@ async fn duplicate_push_stores_once(db: Db) {
 
 async fn own_changes_are_not_pulled_back_but_cursor_moves(db: Db) {
     let s = &*db.store;
-    s.push(&ctx("dev-a"), vec![doc("d1", &["a1"])], &TestMerger)
-        .await
-        .unwrap();
-    s.push(&ctx("dev-b"), vec![doc("d2", &["b1"])], &TestMerger)
-        .await
-        .unwrap();
-    s.push(&ctx("dev-a"), vec![doc("d3", &["a2"])], &TestMerger)
-        .await
-        .unwrap();
+    push_ok(s, &ctx("dev-a"), vec![doc("d1", &["a1"])]).await;
+    push_ok(s, &ctx("dev-b"), vec![doc("d2", &["b1"])]).await;
+    push_ok(s, &ctx("dev-a"), vec![doc("d3", &["a2"])]).await;
     let page = pull(s, "dev-a", None, 1 << 20).await.unwrap();
     assert_eq!(
         page.changes
@@ -439,9 +429,7 @@ async fn pages_respect_size_and_never_split_or_repeat(db: Db) {
     assert_eq!(sorted_got, sorted_expected);
     // A change larger than the page still comes through, alone.
     let big = "y".repeat(50_000);
-    s.push(&ctx("dev-a"), vec![doc("big", &[&big])], &TestMerger)
-        .await
-        .unwrap();
+    push_ok(s, &ctx("dev-a"), vec![doc("big", &[&big])]).await;
     let page = pull(s, "dev-b", cursor, 1_000).await.unwrap();
     assert_eq!(page.changes.len(), 1);
     assert_eq!(page.changes[0].bytes.len(), 50_000);
@@ -449,18 +437,16 @@ async fn pages_respect_size_and_never_split_or_repeat(db: Db) {
 
 async fn refusals_are_quarantined_and_do_not_block_the_batch(db: Db) {
     let s = &*db.store;
-    let res = s
-        .push(
-            &ctx("dev-a"),
-            vec![
-                doc("good-1", &["g1"]),
-                doc("broken", &["bad!"]),
-                doc("good-2", &["g2"]),
-            ],
-            &TestMerger,
-        )
-        .await
-        .unwrap();
+    let res = push_ok(
+        s,
+        &ctx("dev-a"),
+        vec![
+            doc("good-1", &["g1"]),
+            doc("broken", &["bad!"]),
+            doc("good-2", &["g2"]),
+        ],
+    )
+    .await;
     assert_eq!(
         res[0],
         DocResult::Accepted {
@@ -508,14 +494,12 @@ async fn refusals_are_quarantined_and_do_not_block_the_batch(db: Db) {
 
 async fn deferred_documents_store_nothing(db: Db) {
     let s = &*db.store;
-    let res = s
-        .push(
-            &ctx("dev-a"),
-            vec![doc("d1", &["dep-1"]), doc("d2", &["ok"])],
-            &TestMerger,
-        )
-        .await
-        .unwrap();
+    let res = push_ok(
+        s,
+        &ctx("dev-a"),
+        vec![doc("d1", &["dep-1"]), doc("d2", &["ok"])],
+    )
+    .await;
     assert!(
         matches!(&res[0], DocResult::Deferred { missing, .. } if missing == &vec!["x".to_string()])
     );
@@ -600,26 +584,8 @@ async fn late_commit_is_never_skipped(db: Db) {
 
 async fn history_keeps_attribution(db: Db) {
     let s = &*db.store;
-    s.push(
-        &PushContext {
-            device_id: "dev-a".into(),
-            received_at_ms: 1000,
-        },
-        vec![doc("d1", &["c1"])],
-        &TestMerger,
-    )
-    .await
-    .unwrap();
-    s.push(
-        &PushContext {
-            device_id: "dev-b".into(),
-            received_at_ms: 2000,
-        },
-        vec![doc("d1", &["c2"])],
-        &TestMerger,
-    )
-    .await
-    .unwrap();
+    push_ok(s, &ctx_at("dev-a", 1000), vec![doc("d1", &["c1"])]).await;
+    push_ok(s, &ctx_at("dev-b", 2000), vec![doc("d1", &["c2"])]).await;
     let history = s.document_changes("d1").await.unwrap();
     let summary: Vec<(&str, &str, i64, i64)> = history
         .iter()
@@ -685,15 +651,11 @@ async fn the_feed_anchor_names_the_newest_row(db: Db) {
     assert!(!empty.feed_id.is_empty());
     assert!(s.anchor_holds(&empty).await.unwrap());
 
-    s.push(&ctx("dev-a"), vec![doc("d1", &["c1", "c2"])], &TestMerger)
-        .await
-        .unwrap();
+    push_ok(s, &ctx("dev-a"), vec![doc("d1", &["c1", "c2"])]).await;
     let first = s.feed_anchor().await.unwrap();
     assert!(first.seq > 0 && first.stamp != 0);
     assert_eq!(first.feed_id, empty.feed_id, "one feed");
-    s.push(&ctx("dev-b"), vec![doc("d2", &["c3"])], &TestMerger)
-        .await
-        .unwrap();
+    push_ok(s, &ctx("dev-b"), vec![doc("d2", &["c3"])]).await;
     let second = s.feed_anchor().await.unwrap();
     assert!(second.seq > first.seq);
     assert_ne!(second.stamp, first.stamp, "each push has its own stamp");
@@ -727,13 +689,12 @@ async fn the_feed_anchor_names_the_newest_row(db: Db) {
 /// it lacks, with the actor's changes it holds for them.
 async fn lacking_names_documents_without_the_head_and_the_actors_changes(db: Db) {
     let s = &*db.store;
-    s.push(
+    push_ok(
+        s,
         &ctx("dev-a"),
         vec![doc("d1", &["c1", "c2"]), doc("d2", &["c3"])],
-        &TestMerger,
     )
-    .await
-    .unwrap();
+    .await;
     let head = |d: &str, h: &str| OwnHead {
         doc_id: d.into(),
         hash: h.into(),

@@ -1,10 +1,81 @@
 //! The audit log: who did what, when. Entries are written in the transaction of the action
 //! they record.
 
+use std::ops::{Deref, DerefMut};
+
 use crate::StoreError;
-use crate::backend::Backend;
-use crate::directory::{Actor, AuditFilter, AuditRecord, NewAudit};
+use crate::backend::{Backend, Record, Sql};
+use crate::directory::{Actor, AuditFilter, AuditRecord, NewAudit, conflict_on_unique};
 use crate::sql_store::SqlStore;
+
+/// A change to the directory that records itself: a transaction on the writer, which commits
+/// only together with the audit entries of what it did. Statements run on it as on the
+/// transaction's connection (`&mut *tx`).
+pub(crate) struct Audited<'a, DB: Backend> {
+    tx: sqlx::Transaction<'static, DB>,
+    by: &'a Actor,
+}
+
+impl<'a, DB: Backend> Audited<'a, DB> {
+    /// Begin a change made by `by`.
+    pub(crate) async fn begin(store: &SqlStore<DB>, by: &'a Actor) -> Result<Self, StoreError> {
+        let tx = store.writer().begin().await?;
+        Ok(Audited { tx, by })
+    }
+
+    /// Run a statement that adds a row; a row that collides with one already there is a
+    /// [`StoreError::Conflict`] with `conflict` (see [`conflict_on_unique`]).
+    pub(crate) async fn insert(
+        &mut self,
+        statement: Sql<'_, DB>,
+        conflict: impl FnOnce() -> String + Send,
+    ) -> Result<(), StoreError> {
+        statement
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| conflict_on_unique(e, conflict))?;
+        Ok(())
+    }
+
+    /// [`insert`](Self::insert) for a statement that returns the row it added.
+    pub(crate) async fn insert_returning<T: Record>(
+        &mut self,
+        statement: Sql<'_, DB>,
+        conflict: impl FnOnce() -> String + Send,
+    ) -> Result<T, StoreError> {
+        statement
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(|e| conflict_on_unique(e, conflict))
+    }
+
+    /// Write the audit `entries` of the change and commit it; `value` is the change's answer.
+    pub(crate) async fn commit<T: Send>(
+        mut self,
+        entries: &[NewAudit],
+        value: T,
+    ) -> Result<T, StoreError> {
+        for entry in entries {
+            audit_in::<DB>(&mut self.tx, entry, self.by).await?;
+        }
+        self.tx.commit().await?;
+        Ok(value)
+    }
+}
+
+impl<DB: Backend> Deref for Audited<'_, DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: Backend> DerefMut for Audited<'_, DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
 
 /// Append an entry inside an open transaction; its id.
 pub(crate) async fn audit_in<DB: Backend>(

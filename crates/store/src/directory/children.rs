@@ -3,20 +3,24 @@
 
 use crate::StoreError;
 use crate::backend::Backend;
-use crate::directory::audit::audit_in;
+use crate::directory::audit::Audited;
 use crate::directory::{
-    Actor, AllocationRecord, ChildRecord, NewAudit, NewReferral, ReferralRecord, conflict_on_unique,
+    Actor, AllocationRecord, ChildRecord, NewAudit, NewReferral, ReferralRecord,
 };
 use crate::sql_store::SqlStore;
 
-const CHILD_SELECT: &str = "SELECT c.child_id, c.display_name, c.team_id, \
-     a.worker_id AS case_holder, c.created_at_ms FROM children c \
+/// A child's columns, with the case holder from their current allocation...
+pub(super) const CHILD_COLUMNS: &str =
+    "c.child_id, c.display_name, c.team_id, a.worker_id AS case_holder, c.created_at_ms";
+
+/// ...which this join finds.
+pub(super) const CHILDREN: &str = "children c \
      LEFT JOIN allocations a ON a.child_id = c.child_id AND a.ended_at_ms IS NULL";
 
-const ALLOCATION_COLUMNS: &str =
+pub(super) const ALLOCATION_COLUMNS: &str =
     "allocation_id, child_id, worker_id, started_at_ms, allocated_by, ended_at_ms, ended_by";
 
-const REFERRAL_COLUMNS: &str = "referral_id, child_id, youth_worker_id, referred_by, \
+pub(super) const REFERRAL_COLUMNS: &str = "referral_id, child_id, youth_worker_id, referred_by, \
      starts_on, planned_end, created_at_ms, ended_at_ms, ended_by";
 
 /// Who made a change when no person did (a server task).
@@ -27,46 +31,23 @@ pub(super) async fn create<DB: Backend>(
     child: &ChildRecord,
     by: &Actor,
 ) -> Result<(), StoreError> {
-    let mut tx = store.writer().begin().await?;
-    DB::sql(
+    let mut tx = Audited::begin(store, by).await?;
+    let insert = DB::sql(
         "INSERT INTO children (child_id, display_name, team_id, created_at_ms)
          VALUES ($1, $2, $3, $4)",
     )
     .bind(&child.child_id)
     .bind(&child.display_name)
     .bind(&child.team_id)
-    .bind(child.created_at_ms)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| conflict_on_unique(e, || format!("child {:?} already exists", child.child_id)))?;
+    .bind(child.created_at_ms);
+    tx.insert(insert, || {
+        format!("child {:?} already exists", child.child_id)
+    })
+    .await?;
     let entry = NewAudit::new("create_child")
         .child(&child.child_id)
         .details(serde_json::json!({ "team_id": child.team_id }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-pub(super) async fn get<DB: Backend>(
-    store: &SqlStore<DB>,
-    child_id: &str,
-) -> Result<Option<ChildRecord>, StoreError> {
-    Ok(DB::sql(format!("{CHILD_SELECT} WHERE c.child_id = $1"))
-        .bind(child_id)
-        .fetch_optional(store.reader())
-        .await?)
-}
-
-pub(super) async fn list<DB: Backend>(
-    store: &SqlStore<DB>,
-    team_id: Option<&str>,
-) -> Result<Vec<ChildRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "{CHILD_SELECT} WHERE $1 IS NULL OR c.team_id = $1 ORDER BY c.child_id"
-    ))
-    .bind(team_id)
-    .fetch_all(store.reader())
-    .await?)
+    tx.commit(&[entry], ()).await
 }
 
 /// End the child's current allocation, if any; the allocation ended.
@@ -92,40 +73,36 @@ pub(super) async fn allocate<DB: Backend>(
     worker_id: &str,
     by: &Actor,
 ) -> Result<AllocationRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
+    let mut tx = Audited::begin(store, by).await?;
     let ended = end_current::<DB>(&mut tx, child_id, by).await?;
     if ended.as_ref().is_some_and(|a| a.worker_id == worker_id) {
         return Err(StoreError::Conflict(format!(
             "child {child_id} is already allocated to {worker_id}"
         )));
     }
-    let allocation: AllocationRecord = DB::sql(format!(
+    let insert = DB::sql(format!(
         "INSERT INTO allocations (child_id, worker_id, started_at_ms, allocated_by)
          VALUES ($1, $2, $3, $4) RETURNING {ALLOCATION_COLUMNS}"
     ))
     .bind(child_id)
     .bind(worker_id)
     .bind(by.at_ms)
-    .bind(by.user_id.as_deref().unwrap_or(SERVER))
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| {
-        conflict_on_unique(e, || {
+    .bind(by.user_id.as_deref().unwrap_or(SERVER));
+    let allocation: AllocationRecord = tx
+        .insert_returning(insert, || {
             format!(
                 "another allocation of child {child_id} was made at the same time; look again \
                  and retry"
             )
         })
-    })?;
+        .await?;
     let entry = NewAudit::new("allocate")
         .child(child_id)
         .details(serde_json::json!({
             "worker_id": worker_id,
             "previous_worker_id": ended.as_ref().map(|a| a.worker_id.clone()),
         }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(allocation)
+    tx.commit(&[entry], allocation).await
 }
 
 pub(super) async fn end_allocation<DB: Backend>(
@@ -133,7 +110,7 @@ pub(super) async fn end_allocation<DB: Backend>(
     child_id: &str,
     by: &Actor,
 ) -> Result<AllocationRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
+    let mut tx = Audited::begin(store, by).await?;
     let ended = end_current::<DB>(&mut tx, child_id, by)
         .await?
         .ok_or_else(|| StoreError::NotFound {
@@ -142,21 +119,7 @@ pub(super) async fn end_allocation<DB: Backend>(
     let entry = NewAudit::new("end_allocation")
         .child(child_id)
         .details(serde_json::json!({ "worker_id": ended.worker_id }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(ended)
-}
-
-pub(super) async fn allocation_history<DB: Backend>(
-    store: &SqlStore<DB>,
-    child_id: &str,
-) -> Result<Vec<AllocationRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "SELECT {ALLOCATION_COLUMNS} FROM allocations WHERE child_id = $1 ORDER BY allocation_id"
-    ))
-    .bind(child_id)
-    .fetch_all(store.reader())
-    .await?)
+    tx.commit(&[entry], ended).await
 }
 
 pub(super) async fn refer<DB: Backend>(
@@ -164,8 +127,8 @@ pub(super) async fn refer<DB: Backend>(
     referral: &NewReferral,
     by: &Actor,
 ) -> Result<ReferralRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
-    let record: ReferralRecord = DB::sql(format!(
+    let mut tx = Audited::begin(store, by).await?;
+    let insert = DB::sql(format!(
         "INSERT INTO referrals
              (child_id, youth_worker_id, referred_by, starts_on, planned_end, created_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING {REFERRAL_COLUMNS}"
@@ -175,10 +138,10 @@ pub(super) async fn refer<DB: Backend>(
     .bind(by.user_id.as_deref().unwrap_or(SERVER))
     .bind(&referral.starts_on)
     .bind(&referral.planned_end)
-    .bind(by.at_ms)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| conflict_on_unique(e, || "the referral could not be stored".to_owned()))?;
+    .bind(by.at_ms);
+    let record: ReferralRecord = tx
+        .insert_returning(insert, || "the referral could not be stored".to_owned())
+        .await?;
     let entry = NewAudit::new("refer")
         .child(&referral.child_id)
         .details(serde_json::json!({
@@ -187,9 +150,7 @@ pub(super) async fn refer<DB: Backend>(
             "starts_on": referral.starts_on,
             "planned_end": referral.planned_end,
         }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(record)
+    tx.commit(&[entry], record).await
 }
 
 pub(super) async fn end_referral<DB: Backend>(
@@ -197,7 +158,7 @@ pub(super) async fn end_referral<DB: Backend>(
     referral_id: i64,
     by: &Actor,
 ) -> Result<ReferralRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
+    let mut tx = Audited::begin(store, by).await?;
     let record: Option<ReferralRecord> = DB::sql(format!(
         "UPDATE referrals SET ended_at_ms = $2, ended_by = $3
          WHERE referral_id = $1 AND ended_at_ms IS NULL RETURNING {REFERRAL_COLUMNS}"
@@ -216,35 +177,5 @@ pub(super) async fn end_referral<DB: Backend>(
             "referral_id": referral_id,
             "youth_worker_id": record.youth_worker_id,
         }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(record)
-}
-
-pub(super) async fn get_referral<DB: Backend>(
-    store: &SqlStore<DB>,
-    referral_id: i64,
-) -> Result<Option<ReferralRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referral_id = $1"
-    ))
-    .bind(referral_id)
-    .fetch_optional(store.reader())
-    .await?)
-}
-
-pub(super) async fn list_referrals<DB: Backend>(
-    store: &SqlStore<DB>,
-    child_id: Option<&str>,
-    youth_worker_id: Option<&str>,
-) -> Result<Vec<ReferralRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "SELECT {REFERRAL_COLUMNS} FROM referrals
-         WHERE ($1 IS NULL OR child_id = $1) AND ($2 IS NULL OR youth_worker_id = $2)
-         ORDER BY referral_id"
-    ))
-    .bind(child_id)
-    .bind(youth_worker_id)
-    .fetch_all(store.reader())
-    .await?)
+    tx.commit(&[entry], record).await
 }

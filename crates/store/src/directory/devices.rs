@@ -2,7 +2,7 @@
 
 use crate::StoreError;
 use crate::backend::Backend;
-use crate::directory::audit::audit_in;
+use crate::directory::audit::{Audited, audit_in};
 use crate::directory::{
     Actor, DeviceRecord, NewAudit, NewDevice, RefreshOutcome, RefreshRotation, conflict_on_unique,
 };
@@ -20,7 +20,10 @@ const PENDING_REVIEW: &str = "(SELECT COUNT(*) FROM quarantine q WHERE q.device_
         AND r.status = 'open')";
 
 /// Select devices matching `condition`, with or without counting what they left for review.
-fn select_devices<'q, DB: Backend>(counted: bool, condition: &str) -> crate::backend::Sql<'q, DB> {
+pub(super) fn select_devices<'q, DB: Backend>(
+    counted: bool,
+    condition: &str,
+) -> crate::backend::Sql<'q, DB> {
     let pending = if counted {
         PENDING_REVIEW
     } else {
@@ -99,31 +102,6 @@ pub(super) async fn register<DB: Backend>(
     Ok(record)
 }
 
-/// The device found by `condition` on `value` (`$1`), without counting.
-pub(super) async fn find<DB: Backend>(
-    store: &SqlStore<DB>,
-    condition: &str,
-    value: &str,
-) -> Result<Option<DeviceRecord>, StoreError> {
-    Ok(select_devices::<DB>(false, condition)
-        .bind(value)
-        .fetch_optional(store.reader())
-        .await?)
-}
-
-pub(super) async fn list<DB: Backend>(
-    store: &SqlStore<DB>,
-    user_id: Option<&str>,
-) -> Result<Vec<DeviceRecord>, StoreError> {
-    Ok(select_devices::<DB>(
-        true,
-        "$1 IS NULL OR d.user_id = $1 ORDER BY d.user_id, d.registered_at_ms",
-    )
-    .bind(user_id)
-    .fetch_all(store.reader())
-    .await?)
-}
-
 /// Stop every unused refresh token of a device.
 async fn retire_tokens<DB: Backend>(
     conn: &mut DB::Connection,
@@ -158,7 +136,7 @@ pub(super) async fn revoke<DB: Backend>(
     device_id: &str,
     by: &Actor,
 ) -> Result<DeviceRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
+    let mut tx = Audited::begin(store, by).await?;
     let done = DB::sql(
         "UPDATE devices SET revoked_at_ms = COALESCE(revoked_at_ms, $2),
              revoked_by = COALESCE(revoked_by, $3), session_id = NULL
@@ -181,9 +159,7 @@ pub(super) async fn revoke<DB: Backend>(
     let entry = NewAudit::new("revoke_device").details(serde_json::json!({
         "device_id": device_id, "device_user_id": record.user_id,
     }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(record)
+    tx.commit(&[entry], record).await
 }
 
 pub(super) async fn record_sync<DB: Backend>(
@@ -192,17 +168,13 @@ pub(super) async fn record_sync<DB: Backend>(
     entries: &[NewAudit],
     by: &Actor,
 ) -> Result<(), StoreError> {
-    let mut tx = store.writer().begin().await?;
+    let mut tx = Audited::begin(store, by).await?;
     DB::sql("UPDATE devices SET last_sync_ms = $2 WHERE device_id = $1")
         .bind(device_id)
         .bind(by.at_ms)
         .execute(&mut *tx)
         .await?;
-    for entry in entries {
-        audit_in::<DB>(&mut tx, entry, by).await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    tx.commit(entries, ()).await
 }
 
 /// A refresh token as stored.

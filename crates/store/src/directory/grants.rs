@@ -2,8 +2,8 @@
 
 use crate::StoreError;
 use crate::backend::Backend;
-use crate::directory::audit::audit_in;
-use crate::directory::{Actor, GrantFilter, GrantRecord, NewAudit, conflict_on_unique};
+use crate::directory::audit::Audited;
+use crate::directory::{Actor, GrantFilter, GrantRecord, NewAudit};
 use crate::sql_store::SqlStore;
 
 /// A grant to record.
@@ -19,8 +19,8 @@ pub(super) async fn create<DB: Backend>(
     grant: NewGrant<'_>,
     by: &Actor,
 ) -> Result<GrantRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
-    let record: GrantRecord = DB::sql(
+    let mut tx = Audited::begin(store, by).await?;
+    let insert = DB::sql(
         "INSERT INTO access_grants (user_id, child_id, reason, granted_at_ms, expires_at_ms)
          VALUES ($1, $2, $3, $4, $5)
          RETURNING grant_id, user_id, child_id, reason, granted_at_ms, expires_at_ms",
@@ -29,10 +29,10 @@ pub(super) async fn create<DB: Backend>(
     .bind(grant.child_id)
     .bind(grant.reason)
     .bind(by.at_ms)
-    .bind(grant.expires_at_ms)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| conflict_on_unique(e, || "the access could not be recorded".to_owned()))?;
+    .bind(grant.expires_at_ms);
+    let record: GrantRecord = tx
+        .insert_returning(insert, || "the access could not be recorded".to_owned())
+        .await?;
     let entry = NewAudit::new("access_outside_allocation")
         .child(grant.child_id)
         .details(serde_json::json!({
@@ -40,9 +40,7 @@ pub(super) async fn create<DB: Backend>(
             "reason": grant.reason,
             "expires_at_ms": grant.expires_at_ms,
         }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(record)
+    tx.commit(&[entry], record).await
 }
 
 pub(super) async fn list<DB: Backend>(

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 
 use crate::StoreError;
-use crate::backend::Backend;
+use crate::backend::{Backend, Record, Sql};
 use crate::sql_store::SqlStore;
 
 pub(crate) mod audit;
@@ -200,6 +200,26 @@ pub(crate) fn conflict_on_unique(e: sqlx::Error, message: impl FnOnce() -> Strin
     }
 }
 
+/// `SELECT columns FROM from rest`: a read of the directory.
+fn select<'q, DB: Backend>(columns: &str, from: &str, rest: &str) -> Sql<'q, DB> {
+    DB::sql(format!("SELECT {columns} FROM {from} {rest}"))
+}
+
+impl<DB: Backend> SqlStore<DB> {
+    /// The first row `statement` selects, read on the reader.
+    async fn read_optional<T: Record>(
+        &self,
+        statement: Sql<'_, DB>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(statement.fetch_optional(self.reader()).await?)
+    }
+
+    /// Every row `statement` selects, read on the reader.
+    async fn read_all<T: Record>(&self, statement: Sql<'_, DB>) -> Result<Vec<T>, StoreError> {
+        Ok(statement.fetch_all(self.reader()).await?)
+    }
+}
+
 #[async_trait]
 impl<DB: Backend> Directory for SqlStore<DB> {
     async fn create_team(&self, team: &TeamRecord, by: &Actor) -> Result<(), StoreError> {
@@ -223,11 +243,13 @@ impl<DB: Backend> Directory for SqlStore<DB> {
     }
 
     async fn get_team(&self, team_id: &str) -> Result<Option<TeamRecord>, StoreError> {
-        teams::get(self, team_id).await
+        self.read_optional(select(teams::TEAM_COLUMNS, "teams", "WHERE team_id = $1").bind(team_id))
+            .await
     }
 
     async fn list_teams(&self) -> Result<Vec<TeamRecord>, StoreError> {
-        teams::list(self).await
+        self.read_all(select(teams::TEAM_COLUMNS, "teams", "ORDER BY team_id"))
+            .await
     }
 
     async fn create_user(&self, user: &UserRecord, by: &Actor) -> Result<(), StoreError> {
@@ -244,19 +266,35 @@ impl<DB: Backend> Directory for SqlStore<DB> {
     }
 
     async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
-        people::find(self, "user_id = $1", user_id).await
+        self.read_optional(
+            select(people::USER_COLUMNS, "users", "WHERE user_id = $1").bind(user_id),
+        )
+        .await
     }
 
     async fn get_user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        people::find(self, "lower(username) = lower($1)", username).await
+        let by_name = select(
+            people::USER_COLUMNS,
+            "users",
+            "WHERE lower(username) = lower($1)",
+        );
+        self.read_optional(by_name.bind(username)).await
     }
 
     async fn get_user_by_subject(&self, subject: &str) -> Result<Option<UserRecord>, StoreError> {
-        people::find(self, "external_subject = $1", subject).await
+        self.read_optional(
+            select(people::USER_COLUMNS, "users", "WHERE external_subject = $1").bind(subject),
+        )
+        .await
     }
 
     async fn list_users(&self, team_id: Option<&str>) -> Result<Vec<UserRecord>, StoreError> {
-        people::list(self, team_id).await
+        let in_team = select(
+            people::USER_COLUMNS,
+            "users",
+            "WHERE $1 IS NULL OR team_id = $1 ORDER BY user_id",
+        );
+        self.read_all(in_team.bind(team_id)).await
     }
 
     async fn count_admins(&self) -> Result<i64, StoreError> {
@@ -268,11 +306,24 @@ impl<DB: Backend> Directory for SqlStore<DB> {
     }
 
     async fn get_child(&self, child_id: &str) -> Result<Option<ChildRecord>, StoreError> {
-        children::get(self, child_id).await
+        self.read_optional(
+            select(
+                children::CHILD_COLUMNS,
+                children::CHILDREN,
+                "WHERE c.child_id = $1",
+            )
+            .bind(child_id),
+        )
+        .await
     }
 
     async fn list_children(&self, team_id: Option<&str>) -> Result<Vec<ChildRecord>, StoreError> {
-        children::list(self, team_id).await
+        let in_team = select(
+            children::CHILD_COLUMNS,
+            children::CHILDREN,
+            "WHERE $1 IS NULL OR c.team_id = $1 ORDER BY c.child_id",
+        );
+        self.read_all(in_team.bind(team_id)).await
     }
 
     async fn allocate(
@@ -296,7 +347,12 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         &self,
         child_id: &str,
     ) -> Result<Vec<AllocationRecord>, StoreError> {
-        children::allocation_history(self, child_id).await
+        let of_child = select(
+            children::ALLOCATION_COLUMNS,
+            "allocations",
+            "WHERE child_id = $1 ORDER BY allocation_id",
+        );
+        self.read_all(of_child.bind(child_id)).await
     }
 
     async fn create_referral(
@@ -316,7 +372,12 @@ impl<DB: Backend> Directory for SqlStore<DB> {
     }
 
     async fn get_referral(&self, referral_id: i64) -> Result<Option<ReferralRecord>, StoreError> {
-        children::get_referral(self, referral_id).await
+        let by_id = select(
+            children::REFERRAL_COLUMNS,
+            "referrals",
+            "WHERE referral_id = $1",
+        );
+        self.read_optional(by_id.bind(referral_id)).await
     }
 
     async fn list_referrals(
@@ -324,7 +385,14 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         child_id: Option<&str>,
         youth_worker_id: Option<&str>,
     ) -> Result<Vec<ReferralRecord>, StoreError> {
-        children::list_referrals(self, child_id, youth_worker_id).await
+        let matching = select(
+            children::REFERRAL_COLUMNS,
+            "referrals",
+            "WHERE ($1 IS NULL OR child_id = $1) AND ($2 IS NULL OR youth_worker_id = $2)
+             ORDER BY referral_id",
+        );
+        self.read_all(matching.bind(child_id).bind(youth_worker_id))
+            .await
     }
 
     async fn register_device(
@@ -336,15 +404,21 @@ impl<DB: Backend> Directory for SqlStore<DB> {
     }
 
     async fn get_device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StoreError> {
-        devices::find(self, "d.device_id = $1", device_id).await
+        self.read_optional(devices::select_devices(false, "d.device_id = $1").bind(device_id))
+            .await
     }
 
     async fn device_by_actor(&self, actor_id: &str) -> Result<Option<DeviceRecord>, StoreError> {
-        devices::find(self, "d.actor_id = $1", actor_id).await
+        self.read_optional(devices::select_devices(false, "d.actor_id = $1").bind(actor_id))
+            .await
     }
 
     async fn list_devices(&self, user_id: Option<&str>) -> Result<Vec<DeviceRecord>, StoreError> {
-        devices::list(self, user_id).await
+        let of_user = devices::select_devices(
+            true,
+            "$1 IS NULL OR d.user_id = $1 ORDER BY d.user_id, d.registered_at_ms",
+        );
+        self.read_all(of_user.bind(user_id)).await
     }
 
     async fn revoke_device(&self, device_id: &str, by: &Actor) -> Result<DeviceRecord, StoreError> {

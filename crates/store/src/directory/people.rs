@@ -2,11 +2,11 @@
 
 use crate::StoreError;
 use crate::backend::Backend;
-use crate::directory::audit::audit_in;
+use crate::directory::audit::Audited;
 use crate::directory::{Actor, NewAudit, UserRecord, UserUpdate, conflict_on_unique};
 use crate::sql_store::SqlStore;
 
-const USER_COLUMNS: &str = "user_id, username, display_name, role, team_id, \
+pub(super) const USER_COLUMNS: &str = "user_id, username, display_name, role, team_id, \
      password_hash, external_subject, active, created_at_ms";
 
 pub(super) async fn create<DB: Backend>(
@@ -14,8 +14,8 @@ pub(super) async fn create<DB: Backend>(
     user: &UserRecord,
     by: &Actor,
 ) -> Result<(), StoreError> {
-    let mut tx = store.writer().begin().await?;
-    DB::sql(format!(
+    let mut tx = Audited::begin(store, by).await?;
+    let insert = DB::sql(format!(
         "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
     .bind(&user.user_id)
@@ -26,25 +26,20 @@ pub(super) async fn create<DB: Backend>(
     .bind(&user.password_hash)
     .bind(&user.external_subject)
     .bind(user.active)
-    .bind(user.created_at_ms)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| {
-        conflict_on_unique(e, || {
-            format!(
-                "a person with id {:?}, username {:?} (usernames are compared without regard \
-                 to case) or that identity-provider subject already exists",
-                user.user_id, user.username
-            )
-        })
-    })?;
+    .bind(user.created_at_ms);
+    tx.insert(insert, || {
+        format!(
+            "a person with id {:?}, username {:?} (usernames are compared without regard to \
+             case) or that identity-provider subject already exists",
+            user.user_id, user.username
+        )
+    })
+    .await?;
     let entry = NewAudit::new("create_user").details(serde_json::json!({
         "user_id": user.user_id, "username": user.username, "role": user.role,
         "team_id": user.team_id,
     }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(())
+    tx.commit(&[entry], ()).await
 }
 
 pub(super) async fn update<DB: Backend>(
@@ -53,7 +48,7 @@ pub(super) async fn update<DB: Backend>(
     update: &UserUpdate,
     by: &Actor,
 ) -> Result<UserRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
+    let mut tx = Audited::begin(store, by).await?;
     let user: Option<UserRecord> = DB::sql(format!(
         "UPDATE users SET display_name = COALESCE($2, display_name),
              role = COALESCE($3, role),
@@ -92,9 +87,7 @@ pub(super) async fn update<DB: Backend>(
             .execute(&mut *tx)
             .await?;
     }
-    audit_in::<DB>(&mut tx, &update_audit(user_id, update), by).await?;
-    tx.commit().await?;
-    Ok(user)
+    tx.commit(&[update_audit(user_id, update)], user).await
 }
 
 /// The audit entry for a change to a person (never the password hash itself).
@@ -108,32 +101,6 @@ fn update_audit(user_id: &str, update: &UserUpdate) -> NewAudit {
         "password_changed": update.password_hash.is_some(),
         "external_subject": update.external_subject,
     }))
-}
-
-/// The person found by `condition` on `value` (`$1`).
-pub(super) async fn find<DB: Backend>(
-    store: &SqlStore<DB>,
-    condition: &str,
-    value: &str,
-) -> Result<Option<UserRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE {condition}"
-    ))
-    .bind(value)
-    .fetch_optional(store.reader())
-    .await?)
-}
-
-pub(super) async fn list<DB: Backend>(
-    store: &SqlStore<DB>,
-    team_id: Option<&str>,
-) -> Result<Vec<UserRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE $1 IS NULL OR team_id = $1 ORDER BY user_id"
-    ))
-    .bind(team_id)
-    .fetch_all(store.reader())
-    .await?)
 }
 
 pub(super) async fn count_admins<DB: Backend>(store: &SqlStore<DB>) -> Result<i64, StoreError> {

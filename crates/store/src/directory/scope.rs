@@ -5,7 +5,7 @@ use fieldnotes_vocab::Role;
 
 use crate::StoreError;
 use crate::backend::Backend;
-use crate::directory::{ScopeFacts, UserRecord};
+use crate::directory::{Directory, ScopeFacts, UserRecord};
 use crate::sql_store::SqlStore;
 
 /// When the facts are read: now, today's UTC date, and where the grace period for ended
@@ -38,7 +38,7 @@ pub(super) async fn facts<DB: Backend>(
     at: FactsAt<'_>,
 ) -> Result<ScopeFacts, StoreError> {
     let team = match &user.team_id {
-        Some(team_id) => super::teams::get(store, team_id).await?,
+        Some(team_id) => store.get_team(team_id).await?,
         None => None,
     };
     let mut facts = ScopeFacts {

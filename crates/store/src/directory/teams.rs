@@ -2,35 +2,33 @@
 
 use crate::StoreError;
 use crate::backend::Backend;
-use crate::directory::audit::audit_in;
-use crate::directory::{Actor, NewAudit, TeamRecord, conflict_on_unique};
+use crate::directory::audit::Audited;
+use crate::directory::{Actor, NewAudit, TeamRecord};
 use crate::sql_store::SqlStore;
 
-const TEAM_COLUMNS: &str = "team_id, name, pod_read_access, plan_point_limit, created_at_ms";
+pub(super) const TEAM_COLUMNS: &str =
+    "team_id, name, pod_read_access, plan_point_limit, created_at_ms";
 
 pub(super) async fn create<DB: Backend>(
     store: &SqlStore<DB>,
     team: &TeamRecord,
     by: &Actor,
 ) -> Result<(), StoreError> {
-    let mut tx = store.writer().begin().await?;
-    DB::sql(format!(
+    let mut tx = Audited::begin(store, by).await?;
+    let insert = DB::sql(format!(
         "INSERT INTO teams ({TEAM_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
     ))
     .bind(&team.team_id)
     .bind(&team.name)
     .bind(team.pod_read_access)
     .bind(team.plan_point_limit)
-    .bind(team.created_at_ms)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| conflict_on_unique(e, || format!("team {:?} already exists", team.team_id)))?;
+    .bind(team.created_at_ms);
+    tx.insert(insert, || format!("team {:?} already exists", team.team_id))
+        .await?;
     let entry = NewAudit::new("create_team").details(serde_json::json!({
         "team_id": team.team_id, "name": team.name, "pod_read_access": team.pod_read_access,
     }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(())
+    tx.commit(&[entry], ()).await
 }
 
 /// Changes to a team; `None` leaves a field as it is.
@@ -46,7 +44,7 @@ pub(super) async fn update<DB: Backend>(
     update: TeamUpdate<'_>,
     by: &Actor,
 ) -> Result<TeamRecord, StoreError> {
-    let mut tx = store.writer().begin().await?;
+    let mut tx = Audited::begin(store, by).await?;
     let team: Option<TeamRecord> = DB::sql(format!(
         "UPDATE teams SET name = COALESCE($2, name),
              pod_read_access = COALESCE($3, pod_read_access),
@@ -66,27 +64,5 @@ pub(super) async fn update<DB: Backend>(
         "team_id": team_id, "name": update.name, "pod_read_access": update.pod_read_access,
         "plan_point_limit": update.plan_point_limit,
     }));
-    audit_in::<DB>(&mut tx, &entry, by).await?;
-    tx.commit().await?;
-    Ok(team)
-}
-
-pub(super) async fn get<DB: Backend>(
-    store: &SqlStore<DB>,
-    team_id: &str,
-) -> Result<Option<TeamRecord>, StoreError> {
-    Ok(DB::sql(format!(
-        "SELECT {TEAM_COLUMNS} FROM teams WHERE team_id = $1"
-    ))
-    .bind(team_id)
-    .fetch_optional(store.reader())
-    .await?)
-}
-
-pub(super) async fn list<DB: Backend>(store: &SqlStore<DB>) -> Result<Vec<TeamRecord>, StoreError> {
-    Ok(
-        DB::sql(format!("SELECT {TEAM_COLUMNS} FROM teams ORDER BY team_id"))
-            .fetch_all(store.reader())
-            .await?,
-    )
+    tx.commit(&[entry], team).await
 }

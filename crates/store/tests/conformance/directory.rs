@@ -1,10 +1,10 @@
 //! People, structure and access: the same behaviour on both backends.
 
-use fieldnotes_store::StoreError;
 use fieldnotes_store::directory::{
     Actor, AuditFilter, ChildRecord, GrantFilter, NewDevice, NewReferral, RefreshOutcome,
     RefreshRotation, TeamRecord, UserRecord, UserUpdate,
 };
+use fieldnotes_store::{Store, StoreError};
 
 use super::Db;
 
@@ -13,6 +13,20 @@ fn by(user: &str, at_ms: i64) -> Actor {
         user_id: Some(user.to_owned()),
         device_id: Some("admin-laptop".to_owned()),
         at_ms,
+    }
+}
+
+fn new_referral(
+    child: &str,
+    youth_worker: &str,
+    starts_on: &str,
+    planned_end: &str,
+) -> NewReferral {
+    NewReferral {
+        child_id: child.into(),
+        youth_worker_id: youth_worker.into(),
+        starts_on: starts_on.into(),
+        planned_end: planned_end.into(),
     }
 }
 
@@ -146,24 +160,14 @@ pub async fn scope_facts_follow_allocations_referrals_and_grants(db: Db) {
     s.allocate("c-1", "sw-a", &by("mgr", 10)).await.unwrap();
     let referral = s
         .create_referral(
-            &NewReferral {
-                child_id: "c-1".into(),
-                youth_worker_id: "yw".into(),
-                starts_on: "2026-01-01".into(),
-                planned_end: "2026-03-01".into(),
-            },
+            &new_referral("c-1", "yw", "2026-01-01", "2026-03-01"),
             &by("sw-a", 11),
         )
         .await
         .unwrap();
     // A referral that has not started yet gives nothing.
     s.create_referral(
-        &NewReferral {
-            child_id: "c-2".into(),
-            youth_worker_id: "yw".into(),
-            starts_on: "2027-06-01".into(),
-            planned_end: "2027-07-01".into(),
-        },
+        &new_referral("c-2", "yw", "2027-06-01", "2027-07-01"),
         &by("sw-a", 11),
     )
     .await
@@ -250,15 +254,22 @@ fn device(id: &str, user: &str, actor: &str) -> NewDevice {
     }
 }
 
-pub async fn refresh_tokens_work_once_and_reuse_ends_the_session(db: Db) {
-    seed(&db).await;
+/// Seed the directory and sign sw-a in on device d-1 (actor aa01, registered at 5): session
+/// sess-1, whose first refresh token h1 is issued at 10 and expires at `expires_at_ms`.
+async fn signed_in_on_d1(db: &Db, expires_at_ms: i64) {
+    seed(db).await;
     let s = &*db.store;
     s.register_device(&device("d-1", "sw-a", "aa01"), 5)
         .await
         .unwrap();
-    s.start_session("d-1", "sess-1", "h1", 10, 1_000)
+    s.start_session("d-1", "sess-1", "h1", 10, expires_at_ms)
         .await
         .unwrap();
+}
+
+pub async fn refresh_tokens_work_once_and_reuse_ends_the_session(db: Db) {
+    signed_in_on_d1(&db, 1_000).await;
+    let s = &*db.store;
 
     let first = s.rotate_refresh("h1", "h2", 20, 2_000).await.unwrap();
     assert!(
@@ -304,46 +315,39 @@ pub async fn refresh_tokens_work_once_and_reuse_ends_the_session(db: Db) {
     assert!(audit.iter().any(|a| a.action == "refresh_token_reused"));
 }
 
-fn rotation<'a>(
-    token: &'a str,
-    next: &'a str,
-    device: Option<&'a str>,
+/// Trade `token` for `next` from `device` at `at_ms`, with a 60 ms grace window for retries.
+async fn rotate_retryable(
+    s: &dyn Store,
+    token: &str,
+    next: &str,
+    device: Option<&str>,
     at_ms: i64,
-) -> RefreshRotation<'a> {
-    RefreshRotation {
+) -> RefreshOutcome {
+    let rotation = RefreshRotation {
         token_hash: token,
         new_hash: next,
         device_id: device,
         at_ms,
         new_expires_at_ms: at_ms + 10_000,
         grace_ms: 60,
-    }
+    };
+    s.rotate_refresh_retryable(&rotation).await.unwrap()
 }
 
 /// A used token presented again by its own device within the grace window gets its unused
 /// successor back; at the window's end, from another device, or once the successor is used,
 /// it ends the session.
 pub async fn a_refresh_retried_within_the_grace_window_gets_its_successor(db: Db) {
-    seed(&db).await;
+    signed_in_on_d1(&db, 100_000).await;
     let s = &*db.store;
-    s.register_device(&device("d-1", "sw-a", "aa01"), 5)
-        .await
-        .unwrap();
-    s.start_session("d-1", "sess-1", "h1", 10, 100_000)
-        .await
-        .unwrap();
     let d1 = Some("d-1");
     assert!(matches!(
-        s.rotate_refresh_retryable(&rotation("h1", "h2", d1, 100))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "h1", "h2", d1, 100).await,
         RefreshOutcome::Rotated { .. }
     ));
     // The answer was lost; the device asks again 59 ms later.
     assert!(matches!(
-        s.rotate_refresh_retryable(&rotation("h1", "h2", d1, 159))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "h1", "h2", d1, 159).await,
         RefreshOutcome::Replayed {
             expires_at_ms: 10_100,
             ..
@@ -351,15 +355,11 @@ pub async fn a_refresh_retried_within_the_grace_window_gets_its_successor(db: Db
     ));
     // The successor works, once; then the old token is no longer a retry.
     assert!(matches!(
-        s.rotate_refresh_retryable(&rotation("h2", "h3", d1, 160))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "h2", "h3", d1, 160).await,
         RefreshOutcome::Rotated { .. }
     ));
     assert!(matches!(
-        s.rotate_refresh_retryable(&rotation("h1", "h2", d1, 161))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "h1", "h2", d1, 161).await,
         RefreshOutcome::Reused { .. }
     ));
 
@@ -367,13 +367,9 @@ pub async fn a_refresh_retried_within_the_grace_window_gets_its_successor(db: Db
     s.start_session("d-1", "sess-2", "k1", 200, 100_000)
         .await
         .unwrap();
-    s.rotate_refresh_retryable(&rotation("k1", "k2", d1, 300))
-        .await
-        .unwrap();
+    rotate_retryable(s, "k1", "k2", d1, 300).await;
     assert!(matches!(
-        s.rotate_refresh_retryable(&rotation("k1", "k2", d1, 360))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "k1", "k2", d1, 360).await,
         RefreshOutcome::Reused { .. }
     ));
     assert_eq!(s.get_device("d-1").await.unwrap().unwrap().session_id, None);
@@ -382,19 +378,13 @@ pub async fn a_refresh_retried_within_the_grace_window_gets_its_successor(db: Db
     s.start_session("d-1", "sess-3", "m1", 400, 100_000)
         .await
         .unwrap();
-    s.rotate_refresh_retryable(&rotation("m1", "m2", d1, 500))
-        .await
-        .unwrap();
+    rotate_retryable(s, "m1", "m2", d1, 500).await;
     assert!(matches!(
-        s.rotate_refresh_retryable(&rotation("m1", "m2", Some("d-2"), 501))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "m1", "m2", Some("d-2"), 501).await,
         RefreshOutcome::Reused { .. }
     ));
     assert_eq!(
-        s.rotate_refresh_retryable(&rotation("m2", "m3", d1, 502))
-            .await
-            .unwrap(),
+        rotate_retryable(s, "m2", "m3", d1, 502).await,
         RefreshOutcome::SessionEnded
     );
 }
@@ -443,14 +433,8 @@ pub async fn devices_keep_their_person_and_actor(db: Db) {
 }
 
 pub async fn revoked_devices_cannot_refresh(db: Db) {
-    seed(&db).await;
+    signed_in_on_d1(&db, 10_000).await;
     let s = &*db.store;
-    s.register_device(&device("d-1", "sw-a", "aa01"), 5)
-        .await
-        .unwrap();
-    s.start_session("d-1", "sess-1", "h1", 10, 10_000)
-        .await
-        .unwrap();
     let revoked = s.revoke_device("d-1", &by("root", 20)).await.unwrap();
     assert_eq!(revoked.revoked_at_ms, Some(20));
     assert!(matches!(

@@ -3,7 +3,7 @@
 
 use fieldnotes_store::{BackfillPosition, FeedPosition, PullPage, PullRequest, ScopeFilter, Store};
 
-use super::{Db, TestMerger, ctx, doc};
+use super::{Db, ctx, doc, push_ok};
 
 fn keys(k: &[&str]) -> ScopeFilter {
     ScopeFilter::Keys(k.iter().map(|s| (*s).to_owned()).collect())
@@ -30,6 +30,11 @@ async fn page(
     .unwrap()
 }
 
+/// A page of the feed alone (no backfill) for `dev-x`, with the scope `scope_keys`.
+async fn feed_page(s: &dyn Store, after: Option<FeedPosition>, scope_keys: &[&str]) -> PullPage {
+    page(s, "dev-x", after, 1 << 20, keys(scope_keys), &[], None).await
+}
+
 fn docs_of(page: &PullPage) -> Vec<String> {
     let mut ids: Vec<String> = page.changes.iter().map(|c| c.doc_id.clone()).collect();
     ids.dedup();
@@ -40,46 +45,27 @@ fn docs_of(page: &PullPage) -> Vec<String> {
 /// cursor still moves past bob's changes.
 pub async fn the_feed_sends_only_documents_in_scope(db: Db) {
     let s = &*db.store;
-    s.push(
+    push_ok(
+        s,
         &ctx("dev-a"),
         vec![
             doc("ann~1", &["a1"]),
             doc("bob~1", &["b1"]),
             doc("ann~2", &["a2"]),
         ],
-        &TestMerger,
     )
-    .await
-    .unwrap();
-    let p = page(s, "dev-x", None, 1 << 20, keys(&["child:ann"]), &[], None).await;
+    .await;
+    let p = feed_page(s, None, &["child:ann"]).await;
     assert_eq!(docs_of(&p), vec!["ann~1".to_owned(), "ann~2".to_owned()]);
     assert!(p.changes.iter().all(|c| c.scope_key == "child:ann"));
     assert!(!p.more);
-    let later = page(
-        s,
-        "dev-x",
-        Some(p.next),
-        1 << 20,
-        keys(&["child:ann"]),
-        &[],
-        None,
-    )
-    .await;
+    let later = feed_page(s, Some(p.next), &["child:ann"]).await;
     assert!(later.changes.is_empty(), "nothing is sent twice");
     // The cursor is past bob's change too: the feed from it holds nothing of bob's even for a
     // device that may see bob (that history comes by backfill instead).
-    let bob = page(
-        s,
-        "dev-x",
-        Some(p.next),
-        1 << 20,
-        keys(&["child:bob"]),
-        &[],
-        None,
-    )
-    .await;
+    let bob = feed_page(s, Some(p.next), &["child:bob"]).await;
     assert!(bob.changes.is_empty(), "{:?}", docs_of(&bob));
-    let from_start = page(s, "dev-x", None, 1 << 20, keys(&["child:bob"]), &[], None).await;
+    let from_start = feed_page(s, None, &["child:bob"]).await;
     assert_eq!(docs_of(&from_start), vec!["bob~1".to_owned()]);
 }
 
@@ -87,22 +73,12 @@ pub async fn the_feed_sends_only_documents_in_scope(db: Db) {
 /// next pull, and later changes come with the feed.
 pub async fn a_key_new_to_the_device_is_sent_in_full_whatever_the_cursor(db: Db) {
     let s = &*db.store;
-    s.push(
-        &ctx("dev-a"),
-        vec![doc("bob~1", &["b1", "b2"])],
-        &TestMerger,
-    )
-    .await
-    .unwrap();
-    s.push(&ctx("dev-a"), vec![doc("ann~1", &["a1"])], &TestMerger)
-        .await
-        .unwrap();
+    push_ok(s, &ctx("dev-a"), vec![doc("bob~1", &["b1", "b2"])]).await;
+    push_ok(s, &ctx("dev-a"), vec![doc("ann~1", &["a1"])]).await;
     // The device holds ann only; its cursor is past bob's changes.
-    let first = page(s, "dev-x", None, 1 << 20, keys(&["child:ann"]), &[], None).await;
+    let first = feed_page(s, None, &["child:ann"]).await;
     assert_eq!(docs_of(&first), vec!["ann~1".to_owned()]);
-    s.push(&ctx("dev-a"), vec![doc("bob~1", &["b3"])], &TestMerger)
-        .await
-        .unwrap();
+    push_ok(s, &ctx("dev-a"), vec![doc("bob~1", &["b3"])]).await;
 
     // Bob is allocated: backfill bob up to the cursor, then the feed brings b3.
     let both = keys(&["child:ann", "child:bob"]);
@@ -132,13 +108,9 @@ pub async fn backfill_pages_resume_without_repeats(db: Db) {
     let s = &*db.store;
     let changes: Vec<String> = (0..12).map(|i| format!("bob-change-{i:02}")).collect();
     for c in &changes {
-        s.push(&ctx("dev-a"), vec![doc("bob~1", &[c])], &TestMerger)
-            .await
-            .unwrap();
+        push_ok(s, &ctx("dev-a"), vec![doc("bob~1", &[c])]).await;
     }
-    let head = page(s, "dev-x", None, 1 << 20, keys(&[]), &[], None)
-        .await
-        .next;
+    let head = feed_page(s, None, &[]).await.next;
     let mut got = Vec::new();
     let mut from = None;
     let mut rounds = 0;
@@ -171,16 +143,13 @@ pub async fn backfill_pages_resume_without_repeats(db: Db) {
 /// `*` backfills every document (an admin's device).
 pub async fn backfilling_everything(db: Db) {
     let s = &*db.store;
-    s.push(
+    push_ok(
+        s,
         &ctx("dev-a"),
         vec![doc("ann~1", &["a1"]), doc("bob~1", &["b1"])],
-        &TestMerger,
     )
-    .await
-    .unwrap();
-    let head = page(s, "dev-x", None, 1 << 20, keys(&[]), &[], None)
-        .await
-        .next;
+    .await;
+    let head = feed_page(s, None, &[]).await.next;
     let p = page(
         s,
         "dev-x",
