@@ -57,20 +57,14 @@ pub fn visit_note(rng: &mut StdRng, index: usize, author: &str) -> NewRecord {
 
 /// A short visit note about `child` by `author`.
 pub fn note(child: &str, author: &str, title: &str, body: &str) -> NewRecord {
-    NewRecord::VisitNote(NewVisitNote {
-        child_id: child.to_owned(),
-        author: author.to_owned(),
-        visit_kind: VisitKind::HomeVisit,
-        occurred_at: "2026-11-20T14:30:00Z".to_owned(),
-        title: title.to_owned(),
-        body: body.to_owned(),
-        wishes_and_feelings: String::new(),
-        tags: Vec::new(),
-        present: Vec::new(),
-        child_seen: None,
-        seen_alone: None,
-        not_alone_reason: None,
-    })
+    NewRecord::VisitNote(NewVisitNote::new(
+        child,
+        author,
+        VisitKind::HomeVisit,
+        "2026-11-20T14:30:00Z",
+        title,
+        body,
+    ))
 }
 
 /// A fresh automerge actor id.
