@@ -19,7 +19,7 @@ use serde::Deserialize;
 use time::macros::format_description;
 
 use super::extract::{ApiJson, ApiQuery};
-use super::{check_id, check_name, parse_role, scope_of};
+use super::{check_id, check_name, scope_of};
 use crate::auth::AuthDevice;
 use crate::clock::{now_ms, rfc3339, today};
 use crate::error::{ApiError, ErrorCode};
@@ -214,7 +214,7 @@ pub async fn allocate(
         return Err(not_manager(&auth, &child, "allocate this child"));
     }
     let worker = person(&state, &req.worker_id).await?;
-    if parse_role(&worker.role)? != Role::SocialWorker || !worker.active {
+    if worker.role != Role::SocialWorker || !worker.active {
         return Err(ApiError::bad_request(
             ErrorCode::NotACaseHolder,
             format!(
@@ -310,7 +310,7 @@ pub async fn refer(
         ));
     }
     let youth_worker = person(&state, &req.youth_worker_id).await?;
-    if parse_role(&youth_worker.role)? != Role::YouthWorker || !youth_worker.active {
+    if youth_worker.role != Role::YouthWorker || !youth_worker.active {
         return Err(ApiError::bad_request(
             ErrorCode::NotAYouthWorker,
             format!(
