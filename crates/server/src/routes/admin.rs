@@ -88,9 +88,7 @@ pub async fn list_teams(
     AdminDevice(_): AdminDevice,
 ) -> Result<Json<Listing<Team>>, ApiError> {
     let items = state.store.list_teams().await?;
-    Ok(Json(Listing {
-        items: items.into_iter().map(team_view).collect(),
-    }))
+    Ok(Json(items.into_iter().map(team_view).collect()))
 }
 
 /// `PATCH /v1/admin/teams/{id}`.
@@ -175,9 +173,7 @@ pub async fn list_users(
     ApiQuery(q): ApiQuery<TeamParam>,
 ) -> Result<Json<Listing<User>>, ApiError> {
     let users = state.store.list_users(q.team.as_deref()).await?;
-    Ok(Json(Listing {
-        items: users.into_iter().map(user_view).collect(),
-    }))
+    Ok(Json(users.into_iter().map(user_view).collect()))
 }
 
 /// `PATCH /v1/admin/users/{id}`.
@@ -231,9 +227,7 @@ pub async fn list_devices(
     ApiQuery(q): ApiQuery<UserParam>,
 ) -> Result<Json<Listing<Device>>, ApiError> {
     let devices = state.store.list_devices(q.user.as_deref()).await?;
-    Ok(Json(Listing {
-        items: devices.into_iter().map(device_view).collect(),
-    }))
+    Ok(Json(devices.into_iter().map(device_view).collect()))
 }
 
 /// `POST /v1/admin/devices/{id}/revoke`: the device's session ends at once, and its next

@@ -195,9 +195,7 @@ pub async fn list(
                 .collect()
         }
     };
-    Ok(Json(Listing {
-        items: children.into_iter().map(child_view).collect(),
-    }))
+    Ok(Json(children.into_iter().map(child_view).collect()))
 }
 
 /// `POST /v1/children/{id}/allocation`: allocate the child to a social worker, ending the
@@ -354,9 +352,7 @@ pub async fn referrals(
 ) -> Result<Json<Listing<Referral>>, ApiError> {
     visible_child(&state, &auth, &child_id).await?;
     let items = state.store.list_referrals(Some(&child_id), None).await?;
-    Ok(Json(Listing {
-        items: items.into_iter().map(referral_view).collect(),
-    }))
+    Ok(Json(items.into_iter().map(referral_view).collect()))
 }
 
 /// `POST /v1/referrals/{id}/end`: the youth work ends; the youth worker's devices are told to
@@ -509,9 +505,7 @@ pub async fn list_grants(
                 .await?
         }
     };
-    Ok(Json(Listing {
-        items: grants.into_iter().map(grant_view).collect(),
-    }))
+    Ok(Json(grants.into_iter().map(grant_view).collect()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -560,7 +554,5 @@ pub async fn audit(
             limit,
         })
         .await?;
-    Ok(Json(Listing {
-        items: items.into_iter().map(audit_view).collect(),
-    }))
+    Ok(Json(items.into_iter().map(audit_view).collect()))
 }
