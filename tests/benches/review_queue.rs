@@ -23,6 +23,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
+use fieldnotes_protocol::{ReviewStatus, Role};
 use fieldnotes_server::SharedStore;
 use fieldnotes_store::directory::Actor;
 use fieldnotes_store::review::{NewReviewItem, ReviewFinding};
@@ -282,11 +283,11 @@ async fn seed_writers(server: &TestServer) -> anyhow::Result<Vec<Vec<Writer>>> {
             vec!["sw-a".to_owned(), "sw-b".to_owned()]
         } else {
             org.team(&team, false).await?;
-            org.person(&format!("mgr-{}", t + 1), "manager", Some(&team))
+            org.person(&format!("mgr-{}", t + 1), Role::Manager, Some(&team))
                 .await?;
             let workers = vec![format!("sw-{}a", t + 1), format!("sw-{}b", t + 1)];
             for w in &workers {
-                org.person(w, "social_worker", Some(&team)).await?;
+                org.person(w, Role::SocialWorker, Some(&team)).await?;
             }
             for c in 0..CHILDREN_PER_TEAM {
                 org.child(&format!("child-{:02}", t * CHILDREN_PER_TEAM + c), &team)
@@ -336,10 +337,10 @@ async fn seed_item(
         .record_review(&NewReviewItem {
             // One document per item: no two items share (document, kind, field).
             doc_id: format!("{}", uuid::Uuid::from_u128(r.random())),
-            doc_kind: doc_kind.to_owned(),
+            doc_kind: doc_kind.parse()?,
             child_id: Some(child.clone()),
             finding: ReviewFinding {
-                item_kind: item_kind.to_owned(),
+                item_kind: item_kind.parse()?,
                 field: field.to_owned(),
                 summary: format!("{doc_kind} {field}: {}", words(r, 50)),
                 sides: serde_json::Value::Array(sides),
@@ -408,7 +409,7 @@ async fn decide_a_fifth(
                 "change": hex(r, 32),
             });
             store
-                .decide_review(item.id, "resolved", &decision, &admin_actor)
+                .decide_review(item.id, ReviewStatus::Resolved, &decision, &admin_actor)
                 .await?;
             item.status = "resolved";
         }

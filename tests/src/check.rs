@@ -117,7 +117,7 @@ pub fn the_only<T: Debug>(items: Vec<T>) -> T {
 pub fn assert_quarantined(kept: &[QuarantineRecord], code: RejectCode, doc_id: &str) {
     assert!(
         kept.iter()
-            .any(|q| q.code == code.as_str() && q.doc_id.as_deref() == Some(doc_id)),
+            .any(|q| q.code == code.into() && q.doc_id.as_deref() == Some(doc_id)),
         "no {code} entry for {doc_id}: {kept:?}"
     );
 }

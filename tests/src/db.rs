@@ -33,20 +33,8 @@ impl std::str::FromStr for Backend {
     }
 }
 
-/// The PostgreSQL server the suites use: `$FIELDNOTES_TEST_PG_URL`, by default the local
-/// trust-auth server. Tests create their own database on it.
-pub fn pg_admin_url() -> String {
-    std::env::var("FIELDNOTES_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// The URL of database `name` on the PostgreSQL server whose `admin` URL is given.
-fn database_url(admin: &str, name: &str) -> anyhow::Result<String> {
-    match admin.rfind('/') {
-        Some(slash) if slash > "postgres://".len() => Ok(format!("{}/{name}", &admin[..slash])),
-        _ => bail!("FIELDNOTES_TEST_PG_URL {admin} must end in /DATABASE"),
-    }
-}
+pub use fieldnotes_store::testing::pg_admin_url;
+use fieldnotes_store::testing::{create_pg_database, database_url, drop_pg_database};
 
 /// A database that exists for one test and is removed after it.
 pub struct TestDb {
@@ -84,19 +72,7 @@ impl TestDb {
                 })
             }
             Backend::Postgres => {
-                let admin = pg_admin_url();
-                let name = format!("fieldnotes_e2e_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin).await.with_context(|| {
-                    format!(
-                        "the PostgreSQL suite needs a server at {admin} (set FIELDNOTES_TEST_PG_URL \
-                         or start PostgreSQL)"
-                    )
-                })?;
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .with_context(|| format!("creating database {name}"))?;
-                let url = database_url(&admin, &name)?;
+                let (name, url) = create_pg_database(&pg_admin_url(), "fieldnotes_e2e").await?;
                 Ok(TestDb {
                     backend,
                     url,
@@ -178,26 +154,8 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else {
-            return;
-        };
-        // Drop runs outside any runtime guarantee, so use a short-lived one on its own thread.
-        let admin = pg_admin_url();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
+        if let Some(name) = self.pg_name.take() {
+            drop_pg_database(pg_admin_url(), name);
+        }
     }
 }

@@ -9,6 +9,7 @@
 use anyhow::Context;
 use argon2::password_hash::PasswordHasher as _;
 use argon2::{Algorithm, Argon2, Params, Version};
+use fieldnotes_protocol::Role;
 use fieldnotes_store::Store;
 use fieldnotes_store::directory::{Actor, ChildRecord, TeamRecord, UserRecord};
 
@@ -50,12 +51,12 @@ pub async fn seed_standard(database_url: &str, children: usize) -> anyhow::Resul
 
 /// The record of a test person: active, password [`PASSWORD`] (cheaply hashed), username
 /// the user id.
-fn user_record(user_id: &str, role: &str, team: Option<&str>) -> anyhow::Result<UserRecord> {
+fn user_record(user_id: &str, role: Role, team: Option<&str>) -> anyhow::Result<UserRecord> {
     Ok(UserRecord {
         user_id: user_id.to_owned(),
         username: user_id.to_owned(),
         display_name: format!("{user_id} (test)"),
-        role: role.to_owned(),
+        role,
         team_id: team.map(str::to_owned),
         password_hash: Some(cheap_hash(PASSWORD)?),
         external_subject: None,
@@ -93,7 +94,7 @@ impl<'a> Org<'a> {
     pub async fn person(
         &self,
         user_id: &str,
-        role: &str,
+        role: Role,
         team: Option<&str>,
     ) -> anyhow::Result<()> {
         let user = user_record(user_id, role, team)?;
@@ -141,11 +142,11 @@ impl<'a> Org<'a> {
     /// `sw-a`.
     pub async fn standard(&self, children: usize) -> anyhow::Result<()> {
         self.team(TEAM, false).await?;
-        self.person("admin", "admin", None).await?;
-        self.person("mgr", "manager", Some(TEAM)).await?;
-        self.person("sw-a", "social_worker", Some(TEAM)).await?;
-        self.person("sw-b", "social_worker", Some(TEAM)).await?;
-        self.person("yw", "youth_worker", Some(TEAM)).await?;
+        self.person("admin", Role::Admin, None).await?;
+        self.person("mgr", Role::Manager, Some(TEAM)).await?;
+        self.person("sw-a", Role::SocialWorker, Some(TEAM)).await?;
+        self.person("sw-b", Role::SocialWorker, Some(TEAM)).await?;
+        self.person("yw", Role::YouthWorker, Some(TEAM)).await?;
         for i in 0..children {
             let child = format!("child-{i:02}");
             self.child(&child, TEAM).await?;

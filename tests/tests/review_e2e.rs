@@ -13,6 +13,7 @@ use fieldnotes_client::{ClientError, Resolution};
 use fieldnotes_model::{NewRecord, NoteStatus, Record};
 use fieldnotes_protocol::admin::Listing;
 use fieldnotes_protocol::review::{DiffSpanView, ItemKind, ReviewItem};
+use fieldnotes_protocol::{DocKind, ReviewStatus, Role};
 use fieldnotes_tests::fixtures::{self, visit_note_in};
 use fieldnotes_tests::{Backend, Team, TestServer};
 
@@ -81,7 +82,7 @@ async fn concurrent_values_go_to_review(backend: Backend) -> anyhow::Result<()> 
             "checked the diary",
         )
         .await?;
-    assert_eq!(decided.status, "resolved");
+    assert_eq!(decided.status, ReviewStatus::Resolved);
     assert_eq!(decided.decided_by.as_deref(), Some("mgr"));
     t.sync_all().await?;
     for device in t.devices() {
@@ -304,7 +305,7 @@ async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()
         .resolve_review(amendment.item_id, Resolution::Accept, "fine")
         .await?;
     // Accepting an amendment is a resolution (issue 9), not a dismissal.
-    assert_eq!(decided.status, "resolved");
+    assert_eq!(decided.status, ReviewStatus::Resolved);
     assert_eq!(decided.decision.unwrap().reason.as_deref(), Some("fine"));
     Ok(())
 }
@@ -495,25 +496,49 @@ async fn the_queue_filters_and_pages(backend: Backend) -> anyhow::Result<()> {
     let (_db, server) = TestServer::standard(backend, 2).await?;
     let org = server.org();
     org.team("pod-2", false).await?;
-    org.person("mgr2", "manager", Some("pod-2")).await?;
+    org.person("mgr2", Role::Manager, Some("pod-2")).await?;
     org.child("child-90", "pod-2").await?;
     let store = &*server.state.store;
     let now = fieldnotes_tests::org::now_ms();
     let hours = |h: i64| h * 3_600_000;
     let mut ids = std::collections::HashMap::new();
     for (name, kind, child, item, at) in [
-        ("a", "visit_note", "child-00", "conflict", now - hours(48)),
-        ("b", "short_plan", "child-01", "plan_limit", now),
-        ("c", "visit_note", "child-90", "amendment", now - hours(48)),
-        ("d", "visit_note", "child-00", "invalid_merge", now),
+        (
+            "a",
+            DocKind::VisitNote,
+            "child-00",
+            ItemKind::Conflict,
+            now - hours(48),
+        ),
+        (
+            "b",
+            DocKind::ShortPlan,
+            "child-01",
+            ItemKind::PlanLimit,
+            now,
+        ),
+        (
+            "c",
+            DocKind::VisitNote,
+            "child-90",
+            ItemKind::Amendment,
+            now - hours(48),
+        ),
+        (
+            "d",
+            DocKind::VisitNote,
+            "child-00",
+            ItemKind::InvalidMerge,
+            now,
+        ),
     ] {
         let id = store
             .record_review(&NewReviewItem {
                 doc_id: format!("doc-{name}"),
-                doc_kind: kind.to_owned(),
+                doc_kind: kind,
                 child_id: Some(child.to_owned()),
                 finding: ReviewFinding {
-                    item_kind: item.to_owned(),
+                    item_kind: item,
                     field: "title".to_owned(),
                     summary: format!("item {name}"),
                     sides: serde_json::json!([]),
@@ -528,7 +553,7 @@ async fn the_queue_filters_and_pages(backend: Backend) -> anyhow::Result<()> {
     store
         .decide_review(
             ids["d"],
-            "dismissed",
+            ReviewStatus::Dismissed,
             &serde_json::json!({ "action": "dismissed", "reason": "fine as it is" }),
             &Actor::default(),
         )

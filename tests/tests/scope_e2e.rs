@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use anyhow::Context as _;
 use fieldnotes_client::{Client, ClientError};
 use fieldnotes_model::{NewContactCard, NewRecord, Record, RuleCode};
+use fieldnotes_protocol::Role;
 use fieldnotes_protocol::admin::{AccessGrant, AuditEntry, Listing};
 use fieldnotes_tests::check::assert_status;
 use fieldnotes_tests::client::signed_in;
@@ -71,7 +72,8 @@ async fn recorded_org(backend: Backend) -> anyhow::Result<(TestDb, TestServer)> 
     let org = server.org();
     org.caseload("child-02", TEAM, "sw-b").await?;
     org.team("pod-2", false).await?;
-    org.person("sw-c", "social_worker", Some("pod-2")).await?;
+    org.person("sw-c", Role::SocialWorker, Some("pod-2"))
+        .await?;
     org.caseload("child-09", "pod-2", "sw-c").await?;
     let mut r = rng(11);
     for (user, children) in [

@@ -236,9 +236,9 @@ async fn an_accepted_amendment_is_recorded_as_resolved(backend: Backend) -> anyh
         .manager
         .resolve_review(item.item_id, Resolution::Accept, "it is what Sam said")
         .await?;
-    assert_eq!(decided.status, "resolved");
+    assert_eq!(decided.status, ReviewStatus::Resolved);
     let decision = decided.decision.unwrap();
-    assert_eq!(decision.action, "resolved");
+    assert_eq!(decision.action, ReviewStatus::Resolved);
     assert_eq!(
         decision.change.as_deref(),
         Some(item.sides[0].change.as_str())

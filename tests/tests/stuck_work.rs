@@ -10,7 +10,7 @@ mod common;
 
 use fieldnotes_client::{ClientError, HeldChange};
 use fieldnotes_model::{NewRecord, NoteStatus, Record, RuleCode, rules};
-use fieldnotes_protocol::RejectCode;
+use fieldnotes_protocol::{RejectCode, Role};
 use fieldnotes_tests::check::{refusal, rejected};
 use fieldnotes_tests::fixtures::{self, note_status, title};
 use fieldnotes_tests::wire::push_doc;
@@ -93,7 +93,7 @@ async fn a_withdrawn_change_lets_the_earlier_edit_through(backend: Backend) -> a
     let (_db, server) = setup(backend).await?;
     server
         .org()
-        .person("lead", "manager", Some("pod-1"))
+        .person("lead", Role::Manager, Some("pod-1"))
         .await?;
     let sw = server.client("sw-a").await?;
     let lead = server.client("lead").await?;

@@ -100,7 +100,7 @@ async fn list(client: &Client, a: ReviewList, json: bool) -> anyhow::Result<()> 
                 field_name(i),
             ];
             if with_status {
-                row.push(i.status.clone());
+                row.push(i.status.to_string());
             }
             row.push(one_line(&i.summary));
             row
@@ -210,7 +210,7 @@ fn show(item: &ReviewItem) {
                 .unwrap_or_default(),
         );
     }
-    if ReviewStatus::parse(&item.status) == Some(ReviewStatus::Open) {
+    if item.status == ReviewStatus::Open {
         eprintln!("{}", how_to_settle(item));
     }
 }

@@ -252,6 +252,14 @@ pub struct Listing<T> {
     pub items: Vec<T>,
 }
 
+impl<T> FromIterator<T> for Listing<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        Listing {
+            items: iter.into_iter().collect(),
+        }
+    }
+}
+
 impl std::fmt::Debug for NewUser {
     // The password is a secret: never print it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use fieldnotes_vocab::ItemKind;
+use fieldnotes_vocab::{DocKind, ReviewStatus};
 
 /// One competing value (or one amendment), with who wrote it, where and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +38,7 @@ pub struct Side {
 pub struct ReviewItem {
     pub item_id: i64,
     pub doc_id: String,
-    pub doc_kind: String,
+    pub doc_kind: DocKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,8 +46,7 @@ pub struct ReviewItem {
     pub item_kind: ItemKind,
     /// The field at issue (`""` for the whole record).
     pub field: String,
-    /// `open`, `resolved` or `dismissed`.
-    pub status: String,
+    pub status: ReviewStatus,
     pub summary: String,
     pub sides: Vec<Side>,
     /// The document version (heads) the item was last raised at.
@@ -64,8 +64,8 @@ pub struct ReviewItem {
 /// What a reviewer decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
-    /// `resolved` or `dismissed`.
-    pub action: String,
+    /// [`ReviewStatus::Resolved`] or [`ReviewStatus::Dismissed`].
+    pub action: ReviewStatus,
     /// The value the record now holds (resolutions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,

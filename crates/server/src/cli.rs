@@ -70,7 +70,7 @@ async fn create_admin(
         user_id: username.to_owned(),
         username: username.to_owned(),
         display_name: display_name.unwrap_or_else(|| username.to_owned()),
-        role: fieldnotes_protocol::Role::Admin.as_str().to_owned(),
+        role: fieldnotes_protocol::Role::Admin,
         team_id: None,
         password_hash: Some(hash),
         external_subject: None,

@@ -87,7 +87,7 @@ struct Findings<'a> {
 impl Findings<'_> {
     fn push(&mut self, kind: ItemKind, field: String, summary: String, sides: Vec<Side>) {
         self.out.push(ReviewFinding {
-            item_kind: kind.as_str().to_owned(),
+            item_kind: kind,
             field,
             summary,
             sides: serde_json::to_value(sides).unwrap_or_default(),

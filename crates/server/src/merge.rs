@@ -96,11 +96,7 @@ impl From<Refusal> for Stop {
 impl From<Stop> for MergeOutcome {
     fn from(stop: Stop) -> Self {
         match stop {
-            // The store keeps reject codes as text (its records are not typed yet).
-            Stop::Refused(Refusal { code, reason }) => MergeOutcome::Rejected {
-                code: code.as_str().to_owned(),
-                reason,
-            },
+            Stop::Refused(Refusal { code, reason }) => MergeOutcome::Rejected { code, reason },
             Stop::Deferred { reason, missing } => MergeOutcome::Deferred { reason, missing },
         }
     }
@@ -260,7 +256,7 @@ impl ModelMerger<'_> {
         let heads: Vec<String> = merged.document.heads().iter().map(hash_hex).collect();
         let findings = detect::findings(&self.writer, &heads, &record, &mut merged)?;
         Ok(MergeOutcome::Applied {
-            kind: record.kind().as_str().to_owned(),
+            kind: record.kind(),
             child_id: record.child_id().map(str::to_owned),
             scope_key,
             summary: record.summary(),

@@ -160,13 +160,13 @@ mod tests {
 
     use super::*;
 
-    fn facts(role: &str, pod: bool) -> ScopeFacts {
+    fn facts(role: Role, pod: bool) -> ScopeFacts {
         ScopeFacts {
             user: UserRecord {
                 user_id: "me".into(),
                 username: "me".into(),
                 display_name: "Me".into(),
-                role: role.into(),
+                role,
                 team_id: Some("t1".into()),
                 password_hash: None,
                 external_subject: None,
@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_social_worker_reads_allocated_and_granted_children_and_the_teams_cards() {
-        let s = Scope::from_facts(&facts("social_worker", false), Role::SocialWorker);
+        let s = Scope::from_facts(&facts(Role::SocialWorker, false), Role::SocialWorker);
         for key in ["child:c1", "child:c7", "worker:me", "worker:colleague"] {
             assert!(s.can_read(key), "{key}");
         }
@@ -207,14 +207,14 @@ mod tests {
 
     #[test]
     fn pod_reading_is_read_only() {
-        let s = Scope::from_facts(&facts("social_worker", true), Role::SocialWorker);
+        let s = Scope::from_facts(&facts(Role::SocialWorker, true), Role::SocialWorker);
         assert!(s.can_read("child:c2"));
         assert!(!s.can_write("child:c2"));
     }
 
     #[test]
     fn a_youth_worker_sees_only_referred_young_people() {
-        let s = Scope::from_facts(&facts("youth_worker", true), Role::YouthWorker);
+        let s = Scope::from_facts(&facts(Role::YouthWorker, true), Role::YouthWorker);
         assert!(s.can_read("child:c3") && s.can_write("child:c3"));
         for key in ["child:c1", "child:c2", "child:c7"] {
             assert!(!s.can_read(key), "{key}");
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn a_manager_reads_and_writes_the_teams_children() {
-        let s = Scope::from_facts(&facts("manager", false), Role::Manager);
+        let s = Scope::from_facts(&facts(Role::Manager, false), Role::Manager);
         assert!(s.can_write("child:c1") && s.can_write("child:c2"));
         assert!(!s.can_read("child:c3"));
         assert!(s.can_read("child:c7"), "a manager's duty access counts too");
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn delta_backfills_new_keys_and_removes_lost_ones() {
-        let s = Scope::from_facts(&facts("social_worker", false), Role::SocialWorker);
+        let s = Scope::from_facts(&facts(Role::SocialWorker, false), Role::SocialWorker);
         let d = delta(&s, &["child:c1".into(), "child:c2".into()]);
         assert_eq!(d.remove, vec!["child:c2".to_owned()]);
         assert_eq!(
@@ -246,7 +246,7 @@ mod tests {
 
     #[test]
     fn a_demoted_admin_drops_everything_before_refilling() {
-        let s = Scope::from_facts(&facts("social_worker", false), Role::SocialWorker);
+        let s = Scope::from_facts(&facts(Role::SocialWorker, false), Role::SocialWorker);
         let d = delta(&s, &["*".into(), "child:c1".into()]);
         assert_eq!(d.remove, vec!["*".to_owned()]);
         assert!(d.backfill.is_empty());

@@ -4,6 +4,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use fieldnotes_vocab::{DocKind, RejectCode};
+
 use crate::backend::Backend;
 use crate::sql_store::SqlStore;
 use crate::{
@@ -24,7 +26,7 @@ pub struct FeedRow {
     pub seq: i64,
     pub doc_id: String,
     pub hash: String,
-    pub kind: String,
+    pub kind: DocKind,
     pub child_id: Option<String>,
     pub scope_key: String,
     pub summary: String,
@@ -120,9 +122,9 @@ pub(crate) fn check_quarantine_room(
 }
 
 /// A refused document's answer when the device's quarantine is full.
-pub(crate) fn not_kept(code: &str, reason: &str, full: &StoreError) -> crate::DocResult {
+pub(crate) fn not_kept(code: RejectCode, reason: &str, full: &StoreError) -> crate::DocResult {
     crate::DocResult::NotKept {
-        code: "quarantine_full".to_owned(),
+        code: RejectCode::QuarantineFull,
         reason: format!(
             "{reason} ({code}). It was not kept on the server: {full}; ask your admin to \
              review the quarantine. The change stays on this device until then"

@@ -13,7 +13,7 @@ pub enum StoreError {
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
-    Backend(#[from] sqlx::Error),
+    Backend(sqlx::Error),
     /// The device's quarantine is full: its input was refused and not kept.
     #[error(
         "this device already has {entries} entries ({bytes} bytes) waiting in the server's \
@@ -23,6 +23,11 @@ pub enum StoreError {
     QuarantineFull { entries: u64, bytes: u64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A stored value does not read as its type: text outside the vocabulary (a role, kind,
+    /// status, code or scope key this server does not know), or a column of the wrong kind.
+    /// Never replaced by a default.
+    #[error("stored data is unreadable: column {column}: {reason}")]
+    Unreadable { column: String, reason: String },
     /// The database answers but cannot take writes (a read-only replica, or a probe found it
     /// unwritable for a reason the backend named).
     #[error("the database cannot be written: {0}")]
@@ -80,11 +85,26 @@ impl StoreError {
             | StoreError::Conflict(_)
             | StoreError::Config(_)
             | StoreError::QuarantineFull { .. } => None,
-            StoreError::Corrupt(_) => Some(StorageFailure::Corrupt),
+            StoreError::Corrupt(_) | StoreError::Unreadable { .. } => Some(StorageFailure::Corrupt),
             StoreError::NotWritable(_) => Some(StorageFailure::ReadOnly),
             StoreError::Migration(sqlx::migrate::MigrateError::Execute(e)) => Some(classify(e)),
             StoreError::Migration(_) => Some(StorageFailure::Unavailable),
             StoreError::Backend(e) => Some(classify(e)),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// A value that does not decode is [`StoreError::Unreadable`], naming the column and the
+    /// value; every other database error is [`StoreError::Backend`].
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            // sqlx names the column as `Debug` text: `"role"`.
+            sqlx::Error::ColumnDecode { index, source } => StoreError::Unreadable {
+                column: index.trim_matches('"').to_owned(),
+                reason: source.to_string(),
+            },
+            other => StoreError::Backend(other),
         }
     }
 }

@@ -15,12 +15,15 @@ mod common;
 pub mod directory;
 mod error;
 mod push;
+mod quarantine_code;
 mod sql_store;
 mod types;
 
 pub mod postgres;
 pub mod review;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use async_trait::async_trait;
 

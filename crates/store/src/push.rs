@@ -4,6 +4,8 @@
 //! inserted last, after every merge, so that on PostgreSQL only that step is serialised (see
 //! [`Backend::insert_changes`]).
 
+use fieldnotes_vocab::{DocKind, RejectCode};
+
 use crate::backend::Backend;
 use crate::common::{lock_order, new_stamp, not_kept, quarantine_payload};
 use crate::review::{ReviewTarget, raise_findings};
@@ -73,7 +75,7 @@ impl Push<'_> {
                 if !new_changes.is_empty() {
                     let row = DocumentRow {
                         doc_id: &doc.doc_id,
-                        kind: &kind,
+                        kind,
                         child_id: child_id.as_deref(),
                         scope_key: &scope_key,
                         summary: &summary,
@@ -84,7 +86,7 @@ impl Push<'_> {
                     self.pending
                         .extend(new_changes.into_iter().map(|c| (doc_id.clone(), c)));
                 }
-                let target = ReviewTarget::new(&doc.doc_id, &kind, child_id.as_deref(), &scope_key);
+                let target = ReviewTarget::new(&doc.doc_id, kind, child_id.as_deref(), &scope_key);
                 raise_findings::<DB>(conn, target, &findings, self.ctx).await?;
                 Ok(DocResult::Accepted {
                     hashes: accepted_hashes,
@@ -108,28 +110,28 @@ impl Push<'_> {
         &self,
         conn: &mut DB::Connection,
         doc: &IncomingDoc,
-        code: String,
+        code: RejectCode,
         reason: String,
     ) -> Result<DocResult, StoreError> {
         let payload = quarantine_payload(doc)?;
         let device_id = &self.ctx.device_id;
         if let Err(full) = check_room::<DB>(conn, self.cap, device_id, payload.len()).await {
             return match full {
-                StoreError::QuarantineFull { .. } => Ok(not_kept(&code, &reason, &full)),
+                StoreError::QuarantineFull { .. } => Ok(not_kept(code, &reason, &full)),
                 other => Err(other),
             };
         }
         let item = NewQuarantine {
             device_id: Some(device_id.clone()),
             doc_id: Some(doc.doc_id.clone()),
-            code,
+            code: code.into(),
             reason,
             payload,
             received_at_ms: self.ctx.received_at_ms,
         };
         let quarantine_id = insert_quarantine::<DB>(conn, &item).await?;
         Ok(DocResult::Rejected {
-            code: item.code,
+            code,
             reason: item.reason,
             quarantine_id,
         })
@@ -139,7 +141,7 @@ impl Push<'_> {
 /// A document's row as a push stores it.
 struct DocumentRow<'a> {
     doc_id: &'a str,
-    kind: &'a str,
+    kind: DocKind,
     child_id: Option<&'a str>,
     scope_key: &'a str,
     summary: &'a str,

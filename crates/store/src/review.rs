@@ -10,7 +10,7 @@
 //! Like [`crate::directory`], the SQL is written once for both backends.
 
 use async_trait::async_trait;
-use fieldnotes_vocab::ScopeKey;
+use fieldnotes_vocab::{DocKind, ItemKind, ReviewStatus, ScopeKey};
 
 use crate::backend::Backend;
 use crate::directory::audit::Audited;
@@ -21,8 +21,7 @@ use crate::{PushContext, StoreError};
 /// What the merger found in one document that needs a person's decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReviewFinding {
-    /// `conflict`, `amendment`, `pending_amendment`, `plan_limit` or `invalid_merge`.
-    pub item_kind: String,
+    pub item_kind: ItemKind,
     /// The field at issue (`''` for the whole record, or a key that keeps items apart).
     pub field: String,
     /// One line for the queue.
@@ -37,7 +36,7 @@ pub struct ReviewFinding {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReviewTarget<'a> {
     pub doc_id: &'a str,
-    pub doc_kind: &'a str,
+    pub doc_kind: DocKind,
     pub child_id: Option<&'a str>,
     /// The worker a worker-scoped record belongs to (their team reviews it).
     pub worker_id: Option<&'a str>,
@@ -47,7 +46,7 @@ impl<'a> ReviewTarget<'a> {
     /// The target for a stored document: worker records (`worker:ID`) go to that worker's team.
     pub(crate) fn new(
         doc_id: &'a str,
-        doc_kind: &'a str,
+        doc_kind: DocKind,
         child_id: Option<&'a str>,
         scope_key: &'a str,
     ) -> Self {
@@ -67,7 +66,7 @@ impl<'a> ReviewTarget<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewReviewItem {
     pub doc_id: String,
-    pub doc_kind: String,
+    pub doc_kind: DocKind,
     pub child_id: Option<String>,
     pub finding: ReviewFinding,
     pub device_id: Option<String>,
@@ -79,13 +78,12 @@ pub struct NewReviewItem {
 pub struct ReviewRecord {
     pub item_id: i64,
     pub doc_id: String,
-    pub doc_kind: String,
+    pub doc_kind: DocKind,
     pub child_id: Option<String>,
     pub team_id: Option<String>,
-    pub item_kind: String,
+    pub item_kind: ItemKind,
     pub field: String,
-    /// `open`, `resolved` or `dismissed`.
-    pub status: String,
+    pub status: ReviewStatus,
     pub summary: String,
     /// JSON text.
     pub sides: String,
@@ -104,12 +102,12 @@ pub struct ReviewRecord {
 /// Which items to list; every given filter applies. Oldest first, ids above `after`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReviewFilter {
-    /// `open` (the default queue), `resolved` or `dismissed`; `None` for all.
-    pub status: Option<String>,
+    /// [`ReviewStatus::Open`] for the queue; `None` for every status.
+    pub status: Option<ReviewStatus>,
     pub team_id: Option<String>,
     pub child_id: Option<String>,
-    pub doc_kind: Option<String>,
-    pub item_kind: Option<String>,
+    pub doc_kind: Option<DocKind>,
+    pub item_kind: Option<ItemKind>,
     pub doc_id: Option<String>,
     /// Raised at or before this time (items at least this old).
     pub created_before_ms: Option<i64>,
@@ -126,12 +124,13 @@ pub trait ReviewQueue: Send + Sync {
     async fn record_review(&self, item: &NewReviewItem) -> Result<i64, StoreError>;
     async fn list_review(&self, filter: &ReviewFilter) -> Result<Vec<ReviewRecord>, StoreError>;
     async fn get_review(&self, item_id: i64) -> Result<Option<ReviewRecord>, StoreError>;
-    /// Decide an open item: `status` is `resolved` or `dismissed`, `decision` says what and
-    /// why. `Conflict` if it was decided already (by someone else, meanwhile).
+    /// Decide an open item: `status` is [`ReviewStatus::Resolved`] or
+    /// [`ReviewStatus::Dismissed`], `decision` says what and why. `Conflict` if it was decided
+    /// already (by someone else, meanwhile).
     async fn decide_review(
         &self,
         item_id: i64,
-        status: &str,
+        status: ReviewStatus,
         decision: &serde_json::Value,
         by: &Actor,
     ) -> Result<ReviewRecord, StoreError>;
@@ -190,7 +189,7 @@ async fn upsert_review<DB: Backend>(
         .bind(target.doc_kind)
         .bind(target.child_id)
         .bind(target.worker_id)
-        .bind(&finding.item_kind)
+        .bind(finding.item_kind)
         .bind(&finding.field)
         .bind(&finding.summary)
         .bind(finding.sides.to_string())
@@ -206,10 +205,11 @@ async fn not_open<DB: Backend>(
     conn: &mut DB::Connection,
     item_id: i64,
 ) -> Result<StoreError, StoreError> {
-    let status: Option<String> = DB::sql("SELECT status FROM review_items WHERE item_id = $1")
-        .bind(item_id)
-        .fetch_optional_scalar(conn)
-        .await?;
+    let status: Option<ReviewStatus> =
+        DB::sql("SELECT status FROM review_items WHERE item_id = $1")
+            .bind(item_id)
+            .fetch_optional_scalar(conn)
+            .await?;
     Ok(match status {
         Some(status) => StoreError::Conflict(format!("review item {item_id} is already {status}")),
         None => StoreError::NotFound {
@@ -219,7 +219,11 @@ async fn not_open<DB: Backend>(
 }
 
 /// The audit entry for a decision.
-fn decision_audit(record: &ReviewRecord, status: &str, decision: &serde_json::Value) -> NewAudit {
+fn decision_audit(
+    record: &ReviewRecord,
+    status: ReviewStatus,
+    decision: &serde_json::Value,
+) -> NewAudit {
     let entry = NewAudit::new(&format!("review_{status}"))
         .doc(&record.doc_id)
         .details(serde_json::json!({
@@ -240,7 +244,7 @@ impl<DB: Backend> ReviewQueue for SqlStore<DB> {
         let mut tx = self.writer().begin().await?;
         let target = ReviewTarget {
             doc_id: &item.doc_id,
-            doc_kind: &item.doc_kind,
+            doc_kind: item.doc_kind,
             child_id: item.child_id.as_deref(),
             worker_id: None,
         };
@@ -264,17 +268,15 @@ impl<DB: Backend> ReviewQueue for SqlStore<DB> {
         ))
         .push_bind(f.after.unwrap_or(0));
         for (column, value) in [
-            ("status", &f.status),
-            ("team_id", &f.team_id),
-            ("child_id", &f.child_id),
-            ("doc_kind", &f.doc_kind),
-            ("item_kind", &f.item_kind),
-            ("doc_id", &f.doc_id),
+            ("status", f.status.map(ReviewStatus::as_str)),
+            ("team_id", f.team_id.as_deref()),
+            ("child_id", f.child_id.as_deref()),
+            ("doc_kind", f.doc_kind.map(DocKind::as_str)),
+            ("item_kind", f.item_kind.map(ItemKind::as_str)),
+            ("doc_id", f.doc_id.as_deref()),
         ] {
             if let Some(value) = value {
-                q = q
-                    .push(&format!(" AND {column} = "))
-                    .push_bind(value.as_str());
+                q = q.push(&format!(" AND {column} = ")).push_bind(value);
             }
         }
         if let Some(before) = f.created_before_ms {
@@ -301,7 +303,7 @@ impl<DB: Backend> ReviewQueue for SqlStore<DB> {
     async fn decide_review(
         &self,
         item_id: i64,
-        status: &str,
+        status: ReviewStatus,
         decision: &serde_json::Value,
         by: &Actor,
     ) -> Result<ReviewRecord, StoreError> {

@@ -87,7 +87,7 @@ pub(crate) async fn insert_quarantine<DB: Backend>(
     )
     .bind(&item.device_id)
     .bind(&item.doc_id)
-    .bind(&item.code)
+    .bind(item.code)
     .bind(&item.reason)
     .bind(&item.payload)
     .bind(to_i64(item.payload.len() as u64))

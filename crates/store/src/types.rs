@@ -1,6 +1,9 @@
 //! Values passed into and out of the [`Store`](crate::Store).
 
+use fieldnotes_vocab::{DocKind, RejectCode};
 use serde::{Deserialize, Serialize};
+
+pub use crate::quarantine_code::QuarantineCode;
 
 /// Who is pushing, and when the server received it.
 #[derive(Debug, Clone)]
@@ -23,8 +26,7 @@ pub struct IncomingDoc {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredDocument {
     pub doc_id: String,
-    /// Document kind (`visit_note`, `about_me`, `contact_card`, `short_plan`).
-    pub kind: String,
+    pub kind: DocKind,
     /// The child the document is about, where it is about a child.
     pub child_id: Option<String>,
     /// Who may see and write it: `child:ID` or `worker:ID` (empty for documents stored before
@@ -41,7 +43,7 @@ pub struct StoredDocument {
 pub enum MergeOutcome {
     /// Store these new changes and this snapshot.
     Applied {
-        kind: String,
+        kind: DocKind,
         child_id: Option<String>,
         /// The document's scope key.
         scope_key: String,
@@ -58,7 +60,7 @@ pub enum MergeOutcome {
         events: Vec<String>,
     },
     /// Do not apply; keep the input in quarantine with this reason.
-    Rejected { code: String, reason: String },
+    Rejected { code: RejectCode, reason: String },
     /// Do not apply yet: the changes depend on changes the server does not have.
     Deferred {
         reason: String,
@@ -94,13 +96,14 @@ pub enum DocResult {
     },
     /// Kept in quarantine (committed) under `quarantine_id`.
     Rejected {
-        code: String,
+        code: RejectCode,
         reason: String,
         quarantine_id: i64,
     },
     /// Refused, and not kept: the pushing device's quarantine is full (see [`QuarantineCap`]).
-    /// `code` is `quarantine_full`; `reason` says why it was refused and what to do.
-    NotKept { code: String, reason: String },
+    /// `code` is [`RejectCode::QuarantineFull`]; `reason` says why it was refused (with the
+    /// merger's code) and what to do.
+    NotKept { code: RejectCode, reason: String },
     /// Nothing stored; the device should push again once it has the missing changes.
     Deferred {
         reason: String,
@@ -178,7 +181,7 @@ pub struct FeedChange {
     pub doc_id: String,
     /// The document's kind, child and summary as the server holds it now (for the device's
     /// listing, so it need not load every document it receives).
-    pub kind: String,
+    pub kind: DocKind,
     pub child_id: Option<String>,
     pub scope_key: String,
     pub summary: String,
@@ -231,7 +234,7 @@ pub struct StoreOptions {
 pub struct NewQuarantine {
     pub device_id: Option<String>,
     pub doc_id: Option<String>,
-    pub code: String,
+    pub code: QuarantineCode,
     pub reason: String,
     pub payload: Vec<u8>,
     pub received_at_ms: i64,
@@ -243,7 +246,7 @@ pub struct QuarantineRecord {
     pub id: i64,
     pub device_id: Option<String>,
     pub doc_id: Option<String>,
-    pub code: String,
+    pub code: QuarantineCode,
     pub reason: String,
     #[sqlx(try_from = "i64")]
     pub size: u64,

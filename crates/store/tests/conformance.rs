@@ -12,10 +12,14 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+use fieldnotes_store::StoreError;
+use fieldnotes_store::review::{NewReviewItem, ReviewFinding};
+use fieldnotes_store::testing;
 use fieldnotes_store::{
     DocResult, FeedAnchor, FeedPosition, IncomingDoc, Lacking, MergeOutcome, Merger, NewChange,
     NewQuarantine, OwnHead, PullPage, PullRequest, PushContext, ScopeFilter, Store, StoredDocument,
 };
+use fieldnotes_vocab::{DocKind, ErrorCode, ItemKind, RejectCode, ReviewStatus};
 use sqlx::Connection;
 
 #[path = "conformance/directory.rs"]
@@ -30,31 +34,30 @@ use scoped::*;
 
 struct Db {
     store: Arc<dyn Store>,
+    /// The database's URL, for tests that write to it behind the store's back.
+    url: String,
     _dir: Option<tempfile::TempDir>,
     pg: Option<(String, String)>,
 }
 
 impl Drop for Db {
     fn drop(&mut self) {
-        let Some((admin, name)) = self.pg.take() else {
-            return;
-        };
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
+        if let Some((admin, name)) = self.pg.take() {
+            testing::drop_pg_database(admin, name);
+        }
+    }
+}
+
+impl Db {
+    /// Run `sql` on the database directly, as damage or an older server would.
+    async fn execute(&self, sql: &str) {
+        if self.pg.is_some() {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
     }
 }
 
@@ -67,31 +70,21 @@ async fn sqlite() -> Db {
     let store = fieldnotes_store::open(&url).await.unwrap();
     Db {
         store: Arc::from(store),
+        url,
         _dir: Some(dir),
         pg: None,
     }
 }
 
 async fn postgres() -> Db {
-    let admin = std::env::var("FIELDNOTES_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let name = format!("fieldnotes_store_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
+    let admin = testing::pg_admin_url();
+    let (name, url) = testing::create_pg_database(&admin, "fieldnotes_store")
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "the PostgreSQL suite needs a server at {admin} (set FIELDNOTES_TEST_PG_URL): {e}"
-            )
-        });
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let slash = admin.rfind('/').unwrap();
-    let url = format!("{}/{name}", &admin[..slash]);
+        .unwrap_or_else(|e| panic!("{e}"));
     let store = fieldnotes_store::open(&url).await.unwrap();
     Db {
         store: Arc::from(store),
+        url,
         _dir: None,
         pg: Some((admin, name)),
     }
@@ -138,6 +131,7 @@ on_both!(
     the_signing_secret_is_made_once,
     the_feed_anchor_names_the_newest_row,
     lacking_names_documents_without_the_head_and_the_actors_changes,
+    a_stored_value_outside_the_vocabulary_is_an_error_naming_it,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -157,7 +151,7 @@ impl Merger for TestMerger {
     ) -> MergeOutcome {
         if incoming.iter().any(|c| c.starts_with(b"bad")) {
             return MergeOutcome::Rejected {
-                code: "malformed_change".into(),
+                code: RejectCode::MalformedChange,
                 reason: "starts with bad".into(),
             };
         }
@@ -190,7 +184,7 @@ impl Merger for TestMerger {
         // A document `kid~x` is about child `kid`; any other about `child-1`.
         let child = doc_id.split_once('~').map_or("child-1", |(c, _)| c);
         MergeOutcome::Applied {
-            kind: "visit_note".into(),
+            kind: DocKind::VisitNote,
             child_id: Some(child.to_owned()),
             scope_key: format!("child:{child}"),
             summary: format!("{} change(s)", known.len()),
@@ -338,7 +332,7 @@ async fn push_then_pull_round_trips(db: Db) {
     assert_eq!(again.next, page.next);
     let stored = s.get_document("d1").await.unwrap().unwrap();
     assert_eq!(stored.snapshot, b"c1|c2");
-    assert_eq!(stored.kind, "visit_note");
+    assert_eq!(stored.kind, DocKind::VisitNote);
     assert_eq!(stored.child_id.as_deref(), Some("child-1"));
     assert!(s.get_document("nope").await.unwrap().is_none());
     s.ping().await.unwrap();
@@ -464,7 +458,7 @@ async fn refusals_are_quarantined_and_do_not_block_the_batch(db: Db) {
     else {
         panic!("{:?}", res[1])
     };
-    assert_eq!(code, "malformed_change");
+    assert_eq!(*code, RejectCode::MalformedChange);
     assert_eq!(reason, "starts with bad");
     assert_eq!(
         res[2],
@@ -615,7 +609,7 @@ async fn quarantine_of_unreadable_input(db: Db) {
         .quarantine(NewQuarantine {
             device_id: Some("dev-a".into()),
             doc_id: None,
-            code: "malformed_request".into(),
+            code: ErrorCode::MalformedRequest.into(),
             reason: "not JSON".into(),
             payload: b"{not json".to_vec(),
             received_at_ms: 5,
@@ -626,7 +620,7 @@ async fn quarantine_of_unreadable_input(db: Db) {
         .quarantine(NewQuarantine {
             device_id: None,
             doc_id: Some("d9".into()),
-            code: "x".into(),
+            code: RejectCode::InvalidDocument.into(),
             reason: "y".into(),
             payload: vec![0, 1, 2],
             received_at_ms: 6,
@@ -640,6 +634,43 @@ async fn quarantine_of_unreadable_input(db: Db) {
     assert_eq!(after_first[0].id, second);
     assert_eq!(after_first[0].size, 3);
     assert_eq!(s.list_quarantine(None, 1).await.unwrap().len(), 1);
+}
+
+/// Text in a typed column that is not in the vocabulary reads as an error that names the
+/// column and the value, never as a default.
+async fn a_stored_value_outside_the_vocabulary_is_an_error_naming_it(db: Db) {
+    let s = &*db.store;
+    let item = NewReviewItem {
+        doc_id: "d1".into(),
+        doc_kind: DocKind::VisitNote,
+        child_id: None,
+        finding: ReviewFinding {
+            item_kind: ItemKind::Conflict,
+            field: "title".into(),
+            summary: "two titles".into(),
+            sides: serde_json::json!([]),
+            seen_heads: Vec::new(),
+        },
+        device_id: None,
+        at_ms: 1,
+    };
+    let id = s.record_review(&item).await.unwrap();
+    let stored = s.get_review(id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.doc_kind, stored.item_kind, stored.status),
+        (DocKind::VisitNote, ItemKind::Conflict, ReviewStatus::Open)
+    );
+    db.execute(&format!(
+        "UPDATE review_items SET item_kind = 'made_up' WHERE item_id = {id}"
+    ))
+    .await;
+    let err = s.get_review(id).await.unwrap_err();
+    let StoreError::Unreadable { column, reason } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(column, "item_kind");
+    assert!(reason.contains("\"made_up\""), "{reason}");
+    assert!(err.storage_failure().is_some());
 }
 
 /// The anchor names the feed's newest row; it holds while that row is there with its stamp,

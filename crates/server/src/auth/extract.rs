@@ -88,12 +88,7 @@ impl FromRequestParts<AppState> for AuthDevice {
             });
         }
         let user = active_user(state, &claims.sub).await?;
-        let role = user.role.parse::<Role>().map_err(|e| {
-            ApiError::Internal(format!(
-                "stored role of {} is unreadable: {e}",
-                user.user_id
-            ))
-        })?;
+        let role = user.role;
         Ok(AuthDevice { user, role, device })
     }
 }

@@ -38,13 +38,13 @@ fn check_plan_limit(limit: Option<u32>) -> Result<Option<i64>, ApiError> {
     }
 }
 
-pub(crate) fn user_view(u: UserRecord) -> Result<User, ApiError> {
-    Ok(User {
-        info: user_info(&u)?,
+pub(crate) fn user_view(u: UserRecord) -> User {
+    User {
+        info: user_info(&u),
         has_password: u.password_hash.is_some(),
         active: u.active,
         external_subject: u.external_subject,
-    })
+    }
 }
 
 pub(crate) fn device_view(d: DeviceRecord) -> Device {
@@ -88,9 +88,7 @@ pub async fn list_teams(
     AdminDevice(_): AdminDevice,
 ) -> Result<Json<Listing<Team>>, ApiError> {
     let items = state.store.list_teams().await?;
-    Ok(Json(Listing {
-        items: items.into_iter().map(team_view).collect(),
-    }))
+    Ok(Json(items.into_iter().map(team_view).collect()))
 }
 
 /// `PATCH /v1/admin/teams/{id}`.
@@ -142,7 +140,7 @@ pub async fn create_user(
         user_id,
         username: req.username,
         display_name: req.display_name,
-        role: req.role.as_str().to_owned(),
+        role: req.role,
         team_id: req.team_id,
         password_hash,
         external_subject: req.external_subject,
@@ -150,7 +148,7 @@ pub async fn create_user(
         created_at_ms: now,
     };
     state.store.create_user(&user, &admin.actor(now)).await?;
-    Ok((StatusCode::CREATED, Json(user_view(user)?)))
+    Ok((StatusCode::CREATED, Json(user_view(user))))
 }
 
 /// The stored hash of a new password, if one is given and acceptable.
@@ -175,9 +173,7 @@ pub async fn list_users(
     ApiQuery(q): ApiQuery<TeamParam>,
 ) -> Result<Json<Listing<User>>, ApiError> {
     let users = state.store.list_users(q.team.as_deref()).await?;
-    Ok(Json(Listing {
-        items: users.into_iter().map(user_view).collect::<Result<_, _>>()?,
-    }))
+    Ok(Json(users.into_iter().map(user_view).collect()))
 }
 
 /// `PATCH /v1/admin/users/{id}`.
@@ -204,7 +200,7 @@ pub async fn update_user(
     let password_hash = hash_new_password(req.password).await?;
     let update = UserUpdate {
         display_name: req.display_name,
-        role: req.role.map(|r| r.as_str().to_owned()),
+        role: req.role,
         team_id: req.team_id,
         active: req.active,
         password_hash,
@@ -214,7 +210,7 @@ pub async fn update_user(
         .store
         .update_user(&user_id, &update, &admin.actor(now_ms()))
         .await?;
-    Ok(Json(user_view(user)?))
+    Ok(Json(user_view(user)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,9 +227,7 @@ pub async fn list_devices(
     ApiQuery(q): ApiQuery<UserParam>,
 ) -> Result<Json<Listing<Device>>, ApiError> {
     let devices = state.store.list_devices(q.user.as_deref()).await?;
-    Ok(Json(Listing {
-        items: devices.into_iter().map(device_view).collect(),
-    }))
+    Ok(Json(devices.into_iter().map(device_view).collect()))
 }
 
 /// `POST /v1/admin/devices/{id}/revoke`: the device's session ends at once, and its next

@@ -232,7 +232,7 @@ async fn start_session(
             refresh_token: refresh,
             refresh_expires_in: refresh_ttl.as_secs(),
         },
-        user: user_info(&user)?,
+        user: user_info(&user),
         device_id: record.device_id,
         store_key: STANDARD.encode(&record.store_key),
     }))
@@ -365,7 +365,7 @@ pub async fn logout(
 /// `GET /v1/me`.
 pub async fn me(auth: AuthDevice) -> Result<Json<Me>, ApiError> {
     Ok(Json(Me {
-        user: user_info(&auth.user)?,
+        user: user_info(&auth.user),
         device_id: auth.device.device_id,
     }))
 }

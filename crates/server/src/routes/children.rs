@@ -19,7 +19,7 @@ use serde::Deserialize;
 use time::macros::format_description;
 
 use super::extract::{ApiJson, ApiQuery};
-use super::{check_id, check_name, parse_role, scope_of};
+use super::{check_id, check_name, scope_of};
 use crate::auth::AuthDevice;
 use crate::clock::{now_ms, rfc3339, today};
 use crate::error::{ApiError, ErrorCode};
@@ -195,9 +195,7 @@ pub async fn list(
                 .collect()
         }
     };
-    Ok(Json(Listing {
-        items: children.into_iter().map(child_view).collect(),
-    }))
+    Ok(Json(children.into_iter().map(child_view).collect()))
 }
 
 /// `POST /v1/children/{id}/allocation`: allocate the child to a social worker, ending the
@@ -214,7 +212,7 @@ pub async fn allocate(
         return Err(not_manager(&auth, &child, "allocate this child"));
     }
     let worker = person(&state, &req.worker_id).await?;
-    if parse_role(&worker.role)? != Role::SocialWorker || !worker.active {
+    if worker.role != Role::SocialWorker || !worker.active {
         return Err(ApiError::bad_request(
             ErrorCode::NotACaseHolder,
             format!(
@@ -310,7 +308,7 @@ pub async fn refer(
         ));
     }
     let youth_worker = person(&state, &req.youth_worker_id).await?;
-    if parse_role(&youth_worker.role)? != Role::YouthWorker || !youth_worker.active {
+    if youth_worker.role != Role::YouthWorker || !youth_worker.active {
         return Err(ApiError::bad_request(
             ErrorCode::NotAYouthWorker,
             format!(
@@ -354,9 +352,7 @@ pub async fn referrals(
 ) -> Result<Json<Listing<Referral>>, ApiError> {
     visible_child(&state, &auth, &child_id).await?;
     let items = state.store.list_referrals(Some(&child_id), None).await?;
-    Ok(Json(Listing {
-        items: items.into_iter().map(referral_view).collect(),
-    }))
+    Ok(Json(items.into_iter().map(referral_view).collect()))
 }
 
 /// `POST /v1/referrals/{id}/end`: the youth work ends; the youth worker's devices are told to
@@ -509,9 +505,7 @@ pub async fn list_grants(
                 .await?
         }
     };
-    Ok(Json(Listing {
-        items: grants.into_iter().map(grant_view).collect(),
-    }))
+    Ok(Json(grants.into_iter().map(grant_view).collect()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -560,7 +554,5 @@ pub async fn audit(
             limit,
         })
         .await?;
-    Ok(Json(Listing {
-        items: items.into_iter().map(audit_view).collect(),
-    }))
+    Ok(Json(items.into_iter().map(audit_view).collect()))
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use fieldnotes_model::{DiffSpan, Document, hash_hex, parse_hash, text_diff};
+use fieldnotes_protocol::DocKind;
 use fieldnotes_protocol::review::{DiffSpanView, VersionView};
 use fieldnotes_store::StoredDocument;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ use crate::state::AppState;
 #[derive(Debug, Serialize)]
 pub struct DocumentView {
     pub doc_id: String,
-    pub kind: String,
+    pub kind: DocKind,
     pub child_id: Option<String>,
     pub updated_at: String,
     /// Current heads (hex change hashes): two replicas with the same heads hold the same state.

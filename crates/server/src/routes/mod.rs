@@ -14,7 +14,7 @@ pub mod sync;
 use axum::Router;
 use axum::routing::{get, patch, post};
 use fieldnotes_protocol::auth::{
-    EXTERNAL_LOGIN_PATH, LOGIN_PATH, LOGOUT_PATH, ME_PATH, REFRESH_PATH, Role, UserInfo,
+    EXTERNAL_LOGIN_PATH, LOGIN_PATH, LOGOUT_PATH, ME_PATH, REFRESH_PATH, UserInfo,
 };
 use fieldnotes_protocol::{HEALTH_PATH, QUARANTINE_PATH, READY_PATH, SYNC_PATH};
 use fieldnotes_store::directory::UserRecord;
@@ -145,19 +145,14 @@ pub(crate) fn check_reason_length(reason: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub(crate) fn parse_role(role: &str) -> Result<Role, ApiError> {
-    role.parse()
-        .map_err(|e| ApiError::Internal(format!("a stored role is unreadable: {e}")))
-}
-
-pub(crate) fn user_info(user: &UserRecord) -> Result<UserInfo, ApiError> {
-    Ok(UserInfo {
+pub(crate) fn user_info(user: &UserRecord) -> UserInfo {
+    UserInfo {
         user_id: user.user_id.clone(),
         username: user.username.clone(),
         display_name: user.display_name.clone(),
-        role: parse_role(&user.role)?,
+        role: user.role,
         team_id: user.team_id.clone(),
-    })
+    }
 }
 
 /// The caller's scope now.

@@ -39,7 +39,7 @@ pub async fn list(
             id: r.id,
             device_id: r.device_id,
             doc_id: r.doc_id,
-            code: r.code,
+            code: r.code.to_string(),
             reason: r.reason,
             received_at: rfc3339(r.received_at_ms),
             size: r.size,

@@ -12,12 +12,12 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use fieldnotes_protocol::ReviewStatus;
 use fieldnotes_protocol::admin::Listing;
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_protocol::review::{
     Decision, DismissRequest, ItemKind, ResolveRequest, ReviewItem, Side,
 };
+use fieldnotes_protocol::{DocKind, ReviewStatus, UnknownValue};
 use fieldnotes_store::directory::DeviceRecord;
 use fieldnotes_store::review::{ReviewFilter, ReviewRecord};
 use serde::Deserialize;
@@ -60,13 +60,6 @@ async fn attribute(
     Ok(())
 }
 
-/// The item's kind, read from the store's text.
-fn item_kind(record: &ReviewRecord) -> Result<ItemKind, ApiError> {
-    ItemKind::parse(&record.item_kind).ok_or_else(|| {
-        ApiError::Internal(format!("review item kind {:?} unknown", record.item_kind))
-    })
-}
-
 fn view(record: ReviewRecord) -> Result<ReviewItem, ApiError> {
     let corrupt = |what: &str, e: serde_json::Error| {
         ApiError::Internal(format!("review item {}: {what}: {e}", record.item_id))
@@ -80,14 +73,13 @@ fn view(record: ReviewRecord) -> Result<ReviewItem, ApiError> {
         .map(serde_json::from_str)
         .transpose()
         .map_err(|e| corrupt("decision", e))?;
-    let item_kind = item_kind(&record)?;
     Ok(ReviewItem {
         item_id: record.item_id,
         doc_id: record.doc_id,
         doc_kind: record.doc_kind,
         child_id: record.child_id,
         team_id: record.team_id,
-        item_kind,
+        item_kind: record.item_kind,
         field: record.field,
         status: record.status,
         summary: record.summary,
@@ -137,28 +129,18 @@ pub async fn list(
     }
     let limit = super::list_limit(q.limit)?;
     let status = status_filter(q.status.as_deref())?;
-    if let Some(item) = &q.item
-        && ItemKind::parse(item).is_none()
-    {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            format!(
-                "item {item:?} is not one of conflict, amendment, pending_amendment, \
-                 plan_limit, invalid_merge"
-            ),
-        ));
-    }
+    let item_kind = q.item.as_deref().map(item_filter).transpose()?;
+    let doc_kind = q.kind.as_deref().map(kind_filter).transpose()?;
     let now = now_ms();
     let hours = |h: u32| i64::from(h) * 3_600_000;
     let records = state
         .store
         .list_review(&ReviewFilter {
-            // The store's filter keeps statuses as text.
-            status: status.map(|s| s.as_str().to_owned()),
+            status,
             team_id: own_team.or(q.team),
             child_id: q.child,
-            doc_kind: q.kind,
-            item_kind: q.item,
+            doc_kind,
+            item_kind,
             doc_id: q.doc,
             created_before_ms: q.older_than_hours.map(|h| now - hours(h)),
             created_after_ms: q.newer_than_hours.map(|h| now - hours(h)),
@@ -188,6 +170,25 @@ fn status_filter(status: Option<&str>) -> Result<Option<ReviewStatus>, ApiError>
             )
         }),
     }
+}
+
+/// The item kind a listing asks for.
+fn item_filter(item: &str) -> Result<ItemKind, ApiError> {
+    ItemKind::parse(item).ok_or_else(|| {
+        ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            format!(
+                "item {item:?} is not one of conflict, amendment, pending_amendment, \
+                 plan_limit, invalid_merge"
+            ),
+        )
+    })
+}
+
+/// The document kind a listing asks for.
+fn kind_filter(kind: &str) -> Result<DocKind, ApiError> {
+    kind.parse()
+        .map_err(|e: UnknownValue| ApiError::bad_request(ErrorCode::InvalidQuery, e.to_string()))
 }
 
 /// The item, if the caller may review it; otherwise "not found".
@@ -278,7 +279,7 @@ pub async fn resolve(
 /// recorded as resolved (accepted), not dismissed. A change that is only an earlier side
 /// means the item changed since the reviewer looked at it.
 fn acceptance(record: &ReviewRecord, req: &ResolveRequest) -> Result<bool, ApiError> {
-    let kind = item_kind(record)?;
+    let kind = record.item_kind;
     if !matches!(kind, ItemKind::Amendment | ItemKind::PendingAmendment) {
         return Ok(false);
     }
@@ -320,7 +321,7 @@ async fn decide_resolved(
         })?;
     super::check_reason_length(&reason)?;
     let decision = Decision {
-        action: ReviewStatus::Resolved.as_str().to_owned(),
+        action: ReviewStatus::Resolved,
         value: Some(req.value),
         change: Some(req.change),
         reason: Some(reason),
@@ -339,7 +340,7 @@ async fn record_decision(
         .map_err(|e| ApiError::Internal(format!("a review decision does not encode: {e}")))?;
     let decided = state
         .store
-        .decide_review(item_id, &decision.action, &details, &auth.actor(now_ms()))
+        .decide_review(item_id, decision.action, &details, &auth.actor(now_ms()))
         .await?;
     Ok(Json(view(decided)?))
 }
@@ -361,7 +362,7 @@ pub async fn dismiss(
         ));
     }
     let decision = Decision {
-        action: ReviewStatus::Dismissed.as_str().to_owned(),
+        action: ReviewStatus::Dismissed,
         value: None,
         change: None,
         reason: Some(reason.to_owned()),

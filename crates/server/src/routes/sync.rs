@@ -139,8 +139,7 @@ async fn read_request<'a>(
         .quarantine(NewQuarantine {
             device_id: Some(auth.device_id().to_owned()),
             doc_id: None,
-            // The store keeps codes as text.
-            code: ErrorCode::MalformedRequest.as_str().to_owned(),
+            code: ErrorCode::MalformedRequest.into(),
             reason: reason.clone(),
             payload: body.to_vec(),
             received_at_ms,
@@ -249,7 +248,7 @@ impl Round<'_> {
                         ApiError::Internal("the store answered for fewer documents".into())
                     })?;
                     access.pushed(&doc_id, &result);
-                    results.push(to_push_result(doc_id, result)?);
+                    results.push(to_push_result(doc_id, result));
                 }
                 Slot::Refused(result) => results.push(result),
             }
@@ -322,7 +321,7 @@ fn group_by_document(changes: Vec<fieldnotes_store::FeedChange>) -> Vec<PulledDo
                 doc_id: change.doc_id.clone(),
                 changes: Vec::new(),
                 meta: Some(DocMeta {
-                    kind: change.kind.clone(),
+                    kind: change.kind.to_string(),
                     child_id: change.child_id.clone(),
                     summary: change.summary.clone(),
                     scope: change.scope_key.clone(),
@@ -432,7 +431,7 @@ struct AccessLog {
 enum Subject {
     Child(String),
     Record(String),
-    Refused(String),
+    Refused(RejectCode),
 }
 
 impl AccessLog {
@@ -456,7 +455,7 @@ impl AccessLog {
                 }
             }
             DocResult::Rejected { code, .. } | DocResult::NotKept { code, .. } => {
-                self.add("push_refused", Subject::Refused(code.clone()), doc_id, 0);
+                self.add("push_refused", Subject::Refused(*code), doc_id, 0);
             }
             DocResult::Deferred { .. } => {}
         }
@@ -545,7 +544,7 @@ async fn read_push(
                     .quarantine(NewQuarantine {
                         device_id: Some(device_id.to_owned()),
                         doc_id: doc_id.clone(),
-                        code: code.as_str().to_owned(),
+                        code: code.into(),
                         reason: reason.clone(),
                         payload: raw.get().as_bytes().to_vec(),
                         received_at_ms,
@@ -579,7 +578,7 @@ async fn read_push(
     Ok((docs, slots))
 }
 
-fn to_push_result(doc_id: String, result: DocResult) -> Result<PushResult, ApiError> {
+fn to_push_result(doc_id: String, result: DocResult) -> PushResult {
     let outcome = match result {
         DocResult::Accepted { hashes, .. } => PushOutcome::Accepted { hashes },
         DocResult::Rejected {
@@ -587,24 +586,18 @@ fn to_push_result(doc_id: String, result: DocResult) -> Result<PushResult, ApiEr
             reason,
             quarantine_id,
         } => PushOutcome::Rejected {
-            // TODO(lead, typed store records): the store keeps the merger's code as text.
-            code: RejectCode::parse(&code).ok_or_else(|| {
-                ApiError::Internal(format!(
-                    "the store answered document {doc_id} with reject code {code:?}, which this \
-                     server does not know"
-                ))
-            })?,
+            code,
             reason,
             quarantine_id: Some(quarantine_id),
         },
-        DocResult::NotKept { reason, .. } => PushOutcome::Rejected {
-            code: RejectCode::QuarantineFull,
+        DocResult::NotKept { code, reason } => PushOutcome::Rejected {
+            code,
             reason,
             quarantine_id: None,
         },
         DocResult::Deferred { reason, missing } => PushOutcome::Deferred { reason, missing },
     };
-    Ok(PushResult { doc_id, outcome })
+    PushResult { doc_id, outcome }
 }
 
 /// What a cursor holds: the feed position, and where an unfinished backfill stopped.

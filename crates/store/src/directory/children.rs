@@ -2,7 +2,7 @@
 //! youth workers.
 
 use crate::StoreError;
-use crate::backend::Backend;
+use crate::backend::{Backend, Bind, Record};
 use crate::directory::audit::Audited;
 use crate::directory::{
     Actor, AllocationRecord, ChildRecord, NewAudit, NewReferral, ReferralRecord,
@@ -50,21 +50,33 @@ pub(super) async fn create<DB: Backend>(
     tx.commit(&[entry], ()).await
 }
 
-/// End the child's current allocation, if any; the allocation ended.
-async fn end_current<DB: Backend>(
+/// The open (not ended) row of `table` with `key` = `value`, ended now by `by`: an allocation
+/// or a referral, read back as `columns`. `None` when no such row is open.
+async fn end_open<'q, DB: Backend, T: Record>(
     conn: &mut DB::Connection,
-    child_id: &str,
-    by: &Actor,
-) -> Result<Option<AllocationRecord>, sqlx::Error> {
+    (table, key, columns): (&str, &str, &str),
+    value: impl Bind<'q>,
+    by: &'q Actor,
+) -> Result<Option<T>, sqlx::Error> {
     DB::sql(format!(
-        "UPDATE allocations SET ended_at_ms = $2, ended_by = $3
-         WHERE child_id = $1 AND ended_at_ms IS NULL RETURNING {ALLOCATION_COLUMNS}"
+        "UPDATE {table} SET ended_at_ms = $2, ended_by = $3
+         WHERE {key} = $1 AND ended_at_ms IS NULL RETURNING {columns}"
     ))
-    .bind(child_id)
+    .bind(value)
     .bind(by.at_ms)
     .bind(&by.user_id)
     .fetch_optional(conn)
     .await
+}
+
+/// End the child's current allocation, if any; the allocation ended.
+async fn end_current<'q, DB: Backend>(
+    conn: &mut DB::Connection,
+    child_id: &'q str,
+    by: &'q Actor,
+) -> Result<Option<AllocationRecord>, sqlx::Error> {
+    let allocations = ("allocations", "child_id", ALLOCATION_COLUMNS);
+    end_open::<DB, _>(conn, allocations, child_id, by).await
 }
 
 pub(super) async fn allocate<DB: Backend>(
@@ -159,15 +171,9 @@ pub(super) async fn end_referral<DB: Backend>(
     by: &Actor,
 ) -> Result<ReferralRecord, StoreError> {
     let mut tx = Audited::begin(store, by).await?;
-    let record: Option<ReferralRecord> = DB::sql(format!(
-        "UPDATE referrals SET ended_at_ms = $2, ended_by = $3
-         WHERE referral_id = $1 AND ended_at_ms IS NULL RETURNING {REFERRAL_COLUMNS}"
-    ))
-    .bind(referral_id)
-    .bind(by.at_ms)
-    .bind(&by.user_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let referrals = ("referrals", "referral_id", REFERRAL_COLUMNS);
+    let record: Option<ReferralRecord> =
+        end_open::<DB, _>(&mut tx, referrals, referral_id, by).await?;
     let record = record.ok_or_else(|| StoreError::NotFound {
         what: format!("an open referral {referral_id}"),
     })?;

@@ -196,7 +196,7 @@ pub(crate) fn conflict_on_unique(e: sqlx::Error, message: impl FnOnce() -> Strin
                 message()
             ))
         }
-        _ => StoreError::Backend(e),
+        _ => StoreError::from(e),
     }
 }
 

@@ -1,5 +1,7 @@
 //! People who can sign in.
 
+use fieldnotes_vocab::Role;
+
 use crate::StoreError;
 use crate::backend::Backend;
 use crate::directory::audit::Audited;
@@ -21,7 +23,7 @@ pub(super) async fn create<DB: Backend>(
     .bind(&user.user_id)
     .bind(&user.username)
     .bind(&user.display_name)
-    .bind(&user.role)
+    .bind(user.role)
     .bind(&user.team_id)
     .bind(&user.password_hash)
     .bind(&user.external_subject)
@@ -60,7 +62,7 @@ pub(super) async fn update<DB: Backend>(
     ))
     .bind(user_id)
     .bind(&update.display_name)
-    .bind(&update.role)
+    .bind(update.role)
     .bind(update.team_id.is_some())
     .bind(update.team_id.clone().flatten())
     .bind(update.active)
@@ -105,7 +107,8 @@ fn update_audit(user_id: &str, update: &UserUpdate) -> NewAudit {
 
 pub(super) async fn count_admins<DB: Backend>(store: &SqlStore<DB>) -> Result<i64, StoreError> {
     Ok(
-        DB::sql("SELECT COUNT(*) FROM users WHERE role = 'admin' AND active")
+        DB::sql("SELECT COUNT(*) FROM users WHERE role = $1 AND active")
+            .bind(Role::Admin)
             .fetch_scalar(store.reader())
             .await?,
     )

@@ -1,5 +1,6 @@
 //! The records of the directory, as the store reads and writes them.
 
+use fieldnotes_vocab::Role;
 use serde::Serialize;
 
 /// A team (pod).
@@ -19,8 +20,7 @@ pub struct UserRecord {
     pub user_id: String,
     pub username: String,
     pub display_name: String,
-    /// `social_worker`, `youth_worker`, `manager` or `admin`.
-    pub role: String,
+    pub role: Role,
     pub team_id: Option<String>,
     /// Argon2id PHC string.
     pub password_hash: Option<String>,
@@ -46,7 +46,7 @@ impl std::fmt::Debug for UserRecord {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct UserUpdate {
     pub display_name: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub team_id: Option<Option<String>>,
     pub active: Option<bool>,
     pub password_hash: Option<String>,

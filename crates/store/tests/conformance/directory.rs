@@ -5,6 +5,7 @@ use fieldnotes_store::directory::{
     RefreshRotation, TeamRecord, UserRecord, UserUpdate,
 };
 use fieldnotes_store::{Store, StoreError};
+use fieldnotes_vocab::Role;
 
 use super::Db;
 
@@ -30,12 +31,12 @@ fn new_referral(
     }
 }
 
-fn person(id: &str, role: &str, team: Option<&str>) -> UserRecord {
+fn person(id: &str, role: Role, team: Option<&str>) -> UserRecord {
     UserRecord {
         user_id: id.to_owned(),
         username: id.to_owned(),
         display_name: format!("{id} (display)"),
-        role: role.to_owned(),
+        role,
         team_id: team.map(str::to_owned),
         password_hash: Some("$argon2id$not-a-real-hash".to_owned()),
         external_subject: None,
@@ -60,10 +61,10 @@ async fn seed(db: &Db) {
     .await
     .unwrap();
     for (id, role) in [
-        ("mgr", "manager"),
-        ("sw-a", "social_worker"),
-        ("sw-b", "social_worker"),
-        ("yw", "youth_worker"),
+        ("mgr", Role::Manager),
+        ("sw-a", Role::SocialWorker),
+        ("sw-b", Role::SocialWorker),
+        ("yw", Role::YouthWorker),
     ] {
         s.create_user(&person(id, role, Some("pod-1")), &by("root", 2))
             .await
@@ -89,12 +90,12 @@ pub async fn people_children_and_allocation_history(db: Db) {
     seed(&db).await;
     let s = &*db.store;
     let dup = s
-        .create_user(&person("sw-a", "social_worker", None), &by("root", 4))
+        .create_user(&person("sw-a", Role::SocialWorker, None), &by("root", 4))
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     let no_team = s
         .create_user(
-            &person("sw-z", "social_worker", Some("nope")),
+            &person("sw-z", Role::SocialWorker, Some("nope")),
             &by("root", 4),
         )
         .await;
@@ -190,7 +191,7 @@ pub async fn scope_facts_follow_allocations_referrals_and_grants(db: Db) {
         .unwrap();
     let pod = facts(s, "sw-a", 100, "2026-02-01", 0).await;
     assert_eq!(pod.team_children.len(), 2, "read once the team opts in");
-    s.create_user(&person("root", "admin", None), &by("root", 102))
+    s.create_user(&person("root", Role::Admin, None), &by("root", 102))
         .await
         .unwrap();
     let root = facts(s, "root", 100, "2026-02-01", 0).await;
@@ -395,7 +396,7 @@ pub async fn usernames_are_unique_and_found_without_case(db: Db) {
     let s = &*db.store;
     let found = s.get_user_by_username("SW-A").await.unwrap().unwrap();
     assert_eq!(found.user_id, "sw-a");
-    let mut twin = person("sw-a-twin", "social_worker", Some("pod-1"));
+    let mut twin = person("sw-a-twin", Role::SocialWorker, Some("pod-1"));
     twin.username = "Sw-A".into();
     match s.create_user(&twin, &by("root", 3)).await {
         Err(StoreError::Conflict(message)) => assert!(message.contains("case"), "{message}"),
