@@ -243,8 +243,11 @@ async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
     moved_bytes += latest_change_bytes(&b, &ids[tenth..2 * tenth]).await?;
     let server_pid = stage.start_measuring();
 
+    // A's sync pushes its edits and pulls B's; B's sync pulls A's. Timed apart, so a change
+    // in the figure can be placed on the push or on the pull.
     let start = Instant::now();
     let report_a = a.sync().await?;
+    let a_done = start.elapsed();
     let report_b = b.sync().await?;
     let wall = start.elapsed();
 
@@ -263,6 +266,8 @@ async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
         extra: json!({
             "change_bytes_moved": moved_bytes,
             "bytes_per_change_byte": bytes as f64 / moved_bytes.max(1) as f64,
+            "a_push_and_pull_ms": a_done.as_secs_f64() * 1000.0,
+            "b_pull_ms": (wall - a_done).as_secs_f64() * 1000.0,
         }),
     })
 }
@@ -386,7 +391,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let mut summary = line(workload, n, backend, &runs[0]);
                 summary["stat"] = json!(format!("median of {}", runs.len()));
                 summary["wall_ms"] = json!((median(&mut wall) * 10.0).round() / 10.0);
-                for key in ["edit_p50_ms", "edit_p99_ms", "bytes_per_change_byte"] {
+                for key in [
+                    "edit_p50_ms",
+                    "edit_p99_ms",
+                    "bytes_per_change_byte",
+                    "a_push_and_pull_ms",
+                    "b_pull_ms",
+                ] {
                     let mut values: Vec<f64> =
                         runs.iter().filter_map(|f| f.extra[key].as_f64()).collect();
                     if !values.is_empty() {
