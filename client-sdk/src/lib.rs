@@ -586,18 +586,7 @@ impl Client {
     /// Documents the server refused, held here with the reason until they are edited.
     pub async fn rejections(&self) -> Result<Vec<Rejection>, ClientError> {
         let keys = self.keys()?;
-        Ok(self
-            .store
-            .held(&keys)
-            .await?
-            .into_iter()
-            .map(|h| Rejection {
-                doc_id: h.doc_id,
-                code: h.code,
-                reason: h.reason,
-                changes: h.changes,
-            })
-            .collect())
+        self.store.held(&keys).await
     }
 
     /// Facts about this device's store. Works while signed out: counts only, no content.
