@@ -120,7 +120,7 @@ fn plan_points(text: &str) -> Vec<String> {
 
 impl Client {
     fn me_id(&self) -> Result<String, ClientError> {
-        self.user().map(|u| u.user_id).ok_or(ClientError::SignedOut)
+        self.rules_user().map(|u| u.user_id)
     }
 
     /// Sign a completed note or plan off (managers; the server checks). After this the record
