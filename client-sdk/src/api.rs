@@ -36,6 +36,41 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
+/// A path with query parameters; text values are percent-encoded, and a parameter left `None`
+/// is left out.
+pub(crate) struct PathQuery {
+    path: String,
+    params: usize,
+}
+
+impl PathQuery {
+    pub(crate) fn new(path: &str) -> Self {
+        PathQuery {
+            path: path.to_owned(),
+            params: 0,
+        }
+    }
+
+    /// A text parameter (an id, a status), encoded as one segment.
+    pub(crate) fn text(self, name: &str, value: Option<&str>) -> Self {
+        self.value(name, value.map(seg))
+    }
+
+    /// A parameter written as it displays (a number, a flag).
+    pub(crate) fn value(mut self, name: &str, value: Option<impl std::fmt::Display>) -> Self {
+        if let Some(value) = value {
+            let sep = if self.params == 0 { '?' } else { '&' };
+            self.path.push_str(&format!("{sep}{name}={value}"));
+            self.params += 1;
+        }
+        self
+    }
+
+    pub(crate) fn finish(self) -> String {
+        self.path
+    }
+}
+
 impl Client {
     /// An authenticated call (refreshing the access token when needed).
     pub(crate) async fn api<R: DeserializeOwned>(
@@ -54,16 +89,31 @@ impl Client {
             .await
     }
 
+    /// An authenticated GET.
+    pub(crate) async fn get_json<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClientError> {
+        self.api(Method::GET, path, None).await
+    }
+
+    /// An authenticated call with `body` as JSON.
+    pub(crate) async fn send<R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<R, ClientError> {
+        self.api(method, path, json(body)?).await
+    }
+
     pub(crate) async fn get_items<T: DeserializeOwned>(
         &self,
         path: &str,
     ) -> Result<Vec<T>, ClientError> {
-        Ok(self.api::<Listing<T>>(Method::GET, path, None).await?.items)
+        Ok(self.get_json::<Listing<T>>(path).await?.items)
     }
 
     /// Add a team (admins).
     pub async fn create_team(&self, team: &NewTeam) -> Result<Team, ClientError> {
-        self.api(Method::POST, "/v1/admin/teams", json(team)?).await
+        self.send(Method::POST, "/v1/admin/teams", team).await
     }
 
     /// Every team (admins).
@@ -73,64 +123,42 @@ impl Client {
 
     /// Rename a team or change its pod-wide reading (admins).
     pub async fn update_team(&self, team_id: &str, patch: &TeamPatch) -> Result<Team, ClientError> {
-        self.api(
-            Method::PATCH,
-            &format!("/v1/admin/teams/{}", seg(team_id)),
-            json(patch)?,
-        )
-        .await
+        let path = format!("/v1/admin/teams/{}", seg(team_id));
+        self.send(Method::PATCH, &path, patch).await
     }
 
     /// Add a person (admins).
     pub async fn create_user(&self, user: &NewUser) -> Result<User, ClientError> {
-        self.api(Method::POST, "/v1/admin/users", json(user)?).await
+        self.send(Method::POST, "/v1/admin/users", user).await
     }
 
     /// People, optionally of one team (admins).
     pub async fn users(&self, team: Option<&str>) -> Result<Vec<User>, ClientError> {
-        match team {
-            Some(team) => {
-                self.get_items(&format!("/v1/admin/users?team={}", seg(team)))
-                    .await
-            }
-            None => self.get_items("/v1/admin/users").await,
-        }
+        let path = PathQuery::new("/v1/admin/users").text("team", team);
+        self.get_items(&path.finish()).await
     }
 
     /// Change a person: role, team, name, password, sign-in identity, or disable them (admins).
     pub async fn update_user(&self, user_id: &str, patch: &UserPatch) -> Result<User, ClientError> {
-        self.api(
-            Method::PATCH,
-            &format!("/v1/admin/users/{}", seg(user_id)),
-            json(patch)?,
-        )
-        .await
+        let path = format!("/v1/admin/users/{}", seg(user_id));
+        self.send(Method::PATCH, &path, patch).await
     }
 
     /// Registered devices, optionally one person's (admins).
     pub async fn devices(&self, user: Option<&str>) -> Result<Vec<Device>, ClientError> {
-        match user {
-            Some(user) => {
-                self.get_items(&format!("/v1/admin/devices?user={}", seg(user)))
-                    .await
-            }
-            None => self.get_items("/v1/admin/devices").await,
-        }
+        let path = PathQuery::new("/v1/admin/devices").text("user", user);
+        self.get_items(&path.finish()).await
     }
 
     /// Revoke a device: its session ends and it wipes itself on its next contact (admins).
     pub async fn revoke_device(&self, device_id: &str) -> Result<Device, ClientError> {
-        self.api(
-            Method::POST,
-            &format!("/v1/admin/devices/{}/revoke", seg(device_id)),
-            None,
-        )
-        .await
+        let path = format!("/v1/admin/devices/{}/revoke", seg(device_id));
+        self.api(Method::POST, &path, None).await
     }
 
     /// Add a child to a team (admins; managers for their team).
     pub async fn create_child(&self, child: &NewChild) -> Result<Child, ClientError> {
-        self.api(Method::POST, "/v1/children", json(child)?).await
+        self.send(Method::POST, "/v1/children", child).await
     }
 
     /// The children this person may see.
@@ -147,22 +175,14 @@ impl Client {
         let body = Allocate {
             worker_id: worker_id.to_owned(),
         };
-        self.api(
-            Method::POST,
-            &format!("/v1/children/{}/allocation", seg(child_id)),
-            json(&body)?,
-        )
-        .await
+        self.send(Method::POST, &child_path(child_id, "allocation"), &body)
+            .await
     }
 
     /// End a child's allocation (managers).
     pub async fn end_allocation(&self, child_id: &str) -> Result<Allocation, ClientError> {
-        self.api(
-            Method::DELETE,
-            &format!("/v1/children/{}/allocation", seg(child_id)),
-            None,
-        )
-        .await
+        self.api(Method::DELETE, &child_path(child_id, "allocation"), None)
+            .await
     }
 
     /// A child's allocation history and how many workers they have had.
@@ -170,12 +190,7 @@ impl Client {
         &self,
         child_id: &str,
     ) -> Result<AllocationHistory, ClientError> {
-        self.api(
-            Method::GET,
-            &format!("/v1/children/{}/allocations", seg(child_id)),
-            None,
-        )
-        .await
+        self.get_json(&child_path(child_id, "allocations")).await
     }
 
     /// Refer a young person to a youth worker (the case holder, or a manager).
@@ -184,28 +199,19 @@ impl Client {
         child_id: &str,
         referral: &NewReferral,
     ) -> Result<Referral, ClientError> {
-        self.api(
-            Method::POST,
-            &format!("/v1/children/{}/referrals", seg(child_id)),
-            json(referral)?,
-        )
-        .await
+        self.send(Method::POST, &child_path(child_id, "referrals"), referral)
+            .await
     }
 
     /// A child's referrals.
     pub async fn referrals(&self, child_id: &str) -> Result<Vec<Referral>, ClientError> {
-        self.get_items(&format!("/v1/children/{}/referrals", seg(child_id)))
-            .await
+        self.get_items(&child_path(child_id, "referrals")).await
     }
 
     /// End a referral.
     pub async fn end_referral(&self, referral_id: i64) -> Result<Referral, ClientError> {
-        self.api(
-            Method::POST,
-            &format!("/v1/referrals/{referral_id}/end"),
-            None,
-        )
-        .await
+        let path = format!("/v1/referrals/{referral_id}/end");
+        self.api(Method::POST, &path, None).await
     }
 
     /// Open a child outside one's allocation, giving a reason (time-limited, audited, shown to
@@ -215,41 +221,24 @@ impl Client {
         child_id: &str,
         request: &AccessRequest,
     ) -> Result<AccessGrant, ClientError> {
-        self.api(
-            Method::POST,
-            &format!("/v1/children/{}/access", seg(child_id)),
-            json(request)?,
-        )
-        .await
+        self.send(Method::POST, &child_path(child_id, "access"), request)
+            .await
     }
 
     /// Access grants this person may see (their own; managers their team's; admins all).
     pub async fn access_grants(&self, active_only: bool) -> Result<Vec<AccessGrant>, ClientError> {
-        self.get_items(&format!("/v1/access-grants?active={active_only}"))
-            .await
+        let path = PathQuery::new("/v1/access-grants").value("active", Some(active_only));
+        self.get_items(&path.finish()).await
     }
 
     /// The audit log (admins; managers one child of their team at a time).
     pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, ClientError> {
-        let mut params = Vec::new();
-        if let Some(child) = &query.child {
-            params.push(format!("child={}", seg(child)));
-        }
-        if let Some(user) = &query.user {
-            params.push(format!("user={}", seg(user)));
-        }
-        if let Some(after) = query.after {
-            params.push(format!("after={after}"));
-        }
-        if let Some(limit) = query.limit {
-            params.push(format!("limit={limit}"));
-        }
-        let path = if params.is_empty() {
-            "/v1/audit".to_owned()
-        } else {
-            format!("/v1/audit?{}", params.join("&"))
-        };
-        self.get_items(&path).await
+        let path = PathQuery::new("/v1/audit")
+            .text("child", query.child.as_deref())
+            .text("user", query.user.as_deref())
+            .value("after", query.after)
+            .value("limit", query.limit);
+        self.get_items(&path.finish()).await
     }
 
     /// Input the server refused to apply (admins).
@@ -258,12 +247,16 @@ impl Client {
         after: Option<i64>,
         limit: u32,
     ) -> Result<QuarantineList, ClientError> {
-        let path = match after {
-            Some(after) => format!("{QUARANTINE_PATH}?after={after}&limit={limit}"),
-            None => format!("{QUARANTINE_PATH}?limit={limit}"),
-        };
-        self.api(Method::GET, &path, None).await
+        let path = PathQuery::new(QUARANTINE_PATH)
+            .value("after", after)
+            .value("limit", Some(limit));
+        self.get_json(&path.finish()).await
     }
+}
+
+/// The path of a child's `part` (`allocation`, `referrals`, ...).
+fn child_path(child_id: &str, part: &str) -> String {
+    format!("/v1/children/{}/{part}", seg(child_id))
 }
 
 /// A request body as JSON.
@@ -275,7 +268,7 @@ pub(crate) fn json(body: &impl Serialize) -> Result<Option<Vec<u8>>, ClientError
 
 #[cfg(test)]
 mod tests {
-    use super::seg;
+    use super::{PathQuery, seg};
 
     #[test]
     fn ids_cannot_change_the_path() {
@@ -288,5 +281,16 @@ mod tests {
         );
         assert_eq!(seg("sam.jones"), "sam%2Ejones");
         assert_eq!(seg("a b?c"), "a%20b%3Fc");
+    }
+
+    #[test]
+    fn query_parameters_left_out_are_not_written() {
+        let none: Option<&str> = None;
+        assert_eq!(PathQuery::new("/v1/x").text("a", none).finish(), "/v1/x");
+        let path = PathQuery::new("/v1/x")
+            .text("a", none)
+            .text("b", Some("c 1"))
+            .value("n", Some(5));
+        assert_eq!(path.finish(), "/v1/x?b=c%201&n=5");
     }
 }

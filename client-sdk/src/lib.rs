@@ -50,8 +50,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use fieldnotes_model::{
-    ActorId, DocKind, Document, FieldConflict, NewRecord, Patch, Record, Writer, WriterRole,
-    hash_hex,
+    ActorId, DocKind, Document, FieldConflict, NewRecord, Patch, Record, Writer, hash_hex,
 };
 use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::auth::UserInfo;
@@ -411,13 +410,10 @@ impl Client {
         let changes = doc.all_changes();
         let (row, scope) = doc_row(&mut doc, now)?;
         // The server's rules, before anything is written: the author, and the child.
-        let (user_id, role) = self.rules_writer()?;
-        let writer = Writer {
-            user_id: &user_id,
-            role,
-        };
+        let me = self.rules_user()?;
+        let writer = writer(&me);
         doc.check_write_rules(&writer, &[], &changes)?;
-        self.check_write_scope(&keys, &user_id, &scope).await?;
+        self.check_write_scope(&keys, &me.user_id, &scope).await?;
         let snapshot = doc.save();
         let mut tx = self.store.begin().await?;
         put_document(&mut tx, &keys, &row, &scope, &snapshot)
@@ -467,19 +463,13 @@ impl Client {
         >,
     ) -> Result<Option<String>, ClientError> {
         let keys = self.keys()?;
-        let (user_id, role) = self.rules_writer()?;
-        let writer = Writer {
-            user_id: &user_id,
-            role,
-        };
+        let me = self.rules_user()?;
+        let writer = writer(&me);
         let now = now_ms();
         let mut cache = self.write.lock().await;
         let mut doc = match cache.remove(id) {
             Some(doc) => doc,
-            None => self
-                .load_with(&keys, id)
-                .await?
-                .ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?,
+            None => self.load_existing(&keys, id).await?,
         };
         let before = doc.heads();
         let change = match operation(&mut doc, now) {
@@ -502,7 +492,7 @@ impl Client {
             && read_only.iter().any(|k| *k == record.scope_key())
         {
             return Err(
-                fieldnotes_model::rules::out_of_scope(&user_id, &record.scope_key()).into(),
+                fieldnotes_model::rules::out_of_scope(&me.user_id, &record.scope_key()).into(),
             );
         }
         let (row, scope) = doc_row(&mut doc, now)?;
@@ -537,10 +527,8 @@ impl Client {
     /// The document's heads, as sorted hex hashes: two devices with equal heads hold the same
     /// document.
     pub async fn heads(&self, id: &str) -> Result<Vec<String>, ClientError> {
-        let mut doc = self
-            .load(id)
-            .await?
-            .ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?;
+        let keys = self.keys()?;
+        let mut doc = self.load_existing(&keys, id).await?;
         let mut heads: Vec<String> = doc.heads().iter().map(hash_hex).collect();
         heads.sort();
         Ok(heads)
@@ -548,10 +536,8 @@ impl Client {
 
     /// Fields of a document that hold concurrent, conflicting values.
     pub async fn conflicts(&self, id: &str) -> Result<Vec<FieldConflict>, ClientError> {
-        let mut doc = self
-            .load(id)
-            .await?
-            .ok_or_else(|| ClientError::NotFound { id: id.to_owned() })?;
+        let keys = self.keys()?;
+        let mut doc = self.load_existing(&keys, id).await?;
         Ok(doc.conflicts())
     }
 
@@ -586,18 +572,7 @@ impl Client {
     /// Documents the server refused, held here with the reason until they are edited.
     pub async fn rejections(&self) -> Result<Vec<Rejection>, ClientError> {
         let keys = self.keys()?;
-        Ok(self
-            .store
-            .held(&keys)
-            .await?
-            .into_iter()
-            .map(|h| Rejection {
-                doc_id: h.doc_id,
-                code: h.code,
-                reason: h.reason,
-                changes: h.changes,
-            })
-            .collect())
+        self.store.held(&keys).await
     }
 
     /// Facts about this device's store. Works while signed out: counts only, no content.
@@ -622,10 +597,9 @@ impl Client {
         })
     }
 
-    /// Who writes on this device, for the write rules: the signed-in person and their role.
-    fn rules_writer(&self) -> Result<(String, WriterRole), ClientError> {
-        let user = self.user().ok_or(ClientError::SignedOut)?;
-        Ok((user.user_id, user.role))
+    /// Who writes on this device, for the write rules: the signed-in person (and their role).
+    fn rules_user(&self) -> Result<UserInfo, ClientError> {
+        self.user().ok_or(ClientError::SignedOut)
     }
 
     /// A record under `scope_key` may be written only if this device holds that key (its
@@ -671,6 +645,13 @@ impl Client {
         self.load_with(&keys, id).await
     }
 
+    /// A stored document, or [`ClientError::NotFound`].
+    async fn load_existing(&self, keys: &Keys, id: &str) -> Result<Document, ClientError> {
+        self.load_with(keys, id)
+            .await?
+            .ok_or_else(|| ClientError::NotFound { id: id.to_owned() })
+    }
+
     async fn load_with(&self, keys: &Keys, id: &str) -> Result<Option<Document>, ClientError> {
         match self.store.snapshot(keys, id).await? {
             Some(bytes) => {
@@ -680,6 +661,14 @@ impl Client {
             }
             None => Ok(None),
         }
+    }
+}
+
+/// The write rules' view of `user`.
+fn writer(user: &UserInfo) -> Writer<'_> {
+    Writer {
+        user_id: &user.user_id,
+        role: user.role,
     }
 }
 

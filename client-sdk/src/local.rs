@@ -13,12 +13,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
-use crate::ClientError;
 use crate::crypto::{CryptoError, Keys, aad, purpose};
 use crate::error::DOCTOR_ADVICE;
+use crate::{ClientError, Rejection};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -46,15 +48,6 @@ pub(crate) struct DocRow {
     pub updated_at_ms: i64,
 }
 
-/// A document the server refused, held with its reason (opened).
-#[derive(Debug, Clone)]
-pub(crate) struct HeldDoc {
-    pub doc_id: String,
-    pub code: String,
-    pub reason: String,
-    pub changes: u64,
-}
-
 /// What `documents.listing` seals.
 #[derive(Debug, Serialize, Deserialize)]
 struct Listing {
@@ -79,6 +72,42 @@ impl From<sqlx::Error> for LocalError {
 fn sealed_err(what: impl Into<String>) -> impl FnOnce(CryptoError) -> LocalError {
     let what = what.into();
     move |source| LocalError::Sealed { what, source }
+}
+
+/// A sealed value that is not in the shape this version writes.
+fn format_err(what: String, detail: impl std::fmt::Display) -> LocalError {
+    LocalError::Sealed {
+        what,
+        source: CryptoError::Format(detail.to_string()),
+    }
+}
+
+/// An outbox change sealed, bound to its document and hash.
+fn seal_change(keys: &Keys, doc_id: &str, hash: &str, bytes: &[u8]) -> Result<Vec<u8>, LocalError> {
+    keys.seal(&aad(purpose::OUTBOX_BYTES, &[doc_id, hash]), bytes)
+        .map_err(sealed_err(format!("change {hash} of document {doc_id}")))
+}
+
+/// A held change's reason sealed, bound to its document and hash.
+fn seal_note(keys: &Keys, doc_id: &str, hash: &str, reason: &str) -> Result<Vec<u8>, LocalError> {
+    keys.seal(&aad(purpose::HELD_NOTE, &[doc_id, hash]), reason.as_bytes())
+        .map_err(sealed_err(format!("held reason of document {doc_id}")))
+}
+
+/// The value in `column` of a row: as stored in a plaintext row (`enc = 0`), else opened
+/// with `aad`.
+fn open_column(
+    keys: &Keys,
+    r: &SqliteRow,
+    column: &str,
+    aad: &[u8],
+    what: impl FnOnce() -> String,
+) -> Result<Vec<u8>, LocalError> {
+    let stored: Vec<u8> = r.try_get(column)?;
+    if r.try_get::<i64, _>("enc")? == 0 {
+        return Ok(stored);
+    }
+    keys.open(aad, &stored).map_err(sealed_err(what()))
 }
 
 #[derive(Debug, Clone)]
@@ -236,11 +265,7 @@ impl LocalStore {
     }
 
     pub(crate) async fn meta(&self, key: &str) -> Result<Option<String>, ClientError> {
-        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))
+        meta_value(&self.pool, key).await.map_err(|e| self.err(e))
     }
 
     pub(crate) async fn set_meta(&self, key: &str, value: &str) -> Result<(), ClientError> {
@@ -257,17 +282,9 @@ impl LocalStore {
         keys: &Keys,
         key: &str,
     ) -> Result<Option<Vec<u8>>, ClientError> {
-        let Some(value) = self.meta(key).await? else {
-            return Ok(None);
-        };
-        keys.open_text(&aad(purpose::META, &[key]), &value)
-            .map(Some)
-            .map_err(|source| {
-                self.err(LocalError::Sealed {
-                    what: format!("stored {key}"),
-                    source,
-                })
-            })
+        sealed_meta_at(&self.pool, keys, key)
+            .await
+            .map_err(|e| self.err(e))
     }
 
     pub(crate) async fn snapshot(
@@ -294,37 +311,7 @@ impl LocalStore {
         .await
         .map_err(|e| self.err(e))?;
         rows.iter()
-            .map(|r| -> Result<DocRow, LocalError> {
-                let doc_id: String = r.try_get("doc_id")?;
-                let enc: i64 = r.try_get("enc")?;
-                let (child_id, summary) = if enc == 0 {
-                    (r.try_get("child_id")?, r.try_get("summary")?)
-                } else {
-                    let sealed: Vec<u8> =
-                        r.try_get::<Option<Vec<u8>>, _>("listing")?.ok_or_else(|| {
-                            LocalError::Sealed {
-                                what: format!("listing of document {doc_id}"),
-                                source: CryptoError::Format("the sealed listing is missing".into()),
-                            }
-                        })?;
-                    let plain = keys
-                        .open(&aad(purpose::LISTING, &[&doc_id]), &sealed)
-                        .map_err(sealed_err(format!("listing of document {doc_id}")))?;
-                    let listing: Listing =
-                        serde_json::from_slice(&plain).map_err(|e| LocalError::Sealed {
-                            what: format!("listing of document {doc_id}"),
-                            source: CryptoError::Format(e.to_string()),
-                        })?;
-                    (listing.child_id, listing.summary)
-                };
-                Ok(DocRow {
-                    doc_id,
-                    kind: r.try_get("kind")?,
-                    child_id,
-                    summary,
-                    updated_at_ms: r.try_get("updated_at_ms")?,
-                })
-            })
+            .map(|r| listed_row(keys, r))
             .collect::<Result<_, LocalError>>()
             .map_err(|e| self.err(e))
     }
@@ -411,7 +398,7 @@ impl LocalStore {
     }
 
     /// Held (refused) documents with their reason, oldest first.
-    pub(crate) async fn held(&self, keys: &Keys) -> Result<Vec<HeldDoc>, ClientError> {
+    pub(crate) async fn held(&self, keys: &Keys) -> Result<Vec<Rejection>, ClientError> {
         let rows = sqlx::query(
             "SELECT doc_id, hash, held_code, held_reason, held_note, enc FROM outbox
              WHERE held_code IS NOT NULL ORDER BY seq",
@@ -419,7 +406,7 @@ impl LocalStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        let mut out: Vec<HeldDoc> = Vec::new();
+        let mut out: Vec<Rejection> = Vec::new();
         for r in rows {
             let doc_id: String = r.try_get("doc_id").map_err(|e| self.err(e))?;
             if let Some(held) = out.iter_mut().find(|h| h.doc_id == doc_id) {
@@ -427,7 +414,7 @@ impl LocalStore {
                 continue;
             }
             let reason = held_reason(keys, &r, &doc_id).map_err(|e| self.err(e))?;
-            out.push(HeldDoc {
+            out.push(Rejection {
                 code: r.try_get("held_code").map_err(|e| self.err(e))?,
                 doc_id,
                 reason,
@@ -452,31 +439,52 @@ impl LocalStore {
     }
 }
 
-fn outbox_row(keys: &Keys, r: &sqlx::sqlite::SqliteRow) -> Result<OutboxRow, LocalError> {
-    let seq: i64 = r.try_get("seq")?;
+/// A document row's listing facts: as stored in a plaintext row, else from its sealed listing.
+fn listed_row(keys: &Keys, r: &SqliteRow) -> Result<DocRow, LocalError> {
+    let mut row = plain_doc_row(r)?;
+    if r.try_get::<i64, _>("enc")? == 0 {
+        return Ok(row);
+    }
+    let what = || format!("listing of document {}", row.doc_id);
+    let sealed: Vec<u8> = r
+        .try_get::<Option<Vec<u8>>, _>("listing")?
+        .ok_or_else(|| format_err(what(), "the sealed listing is missing"))?;
+    let plain = keys
+        .open(&aad(purpose::LISTING, &[&row.doc_id]), &sealed)
+        .map_err(sealed_err(what()))?;
+    let listing: Listing = serde_json::from_slice(&plain).map_err(|e| format_err(what(), e))?;
+    row.child_id = listing.child_id;
+    row.summary = listing.summary;
+    Ok(row)
+}
+
+/// A document row's listing columns as they are (plaintext, or empty in a sealed row).
+fn plain_doc_row(r: &SqliteRow) -> Result<DocRow, sqlx::Error> {
+    Ok(DocRow {
+        doc_id: r.try_get("doc_id")?,
+        kind: r.try_get("kind")?,
+        child_id: r.try_get("child_id")?,
+        summary: r.try_get("summary")?,
+        updated_at_ms: r.try_get("updated_at_ms")?,
+    })
+}
+
+fn outbox_row(keys: &Keys, r: &SqliteRow) -> Result<OutboxRow, LocalError> {
     let doc_id: String = r.try_get("doc_id")?;
     let hash: String = r.try_get("hash")?;
-    let stored: Vec<u8> = r.try_get("bytes")?;
-    let enc: i64 = r.try_get("enc")?;
-    let bytes = if enc == 0 {
-        stored
-    } else {
-        keys.open(&aad(purpose::OUTBOX_BYTES, &[&doc_id, &hash]), &stored)
-            .map_err(sealed_err(format!("change {hash} of document {doc_id}")))?
-    };
+    let aad = aad(purpose::OUTBOX_BYTES, &[&doc_id, &hash]);
+    let bytes = open_column(keys, r, "bytes", &aad, || {
+        format!("change {hash} of document {doc_id}")
+    })?;
     Ok(OutboxRow {
-        seq,
+        seq: r.try_get("seq")?,
         doc_id,
         hash,
         bytes,
     })
 }
 
-fn held_reason(
-    keys: &Keys,
-    r: &sqlx::sqlite::SqliteRow,
-    doc_id: &str,
-) -> Result<String, LocalError> {
+fn held_reason(keys: &Keys, r: &SqliteRow, doc_id: &str) -> Result<String, LocalError> {
     let enc: i64 = r.try_get("enc")?;
     if enc == 0 {
         return Ok(r
@@ -537,17 +545,35 @@ pub(crate) async fn sealed_meta_in(
     keys: &Keys,
     key: &str,
 ) -> Result<Option<Vec<u8>>, LocalError> {
-    let value: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+    sealed_meta_at(&mut **tx, keys, key).await
+}
+
+/// A meta value, read through `executor` (the pool, or an open transaction).
+async fn meta_value<'e, E>(executor: E, key: &str) -> Result<Option<String>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
         .bind(key)
-        .fetch_optional(&mut **tx)
-        .await?;
-    match value {
-        None => Ok(None),
-        Some(v) => keys
-            .open_text(&aad(purpose::META, &[key]), &v)
-            .map(Some)
-            .map_err(sealed_err(format!("stored {key}"))),
-    }
+        .fetch_optional(executor)
+        .await
+}
+
+/// A meta value sealed with [`set_sealed_meta`], read through `executor`.
+async fn sealed_meta_at<'e, E>(
+    executor: E,
+    keys: &Keys,
+    key: &str,
+) -> Result<Option<Vec<u8>>, LocalError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let Some(value) = meta_value(executor, key).await? else {
+        return Ok(None);
+    };
+    keys.open_text(&aad(purpose::META, &[key]), &value)
+        .map(Some)
+        .map_err(sealed_err(format!("stored {key}")))
 }
 
 /// Insert or replace a document's stored state, sealed; `scope_key` is the document's scope
@@ -564,10 +590,7 @@ pub(crate) async fn put_document(
         child_id: row.child_id.clone(),
         summary: row.summary.clone(),
     })
-    .map_err(|e| LocalError::Sealed {
-        what: what(),
-        source: CryptoError::Format(e.to_string()),
-    })?;
+    .map_err(|e| format_err(what(), e))?;
     let listing = keys
         .seal(&aad(purpose::LISTING, &[&row.doc_id]), &listing)
         .map_err(sealed_err(what()))?;
@@ -603,14 +626,7 @@ pub(crate) async fn enqueue(
     bytes: &[u8],
     now_ms: i64,
 ) -> Result<(), LocalError> {
-    sqlx::query(
-        "UPDATE outbox SET held_code = NULL, held_reason = NULL, held_note = NULL,
-             held_at_ms = NULL
-         WHERE doc_id = ? AND held_code IS NOT NULL",
-    )
-    .bind(doc_id)
-    .execute(&mut **tx)
-    .await?;
+    release_held(tx, doc_id).await?;
     requeue(tx, keys, doc_id, hash, bytes, now_ms).await?;
     set_own_head(tx, doc_id, hash).await?;
     Ok(())
@@ -639,15 +655,7 @@ pub(crate) async fn hold(
     reason: &str,
     now_ms: i64,
 ) -> Result<u64, LocalError> {
-    let note = keys
-        .seal(
-            &aad(purpose::HELD_NOTE, &[&row.doc_id, &row.hash]),
-            reason.as_bytes(),
-        )
-        .map_err(sealed_err(format!(
-            "held reason of document {}",
-            row.doc_id
-        )))?;
+    let note = seal_note(keys, &row.doc_id, &row.hash, reason)?;
     let done = sqlx::query(
         "UPDATE outbox SET held_code = ?, held_reason = NULL, held_note = ?, held_at_ms = ?
          WHERE seq = ?",
@@ -678,14 +686,11 @@ where
     let Some(row) = row else {
         return Ok(None);
     };
-    let stored: Vec<u8> = row.try_get("snapshot")?;
-    let enc: i64 = row.try_get("enc")?;
-    if enc == 0 {
-        return Ok(Some(stored));
-    }
-    keys.open(&aad(purpose::SNAPSHOT, &[doc_id]), &stored)
-        .map(Some)
-        .map_err(sealed_err(format!("document {doc_id}")))
+    let aad = aad(purpose::SNAPSHOT, &[doc_id]);
+    open_column(keys, &row, "snapshot", &aad, || {
+        format!("document {doc_id}")
+    })
+    .map(Some)
 }
 
 /// The scope tags of the documents to remove for a scope key: `None` means every document.
@@ -736,14 +741,7 @@ pub(crate) async fn remove_scope(
         }
     };
     for id in &ids {
-        sqlx::query("DELETE FROM outbox WHERE doc_id = ?")
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("DELETE FROM documents WHERE doc_id = ?")
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+        delete_document_rows(tx, id).await?;
     }
     Ok(ids)
 }
@@ -768,13 +766,7 @@ pub(crate) async fn plaintext_docs(
     rows.iter()
         .map(|r| {
             Ok(PlainDoc {
-                row: DocRow {
-                    doc_id: r.try_get("doc_id")?,
-                    kind: r.try_get("kind")?,
-                    child_id: r.try_get("child_id")?,
-                    summary: r.try_get("summary")?,
-                    updated_at_ms: r.try_get("updated_at_ms")?,
-                },
+                row: plain_doc_row(r)?,
                 snapshot: r.try_get("snapshot")?,
             })
         })
@@ -816,20 +808,10 @@ pub(crate) async fn seal_plain_outbox(
         let hash: String = r.try_get("hash")?;
         let bytes: Vec<u8> = r.try_get("bytes")?;
         let reason: Option<String> = r.try_get("held_reason")?;
-        let what = || format!("change {hash} of document {doc_id}");
-        let sealed = keys
-            .seal(&aad(purpose::OUTBOX_BYTES, &[&doc_id, &hash]), &bytes)
-            .map_err(sealed_err(what()))?;
-        let note = match reason {
-            Some(reason) => Some(
-                keys.seal(
-                    &aad(purpose::HELD_NOTE, &[&doc_id, &hash]),
-                    reason.as_bytes(),
-                )
-                .map_err(sealed_err(what()))?,
-            ),
-            None => None,
-        };
+        let sealed = seal_change(keys, &doc_id, &hash, &bytes)?;
+        let note = reason
+            .map(|reason| seal_note(keys, &doc_id, &hash, &reason))
+            .transpose()?;
         sqlx::query(
             "UPDATE outbox SET bytes = ?, held_note = ?, held_reason = NULL, enc = 1 WHERE seq = ?",
         )
@@ -871,9 +853,7 @@ pub(crate) async fn requeue(
     bytes: &[u8],
     now_ms: i64,
 ) -> Result<u64, LocalError> {
-    let sealed = keys
-        .seal(&aad(purpose::OUTBOX_BYTES, &[doc_id, hash]), bytes)
-        .map_err(sealed_err(format!("change {hash} of document {doc_id}")))?;
+    let sealed = seal_change(keys, doc_id, hash, bytes)?;
     let done = sqlx::query(
         "INSERT INTO outbox (doc_id, hash, bytes, created_at_ms, enc) VALUES (?, ?, ?, ?, 1)
          ON CONFLICT (hash) DO NOTHING",
@@ -1045,19 +1025,20 @@ pub(crate) async fn withdraw_rows(
             .execute(&mut **tx)
             .await?;
     }
-    sqlx::query(
-        "UPDATE outbox SET held_code = NULL, held_reason = NULL, held_note = NULL,
-             held_at_ms = NULL
-         WHERE doc_id = ? AND held_code IS NOT NULL",
-    )
-    .bind(doc_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    release_held(tx, doc_id).await
 }
 
 /// Remove a document (and any outbox row left for it) from the device.
 pub(crate) async fn remove_document(
+    tx: &mut Transaction<'static, Sqlite>,
+    doc_id: &str,
+) -> Result<(), sqlx::Error> {
+    delete_document_rows(tx, doc_id).await?;
+    clear_own_head(tx, doc_id).await
+}
+
+/// Delete a document's row and its outbox rows.
+async fn delete_document_rows(
     tx: &mut Transaction<'static, Sqlite>,
     doc_id: &str,
 ) -> Result<(), sqlx::Error> {
@@ -1069,7 +1050,24 @@ pub(crate) async fn remove_document(
         .bind(doc_id)
         .execute(&mut **tx)
         .await?;
-    clear_own_head(tx, doc_id).await
+    Ok(())
+}
+
+/// Release every held row of a document: the server refuses a document's batch as a whole,
+/// so its other changes go again.
+async fn release_held(
+    tx: &mut Transaction<'static, Sqlite>,
+    doc_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE outbox SET held_code = NULL, held_reason = NULL, held_note = NULL,
+             held_at_ms = NULL
+         WHERE doc_id = ? AND held_code IS NOT NULL",
+    )
+    .bind(doc_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Forget the newest own change of `doc_id` (the device holds none of its own any more).

@@ -13,7 +13,7 @@ use fieldnotes_protocol::review::{
 };
 use reqwest::Method;
 
-use crate::api::{json, seg};
+use crate::api::{PathQuery, seg};
 use crate::{Client, ClientError};
 
 /// Filters for [`Client::review_items`]; `None` leaves a filter out.
@@ -120,7 +120,7 @@ fn plan_points(text: &str) -> Vec<String> {
 
 impl Client {
     fn me_id(&self) -> Result<String, ClientError> {
-        self.user().map(|u| u.user_id).ok_or(ClientError::SignedOut)
+        self.rules_user().map(|u| u.user_id)
     }
 
     /// Sign a completed note or plan off (managers; the server checks). After this the record
@@ -157,12 +157,8 @@ impl Client {
 
     /// A document's history from the server: every version with who, which device and when.
     pub async fn history(&self, id: &str) -> Result<Vec<VersionView>, ClientError> {
-        self.api(
-            Method::GET,
-            &format!("/v1/documents/{}/history", seg(id)),
-            None,
-        )
-        .await
+        self.get_json(&format!("/v1/documents/{}/history", seg(id)))
+            .await
     }
 
     /// A word-level diff of one field (`body` by default) between two versions (change hashes
@@ -174,56 +170,31 @@ impl Client {
         to: &str,
         field: Option<&str>,
     ) -> Result<Vec<DiffSpanView>, ClientError> {
-        let field = field.unwrap_or("body");
-        self.api(
-            Method::GET,
-            &format!(
-                "/v1/documents/{}/diff?from={}&to={}&field={}",
-                seg(id),
-                seg(from),
-                seg(to),
-                seg(field)
-            ),
-            None,
-        )
-        .await
+        let path = PathQuery::new(&format!("/v1/documents/{}/diff", seg(id)))
+            .text("from", Some(from))
+            .text("to", Some(to))
+            .text("field", Some(field.unwrap_or("body")));
+        self.get_json(&path.finish()).await
     }
 
     /// The review queue (managers: their team's; admins: all).
     pub async fn review_items(&self, q: &ReviewQuery) -> Result<Vec<ReviewItem>, ClientError> {
-        let mut params = Vec::new();
-        let mut text = |name: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                params.push(format!("{name}={}", seg(v)));
-            }
-        };
-        text("status", &q.status);
-        text("team", &q.team);
-        text("child", &q.child);
-        text("kind", &q.kind);
-        text("item", &q.item);
-        for (name, v) in [
-            ("older_than_hours", q.older_than_hours.map(i64::from)),
-            ("newer_than_hours", q.newer_than_hours.map(i64::from)),
-            ("after", q.after),
-            ("limit", q.limit.map(i64::from)),
-        ] {
-            if let Some(v) = v {
-                params.push(format!("{name}={v}"));
-            }
-        }
-        let path = if params.is_empty() {
-            "/v1/review".to_owned()
-        } else {
-            format!("/v1/review?{}", params.join("&"))
-        };
-        self.get_items(&path).await
+        let path = PathQuery::new("/v1/review")
+            .text("status", q.status.as_deref())
+            .text("team", q.team.as_deref())
+            .text("child", q.child.as_deref())
+            .text("kind", q.kind.as_deref())
+            .text("item", q.item.as_deref())
+            .value("older_than_hours", q.older_than_hours)
+            .value("newer_than_hours", q.newer_than_hours)
+            .value("after", q.after)
+            .value("limit", q.limit);
+        self.get_items(&path.finish()).await
     }
 
     /// One review item, with each side's person, device and times.
     pub async fn review_item(&self, item_id: i64) -> Result<ReviewItem, ClientError> {
-        self.api(Method::GET, &format!("/v1/review/{item_id}"), None)
-            .await
+        self.get_json(&format!("/v1/review/{item_id}")).await
     }
 
     /// Dismiss an item: nothing needs changing. The reason is kept.
@@ -235,12 +206,8 @@ impl Client {
         let body = DismissRequest {
             reason: require_reason(reason)?.to_owned(),
         };
-        self.api(
-            Method::POST,
-            &format!("/v1/review/{item_id}/dismiss"),
-            json(&body)?,
-        )
-        .await
+        let path = format!("/v1/review/{item_id}/dismiss");
+        self.send(Method::POST, &path, &body).await
     }
 
     /// Settle an item: write the decision as a change on this device (the record as it
@@ -288,12 +255,8 @@ impl Client {
         item_id: i64,
         body: &ResolveRequest,
     ) -> Result<ReviewItem, ClientError> {
-        self.api(
-            Method::POST,
-            &format!("/v1/review/{item_id}/resolve"),
-            json(body)?,
-        )
-        .await
+        let path = format!("/v1/review/{item_id}/resolve");
+        self.send(Method::POST, &path, body).await
     }
 
     /// What a decision comes to for this item; writes the change it needs on this device.

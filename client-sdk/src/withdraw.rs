@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::crypto::Keys;
 use crate::local::{self, DocOutboxRow};
-use crate::{Client, ClientError, doc_row, now_ms};
+use crate::{Client, ClientError, doc_row, now_ms, writer};
 
 /// The folder, inside the data folder, where withdrawn work is exported.
 pub const WITHDRAWN_DIR: &str = "withdrawn";
@@ -225,11 +225,8 @@ impl Client {
     /// way out (the exact `fieldnotes withdraw` command, or what to edit).
     pub async fn held_changes(&self) -> Result<Vec<HeldChange>, ClientError> {
         let keys = self.keys()?;
-        let (user_id, role) = self.rules_writer()?;
-        let writer = Writer {
-            user_id: &user_id,
-            role,
-        };
+        let me = self.rules_user()?;
+        let writer = writer(&me);
         let ids = local::held_doc_ids(self.store.pool())
             .await
             .map_err(|e| self.store.err(e))?;
@@ -262,20 +259,12 @@ impl Client {
     /// taken back is removed from the device.
     pub async fn withdraw(&self, doc_id: &str) -> Result<Withdrawal, ClientError> {
         let keys = self.keys()?;
-        let (user_id, role) = self.rules_writer()?;
-        let writer = Writer {
-            user_id: &user_id,
-            role,
-        };
+        let me = self.rules_user()?;
+        let writer = writer(&me);
         let now = now_ms();
         let mut cache = self.write.lock().await;
         cache.remove(doc_id);
-        let mut doc =
-            self.load_with(&keys, doc_id)
-                .await?
-                .ok_or_else(|| ClientError::NotFound {
-                    id: doc_id.to_owned(),
-                })?;
+        let mut doc = self.load_existing(&keys, doc_id).await?;
         let plan = self.withdraw_plan(&keys, &mut doc, &writer).await?;
         if plan.withdraw.is_empty() {
             return Err(ClientError::NothingToWithdraw {

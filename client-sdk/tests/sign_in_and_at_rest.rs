@@ -7,43 +7,72 @@ mod stub;
 
 use std::path::Path;
 
-use fieldnotes_client::{Client, ClientError, PasswordKdf, RetryPolicy};
+use fieldnotes_client::{Client, ClientBuilder, ClientError, PasswordKdf, RetryPolicy};
 use fieldnotes_model::{
     ActorId, DocKind, Document, NewContactCard, NewRecord, NewVisitNote, Patch, Record, VisitKind,
     VisitNotePatch, hash_hex,
 };
 use fieldnotes_protocol::{ChangeBytes, DocMeta, PulledDoc};
 use stub::Stub;
+use tempfile::TempDir;
 
 const TITLE: &str = "Allotment visit with grandmother Winifred";
 const BODY: &str = "Zebedee showed me the kestrel nest behind the shed and said it is his secret";
 const CHILD: &str = "c-102";
 const WISHES: &str = "marmalade sandwiches every Saturday";
 
-async fn open(dir: &Path, url: &str) -> Client {
+/// A client for the data folder `dir` and the server at `url`, with no retries and a fast
+/// password key.
+fn builder(dir: &Path, url: &str) -> ClientBuilder {
     Client::builder(dir)
         .server_url(url)
         .retry(RetryPolicy::none())
         .password_kdf(PasswordKdf::insecure_fast_for_tests())
-        .open()
-        .await
-        .unwrap()
+}
+
+async fn open(dir: &Path, url: &str) -> Client {
+    builder(dir, url).open().await.unwrap()
+}
+
+/// A device in a new data folder, with sam signed in on it.
+async fn signed_in(stub: &Stub) -> (TempDir, Client) {
+    let dir = tempfile::tempdir().unwrap();
+    let client = open(dir.path(), &stub.url).await;
+    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    (dir, client)
+}
+
+/// A data folder where an earlier process signed sam in and wrote one note; and its id.
+async fn one_note_written_earlier(stub: &Stub) -> (TempDir, String) {
+    let (dir, client) = signed_in(stub).await;
+    let id = client.create(note(CHILD, TITLE, BODY)).await.unwrap();
+    (dir, id)
 }
 
 fn note(child: &str, title: &str, body: &str) -> NewRecord {
-    NewRecord::VisitNote(NewVisitNote {
-        child_id: child.to_owned(),
-        author: "u-sam".to_owned(),
-        visit_kind: VisitKind::HomeVisit,
-        occurred_at: "2026-11-20T14:30:00Z".to_owned(),
-        title: title.to_owned(),
-        body: body.to_owned(),
-        wishes_and_feelings: String::new(),
-        tags: vec![],
-        present: vec![],
-        child_seen: None,
-        seen_alone: None,
-        not_alone_reason: None,
+    NewRecord::VisitNote(NewVisitNote::new(
+        child,
+        "u-sam",
+        VisitKind::HomeVisit,
+        "2026-11-20T14:30:00Z",
+        title,
+        body,
+    ))
+}
+
+/// An edit of a note's wishes and feelings.
+fn wishes(text: &str) -> Patch {
+    Patch::VisitNote(VisitNotePatch {
+        wishes_and_feelings: Some(text.into()),
+        ..Default::default()
+    })
+}
+
+/// An edit of a note's title.
+fn title(text: &str) -> Patch {
+    Patch::VisitNote(VisitNotePatch {
+        title: Some(text.into()),
+        ..Default::default()
     })
 }
 
@@ -111,16 +140,7 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
     // change, like the edit below: its bytes in the clear would show the words.
     let mut probe =
         Document::create("probe", ActorId::random(), note(CHILD, TITLE, BODY), 1).unwrap();
-    let edit = probe
-        .edit(
-            Patch::VisitNote(VisitNotePatch {
-                wishes_and_feelings: Some(WISHES.into()),
-                ..Default::default()
-            }),
-            2,
-        )
-        .unwrap()
-        .unwrap();
+    let edit = probe.edit(wishes(WISHES), 2).unwrap().unwrap();
     assert!(contains(&edit.bytes, WISHES));
     // Larger changes are compressed, so their words would not show raw even in the clear;
     // but any automerge change or document kept in the clear starts with automerge's magic
@@ -154,16 +174,7 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
         }
     });
     let id = client.create(note(CHILD, TITLE, BODY)).await.unwrap();
-    client
-        .edit(
-            &id,
-            Patch::VisitNote(VisitNotePatch {
-                wishes_and_feelings: Some(WISHES.into()),
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
+    client.edit(&id, wishes(WISHES)).await.unwrap();
     let report = client.sync().await.unwrap();
     assert_eq!(report.accepted, 2);
     assert_eq!(report.pulled_docs, 1);
@@ -187,13 +198,7 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
         .await
         .unwrap();
     client
-        .edit(
-            &unsynced,
-            Patch::VisitNote(VisitNotePatch {
-                wishes_and_feelings: Some("Ottoline wants a hamster called Biscuit".into()),
-                ..Default::default()
-            }),
-        )
+        .edit(&unsynced, wishes("Ottoline wants a hamster called Biscuit"))
         .await
         .unwrap();
     assert_eq!(client.pending_changes().await.unwrap(), 3);
@@ -243,12 +248,7 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
 #[tokio::test]
 async fn a_new_process_unlocks_with_the_password() {
     let stub = Stub::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let id = {
-        let client = open(dir.path(), &stub.url).await;
-        client.sign_in("sam", "pw", "laptop").await.unwrap();
-        client.create(note(CHILD, TITLE, BODY)).await.unwrap()
-    };
+    let (dir, id) = one_note_written_earlier(&stub).await;
     let client = open(dir.path(), &stub.url).await;
     assert!(!client.is_unlocked());
     assert_eq!(client.user().unwrap().username, "sam");
@@ -286,9 +286,7 @@ async fn a_new_process_unlocks_with_the_password() {
 #[tokio::test]
 async fn signing_out_keeps_unsynced_work_and_signing_in_offline_gives_it_back() {
     let stub = Stub::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = open(dir.path(), &stub.url).await;
-    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let (_dir, client) = signed_in(&stub).await;
     let a = client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     client
         .create(note("c-2", "second", "second body"))
@@ -394,10 +392,8 @@ async fn sign_in_refusals_are_clear_and_never_mix_people() {
 async fn an_expired_access_token_is_refreshed_and_the_rotated_one_kept() {
     let stub = Stub::start().await;
     stub.with(|s| s.login_access_ttl = -60);
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let client = open(dir.path(), &stub.url).await;
-        client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let dir = {
+        let (dir, client) = signed_in(&stub).await;
         client.create(note(CHILD, TITLE, BODY)).await.unwrap();
         let report = client.sync().await.unwrap();
         assert!(report.refreshed_token);
@@ -414,7 +410,8 @@ async fn an_expired_access_token_is_refreshed_and_the_rotated_one_kept() {
         let report = client.sync().await.unwrap();
         assert!(report.refreshed_token);
         assert_eq!(stub.with(|s| s.refresh_calls), 2);
-    }
+        dir
+    };
     // A new process uses the rotated tokens, never an old refresh token.
     let client = open(dir.path(), &stub.url).await;
     client.unlock("pw").await.unwrap();
@@ -427,9 +424,7 @@ async fn an_expired_access_token_is_refreshed_and_the_rotated_one_kept() {
 #[tokio::test]
 async fn a_refused_refresh_asks_for_sign_in_and_local_work_goes_on() {
     let stub = Stub::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = open(dir.path(), &stub.url).await;
-    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let (_dir, client) = signed_in(&stub).await;
     let device = client.device_id().to_owned();
     stub.with(|s| s.end_sessions(&device));
 
@@ -453,9 +448,7 @@ async fn a_refused_refresh_asks_for_sign_in_and_local_work_goes_on() {
 #[tokio::test]
 async fn a_revoked_device_wipes_its_store() {
     let stub = Stub::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = open(dir.path(), &stub.url).await;
-    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let (dir, client) = signed_in(&stub).await;
     client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     let device = client.device_id().to_owned();
     stub.with(|s| s.revoked.insert(device.clone()));
@@ -489,9 +482,7 @@ async fn a_revoked_device_wipes_its_store() {
 #[tokio::test]
 async fn a_revoked_device_is_wiped_on_sign_in_too() {
     let stub = Stub::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = open(dir.path(), &stub.url).await;
-    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let (dir, client) = signed_in(&stub).await;
     client.sign_out().await.unwrap();
     let device = client.device_id().to_owned();
     stub.with(|s| s.revoked.insert(device));
@@ -504,10 +495,7 @@ async fn a_revoked_device_is_wiped_on_sign_in_too() {
 async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
     let stub = Stub::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let client = Client::builder(dir.path())
-        .server_url(&stub.url)
-        .retry(RetryPolicy::none())
-        .password_kdf(PasswordKdf::insecure_fast_for_tests())
+    let client = builder(dir.path(), &stub.url)
         .push_batch_bytes(1) // one change per round
         .open()
         .await
@@ -528,13 +516,7 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
     // Work on c-1 not yet sent, then the allocation ends.
     for i in 0..3 {
         client
-            .edit(
-                &a,
-                Patch::VisitNote(VisitNotePatch {
-                    title: Some(format!("edited {i}")),
-                    ..Default::default()
-                }),
-            )
+            .edit(&a, title(&format!("edited {i}")))
             .await
             .unwrap();
     }
@@ -578,16 +560,7 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
         s.reject.insert(b.clone());
         s.remove = vec![];
     });
-    client
-        .edit(
-            &b,
-            Patch::VisitNote(VisitNotePatch {
-                title: Some("refused edit".into()),
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
+    client.edit(&b, title("refused edit")).await.unwrap();
     let report = client.sync().await.unwrap();
     assert_eq!(report.rejected.len(), 1);
     stub.with(|s| s.remove.push("child:c-2".into()));
@@ -601,9 +574,7 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
 #[tokio::test]
 async fn removing_every_scope_removes_every_document_after_the_push() {
     let stub = Stub::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = open(dir.path(), &stub.url).await;
-    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let (_dir, client) = signed_in(&stub).await;
     let (_, doc) = pulled("c-1", "t", "b");
     stub.with(|s| {
         s.pull_queue.push(doc);
@@ -852,9 +823,7 @@ async fn a_plaintext_store_from_the_first_version_is_sealed_at_sign_in() {
 async fn concurrent_syncs_never_present_a_refresh_token_twice() {
     let stub = Stub::start().await;
     stub.with(|s| s.login_access_ttl = -60);
-    let dir = tempfile::tempdir().unwrap();
-    let client = open(dir.path(), &stub.url).await;
-    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let (_dir, client) = signed_in(&stub).await;
     client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     let (a, b) = tokio::join!(client.sync(), client.sync());
     a.unwrap();
@@ -865,13 +834,11 @@ async fn concurrent_syncs_never_present_a_refresh_token_twice() {
 #[tokio::test]
 async fn a_sealed_value_moved_to_another_row_is_refused() {
     let stub = Stub::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = {
-        let client = open(dir.path(), &stub.url).await;
-        client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let (dir, a, b) = {
+        let (dir, client) = signed_in(&stub).await;
         let a = client.create(note(CHILD, TITLE, BODY)).await.unwrap();
         let b = client.create(note("c-2", "other", "other")).await.unwrap();
-        (a, b)
+        (dir, a, b)
     };
     // Someone with the file copies b's sealed snapshot and listing over a's.
     let pool = sqlx::SqlitePool::connect(&format!(
@@ -908,12 +875,7 @@ async fn a_sealed_value_moved_to_another_row_is_refused() {
 #[tokio::test]
 async fn every_content_operation_needs_the_key() {
     let stub = Stub::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let id = {
-        let client = open(dir.path(), &stub.url).await;
-        client.sign_in("sam", "pw", "laptop").await.unwrap();
-        client.create(note(CHILD, TITLE, BODY)).await.unwrap()
-    };
+    let (dir, id) = one_note_written_earlier(&stub).await;
     let client = open(dir.path(), &stub.url).await;
     let locked = |r: Result<(), ClientError>| matches!(r, Err(ClientError::NotUnlocked));
     assert!(locked(client.get(&id).await.map(|_| ())));

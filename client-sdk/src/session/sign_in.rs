@@ -8,6 +8,7 @@ use fieldnotes_protocol::auth::{
     EXTERNAL_LOGIN_PATH, ExternalLogin, LOGIN_PATH, LOGOUT_PATH, PasswordLogin, Session, UserInfo,
 };
 use reqwest::StatusCode;
+use serde::Serialize;
 
 use super::check_owner;
 use super::tokens::StoredTokens;
@@ -28,7 +29,27 @@ pub struct SignIn {
     pub sealed_rows: u64,
 }
 
+/// Send a sign-in. An interactive sign-in should not wait long before working offline: two
+/// attempts at most.
+async fn post_login(
+    transport: &Transport,
+    retry: RetryPolicy,
+    path: &str,
+    login: &impl Serialize,
+) -> Result<Session, ClientError> {
+    let attempts = retry.max_attempts.min(2);
+    transport.post_json(path, login, None, attempts).await
+}
+
 impl Client {
+    /// The session lock, with the device checked not wiped before and after waiting for it.
+    async fn session_lock(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, ClientError> {
+        self.check_wiped()?;
+        let session = self.session.lock().await;
+        self.check_wiped()?;
+        Ok(session)
+    }
+
     /// Sign in with a username and password, and unlock the store.
     ///
     /// With a server set, the server checks the credentials, registers this device under
@@ -43,27 +64,20 @@ impl Client {
         password: &str,
         device_name: &str,
     ) -> Result<SignIn, ClientError> {
-        self.check_wiped()?;
-        let _session = self.session.lock().await;
-        self.check_wiped()?;
+        let _session = self.session_lock().await?;
         check_owner(self.auth_view().owner, username)?;
         if self.server_url.is_none() {
             return self
                 .sign_in_offline(username, password, "no server is set for this device")
                 .await;
         }
-        // An interactive sign-in should not wait long before working offline.
         let transport = self.transport(self.retry)?;
         let login = PasswordLogin {
             username: username.to_owned(),
             password: password.to_owned(),
             device: self.device_info(device_name),
         };
-        let attempts = self.retry.max_attempts.min(2);
-        match transport
-            .post_json::<_, Session>(LOGIN_PATH, &login, None, attempts)
-            .await
-        {
+        match post_login(&transport, self.retry, LOGIN_PATH, &login).await {
             Ok(session) => {
                 self.finish_online(&transport, session, Some(password))
                     .await
@@ -99,19 +113,13 @@ impl Client {
         id_token: &str,
         device_name: &str,
     ) -> Result<SignIn, ClientError> {
-        self.check_wiped()?;
-        let _session = self.session.lock().await;
-        self.check_wiped()?;
+        let _session = self.session_lock().await?;
         let transport = self.transport(self.retry)?;
         let login = ExternalLogin {
             token: id_token.to_owned(),
             device: self.device_info(device_name),
         };
-        let attempts = self.retry.max_attempts.min(2);
-        match transport
-            .post_json::<_, Session>(EXTERNAL_LOGIN_PATH, &login, None, attempts)
-            .await
-        {
+        match post_login(&transport, self.retry, EXTERNAL_LOGIN_PATH, &login).await {
             Ok(session) => self.finish_online(&transport, session, None).await,
             Err(e) if e.is_retryable() => Err(ClientError::OfflineSignInUnavailable {
                 reason: format!(
@@ -128,9 +136,7 @@ impl Client {
     /// Unlock the store with the password, without the network: for a process that starts
     /// after an earlier sign-in (the key is never kept on disk).
     pub async fn unlock(&self, password: &str) -> Result<(), ClientError> {
-        self.check_wiped()?;
-        let _session = self.session.lock().await;
-        self.check_wiped()?;
+        let _session = self.session_lock().await?;
         let view = self.auth_view();
         let Some(owner) = view.owner.filter(|_| view.signed_in) else {
             return Err(ClientError::SignedOut);
@@ -273,9 +279,7 @@ impl Client {
     /// The server is told only when this process has unlocked the store (the tokens are
     /// sealed); otherwise the server's session simply expires.
     pub async fn sign_out(&self) -> Result<(), ClientError> {
-        self.check_wiped()?;
-        let _session = self.session.lock().await;
-        self.check_wiped()?;
+        let _session = self.session_lock().await?;
         if let Some(keys) = self.held_keys()
             && self.server_url.is_some()
         {
