@@ -281,8 +281,8 @@ pub struct VisitDetails {
 /// `edit ID FIELDS`: a change to a draft record.
 #[derive(Debug, Args)]
 pub struct Edit<F: Args> {
-    /// The record's id (see `fieldnotes list`)
-    pub id: String,
+    #[command(flatten)]
+    pub record: RecordArg,
     #[command(flatten)]
     pub fields: F,
     /// Mark the record completed (no longer a draft; after this it changes only by `amend`,
@@ -460,6 +460,13 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct DocArg {
     /// The document's id (see `fieldnotes list`)
+    pub id: String,
+}
+
+/// One record, by its id: a document of a kind with a life (draft, completed, deleted).
+#[derive(Debug, Args)]
+pub struct RecordArg {
+    /// The record's id (see `fieldnotes list`)
     pub id: String,
 }
 

@@ -259,7 +259,8 @@ pub fn word_diff(spans: &[DiffSpanView]) -> String {
 
 /// `fieldnotes diff ID [--from V] [--to V] [--field F]`.
 pub async fn diff(client: &Client, a: DiffArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let versions = versions(client, &a.id).await?;
+    let id = &a.doc.id;
+    let versions = versions(client, id).await?;
     let to = match &a.to {
         Some(v) => version_index(&versions, v)?,
         None => versions.len() - 1,
@@ -270,14 +271,14 @@ pub async fn diff(client: &Client, a: DiffArgs, json: bool) -> anyhow::Result<Ex
     };
     let field = match a.field {
         Some(f) => f,
-        None => match client.get(&a.id).await {
+        None => match client.get(id).await {
             Ok(Some(r)) if r.kind() == DocKind::ShortPlan => "points".to_owned(),
             _ => "body".to_owned(),
         },
     };
     let (old, new) = (&versions[from], &versions[to]);
     let spans = client
-        .diff(&a.id, &old.change, &new.change, Some(&field))
+        .diff(id, &old.change, &new.change, Some(&field))
         .await
         .explain()?;
     if json {
@@ -310,7 +311,7 @@ pub async fn diff(client: &Client, a: DiffArgs, json: bool) -> anyhow::Result<Ex
         eprintln!(
             "({field} is the same in both versions; see `fieldnotes history {}` for what \
              changed)",
-            a.id
+            id
         );
     }
     Ok(ExitCode::SUCCESS)

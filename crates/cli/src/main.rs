@@ -224,7 +224,7 @@ async fn unlocked(
         Command::Review { command } => review::review(client, command, json).await,
         Command::History(a) => lifecycle::history(client, a, json).await,
         Command::Diff(a) => lifecycle::diff(client, a, json).await,
-        Command::Delete(a) => lifecycle::delete(client, &a.id, &a.reason, json).await,
+        Command::Delete(a) => lifecycle::delete(client, &a.record.id, &a.reason, json).await,
         command => records::run(client, user, command, json).await,
     }
 }

@@ -30,10 +30,10 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let me = user.user_id.as_str();
     match command {
-        Command::Note { command } => note(client, user, command, json).await,
+        Command::Note { command } => note(client, me, command, json).await,
         Command::AboutMe { command } => about_me(client, command, json).await,
         Command::ContactCard { command } => contact_card(client, me, command).await,
-        Command::Plan { command } => plan(client, user, command, json).await,
+        Command::Plan { command } => plan(client, me, command, json).await,
         Command::List(a) => {
             let docs = client.list(a.kind).await?;
             let docs: Vec<_> = docs
@@ -64,18 +64,13 @@ pub async fn run(
     }
 }
 
-async fn note(
-    client: &Client,
-    user: &UserInfo,
-    command: NoteCmd,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+async fn note(client: &Client, me: &str, command: NoteCmd, json: bool) -> anyhow::Result<ExitCode> {
     match command {
         NoteCmd::New(a) => {
             let d = a.details;
             let record = NewRecord::VisitNote(NewVisitNote {
                 child_id: a.child,
-                author: user.user_id.clone(),
+                author: me.to_owned(),
                 visit_kind: a.kind,
                 occurred_at: a.occurred_at.map_or_else(now_rfc3339, Ok)?,
                 title: a.title,
@@ -152,7 +147,7 @@ async fn edit<F: PatchFields>(client: &Client, a: Edit<F>) -> anyhow::Result<Exi
     let patch = a
         .fields
         .patch(a.complete.then_some(NoteStatus::Completed))?;
-    edited(client, &a.id, patch).await
+    edited(client, &a.record.id, patch).await
 }
 
 /// `KIND amend ID --reason WHY ...`.
@@ -221,17 +216,12 @@ async fn contact_card(
     }
 }
 
-async fn plan(
-    client: &Client,
-    user: &UserInfo,
-    command: PlanCmd,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+async fn plan(client: &Client, me: &str, command: PlanCmd, json: bool) -> anyhow::Result<ExitCode> {
     match command {
         PlanCmd::New(a) => {
             let record = NewRecord::ShortPlan(NewShortPlan {
                 child_id: a.child,
-                author: user.user_id.clone(),
+                author: me.to_owned(),
                 points: a.point,
                 review_on: a.dates.review_on,
                 planned_end: a.dates.planned_end,

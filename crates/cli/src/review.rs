@@ -231,8 +231,9 @@ fn decided(item: &ReviewItem) {
 
 async fn resolve(client: &Client, a: ReviewResolve, json: bool) -> anyhow::Result<()> {
     check_reason(&a.reason)?;
+    let id = a.item.id;
     let resolution = if let Some(n) = a.choose {
-        let item = client.review_item(a.id).await.explain()?;
+        let item = client.review_item(id).await.explain()?;
         let side = n.checked_sub(1).and_then(|i| item.sides.get(i));
         match side {
             Some(side) => Resolution::Value(side.value.clone()),
@@ -240,10 +241,10 @@ async fn resolve(client: &Client, a: ReviewResolve, json: bool) -> anyhow::Resul
                 return Err(Usage(format!(
                     "item {} has {} side(s): --choose a number from 1 to {} (see `fieldnotes \
                      review show {}`)",
-                    a.id,
+                    id,
                     item.sides.len(),
                     item.sides.len(),
-                    a.id
+                    id
                 ))
                 .into());
             }
@@ -256,7 +257,7 @@ async fn resolve(client: &Client, a: ReviewResolve, json: bool) -> anyhow::Resul
         Resolution::Restore
     };
     let item = client
-        .resolve_review(a.id, resolution, &a.reason)
+        .resolve_review(id, resolution, &a.reason)
         .await
         .explain()?;
     if json {
@@ -269,7 +270,10 @@ async fn resolve(client: &Client, a: ReviewResolve, json: bool) -> anyhow::Resul
 
 async fn dismiss(client: &Client, a: ReviewDismiss, json: bool) -> anyhow::Result<()> {
     check_reason(&a.reason)?;
-    let item = client.dismiss_review(a.id, &a.reason).await.explain()?;
+    let item = client
+        .dismiss_review(a.item.id, &a.reason)
+        .await
+        .explain()?;
     if json {
         return json_one(&item);
     }

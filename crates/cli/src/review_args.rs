@@ -7,12 +7,12 @@ use fieldnotes_model::DocKind;
 use fieldnotes_protocol::ReviewStatus;
 use fieldnotes_protocol::review::ItemKind;
 
-use crate::args::Page;
+use crate::args::{DocArg, Page, RecordArg};
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// The record's id (see `fieldnotes list`)
-    pub id: String,
+    #[command(flatten)]
+    pub record: RecordArg,
     /// Why it is deleted, e.g. "filed on the wrong child" (at least 3 characters); kept with
     /// the record
     #[arg(long)]
@@ -21,8 +21,8 @@ pub struct DeleteArgs {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The document's id (see `fieldnotes list`)
-    pub id: String,
+    #[command(flatten)]
+    pub doc: DocArg,
     /// The earlier version: its number in `fieldnotes history ID`, or its change hash (or the
     /// start of it) [default: the version before --to]
     #[arg(long, value_name = "N|HASH")]
@@ -43,7 +43,7 @@ pub enum ReviewCmd {
     List(ReviewList),
     /// Show one item: each side numbered, with its value, who wrote it, on which device and
     /// when
-    Show(ReviewShow),
+    Show(ItemArg),
     /// Settle an item: choose a side's value, write a value, accept an amendment, or restore
     /// the record; the decision is sent at once and reaches every device on its next sync
     Resolve(ReviewResolve),
@@ -122,8 +122,9 @@ pub struct ReviewList {
     pub page: Page,
 }
 
+/// One review item, by its id.
 #[derive(Debug, Args)]
-pub struct ReviewShow {
+pub struct ItemArg {
     /// The item's id (see `fieldnotes review list`)
     pub id: i64,
 }
@@ -135,8 +136,8 @@ pub struct ReviewShow {
         .args(["choose", "value", "accept", "restore"])
 ))]
 pub struct ReviewResolve {
-    /// The item's id (see `fieldnotes review list`)
-    pub id: i64,
+    #[command(flatten)]
+    pub item: ItemArg,
     /// Take side N's value (the sides are numbered by `fieldnotes review show ID`)
     #[arg(long, value_name = "N")]
     pub choose: Option<usize>,
@@ -157,8 +158,8 @@ pub struct ReviewResolve {
 
 #[derive(Debug, Args)]
 pub struct ReviewDismiss {
-    /// The item's id (see `fieldnotes review list`)
-    pub id: i64,
+    #[command(flatten)]
+    pub item: ItemArg,
     /// Why nothing needs changing (at least 3 characters); kept with the decision
     #[arg(long)]
     pub reason: String,

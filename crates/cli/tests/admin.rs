@@ -8,8 +8,8 @@
 mod common;
 
 use common::{
-    Device, NEW_PASSWORD, assert_fails, assert_stderr_lacks, assert_stdout_has, note_args,
-    standard_server, stderr, stdout,
+    Device, NEW_PASSWORD, assert_fails, assert_stderr_lacks, assert_stdout_has, standard_server,
+    stderr, stdout,
 };
 use fieldnotes_tests::{Backend, TestDb, TestServer};
 
@@ -81,7 +81,7 @@ async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
     // The manager records about the child, then allocates it.
     manager.login(&url, "mgr").await;
     let note = manager
-        .record(&url, &note_args("child-new", "Introductory visit"))
+        .new_note(&url, "child-new", "Introductory visit")
         .await;
     manager.ok(&url, &["sync"]).await;
     let out = manager
@@ -133,7 +133,7 @@ async fn access_outside_allocation_needs_a_reason() {
     let (_db, server, url) = standard_server(1).await;
     let (holder, duty) = (Device::new(), Device::new());
     holder.login(&url, "sw-a").await;
-    let note = holder.record(&url, &note_args("child-00", "Visit")).await;
+    let note = holder.new_note(&url, "child-00", "Visit").await;
     holder.ok(&url, &["sync"]).await;
 
     duty.login(&url, "sw-b").await;
@@ -175,7 +175,7 @@ async fn a_revoked_device_is_wiped_and_says_so() {
     let (_db, server, url) = standard_server(1).await;
     let (admin, lost) = (Device::new(), Device::new());
     lost.login(&url, "sw-a").await;
-    lost.record(&url, &note_args("child-00", "t")).await;
+    lost.new_note(&url, "child-00", "t").await;
     let out = lost.ok(&url, &["status", "--json"]).await;
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let device_id = status["device_id"].as_str().unwrap().to_owned();

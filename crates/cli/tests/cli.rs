@@ -407,9 +407,7 @@ async fn login_then_record_list_and_sync() {
         "{}",
         stdout(&out)
     );
-    let id = device
-        .record(&url, &note_args("child-00", "First visit"))
-        .await;
+    let id = device.new_note(&url, "child-00", "First visit").await;
     assert_eq!(
         device.listed(&url).await,
         vec![(id.clone(), Some("child-00".to_owned()))]
@@ -500,7 +498,7 @@ async fn logout_keeps_unsynced_work_for_the_next_login() {
     let (_db, server, url) = standard_server(1).await;
     let device = Device::signed_in(&url, "sw-a").await;
     let id = device
-        .record(DOWN, &note_args("child-00", "Written on the bus"))
+        .new_note(DOWN, "child-00", "Written on the bus")
         .await;
     let out = device.ok(DOWN, &["logout"]).await;
     assert_stdout_has(&out, "1 change(s) not yet sent");
@@ -538,14 +536,10 @@ async fn logout_keeps_unsynced_work_for_the_next_login() {
 async fn sync_says_once_that_a_restored_server_was_put_right() {
     let (db, server, url) = standard_server(1).await;
     let device = Device::signed_in(&url, "sw-a").await;
-    device
-        .record(&url, &note_args("child-00", "Before the backup"))
-        .await;
+    device.new_note(&url, "child-00", "Before the backup").await;
     device.ok(&url, &["sync"]).await;
     let backup = db.backup().await.unwrap();
-    device
-        .record(&url, &note_args("child-00", "After the backup"))
-        .await;
+    device.new_note(&url, "child-00", "After the backup").await;
     let out = device.ok(&url, &["sync"]).await;
     assert_stdout_lacks(&out, "lost");
     server.stop().await.unwrap();

@@ -10,14 +10,14 @@ mod common;
 use std::io::{Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
 
-use common::{Device, assert_stdout_has, note_args, standard_server, stderr, stdout};
+use common::{Device, assert_stdout_has, standard_server, stderr, stdout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_names_the_damage_and_its_steps_bring_the_unsent_work_to_the_server() {
     let (_db, server, url) = standard_server(1).await;
     let device = Device::signed_in(&url, "sw-a").await;
     let id = device
-        .record(&url, &note_args("child-00", "Visit kept through damage"))
+        .new_note(&url, "child-00", "Visit kept through damage")
         .await;
 
     // Garbage over the store file's header.

@@ -9,7 +9,7 @@ mod common;
 
 use common::{
     Device, assert_fails, assert_stderr_has, assert_stderr_lacks, assert_stdout_has,
-    assert_stdout_lacks, note_args, plan_args, standard_server, stdout, worker_and_manager,
+    assert_stdout_lacks, plan_args, standard_server, stdout, worker_and_manager,
 };
 use serde_json::Value;
 
@@ -36,9 +36,7 @@ async fn sign_off_amend_review_history_and_diff() {
     let (_db, server, url) = standard_server(1).await;
     let (worker, manager) = worker_and_manager(&url).await;
 
-    let id = worker
-        .record(&url, &note_args("child-00", "Home visit"))
-        .await;
+    let id = worker.new_note(&url, "child-00", "Home visit").await;
     worker.ok(&url, &["note", "edit", &id, "--complete"]).await;
     worker.ok(&url, &["sync"]).await;
     let out = worker.ok(&url, &["show", &id]).await;
@@ -205,7 +203,7 @@ async fn sign_off_amend_review_history_and_diff() {
 async fn a_conflict_is_settled_by_choosing_a_side() {
     let (_db, server, url) = standard_server(1).await;
     let (worker, manager) = worker_and_manager(&url).await;
-    let id = worker.record(&url, &note_args("child-00", "Visit")).await;
+    let id = worker.new_note(&url, "child-00", "Visit").await;
     worker.ok(&url, &["sync"]).await;
     manager.ok(&url, &["sync"]).await;
     worker
@@ -297,7 +295,7 @@ async fn a_conflict_is_settled_by_choosing_a_side() {
 async fn only_a_manager_deletes() {
     let (_db, server, url) = standard_server(1).await;
     let (worker, manager) = worker_and_manager(&url).await;
-    let mine = worker.record(&url, &note_args("child-00", "Mine")).await;
+    let mine = worker.new_note(&url, "child-00", "Mine").await;
     worker.ok(&url, &["sync"]).await;
 
     let out = worker.run(&url, &["delete", &mine, "--reason", "no"]).await;
@@ -318,9 +316,7 @@ async fn only_a_manager_deletes() {
     let out = worker.ok(&url, &["status"]).await;
     assert_stdout_has(&out, "waiting to send: 0 change(s)");
 
-    let theirs = manager
-        .record(&url, &note_args("child-00", "Wrong child"))
-        .await;
+    let theirs = manager.new_note(&url, "child-00", "Wrong child").await;
     manager.ok(&url, &["sync"]).await;
     manager
         .ok(
@@ -345,9 +341,7 @@ async fn only_a_manager_deletes() {
     assert_fails(&out, 1, "was deleted by mgr");
 
     // History is the server's: a record only on this device says to sync it first.
-    let local = worker
-        .record(&url, &note_args("child-00", "Not sent"))
-        .await;
+    let local = worker.new_note(&url, "child-00", "Not sent").await;
     let out = worker.run(&url, &["history", &local]).await;
     assert_fails(&out, 1, "run `fieldnotes sync` first");
     let out = worker.run(&url, &["review", "show", "999"]).await;
@@ -399,7 +393,7 @@ async fn plans_and_profiles_are_amended_after_completion() {
         serde_json::json!(["Meet on Fridays"])
     );
     // An amendment is for locked records only.
-    let draft = worker.record(&url, &note_args("child-00", "Draft")).await;
+    let draft = worker.new_note(&url, "child-00", "Draft").await;
     let out = worker
         .run(
             &url,

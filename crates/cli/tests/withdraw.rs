@@ -18,9 +18,7 @@ async fn a_refused_note_is_listed_with_its_way_out_and_withdrawn() {
     let worker = Device::signed_in(&url, "sw-a").await;
 
     // Not synced yet, so the device does not know its children: the typo reaches the server.
-    let id = worker
-        .record(&url, &note_args("child-0O", "Typo visit"))
-        .await;
+    let id = worker.new_note(&url, "child-0O", "Typo visit").await;
     let out = worker.run(&url, &["sync"]).await;
     assert_eq!(out.status.code(), Some(1), "held work is not a success");
     let text = stdout(&out);

@@ -241,6 +241,16 @@ impl Document {
         Ok(self.commit(options))
     }
 
+    /// [`Document::commit_if`] the writes in `outcome` once the record they leave is also valid.
+    pub(crate) fn commit_valid(
+        &mut self,
+        outcome: Result<(), ModelError>,
+        options: CommitOptions,
+    ) -> Result<Option<EncodedChange>, ModelError> {
+        let outcome = outcome.and_then(|()| self.validate().map_err(ModelError::from));
+        self.commit_if(outcome, options)
+    }
+
     /// Commit the open transaction, if it changed anything.
     pub(crate) fn commit(&mut self, options: CommitOptions) -> Option<EncodedChange> {
         let hash = self.doc.commit_with(options)?;
@@ -257,6 +267,13 @@ impl Document {
     /// The soft-delete marker, if a manager deleted the record.
     pub fn deletion(&self) -> Option<crate::Deletion> {
         read_deletion(&self.doc, None).0
+    }
+
+    /// A change that gives a reason (a deletion, a review decision) is refused on a deleted
+    /// record, and without a reason of 3 to 500 characters (`field` names it in the error).
+    pub(crate) fn check_reasoned(&self, field: &str, reason: &str) -> Result<(), ModelError> {
+        self.refuse_if_deleted()?;
+        crate::lock::reason_invalid(field, reason)
     }
 
     pub(crate) fn refuse_if_deleted(&self) -> Result<(), ModelError> {

@@ -174,12 +174,11 @@ impl Document {
             }
         }
         let outcome = put_str(&mut self.doc, "status", NoteStatus::SignedOff.as_str())
-            .and_then(|()| put_str(&mut self.doc, "signed_off_by", manager_id))
-            .and_then(|()| self.validate().map_err(ModelError::from));
+            .and_then(|()| put_str(&mut self.doc, "signed_off_by", manager_id));
         let options = CommitOptions::default()
             .with_time(device_time_ms)
             .with_message(SIGN_OFF_MESSAGE.to_owned());
-        self.commit_if(outcome, options)?
+        self.commit_valid(outcome, options)?
             .ok_or_else(|| refuse("nothing changed".into()))
     }
 
@@ -235,8 +234,7 @@ impl Document {
         reason: &str,
         device_time_ms: i64,
     ) -> Result<EncodedChange, ModelError> {
-        self.refuse_if_deleted()?;
-        reason_invalid("deleted/reason", reason)?;
+        self.check_reasoned("deleted/reason", reason)?;
         let reason = reason.trim();
         let outcome = self
             .doc
@@ -245,12 +243,11 @@ impl Document {
                 self.doc.put(&map, "by", by)?;
                 self.doc.put(&map, "reason", reason)
             })
-            .map_err(ModelError::from)
-            .and_then(|()| self.validate().map_err(ModelError::from));
+            .map_err(ModelError::from);
         let options = CommitOptions::default()
             .with_time(device_time_ms)
             .with_message(format!("{DELETE_PREFIX}{reason}"));
-        self.commit_if(outcome, options)?
+        self.commit_valid(outcome, options)?
             .ok_or_else(|| ModelError::Load("the deletion wrote nothing".into()))
     }
 

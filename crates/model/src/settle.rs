@@ -5,7 +5,7 @@ use automerge::{ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue, Value};
 
 use crate::document::{Document, EncodedChange};
 use crate::error::ModelError;
-use crate::lock::{AMEND_PREFIX, reason_invalid};
+use crate::lock::AMEND_PREFIX;
 use crate::record::Patch;
 
 /// The message prefix of a review decision (after `amend: ` on a locked record).
@@ -25,8 +25,7 @@ impl Document {
         reason: &str,
         device_time_ms: i64,
     ) -> Result<EncodedChange, ModelError> {
-        self.refuse_if_deleted()?;
-        reason_invalid("reason", reason)?;
+        self.check_reasoned("reason", reason)?;
         let (obj, prop) = self.target(field)?;
         let current = self.doc.get(&obj, prop.clone())?;
         let outcome = match current {
@@ -60,11 +59,8 @@ impl Document {
             }
             _ => self.doc.put(&obj, prop, value),
         };
-        let outcome = outcome
-            .map_err(ModelError::from)
-            .and_then(|()| self.validate().map_err(ModelError::from));
         let options = self.review_options(reason, device_time_ms);
-        self.commit_if(outcome, options)?
+        self.commit_valid(outcome.map_err(ModelError::from), options)?
             .ok_or_else(|| ModelError::Load("the settling change wrote nothing".into()))
     }
 
@@ -77,8 +73,7 @@ impl Document {
         reason: &str,
         device_time_ms: i64,
     ) -> Result<Option<EncodedChange>, ModelError> {
-        self.refuse_if_deleted()?;
-        reason_invalid("reason", reason)?;
+        self.check_reasoned("reason", reason)?;
         self.check_patch_kind(&patch)?;
         let status = self.status();
         let options = self.review_options(reason, device_time_ms);

@@ -125,7 +125,8 @@ impl Merger for ModelMerger<'_> {
         // Nothing outlives the closure but its outcome: the merge works on its own copies, so a
         // panic half-way leaves no shared state behind.
         match std::panic::catch_unwind(AssertUnwindSafe(|| {
-            self.merge_one(doc_id, current, incoming)
+            self.try_merge(doc_id, current, incoming)
+                .unwrap_or_else(MergeOutcome::from)
         })) {
             Ok(outcome) => outcome,
             Err(panic) => {
@@ -156,8 +157,6 @@ fn merge_error(doc_id: &str, e: &MergeError) -> Refusal {
 }
 
 fn merge_error_parts(doc_id: &str, e: &MergeError) -> (RejectCode, String) {
-    const UNCHANGED: &str = "nothing of the record was changed and the changes are kept in \
-                             quarantine";
     match e {
         MergeError::Malformed { .. } => (RejectCode::MalformedChange, e.to_string()),
         MergeError::WrongDocument { .. } => (RejectCode::InvalidDocumentId, e.to_string()),
@@ -167,65 +166,44 @@ fn merge_error_parts(doc_id: &str, e: &MergeError) -> (RejectCode, String) {
             tracing::error!(doc_id, error = %e, "stored document could not be loaded");
             (RejectCode::InvalidDocument, e.to_string())
         }
-        MergeError::Intake(intake) => match intake {
-            IntakeError::Malformed { .. } => (RejectCode::MalformedChange, intake.to_string()),
-            IntakeError::UnknownColumns { .. } => (
-                RejectCode::UnknownColumns,
-                format!(
-                    "{intake}; {UNCHANGED}; update the app on this device, and tell your \
-                     admin if it is up to date"
-                ),
-            ),
-            IntakeError::NonCanonical { .. } => (
-                RejectCode::NonCanonicalChange,
-                format!(
-                    "{intake}; {UNCHANGED}; update the app on this device, and tell your \
-                     admin if it is up to date"
-                ),
-            ),
-            IntakeError::DanglingReference { .. } => (
-                RejectCode::DanglingReference,
-                format!(
-                    "{intake}; {UNCHANGED}; the device's copy of the record does not match \
-                     the server's: tell your admin, who can compare them"
-                ),
-            ),
-            IntakeError::TooManyOps { .. } => (
-                RejectCode::TooManyOps,
-                format!(
-                    "{intake}; {UNCHANGED}; split the work into smaller edits, and tell your \
-                     admin if this was one ordinary edit"
-                ),
-            ),
-            IntakeError::TooLarge { .. } => (
-                RejectCode::TooLarge,
-                format!("{intake}; {UNCHANGED}; split the work into smaller edits"),
-            ),
-            IntakeError::Inconsistent(_) => {
-                tracing::error!(doc_id, error = %intake, "a merged document failed its reload check");
-                (
-                    RejectCode::InconsistentDocument,
-                    format!(
-                        "{intake}; {UNCHANGED}; keep working on the device and tell your admin"
-                    ),
-                )
-            }
-        },
+        MergeError::Intake(intake) => intake_error_parts(doc_id, intake),
     }
+}
+
+/// The reject code for a change refused at intake, and the sentence: what was wrong, that
+/// nothing changed, and what to do about it.
+fn intake_error_parts(doc_id: &str, intake: &IntakeError) -> (RejectCode, String) {
+    const UNCHANGED: &str = "nothing of the record was changed and the changes are kept in \
+                             quarantine";
+    const UPDATE_THE_APP: &str =
+        "update the app on this device, and tell your admin if it is up to date";
+    let (code, what_to_do) = match intake {
+        IntakeError::Malformed { .. } => return (RejectCode::MalformedChange, intake.to_string()),
+        IntakeError::UnknownColumns { .. } => (RejectCode::UnknownColumns, UPDATE_THE_APP),
+        IntakeError::NonCanonical { .. } => (RejectCode::NonCanonicalChange, UPDATE_THE_APP),
+        IntakeError::DanglingReference { .. } => (
+            RejectCode::DanglingReference,
+            "the device's copy of the record does not match the server's: tell your admin, who \
+             can compare them",
+        ),
+        IntakeError::TooManyOps { .. } => (
+            RejectCode::TooManyOps,
+            "split the work into smaller edits, and tell your admin if this was one ordinary edit",
+        ),
+        IntakeError::TooLarge { .. } => (RejectCode::TooLarge, "split the work into smaller edits"),
+        IntakeError::Inconsistent(_) => {
+            tracing::error!(doc_id, error = %intake, "a merged document failed its reload check");
+            (
+                RejectCode::InconsistentDocument,
+                "keep working on the device and tell your admin",
+            )
+        }
+    };
+    (code, format!("{intake}; {UNCHANGED}; {what_to_do}"))
 }
 
 impl ModelMerger<'_> {
     /// The checks, in order; the first that fails decides the outcome.
-    fn merge_one(
-        &self,
-        doc_id: &str,
-        current: Option<&StoredDocument>,
-        incoming: &[Vec<u8>],
-    ) -> MergeOutcome {
-        self.try_merge(doc_id, current, incoming)
-            .unwrap_or_else(MergeOutcome::from)
-    }
-
     fn try_merge(
         &self,
         doc_id: &str,

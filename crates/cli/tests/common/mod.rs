@@ -93,6 +93,11 @@ impl Device {
         stdout(&out).trim().to_owned()
     }
 
+    /// Record a visit note about `child` titled `title` (see [`note_args`]) and return its id.
+    pub async fn new_note(&self, server: &str, child: &str, title: &str) -> String {
+        self.record(server, &note_args(child, title)).await
+    }
+
     /// The ids (and child ids) of the documents `list --json` shows.
     pub async fn listed(&self, server: &str) -> Vec<(String, Option<String>)> {
         let out = self.ok(server, &["list", "--json"]).await;
