@@ -88,6 +88,20 @@ fn heads(n: usize) -> Vec<DocHead> {
         .collect()
 }
 
+fn holding(key: &str) -> SyncState {
+    SyncState {
+        scopes: vec![key.into()],
+        ..SyncState::default()
+    }
+}
+
+fn reset(feed_id: &str, message: &str) -> Option<FeedReset> {
+    Some(FeedReset {
+        feed_id: feed_id.into(),
+        message: message.into(),
+    })
+}
+
 fn healing_state() -> SyncState {
     SyncState {
         healing: Some(String::new()),
@@ -419,12 +433,8 @@ fn a_held_change_does_not_keep_its_scope_and_a_later_removal_clears_the_waiting_
 
 #[test]
 fn only_keys_not_yet_held_are_completed() {
-    let state = SyncState {
-        scopes: vec!["child:c-1".into()],
-        ..SyncState::default()
-    };
     let mut run = run(100);
-    let round = round_of(&mut run, state, &[]);
+    let round = round_of(&mut run, holding("child:c-1"), &[]);
     let mut response = answer();
     response.scopes_complete = vec!["child:c-1".into(), "child:c-2".into(), "child:c-2".into()];
     let effects = run.respond(round, response, &Waiting::default()).unwrap();
@@ -443,17 +453,10 @@ fn only_keys_not_yet_held_are_completed() {
 
 #[test]
 fn a_feed_reset_forgets_the_held_keys_and_starts_healing() {
-    let state = SyncState {
-        scopes: vec!["child:c-1".into()],
-        ..SyncState::default()
-    };
     let mut run = run(100);
-    let round = round_of(&mut run, state, &[]);
+    let round = round_of(&mut run, holding("child:c-1"), &[]);
     let mut response = answer();
-    response.feed_reset = Some(FeedReset {
-        feed_id: "f2".into(),
-        message: "restored".into(),
-    });
+    response.feed_reset = reset("f2", "restored");
     response.scopes_complete = vec!["child:c-1".into()];
     let effects = run.respond(round, response, &Waiting::default()).unwrap();
     let expected = [
@@ -532,10 +535,7 @@ fn a_reset_during_a_check_starts_it_again_from_the_first_document() {
     fill(&mut batch, &[change(1, "a", 1)]);
     let round = run.round(healing_state(), batch, heads(2));
     let mut response = answer();
-    response.feed_reset = Some(FeedReset {
-        feed_id: "f3".into(),
-        message: "restored again".into(),
-    });
+    response.feed_reset = reset("f3", "restored again");
     let effects = run.respond(round, response, &Waiting::default()).unwrap();
     let healing: Vec<&Effect> = effects
         .iter()
@@ -579,10 +579,7 @@ fn too_many_resets_in_one_sync_stop_it() {
     let reset_round = |run: &mut SyncRun| {
         let round = round_of(run, SyncState::default(), &[]);
         let mut response = answer();
-        response.feed_reset = Some(FeedReset {
-            feed_id: "f".into(),
-            message: "again".into(),
-        });
+        response.feed_reset = reset("f", "again");
         run.respond(round, response, &Waiting::default())
     };
     for _ in 0..3 {
