@@ -35,6 +35,7 @@
 mod api;
 mod check;
 pub mod crypto;
+mod effects;
 mod error;
 mod local;
 mod review;
@@ -94,6 +95,10 @@ const META_TOKENS: &str = "tokens";
 const META_SCOPES: &str = "scopes";
 /// Sealed JSON list of the scope keys the person may read on this device but not write.
 const META_READ_ONLY_SCOPES: &str = "read_only_scopes";
+/// The anchor from the server's last answer (plain: a feed position and random numbers).
+const META_ANCHOR: &str = "feed_anchor";
+/// Present while own heads remain to be checked after a reset: the last document id checked.
+const META_HEAL_AFTER: &str = "heal_after";
 
 /// Default size of the changes sent in one round.
 pub const DEFAULT_PUSH_BATCH_BYTES: u64 = 4 * 1024 * 1024;

@@ -18,9 +18,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
+use fieldnotes_protocol::ScopeKey;
+use fieldnotes_sync_core::{Batch, ChangeRef, Effect, OutboxChange, SyncState, Waiting};
+
 use crate::crypto::{CryptoError, Keys, aad, purpose};
+use crate::effects::{Applied, Applier};
 use crate::error::DOCTOR_ADVICE;
-use crate::{ClientError, Rejection};
+use crate::{ClientError, META_ANCHOR, META_CURSOR, META_HEAL_AFTER, META_SCOPES, Rejection};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -28,15 +32,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub(crate) const STORE_FILE: &str = "fieldnotes.db";
 /// Outbox rows read per query when gathering a batch to send.
 const OUTBOX_PAGE_ROWS: u16 = 500;
-
-/// A change waiting in the outbox (opened).
-#[derive(Debug, Clone)]
-pub(crate) struct OutboxRow {
-    pub seq: i64,
-    pub doc_id: String,
-    pub hash: String,
-    pub bytes: Vec<u8>,
-}
 
 /// A document's listing facts (opened).
 #[derive(Debug, Clone)]
@@ -316,17 +311,14 @@ impl LocalStore {
             .map_err(|e| self.err(e))
     }
 
-    /// Outbox rows not held, after `after_seq`, up to about `max_bytes` (at least one row),
-    /// read [`OUTBOX_PAGE_ROWS`] at a time.
-    pub(crate) async fn outbox_batch(
+    /// Offer `batch` the outbox rows not held after its start, in outbox order, until one does
+    /// not fit.
+    pub(crate) async fn fill_batch(
         &self,
         keys: &Keys,
-        after_seq: i64,
-        max_bytes: u64,
-    ) -> Result<Vec<OutboxRow>, ClientError> {
-        let mut out = Vec::new();
-        let mut used = 0u64;
-        let mut cursor = after_seq;
+        batch: &mut Batch,
+    ) -> Result<(), ClientError> {
+        let mut cursor = batch.after_seq();
         loop {
             let rows = sqlx::query(
                 "SELECT seq, doc_id, hash, bytes, enc FROM outbox
@@ -339,19 +331,71 @@ impl LocalStore {
             .map_err(|e| self.err(e))?;
             let fetched = rows.len();
             for r in rows {
-                let row = outbox_row(keys, &r).map_err(|e| self.err(e))?;
-                let len = row.bytes.len() as u64;
-                if !out.is_empty() && used + len > max_bytes {
-                    return Ok(out);
+                let change = outbox_row(keys, &r).map_err(|e| self.err(e))?;
+                cursor = change.seq;
+                if !batch.offer(change) {
+                    return Ok(());
                 }
-                used += len;
-                cursor = row.seq;
-                out.push(row);
             }
             if fetched < usize::from(OUTBOX_PAGE_ROWS) {
-                return Ok(out);
+                return Ok(());
             }
         }
+    }
+
+    /// What the sync core reads at the start of a round: cursor, anchor, held scope keys and
+    /// healing progress.
+    pub(crate) async fn sync_state(&self, keys: &Keys) -> Result<SyncState, ClientError> {
+        let scopes = self.held_scopes(keys).await?;
+        Ok(SyncState {
+            cursor: self
+                .meta(META_CURSOR)
+                .await?
+                .map(fieldnotes_protocol::Cursor),
+            anchor: self
+                .meta(META_ANCHOR)
+                .await?
+                .map(fieldnotes_protocol::FeedAnchor),
+            scopes,
+            healing: self.meta(META_HEAL_AFTER).await?,
+        })
+    }
+
+    /// The scope keys this device holds in full.
+    pub(crate) async fn held_scopes(&self, keys: &Keys) -> Result<Vec<String>, ClientError> {
+        scope_list(self.sealed_meta(keys, META_SCOPES).await?)
+    }
+
+    /// For each scope key, the hashes of the outbox changes of its documents waiting to be
+    /// sent (not held).
+    pub(crate) async fn waiting(
+        &self,
+        keys: &Keys,
+        scope_keys: &[String],
+    ) -> Result<Waiting, ClientError> {
+        let mut waiting = Waiting::default();
+        for key in scope_keys {
+            let hashes = unsent_in_scope(&self.pool, &ScopeSel::of(keys, key))
+                .await
+                .map_err(|e| self.err(e))?;
+            waiting.insert(key.clone(), hashes);
+        }
+        Ok(waiting)
+    }
+
+    /// Apply the sync core's effects, in order, in one transaction: all of them or none.
+    pub(crate) async fn apply_effects(
+        &self,
+        by: Applier<'_>,
+        effects: &[Effect],
+    ) -> Result<Applied, ClientError> {
+        let mut applied = Applied::default();
+        let mut tx = self.begin().await?;
+        for effect in effects {
+            self.apply_effect(&mut tx, by, effect, &mut applied).await?;
+        }
+        self.commit(tx).await?;
+        Ok(applied)
     }
 
     /// Whether any outbox row after `after_seq` is waiting to be sent (not held).
@@ -469,14 +513,14 @@ fn plain_doc_row(r: &SqliteRow) -> Result<DocRow, sqlx::Error> {
     })
 }
 
-fn outbox_row(keys: &Keys, r: &SqliteRow) -> Result<OutboxRow, LocalError> {
+fn outbox_row(keys: &Keys, r: &SqliteRow) -> Result<OutboxChange, LocalError> {
     let doc_id: String = r.try_get("doc_id")?;
     let hash: String = r.try_get("hash")?;
     let aad = aad(purpose::OUTBOX_BYTES, &[&doc_id, &hash]);
     let bytes = open_column(keys, r, "bytes", &aad, || {
         format!("change {hash} of document {doc_id}")
     })?;
-    Ok(OutboxRow {
+    Ok(OutboxChange {
         seq: r.try_get("seq")?,
         doc_id,
         hash,
@@ -650,12 +694,13 @@ pub(crate) async fn acknowledge(
 pub(crate) async fn hold(
     tx: &mut Transaction<'static, Sqlite>,
     keys: &Keys,
-    row: &OutboxRow,
+    doc_id: &str,
+    change: &ChangeRef,
     code: &str,
     reason: &str,
     now_ms: i64,
 ) -> Result<u64, LocalError> {
-    let note = seal_note(keys, &row.doc_id, &row.hash, reason)?;
+    let note = seal_note(keys, doc_id, &change.hash, reason)?;
     let done = sqlx::query(
         "UPDATE outbox SET held_code = ?, held_reason = NULL, held_note = ?, held_at_ms = ?
          WHERE seq = ?",
@@ -663,7 +708,7 @@ pub(crate) async fn hold(
     .bind(code)
     .bind(&note)
     .bind(now_ms)
-    .bind(row.seq)
+    .bind(change.seq)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())
@@ -699,24 +744,41 @@ pub(crate) enum ScopeSel {
     Tag(Vec<u8>),
 }
 
-/// Changes not yet acknowledged, and not held, for documents of a scope.
-pub(crate) async fn unsent_in_scope(
-    tx: &mut Transaction<'static, Sqlite>,
-    sel: &ScopeSel,
-) -> Result<i64, sqlx::Error> {
+/// A stored (opened) list of scope keys; none stored is an empty list.
+pub(crate) fn scope_list(json: Option<Vec<u8>>) -> Result<Vec<String>, ClientError> {
+    match json {
+        None => Ok(Vec::new()),
+        Some(json) => serde_json::from_slice(&json)
+            .map_err(|e| ClientError::Corrupt(format!("stored scope list: {e}"))),
+    }
+}
+
+impl ScopeSel {
+    /// The documents of scope key `key`.
+    pub(crate) fn of(keys: &Keys, key: &str) -> ScopeSel {
+        if ScopeKey::is_all_text(key) {
+            ScopeSel::All
+        } else {
+            ScopeSel::Tag(keys.scope_tag(key))
+        }
+    }
+}
+
+/// The hashes of changes not yet acknowledged, and not held, for documents of a scope.
+async fn unsent_in_scope(pool: &SqlitePool, sel: &ScopeSel) -> Result<Vec<String>, sqlx::Error> {
     match sel {
         ScopeSel::All => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE held_code IS NULL")
-                .fetch_one(&mut **tx)
+            sqlx::query_scalar("SELECT hash FROM outbox WHERE held_code IS NULL")
+                .fetch_all(pool)
                 .await
         }
         ScopeSel::Tag(tag) => {
             sqlx::query_scalar(
-                "SELECT COUNT(*) FROM outbox o JOIN documents d ON d.doc_id = o.doc_id
+                "SELECT o.hash FROM outbox o JOIN documents d ON d.doc_id = o.doc_id
                  WHERE d.scope_tag = ? AND o.held_code IS NULL",
             )
             .bind(tag)
-            .fetch_one(&mut **tx)
+            .fetch_all(pool)
             .await
         }
     }

@@ -15,10 +15,14 @@
 
 pub mod admin;
 pub mod auth;
+mod batch;
 mod bytes;
+mod cursor;
 pub mod review;
 
+pub use batch::{ByteBudget, group_by_document};
 pub use bytes::ChangeBytes;
+pub use cursor::{AnchorParts, BackfillAt, CursorPosition, ForeignCursor};
 pub use fieldnotes_vocab::{
     DocKind, ErrorCode, ItemKind, RecordStatus, RejectCode, ReviewStatus, Role, ScopeKey,
     UnknownValue,

@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use fieldnotes_protocol::ByteBudget;
 
 use fieldnotes_vocab::{DocKind, RejectCode};
 
@@ -36,13 +37,12 @@ pub struct FeedRow {
     pub bytes: Option<Vec<u8>>,
 }
 
-/// Add `rows` to `page` until it holds `max_bytes` of change data. Returns `true` when the
-/// page is full (and `page.more` is set), `false` when every row fitted.
+/// Add `rows` to `page` while they fit its byte budget. Returns `true` when the page is full
+/// (and `page.more` is set), `false` when every row fitted.
 pub(crate) fn fill_page(
     page: &mut PullPage,
-    used: &mut u64,
+    budget: &mut ByteBudget,
     rows: Vec<FeedRow>,
-    max_bytes: u64,
 ) -> Result<bool, StoreError> {
     for row in rows {
         let position = FeedPosition { seq: row.seq };
@@ -50,7 +50,7 @@ pub(crate) fn fill_page(
             page.next = position;
             continue;
         }
-        if !add_change(page, used, row, max_bytes)? {
+        if !add_change(page, budget, row)? {
             page.more = true;
             return Ok(true);
         }
@@ -59,22 +59,19 @@ pub(crate) fn fill_page(
     Ok(false)
 }
 
-/// Add one change to `page` if it fits in `max_bytes` (a page always carries at least one
-/// change, however large). `false` when it does not fit.
+/// Add one change to `page` if it fits the budget (a page always carries at least one change,
+/// however large). `false` when it does not fit.
 fn add_change(
     page: &mut PullPage,
-    used: &mut u64,
+    budget: &mut ByteBudget,
     row: FeedRow,
-    max_bytes: u64,
 ) -> Result<bool, StoreError> {
     let bytes = row.bytes.ok_or_else(|| {
         StoreError::Corrupt(format!("feed row {} was read without its bytes", row.seq))
     })?;
-    let len = bytes.len() as u64;
-    if !page.changes.is_empty() && used.saturating_add(len) > max_bytes {
+    if !budget.take(bytes.len() as u64) {
         return Ok(false);
     }
-    *used += len;
     page.changes.push(FeedChange {
         doc_id: row.doc_id,
         hash: row.hash,
@@ -190,14 +187,14 @@ pub(crate) async fn build_page<DB: Backend>(
         completed: Vec::new(),
         backfill_at: None,
     };
-    let mut used = 0u64;
+    let mut budget = ByteBudget::new(req.max_bytes);
     for key in &req.backfill {
         let from = match &req.backfill_from {
             Some(p) if &p.key == key => p.seq,
             _ => 0,
         };
         if let Some(stopped) =
-            backfill_key(src, key, from, start.seq, req, &mut page, &mut used).await?
+            backfill_key(src, key, from, start.seq, &mut page, &mut budget).await?
         {
             page.more = true;
             page.backfill_at = Some(BackfillPosition {
@@ -220,7 +217,7 @@ pub(crate) async fn build_page<DB: Backend>(
             )
             .await?;
         let fetched = rows.len();
-        if fill_page(&mut page, &mut used, rows, req.max_bytes)? {
+        if fill_page(&mut page, &mut budget, rows)? {
             return Ok(page);
         }
         if fetched < usize::from(FEED_BATCH) {
@@ -238,9 +235,8 @@ async fn backfill_key<DB: Backend>(
     key: &str,
     mut from: i64,
     upto: i64,
-    req: &PullRequest,
     page: &mut PullPage,
-    used: &mut u64,
+    budget: &mut ByteBudget,
 ) -> Result<Option<i64>, StoreError> {
     while from < upto {
         let rows = src
@@ -249,7 +245,7 @@ async fn backfill_key<DB: Backend>(
         let fetched = rows.len();
         for row in rows {
             let seq = row.seq;
-            if !add_change(page, used, row, req.max_bytes)? {
+            if !add_change(page, budget, row)? {
                 return Ok(Some(from));
             }
             from = seq;

@@ -1,0 +1,295 @@
+//! The native store's reading of the sync core's effects: each [`Effect`] as SQL on the
+//! encrypted store, inside the one transaction [`LocalStore::apply_effects`] opens.
+
+use std::collections::HashSet;
+
+use automerge::ActorId;
+use fieldnotes_model::{Document, hash_hex};
+use fieldnotes_protocol::ScopeKey;
+use fieldnotes_sync_core::{ChangeRef, Effect, Listing};
+use sqlx::{Sqlite, Transaction};
+
+use crate::crypto::Keys;
+use crate::local::{self, DocRow, LocalStore, ScopeSel};
+use crate::{
+    ClientError, META_ANCHOR, META_CURSOR, META_HEAL_AFTER, META_READ_ONLY_SCOPES, META_SCOPES,
+    doc_row,
+};
+
+type Tx = Transaction<'static, Sqlite>;
+
+/// Who applies the effects, and when (device time, for the rows it writes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Applier<'a> {
+    pub keys: &'a Keys,
+    /// This device's actor: healing puts back only its own changes.
+    pub actor: &'a ActorId,
+    pub now_ms: i64,
+}
+
+/// What applying a list of effects did that only the store knows.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// Outbox changes dropped as acknowledged.
+    pub acknowledged: u64,
+    /// Documents removed with their scope.
+    pub removed_docs: Vec<String>,
+    /// Documents whose stored state changed (pulled or removed): drop any loaded copy.
+    pub touched: Vec<String>,
+}
+
+impl LocalStore {
+    /// One effect, in `tx`. [`Effect::Wipe`] deletes the store's files and cannot be part of a
+    /// transaction: the client does it (`Client::apply_effects`), never this.
+    pub(crate) async fn apply_effect(
+        &self,
+        tx: &mut Tx,
+        by: Applier<'_>,
+        effect: &Effect,
+        applied: &mut Applied,
+    ) -> Result<(), ClientError> {
+        let keys = by.keys;
+        match effect {
+            Effect::Acknowledge { doc_id, hashes } => {
+                for hash in hashes {
+                    applied.acknowledged += local::acknowledge(tx, doc_id, hash)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                }
+            }
+            Effect::Hold {
+                doc_id,
+                changes,
+                code,
+                reason,
+            } => {
+                self.hold_all(tx, by, doc_id, changes, code.as_str(), reason)
+                    .await?
+            }
+            Effect::ApplyChanges {
+                doc_id,
+                changes,
+                listing,
+            } => {
+                self.apply_pulled(tx, by, doc_id, changes, listing.as_ref())
+                    .await?;
+                applied.touched.push(doc_id.clone());
+            }
+            Effect::Resend { doc_id, server_has } => {
+                let resent = self.resend(tx, by, doc_id, server_has).await?;
+                local::count_restore_work(tx, 0, resent)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+            Effect::CountChecked { documents } => local::count_restore_work(tx, *documents, 0)
+                .await
+                .map_err(|e| self.err(e))?,
+            Effect::RecordRestore { feed_id, message } => {
+                local::record_restore(tx, by.now_ms, feed_id, message)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+            Effect::ForgetScopes => self.set_held(tx, keys, &[]).await?,
+            Effect::SetHealing(after) => self.set_healing(tx, after.as_deref()).await?,
+            Effect::SetReadOnlyScopes(read_only) => {
+                self.set_list(tx, keys, META_READ_ONLY_SCOPES, read_only)
+                    .await?;
+            }
+            Effect::CompleteScope { key } => self.complete_scope(tx, keys, key).await?,
+            Effect::RemoveScope { key } => {
+                let removed = self.remove_held_scope(tx, keys, key).await?;
+                applied.touched.extend(removed.iter().cloned());
+                applied.removed_docs.extend(removed);
+            }
+            Effect::SetCursor { cursor, anchor } => {
+                self.set_cursor(tx, &cursor.0, anchor.as_ref().map(|a| a.0.as_str()))
+                    .await?;
+            }
+            Effect::Wipe => {
+                return Err(ClientError::Corrupt(
+                    "a wipe cannot be applied inside a store transaction".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hold a refused document's changes with the server's reason.
+    async fn hold_all(
+        &self,
+        tx: &mut Tx,
+        by: Applier<'_>,
+        doc_id: &str,
+        changes: &[ChangeRef],
+        code: &str,
+        reason: &str,
+    ) -> Result<(), ClientError> {
+        for change in changes {
+            local::hold(tx, by.keys, doc_id, change, code, reason, by.now_ms)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Merge one pulled document's changes and store it.
+    async fn apply_pulled(
+        &self,
+        tx: &mut Tx,
+        by: Applier<'_>,
+        doc_id: &str,
+        changes: &[Vec<u8>],
+        listing: Option<&Listing>,
+    ) -> Result<(), ClientError> {
+        let stored = local::snapshot(&mut **tx, by.keys, doc_id)
+            .await
+            .map_err(|e| self.err(e))?;
+        let (row, scope, snapshot) = match (stored, listing) {
+            // A document new to this device: the changes, concatenated, are a valid saved
+            // form. Store them as they are (sealed) and list the document from the server's
+            // facts; it is loaded (and checked) when first read. This keeps a cold start of
+            // thousands of documents from loading each one.
+            (None, Some(listing)) => (
+                DocRow {
+                    doc_id: doc_id.to_owned(),
+                    kind: listing.kind.as_str().to_owned(),
+                    child_id: listing.child_id.clone(),
+                    summary: listing.summary.clone(),
+                    updated_at_ms: by.now_ms,
+                },
+                listing.scope.clone(),
+                changes.concat(),
+            ),
+            (stored, _) => {
+                let mut doc = match stored {
+                    Some(snapshot) => {
+                        let mut doc = Document::load(doc_id, &snapshot)?;
+                        doc.apply_changes(changes)?;
+                        doc
+                    }
+                    None => Document::load(doc_id, &changes.concat())?,
+                };
+                let (row, scope) = doc_row(&mut doc, by.now_ms)?;
+                (row, scope, doc.save())
+            }
+        };
+        local::put_document(tx, by.keys, &row, &scope, &snapshot)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Put back in the outbox this device's changes to one document that the server lacks.
+    /// Returns the changes put back.
+    async fn resend(
+        &self,
+        tx: &mut Tx,
+        by: Applier<'_>,
+        doc_id: &str,
+        server_has: &[String],
+    ) -> Result<u64, ClientError> {
+        let Some(snapshot) = local::snapshot(&mut **tx, by.keys, doc_id)
+            .await
+            .map_err(|e| self.err(e))?
+        else {
+            return Ok(0);
+        };
+        let mut doc = Document::load(doc_id, &snapshot)?;
+        let have: HashSet<&str> = server_has.iter().map(String::as_str).collect();
+        let mut resent = 0u64;
+        for change in doc.all_changes() {
+            let hash = hash_hex(&change.hash);
+            if change.actor != *by.actor || have.contains(hash.as_str()) {
+                continue;
+            }
+            resent += local::requeue(tx, by.keys, doc_id, &hash, &change.bytes, by.now_ms)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        if resent > 0 {
+            tracing::warn!(
+                resent,
+                "changes the server had acknowledged and then lost are sent again"
+            );
+        }
+        Ok(resent)
+    }
+
+    /// Add a key to the held list.
+    async fn complete_scope(&self, tx: &mut Tx, keys: &Keys, key: &str) -> Result<(), ClientError> {
+        let mut held = self.held_in(tx, keys).await?;
+        if !held.iter().any(|k| k == key) {
+            held.push(key.to_owned());
+            self.set_held(tx, keys, &held).await?;
+        }
+        Ok(())
+    }
+
+    /// Remove a key's documents (and their outbox rows), and the key from the held list.
+    async fn remove_held_scope(
+        &self,
+        tx: &mut Tx,
+        keys: &Keys,
+        key: &str,
+    ) -> Result<Vec<String>, ClientError> {
+        let all = ScopeKey::is_all_text(key);
+        let removed = local::remove_scope(tx, &ScopeSel::of(keys, key))
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut held = self.held_in(tx, keys).await?;
+        held.retain(|h| !all && h != key);
+        self.set_held(tx, keys, &held).await?;
+        Ok(removed)
+    }
+
+    /// The held scope keys, read in `tx`.
+    async fn held_in(&self, tx: &mut Tx, keys: &Keys) -> Result<Vec<String>, ClientError> {
+        let json = local::sealed_meta_in(tx, keys, META_SCOPES)
+            .await
+            .map_err(|e| self.err(e))?;
+        local::scope_list(json)
+    }
+
+    async fn set_held(&self, tx: &mut Tx, keys: &Keys, held: &[String]) -> Result<(), ClientError> {
+        self.set_list(tx, keys, META_SCOPES, held).await
+    }
+
+    /// A list of scope keys, sealed under its meta key.
+    async fn set_list(
+        &self,
+        tx: &mut Tx,
+        keys: &Keys,
+        meta_key: &str,
+        list: &[String],
+    ) -> Result<(), ClientError> {
+        let json = serde_json::to_vec(list)
+            .map_err(|e| ClientError::Corrupt(format!("scope list: {e}")))?;
+        local::set_sealed_meta(tx, keys, meta_key, &json)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn set_healing(&self, tx: &mut Tx, after: Option<&str>) -> Result<(), ClientError> {
+        match after {
+            Some(after) => local::set_meta(tx, META_HEAL_AFTER, after).await,
+            None => local::delete_meta(tx, META_HEAL_AFTER).await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    async fn set_cursor(
+        &self,
+        tx: &mut Tx,
+        cursor: &str,
+        anchor: Option<&str>,
+    ) -> Result<(), ClientError> {
+        local::set_meta(tx, META_CURSOR, cursor)
+            .await
+            .map_err(|e| self.err(e))?;
+        if let Some(anchor) = anchor {
+            local::set_meta(tx, META_ANCHOR, anchor)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+}
