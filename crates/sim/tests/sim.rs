@@ -44,6 +44,15 @@ fn seeded_schedules_keep_every_invariant() {
     assert!(total.syncs > 0 && total.edits > 0, "{total:?}");
 }
 
+/// Seed 138: a child moved away from a social worker while their device was part-way through
+/// fetching its records (a small page, then a dropped request). The device did not yet list the
+/// child's key, so the server never told it to remove what it had: it kept records outside its
+/// scope. The server now also removes the key a cursor's unfinished backfill names.
+#[test]
+fn seed_138_a_child_moved_away_mid_backfill_leaves_nothing_behind() {
+    run(138);
+}
+
 /// The checks are not vacuous: a store that drops every outbox change of a document when one
 /// of them is acknowledged loses changes, and some seed catches it.
 #[test]
