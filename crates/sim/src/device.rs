@@ -51,6 +51,10 @@ pub(crate) enum SyncEnd {
 pub(crate) struct SyncReport {
     pub end: SyncEnd,
     pub rounds: u32,
+    /// Requests refused as too large.
+    pub too_large: u32,
+    /// Documents the server deferred.
+    pub deferred: u64,
 }
 
 /// An answer the core can read.
@@ -175,6 +179,7 @@ impl SimDevice {
         fault: &mut impl FnMut() -> Fault,
     ) -> Result<SyncReport, SimError> {
         let mut run = SyncRun::new(self.limits);
+        let mut too_large = 0;
         for rounds in 1..=MAX_ROUNDS_PER_SYNC {
             let (round, sent) = self.next_round(&mut run)?;
             let body = serde_json::to_vec(round.request())
@@ -186,12 +191,15 @@ impl SimDevice {
             };
             let answer = match self.send(server, fault, body).await? {
                 Some(answer) => answer,
-                None => return Ok(report(SyncEnd::Failed(fault), rounds)),
+                None => return Ok(report(SyncEnd::Failed(fault), rounds, &run, too_large)),
             };
             match read_reply(&answer)? {
                 Reply::Answer(response) => self.respond(&mut run, round, *response, &sent)?,
                 Reply::Refused(refusal) => match run.refused(&round, refusal) {
-                    AfterRefusal::SendAgain => continue,
+                    AfterRefusal::SendAgain => {
+                        too_large += 1;
+                        continue;
+                    }
                     AfterRefusal::Apply(effects) => {
                         self.store.apply(effects, &self.actor, &mut self.ledger)?;
                         let end = if self.wiped() {
@@ -199,13 +207,15 @@ impl SimDevice {
                         } else {
                             SyncEnd::GaveUp
                         };
-                        return Ok(report(end, rounds));
+                        return Ok(report(end, rounds, &run, too_large));
                     }
-                    AfterRefusal::GiveUp => return Ok(report(SyncEnd::GaveUp, rounds)),
+                    AfterRefusal::GiveUp => {
+                        return Ok(report(SyncEnd::GaveUp, rounds, &run, too_large));
+                    }
                 },
             }
             if !run.continues(self.store.any_waiting_after(run.sent_up_to())) {
-                return Ok(report(SyncEnd::Done, rounds));
+                return Ok(report(SyncEnd::Done, rounds, &run, too_large));
             }
         }
         Err(SimError::invariant(format!(
@@ -287,8 +297,13 @@ impl SimDevice {
     }
 }
 
-fn report(end: SyncEnd, rounds: u32) -> SyncReport {
-    SyncReport { end, rounds }
+fn report(end: SyncEnd, rounds: u32, run: &SyncRun, too_large: u32) -> SyncReport {
+    SyncReport {
+        end,
+        rounds,
+        too_large,
+        deferred: run.summary().deferred,
+    }
 }
 
 /// A sync answer, a refusal the core handles, or an answer no correct server gives.

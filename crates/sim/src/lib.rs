@@ -56,6 +56,10 @@ pub struct Stats {
     pub rogue_edits: u64,
     pub syncs: u64,
     pub rounds: u64,
+    /// Requests the server refused as too large (sent again in halves).
+    pub too_large: u64,
+    /// Documents the server deferred (over its work budget for one request).
+    pub deferred: u64,
     pub dropped_requests: u64,
     pub duplicated_requests: u64,
     pub lost_responses: u64,
@@ -74,6 +78,8 @@ impl Stats {
     fn count_sync(&mut self, report: &SyncReport, faults: &[Fault]) {
         self.syncs += 1;
         self.rounds += u64::from(report.rounds);
+        self.too_large += u64::from(report.too_large);
+        self.deferred += report.deferred;
         for fault in faults {
             match fault {
                 Fault::None => {}
@@ -96,6 +102,8 @@ impl Stats {
             (&mut self.rogue_edits, other.rogue_edits),
             (&mut self.syncs, other.syncs),
             (&mut self.rounds, other.rounds),
+            (&mut self.too_large, other.too_large),
+            (&mut self.deferred, other.deferred),
             (&mut self.dropped_requests, other.dropped_requests),
             (&mut self.duplicated_requests, other.duplicated_requests),
             (&mut self.lost_responses, other.lost_responses),
@@ -147,10 +155,17 @@ impl fmt::Display for SimFailure {
 
 impl std::error::Error for SimFailure {}
 
+/// A run that kept every invariant: its counts, and its trace (the same for the same seed).
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub stats: Stats,
+    pub trace: Vec<String>,
+}
+
 /// Run one seed on a fresh SQLite database in a temporary folder (under `/dev/shm` when
 /// there is one: the simulation needs no disk durability, and the server's fsyncs would
 /// dominate its time). The same seed always makes the same run.
-pub fn run_seed(seed: u64, options: Options) -> Result<Stats, Box<SimFailure>> {
+pub fn run_seed(seed: u64, options: Options) -> Result<Run, Box<SimFailure>> {
     let fail = |error: SimError, trace: Vec<String>| Box::new(SimFailure { seed, error, trace });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -166,7 +181,10 @@ pub fn run_seed(seed: u64, options: Options) -> Result<Stats, Box<SimFailure>> {
             .await
             .map_err(|e| fail(e, Vec::new()))?;
         match run_world(&mut world).await {
-            Ok(()) => Ok(world.stats.clone()),
+            Ok(()) => Ok(Run {
+                stats: world.stats.clone(),
+                trace: std::mem::take(&mut world.trace),
+            }),
             Err(error) => {
                 let trace = std::mem::take(&mut world.trace);
                 Err(fail(error, trace))
@@ -182,6 +200,7 @@ async fn run_world(world: &mut World) -> Result<(), SimError> {
     world.quiet().await?;
     check::end_of_run(world).await?;
     world.count_end();
+    world.note_end_states();
     Ok(())
 }
 

@@ -431,6 +431,25 @@ impl World {
         Ok(())
     }
 
+    /// The end state of each device, in a line each: a run replayed from its seed must end
+    /// the same.
+    pub fn note_end_states(&mut self) {
+        use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+        let mut lines = Vec::new();
+        for device in &mut self.devices {
+            let mut hasher = DefaultHasher::new();
+            device.fingerprint().hash(&mut hasher);
+            lines.push(format!(
+                "end: {} holds {} documents, {} outbox changes, state {:016x}",
+                device.name,
+                device.store.docs.len(),
+                device.store.outbox.len(),
+                hasher.finish()
+            ));
+        }
+        self.trace.extend(lines);
+    }
+
     /// Every device back online, syncing with no faults until a whole pass moves nothing.
     pub async fn quiet(&mut self) -> Result<(), SimError> {
         const MAX_PASSES: usize = 12;

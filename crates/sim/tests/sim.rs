@@ -2,9 +2,10 @@
 //! `FIELDNOTES_SIM_SEED`), the seeds that once found bugs, and a check that the invariants can
 //! fail.
 
+use std::ops::Range;
 use std::time::Instant;
 
-use fieldnotes_sim::{Options, Sabotage, SimError, Stats, run_seed};
+use fieldnotes_sim::{Options, Run, Sabotage, SimError, Stats, run_seed};
 
 /// Seeds the sweep runs when `FIELDNOTES_SIM_SEEDS` does not say.
 const DEFAULT_SEEDS: u64 = 1_000;
@@ -17,31 +18,57 @@ fn env_u64(name: &str) -> Option<u64> {
     }
 }
 
-fn run(seed: u64) -> Stats {
+fn run(seed: u64) -> Run {
     match run_seed(seed, Options::default()) {
-        Ok(stats) => stats,
+        Ok(run) => run,
         Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// `FIELDNOTES_SIM_SEEDS`: `N` for seeds `0..N`, or `A..B`.
+fn seeds_from_env() -> Range<u64> {
+    if let Some(seed) = env_u64("FIELDNOTES_SIM_SEED") {
+        return seed..seed + 1;
+    }
+    let Ok(value) = std::env::var("FIELDNOTES_SIM_SEEDS") else {
+        return 0..DEFAULT_SEEDS;
+    };
+    let number = |s: &str| -> u64 {
+        s.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("FIELDNOTES_SIM_SEEDS={value:?} is not N or A..B"))
+    };
+    match value.split_once("..") {
+        Some((from, to)) => number(from)..number(to),
+        None => 0..number(&value),
     }
 }
 
 /// Seeds `0..FIELDNOTES_SIM_SEEDS` (or the one seed `FIELDNOTES_SIM_SEED`), each a whole run.
 #[test]
 fn seeded_schedules_keep_every_invariant() {
-    let seeds = match env_u64("FIELDNOTES_SIM_SEED") {
-        Some(seed) => seed..seed + 1,
-        None => 0..env_u64("FIELDNOTES_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS),
-    };
+    let seeds = seeds_from_env();
     let started = Instant::now();
     let mut total = Stats::default();
     let count = seeds.end - seeds.start;
     for seed in seeds {
-        total.add(&run(seed));
+        total.add(&run(seed).stats);
     }
     eprintln!(
         "simulation: {count} seeds in {:.1} s: {total:?}",
         started.elapsed().as_secs_f64()
     );
     assert!(total.syncs > 0 && total.edits > 0, "{total:?}");
+}
+
+/// A seed replays exactly: the same schedule, the same answers, the same end state.
+#[test]
+fn a_seed_replays_the_same_run() {
+    for seed in [7, 4242] {
+        let (first, second) = (run(seed), run(seed));
+        assert_eq!(first.trace, second.trace, "seed {seed}");
+        assert_eq!(first.stats, second.stats, "seed {seed}");
+    }
 }
 
 /// Seed 138: a child moved away from a social worker while their device was part-way through
