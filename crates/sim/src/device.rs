@@ -44,6 +44,8 @@ pub(crate) enum SyncEnd {
     Wiped,
     /// The core gave up (a single change larger than the server takes).
     GaveUp,
+    /// The server does not know the device's session: it must sign in again.
+    SignedOut,
 }
 
 /// What a sync did, for the trace and the quiet phase.
@@ -61,6 +63,7 @@ pub(crate) struct SyncReport {
 enum Reply {
     Answer(Box<SyncResponse>),
     Refused(Refusal),
+    SignedOut,
 }
 
 /// One simulated device.
@@ -91,29 +94,37 @@ impl SimDevice {
         limits: Limits,
         skew_ms: i64,
     ) -> Result<SimDevice, SimError> {
-        let device_id = format!("sim-device-{index}");
-        let login = PasswordLogin {
-            username: user.to_owned(),
-            password: PASSWORD.to_owned(),
-            device: DeviceInfo {
-                device_id: device_id.clone(),
-                actor_id: actor.to_hex_string(),
-                name: format!("{user}'s device {index}"),
-            },
-        };
-        let session: Session = server.json(Method::POST, LOGIN_PATH, None, &login).await?;
-        Ok(SimDevice {
+        let mut device = SimDevice {
             name: format!("d{index}"),
             user: user.to_owned(),
-            device_id: session.device_id,
+            device_id: format!("sim-device-{index}"),
             actor,
-            token: session.tokens.access_token,
+            token: String::new(),
             store: DeviceStore::default(),
             ledger: Ledger::default(),
             limits,
             offline_syncs: 0,
             skew_ms,
-        })
+        };
+        device.sign_in_again(server).await?;
+        Ok(device)
+    }
+
+    /// Sign in again as the same device (same id and actor): after the server lost its
+    /// session, for example when its database was restored from a backup older than it.
+    pub async fn sign_in_again(&mut self, server: &SimServer) -> Result<(), SimError> {
+        let login = PasswordLogin {
+            username: self.user.clone(),
+            password: PASSWORD.to_owned(),
+            device: DeviceInfo {
+                device_id: self.device_id.clone(),
+                actor_id: self.actor.to_hex_string(),
+                name: format!("{}'s device {}", self.user, self.name),
+            },
+        };
+        let session: Session = server.json(Method::POST, LOGIN_PATH, None, &login).await?;
+        self.token = session.tokens.access_token;
+        Ok(())
     }
 
     pub fn wiped(&self) -> bool {
@@ -195,6 +206,9 @@ impl SimDevice {
             };
             match read_reply(&answer)? {
                 Reply::Answer(response) => self.respond(&mut run, round, *response, &sent)?,
+                Reply::SignedOut => {
+                    return Ok(report(SyncEnd::SignedOut, rounds, &run, too_large));
+                }
                 Reply::Refused(refusal) => match run.refused(&round, refusal) {
                     AfterRefusal::SendAgain => {
                         too_large += 1;
@@ -293,7 +307,15 @@ impl SimDevice {
         let waiting = self.store.waiting_for(&response.remove_scopes);
         let effects = run.respond(round, response, &waiting)?;
         check_effects(&self.name, &effects, sent)?;
-        self.store.apply(effects, &self.actor, &mut self.ledger)
+        self.store
+            .apply(effects, &self.actor, &mut self.ledger)
+            .map_err(|e| match e {
+                SimError::Apply { doc_id, message } => SimError::Apply {
+                    doc_id,
+                    message: format!("{message} (on {})", self.name),
+                },
+                other => other,
+            })
     }
 }
 
@@ -313,6 +335,14 @@ fn read_reply(answer: &Answer) -> Result<Reply, SimError> {
         StatusCode::PAYLOAD_TOO_LARGE => Ok(Reply::Refused(Refusal::TooLarge)),
         StatusCode::FORBIDDEN if answer.error_code() == Some(ErrorCode::DeviceRevoked) => {
             Ok(Reply::Refused(Refusal::DeviceRevoked))
+        }
+        StatusCode::UNAUTHORIZED
+            if matches!(
+                answer.error_code(),
+                Some(ErrorCode::SessionEnded | ErrorCode::InvalidToken)
+            ) =>
+        {
+            Ok(Reply::SignedOut)
         }
         _ => Err(answer.unexpected("a sync round")),
     }

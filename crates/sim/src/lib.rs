@@ -9,7 +9,7 @@
 //!
 //! A run is one seed: a generator seeded with it draws the organisation, the limits and a
 //! schedule of steps — edits, syncs whose rounds the network drops, duplicates or loses the
-//! answer to, devices going offline, server restarts, a manager moving children between
+//! answer to, devices going offline, server restarts, a restore from a backup, a manager moving children between
 //! workers, an admin revoking devices, new devices signing in, and edits a device should not
 //! have made (which the server must refuse and the device hold). Then every device syncs with
 //! a perfect network until nothing moves, and [`check`] runs the invariants. Time is simulated:
@@ -64,6 +64,8 @@ pub struct Stats {
     pub duplicated_requests: u64,
     pub lost_responses: u64,
     pub restarts: u64,
+    /// Runs whose database was restored from a backup.
+    pub restores: u64,
     pub reallocations: u64,
     pub revocations: u64,
     pub wiped: u64,
@@ -108,6 +110,7 @@ impl Stats {
             (&mut self.duplicated_requests, other.duplicated_requests),
             (&mut self.lost_responses, other.lost_responses),
             (&mut self.restarts, other.restarts),
+            (&mut self.restores, other.restores),
             (&mut self.reallocations, other.reallocations),
             (&mut self.revocations, other.revocations),
             (&mut self.wiped, other.wiped),
@@ -175,9 +178,8 @@ pub fn run_seed(seed: u64, options: Options) -> Result<Run, Box<SimFailure>> {
         .prefix("fieldnotes-sim-")
         .tempdir_in(scratch_dir())
         .map_err(|e| fail(e.into(), Vec::new()))?;
-    let url = format!("sqlite://{}", dir.path().join("server.db").display());
     runtime.block_on(async {
-        let mut world = World::new(seed, &url, options)
+        let mut world = World::new(seed, dir.path(), options)
             .await
             .map_err(|e| fail(e, Vec::new()))?;
         match run_world(&mut world).await {
@@ -195,8 +197,7 @@ pub fn run_seed(seed: u64, options: Options) -> Result<Run, Box<SimFailure>> {
 
 /// The schedule, the quiet phase and the checks.
 async fn run_world(world: &mut World) -> Result<(), SimError> {
-    let steps = world.rng_steps();
-    world.run(steps).await?;
+    world.run().await?;
     world.quiet().await?;
     check::end_of_run(world).await?;
     world.count_end();

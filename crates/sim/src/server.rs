@@ -97,6 +97,31 @@ impl SimServer {
         self.start().await
     }
 
+    /// A consistent copy of the database at `path`, taken while the server runs (`VACUUM
+    /// INTO`, as an operator's backup); returns its URL.
+    pub async fn backup(&self, path: &std::path::Path) -> Result<String, SimError> {
+        use sqlx::Connection as _;
+        let failed = |e: sqlx::Error| SimError::Server(format!("backing the database up: {e}"));
+        let mut conn = sqlx::SqliteConnection::connect(&self.url)
+            .await
+            .map_err(failed)?;
+        let target = path.display().to_string().replace('\'', "''");
+        sqlx::query(&format!("VACUUM INTO '{target}'"))
+            .execute(&mut conn)
+            .await
+            .map_err(failed)?;
+        conn.close().await.map_err(failed)?;
+        Ok(format!("sqlite://{}", path.display()))
+    }
+
+    /// Stop, and start again on the database at `url` (a backup restored in place of the one
+    /// the server ran on, which is left as it was).
+    pub async fn restore(&mut self, url: &str) -> Result<(), SimError> {
+        self.running = None;
+        self.url = url.to_owned();
+        self.start().await
+    }
+
     fn running(&self) -> Result<&Running, SimError> {
         self.running
             .as_ref()

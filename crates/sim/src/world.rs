@@ -3,6 +3,7 @@
 //! order the run executes, so a seed replays the same run exactly.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use axum::http::Method;
 use fieldnotes_model::{
@@ -48,19 +49,36 @@ pub(crate) struct World {
     pub trace: Vec<String>,
     pub stats: Stats,
     options: Options,
+    /// How many steps the schedule has.
+    pub steps: usize,
+    /// The steps at which the database is backed up and later restored from that backup (a
+    /// run that restores revokes no device: see [`World::one_step`]).
+    restore_plan: Option<(usize, usize)>,
+    /// The backup's URL, and the organisation as it was then.
+    backup: Option<(String, Org)>,
+    /// The server's database was restored from a backup: it lost what it acknowledged since.
+    pub restored: bool,
+    /// Where the run keeps its files.
+    dir: PathBuf,
 }
 
 impl World {
     /// Draw the run's shape from the seed, write the organisation and sign the devices in.
-    pub async fn new(seed: u64, url: &str, options: Options) -> Result<World, SimError> {
+    pub async fn new(seed: u64, dir: &Path, options: Options) -> Result<World, SimError> {
+        let url = format!("sqlite://{}", dir.join("server.db").display());
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let steps = rng.random_range(30..=70);
+        let restore_plan = rng.random_bool(0.25).then(|| {
+            let backup = rng.random_range(3..steps / 2);
+            (backup, rng.random_range(backup + 1..steps - 2))
+        });
         let org = draw_org(&mut rng);
         let limits = draw_server_limits(&mut rng);
         let device_limits = Limits {
             push_batch_bytes: *pick(&mut rng, &[300, 2_000, 4 * 1024 * 1024]),
             page_bytes: *pick(&mut rng, &[400, 4_000, 4 * 1024 * 1024]),
         };
-        let server = SimServer::open(url, limits).await?;
+        let server = SimServer::open(&url, limits).await?;
         org.write(server.store()?).await?;
         let admin_token = console(&server, ADMIN, "sim-console-admin").await?;
         let manager_token = console(&server, MANAGER, "sim-console-manager").await?;
@@ -78,10 +96,16 @@ impl World {
             trace: Vec::new(),
             stats: Stats::default(),
             options,
+            steps,
+            restore_plan,
+            backup: None,
+            restored: false,
+            dir: dir.to_owned(),
         };
         world.note(format!(
             "seed {seed}: pod reading {}, workers {:?}, children {:?}, server {} B/request \
-             {} ops/request, devices push {} B page {} B",
+             {} ops/request, devices push {} B page {} B, {} steps, backup and restore at \
+             {:?}",
             world.org.pod_read_access,
             world.org.workers,
             world.org.children,
@@ -89,6 +113,8 @@ impl World {
             limits.max_ops_per_request,
             device_limits.push_batch_bytes,
             device_limits.page_bytes,
+            steps,
+            restore_plan,
         ));
         let mut users: Vec<String> = world.org.workers.clone();
         users.push(MANAGER.to_owned());
@@ -128,11 +154,6 @@ impl World {
         Ok(())
     }
 
-    /// How many steps this run's schedule has.
-    pub fn rng_steps(&mut self) -> usize {
-        self.rng.random_range(30..=70)
-    }
-
     /// The end-of-run counts.
     pub fn count_end(&mut self) {
         let stats = &mut self.stats;
@@ -146,9 +167,9 @@ impl World {
         }
     }
 
-    /// Run `steps` steps of the schedule.
-    pub async fn run(&mut self, steps: usize) -> Result<(), SimError> {
-        for _ in 0..steps {
+    /// Run the schedule.
+    pub async fn run(&mut self) -> Result<(), SimError> {
+        for _ in 0..self.steps {
             self.step += 1;
             self.now_ms += self.rng.random_range(1_000..=600_000);
             self.one_step().await?;
@@ -157,6 +178,11 @@ impl World {
     }
 
     async fn one_step(&mut self) -> Result<(), SimError> {
+        match self.restore_plan {
+            Some((backup, _)) if backup == self.step => return self.back_up().await,
+            Some((_, restore)) if restore == self.step => return self.restore().await,
+            _ => {}
+        }
         let roll = self.rng.random_range(0..100u32);
         let Some(d) = self.pick_device() else {
             return self.enrol(MANAGER).await;
@@ -172,7 +198,15 @@ impl World {
                 Ok(())
             }
             77..80 => self.restart().await,
+            // A change written under an allocation made after the backup is refused when the
+            // device sends it again after the restore (which lost that allocation), and
+            // others' changes built on it wait for ever: no allocation changes in between.
+            80..87 if self.backup.is_some() => self.sync(d).await,
             80..87 => self.reallocate().await,
+            // A device revoked after a backup and wiped before a restore cannot send again
+            // what the restore lost, and others' changes built on it would wait for ever: the
+            // design accepts that loss, so a run that restores revokes nothing.
+            87..89 if self.restore_plan.is_some() => self.sync(d).await,
             87..89 => self.revoke(d).await,
             89..91 => {
                 let user = self.devices[d].user.clone();
@@ -360,6 +394,9 @@ impl World {
         };
         let device = &mut self.devices[d];
         let report = device.sync(&self.server, &mut draw).await?;
+        if report.end == SyncEnd::SignedOut {
+            device.sign_in_again(&self.server).await?;
+        }
         let offline = device.offline_syncs > 0;
         device.offline_syncs = device.offline_syncs.saturating_sub(1);
         let name = device.name.clone();
@@ -376,6 +413,27 @@ impl World {
                 format!(", network {faults:?}")
             }
         ));
+        Ok(())
+    }
+
+    async fn back_up(&mut self) -> Result<(), SimError> {
+        let url = self.server.backup(&self.dir.join("backup.db")).await?;
+        self.backup = Some((url, self.org.clone()));
+        self.note("the database is backed up".to_owned());
+        Ok(())
+    }
+
+    /// The server comes back on the backup: everything since is lost to it, including
+    /// allocations, sessions and devices registered since.
+    async fn restore(&mut self) -> Result<(), SimError> {
+        let Some((url, org)) = self.backup.take() else {
+            return Ok(());
+        };
+        self.server.restore(&url).await?;
+        self.org = org;
+        self.restored = true;
+        self.stats.restores += 1;
+        self.note("the server comes back on the backup".to_owned());
         Ok(())
     }
 
@@ -466,6 +524,11 @@ impl World {
                 let report = self.devices[d]
                     .sync(&self.server, &mut || Fault::None)
                     .await?;
+                if report.end == SyncEnd::SignedOut {
+                    self.devices[d].sign_in_again(&self.server).await?;
+                    moved = true;
+                    continue;
+                }
                 if report.end != SyncEnd::Done && report.end != SyncEnd::Wiped {
                     return Err(SimError::invariant(format!(
                         "{} could not finish a sync with a perfect network: {:?}",
