@@ -193,7 +193,7 @@ fn apply_fresh(doc: &mut AutoCommit, changes: Vec<Change>) -> Result<Applied, Me
             reason: format!("the changes could not be applied: {e}"),
         })?;
     let mut new_changes = Vec::with_capacity(fresh.len());
-    for change in fresh {
+    for change in causal_order(fresh) {
         if doc.get_change_by_hash(&change.hash()).is_some() {
             accepted.push(change.hash());
             new_changes.push(EncodedChange::from_change(change));
@@ -203,6 +203,27 @@ fn apply_fresh(doc: &mut AutoCommit, changes: Vec<Change>) -> Result<Applied, Me
         accepted,
         new_changes,
     })
+}
+
+/// `changes` with each after those among them it depends on. A device may send its changes
+/// in any order, but the feed hands new changes out in this order, and a device that has never
+/// held the document loads it from them: its history must come first.
+fn causal_order(mut pending: Vec<Change>) -> Vec<Change> {
+    let mut ordered = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let waiting: HashSet<ChangeHash> = pending.iter().map(Change::hash).collect();
+        let (ready, rest): (Vec<Change>, Vec<Change>) = pending
+            .into_iter()
+            .partition(|c| c.deps().iter().all(|d| !waiting.contains(d)));
+        if ready.is_empty() {
+            // Hashes cannot form a cycle; keep the rest as they came rather than loop.
+            ordered.extend(rest);
+            break;
+        }
+        ordered.extend(ready);
+        pending = rest;
+    }
+    ordered
 }
 
 /// The result for a push whose dependencies are missing: nothing will be stored, and the
