@@ -304,6 +304,27 @@ impl SimDevice {
         response: SyncResponse,
         sent: &BTreeMap<String, BTreeSet<String>>,
     ) -> Result<(), SimError> {
+        if std::env::var_os("FIELDNOTES_SIM_VERBOSE").is_some() {
+            eprintln!(
+                "    {} round: pushed {} changes, verify {}; results {:?}; pulled {}; more {}; \
+                 complete {:?}; remove {:?}; reset {}; lacking {:?}; cursor {:?}",
+                self.name,
+                round.changes(),
+                round.request().verify.len(),
+                response
+                    .results
+                    .iter()
+                    .map(|r| format!("{}:{:?}", crate::world::short(&r.doc_id), r.outcome))
+                    .collect::<Vec<_>>(),
+                response.pull.len(),
+                response.more,
+                response.scopes_complete,
+                response.remove_scopes,
+                response.feed_reset.is_some(),
+                response.lacking,
+                response.cursor,
+            );
+        }
         let waiting = self.store.waiting_for(&response.remove_scopes);
         let effects = run.respond(round, response, &waiting)?;
         check_effects(&self.name, &effects, sent)?;
