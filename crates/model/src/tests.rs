@@ -403,6 +403,26 @@ fn merge_incoming_defers_a_change_whose_dependency_is_missing() {
     assert!(merged.new_changes.is_empty());
 }
 
+/// A change waiting for one the server lacks does not hold back the push's others: they go
+/// in, and the waiting one is left out of `accepted` (the device sends it again).
+#[test]
+fn merge_incoming_takes_what_is_ready_and_leaves_the_rest() {
+    let mut doc = retitled_note();
+    let all = changes(&mut doc);
+    // A change built on another that never reaches the server.
+    let mut unsent = doc.fork(actor(2));
+    unsent.edit(title("Not sent"), T0 + 5).unwrap();
+    let mut later = doc.fork(actor(3));
+    later.merge(&mut unsent).unwrap();
+    let waiting = later.edit(title("Built on it"), T0 + 6).unwrap().unwrap();
+    let push = vec![waiting.bytes.clone(), all[1].clone(), all[0].clone()];
+    let merged = merge_incoming("n1", None, &push).unwrap();
+    assert!(merged.missing_deps.is_empty());
+    assert_eq!(merged.new_changes.len(), 2);
+    assert_eq!(merged.accepted.len(), 2);
+    assert!(!merged.accepted.contains(&waiting.hash));
+}
+
 #[test]
 fn merge_incoming_refuses_bad_input_with_a_reason() {
     let err = merge_incoming("n1", None, &[vec![1, 2, 3]]).unwrap_err();

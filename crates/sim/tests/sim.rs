@@ -119,6 +119,15 @@ fn seed_1533_a_waiting_document_does_not_starve_the_request() {
     run(1533);
 }
 
+/// Seed 252: after a restore two devices each re-sent a note's changes, each set holding one
+/// change built on a change of the other's; the server deferred each whole push for its one
+/// waiting change, so each device waited for the other for ever. The merge step now takes the
+/// changes that are ready and leaves only the waiting ones on the device.
+#[test]
+fn seed_252_devices_never_wait_for_each_other() {
+    run(252);
+}
+
 /// The checks are not vacuous: a store that drops every outbox change of a document when one
 /// of them is acknowledged loses changes, and some seed catches it.
 #[test]
