@@ -45,6 +45,15 @@ pub enum Sabotage {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     pub sabotage: Option<Sabotage>,
+    /// Let a child go back to a social worker who had it earlier in the run. Off by default:
+    /// it finds an open bug (seed 452 with this on). A device whose removal of the child's key
+    /// waits for unsent changes still lists the key; the feed skips the child's changes while
+    /// the child is out of its scope; when the child comes back the server sees the key listed
+    /// and sends no history, so the device misses what changed meanwhile and later cannot load
+    /// a record it gets only the newer changes of. The fix needs the device to stop listing a
+    /// key whose removal waits (and remember to remove it): a change to the sync core's
+    /// effects and the stores, left to its owner.
+    pub returns: bool,
 }
 
 /// What a run did.

@@ -65,7 +65,9 @@ impl Org {
             created_at_ms: 0,
         };
         store.create_team(&team, &by).await?;
-        store.create_user(&user(ADMIN, Role::Admin, None)?, &by).await?;
+        store
+            .create_user(&user(ADMIN, Role::Admin, None)?, &by)
+            .await?;
         store
             .create_user(&user(MANAGER, Role::Manager, Some(TEAM))?, &by)
             .await?;
