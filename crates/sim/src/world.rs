@@ -626,7 +626,7 @@ fn draw_org(rng: &mut Xoshiro256PlusPlus) -> Org {
 
 fn draw_server_limits(rng: &mut Xoshiro256PlusPlus) -> ServerLimits {
     const MIB: usize = 1024 * 1024;
-    let max_request_bytes = *pick(rng, &[6 * 1024, 32 * MIB]);
+    let max_request_bytes = *pick(rng, &[2 * 1024, 32 * MIB]);
     ServerLimits {
         max_request_bytes,
         max_doc_push_bytes: max_request_bytes.min(16 * MIB),
