@@ -50,12 +50,17 @@ fn seeded_schedules_keep_every_invariant() {
     let seeds = seeds_from_env();
     // Triage: run every seed and list the failures at the end rather than stop at the first.
     let keep_going = std::env::var_os("FIELDNOTES_SIM_KEEP_GOING").is_some();
+    // Exploring the open bug `Options::returns` describes.
+    let options = Options {
+        returns: std::env::var_os("FIELDNOTES_SIM_RETURNS").is_some(),
+        ..Options::default()
+    };
     let started = Instant::now();
     let mut total = Stats::default();
     let mut failed = Vec::new();
     let count = seeds.end - seeds.start;
     for seed in seeds {
-        match run_seed(seed, Options::default()) {
+        match run_seed(seed, options) {
             Ok(run) => total.add(&run.stats),
             Err(failure) if keep_going => {
                 eprintln!("seed {seed}: {}", failure.error);
