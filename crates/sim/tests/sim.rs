@@ -87,14 +87,12 @@ fn a_seed_replays_the_same_run() {
     }
 }
 
-/// Seed 138: a child moved away from a social worker while their device was part-way through
-/// fetching its records (a small page, then a dropped request). The device did not yet list the
-/// child's key, so the server never told it to remove what it had: it kept records outside its
-/// scope. The server now also removes the key a cursor's unfinished backfill names.
-#[test]
-fn seed_138_a_child_moved_away_mid_backfill_leaves_nothing_behind() {
-    run(138);
-}
+// Two bugs the simulation found are pinned elsewhere, because the schedules that found them
+// (seed 138, and seed 3358 of the first schedule generator) changed when children stopped going
+// back to earlier workers by default: a key leaving the scope mid-backfill
+// (`tests/tests/scope_e2e.rs`, `a_child_moved_away_mid_backfill_is_removed`) and a key fetched
+// again without the device's own later changes (the store's conformance suite,
+// `a_key_fetched_again_brings_the_devices_own_later_changes`). Both fail without their fix.
 
 /// Seed 14: after a restore a device sent a lost change again after one built on it (the
 /// healing check puts lost changes back at the end of the outbox); the server stored them in
