@@ -16,11 +16,12 @@ use fieldnotes_client::{Client, ClientError};
 use fieldnotes_model::{NewContactCard, NewRecord, Record, RuleCode};
 use fieldnotes_protocol::Role;
 use fieldnotes_protocol::admin::{AccessGrant, AuditEntry, Listing};
+use fieldnotes_protocol::{PROTOCOL_VERSION, SyncRequest};
 use fieldnotes_tests::check::assert_status;
 use fieldnotes_tests::client::signed_in;
 use fieldnotes_tests::fixtures::{self, rng, title, visit_note, wishes};
 use fieldnotes_tests::org::TEAM;
-use fieldnotes_tests::wire::raw_push;
+use fieldnotes_tests::wire::{push_all, raw_push};
 use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
 use serde_json::json;
 
@@ -444,7 +445,49 @@ async fn pod_reading_is_read_only(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A child moved away while a device was part-way through fetching its records (one small
+/// page): the device does not list the child's key yet, only its cursor names it, and it is
+/// still told to remove what it holds (found by the simulation).
+async fn a_child_moved_away_mid_backfill_is_removed(backend: Backend) -> anyhow::Result<()> {
+    let (_db, server) = TestServer::standard(backend, 1).await?;
+    let writer = server.device("sw-a").await?;
+    for i in 0..3 {
+        let mut doc = writer.create(fixtures::note(
+            "child-00",
+            "sw-a",
+            &format!("Visit {i}"),
+            "Notes",
+        ))?;
+        writer.push(vec![push_all(&mut doc)]).await?;
+    }
+    let device = server.device("sw-b").await?;
+    let first = device.round(Vec::new(), None, Vec::new()).await?;
+    let held = first.scopes_complete.clone();
+    server.org().allocate("child-00", "sw-b").await?;
+    let page = |cursor| SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        cursor: Some(cursor),
+        push: Vec::new(),
+        max_page_bytes: Some(1),
+        scopes: held.clone(),
+        anchor: None,
+        verify: Vec::new(),
+    };
+    let body = serde_json::to_vec(&page(first.cursor.clone()))?;
+    let partial = device.post_raw(&body, true).await?.sync_response()?;
+    assert!(partial.more && !partial.pull.is_empty(), "{partial:?}");
+    assert!(partial.scopes_complete.is_empty(), "{partial:?}");
+    // Back to sw-a before sw-b's device finishes: what it holds of child-00 must go.
+    server.org().allocate("child-00", "sw-a").await?;
+    let body = serde_json::to_vec(&page(partial.cursor.clone()))?;
+    let next = device.post_raw(&body, true).await?.sync_response()?;
+    assert_eq!(next.remove_scopes, vec!["child:child-00".to_owned()]);
+    assert!(next.pull.is_empty(), "{next:?}");
+    Ok(())
+}
+
 on_both_backends!(
+    a_child_moved_away_mid_backfill_is_removed,
     a_social_worker_holds_exactly_their_allocated_children,
     a_youth_worker_sees_only_referred_young_people,
     reallocation_moves_the_whole_history,

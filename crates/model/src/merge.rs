@@ -96,6 +96,19 @@ pub fn merge_incoming(
     let parsed = intake::parse(intake::scan(incoming, &IntakeLimits::DEFAULT)?)?;
     let changes: Vec<Change> = parsed.iter().map(|p| p.change.clone()).collect();
     let mut doc = load_stored(current)?;
+    // Some changes waiting for changes the server lacks must not hold back the others: those
+    // go in, and the waiting ones (left out of `accepted`) stay on the device and come again.
+    // Deferring the whole push let two devices whose changes build on each other's wait for
+    // each other for ever (found by the simulation, seed 252).
+    let ready = ready_changes(&mut doc, &parsed);
+    if !ready.is_empty() && ready.len() < parsed.len() {
+        let subset: Vec<Vec<u8>> = ready
+            .iter()
+            .filter_map(|&i| incoming.get(i))
+            .cloned()
+            .collect();
+        return merge_incoming(doc_id, current, &subset);
+    }
     intake::check_fresh(&mut doc, &parsed)?;
     let before = Before::of(&mut doc);
     let pushed_heads = heads_of(&changes);
@@ -193,7 +206,7 @@ fn apply_fresh(doc: &mut AutoCommit, changes: Vec<Change>) -> Result<Applied, Me
             reason: format!("the changes could not be applied: {e}"),
         })?;
     let mut new_changes = Vec::with_capacity(fresh.len());
-    for change in fresh {
+    for change in causal_order(fresh) {
         if doc.get_change_by_hash(&change.hash()).is_some() {
             accepted.push(change.hash());
             new_changes.push(EncodedChange::from_change(change));
@@ -203,6 +216,55 @@ fn apply_fresh(doc: &mut AutoCommit, changes: Vec<Change>) -> Result<Applied, Me
         accepted,
         new_changes,
     })
+}
+
+/// The pushed changes (their indices in the push) whose dependencies the stored document
+/// holds or other such changes bring.
+fn ready_changes(doc: &mut AutoCommit, parsed: &[intake::Parsed]) -> Vec<usize> {
+    let changes: Vec<&Change> = parsed.iter().map(|p| &p.change).collect();
+    let mut brought: HashSet<ChangeHash> = HashSet::new();
+    let mut ready = Vec::with_capacity(parsed.len());
+    for i in causal_indices(&changes) {
+        let change = changes[i];
+        let deps_held = change
+            .deps()
+            .iter()
+            .all(|d| brought.contains(d) || doc.get_change_by_hash(d).is_some());
+        if deps_held {
+            brought.insert(change.hash());
+            ready.push(parsed[i].index);
+        }
+    }
+    ready
+}
+
+/// `changes` with each after those among them it depends on. A device may send its changes
+/// in any order, but the feed hands new changes out in this order, and a device that has never
+/// held the document loads it from them: its history must come first.
+fn causal_order(changes: Vec<Change>) -> Vec<Change> {
+    let order = causal_indices(&changes.iter().collect::<Vec<_>>());
+    let mut slots: Vec<Option<Change>> = changes.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// The positions of `changes`, each after those of the changes among them it depends on.
+fn causal_indices(changes: &[&Change]) -> Vec<usize> {
+    let mut pending: Vec<usize> = (0..changes.len()).collect();
+    let mut ordered = Vec::with_capacity(changes.len());
+    while !pending.is_empty() {
+        let waiting: HashSet<ChangeHash> = pending.iter().map(|&i| changes[i].hash()).collect();
+        let (ready, rest): (Vec<usize>, Vec<usize>) = pending
+            .into_iter()
+            .partition(|&i| changes[i].deps().iter().all(|d| !waiting.contains(d)));
+        if ready.is_empty() {
+            // Hashes cannot form a cycle; keep the rest as they came rather than loop.
+            ordered.extend(rest);
+            break;
+        }
+        ordered.extend(ready);
+        pending = rest;
+    }
+    ordered
 }
 
 /// The result for a push whose dependencies are missing: nothing will be stored, and the

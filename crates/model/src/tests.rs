@@ -385,11 +385,13 @@ fn merge_incoming_accepts_a_new_document_and_a_replay() {
     assert!(replay.new_changes.is_empty());
     assert_eq!(replay.accepted.len(), 2);
 
-    // Out of order inside one push is fine.
+    // Out of order inside one push is fine, and the new changes come out in causal order
+    // (the feed's order: a device loads a document it never held from them).
     let mut reversed = all.clone();
     reversed.reverse();
     let merged = merge_incoming("n1", None, &reversed).unwrap();
-    assert_eq!(merged.new_changes.len(), 2);
+    let new: Vec<Vec<u8>> = merged.new_changes.iter().map(|c| c.bytes.clone()).collect();
+    assert_eq!(new, all);
 }
 
 #[test]
@@ -399,6 +401,26 @@ fn merge_incoming_defers_a_change_whose_dependency_is_missing() {
     let merged = merge_incoming("n1", None, &all[1..]).unwrap();
     assert_eq!(merged.missing_deps.len(), 1);
     assert!(merged.new_changes.is_empty());
+}
+
+/// A change waiting for one the server lacks does not hold back the push's others: they go
+/// in, and the waiting one is left out of `accepted` (the device sends it again).
+#[test]
+fn merge_incoming_takes_what_is_ready_and_leaves_the_rest() {
+    let mut doc = retitled_note();
+    let all = changes(&mut doc);
+    // A change built on another that never reaches the server.
+    let mut unsent = doc.fork(actor(2));
+    unsent.edit(title("Not sent"), T0 + 5).unwrap();
+    let mut later = doc.fork(actor(3));
+    later.merge(&mut unsent).unwrap();
+    let waiting = later.edit(title("Built on it"), T0 + 6).unwrap().unwrap();
+    let push = vec![waiting.bytes.clone(), all[1].clone(), all[0].clone()];
+    let merged = merge_incoming("n1", None, &push).unwrap();
+    assert!(merged.missing_deps.is_empty());
+    assert_eq!(merged.new_changes.len(), 2);
+    assert_eq!(merged.accepted.len(), 2);
+    assert!(!merged.accepted.contains(&waiting.hash));
 }
 
 #[test]

@@ -189,9 +189,10 @@ pub struct PushResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum PushOutcome {
-    /// Every change is durably stored (committed) on the server. `hashes` lists the hashes of
-    /// all pushed changes, including ones the server already had: the device may drop them from
-    /// its outbox.
+    /// The changes `hashes` names are durably stored (committed) on the server: every pushed
+    /// change, including ones the server already had, except any that build on changes the
+    /// server does not have yet. The device drops those named from its outbox and sends the
+    /// others again later.
     Accepted { hashes: Vec<String> },
     /// The server will not apply these changes. They are kept in quarantine for review, not
     /// dropped; the device keeps them too and shows the reason.

@@ -214,10 +214,16 @@ impl ModelMerger<'_> {
         // Who may write comes first: someone outside the record's scope learns nothing about
         // it (not its child, not its content through a validation message).
         self.check_stored_scope(doc_id, current)?;
-        self.take_ops(incoming)?;
+        let ops = self.take_ops(incoming)?;
         self.check_size(incoming)?;
         let mut merged = merge(doc_id, current, incoming)?;
-        check_dependencies(&merged)?;
+        if let Err(deferred) = check_dependencies(&merged) {
+            // Nothing of it merges: its operations go back to the request's budget, or a
+            // document waiting for another device's changes would starve the rest of every
+            // request that carries it (simulation seed 1533).
+            self.ops_left.fetch_add(ops, Ordering::Relaxed);
+            return Err(deferred);
+        }
         self.check_actors(&merged)?;
         // The write rules read every new change: a rewritten child, author or kind is named as
         // such before the scope checks below see only the end state.
@@ -268,18 +274,19 @@ impl ModelMerger<'_> {
         }
     }
 
-    /// Take this document's declared ops from the request's budget, or defer it. Bytes that
-    /// cannot be scanned are left to the merge, which refuses them with their own reason.
-    fn take_ops(&self, incoming: &[Vec<u8>]) -> Result<(), Stop> {
+    /// Take this document's declared ops from the request's budget (returning how many were
+    /// taken), or defer it. Bytes that cannot be scanned are left to the merge, which refuses
+    /// them with their own reason.
+    fn take_ops(&self, incoming: &[Vec<u8>]) -> Result<u64, Stop> {
         let Ok(ops) = fieldnotes_model::intake::declared_ops(
             incoming,
             &fieldnotes_model::IntakeLimits::DEFAULT,
         ) else {
-            return Ok(());
+            return Ok(0);
         };
         if ops > fieldnotes_model::intake::MAX_OPS_PER_PUSH {
             // Over the per-document cap: the merge refuses it as `too_many_ops`.
-            return Ok(());
+            return Ok(0);
         }
         let taken = self
             .ops_left
@@ -291,7 +298,8 @@ impl ModelMerger<'_> {
                 }
             });
         match taken {
-            Ok(_) => Ok(()),
+            // The first document may take less than it declares (all there is).
+            Ok(left) => Ok(left.min(ops)),
             Err(_) => Err(Stop::Deferred {
                 reason: format!(
                     "this request carried more work than the server merges in one round \

@@ -193,9 +193,12 @@ pub(crate) async fn build_page<DB: Backend>(
             Some(p) if &p.key == key => p.seq,
             _ => 0,
         };
-        if let Some(stopped) =
-            backfill_key(src, key, from, start.seq, &mut page, &mut budget).await?
-        {
+        let rows = BackfillRows {
+            key,
+            device_id: &req.device_id,
+            upto: start.seq,
+        };
+        if let Some(stopped) = backfill_key(src, &rows, from, &mut page, &mut budget).await? {
             page.more = true;
             page.backfill_at = Some(BackfillPosition {
                 key: key.clone(),
@@ -228,22 +231,35 @@ pub(crate) async fn build_page<DB: Backend>(
     }
 }
 
-/// Add the changes of `key` after `from` up to `upto` to `page`. `Some(seq)` of the last
-/// change sent when the page filled first, `None` when the key is complete.
+/// What a backfill reads: the changes of `key`'s documents up to the cursor `upto`, and the
+/// device's own changes to them after it (the feed skips those).
+struct BackfillRows<'a> {
+    key: &'a str,
+    device_id: &'a str,
+    upto: i64,
+}
+
+/// Add the changes `rows` names after `from` to `page`. `Some(seq)` of the last change sent
+/// when the page filled first, `None` when the key is complete.
 async fn backfill_key<DB: Backend>(
     src: &SqlStore<DB>,
-    key: &str,
+    rows: &BackfillRows<'_>,
     mut from: i64,
-    upto: i64,
     page: &mut PullPage,
     budget: &mut ByteBudget,
 ) -> Result<Option<i64>, StoreError> {
-    while from < upto {
-        let rows = src
-            .backfill_rows(key, from, upto, i64::from(FEED_BATCH))
+    loop {
+        let batch = src
+            .backfill_rows(
+                rows.key,
+                rows.device_id,
+                from,
+                rows.upto,
+                i64::from(FEED_BATCH),
+            )
             .await?;
-        let fetched = rows.len();
-        for row in rows {
+        let fetched = batch.len();
+        for row in batch {
             let seq = row.seq;
             if !add_change(page, budget, row)? {
                 return Ok(Some(from));

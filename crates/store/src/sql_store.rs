@@ -290,10 +290,14 @@ impl<DB: Backend> SqlStore<DB> {
     }
 
     /// Changes of documents with scope key `key` (every document for [`crate::ALL_KEYS`]) with
-    /// `from_seq < seq <= upto_seq`, in seq order, at most `limit`, all with their bytes.
+    /// `from_seq < seq <= upto_seq`, and the changes of `device_id`'s own after `upto_seq`, in
+    /// seq order, at most `limit`, all with their bytes. The feed after the cursor skips a
+    /// device's own changes, so a device fetching a key again (it removed the key's documents
+    /// when the key left its scope) gets them here or never.
     pub(crate) async fn backfill_rows(
         &self,
         key: &str,
+        device_id: &str,
         from_seq: i64,
         upto_seq: i64,
         limit: i64,
@@ -301,7 +305,8 @@ impl<DB: Backend> SqlStore<DB> {
         Ok(DB::sql(format!(
             "SELECT {}, FALSE AS own, c.bytes
              FROM changes c JOIN documents d ON d.doc_id = c.doc_id
-             WHERE ($1 = $5 OR d.scope_key = $1) AND c.seq > $2 AND c.seq <= $3
+             WHERE ($1 = $5 OR d.scope_key = $1) AND c.seq > $2
+               AND (c.seq <= $3 OR c.device_id = $6)
              ORDER BY c.seq LIMIT $4",
             crate::common::FEED_COLUMNS
         ))
@@ -310,6 +315,7 @@ impl<DB: Backend> SqlStore<DB> {
         .bind(upto_seq)
         .bind(limit)
         .bind(ALL_KEYS)
+        .bind(device_id)
         .fetch_all(&self.reader)
         .await?)
     }

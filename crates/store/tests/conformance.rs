@@ -119,6 +119,7 @@ on_both!(
     quarantine_of_unreadable_input,
     the_feed_sends_only_documents_in_scope,
     a_key_new_to_the_device_is_sent_in_full_whatever_the_cursor,
+    a_key_fetched_again_brings_the_devices_own_later_changes,
     backfill_pages_resume_without_repeats,
     backfilling_everything,
     people_children_and_allocation_history,

@@ -96,6 +96,17 @@ impl SyncRun {
         let healing = heal(&round, &response.lacking, response.feed_reset.is_some());
         effects.extend(healing.effects);
         let mut held = round.held_scopes.clone();
+        // While this device's work is checked against a server that lost some (the reset,
+        // then the rounds carrying `verify`), nothing is removed: a document removed now could
+        // hold a change the server lost that only this device can send again. The keys stay
+        // listed (through the reset too), so the server names them again once the check is
+        // done (found by the simulation, seed 80).
+        let checking = round.healing || response.feed_reset.is_some();
+        let (remove_now, keep) = if checking {
+            (Vec::new(), response.remove_scopes)
+        } else {
+            (response.remove_scopes, Vec::new())
+        };
         if let Some(reset) = response.feed_reset {
             tracing::warn!(feed = %reset.feed_id, "{}; checking this device's work against it and fetching everything again", reset.message);
             held.clear();
@@ -105,10 +116,20 @@ impl SyncRun {
             });
             effects.push(Effect::ForgetScopes);
             effects.push(Effect::SetHealing(Some(String::new())));
+            // Listed again at once: only the held list, so that the removal comes back.
+            for key in &keep {
+                effects.push(Effect::CompleteScope { key: key.clone() });
+            }
+            held.extend(keep.iter().cloned());
+        }
+        for key in keep {
+            if !self.summary.removals_waiting.contains(&key) {
+                self.summary.removals_waiting.push(key);
+            }
         }
         effects.push(Effect::SetReadOnlyScopes(response.read_only_scopes));
         self.complete_scopes(&held, response.scopes_complete, &mut effects);
-        self.remove_scopes(response.remove_scopes, waiting, &settled, &mut effects);
+        self.remove_scopes(remove_now, waiting, &settled, &mut effects);
         effects.push(Effect::SetCursor {
             cursor: response.cursor,
             anchor: response.anchor,

@@ -266,6 +266,15 @@ impl Round<'_> {
         access: &mut AccessLog,
     ) -> Result<Pulled, ApiError> {
         let mut scope_delta = delta(self.scope, &request.scopes);
+        // A key that left the scope while its backfill was under way: the device holds part of
+        // its documents without listing the key (only the cursor names it), so it must be told
+        // to remove them too (found by the simulation, seed 138).
+        if let Some(partial) = position.as_ref().and_then(|p| p.backfill.as_ref())
+            && !self.scope.can_read(&partial.key)
+            && !scope_delta.remove.contains(&partial.key)
+        {
+            scope_delta.remove.push(partial.key.clone());
+        }
         // Removing every document first: the device refills from what it then lists.
         let removes_all = scope_delta.remove.iter().any(|k| ScopeKey::is_all_text(k));
         let (after, backfill_from) = match position {

@@ -102,6 +102,30 @@ pub async fn a_key_new_to_the_device_is_sent_in_full_whatever_the_cursor(db: Db)
     assert!(!p.more && p.backfill_at.is_none());
 }
 
+/// A device that removed a key's documents (the key left its scope) and fetches the key again
+/// gets its own changes to them made after its cursor too: the feed skips a device's own
+/// changes, so the backfill must bring them (found by the simulation).
+pub async fn a_key_fetched_again_brings_the_devices_own_later_changes(db: Db) {
+    let s = &*db.store;
+    push_ok(s, &ctx("dev-a"), vec![doc("bob~1", &["b1"])]).await;
+    let first = feed_page(s, None, &["child:bob"]).await;
+    // The device's own edit, after its cursor; then bob leaves and comes back.
+    push_ok(s, &ctx("dev-x"), vec![doc("bob~1", &["b2"])]).await;
+    let p = page(
+        s,
+        "dev-x",
+        Some(first.next),
+        1 << 20,
+        keys(&["child:bob"]),
+        &["child:bob"],
+        None,
+    )
+    .await;
+    let hashes: Vec<&str> = p.changes.iter().map(|c| c.hash.as_str()).collect();
+    assert_eq!(hashes, vec!["b1", "b2"]);
+    assert_eq!(p.completed, vec!["child:bob".to_owned()]);
+}
+
 /// Backfill pages by size; while unfinished the cursor stays put, and resuming from the
 /// backfill position sends each change once.
 pub async fn backfill_pages_resume_without_repeats(db: Db) {
