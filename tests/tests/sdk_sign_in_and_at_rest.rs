@@ -104,6 +104,16 @@ async fn written_elsewhere(server: &TestServer, note: NewRecord) -> String {
     id
 }
 
+/// An admin changes `user_id`'s account on `server` (role, team, password, linked identity).
+async fn update_user(server: &TestServer, user_id: &str, update: UserUpdate) {
+    server
+        .state
+        .store
+        .update_user(user_id, &update, &setup_actor())
+        .await
+        .unwrap();
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -661,17 +671,14 @@ async fn removing_every_scope_removes_every_document_after_the_push() {
         .unwrap();
     // The admin becomes a social worker of the team whose allocation of c-9 has just ended:
     // everything leaves their scope, and what they recorded about c-9 may still be sent.
-    let store = &server.state.store;
     let demoted = UserUpdate {
         role: Some(Role::SocialWorker),
         team_id: Some(Some(TEAM.to_owned())),
         ..UserUpdate::default()
     };
-    store
-        .update_user("admin", &demoted, &setup_actor())
-        .await
-        .unwrap();
+    update_user(&server, "admin", demoted).await;
     server.org().caseload("c-9", TEAM, "admin").await.unwrap();
+    let store = &server.state.store;
     store.end_allocation("c-9", &setup_actor()).await.unwrap();
     let report = client.sync().await.unwrap();
     assert_eq!(report.accepted, 1);
@@ -689,12 +696,7 @@ async fn external_sign_in_needs_the_server_and_a_password_sign_in_enables_offlin
         external_subject: Some(Some("idp|sam".to_owned())),
         ..UserUpdate::default()
     };
-    server
-        .state
-        .store
-        .update_user(SAM, &linked, &setup_actor())
-        .await
-        .unwrap();
+    update_user(&server, SAM, linked).await;
     let token = idp_token_for("idp|sam");
     let dir = tempfile::tempdir().unwrap();
     {
@@ -744,12 +746,7 @@ async fn a_password_changed_on_the_server_still_opens_the_store() {
         password_hash: Some(cheap_hash("new-pw").unwrap()),
         ..UserUpdate::default()
     };
-    server
-        .state
-        .store
-        .update_user(SAM, &changed, &setup_actor())
-        .await
-        .unwrap();
+    update_user(&server, SAM, changed).await;
     client.sign_in(SAM, "new-pw", "laptop").await.unwrap();
     assert_eq!(client.list(None).await.unwrap().len(), 1);
     client.sign_out().await.unwrap();
@@ -926,12 +923,7 @@ async fn a_plaintext_store_from_the_first_version_is_sealed_at_sign_in() {
         team_id: Some(None),
         ..UserUpdate::default()
     };
-    server
-        .state
-        .store
-        .update_user(ALEX, &left, &setup_actor())
-        .await
-        .unwrap();
+    update_user(&server, ALEX, left).await;
     let report = client.sync().await.unwrap();
     assert_eq!(report.removed_docs, 1);
     assert_eq!(client.list(None).await.unwrap()[0].id, note_id);
