@@ -114,6 +114,16 @@ async fn update_user(server: &TestServer, user_id: &str, update: UserUpdate) {
         .unwrap();
 }
 
+/// An admin revokes `device` on `server`.
+async fn revoke(server: &TestServer, device: &str) {
+    server
+        .state
+        .store
+        .revoke_device(device, &setup_actor())
+        .await
+        .unwrap();
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -512,12 +522,7 @@ async fn a_revoked_device_wipes_its_store() {
     let (dir, client) = signed_in(&server).await;
     client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     let device = client.device_id().to_owned();
-    server
-        .state
-        .store
-        .revoke_device(&device, &setup_actor())
-        .await
-        .unwrap();
+    revoke(&server, &device).await;
 
     let err = client.sync().await.unwrap_err();
     assert!(matches!(err, ClientError::Wiped), "{err}");
@@ -554,12 +559,7 @@ async fn a_revoked_device_is_wiped_on_sign_in_too() {
     let (dir, client) = signed_in(&server).await;
     client.sign_out().await.unwrap();
     let device = client.device_id().to_owned();
-    server
-        .state
-        .store
-        .revoke_device(&device, &setup_actor())
-        .await
-        .unwrap();
+    revoke(&server, &device).await;
     let err = client.sign_in(SAM, PASSWORD, "laptop").await.unwrap_err();
     assert!(matches!(err, ClientError::Wiped), "{err}");
     assert!(!dir.path().join("fieldnotes.db").exists());
