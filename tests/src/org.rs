@@ -28,7 +28,8 @@ pub fn cheap_hash(password: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("hashing: {e}"))
 }
 
-fn setup_actor() -> Actor {
+/// Who the harness's directory writes are by: "test-setup", now (as an admin would, now).
+pub fn setup_actor() -> Actor {
     Actor {
         user_id: Some("test-setup".to_owned()),
         device_id: None,

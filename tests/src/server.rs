@@ -4,9 +4,11 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use fieldnotes_protocol::auth::ME_PATH;
+use fieldnotes_server::auth::AuthKeys;
 use fieldnotes_server::auth::tokens::SIGNING_KEY_NAME;
 use fieldnotes_server::state::{Limits, Policy};
 use fieldnotes_server::{AppState, Config};
@@ -14,6 +16,7 @@ use fieldnotes_store::StoreOptions;
 use tokio::net::TcpListener;
 
 use crate::client::Device;
+use crate::requests::{RequestLog, serve_logged};
 use crate::wire::RawAnswer;
 use crate::{Backend, TestDb};
 use tokio::sync::oneshot;
@@ -34,6 +37,8 @@ pub const IDP_KEY_ID: &str = "test-idp-key";
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: AppState,
+    /// Every exchange, for servers started by [`TestServer::logged`].
+    log: Option<RequestLog>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -117,22 +122,102 @@ impl TestServer {
 
     /// Start another server on an already opened state (several servers, one database).
     pub async fn start_with_state(state: AppState) -> anyhow::Result<TestServer> {
+        Self::serve_on(state, None).await
+    }
+
+    /// Start a server with these settings that logs every request and answer (see
+    /// [`TestServer::requests`]).
+    pub async fn logged(config: &Config) -> anyhow::Result<TestServer> {
+        let state = AppState::open(config).await?;
+        Self::serve_on(state, Some(RequestLog::default())).await
+    }
+
+    async fn serve_on(state: AppState, log: Option<RequestLog>) -> anyhow::Result<TestServer> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(fieldnotes_server::serve_state(
-            state.clone(),
-            listener,
-            async {
-                let _ = rx.await;
-            },
-        ));
-        Ok(TestServer {
-            addr,
+        let mut server = TestServer {
+            addr: listener.local_addr()?,
             state,
-            shutdown: Some(tx),
-            task: Some(task),
+            log,
+            shutdown: None,
+            task: None,
+        };
+        server.serve(listener);
+        Ok(server)
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let (tx, rx) = oneshot::channel::<()>();
+        let shutdown = async {
+            let _ = rx.await;
+        };
+        let state = self.state.clone();
+        self.task = Some(match &self.log {
+            None => tokio::spawn(fieldnotes_server::serve_state(state, listener, shutdown)),
+            Some(log) => tokio::spawn(serve_logged(state, listener, log.clone(), shutdown)),
+        });
+        self.shutdown = Some(tx);
+    }
+
+    /// What this server was asked and answered. Panics unless it was started by
+    /// [`TestServer::logged`].
+    pub fn requests(&self) -> &RequestLog {
+        match &self.log {
+            Some(log) => log,
+            None => panic!("this test server keeps no log: start it with TestServer::logged"),
+        }
+    }
+
+    /// Stop answering, as when the signal goes: every connection is closed and new ones are
+    /// refused until [`TestServer::resume`]. The database and the state stay.
+    pub async fn halt(&mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.context("server task panicked")??;
+        }
+        Ok(())
+    }
+
+    /// Answer again, on the same address, after [`TestServer::halt`].
+    pub async fn resume(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.task.is_none(), "the server is running");
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .with_context(|| format!("listening on {} again", self.addr))?;
+        self.serve(listener);
+        Ok(())
+    }
+
+    /// Restart on the same address and database with `change` made to the state (new
+    /// settings, new keys), as an operator restarting the server with another configuration.
+    pub async fn restart(&mut self, change: impl FnOnce(&mut AppState)) -> anyhow::Result<()> {
+        self.halt().await?;
+        change(&mut self.state);
+        self.resume().await
+    }
+
+    /// Restart issuing access tokens that live for `ttl` (those already issued keep theirs).
+    pub async fn set_access_ttl(&mut self, ttl: Duration) -> anyhow::Result<()> {
+        let secret = self.signing_key().await?;
+        self.restart(|state| {
+            state.policy.access_ttl = ttl;
+            state.auth = Arc::new(AuthKeys::new(&secret, ttl, state.policy.refresh_ttl));
         })
+        .await
+    }
+
+    /// Restart with a new access-token signing key, as a server whose key was replaced: every
+    /// access token issued so far is refused (401), while refresh tokens, kept in the
+    /// database, still work. Only this server uses the new key (the database keeps the old
+    /// one for any other).
+    pub async fn replace_signing_key(&mut self) -> anyhow::Result<()> {
+        let secret = AuthKeys::new_secret().map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.restart(|state| {
+            let (access, refresh) = (state.auth.access_ttl, state.auth.refresh_ttl);
+            state.auth = Arc::new(AuthKeys::new(&secret, access, refresh));
+        })
+        .await
     }
 
     pub fn url(&self) -> String {
@@ -194,13 +279,7 @@ impl TestServer {
 
     /// Stop accepting, let in-flight requests finish, and wait for the server to end.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.context("server task panicked")??;
-        }
-        Ok(())
+        self.halt().await
     }
 }
 

@@ -6,6 +6,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
 use crate::RawDevice;
+use crate::server::{IDP_AUDIENCE, IDP_ISSUER, IDP_KEY_ID, IDP_PRIVATE_KEY};
 
 /// Seconds since the epoch, as token times are written.
 pub fn now() -> u64 {
@@ -34,4 +35,25 @@ pub fn sign_hs256(key: &[u8], claims: &serde_json::Value) -> String {
         Ok(token) => token,
         Err(e) => panic!("signing {claims}: {e}"),
     }
+}
+
+/// `claims` signed as the test identity provider signs (RS256, its key id).
+pub fn idp_token(claims: &serde_json::Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(IDP_KEY_ID.to_owned());
+    let key = match EncodingKey::from_rsa_pem(IDP_PRIVATE_KEY.as_bytes()) {
+        Ok(key) => key,
+        Err(e) => panic!("the test identity provider's key does not load: {e}"),
+    };
+    match jsonwebtoken::encode(&header, claims, &key) {
+        Ok(token) => token,
+        Err(e) => panic!("signing {claims}: {e}"),
+    }
+}
+
+/// A token from the test identity provider for `subject`, valid for five minutes.
+pub fn idp_token_for(subject: &str) -> String {
+    idp_token(&json!({
+        "iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "sub": subject, "iat": now(), "exp": now() + 300,
+    }))
 }

@@ -127,14 +127,11 @@ async fn a_copied_store_reveals_no_record(backend: Backend) -> anyhow::Result<()
 /// Signing out and in again with no signal keeps what was not yet sent; it goes on the next
 /// sync.
 async fn signing_out_and_in_offline_keeps_unsynced_work(backend: Backend) -> anyhow::Result<()> {
-    let (_db, server) = TestServer::standard(backend, 1).await?;
-    let url = server.url();
+    let (_db, mut server) = TestServer::standard(backend, 1).await?;
     let dir = tempfile::tempdir()?;
-    let laptop = open(dir.path(), &url).await?;
+    let laptop = open(dir.path(), &server.url()).await?;
     laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
-    let state = server.state.clone();
-    let addr = server.addr;
-    server.stop().await?;
+    server.halt().await?;
 
     // No signal from here.
     let id = laptop.create(note("child-00", "sw-a")).await?;
@@ -159,22 +156,17 @@ async fn signing_out_and_in_offline_keeps_unsynced_work(backend: Backend) -> any
 
     // Signal again. The offline sign-in holds no tokens (signing out dropped them), so sync
     // asks for an online sign-in rather than sending anything.
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let serving = tokio::spawn(fieldnotes_server::serve_state(
-        state.clone(),
-        listener,
-        std::future::pending(),
-    ));
+    server.resume().await?;
+    let store = &server.state.store;
     let err = laptop.sync().await.unwrap_err();
     assert!(matches!(err, ClientError::SignInRequired { .. }), "{err:?}");
-    assert!(state.store.get_document(&id).await?.is_none());
+    assert!(store.get_document(&id).await?.is_none());
     assert_eq!(laptop.pending_changes().await?, 1);
     let online = laptop.sign_in("sw-a", PASSWORD, "laptop").await?;
     assert!(online.online);
     laptop.sync().await?;
     assert_eq!(laptop.pending_changes().await?, 0);
-    assert!(state.store.get_document(&id).await?.is_some());
-    serving.abort();
+    assert!(store.get_document(&id).await?.is_some());
     Ok(())
 }
 

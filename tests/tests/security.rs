@@ -19,10 +19,8 @@ use fieldnotes_tests::check::{
     accepted, assert_quarantined, assert_refused, assert_refused_as, assert_rejected, rejected,
 };
 use fieldnotes_tests::org::TEAM;
-use fieldnotes_tests::server::{
-    IDP_AUDIENCE, IDP_ISSUER, IDP_KEY_ID, IDP_PRIVATE_KEY, IDP_PUBLIC_KEY,
-};
-use fieldnotes_tests::tokens::{claims, now, sign_hs256};
+use fieldnotes_tests::server::{IDP_AUDIENCE, IDP_ISSUER, IDP_KEY_ID, IDP_PUBLIC_KEY};
+use fieldnotes_tests::tokens::{claims, idp_token, now, sign_hs256};
 use fieldnotes_tests::wire::{RawAnswer, push_all};
 use fieldnotes_tests::{Backend, RawDevice, TestDb, TestServer};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -153,17 +151,6 @@ async fn forged_access_tokens_are_refused(backend: Backend) -> anyhow::Result<()
         );
     }
     Ok(())
-}
-
-fn idp_token(claims: &serde_json::Value) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(IDP_KEY_ID.to_owned());
-    jsonwebtoken::encode(
-        &header,
-        claims,
-        &EncodingKey::from_rsa_pem(IDP_PRIVATE_KEY.as_bytes()).unwrap(),
-    )
-    .unwrap()
 }
 
 async fn external_login(server: &TestServer, token: &str) -> anyhow::Result<RawAnswer> {

@@ -1,25 +1,35 @@
-//! The client against a stand-in server: sign-in, unlock, sign-out, tokens, encryption at rest,
-//! scope removal and the revoked-device wipe.
+//! The client SDK against the real server (SQLite, in-process, one per test): sign-in,
+//! unlock, sign-out, tokens, encryption at rest, scope removal and the revoked-device wipe.
+//! Each server logs what it was asked ([`TestServer::logged`]), so a test can say how often a
+//! device signed in or refreshed and what its sync requests held.
 
 #![allow(clippy::unwrap_used)]
 
-mod stub;
-
 use std::path::Path;
+use std::time::Duration;
 
 use fieldnotes_client::{Client, ClientBuilder, ClientError, PasswordKdf, RetryPolicy};
 use fieldnotes_model::{
-    ActorId, DocKind, Document, NewContactCard, NewRecord, NewVisitNote, Patch, Record, VisitKind,
-    VisitNotePatch, hash_hex,
+    ActorId, DocKind, Document, NewContactCard, NewRecord, Patch, Record, VisitNotePatch, hash_hex,
 };
-use fieldnotes_protocol::{ChangeBytes, DocMeta, PulledDoc};
-use stub::Stub;
+use fieldnotes_protocol::Role;
+use fieldnotes_protocol::auth::{LOGIN_PATH, LOGOUT_PATH};
+use fieldnotes_server::Config;
+use fieldnotes_store::directory::UserUpdate;
+use fieldnotes_tests::org::{TEAM, cheap_hash, now_ms, setup_actor};
+use fieldnotes_tests::server::test_config;
+use fieldnotes_tests::tokens::idp_token_for;
+use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer, fixtures};
 use tempfile::TempDir;
 
 const TITLE: &str = "Allotment visit with grandmother Winifred";
 const BODY: &str = "Zebedee showed me the kestrel nest behind the shed and said it is his secret";
 const CHILD: &str = "c-102";
 const WISHES: &str = "marmalade sandwiches every Saturday";
+/// The social worker most tests sign in as (username and user id; password [`PASSWORD`]).
+const SAM: &str = "sw-a";
+/// Another person, in the same team.
+const ALEX: &str = "sw-b";
 
 /// A client for the data folder `dir` and the server at `url`, with no retries and a fast
 /// password key.
@@ -34,70 +44,84 @@ async fn open(dir: &Path, url: &str) -> Client {
     builder(dir, url).open().await.unwrap()
 }
 
-/// A device in a new data folder, with sam signed in on it.
-async fn signed_in(stub: &Stub) -> (TempDir, Client) {
+/// A server of its own on a new SQLite database, with `edit` made to the harness's settings,
+/// logging every request; holding the standard organisation (team [`TEAM`] with [`SAM`],
+/// [`ALEX`], `mgr` and `yw`, and `admin`) and these `children` of the team, allocated to
+/// [`SAM`].
+async fn server_with(children: &[&str], edit: impl FnOnce(&mut Config)) -> (TestDb, TestServer) {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let mut config = test_config(&db.url);
+    edit(&mut config);
+    let server = TestServer::logged(&config).await.unwrap();
+    server.org().standard(0).await.unwrap();
+    for child in children {
+        server.org().caseload(child, TEAM, SAM).await.unwrap();
+    }
+    (db, server)
+}
+
+/// [`server_with`] the harness's settings.
+async fn server(children: &[&str]) -> (TestDb, TestServer) {
+    server_with(children, |_| {}).await
+}
+
+/// A device in a new data folder, with [`SAM`] signed in on it.
+async fn signed_in(server: &TestServer) -> (TempDir, Client) {
     let dir = tempfile::tempdir().unwrap();
-    let client = open(dir.path(), &stub.url).await;
-    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let client = open(dir.path(), &server.url()).await;
+    client.sign_in(SAM, PASSWORD, "laptop").await.unwrap();
     (dir, client)
 }
 
-/// A data folder where an earlier process signed sam in and wrote one note; and its id.
-async fn one_note_written_earlier(stub: &Stub) -> (TempDir, String) {
-    let (dir, client) = signed_in(stub).await;
+/// A data folder where an earlier process signed [`SAM`] in and wrote one note; and its id.
+async fn one_note_written_earlier(server: &TestServer) -> (TempDir, String) {
+    let (dir, client) = signed_in(server).await;
     let id = client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     (dir, id)
 }
 
+/// A visit note by [`SAM`].
 fn note(child: &str, title: &str, body: &str) -> NewRecord {
-    NewRecord::VisitNote(NewVisitNote::new(
-        child,
-        "u-sam",
-        VisitKind::HomeVisit,
-        "2026-11-20T14:30:00Z",
-        title,
-        body,
-    ))
+    fixtures::note(child, SAM, title, body)
 }
 
 /// An edit of a note's wishes and feelings.
 fn wishes(text: &str) -> Patch {
-    Patch::VisitNote(VisitNotePatch {
-        wishes_and_feelings: Some(text.into()),
-        ..Default::default()
-    })
+    fixtures::wishes(text)
 }
 
 /// An edit of a note's title.
 fn title(text: &str) -> Patch {
-    Patch::VisitNote(VisitNotePatch {
-        title: Some(text.into()),
-        ..Default::default()
-    })
+    fixtures::title(text)
 }
 
-/// A document written elsewhere, as the server would send it to a device that lacks it.
-fn pulled(child: &str, title: &str, body: &str) -> (String, PulledDoc) {
-    let id = uuid::Uuid::new_v4().to_string();
-    let actor = ActorId::from(uuid::Uuid::new_v4().as_bytes().to_vec());
-    let mut doc = Document::create(&id, actor, note(child, title, body), 1).unwrap();
-    let record = doc.read().unwrap();
-    let changes = doc
-        .all_changes()
-        .into_iter()
-        .map(|c| ChangeBytes::from(c.bytes))
-        .collect();
-    let pulled = PulledDoc {
-        doc_id: id.clone(),
-        changes,
-        meta: Some(DocMeta {
-            kind: "visit_note".into(),
-            child_id: Some(child.to_owned()),
-            summary: record.summary(),
-            scope: record.scope_key(),
-        }),
-    };
-    (id, pulled)
+/// [`SAM`]'s second device (their phone) writes `note` and syncs it: a record written
+/// elsewhere, for the device under test to pull. Its id.
+async fn written_elsewhere(server: &TestServer, note: NewRecord) -> String {
+    let phone = server.client(SAM).await.unwrap();
+    let id = phone.create(note).await.unwrap();
+    phone.sync().await.unwrap();
+    id
+}
+
+/// An admin changes `user_id`'s account on `server` (role, team, password, linked identity).
+async fn update_user(server: &TestServer, user_id: &str, update: UserUpdate) {
+    server
+        .state
+        .store
+        .update_user(user_id, &update, &setup_actor())
+        .await
+        .unwrap();
+}
+
+/// An admin revokes `device` on `server`.
+async fn revoke(server: &TestServer, device: &str) {
+    server
+        .state
+        .store
+        .revoke_device(device, &setup_actor())
+        .await
+        .unwrap();
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -152,34 +176,41 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
     }
     assert!(plain.save().starts_with(&AUTOMERGE_MAGIC));
 
-    let stub = Stub::start().await;
+    // The children this device records for below (it refuses any other once it knows). The
+    // team reads all its children, and work sent after an allocation ends is refused at once
+    // (no late-work period): so a note about a child no longer allocated is refused while the
+    // child stays in the device's scope.
+    let children = [CHILD, "c-777", "c-555", "c-556"];
+    let (_db, server) = server_with(&children, |c| c.late_work_days = 0).await;
+    server
+        .state
+        .store
+        .update_team(TEAM, None, Some(true), None, &setup_actor())
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let client = open(dir.path(), &stub.url).await;
-    let signed = client.sign_in("sam", "pw", "Sam's laptop").await.unwrap();
+    let client = open(dir.path(), &server.url()).await;
+    let signed = client.sign_in(SAM, PASSWORD, "Sam's laptop").await.unwrap();
     assert!(signed.online);
-    assert_eq!(signed.user.user_id, "u-sam");
+    assert_eq!(signed.user.user_id, SAM);
 
     // Synced: a note pulled from elsewhere, and one of ours pushed.
-    let (_, from_elsewhere) = pulled(
-        "c-777",
-        "Persephone trombone practice",
-        "Persephone practised the trombone for the school concert",
-    );
-    stub.with(|s| {
-        s.pull_queue.push(from_elsewhere);
-        s.complete.push("child:c-777".into());
-        // The children this device records for below (it refuses any other once it knows).
-        for child in ["c-555", "c-556"] {
-            s.complete.push(format!("child:{child}"));
-        }
-    });
+    written_elsewhere(
+        &server,
+        note(
+            "c-777",
+            "Persephone trombone practice",
+            "Persephone practised the trombone for the school concert",
+        ),
+    )
+    .await;
     let id = client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     client.edit(&id, wishes(WISHES)).await.unwrap();
     let report = client.sync().await.unwrap();
     assert_eq!(report.accepted, 2);
     assert_eq!(report.pulled_docs, 1);
     // Unsynced: still in the outbox, and one held with a reason.
-    let held = client
+    client
         .create(note(
             "c-555",
             "Quillon ladybird count",
@@ -187,7 +218,12 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
         ))
         .await
         .unwrap();
-    stub.with(|s| s.reject.insert(held.clone()));
+    server
+        .state
+        .store
+        .end_allocation("c-555", &setup_actor())
+        .await
+        .unwrap();
     client.sync().await.unwrap();
     let unsynced = client
         .create(note(
@@ -202,7 +238,8 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
         .await
         .unwrap();
     assert_eq!(client.pending_changes().await.unwrap(), 3);
-    assert_eq!(client.rejections().await.unwrap().len(), 1);
+    let held = client.rejections().await.unwrap();
+    assert_eq!(held.len(), 1);
 
     // Everything reads back.
     let listed = client.list(None).await.unwrap();
@@ -216,7 +253,13 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
         other => panic!("{other:?}"),
     }
 
-    let needles = [
+    // The server's reason for the held note, and every token it gave out.
+    let tokens = server.requests().tokens_issued();
+    assert!(!tokens.is_empty());
+    let secrets = tokens
+        .iter()
+        .flat_map(|t| [t.access_token.as_str(), t.refresh_token.as_str()]);
+    let needles: Vec<&str> = [
         CHILD,
         TITLE,
         BODY,
@@ -234,11 +277,12 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
         "Ottoline",
         "lemon drizzle",
         "hamster called Biscuit",
-        "outside your caseload",
-        "refresh-",
-        "eyJhbGciOiJub25lIn0",
+        held[0].reason.as_str(),
         "child:",
-    ];
+    ]
+    .into_iter()
+    .chain(secrets)
+    .collect();
     // While open (database and WAL as they are), and after closing.
     assert_absent(&store_bytes(dir.path()), &needles);
     drop(client);
@@ -247,11 +291,11 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
 
 #[tokio::test]
 async fn a_new_process_unlocks_with_the_password() {
-    let stub = Stub::start().await;
-    let (dir, id) = one_note_written_earlier(&stub).await;
-    let client = open(dir.path(), &stub.url).await;
+    let (_db, server) = server(&[CHILD]).await;
+    let (dir, id) = one_note_written_earlier(&server).await;
+    let client = open(dir.path(), &server.url()).await;
     assert!(!client.is_unlocked());
-    assert_eq!(client.user().unwrap().username, "sam");
+    assert_eq!(client.user().unwrap().username, SAM);
     assert!(matches!(
         client.list(None).await,
         Err(ClientError::NotUnlocked)
@@ -269,7 +313,7 @@ async fn a_new_process_unlocks_with_the_password() {
     let wrong = client.unlock("not it").await.unwrap_err();
     assert!(matches!(wrong, ClientError::WrongPassword), "{wrong}");
     assert!(wrong.to_string().contains("password"));
-    client.unlock("pw").await.unwrap();
+    client.unlock(PASSWORD).await.unwrap();
     assert!(client.is_unlocked());
     let listed = client.list(Some(DocKind::VisitNote)).await.unwrap();
     assert_eq!(listed[0].child_id.as_deref(), Some(CHILD));
@@ -277,7 +321,7 @@ async fn a_new_process_unlocks_with_the_password() {
         matches!(client.get(&id).await.unwrap(), Some(Record::VisitNote(n)) if n.title == TITLE)
     );
     assert_eq!(
-        stub.with(|s| s.login_calls),
+        server.requests().count(LOGIN_PATH),
         1,
         "unlock never calls the server"
     );
@@ -285,8 +329,8 @@ async fn a_new_process_unlocks_with_the_password() {
 
 #[tokio::test]
 async fn signing_out_keeps_unsynced_work_and_signing_in_offline_gives_it_back() {
-    let stub = Stub::start().await;
-    let (_dir, client) = signed_in(&stub).await;
+    let (_db, mut server) = server(&[CHILD, "c-2", "c-3"]).await;
+    let (_dir, client) = signed_in(&server).await;
     let a = client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     client
         .create(note("c-2", "second", "second body"))
@@ -294,7 +338,7 @@ async fn signing_out_keeps_unsynced_work_and_signing_in_offline_gives_it_back() 
         .unwrap();
 
     client.sign_out().await.unwrap();
-    assert_eq!(stub.with(|s| s.logout_calls), 1);
+    assert_eq!(server.requests().count(LOGOUT_PATH), 1);
     assert!(client.user().is_none() && !client.is_unlocked());
     let err = client.list(None).await.unwrap_err();
     assert!(matches!(err, ClientError::SignedOut), "{err}");
@@ -304,17 +348,17 @@ async fn signing_out_keeps_unsynced_work_and_signing_in_offline_gives_it_back() 
         Err(ClientError::SignedOut)
     ));
     assert!(matches!(
-        client.unlock("pw").await,
+        client.unlock(PASSWORD).await,
         Err(ClientError::SignedOut)
     ));
     assert_eq!(client.pending_changes().await.unwrap(), 2);
     let status = client.status().await.unwrap();
     assert!(!status.signed_in);
-    assert_eq!(status.owner.unwrap().username, "sam");
+    assert_eq!(status.owner.unwrap().username, SAM);
 
     // No signal: the password alone opens the store again.
-    stub.set_down(true);
-    let signed = client.sign_in("sam", "pw", "laptop").await.unwrap();
+    server.halt().await.unwrap();
+    let signed = client.sign_in(SAM, PASSWORD, "laptop").await.unwrap();
     assert!(!signed.online);
     assert_eq!(client.list(None).await.unwrap().len(), 2);
     assert!(matches!(client.get(&a).await.unwrap(), Some(Record::VisitNote(n)) if n.body == BODY));
@@ -328,8 +372,14 @@ async fn signing_out_keeps_unsynced_work_and_signing_in_offline_gives_it_back() 
         .await
         .unwrap();
 
-    stub.set_down(false);
-    assert!(client.sign_in("sam", "pw", "laptop").await.unwrap().online);
+    server.resume().await.unwrap();
+    assert!(
+        client
+            .sign_in(SAM, PASSWORD, "laptop")
+            .await
+            .unwrap()
+            .online
+    );
     let report = client.sync().await.unwrap();
     assert_eq!(report.accepted, 3);
     assert_eq!(client.pending_changes().await.unwrap(), 0);
@@ -337,101 +387,122 @@ async fn signing_out_keeps_unsynced_work_and_signing_in_offline_gives_it_back() 
 
 #[tokio::test]
 async fn sign_in_refusals_are_clear_and_never_mix_people() {
-    let stub = Stub::start().await;
-    stub.with(|s| s.add_user("u-alex", "alex", "alexpw"));
+    let (_db, mut server) = server(&[CHILD]).await;
     let dir = tempfile::tempdir().unwrap();
-    let client = open(dir.path(), &stub.url).await;
+    let client = open(dir.path(), &server.url()).await;
 
     // A first sign-in needs the server.
-    stub.set_down(true);
-    let err = client.sign_in("sam", "pw", "laptop").await.unwrap_err();
+    server.halt().await.unwrap();
+    let err = client.sign_in(SAM, PASSWORD, "laptop").await.unwrap_err();
     assert!(
         matches!(err, ClientError::OfflineSignInUnavailable { .. }),
         "{err}"
     );
-    stub.set_down(false);
+    server.resume().await.unwrap();
 
-    let err = client.sign_in("sam", "nope", "laptop").await.unwrap_err();
+    let err = client.sign_in(SAM, "nope", "laptop").await.unwrap_err();
     assert!(
         matches!(err, ClientError::SignInRefused { ref code, .. } if code == "invalid_credentials"),
         "{err}"
     );
     assert!(!client.is_unlocked());
 
-    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    client.sign_in(SAM, PASSWORD, "laptop").await.unwrap();
     client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     client.sign_out().await.unwrap();
 
     // A wrong password online is refused by the server, with no offline fallback.
-    let err = client.sign_in("sam", "nope", "laptop").await.unwrap_err();
+    let err = client.sign_in(SAM, "nope", "laptop").await.unwrap_err();
     assert!(matches!(err, ClientError::SignInRefused { .. }), "{err}");
     assert!(!client.is_unlocked());
     // Offline, the stored key refuses it.
-    stub.set_down(true);
-    let err = client.sign_in("sam", "nope", "laptop").await.unwrap_err();
+    server.halt().await.unwrap();
+    let err = client.sign_in(SAM, "nope", "laptop").await.unwrap_err();
     assert!(matches!(err, ClientError::WrongPassword), "{err}");
-    stub.set_down(false);
+    server.resume().await.unwrap();
 
     // Someone else, online or not, is sent to another data folder.
-    let logins = stub.with(|s| s.login_calls);
-    let err = client
-        .sign_in("alex", "alexpw", "laptop")
-        .await
-        .unwrap_err();
+    let logins = server.requests().count(LOGIN_PATH);
+    let err = client.sign_in(ALEX, PASSWORD, "laptop").await.unwrap_err();
     assert!(matches!(err, ClientError::WrongUser { .. }), "{err}");
-    assert!(err.to_string().contains("belongs to sam"), "{err}");
+    assert!(err.to_string().contains("belongs to sw-a"), "{err}");
     assert_eq!(
-        stub.with(|s| s.login_calls),
+        server.requests().count(LOGIN_PATH),
         logins,
         "refused before asking the server"
     );
     assert!(!client.is_unlocked());
 }
 
+/// The usual access-token lifetime (the server's default).
+const ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// A server whose sign-ins hand out access tokens that are already expired, with no grace for
+/// a refresh token presented twice (any second use ends the session); and a device signed in
+/// on it. The server is then restarted to hand out tokens for the usual fifteen minutes.
+async fn signed_in_with_an_expired_token(
+    children: &[&str],
+) -> (TestDb, TestServer, TempDir, Client) {
+    let (db, mut server) = server_with(children, |c| {
+        c.access_token_minutes = 0;
+        c.refresh_grace_secs = 0;
+    })
+    .await;
+    let (dir, client) = signed_in(&server).await;
+    server.set_access_ttl(ACCESS_TTL).await.unwrap();
+    (db, server, dir, client)
+}
+
 #[tokio::test]
 async fn an_expired_access_token_is_refreshed_and_the_rotated_one_kept() {
-    let stub = Stub::start().await;
-    stub.with(|s| s.login_access_ttl = -60);
-    let dir = {
-        let (dir, client) = signed_in(&stub).await;
+    let (_db, mut server, dir, client) = signed_in_with_an_expired_token(&[CHILD]).await;
+    {
         client.create(note(CHILD, TITLE, BODY)).await.unwrap();
         let report = client.sync().await.unwrap();
         assert!(report.refreshed_token);
         assert_eq!(report.accepted, 1);
-        assert_eq!(stub.with(|s| s.refresh_calls), 1);
+        assert_eq!(server.requests().refreshes(), 1);
 
         // Still valid: no refresh.
         let report = client.sync().await.unwrap();
         assert!(!report.refreshed_token);
-        assert_eq!(stub.with(|s| s.refresh_calls), 1);
+        assert_eq!(server.requests().refreshes(), 1);
 
-        // The server says expired (clocks disagree): refresh and retry once.
-        stub.with(|s| s.force_401 = 1);
+        // The server refuses a token the device holds valid (its signing key was replaced):
+        // refresh and retry once.
+        server.replace_signing_key().await.unwrap();
         let report = client.sync().await.unwrap();
         assert!(report.refreshed_token);
-        assert_eq!(stub.with(|s| s.refresh_calls), 2);
-        dir
-    };
+        assert_eq!(server.requests().refreshes(), 2);
+        drop(client);
+    }
     // A new process uses the rotated tokens, never an old refresh token.
-    let client = open(dir.path(), &stub.url).await;
-    client.unlock("pw").await.unwrap();
-    stub.with(|s| s.force_401 = 1);
+    let client = open(dir.path(), &server.url()).await;
+    client.unlock(PASSWORD).await.unwrap();
+    server.replace_signing_key().await.unwrap();
     client.sync().await.unwrap();
-    assert_eq!(stub.with(|s| (s.refresh_calls, s.reused_refresh)), (3, 0));
-    assert_eq!(client.me().await.unwrap().username, "sam");
+    let log = server.requests();
+    assert_eq!((log.refreshes(), log.refresh_tokens_reused()), (3, 0));
+    assert_eq!(client.me().await.unwrap().username, SAM);
 }
 
 #[tokio::test]
 async fn a_refused_refresh_asks_for_sign_in_and_local_work_goes_on() {
-    let stub = Stub::start().await;
-    let (_dir, client) = signed_in(&stub).await;
-    let device = client.device_id().to_owned();
-    stub.with(|s| s.end_sessions(&device));
+    let (_db, server) = server(&[CHILD]).await;
+    let (_dir, client) = signed_in(&server).await;
+    // The server ends the device's session (as an admin, or a refresh token reused elsewhere,
+    // would).
+    server
+        .state
+        .store
+        .end_session(client.device_id(), now_ms())
+        .await
+        .unwrap();
 
     client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     let err = client.sync().await.unwrap_err();
     assert!(matches!(err, ClientError::SignInRequired { .. }), "{err}");
-    assert_eq!(stub.with(|s| s.refresh_calls), 1);
+    assert_eq!(server.requests().refreshes(), 1);
     // Still working locally; the dead tokens are not tried again.
     client.create(note(CHILD, "another", "more")).await.unwrap();
     assert_eq!(client.list(None).await.unwrap().len(), 2);
@@ -439,19 +510,19 @@ async fn a_refused_refresh_asks_for_sign_in_and_local_work_goes_on() {
         client.sync().await,
         Err(ClientError::SignInRequired { .. })
     ));
-    assert_eq!(stub.with(|s| s.refresh_calls), 1);
+    assert_eq!(server.requests().refreshes(), 1);
 
-    client.sign_in("sam", "pw", "laptop").await.unwrap();
+    client.sign_in(SAM, PASSWORD, "laptop").await.unwrap();
     assert_eq!(client.sync().await.unwrap().accepted, 2);
 }
 
 #[tokio::test]
 async fn a_revoked_device_wipes_its_store() {
-    let stub = Stub::start().await;
-    let (dir, client) = signed_in(&stub).await;
+    let (_db, server) = server(&[CHILD]).await;
+    let (dir, client) = signed_in(&server).await;
     client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     let device = client.device_id().to_owned();
-    stub.with(|s| s.revoked.insert(device.clone()));
+    revoke(&server, &device).await;
 
     let err = client.sync().await.unwrap_err();
     assert!(matches!(err, ClientError::Wiped), "{err}");
@@ -466,52 +537,54 @@ async fn a_revoked_device_wipes_its_store() {
         Err(ClientError::Wiped)
     ));
     assert!(matches!(
-        client.sign_in("sam", "pw", "x").await,
+        client.sign_in(SAM, PASSWORD, "x").await,
         Err(ClientError::Wiped)
     ));
-    assert!(matches!(client.unlock("pw").await, Err(ClientError::Wiped)));
+    assert!(matches!(
+        client.unlock(PASSWORD).await,
+        Err(ClientError::Wiped)
+    ));
     assert!(client.user().is_none());
     drop(client);
 
     // The folder can start again as a new device.
-    let client = open(dir.path(), &stub.url).await;
+    let client = open(dir.path(), &server.url()).await;
     assert_ne!(client.device_id(), device);
     assert_eq!(client.status().await.unwrap().documents, 0);
 }
 
 #[tokio::test]
 async fn a_revoked_device_is_wiped_on_sign_in_too() {
-    let stub = Stub::start().await;
-    let (dir, client) = signed_in(&stub).await;
+    let (_db, server) = server(&[]).await;
+    let (dir, client) = signed_in(&server).await;
     client.sign_out().await.unwrap();
     let device = client.device_id().to_owned();
-    stub.with(|s| s.revoked.insert(device));
-    let err = client.sign_in("sam", "pw", "laptop").await.unwrap_err();
+    revoke(&server, &device).await;
+    let err = client.sign_in(SAM, PASSWORD, "laptop").await.unwrap_err();
     assert!(matches!(err, ClientError::Wiped), "{err}");
     assert!(!dir.path().join("fieldnotes.db").exists());
 }
 
 #[tokio::test]
 async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
-    let stub = Stub::start().await;
+    let (_db, server) = server(&["c-1", "c-2"]).await;
+    let a = written_elsewhere(&server, note("c-1", "first child", "body one")).await;
+    let b = written_elsewhere(&server, note("c-2", "second child", "body two")).await;
     let dir = tempfile::tempdir().unwrap();
-    let client = builder(dir.path(), &stub.url)
+    let client = builder(dir.path(), &server.url())
         .push_batch_bytes(1) // one change per round
         .open()
         .await
         .unwrap();
-    client.sign_in("sam", "pw", "laptop").await.unwrap();
-    let (a, doc_a) = pulled("c-1", "first child", "body one");
-    let (b, doc_b) = pulled("c-2", "second child", "body two");
-    stub.with(|s| {
-        s.pull_queue.extend([doc_a, doc_b]);
-        s.complete
-            .extend(["child:c-1".to_owned(), "child:c-2".to_owned()]);
-    });
+    client.sign_in(SAM, PASSWORD, "laptop").await.unwrap();
+    let device = client.device_id().to_owned();
+    // Beside the two children: the cards of SAM and their team.
+    let cards = ["worker:mgr", "worker:sw-a", "worker:sw-b", "worker:yw"];
     let report = client.sync().await.unwrap();
-    assert_eq!(report.scopes_completed, ["child:c-1", "child:c-2"]);
+    let mut all = vec!["child:c-1", "child:c-2"];
+    all.extend(cards);
+    assert_eq!(report.scopes_completed, all);
     assert_eq!(client.list(None).await.unwrap().len(), 2);
-    stub.with(|s| s.complete.clear());
 
     // Work on c-1 not yet sent, then the allocation ends.
     for i in 0..3 {
@@ -522,7 +595,12 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
     }
     let c1_new = client.create(note("c-1", "new", "new body")).await.unwrap();
     assert_eq!(client.pending_changes().await.unwrap(), 4);
-    stub.with(|s| s.remove.push("child:c-1".into()));
+    server
+        .state
+        .store
+        .end_allocation("c-1", &setup_actor())
+        .await
+        .unwrap();
 
     let report = client.sync().await.unwrap();
     assert_eq!(
@@ -542,28 +620,35 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
         .collect();
     assert_eq!(left, std::slice::from_ref(&b));
     assert!(client.get(&c1_new).await.unwrap().is_none());
-    assert_eq!(stub.with(|s| s.received.get(&a).map(Vec::len)), Some(3));
-    assert_eq!(
-        stub.with(|s| s.received.get(&c1_new).map(Vec::len)),
-        Some(1)
-    );
+    let log = server.requests();
+    assert_eq!(log.changes_pushed(&device, &a).len(), 3);
+    assert_eq!(log.changes_pushed(&device, &c1_new).len(), 1);
     // The removal's rounds still listed c-1 (so the server kept asking); from now on only c-2.
-    assert!(stub.with(|s| s.sync_requests[1..5].iter().all(|r| r.scopes.len() == 2)));
+    let requests = log.sync_requests(&device);
+    assert!(requests[1..5].iter().all(|r| r.scopes.len() == all.len()));
     client.sync().await.unwrap();
+    let mut left = vec!["child:c-2"];
+    left.extend(cards);
     assert_eq!(
-        stub.with(|s| s.sync_requests.last().map(|r| r.scopes.clone())),
-        Some(vec!["child:c-2".to_owned()])
+        log.sync_requests(&device).last().map(|r| r.scopes.clone()),
+        Some(left.iter().map(|k| (*k).to_owned()).collect())
     );
 
-    // A refused (held) change does not keep a scope: the server quarantined it.
-    stub.with(|s| {
-        s.reject.insert(b.clone());
-        s.remove = vec![];
-    });
+    // A refused (held) change does not keep a scope: the server quarantined it. (The team's
+    // manager deleted the note, so the server takes no more changes to it.)
+    let manager = server.client("mgr").await.unwrap();
+    manager.sync().await.unwrap();
+    manager.delete_record(&b, "recorded twice").await.unwrap();
+    manager.sync().await.unwrap();
     client.edit(&b, title("refused edit")).await.unwrap();
     let report = client.sync().await.unwrap();
     assert_eq!(report.rejected.len(), 1);
-    stub.with(|s| s.remove.push("child:c-2".into()));
+    server
+        .state
+        .store
+        .end_allocation("c-2", &setup_actor())
+        .await
+        .unwrap();
     let report = client.sync().await.unwrap();
     assert_eq!((report.removed_docs, report.removed_scopes.len()), (1, 1));
     assert_eq!(client.pending_changes().await.unwrap(), 0);
@@ -573,16 +658,28 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
 
 #[tokio::test]
 async fn removing_every_scope_removes_every_document_after_the_push() {
-    let stub = Stub::start().await;
-    let (_dir, client) = signed_in(&stub).await;
-    let (_, doc) = pulled("c-1", "t", "b");
-    stub.with(|s| {
-        s.pull_queue.push(doc);
-        s.complete.push("*".into());
-    });
+    let (_db, server) = server(&["c-1"]).await;
+    written_elsewhere(&server, note("c-1", "t", "b")).await;
+    // An admin's device holds everything (`*`).
+    let dir = tempfile::tempdir().unwrap();
+    let client = open(dir.path(), &server.url()).await;
+    client.sign_in("admin", PASSWORD, "laptop").await.unwrap();
     client.sync().await.unwrap();
-    client.create(note("c-9", "mine", "mine")).await.unwrap();
-    stub.with(|s| s.remove.push("*".into()));
+    client
+        .create(fixtures::note("c-9", "admin", "mine", "mine"))
+        .await
+        .unwrap();
+    // The admin becomes a social worker of the team whose allocation of c-9 has just ended:
+    // everything leaves their scope, and what they recorded about c-9 may still be sent.
+    let demoted = UserUpdate {
+        role: Some(Role::SocialWorker),
+        team_id: Some(Some(TEAM.to_owned())),
+        ..UserUpdate::default()
+    };
+    update_user(&server, "admin", demoted).await;
+    server.org().caseload("c-9", TEAM, "admin").await.unwrap();
+    let store = &server.state.store;
+    store.end_allocation("c-9", &setup_actor()).await.unwrap();
     let report = client.sync().await.unwrap();
     assert_eq!(report.accepted, 1);
     assert_eq!(report.removed_scopes, ["*"]);
@@ -592,11 +689,19 @@ async fn removing_every_scope_removes_every_document_after_the_push() {
 
 #[tokio::test]
 async fn external_sign_in_needs_the_server_and_a_password_sign_in_enables_offline() {
-    let stub = Stub::start().await;
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let mut server = TestServer::start_with_idp(&db.url).await.unwrap();
+    server.org().standard(0).await.unwrap();
+    let linked = UserUpdate {
+        external_subject: Some(Some("idp|sam".to_owned())),
+        ..UserUpdate::default()
+    };
+    update_user(&server, SAM, linked).await;
+    let token = idp_token_for("idp|sam");
     let dir = tempfile::tempdir().unwrap();
     {
-        let client = open(dir.path(), &stub.url).await;
-        let signed = client.sign_in_external("idp:sam", "laptop").await.unwrap();
+        let client = open(dir.path(), &server.url()).await;
+        let signed = client.sign_in_external(&token, "laptop").await.unwrap();
         assert!(signed.online);
         client.create(note(CHILD, TITLE, BODY)).await.unwrap();
         let err = client
@@ -606,55 +711,55 @@ async fn external_sign_in_needs_the_server_and_a_password_sign_in_enables_offlin
         assert!(matches!(err, ClientError::SignInRefused { .. }), "{err}");
     }
     {
-        let client = open(dir.path(), &stub.url).await;
-        let err = client.unlock("pw").await.unwrap_err();
+        let client = open(dir.path(), &server.url()).await;
+        let err = client.unlock(PASSWORD).await.unwrap_err();
         assert!(
             matches!(err, ClientError::OfflineSignInUnavailable { .. }),
             "{err}"
         );
-        stub.set_down(true);
-        let err = client
-            .sign_in_external("idp:sam", "laptop")
-            .await
-            .unwrap_err();
+        server.halt().await.unwrap();
+        let err = client.sign_in_external(&token, "laptop").await.unwrap_err();
         assert!(
             matches!(err, ClientError::OfflineSignInUnavailable { .. }),
             "{err}"
         );
-        stub.set_down(false);
-        client.sign_in_external("idp:sam", "laptop").await.unwrap();
+        server.resume().await.unwrap();
+        client.sign_in_external(&token, "laptop").await.unwrap();
         assert_eq!(client.list(None).await.unwrap().len(), 1);
-        client.sign_in("sam", "pw", "laptop").await.unwrap();
+        client.sign_in(SAM, PASSWORD, "laptop").await.unwrap();
     }
-    let client = open(dir.path(), &stub.url).await;
-    client.unlock("pw").await.unwrap();
+    let client = open(dir.path(), &server.url()).await;
+    client.unlock(PASSWORD).await.unwrap();
     assert_eq!(client.list(None).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn a_password_changed_on_the_server_still_opens_the_store() {
-    let stub = Stub::start().await;
+    let (_db, mut server) = server(&[]).await;
     let dir = tempfile::tempdir().unwrap();
-    stub.with(|s| s.add_user("u-sam", "sam", "old-pw"));
-    let client = open(dir.path(), &stub.url).await;
-    client.sign_in("sam", "old-pw", "laptop").await.unwrap();
+    let client = open(dir.path(), &server.url()).await;
+    client.sign_in(SAM, PASSWORD, "laptop").await.unwrap();
     client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     client.sign_out().await.unwrap();
 
-    stub.with(|s| s.add_user("u-sam", "sam", "new-pw"));
-    client.sign_in("sam", "new-pw", "laptop").await.unwrap();
+    let changed = UserUpdate {
+        password_hash: Some(cheap_hash("new-pw").unwrap()),
+        ..UserUpdate::default()
+    };
+    update_user(&server, SAM, changed).await;
+    client.sign_in(SAM, "new-pw", "laptop").await.unwrap();
     assert_eq!(client.list(None).await.unwrap().len(), 1);
     client.sign_out().await.unwrap();
 
     // Offline, only the current password opens it.
-    stub.set_down(true);
+    server.halt().await.unwrap();
     assert!(matches!(
-        client.sign_in("sam", "old-pw", "laptop").await,
+        client.sign_in(SAM, PASSWORD, "laptop").await,
         Err(ClientError::WrongPassword)
     ));
     assert!(
         !client
-            .sign_in("sam", "new-pw", "laptop")
+            .sign_in(SAM, "new-pw", "laptop")
             .await
             .unwrap()
             .online
@@ -662,12 +767,13 @@ async fn a_password_changed_on_the_server_still_opens_the_store() {
     assert_eq!(client.list(None).await.unwrap().len(), 1);
 }
 
-/// A store written by the first, unencrypted version of the SDK.
+/// A store written by the first, unencrypted version of the SDK, for [`SAM`]: a note of theirs
+/// and a colleague's ([`ALEX`]'s) contact card.
 async fn make_v1_store(dir: &Path) -> (String, String, Vec<u8>) {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
     let migrations = tempfile::tempdir().unwrap();
     std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/0001_init.sql"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../client-sdk/migrations/0001_init.sql"),
         migrations.path().join("0001_init.sql"),
     )
     .unwrap();
@@ -709,8 +815,8 @@ async fn make_v1_store(dir: &Path) -> (String, String, Vec<u8>) {
         &card_id,
         actor,
         NewRecord::ContactCard(NewContactCard {
-            worker_id: "u-sam".into(),
-            display_name: "Sam".into(),
+            worker_id: ALEX.into(),
+            display_name: "Alex".into(),
             picture: None,
             three_things: vec!["Wolverhampton Wanderers".into()],
             how_to_reach: "phone".into(),
@@ -773,11 +879,11 @@ async fn a_plaintext_store_from_the_first_version_is_sealed_at_sign_in() {
     let (note_id, card_id, note_change) = make_v1_store(dir.path()).await;
     assert!(contains(&store_bytes(dir.path()), BODY));
 
-    let stub = Stub::start().await;
-    let client = open(dir.path(), &stub.url).await;
+    let (_db, server) = server(&[CHILD]).await;
+    let client = open(dir.path(), &server.url()).await;
     // Before anyone signs in, counts work and nothing is lost.
     assert_eq!(client.pending_changes().await.unwrap(), 2);
-    let signed = client.sign_in("sam", "pw", "laptop").await.unwrap();
+    let signed = client.sign_in(SAM, PASSWORD, "laptop").await.unwrap();
     assert_eq!(signed.sealed_rows, 4);
     let needles = [CHILD, TITLE, BODY, "Zebedee", "Wolverhampton"];
     assert_absent(&store_bytes(dir.path()), &needles);
@@ -800,20 +906,24 @@ async fn a_plaintext_store_from_the_first_version_is_sealed_at_sign_in() {
     let report = client.sync().await.unwrap();
     assert_eq!(report.accepted, 1);
     assert_eq!(
-        stub.with(|s| s.received.get(&note_id).cloned()),
-        Some(vec![note_change])
+        server
+            .requests()
+            .changes_pushed(client.device_id(), &note_id),
+        vec![note_change]
     );
     drop(client);
     assert_absent(&store_bytes(dir.path()), &needles);
 
-    // The contact card is tagged with its worker scope: it goes when that scope ends.
-    let client = open(dir.path(), &stub.url).await;
-    client.unlock("pw").await.unwrap();
-    stub.with(|s| {
-        s.complete.push("worker:u-sam".into());
-    });
+    // The contact card is tagged with its worker scope: it goes when that scope ends (its
+    // worker leaves the team).
+    let client = open(dir.path(), &server.url()).await;
+    client.unlock(PASSWORD).await.unwrap();
     client.sync().await.unwrap();
-    stub.with(|s| s.remove.push("worker:u-sam".into()));
+    let left = UserUpdate {
+        team_id: Some(None),
+        ..UserUpdate::default()
+    };
+    update_user(&server, ALEX, left).await;
     let report = client.sync().await.unwrap();
     assert_eq!(report.removed_docs, 1);
     assert_eq!(client.list(None).await.unwrap()[0].id, note_id);
@@ -821,21 +931,20 @@ async fn a_plaintext_store_from_the_first_version_is_sealed_at_sign_in() {
 
 #[tokio::test]
 async fn concurrent_syncs_never_present_a_refresh_token_twice() {
-    let stub = Stub::start().await;
-    stub.with(|s| s.login_access_ttl = -60);
-    let (_dir, client) = signed_in(&stub).await;
+    let (_db, server, _dir, client) = signed_in_with_an_expired_token(&[CHILD]).await;
     client.create(note(CHILD, TITLE, BODY)).await.unwrap();
     let (a, b) = tokio::join!(client.sync(), client.sync());
     a.unwrap();
     b.unwrap();
-    assert_eq!(stub.with(|s| (s.refresh_calls, s.reused_refresh)), (1, 0));
+    let log = server.requests();
+    assert_eq!((log.refreshes(), log.refresh_tokens_reused()), (1, 0));
 }
 
 #[tokio::test]
 async fn a_sealed_value_moved_to_another_row_is_refused() {
-    let stub = Stub::start().await;
+    let (_db, server) = server(&[]).await;
     let (dir, a, b) = {
-        let (dir, client) = signed_in(&stub).await;
+        let (dir, client) = signed_in(&server).await;
         let a = client.create(note(CHILD, TITLE, BODY)).await.unwrap();
         let b = client.create(note("c-2", "other", "other")).await.unwrap();
         (dir, a, b)
@@ -859,8 +968,8 @@ async fn a_sealed_value_moved_to_another_row_is_refused() {
     .unwrap();
     pool.close().await;
 
-    let client = open(dir.path(), &stub.url).await;
-    client.unlock("pw").await.unwrap();
+    let client = open(dir.path(), &server.url()).await;
+    client.unlock(PASSWORD).await.unwrap();
     let err = client.get(&a).await.unwrap_err();
     assert!(matches!(err, ClientError::Corrupt(_)), "{err}");
     assert!(err.to_string().contains(&a), "{err}");
@@ -874,9 +983,9 @@ async fn a_sealed_value_moved_to_another_row_is_refused() {
 
 #[tokio::test]
 async fn every_content_operation_needs_the_key() {
-    let stub = Stub::start().await;
-    let (dir, id) = one_note_written_earlier(&stub).await;
-    let client = open(dir.path(), &stub.url).await;
+    let (_db, server) = server(&[]).await;
+    let (dir, id) = one_note_written_earlier(&server).await;
+    let client = open(dir.path(), &server.url()).await;
     let locked = |r: Result<(), ClientError>| matches!(r, Err(ClientError::NotUnlocked));
     assert!(locked(client.get(&id).await.map(|_| ())));
     assert!(locked(client.document(&id).await.map(|_| ())));
@@ -892,7 +1001,7 @@ async fn every_content_operation_needs_the_key() {
     ));
     // Signing out works locked (the server's session then simply expires).
     client.sign_out().await.unwrap();
-    assert_eq!(stub.with(|s| s.logout_calls), 0);
+    assert_eq!(server.requests().count(LOGOUT_PATH), 0);
     assert!(matches!(client.get(&id).await, Err(ClientError::SignedOut)));
     assert_eq!(client.pending_changes().await.unwrap(), 1);
 }
