@@ -7,21 +7,20 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::admin::{
-    AccessGrant, AccessRequest, Allocate, Allocation, AllocationHistory, AuditEntry, Child,
-    Listing, NewChild, NewReferral, Referral,
+    AccessGrant, AccessRequest, Allocate, Allocation, AllocationHistory, AuditEntry, AuditQuery,
+    Child, GrantsQuery, Listing, NewChild, NewReferral, Referral, Timestamp,
 };
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_store::directory::{
     AllocationRecord, AuditFilter, AuditRecord, ChildRecord, GrantFilter, GrantRecord,
     NewReferral as StoreReferral, ReferralRecord, UserRecord,
 };
-use serde::Deserialize;
 use time::macros::format_description;
 
 use super::extract::{ApiJson, ApiQuery};
 use super::{check_id, check_name, scope_of};
 use crate::auth::AuthDevice;
-use crate::clock::{now_ms, rfc3339, today};
+use crate::clock::{now_ms, today};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -43,9 +42,9 @@ fn allocation_view(a: AllocationRecord) -> Allocation {
     Allocation {
         child_id: a.child_id,
         worker_id: a.worker_id,
-        started_at: rfc3339(a.started_at_ms),
+        started_at: Timestamp(a.started_at_ms),
         allocated_by: a.allocated_by,
-        ended_at: a.ended_at_ms.map(rfc3339),
+        ended_at: a.ended_at_ms.map(Timestamp),
         ended_by: a.ended_by,
     }
 }
@@ -58,8 +57,8 @@ fn referral_view(r: ReferralRecord) -> Referral {
         referred_by: r.referred_by,
         starts_on: r.starts_on,
         planned_end: r.planned_end,
-        created_at: rfc3339(r.created_at_ms),
-        ended_at: r.ended_at_ms.map(rfc3339),
+        created_at: Timestamp(r.created_at_ms),
+        ended_at: r.ended_at_ms.map(Timestamp),
         ended_by: r.ended_by,
     }
 }
@@ -70,15 +69,15 @@ fn grant_view(g: GrantRecord) -> AccessGrant {
         user_id: g.user_id,
         child_id: g.child_id,
         reason: g.reason,
-        granted_at: rfc3339(g.granted_at_ms),
-        expires_at: rfc3339(g.expires_at_ms),
+        granted_at: Timestamp(g.granted_at_ms),
+        expires_at: Timestamp(g.expires_at_ms),
     }
 }
 
 fn audit_view(a: AuditRecord) -> AuditEntry {
     AuditEntry {
         id: a.id,
-        at: rfc3339(a.at_ms),
+        at: Timestamp(a.at_ms),
         user_id: a.user_id,
         device_id: a.device_id,
         action: a.action,
@@ -438,20 +437,12 @@ pub async fn request_access(
     Ok((StatusCode::CREATED, Json(grant_view(grant))))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GrantParams {
-    /// Only grants still running.
-    #[serde(default)]
-    active: bool,
-}
-
 /// `GET /v1/access-grants?active=true`: admins see all; managers see grants on their team's
 /// children (and their own); everyone else their own.
 pub async fn list_grants(
     State(state): State<AppState>,
     auth: AuthDevice,
-    ApiQuery(q): ApiQuery<GrantParams>,
+    ApiQuery(q): ApiQuery<GrantsQuery>,
 ) -> Result<Json<Listing<AccessGrant>>, ApiError> {
     let active_at_ms = q.active.then(now_ms);
     let grants = match auth.role {
@@ -508,22 +499,13 @@ pub async fn list_grants(
     Ok(Json(grants.into_iter().map(grant_view).collect()))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditParams {
-    child: Option<String>,
-    user: Option<String>,
-    after: Option<i64>,
-    limit: Option<u32>,
-}
-
 /// `GET /v1/audit?child=ID&user=ID&after=N&limit=N`: the append-only audit log, oldest first.
 /// Admins see all of it; a manager sees the entries about one child of their team
 /// (`child` required).
 pub async fn audit(
     State(state): State<AppState>,
     auth: AuthDevice,
-    ApiQuery(q): ApiQuery<AuditParams>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Listing<AuditEntry>>, ApiError> {
     let limit = super::list_limit(q.limit)?;
     match auth.role {
