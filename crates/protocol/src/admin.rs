@@ -173,14 +173,17 @@ pub struct NewReferral {
     pub planned_end: String,
 }
 
-/// A youth worker's involvement with a young person.
+/// A youth worker's involvement with a young person (also the store's record of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Referral {
     pub referral_id: i64,
     pub child_id: String,
     pub youth_worker_id: String,
     pub referred_by: String,
+    /// `YYYY-MM-DD`.
     pub starts_on: String,
+    /// `YYYY-MM-DD`.
     pub planned_end: String,
     pub created_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,8 +219,9 @@ pub struct AccessRequest {
     pub minutes: Option<u32>,
 }
 
-/// Time-limited access to a child outside allocation.
+/// Time-limited access to a child outside allocation (also the store's record of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct AccessGrant {
     pub grant_id: i64,
     pub user_id: String,

@@ -12,8 +12,8 @@ use fieldnotes_protocol::admin::{
 };
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_store::directory::{
-    AllocationRecord, AuditFilter, AuditRecord, ChildRecord, GrantFilter, GrantRecord,
-    NewReferral as StoreReferral, ReferralRecord, UserRecord,
+    AllocationRecord, AuditFilter, AuditRecord, ChildRecord, GrantFilter,
+    NewReferral as StoreReferral, UserRecord,
 };
 use time::macros::format_description;
 
@@ -46,31 +46,6 @@ fn allocation_view(a: AllocationRecord) -> Allocation {
         allocated_by: a.allocated_by,
         ended_at: a.ended_at_ms.map(Timestamp),
         ended_by: a.ended_by,
-    }
-}
-
-fn referral_view(r: ReferralRecord) -> Referral {
-    Referral {
-        referral_id: r.referral_id,
-        child_id: r.child_id,
-        youth_worker_id: r.youth_worker_id,
-        referred_by: r.referred_by,
-        starts_on: r.starts_on,
-        planned_end: r.planned_end,
-        created_at: Timestamp(r.created_at_ms),
-        ended_at: r.ended_at_ms.map(Timestamp),
-        ended_by: r.ended_by,
-    }
-}
-
-fn grant_view(g: GrantRecord) -> AccessGrant {
-    AccessGrant {
-        grant_id: g.grant_id,
-        user_id: g.user_id,
-        child_id: g.child_id,
-        reason: g.reason,
-        granted_at: Timestamp(g.granted_at_ms),
-        expires_at: Timestamp(g.expires_at_ms),
     }
 }
 
@@ -340,7 +315,7 @@ pub async fn refer(
             &auth.actor(now_ms()),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(referral_view(referral))))
+    Ok((StatusCode::CREATED, Json(referral)))
 }
 
 /// `GET /v1/children/{id}/referrals`.
@@ -351,7 +326,7 @@ pub async fn referrals(
 ) -> Result<Json<Listing<Referral>>, ApiError> {
     visible_child(&state, &auth, &child_id).await?;
     let items = state.store.list_referrals(Some(&child_id), None).await?;
-    Ok(Json(items.into_iter().map(referral_view).collect()))
+    Ok(Json(Listing { items }))
 }
 
 /// `POST /v1/referrals/{id}/end`: the youth work ends; the youth worker's devices are told to
@@ -382,7 +357,7 @@ pub async fn end_referral(
         .store
         .end_referral(referral_id, &auth.actor(now_ms()))
         .await?;
-    Ok(Json(referral_view(ended)))
+    Ok(Json(ended))
 }
 
 /// `POST /v1/children/{id}/access`: a social worker or manager opens a child outside their
@@ -434,7 +409,7 @@ pub async fn request_access(
         )
         .await?;
     tracing::info!(user = %auth.user_id(), %child_id, minutes, "access outside allocation");
-    Ok((StatusCode::CREATED, Json(grant_view(grant))))
+    Ok((StatusCode::CREATED, Json(grant)))
 }
 
 /// `GET /v1/access-grants?active=true`: admins see all; managers see grants on their team's
@@ -496,7 +471,7 @@ pub async fn list_grants(
                 .await?
         }
     };
-    Ok(Json(grants.into_iter().map(grant_view).collect()))
+    Ok(Json(Listing { items: grants }))
 }
 
 /// `GET /v1/audit?child=ID&user=ID&after=N&limit=N`: the append-only audit log, oldest first.

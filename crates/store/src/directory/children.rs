@@ -4,9 +4,7 @@
 use crate::StoreError;
 use crate::backend::{Backend, Bind, Record};
 use crate::directory::audit::Audited;
-use crate::directory::{
-    Actor, AllocationRecord, ChildRecord, NewAudit, NewReferral, ReferralRecord,
-};
+use crate::directory::{Actor, AllocationRecord, ChildRecord, NewAudit, NewReferral, Referral};
 use crate::sql_store::SqlStore;
 
 /// A child's columns, with the case holder from their current allocation...
@@ -21,7 +19,7 @@ pub(super) const ALLOCATION_COLUMNS: &str =
     "allocation_id, child_id, worker_id, started_at_ms, allocated_by, ended_at_ms, ended_by";
 
 pub(super) const REFERRAL_COLUMNS: &str = "referral_id, child_id, youth_worker_id, referred_by, \
-     starts_on, planned_end, created_at_ms, ended_at_ms, ended_by";
+     starts_on, planned_end, created_at_ms AS created_at, ended_at_ms AS ended_at, ended_by";
 
 /// Who made a change when no person did (a server task).
 const SERVER: &str = "server";
@@ -138,7 +136,7 @@ pub(super) async fn refer<DB: Backend>(
     store: &SqlStore<DB>,
     referral: &NewReferral,
     by: &Actor,
-) -> Result<ReferralRecord, StoreError> {
+) -> Result<Referral, StoreError> {
     let mut tx = Audited::begin(store, by).await?;
     let insert = DB::sql(format!(
         "INSERT INTO referrals
@@ -151,7 +149,7 @@ pub(super) async fn refer<DB: Backend>(
     .bind(&referral.starts_on)
     .bind(&referral.planned_end)
     .bind(by.at_ms);
-    let record: ReferralRecord = tx
+    let record: Referral = tx
         .insert_returning(insert, || "the referral could not be stored".to_owned())
         .await?;
     let entry = NewAudit::new("refer")
@@ -169,11 +167,10 @@ pub(super) async fn end_referral<DB: Backend>(
     store: &SqlStore<DB>,
     referral_id: i64,
     by: &Actor,
-) -> Result<ReferralRecord, StoreError> {
+) -> Result<Referral, StoreError> {
     let mut tx = Audited::begin(store, by).await?;
     let referrals = ("referrals", "referral_id", REFERRAL_COLUMNS);
-    let record: Option<ReferralRecord> =
-        end_open::<DB, _>(&mut tx, referrals, referral_id, by).await?;
+    let record: Option<Referral> = end_open::<DB, _>(&mut tx, referrals, referral_id, by).await?;
     let record = record.ok_or_else(|| StoreError::NotFound {
         what: format!("an open referral {referral_id}"),
     })?;
