@@ -138,8 +138,9 @@ pub struct Allocate {
     pub worker_id: String,
 }
 
-/// One allocation of a child to a case holder, current or past.
+/// One allocation of a child to a case holder, current or past (also the store's record of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Allocation {
     pub child_id: String,
     pub worker_id: String,

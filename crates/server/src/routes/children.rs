@@ -12,8 +12,7 @@ use fieldnotes_protocol::admin::{
 };
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_store::directory::{
-    AllocationRecord, AuditFilter, AuditRecord, ChildRecord, GrantFilter,
-    NewReferral as StoreReferral, UserRecord,
+    AuditFilter, AuditRecord, ChildRecord, GrantFilter, NewReferral as StoreReferral, UserRecord,
 };
 use time::macros::format_description;
 
@@ -35,17 +34,6 @@ fn child_view(c: ChildRecord) -> Child {
         display_name: c.display_name,
         team_id: c.team_id,
         case_holder: c.case_holder,
-    }
-}
-
-fn allocation_view(a: AllocationRecord) -> Allocation {
-    Allocation {
-        child_id: a.child_id,
-        worker_id: a.worker_id,
-        started_at: Timestamp(a.started_at_ms),
-        allocated_by: a.allocated_by,
-        ended_at: a.ended_at_ms.map(Timestamp),
-        ended_by: a.ended_by,
     }
 }
 
@@ -211,7 +199,7 @@ pub async fn allocate(
         .store
         .allocate(&child_id, &worker.user_id, &auth.actor(now_ms()))
         .await?;
-    Ok(Json(allocation_view(allocation)))
+    Ok(Json(allocation))
 }
 
 /// `DELETE /v1/children/{id}/allocation`: end the current allocation (for example when the
@@ -229,7 +217,7 @@ pub async fn end_allocation(
         .store
         .end_allocation(&child_id, &auth.actor(now_ms()))
         .await?;
-    Ok(Json(allocation_view(ended)))
+    Ok(Json(ended))
 }
 
 /// `GET /v1/children/{id}/allocations`: every allocation, and how many different social
@@ -254,7 +242,7 @@ pub async fn allocations(
     Ok(Json(AllocationHistory {
         distinct_workers: u32::try_from(workers.len()).unwrap_or(u32::MAX),
         child_id,
-        allocations: history.into_iter().map(allocation_view).collect(),
+        allocations: history,
     }))
 }
 

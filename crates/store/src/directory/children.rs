@@ -4,7 +4,7 @@
 use crate::StoreError;
 use crate::backend::{Backend, Bind, Record};
 use crate::directory::audit::Audited;
-use crate::directory::{Actor, AllocationRecord, ChildRecord, NewAudit, NewReferral, Referral};
+use crate::directory::{Actor, Allocation, ChildRecord, NewAudit, NewReferral, Referral};
 use crate::sql_store::SqlStore;
 
 /// A child's columns, with the case holder from their current allocation...
@@ -15,8 +15,8 @@ pub(super) const CHILD_COLUMNS: &str =
 pub(super) const CHILDREN: &str = "children c \
      LEFT JOIN allocations a ON a.child_id = c.child_id AND a.ended_at_ms IS NULL";
 
-pub(super) const ALLOCATION_COLUMNS: &str =
-    "allocation_id, child_id, worker_id, started_at_ms, allocated_by, ended_at_ms, ended_by";
+pub(super) const ALLOCATION_COLUMNS: &str = "child_id, worker_id, started_at_ms AS started_at, allocated_by, ended_at_ms AS ended_at, \
+     ended_by";
 
 pub(super) const REFERRAL_COLUMNS: &str = "referral_id, child_id, youth_worker_id, referred_by, \
      starts_on, planned_end, created_at_ms AS created_at, ended_at_ms AS ended_at, ended_by";
@@ -72,7 +72,7 @@ async fn end_current<'q, DB: Backend>(
     conn: &mut DB::Connection,
     child_id: &'q str,
     by: &'q Actor,
-) -> Result<Option<AllocationRecord>, sqlx::Error> {
+) -> Result<Option<Allocation>, sqlx::Error> {
     let allocations = ("allocations", "child_id", ALLOCATION_COLUMNS);
     end_open::<DB, _>(conn, allocations, child_id, by).await
 }
@@ -82,7 +82,7 @@ pub(super) async fn allocate<DB: Backend>(
     child_id: &str,
     worker_id: &str,
     by: &Actor,
-) -> Result<AllocationRecord, StoreError> {
+) -> Result<Allocation, StoreError> {
     let mut tx = Audited::begin(store, by).await?;
     let ended = end_current::<DB>(&mut tx, child_id, by).await?;
     if ended.as_ref().is_some_and(|a| a.worker_id == worker_id) {
@@ -98,7 +98,7 @@ pub(super) async fn allocate<DB: Backend>(
     .bind(worker_id)
     .bind(by.at_ms)
     .bind(by.user_id.as_deref().unwrap_or(SERVER));
-    let allocation: AllocationRecord = tx
+    let allocation: Allocation = tx
         .insert_returning(insert, || {
             format!(
                 "another allocation of child {child_id} was made at the same time; look again \
@@ -119,7 +119,7 @@ pub(super) async fn end_allocation<DB: Backend>(
     store: &SqlStore<DB>,
     child_id: &str,
     by: &Actor,
-) -> Result<AllocationRecord, StoreError> {
+) -> Result<Allocation, StoreError> {
     let mut tx = Audited::begin(store, by).await?;
     let ended = end_current::<DB>(&mut tx, child_id, by)
         .await?

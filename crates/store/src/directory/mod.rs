@@ -66,16 +66,11 @@ pub trait Directory: Send + Sync {
         child_id: &str,
         worker_id: &str,
         by: &Actor,
-    ) -> Result<AllocationRecord, StoreError>;
+    ) -> Result<Allocation, StoreError>;
     /// End the child's current allocation, leaving them unallocated.
-    async fn end_allocation(
-        &self,
-        child_id: &str,
-        by: &Actor,
-    ) -> Result<AllocationRecord, StoreError>;
+    async fn end_allocation(&self, child_id: &str, by: &Actor) -> Result<Allocation, StoreError>;
     /// Every allocation of a child, oldest first.
-    async fn allocation_history(&self, child_id: &str)
-    -> Result<Vec<AllocationRecord>, StoreError>;
+    async fn allocation_history(&self, child_id: &str) -> Result<Vec<Allocation>, StoreError>;
 
     async fn create_referral(
         &self,
@@ -327,22 +322,15 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         child_id: &str,
         worker_id: &str,
         by: &Actor,
-    ) -> Result<AllocationRecord, StoreError> {
+    ) -> Result<Allocation, StoreError> {
         children::allocate(self, child_id, worker_id, by).await
     }
 
-    async fn end_allocation(
-        &self,
-        child_id: &str,
-        by: &Actor,
-    ) -> Result<AllocationRecord, StoreError> {
+    async fn end_allocation(&self, child_id: &str, by: &Actor) -> Result<Allocation, StoreError> {
         children::end_allocation(self, child_id, by).await
     }
 
-    async fn allocation_history(
-        &self,
-        child_id: &str,
-    ) -> Result<Vec<AllocationRecord>, StoreError> {
+    async fn allocation_history(&self, child_id: &str) -> Result<Vec<Allocation>, StoreError> {
         let of_child = select(
             children::ALLOCATION_COLUMNS,
             "allocations",

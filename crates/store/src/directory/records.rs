@@ -1,8 +1,8 @@
 //! The records of the directory, as the store reads and writes them.
 
-/// Referrals and access grants are read as the listings show them: the same fields, times as
-/// [`Timestamp`](fieldnotes_protocol::admin::Timestamp)s.
-pub use fieldnotes_protocol::admin::{AccessGrant, Referral};
+/// Allocations, referrals and access grants are read as the listings show them: the same
+/// fields, times as [`Timestamp`](fieldnotes_protocol::admin::Timestamp)s.
+pub use fieldnotes_protocol::admin::{AccessGrant, Allocation, Referral};
 use fieldnotes_vocab::Role;
 use serde::Serialize;
 
@@ -75,18 +75,6 @@ pub struct ChildRecord {
     pub team_id: String,
     pub case_holder: Option<String>,
     pub created_at_ms: i64,
-}
-
-/// One allocation of a child to a social worker.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AllocationRecord {
-    pub allocation_id: i64,
-    pub child_id: String,
-    pub worker_id: String,
-    pub started_at_ms: i64,
-    pub allocated_by: String,
-    pub ended_at_ms: Option<i64>,
-    pub ended_by: Option<String>,
 }
 
 /// A new referral.
