@@ -4,8 +4,9 @@
 //! refusals come back as [`ClientError::Server`] with the reason.
 
 use fieldnotes_protocol::admin::{
-    AccessGrant, AccessRequest, Allocate, Allocation, AllocationHistory, AuditEntry, Child, Device,
-    Listing, NewChild, NewReferral, NewTeam, NewUser, Referral, Team, TeamPatch, User, UserPatch,
+    AccessGrant, AccessRequest, Allocate, Allocation, AllocationHistory, AuditEntry, AuditQuery,
+    Child, Device, DevicesQuery, GrantsQuery, Listing, NewChild, NewReferral, NewTeam, NewUser,
+    QuarantineQuery, Referral, Team, TeamPatch, User, UserPatch, UsersQuery,
 };
 use fieldnotes_protocol::{QUARANTINE_PATH, QuarantineList};
 use reqwest::Method;
@@ -25,15 +26,6 @@ pub(crate) fn seg(id: &str) -> String {
         }
     }
     out
-}
-
-/// Filters for [`Client::audit`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditQuery {
-    pub child: Option<String>,
-    pub user: Option<String>,
-    pub after: Option<i64>,
-    pub limit: Option<u32>,
 }
 
 /// A path with query parameters; text values are percent-encoded, and a parameter left `None`
@@ -68,6 +60,20 @@ impl PathQuery {
 
     pub(crate) fn finish(self) -> String {
         self.path
+    }
+
+    /// `path` with the fields of `query` (a protocol query type) as its parameters, in their
+    /// order; fields left `None` are left out.
+    pub(crate) fn of(path: &str, query: &impl Serialize) -> Result<String, ClientError> {
+        // Written with serde (as the server reads it), then each value encoded as today.
+        let failed = |e: &dyn std::fmt::Display| {
+            ClientError::Corrupt(format!("cannot encode the query: {e}"))
+        };
+        let encoded = serde_urlencoded::to_string(query).map_err(|e| failed(&e))?;
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(&encoded).map_err(|e| failed(&e))?;
+        let with = |q: PathQuery, (name, value): &(String, String)| q.text(name, Some(value));
+        Ok(pairs.iter().fold(PathQuery::new(path), with).finish())
     }
 }
 
@@ -134,8 +140,9 @@ impl Client {
 
     /// People, optionally of one team (admins).
     pub async fn users(&self, team: Option<&str>) -> Result<Vec<User>, ClientError> {
-        let path = PathQuery::new("/v1/admin/users").text("team", team);
-        self.get_items(&path.finish()).await
+        let team = team.map(str::to_owned);
+        let path = PathQuery::of("/v1/admin/users", &UsersQuery { team })?;
+        self.get_items(&path).await
     }
 
     /// Change a person: role, team, name, password, sign-in identity, or disable them (admins).
@@ -146,8 +153,9 @@ impl Client {
 
     /// Registered devices, optionally one person's (admins).
     pub async fn devices(&self, user: Option<&str>) -> Result<Vec<Device>, ClientError> {
-        let path = PathQuery::new("/v1/admin/devices").text("user", user);
-        self.get_items(&path.finish()).await
+        let user = user.map(str::to_owned);
+        let path = PathQuery::of("/v1/admin/devices", &DevicesQuery { user })?;
+        self.get_items(&path).await
     }
 
     /// Revoke a device: its session ends and it wipes itself on its next contact (admins).
@@ -227,18 +235,16 @@ impl Client {
 
     /// Access grants this person may see (their own; managers their team's; admins all).
     pub async fn access_grants(&self, active_only: bool) -> Result<Vec<AccessGrant>, ClientError> {
-        let path = PathQuery::new("/v1/access-grants").value("active", Some(active_only));
-        self.get_items(&path.finish()).await
+        let query = GrantsQuery {
+            active: active_only,
+        };
+        self.get_items(&PathQuery::of("/v1/access-grants", &query)?)
+            .await
     }
 
     /// The audit log (admins; managers one child of their team at a time).
     pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, ClientError> {
-        let path = PathQuery::new("/v1/audit")
-            .text("child", query.child.as_deref())
-            .text("user", query.user.as_deref())
-            .value("after", query.after)
-            .value("limit", query.limit);
-        self.get_items(&path.finish()).await
+        self.get_items(&PathQuery::of("/v1/audit", query)?).await
     }
 
     /// Input the server refused to apply (admins).
@@ -247,10 +253,9 @@ impl Client {
         after: Option<i64>,
         limit: u32,
     ) -> Result<QuarantineList, ClientError> {
-        let path = PathQuery::new(QUARANTINE_PATH)
-            .value("after", after)
-            .value("limit", Some(limit));
-        self.get_json(&path.finish()).await
+        let limit = Some(limit);
+        let path = PathQuery::of(QUARANTINE_PATH, &QuarantineQuery { after, limit })?;
+        self.get_json(&path).await
     }
 }
 
@@ -268,6 +273,9 @@ pub(crate) fn json(body: &impl Serialize) -> Result<Option<Vec<u8>>, ClientError
 
 #[cfg(test)]
 mod tests {
+    use fieldnotes_protocol::admin::GrantsQuery;
+    use fieldnotes_protocol::review::ReviewQuery;
+
     use super::{PathQuery, seg};
 
     #[test]
@@ -292,5 +300,23 @@ mod tests {
             .text("b", Some("c 1"))
             .value("n", Some(5));
         assert_eq!(path.finish(), "/v1/x?b=c%201&n=5");
+    }
+
+    #[test]
+    fn a_protocol_query_is_written_in_field_order_with_ids_encoded() {
+        let query = ReviewQuery {
+            status: Some("all".to_owned()),
+            team: Some("pod a.1".to_owned()),
+            older_than_hours: Some(48),
+            ..ReviewQuery::default()
+        };
+        assert_eq!(
+            PathQuery::of("/v1/review", &query).unwrap(),
+            "/v1/review?status=all&team=pod%20a%2E1&older_than_hours=48"
+        );
+        let none = PathQuery::of("/v1/review", &ReviewQuery::default()).unwrap();
+        assert_eq!(none, "/v1/review");
+        let grants = PathQuery::of("/v1/access-grants", &GrantsQuery { active: false });
+        assert_eq!(grants.unwrap(), "/v1/access-grants?active=false");
     }
 }

@@ -57,16 +57,17 @@ use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::auth::UserInfo;
 use tokio::sync::Mutex;
 
-pub use api::AuditQuery;
 pub use check::{
     Damage, EXPORT_FORMAT, Export, ExportedChange, ImportReport, OutboxSalvage, StoreCheck,
     StoreState, check,
 };
 pub use crypto::PasswordKdf;
 pub use error::ClientError;
+pub use fieldnotes_protocol::admin::AuditQuery;
+pub use fieldnotes_protocol::review::ReviewQuery;
 /// The HTTP status in [`ClientError::Server`].
 pub use reqwest::StatusCode;
-pub use review::{Resolution, ReviewQuery};
+pub use review::Resolution;
 pub use session::SignIn;
 pub use sync::{ServerRestored, SyncReport};
 pub use transport::RetryPolicy;

@@ -9,29 +9,13 @@ use fieldnotes_model::{
     AboutMePatch, ContactCardPatch, Patch, Record, ShortPlanPatch, VisitNotePatch, parse_hash,
 };
 use fieldnotes_protocol::review::{
-    DiffSpanView, DismissRequest, ItemKind, ResolveRequest, ReviewItem, VersionView,
+    DiffQuery, DiffSpanView, DismissRequest, ItemKind, ResolveRequest, ReviewItem, ReviewQuery,
+    VersionView,
 };
 use reqwest::Method;
 
 use crate::api::{PathQuery, seg};
 use crate::{Client, ClientError};
-
-/// Filters for [`Client::review_items`]; `None` leaves a filter out.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReviewQuery {
-    /// `open` (the default), `resolved`, `dismissed` or `all`.
-    pub status: Option<String>,
-    pub team: Option<String>,
-    pub child: Option<String>,
-    /// Document kind (`visit_note`, `short_plan`, ...).
-    pub kind: Option<String>,
-    /// Item kind (`conflict`, `amendment`, ...).
-    pub item: Option<String>,
-    pub older_than_hours: Option<u32>,
-    pub newer_than_hours: Option<u32>,
-    pub after: Option<i64>,
-    pub limit: Option<u32>,
-}
 
 /// How a reviewer settles an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,26 +154,18 @@ impl Client {
         to: &str,
         field: Option<&str>,
     ) -> Result<Vec<DiffSpanView>, ClientError> {
-        let path = PathQuery::new(&format!("/v1/documents/{}/diff", seg(id)))
-            .text("from", Some(from))
-            .text("to", Some(to))
-            .text("field", Some(field.unwrap_or("body")));
-        self.get_json(&path.finish()).await
+        let query = DiffQuery {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            field: Some(field.unwrap_or("body").to_owned()),
+        };
+        let path = PathQuery::of(&format!("/v1/documents/{}/diff", seg(id)), &query)?;
+        self.get_json(&path).await
     }
 
     /// The review queue (managers: their team's; admins: all).
     pub async fn review_items(&self, q: &ReviewQuery) -> Result<Vec<ReviewItem>, ClientError> {
-        let path = PathQuery::new("/v1/review")
-            .text("status", q.status.as_deref())
-            .text("team", q.team.as_deref())
-            .text("child", q.child.as_deref())
-            .text("kind", q.kind.as_deref())
-            .text("item", q.item.as_deref())
-            .value("older_than_hours", q.older_than_hours)
-            .value("newer_than_hours", q.newer_than_hours)
-            .value("after", q.after)
-            .value("limit", q.limit);
-        self.get_items(&path.finish()).await
+        self.get_items(&PathQuery::of("/v1/review", q)?).await
     }
 
     /// One review item, with each side's person, device and times.

@@ -208,8 +208,8 @@ fn device_row(d: &Device) -> Vec<String> {
         d.device_id.clone(),
         d.user_id.clone(),
         d.name.clone(),
-        d.registered_at.clone(),
-        or_dash(d.last_sync_at.as_deref()),
+        d.registered_at.to_string(),
+        or_dash(d.last_sync_at.map(|t| t.to_string()).as_deref()),
         match &d.revoked_at {
             Some(at) => format!("revoked {at}"),
             None => "active".to_owned(),
@@ -331,8 +331,8 @@ fn print_allocations(h: &AllocationHistory) {
         .map(|al| {
             vec![
                 al.worker_id.clone(),
-                al.started_at.clone(),
-                al.ended_at.clone().unwrap_or_else(|| "now".into()),
+                al.started_at.to_string(),
+                al.ended_at.map_or_else(|| "now".into(), |t| t.to_string()),
                 al.allocated_by.clone(),
             ]
         })
@@ -368,7 +368,7 @@ fn referral_row(r: &Referral) -> Vec<String> {
         r.starts_on.clone(),
         r.planned_end.clone(),
         r.referred_by.clone(),
-        or_dash(r.ended_at.as_deref()),
+        or_dash(r.ended_at.map(|t| t.to_string()).as_deref()),
     ]
 }
 
@@ -398,8 +398,8 @@ pub async fn access(client: &Client, command: AccessCmd, json: bool) -> anyhow::
                     g.grant_id.to_string(),
                     g.user_id.clone(),
                     g.child_id.clone(),
-                    g.granted_at.clone(),
-                    g.expires_at.clone(),
+                    g.granted_at.to_string(),
+                    g.expires_at.to_string(),
                     g.reason.clone(),
                 ]
             })?;
@@ -422,7 +422,7 @@ pub async fn audit(client: &Client, a: AuditArgs, json: bool) -> anyhow::Result<
     print_list(&entries, json, AUDIT_HEADERS, |e| {
         vec![
             e.id.to_string(),
-            e.at.clone(),
+            e.at.to_string(),
             or_dash(e.user_id.as_deref()),
             e.action.clone(),
             or_dash(e.child_id.as_deref()),

@@ -76,6 +76,7 @@ async fn list(client: &Client, a: ReviewList, json: bool) -> anyhow::Result<()> 
         child: a.child,
         kind: a.kind.map(|k| k.as_str().to_owned()),
         item: a.item.map(|i| i.as_str().to_owned()),
+        doc: None,
         older_than_hours: a.older_than_hours,
         newer_than_hours: None,
         after: a.page.after,
@@ -94,7 +95,7 @@ async fn list(client: &Client, a: ReviewList, json: bool) -> anyhow::Result<()> 
         .map(|i| {
             let mut row = vec![
                 i.item_id.to_string(),
-                age(&i.created_at),
+                age(&i.created_at.to_string()),
                 i.item_kind.as_str().to_owned(),
                 or_dash(i.child_id.as_deref()),
                 field_name(i),
@@ -183,9 +184,9 @@ fn show(item: &ReviewItem) {
     println!(
         "status: {}   raised: {} ({} ago)   updated: {}",
         item.status,
-        short_time(&item.created_at),
-        age(&item.created_at),
-        short_time(&item.updated_at)
+        short_time(&item.created_at.to_string()),
+        age(&item.created_at.to_string()),
+        short_time(&item.updated_at.to_string())
     );
     println!("summary: {}", item.summary);
     println!("sides:");
@@ -198,8 +199,7 @@ fn show(item: &ReviewItem) {
             d.action,
             or_dash(item.decided_by.as_deref()),
             item.decided_at
-                .as_deref()
-                .map_or_else(|| "-".to_owned(), short_time),
+                .map_or_else(|| "-".to_owned(), |t| short_time(&t.to_string())),
             d.value
                 .as_deref()
                 .map(|v| format!("; value: {}", one_line(v)))

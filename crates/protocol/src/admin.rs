@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use fieldnotes_vocab::Timestamp;
+
 use crate::auth::{Role, UserInfo};
 
 /// A team (pod).
@@ -136,15 +138,16 @@ pub struct Allocate {
     pub worker_id: String,
 }
 
-/// One allocation of a child to a case holder, current or past.
+/// One allocation of a child to a case holder, current or past (also the store's record of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Allocation {
     pub child_id: String,
     pub worker_id: String,
-    pub started_at: String,
+    pub started_at: Timestamp,
     pub allocated_by: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended_at: Option<String>,
+    pub ended_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
 }
@@ -171,18 +174,21 @@ pub struct NewReferral {
     pub planned_end: String,
 }
 
-/// A youth worker's involvement with a young person.
+/// A youth worker's involvement with a young person (also the store's record of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Referral {
     pub referral_id: i64,
     pub child_id: String,
     pub youth_worker_id: String,
     pub referred_by: String,
+    /// `YYYY-MM-DD`.
     pub starts_on: String,
+    /// `YYYY-MM-DD`.
     pub planned_end: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended_at: Option<String>,
+    pub ended_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
 }
@@ -194,11 +200,11 @@ pub struct Device {
     pub user_id: String,
     pub name: String,
     pub actor_id: String,
-    pub registered_at: String,
+    pub registered_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_sync_at: Option<String>,
+    pub last_sync_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<String>,
+    pub revoked_at: Option<Timestamp>,
     /// Input from this device waiting for review (quarantined pushes).
     pub pending_review: u64,
 }
@@ -214,22 +220,23 @@ pub struct AccessRequest {
     pub minutes: Option<u32>,
 }
 
-/// Time-limited access to a child outside allocation.
+/// Time-limited access to a child outside allocation (also the store's record of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct AccessGrant {
     pub grant_id: i64,
     pub user_id: String,
     pub child_id: String,
     pub reason: String,
-    pub granted_at: String,
-    pub expires_at: String,
+    pub granted_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 /// One entry of the append-only audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub id: i64,
-    pub at: String,
+    pub at: Timestamp,
     /// Who did it (absent for the server itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
@@ -244,6 +251,51 @@ pub struct AuditEntry {
     /// Facts of the action, as JSON.
     #[serde(default)]
     pub details: serde_json::Value,
+}
+
+/// `GET /v1/admin/users?team=ID`: everyone, or one team's people.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersQuery {
+    pub team: Option<String>,
+}
+
+/// `GET /v1/admin/devices?user=ID`: every device, or one person's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesQuery {
+    pub user: Option<String>,
+}
+
+/// `GET /v1/access-grants?active=true`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsQuery {
+    /// Only grants still running.
+    #[serde(default)]
+    pub active: bool,
+}
+
+/// `GET /v1/audit?child=ID&user=ID&after=N&limit=N`; `None` leaves a filter out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub child: Option<String>,
+    pub user: Option<String>,
+    /// Entries with ids greater than this.
+    pub after: Option<i64>,
+    /// At most this many entries.
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/quarantine?after=ID&limit=N`: refused input, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineQuery {
+    /// Entries with ids greater than this.
+    pub after: Option<i64>,
+    /// At most this many entries.
+    pub limit: Option<u32>,
 }
 
 /// A list of items, oldest first.

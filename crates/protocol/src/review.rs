@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use fieldnotes_vocab::ItemKind;
-use fieldnotes_vocab::{DocKind, ReviewStatus};
+use fieldnotes_vocab::{DocKind, ReviewStatus, Timestamp};
 
 /// One competing value (or one amendment), with who wrote it, where and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,14 +51,50 @@ pub struct ReviewItem {
     pub sides: Vec<Side>,
     /// The document version (heads) the item was last raised at.
     pub seen_heads: Vec<String>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decided_at: Option<String>,
+    pub decided_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+}
+
+/// `GET /v1/review?status=&team=&child=&kind=&item=&doc=&older_than_hours=&newer_than_hours=`;
+/// `None` leaves a filter out. The server reads the text values and names a bad one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewQuery {
+    /// `open` (the default), `resolved`, `dismissed` or `all`.
+    pub status: Option<String>,
+    pub team: Option<String>,
+    pub child: Option<String>,
+    /// Document kind (`visit_note`, `short_plan`, ...).
+    pub kind: Option<String>,
+    /// Item kind (`conflict`, `amendment`, ...).
+    pub item: Option<String>,
+    pub doc: Option<String>,
+    /// Only items raised at least this many hours ago.
+    pub older_than_hours: Option<u32>,
+    /// Only items raised within this many hours.
+    pub newer_than_hours: Option<u32>,
+    /// Items with ids greater than this.
+    pub after: Option<i64>,
+    /// At most this many items.
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/documents/{id}/diff?from=HASH&to=HASH&field=body`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    /// The earlier version: a change hash from the history.
+    pub from: String,
+    /// The later version.
+    pub to: String,
+    /// The field to compare (default `body`).
+    pub field: Option<String>,
 }
 
 /// What a reviewer decided.

@@ -1,8 +1,8 @@
 //! The server's clock, in the forms the server uses: milliseconds since the Unix epoch (what
 //! the store keeps), RFC 3339 text (what answers show) and the date (what referrals use).
 
+use fieldnotes_protocol::admin::Timestamp;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// The server's clock now (UTC).
 pub(crate) fn now() -> OffsetDateTime {
@@ -32,10 +32,7 @@ pub(crate) fn date(at: OffsetDateTime) -> String {
 /// Milliseconds since the epoch as RFC 3339 UTC text; an out-of-range value is shown as the
 /// number itself rather than failing a listing.
 pub(crate) fn rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| format!("{ms}ms"))
+    Timestamp(ms).to_string()
 }
 
 #[cfg(test)]

@@ -12,8 +12,10 @@ extern crate self as fieldnotes_vocab;
 mod scope;
 #[cfg(feature = "sqlx")]
 mod sql;
+mod timestamp;
 
 pub use scope::{ScopeKey, ScopeKeyError};
+pub use timestamp::{Timestamp, TimestampError};
 
 /// A value that is not in one of the vocabularies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

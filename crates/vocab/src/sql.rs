@@ -37,3 +37,34 @@ stored_as_text!(
     ErrorCode,
     ScopeKey
 );
+
+/// A [`Timestamp`](crate::Timestamp) is its milliseconds, as BIGINT.
+impl<DB: Database> Type<DB> for crate::Timestamp
+where
+    i64: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <i64 as Type<DB>>::type_info()
+    }
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <i64 as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'q, DB: Database> Encode<'q, DB> for crate::Timestamp
+where
+    i64: Encode<'q, DB>,
+{
+    fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+        self.0.encode_by_ref(buf)
+    }
+}
+
+impl<'r, DB: Database> Decode<'r, DB> for crate::Timestamp
+where
+    i64: Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        <i64 as Decode<'r, DB>>::decode(value).map(crate::Timestamp)
+    }
+}

@@ -73,3 +73,35 @@ fn record_status_locks_completed_and_signed_off_records() {
     assert!(RecordStatus::Completed.is_locked());
     assert!(RecordStatus::SignedOff.is_locked());
 }
+
+#[test]
+fn a_timestamp_is_rfc3339_utc_text_and_reads_back() {
+    let at = Timestamp(1_781_481_599_000);
+    assert_eq!(at.to_string(), "2026-06-14T23:59:59Z");
+    assert_eq!(
+        serde_json::to_string(&Timestamp(1_781_481_599_250)).unwrap(),
+        "\"2026-06-14T23:59:59.25Z\""
+    );
+    for ms in [0, 1_781_481_599_000, 1_781_481_599_250, -1, -86_400_001] {
+        let json = serde_json::to_string(&Timestamp(ms)).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Timestamp>(&json).unwrap(),
+            Timestamp(ms)
+        );
+    }
+    assert_eq!(
+        "2026-06-15T01:59:59+02:00".parse::<Timestamp>().unwrap(),
+        at
+    );
+}
+
+#[test]
+fn a_timestamp_outside_the_calendar_is_written_as_its_number() {
+    let far = Timestamp(i64::MAX);
+    assert_eq!(far.to_string(), format!("{}ms", i64::MAX));
+    let json = serde_json::to_string(&far).unwrap();
+    assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), far);
+    let err = "yesterday".parse::<Timestamp>().unwrap_err();
+    assert!(err.to_string().contains("\"yesterday\""), "{err}");
+    assert!(serde_json::from_str::<Timestamp>("\"12xms\"").is_err());
+}

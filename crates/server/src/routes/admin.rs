@@ -6,16 +6,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use fieldnotes_protocol::Role;
 use fieldnotes_protocol::admin::{
-    Device, Listing, NewTeam, NewUser, Team, TeamPatch, User, UserPatch,
+    Device, DevicesQuery, Listing, NewTeam, NewUser, Team, TeamPatch, Timestamp, User, UserPatch,
+    UsersQuery,
 };
 use fieldnotes_store::directory::{DeviceRecord, TeamRecord, UserRecord, UserUpdate};
-use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
 use super::{check_id, check_name, user_info};
 use crate::auth::AdminDevice;
 use crate::auth::password::{check_new_password, hash_password_blocking};
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::now_ms;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -53,9 +53,9 @@ pub(crate) fn device_view(d: DeviceRecord) -> Device {
         user_id: d.user_id,
         name: d.name,
         actor_id: d.actor_id,
-        registered_at: rfc3339(d.registered_at_ms),
-        last_sync_at: d.last_sync_ms.map(rfc3339),
-        revoked_at: d.revoked_at_ms.map(rfc3339),
+        registered_at: Timestamp(d.registered_at_ms),
+        last_sync_at: d.last_sync_ms.map(Timestamp),
+        revoked_at: d.revoked_at_ms.map(Timestamp),
         pending_review: u64::try_from(d.pending_review).unwrap_or(0),
     }
 }
@@ -160,17 +160,11 @@ async fn hash_new_password(password: Option<String>) -> Result<Option<String>, A
     Ok(Some(hash_password_blocking(password).await?))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TeamParam {
-    team: Option<String>,
-}
-
 /// `GET /v1/admin/users?team=ID`.
 pub async fn list_users(
     State(state): State<AppState>,
     AdminDevice(_): AdminDevice,
-    ApiQuery(q): ApiQuery<TeamParam>,
+    ApiQuery(q): ApiQuery<UsersQuery>,
 ) -> Result<Json<Listing<User>>, ApiError> {
     let users = state.store.list_users(q.team.as_deref()).await?;
     Ok(Json(users.into_iter().map(user_view).collect()))
@@ -213,18 +207,12 @@ pub async fn update_user(
     Ok(Json(user_view(user)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserParam {
-    user: Option<String>,
-}
-
 /// `GET /v1/admin/devices?user=ID`: every device, with its person, last sync and what it sent
 /// that waits for review.
 pub async fn list_devices(
     State(state): State<AppState>,
     AdminDevice(_): AdminDevice,
-    ApiQuery(q): ApiQuery<UserParam>,
+    ApiQuery(q): ApiQuery<DevicesQuery>,
 ) -> Result<Json<Listing<Device>>, ApiError> {
     let devices = state.store.list_devices(q.user.as_deref()).await?;
     Ok(Json(devices.into_iter().map(device_view).collect()))

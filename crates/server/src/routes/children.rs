@@ -7,21 +7,19 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::admin::{
-    AccessGrant, AccessRequest, Allocate, Allocation, AllocationHistory, AuditEntry, Child,
-    Listing, NewChild, NewReferral, Referral,
+    AccessGrant, AccessRequest, Allocate, Allocation, AllocationHistory, AuditEntry, AuditQuery,
+    Child, GrantsQuery, Listing, NewChild, NewReferral, Referral, Timestamp,
 };
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_store::directory::{
-    AllocationRecord, AuditFilter, AuditRecord, ChildRecord, GrantFilter, GrantRecord,
-    NewReferral as StoreReferral, ReferralRecord, UserRecord,
+    AuditFilter, AuditRecord, ChildRecord, GrantFilter, NewReferral as StoreReferral, UserRecord,
 };
-use serde::Deserialize;
 use time::macros::format_description;
 
 use super::extract::{ApiJson, ApiQuery};
 use super::{check_id, check_name, scope_of};
 use crate::auth::AuthDevice;
-use crate::clock::{now_ms, rfc3339, today};
+use crate::clock::{now_ms, today};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -39,46 +37,10 @@ fn child_view(c: ChildRecord) -> Child {
     }
 }
 
-fn allocation_view(a: AllocationRecord) -> Allocation {
-    Allocation {
-        child_id: a.child_id,
-        worker_id: a.worker_id,
-        started_at: rfc3339(a.started_at_ms),
-        allocated_by: a.allocated_by,
-        ended_at: a.ended_at_ms.map(rfc3339),
-        ended_by: a.ended_by,
-    }
-}
-
-fn referral_view(r: ReferralRecord) -> Referral {
-    Referral {
-        referral_id: r.referral_id,
-        child_id: r.child_id,
-        youth_worker_id: r.youth_worker_id,
-        referred_by: r.referred_by,
-        starts_on: r.starts_on,
-        planned_end: r.planned_end,
-        created_at: rfc3339(r.created_at_ms),
-        ended_at: r.ended_at_ms.map(rfc3339),
-        ended_by: r.ended_by,
-    }
-}
-
-fn grant_view(g: GrantRecord) -> AccessGrant {
-    AccessGrant {
-        grant_id: g.grant_id,
-        user_id: g.user_id,
-        child_id: g.child_id,
-        reason: g.reason,
-        granted_at: rfc3339(g.granted_at_ms),
-        expires_at: rfc3339(g.expires_at_ms),
-    }
-}
-
 fn audit_view(a: AuditRecord) -> AuditEntry {
     AuditEntry {
         id: a.id,
-        at: rfc3339(a.at_ms),
+        at: Timestamp(a.at_ms),
         user_id: a.user_id,
         device_id: a.device_id,
         action: a.action,
@@ -237,7 +199,7 @@ pub async fn allocate(
         .store
         .allocate(&child_id, &worker.user_id, &auth.actor(now_ms()))
         .await?;
-    Ok(Json(allocation_view(allocation)))
+    Ok(Json(allocation))
 }
 
 /// `DELETE /v1/children/{id}/allocation`: end the current allocation (for example when the
@@ -255,7 +217,7 @@ pub async fn end_allocation(
         .store
         .end_allocation(&child_id, &auth.actor(now_ms()))
         .await?;
-    Ok(Json(allocation_view(ended)))
+    Ok(Json(ended))
 }
 
 /// `GET /v1/children/{id}/allocations`: every allocation, and how many different social
@@ -280,7 +242,7 @@ pub async fn allocations(
     Ok(Json(AllocationHistory {
         distinct_workers: u32::try_from(workers.len()).unwrap_or(u32::MAX),
         child_id,
-        allocations: history.into_iter().map(allocation_view).collect(),
+        allocations: history,
     }))
 }
 
@@ -341,7 +303,7 @@ pub async fn refer(
             &auth.actor(now_ms()),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(referral_view(referral))))
+    Ok((StatusCode::CREATED, Json(referral)))
 }
 
 /// `GET /v1/children/{id}/referrals`.
@@ -352,7 +314,7 @@ pub async fn referrals(
 ) -> Result<Json<Listing<Referral>>, ApiError> {
     visible_child(&state, &auth, &child_id).await?;
     let items = state.store.list_referrals(Some(&child_id), None).await?;
-    Ok(Json(items.into_iter().map(referral_view).collect()))
+    Ok(Json(Listing { items }))
 }
 
 /// `POST /v1/referrals/{id}/end`: the youth work ends; the youth worker's devices are told to
@@ -383,7 +345,7 @@ pub async fn end_referral(
         .store
         .end_referral(referral_id, &auth.actor(now_ms()))
         .await?;
-    Ok(Json(referral_view(ended)))
+    Ok(Json(ended))
 }
 
 /// `POST /v1/children/{id}/access`: a social worker or manager opens a child outside their
@@ -435,15 +397,7 @@ pub async fn request_access(
         )
         .await?;
     tracing::info!(user = %auth.user_id(), %child_id, minutes, "access outside allocation");
-    Ok((StatusCode::CREATED, Json(grant_view(grant))))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GrantParams {
-    /// Only grants still running.
-    #[serde(default)]
-    active: bool,
+    Ok((StatusCode::CREATED, Json(grant)))
 }
 
 /// `GET /v1/access-grants?active=true`: admins see all; managers see grants on their team's
@@ -451,7 +405,7 @@ pub struct GrantParams {
 pub async fn list_grants(
     State(state): State<AppState>,
     auth: AuthDevice,
-    ApiQuery(q): ApiQuery<GrantParams>,
+    ApiQuery(q): ApiQuery<GrantsQuery>,
 ) -> Result<Json<Listing<AccessGrant>>, ApiError> {
     let active_at_ms = q.active.then(now_ms);
     let grants = match auth.role {
@@ -505,16 +459,7 @@ pub async fn list_grants(
                 .await?
         }
     };
-    Ok(Json(grants.into_iter().map(grant_view).collect()))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditParams {
-    child: Option<String>,
-    user: Option<String>,
-    after: Option<i64>,
-    limit: Option<u32>,
+    Ok(Json(Listing { items: grants }))
 }
 
 /// `GET /v1/audit?child=ID&user=ID&after=N&limit=N`: the append-only audit log, oldest first.
@@ -523,7 +468,7 @@ pub struct AuditParams {
 pub async fn audit(
     State(state): State<AppState>,
     auth: AuthDevice,
-    ApiQuery(q): ApiQuery<AuditParams>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Listing<AuditEntry>>, ApiError> {
     let limit = super::list_limit(q.limit)?;
     match auth.role {

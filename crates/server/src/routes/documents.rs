@@ -7,9 +7,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use fieldnotes_model::{DiffSpan, Document, hash_hex, parse_hash, text_diff};
 use fieldnotes_protocol::DocKind;
-use fieldnotes_protocol::review::{DiffSpanView, VersionView};
+use fieldnotes_protocol::review::{DiffQuery, DiffSpanView, VersionView};
 use fieldnotes_store::StoredDocument;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::extract::ApiQuery;
 use super::scope_of;
@@ -158,24 +158,13 @@ pub async fn history(
     Ok(Json(out))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DiffParams {
-    /// The earlier version: a change hash from the history.
-    from: String,
-    /// The later version.
-    to: String,
-    /// The field to compare (default `body`).
-    field: Option<String>,
-}
-
 /// `GET /v1/documents/{id}/diff?from=HASH&to=HASH&field=body`: a word-level diff of one field
 /// between two versions.
 pub async fn diff(
     State(state): State<AppState>,
     auth: AuthDevice,
     Path(doc_id): Path<String>,
-    ApiQuery(q): ApiQuery<DiffParams>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> Result<Json<Vec<DiffSpanView>>, ApiError> {
     let stored = readable(&state, &auth, &doc_id).await?;
     let document = load(&doc_id, &stored)?;

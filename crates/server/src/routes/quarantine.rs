@@ -5,8 +5,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
+use fieldnotes_protocol::admin::QuarantineQuery;
 use fieldnotes_protocol::{QuarantineItem, QuarantineList};
-use serde::Deserialize;
 
 use super::extract::ApiQuery;
 use super::list_limit;
@@ -15,21 +15,11 @@ use crate::clock::rfc3339;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    /// Return entries with ids greater than this.
-    after: Option<i64>,
-    /// At most this many entries (1 to [`super::MAX_LIST_LIMIT`], default
-    /// [`super::DEFAULT_LIST_LIMIT`]).
-    limit: Option<u32>,
-}
-
 /// `GET /v1/quarantine?after=ID&limit=N`: refused input, oldest first.
 pub async fn list(
     State(state): State<AppState>,
     AdminDevice(_): AdminDevice,
-    ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(params): ApiQuery<QuarantineQuery>,
 ) -> Result<Json<QuarantineList>, ApiError> {
     let limit = list_limit(params.limit)?;
     let records = state.store.list_quarantine(params.after, limit).await?;

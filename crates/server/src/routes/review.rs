@@ -12,15 +12,14 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use fieldnotes_protocol::admin::Listing;
+use fieldnotes_protocol::admin::{Listing, Timestamp};
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_protocol::review::{
-    Decision, DismissRequest, ItemKind, ResolveRequest, ReviewItem, Side,
+    Decision, DismissRequest, ItemKind, ResolveRequest, ReviewItem, ReviewQuery, Side,
 };
 use fieldnotes_protocol::{DocKind, ReviewStatus, UnknownValue};
 use fieldnotes_store::directory::DeviceRecord;
 use fieldnotes_store::review::{ReviewFilter, ReviewRecord};
-use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::AuthDevice;
@@ -85,39 +84,19 @@ fn view(record: ReviewRecord) -> Result<ReviewItem, ApiError> {
         summary: record.summary,
         sides,
         seen_heads,
-        created_at: rfc3339(record.created_at_ms),
-        updated_at: rfc3339(record.updated_at_ms),
+        created_at: Timestamp(record.created_at_ms),
+        updated_at: Timestamp(record.updated_at_ms),
         decided_by: record.decided_by,
-        decided_at: record.decided_at_ms.map(rfc3339),
+        decided_at: record.decided_at_ms.map(Timestamp),
         decision,
     })
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    /// `open` (default), `resolved`, `dismissed` or `all`.
-    status: Option<String>,
-    team: Option<String>,
-    child: Option<String>,
-    /// Document kind: `visit_note`, `short_plan`, ...
-    kind: Option<String>,
-    /// Item kind: `conflict`, `amendment`, ...
-    item: Option<String>,
-    doc: Option<String>,
-    /// Only items raised at least this many hours ago.
-    older_than_hours: Option<u32>,
-    /// Only items raised within this many hours.
-    newer_than_hours: Option<u32>,
-    after: Option<i64>,
-    limit: Option<u32>,
 }
 
 /// `GET /v1/review?status=&team=&child=&kind=&item=&older_than_hours=&newer_than_hours=`.
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthDevice,
-    ApiQuery(q): ApiQuery<ListParams>,
+    ApiQuery(q): ApiQuery<ReviewQuery>,
 ) -> Result<Json<Listing<ReviewItem>>, ApiError> {
     let own_team = reviewer_team(&auth)?;
     if let (Some(own), Some(asked)) = (&own_team, &q.team)

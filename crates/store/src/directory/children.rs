@@ -4,9 +4,7 @@
 use crate::StoreError;
 use crate::backend::{Backend, Bind, Record};
 use crate::directory::audit::Audited;
-use crate::directory::{
-    Actor, AllocationRecord, ChildRecord, NewAudit, NewReferral, ReferralRecord,
-};
+use crate::directory::{Actor, Allocation, ChildRecord, NewAudit, NewReferral, Referral};
 use crate::sql_store::SqlStore;
 
 /// A child's columns, with the case holder from their current allocation...
@@ -17,11 +15,11 @@ pub(super) const CHILD_COLUMNS: &str =
 pub(super) const CHILDREN: &str = "children c \
      LEFT JOIN allocations a ON a.child_id = c.child_id AND a.ended_at_ms IS NULL";
 
-pub(super) const ALLOCATION_COLUMNS: &str =
-    "allocation_id, child_id, worker_id, started_at_ms, allocated_by, ended_at_ms, ended_by";
+pub(super) const ALLOCATION_COLUMNS: &str = "child_id, worker_id, started_at_ms AS started_at, allocated_by, ended_at_ms AS ended_at, \
+     ended_by";
 
 pub(super) const REFERRAL_COLUMNS: &str = "referral_id, child_id, youth_worker_id, referred_by, \
-     starts_on, planned_end, created_at_ms, ended_at_ms, ended_by";
+     starts_on, planned_end, created_at_ms AS created_at, ended_at_ms AS ended_at, ended_by";
 
 /// Who made a change when no person did (a server task).
 const SERVER: &str = "server";
@@ -74,7 +72,7 @@ async fn end_current<'q, DB: Backend>(
     conn: &mut DB::Connection,
     child_id: &'q str,
     by: &'q Actor,
-) -> Result<Option<AllocationRecord>, sqlx::Error> {
+) -> Result<Option<Allocation>, sqlx::Error> {
     let allocations = ("allocations", "child_id", ALLOCATION_COLUMNS);
     end_open::<DB, _>(conn, allocations, child_id, by).await
 }
@@ -84,7 +82,7 @@ pub(super) async fn allocate<DB: Backend>(
     child_id: &str,
     worker_id: &str,
     by: &Actor,
-) -> Result<AllocationRecord, StoreError> {
+) -> Result<Allocation, StoreError> {
     let mut tx = Audited::begin(store, by).await?;
     let ended = end_current::<DB>(&mut tx, child_id, by).await?;
     if ended.as_ref().is_some_and(|a| a.worker_id == worker_id) {
@@ -100,7 +98,7 @@ pub(super) async fn allocate<DB: Backend>(
     .bind(worker_id)
     .bind(by.at_ms)
     .bind(by.user_id.as_deref().unwrap_or(SERVER));
-    let allocation: AllocationRecord = tx
+    let allocation: Allocation = tx
         .insert_returning(insert, || {
             format!(
                 "another allocation of child {child_id} was made at the same time; look again \
@@ -121,7 +119,7 @@ pub(super) async fn end_allocation<DB: Backend>(
     store: &SqlStore<DB>,
     child_id: &str,
     by: &Actor,
-) -> Result<AllocationRecord, StoreError> {
+) -> Result<Allocation, StoreError> {
     let mut tx = Audited::begin(store, by).await?;
     let ended = end_current::<DB>(&mut tx, child_id, by)
         .await?
@@ -138,7 +136,7 @@ pub(super) async fn refer<DB: Backend>(
     store: &SqlStore<DB>,
     referral: &NewReferral,
     by: &Actor,
-) -> Result<ReferralRecord, StoreError> {
+) -> Result<Referral, StoreError> {
     let mut tx = Audited::begin(store, by).await?;
     let insert = DB::sql(format!(
         "INSERT INTO referrals
@@ -151,7 +149,7 @@ pub(super) async fn refer<DB: Backend>(
     .bind(&referral.starts_on)
     .bind(&referral.planned_end)
     .bind(by.at_ms);
-    let record: ReferralRecord = tx
+    let record: Referral = tx
         .insert_returning(insert, || "the referral could not be stored".to_owned())
         .await?;
     let entry = NewAudit::new("refer")
@@ -169,11 +167,10 @@ pub(super) async fn end_referral<DB: Backend>(
     store: &SqlStore<DB>,
     referral_id: i64,
     by: &Actor,
-) -> Result<ReferralRecord, StoreError> {
+) -> Result<Referral, StoreError> {
     let mut tx = Audited::begin(store, by).await?;
     let referrals = ("referrals", "referral_id", REFERRAL_COLUMNS);
-    let record: Option<ReferralRecord> =
-        end_open::<DB, _>(&mut tx, referrals, referral_id, by).await?;
+    let record: Option<Referral> = end_open::<DB, _>(&mut tx, referrals, referral_id, by).await?;
     let record = record.ok_or_else(|| StoreError::NotFound {
         what: format!("an open referral {referral_id}"),
     })?;

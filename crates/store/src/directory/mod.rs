@@ -66,33 +66,24 @@ pub trait Directory: Send + Sync {
         child_id: &str,
         worker_id: &str,
         by: &Actor,
-    ) -> Result<AllocationRecord, StoreError>;
+    ) -> Result<Allocation, StoreError>;
     /// End the child's current allocation, leaving them unallocated.
-    async fn end_allocation(
-        &self,
-        child_id: &str,
-        by: &Actor,
-    ) -> Result<AllocationRecord, StoreError>;
+    async fn end_allocation(&self, child_id: &str, by: &Actor) -> Result<Allocation, StoreError>;
     /// Every allocation of a child, oldest first.
-    async fn allocation_history(&self, child_id: &str)
-    -> Result<Vec<AllocationRecord>, StoreError>;
+    async fn allocation_history(&self, child_id: &str) -> Result<Vec<Allocation>, StoreError>;
 
     async fn create_referral(
         &self,
         referral: &NewReferral,
         by: &Actor,
-    ) -> Result<ReferralRecord, StoreError>;
-    async fn end_referral(
-        &self,
-        referral_id: i64,
-        by: &Actor,
-    ) -> Result<ReferralRecord, StoreError>;
-    async fn get_referral(&self, referral_id: i64) -> Result<Option<ReferralRecord>, StoreError>;
+    ) -> Result<Referral, StoreError>;
+    async fn end_referral(&self, referral_id: i64, by: &Actor) -> Result<Referral, StoreError>;
+    async fn get_referral(&self, referral_id: i64) -> Result<Option<Referral>, StoreError>;
     async fn list_referrals(
         &self,
         child_id: Option<&str>,
         youth_worker_id: Option<&str>,
-    ) -> Result<Vec<ReferralRecord>, StoreError>;
+    ) -> Result<Vec<Referral>, StoreError>;
 
     /// Register a device at sign-in, or return it if it is already registered to this person
     /// with this actor. `Conflict` (with a reason) if the device belongs to someone else, writes
@@ -163,8 +154,8 @@ pub trait Directory: Send + Sync {
         reason: &str,
         expires_at_ms: i64,
         by: &Actor,
-    ) -> Result<GrantRecord, StoreError>;
-    async fn list_grants(&self, filter: &GrantFilter) -> Result<Vec<GrantRecord>, StoreError>;
+    ) -> Result<AccessGrant, StoreError>;
+    async fn list_grants(&self, filter: &GrantFilter) -> Result<Vec<AccessGrant>, StoreError>;
 
     async fn append_audit(&self, entry: &NewAudit, by: &Actor) -> Result<i64, StoreError>;
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
@@ -331,22 +322,15 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         child_id: &str,
         worker_id: &str,
         by: &Actor,
-    ) -> Result<AllocationRecord, StoreError> {
+    ) -> Result<Allocation, StoreError> {
         children::allocate(self, child_id, worker_id, by).await
     }
 
-    async fn end_allocation(
-        &self,
-        child_id: &str,
-        by: &Actor,
-    ) -> Result<AllocationRecord, StoreError> {
+    async fn end_allocation(&self, child_id: &str, by: &Actor) -> Result<Allocation, StoreError> {
         children::end_allocation(self, child_id, by).await
     }
 
-    async fn allocation_history(
-        &self,
-        child_id: &str,
-    ) -> Result<Vec<AllocationRecord>, StoreError> {
+    async fn allocation_history(&self, child_id: &str) -> Result<Vec<Allocation>, StoreError> {
         let of_child = select(
             children::ALLOCATION_COLUMNS,
             "allocations",
@@ -359,19 +343,15 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         &self,
         referral: &NewReferral,
         by: &Actor,
-    ) -> Result<ReferralRecord, StoreError> {
+    ) -> Result<Referral, StoreError> {
         children::refer(self, referral, by).await
     }
 
-    async fn end_referral(
-        &self,
-        referral_id: i64,
-        by: &Actor,
-    ) -> Result<ReferralRecord, StoreError> {
+    async fn end_referral(&self, referral_id: i64, by: &Actor) -> Result<Referral, StoreError> {
         children::end_referral(self, referral_id, by).await
     }
 
-    async fn get_referral(&self, referral_id: i64) -> Result<Option<ReferralRecord>, StoreError> {
+    async fn get_referral(&self, referral_id: i64) -> Result<Option<Referral>, StoreError> {
         let by_id = select(
             children::REFERRAL_COLUMNS,
             "referrals",
@@ -384,7 +364,7 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         &self,
         child_id: Option<&str>,
         youth_worker_id: Option<&str>,
-    ) -> Result<Vec<ReferralRecord>, StoreError> {
+    ) -> Result<Vec<Referral>, StoreError> {
         let matching = select(
             children::REFERRAL_COLUMNS,
             "referrals",
@@ -470,7 +450,7 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         reason: &str,
         expires_at_ms: i64,
         by: &Actor,
-    ) -> Result<GrantRecord, StoreError> {
+    ) -> Result<AccessGrant, StoreError> {
         let grant = grants::NewGrant {
             user_id,
             child_id,
@@ -480,7 +460,7 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         grants::create(self, grant, by).await
     }
 
-    async fn list_grants(&self, filter: &GrantFilter) -> Result<Vec<GrantRecord>, StoreError> {
+    async fn list_grants(&self, filter: &GrantFilter) -> Result<Vec<AccessGrant>, StoreError> {
         grants::list(self, filter).await
     }
 

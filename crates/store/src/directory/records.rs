@@ -1,5 +1,8 @@
 //! The records of the directory, as the store reads and writes them.
 
+/// Allocations, referrals and access grants are read as the listings show them: the same
+/// fields, times as [`Timestamp`](fieldnotes_protocol::admin::Timestamp)s.
+pub use fieldnotes_protocol::admin::{AccessGrant, Allocation, Referral};
 use fieldnotes_vocab::Role;
 use serde::Serialize;
 
@@ -72,34 +75,6 @@ pub struct ChildRecord {
     pub team_id: String,
     pub case_holder: Option<String>,
     pub created_at_ms: i64,
-}
-
-/// One allocation of a child to a social worker.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AllocationRecord {
-    pub allocation_id: i64,
-    pub child_id: String,
-    pub worker_id: String,
-    pub started_at_ms: i64,
-    pub allocated_by: String,
-    pub ended_at_ms: Option<i64>,
-    pub ended_by: Option<String>,
-}
-
-/// A youth worker's involvement with a young person.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ReferralRecord {
-    pub referral_id: i64,
-    pub child_id: String,
-    pub youth_worker_id: String,
-    pub referred_by: String,
-    /// `YYYY-MM-DD`.
-    pub starts_on: String,
-    /// `YYYY-MM-DD`.
-    pub planned_end: String,
-    pub created_at_ms: i64,
-    pub ended_at_ms: Option<i64>,
-    pub ended_by: Option<String>,
 }
 
 /// A new referral.
@@ -202,17 +177,6 @@ pub enum RefreshOutcome {
     SessionEnded,
     /// The device has been revoked.
     Revoked { device: DeviceRecord },
-}
-
-/// A time-limited access to a child outside allocation.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct GrantRecord {
-    pub grant_id: i64,
-    pub user_id: String,
-    pub child_id: String,
-    pub reason: String,
-    pub granted_at_ms: i64,
-    pub expires_at_ms: i64,
 }
 
 /// Which grants to list.

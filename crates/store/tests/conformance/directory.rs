@@ -5,7 +5,7 @@ use fieldnotes_store::directory::{
     RefreshRotation, TeamRecord, UserRecord, UserUpdate,
 };
 use fieldnotes_store::{Store, StoreError};
-use fieldnotes_vocab::Role;
+use fieldnotes_vocab::{Role, Timestamp};
 
 use super::Db;
 
@@ -115,9 +115,9 @@ pub async fn people_children_and_allocation_history(db: Db) {
     let history = s.allocation_history("c-1").await.unwrap();
     let workers: Vec<&str> = history.iter().map(|a| a.worker_id.as_str()).collect();
     assert_eq!(workers, vec!["sw-a", "sw-b", "sw-a"]);
-    assert_eq!(history[0].ended_at_ms, Some(20));
+    assert_eq!(history[0].ended_at, Some(Timestamp(20)));
     assert_eq!(history[0].ended_by.as_deref(), Some("mgr"));
-    assert_eq!(history[2].ended_at_ms, None);
+    assert_eq!(history[2].ended_at, None);
 
     let audit = s
         .list_audit(&AuditFilter {
