@@ -57,11 +57,18 @@ async fn check_shell(browser: &Browser) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn status_is(connection: Connection) -> String {
-    format!(
+/// Cut the network or give it back, and wait for the status line to follow.
+async fn go(browser: &Browser, connection: Connection) -> anyhow::Result<()> {
+    browser
+        .set_offline(connection == Connection::Offline)
+        .await?;
+    let shown = format!(
         "document.querySelector('#status').dataset.connection === '{}'",
         connection.as_str()
-    )
+    );
+    browser
+        .wait_for(&format!("the status line to say {connection:?}"), &shown)
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,13 +107,7 @@ async fn the_shell_opens_offline_from_its_service_worker() -> anyhow::Result<()>
     browser.screenshot("shell").await?;
 
     // Cut the network: the status line says so, and the page's requests fail.
-    browser.set_offline(true).await?;
-    browser
-        .wait_for(
-            "the status line to say offline",
-            &status_is(Connection::Offline),
-        )
-        .await?;
+    go(&browser, Connection::Offline).await?;
     let reached = browser
         .eval_async("fetch('/healthz').then(() => 'reached', () => 'failed')")
         .await?;
@@ -135,13 +136,7 @@ async fn the_shell_opens_offline_from_its_service_worker() -> anyhow::Result<()>
     browser.screenshot("shell-offline").await?;
 
     // The signal comes back: the status line follows.
-    browser.set_offline(false).await?;
-    browser
-        .wait_for(
-            "the status line to say online",
-            &status_is(Connection::Online),
-        )
-        .await?;
+    go(&browser, Connection::Online).await?;
     browser.close().await
 }
 

@@ -57,26 +57,39 @@ fn SignIn() -> impl IntoView {
     view! {
         <form class="card" id="sign-in" on:submit=submit>
             <h2>"Sign in"</h2>
-            <label for="username">"Username"</label>
-            <input
-                id="username"
-                name="username"
-                type="text"
-                autocomplete="username"
-                autocapitalize="none"
-                spellcheck="false"
-                required
-            />
-            <label for="password">"Password"</label>
-            <input
+            <Field id="username" label="Username" kind="text" autocomplete="username"/>
+            <Field
                 id="password"
-                name="password"
-                type="password"
+                label="Password"
+                kind="password"
                 autocomplete="current-password"
-                required
             />
             <button type="submit">"Sign in"</button>
             <p class="answer" role="alert">{move || answer.get()}</p>
         </form>
+    }
+}
+
+/// A required text field with its label (the field's `id` is also its `name`). Names and
+/// passwords are taken as typed: no capitals added, no spelling checked.
+#[component]
+fn Field(
+    id: &'static str,
+    label: &'static str,
+    /// The input's `type`.
+    kind: &'static str,
+    autocomplete: &'static str,
+) -> impl IntoView {
+    view! {
+        <label for=id>{label}</label>
+        <input
+            id=id
+            name=id
+            type=kind
+            autocomplete=autocomplete
+            autocapitalize="none"
+            spellcheck="false"
+            required
+        />
     }
 }
