@@ -51,6 +51,26 @@ fn header<'a>(answer: &'a reqwest::Response, name: &str) -> &'a str {
         .unwrap_or("(none)")
 }
 
+/// Check the cache and policy headers an answer carries (`None`: no such header).
+fn assert_app_headers(
+    answer: &reqwest::Response,
+    cache_control: &str,
+    policy: Option<&str>,
+    what: &str,
+) {
+    assert_eq!(header(answer, "cache-control"), cache_control, "{what}");
+    assert_eq!(
+        header(answer, "x-content-type-options"),
+        "nosniff",
+        "{what}"
+    );
+    assert_eq!(
+        header(answer, "content-security-policy"),
+        policy.unwrap_or("(none)"),
+        "{what}"
+    );
+}
+
 #[tokio::test]
 async fn each_file_is_sent_with_its_content_type_and_revalidated() -> anyhow::Result<()> {
     let dir = app_folder()?;
@@ -74,20 +94,11 @@ async fn each_file_is_sent_with_its_content_type_and_revalidated() -> anyhow::Re
             "{path}: {}",
             header(&answer, "content-type")
         );
-        assert_eq!(
-            header(&answer, "cache-control"),
+        assert_app_headers(
+            &answer,
             APP_CACHE_CONTROL,
-            "{path}"
-        );
-        assert_eq!(
-            header(&answer, "x-content-type-options"),
-            "nosniff",
-            "{path}"
-        );
-        assert_eq!(
-            header(&answer, "content-security-policy"),
-            APP_CONTENT_SECURITY_POLICY,
-            "{path}"
+            Some(APP_CONTENT_SECURITY_POLICY),
+            path,
         );
     }
     let page = http.get(server.url()).send().await?;
@@ -171,16 +182,7 @@ async fn the_api_answers_as_without_the_app() -> anyhow::Result<()> {
         });
         let (with, without) = (with.await?, without.await?);
         assert_eq!(with.status(), without.status(), "{method} {path}");
-        assert_eq!(
-            header(&with, "cache-control"),
-            "no-store",
-            "{method} {path}"
-        );
-        assert_eq!(
-            header(&with, "content-security-policy"),
-            "(none)",
-            "{method} {path}"
-        );
+        assert_app_headers(&with, "no-store", None, &format!("{method} {path}"));
     }
     servers.stop().await
 }

@@ -20,7 +20,22 @@ async fn serve_app() -> anyhow::Result<(TestDb, TestServer)> {
     Ok((db, server))
 }
 
+/// The app opened at `viewport` in a new Chromium, its shell drawn and checked.
+async fn open_app(viewport: Viewport) -> anyhow::Result<(TestDb, TestServer, Browser)> {
+    let (db, server) = serve_app().await?;
+    let browser = Browser::start(viewport).await?;
+    browser.goto(&server.url()).await?;
+    check_shell(&browser).await?;
+    Ok((db, server, browser))
+}
+
 const SHELL_DRAWN: &str = "document.querySelector('#sign-in button') !== null";
+
+/// Whether the expression `condition` is true in the page.
+async fn holds(browser: &Browser, condition: &str) -> anyhow::Result<bool> {
+    let value = browser.eval(&format!("return !!({condition});")).await?;
+    Ok(value == Value::Bool(true))
+}
 
 /// The shell is drawn, and looks as it should at this size: nothing scrolls sideways, every
 /// control has a label and is at least 44 px each way.
@@ -34,12 +49,12 @@ async fn check_shell(browser: &Browser) -> anyhow::Result<()> {
         .await?;
     let viewport = browser.viewport();
     assert_eq!(size, json!([viewport.width, viewport.height]));
-    let sideways = browser
-        .eval("return document.documentElement.scrollWidth > window.innerWidth;")
-        .await?;
-    assert_eq!(
-        sideways,
-        Value::Bool(false),
+    assert!(
+        !holds(
+            browser,
+            "document.documentElement.scrollWidth > window.innerWidth"
+        )
+        .await?,
         "the page scrolls sideways at {viewport}"
     );
     let unlabelled = browser
@@ -73,10 +88,7 @@ async fn go(browser: &Browser, connection: Connection) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shell_opens_offline_from_its_service_worker() -> anyhow::Result<()> {
-    let (_db, server) = serve_app().await?;
-    let browser = Browser::start(Viewport::PHONE).await?;
-    browser.goto(&server.url()).await?;
-    check_shell(&browser).await?;
+    let (_db, server, browser) = open_app(Viewport::PHONE).await?;
     assert_eq!(browser.text("#status").await?, Connection::Online.message());
 
     // The service worker installs, keeps the shell and takes the page.
@@ -125,12 +137,8 @@ async fn the_shell_opens_offline_from_its_service_worker() -> anyhow::Result<()>
         browser.text("#status").await?,
         Connection::Offline.message()
     );
-    let controlled = browser
-        .eval("return navigator.serviceWorker.controller !== null;")
-        .await?;
-    assert_eq!(
-        controlled,
-        Value::Bool(true),
+    assert!(
+        holds(&browser, "navigator.serviceWorker.controller !== null").await?,
         "the reloaded page did not come from the service worker"
     );
     browser.screenshot("shell-offline").await?;
@@ -142,10 +150,7 @@ async fn the_shell_opens_offline_from_its_service_worker() -> anyhow::Result<()>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sign_in_form_says_it_cannot_sign_in_yet_on_a_laptop() -> anyhow::Result<()> {
-    let (_db, server) = serve_app().await?;
-    let browser = Browser::start(Viewport::LAPTOP).await?;
-    browser.goto(&server.url()).await?;
-    check_shell(&browser).await?;
+    let (_db, server, browser) = open_app(Viewport::LAPTOP).await?;
     let client = browser.client();
     let find = |css| client.find(fantoccini::Locator::Css(css));
     find("#username").await?.send_keys("sam").await?;
