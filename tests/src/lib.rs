@@ -4,6 +4,7 @@
 //! listens on 127.0.0.1 only.
 
 pub mod bench;
+pub mod browser;
 pub mod check;
 pub mod client;
 pub mod craft;

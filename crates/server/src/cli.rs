@@ -46,6 +46,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("could not listen on {}: {e}", config.listen))?;
     tracing::info!(config = ?config, database = %config.database_shown(), "starting");
+    crate::web::announce(config.app_dir.as_deref());
     crate::serve(&config, listener, shutdown_signal()).await
 }
 

@@ -134,6 +134,11 @@ pub struct Config {
     /// The provider's signing keys, a JWKS document (JSON) saved to a file.
     #[arg(long, env = "FIELDNOTES_IDP_JWKS_FILE", requires = "idp_issuer")]
     pub idp_jwks_file: Option<PathBuf>,
+
+    /// Serve the field app from this folder, as `cargo xtask app` writes it (`target/app`),
+    /// at `/`. Without it the server answers the API only.
+    #[arg(long, env = "FIELDNOTES_APP_DIR")]
+    pub app_dir: Option<PathBuf>,
 }
 
 /// Commands other than serving.
@@ -161,6 +166,11 @@ pub enum ConfigError {
     DatabaseUrl(String),
     #[error("--max-doc-push-mib ({doc}) must not be larger than --max-request-mib ({request})")]
     DocLimitAboveRequestLimit { doc: u32, request: u32 },
+    #[error(
+        "--app-dir {0} holds no index.html: build the field app with `cargo xtask app` (it writes \
+         target/app), or start the server with `cargo xtask serve`"
+    )]
+    AppNotBuilt(PathBuf),
 }
 
 impl Config {
@@ -197,6 +207,11 @@ impl Config {
                 doc: self.max_doc_push_mib,
                 request: self.max_request_mib,
             });
+        }
+        if let Some(dir) = &self.app_dir
+            && !dir.join("index.html").is_file()
+        {
+            return Err(ConfigError::AppNotBuilt(dir.clone()));
         }
         Ok(())
     }
@@ -293,6 +308,21 @@ mod tests {
             err.contains("sqlite://PATH") && err.contains("postgres://"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_app_is_served_only_when_asked_for_and_built() {
+        assert_eq!(Config::with_database("sqlite::memory:").app_dir, None);
+        let dir = std::env::temp_dir().join(format!("fieldnotes-no-app-{}", std::process::id()));
+        let config = Config::try_parse_from([
+            "fieldnotes-server".as_ref(),
+            "--app-dir".as_ref(),
+            dir.as_os_str(),
+        ])
+        .unwrap();
+        assert_eq!(config.app_dir.as_deref(), Some(dir.as_path()));
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("cargo xtask app"), "{err}");
     }
 
     #[test]

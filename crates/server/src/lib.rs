@@ -19,6 +19,7 @@ pub mod merge;
 pub mod routes;
 pub mod scope;
 pub mod state;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,10 +44,11 @@ pub use state::AppState;
 /// unless a handler set its own: answers hold tokens, the device's `store_key`, or records
 /// about children, none of which a browser or proxy may keep. Sign-in is throttled per client
 /// address, which comes from the socket (serve with
-/// `into_make_service_with_connect_info::<SocketAddr>()`, as [`serve_state`] does).
+/// `into_make_service_with_connect_info::<SocketAddr>()`, as [`serve_state`] does). With an
+/// app folder, its files answer every path no route takes ([`web`]).
 pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.max_request_bytes;
-    routes::router()
+    web::with_app_files(routes::router(), state.app_dir.as_deref())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             routes::health::watch_storage,

@@ -55,6 +55,8 @@ pub struct AppState {
     pub client_addr: ClientAddr,
     /// The last storage failure a request met (reported by `/readyz`).
     pub storage: Arc<crate::routes::health::StorageHealth>,
+    /// The built field app, served at `/` when set (`--app-dir`).
+    pub app_dir: Option<Arc<std::path::Path>>,
 }
 
 /// Password checks allowed at once.
@@ -80,6 +82,7 @@ impl AppState {
         state.client_addr = ClientAddr {
             trusted_proxies: Arc::from(config.trusted_proxy.clone()),
         };
+        state.app_dir = config.app_dir.as_deref().map(Arc::from);
         Ok(state)
     }
 
@@ -111,6 +114,7 @@ impl AppState {
                 trusted_proxies: Arc::from(Vec::new()),
             },
             storage: Arc::default(),
+            app_dir: None,
         })
     }
 }

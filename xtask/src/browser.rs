@@ -1,0 +1,89 @@
+//! Chromium and ChromeDriver for the browser tests: found where Debian installs them, or
+//! installed from Debian's packages when running as root.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::bail;
+
+use crate::workspace::{run, step};
+
+/// Variables naming the two programs; the tests read the same names.
+pub const CHROMIUM_VAR: &str = "FIELDNOTES_CHROMIUM";
+pub const CHROMEDRIVER_VAR: &str = "FIELDNOTES_CHROMEDRIVER";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The Debian packages that hold them.
+const PACKAGES: [&str; 2] = ["chromium", "chromium-driver"];
+
+/// Where the browser and its driver are.
+#[derive(Debug)]
+pub struct Tools {
+    pub chromium: PathBuf,
+    pub chromedriver: PathBuf,
+}
+
+impl Tools {
+    /// From the variables, or Debian's paths.
+    fn expected() -> Self {
+        let path = |var: &str, default: &str| {
+            std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
+        };
+        Self {
+            chromium: path(CHROMIUM_VAR, CHROMIUM),
+            chromedriver: path(CHROMEDRIVER_VAR, CHROMEDRIVER),
+        }
+    }
+
+    fn missing(&self) -> Vec<&Path> {
+        [&self.chromium, &self.chromedriver]
+            .into_iter()
+            .filter(|path| !path.is_file())
+            .map(PathBuf::as_path)
+            .collect()
+    }
+}
+
+/// Find Chromium and ChromeDriver; install them with apt-get if they are missing and this runs
+/// as root; otherwise say exactly what to install.
+pub fn ensure() -> anyhow::Result<Tools> {
+    step("looking for Chromium and ChromeDriver (the browser tests need both)");
+    let tools = Tools::expected();
+    if tools.missing().is_empty() {
+        return Ok(tools);
+    }
+    if !is_root()? {
+        bail!(
+            "{} not found. The browser tests need Chromium and ChromeDriver: install them with \
+             `sudo apt-get install -y {}` (Debian or Ubuntu), or set {CHROMIUM_VAR} and \
+             {CHROMEDRIVER_VAR} to where they are, then run `cargo xtask test` again",
+            shown(&tools.missing()),
+            PACKAGES.join(" ")
+        );
+    }
+    step(&format!("installing {} with apt-get", PACKAGES.join(" ")));
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y"])
+        .args(PACKAGES)
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    let missing = tools.missing();
+    if !missing.is_empty() {
+        bail!("{} still missing after apt-get install", shown(&missing));
+    }
+    Ok(tools)
+}
+
+fn shown(paths: &[&Path]) -> String {
+    paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// Whether this process runs as root (`id -u` says 0).
+fn is_root() -> anyhow::Result<bool> {
+    let output = Command::new("id").arg("-u").output()?;
+    Ok(output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "0")
+}

@@ -1,0 +1,99 @@
+//! `cargo xtask`: the project's build steps, in Rust, with no npm (the alias is in
+//! `.cargo/config.toml`).
+//!
+//! - `cargo xtask app` builds the field app (`crates/app`) for wasm32 in release, generates its
+//!   JS glue with the `wasm-bindgen-cli-support` library and writes the whole app shell into
+//!   `$CARGO_TARGET_DIR/app` (default `target/app`).
+//! - `cargo xtask serve [-- SERVER FLAGS]` builds the app, then runs the server serving it.
+//! - `cargo xtask test [-- CARGO TEST ARGS]` makes sure the wasm target, Chromium and
+//!   ChromeDriver are there, builds the app, then runs `cargo test --workspace --locked` with
+//!   `FIELDNOTES_APP_DIR` naming the built app.
+
+mod app;
+mod browser;
+mod icons;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Fieldnotes build steps.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build the field app into $CARGO_TARGET_DIR/app (default target/app).
+    App,
+    /// Build the field app, then run the server (release) serving it; flags after `--` go to
+    /// the server.
+    Serve {
+        #[arg(last = true)]
+        server_args: Vec<String>,
+    },
+    /// Install what the tests need if it is missing, build the field app, then run every test
+    /// (`cargo test --workspace --locked`); arguments after `--` go to `cargo test`.
+    Test {
+        #[arg(last = true)]
+        test_args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::App => workspace::Workspace::find().and_then(|ws| app::build(&ws).map(drop)),
+        Command::Serve { server_args } => serve(&server_args),
+        Command::Test { test_args } => test(&test_args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cargo xtask serve`.
+fn serve(server_args: &[String]) -> anyhow::Result<()> {
+    let ws = workspace::Workspace::find()?;
+    let built = app::build(&ws)?;
+    workspace::step("starting the server (release build), serving the app");
+    let mut cargo = ws.cargo();
+    cargo
+        .args([
+            "run",
+            "--locked",
+            "--release",
+            "-p",
+            "fieldnotes-server",
+            "--",
+        ])
+        .arg("--app-dir")
+        .arg(&built.dir)
+        .args(server_args);
+    workspace::run(&mut cargo)
+}
+
+/// `cargo xtask test`.
+fn test(test_args: &[String]) -> anyhow::Result<()> {
+    let ws = workspace::Workspace::find()?;
+    workspace::ensure_wasm_target()?;
+    let tools = browser::ensure()?;
+    let built = app::build(&ws)?;
+    workspace::step("running the tests: cargo test --workspace --locked");
+    let mut cargo = ws.cargo();
+    cargo
+        .args(["test", "--workspace", "--locked"])
+        .args(test_args)
+        .env(app::APP_DIR_VAR, &built.dir)
+        .env(browser::CHROMIUM_VAR, &tools.chromium)
+        .env(browser::CHROMEDRIVER_VAR, &tools.chromedriver);
+    workspace::run(&mut cargo)
+}
