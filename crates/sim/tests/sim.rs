@@ -131,21 +131,6 @@ fn seed_252_devices_never_wait_for_each_other() {
     run(252);
 }
 
-/// Seed 452 with children going back to earlier workers: the open bug `Options::returns`
-/// describes. Run it with `cargo test -p fieldnotes-sim -- --ignored` once the sync core lets
-/// a device stop listing a key whose removal waits.
-#[test]
-#[ignore = "open bug: a key whose removal waits is still listed, so its history is not sent again when it comes back (see Options::returns)"]
-fn seed_452_a_child_back_with_a_worker_whose_removal_waited() {
-    let options = Options {
-        returns: true,
-        ..Options::default()
-    };
-    if let Err(failure) = run_seed(452, options) {
-        panic!("{failure}");
-    }
-}
-
 /// The checks are not vacuous: a store that drops every outbox change of a document when one
 /// of them is acknowledged loses changes, and some seed catches it.
 #[test]
