@@ -194,6 +194,7 @@ impl ClientBuilder {
             device_id,
             actor,
             server_url,
+            http: transport::Transport::http_client()?,
             retry: self.retry,
             push_batch_bytes: self.push_batch_bytes,
             page_bytes: self.page_bytes,
@@ -336,6 +337,8 @@ pub struct Client {
     device_id: String,
     actor: ActorId,
     server_url: Option<String>,
+    /// One HTTP client for the client's lifetime: every call and sync shares its connections.
+    http: reqwest::Client,
     retry: RetryPolicy,
     push_batch_bytes: u64,
     page_bytes: u64,

@@ -85,18 +85,24 @@ enum Body<'a> {
 }
 
 impl Transport {
-    pub(crate) fn new(base: &str, retry: RetryPolicy) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
+    /// The HTTP client a [`crate::Client`] builds once and shares with every transport it
+    /// makes, so connections to the server are reused across calls and syncs.
+    pub(crate) fn http_client() -> Result<reqwest::Client, ClientError> {
+        reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("fieldnotes-client/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Config(format!("cannot set up HTTP: {e}")))?;
-        Ok(Transport {
-            http,
+            .map_err(|e| ClientError::Config(format!("cannot set up HTTP: {e}")))
+    }
+
+    /// A transport to `base` over the shared `http` client (a cheap handle to its pool).
+    pub(crate) fn new(http: &reqwest::Client, base: &str, retry: RetryPolicy) -> Self {
+        Transport {
+            http: http.clone(),
             base: base.trim_end_matches('/').to_owned(),
             retry,
-        })
+        }
     }
 
     /// The server's address, for messages.

@@ -27,6 +27,8 @@ pub struct Exchange {
     pub path: String,
     /// The device its access token names (`did`), if it carried one.
     pub device: Option<String>,
+    /// The client's address and port: one per TCP connection.
+    pub peer: Option<SocketAddr>,
     pub request: Vec<u8>,
     pub status: StatusCode,
     pub answer: Vec<u8>,
@@ -50,6 +52,15 @@ impl RequestLog {
     }
 
     /// How many requests went to `path` (answered or refused).
+    /// The distinct connections (client address and port) requests to `path` came over.
+    pub fn connections(&self, path: &str) -> std::collections::BTreeSet<SocketAddr> {
+        self.lock()
+            .iter()
+            .filter(|e| e.path == path)
+            .filter_map(|e| e.peer)
+            .collect()
+    }
+
     pub fn count(&self, path: &str) -> usize {
         self.lock().iter().filter(|e| e.path == path).count()
     }
@@ -148,6 +159,10 @@ async fn record(State(log): State<RequestLog>, request: Request, next: Next) -> 
     };
     let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
     let device = bearer_device(&parts.headers);
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
     let request_body = decoded(&parts.headers, &sent);
     let response = next.run(Request::from_parts(parts, Body::from(sent))).await;
     let (parts, body) = response.into_parts();
@@ -159,6 +174,7 @@ async fn record(State(log): State<RequestLog>, request: Request, next: Next) -> 
         method,
         path,
         device,
+        peer,
         request: request_body,
         status: parts.status,
         answer: decoded(&parts.headers, &answered),

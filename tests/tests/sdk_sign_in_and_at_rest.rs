@@ -13,6 +13,7 @@ use fieldnotes_model::{
     ActorId, DocKind, Document, NewContactCard, NewRecord, Patch, Record, VisitNotePatch, hash_hex,
 };
 use fieldnotes_protocol::Role;
+use fieldnotes_protocol::SYNC_PATH;
 use fieldnotes_protocol::auth::{LOGIN_PATH, LOGOUT_PATH};
 use fieldnotes_server::Config;
 use fieldnotes_store::directory::UserUpdate;
@@ -1004,4 +1005,25 @@ async fn every_content_operation_needs_the_key() {
     assert_eq!(server.requests().count(LOGOUT_PATH), 0);
     assert!(matches!(client.get(&id).await, Err(ClientError::SignedOut)));
     assert_eq!(client.pending_changes().await.unwrap(), 1);
+}
+
+/// One SDK client keeps one HTTP client for its lifetime, so a worker's syncs reuse the
+/// connection the sign-in opened instead of paying a new TCP set-up each call.
+#[tokio::test]
+async fn one_client_reuses_its_connection_across_calls_and_syncs() {
+    let (_db, server) = server(&[CHILD]).await;
+    let (_dir, client) = signed_in(&server).await;
+    client.create(note(CHILD, TITLE, BODY)).await.unwrap();
+    for _ in 0..3 {
+        client.sync().await.unwrap();
+    }
+    let log = server.requests();
+    assert!(log.count(SYNC_PATH) >= 3);
+    let syncs = log.connections(SYNC_PATH);
+    assert_eq!(syncs.len(), 1, "three syncs came over {syncs:?}");
+    assert_eq!(
+        log.connections(LOGIN_PATH),
+        syncs,
+        "the sign-in and the syncs used different connections"
+    );
 }

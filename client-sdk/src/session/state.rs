@@ -104,6 +104,6 @@ impl Client {
                     .into(),
             )
         })?;
-        Transport::new(base, retry)
+        Ok(Transport::new(&self.http, base, retry))
     }
 }
