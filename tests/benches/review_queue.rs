@@ -23,6 +23,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
+use fieldnotes_protocol::review::Decision;
 use fieldnotes_protocol::{ReviewStatus, Role};
 use fieldnotes_server::SharedStore;
 use fieldnotes_store::directory::Actor;
@@ -403,13 +404,14 @@ async fn decide_a_fifth(
     };
     for item in seeded {
         if r.random_range(0..5) == 0 {
-            let decision = json!({
-                "action": "resolved",
-                "value": words(r, 40),
-                "change": hex(r, 32),
-            });
+            let decision = Decision {
+                action: ReviewStatus::Resolved,
+                value: Some(words(r, 40)),
+                change: Some(hex(r, 32)),
+                reason: None,
+            };
             store
-                .decide_review(item.id, ReviewStatus::Resolved, &decision, &admin_actor)
+                .decide_review(item.id, &decision, &admin_actor)
                 .await?;
             item.status = "resolved";
         }

@@ -11,7 +11,7 @@ use argon2::password_hash::PasswordHasher as _;
 use argon2::{Algorithm, Argon2, Params, Version};
 use fieldnotes_protocol::Role;
 use fieldnotes_store::Store;
-use fieldnotes_store::directory::{Actor, ChildRecord, TeamRecord, UserRecord};
+use fieldnotes_store::directory::{Actor, NewChild, Team, UserInfo, UserRecord};
 
 /// Every test person's password.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -54,11 +54,13 @@ pub async fn seed_standard(database_url: &str, children: usize) -> anyhow::Resul
 /// the user id.
 fn user_record(user_id: &str, role: Role, team: Option<&str>) -> anyhow::Result<UserRecord> {
     Ok(UserRecord {
-        user_id: user_id.to_owned(),
-        username: user_id.to_owned(),
-        display_name: format!("{user_id} (test)"),
-        role,
-        team_id: team.map(str::to_owned),
+        info: UserInfo {
+            user_id: user_id.to_owned(),
+            username: user_id.to_owned(),
+            display_name: format!("{user_id} (test)"),
+            role,
+            team_id: team.map(str::to_owned),
+        },
         password_hash: Some(cheap_hash(PASSWORD)?),
         external_subject: None,
         active: true,
@@ -78,12 +80,11 @@ impl<'a> Org<'a> {
     }
 
     pub async fn team(&self, team_id: &str, pod_read_access: bool) -> anyhow::Result<()> {
-        let team = TeamRecord {
+        let team = Team {
             team_id: team_id.to_owned(),
             name: format!("Team {team_id}"),
             pod_read_access,
             plan_point_limit: 3,
-            created_at_ms: now_ms(),
         };
         self.store
             .create_team(&team, &setup_actor())
@@ -106,12 +107,10 @@ impl<'a> Org<'a> {
     }
 
     pub async fn child(&self, child_id: &str, team: &str) -> anyhow::Result<()> {
-        let child = ChildRecord {
+        let child = NewChild {
             child_id: child_id.to_owned(),
             display_name: format!("Child {child_id}"),
             team_id: team.to_owned(),
-            case_holder: None,
-            created_at_ms: now_ms(),
         };
         self.store
             .create_child(&child, &setup_actor())

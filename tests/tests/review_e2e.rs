@@ -12,7 +12,7 @@ mod common;
 use fieldnotes_client::{ClientError, Resolution};
 use fieldnotes_model::{NewRecord, NoteStatus, Record};
 use fieldnotes_protocol::admin::Listing;
-use fieldnotes_protocol::review::{DiffSpanView, ItemKind, ReviewItem};
+use fieldnotes_protocol::review::{Decision, DiffSpanView, ItemKind, ReviewItem};
 use fieldnotes_protocol::{DocKind, ReviewStatus, Role};
 use fieldnotes_tests::fixtures::{self, visit_note_in};
 use fieldnotes_tests::{Backend, Team, TestServer};
@@ -553,8 +553,12 @@ async fn the_queue_filters_and_pages(backend: Backend) -> anyhow::Result<()> {
     store
         .decide_review(
             ids["d"],
-            ReviewStatus::Dismissed,
-            &serde_json::json!({ "action": "dismissed", "reason": "fine as it is" }),
+            &Decision {
+                action: ReviewStatus::Dismissed,
+                value: None,
+                change: None,
+                reason: Some("fine as it is".to_owned()),
+            },
             &Actor::default(),
         )
         .await?;

@@ -16,7 +16,7 @@ use fieldnotes_protocol::Role;
 use fieldnotes_protocol::SYNC_PATH;
 use fieldnotes_protocol::auth::{LOGIN_PATH, LOGOUT_PATH};
 use fieldnotes_server::Config;
-use fieldnotes_store::directory::UserUpdate;
+use fieldnotes_store::directory::{TeamPatch, UserUpdate};
 use fieldnotes_tests::org::{TEAM, cheap_hash, now_ms, setup_actor};
 use fieldnotes_tests::server::test_config;
 use fieldnotes_tests::tokens::idp_token_for;
@@ -186,7 +186,14 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
     server
         .state
         .store
-        .update_team(TEAM, None, Some(true), None, &setup_actor())
+        .update_team(
+            TEAM,
+            &TeamPatch {
+                pod_read_access: Some(true),
+                ..TeamPatch::default()
+            },
+            &setup_actor(),
+        )
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();

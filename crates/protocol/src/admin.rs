@@ -8,8 +8,9 @@ pub use fieldnotes_vocab::Timestamp;
 
 use crate::auth::{Role, UserInfo};
 
-/// A team (pod).
+/// A team (pod) (also the store's record of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Team {
     pub team_id: String,
     pub name: String,
@@ -17,6 +18,7 @@ pub struct Team {
     pub pod_read_access: bool,
     /// Most points a short plan may have before it goes to review.
     #[serde(default = "default_plan_points")]
+    #[cfg_attr(feature = "sqlx", sqlx(try_from = "i64"))]
     pub plan_point_limit: u32,
 }
 
@@ -110,8 +112,9 @@ pub struct UserPatch {
     pub external_subject: Option<Option<String>>,
 }
 
-/// A child or young person.
+/// A child or young person (also the store's record of them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Child {
     pub child_id: String,
     pub display_name: String,
@@ -232,8 +235,9 @@ pub struct AccessGrant {
     pub expires_at: Timestamp,
 }
 
-/// One entry of the append-only audit log.
+/// One entry of the append-only audit log (also the store's record of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct AuditEntry {
     pub id: i64,
     pub at: Timestamp,
@@ -250,6 +254,7 @@ pub struct AuditEntry {
     pub doc_id: Option<String>,
     /// Facts of the action, as JSON.
     #[serde(default)]
+    #[cfg_attr(feature = "sqlx", sqlx(try_from = "crate::sql::JsonText"))]
     pub details: serde_json::Value,
 }
 

@@ -78,8 +78,9 @@ pub struct Tokens {
     pub refresh_expires_in: u64,
 }
 
-/// Who a person is.
+/// Who a person is (also the first columns of the store's record of them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct UserInfo {
     pub user_id: String,
     pub username: String,

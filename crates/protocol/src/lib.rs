@@ -19,6 +19,8 @@ mod batch;
 mod bytes;
 mod cursor;
 pub mod review;
+#[cfg(feature = "sqlx")]
+mod sql;
 
 pub use batch::{ByteBudget, group_by_document};
 pub use bytes::ChangeBytes;

@@ -33,8 +33,9 @@ pub struct Side {
     pub reason: Option<String>,
 }
 
-/// A review item.
+/// A review item (also the store's record of it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct ReviewItem {
     pub item_id: i64,
     pub doc_id: String,
@@ -48,8 +49,10 @@ pub struct ReviewItem {
     pub field: String,
     pub status: ReviewStatus,
     pub summary: String,
+    #[cfg_attr(feature = "sqlx", sqlx(try_from = "crate::sql::JsonText"))]
     pub sides: Vec<Side>,
     /// The document version (heads) the item was last raised at.
+    #[cfg_attr(feature = "sqlx", sqlx(try_from = "crate::sql::JsonText"))]
     pub seen_heads: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -58,6 +61,7 @@ pub struct ReviewItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "sqlx", sqlx(try_from = "crate::sql::JsonText"))]
     pub decision: Option<Decision>,
 }
 

@@ -56,7 +56,7 @@ async fn create_admin(
     username: &str,
     display_name: Option<String>,
 ) -> anyhow::Result<()> {
-    use fieldnotes_store::directory::{Actor, UserRecord};
+    use fieldnotes_store::directory::{Actor, UserInfo, UserRecord};
 
     crate::routes::auth::check_username(username)?;
     let password = match std::env::var("FIELDNOTES_ADMIN_PASSWORD") {
@@ -68,11 +68,13 @@ async fn create_admin(
     let hash = crate::auth::password::hash_password_blocking(password).await?;
     let now = crate::clock::now_ms();
     let user = UserRecord {
-        user_id: username.to_owned(),
-        username: username.to_owned(),
-        display_name: display_name.unwrap_or_else(|| username.to_owned()),
-        role: fieldnotes_protocol::Role::Admin,
-        team_id: None,
+        info: UserInfo {
+            user_id: username.to_owned(),
+            username: username.to_owned(),
+            display_name: display_name.unwrap_or_else(|| username.to_owned()),
+            role: fieldnotes_protocol::Role::Admin,
+            team_id: None,
+        },
         password_hash: Some(hash),
         external_subject: None,
         active: true,

@@ -39,7 +39,7 @@ impl Scope {
                 .map(|c| ScopeKey::child(c.as_str()).to_string())
                 .collect::<Vec<_>>()
         };
-        let own = ScopeKey::worker(facts.user.user_id.as_str()).to_string();
+        let own = ScopeKey::worker(facts.user.info.user_id.as_str()).to_string();
         let team_workers: Vec<String> = facts
             .team_members
             .iter()
@@ -156,29 +156,30 @@ pub fn delta(scope: &Scope, held: &[String]) -> ScopeDelta {
 
 #[cfg(test)]
 mod tests {
-    use fieldnotes_store::directory::{TeamRecord, UserRecord};
+    use fieldnotes_store::directory::{Team, UserInfo, UserRecord};
 
     use super::*;
 
     fn facts(role: Role, pod: bool) -> ScopeFacts {
         ScopeFacts {
             user: UserRecord {
-                user_id: "me".into(),
-                username: "me".into(),
-                display_name: "Me".into(),
-                role,
-                team_id: Some("t1".into()),
+                info: UserInfo {
+                    user_id: "me".into(),
+                    username: "me".into(),
+                    display_name: "Me".into(),
+                    role,
+                    team_id: Some("t1".into()),
+                },
                 password_hash: None,
                 external_subject: None,
                 active: true,
                 created_at_ms: 0,
             },
-            team: Some(TeamRecord {
+            team: Some(Team {
                 team_id: "t1".into(),
                 name: "Pod 1".into(),
                 pod_read_access: pod,
                 plan_point_limit: 3,
-                created_at_ms: 0,
             }),
             allocated: vec!["c1".into()],
             referred: vec!["c3".into()],

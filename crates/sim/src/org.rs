@@ -12,7 +12,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use fieldnotes_model::scope;
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_store::Store;
-use fieldnotes_store::directory::{Actor, ChildRecord, TeamRecord, UserRecord};
+use fieldnotes_store::directory::{Actor, NewChild, Team, UserInfo, UserRecord};
 
 use crate::device::PASSWORD;
 use crate::error::SimError;
@@ -57,12 +57,11 @@ impl Org {
             device_id: None,
             at_ms: 0,
         };
-        let team = TeamRecord {
+        let team = Team {
             team_id: TEAM.to_owned(),
             name: "Simulated pod".to_owned(),
             pod_read_access: self.pod_read_access,
             plan_point_limit: 3,
-            created_at_ms: 0,
         };
         store.create_team(&team, &by).await?;
         store
@@ -77,12 +76,10 @@ impl Org {
                 .await?;
         }
         for (child_id, worker) in &self.children {
-            let child = ChildRecord {
+            let child = NewChild {
                 child_id: child_id.clone(),
                 display_name: format!("Child {child_id}"),
                 team_id: TEAM.to_owned(),
-                case_holder: None,
-                created_at_ms: 0,
             };
             store.create_child(&child, &by).await?;
             if let Some(worker) = worker {
@@ -95,11 +92,13 @@ impl Org {
 
 fn user(user_id: &str, role: Role, team: Option<&str>) -> Result<UserRecord, SimError> {
     Ok(UserRecord {
-        user_id: user_id.to_owned(),
-        username: user_id.to_owned(),
-        display_name: format!("{user_id} (simulated)"),
-        role,
-        team_id: team.map(str::to_owned),
+        info: UserInfo {
+            user_id: user_id.to_owned(),
+            username: user_id.to_owned(),
+            display_name: format!("{user_id} (simulated)"),
+            role,
+            team_id: team.map(str::to_owned),
+        },
         password_hash: Some(password_hash()?),
         external_subject: None,
         active: true,

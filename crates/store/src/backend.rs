@@ -142,7 +142,7 @@ pub trait Backend: Database {
     /// the order given.
     fn missing_heads<'e>(
         pool: &'e Pool<Self>,
-        heads: &'e [crate::OwnHead],
+        heads: &'e [crate::DocHead],
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send + 'e;
 
     /// The storage failure a database error code names, when it is one of this backend's.

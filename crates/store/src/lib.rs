@@ -99,7 +99,7 @@ pub trait Store: Directory + ReviewQueue + Send + Sync + std::fmt::Debug {
 
     /// For each of `heads` the server does not hold, the hashes of the changes by `actor` to
     /// that document it does hold (two queries, however many heads).
-    async fn lacking(&self, actor: &str, heads: &[OwnHead]) -> Result<Vec<Lacking>, StoreError>;
+    async fn lacking(&self, actor: &str, heads: &[DocHead]) -> Result<Vec<Lacking>, StoreError>;
 
     /// Check the database takes writes (for the readiness probe): commits one small upsert of
     /// the `server_heartbeat` row, so a full disk, a read-only file or a replica in recovery

@@ -23,7 +23,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Pool, Postgres};
 
 use crate::backend::{Backend, Bind, Exec, Record, Sql, execute_on, fetch_all_on};
-use crate::{NewChange, OwnHead, PushContext, StorageFailure, StoreError};
+use crate::{DocHead, NewChange, PushContext, StorageFailure, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -163,7 +163,7 @@ impl Backend for Postgres {
 
     async fn missing_heads(
         pool: &Pool<Self>,
-        heads: &[OwnHead],
+        heads: &[DocHead],
     ) -> Result<Vec<String>, StoreError> {
         let docs: Vec<&str> = heads.iter().map(|h| h.doc_id.as_str()).collect();
         let hashes: Vec<&str> = heads.iter().map(|h| h.hash.as_str()).collect();

@@ -10,6 +10,8 @@
 //! Like [`crate::directory`], the SQL is written once for both backends.
 
 use async_trait::async_trait;
+/// Items are read as the queue shows them, and decided as the reviewer asked.
+pub use fieldnotes_protocol::review::{Decision, ReviewItem};
 use fieldnotes_vocab::{DocKind, ItemKind, ReviewStatus, ScopeKey};
 
 use crate::backend::Backend;
@@ -73,32 +75,6 @@ pub struct NewReviewItem {
     pub at_ms: i64,
 }
 
-/// A review item as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ReviewRecord {
-    pub item_id: i64,
-    pub doc_id: String,
-    pub doc_kind: DocKind,
-    pub child_id: Option<String>,
-    pub team_id: Option<String>,
-    pub item_kind: ItemKind,
-    pub field: String,
-    pub status: ReviewStatus,
-    pub summary: String,
-    /// JSON text.
-    pub sides: String,
-    /// JSON text: an array of hex heads.
-    pub seen_heads: String,
-    pub raised_by_device: Option<String>,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
-    pub decided_by: Option<String>,
-    pub decided_device: Option<String>,
-    pub decided_at_ms: Option<i64>,
-    /// JSON text.
-    pub decision: Option<String>,
-}
-
 /// Which items to list; every given filter applies. Oldest first, ids above `after`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReviewFilter {
@@ -122,23 +98,23 @@ pub struct ReviewFilter {
 pub trait ReviewQueue: Send + Sync {
     /// Record an item directly (the push path records findings in its own transaction).
     async fn record_review(&self, item: &NewReviewItem) -> Result<i64, StoreError>;
-    async fn list_review(&self, filter: &ReviewFilter) -> Result<Vec<ReviewRecord>, StoreError>;
-    async fn get_review(&self, item_id: i64) -> Result<Option<ReviewRecord>, StoreError>;
-    /// Decide an open item: `status` is [`ReviewStatus::Resolved`] or
-    /// [`ReviewStatus::Dismissed`], `decision` says what and why. `Conflict` if it was decided
-    /// already (by someone else, meanwhile).
+    async fn list_review(&self, filter: &ReviewFilter) -> Result<Vec<ReviewItem>, StoreError>;
+    async fn get_review(&self, item_id: i64) -> Result<Option<ReviewItem>, StoreError>;
+    /// Decide an open item: the decision's action ([`ReviewStatus::Resolved`] or
+    /// [`ReviewStatus::Dismissed`]) becomes its status, and the decision says what and why.
+    /// `Conflict` if it was decided already (by someone else, meanwhile).
     async fn decide_review(
         &self,
         item_id: i64,
-        status: ReviewStatus,
-        decision: &serde_json::Value,
+        decision: &Decision,
         by: &Actor,
-    ) -> Result<ReviewRecord, StoreError>;
+    ) -> Result<ReviewItem, StoreError>;
 }
 
-pub(crate) const REVIEW_COLUMNS: &str = "item_id, doc_id, doc_kind, child_id, team_id, \
-     item_kind, field, status, summary, sides, seen_heads, raised_by_device, created_at_ms, \
-     updated_at_ms, decided_by, decided_device, decided_at_ms, decision";
+/// The columns of a [`ReviewItem`].
+const REVIEW_COLUMNS: &str = "item_id, doc_id, doc_kind, child_id, team_id, item_kind, field, \
+     status, summary, sides, seen_heads, created_at_ms AS created_at, updated_at_ms AS updated_at, \
+     decided_by, decided_at_ms AS decided_at, decision";
 
 /// Insert or update the open item for (doc, kind, field); shared by both backends.
 pub(crate) const UPSERT_REVIEW: &str = "INSERT INTO review_items
@@ -219,12 +195,8 @@ async fn not_open<DB: Backend>(
 }
 
 /// The audit entry for a decision.
-fn decision_audit(
-    record: &ReviewRecord,
-    status: ReviewStatus,
-    decision: &serde_json::Value,
-) -> NewAudit {
-    let entry = NewAudit::new(&format!("review_{status}"))
+fn decision_audit(record: &ReviewItem, decision: &Decision) -> NewAudit {
+    let entry = NewAudit::new(&format!("review_{}", decision.action))
         .doc(&record.doc_id)
         .details(serde_json::json!({
             "item_id": record.item_id,
@@ -260,7 +232,7 @@ impl<DB: Backend> ReviewQueue for SqlStore<DB> {
         Ok(id)
     }
 
-    async fn list_review(&self, f: &ReviewFilter) -> Result<Vec<ReviewRecord>, StoreError> {
+    async fn list_review(&self, f: &ReviewFilter) -> Result<Vec<ReviewItem>, StoreError> {
         // Only the filters given become conditions, so each backend can use the index that
         // fits (`col = $n OR $n IS NULL` hides them from SQLite's planner).
         let mut q = DB::sql(format!(
@@ -291,7 +263,7 @@ impl<DB: Backend> ReviewQueue for SqlStore<DB> {
         Ok(q.fetch_all(self.reader()).await?)
     }
 
-    async fn get_review(&self, item_id: i64) -> Result<Option<ReviewRecord>, StoreError> {
+    async fn get_review(&self, item_id: i64) -> Result<Option<ReviewItem>, StoreError> {
         Ok(DB::sql(format!(
             "SELECT {REVIEW_COLUMNS} FROM review_items WHERE item_id = $1"
         ))
@@ -303,28 +275,28 @@ impl<DB: Backend> ReviewQueue for SqlStore<DB> {
     async fn decide_review(
         &self,
         item_id: i64,
-        status: ReviewStatus,
-        decision: &serde_json::Value,
+        decision: &Decision,
         by: &Actor,
-    ) -> Result<ReviewRecord, StoreError> {
+    ) -> Result<ReviewItem, StoreError> {
+        let encoded = serde_json::to_string(decision).map_err(|e| sqlx::Error::Encode(e.into()))?;
         let mut tx = Audited::begin(self, by).await?;
-        let record: Option<ReviewRecord> = DB::sql(format!(
+        let record: Option<ReviewItem> = DB::sql(format!(
             "UPDATE review_items SET status = $2, decided_by = $3, decided_device = $4,
                  decided_at_ms = $5, decision = $6
              WHERE item_id = $1 AND status = 'open' RETURNING {REVIEW_COLUMNS}"
         ))
         .bind(item_id)
-        .bind(status)
+        .bind(decision.action)
         .bind(&by.user_id)
         .bind(&by.device_id)
         .bind(by.at_ms)
-        .bind(decision.to_string())
+        .bind(encoded)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(record) = record else {
             return Err(not_open::<DB>(&mut tx, item_id).await?);
         };
-        let entry = decision_audit(&record, status, decision);
+        let entry = decision_audit(&record, decision);
         tx.commit(&[entry], record).await
     }
 }

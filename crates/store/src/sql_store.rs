@@ -9,7 +9,7 @@ use crate::common::{
     to_i64,
 };
 use crate::{
-    ALL_KEYS, DocResult, FeedAnchor, IncomingDoc, Lacking, Merger, NewQuarantine, OwnHead,
+    ALL_KEYS, DocHead, DocResult, FeedAnchor, IncomingDoc, Lacking, Merger, NewQuarantine,
     PullPage, PullRequest, PushContext, QuarantineRecord, ScopeFilter, Store, StoreError,
     StoreOptions, StoredChange, StoredDocument,
 };
@@ -204,7 +204,7 @@ impl<DB: Backend> Store for SqlStore<DB> {
         Ok(feed_id == anchor.feed_id && (anchor.seq == 0 || stamp == Some(anchor.stamp)))
     }
 
-    async fn lacking(&self, actor: &str, heads: &[OwnHead]) -> Result<Vec<Lacking>, StoreError> {
+    async fn lacking(&self, actor: &str, heads: &[DocHead]) -> Result<Vec<Lacking>, StoreError> {
         if heads.is_empty() {
             return Ok(Vec::new());
         }

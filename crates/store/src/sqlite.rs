@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{Pool, Sqlite, SqliteConnection};
 
 use crate::backend::{Backend, Bind, Exec, Record, Sql, execute_on, fetch_all_on};
-use crate::{NewChange, OwnHead, PushContext, StorageFailure, StoreError};
+use crate::{DocHead, NewChange, PushContext, StorageFailure, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -150,7 +150,7 @@ impl Backend for Sqlite {
 
     async fn missing_heads(
         pool: &Pool<Self>,
-        heads: &[OwnHead],
+        heads: &[DocHead],
     ) -> Result<Vec<String>, StoreError> {
         // The heads travel as one JSON array of [doc, hash] pairs.
         let pairs: Vec<[&str; 2]> = heads

@@ -4,6 +4,10 @@ use fieldnotes_vocab::{DocKind, RejectCode};
 use serde::{Deserialize, Serialize};
 
 pub use crate::quarantine_code::QuarantineCode;
+/// After a restore a device names the newest change it wrote to each document (a [`DocHead`]);
+/// the store answers with those it does not hold, and the device's changes it does hold for
+/// each ([`Lacking`]), as the sync answer carries them.
+pub use fieldnotes_protocol::{DocHead, Lacking};
 
 /// Who is pushing, and when the server received it.
 #[derive(Debug, Clone)]
@@ -271,21 +275,4 @@ pub struct FeedAnchor {
     /// The random stamp of the push that stored the row at `seq` (0 for an empty feed, and for
     /// rows stored before stamps existed).
     pub stamp: i64,
-}
-
-/// The newest change a device wrote to a document, as it tells the server after a restore.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnHead {
-    pub doc_id: String,
-    /// Automerge change hash, hex.
-    pub hash: String,
-}
-
-/// A document whose [`OwnHead`] the server does not hold, with the changes by the device's
-/// actor it does hold for it (the device re-sends the others).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lacking {
-    pub doc_id: String,
-    /// Hashes (hex) of the actor's changes to the document the server holds.
-    pub have: Vec<String>,
 }

@@ -16,8 +16,9 @@ use fieldnotes_store::StoreError;
 use fieldnotes_store::review::{NewReviewItem, ReviewFinding};
 use fieldnotes_store::testing;
 use fieldnotes_store::{
-    DocResult, FeedAnchor, FeedPosition, IncomingDoc, Lacking, MergeOutcome, Merger, NewChange,
-    NewQuarantine, OwnHead, PullPage, PullRequest, PushContext, ScopeFilter, Store, StoredDocument,
+    DocHead, DocResult, FeedAnchor, FeedPosition, IncomingDoc, Lacking, MergeOutcome, Merger,
+    NewChange, NewQuarantine, PullPage, PullRequest, PushContext, ScopeFilter, Store,
+    StoredDocument,
 };
 use fieldnotes_vocab::{DocKind, ErrorCode, ItemKind, RejectCode, ReviewStatus};
 use sqlx::Connection;
@@ -727,7 +728,7 @@ async fn lacking_names_documents_without_the_head_and_the_actors_changes(db: Db)
         vec![doc("d1", &["c1", "c2"]), doc("d2", &["c3"])],
     )
     .await;
-    let head = |d: &str, h: &str| OwnHead {
+    let head = |d: &str, h: &str| DocHead {
         doc_id: d.into(),
         hash: h.into(),
     };

@@ -21,7 +21,7 @@ pub struct AuthDevice {
 
 impl AuthDevice {
     pub fn user_id(&self) -> &str {
-        &self.user.user_id
+        &self.user.info.user_id
     }
 
     pub fn device_id(&self) -> &str {
@@ -31,7 +31,7 @@ impl AuthDevice {
     /// The audit-log actor for something this device does now.
     pub fn actor(&self, at_ms: i64) -> fieldnotes_store::directory::Actor {
         fieldnotes_store::directory::Actor {
-            user_id: Some(self.user.user_id.clone()),
+            user_id: Some(self.user.info.user_id.clone()),
             device_id: Some(self.device.device_id.clone()),
             at_ms,
         }
@@ -88,7 +88,7 @@ impl FromRequestParts<AppState> for AuthDevice {
             });
         }
         let user = active_user(state, &claims.sub).await?;
-        let role = user.role;
+        let role = user.info.role;
         Ok(AuthDevice { user, role, device })
     }
 }
@@ -119,7 +119,7 @@ impl FromRequestParts<AppState> for AdminDevice {
         if auth.role != Role::Admin {
             return Err(ApiError::forbidden(format!(
                 "only an admin can do this; you are signed in as {} ({})",
-                auth.user.username, auth.role
+                auth.user.info.username, auth.role
             )));
         }
         Ok(AdminDevice(auth))

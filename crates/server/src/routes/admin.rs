@@ -9,38 +9,29 @@ use fieldnotes_protocol::admin::{
     Device, DevicesQuery, Listing, NewTeam, NewUser, Team, TeamPatch, Timestamp, User, UserPatch,
     UsersQuery,
 };
-use fieldnotes_store::directory::{DeviceRecord, TeamRecord, UserRecord, UserUpdate};
+use fieldnotes_store::directory::{DeviceRecord, UserInfo, UserRecord, UserUpdate};
 
 use super::extract::{ApiJson, ApiQuery};
-use super::{check_id, check_name, user_info};
+use super::{check_id, check_name};
 use crate::auth::AdminDevice;
 use crate::auth::password::{check_new_password, hash_password_blocking};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
-pub(crate) fn team_view(t: TeamRecord) -> Team {
-    Team {
-        team_id: t.team_id,
-        name: t.name,
-        pod_read_access: t.pod_read_access,
-        plan_point_limit: u32::try_from(t.plan_point_limit).unwrap_or(u32::MAX),
-    }
-}
-
-fn check_plan_limit(limit: Option<u32>) -> Result<Option<i64>, ApiError> {
+fn check_plan_limit(limit: Option<u32>) -> Result<(), ApiError> {
     match limit {
         Some(n) if !(1..=20).contains(&n) => Err(ApiError::bad_request(
             ErrorCode::InvalidPlanPointLimit,
             format!("plan_point_limit must be between 1 and 20, got {n}"),
         )),
-        other => Ok(other.map(i64::from)),
+        _ => Ok(()),
     }
 }
 
 pub(crate) fn user_view(u: UserRecord) -> User {
     User {
-        info: user_info(&u),
+        info: u.info,
         has_password: u.password_hash.is_some(),
         active: u.active,
         external_subject: u.external_subject,
@@ -68,18 +59,21 @@ pub async fn create_team(
 ) -> Result<(StatusCode, Json<Team>), ApiError> {
     check_id("team_id", &req.team_id)?;
     check_name("name", &req.name)?;
-    let plan_point_limit = check_plan_limit(req.plan_point_limit)?
-        .unwrap_or(i64::try_from(fieldnotes_model::PLAN_POINT_LIMIT).unwrap_or_default());
-    let now = now_ms();
-    let team = TeamRecord {
+    check_plan_limit(req.plan_point_limit)?;
+    let plan_point_limit = req
+        .plan_point_limit
+        .unwrap_or(u32::try_from(fieldnotes_model::PLAN_POINT_LIMIT).unwrap_or(u32::MAX));
+    let team = Team {
         team_id: req.team_id,
         name: req.name,
         pod_read_access: req.pod_read_access,
         plan_point_limit,
-        created_at_ms: now,
     };
-    state.store.create_team(&team, &admin.actor(now)).await?;
-    Ok((StatusCode::CREATED, Json(team_view(team))))
+    state
+        .store
+        .create_team(&team, &admin.actor(now_ms()))
+        .await?;
+    Ok((StatusCode::CREATED, Json(team)))
 }
 
 /// `GET /v1/admin/teams`.
@@ -88,7 +82,7 @@ pub async fn list_teams(
     AdminDevice(_): AdminDevice,
 ) -> Result<Json<Listing<Team>>, ApiError> {
     let items = state.store.list_teams().await?;
-    Ok(Json(items.into_iter().map(team_view).collect()))
+    Ok(Json(Listing { items }))
 }
 
 /// `PATCH /v1/admin/teams/{id}`.
@@ -101,17 +95,12 @@ pub async fn update_team(
     if let Some(name) = &req.name {
         check_name("name", name)?;
     }
+    check_plan_limit(req.plan_point_limit)?;
     let team = state
         .store
-        .update_team(
-            &team_id,
-            req.name.as_deref(),
-            req.pod_read_access,
-            check_plan_limit(req.plan_point_limit)?,
-            &admin.actor(now_ms()),
-        )
+        .update_team(&team_id, &req, &admin.actor(now_ms()))
         .await?;
-    Ok(Json(team_view(team)))
+    Ok(Json(team))
 }
 
 /// `POST /v1/admin/users`.
@@ -137,11 +126,13 @@ pub async fn create_user(
     let password_hash = hash_new_password(req.password).await?;
     let now = now_ms();
     let user = UserRecord {
-        user_id,
-        username: req.username,
-        display_name: req.display_name,
-        role: req.role,
-        team_id: req.team_id,
+        info: UserInfo {
+            user_id,
+            username: req.username,
+            display_name: req.display_name,
+            role: req.role,
+            team_id: req.team_id,
+        },
         password_hash,
         external_subject: req.external_subject,
         active: true,
@@ -183,7 +174,7 @@ pub async fn update_user(
     if let Some(Some(team_id)) = &req.team_id {
         check_id("team_id", team_id)?;
     }
-    if user_id == admin.user.user_id
+    if user_id == admin.user.info.user_id
         && (req.active == Some(false) || req.role.is_some_and(|r| r != Role::Admin))
     {
         return Err(ApiError::bad_request(
@@ -229,6 +220,6 @@ pub async fn revoke_device(
         .store
         .revoke_device(&device_id, &admin.actor(now_ms()))
         .await?;
-    tracing::warn!(%device_id, by = %admin.user.user_id, "device revoked");
+    tracing::warn!(%device_id, by = %admin.user.info.user_id, "device revoked");
     Ok(Json(device_view(device)))
 }

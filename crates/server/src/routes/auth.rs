@@ -14,8 +14,8 @@ use fieldnotes_store::directory::{
     DeviceRecord, NewAudit, NewDevice, RefreshOutcome, RefreshRotation, UserRecord,
 };
 
+use super::check_id;
 use super::extract::ApiJson;
-use super::{check_id, user_info};
 use crate::auth::AuthDevice;
 use crate::auth::extract::active_user;
 use crate::auth::password::{MAX_PASSWORD_CHARS, verify_password_blocking};
@@ -65,7 +65,7 @@ pub async fn login(
                 &NewAudit::new("sign_in_failed")
                     .details(serde_json::json!({ "username": username })),
                 &fieldnotes_store::directory::Actor {
-                    user_id: user.as_ref().map(|u| u.user_id.clone()),
+                    user_id: user.as_ref().map(|u| u.info.user_id.clone()),
                     device_id: None,
                     at_ms: now_ms(),
                 },
@@ -171,7 +171,7 @@ async fn start_session(
             code: ErrorCode::AccountDisabled,
             message: format!(
                 "the account {} is disabled; ask an administrator",
-                user.username
+                user.info.username
             ),
         });
     }
@@ -182,7 +182,7 @@ async fn start_session(
         .register_device(
             &NewDevice {
                 device_id: device.device_id.clone(),
-                user_id: user.user_id.clone(),
+                user_id: user.info.user_id.clone(),
                 name: device.name.clone(),
                 actor_id: device.actor_id.to_ascii_lowercase(),
                 store_key,
@@ -210,16 +210,18 @@ async fn start_session(
             StoreError::Conflict(_) => ApiError::device_revoked(),
             other => ApiError::Store(other),
         })?;
-    let access =
-        state
-            .auth
-            .issue_access(&user.user_id, &record.device_id, &session_id, secs(now))?;
+    let access = state.auth.issue_access(
+        &user.info.user_id,
+        &record.device_id,
+        &session_id,
+        secs(now),
+    )?;
     state
         .store
         .append_audit(
             &NewAudit::new("sign_in").details(serde_json::json!({ "method": method })),
             &fieldnotes_store::directory::Actor {
-                user_id: Some(user.user_id.clone()),
+                user_id: Some(user.info.user_id.clone()),
                 device_id: Some(record.device_id.clone()),
                 at_ms: now,
             },
@@ -232,7 +234,7 @@ async fn start_session(
             refresh_token: refresh,
             refresh_expires_in: refresh_ttl.as_secs(),
         },
-        user: user_info(&user),
+        user: user.info,
         device_id: record.device_id,
         store_key: STANDARD.encode(&record.store_key),
     }))
@@ -272,7 +274,7 @@ pub async fn refresh(
     let access =
         state
             .auth
-            .issue_access(&user.user_id, &device.device_id, session_id, secs(now))?;
+            .issue_access(&user.info.user_id, &device.device_id, session_id, secs(now))?;
     Ok(Json(Tokens {
         access_token: access,
         expires_in: state.auth.access_ttl.as_secs(),
@@ -365,7 +367,7 @@ pub async fn logout(
 /// `GET /v1/me`.
 pub async fn me(auth: AuthDevice) -> Result<Json<Me>, ApiError> {
     Ok(Json(Me {
-        user: user_info(&auth.user),
+        user: auth.user.info,
         device_id: auth.device.device_id,
     }))
 }

@@ -8,11 +8,11 @@ use axum::http::StatusCode;
 use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::admin::{
     AccessGrant, AccessRequest, Allocate, Allocation, AllocationHistory, AuditEntry, AuditQuery,
-    Child, GrantsQuery, Listing, NewChild, NewReferral, Referral, Timestamp,
+    Child, GrantsQuery, Listing, NewChild, NewReferral, Referral,
 };
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_store::directory::{
-    AuditFilter, AuditRecord, ChildRecord, GrantFilter, NewReferral as StoreReferral, UserRecord,
+    AuditFilter, GrantFilter, NewReferral as StoreReferral, UserRecord,
 };
 use time::macros::format_description;
 
@@ -28,35 +28,13 @@ pub const DEFAULT_ACCESS_MINUTES: u32 = 120;
 /// Longest access outside allocation (one long shift).
 pub const MAX_ACCESS_MINUTES: u32 = 720;
 
-fn child_view(c: ChildRecord) -> Child {
-    Child {
-        child_id: c.child_id,
-        display_name: c.display_name,
-        team_id: c.team_id,
-        case_holder: c.case_holder,
-    }
-}
-
-fn audit_view(a: AuditRecord) -> AuditEntry {
-    AuditEntry {
-        id: a.id,
-        at: Timestamp(a.at_ms),
-        user_id: a.user_id,
-        device_id: a.device_id,
-        action: a.action,
-        child_id: a.child_id,
-        doc_id: a.doc_id,
-        details: serde_json::from_str(&a.details).unwrap_or(serde_json::Value::Null),
-    }
-}
-
 /// Admins, and managers of the child's team, manage a child.
 fn manages(auth: &AuthDevice, team_id: &str) -> bool {
     auth.role == Role::Admin
-        || (auth.role == Role::Manager && auth.user.team_id.as_deref() == Some(team_id))
+        || (auth.role == Role::Manager && auth.user.info.team_id.as_deref() == Some(team_id))
 }
 
-async fn child(state: &AppState, child_id: &str) -> Result<ChildRecord, ApiError> {
+async fn child(state: &AppState, child_id: &str) -> Result<Child, ApiError> {
     state
         .store
         .get_child(child_id)
@@ -87,7 +65,7 @@ async fn visible_child(
     state: &AppState,
     auth: &AuthDevice,
     child_id: &str,
-) -> Result<ChildRecord, ApiError> {
+) -> Result<Child, ApiError> {
     let child = child(state, child_id).await?;
     if manages(auth, &child.team_id) || child.case_holder.as_deref() == Some(auth.user_id()) {
         return Ok(child);
@@ -100,10 +78,10 @@ async fn visible_child(
     }
 }
 
-fn not_manager(auth: &AuthDevice, child: &ChildRecord, what: &str) -> ApiError {
+fn not_manager(auth: &AuthDevice, child: &Child, what: &str) -> ApiError {
     ApiError::forbidden(format!(
         "only an admin or a manager of team {} can {what}; you are {} ({})",
-        child.team_id, auth.user.username, auth.role
+        child.team_id, auth.user.info.username, auth.role
     ))
 }
 
@@ -122,16 +100,17 @@ pub async fn create(
             req.team_id
         )));
     }
-    let now = now_ms();
-    let record = ChildRecord {
+    state
+        .store
+        .create_child(&req, &auth.actor(now_ms()))
+        .await?;
+    let child = Child {
         child_id: req.child_id,
         display_name: req.display_name,
         team_id: req.team_id,
         case_holder: None,
-        created_at_ms: now,
     };
-    state.store.create_child(&record, &auth.actor(now)).await?;
-    Ok((StatusCode::CREATED, Json(child_view(record))))
+    Ok((StatusCode::CREATED, Json(child)))
 }
 
 /// `GET /v1/children`: the children the caller may see (all for admins, the team's for
@@ -142,7 +121,7 @@ pub async fn list(
 ) -> Result<Json<Listing<Child>>, ApiError> {
     let children = match auth.role {
         Role::Admin => state.store.list_children(None).await?,
-        Role::Manager => match &auth.user.team_id {
+        Role::Manager => match &auth.user.info.team_id {
             Some(team) => state.store.list_children(Some(team)).await?,
             None => Vec::new(),
         },
@@ -157,7 +136,7 @@ pub async fn list(
                 .collect()
         }
     };
-    Ok(Json(children.into_iter().map(child_view).collect()))
+    Ok(Json(Listing { items: children }))
 }
 
 /// `POST /v1/children/{id}/allocation`: allocate the child to a social worker, ending the
@@ -174,30 +153,31 @@ pub async fn allocate(
         return Err(not_manager(&auth, &child, "allocate this child"));
     }
     let worker = person(&state, &req.worker_id).await?;
-    if worker.role != Role::SocialWorker || !worker.active {
+    if worker.info.role != Role::SocialWorker || !worker.active {
         return Err(ApiError::bad_request(
             ErrorCode::NotACaseHolder,
             format!(
                 "{} is {} ({}); children are allocated to an active social worker",
-                worker.user_id,
-                worker.role,
+                worker.info.user_id,
+                worker.info.role,
                 if worker.active { "active" } else { "disabled" }
             ),
         ));
     }
-    if auth.role == Role::Manager && worker.team_id.as_deref() != Some(child.team_id.as_str()) {
+    if auth.role == Role::Manager && worker.info.team_id.as_deref() != Some(child.team_id.as_str())
+    {
         return Err(ApiError::bad_request(
             ErrorCode::OtherTeam,
             format!(
                 "{} is not in team {}; a manager allocates within their team (an admin can move \
                  a child between teams)",
-                worker.user_id, child.team_id
+                worker.info.user_id, child.team_id
             ),
         ));
     }
     let allocation = state
         .store
-        .allocate(&child_id, &worker.user_id, &auth.actor(now_ms()))
+        .allocate(&child_id, &worker.info.user_id, &auth.actor(now_ms()))
         .await?;
     Ok(Json(allocation))
 }
@@ -270,12 +250,12 @@ pub async fn refer(
         ));
     }
     let youth_worker = person(&state, &req.youth_worker_id).await?;
-    if youth_worker.role != Role::YouthWorker || !youth_worker.active {
+    if youth_worker.info.role != Role::YouthWorker || !youth_worker.active {
         return Err(ApiError::bad_request(
             ErrorCode::NotAYouthWorker,
             format!(
                 "{} is not an active youth worker; referrals are to youth workers",
-                youth_worker.user_id
+                youth_worker.info.user_id
             ),
         ));
     }
@@ -296,7 +276,7 @@ pub async fn refer(
         .create_referral(
             &StoreReferral {
                 child_id,
-                youth_worker_id: youth_worker.user_id,
+                youth_worker_id: youth_worker.info.user_id,
                 starts_on,
                 planned_end: req.planned_end,
             },
@@ -334,7 +314,7 @@ pub async fn end_referral(
     let child = visible_child(&state, &auth, &referral.child_id).await?;
     let allowed = manages(&auth, &child.team_id)
         || child.case_holder.as_deref() == Some(auth.user_id())
-        || referral.referred_by == auth.user.user_id;
+        || referral.referred_by == auth.user.info.user_id;
     if !allowed {
         return Err(ApiError::forbidden(
             "only the case holder, the worker who referred, a manager of the team or an admin \
@@ -382,7 +362,7 @@ pub async fn request_access(
     // Duty access covers colleagues in one's own team; an admin can move a child between
     // teams when the work moves.
     let child = child(&state, &child_id).await?;
-    if auth.user.team_id.as_deref() != Some(child.team_id.as_str()) {
+    if auth.user.info.team_id.as_deref() != Some(child.team_id.as_str()) {
         return Err(not_found(&child_id));
     }
     let now = now_ms();
@@ -419,7 +399,7 @@ pub async fn list_grants(
                 .await?
         }
         Role::Manager => {
-            let mut grants = match &auth.user.team_id {
+            let mut grants = match &auth.user.info.team_id {
                 Some(team) => {
                     state
                         .store
@@ -435,7 +415,7 @@ pub async fn list_grants(
             let own = state
                 .store
                 .list_grants(&GrantFilter {
-                    user_id: Some(auth.user.user_id.clone()),
+                    user_id: Some(auth.user.info.user_id.clone()),
                     active_at_ms,
                     ..GrantFilter::default()
                 })
@@ -452,7 +432,7 @@ pub async fn list_grants(
             state
                 .store
                 .list_grants(&GrantFilter {
-                    user_id: Some(auth.user.user_id.clone()),
+                    user_id: Some(auth.user.info.user_id.clone()),
                     active_at_ms,
                     ..GrantFilter::default()
                 })
@@ -499,5 +479,5 @@ pub async fn audit(
             limit,
         })
         .await?;
-    Ok(Json(items.into_iter().map(audit_view).collect()))
+    Ok(Json(Listing { items }))
 }

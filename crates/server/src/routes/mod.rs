@@ -14,10 +14,9 @@ pub mod sync;
 use axum::Router;
 use axum::routing::{get, patch, post};
 use fieldnotes_protocol::auth::{
-    EXTERNAL_LOGIN_PATH, LOGIN_PATH, LOGOUT_PATH, ME_PATH, REFRESH_PATH, UserInfo,
+    EXTERNAL_LOGIN_PATH, LOGIN_PATH, LOGOUT_PATH, ME_PATH, REFRESH_PATH,
 };
 use fieldnotes_protocol::{HEALTH_PATH, QUARANTINE_PATH, READY_PATH, SYNC_PATH};
-use fieldnotes_store::directory::UserRecord;
 
 use crate::auth::AuthDevice;
 use crate::clock;
@@ -143,16 +142,6 @@ pub(crate) fn check_reason_length(reason: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-pub(crate) fn user_info(user: &UserRecord) -> UserInfo {
-    UserInfo {
-        user_id: user.user_id.clone(),
-        username: user.username.clone(),
-        display_name: user.display_name.clone(),
-        role: user.role,
-        team_id: user.team_id.clone(),
-    }
 }
 
 /// The caller's scope now.

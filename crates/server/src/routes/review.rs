@@ -12,14 +12,14 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use fieldnotes_protocol::admin::{Listing, Timestamp};
+use fieldnotes_protocol::admin::Listing;
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_protocol::review::{
     Decision, DismissRequest, ItemKind, ResolveRequest, ReviewItem, ReviewQuery, Side,
 };
 use fieldnotes_protocol::{DocKind, ReviewStatus, UnknownValue};
 use fieldnotes_store::directory::DeviceRecord;
-use fieldnotes_store::review::{ReviewFilter, ReviewRecord};
+use fieldnotes_store::review::ReviewFilter;
 
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::AuthDevice;
@@ -31,7 +31,7 @@ use crate::state::AppState;
 fn reviewer_team(auth: &AuthDevice) -> Result<Option<String>, ApiError> {
     match auth.role {
         Role::Admin => Ok(None),
-        Role::Manager => auth.user.team_id.clone().map(Some).ok_or_else(|| {
+        Role::Manager => auth.user.info.team_id.clone().map(Some).ok_or_else(|| {
             ApiError::forbidden("a manager reviews their team's items, and you are in no team")
         }),
         Role::SocialWorker | Role::YouthWorker => Err(ApiError::forbidden(
@@ -59,39 +59,6 @@ async fn attribute(
     Ok(())
 }
 
-fn view(record: ReviewRecord) -> Result<ReviewItem, ApiError> {
-    let corrupt = |what: &str, e: serde_json::Error| {
-        ApiError::Internal(format!("review item {}: {what}: {e}", record.item_id))
-    };
-    let sides: Vec<Side> = serde_json::from_str(&record.sides).map_err(|e| corrupt("sides", e))?;
-    let seen_heads: Vec<String> =
-        serde_json::from_str(&record.seen_heads).map_err(|e| corrupt("heads", e))?;
-    let decision: Option<Decision> = record
-        .decision
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| corrupt("decision", e))?;
-    Ok(ReviewItem {
-        item_id: record.item_id,
-        doc_id: record.doc_id,
-        doc_kind: record.doc_kind,
-        child_id: record.child_id,
-        team_id: record.team_id,
-        item_kind: record.item_kind,
-        field: record.field,
-        status: record.status,
-        summary: record.summary,
-        sides,
-        seen_heads,
-        created_at: Timestamp(record.created_at_ms),
-        updated_at: Timestamp(record.updated_at_ms),
-        decided_by: record.decided_by,
-        decided_at: record.decided_at_ms.map(Timestamp),
-        decision,
-    })
-}
-
 /// `GET /v1/review?status=&team=&child=&kind=&item=&older_than_hours=&newer_than_hours=`.
 pub async fn list(
     State(state): State<AppState>,
@@ -112,7 +79,7 @@ pub async fn list(
     let doc_kind = q.kind.as_deref().map(kind_filter).transpose()?;
     let now = now_ms();
     let hours = |h: u32| i64::from(h) * 3_600_000;
-    let records = state
+    let mut items = state
         .store
         .list_review(&ReviewFilter {
             status,
@@ -128,11 +95,8 @@ pub async fn list(
         })
         .await?;
     let mut cache = HashMap::new();
-    let mut items = Vec::with_capacity(records.len());
-    for record in records {
-        let mut item = view(record)?;
+    for item in &mut items {
         attribute(&state, &mut item.sides, &mut cache).await?;
-        items.push(item);
     }
     Ok(Json(Listing { items }))
 }
@@ -175,7 +139,7 @@ async fn reviewable(
     state: &AppState,
     auth: &AuthDevice,
     item_id: i64,
-) -> Result<ReviewRecord, ApiError> {
+) -> Result<ReviewItem, ApiError> {
     let own_team = reviewer_team(auth)?;
     state
         .store
@@ -194,11 +158,9 @@ pub async fn show(
     auth: AuthDevice,
     Path(item_id): Path<i64>,
 ) -> Result<Json<ReviewItem>, ApiError> {
-    let record = reviewable(&state, &auth, item_id).await?;
-    let doc_id = record.doc_id.clone();
-    let mut item = view(record)?;
+    let mut item = reviewable(&state, &auth, item_id).await?;
     attribute(&state, &mut item.sides, &mut HashMap::new()).await?;
-    let changes = state.store.document_changes(&doc_id).await?;
+    let changes = state.store.document_changes(&item.doc_id).await?;
     for side in &mut item.sides {
         if let Some(c) = changes.iter().find(|c| c.hash == side.change) {
             side.received_at = Some(rfc3339(c.received_at_ms));
@@ -229,7 +191,7 @@ pub async fn resolve(
             ),
         ));
     };
-    if change.received_at_ms < record.updated_at_ms {
+    if change.received_at_ms < record.updated_at.ms() {
         return Err(ApiError::bad_request(
             ErrorCode::StaleChange,
             format!(
@@ -257,16 +219,14 @@ pub async fn resolve(
 /// record already holds the amendment, so there is no new change to check; the decision is
 /// recorded as resolved (accepted), not dismissed. A change that is only an earlier side
 /// means the item changed since the reviewer looked at it.
-fn acceptance(record: &ReviewRecord, req: &ResolveRequest) -> Result<bool, ApiError> {
+fn acceptance(record: &ReviewItem, req: &ResolveRequest) -> Result<bool, ApiError> {
     let kind = record.item_kind;
     if !matches!(kind, ItemKind::Amendment | ItemKind::PendingAmendment) {
         return Ok(false);
     }
-    let sides: Vec<Side> = serde_json::from_str(&record.sides)
-        .map_err(|e| ApiError::Internal(format!("review item {}: sides: {e}", record.item_id)))?;
     // A pending amendment's first side is the locked version; the rest are the edits.
     let skip = usize::from(kind == ItemKind::PendingAmendment);
-    let amending: Vec<&Side> = sides.iter().skip(skip).collect();
+    let amending: Vec<&Side> = record.sides.iter().skip(skip).collect();
     match amending.iter().position(|s| s.change == req.change) {
         None => Ok(false),
         Some(i) if i + 1 == amending.len() => Ok(true),
@@ -315,13 +275,11 @@ async fn record_decision(
     item_id: i64,
     decision: &Decision,
 ) -> Result<Json<ReviewItem>, ApiError> {
-    let details = serde_json::to_value(decision)
-        .map_err(|e| ApiError::Internal(format!("a review decision does not encode: {e}")))?;
     let decided = state
         .store
-        .decide_review(item_id, decision.action, &details, &auth.actor(now_ms()))
+        .decide_review(item_id, decision, &auth.actor(now_ms()))
         .await?;
-    Ok(Json(view(decided)?))
+    Ok(Json(decided))
 }
 
 /// `POST /v1/review/{id}/dismiss`: nothing needs changing; the reason is kept.

@@ -25,7 +25,7 @@ use fieldnotes_protocol::{
 use fieldnotes_store::directory::NewAudit;
 use fieldnotes_store::{
     BackfillPosition, DocResult, FeedAnchor as StoreAnchor, FeedPosition, IncomingDoc,
-    NewQuarantine, OwnHead, PullRequest, PushContext,
+    NewQuarantine, PullRequest, PushContext,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -399,24 +399,12 @@ async fn lacking(
         return Ok(Vec::new());
     }
     let mut seen = BTreeSet::new();
-    let heads: Vec<OwnHead> = verify
+    let heads: Vec<DocHead> = verify
         .iter()
         .filter(|h| seen.insert(h.doc_id.as_str()))
-        .map(|h| OwnHead {
-            doc_id: h.doc_id.clone(),
-            hash: h.hash.clone(),
-        })
+        .cloned()
         .collect();
-    Ok(state
-        .store
-        .lacking(actor, &heads)
-        .await?
-        .into_iter()
-        .map(|l| Lacking {
-            doc_id: l.doc_id,
-            have: l.have,
-        })
-        .collect())
+    Ok(state.store.lacking(actor, &heads).await?)
 }
 
 /// Who pushed and pulled which child's records in this round, for the audit log: one entry

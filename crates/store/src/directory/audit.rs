@@ -5,7 +5,7 @@ use std::ops::{Deref, DerefMut};
 
 use crate::StoreError;
 use crate::backend::{Backend, Record, Sql};
-use crate::directory::{Actor, AuditFilter, AuditRecord, NewAudit, conflict_on_unique};
+use crate::directory::{Actor, AuditEntry, AuditFilter, NewAudit, conflict_on_unique};
 use crate::sql_store::SqlStore;
 
 /// A change to the directory that records itself: a transaction on the writer, which commits
@@ -112,9 +112,9 @@ pub(super) async fn append<DB: Backend>(
 pub(super) async fn list<DB: Backend>(
     store: &SqlStore<DB>,
     filter: &AuditFilter,
-) -> Result<Vec<AuditRecord>, StoreError> {
+) -> Result<Vec<AuditEntry>, StoreError> {
     Ok(DB::sql(
-        "SELECT id, at_ms, user_id, device_id, action, child_id, doc_id, details
+        "SELECT id, at_ms AS at, user_id, device_id, action, child_id, doc_id, details
          FROM audit_log
          WHERE ($1 IS NULL OR child_id = $1) AND ($2 IS NULL OR user_id = $2) AND id > $3
          ORDER BY id LIMIT $4",

@@ -4,12 +4,12 @@
 use crate::StoreError;
 use crate::backend::{Backend, Bind, Record};
 use crate::directory::audit::Audited;
-use crate::directory::{Actor, Allocation, ChildRecord, NewAudit, NewReferral, Referral};
+use crate::directory::{Actor, Allocation, NewAudit, NewChild, NewReferral, Referral};
 use crate::sql_store::SqlStore;
 
 /// A child's columns, with the case holder from their current allocation...
 pub(super) const CHILD_COLUMNS: &str =
-    "c.child_id, c.display_name, c.team_id, a.worker_id AS case_holder, c.created_at_ms";
+    "c.child_id, c.display_name, c.team_id, a.worker_id AS case_holder";
 
 /// ...which this join finds.
 pub(super) const CHILDREN: &str = "children c \
@@ -24,9 +24,10 @@ pub(super) const REFERRAL_COLUMNS: &str = "referral_id, child_id, youth_worker_i
 /// Who made a change when no person did (a server task).
 const SERVER: &str = "server";
 
+/// Add a child, created at the time of `by`.
 pub(super) async fn create<DB: Backend>(
     store: &SqlStore<DB>,
-    child: &ChildRecord,
+    child: &NewChild,
     by: &Actor,
 ) -> Result<(), StoreError> {
     let mut tx = Audited::begin(store, by).await?;
@@ -37,7 +38,7 @@ pub(super) async fn create<DB: Backend>(
     .bind(&child.child_id)
     .bind(&child.display_name)
     .bind(&child.team_id)
-    .bind(child.created_at_ms);
+    .bind(by.at_ms);
     tx.insert(insert, || {
         format!("child {:?} already exists", child.child_id)
     })

@@ -26,17 +26,17 @@ pub use records::*;
 /// People, structure and access. Implemented by both stores.
 #[async_trait]
 pub trait Directory: Send + Sync {
-    async fn create_team(&self, team: &TeamRecord, by: &Actor) -> Result<(), StoreError>;
+    /// Add a team, created at the time of `by`.
+    async fn create_team(&self, team: &Team, by: &Actor) -> Result<(), StoreError>;
+    /// Change the fields `patch` gives.
     async fn update_team(
         &self,
         team_id: &str,
-        name: Option<&str>,
-        pod_read_access: Option<bool>,
-        plan_point_limit: Option<i64>,
+        patch: &TeamPatch,
         by: &Actor,
-    ) -> Result<TeamRecord, StoreError>;
-    async fn get_team(&self, team_id: &str) -> Result<Option<TeamRecord>, StoreError>;
-    async fn list_teams(&self) -> Result<Vec<TeamRecord>, StoreError>;
+    ) -> Result<Team, StoreError>;
+    async fn get_team(&self, team_id: &str) -> Result<Option<Team>, StoreError>;
+    async fn list_teams(&self) -> Result<Vec<Team>, StoreError>;
 
     /// Add a person. `Conflict` if the id, username or external subject is taken.
     async fn create_user(&self, user: &UserRecord, by: &Actor) -> Result<(), StoreError>;
@@ -55,9 +55,10 @@ pub trait Directory: Send + Sync {
     /// How many admins can sign in (the first-run check).
     async fn count_admins(&self) -> Result<i64, StoreError>;
 
-    async fn create_child(&self, child: &ChildRecord, by: &Actor) -> Result<(), StoreError>;
-    async fn get_child(&self, child_id: &str) -> Result<Option<ChildRecord>, StoreError>;
-    async fn list_children(&self, team_id: Option<&str>) -> Result<Vec<ChildRecord>, StoreError>;
+    /// Add a child, created at the time of `by`.
+    async fn create_child(&self, child: &NewChild, by: &Actor) -> Result<(), StoreError>;
+    async fn get_child(&self, child_id: &str) -> Result<Option<Child>, StoreError>;
+    async fn list_children(&self, team_id: Option<&str>) -> Result<Vec<Child>, StoreError>;
 
     /// Allocate a child to a worker, ending the current allocation. `Conflict` if the child is
     /// already allocated to that worker, or another allocation committed first.
@@ -158,7 +159,7 @@ pub trait Directory: Send + Sync {
     async fn list_grants(&self, filter: &GrantFilter) -> Result<Vec<AccessGrant>, StoreError>;
 
     async fn append_audit(&self, entry: &NewAudit, by: &Actor) -> Result<i64, StoreError>;
-    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// The facts that decide `user`'s scope at `at_ms` (`today` is its UTC date); ended
     /// allocations and referrals count as recent from `grace_from_ms`. Lists a role does not
@@ -213,32 +214,25 @@ impl<DB: Backend> SqlStore<DB> {
 
 #[async_trait]
 impl<DB: Backend> Directory for SqlStore<DB> {
-    async fn create_team(&self, team: &TeamRecord, by: &Actor) -> Result<(), StoreError> {
+    async fn create_team(&self, team: &Team, by: &Actor) -> Result<(), StoreError> {
         teams::create(self, team, by).await
     }
 
     async fn update_team(
         &self,
         team_id: &str,
-        name: Option<&str>,
-        pod_read_access: Option<bool>,
-        plan_point_limit: Option<i64>,
+        patch: &TeamPatch,
         by: &Actor,
-    ) -> Result<TeamRecord, StoreError> {
-        let update = teams::TeamUpdate {
-            name,
-            pod_read_access,
-            plan_point_limit,
-        };
-        teams::update(self, team_id, update, by).await
+    ) -> Result<Team, StoreError> {
+        teams::update(self, team_id, patch, by).await
     }
 
-    async fn get_team(&self, team_id: &str) -> Result<Option<TeamRecord>, StoreError> {
+    async fn get_team(&self, team_id: &str) -> Result<Option<Team>, StoreError> {
         self.read_optional(select(teams::TEAM_COLUMNS, "teams", "WHERE team_id = $1").bind(team_id))
             .await
     }
 
-    async fn list_teams(&self) -> Result<Vec<TeamRecord>, StoreError> {
+    async fn list_teams(&self) -> Result<Vec<Team>, StoreError> {
         self.read_all(select(teams::TEAM_COLUMNS, "teams", "ORDER BY team_id"))
             .await
     }
@@ -292,11 +286,11 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         people::count_admins(self).await
     }
 
-    async fn create_child(&self, child: &ChildRecord, by: &Actor) -> Result<(), StoreError> {
+    async fn create_child(&self, child: &NewChild, by: &Actor) -> Result<(), StoreError> {
         children::create(self, child, by).await
     }
 
-    async fn get_child(&self, child_id: &str) -> Result<Option<ChildRecord>, StoreError> {
+    async fn get_child(&self, child_id: &str) -> Result<Option<Child>, StoreError> {
         self.read_optional(
             select(
                 children::CHILD_COLUMNS,
@@ -308,7 +302,7 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         .await
     }
 
-    async fn list_children(&self, team_id: Option<&str>) -> Result<Vec<ChildRecord>, StoreError> {
+    async fn list_children(&self, team_id: Option<&str>) -> Result<Vec<Child>, StoreError> {
         let in_team = select(
             children::CHILD_COLUMNS,
             children::CHILDREN,
@@ -468,7 +462,7 @@ impl<DB: Backend> Directory for SqlStore<DB> {
         audit::append(self, entry, by).await
     }
 
-    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         audit::list(self, filter).await
     }
 

@@ -20,11 +20,11 @@ pub(super) async fn create<DB: Backend>(
     let insert = DB::sql(format!(
         "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
-    .bind(&user.user_id)
-    .bind(&user.username)
-    .bind(&user.display_name)
-    .bind(user.role)
-    .bind(&user.team_id)
+    .bind(&user.info.user_id)
+    .bind(&user.info.username)
+    .bind(&user.info.display_name)
+    .bind(user.info.role)
+    .bind(&user.info.team_id)
     .bind(&user.password_hash)
     .bind(&user.external_subject)
     .bind(user.active)
@@ -33,13 +33,13 @@ pub(super) async fn create<DB: Backend>(
         format!(
             "a person with id {:?}, username {:?} (usernames are compared without regard to \
              case) or that identity-provider subject already exists",
-            user.user_id, user.username
+            user.info.user_id, user.info.username
         )
     })
     .await?;
     let entry = NewAudit::new("create_user").details(serde_json::json!({
-        "user_id": user.user_id, "username": user.username, "role": user.role,
-        "team_id": user.team_id,
+        "user_id": user.info.user_id, "username": user.info.username, "role": user.info.role,
+        "team_id": user.info.team_id,
     }));
     tx.commit(&[entry], ()).await
 }

@@ -1,30 +1,21 @@
 //! The records of the directory, as the store reads and writes them.
 
-/// Allocations, referrals and access grants are read as the listings show them: the same
-/// fields, times as [`Timestamp`](fieldnotes_protocol::admin::Timestamp)s.
-pub use fieldnotes_protocol::admin::{AccessGrant, Allocation, Referral};
+/// Teams, children, allocations, referrals, access grants and audit entries are read as the
+/// listings show them: the same fields, times as
+/// [`Timestamp`](fieldnotes_protocol::admin::Timestamp)s. A new child or a change to a team is
+/// what the request asked for.
+pub use fieldnotes_protocol::admin::{
+    AccessGrant, Allocation, AuditEntry, Child, NewChild, Referral, Team, TeamPatch,
+};
+pub use fieldnotes_protocol::auth::UserInfo;
 use fieldnotes_vocab::Role;
 use serde::Serialize;
 
-/// A team (pod).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct TeamRecord {
-    pub team_id: String,
-    pub name: String,
-    pub pod_read_access: bool,
-    /// Most points a short plan may have before it goes to review (three by default).
-    pub plan_point_limit: i64,
-    pub created_at_ms: i64,
-}
-
-/// A person who can sign in.
+/// A person who can sign in: who they are, as the listings show it, and how they sign in.
 #[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UserRecord {
-    pub user_id: String,
-    pub username: String,
-    pub display_name: String,
-    pub role: Role,
-    pub team_id: Option<String>,
+    #[sqlx(flatten)]
+    pub info: UserInfo,
     /// Argon2id PHC string.
     pub password_hash: Option<String>,
     pub external_subject: Option<String>,
@@ -36,10 +27,7 @@ impl std::fmt::Debug for UserRecord {
     // The password hash is a secret: never print it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserRecord")
-            .field("user_id", &self.user_id)
-            .field("username", &self.username)
-            .field("role", &self.role)
-            .field("team_id", &self.team_id)
+            .field("info", &self.info)
             .field("active", &self.active)
             .finish_non_exhaustive()
     }
@@ -65,16 +53,6 @@ impl std::fmt::Debug for UserUpdate {
             .field("password_changed", &self.password_hash.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// A child or young person, with their current case holder.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ChildRecord {
-    pub child_id: String,
-    pub display_name: String,
-    pub team_id: String,
-    pub case_holder: Option<String>,
-    pub created_at_ms: i64,
 }
 
 /// A new referral.
@@ -235,20 +213,6 @@ impl NewAudit {
     }
 }
 
-/// An audit entry as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AuditRecord {
-    pub id: i64,
-    pub at_ms: i64,
-    pub user_id: Option<String>,
-    pub device_id: Option<String>,
-    pub action: String,
-    pub child_id: Option<String>,
-    pub doc_id: Option<String>,
-    /// JSON text.
-    pub details: String,
-}
-
 /// Which audit entries to list: all given filters apply; entries with ids above `after`,
 /// oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -263,7 +227,7 @@ pub struct AuditFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeFacts {
     pub user: UserRecord,
-    pub team: Option<TeamRecord>,
+    pub team: Option<Team>,
     /// Children allocated to the person now.
     pub allocated: Vec<String>,
     /// Children referred to the person (youth workers), the referral started and not ended.

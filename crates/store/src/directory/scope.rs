@@ -37,7 +37,7 @@ pub(super) async fn facts<DB: Backend>(
     user: &UserRecord,
     at: FactsAt<'_>,
 ) -> Result<ScopeFacts, StoreError> {
-    let team = match &user.team_id {
+    let team = match &user.info.team_id {
         Some(team_id) => store.get_team(team_id).await?,
         None => None,
     };
@@ -51,7 +51,7 @@ pub(super) async fn facts<DB: Backend>(
         team_members: Vec::new(),
         granted: Vec::new(),
     };
-    let role = user.role;
+    let role = user.info.role;
     if role == Role::Admin {
         // An admin's scope is everything: no list decides it.
         return Ok(facts);
@@ -61,11 +61,11 @@ pub(super) async fn facts<DB: Backend>(
     let team_children = role == Role::Manager
         || (role == Role::SocialWorker && facts.team.as_ref().is_some_and(|t| t.pod_read_access));
     let rows: Vec<(String, String)> = DB::sql(FACTS)
-        .bind(&user.user_id)
+        .bind(&user.info.user_id)
         .bind(at.today)
         .bind(at.grace_from_ms)
         .bind(at.at_ms)
-        .bind(&user.team_id)
+        .bind(&user.info.team_id)
         .bind(team_children)
         .fetch_all(store.reader())
         .await?;

@@ -3,26 +3,26 @@
 use crate::StoreError;
 use crate::backend::Backend;
 use crate::directory::audit::Audited;
-use crate::directory::{Actor, NewAudit, TeamRecord};
+use crate::directory::{Actor, NewAudit, Team, TeamPatch};
 use crate::sql_store::SqlStore;
 
-pub(super) const TEAM_COLUMNS: &str =
-    "team_id, name, pod_read_access, plan_point_limit, created_at_ms";
+pub(super) const TEAM_COLUMNS: &str = "team_id, name, pod_read_access, plan_point_limit";
 
+/// Add a team, created at the time of `by`.
 pub(super) async fn create<DB: Backend>(
     store: &SqlStore<DB>,
-    team: &TeamRecord,
+    team: &Team,
     by: &Actor,
 ) -> Result<(), StoreError> {
     let mut tx = Audited::begin(store, by).await?;
     let insert = DB::sql(format!(
-        "INSERT INTO teams ({TEAM_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+        "INSERT INTO teams ({TEAM_COLUMNS}, created_at_ms) VALUES ($1, $2, $3, $4, $5)"
     ))
     .bind(&team.team_id)
     .bind(&team.name)
     .bind(team.pod_read_access)
-    .bind(team.plan_point_limit)
-    .bind(team.created_at_ms);
+    .bind(i64::from(team.plan_point_limit))
+    .bind(by.at_ms);
     tx.insert(insert, || format!("team {:?} already exists", team.team_id))
         .await?;
     let entry = NewAudit::new("create_team").details(serde_json::json!({
@@ -31,38 +31,32 @@ pub(super) async fn create<DB: Backend>(
     tx.commit(&[entry], ()).await
 }
 
-/// Changes to a team; `None` leaves a field as it is.
-pub(super) struct TeamUpdate<'a> {
-    pub name: Option<&'a str>,
-    pub pod_read_access: Option<bool>,
-    pub plan_point_limit: Option<i64>,
-}
-
+/// Change a team: the fields `patch` gives.
 pub(super) async fn update<DB: Backend>(
     store: &SqlStore<DB>,
     team_id: &str,
-    update: TeamUpdate<'_>,
+    patch: &TeamPatch,
     by: &Actor,
-) -> Result<TeamRecord, StoreError> {
+) -> Result<Team, StoreError> {
     let mut tx = Audited::begin(store, by).await?;
-    let team: Option<TeamRecord> = DB::sql(format!(
+    let team: Option<Team> = DB::sql(format!(
         "UPDATE teams SET name = COALESCE($2, name),
              pod_read_access = COALESCE($3, pod_read_access),
              plan_point_limit = COALESCE($4, plan_point_limit)
          WHERE team_id = $1 RETURNING {TEAM_COLUMNS}"
     ))
     .bind(team_id)
-    .bind(update.name)
-    .bind(update.pod_read_access)
-    .bind(update.plan_point_limit)
+    .bind(&patch.name)
+    .bind(patch.pod_read_access)
+    .bind(patch.plan_point_limit.map(i64::from))
     .fetch_optional(&mut *tx)
     .await?;
     let team = team.ok_or_else(|| StoreError::NotFound {
         what: format!("team {team_id}"),
     })?;
     let entry = NewAudit::new("update_team").details(serde_json::json!({
-        "team_id": team_id, "name": update.name, "pod_read_access": update.pod_read_access,
-        "plan_point_limit": update.plan_point_limit,
+        "team_id": team_id, "name": patch.name, "pod_read_access": patch.pod_read_access,
+        "plan_point_limit": patch.plan_point_limit,
     }));
     tx.commit(&[entry], team).await
 }

@@ -1,8 +1,8 @@
 //! People, structure and access: the same behaviour on both backends.
 
 use fieldnotes_store::directory::{
-    Actor, AuditFilter, ChildRecord, GrantFilter, NewDevice, NewReferral, RefreshOutcome,
-    RefreshRotation, TeamRecord, UserRecord, UserUpdate,
+    Actor, AuditFilter, GrantFilter, NewChild, NewDevice, NewReferral, RefreshOutcome,
+    RefreshRotation, Team, TeamPatch, UserInfo, UserRecord, UserUpdate,
 };
 use fieldnotes_store::{Store, StoreError};
 use fieldnotes_vocab::{Role, Timestamp};
@@ -33,11 +33,13 @@ fn new_referral(
 
 fn person(id: &str, role: Role, team: Option<&str>) -> UserRecord {
     UserRecord {
-        user_id: id.to_owned(),
-        username: id.to_owned(),
-        display_name: format!("{id} (display)"),
-        role,
-        team_id: team.map(str::to_owned),
+        info: UserInfo {
+            user_id: id.to_owned(),
+            username: id.to_owned(),
+            display_name: format!("{id} (display)"),
+            role,
+            team_id: team.map(str::to_owned),
+        },
         password_hash: Some("$argon2id$not-a-real-hash".to_owned()),
         external_subject: None,
         active: true,
@@ -49,12 +51,11 @@ fn person(id: &str, role: Role, team: Option<&str>) -> UserRecord {
 async fn seed(db: &Db) {
     let s = &*db.store;
     s.create_team(
-        &TeamRecord {
+        &Team {
             team_id: "pod-1".into(),
             name: "Pod one".into(),
             pod_read_access: false,
             plan_point_limit: 3,
-            created_at_ms: 1,
         },
         &by("root", 1),
     )
@@ -72,12 +73,10 @@ async fn seed(db: &Db) {
     }
     for child in ["c-1", "c-2"] {
         s.create_child(
-            &ChildRecord {
+            &NewChild {
                 child_id: child.into(),
                 display_name: format!("Child {child}"),
                 team_id: "pod-1".into(),
-                case_holder: None,
-                created_at_ms: 3,
             },
             &by("mgr", 3),
         )
@@ -151,7 +150,7 @@ pub async fn people_children_and_allocation_history(db: Db) {
         )
         .await
         .unwrap();
-    assert_eq!((updated.team_id, updated.active), (None, false));
+    assert_eq!((updated.info.team_id, updated.active), (None, false));
     assert_eq!(s.list_users(Some("pod-1")).await.unwrap().len(), 3);
 }
 
@@ -186,7 +185,11 @@ pub async fn scope_facts_follow_allocations_referrals_and_grants(db: Db) {
     assert_eq!(a.team_members.len(), 4);
     let mgr = facts(s, "mgr", 100, "2026-02-01", 0).await;
     assert_eq!(mgr.team_children, vec!["c-1".to_owned(), "c-2".to_owned()]);
-    s.update_team("pod-1", None, Some(true), None, &by("root", 101))
+    let pod_wide = TeamPatch {
+        pod_read_access: Some(true),
+        ..TeamPatch::default()
+    };
+    s.update_team("pod-1", &pod_wide, &by("root", 101))
         .await
         .unwrap();
     let pod = facts(s, "sw-a", 100, "2026-02-01", 0).await;
@@ -395,9 +398,9 @@ pub async fn usernames_are_unique_and_found_without_case(db: Db) {
     seed(&db).await;
     let s = &*db.store;
     let found = s.get_user_by_username("SW-A").await.unwrap().unwrap();
-    assert_eq!(found.user_id, "sw-a");
+    assert_eq!(found.info.user_id, "sw-a");
     let mut twin = person("sw-a-twin", Role::SocialWorker, Some("pod-1"));
-    twin.username = "Sw-A".into();
+    twin.info.username = "Sw-A".into();
     match s.create_user(&twin, &by("root", 3)).await {
         Err(StoreError::Conflict(message)) => assert!(message.contains("case"), "{message}"),
         other => panic!("expected a conflict, got {other:?}"),
