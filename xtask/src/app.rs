@@ -144,7 +144,7 @@ fn report_sizes(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn gzip_len(bytes: &[u8]) -> anyhow::Result<usize> {
+pub fn gzip_len(bytes: &[u8]) -> anyhow::Result<usize> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(bytes)?;
     Ok(encoder.finish()?.len())

@@ -83,7 +83,7 @@ fn shown(paths: &[&Path]) -> String {
 }
 
 /// Whether this process runs as root (`id -u` says 0).
-fn is_root() -> anyhow::Result<bool> {
+pub fn is_root() -> anyhow::Result<bool> {
     let output = Command::new("id").arg("-u").output()?;
     Ok(output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "0")
 }
