@@ -111,6 +111,7 @@ fn ensure_clang() -> anyhow::Result<()> {
         );
     }
     step(&format!("installing {} with apt-get", C_PACKAGES.join(" ")));
+    run(Command::new("apt-get").arg("update"))?;
     run(Command::new("apt-get")
         .args(["install", "-y"])
         .args(C_PACKAGES)
