@@ -95,15 +95,23 @@ impl IdbStore {
         Ok(IdbStore { db, durability })
     }
 
+    /// A read-write transaction over `stores`, with the store's durability.
+    fn write<'a>(
+        &'a self,
+        stores: &'a [&'a str],
+    ) -> Result<indexed_db_futures::transaction::Transaction<'a>, IdbError> {
+        Ok(self
+            .db
+            .transaction(stores)
+            .with_mode(TransactionMode::Readwrite)
+            .with_options(self.durability.options())
+            .build()?)
+    }
+
     /// One typed edit, committed: the document's new snapshot and listing, its change in the
     /// outbox, the device's newest change to it, and a meta entry.
     pub async fn write_edit(&self, edit: &Edit) -> Result<(), IdbError> {
-        let tx = self
-            .db
-            .transaction(EDIT_STORES)
-            .with_mode(TransactionMode::Readwrite)
-            .with_options(self.durability.options())
-            .build()?;
+        let tx = self.write(&EDIT_STORES)?;
         put_doc(&tx, &edit.doc)?;
         let change = record(&[
             ("doc_id", edit.doc.doc_id.as_str().into()),
@@ -126,12 +134,7 @@ impl IdbStore {
 
     /// A first sync's page: every document of it and the new cursor, in one transaction.
     pub async fn apply_page(&self, docs: &[Doc], cursor: &str) -> Result<(), IdbError> {
-        let tx = self
-            .db
-            .transaction(PAGE_STORES)
-            .with_mode(TransactionMode::Readwrite)
-            .with_options(self.durability.options())
-            .build()?;
+        let tx = self.write(&PAGE_STORES)?;
         for doc in docs {
             put_doc(&tx, doc)?;
         }

@@ -255,28 +255,38 @@ struct Statement<'a> {
 
 impl Statement<'_> {
     fn text(self, index: c_int, value: &str) -> Result<Self, SqliteError> {
-        let len =
-            c_int::try_from(value.len()).map_err(|_| SqliteError::Unexpected("text too long"))?;
-        // SAFETY: the statement is live; SQLITE_TRANSIENT makes SQLite copy the bytes now.
-        let code = unsafe {
-            ffi::sqlite3_bind_text(
-                self.raw,
-                index,
-                value.as_ptr().cast(),
-                len,
-                ffi::SQLITE_TRANSIENT(),
-            )
-        };
-        self.store.check(code)?;
-        Ok(self)
+        self.bind_bytes(
+            index,
+            value.as_bytes(),
+            ffi::sqlite3_bind_text,
+            "text too long",
+        )
     }
 
     fn blob(self, index: c_int, value: &[u8]) -> Result<Self, SqliteError> {
-        let len =
-            c_int::try_from(value.len()).map_err(|_| SqliteError::Unexpected("blob too long"))?;
-        // SAFETY: as for `text`.
+        self.bind_bytes(index, value, ffi::sqlite3_bind_blob, "blob too long")
+    }
+
+    /// Bind `value` with `bind` (`sqlite3_bind_text` or `sqlite3_bind_blob`, which take the same
+    /// arguments but for the pointer's type), copied by SQLite at once.
+    fn bind_bytes<T>(
+        self,
+        index: c_int,
+        value: &[u8],
+        bind: unsafe extern "C" fn(
+            *mut ffi::sqlite3_stmt,
+            c_int,
+            *const T,
+            c_int,
+            Option<unsafe extern "C" fn(*mut std::ffi::c_void)>,
+        ) -> c_int,
+        too_long: &'static str,
+    ) -> Result<Self, SqliteError> {
+        let len = c_int::try_from(value.len()).map_err(|_| SqliteError::Unexpected(too_long))?;
+        // SAFETY: the statement is live and `value` outlives the call; SQLITE_TRANSIENT makes
+        // SQLite copy the bytes before it returns.
         let code = unsafe {
-            ffi::sqlite3_bind_blob(
+            bind(
                 self.raw,
                 index,
                 value.as_ptr().cast(),

@@ -15,7 +15,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use wasm_bindgen_cli_support::Bindgen;
 
 use crate::browser;
 use crate::workspace::{WASM_TARGET, Workspace, ensure_wasm_target, run, step, write};
@@ -103,19 +102,13 @@ fn ensure_clang() -> anyhow::Result<()> {
     if found("clang") && found("llvm-ar") {
         return Ok(());
     }
-    if !browser::is_root()? {
-        bail!(
+    browser::apt_install(&C_PACKAGES, || {
+        format!(
             "clang and llvm-ar are needed to compile SQLite for wasm32: install them with \
              `sudo apt-get install -y {}`",
             C_PACKAGES.join(" ")
-        );
-    }
-    step(&format!("installing {} with apt-get", C_PACKAGES.join(" ")));
-    run(Command::new("apt-get").arg("update"))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y"])
-        .args(C_PACKAGES)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
+        )
+    })
 }
 
 /// One cargo build of the benchmark's workspace, then the JS glue of each wasm; gives the
@@ -162,19 +155,7 @@ fn glue(out: &Path, stem: &str, dir: &Path) -> anyhow::Result<()> {
         .join(WASM_TARGET)
         .join("release")
         .join(format!("{stem}.wasm"));
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    Bindgen::new()
-        .input_path(&wasm)
-        .web(true)?
-        .omit_default_module_path(false)
-        .typescript(false)
-        .remove_name_section(true)
-        .remove_producers_section(true)
-        .generate(dir)
-        .with_context(|| format!("generating the JS glue for {}", wasm.display()))
+    crate::app::glue(&wasm, dir)
 }
 
 /// The gzip size of each probe's wasm and JS.
