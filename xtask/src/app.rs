@@ -56,27 +56,31 @@ pub fn build(ws: &Workspace) -> anyhow::Result<Built> {
         .join(PROFILE)
         .join(format!("{STEM}.wasm"));
     let dir = ws.target_dir.join("app");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-
     step("generating the JS glue (wasm-bindgen-cli-support)");
-    Bindgen::new()
-        .input_path(&wasm)
-        .web(true)?
-        // `init()` with no argument loads the wasm beside the JS.
-        .omit_default_module_path(false)
-        .typescript(false)
-        .remove_name_section(true)
-        .remove_producers_section(true)
-        .generate(&dir)
-        .with_context(|| format!("generating the JS glue for {}", wasm.display()))?;
+    glue(&wasm, &dir)?;
 
     step(&format!("writing the app shell into {}", dir.display()));
     write_shell(&ws.root.join("crates/app/static"), &dir)?;
     report_sizes(&dir)?;
     Ok(Built { dir })
+}
+
+/// Generate the JS glue for `wasm` into `dir`, emptied first: ES module output whose `init()`
+/// with no argument loads the wasm beside the JS, without names or producer sections.
+pub fn glue(wasm: &Path, dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    Bindgen::new()
+        .input_path(wasm)
+        .web(true)?
+        .omit_default_module_path(false)
+        .typescript(false)
+        .remove_name_section(true)
+        .remove_producers_section(true)
+        .generate(dir)
+        .with_context(|| format!("generating the JS glue for {}", wasm.display()))
 }
 
 /// Copy the static files, draw the icons, and write the service worker with the list of every
@@ -144,7 +148,7 @@ fn report_sizes(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn gzip_len(bytes: &[u8]) -> anyhow::Result<usize> {
+pub fn gzip_len(bytes: &[u8]) -> anyhow::Result<usize> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(bytes)?;
     Ok(encoder.finish()?.len())

@@ -52,21 +52,15 @@ pub fn ensure() -> anyhow::Result<Tools> {
     if tools.missing().is_empty() {
         return Ok(tools);
     }
-    if !is_root()? {
-        bail!(
+    apt_install(&PACKAGES, || {
+        format!(
             "{} not found. The browser tests need Chromium and ChromeDriver: install them with \
              `sudo apt-get install -y {}` (Debian or Ubuntu), or set {CHROMIUM_VAR} and \
              {CHROMEDRIVER_VAR} to where they are, then run `cargo xtask test` again",
             shown(&tools.missing()),
             PACKAGES.join(" ")
-        );
-    }
-    step(&format!("installing {} with apt-get", PACKAGES.join(" ")));
-    run(Command::new("apt-get").arg("update"))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y"])
-        .args(PACKAGES)
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        )
+    })?;
     let missing = tools.missing();
     if !missing.is_empty() {
         bail!("{} still missing after apt-get install", shown(&missing));
@@ -80,6 +74,20 @@ fn shown(paths: &[&Path]) -> String {
         .map(|path| path.display().to_string())
         .collect::<Vec<_>>()
         .join(" and ")
+}
+
+/// Install Debian `packages` with apt-get when running as root; otherwise fail with the message
+/// `refusal` gives (which should say what to install by hand).
+pub fn apt_install(packages: &[&str], refusal: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if !is_root()? {
+        bail!("{}", refusal());
+    }
+    step(&format!("installing {} with apt-get", packages.join(" ")));
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 /// Whether this process runs as root (`id -u` says 0).

@@ -8,9 +8,12 @@
 //! - `cargo xtask test [-- CARGO TEST ARGS]` makes sure the wasm target, Chromium and
 //!   ChromeDriver are there, builds the app, then runs `cargo test --workspace --locked` with
 //!   `FIELDNOTES_APP_DIR` naming the built app.
+//! - `cargo xtask browser-bench [--runs N]` builds `browser-bench/` and runs it in headless
+//!   Chromium: the browser store's candidate engines and Argon2id (see its module).
 
 mod app;
 mod browser;
+mod browser_bench;
 mod icons;
 mod workspace;
 
@@ -42,6 +45,21 @@ enum Command {
         #[arg(last = true)]
         test_args: Vec<String>,
     },
+    /// Benchmark the browser store's candidate engines (IndexedDB; SQLite on OPFS in a
+    /// dedicated worker) and Argon2id in headless Chromium, and print the figures.
+    ///
+    /// Builds browser-bench/ (its own workspace and lock file) for wasm32 in release, serves
+    /// it on 127.0.0.1 and opens it in a fresh headless Chromium per run. Installs Chromium,
+    /// and clang with llvm-ar (which compile SQLite for wasm32), with apt-get when missing and
+    /// run as root. Prints each run, then a Markdown table of the medians for
+    /// docs/PERFORMANCE.md; every figure goes to $CARGO_TARGET_DIR/browser-bench/results.json.
+    /// A benchmark, not a test: neither `cargo xtask test` nor CI runs it.
+    #[command(name = "browser-bench")]
+    BrowserBench {
+        /// How many runs, each in a fresh browser profile (the tables give their medians).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +68,7 @@ fn main() -> ExitCode {
         Command::App => workspace::Workspace::find().and_then(|ws| app::build(&ws).map(drop)),
         Command::Serve { server_args } => serve(&server_args),
         Command::Test { test_args } => test(&test_args),
+        Command::BrowserBench { runs } => browser_bench::run_bench(runs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

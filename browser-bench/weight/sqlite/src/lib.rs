@@ -1,0 +1,20 @@
+//! The SQLite-on-OPFS store's operations and nothing else: install the VFS, open, apply a
+//! page, write an edit, list.
+
+use fieldnotes_bench_sqlite::{self as sqlite, SqliteStore};
+use fieldnotes_bench_workload::{Doc, Edit, Rng};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+pub async fn run(name: String) -> Result<f64, JsError> {
+    let mut rng = Rng::new(u64::try_from(name.len()).unwrap_or(1));
+    let doc = Doc::numbered(1, &mut rng);
+    let edit = Edit::of(1, 1, &mut rng);
+    let fail = |e: fieldnotes_bench_sqlite::SqliteError| JsError::new(&e.to_string());
+    sqlite::install_opfs().await.map_err(fail)?;
+    let store = SqliteStore::open(&name, "DELETE").map_err(fail)?;
+    store.apply_page(&[doc], "cursor").map_err(fail)?;
+    store.write_edit(&edit).map_err(fail)?;
+    let listed = store.list().map_err(fail)?;
+    Ok(f64::from(u32::try_from(listed.rows).unwrap_or(0)))
+}
