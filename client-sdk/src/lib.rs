@@ -65,6 +65,9 @@ pub use crypto::PasswordKdf;
 pub use error::ClientError;
 pub use fieldnotes_protocol::admin::AuditQuery;
 pub use fieldnotes_protocol::review::ReviewQuery;
+/// The sync core's account of a sync ([`SyncReport::protocol`]) and of a document the server
+/// refused, held on this device with the reason ([`Client::rejections`]).
+pub use fieldnotes_sync_core::{Refused, Summary};
 /// The HTTP status in [`ClientError::Server`].
 pub use reqwest::StatusCode;
 pub use review::Resolution;
@@ -300,14 +303,18 @@ pub struct DocSummary {
     pub updated_at_ms: i64,
 }
 
-/// A document the server refused, held on this device with the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    pub doc_id: String,
-    pub code: String,
-    pub reason: String,
-    /// Changes held for it.
-    pub changes: u64,
+/// Where this device's work stands with the server, as a status line shows it ("3 changes
+/// waiting, 1 document held, last synced at 10:42"). Counts only: readable while signed out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// Changes of this device's in the outbox, not yet confirmed by the server (held ones
+    /// included).
+    pub pending_changes: u64,
+    /// Documents with changes the server refused, held on this device (see
+    /// [`Client::rejections`]).
+    pub held_documents: u64,
+    /// Device time of the last successful sync, ms since the epoch.
+    pub last_sync_ms: Option<i64>,
 }
 
 /// Facts about the device's store, for `fieldnotes status`.
@@ -317,10 +324,8 @@ pub struct Status {
     pub data_dir: PathBuf,
     pub server_url: Option<String>,
     pub documents: u64,
-    pub pending_changes: u64,
-    pub held_documents: u64,
-    /// Device time of the last successful sync, ms since the epoch.
-    pub last_sync_ms: Option<i64>,
+    /// Where the device's work stands with the server.
+    pub sync: SyncStatus,
     /// The person this device's store belongs to (the first to sign in here).
     pub owner: Option<UserInfo>,
     /// Whether that person is signed in (they may still need to unlock in this process).
@@ -579,9 +584,23 @@ impl Client {
     }
 
     /// Documents the server refused, held here with the reason until they are edited.
-    pub async fn rejections(&self) -> Result<Vec<Rejection>, ClientError> {
+    pub async fn rejections(&self) -> Result<Vec<Refused>, ClientError> {
         let keys = self.keys()?;
         self.store.held(&keys).await
+    }
+
+    /// Where this device's work stands with the server. Works while signed out.
+    pub async fn sync_status(&self) -> Result<SyncStatus, ClientError> {
+        self.check_wiped()?;
+        Ok(SyncStatus {
+            pending_changes: self.store.pending_changes().await?,
+            held_documents: self.store.held_count().await?,
+            last_sync_ms: self
+                .store
+                .meta(META_LAST_SYNC)
+                .await?
+                .and_then(|v| v.parse().ok()),
+        })
     }
 
     /// Facts about this device's store. Works while signed out: counts only, no content.
@@ -593,13 +612,7 @@ impl Client {
             data_dir: self.dir.clone(),
             server_url: self.server_url.clone(),
             documents: self.store.document_count().await?,
-            pending_changes: self.store.pending_changes().await?,
-            held_documents: self.store.held_count().await?,
-            last_sync_ms: self
-                .store
-                .meta(META_LAST_SYNC)
-                .await?
-                .and_then(|v| v.parse().ok()),
+            sync: self.sync_status().await?,
             owner: view.owner,
             signed_in: view.signed_in,
             unlocked: self.is_unlocked(),

@@ -18,13 +18,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
-use fieldnotes_protocol::ScopeKey;
-use fieldnotes_sync_core::{Batch, ChangeRef, Effect, OutboxChange, SyncState, Waiting};
+use fieldnotes_protocol::{RejectCode, ScopeKey};
+use fieldnotes_sync_core::{Batch, ChangeRef, Effect, OutboxChange, Refused, SyncState, Waiting};
 
 use crate::crypto::{CryptoError, Keys, aad, purpose};
 use crate::effects::{Applied, Applier};
 use crate::error::DOCTOR_ADVICE;
-use crate::{ClientError, META_ANCHOR, META_CURSOR, META_HEAL_AFTER, META_SCOPES, Rejection};
+use crate::{ClientError, META_ANCHOR, META_CURSOR, META_HEAL_AFTER, META_SCOPES};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -442,7 +442,7 @@ impl LocalStore {
     }
 
     /// Held (refused) documents with their reason, oldest first.
-    pub(crate) async fn held(&self, keys: &Keys) -> Result<Vec<Rejection>, ClientError> {
+    pub(crate) async fn held(&self, keys: &Keys) -> Result<Vec<Refused>, ClientError> {
         let rows = sqlx::query(
             "SELECT doc_id, hash, held_code, held_reason, held_note, enc FROM outbox
              WHERE held_code IS NOT NULL ORDER BY seq",
@@ -450,7 +450,7 @@ impl LocalStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        let mut out: Vec<Rejection> = Vec::new();
+        let mut out: Vec<Refused> = Vec::new();
         for r in rows {
             let doc_id: String = r.try_get("doc_id").map_err(|e| self.err(e))?;
             if let Some(held) = out.iter_mut().find(|h| h.doc_id == doc_id) {
@@ -458,8 +458,14 @@ impl LocalStore {
                 continue;
             }
             let reason = held_reason(keys, &r, &doc_id).map_err(|e| self.err(e))?;
-            out.push(Rejection {
-                code: r.try_get("held_code").map_err(|e| self.err(e))?,
+            let code: String = r.try_get("held_code").map_err(|e| self.err(e))?;
+            let Some(code) = RejectCode::parse(&code) else {
+                return Err(ClientError::Corrupt(format!(
+                    "a held change of document {doc_id} has an unknown code {code:?}"
+                )));
+            };
+            out.push(Refused {
+                code,
                 doc_id,
                 reason,
                 changes: 1,
@@ -550,23 +556,23 @@ pub(crate) async fn set_meta(
     key: &str,
     value: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-        .bind(key)
-        .bind(value)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    execute(
+        tx,
+        "INSERT INTO meta (key, value) VALUES (?, ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[key, value],
+    )
+    .await
+    .map(drop)
 }
 
 pub(crate) async fn delete_meta(
     tx: &mut Transaction<'static, Sqlite>,
     key: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM meta WHERE key = ?")
-        .bind(key)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    execute(tx, "DELETE FROM meta WHERE key = ?", &[key])
+        .await
+        .map(drop)
 }
 
 /// Store `value` sealed under `key` (bound to the key's name).
@@ -681,13 +687,13 @@ pub(crate) async fn acknowledge(
     tx: &mut Transaction<'static, Sqlite>,
     doc_id: &str,
     hash: &str,
-) -> Result<u64, LocalError> {
-    let done = sqlx::query("DELETE FROM outbox WHERE doc_id = ? AND hash = ?")
-        .bind(doc_id)
-        .bind(hash)
-        .execute(&mut **tx)
-        .await?;
-    Ok(done.rows_affected())
+) -> Result<u64, sqlx::Error> {
+    execute(
+        tx,
+        "DELETE FROM outbox WHERE doc_id = ? AND hash = ?",
+        &[doc_id, hash],
+    )
+    .await
 }
 
 /// Hold an outbox row the server refused, with the reason (sealed).
@@ -845,10 +851,8 @@ pub(crate) async fn seal_plain_doc(
 ) -> Result<(), LocalError> {
     put_document(tx, keys, &doc.row, scope_key.unwrap_or(""), &doc.snapshot).await?;
     if scope_key.is_none() {
-        sqlx::query("UPDATE documents SET scope_tag = NULL WHERE doc_id = ?")
-            .bind(&doc.row.doc_id)
-            .execute(&mut **tx)
-            .await?;
+        let sql = "UPDATE documents SET scope_tag = NULL WHERE doc_id = ?";
+        execute(tx, sql, &[&doc.row.doc_id]).await?;
     }
     Ok(())
 }
@@ -893,15 +897,14 @@ pub(crate) async fn set_own_head(
     doc_id: &str,
     hash: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    execute(
+        tx,
         "INSERT INTO own_heads (doc_id, hash) VALUES (?, ?)
          ON CONFLICT (doc_id) DO UPDATE SET hash = excluded.hash",
+        &[doc_id, hash],
     )
-    .bind(doc_id)
-    .bind(hash)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await
+    .map(drop)
 }
 
 /// Put a change in the outbox, sealed (a change the server lost goes back as it was first
@@ -1104,14 +1107,8 @@ async fn delete_document_rows(
     tx: &mut Transaction<'static, Sqlite>,
     doc_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM outbox WHERE doc_id = ?")
-        .bind(doc_id)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("DELETE FROM documents WHERE doc_id = ?")
-        .bind(doc_id)
-        .execute(&mut **tx)
-        .await?;
+    execute(tx, "DELETE FROM outbox WHERE doc_id = ?", &[doc_id]).await?;
+    execute(tx, "DELETE FROM documents WHERE doc_id = ?", &[doc_id]).await?;
     Ok(())
 }
 
@@ -1121,15 +1118,29 @@ async fn release_held(
     tx: &mut Transaction<'static, Sqlite>,
     doc_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    execute(
+        tx,
         "UPDATE outbox SET held_code = NULL, held_reason = NULL, held_note = NULL,
              held_at_ms = NULL
          WHERE doc_id = ? AND held_code IS NOT NULL",
+        &[doc_id],
     )
-    .bind(doc_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await
+    .map(drop)
+}
+
+/// Run one statement in `tx` with text parameters, bound in order; returns the rows it
+/// changed.
+async fn execute(
+    tx: &mut Transaction<'static, Sqlite>,
+    sql: &'static str,
+    params: &[&str],
+) -> Result<u64, sqlx::Error> {
+    let mut query = sqlx::query(sql);
+    for param in params {
+        query = query.bind(*param);
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
 }
 
 /// Forget the newest own change of `doc_id` (the device holds none of its own any more).
@@ -1137,9 +1148,7 @@ pub(crate) async fn clear_own_head(
     tx: &mut Transaction<'static, Sqlite>,
     doc_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM own_heads WHERE doc_id = ?")
-        .bind(doc_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    execute(tx, "DELETE FROM own_heads WHERE doc_id = ?", &[doc_id])
+        .await
+        .map(drop)
 }

@@ -5,9 +5,7 @@
 //! device's actor, stored locally first like any edit; [`Client::resolve_review`] then syncs
 //! it and tells the server which change settles the item.
 
-use fieldnotes_model::{
-    AboutMePatch, ContactCardPatch, Patch, Record, ShortPlanPatch, VisitNotePatch, parse_hash,
-};
+use fieldnotes_model::{Patch, ShortPlanPatch, parse_hash};
 use fieldnotes_protocol::review::{
     DiffQuery, DiffSpanView, DismissRequest, ItemKind, ResolveRequest, ReviewItem, ReviewQuery,
     VersionView,
@@ -34,45 +32,6 @@ fn require_reason(reason: &str) -> Result<&str, ClientError> {
     fieldnotes_model::validate::check_reason(reason)
         .map_err(|e| ClientError::Config(format!("{}: it is kept with the record", e.message)))?;
     Ok(reason.trim())
-}
-
-/// A patch that sets every field of `record` (except its status) to the record's values.
-fn full_patch(record: Record) -> Patch {
-    match record {
-        Record::VisitNote(n) => Patch::VisitNote(VisitNotePatch {
-            visit_kind: Some(n.visit_kind),
-            occurred_at: Some(n.occurred_at),
-            title: Some(n.title),
-            body: Some(n.body),
-            wishes_and_feelings: Some(n.wishes_and_feelings),
-            tags: Some(n.tags),
-            present: Some(n.present),
-            child_seen: Some(n.child_seen),
-            seen_alone: Some(n.seen_alone),
-            not_alone_reason: Some(n.not_alone_reason),
-            status: None,
-        }),
-        Record::AboutMe(a) => Patch::AboutMe(AboutMePatch {
-            fun: Some(a.fun),
-            dislikes: Some(a.dislikes),
-            important: Some(a.important),
-            how_to_help: Some(a.how_to_help),
-            status: None,
-        }),
-        Record::ContactCard(c) => Patch::ContactCard(ContactCardPatch {
-            display_name: Some(c.display_name),
-            picture: Some(c.picture),
-            three_things: Some(c.three_things),
-            how_to_reach: Some(c.how_to_reach),
-            when_to_reach: Some(c.when_to_reach),
-        }),
-        Record::ShortPlan(p) => Patch::ShortPlan(ShortPlanPatch {
-            points: Some(p.points),
-            review_on: Some(p.review_on),
-            planned_end: Some(p.planned_end),
-            status: None,
-        }),
-    }
 }
 
 /// What a reviewer's decision comes to.
@@ -315,8 +274,7 @@ impl Client {
                     )));
                 }
             };
-            let record = doc.read_at(&before)?;
-            doc.review_edit(full_patch(record), reason, now)
+            doc.restore_version(&before, reason, now)
         })
         .await
     }

@@ -24,34 +24,20 @@ use crate::crypto::Keys;
 use crate::effects::Applier;
 use crate::local;
 use crate::session::AuthedSession;
-use crate::{Client, ClientError, META_LAST_SYNC, Rejection, now_ms};
+use crate::{Client, ClientError, META_LAST_SYNC, now_ms};
 
-/// What one call to [`Client::sync`] did.
+/// What one call to [`Client::sync`] did: the sync core's [`Summary`] of the exchange with the
+/// server, and what only this device's store and session know.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
-    /// HTTP rounds made (each carries a push and a pull).
-    pub round_trips: u32,
-    /// Changes sent.
-    pub pushed_changes: u64,
+    /// What the protocol did: rounds, changes sent and received, documents the server refused
+    /// (held on the device, see [`Client::rejections`]) or deferred, scope keys completed,
+    /// removed or waiting to be removed.
+    pub protocol: Summary,
     /// Changes the server confirmed durable.
     pub accepted: u64,
-    /// Documents the server refused in this sync (held on the device, see [`Client::rejections`]).
-    pub rejected: Vec<Rejection>,
-    /// Documents the server could not apply yet (kept, sent again next time).
-    pub deferred: u64,
-    /// Changes received from others.
-    pub pulled_changes: u64,
-    /// Documents those changes touched.
-    pub pulled_docs: u64,
-    /// Scope keys the device now holds in full (first complete in this sync).
-    pub scopes_completed: Vec<String>,
-    /// Scope keys that left the person's scope and whose documents were removed.
-    pub removed_scopes: Vec<String>,
     /// Documents removed from the device because their scope ended.
     pub removed_docs: u64,
-    /// Scope keys to remove whose documents are kept for now: changes to them are still
-    /// waiting to be sent (they go first; the removal finishes on a later sync).
-    pub removals_waiting: Vec<String>,
     /// Whether the access token was refreshed during this sync.
     pub refreshed_token: bool,
     /// Set once, on the sync that finished healing after the server was found restored from
@@ -79,35 +65,6 @@ const META_OWN_HEADS_PARTIAL: &str = "own_heads_partial";
 struct Tally {
     accepted: u64,
     removed_docs: u64,
-}
-
-impl SyncReport {
-    fn new(summary: Summary, tally: Tally) -> Self {
-        SyncReport {
-            round_trips: summary.round_trips,
-            pushed_changes: summary.pushed_changes,
-            accepted: tally.accepted,
-            rejected: summary
-                .refused
-                .into_iter()
-                .map(|r| Rejection {
-                    doc_id: r.doc_id,
-                    code: r.code.as_str().to_owned(),
-                    reason: r.reason,
-                    changes: r.changes,
-                })
-                .collect(),
-            deferred: summary.deferred,
-            pulled_changes: summary.pulled_changes,
-            pulled_docs: summary.pulled_docs,
-            scopes_completed: summary.scopes_completed,
-            removed_scopes: summary.removed_scopes,
-            removed_docs: tally.removed_docs,
-            removals_waiting: summary.removals_waiting,
-            refreshed_token: false,
-            server_restored: None,
-        }
-    }
 }
 
 /// A 200 answer this app cannot use.
@@ -138,7 +95,13 @@ impl Client {
         });
         let mut tally = Tally::default();
         while self.sync_round(&mut session, &mut run, &mut tally).await? {}
-        let mut report = SyncReport::new(run.finish(), tally);
+        let mut report = SyncReport {
+            protocol: run.finish(),
+            accepted: tally.accepted,
+            removed_docs: tally.removed_docs,
+            refreshed_token: session.refreshed,
+            server_restored: None,
+        };
         if let Some((at, checked, resent)) = self.store.take_restore_notice().await? {
             report.server_restored = Some(ServerRestored {
                 detected_at_ms: at,
@@ -146,7 +109,6 @@ impl Client {
                 resent_changes: resent,
             });
         }
-        report.refreshed_token = session.refreshed;
         self.store
             .set_meta(META_LAST_SYNC, &now_ms().to_string())
             .await?;

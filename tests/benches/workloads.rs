@@ -210,7 +210,7 @@ async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
     Ok(Figures {
         wall_ms: wall.as_secs_f64() * 1000.0,
         bytes: proxy.total_bytes(),
-        round_trips: report.round_trips as u64,
+        round_trips: report.protocol.round_trips as u64,
         client_peak_rss_mb: peak_rss_mb("self"),
         server_peak_rss_mb: peak_rss_mb(&server_pid),
         extra: json!({}),
@@ -260,7 +260,7 @@ async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
     Ok(Figures {
         wall_ms: wall.as_secs_f64() * 1000.0,
         bytes,
-        round_trips: (report_a.round_trips + report_b.round_trips) as u64,
+        round_trips: (report_a.protocol.round_trips + report_b.protocol.round_trips) as u64,
         client_peak_rss_mb: peak_rss_mb("self"),
         server_peak_rss_mb: peak_rss_mb(&server_pid),
         extra: json!({

@@ -204,7 +204,7 @@ async fn a_restore_is_healed_and_told_once(backend: Backend) -> anyhow::Result<(
         let report = device.sync().await?;
         assert!(!told(&report), "{report:?}");
         assert_eq!(
-            report.pulled_changes, 0,
+            report.protocol.pulled_changes, 0,
             "nothing fetched again: {report:?}"
         );
     }
@@ -232,10 +232,16 @@ async fn a_restart_is_not_a_restore(backend: Backend) -> anyhow::Result<()> {
     a.edit(&id, body("After restart")).await?;
     let report = a.sync().await?;
     assert!(!told(&report), "{report:?}");
-    assert_eq!(report.pushed_changes, 1, "only the new edit: {report:?}");
+    assert_eq!(
+        report.protocol.pushed_changes, 1,
+        "only the new edit: {report:?}"
+    );
     let report = m.sync().await?;
     assert!(!told(&report), "{report:?}");
-    assert_eq!(report.pulled_changes, 1, "only the new edit: {report:?}");
+    assert_eq!(
+        report.protocol.pulled_changes, 1,
+        "only the new edit: {report:?}"
+    );
     assert_eq!(a.heads(&id).await?, m.heads(&id).await?);
     server.stop().await?;
     Ok(())

@@ -148,7 +148,10 @@ async fn an_offline_edit_to_a_signed_off_note_is_a_pending_amendment(
         )
         .await?;
     let report = t.phone.sync().await?;
-    assert!(report.rejected.is_empty(), "kept, not refused: {report:?}");
+    assert!(
+        report.protocol.refused.is_empty(),
+        "kept, not refused: {report:?}"
+    );
     t.sync_all().await?;
 
     let items = t.open_items(&id).await?;
@@ -254,7 +257,7 @@ async fn amendments_sign_off_and_deletion(backend: Backend) -> anyhow::Result<()
         "{refused:?}"
     );
     let report = t.phone.sync().await?;
-    assert!(report.rejected.is_empty(), "{report:?}");
+    assert!(report.protocol.refused.is_empty(), "{report:?}");
 
     let id2 = t.manager.create(note("mgr")).await?;
     t.manager.sync().await?;
@@ -373,7 +376,7 @@ async fn a_merge_that_breaks_a_rule_goes_to_review(backend: Backend) -> anyhow::
         .await?;
     t.laptop.sync().await?;
     let report = t.phone.sync().await?;
-    assert!(report.rejected.is_empty(), "{report:?}");
+    assert!(report.protocol.refused.is_empty(), "{report:?}");
     t.manager.sync().await?;
     let items = t.open_items(&id).await?;
     let broken = items

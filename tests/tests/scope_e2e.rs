@@ -92,7 +92,11 @@ async fn recorded_org(backend: Backend) -> anyhow::Result<(TestDb, TestServer)> 
         }
         client.create(card(user)).await?;
         let report = client.sync().await?;
-        assert!(report.rejected.is_empty(), "{user}: {:?}", report.rejected);
+        assert!(
+            report.protocol.refused.is_empty(),
+            "{user}: {:?}",
+            report.protocol.refused
+        );
     }
     Ok((db, server))
 }
@@ -160,7 +164,7 @@ async fn a_youth_worker_sees_only_referred_young_people(backend: Backend) -> any
         "{stray:?}"
     );
     let report = yw.sync().await?;
-    assert!(report.rejected.is_empty(), "{report:?}");
+    assert!(report.protocol.refused.is_empty(), "{report:?}");
     assert_eq!(yw.pending_changes().await?, 0);
 
     let sw_a = server.client("sw-a").await?;
@@ -203,7 +207,7 @@ async fn reallocation_moves_the_whole_history(backend: Backend) -> anyhow::Resul
     // The old device pushes its pending edit first, then removes the child.
     let report = old.sync().await?;
     assert!(
-        report.rejected.is_empty(),
+        report.protocol.refused.is_empty(),
         "late work is accepted: {report:?}"
     );
     assert_eq!(

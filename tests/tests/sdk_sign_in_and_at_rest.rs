@@ -218,7 +218,7 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
     assert_eq!(report.accepted, 2);
     // The note from elsewhere, and our own: a first sync is a backfill of the scope, and a
     // backfill brings the device's own changes after its cursor too (it may have removed them).
-    assert_eq!(report.pulled_docs, 2);
+    assert_eq!(report.protocol.pulled_docs, 2);
     // Unsynced: still in the outbox, and one held with a reason.
     client
         .create(note(
@@ -317,7 +317,7 @@ async fn a_new_process_unlocks_with_the_password() {
     assert!(matches!(client.sync().await, Err(ClientError::NotUnlocked)));
     // Counts need no key.
     let status = client.status().await.unwrap();
-    assert_eq!((status.documents, status.pending_changes), (1, 1));
+    assert_eq!((status.documents, status.sync.pending_changes), (1, 1));
     assert!(status.signed_in && !status.unlocked);
 
     let wrong = client.unlock("not it").await.unwrap_err();
@@ -593,7 +593,7 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
     let report = client.sync().await.unwrap();
     let mut all = vec!["child:c-1", "child:c-2"];
     all.extend(cards);
-    assert_eq!(report.scopes_completed, all);
+    assert_eq!(report.protocol.scopes_completed, all);
     assert_eq!(client.list(None).await.unwrap().len(), 2);
 
     // Work on c-1 not yet sent, then the allocation ends.
@@ -617,10 +617,10 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
         report.accepted, 4,
         "pending changes are pushed before removal"
     );
-    assert_eq!(report.round_trips, 4);
-    assert_eq!(report.removed_scopes, ["child:c-1"]);
+    assert_eq!(report.protocol.round_trips, 4);
+    assert_eq!(report.protocol.removed_scopes, ["child:c-1"]);
     assert_eq!(report.removed_docs, 2);
-    assert!(report.removals_waiting.is_empty());
+    assert!(report.protocol.removals_waiting.is_empty());
     let left: Vec<String> = client
         .list(None)
         .await
@@ -652,7 +652,7 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
     manager.sync().await.unwrap();
     client.edit(&b, title("refused edit")).await.unwrap();
     let report = client.sync().await.unwrap();
-    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.protocol.refused.len(), 1);
     server
         .state
         .store
@@ -660,7 +660,10 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
         .await
         .unwrap();
     let report = client.sync().await.unwrap();
-    assert_eq!((report.removed_docs, report.removed_scopes.len()), (1, 1));
+    assert_eq!(
+        (report.removed_docs, report.protocol.removed_scopes.len()),
+        (1, 1)
+    );
     assert_eq!(client.pending_changes().await.unwrap(), 0);
     assert!(client.list(None).await.unwrap().is_empty());
     assert!(client.rejections().await.unwrap().is_empty());
@@ -692,7 +695,7 @@ async fn removing_every_scope_removes_every_document_after_the_push() {
     store.end_allocation("c-9", &setup_actor()).await.unwrap();
     let report = client.sync().await.unwrap();
     assert_eq!(report.accepted, 1);
-    assert_eq!(report.removed_scopes, ["*"]);
+    assert_eq!(report.protocol.removed_scopes, ["*"]);
     assert_eq!(report.removed_docs, 2);
     assert!(client.list(None).await.unwrap().is_empty());
 }

@@ -80,7 +80,7 @@ async fn refused_on_the_device_before_it_is_written(backend: Backend) -> anyhow:
     assert_eq!(sw.list(None).await?.len(), before);
     assert_eq!(sw.pending_changes().await?, 0);
     let report = sw.sync().await?;
-    assert_eq!(report.pushed_changes, 0);
+    assert_eq!(report.protocol.pushed_changes, 0);
     Ok(())
 }
 
@@ -117,10 +117,10 @@ async fn a_withdrawn_change_lets_the_earlier_edit_through(backend: Backend) -> a
     server.org().allocate("child-01", "lead").await?;
 
     let report = lead.sync().await?;
-    assert_eq!(report.rejected.len(), 1, "{report:?}");
-    assert_eq!(report.rejected[0].code, "not_permitted");
+    assert_eq!(report.protocol.refused.len(), 1, "{report:?}");
+    assert_eq!(report.protocol.refused[0].code.as_str(), "not_permitted");
     assert_eq!(
-        report.rejected[0].changes, 2,
+        report.protocol.refused[0].changes, 2,
         "the edit waits with the deletion"
     );
 
@@ -154,7 +154,7 @@ async fn a_withdrawn_change_lets_the_earlier_edit_through(backend: Backend) -> a
     assert!(lead.held_changes().await?.is_empty());
 
     let report = lead.sync().await?;
-    assert!(report.rejected.is_empty(), "{report:?}");
+    assert!(report.protocol.refused.is_empty(), "{report:?}");
     assert_eq!(report.accepted, 1);
     assert_eq!(lead.pending_changes().await?, 0);
     mgr.sync().await?;
@@ -180,8 +180,8 @@ async fn a_note_on_a_mistyped_child_is_withdrawn_not_stuck(backend: Backend) -> 
     let id = sw.create(note("child-0O", "sw-a", "Typo visit")).await?;
     sw.edit(&id, title("Typo visit, after school")).await?;
     let report = sw.sync().await?;
-    assert_eq!(report.rejected.len(), 1);
-    assert_eq!(report.rejected[0].code, "out_of_scope");
+    assert_eq!(report.protocol.refused.len(), 1);
+    assert_eq!(report.protocol.refused[0].code.as_str(), "out_of_scope");
     let held = sw.held_changes().await?;
     assert_eq!(held.len(), 2);
     assert!(held.iter().all(
@@ -199,10 +199,10 @@ async fn a_note_on_a_mistyped_child_is_withdrawn_not_stuck(backend: Backend) -> 
     );
     assert!(sw.get(&id).await?.is_none());
     assert_eq!(sw.pending_changes().await?, 0);
-    assert_eq!(sw.status().await?.held_documents, 0);
+    assert_eq!(sw.sync_status().await?.held_documents, 0);
     let report = sw.sync().await?;
-    assert!(report.rejected.is_empty());
-    assert_eq!(report.pushed_changes, 0);
+    assert!(report.protocol.refused.is_empty());
+    assert_eq!(report.protocol.pushed_changes, 0);
     Ok(())
 }
 

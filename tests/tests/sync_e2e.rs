@@ -171,12 +171,12 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
     a.edit(&big, body_patch(long_body.clone())).await?;
 
     let report = a.sync().await?;
-    assert_eq!(report.rejected.len(), 1, "{report:?}");
-    assert_eq!(report.rejected[0].doc_id, big);
+    assert_eq!(report.protocol.refused.len(), 1, "{report:?}");
+    assert_eq!(report.protocol.refused[0].doc_id, big);
     assert!(
-        report.rejected[0].reason.contains("bytes"),
+        report.protocol.refused[0].reason.contains("bytes"),
         "{:?}",
-        report.rejected[0]
+        report.protocol.refused[0]
     );
 
     // The refused note is kept, readable, and shown with its reason.
@@ -188,9 +188,9 @@ async fn a_refused_document_never_blocks_the_others(backend: Backend) -> anyhow:
     // Later work still syncs, and the refused changes are not resent every round.
     let later = a.create(visit_note(&mut r, 2, "sw-a")).await?;
     let report = a.sync().await?;
-    assert!(report.rejected.is_empty(), "{report:?}");
+    assert!(report.protocol.refused.is_empty(), "{report:?}");
     assert_eq!(
-        report.pushed_changes, 1,
+        report.protocol.pushed_changes, 1,
         "only the new note is sent: {report:?}"
     );
 
@@ -294,7 +294,7 @@ async fn a_smaller_server_limit_never_blocks_the_outbox(backend: Backend) -> any
     assert_eq!(report.accepted, 30);
     // One request with all 30 notes is over the limit: without halving, sync fails with 413.
     assert!(
-        report.round_trips >= 2,
+        report.protocol.round_trips >= 2,
         "sent in smaller rounds: {report:?}"
     );
     for id in &ids {
@@ -327,8 +327,11 @@ async fn documents_over_the_request_work_budget_follow_in_the_same_sync(
     let report = a.sync().await?;
     assert_eq!(a.pending_changes().await?, 0, "{report:?}");
     assert_eq!(report.accepted, 6, "{report:?}");
-    assert!(report.deferred >= 1, "the budget deferred some: {report:?}");
-    assert!(report.round_trips >= 3, "{report:?}");
+    assert!(
+        report.protocol.deferred >= 1,
+        "the budget deferred some: {report:?}"
+    );
+    assert!(report.protocol.round_trips >= 3, "{report:?}");
     for id in &ids {
         assert!(server.state.store.get_document(id).await?.is_some());
     }

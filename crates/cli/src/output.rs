@@ -125,7 +125,7 @@ fn indent(text: &str) -> String {
 }
 
 pub fn status(status: &Status, held: Option<&[HeldChange]>, as_json: bool) -> anyhow::Result<()> {
-    let last_sync = status.last_sync_ms.map(last_sync_text);
+    let last_sync = status.sync.last_sync_ms.map(last_sync_text);
     if as_json {
         let value = status_json(status, held, last_sync.as_deref());
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -134,10 +134,10 @@ pub fn status(status: &Status, held: Option<&[HeldChange]>, as_json: bool) -> an
     print_device(status, last_sync.as_deref());
     match held {
         Some(hs) => print_held(hs),
-        None if status.held_documents > 0 => println!(
+        None if status.sync.held_documents > 0 => println!(
             "refused:         {} document(s) have changes held here (see why and the way out: \
              `fieldnotes status --refused`)",
-            status.held_documents
+            status.sync.held_documents
         ),
         None => {}
     }
@@ -183,8 +183,8 @@ fn status_json(
         "owner": status.owner,
         "signed_in": status.signed_in,
         "documents": status.documents,
-        "pending_changes": status.pending_changes,
-        "held_documents": status.held_documents,
+        "pending_changes": status.sync.pending_changes,
+        "held_documents": status.sync.held_documents,
         "last_sync": last_sync,
         "refused": refused,
     })
@@ -217,7 +217,7 @@ fn print_device(status: &Status, last_sync: Option<&str>) {
         }
     );
     println!("documents:       {}", status.documents);
-    println!("waiting to send: {} change(s)", status.pending_changes);
+    println!("waiting to send: {} change(s)", status.sync.pending_changes);
     println!("last sync:       {}", last_sync.unwrap_or("never"));
 }
 

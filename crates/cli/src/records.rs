@@ -266,7 +266,7 @@ async fn sync(client: &Client) -> anyhow::Result<ExitCode> {
     match client.sync().await {
         Ok(report) => {
             print_report(&report);
-            let held = client.status().await?.held_documents;
+            let held = client.sync_status().await?.held_documents;
             if held > 0 {
                 println!(
                     "{held} document(s) have changes the server refused, held on this device: \
@@ -297,42 +297,43 @@ async fn sync(client: &Client) -> anyhow::Result<ExitCode> {
 }
 
 fn print_report(report: &SyncReport) {
+    let sync = &report.protocol;
     println!(
         "synced: sent {} change(s), {} confirmed; received {} change(s) to {} document(s) in {} \
          round trip(s)",
-        report.pushed_changes,
+        sync.pushed_changes,
         report.accepted,
-        report.pulled_changes,
-        report.pulled_docs,
-        report.round_trips
+        sync.pulled_changes,
+        sync.pulled_docs,
+        sync.round_trips
     );
     if let Some(restored) = &report.server_restored {
         println!("{}", restored_notice(restored));
     }
-    for r in &report.rejected {
+    for r in &sync.refused {
         println!(
             "refused: document {} ({}): {}. It is kept on this device; see `fieldnotes status` \
              for the way out.",
             r.doc_id, r.code, r.reason
         );
     }
-    if report.deferred > 0 {
+    if sync.deferred > 0 {
         println!(
             "{} document(s) will be sent again on the next sync",
-            report.deferred
+            sync.deferred
         );
     }
-    if !report.removed_scopes.is_empty() {
+    if !sync.removed_scopes.is_empty() {
         println!(
             "no longer yours: {} ({} document(s) removed from this device)",
-            report.removed_scopes.join(", "),
+            sync.removed_scopes.join(", "),
             report.removed_docs
         );
     }
-    if !report.removals_waiting.is_empty() {
+    if !sync.removals_waiting.is_empty() {
         println!(
             "no longer yours, removed after your changes to them are sent: {}",
-            report.removals_waiting.join(", ")
+            sync.removals_waiting.join(", ")
         );
     }
 }
@@ -360,7 +361,7 @@ pub async fn status(client: &Client, refused: bool, json: bool) -> anyhow::Resul
     let status = client.status().await?;
     // Held changes are listed with their way out whenever there are any (unlocking with the
     // password); without one, status still answers with the counts and says how to see them.
-    let held = if refused || (status.held_documents > 0 && status.signed_in) {
+    let held = if refused || (status.sync.held_documents > 0 && status.signed_in) {
         match session::unlock(client).await {
             Ok(_) => Some(client.held_changes().await?),
             Err(e) if !refused => {

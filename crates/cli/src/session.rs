@@ -157,7 +157,7 @@ pub async fn login(client: &Client, a: LoginArgs, json: bool) -> anyhow::Result<
                 "online": signed.online,
                 "device_id": status.device_id,
                 "documents": status.documents,
-                "pending_changes": status.pending_changes,
+                "pending_changes": status.sync.pending_changes,
             })
         );
         return Ok(ExitCode::SUCCESS);
@@ -172,8 +172,8 @@ pub async fn login(client: &Client, a: LoginArgs, json: bool) -> anyhow::Result<
     println!(
         "{} document(s) on this device; {} change(s) waiting to be sent{}",
         status.documents,
-        status.pending_changes,
-        if status.pending_changes > 0 {
+        status.sync.pending_changes,
+        if status.sync.pending_changes > 0 {
             " (run `fieldnotes sync`)"
         } else {
             ""

@@ -432,6 +432,46 @@ fn creation_parts(record: NewRecord) -> (Vec<(&'static str, String)>, Patch) {
     }
 }
 
+/// A patch that sets every field of `record` but its status to the record's values: the
+/// record's content as it stood, written back.
+pub(crate) fn content_patch(record: Record) -> Patch {
+    match record {
+        Record::VisitNote(n) => Patch::VisitNote(VisitNotePatch {
+            visit_kind: Some(n.visit_kind),
+            occurred_at: Some(n.occurred_at),
+            title: Some(n.title),
+            body: Some(n.body),
+            wishes_and_feelings: Some(n.wishes_and_feelings),
+            tags: Some(n.tags),
+            present: Some(n.present),
+            child_seen: Some(n.child_seen),
+            seen_alone: Some(n.seen_alone),
+            not_alone_reason: Some(n.not_alone_reason),
+            status: None,
+        }),
+        Record::AboutMe(a) => Patch::AboutMe(AboutMePatch {
+            fun: Some(a.fun),
+            dislikes: Some(a.dislikes),
+            important: Some(a.important),
+            how_to_help: Some(a.how_to_help),
+            status: None,
+        }),
+        Record::ContactCard(c) => Patch::ContactCard(ContactCardPatch {
+            display_name: Some(c.display_name),
+            picture: Some(c.picture),
+            three_things: Some(c.three_things),
+            how_to_reach: Some(c.how_to_reach),
+            when_to_reach: Some(c.when_to_reach),
+        }),
+        Record::ShortPlan(p) => Patch::ShortPlan(ShortPlanPatch {
+            points: Some(p.points),
+            review_on: Some(p.review_on),
+            planned_end: Some(p.planned_end),
+            status: None,
+        }),
+    }
+}
+
 /// Write every field `patch` sets into the document's root.
 fn apply_patch(doc: &mut AutoCommit, patch: &Patch) -> Result<(), ModelError> {
     match patch {

@@ -1,9 +1,9 @@
 //! Settling a review item: a reviewer's value written over every competing value of one field.
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, ScalarValue, Value};
 
-use crate::document::{Document, EncodedChange};
+use crate::document::{Document, EncodedChange, content_patch};
 use crate::error::ModelError;
 use crate::lock::AMEND_PREFIX;
 use crate::record::Patch;
@@ -62,6 +62,18 @@ impl Document {
         let options = self.review_options(reason, device_time_ms);
         self.commit_valid(outcome.map_err(ModelError::from), options)?
             .ok_or_else(|| ModelError::Load("the settling change wrote nothing".into()))
+    }
+
+    /// Put the record's content (every field but its status) back as it stood at `heads`, as
+    /// one review change (see [`Document::review_edit`]). Returns `None` if nothing changed.
+    pub fn restore_version(
+        &mut self,
+        heads: &[ChangeHash],
+        reason: &str,
+        device_time_ms: i64,
+    ) -> Result<Option<EncodedChange>, ModelError> {
+        let record = self.read_at(heads)?;
+        self.review_edit(content_patch(record), reason, device_time_ms)
     }
 
     /// Apply a reviewer's `patch` (restoring a version, or settling a plan's points) as one

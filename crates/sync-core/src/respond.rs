@@ -12,11 +12,14 @@ use crate::effect::{Effect, Listing};
 use crate::error::SyncError;
 use crate::run::{MAX_BUDGET_ROUNDS_PER_SYNC, MAX_RESETS_PER_SYNC, Round, SyncRun};
 
-/// A document the server refused in this sync (its changes are held on the device).
+/// A document the server refused (its changes are held on the device until it is edited or
+/// they are withdrawn).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
     pub doc_id: String,
+    /// Which rule the server applied, as a stable code.
     pub code: RejectCode,
+    /// The server's reason, in words to show the person.
     pub reason: String,
     /// Outbox changes held.
     pub changes: u64,
