@@ -125,6 +125,12 @@ async fn revoke(server: &TestServer, device: &str) {
         .unwrap();
 }
 
+/// An admin ends `child`'s allocation on `server`.
+async fn end_allocation(server: &TestServer, child: &str) {
+    let store = &server.state.store;
+    store.end_allocation(child, &setup_actor()).await.unwrap();
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -228,12 +234,7 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
         ))
         .await
         .unwrap();
-    server
-        .state
-        .store
-        .end_allocation("c-555", &setup_actor())
-        .await
-        .unwrap();
+    end_allocation(&server, "c-555").await;
     client.sync().await.unwrap();
     let unsynced = client
         .create(note(
@@ -605,12 +606,7 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
     }
     let c1_new = client.create(note("c-1", "new", "new body")).await.unwrap();
     assert_eq!(client.pending_changes().await.unwrap(), 4);
-    server
-        .state
-        .store
-        .end_allocation("c-1", &setup_actor())
-        .await
-        .unwrap();
+    end_allocation(&server, "c-1").await;
 
     let report = client.sync().await.unwrap();
     assert_eq!(
@@ -653,12 +649,7 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
     client.edit(&b, title("refused edit")).await.unwrap();
     let report = client.sync().await.unwrap();
     assert_eq!(report.protocol.refused.len(), 1);
-    server
-        .state
-        .store
-        .end_allocation("c-2", &setup_actor())
-        .await
-        .unwrap();
+    end_allocation(&server, "c-2").await;
     let report = client.sync().await.unwrap();
     assert_eq!(
         (report.removed_docs, report.protocol.removed_scopes.len()),
@@ -691,8 +682,7 @@ async fn removing_every_scope_removes_every_document_after_the_push() {
     };
     update_user(&server, "admin", demoted).await;
     server.org().caseload("c-9", TEAM, "admin").await.unwrap();
-    let store = &server.state.store;
-    store.end_allocation("c-9", &setup_actor()).await.unwrap();
+    end_allocation(&server, "c-9").await;
     let report = client.sync().await.unwrap();
     assert_eq!(report.accepted, 1);
     assert_eq!(report.protocol.removed_scopes, ["*"]);

@@ -5,15 +5,16 @@ use std::process::ExitCode;
 
 use crate::Usage;
 use crate::admin_args::{
-    AccessCmd, AdminCmd, AuditArgs, ChildAccess, ChildAdd, ChildCmd, ChildRefer, DeviceCmd,
-    QuarantineArgs, TeamCmd, UserCmd, UserSet,
+    AccessCmd, AdminCmd, ChildAccess, ChildAdd, ChildCmd, ChildRefer, DeviceCmd, TeamCmd, UserCmd,
+    UserSet,
 };
+use crate::args::limit_or_default;
 use crate::session::new_password;
 use crate::ui::{Explain, more_may_follow, or_dash, print_list, print_one, table};
 use fieldnotes_client::{AuditQuery, Client};
 use fieldnotes_protocol::admin::{
-    AccessRequest, AllocationHistory, Device, NewChild, NewReferral, NewTeam, NewUser, Referral,
-    TeamPatch, User, UserPatch,
+    AccessRequest, AllocationHistory, Device, NewChild, NewReferral, NewTeam, NewUser,
+    QuarantineQuery, Referral, TeamPatch, User, UserPatch,
 };
 
 fn on_off(on: bool) -> &'static str {
@@ -209,7 +210,7 @@ fn device_row(d: &Device) -> Vec<String> {
         d.user_id.clone(),
         d.name.clone(),
         d.registered_at.to_string(),
-        or_dash(d.last_sync_at.map(|t| t.to_string()).as_deref()),
+        or_dash(d.last_sync_at),
         match &d.revoked_at {
             Some(at) => format!("revoked {at}"),
             None => "active".to_owned(),
@@ -218,9 +219,9 @@ fn device_row(d: &Device) -> Vec<String> {
     ]
 }
 
-async fn quarantine(client: &Client, a: QuarantineArgs, json: bool) -> anyhow::Result<()> {
-    let limit = a.page.limit_or_default();
-    let list = client.quarantine(a.page.after, limit).await.explain()?;
+async fn quarantine(client: &Client, q: QuarantineQuery, json: bool) -> anyhow::Result<()> {
+    let limit = limit_or_default(q.limit);
+    let list = client.quarantine(q.after, limit).await.explain()?;
     if list.items.is_empty() && !json {
         eprintln!("nothing in quarantine");
         return Ok(());
@@ -368,7 +369,7 @@ fn referral_row(r: &Referral) -> Vec<String> {
         r.starts_on.clone(),
         r.planned_end.clone(),
         r.referred_by.clone(),
-        or_dash(r.ended_at.map(|t| t.to_string()).as_deref()),
+        or_dash(r.ended_at),
     ]
 }
 
@@ -411,13 +412,7 @@ pub async fn access(client: &Client, command: AccessCmd, json: bool) -> anyhow::
 const ACCESS_HEADERS: &[&str] = &["GRANT", "USER", "CHILD", "FROM", "UNTIL", "REASON"];
 
 /// `fieldnotes audit`
-pub async fn audit(client: &Client, a: AuditArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let query = AuditQuery {
-        child: a.child,
-        user: a.user,
-        after: a.page.after,
-        limit: a.page.limit,
-    };
+pub async fn audit(client: &Client, query: AuditQuery, json: bool) -> anyhow::Result<ExitCode> {
     let entries = client.audit(&query).await.explain()?;
     print_list(&entries, json, AUDIT_HEADERS, |e| {
         vec![

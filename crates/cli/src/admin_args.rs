@@ -2,9 +2,10 @@
 //! `audit`. The server decides who may do what; its refusals say why.
 
 use clap::{Args, Subcommand};
+use fieldnotes_protocol::admin::{DevicesQuery, GrantsQuery, QuarantineQuery, UsersQuery};
 use fieldnotes_protocol::auth::Role;
 
-use crate::args::{Page, yes_no};
+use crate::args::yes_no;
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCmd {
@@ -24,7 +25,7 @@ pub enum AdminCmd {
         command: DeviceCmd,
     },
     /// Input the server refused to apply, kept for review (oldest first)
-    Quarantine(QuarantineArgs),
+    Quarantine(QuarantineQuery),
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,7 +74,7 @@ pub enum UserCmd {
     /// (not needed with --external-subject alone)
     Add(UserAdd),
     /// List people
-    List(UserList),
+    List(UsersQuery),
     /// Change a person; what is not given stays as it is
     Set(UserSet),
 }
@@ -95,13 +96,6 @@ pub struct UserAdd {
     /// way; with this alone no password is set
     #[arg(long, value_name = "SUB")]
     pub external_subject: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct UserList {
-    /// Only the people of this team
-    #[arg(long, value_name = "ID")]
-    pub team: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -134,28 +128,15 @@ pub struct UserSet {
 #[derive(Debug, Subcommand)]
 pub enum DeviceCmd {
     /// List registered devices
-    List(DeviceList),
+    List(DevicesQuery),
     /// Revoke a device: its session ends and it removes its records the next time it connects
     Revoke(DeviceRevoke),
-}
-
-#[derive(Debug, Args)]
-pub struct DeviceList {
-    /// Only this person's devices
-    #[arg(long, value_name = "ID")]
-    pub user: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct DeviceRevoke {
     /// The device's id (see `fieldnotes admin device list`)
     pub device_id: String,
-}
-
-#[derive(Debug, Args)]
-pub struct QuarantineArgs {
-    #[command(flatten)]
-    pub page: Page,
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,24 +226,5 @@ pub struct ChildAccess {
 #[derive(Debug, Subcommand)]
 pub enum AccessCmd {
     /// List access grants: your own (managers: their team's; admins: all)
-    List(AccessList),
-}
-
-#[derive(Debug, Args)]
-pub struct AccessList {
-    /// Only grants still running
-    #[arg(long)]
-    pub active: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct AuditArgs {
-    /// Only entries about this child
-    #[arg(long, value_name = "ID")]
-    pub child: Option<String>,
-    /// Only entries by this person
-    #[arg(long, value_name = "ID")]
-    pub user: Option<String>,
-    #[command(flatten)]
-    pub page: Page,
+    List(GrantsQuery),
 }

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use fieldnotes_model::{DocKind, NotAloneReason, VisitKind};
+use fieldnotes_protocol::admin::AuditQuery;
 
-use crate::admin_args::{AccessCmd, AdminCmd, AuditArgs, ChildCmd};
+use crate::admin_args::{AccessCmd, AdminCmd, ChildCmd};
 use crate::review_args::{DeleteArgs, DiffArgs, ReviewCmd};
 
 /// The heading of the options every command takes.
@@ -136,7 +137,7 @@ pub enum Command {
     },
     /// The audit log: who allocated, referred, revoked or opened what (admins; managers one
     /// child of their team)
-    Audit(AuditArgs),
+    Audit(AuditQuery),
     /// Check this device's store for damage, save the changes not yet sent, and say how to
     /// carry on
     ///
@@ -474,22 +475,9 @@ pub struct RecordArg {
 /// own default).
 pub const DEFAULT_LIMIT: u32 = 100;
 
-/// Paging through a long list from the server.
-#[derive(Debug, Args)]
-pub struct Page {
-    /// Only entries after this id (the last id of the previous page)
-    #[arg(long, value_name = "ID")]
-    pub after: Option<i64>,
-    /// At most this many entries (1 to 1000) [default: 100]
-    #[arg(long, value_name = "N")]
-    pub limit: Option<u32>,
-}
-
-impl Page {
-    /// `--limit`, else the server's default.
-    pub fn limit_or_default(&self) -> u32 {
-        self.limit.unwrap_or(DEFAULT_LIMIT)
-    }
+/// The page size of a list from the server: `--limit`, else the server's default.
+pub fn limit_or_default(limit: Option<u32>) -> u32 {
+    limit.unwrap_or(DEFAULT_LIMIT)
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,8 @@ use fieldnotes_protocol::ReviewStatus;
 use fieldnotes_protocol::review::{ItemKind, ReviewItem, Side};
 
 use crate::Usage;
-use crate::review_args::{ReviewCmd, ReviewDismiss, ReviewList, ReviewResolve, StatusFilter};
+use crate::args::limit_or_default;
+use crate::review_args::{ReviewCmd, ReviewDismiss, ReviewResolve};
 use crate::ui::{
     Explain, age, check_reason, json_lines, json_one, more_may_follow, one_line, or_dash, short,
     short_time, table,
@@ -67,27 +68,16 @@ fn how_to_settle(item: &ReviewItem) -> String {
     format!("settle it with {decide}, or `fieldnotes review dismiss {id} --reason \"...\"`")
 }
 
-async fn list(client: &Client, a: ReviewList, json: bool) -> anyhow::Result<()> {
-    let status = StatusFilter::or_default(a.status);
-    let with_status = status != StatusFilter::Only(ReviewStatus::Open);
-    let query = ReviewQuery {
-        status: a.status.map(|s| s.as_str().to_owned()),
-        team: a.team,
-        child: a.child,
-        kind: a.kind.map(|k| k.as_str().to_owned()),
-        item: a.item.map(|i| i.as_str().to_owned()),
-        doc: None,
-        older_than_hours: a.older_than_hours,
-        newer_than_hours: None,
-        after: a.page.after,
-        limit: a.page.limit,
-    };
+async fn list(client: &Client, query: ReviewQuery, json: bool) -> anyhow::Result<()> {
+    let open = ReviewStatus::Open.as_str();
+    let status = query.status.as_deref().unwrap_or(open);
+    let with_status = status != open;
     let items = client.review_items(&query).await.explain()?;
     if json {
         return json_lines(&items);
     }
     if items.is_empty() {
-        eprintln!("nothing to review ({} items)", status.as_str());
+        eprintln!("nothing to review ({status} items)");
         return Ok(());
     }
     let rows: Vec<_> = items
@@ -115,7 +105,7 @@ async fn list(client: &Client, a: ReviewList, json: bool) -> anyhow::Result<()> 
     table(&headers, &rows);
     more_may_follow(
         items.len(),
-        a.page.limit_or_default(),
+        limit_or_default(query.limit),
         items.last().map(|i| i.item_id),
     );
     eprintln!("see one with `fieldnotes review show ID`");

@@ -115,8 +115,9 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-pub fn or_dash(value: Option<&str>) -> String {
-    value.unwrap_or("-").to_owned()
+/// A table cell: the value, or `-` when there is none.
+pub fn or_dash(value: Option<impl std::fmt::Display>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
 /// At most `n` characters of `s` (for long ids in tables).

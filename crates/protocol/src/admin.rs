@@ -260,46 +260,64 @@ pub struct AuditEntry {
 
 /// `GET /v1/admin/users?team=ID`: everyone, or one team's people.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct UsersQuery {
+    /// Only the people of this team.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID"))]
     pub team: Option<String>,
 }
 
 /// `GET /v1/admin/devices?user=ID`: every device, or one person's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct DevicesQuery {
+    /// Only this person's devices.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID"))]
     pub user: Option<String>,
 }
 
 /// `GET /v1/access-grants?active=true`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct GrantsQuery {
     /// Only grants still running.
     #[serde(default)]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub active: bool,
 }
 
 /// `GET /v1/audit?child=ID&user=ID&after=N&limit=N`; `None` leaves a filter out.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Only entries about this child.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID"))]
     pub child: Option<String>,
+    /// Only entries by this person.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID"))]
     pub user: Option<String>,
-    /// Entries with ids greater than this.
+    /// Only entries after this id (the last id of the previous page).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID"))]
     pub after: Option<i64>,
-    /// At most this many entries.
+    /// At most this many entries (1 to 1000) [default: 100].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub limit: Option<u32>,
 }
 
 /// `GET /v1/quarantine?after=ID&limit=N`: refused input, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct QuarantineQuery {
-    /// Entries with ids greater than this.
+    /// Only entries after this id (the last id of the previous page).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID"))]
     pub after: Option<i64>,
-    /// At most this many entries.
+    /// At most this many entries (1 to 1000) [default: 100].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub limit: Option<u32>,
 }
 

@@ -18,6 +18,8 @@ pub mod auth;
 mod batch;
 mod bytes;
 mod cursor;
+#[cfg(feature = "clap")]
+mod flags;
 pub mod review;
 #[cfg(feature = "sqlx")]
 mod sql;

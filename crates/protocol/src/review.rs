@@ -68,25 +68,47 @@ pub struct ReviewItem {
 /// `GET /v1/review?status=&team=&child=&kind=&item=&doc=&older_than_hours=&newer_than_hours=`;
 /// `None` leaves a filter out. The server reads the text values and names a bad one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct ReviewQuery {
-    /// `open` (the default), `resolved`, `dismissed` or `all`.
+    /// open, resolved, dismissed or all [default: open].
+    #[cfg_attr(feature = "clap", arg(long, value_parser = crate::flags::review_status()))]
     pub status: Option<String>,
+    /// Only this team's items (admins; a manager sees their own team's).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID"))]
     pub team: Option<String>,
+    /// Only items about this child.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID"))]
     pub child: Option<String>,
-    /// Document kind (`visit_note`, `short_plan`, ...).
+    /// Only items on this kind of document: visit_note, about_me, contact_card or short_plan.
+    #[cfg_attr(feature = "clap", arg(long, value_parser = crate::flags::doc_kind))]
     pub kind: Option<String>,
-    /// Item kind (`conflict`, `amendment`, ...).
+    /// Only this kind of item: conflict (two values written at once), amendment (a change
+    /// after completion, with a reason), pending_amendment (a change made without seeing the
+    /// completion or sign-off), plan_limit (a plan over the team's point limit) or
+    /// invalid_merge (edits that together break a rule).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ITEM", value_parser = crate::flags::item_kind))]
     pub item: Option<String>,
+    /// Only items on this document.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub doc: Option<String>,
     /// Only items raised at least this many hours ago.
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub older_than_hours: Option<u32>,
     /// Only items raised within this many hours.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub newer_than_hours: Option<u32>,
-    /// Items with ids greater than this.
+    /// Only entries after this id (the last id of the previous page).
+    #[cfg_attr(feature = "clap", arg(long, value_name = "ID"))]
     pub after: Option<i64>,
-    /// At most this many items.
+    /// At most this many entries (1 to 1000) [default: 100].
+    #[cfg_attr(feature = "clap", arg(long, value_name = "N"))]
     pub limit: Option<u32>,
+}
+
+impl ReviewQuery {
+    /// The `status` that asks for items of every status.
+    pub const ALL_STATUSES: &'static str = "all";
 }
 
 /// `GET /v1/documents/{id}/diff?from=HASH&to=HASH&field=body`.

@@ -141,8 +141,18 @@ async fn postgres_push_cannot_overtake_one_in_flight() {
     late_commit::a_push_cannot_overtake_one_in_flight(postgres().await).await
 }
 
-/// Opaque test merger: snapshot is the sorted set of change bytes joined by `|`.
-struct TestMerger;
+/// Opaque test merger: snapshot is the sorted set of change bytes joined by `|`. With a
+/// [`Hold`], it blocks inside the write transaction on documents named `hold…` until released.
+struct TestMerger(Option<Hold>);
+
+/// The test merger, holding nothing.
+static TEST_MERGER: TestMerger = TestMerger(None);
+
+/// Where a holding [`TestMerger`] says it has reached a `hold…` document, and waits to go on.
+struct Hold {
+    entered: Mutex<mpsc::Sender<()>>,
+    release: Mutex<mpsc::Receiver<()>>,
+}
 
 impl Merger for TestMerger {
     fn merge(
@@ -151,6 +161,16 @@ impl Merger for TestMerger {
         current: Option<&StoredDocument>,
         incoming: &[Vec<u8>],
     ) -> MergeOutcome {
+        if let Some(hold) = &self.0
+            && doc_id.starts_with("hold")
+        {
+            hold.entered.lock().unwrap().send(()).unwrap();
+            hold.release
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap();
+        }
         if incoming.iter().any(|c| c.starts_with(b"bad")) {
             return MergeOutcome::Rejected {
                 code: RejectCode::MalformedChange,
@@ -202,31 +222,6 @@ impl Merger for TestMerger {
     }
 }
 
-/// Blocks inside the write transaction on documents named `hold…` until released.
-struct HoldingMerger {
-    entered: Mutex<mpsc::Sender<()>>,
-    release: Mutex<mpsc::Receiver<()>>,
-}
-
-impl Merger for HoldingMerger {
-    fn merge(
-        &self,
-        doc_id: &str,
-        current: Option<&StoredDocument>,
-        incoming: &[Vec<u8>],
-    ) -> MergeOutcome {
-        if doc_id.starts_with("hold") {
-            self.entered.lock().unwrap().send(()).unwrap();
-            self.release
-                .lock()
-                .unwrap()
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap();
-        }
-        TestMerger.merge(doc_id, current, incoming)
-    }
-}
-
 fn ctx(device: &str) -> PushContext {
     ctx_at(device, 1_700_000_000_000)
 }
@@ -240,7 +235,18 @@ fn ctx_at(device: &str, received_at_ms: i64) -> PushContext {
 
 /// Push `docs` with the test merger; a failure fails the test.
 async fn push_ok(s: &dyn Store, ctx: &PushContext, docs: Vec<IncomingDoc>) -> Vec<DocResult> {
-    s.push(ctx, docs, &TestMerger).await.unwrap()
+    s.push(ctx, docs, &TEST_MERGER).await.unwrap()
+}
+
+/// What the test merger answers for a document of `child-1` whose pushed `hashes` held
+/// `new_changes` changes the store did not have.
+fn accepted(hashes: &[&str], new_changes: u64) -> DocResult {
+    DocResult::Accepted {
+        hashes: hashes.iter().map(|h| (*h).to_owned()).collect(),
+        child_id: Some("child-1".into()),
+        new_changes,
+        events: Vec::new(),
+    }
 }
 
 fn doc(id: &str, changes: &[&str]) -> IncomingDoc {
@@ -295,24 +301,8 @@ async fn push_then_pull_round_trips(db: Db) {
         vec![doc("d1", &["c1", "c2"]), doc("d2", &["c3"])],
     )
     .await;
-    assert_eq!(
-        res[0],
-        DocResult::Accepted {
-            hashes: vec!["c1".into(), "c2".into()],
-            child_id: Some("child-1".into()),
-            new_changes: 2,
-            events: Vec::new(),
-        }
-    );
-    assert_eq!(
-        res[1],
-        DocResult::Accepted {
-            hashes: vec!["c3".into()],
-            child_id: Some("child-1".into()),
-            new_changes: 1,
-            events: Vec::new(),
-        }
-    );
+    assert_eq!(res[0], accepted(&["c1", "c2"], 2));
+    assert_eq!(res[1], accepted(&["c3"], 1));
     let page = pull(s, "dev-b", None, 1 << 20).await.unwrap();
     assert!(!page.more);
     let got: Vec<(String, Vec<u8>)> = page
@@ -346,12 +336,7 @@ async fn duplicate_push_stores_once(db: Db) {
         let res = push_ok(s, &ctx("dev-a"), vec![doc("d1", &["c1", "c2"])]).await;
         assert_eq!(
             res[0],
-            DocResult::Accepted {
-                hashes: vec!["c1".into(), "c2".into()],
-                child_id: Some("child-1".into()),
-                new_changes: if round == 0 { 2 } else { 0 },
-                events: Vec::new(),
-            }
+            accepted(&["c1", "c2"], if round == 0 { 2 } else { 0 })
         );
     }
     // Out of order and overlapping.
@@ -398,7 +383,7 @@ async fn pages_respect_size_and_never_split_or_repeat(db: Db) {
                 }
             })
             .collect();
-        s.push(&ctx("dev-a"), docs, &TestMerger).await.unwrap();
+        s.push(&ctx("dev-a"), docs, &TEST_MERGER).await.unwrap();
     }
     let mut got = Vec::new();
     let mut cursor = None;
@@ -443,15 +428,7 @@ async fn refusals_are_quarantined_and_do_not_block_the_batch(db: Db) {
         ],
     )
     .await;
-    assert_eq!(
-        res[0],
-        DocResult::Accepted {
-            hashes: vec!["g1".into()],
-            child_id: Some("child-1".into()),
-            new_changes: 1,
-            events: Vec::new(),
-        }
-    );
+    assert_eq!(res[0], accepted(&["g1"], 1));
     let DocResult::Rejected {
         code,
         reason,
@@ -462,15 +439,7 @@ async fn refusals_are_quarantined_and_do_not_block_the_batch(db: Db) {
     };
     assert_eq!(*code, RejectCode::MalformedChange);
     assert_eq!(reason, "starts with bad");
-    assert_eq!(
-        res[2],
-        DocResult::Accepted {
-            hashes: vec!["g2".into()],
-            child_id: Some("child-1".into()),
-            new_changes: 1,
-            events: Vec::new(),
-        }
-    );
+    assert_eq!(res[2], accepted(&["g2"], 1));
     let list = s.list_quarantine(None, 10).await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].id, *quarantine_id);
@@ -511,10 +480,10 @@ async fn late_commit_is_never_skipped(db: Db) {
     let store = db.store.clone();
     let (entered_tx, entered_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel();
-    let holding = Arc::new(HoldingMerger {
+    let holding = Arc::new(TestMerger(Some(Hold {
         entered: Mutex::new(entered_tx),
         release: Mutex::new(release_rx),
-    });
+    })));
 
     // Slow push: merges `a-first`, then holds its transaction open while merging `hold`.
     let slow = {
@@ -542,7 +511,7 @@ async fn late_commit_is_never_skipped(db: Db) {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .push(&ctx("dev-b"), vec![doc("b-doc", &["fast-1"])], &TestMerger)
+                .push(&ctx("dev-b"), vec![doc("b-doc", &["fast-1"])], &TEST_MERGER)
                 .await
         })
     });

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
-use super::{Db, TestMerger, ctx, doc, pull_all};
+use super::{Db, TEST_MERGER, ctx, doc, pull_all};
 
 pub async fn a_push_cannot_overtake_one_in_flight(db: Db) {
     let (admin, name) = db.pg.clone().expect("a PostgreSQL test database");
@@ -47,7 +47,11 @@ pub async fn a_push_cannot_overtake_one_in_flight(db: Db) {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .push(&ctx("dev-b"), vec![doc("fast~1", &["fast-1"])], &TestMerger)
+                .push(
+                    &ctx("dev-b"),
+                    vec![doc("fast~1", &["fast-1"])],
+                    &TEST_MERGER,
+                )
                 .await
         })
     };
