@@ -50,7 +50,8 @@ pub struct SyncReport {
     /// Documents removed from the device because their scope ended.
     pub removed_docs: u64,
     /// Scope keys to remove whose documents are kept for now: changes to them are still
-    /// waiting to be sent (they go first; the removal finishes on a later sync).
+    /// waiting to be sent (they go first; the removal finishes on a later sync). Meanwhile the
+    /// device no longer lists the key to the server.
     pub removals_waiting: Vec<String>,
     /// Whether the access token was refreshed during this sync.
     pub refreshed_token: bool,
@@ -219,7 +220,7 @@ impl Client {
         tally: &mut Tally,
     ) -> Result<(), ClientError> {
         let mut cache = self.write.lock().await;
-        let waiting = self.store.waiting(keys, &response.remove_scopes).await?;
+        let waiting = self.store.waiting(keys, &round.removals(&response)).await?;
         let effects = run
             .respond(round, response, &waiting)
             .map_err(answer_error)?;
