@@ -261,7 +261,11 @@ impl SyncRun {
                 effects.push(Effect::RemoveScope { key });
                 continue;
             }
-            tracing::info!(unsent, checking, "a scope ended; its pending changes go first");
+            tracing::info!(
+                unsent,
+                checking,
+                "a scope ended; its pending changes go first"
+            );
             if !self.summary.removals_waiting.contains(&key) {
                 self.summary.removals_waiting.push(key.clone());
             }

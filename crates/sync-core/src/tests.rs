@@ -148,7 +148,11 @@ fn the_request_carries_the_stored_cursor_anchor_and_held_keys() {
     let request = round.request();
     assert_eq!(request.cursor, Some(Cursor("1.4".into())));
     assert_eq!(request.anchor, Some(FeedAnchor("1.ab.4.00".into())));
-    assert_eq!(request.scopes, ["child:c-1"], "a key being removed is not listed");
+    assert_eq!(
+        request.scopes,
+        ["child:c-1"],
+        "a key being removed is not listed"
+    );
     assert_eq!(request.max_page_bytes, Some(1 << 20));
     assert_eq!(request.push.len(), 2, "grouped by document");
     assert_eq!(
