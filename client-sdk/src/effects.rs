@@ -12,8 +12,8 @@ use sqlx::{Sqlite, Transaction};
 use crate::crypto::Keys;
 use crate::local::{self, DocRow, LocalStore, ScopeSel};
 use crate::{
-    ClientError, META_ANCHOR, META_CURSOR, META_HEAL_AFTER, META_READ_ONLY_SCOPES, META_SCOPES,
-    doc_row,
+    ClientError, META_ANCHOR, META_CURSOR, META_HEAL_AFTER, META_READ_ONLY_SCOPES,
+    META_REMOVING_SCOPES, META_SCOPES, doc_row,
 };
 
 type Tx = Transaction<'static, Sqlite>;
@@ -96,6 +96,13 @@ impl LocalStore {
                     .await?;
             }
             Effect::CompleteScope { key } => self.complete_scope(tx, keys, key).await?,
+            Effect::StartRemoval { key } => self.start_removal(tx, keys, key).await?,
+            Effect::CancelRemoval { key } => {
+                let mut removing = self.list_in(tx, keys, META_REMOVING_SCOPES).await?;
+                removing.retain(|k| k != key);
+                self.set_list(tx, keys, META_REMOVING_SCOPES, &removing)
+                    .await?;
+            }
             Effect::RemoveScope { key } => {
                 let removed = self.remove_held_scope(tx, keys, key).await?;
                 applied.touched.extend(removed.iter().cloned());
@@ -224,7 +231,23 @@ impl LocalStore {
         Ok(())
     }
 
-    /// Remove a key's documents (and their outbox rows), and the key from the held list.
+    /// Take a key off the held list and add it to the keys being removed: not listed, its
+    /// documents kept until nothing of them waits to be sent.
+    async fn start_removal(&self, tx: &mut Tx, keys: &Keys, key: &str) -> Result<(), ClientError> {
+        let mut held = self.held_in(tx, keys).await?;
+        held.retain(|h| h != key);
+        self.set_held(tx, keys, &held).await?;
+        let mut removing = self.list_in(tx, keys, META_REMOVING_SCOPES).await?;
+        if !removing.iter().any(|k| k == key) {
+            removing.push(key.to_owned());
+            self.set_list(tx, keys, META_REMOVING_SCOPES, &removing)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Remove a key's documents (and their outbox rows), and the key from the held list and
+    /// from the keys being removed (the all-documents key empties both).
     async fn remove_held_scope(
         &self,
         tx: &mut Tx,
@@ -235,15 +258,27 @@ impl LocalStore {
         let removed = local::remove_scope(tx, &ScopeSel::of(keys, key))
             .await
             .map_err(|e| self.err(e))?;
-        let mut held = self.held_in(tx, keys).await?;
-        held.retain(|h| !all && h != key);
-        self.set_held(tx, keys, &held).await?;
+        for list in [META_SCOPES, META_REMOVING_SCOPES] {
+            let mut keys_in = self.list_in(tx, keys, list).await?;
+            keys_in.retain(|h| !all && h != key);
+            self.set_list(tx, keys, list, &keys_in).await?;
+        }
         Ok(removed)
     }
 
     /// The held scope keys, read in `tx`.
     async fn held_in(&self, tx: &mut Tx, keys: &Keys) -> Result<Vec<String>, ClientError> {
-        let json = local::sealed_meta_in(tx, keys, META_SCOPES)
+        self.list_in(tx, keys, META_SCOPES).await
+    }
+
+    /// A list of scope keys sealed under `meta_key`, read in `tx` (none stored: empty).
+    async fn list_in(
+        &self,
+        tx: &mut Tx,
+        keys: &Keys,
+        meta_key: &str,
+    ) -> Result<Vec<String>, ClientError> {
+        let json = local::sealed_meta_in(tx, keys, meta_key)
             .await
             .map_err(|e| self.err(e))?;
         local::scope_list(json)

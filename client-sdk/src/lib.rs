@@ -25,8 +25,9 @@
 //!
 //! **Scopes.** A device lists the scope keys (`child:ID`, `worker:ID`, `*`) whose documents it
 //! holds in full; when the server says a scope left the person's caseload, its documents are
-//! removed once their pending changes have been pushed. A device the server reports as
-//! revoked wipes its store ([`ClientError::Wiped`]).
+//! removed once their pending changes have been pushed (meanwhile the key is no longer listed,
+//! so if it comes back first the server sends its whole history again). A device the server
+//! reports as revoked wipes its store ([`ClientError::Wiped`]).
 //!
 //! One process at a time may write as a device: [`ClientBuilder::open`] takes an exclusive
 //! lock on a file in the data folder, so two processes never write changes with the same
@@ -99,6 +100,10 @@ const META_TOKENS: &str = "tokens";
 const META_SCOPES: &str = "scopes";
 /// Sealed JSON list of the scope keys the person may read on this device but not write.
 const META_READ_ONLY_SCOPES: &str = "read_only_scopes";
+/// Sealed JSON list of the scope keys being removed: they left the person's scope while
+/// changes to their documents waited to be sent. Not listed to the server; their documents go
+/// once nothing of them waits.
+const META_REMOVING_SCOPES: &str = "removing_scopes";
 /// The anchor from the server's last answer (plain: a feed position and random numbers).
 const META_ANCHOR: &str = "feed_anchor";
 /// Present while own heads remain to be checked after a reset: the last document id checked.

@@ -24,7 +24,9 @@ use fieldnotes_sync_core::{Batch, ChangeRef, Effect, OutboxChange, Refused, Sync
 use crate::crypto::{CryptoError, Keys, aad, purpose};
 use crate::effects::{Applied, Applier};
 use crate::error::DOCTOR_ADVICE;
-use crate::{ClientError, META_ANCHOR, META_CURSOR, META_HEAL_AFTER, META_SCOPES};
+use crate::{
+    ClientError, META_ANCHOR, META_CURSOR, META_HEAL_AFTER, META_REMOVING_SCOPES, META_SCOPES,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -343,10 +345,11 @@ impl LocalStore {
         }
     }
 
-    /// What the sync core reads at the start of a round: cursor, anchor, held scope keys and
-    /// healing progress.
+    /// What the sync core reads at the start of a round: cursor, anchor, held scope keys, keys
+    /// being removed and healing progress.
     pub(crate) async fn sync_state(&self, keys: &Keys) -> Result<SyncState, ClientError> {
         let scopes = self.held_scopes(keys).await?;
+        let removing = scope_list(self.sealed_meta(keys, META_REMOVING_SCOPES).await?)?;
         Ok(SyncState {
             cursor: self
                 .meta(META_CURSOR)
@@ -357,6 +360,7 @@ impl LocalStore {
                 .await?
                 .map(fieldnotes_protocol::FeedAnchor),
             scopes,
+            removing,
             healing: self.meta(META_HEAL_AFTER).await?,
         })
     }

@@ -181,7 +181,7 @@ impl Client {
         tally: &mut Tally,
     ) -> Result<(), ClientError> {
         let mut cache = self.write.lock().await;
-        let waiting = self.store.waiting(keys, &response.remove_scopes).await?;
+        let waiting = self.store.waiting(keys, &round.removals(&response)).await?;
         let effects = run
             .respond(round, response, &waiting)
             .map_err(answer_error)?;

@@ -1,7 +1,8 @@
 //! Who sees what, end to end: real devices (the client SDK with its encrypted store) signed in
 //! to the real server over a real socket. A social worker's device holds exactly their
 //! allocated children; a youth worker's only the young people referred to them;
-//! re-allocation moves a child's whole history to the new worker and off the old one's device;
+//! re-allocation moves a child's whole history to the new worker and off the old one's device,
+//! and back again in full even while the old device still had work about the child to send;
 //! a revoked device wipes itself on its next contact.
 
 // Test code: a failed unwrap is a failed test.
@@ -13,17 +14,18 @@ use std::collections::BTreeSet;
 
 use anyhow::Context as _;
 use fieldnotes_client::{Client, ClientError};
-use fieldnotes_model::{NewContactCard, NewRecord, Record, RuleCode};
+use fieldnotes_model::{NewContactCard, NewRecord, Record, RuleCode, hash_hex};
 use fieldnotes_protocol::Role;
 use fieldnotes_protocol::admin::{AccessGrant, AuditEntry, Listing};
 use fieldnotes_protocol::{PROTOCOL_VERSION, SyncRequest};
 use fieldnotes_tests::check::assert_status;
 use fieldnotes_tests::client::signed_in;
-use fieldnotes_tests::fixtures::{self, rng, title, visit_note, wishes};
+use fieldnotes_tests::fixtures::{self, body, rng, title, visit_note, wishes};
 use fieldnotes_tests::org::TEAM;
 use fieldnotes_tests::wire::{push_all, raw_push};
 use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
 use serde_json::json;
+use tempfile::tempdir;
 
 /// The children whose records a device holds.
 async fn children_held(client: &Client) -> anyhow::Result<BTreeSet<String>> {
@@ -487,7 +489,119 @@ async fn a_child_moved_away_mid_backfill_is_removed(backend: Backend) -> anyhow:
     Ok(())
 }
 
+/// Every change hash of a document as the device holds it, and as the server stores it.
+async fn hashes(
+    client: &Client,
+    server: &TestServer,
+    id: &str,
+) -> anyhow::Result<(BTreeSet<String>, BTreeSet<String>)> {
+    let mut doc = client.document(id).await?.context("the device lacks it")?;
+    let held = doc
+        .all_changes()
+        .iter()
+        .map(|c| hash_hex(&c.hash))
+        .collect();
+    let stored = (server.state.store.document_changes(id).await?)
+        .into_iter()
+        .map(|c| c.hash)
+        .collect();
+    Ok((held, stored))
+}
+
+/// A child moved away while the laptop still had an edit about it to send, and came back
+/// before the edit could go: the laptop must then be sent what the other worker wrote
+/// meanwhile (found by the simulation, seeds 452 and 1539). The edit waits because it builds
+/// on a change a restore lost until the phone that wrote it sends it again. While it waits the
+/// laptop no longer lists the child, so the server treats the child's return as new to it and
+/// sends the whole history; a laptop still listing it would be sent nothing, because the feed
+/// skipped the child's changes while it was out of scope.
+async fn a_child_back_before_its_removal_finished_brings_what_changed_meanwhile(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let (db, server) = TestServer::standard(backend, 1).await?;
+    let (laptop_dir, phone_dir, sw_b_dir) = (tempdir()?, tempdir()?, tempdir()?);
+    let laptop = signed_in(laptop_dir.path(), &server.url(), "sw-a").await?;
+    let phone = signed_in(phone_dir.path(), &server.url(), "sw-a").await?;
+    let note = laptop
+        .create(fixtures::note("child-00", "sw-a", "Home visit", "Notes"))
+        .await?;
+    laptop.sync().await?;
+    phone.sync().await?;
+    let backup = db.backup().await?;
+    // After the backup: the phone's edit, acknowledged, and the laptop's edit built on it.
+    phone.edit(&note, body("What the phone wrote")).await?;
+    phone.sync().await?;
+    laptop.sync().await?;
+    laptop.edit(&note, title("Home visit, revised")).await?;
+    server.stop().await?;
+
+    // The server comes back on the backup (without the phone's edit) and the child moves to
+    // sw-b. The laptop's edit waits for the phone's: the child's records stay on the laptop.
+    let server = TestServer::start(&backup.url).await?;
+    server.org().allocate("child-00", "sw-b").await?;
+    let reopen = |client: Client, dir: &std::path::Path| {
+        drop(client);
+        let url = server.url();
+        let dir = dir.to_owned();
+        async move {
+            let client = fieldnotes_tests::client::open(&dir, &url).await?;
+            client.unlock(PASSWORD).await?;
+            anyhow::Ok(client)
+        }
+    };
+    let laptop = reopen(laptop, laptop_dir.path()).await?;
+    let report = laptop.sync().await?;
+    assert_eq!(
+        report.protocol.removals_waiting,
+        ["child:child-00"],
+        "{report:?}"
+    );
+    assert_eq!(laptop.pending_changes().await?, 1);
+
+    // sw-b writes about the child; the laptop syncs while the child is out of its scope.
+    let sw_b = signed_in(sw_b_dir.path(), &server.url(), "sw-b").await?;
+    sw_b.sync().await?;
+    sw_b.edit(&note, wishes("I want to stay at my school"))
+        .await?;
+    sw_b.sync().await?;
+    let report = laptop.sync().await?;
+    assert_eq!(
+        report.protocol.removals_waiting,
+        ["child:child-00"],
+        "{report:?}"
+    );
+
+    // Back to sw-a before the laptop's edit could go: the laptop gets sw-b's words.
+    server.org().allocate("child-00", "sw-a").await?;
+    let report = laptop.sync().await?;
+    assert!(report.protocol.removals_waiting.is_empty(), "{report:?}");
+    assert!(children_held(&laptop).await?.contains("child-00"));
+    match laptop.get(&note).await? {
+        Some(Record::VisitNote(n)) => {
+            assert_eq!(n.wishes_and_feelings, "I want to stay at my school");
+            assert_eq!(n.title, "Home visit, revised");
+        }
+        other => panic!("expected the note, got {other:?}"),
+    }
+
+    // The phone sends its lost edit again; then the laptop's goes, and both sides agree.
+    let phone = reopen(phone, phone_dir.path()).await?;
+    phone.sync().await?;
+    let report = laptop.sync().await?;
+    assert!(report.protocol.refused.is_empty(), "{report:?}");
+    assert_eq!(laptop.pending_changes().await?, 0);
+    let (held, stored) = hashes(&laptop, &server, &note).await?;
+    assert_eq!(held, stored, "the laptop has the whole history, once");
+    assert_eq!(
+        held.len(),
+        4,
+        "created, the phone's, the laptop's and sw-b's edits"
+    );
+    Ok(())
+}
+
 on_both_backends!(
+    a_child_back_before_its_removal_finished_brings_what_changed_meanwhile,
     a_child_moved_away_mid_backfill_is_removed,
     a_social_worker_holds_exactly_their_allocated_children,
     a_youth_worker_sees_only_referred_young_people,

@@ -629,12 +629,14 @@ async fn an_ended_scope_is_removed_after_its_pending_changes_are_pushed() {
     let log = server.requests();
     assert_eq!(log.changes_pushed(&device, &a).len(), 3);
     assert_eq!(log.changes_pushed(&device, &c1_new).len(), 1);
-    // The removal's rounds still listed c-1 (so the server kept asking); from now on only c-2.
-    let requests = log.sync_requests(&device);
-    assert!(requests[1..5].iter().all(|r| r.scopes.len() == all.len()));
-    client.sync().await.unwrap();
+    // The round that learnt of the removal listed c-1; the rounds after it, whose changes went
+    // before the removal, no longer did (the device remembered it), and from now on only c-2.
     let mut left = vec!["child:c-2"];
     left.extend(cards);
+    let requests = log.sync_requests(&device);
+    assert_eq!(requests[1].scopes.len(), all.len());
+    assert!(requests[2..5].iter().all(|r| r.scopes == left));
+    client.sync().await.unwrap();
     assert_eq!(
         log.sync_requests(&device).last().map(|r| r.scopes.clone()),
         Some(left.iter().map(|k| (*k).to_owned()).collect())

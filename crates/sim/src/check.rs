@@ -196,7 +196,11 @@ fn check_acknowledged_durable(
 
 fn check_wiped(device: &SimDevice) -> Result<(), SimError> {
     let store = &device.store;
-    if store.docs.is_empty() && store.outbox.is_empty() && store.scopes.is_empty() {
+    if store.docs.is_empty()
+        && store.outbox.is_empty()
+        && store.scopes.is_empty()
+        && store.removing.is_empty()
+    {
         return Ok(());
     }
     Err(SimError::invariant(format!(
@@ -207,8 +211,8 @@ fn check_wiped(device: &SimDevice) -> Result<(), SimError> {
     )))
 }
 
-/// The device holds in full exactly the keys its person may read, and no document outside
-/// them.
+/// The device holds in full exactly the keys its person may read, is removing none (nothing
+/// waits to be sent any more), and holds no document outside them.
 fn check_scope(
     org: &Org,
     device: &SimDevice,
@@ -220,6 +224,12 @@ fn check_scope(
         return Err(SimError::invariant(format!(
             "{} ({}) holds the keys {held:?}, but its scope is {want:?}",
             device.name, device.user
+        )));
+    }
+    if !device.store.removing.is_empty() {
+        return Err(SimError::invariant(format!(
+            "{} ({}) is still removing the keys {:?} with nothing left to send",
+            device.name, device.user, device.store.removing
         )));
     }
     for (doc_id, local) in &device.store.docs {

@@ -170,8 +170,8 @@ impl SimDevice {
     pub fn fingerprint(&mut self) -> String {
         let store = &mut self.store;
         let mut out = format!(
-            "{:?} {:?} {:?} {:?}",
-            store.cursor, store.scopes, store.read_only, store.wiped
+            "{:?} {:?} {:?} {:?} {:?}",
+            store.cursor, store.scopes, store.removing, store.read_only, store.wiped
         );
         for (seq, row) in &store.outbox {
             out.push_str(&format!(" {seq}:{}:{}", row.hash, row.held.is_some()));
@@ -325,7 +325,7 @@ impl SimDevice {
                 response.cursor,
             );
         }
-        let waiting = self.store.waiting_for(&response.remove_scopes);
+        let waiting = self.store.waiting_for(&round.removals(&response));
         let effects = run.respond(round, response, &waiting)?;
         check_effects(&self.name, &effects, sent)?;
         self.store

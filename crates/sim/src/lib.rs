@@ -45,14 +45,16 @@ pub enum Sabotage {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     pub sabotage: Option<Sabotage>,
-    /// Let a child go back to a social worker who had it earlier in the run. Off by default:
-    /// it finds an open bug (seed 452 with this on). A device whose removal of the child's key
-    /// waits for unsent changes still lists the key; the feed skips the child's changes while
-    /// the child is out of its scope; when the child comes back the server sees the key listed
-    /// and sends no history, so the device misses what changed meanwhile and later cannot load
-    /// a record it gets only the newer changes of. The fix needs the device to stop listing a
-    /// key whose removal waits (and remember to remove it): a change to the sync core's
-    /// effects and the stores, left to its owner.
+    /// Let a child go back to a social worker who had it earlier in the run. The sweep turns
+    /// it on (off in [`Options::default`], which the seeds found before it replay with). It
+    /// found seeds 452 and 1539: a device whose removal of the child's key waited for unsent
+    /// changes still listed the key; the feed skipped the child's changes while the child was
+    /// out of the person's scope; when the child came back the server saw the key listed and
+    /// sent no history, so the device missed what changed meanwhile and later could not load a
+    /// record it got only the newer changes of. A device now stops listing a key whose removal
+    /// waits and removes its documents itself once nothing of them waits
+    /// ([`fieldnotes_sync_core::Effect::StartRemoval`]); a key that comes back first is a new
+    /// scope to the server, which sends its whole history.
     pub returns: bool,
 }
 

@@ -1,5 +1,5 @@
 //! A device's store, in memory: documents (loaded automerge documents through the model), the
-//! outbox with held changes, the cursor, anchor and scope keys. It applies the sync core's
+//! outbox with held changes, the cursor, anchor, scope keys held and keys being removed. It applies the sync core's
 //! [`Effect`]s in order and tells the device's
 //! [`Ledger`] what became of each of its changes.
 
@@ -57,6 +57,8 @@ pub(crate) struct DeviceStore {
     pub cursor: Option<Cursor>,
     pub anchor: Option<FeedAnchor>,
     pub scopes: Vec<String>,
+    /// Keys being removed: not listed, their documents kept until nothing of them waits.
+    pub removing: Vec<String>,
     pub read_only: Vec<String>,
     healing: Option<String>,
     /// The newest change of this device's own to each document.
@@ -73,6 +75,7 @@ impl DeviceStore {
             cursor: self.cursor.clone(),
             anchor: self.anchor.clone(),
             scopes: self.scopes.clone(),
+            removing: self.removing.clone(),
             healing: self.healing.clone(),
         }
     }
@@ -223,6 +226,13 @@ impl DeviceStore {
                     self.scopes.push(key);
                 }
             }
+            Effect::StartRemoval { key } => {
+                self.scopes.retain(|k| *k != key);
+                if !self.removing.contains(&key) {
+                    self.removing.push(key);
+                }
+            }
+            Effect::CancelRemoval { key } => self.removing.retain(|k| *k != key),
             Effect::RemoveScope { key } => self.remove_scope(&key, ledger)?,
             Effect::SetCursor { cursor, anchor } => {
                 self.cursor = Some(cursor);
@@ -324,8 +334,10 @@ impl DeviceStore {
         }
         if key == SCOPE_ALL {
             self.scopes.clear();
+            self.removing.clear();
         } else {
             self.scopes.retain(|k| k != key);
+            self.removing.retain(|k| k != key);
         }
         Ok(())
     }

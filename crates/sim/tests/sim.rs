@@ -19,9 +19,21 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 fn run(seed: u64) -> Run {
-    match run_seed(seed, Options::default()) {
+    run_with(seed, Options::default())
+}
+
+fn run_with(seed: u64, options: Options) -> Run {
+    match run_seed(seed, options) {
         Ok(run) => run,
         Err(failure) => panic!("{failure}"),
+    }
+}
+
+/// Children may go back to a worker who had them (`Options::returns`).
+fn with_returns() -> Options {
+    Options {
+        returns: true,
+        ..Options::default()
     }
 }
 
@@ -50,9 +62,9 @@ fn seeded_schedules_keep_every_invariant() {
     let seeds = seeds_from_env();
     // Triage: run every seed and list the failures at the end rather than stop at the first.
     let keep_going = std::env::var_os("FIELDNOTES_SIM_KEEP_GOING").is_some();
-    // Exploring the open bug `Options::returns` describes.
+    // Children going back to earlier workers: on unless `FIELDNOTES_SIM_RETURNS=0`.
     let options = Options {
-        returns: std::env::var_os("FIELDNOTES_SIM_RETURNS").is_some(),
+        returns: std::env::var("FIELDNOTES_SIM_RETURNS").map_or(true, |v| v.trim() != "0"),
         ..Options::default()
     };
     let started = Instant::now();
@@ -129,6 +141,25 @@ fn seed_1533_a_waiting_document_does_not_starve_the_request() {
 #[test]
 fn seed_252_devices_never_wait_for_each_other() {
     run(252);
+}
+
+/// Seed 452 (children going back to earlier workers): a child moved away from a worker whose
+/// device still had an edit to send about it. The device kept listing the child's key until
+/// the edit was sent, and the child came back first: the server, seeing the key listed, sent
+/// no history, so the device missed what the other worker wrote meanwhile (the feed skips a
+/// key while it is out of scope) and could not load a record it then got only newer changes
+/// of. A device now stops listing a key whose removal waits (`Effect::StartRemoval`), so a
+/// return is a new scope to the server and brings the whole history.
+#[test]
+fn seed_452_a_child_back_before_its_removal_finished_brings_its_history() {
+    run_with(452, with_returns());
+}
+
+/// Seed 1539: the same bug by another schedule (a removal still waiting when the child came
+/// back, and a record of it the device then could not load).
+#[test]
+fn seed_1539_a_returning_child_is_fetched_in_full() {
+    run_with(1539, with_returns());
 }
 
 /// The checks are not vacuous: a store that drops every outbox change of a document when one

@@ -73,8 +73,8 @@ pub enum Effect {
     /// The server lost work this device was told of (restored from a backup, failed over, or
     /// replaced): record it, to tell the person once.
     RecordRestore { feed_id: String, message: String },
-    /// Stop trusting the scope keys held: the list is emptied (documents stay). The answer
-    /// that says so refills it.
+    /// Stop trusting the scope keys held: the held list is emptied (documents stay, and so do
+    /// the keys being removed). The answer that says so refills it.
     ForgetScopes,
     /// Where healing stands: `Some(doc id)` checks the own heads after that document next (the
     /// empty id: from the first), `None` when the check is done.
@@ -84,9 +84,21 @@ pub enum Effect {
     SetReadOnlyScopes(Vec<String>),
     /// The device now holds every document of this scope key: add it to the held list.
     CompleteScope { key: String },
+    /// The key left the person's scope while changes to its documents wait to be sent (or
+    /// while the device checks its work after a restore): take it off the held list and add it
+    /// to the keys being removed ([`crate::SyncState::removing`]). Its documents stay, and may
+    /// still be edited, until a later [`Effect::RemoveScope`]. Not listing it is what lets it
+    /// come back safely: the server treats a key the device does not list as new to it and
+    /// sends its whole history.
+    StartRemoval { key: String },
+    /// A key being removed came back into the person's scope before its documents were removed
+    /// (the server began sending its history, or completed it): forget the removal. The
+    /// documents stay, the history merges into them, and their waiting changes are sent as any
+    /// others; [`Effect::CompleteScope`] lists the key once its history is complete.
+    CancelRemoval { key: String },
     /// The key left the person's scope and nothing of it waits to be sent: remove its documents
-    /// (and their held changes), and the key from the held list. The all-documents key removes
-    /// every document and empties the list.
+    /// (and their held changes), and the key from the held list and from the keys being
+    /// removed. The all-documents key removes every document and empties both lists.
     RemoveScope { key: String },
     /// Where the next pull starts, and the anchor to send back (kept when `None`). Applied
     /// last: the cursor moves only with everything it covers.

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use fieldnotes_protocol::{
     DocHead, Lacking, MAX_VERIFY_DOCS, PROTOCOL_VERSION, PulledDoc, PushOutcome, PushResult,
-    RejectCode, SyncResponse,
+    RejectCode, ScopeKey, SyncResponse,
 };
 
 use crate::effect::{Effect, Listing};
@@ -45,13 +45,15 @@ pub struct Summary {
     /// Scope keys that left the person's scope and were removed.
     pub removed_scopes: Vec<String>,
     /// Scope keys to remove whose documents are kept for now: changes to them still wait to
-    /// be sent (they go first; the removal finishes on a later sync).
+    /// be sent (they go first; the removal finishes on a later sync). Meanwhile the device no
+    /// longer lists the key to the server.
     pub removals_waiting: Vec<String>,
 }
 
-/// For each scope key an answer removes, the hashes of the outbox changes of its documents
-/// that wait to be sent (not held), read from the store under the same lock as the effects are
-/// then applied. A key left out counts as having changes waiting: its documents stay.
+/// For each scope key an answer removes or the device is removing ([`Round::removals`]), the
+/// hashes of the outbox changes of its documents that wait to be sent (not held), read from the
+/// store under the same lock as the effects are then applied. A key left out counts as having
+/// changes waiting: its documents stay.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Waiting {
     by_key: HashMap<String, Vec<String>>,
@@ -88,7 +90,9 @@ impl SyncRun {
         check_protocol(&response)?;
         self.count_reset(&response)?;
         let mut effects = Vec::new();
+        let reset = response.feed_reset.is_some();
         let over_budget = over_budget(&response.results);
+        let returned = returned(&round, &response);
         let mut settled: HashSet<String> = HashSet::new();
         for result in response.results {
             self.outcome(&round, result, &mut effects, &mut settled);
@@ -96,20 +100,14 @@ impl SyncRun {
         for pulled in response.pull {
             effects.push(self.pulled(pulled));
         }
-        let healing = heal(&round, &response.lacking, response.feed_reset.is_some());
+        let healing = heal(&round, &response.lacking, reset);
         effects.extend(healing.effects);
         let mut held = round.held_scopes.clone();
         // While this device's work is checked against a server that lost some (the reset,
         // then the rounds carrying `verify`), nothing is removed: a document removed now could
-        // hold a change the server lost that only this device can send again. The keys stay
-        // listed (through the reset too), so the server names them again once the check is
-        // done (found by the simulation, seed 80).
-        let checking = round.healing || response.feed_reset.is_some();
-        let (remove_now, keep) = if checking {
-            (Vec::new(), response.remove_scopes)
-        } else {
-            (response.remove_scopes, Vec::new())
-        };
+        // hold a change the server lost that only this device can send again (found by the
+        // simulation, seed 80). Keys that leave meanwhile are only marked as being removed.
+        let checking = round.healing || reset;
         if let Some(reset) = response.feed_reset {
             tracing::warn!(feed = %reset.feed_id, "{}; checking this device's work against it and fetching everything again", reset.message);
             held.clear();
@@ -119,20 +117,22 @@ impl SyncRun {
             });
             effects.push(Effect::ForgetScopes);
             effects.push(Effect::SetHealing(Some(String::new())));
-            // Listed again at once: only the held list, so that the removal comes back.
-            for key in &keep {
-                effects.push(Effect::CompleteScope { key: key.clone() });
-            }
-            held.extend(keep.iter().cloned());
-        }
-        for key in keep {
-            if !self.summary.removals_waiting.contains(&key) {
-                self.summary.removals_waiting.push(key);
-            }
         }
         effects.push(Effect::SetReadOnlyScopes(response.read_only_scopes));
+        for key in &returned {
+            tracing::info!("a scope came back before its removal finished; its documents stay");
+            self.summary.removals_waiting.retain(|k| k != key);
+            effects.push(Effect::CancelRemoval { key: key.clone() });
+        }
         self.complete_scopes(&held, response.scopes_complete, &mut effects);
-        self.remove_scopes(remove_now, waiting, &settled, &mut effects);
+        let removals = Removals {
+            round: &round,
+            remove: response.remove_scopes,
+            returned: &returned,
+            checking,
+            reset,
+        };
+        self.remove_scopes(removals, waiting, &settled, &mut effects);
         effects.push(Effect::SetCursor {
             cursor: response.cursor,
             anchor: response.anchor,
@@ -229,30 +229,59 @@ impl SyncRun {
         self.summary.scopes_completed.extend(added);
     }
 
-    /// Keys that left the scope: removed once nothing of theirs waits to be sent (after this
-    /// answer's acknowledgements and holds); otherwise kept, and their changes go first (the
-    /// server repeats the removal while the device lists the key).
+    /// Keys that left the scope, and keys being removed: removed once nothing of theirs waits
+    /// to be sent (after this answer's acknowledgements and holds). Otherwise, or while the
+    /// device checks its work, a key is marked as being removed and no longer listed; its
+    /// changes go first. The all-documents key stays listed instead (the server then sends
+    /// nothing but the removal until the device has dropped everything).
     fn remove_scopes(
         &mut self,
-        remove: Vec<String>,
+        removals: Removals<'_>,
         waiting: &Waiting,
         settled: &HashSet<String>,
         effects: &mut Vec<Effect>,
     ) {
-        for key in remove {
+        let Removals {
+            round,
+            remove,
+            returned,
+            checking,
+            reset,
+        } = removals;
+        let mut keys = remove;
+        for key in &round.removing {
+            if !returned.contains(key) && !keys.contains(key) {
+                keys.push(key.clone());
+            }
+        }
+        for key in keys {
             let unsent = match waiting.by_key.get(&key) {
                 Some(hashes) => hashes.iter().filter(|h| !settled.contains(*h)).count(),
                 None => usize::MAX,
             };
-            if unsent > 0 {
-                tracing::info!(unsent, "a scope ended; its pending changes go first");
-                if !self.summary.removals_waiting.contains(&key) {
-                    self.summary.removals_waiting.push(key);
-                }
+            if unsent == 0 && !checking {
+                self.summary.removals_waiting.retain(|k| *k != key);
+                self.summary.removed_scopes.push(key.clone());
+                effects.push(Effect::RemoveScope { key });
                 continue;
             }
-            self.summary.removed_scopes.push(key.clone());
-            effects.push(Effect::RemoveScope { key });
+            tracing::info!(
+                unsent,
+                checking,
+                "a scope ended; its pending changes go first"
+            );
+            if !self.summary.removals_waiting.contains(&key) {
+                self.summary.removals_waiting.push(key.clone());
+            }
+            let listed = round.held_scopes.contains(&key);
+            if ScopeKey::is_all_text(&key) {
+                // Listed again at once after a reset, so that the removal comes back.
+                if reset && listed {
+                    effects.push(Effect::CompleteScope { key });
+                }
+            } else if listed || !round.removing.contains(&key) {
+                effects.push(Effect::StartRemoval { key });
+            }
         }
     }
 
@@ -277,6 +306,39 @@ fn check_protocol(response: &SyncResponse) -> Result<(), SyncError> {
     Err(SyncError::UnsupportedProtocol {
         server: response.protocol,
     })
+}
+
+/// The scope keys an answer removes, and what the removal depends on.
+struct Removals<'a> {
+    round: &'a Round,
+    /// The answer's `remove_scopes`.
+    remove: Vec<String>,
+    /// Keys being removed that came back (see [`returned`]).
+    returned: &'a [String],
+    /// The device is checking its work against a restored server: nothing is removed.
+    checking: bool,
+    /// The answer says the server was restored (the held list was forgotten).
+    reset: bool,
+}
+
+/// Keys the device was removing that the answer shows back in the person's scope: it sends
+/// documents of the key (the server sends only documents in scope, each with its scope key)
+/// or completes it, and does not remove it. Their removal is called off: removing their
+/// documents now could drop history a backfill already sent.
+fn returned(round: &Round, response: &SyncResponse) -> Vec<String> {
+    let pulled = |key: &String| {
+        response
+            .pull
+            .iter()
+            .any(|doc| doc.meta.as_ref().is_some_and(|m| m.scope == *key))
+    };
+    round
+        .removing
+        .iter()
+        .filter(|key| !response.remove_scopes.contains(key))
+        .filter(|key| response.scopes_complete.contains(key) || pulled(key))
+        .cloned()
+        .collect()
 }
 
 /// A document deferred with no missing dependency did not fit the server's work budget for one

@@ -2,7 +2,7 @@
 
 use fieldnotes_protocol::{
     ByteBudget, Cursor, DocHead, FeedAnchor, MAX_VERIFY_DOCS, PROTOCOL_VERSION, PushDoc,
-    SyncRequest, group_by_document,
+    SyncRequest, SyncResponse, group_by_document,
 };
 
 use crate::effect::{ChangeRef, Effect};
@@ -30,8 +30,13 @@ pub struct SyncState {
     pub cursor: Option<Cursor>,
     /// The last answer's anchor.
     pub anchor: Option<FeedAnchor>,
-    /// The scope keys held in full.
+    /// The scope keys held in full: the keys the request lists.
     pub scopes: Vec<String>,
+    /// Scope keys being removed: they left the person's scope while changes to their
+    /// documents waited to be sent. Not listed (not in `scopes`), so a key that comes back is a
+    /// new scope to the server, which sends its whole history; their documents go once nothing
+    /// of them waits ([`crate::Effect::StartRemoval`]).
+    pub removing: Vec<String>,
     /// While healing after a reset: the last document whose own head was checked (empty: none
     /// yet). `None` when no check is under way.
     pub healing: Option<String>,
@@ -98,6 +103,8 @@ pub struct Round {
     /// The request carried a healing check (`verify`).
     pub(crate) healing: bool,
     pub(crate) held_scopes: Vec<String>,
+    /// The keys the device was removing when it made the request.
+    pub(crate) removing: Vec<String>,
 }
 
 impl Round {
@@ -109,6 +116,18 @@ impl Round {
     /// The outbox changes this request pushes.
     pub fn changes(&self) -> usize {
         self.sent.len()
+    }
+
+    /// The scope keys whose [`crate::Waiting`] changes [`SyncRun::respond`] needs for
+    /// `response`: those it removes, then those the device was already removing.
+    pub fn removals(&self, response: &SyncResponse) -> Vec<String> {
+        let mut keys = response.remove_scopes.clone();
+        for key in &self.removing {
+            if !keys.contains(key) {
+                keys.push(key.clone());
+            }
+        }
+        keys
     }
 }
 
@@ -211,6 +230,7 @@ impl SyncRun {
             batch_start,
             healing: state.healing.is_some(),
             held_scopes: state.scopes,
+            removing: state.removing,
         }
     }
 

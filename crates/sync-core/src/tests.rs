@@ -139,6 +139,7 @@ fn the_request_carries_the_stored_cursor_anchor_and_held_keys() {
         cursor: Some(Cursor("1.4".into())),
         anchor: Some(FeedAnchor("1.ab.4.00".into())),
         scopes: vec!["child:c-1".into()],
+        removing: vec!["child:c-2".into()],
         healing: None,
     };
     let mut run = run(100);
@@ -147,7 +148,11 @@ fn the_request_carries_the_stored_cursor_anchor_and_held_keys() {
     let request = round.request();
     assert_eq!(request.cursor, Some(Cursor("1.4".into())));
     assert_eq!(request.anchor, Some(FeedAnchor("1.ab.4.00".into())));
-    assert_eq!(request.scopes, ["child:c-1"]);
+    assert_eq!(
+        request.scopes,
+        ["child:c-1"],
+        "a key being removed is not listed"
+    );
     assert_eq!(request.max_page_bytes, Some(1 << 20));
     assert_eq!(request.push.len(), 2, "grouped by document");
     assert_eq!(
@@ -642,4 +647,226 @@ fn the_sync_goes_on_while_the_server_has_more_or_the_outbox_waits() {
     run.respond(round, answer(), &Waiting::default()).unwrap();
     assert!(!run.continues(false));
     assert!(run.continues(true));
+}
+
+// Scope keys being removed (issue 11, found by the simulation: seeds 452 and 1539 with
+// `returns` on). A key whose removal waits for unsent changes is no longer listed, so that a
+// key that comes back is a new scope to the server, which then sends its whole history.
+
+fn removing(key: &str) -> SyncState {
+    SyncState {
+        removing: vec![key.into()],
+        ..SyncState::default()
+    }
+}
+
+/// A pulled document of scope key `scope`, as the server sends it.
+fn pulled_under(doc: &str, scope: &str) -> PulledDoc {
+    PulledDoc {
+        doc_id: doc.into(),
+        changes: vec![ChangeBytes(vec![1])],
+        meta: Some(DocMeta {
+            kind: "visit_note".into(),
+            child_id: None,
+            summary: "Home visit".into(),
+            scope: scope.into(),
+        }),
+    }
+}
+
+/// The effects that change the held list or the keys being removed, in order.
+fn scope_effects(effects: &[Effect]) -> Vec<&Effect> {
+    effects
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Effect::ForgetScopes
+                    | Effect::CompleteScope { .. }
+                    | Effect::StartRemoval { .. }
+                    | Effect::CancelRemoval { .. }
+                    | Effect::RemoveScope { .. }
+            )
+        })
+        .collect()
+}
+
+fn waiting_of(key: &str, hashes: &[&str]) -> Waiting {
+    let mut waiting = Waiting::default();
+    waiting.insert(key.into(), hashes.iter().map(|h| (*h).to_owned()).collect());
+    waiting
+}
+
+#[test]
+fn a_removal_that_waits_stops_listing_the_key_and_finishes_once_nothing_waits() {
+    let key = "child:c-1";
+    let outbox = [change(1, "a", 1), change(2, "a", 1)];
+    // One change per request: the second still waits after the first answer.
+    let mut run = run(1);
+    let round = round_of(&mut run, holding(key), &outbox);
+    let mut response = answer();
+    response.results = vec![accepted("a", &["h1"])];
+    response.remove_scopes = vec![key.into()];
+    assert_eq!(round.removals(&response), [key]);
+    let waiting = waiting_of(key, &["h1", "h2"]);
+    let effects = run.respond(round, response, &waiting).unwrap();
+    assert_eq!(
+        scope_effects(&effects),
+        [&Effect::StartRemoval { key: key.into() }],
+        "documents kept, the key no longer listed"
+    );
+    assert_eq!(run.summary().removals_waiting, [key]);
+
+    // The store moved the key: the next request does not list it, and the server no longer
+    // names it; the device still asks for its waiting changes.
+    let round = round_of(&mut run, removing(key), &outbox);
+    assert!(round.request().scopes.is_empty(), "{:?}", round.request());
+    let mut response = answer();
+    response.results = vec![accepted("a", &["h2"])];
+    assert_eq!(round.removals(&response), [key]);
+    let effects = run
+        .respond(round, response, &waiting_of(key, &["h2"]))
+        .unwrap();
+    assert_eq!(
+        scope_effects(&effects),
+        [&Effect::RemoveScope { key: key.into() }]
+    );
+    let summary = run.finish();
+    assert_eq!(summary.removed_scopes, [key]);
+    assert!(summary.removals_waiting.is_empty(), "{summary:?}");
+}
+
+#[test]
+fn a_key_being_removed_stays_while_its_changes_wait() {
+    let key = "child:c-1";
+    let mut run = run(100);
+    let round = round_of(&mut run, removing(key), &[change(1, "a", 1)]);
+    let mut response = answer();
+    response.results = vec![deferred("a", &["x"])];
+    let effects = run
+        .respond(round, response, &waiting_of(key, &["h1"]))
+        .unwrap();
+    assert!(scope_effects(&effects).is_empty(), "{effects:?}");
+    assert_eq!(run.finish().removals_waiting, [key]);
+}
+
+#[test]
+fn a_key_that_comes_back_before_its_removal_finishes_keeps_its_documents() {
+    let key = "child:c-1";
+    // The server backfills the key: a page with one of its documents, the rest to follow.
+    // Its last waiting change is acknowledged in the same answer, but removing its documents
+    // now would drop history the backfill already sent.
+    let mut run = run(100);
+    let round = round_of(&mut run, removing(key), &[change(1, "a", 1)]);
+    let mut response = answer();
+    response.results = vec![accepted("a", &["h1"])];
+    response.pull = vec![pulled_under("a", key)];
+    response.more = true;
+    let effects = run
+        .respond(round, response, &waiting_of(key, &["h1"]))
+        .unwrap();
+    assert_eq!(
+        scope_effects(&effects),
+        [&Effect::CancelRemoval { key: key.into() }]
+    );
+
+    // A key whose (empty) history is complete in one answer comes back too, and is listed.
+    let round = round_of(&mut run, removing(key), &[]);
+    let mut response = answer();
+    response.scopes_complete = vec![key.into()];
+    let effects = run.respond(round, response, &waiting_of(key, &[])).unwrap();
+    assert_eq!(
+        scope_effects(&effects),
+        [
+            &Effect::CancelRemoval { key: key.into() },
+            &Effect::CompleteScope { key: key.into() }
+        ]
+    );
+    let summary = run.finish();
+    assert!(summary.removed_scopes.is_empty(), "{summary:?}");
+    assert!(summary.removals_waiting.is_empty(), "{summary:?}");
+}
+
+#[test]
+fn documents_of_another_key_do_not_call_a_removal_off() {
+    let key = "child:c-1";
+    let mut run = run(100);
+    let round = round_of(&mut run, removing(key), &[]);
+    let mut response = answer();
+    response.pull = vec![pulled_under("b", "child:c-2")];
+    response.scopes_complete = vec!["child:c-2".into()];
+    let effects = run.respond(round, response, &waiting_of(key, &[])).unwrap();
+    assert_eq!(
+        scope_effects(&effects),
+        [
+            &Effect::CompleteScope {
+                key: "child:c-2".into()
+            },
+            &Effect::RemoveScope { key: key.into() }
+        ]
+    );
+}
+
+#[test]
+fn a_key_that_leaves_during_a_restore_check_is_marked_not_listed_and_removed_after() {
+    let key = "child:c-1";
+    let mut run = run(100);
+    // The reset answer: nothing is removed, and the key is not listed again.
+    let round = round_of(&mut run, holding(key), &[]);
+    let mut response = answer();
+    response.feed_reset = reset("f2", "restored");
+    response.remove_scopes = vec![key.into()];
+    let effects = run.respond(round, response, &waiting_of(key, &[])).unwrap();
+    assert_eq!(
+        scope_effects(&effects),
+        [
+            &Effect::ForgetScopes,
+            &Effect::StartRemoval { key: key.into() }
+        ]
+    );
+    // A healing round: still nothing removed.
+    let mut batch = run.batch();
+    fill(&mut batch, &[]);
+    let state = SyncState {
+        healing: Some(String::new()),
+        ..removing(key)
+    };
+    let round = run.round(state, batch, heads(2));
+    let effects = run.respond(round, answer(), &waiting_of(key, &[])).unwrap();
+    assert!(scope_effects(&effects).is_empty(), "{effects:?}");
+    // Checked: the key goes.
+    let round = round_of(&mut run, removing(key), &[]);
+    let effects = run.respond(round, answer(), &waiting_of(key, &[])).unwrap();
+    assert_eq!(
+        scope_effects(&effects),
+        [&Effect::RemoveScope { key: key.into() }]
+    );
+}
+
+#[test]
+fn the_all_documents_key_stays_listed_while_its_removal_waits() {
+    let all = fieldnotes_protocol::SCOPE_ALL;
+    let mut run = run(100);
+    let round = round_of(&mut run, holding(all), &[]);
+    let mut response = answer();
+    response.remove_scopes = vec![all.into()];
+    let effects = run
+        .respond(round, response, &waiting_of(all, &["h1"]))
+        .unwrap();
+    assert!(scope_effects(&effects).is_empty(), "{effects:?}");
+    assert_eq!(run.summary().removals_waiting, [all]);
+
+    // After a reset it is listed again at once, so that the server names it again.
+    let round = round_of(&mut run, holding(all), &[]);
+    let mut response = answer();
+    response.feed_reset = reset("f2", "restored");
+    response.remove_scopes = vec![all.into()];
+    let effects = run.respond(round, response, &waiting_of(all, &[])).unwrap();
+    assert_eq!(
+        scope_effects(&effects),
+        [
+            &Effect::ForgetScopes,
+            &Effect::CompleteScope { key: all.into() }
+        ]
+    );
 }

@@ -45,8 +45,14 @@ impl MemDevice {
                     self.docs.entry(doc_id).or_default().extend(changes);
                 }
                 Effect::CompleteScope { key } => self.state.scopes.push(key),
+                Effect::StartRemoval { key } => {
+                    self.state.scopes.retain(|k| *k != key);
+                    self.state.removing.push(key);
+                }
+                Effect::CancelRemoval { key } => self.state.removing.retain(|k| *k != key),
                 Effect::RemoveScope { key } => {
                     self.state.scopes.retain(|k| *k != key);
+                    self.state.removing.retain(|k| *k != key);
                     let gone: Vec<String> = (self.scope_of.iter())
                         .filter(|(_, s)| **s == key)
                         .map(|(d, _)| d.clone())
@@ -107,7 +113,7 @@ impl MemDevice {
                     AfterRefusal::GiveUp => return,
                 },
                 Ok(response) => {
-                    let waiting = self.waiting(&response.remove_scopes);
+                    let waiting = self.waiting(&round.removals(&response));
                     let effects = run.respond(round, response, &waiting).expect("usable");
                     self.apply(effects);
                 }
