@@ -97,12 +97,7 @@ impl LocalStore {
             }
             Effect::CompleteScope { key } => self.complete_scope(tx, keys, key).await?,
             Effect::StartRemoval { key } => self.start_removal(tx, keys, key).await?,
-            Effect::CancelRemoval { key } => {
-                let mut removing = self.list_in(tx, keys, META_REMOVING_SCOPES).await?;
-                removing.retain(|k| k != key);
-                self.set_list(tx, keys, META_REMOVING_SCOPES, &removing)
-                    .await?;
-            }
+            Effect::CancelRemoval { key } => self.cancel_removal(tx, keys, key).await?,
             Effect::RemoveScope { key } => {
                 let removed = self.remove_held_scope(tx, keys, key).await?;
                 applied.touched.extend(removed.iter().cloned());
@@ -244,6 +239,14 @@ impl LocalStore {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Forget that a key is being removed (it came back): its documents stay.
+    async fn cancel_removal(&self, tx: &mut Tx, keys: &Keys, key: &str) -> Result<(), ClientError> {
+        let mut removing = self.list_in(tx, keys, META_REMOVING_SCOPES).await?;
+        removing.retain(|k| k != key);
+        self.set_list(tx, keys, META_REMOVING_SCOPES, &removing)
+            .await
     }
 
     /// Remove a key's documents (and their outbox rows), and the key from the held list and

@@ -597,6 +597,11 @@ async fn a_child_back_before_its_removal_finished_brings_what_changed_meanwhile(
         4,
         "created, the phone's, the laptop's and sw-b's edits"
     );
+    // The child is the laptop's again for good: nothing of it goes on later syncs.
+    let report = laptop.sync().await?;
+    assert!(report.protocol.removed_scopes.is_empty(), "{report:?}");
+    assert!(children_held(&laptop).await?.contains("child-00"));
+    assert!(laptop.get(&note).await?.is_some(), "the note stays");
     Ok(())
 }
 
