@@ -702,13 +702,26 @@ enum Obj {
     Op(u32, u64),
 }
 
-/// What an op of the push made.
+/// Where in an object an op writes: a map key (interned) or a list element (the id of the op
+/// that inserted it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    Key(u32),
+    Element(u32, u64),
+    Head,
+}
+
+/// What an op of the push made, and where it wrote.
 #[derive(Debug, Clone, Copy)]
 struct Made {
     /// It made an object of this type.
     object: Option<ObjType>,
     /// It inserted an element into this object.
     element_of: Option<Obj>,
+    /// The object and the key or element it wrote. An op may overwrite only ops that wrote
+    /// the same place: automerge files an op under its own key and drops a predecessor it finds
+    /// elsewhere, so the change would come back under another hash.
+    wrote: (Obj, At),
 }
 
 /// Per actor, the op counters of each change: (first, last, hash if stored), sorted.
@@ -858,8 +871,8 @@ struct ChangeOps<'c, 'a> {
     check: Check,
     own: u32,
     start: u64,
-    /// What this change's ops checked so far made.
-    made: Vec<OpMade>,
+    /// What this change's ops checked so far made, by offset from `start`.
+    made: Vec<Made>,
 }
 
 impl<'c, 'a> ChangeOps<'c, 'a> {
@@ -879,7 +892,13 @@ impl<'c, 'a> ChangeOps<'c, 'a> {
         for (n, op) in p.expanded.operations.iter().enumerate() {
             ops.check_op(start.saturating_add(n as u64), op)?;
         }
-        Ok(ops.made)
+        let own = ops.own;
+        Ok(ops
+            .made
+            .into_iter()
+            .enumerate()
+            .map(|(n, m)| ((own, start.saturating_add(n as u64)), m))
+            .collect())
     }
 
     /// Op `c@a` is an earlier op of this change than op `ctr`.
@@ -889,11 +908,11 @@ impl<'c, 'a> ChangeOps<'c, 'a> {
 
     /// What earlier op `c@a` of this change made.
     fn own_made(&self, a: u32, c: u64) -> Option<Made> {
-        self.made
-            .iter()
-            .rev()
-            .find(|(id, _)| *id == (a, c))
-            .map(|(_, m)| *m)
+        if a != self.own {
+            return None;
+        }
+        let offset = usize::try_from(c.checked_sub(self.start)?).ok()?;
+        self.made.get(offset).copied()
     }
 
     /// Op `ctr`, which writes into `op.obj` at `op.key`, inserting or overwriting `op.pred`.
@@ -918,14 +937,13 @@ impl<'c, 'a> ChangeOps<'c, 'a> {
                 show(&op.obj)
             )));
         }
-        self.check_preds(ctr, op)?;
         let m = Made {
             object: made_object(&op.action),
             element_of: op.insert.then_some(obj),
+            wrote: (obj, self.ctx.actors.at(op, (self.own, ctr))),
         };
-        if m.object.is_some() || m.element_of.is_some() {
-            self.made.push(((self.own, ctr), m));
-        }
+        self.check_preds(ctr, op, m.wrote)?;
+        self.made.push(m);
         Ok(())
     }
 
@@ -969,15 +987,29 @@ impl<'c, 'a> ChangeOps<'c, 'a> {
         }
     }
 
-    /// Every op it overwrites exists in its causal past or earlier in this change.
-    fn check_preds(&mut self, ctr: u64, op: &Op) -> Result<(), IntakeError> {
+    /// Every op it overwrites exists in its causal past or earlier in this change, and wrote
+    /// the same place (`wrote`) this op writes.
+    fn check_preds(&mut self, ctr: u64, op: &Op, wrote: (Obj, At)) -> Result<(), IntakeError> {
         for pred in op.pred.iter() {
             let a = self.ctx.actors.index(pred.actor());
             let c = pred.counter();
-            if !(self.earlier(a, c, ctr) || self.ctx.visible(a, c)) {
+            let made = if self.earlier(a, c, ctr) {
+                self.own_made(a, c)
+            } else {
+                self.ctx.made_by(a, c)
+            };
+            let Some(made) = made else {
                 return Err(self.check.dangling(format!(
                     "overwrites op {}, which no change it builds on made",
                     show_op(pred)
+                )));
+            };
+            if op.insert || made.wrote != wrote {
+                return Err(self.check.dangling(format!(
+                    "overwrites op {}, which wrote another place than {} {}",
+                    show_op(pred),
+                    show(&op.obj),
+                    show_key(&op.key)
                 )));
             }
         }
@@ -993,10 +1025,11 @@ fn made_object(action: &OpType) -> Option<ObjType> {
     }
 }
 
-/// Interned actor ids.
+/// Interned actor ids and map keys.
 #[derive(Default)]
 struct Actors {
     ids: HashMap<ActorId, u32>,
+    keys: HashMap<String, u32>,
 }
 
 impl Actors {
@@ -1007,6 +1040,20 @@ impl Actors {
         let i = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
         self.ids.insert(actor.clone(), i);
         i
+    }
+
+    /// Where op `id` (by interned actor) writes in its object: its map key, the element it
+    /// names, or the element it inserts (its own id).
+    fn at(&mut self, op: &Op, id: (u32, u64)) -> At {
+        match &op.key {
+            _ if op.insert => At::Element(id.0, id.1),
+            Key::Map(k) => {
+                let next = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+                At::Key(*self.keys.entry(k.to_string()).or_insert(next))
+            }
+            Key::Seq(ElementId::Id(e)) => At::Element(self.index(e.actor()), e.counter()),
+            Key::Seq(ElementId::Head) => At::Head,
+        }
     }
 
     /// The object `id` names, by interned actor.
@@ -1071,9 +1118,17 @@ impl Ctx<'_> {
                 .decode()
                 .operations
                 .iter()
-                .map(|op| Made {
-                    object: made_object(&op.action),
-                    element_of: op.insert.then(|| self.actors.obj(&op.obj)),
+                .enumerate()
+                .map(|(n, op)| {
+                    let obj = self.actors.obj(&op.obj);
+                    Made {
+                        object: made_object(&op.action),
+                        element_of: op.insert.then_some(obj),
+                        wrote: (
+                            obj,
+                            self.actors.at(op, (actor, start.saturating_add(n as u64))),
+                        ),
+                    }
                 })
                 .collect();
             self.stored.insert(hash, made);
@@ -1133,6 +1188,14 @@ fn show(obj: &ObjectId) -> String {
     match obj {
         ObjectId::Root => "the root".into(),
         ObjectId::Id(id) => show_op(id),
+    }
+}
+
+fn show_key(key: &Key) -> String {
+    match key {
+        Key::Map(k) => format!("key {k:?}"),
+        Key::Seq(ElementId::Head) => "the head".into(),
+        Key::Seq(ElementId::Id(e)) => format!("element {}", show_op(e)),
     }
 }
 
@@ -1352,6 +1415,61 @@ mod tests {
             )],
         );
         merge_incoming("n1", Some(&stored), &[good]).unwrap();
+    }
+
+    /// The op that last wrote `key` of the root, as a legacy op id of actor 1.
+    fn root_op(doc: &Document, key: &str) -> legacy::OpId {
+        let (_, id) = doc.doc.get(ROOT, key).unwrap().unwrap();
+        let counter = id.to_string().split('@').next().unwrap().parse().unwrap();
+        legacy::OpId::new(counter, &actor(1))
+    }
+
+    fn put_over(key: &str, pred: legacy::OpId) -> legacy::Op {
+        legacy::Op {
+            action: legacy::OpType::Put(ScalarValue::Str("Home visit".into())),
+            obj: legacy::ObjectId::Root,
+            key: legacy::Key::Map(key.into()),
+            pred: [pred].into_iter().collect(),
+            insert: false,
+        }
+    }
+
+    #[test]
+    fn an_op_may_overwrite_only_what_was_written_in_the_same_place() {
+        // Found by fuzzing merge_incoming: a put to "tktle" naming the "title" op as the one
+        // it overwrites. Automerge files it under "tktle" and drops the predecessor, so the
+        // change came back under another hash and the merged document no longer loaded.
+        let mut doc = edited_note();
+        let stored = doc.save();
+        let title = root_op(&doc, "title");
+        let elsewhere = next_change(&mut doc, vec![put_over("tktle", title.clone())]);
+        let err = merge_incoming("n1", Some(&stored), &[elsewhere]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                MergeError::Intake(IntakeError::DanglingReference { ref reason, .. })
+                    if reason.contains("another place")
+            ),
+            "{err}"
+        );
+        // An insert overwrites nothing: the element it makes is new.
+        let (_, body) = doc.doc.get(ROOT, "body").unwrap().unwrap();
+        let body = legacy::OpId::new(
+            body.to_string().split('@').next().unwrap().parse().unwrap(),
+            &actor(1),
+        );
+        let mut inserting = insert(
+            legacy::ObjectId::Id(body),
+            legacy::Key::Seq(legacy::ElementId::Head),
+        );
+        inserting.pred = [title.clone()].into_iter().collect();
+        let inserting = next_change(&mut doc, vec![inserting]);
+        assert!(merge_incoming("n1", Some(&stored), &[inserting]).is_err());
+        // The same put to the key the op wrote is an ordinary edit.
+        let same = next_change(&mut doc, vec![put_over("title", title)]);
+        let mut merged = merge_incoming("n1", Some(&stored), &[same]).unwrap();
+        let bytes = merged.document.save();
+        Document::load("n1", &bytes).unwrap();
     }
 
     #[test]
