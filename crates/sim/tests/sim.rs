@@ -3,12 +3,15 @@
 //! fail.
 
 use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use fieldnotes_sim::{Options, Run, Sabotage, SimError, Stats, run_seed};
 
 /// Seeds the sweep runs when `FIELDNOTES_SIM_SEEDS` does not say.
-const DEFAULT_SEEDS: u64 = 1_000;
+const DEFAULT_SEEDS: u64 = 2_000;
 
 fn env_u64(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;
@@ -56,7 +59,77 @@ fn seeds_from_env() -> Range<u64> {
     }
 }
 
-/// Seeds `0..FIELDNOTES_SIM_SEEDS` (or the one seed `FIELDNOTES_SIM_SEED`), each a whole run.
+/// How many seeds run at once: `FIELDNOTES_SIM_THREADS`, or one per core. Each seed is a
+/// world of its own (its own runtime, database and clock), so the order they finish in changes
+/// nothing.
+fn sweep_threads() -> usize {
+    env_u64("FIELDNOTES_SIM_THREADS")
+        .and_then(|n| usize::try_from(n).ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// What a sweep found: the counts of the seeds that passed, and each failing seed with what
+/// it printed.
+#[derive(Default)]
+struct Sweep {
+    total: Stats,
+    failed: Vec<(u64, String)>,
+}
+
+/// Run `seeds` on `threads` workers. Unless `keep_going`, workers stop taking seeds after the
+/// first failure. A seed that panics is a failure of that seed, not of the sweep.
+fn sweep(seeds: Range<u64>, options: Options, threads: usize, keep_going: bool) -> Sweep {
+    let next = AtomicU64::new(seeds.start);
+    let stop = AtomicBool::new(false);
+    let found = Mutex::new(Sweep::default());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= seeds.end {
+                        break;
+                    }
+                    let outcome = catch_unwind(AssertUnwindSafe(|| run_seed(seed, options)));
+                    let failure = match outcome {
+                        Ok(Ok(run)) => {
+                            lock(&found).total.add(&run.stats);
+                            continue;
+                        }
+                        Ok(Err(failure)) => failure.to_string(),
+                        Err(panic) => {
+                            format!("simulation seed {seed} panicked: {}", panic_text(&*panic))
+                        }
+                    };
+                    if !keep_going {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    lock(&found).failed.push((seed, failure));
+                }
+            });
+        }
+    });
+    let mut found = found.into_inner().unwrap_or_else(PoisonError::into_inner);
+    found.failed.sort_by_key(|(seed, _)| *seed);
+    found
+}
+
+fn lock(sweep: &Mutex<Sweep>) -> std::sync::MutexGuard<'_, Sweep> {
+    sweep.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Seeds `0..FIELDNOTES_SIM_SEEDS` (or the one seed `FIELDNOTES_SIM_SEED`), each a whole run,
+/// one per core at a time.
 #[test]
 fn seeded_schedules_keep_every_invariant() {
     let seeds = seeds_from_env();
@@ -67,25 +140,18 @@ fn seeded_schedules_keep_every_invariant() {
         returns: std::env::var("FIELDNOTES_SIM_RETURNS").map_or(true, |v| v.trim() != "0"),
         ..Options::default()
     };
+    let threads = sweep_threads();
     let started = Instant::now();
-    let mut total = Stats::default();
-    let mut failed = Vec::new();
     let count = seeds.end - seeds.start;
-    for seed in seeds {
-        match run_seed(seed, options) {
-            Ok(run) => total.add(&run.stats),
-            Err(failure) if keep_going => {
-                eprintln!("seed {seed}: {}", failure.error);
-                failed.push(seed);
-            }
-            Err(failure) => panic!("{failure}"),
-        }
-    }
+    let Sweep { total, failed } = sweep(seeds, options, threads, keep_going);
     eprintln!(
-        "simulation: {count} seeds in {:.1} s: {total:?}",
+        "simulation: {count} seeds on {threads} threads in {:.1} s: {total:?}",
         started.elapsed().as_secs_f64()
     );
-    assert!(failed.is_empty(), "failing seeds: {failed:?}");
+    if let Some((_, first)) = failed.first() {
+        let seeds: Vec<u64> = failed.iter().map(|(seed, _)| *seed).collect();
+        panic!("failing seeds: {seeds:?}; the first:\n{first}");
+    }
     assert!(total.syncs > 0 && total.edits > 0, "{total:?}");
 }
 
