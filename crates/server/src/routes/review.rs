@@ -10,8 +10,9 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use fieldnotes_protocol::admin::Listing;
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_protocol::review::{
@@ -21,11 +22,20 @@ use fieldnotes_protocol::{DocKind, ReviewStatus, UnknownValue};
 use fieldnotes_store::directory::DeviceRecord;
 use fieldnotes_store::review::ReviewFilter;
 
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, PathResource, Reached};
 use crate::auth::AuthDevice;
 use crate::clock::{now_ms, rfc3339};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+
+/// The review queue's routes.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/review", get(list))
+        .route("/v1/review/{id}", get(show))
+        .route("/v1/review/{id}/resolve", post(resolve))
+        .route("/v1/review/{id}/dismiss", post(dismiss))
+}
 
 /// Who may review: admins everything, managers their own team's items.
 fn reviewer_team(auth: &AuthDevice) -> Result<Option<String>, ApiError> {
@@ -135,30 +145,28 @@ fn kind_filter(kind: &str) -> Result<DocKind, ApiError> {
 }
 
 /// The item, if the caller may review it; otherwise "not found".
-async fn reviewable(
-    state: &AppState,
-    auth: &AuthDevice,
-    item_id: i64,
-) -> Result<ReviewItem, ApiError> {
-    let own_team = reviewer_team(auth)?;
-    state
-        .store
-        .get_review(item_id)
-        .await?
-        .filter(|r| own_team.is_none() || r.team_id == own_team)
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("review item {item_id} (or it is not your team's)"),
-        })
+impl PathResource for ReviewItem {
+    type Id = i64;
+
+    async fn reach(state: &AppState, auth: &AuthDevice, item_id: i64) -> Result<Self, ApiError> {
+        let own_team = reviewer_team(auth)?;
+        state
+            .store
+            .get_review(item_id)
+            .await?
+            .filter(|r| own_team.is_none() || r.team_id == own_team)
+            .ok_or_else(|| ApiError::NotFound {
+                what: format!("review item {item_id} (or it is not your team's)"),
+            })
+    }
 }
 
 /// `GET /v1/review/{id}`: one item with both sides in full, each with who wrote it, from
 /// which device, and when (device time and server time).
 pub async fn show(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(item_id): Path<i64>,
+    Reached(_, mut item): Reached<ReviewItem>,
 ) -> Result<Json<ReviewItem>, ApiError> {
-    let mut item = reviewable(&state, &auth, item_id).await?;
     attribute(&state, &mut item.sides, &mut HashMap::new()).await?;
     let changes = state.store.document_changes(&item.doc_id).await?;
     for side in &mut item.sides {
@@ -172,13 +180,11 @@ pub async fn show(
 /// `POST /v1/review/{id}/resolve`: record the reviewer's resolving change.
 pub async fn resolve(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(item_id): Path<i64>,
+    Reached(auth, record): Reached<ReviewItem>,
     ApiJson(req): ApiJson<ResolveRequest>,
 ) -> Result<Json<ReviewItem>, ApiError> {
-    let record = reviewable(&state, &auth, item_id).await?;
     if acceptance(&record, &req)? {
-        return decide_resolved(&state, &auth, item_id, req).await;
+        return decide_resolved(&state, &auth, record.item_id, req).await;
     }
     let changes = state.store.document_changes(&record.doc_id).await?;
     let Some(change) = changes.iter().find(|c| c.hash == req.change) else {
@@ -211,7 +217,7 @@ pub async fn resolve(
             ),
         ));
     }
-    decide_resolved(&state, &auth, item_id, req).await
+    decide_resolved(&state, &auth, record.item_id, req).await
 }
 
 /// Whether `req` accepts an amendment as it stands: the item is an amendment or a pending
@@ -285,11 +291,9 @@ async fn record_decision(
 /// `POST /v1/review/{id}/dismiss`: nothing needs changing; the reason is kept.
 pub async fn dismiss(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(item_id): Path<i64>,
+    Reached(auth, item): Reached<ReviewItem>,
     ApiJson(req): ApiJson<DismissRequest>,
 ) -> Result<Json<ReviewItem>, ApiError> {
-    reviewable(&state, &auth, item_id).await?;
     let reason = req.reason.trim();
     super::check_reason_length(reason)?;
     if reason.chars().count() < 3 {
@@ -304,5 +308,5 @@ pub async fn dismiss(
         change: None,
         reason: Some(reason.to_owned()),
     };
-    record_decision(&state, &auth, item_id, &decision).await
+    record_decision(&state, &auth, item.item_id, &decision).await
 }
