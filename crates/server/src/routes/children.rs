@@ -51,6 +51,11 @@ fn manages(auth: &AuthDevice, team_id: &str) -> bool {
         || (auth.role == Role::Manager && auth.user.info.team_id.as_deref() == Some(team_id))
 }
 
+/// The caller manages the child, or is its case holder.
+fn manages_or_holds(auth: &AuthDevice, child: &Child) -> bool {
+    manages(auth, &child.team_id) || child.case_holder.as_deref() == Some(auth.user_id())
+}
+
 async fn child(state: &AppState, child_id: &str) -> Result<Child, ApiError> {
     state
         .store
@@ -84,7 +89,7 @@ async fn visible_child(
     child_id: &str,
 ) -> Result<Child, ApiError> {
     let child = child(state, child_id).await?;
-    if manages(auth, &child.team_id) || child.case_holder.as_deref() == Some(auth.user_id()) {
+    if manages_or_holds(auth, &child) {
         return Ok(child);
     }
     let scope = scope_of(state, auth).await?;
@@ -107,22 +112,20 @@ impl PathResource for Child {
     }
 }
 
-/// Refuse unless the caller manages the child, or (with `case_holder_too`) holds its case;
-/// `what` is what they were refused.
-fn must_manage(
-    auth: &AuthDevice,
-    child: &Child,
-    case_holder_too: bool,
-    what: &str,
-) -> Result<(), ApiError> {
-    let holds = case_holder_too && child.case_holder.as_deref() == Some(auth.user_id());
-    if manages(auth, &child.team_id) || holds {
-        return Ok(());
-    }
-    Err(ApiError::forbidden(format!(
+fn not_manager(auth: &AuthDevice, child: &Child, what: &str) -> ApiError {
+    ApiError::forbidden(format!(
         "only an admin or a manager of team {} can {what}; you are {} ({})",
         child.team_id, auth.user.info.username, auth.role
-    )))
+    ))
+}
+
+/// Refuse unless the caller manages the child; `what` is what they were refused.
+fn must_manage(auth: &AuthDevice, child: &Child, what: &str) -> Result<(), ApiError> {
+    if manages(auth, &child.team_id) {
+        Ok(())
+    } else {
+        Err(not_manager(auth, child, what))
+    }
 }
 
 /// `POST /v1/children`: admins, or managers for their own team.
@@ -187,7 +190,7 @@ pub async fn allocate(
     Reached(auth, child): Reached<Child>,
     ApiJson(req): ApiJson<Allocate>,
 ) -> Result<Json<Allocation>, ApiError> {
-    must_manage(&auth, &child, false, "allocate this child")?;
+    must_manage(&auth, &child, "allocate this child")?;
     let worker = person(&state, &req.worker_id).await?;
     if worker.info.role != Role::SocialWorker || !worker.active {
         return Err(ApiError::bad_request(
@@ -224,7 +227,7 @@ pub async fn end_allocation(
     State(state): State<AppState>,
     Reached(auth, child): Reached<Child>,
 ) -> Result<Json<Allocation>, ApiError> {
-    must_manage(&auth, &child, false, "end this child's allocation")?;
+    must_manage(&auth, &child, "end this child's allocation")?;
     let ended = state
         .store
         .end_allocation(&child.child_id, &auth.actor(now_ms()))
@@ -238,7 +241,13 @@ pub async fn allocations(
     State(state): State<AppState>,
     Reached(auth, child): Reached<Child>,
 ) -> Result<Json<AllocationHistory>, ApiError> {
-    must_manage(&auth, &child, true, "see this child's allocation history")?;
+    if !manages_or_holds(&auth, &child) {
+        return Err(not_manager(
+            &auth,
+            &child,
+            "see this child's allocation history",
+        ));
+    }
     let history = state.store.allocation_history(&child.child_id).await?;
     let mut workers: Vec<&str> = history.iter().map(|a| a.worker_id.as_str()).collect();
     workers.sort_unstable();
@@ -266,7 +275,7 @@ pub async fn refer(
     Reached(auth, child): Reached<Child>,
     ApiJson(req): ApiJson<NewReferral>,
 ) -> Result<(StatusCode, Json<Referral>), ApiError> {
-    if !manages(&auth, &child.team_id) && child.case_holder.as_deref() != Some(auth.user_id()) {
+    if !manages_or_holds(&auth, &child) {
         return Err(ApiError::forbidden(
             "only the case holder, a manager of the team or an admin can refer this young person",
         ));
@@ -335,9 +344,7 @@ pub async fn end_referral(
             what: format!("referral {referral_id}"),
         })?;
     let child = visible_child(&state, &auth, &referral.child_id).await?;
-    let allowed = manages(&auth, &child.team_id)
-        || child.case_holder.as_deref() == Some(auth.user_id())
-        || referral.referred_by == auth.user.info.user_id;
+    let allowed = manages_or_holds(&auth, &child) || referral.referred_by == auth.user.info.user_id;
     if !allowed {
         return Err(ApiError::forbidden(
             "only the case holder, the worker who referred, a manager of the team or an admin \
