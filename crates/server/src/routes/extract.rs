@@ -97,7 +97,8 @@ pub trait PathResource: Sized + Send {
 
 /// The authenticated caller and the `T` the path names, which they may reach: a handler that
 /// takes it runs only once [`PathResource::reach`] has found it. The caller is authenticated
-/// first, then the path read (a malformed id is axum's answer, as with [`Path`]).
+/// first, then the path read (a malformed id is axum's answer, as with [`Path`]); being part
+/// of the request head, all of it comes before a body extractor reads the body.
 #[derive(Debug)]
 pub struct Reached<T>(pub AuthDevice, pub T);
 
