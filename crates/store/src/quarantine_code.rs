@@ -4,9 +4,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use fieldnotes_vocab::{ErrorCode, RejectCode, UnknownValue};
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-use sqlx::{Database, Decode, Encode, Type};
 
 /// The code a quarantine entry is kept under: a pushed document the merge refused (a
 /// [`RejectCode`]), or a request that could not be read at all (an [`ErrorCode`], such as
@@ -62,35 +59,7 @@ impl FromStr for QuarantineCode {
     }
 }
 
-impl<DB: Database> Type<DB> for QuarantineCode
-where
-    str: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <str as Type<DB>>::type_info()
-    }
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <str as Type<DB>>::compatible(ty)
-    }
-}
-
-impl<'q, DB: Database> Encode<'q, DB> for QuarantineCode
-where
-    String: Encode<'q, DB>,
-{
-    fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
-        self.as_str().to_owned().encode(buf)
-    }
-}
-
-impl<'r, DB: Database> Decode<'r, DB> for QuarantineCode
-where
-    &'r str: Decode<'r, DB>,
-{
-    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(<&'r str as Decode<'r, DB>>::decode(value)?.parse()?)
-    }
-}
+fieldnotes_vocab::stored_as_text!(QuarantineCode);
 
 #[cfg(test)]
 mod tests {

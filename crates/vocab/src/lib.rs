@@ -73,6 +73,9 @@ macro_rules! vocabulary {
 
 #[doc(hidden)]
 pub use serde as __serde;
+#[doc(hidden)]
+#[cfg(feature = "sqlx")]
+pub use sqlx as __sqlx;
 
 /// The value of `all` whose text is `s`, or an [`UnknownValue`] listing them.
 #[doc(hidden)]

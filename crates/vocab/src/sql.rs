@@ -6,22 +6,36 @@ use sqlx::{Database, Decode, Encode, Type};
 
 use crate::{DocKind, ErrorCode, ItemKind, RecordStatus, RejectCode, ReviewStatus, Role, ScopeKey};
 
-/// `Type`, `Encode` and `Decode` as text for vocabulary types (the body is the same for each;
-/// only the type differs, and the orphan rule forbids one blanket impl).
+/// `Type`, `Encode` and `Decode` as text for types that are `Display` and `FromStr` (the body
+/// is the same for each; only the type differs, and the orphan rule forbids one blanket impl).
+/// Exported so that a crate with a value built from the vocabulary stores it the same way.
+#[macro_export]
 macro_rules! stored_as_text {
     ($($t:ty),+) => {$(
-        impl<DB: Database> Type<DB> for $t where str: Type<DB> {
-            fn type_info() -> DB::TypeInfo { <str as Type<DB>>::type_info() }
-            fn compatible(ty: &DB::TypeInfo) -> bool { <str as Type<DB>>::compatible(ty) }
+        impl<DB: $crate::__sqlx::Database> $crate::__sqlx::Type<DB> for $t
+        where
+            str: $crate::__sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo { <str as $crate::__sqlx::Type<DB>>::type_info() }
+            fn compatible(ty: &DB::TypeInfo) -> bool { <str as $crate::__sqlx::Type<DB>>::compatible(ty) }
         }
-        impl<'q, DB: Database> Encode<'q, DB> for $t where String: Encode<'q, DB> {
-            fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
-                self.to_string().encode(buf)
+        impl<'q, DB: $crate::__sqlx::Database> $crate::__sqlx::Encode<'q, DB> for $t
+        where
+            String: $crate::__sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut DB::ArgumentBuffer<'q>,
+            ) -> Result<$crate::__sqlx::encode::IsNull, $crate::__sqlx::error::BoxDynError> {
+                $crate::__sqlx::Encode::<'q, DB>::encode(self.to_string(), buf)
             }
         }
-        impl<'r, DB: Database> Decode<'r, DB> for $t where &'r str: Decode<'r, DB> {
-            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-                Ok(<&'r str as Decode<'r, DB>>::decode(value)?.parse()?)
+        impl<'r, DB: $crate::__sqlx::Database> $crate::__sqlx::Decode<'r, DB> for $t
+        where
+            &'r str: $crate::__sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, $crate::__sqlx::error::BoxDynError> {
+                Ok(<&'r str as $crate::__sqlx::Decode<'r, DB>>::decode(value)?.parse()?)
             }
         }
     )+};

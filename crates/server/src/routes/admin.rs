@@ -1,9 +1,10 @@
 //! Admin endpoints: teams, people and devices. Every one takes an [`AdminDevice`]; every change
 //! is written to the audit log by the store in the same transaction.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
 use fieldnotes_protocol::Role;
 use fieldnotes_protocol::admin::{
     Device, DevicesQuery, Listing, NewTeam, NewUser, Team, TeamPatch, Timestamp, User, UserPatch,
@@ -18,6 +19,17 @@ use crate::auth::password::{check_new_password, hash_password_blocking};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+
+/// The admin endpoints, under `/v1/admin`.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/teams", post(create_team).get(list_teams))
+        .route("/v1/admin/teams/{id}", patch(update_team))
+        .route("/v1/admin/users", post(create_user).get(list_users))
+        .route("/v1/admin/users/{id}", patch(update_user))
+        .route("/v1/admin/devices", get(list_devices))
+        .route("/v1/admin/devices/{id}/revoke", post(revoke_device))
+}
 
 fn check_plan_limit(limit: Option<u32>) -> Result<(), ApiError> {
     match limit {

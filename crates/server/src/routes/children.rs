@@ -2,9 +2,10 @@
 //! youth worker (case holders and managers), access outside allocation on the record (duty
 //! workers), and the audit log.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::admin::{
     AccessGrant, AccessRequest, Allocate, Allocation, AllocationHistory, AuditEntry, AuditQuery,
@@ -16,7 +17,7 @@ use fieldnotes_store::directory::{
 };
 use time::macros::format_description;
 
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, PathResource, Reached};
 use super::{check_id, check_name, scope_of};
 use crate::auth::AuthDevice;
 use crate::clock::{now_ms, today};
@@ -28,10 +29,31 @@ pub const DEFAULT_ACCESS_MINUTES: u32 = 120;
 /// Longest access outside allocation (one long shift).
 pub const MAX_ACCESS_MINUTES: u32 = 720;
 
+/// The routes of children, their allocations, referrals and access, and the audit log.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/children", post(create).get(list))
+        .route(
+            "/v1/children/{id}/allocation",
+            post(allocate).delete(end_allocation),
+        )
+        .route("/v1/children/{id}/allocations", get(allocations))
+        .route("/v1/children/{id}/referrals", post(refer).get(referrals))
+        .route("/v1/children/{id}/access", post(request_access))
+        .route("/v1/referrals/{id}/end", post(end_referral))
+        .route("/v1/access-grants", get(list_grants))
+        .route("/v1/audit", get(audit))
+}
+
 /// Admins, and managers of the child's team, manage a child.
 fn manages(auth: &AuthDevice, team_id: &str) -> bool {
     auth.role == Role::Admin
         || (auth.role == Role::Manager && auth.user.info.team_id.as_deref() == Some(team_id))
+}
+
+/// The caller manages the child, or is its case holder.
+fn manages_or_holds(auth: &AuthDevice, child: &Child) -> bool {
+    manages(auth, &child.team_id) || child.case_holder.as_deref() == Some(auth.user_id())
 }
 
 async fn child(state: &AppState, child_id: &str) -> Result<Child, ApiError> {
@@ -67,7 +89,7 @@ async fn visible_child(
     child_id: &str,
 ) -> Result<Child, ApiError> {
     let child = child(state, child_id).await?;
-    if manages(auth, &child.team_id) || child.case_holder.as_deref() == Some(auth.user_id()) {
+    if manages_or_holds(auth, &child) {
         return Ok(child);
     }
     let scope = scope_of(state, auth).await?;
@@ -78,11 +100,32 @@ async fn visible_child(
     }
 }
 
+impl PathResource for Child {
+    type Id = String;
+
+    async fn reach(
+        state: &AppState,
+        auth: &AuthDevice,
+        child_id: String,
+    ) -> Result<Self, ApiError> {
+        visible_child(state, auth, &child_id).await
+    }
+}
+
 fn not_manager(auth: &AuthDevice, child: &Child, what: &str) -> ApiError {
     ApiError::forbidden(format!(
         "only an admin or a manager of team {} can {what}; you are {} ({})",
         child.team_id, auth.user.info.username, auth.role
     ))
+}
+
+/// Refuse unless the caller manages the child; `what` is what they were refused.
+fn must_manage(auth: &AuthDevice, child: &Child, what: &str) -> Result<(), ApiError> {
+    if manages(auth, &child.team_id) {
+        Ok(())
+    } else {
+        Err(not_manager(auth, child, what))
+    }
 }
 
 /// `POST /v1/children`: admins, or managers for their own team.
@@ -144,14 +187,10 @@ pub async fn list(
 /// sync; the previous worker's devices are told to remove it.
 pub async fn allocate(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(child_id): Path<String>,
+    Reached(auth, child): Reached<Child>,
     ApiJson(req): ApiJson<Allocate>,
 ) -> Result<Json<Allocation>, ApiError> {
-    let child = visible_child(&state, &auth, &child_id).await?;
-    if !manages(&auth, &child.team_id) {
-        return Err(not_manager(&auth, &child, "allocate this child"));
-    }
+    must_manage(&auth, &child, "allocate this child")?;
     let worker = person(&state, &req.worker_id).await?;
     if worker.info.role != Role::SocialWorker || !worker.active {
         return Err(ApiError::bad_request(
@@ -177,7 +216,7 @@ pub async fn allocate(
     }
     let allocation = state
         .store
-        .allocate(&child_id, &worker.info.user_id, &auth.actor(now_ms()))
+        .allocate(&child.child_id, &worker.info.user_id, &auth.actor(now_ms()))
         .await?;
     Ok(Json(allocation))
 }
@@ -186,16 +225,12 @@ pub async fn allocate(
 /// case closes). The worker's devices are told to remove the child's records.
 pub async fn end_allocation(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(child_id): Path<String>,
+    Reached(auth, child): Reached<Child>,
 ) -> Result<Json<Allocation>, ApiError> {
-    let child = visible_child(&state, &auth, &child_id).await?;
-    if !manages(&auth, &child.team_id) {
-        return Err(not_manager(&auth, &child, "end this child's allocation"));
-    }
+    must_manage(&auth, &child, "end this child's allocation")?;
     let ended = state
         .store
-        .end_allocation(&child_id, &auth.actor(now_ms()))
+        .end_allocation(&child.child_id, &auth.actor(now_ms()))
         .await?;
     Ok(Json(ended))
 }
@@ -204,24 +239,22 @@ pub async fn end_allocation(
 /// workers the child has had.
 pub async fn allocations(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(child_id): Path<String>,
+    Reached(auth, child): Reached<Child>,
 ) -> Result<Json<AllocationHistory>, ApiError> {
-    let child = visible_child(&state, &auth, &child_id).await?;
-    if !manages(&auth, &child.team_id) && child.case_holder.as_deref() != Some(auth.user_id()) {
+    if !manages_or_holds(&auth, &child) {
         return Err(not_manager(
             &auth,
             &child,
             "see this child's allocation history",
         ));
     }
-    let history = state.store.allocation_history(&child_id).await?;
+    let history = state.store.allocation_history(&child.child_id).await?;
     let mut workers: Vec<&str> = history.iter().map(|a| a.worker_id.as_str()).collect();
     workers.sort_unstable();
     workers.dedup();
     Ok(Json(AllocationHistory {
         distinct_workers: u32::try_from(workers.len()).unwrap_or(u32::MAX),
-        child_id,
+        child_id: child.child_id,
         allocations: history,
     }))
 }
@@ -239,12 +272,10 @@ fn check_date(field: &str, value: &str) -> Result<time::Date, ApiError> {
 /// work with the young person, from a start date to a planned end.
 pub async fn refer(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(child_id): Path<String>,
+    Reached(auth, child): Reached<Child>,
     ApiJson(req): ApiJson<NewReferral>,
 ) -> Result<(StatusCode, Json<Referral>), ApiError> {
-    let child = visible_child(&state, &auth, &child_id).await?;
-    if !manages(&auth, &child.team_id) && child.case_holder.as_deref() != Some(auth.user_id()) {
+    if !manages_or_holds(&auth, &child) {
         return Err(ApiError::forbidden(
             "only the case holder, a manager of the team or an admin can refer this young person",
         ));
@@ -275,7 +306,7 @@ pub async fn refer(
         .store
         .create_referral(
             &StoreReferral {
-                child_id,
+                child_id: child.child_id,
                 youth_worker_id: youth_worker.info.user_id,
                 starts_on,
                 planned_end: req.planned_end,
@@ -289,11 +320,12 @@ pub async fn refer(
 /// `GET /v1/children/{id}/referrals`.
 pub async fn referrals(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(child_id): Path<String>,
+    Reached(_, child): Reached<Child>,
 ) -> Result<Json<Listing<Referral>>, ApiError> {
-    visible_child(&state, &auth, &child_id).await?;
-    let items = state.store.list_referrals(Some(&child_id), None).await?;
+    let items = state
+        .store
+        .list_referrals(Some(&child.child_id), None)
+        .await?;
     Ok(Json(Listing { items }))
 }
 
@@ -312,9 +344,7 @@ pub async fn end_referral(
             what: format!("referral {referral_id}"),
         })?;
     let child = visible_child(&state, &auth, &referral.child_id).await?;
-    let allowed = manages(&auth, &child.team_id)
-        || child.case_holder.as_deref() == Some(auth.user_id())
-        || referral.referred_by == auth.user.info.user_id;
+    let allowed = manages_or_holds(&auth, &child) || referral.referred_by == auth.user.info.user_id;
     if !allowed {
         return Err(ApiError::forbidden(
             "only the case holder, the worker who referred, a manager of the team or an admin \

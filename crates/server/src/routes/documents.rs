@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use fieldnotes_model::{DiffSpan, Document, hash_hex, parse_hash, text_diff};
 use fieldnotes_protocol::DocKind;
 use fieldnotes_protocol::review::{DiffQuery, DiffSpanView, VersionView};
 use fieldnotes_store::StoredDocument;
 use serde::Serialize;
 
-use super::extract::ApiQuery;
+use super::extract::{ApiQuery, PathResource, Reached};
 use super::scope_of;
 use crate::auth::AuthDevice;
 use crate::clock::rfc3339;
@@ -34,35 +34,37 @@ pub struct DocumentView {
 
 /// The stored document, if the caller may read it. A document out of scope answers as if
 /// it did not exist, so ids cannot be probed.
-async fn readable(
-    state: &AppState,
-    auth: &AuthDevice,
-    doc_id: &str,
-) -> Result<StoredDocument, ApiError> {
-    let scope = scope_of(state, auth).await?;
-    state
-        .store
-        .get_document(doc_id)
-        .await?
-        .filter(|d| scope.can_read(&d.scope_key))
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("document {doc_id} (or it is not in your scope)"),
-        })
+impl PathResource for StoredDocument {
+    type Id = String;
+
+    async fn reach(state: &AppState, auth: &AuthDevice, doc_id: String) -> Result<Self, ApiError> {
+        let scope = scope_of(state, auth).await?;
+        state
+            .store
+            .get_document(&doc_id)
+            .await?
+            .filter(|d| scope.can_read(&d.scope_key))
+            .ok_or_else(|| ApiError::NotFound {
+                what: format!("document {doc_id} (or it is not in your scope)"),
+            })
+    }
 }
 
 /// The stored document as the model reads it.
-fn load(doc_id: &str, stored: &StoredDocument) -> Result<Document, ApiError> {
-    Document::load(doc_id, &stored.snapshot)
-        .map_err(|e| ApiError::Internal(format!("stored document {doc_id} does not load: {e}")))
+fn load(stored: &StoredDocument) -> Result<Document, ApiError> {
+    Document::load(&stored.doc_id, &stored.snapshot).map_err(|e| {
+        ApiError::Internal(format!(
+            "stored document {} does not load: {e}",
+            stored.doc_id
+        ))
+    })
 }
 
 pub async fn show(
-    State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(doc_id): Path<String>,
+    Reached(_, stored): Reached<StoredDocument>,
 ) -> Result<Json<DocumentView>, ApiError> {
-    let stored = readable(&state, &auth, &doc_id).await?;
-    let mut document = load(&doc_id, &stored)?;
+    let mut document = load(&stored)?;
+    let doc_id = stored.doc_id;
     let record = document
         .read()
         .map_err(|e| ApiError::Internal(format!("stored document {doc_id} does not read: {e}")))?;
@@ -93,11 +95,9 @@ pub struct ChangeView {
 /// `GET /v1/documents/{id}/changes`.
 pub async fn changes(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(doc_id): Path<String>,
+    Reached(_, stored): Reached<StoredDocument>,
 ) -> Result<Json<Vec<ChangeView>>, ApiError> {
-    readable(&state, &auth, &doc_id).await?;
-    let changes = state.store.document_changes(&doc_id).await?;
+    let changes = state.store.document_changes(&stored.doc_id).await?;
     Ok(Json(
         changes
             .into_iter()
@@ -118,12 +118,10 @@ pub async fn changes(
 /// and an amendment's reason.
 pub async fn history(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(doc_id): Path<String>,
+    Reached(_, stored): Reached<StoredDocument>,
 ) -> Result<Json<Vec<VersionView>>, ApiError> {
-    let stored = readable(&state, &auth, &doc_id).await?;
-    let mut document = load(&doc_id, &stored)?;
-    let changes = state.store.document_changes(&doc_id).await?;
+    let mut document = load(&stored)?;
+    let changes = state.store.document_changes(&stored.doc_id).await?;
     let received: HashMap<&str, (&str, i64)> = changes
         .iter()
         .map(|c| (c.hash.as_str(), (c.device_id.as_str(), c.received_at_ms)))
@@ -161,13 +159,10 @@ pub async fn history(
 /// `GET /v1/documents/{id}/diff?from=HASH&to=HASH&field=body`: a word-level diff of one field
 /// between two versions.
 pub async fn diff(
-    State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(doc_id): Path<String>,
+    Reached(_, stored): Reached<StoredDocument>,
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> Result<Json<Vec<DiffSpanView>>, ApiError> {
-    let stored = readable(&state, &auth, &doc_id).await?;
-    let document = load(&doc_id, &stored)?;
+    let document = load(&stored)?;
     let field = q.field.as_deref().unwrap_or("body");
     let text_at = |version: &str| -> Result<String, ApiError> {
         let hash = parse_hash(version).map_err(|e| {

@@ -1,11 +1,13 @@
 //! Extractors whose rejections are [`ApiError`]s with reasons a person can act on.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
+use crate::auth::AuthDevice;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -75,5 +77,44 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .map_err(|rejection| {
                 ApiError::bad_request(ErrorCode::InvalidQuery, rejection.body_text())
             })
+    }
+}
+
+/// Something a request names by the id in its path (`/v1/children/{id}/...`), which only some
+/// callers may reach.
+pub trait PathResource: Sized + Send {
+    /// The path parameter that names it.
+    type Id: DeserializeOwned + Send;
+
+    /// What `id` names, if `auth` may reach it. Otherwise an error, typically "not found"
+    /// whether or not it exists, so ids cannot be probed.
+    fn reach(
+        state: &AppState,
+        auth: &AuthDevice,
+        id: Self::Id,
+    ) -> impl Future<Output = Result<Self, ApiError>> + Send;
+}
+
+/// The authenticated caller and the `T` the path names, which they may reach: a handler that
+/// takes it runs only once [`PathResource::reach`] has found it. The caller is authenticated
+/// first, then the path read (a malformed id is axum's answer, as with [`Path`]); being part
+/// of the request head, all of it comes before a body extractor reads the body.
+#[derive(Debug)]
+pub struct Reached<T>(pub AuthDevice, pub T);
+
+impl<T: PathResource> FromRequestParts<AppState> for Reached<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let auth = AuthDevice::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(id) = Path::<T::Id>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let found = T::reach(state, &auth, id)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Reached(auth, found))
     }
 }

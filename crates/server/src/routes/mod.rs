@@ -12,7 +12,7 @@ pub mod review;
 pub mod sync;
 
 use axum::Router;
-use axum::routing::{get, patch, post};
+use axum::routing::{get, post};
 use fieldnotes_protocol::auth::{
     EXTERNAL_LOGIN_PATH, LOGIN_PATH, LOGOUT_PATH, ME_PATH, REFRESH_PATH,
 };
@@ -24,9 +24,10 @@ use crate::error::{ApiError, ErrorCode};
 use crate::scope::Scope;
 use crate::state::AppState;
 
-/// Every route the server answers. Only the health checks and sign-in work without an access
-/// token; every other handler takes an authenticated device. The sign-in handlers take a
-/// try from the per-address throttle first.
+/// Every route the server answers: the single routes here, and the admin, children and
+/// review routes from their modules. Only the health checks and sign-in work
+/// without an access token; every other handler takes an authenticated device. The sign-in
+/// handlers take a try from the per-address throttle first.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(HEALTH_PATH, get(health::live))
@@ -43,36 +44,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/documents/{id}/changes", get(documents::changes))
         .route("/v1/documents/{id}/history", get(documents::history))
         .route("/v1/documents/{id}/diff", get(documents::diff))
-        .route(
-            "/v1/admin/teams",
-            post(admin::create_team).get(admin::list_teams),
-        )
-        .route("/v1/admin/teams/{id}", patch(admin::update_team))
-        .route(
-            "/v1/admin/users",
-            post(admin::create_user).get(admin::list_users),
-        )
-        .route("/v1/admin/users/{id}", patch(admin::update_user))
-        .route("/v1/admin/devices", get(admin::list_devices))
-        .route("/v1/admin/devices/{id}/revoke", post(admin::revoke_device))
-        .route("/v1/children", post(children::create).get(children::list))
-        .route(
-            "/v1/children/{id}/allocation",
-            post(children::allocate).delete(children::end_allocation),
-        )
-        .route("/v1/children/{id}/allocations", get(children::allocations))
-        .route(
-            "/v1/children/{id}/referrals",
-            post(children::refer).get(children::referrals),
-        )
-        .route("/v1/children/{id}/access", post(children::request_access))
-        .route("/v1/referrals/{id}/end", post(children::end_referral))
-        .route("/v1/access-grants", get(children::list_grants))
-        .route("/v1/audit", get(children::audit))
-        .route("/v1/review", get(review::list))
-        .route("/v1/review/{id}", get(review::show))
-        .route("/v1/review/{id}/resolve", post(review::resolve))
-        .route("/v1/review/{id}/dismiss", post(review::dismiss))
+        .merge(admin::routes())
+        .merge(children::routes())
+        .merge(review::routes())
         .fallback(|| async {
             ApiError::NotFound {
                 what: "this path (see the README for the endpoints)".into(),

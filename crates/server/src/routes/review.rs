@@ -10,8 +10,9 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use fieldnotes_protocol::admin::Listing;
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_protocol::review::{
@@ -21,11 +22,20 @@ use fieldnotes_protocol::{DocKind, ReviewStatus, UnknownValue};
 use fieldnotes_store::directory::DeviceRecord;
 use fieldnotes_store::review::ReviewFilter;
 
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, PathResource, Reached};
 use crate::auth::AuthDevice;
 use crate::clock::{now_ms, rfc3339};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+
+/// The review queue's routes.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/review", get(list))
+        .route("/v1/review/{id}", get(show))
+        .route("/v1/review/{id}/resolve", post(resolve))
+        .route("/v1/review/{id}/dismiss", post(dismiss))
+}
 
 /// Who may review: admins everything, managers their own team's items.
 fn reviewer_team(auth: &AuthDevice) -> Result<Option<String>, ApiError> {
@@ -135,30 +145,28 @@ fn kind_filter(kind: &str) -> Result<DocKind, ApiError> {
 }
 
 /// The item, if the caller may review it; otherwise "not found".
-async fn reviewable(
-    state: &AppState,
-    auth: &AuthDevice,
-    item_id: i64,
-) -> Result<ReviewItem, ApiError> {
-    let own_team = reviewer_team(auth)?;
-    state
-        .store
-        .get_review(item_id)
-        .await?
-        .filter(|r| own_team.is_none() || r.team_id == own_team)
-        .ok_or_else(|| ApiError::NotFound {
-            what: format!("review item {item_id} (or it is not your team's)"),
-        })
+impl PathResource for ReviewItem {
+    type Id = i64;
+
+    async fn reach(state: &AppState, auth: &AuthDevice, item_id: i64) -> Result<Self, ApiError> {
+        let own_team = reviewer_team(auth)?;
+        state
+            .store
+            .get_review(item_id)
+            .await?
+            .filter(|r| own_team.is_none() || r.team_id == own_team)
+            .ok_or_else(|| ApiError::NotFound {
+                what: format!("review item {item_id} (or it is not your team's)"),
+            })
+    }
 }
 
 /// `GET /v1/review/{id}`: one item with both sides in full, each with who wrote it, from
 /// which device, and when (device time and server time).
 pub async fn show(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(item_id): Path<i64>,
+    Reached(_, mut item): Reached<ReviewItem>,
 ) -> Result<Json<ReviewItem>, ApiError> {
-    let mut item = reviewable(&state, &auth, item_id).await?;
     attribute(&state, &mut item.sides, &mut HashMap::new()).await?;
     let changes = state.store.document_changes(&item.doc_id).await?;
     for side in &mut item.sides {
@@ -169,49 +177,68 @@ pub async fn show(
     Ok(Json(item))
 }
 
-/// `POST /v1/review/{id}/resolve`: record the reviewer's resolving change.
+/// `POST /v1/review/{id}/resolve`: record the reviewer's resolving change, or their
+/// acceptance of an amendment as it stands.
 pub async fn resolve(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(item_id): Path<i64>,
+    Reached(auth, record): Reached<ReviewItem>,
     ApiJson(req): ApiJson<ResolveRequest>,
 ) -> Result<Json<ReviewItem>, ApiError> {
-    let record = reviewable(&state, &auth, item_id).await?;
-    if acceptance(&record, &req)? {
-        return decide_resolved(&state, &auth, item_id, req).await;
+    if !acceptance(&record, &req)? {
+        check_settling_change(&state, &auth, &record, &req.change).await?;
     }
+    let reason = decision_reason(
+        req.reason.as_deref().unwrap_or_default(),
+        "say why the item is settled this way (it is kept with the decision)",
+    )?;
+    let decision = Decision {
+        action: ReviewStatus::Resolved,
+        value: Some(req.value),
+        change: Some(req.change),
+        reason: Some(reason),
+    };
+    record_decision(&state, &auth, record.item_id, &decision).await
+}
+
+/// Refuse `change` as the settlement of `record` unless it is stored for the document, newer
+/// than the item's last update, and written on the caller's device.
+async fn check_settling_change(
+    state: &AppState,
+    auth: &AuthDevice,
+    record: &ReviewItem,
+    change: &str,
+) -> Result<(), ApiError> {
     let changes = state.store.document_changes(&record.doc_id).await?;
-    let Some(change) = changes.iter().find(|c| c.hash == req.change) else {
+    let Some(stored) = changes.iter().find(|c| c.hash == change) else {
         return Err(ApiError::bad_request(
             ErrorCode::ChangeNotSynced,
             format!(
-                "change {} is not stored for document {}: sync the resolving edit first, then \
-                 resolve",
-                req.change, record.doc_id
+                "change {change} is not stored for document {}: sync the resolving edit first, \
+                 then resolve",
+                record.doc_id
             ),
         ));
     };
-    if change.received_at_ms < record.updated_at.ms() {
+    if stored.received_at_ms < record.updated_at.ms() {
         return Err(ApiError::bad_request(
             ErrorCode::StaleChange,
             format!(
-                "change {} is older than the item's last update: the item changed since; look \
-                 at it again and settle it with a new edit",
-                req.change
+                "change {change} is older than the item's last update: the item changed since; \
+                 look at it again and settle it with a new edit"
             ),
         ));
     }
-    if change.device_id != auth.device_id() {
+    if stored.device_id != auth.device_id() {
         return Err(ApiError::bad_request(
             ErrorCode::NotYourChange,
             format!(
-                "change {} was written on device {}, not this one: a resolution is your own \
-                 edit",
-                req.change, change.device_id
+                "change {change} was written on device {}, not this one: a resolution is your \
+                 own edit",
+                stored.device_id
             ),
         ));
     }
-    decide_resolved(&state, &auth, item_id, req).await
+    Ok(())
 }
 
 /// Whether `req` accepts an amendment as it stands: the item is an amendment or a pending
@@ -241,31 +268,15 @@ fn acceptance(record: &ReviewItem, req: &ResolveRequest) -> Result<bool, ApiErro
     }
 }
 
-/// Record a resolution (a settling change, or an amendment accepted as it stands).
-async fn decide_resolved(
-    state: &AppState,
-    auth: &AuthDevice,
-    item_id: i64,
-    req: ResolveRequest,
-) -> Result<Json<ReviewItem>, ApiError> {
-    let reason = req
-        .reason
-        .map(|r| r.trim().to_owned())
-        .filter(|r| r.chars().count() >= 3)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                ErrorCode::ReasonRequired,
-                "say why the item is settled this way (it is kept with the decision)",
-            )
-        })?;
-    super::check_reason_length(&reason)?;
-    let decision = Decision {
-        action: ReviewStatus::Resolved,
-        value: Some(req.value),
-        change: Some(req.change),
-        reason: Some(reason),
-    };
-    record_decision(state, auth, item_id, &decision).await
+/// The reason kept with a decision, trimmed: refused when shorter than 3 characters (`ask`
+/// says what to write) or too long to keep.
+fn decision_reason(reason: &str, ask: &'static str) -> Result<String, ApiError> {
+    let reason = reason.trim();
+    if reason.chars().count() < 3 {
+        return Err(ApiError::bad_request(ErrorCode::ReasonRequired, ask));
+    }
+    super::check_reason_length(reason)?;
+    Ok(reason.to_owned())
 }
 
 /// Record `decision` on the item (its action is the item's new status) and show the item.
@@ -285,24 +296,18 @@ async fn record_decision(
 /// `POST /v1/review/{id}/dismiss`: nothing needs changing; the reason is kept.
 pub async fn dismiss(
     State(state): State<AppState>,
-    auth: AuthDevice,
-    Path(item_id): Path<i64>,
+    Reached(auth, item): Reached<ReviewItem>,
     ApiJson(req): ApiJson<DismissRequest>,
 ) -> Result<Json<ReviewItem>, ApiError> {
-    reviewable(&state, &auth, item_id).await?;
-    let reason = req.reason.trim();
-    super::check_reason_length(reason)?;
-    if reason.chars().count() < 3 {
-        return Err(ApiError::bad_request(
-            ErrorCode::ReasonRequired,
-            "say why the item needs no change (it is kept with the decision)",
-        ));
-    }
+    let reason = decision_reason(
+        &req.reason,
+        "say why the item needs no change (it is kept with the decision)",
+    )?;
     let decision = Decision {
         action: ReviewStatus::Dismissed,
         value: None,
         change: None,
-        reason: Some(reason.to_owned()),
+        reason: Some(reason),
     };
-    record_decision(&state, &auth, item_id, &decision).await
+    record_decision(&state, &auth, item.item_id, &decision).await
 }
