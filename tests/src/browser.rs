@@ -274,14 +274,14 @@ impl Drop for Browser {
     }
 }
 
-/// Where `program` is; an error saying how to get it when it is missing.
-fn program(program: Program) -> anyhow::Result<PathBuf> {
-    let path = program.path();
+/// Where `which` is; an error saying how to get it when it is missing.
+fn program(which: Program) -> anyhow::Result<PathBuf> {
+    let path = which.path();
     if !path.is_file() {
         bail!(
             "{} not found (set {} to use another): {RUN_XTASK}",
             path.display(),
-            program.var
+            which.var
         );
     }
     Ok(path)
