@@ -4,7 +4,8 @@
 //! server of its own.
 //!
 //! Chromium and ChromeDriver come from Debian's packages (`/usr/bin/chromium`,
-//! `/usr/bin/chromedriver`; `FIELDNOTES_CHROMIUM` and `FIELDNOTES_CHROMEDRIVER` name others),
+//! `/usr/bin/chromedriver`; `FIELDNOTES_CHROMIUM` and `FIELDNOTES_CHROMEDRIVER` name others;
+//! `fieldnotes-chromium` holds these and the flags, shared with `cargo xtask`),
 //! and the app from `cargo xtask app` (`FIELDNOTES_APP_DIR`). `cargo xtask test` sees to all
 //! three. A browser test never skips: without them it fails and says to run `cargo xtask test`.
 
@@ -16,17 +17,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
+use fieldnotes_chromium::{CHROMEDRIVER, CHROMIUM, FLAGS, Program};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
 /// The variable naming the built app's folder (the server's `--app-dir` reads the same one).
 pub const APP_DIR_VAR: &str = "FIELDNOTES_APP_DIR";
-/// Variables naming Chromium and ChromeDriver, and where Debian puts them.
-pub const CHROMIUM_VAR: &str = "FIELDNOTES_CHROMIUM";
-pub const CHROMEDRIVER_VAR: &str = "FIELDNOTES_CHROMEDRIVER";
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// What to do when something the browser tests need is missing.
 const RUN_XTASK: &str = "run the tests with `cargo xtask test`: it installs Chromium and \
@@ -35,19 +32,6 @@ const RUN_XTASK: &str = "run the tests with `cargo xtask test`: it installs Chro
 
 /// How long a wait for the page lasts before the test fails.
 pub const WAIT: Duration = Duration::from_secs(20);
-
-/// Chromium's flags: headless as root, and nothing that reaches for Google's servers (this
-/// machine's network is closed, and each refused connection costs time).
-const CHROMIUM_FLAGS: [&str; 8] = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-];
 
 /// The built app's folder, from [`APP_DIR_VAR`].
 pub fn app_dir() -> anyhow::Result<PathBuf> {
@@ -114,10 +98,10 @@ pub struct Browser {
 impl Browser {
     /// Start chromedriver and Chromium, with the page's viewport `viewport`.
     pub async fn start(viewport: Viewport) -> anyhow::Result<Browser> {
-        let chromium = program(CHROMIUM_VAR, CHROMIUM)?;
-        let (driver, port) = start_driver(&program(CHROMEDRIVER_VAR, CHROMEDRIVER)?).await?;
+        let chromium = program(CHROMIUM)?;
+        let (driver, port) = start_driver(&program(CHROMEDRIVER)?).await?;
         let profile = tempfile::tempdir()?;
-        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|&flag| flag.to_owned()).collect();
+        let mut args: Vec<String> = FLAGS.iter().map(|&flag| flag.to_owned()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
         args.push(format!(
             "--window-size={},{}",
@@ -290,13 +274,14 @@ impl Drop for Browser {
     }
 }
 
-/// The program `var` names, or `default`; an error saying how to get it when it is missing.
-fn program(var: &str, default: &str) -> anyhow::Result<PathBuf> {
-    let path = std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from);
+/// Where `which` is; an error saying how to get it when it is missing.
+fn program(which: Program) -> anyhow::Result<PathBuf> {
+    let path = which.path();
     if !path.is_file() {
         bail!(
-            "{} not found (set {var} to use another): {RUN_XTASK}",
-            path.display()
+            "{} not found (set {} to use another): {RUN_XTASK}",
+            path.display(),
+            which.var
         );
     }
     Ok(path)

@@ -51,7 +51,6 @@ impl RequestLog {
         self.lock().clone()
     }
 
-    /// How many requests went to `path` (answered or refused).
     /// The distinct connections (client address and port) requests to `path` came over.
     pub fn connections(&self, path: &str) -> std::collections::BTreeSet<SocketAddr> {
         self.lock()
@@ -61,6 +60,7 @@ impl RequestLog {
             .collect()
     }
 
+    /// How many requests went to `path` (answered or refused).
     pub fn count(&self, path: &str) -> usize {
         self.lock().iter().filter(|e| e.path == path).count()
     }

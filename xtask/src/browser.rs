@@ -5,16 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::bail;
+use fieldnotes_chromium::{CHROMEDRIVER, CHROMIUM, PACKAGES};
 
 use crate::workspace::{run, step};
-
-/// Variables naming the two programs; the tests read the same names.
-pub const CHROMIUM_VAR: &str = "FIELDNOTES_CHROMIUM";
-pub const CHROMEDRIVER_VAR: &str = "FIELDNOTES_CHROMEDRIVER";
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-/// The Debian packages that hold them.
-const PACKAGES: [&str; 2] = ["chromium", "chromium-driver"];
 
 /// Where the browser and its driver are.
 #[derive(Debug)]
@@ -26,12 +19,9 @@ pub struct Tools {
 impl Tools {
     /// From the variables, or Debian's paths.
     fn expected() -> Self {
-        let path = |var: &str, default: &str| {
-            std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from)
-        };
         Self {
-            chromium: path(CHROMIUM_VAR, CHROMIUM),
-            chromedriver: path(CHROMEDRIVER_VAR, CHROMEDRIVER),
+            chromium: CHROMIUM.path(),
+            chromedriver: CHROMEDRIVER.path(),
         }
     }
 
@@ -55,10 +45,12 @@ pub fn ensure() -> anyhow::Result<Tools> {
     apt_install(&PACKAGES, || {
         format!(
             "{} not found. The browser tests need Chromium and ChromeDriver: install them with \
-             `sudo apt-get install -y {}` (Debian or Ubuntu), or set {CHROMIUM_VAR} and \
-             {CHROMEDRIVER_VAR} to where they are, then run `cargo xtask test` again",
+             `sudo apt-get install -y {}` (Debian or Ubuntu), or set {} and {} to where they \
+             are, then run `cargo xtask test` again",
             shown(&tools.missing()),
-            PACKAGES.join(" ")
+            PACKAGES.join(" "),
+            CHROMIUM.var,
+            CHROMEDRIVER.var,
         )
     })?;
     let missing = tools.missing();

@@ -20,6 +20,7 @@ mod workspace;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fieldnotes_chromium::{CHROMEDRIVER, CHROMIUM};
 
 /// Fieldnotes build steps.
 #[derive(Debug, Parser)]
@@ -112,7 +113,7 @@ fn test(test_args: &[String]) -> anyhow::Result<()> {
         .args(["test", "--workspace", "--locked"])
         .args(test_args)
         .env(app::APP_DIR_VAR, &built.dir)
-        .env(browser::CHROMIUM_VAR, &tools.chromium)
-        .env(browser::CHROMEDRIVER_VAR, &tools.chromedriver);
+        .env(CHROMIUM.var, &tools.chromium)
+        .env(CHROMEDRIVER.var, &tools.chromedriver);
     workspace::run(&mut cargo)
 }

@@ -4,8 +4,8 @@
 
 use fieldnotes_bench_idb::{self as idb, Durability, IdbStore};
 use fieldnotes_bench_sqlite::{self as sqlite, SqliteStore};
-use fieldnotes_bench_workload::{Doc, Edit, Listed, Rng, now_ms};
-use js_sys::{Float64Array, Object, Reflect};
+use fieldnotes_bench_workload::{Doc, Edit, Listed, Rng, js_object, now_ms};
+use js_sys::Float64Array;
 use wasm_bindgen::prelude::*;
 
 /// The seed of every run's data, so runs write the same bytes.
@@ -158,12 +158,7 @@ fn read(open_ms: f64, list_ms: f64, listed: Listed) -> Result<JsValue, JsError> 
 }
 
 fn object(fields: &[(&str, JsValue)]) -> Result<JsValue, JsError> {
-    let out = Object::new();
-    for (name, value) in fields {
-        Reflect::set(&out, &JsValue::from(*name), value)
-            .map_err(|_| JsError::new("could not build the result"))?;
-    }
-    Ok(out.into())
+    js_object(fields).map_err(|_| JsError::new("could not build the result"))
 }
 
 fn err(e: impl std::fmt::Display) -> JsError {

@@ -9,10 +9,10 @@ use indexed_db_futures::KeyPath;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::{TransactionDurability, TransactionMode, TransactionOptions};
-use js_sys::{Object, Reflect, Uint8Array};
+use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast as _, JsValue};
 
-use fieldnotes_bench_workload::{Doc, Edit, Listed};
+use fieldnotes_bench_workload::{Doc, Edit, Listed, js_object};
 
 /// What went wrong in IndexedDB.
 #[derive(Debug, thiserror::Error)]
@@ -200,12 +200,7 @@ fn put_doc(
 
 /// A plain JS object with these fields.
 fn record(fields: &[(&str, JsValue)]) -> Result<JsValue, IdbError> {
-    let object = Object::new();
-    for (name, value) in fields {
-        Reflect::set(&object, &JsValue::from(*name), value)
-            .map_err(|_| IdbError::Unexpected("an object that refuses a field"))?;
-    }
-    Ok(object.into())
+    js_object(fields).map_err(|_| IdbError::Unexpected("an object that refuses a field"))
 }
 
 fn bytes(data: &[u8]) -> JsValue {

@@ -6,6 +6,8 @@
 //! engine never sees plaintext, so the choice of engine changes nothing in how sealing at rest
 //! works.
 
+use wasm_bindgen::JsValue;
+
 /// Bytes XChaCha20-Poly1305 adds to each sealed value: a 24-byte nonce and a 16-byte tag.
 pub const SEAL_OVERHEAD: usize = 24 + 16;
 /// A note's saved automerge document, about 2 KB, sealed.
@@ -98,6 +100,16 @@ impl Edit {
     }
 }
 
+/// The document and the edit each size probe (`weight/*`) works on, seeded from the name the
+/// page passes so nothing folds into a constant: the same data in every probe, so their sizes
+/// differ only by the engine.
+pub fn probe_data(name: &str) -> (Doc, Edit) {
+    let mut rng = Rng::new(u64::try_from(name.len()).unwrap_or(1));
+    let doc = Doc::numbered(1, &mut rng);
+    let edit = Edit::of(1, 1, &mut rng);
+    (doc, edit)
+}
+
 /// What a listing read returns, so the read cannot be optimised away: rows and bytes copied
 /// into wasm memory (where the SDK would unseal them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -117,4 +129,13 @@ pub fn now_ms() -> f64 {
         .dyn_ref::<web_sys::WorkerGlobalScope>()
         .and_then(web_sys::WorkerGlobalScope::performance)
         .map_or(0.0, |p| p.now())
+}
+
+/// A plain JS object with these fields; `Err` (JS's error) if one cannot be set.
+pub fn js_object(fields: &[(&str, JsValue)]) -> Result<JsValue, JsValue> {
+    let object = js_sys::Object::new();
+    for (name, value) in fields {
+        js_sys::Reflect::set(&object, &JsValue::from(*name), value)?;
+    }
+    Ok(object.into())
 }

@@ -8,8 +8,7 @@
 mod common;
 
 use common::{
-    Device, NEW_PASSWORD, assert_fails, assert_stderr_lacks, assert_stdout_has, standard_server,
-    stderr, stdout,
+    Device, NEW_PASSWORD, assert_stderr_lacks, assert_stdout_has, standard_server, stderr, stdout,
 };
 use fieldnotes_tests::{Backend, TestDb, TestServer};
 
@@ -121,8 +120,14 @@ async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
 async fn only_an_admin_may_list_people() {
     let (_db, server, url) = standard_server(0).await;
     let device = Device::signed_in(&url, "sw-a").await;
-    let out = device.run(&url, &["admin", "user", "list"]).await;
-    assert_fails(&out, 1, "only an admin can do this");
+    let out = device
+        .fails(
+            &url,
+            &["admin", "user", "list"],
+            1,
+            "only an admin can do this",
+        )
+        .await;
     assert_stderr_lacks(&out, "Everything recorded");
     server.stop().await.unwrap();
 }
@@ -131,19 +136,18 @@ async fn only_an_admin_may_list_people() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_outside_allocation_needs_a_reason() {
     let (_db, server, url) = standard_server(1).await;
-    let (holder, duty) = (Device::new(), Device::new());
-    holder.login(&url, "sw-a").await;
+    let (holder, duty) = (Device::signed_in(&url, "sw-a").await, Device::new());
     let note = holder.new_note(&url, "child-00", "Visit").await;
     holder.ok(&url, &["sync"]).await;
 
     duty.login(&url, "sw-b").await;
-    let out = duty
-        .run(
-            &url,
-            &["child", "access", "child-00", "--reason", "because"],
-        )
-        .await;
-    assert_fails(&out, 1, "at least 10 characters");
+    duty.fails(
+        &url,
+        &["child", "access", "child-00", "--reason", "because"],
+        1,
+        "at least 10 characters",
+    )
+    .await;
     let out = duty
         .ok(
             &url,
@@ -173,8 +177,7 @@ async fn access_outside_allocation_needs_a_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_device_is_wiped_and_says_so() {
     let (_db, server, url) = standard_server(1).await;
-    let (admin, lost) = (Device::new(), Device::new());
-    lost.login(&url, "sw-a").await;
+    let (admin, lost) = (Device::new(), Device::signed_in(&url, "sw-a").await);
     lost.new_note(&url, "child-00", "t").await;
     let out = lost.ok(&url, &["status", "--json"]).await;
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -186,8 +189,8 @@ async fn a_revoked_device_is_wiped_and_says_so() {
         .await;
     assert_stdout_has(&out, "revoked device");
 
-    let out = lost.run(&url, &["sync"]).await;
-    assert_fails(&out, 1, "revoked by an administrator");
+    lost.fails(&url, &["sync"], 1, "revoked by an administrator")
+        .await;
     assert!(!lost.path().join("fieldnotes.db").exists());
     server.stop().await.unwrap();
 }
@@ -237,10 +240,13 @@ async fn login_with_an_identity_provider_token() {
     let empty = jo.path().join("empty.jwt");
     std::fs::write(&empty, "\n").unwrap();
 
-    let out = jo
-        .run(&url, &["login", "--id-token-file", empty.to_str().unwrap()])
-        .await;
-    assert_fails(&out, 1, "is empty");
+    jo.fails(
+        &url,
+        &["login", "--id-token-file", empty.to_str().unwrap()],
+        1,
+        "is empty",
+    )
+    .await;
     let out = jo
         .ok(&url, &["login", "--id-token-file", file.to_str().unwrap()])
         .await;
@@ -249,8 +255,7 @@ async fn login_with_an_identity_provider_token() {
         "signed in as jo (Jo Bloggs, social_worker, team pod-1) (online)",
     );
     // No password key on this device yet: a new process cannot unlock.
-    let out = jo.run(&url, &["list"]).await;
-    assert_fails(&out, 77, "sign in again");
+    jo.fails(&url, &["list"], 77, "sign in again").await;
 
     let out = admin
         .run_env(

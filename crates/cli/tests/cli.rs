@@ -165,8 +165,7 @@ async fn every_command_has_help() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_offline_then_sync_to_another_device() {
     let (_db, server, url) = standard_server(1).await;
-    let (a, b) = (Device::new(), Device::new());
-    a.login(&url, "sw-a").await;
+    let (a, b) = (Device::signed_in(&url, "sw-a").await, Device::new());
 
     let note = a
         .record(
@@ -389,8 +388,9 @@ async fn one_process_at_a_time_writes_as_a_device() {
         .open()
         .await
         .unwrap();
-    let out = device.run(DOWN, &["status"]).await;
-    assert_fails(&out, 1, "in use by another Fieldnotes process");
+    device
+        .fails(DOWN, &["status"], 1, "in use by another Fieldnotes process")
+        .await;
     drop(holder);
     device.ok(DOWN, &["status"]).await;
 }
@@ -478,17 +478,21 @@ async fn not_signed_in_tells_you_to_log_in() {
         vec!["child", "list"],
         vec!["admin", "team", "list"],
     ] {
-        let out = device.run(DOWN, &args).await;
-        assert_fails(&out, 1, "run `fieldnotes login`");
+        device.fails(DOWN, &args, 1, "run `fieldnotes login`").await;
     }
     let out = device.ok(DOWN, &["status"]).await;
     assert_stdout_has(&out, "signed in:       no");
     // The first sign-in needs the server.
-    let out = device.run(DOWN, &["login", "--username", "sw-a"]).await;
-    assert_fails(&out, 75, "the first sign-in needs the server");
+    device
+        .fails(
+            DOWN,
+            &["login", "--username", "sw-a"],
+            75,
+            "the first sign-in needs the server",
+        )
+        .await;
     // With no username and no one to ask, login says how to give one.
-    let out = device.run(DOWN, &["login"]).await;
-    assert_fails(&out, 2, "--username");
+    device.fails(DOWN, &["login"], 2, "--username").await;
 }
 
 /// After `logout` every record command says to log in; signing in again offline brings the
@@ -503,16 +507,18 @@ async fn logout_keeps_unsynced_work_for_the_next_login() {
     let out = device.ok(DOWN, &["logout"]).await;
     assert_stdout_has(&out, "1 change(s) not yet sent");
 
-    let out = device.run(DOWN, &["list"]).await;
-    assert_fails(&out, 1, "run `fieldnotes login`");
+    let out = device
+        .fails(DOWN, &["list"], 1, "run `fieldnotes login`")
+        .await;
     assert_stderr_has(&out, "belong to sw-a");
     let out = device.ok(DOWN, &["status"]).await;
     assert_stdout_has(&out, "signed in:       no");
     assert_stdout_has(&out, "waiting to send: 1 change(s)");
 
     // Someone else cannot sign in with this store.
-    let out = device.run(DOWN, &["login", "--username", "sw-b"]).await;
-    assert_fails(&out, 1, "belongs to sw-a");
+    device
+        .fails(DOWN, &["login", "--username", "sw-b"], 1, "belongs to sw-a")
+        .await;
 
     // Offline, with the username taken from the store.
     let out = device.ok(DOWN, &["login"]).await;
@@ -522,8 +528,7 @@ async fn logout_keeps_unsynced_work_for_the_next_login() {
     assert_eq!(device.listed(DOWN).await[0].0, id);
 
     // Sync needs the server to sign this device in again.
-    let out = device.run(&url, &["sync"]).await;
-    assert_fails(&out, 77, "sign in again");
+    device.fails(&url, &["sync"], 77, "sign in again").await;
     device.login(&url, "sw-a").await;
     let out = device.ok(&url, &["sync"]).await;
     assert_stdout_has(&out, "sent 1 change(s), 1 confirmed");

@@ -8,8 +8,8 @@
 mod common;
 
 use common::{
-    Device, assert_fails, assert_stderr_has, assert_stderr_lacks, assert_stdout_has,
-    assert_stdout_lacks, plan_args, standard_server, stdout, worker_and_manager,
+    Device, assert_stderr_has, assert_stderr_lacks, assert_stdout_has, assert_stdout_lacks,
+    plan_args, standard_server, stdout, worker_and_manager,
 };
 use serde_json::Value;
 
@@ -44,8 +44,14 @@ async fn sign_off_amend_review_history_and_diff() {
 
     manager.ok(&url, &["sync"]).await;
     // The wrong command for the kind says which one to use.
-    let out = manager.run(&url, &["plan", "sign-off", &id]).await;
-    assert_fails(&out, 1, "use `fieldnotes note sign-off");
+    manager
+        .fails(
+            &url,
+            &["plan", "sign-off", &id],
+            1,
+            "use `fieldnotes note sign-off",
+        )
+        .await;
     let out = manager.ok(&url, &["note", "sign-off", &id]).await;
     assert_stderr_has(&out, "run `fieldnotes sync` to send it");
     assert_stderr_lacks(&out, "only managers");
@@ -59,9 +65,13 @@ async fn sign_off_amend_review_history_and_diff() {
 
     // Locked: an edit is refused and says how to amend.
     let out = worker
-        .run(&url, &["note", "edit", &id, "--body", "Changed my mind."])
+        .fails(
+            &url,
+            &["note", "edit", &id, "--body", "Changed my mind."],
+            1,
+            &format!("fieldnotes note amend {id} --reason"),
+        )
         .await;
-    assert_fails(&out, 1, &format!("fieldnotes note amend {id} --reason"));
     assert_stderr_has(&out, "locked");
 
     let out = worker
@@ -104,13 +114,14 @@ async fn sign_off_amend_review_history_and_diff() {
     assert!(text.contains("Sam told me more on the way out"), "{text}");
     assert!(text.contains("sw-a"), "{text}");
 
-    let out = manager
-        .run(
+    manager
+        .fails(
             &url,
             &["review", "resolve", &item, "--accept", "--reason", "ok"],
+            2,
+            "at least 3 characters",
         )
         .await;
-    assert_fails(&out, 2, "at least 3 characters");
     let out = manager
         .ok(
             &url,
@@ -188,8 +199,9 @@ async fn sign_off_amend_review_history_and_diff() {
         )
         .await;
     assert_stdout_has(&out, "[-draft-]{+completed+}");
-    let out = manager.run(&url, &["diff", &id, "--from", "9"]).await;
-    assert_fails(&out, 2, "from 1 to 4");
+    manager
+        .fails(&url, &["diff", &id, "--from", "9"], 2, "from 1 to 4")
+        .await;
     let out = manager.ok(&url, &["diff", &id, "--json"]).await;
     let diff: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(diff["from"]["version"], 3);
@@ -218,8 +230,14 @@ async fn a_conflict_is_settled_by_choosing_a_side() {
     let out = worker.ok(&url, &["show", &id]).await;
     assert_stdout_has(&out, "conflict in title");
 
-    let out = worker.run(&url, &["review", "list"]).await;
-    assert_fails(&out, 1, "the review queue is for managers and admins");
+    worker
+        .fails(
+            &url,
+            &["review", "list"],
+            1,
+            "the review queue is for managers and admins",
+        )
+        .await;
 
     let out = manager.ok(&url, &["review", "list"]).await;
     let text = stdout(&out);
@@ -247,15 +265,16 @@ async fn a_conflict_is_settled_by_choosing_a_side() {
     let detail: Value = serde_json::from_slice(&out.stdout).unwrap();
     let chosen = detail["sides"][0]["value"].as_str().unwrap().to_owned();
 
-    let out = manager
-        .run(
+    manager
+        .fails(
             &url,
             &[
                 "review", "resolve", &item, "--choose", "3", "--reason", "x y z",
             ],
+            2,
+            "has 2 side(s)",
         )
         .await;
-    assert_fails(&out, 2, "has 2 side(s)");
     let out = manager
         .ok(
             &url,
@@ -298,20 +317,23 @@ async fn only_a_manager_deletes() {
     let mine = worker.new_note(&url, "child-00", "Mine").await;
     worker.ok(&url, &["sync"]).await;
 
-    let out = worker.run(&url, &["delete", &mine, "--reason", "no"]).await;
-    assert_fails(&out, 2, "at least 3 characters");
-    // The device refuses it before saving anything, in the server's words.
-    let out = worker
-        .run(
+    worker
+        .fails(
             &url,
-            &["delete", &mine, "--reason", "filed on the wrong child"],
+            &["delete", &mine, "--reason", "no"],
+            2,
+            "at least 3 characters",
         )
         .await;
-    assert_fails(
-        &out,
-        1,
-        "deleting a record is a manager's decision; sw-a is a social worker",
-    );
+    // The device refuses it before saving anything, in the server's words.
+    let out = worker
+        .fails(
+            &url,
+            &["delete", &mine, "--reason", "filed on the wrong child"],
+            1,
+            "deleting a record is a manager's decision; sw-a is a social worker",
+        )
+        .await;
     assert_stderr_has(&out, "Nothing was saved");
     let out = worker.ok(&url, &["status"]).await;
     assert_stdout_has(&out, "waiting to send: 0 change(s)");
@@ -335,17 +357,23 @@ async fn only_a_manager_deletes() {
     assert_stdout_has(&out, "status: draft");
     let record = shown(&manager, &url, &theirs).await;
     assert_eq!(record["deleted"]["by"], "mgr");
-    let out = manager
-        .run(&url, &["note", "edit", &theirs, "--title", "x"])
+    manager
+        .fails(
+            &url,
+            &["note", "edit", &theirs, "--title", "x"],
+            1,
+            "was deleted by mgr",
+        )
         .await;
-    assert_fails(&out, 1, "was deleted by mgr");
 
     // History is the server's: a record only on this device says to sync it first.
     let local = worker.new_note(&url, "child-00", "Not sent").await;
-    let out = worker.run(&url, &["history", &local]).await;
-    assert_fails(&out, 1, "run `fieldnotes sync` first");
-    let out = worker.run(&url, &["review", "show", "999"]).await;
-    assert_fails(&out, 1, "managers and admins");
+    worker
+        .fails(&url, &["history", &local], 1, "run `fieldnotes sync` first")
+        .await;
+    worker
+        .fails(&url, &["review", "show", "999"], 1, "managers and admins")
+        .await;
     server.stop().await.unwrap();
 }
 
@@ -363,17 +391,27 @@ async fn plans_and_profiles_are_amended_after_completion() {
         .await;
     worker.ok(&url, &["sync"]).await;
     manager.ok(&url, &["sync"]).await;
-    let out = manager.run(&url, &["note", "sign-off", &plan]).await;
-    assert_fails(&out, 1, "use `fieldnotes plan sign-off");
+    manager
+        .fails(
+            &url,
+            &["note", "sign-off", &plan],
+            1,
+            "use `fieldnotes plan sign-off",
+        )
+        .await;
     manager.ok(&url, &["plan", "sign-off", &plan]).await;
     manager.ok(&url, &["sync"]).await;
     worker.ok(&url, &["sync"]).await;
     let out = worker.ok(&url, &["show", &plan]).await;
     assert_stdout_has(&out, "status: signed off by mgr");
-    let out = worker
-        .run(&url, &["plan", "edit", &plan, "--point", "Meet on Fridays"])
+    worker
+        .fails(
+            &url,
+            &["plan", "edit", &plan, "--point", "Meet on Fridays"],
+            1,
+            &format!("fieldnotes plan amend {plan} --reason"),
+        )
         .await;
-    assert_fails(&out, 1, &format!("fieldnotes plan amend {plan} --reason"));
     worker
         .ok(
             &url,
@@ -394,15 +432,16 @@ async fn plans_and_profiles_are_amended_after_completion() {
     );
     // An amendment is for locked records only.
     let draft = worker.new_note(&url, "child-00", "Draft").await;
-    let out = worker
-        .run(
+    worker
+        .fails(
             &url,
             &[
                 "note", "amend", &draft, "--reason", "why not", "--title", "x",
             ],
+            1,
+            "edit it directly",
         )
         .await;
-    assert_fails(&out, 1, "edit it directly");
 
     let profile = worker
         .record(
@@ -413,10 +452,14 @@ async fn plans_and_profiles_are_amended_after_completion() {
     worker
         .ok(&url, &["about-me", "edit", &profile, "--complete"])
         .await;
-    let out = worker
-        .run(&url, &["about-me", "edit", &profile, "--fun", "painting"])
+    worker
+        .fails(
+            &url,
+            &["about-me", "edit", &profile, "--fun", "painting"],
+            1,
+            "fieldnotes about-me amend",
+        )
         .await;
-    assert_fails(&out, 1, "fieldnotes about-me amend");
     worker
         .ok(
             &url,

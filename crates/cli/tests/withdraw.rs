@@ -8,8 +8,8 @@
 mod common;
 
 use common::{
-    Device, assert_fails, assert_stderr_has, assert_stdout_has, assert_stdout_lacks, note_args,
-    standard_server, stdout,
+    Device, assert_stderr_has, assert_stdout_has, assert_stdout_lacks, note_args, standard_server,
+    stdout,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,12 +63,24 @@ async fn a_refused_note_is_listed_with_its_way_out_and_withdrawn() {
     assert!(!text.contains("refused"), "{text}");
     let out = worker.ok(&url, &["sync"]).await;
     assert_stdout_lacks(&out, "refused");
-    let out = worker.run(&url, &["withdraw", &id]).await;
-    assert_fails(&out, 1, &format!("no document {id} on this device"));
+    worker
+        .fails(
+            &url,
+            &["withdraw", &id],
+            1,
+            &format!("no document {id} on this device"),
+        )
+        .await;
 
     // Now it knows its children: a typo is refused before it is saved.
-    let out = worker.run(&url, &note_args("child-0O", "Typo again")).await;
-    assert_fails(&out, 1, "may not write records for child:child-0O");
+    let out = worker
+        .fails(
+            &url,
+            &note_args("child-0O", "Typo again"),
+            1,
+            "may not write records for child:child-0O",
+        )
+        .await;
     assert_stderr_has(&out, "Nothing was saved");
     let out = worker.ok(&url, &["status"]).await;
     assert_stdout_has(&out, "waiting to send: 0 change(s)");

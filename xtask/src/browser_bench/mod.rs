@@ -35,18 +35,6 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 /// The Debian packages that compile SQLite's C for wasm32.
 const C_PACKAGES: [&str; 2] = ["clang", "llvm"];
 
-/// Chromium's flags, as the browser tests use them (tests/src/browser.rs).
-const CHROMIUM_FLAGS: [&str; 8] = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-];
-
 /// Build, run `runs` times, and print the figures.
 pub fn run_bench(runs: usize) -> anyhow::Result<()> {
     if runs == 0 {
@@ -221,7 +209,7 @@ impl Browser {
     fn start(chromium: &Path, profile: &Path, url: &str) -> anyhow::Result<Browser> {
         use std::os::unix::process::CommandExt as _;
         let child = Command::new(chromium)
-            .args(CHROMIUM_FLAGS)
+            .args(fieldnotes_chromium::FLAGS)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(url)
             .stdin(Stdio::null())

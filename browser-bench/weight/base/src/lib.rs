@@ -1,14 +1,12 @@
 //! The baseline: the same data and the same kind of async export as the engine probes, and no
 //! storage engine.
 
-use fieldnotes_bench_workload::{Doc, Edit, Rng};
+use fieldnotes_bench_workload::probe_data;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
 pub async fn run(name: String) -> Result<f64, JsError> {
-    let mut rng = Rng::new(u64::try_from(name.len()).unwrap_or(1));
-    let doc = Doc::numbered(1, &mut rng);
-    let edit = Edit::of(1, 1, &mut rng);
+    let (doc, edit) = probe_data(&name);
     let promise = js_sys::Promise::resolve(&JsValue::from_str(&doc.doc_id));
     wasm_bindgen_futures::JsFuture::from(promise)
         .await

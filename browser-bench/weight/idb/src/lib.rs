@@ -1,14 +1,12 @@
 //! The IndexedDB store's operations and nothing else: open, apply a page, write an edit, list.
 
 use fieldnotes_bench_idb::{Durability, IdbStore};
-use fieldnotes_bench_workload::{Doc, Edit, Rng};
+use fieldnotes_bench_workload::probe_data;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
 pub async fn run(name: String) -> Result<f64, JsError> {
-    let mut rng = Rng::new(u64::try_from(name.len()).unwrap_or(1));
-    let doc = Doc::numbered(1, &mut rng);
-    let edit = Edit::of(1, 1, &mut rng);
+    let (doc, edit) = probe_data(&name);
     let fail = |e: fieldnotes_bench_idb::IdbError| JsError::new(&e.to_string());
     let store = IdbStore::open(&name, Durability::Strict)
         .await

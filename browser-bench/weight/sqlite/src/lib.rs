@@ -2,14 +2,12 @@
 //! page, write an edit, list.
 
 use fieldnotes_bench_sqlite::{self as sqlite, SqliteStore};
-use fieldnotes_bench_workload::{Doc, Edit, Rng};
+use fieldnotes_bench_workload::probe_data;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
 pub async fn run(name: String) -> Result<f64, JsError> {
-    let mut rng = Rng::new(u64::try_from(name.len()).unwrap_or(1));
-    let doc = Doc::numbered(1, &mut rng);
-    let edit = Edit::of(1, 1, &mut rng);
+    let (doc, edit) = probe_data(&name);
     let fail = |e: fieldnotes_bench_sqlite::SqliteError| JsError::new(&e.to_string());
     sqlite::install_opfs().await.map_err(fail)?;
     let store = SqliteStore::open(&name, "DELETE").map_err(fail)?;

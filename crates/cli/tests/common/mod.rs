@@ -73,6 +73,13 @@ impl Device {
         out
     }
 
+    /// Run and insist it fails with exit code `code`, saying `needle` (see [`assert_fails`]).
+    pub async fn fails(&self, server: &str, args: &[&str], code: i32, needle: &str) -> Output {
+        let out = self.run(server, args).await;
+        assert_fails(&out, code, needle);
+        out
+    }
+
     pub async fn login(&self, server: &str, username: &str) -> Output {
         let out = self.ok(server, &["login", "--username", username]).await;
         assert!(stdout(&out).contains("(online)"), "{}", stdout(&out));
