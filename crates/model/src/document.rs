@@ -8,8 +8,8 @@ use crate::error::ModelError;
 use crate::kinds::{DocKind, NoteStatus};
 use crate::read::{read_deletion, read_record};
 use crate::record::{
-    AboutMePatch, ContactCardPatch, NewRecord, PLAN_POINT_LIMIT, Patch, Record, ShortPlanPatch,
-    VisitNotePatch,
+    AboutMePatch, ContactCardPatch, NewRecord, NewShortPlan, NewVisitNote, PLAN_POINT_LIMIT, Patch,
+    Record, ShortPlanPatch, VisitNotePatch,
 };
 use crate::validate::{ValidationError, ValidationErrors, check, check_written};
 use crate::write::*;
@@ -379,64 +379,33 @@ impl Document {
 /// about), and every other field as a patch that sets each one, with the status `draft`. The
 /// creating change writes them in this order, as an edit writes the patch.
 fn creation_parts(record: NewRecord) -> (Vec<(&'static str, String)>, Patch) {
-    let draft = Some(NoteStatus::Draft);
-    match record {
-        NewRecord::VisitNote(n) => (
-            vec![("child_id", n.child_id), ("author", n.author)],
-            Patch::VisitNote(VisitNotePatch {
-                visit_kind: Some(n.visit_kind),
-                occurred_at: Some(n.occurred_at),
-                title: Some(n.title),
-                body: Some(n.body),
-                wishes_and_feelings: Some(n.wishes_and_feelings),
-                tags: Some(n.tags),
-                present: Some(n.present),
-                child_seen: Some(n.child_seen),
-                seen_alone: Some(n.seen_alone),
-                not_alone_reason: Some(n.not_alone_reason),
-                status: draft,
-            }),
-        ),
-        NewRecord::AboutMe(n) => (
-            vec![
-                ("subject_kind", n.subject_kind.as_str().to_owned()),
-                ("subject_id", n.subject_id),
-            ],
-            Patch::AboutMe(AboutMePatch {
-                fun: Some(n.fun),
-                dislikes: Some(n.dislikes),
-                important: Some(n.important),
-                how_to_help: Some(n.how_to_help),
-                status: draft,
-            }),
-        ),
-        NewRecord::ContactCard(n) => (
-            vec![("worker_id", n.worker_id)],
-            Patch::ContactCard(ContactCardPatch {
-                display_name: Some(n.display_name),
-                picture: Some(n.picture),
-                three_things: Some(n.three_things),
-                how_to_reach: Some(n.how_to_reach),
-                when_to_reach: Some(n.when_to_reach),
-            }),
-        ),
-        NewRecord::ShortPlan(n) => (
-            vec![("child_id", n.child_id), ("author", n.author)],
-            Patch::ShortPlan(ShortPlanPatch {
-                points: Some(n.points),
-                review_on: Some(n.review_on),
-                planned_end: Some(n.planned_end),
-                status: draft,
-            }),
-        ),
-    }
+    let identity = match &record {
+        NewRecord::VisitNote(NewVisitNote {
+            child_id, author, ..
+        })
+        | NewRecord::ShortPlan(NewShortPlan {
+            child_id, author, ..
+        }) => vec![("child_id", child_id.clone()), ("author", author.clone())],
+        NewRecord::AboutMe(n) => vec![
+            ("subject_kind", n.subject_kind.as_str().to_owned()),
+            ("subject_id", n.subject_id.clone()),
+        ],
+        NewRecord::ContactCard(n) => vec![("worker_id", n.worker_id.clone())],
+    };
+    (identity, fields_patch(record, Some(NoteStatus::Draft)))
 }
 
 /// A patch that sets every field of `record` but its status to the record's values: the
 /// record's content as it stood, written back.
 pub(crate) fn content_patch(record: Record) -> Patch {
-    match record {
-        Record::VisitNote(n) => Patch::VisitNote(VisitNotePatch {
+    fields_patch(record.into_content(), None)
+}
+
+/// A patch that sets every field of `content` but those only creation writes, and `status`
+/// (contact cards have none).
+fn fields_patch(content: NewRecord, status: Option<NoteStatus>) -> Patch {
+    match content {
+        NewRecord::VisitNote(n) => Patch::VisitNote(VisitNotePatch {
             visit_kind: Some(n.visit_kind),
             occurred_at: Some(n.occurred_at),
             title: Some(n.title),
@@ -447,27 +416,27 @@ pub(crate) fn content_patch(record: Record) -> Patch {
             child_seen: Some(n.child_seen),
             seen_alone: Some(n.seen_alone),
             not_alone_reason: Some(n.not_alone_reason),
-            status: None,
+            status,
         }),
-        Record::AboutMe(a) => Patch::AboutMe(AboutMePatch {
+        NewRecord::AboutMe(a) => Patch::AboutMe(AboutMePatch {
             fun: Some(a.fun),
             dislikes: Some(a.dislikes),
             important: Some(a.important),
             how_to_help: Some(a.how_to_help),
-            status: None,
+            status,
         }),
-        Record::ContactCard(c) => Patch::ContactCard(ContactCardPatch {
+        NewRecord::ContactCard(c) => Patch::ContactCard(ContactCardPatch {
             display_name: Some(c.display_name),
             picture: Some(c.picture),
             three_things: Some(c.three_things),
             how_to_reach: Some(c.how_to_reach),
             when_to_reach: Some(c.when_to_reach),
         }),
-        Record::ShortPlan(p) => Patch::ShortPlan(ShortPlanPatch {
+        NewRecord::ShortPlan(p) => Patch::ShortPlan(ShortPlanPatch {
             points: Some(p.points),
             review_on: Some(p.review_on),
             planned_end: Some(p.planned_end),
-            status: None,
+            status,
         }),
     }
 }

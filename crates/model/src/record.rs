@@ -300,6 +300,50 @@ impl Record {
             Record::ShortPlan(r) => format!("short plan, {} point(s)", r.points.len()),
         }
     }
+
+    /// The record's content: what a new record with it would say (everything but its id,
+    /// status and sign-off).
+    pub(crate) fn into_content(self) -> NewRecord {
+        match self {
+            Record::VisitNote(n) => NewRecord::VisitNote(NewVisitNote {
+                child_id: n.child_id,
+                author: n.author,
+                visit_kind: n.visit_kind,
+                occurred_at: n.occurred_at,
+                title: n.title,
+                body: n.body,
+                wishes_and_feelings: n.wishes_and_feelings,
+                tags: n.tags,
+                present: n.present,
+                child_seen: n.child_seen,
+                seen_alone: n.seen_alone,
+                not_alone_reason: n.not_alone_reason,
+            }),
+            Record::AboutMe(a) => NewRecord::AboutMe(NewAboutMe {
+                subject_kind: a.subject_kind,
+                subject_id: a.subject_id,
+                fun: a.fun,
+                dislikes: a.dislikes,
+                important: a.important,
+                how_to_help: a.how_to_help,
+            }),
+            Record::ContactCard(c) => NewRecord::ContactCard(NewContactCard {
+                worker_id: c.worker_id,
+                display_name: c.display_name,
+                picture: c.picture,
+                three_things: c.three_things,
+                how_to_reach: c.how_to_reach,
+                when_to_reach: c.when_to_reach,
+            }),
+            Record::ShortPlan(p) => NewRecord::ShortPlan(NewShortPlan {
+                child_id: p.child_id,
+                author: p.author,
+                points: p.points,
+                review_on: p.review_on,
+                planned_end: p.planned_end,
+            }),
+        }
+    }
 }
 
 /// A new visit note (always a draft at creation).

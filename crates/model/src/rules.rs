@@ -640,6 +640,11 @@ mod tests {
         refusal(doc, writer, |d| raw_puts(d, puts))
     }
 
+    /// The refusal of `puts`, written raw by `writer` to a note just [`created`].
+    fn raw_refusal_of_new(writer: &Writer<'_>, puts: &[(&str, &str)]) -> Refusal {
+        raw_refusal(&mut created(), writer, puts)
+    }
+
     /// Raw root writes as a hostile device could make them, one change per write.
     fn raw_puts(doc: &mut Document, puts: &[(&str, &str)]) {
         let mut raw = automerge::AutoCommit::load(&doc.save())
@@ -675,14 +680,13 @@ mod tests {
     #[test]
     fn every_fixed_field_is_refused_after_creation() {
         for field in IMMUTABLE_FIELDS {
-            let mut doc = created();
             // `id` and `kind` are put back, or the document would not load as this record.
             let puts: &[(&str, &str)] = match *field {
                 "id" => &[("id", "someone-else"), ("id", "n1")],
                 "kind" => &[("kind", "about_me"), ("kind", "visit_note")],
                 other => &[(other, "someone-else")],
             };
-            let err = raw_refusal(&mut doc, &SW, puts);
+            let err = raw_refusal_of_new(&SW, puts);
             assert_eq!(err.code, RuleCode::ImmutableField, "{field}: {err}");
             assert!(err.message.contains(&format!("`{field}`")), "{err}");
         }
@@ -702,12 +706,7 @@ mod tests {
 
     #[test]
     fn the_author_swap_then_complete_attack_is_refused() {
-        let mut doc = created();
-        let err = raw_refusal(
-            &mut doc,
-            &OTHER,
-            &[("author", "sw-2"), ("status", "completed")],
-        );
+        let err = raw_refusal_of_new(&OTHER, &[("author", "sw-2"), ("status", "completed")]);
         assert_eq!(err.code, RuleCode::ImmutableField);
     }
 
@@ -744,12 +743,7 @@ mod tests {
         });
         assert_eq!(err.code, RuleCode::NotPermitted);
         // Straight from draft, written raw.
-        let mut draft = created();
-        let err = raw_refusal(
-            &mut draft,
-            &MGR,
-            &[("status", "signed_off"), ("signed_off_by", "mgr")],
-        );
+        let err = raw_refusal_of_new(&MGR, &[("status", "signed_off"), ("signed_off_by", "mgr")]);
         assert_eq!(err.code, RuleCode::NotPermitted);
     }
 

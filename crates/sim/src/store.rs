@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use fieldnotes_model::{ActorId, Document, EncodedChange};
 use fieldnotes_protocol::{Cursor, DocHead, FeedAnchor, MAX_VERIFY_DOCS, RejectCode, SCOPE_ALL};
-use fieldnotes_sync_core::{Effect, Listing, OutboxChange, SyncState, Waiting};
+use fieldnotes_sync_core::{ChangeRef, Effect, Listing, OutboxChange, SyncState, Waiting};
 
 use crate::error::SimError;
 
@@ -196,20 +196,7 @@ impl DeviceStore {
                 changes,
                 code,
                 reason,
-            } => {
-                for change in changes {
-                    match self.outbox.get_mut(&change.seq) {
-                        Some(row) if row.hash == change.hash && row.doc_id == doc_id => {
-                            row.held = Some(Held {
-                                code,
-                                reason: reason.clone(),
-                            });
-                        }
-                        // Acknowledged meanwhile, or already gone: nothing to hold.
-                        _ => {}
-                    }
-                }
-            }
+            } => self.hold(&doc_id, &changes, code, &reason),
             Effect::ApplyChanges {
                 doc_id,
                 changes,
@@ -251,6 +238,21 @@ impl DeviceStore {
             !(row.doc_id == doc_id && (by_document || hashes.contains(&row.hash)))
         });
         ledger.acked.extend(hashes.iter().cloned());
+    }
+
+    fn hold(&mut self, doc_id: &str, changes: &[ChangeRef], code: RejectCode, reason: &str) {
+        for change in changes {
+            match self.outbox.get_mut(&change.seq) {
+                Some(row) if row.hash == change.hash && row.doc_id == doc_id => {
+                    row.held = Some(Held {
+                        code,
+                        reason: reason.to_owned(),
+                    });
+                }
+                // Acknowledged meanwhile, or already gone: nothing to hold.
+                _ => {}
+            }
+        }
     }
 
     fn apply_changes(

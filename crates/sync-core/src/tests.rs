@@ -44,6 +44,14 @@ fn round_of(run: &mut SyncRun, state: SyncState, changes: &[OutboxChange]) -> Ro
     run.round(state, batch, Vec::new())
 }
 
+/// A new run pushing at most `push_batch_bytes` a request, and its first round (see
+/// [`round_of`]).
+fn started(push_batch_bytes: u64, state: SyncState, changes: &[OutboxChange]) -> (SyncRun, Round) {
+    let mut run = run(push_batch_bytes);
+    let round = round_of(&mut run, state, changes);
+    (run, round)
+}
+
 fn answer() -> SyncResponse {
     SyncResponse {
         protocol: PROTOCOL_VERSION,
@@ -112,8 +120,7 @@ fn healing_state() -> SyncState {
 #[test]
 fn a_batch_fills_to_the_byte_budget_and_always_takes_one_change() {
     let outbox = [change(1, "a", 40), change(2, "b", 40), change(3, "a", 40)];
-    let mut run = run(100);
-    let round = round_of(&mut run, SyncState::default(), &outbox);
+    let (run, round) = started(100, SyncState::default(), &outbox);
     assert_eq!(round.changes(), 2);
     assert_eq!(run.sent_up_to(), 2);
     let docs: Vec<&str> = round
@@ -165,8 +172,7 @@ fn the_request_carries_the_stored_cursor_anchor_and_held_keys() {
 #[test]
 fn a_request_too_large_is_sent_again_in_halves_down_to_one_change() {
     let outbox: Vec<OutboxChange> = (1..=8).map(|s| change(s, "a", 100)).collect();
-    let mut run = run(800);
-    let round = round_of(&mut run, SyncState::default(), &outbox);
+    let (mut run, round) = started(800, SyncState::default(), &outbox);
     assert_eq!(round.changes(), 8);
     assert_eq!(
         run.refused(&round, Refusal::TooLarge),
@@ -220,8 +226,7 @@ fn halving_never_goes_below_one_byte_and_a_batch_still_takes_a_change() {
 
 #[test]
 fn a_revoked_device_wipes() {
-    let mut run = run(10);
-    let round = round_of(&mut run, SyncState::default(), &[]);
+    let (mut run, round) = started(10, SyncState::default(), &[]);
     assert_eq!(
         run.refused(&round, Refusal::DeviceRevoked),
         AfterRefusal::Apply(vec![Effect::Wipe])
@@ -231,8 +236,7 @@ fn a_revoked_device_wipes() {
 #[test]
 fn accepted_changes_are_acknowledged_and_refused_ones_held_with_the_reason() {
     let outbox = [change(1, "a", 1), change(2, "b", 1), change(3, "b", 1)];
-    let mut run = run(100);
-    let round = round_of(&mut run, SyncState::default(), &outbox);
+    let (mut run, round) = started(100, SyncState::default(), &outbox);
     let mut response = answer();
     response.results = vec![
         accepted("a", &["h1"]),
@@ -287,8 +291,7 @@ fn accepted_changes_are_acknowledged_and_refused_ones_held_with_the_reason() {
 
 #[test]
 fn the_cursor_and_anchor_are_set_last_and_an_absent_anchor_is_kept() {
-    let mut run = run(100);
-    let round = round_of(&mut run, SyncState::default(), &[change(1, "a", 1)]);
+    let (mut run, round) = started(100, SyncState::default(), &[change(1, "a", 1)]);
     let mut response = answer();
     response.results = vec![accepted("a", &["h1"])];
     response.pull = vec![PulledDoc {
@@ -326,8 +329,7 @@ fn pulled_documents_carry_listing_facts_only_when_a_device_can_list_from_them() 
         summary: "Home visit".into(),
         scope: scope.into(),
     };
-    let mut run = run(100);
-    let round = round_of(&mut run, SyncState::default(), &[]);
+    let (mut run, round) = started(100, SyncState::default(), &[]);
     let mut response = answer();
     response.pull = [
         ("a", Some(meta("visit_note", "child:c-1"))),
@@ -369,8 +371,7 @@ fn pulled_documents_carry_listing_facts_only_when_a_device_can_list_from_them() 
 #[test]
 fn a_scope_is_removed_only_when_nothing_of_it_waits_to_be_sent() {
     let outbox = [change(1, "a", 1), change(2, "b", 1)];
-    let mut run = run(100);
-    let round = round_of(&mut run, SyncState::default(), &outbox);
+    let (mut run, round) = started(100, SyncState::default(), &outbox);
     let mut response = answer();
     // "a" acknowledged now, "b" deferred: still waiting.
     response.results = vec![accepted("a", &["h1"]), deferred("b", &["x"])];
@@ -405,8 +406,7 @@ fn a_scope_is_removed_only_when_nothing_of_it_waits_to_be_sent() {
 #[test]
 fn a_held_change_does_not_keep_its_scope_and_a_later_removal_clears_the_waiting_list() {
     let outbox = [change(1, "a", 1)];
-    let mut run = run(100);
-    let round = round_of(&mut run, SyncState::default(), &outbox);
+    let (mut run, round) = started(100, SyncState::default(), &outbox);
     let mut response = answer();
     // Over the server's work budget: sent again in this sync.
     response.results = vec![deferred("a", &[])];
@@ -438,8 +438,7 @@ fn a_held_change_does_not_keep_its_scope_and_a_later_removal_clears_the_waiting_
 
 #[test]
 fn only_keys_not_yet_held_are_completed() {
-    let mut run = run(100);
-    let round = round_of(&mut run, holding("child:c-1"), &[]);
+    let (mut run, round) = started(100, holding("child:c-1"), &[]);
     let mut response = answer();
     response.scopes_complete = vec!["child:c-1".into(), "child:c-2".into(), "child:c-2".into()];
     let effects = run.respond(round, response, &Waiting::default()).unwrap();
@@ -458,8 +457,7 @@ fn only_keys_not_yet_held_are_completed() {
 
 #[test]
 fn a_feed_reset_forgets_the_held_keys_and_starts_healing() {
-    let mut run = run(100);
-    let round = round_of(&mut run, holding("child:c-1"), &[]);
+    let (mut run, round) = started(100, holding("child:c-1"), &[]);
     let mut response = answer();
     response.feed_reset = reset("f2", "restored");
     response.scopes_complete = vec!["child:c-1".into()];
@@ -564,8 +562,7 @@ fn a_reset_during_a_check_starts_it_again_from_the_first_document() {
 
 #[test]
 fn without_a_check_under_way_no_healing_effect_is_made() {
-    let mut run = run(100);
-    let round = round_of(&mut run, SyncState::default(), &[]);
+    let (mut run, round) = started(100, SyncState::default(), &[]);
     let mut response = answer();
     response.lacking = vec![Lacking {
         doc_id: "d".into(),
@@ -597,8 +594,7 @@ fn too_many_resets_in_one_sync_stop_it() {
 
 #[test]
 fn an_answer_in_another_protocol_is_refused() {
-    let mut run = run(100);
-    let round = round_of(&mut run, SyncState::default(), &[]);
+    let (mut run, round) = started(100, SyncState::default(), &[]);
     let mut response = answer();
     response.protocol = PROTOCOL_VERSION + 1;
     let err = run
@@ -614,8 +610,7 @@ fn an_answer_in_another_protocol_is_refused() {
 #[test]
 fn documents_over_the_servers_work_budget_go_again_in_the_same_sync() {
     let outbox = [change(1, "a", 1), change(2, "b", 1), change(3, "c", 1)];
-    let mut run = run(2);
-    let round = round_of(&mut run, SyncState::default(), &outbox);
+    let (mut run, round) = started(2, SyncState::default(), &outbox);
     assert_eq!(run.sent_up_to(), 2);
     let mut response = answer();
     response.results = vec![accepted("a", &["h1"]), deferred("b", &[])];
@@ -637,8 +632,7 @@ fn documents_over_the_servers_work_budget_go_again_in_the_same_sync() {
 
 #[test]
 fn the_sync_goes_on_while_the_server_has_more_or_the_outbox_waits() {
-    let mut run = run(100);
-    let round = round_of(&mut run, SyncState::default(), &[]);
+    let (mut run, round) = started(100, SyncState::default(), &[]);
     let mut response = answer();
     response.more = true;
     run.respond(round, response, &Waiting::default()).unwrap();
@@ -652,6 +646,9 @@ fn the_sync_goes_on_while_the_server_has_more_or_the_outbox_waits() {
 // Scope keys being removed (issue 11, found by the simulation: seeds 452 and 1539 with
 // `returns` on). A key whose removal waits for unsent changes is no longer listed, so that a
 // key that comes back is a new scope to the server, which then sends its whole history.
+
+/// The key the removal tests remove.
+const KEY: &str = "child:c-1";
 
 fn removing(key: &str) -> SyncState {
     SyncState {
@@ -674,10 +671,26 @@ fn pulled_under(doc: &str, scope: &str) -> PulledDoc {
     }
 }
 
-/// The effects that change the held list or the keys being removed, in order.
-fn scope_effects(effects: &[Effect]) -> Vec<&Effect> {
+fn waiting_of(key: &str, hashes: &[&str]) -> Waiting {
+    let mut waiting = Waiting::default();
+    waiting.insert(key.into(), hashes.iter().map(|h| (*h).to_owned()).collect());
+    waiting
+}
+
+/// Answer `round` with `response` while the changes `hashes` of `key` wait: the effects that
+/// change the held list or the keys being removed, in order.
+fn scope_answer(
+    run: &mut SyncRun,
+    round: Round,
+    response: SyncResponse,
+    key: &str,
+    hashes: &[&str],
+) -> Vec<Effect> {
+    let effects = run
+        .respond(round, response, &waiting_of(key, hashes))
+        .unwrap();
     effects
-        .iter()
+        .into_iter()
         .filter(|e| {
             matches!(
                 e,
@@ -691,95 +704,78 @@ fn scope_effects(effects: &[Effect]) -> Vec<&Effect> {
         .collect()
 }
 
-fn waiting_of(key: &str, hashes: &[&str]) -> Waiting {
-    let mut waiting = Waiting::default();
-    waiting.insert(key.into(), hashes.iter().map(|h| (*h).to_owned()).collect());
-    waiting
+/// A round holding `key` whose answer says the feed was reset and `key` left the scope, with
+/// nothing of `key` waiting: the scope effects it asks for.
+fn reset_and_remove(run: &mut SyncRun, key: &str) -> Vec<Effect> {
+    let round = round_of(run, holding(key), &[]);
+    let mut response = answer();
+    response.feed_reset = reset("f2", "restored");
+    response.remove_scopes = vec![key.into()];
+    scope_answer(run, round, response, key, &[])
 }
 
 #[test]
 fn a_removal_that_waits_stops_listing_the_key_and_finishes_once_nothing_waits() {
-    let key = "child:c-1";
     let outbox = [change(1, "a", 1), change(2, "a", 1)];
     // One change per request: the second still waits after the first answer.
-    let mut run = run(1);
-    let round = round_of(&mut run, holding(key), &outbox);
+    let (mut run, round) = started(1, holding(KEY), &outbox);
     let mut response = answer();
     response.results = vec![accepted("a", &["h1"])];
-    response.remove_scopes = vec![key.into()];
-    assert_eq!(round.removals(&response), [key]);
-    let waiting = waiting_of(key, &["h1", "h2"]);
-    let effects = run.respond(round, response, &waiting).unwrap();
+    response.remove_scopes = vec![KEY.into()];
+    assert_eq!(round.removals(&response), [KEY]);
     assert_eq!(
-        scope_effects(&effects),
-        [&Effect::StartRemoval { key: key.into() }],
-        "documents kept, the key no longer listed"
+        scope_answer(&mut run, round, response, KEY, &["h1", "h2"]),
+        [Effect::StartRemoval { key: KEY.into() }],
+        "documents kept, the KEY no longer listed"
     );
-    assert_eq!(run.summary().removals_waiting, [key]);
+    assert_eq!(run.summary().removals_waiting, [KEY]);
 
     // The store moved the key: the next request does not list it, and the server no longer
     // names it; the device still asks for its waiting changes.
-    let round = round_of(&mut run, removing(key), &outbox);
+    let round = round_of(&mut run, removing(KEY), &outbox);
     assert!(round.request().scopes.is_empty(), "{:?}", round.request());
     let mut response = answer();
     response.results = vec![accepted("a", &["h2"])];
-    assert_eq!(round.removals(&response), [key]);
-    let effects = run
-        .respond(round, response, &waiting_of(key, &["h2"]))
-        .unwrap();
-    assert_eq!(
-        scope_effects(&effects),
-        [&Effect::RemoveScope { key: key.into() }]
-    );
+    assert_eq!(round.removals(&response), [KEY]);
+    let effects = scope_answer(&mut run, round, response, KEY, &["h2"]);
+    assert_eq!(effects, [Effect::RemoveScope { key: KEY.into() }]);
     let summary = run.finish();
-    assert_eq!(summary.removed_scopes, [key]);
+    assert_eq!(summary.removed_scopes, [KEY]);
     assert!(summary.removals_waiting.is_empty(), "{summary:?}");
 }
 
 #[test]
 fn a_key_being_removed_stays_while_its_changes_wait() {
-    let key = "child:c-1";
-    let mut run = run(100);
-    let round = round_of(&mut run, removing(key), &[change(1, "a", 1)]);
+    let (mut run, round) = started(100, removing(KEY), &[change(1, "a", 1)]);
     let mut response = answer();
     response.results = vec![deferred("a", &["x"])];
-    let effects = run
-        .respond(round, response, &waiting_of(key, &["h1"]))
-        .unwrap();
-    assert!(scope_effects(&effects).is_empty(), "{effects:?}");
-    assert_eq!(run.finish().removals_waiting, [key]);
+    let effects = scope_answer(&mut run, round, response, KEY, &["h1"]);
+    assert!(effects.is_empty(), "{effects:?}");
+    assert_eq!(run.finish().removals_waiting, [KEY]);
 }
 
 #[test]
 fn a_key_that_comes_back_before_its_removal_finishes_keeps_its_documents() {
-    let key = "child:c-1";
     // The server backfills the key: a page with one of its documents, the rest to follow.
     // Its last waiting change is acknowledged in the same answer, but removing its documents
     // now would drop history the backfill already sent.
-    let mut run = run(100);
-    let round = round_of(&mut run, removing(key), &[change(1, "a", 1)]);
+    let (mut run, round) = started(100, removing(KEY), &[change(1, "a", 1)]);
     let mut response = answer();
     response.results = vec![accepted("a", &["h1"])];
-    response.pull = vec![pulled_under("a", key)];
+    response.pull = vec![pulled_under("a", KEY)];
     response.more = true;
-    let effects = run
-        .respond(round, response, &waiting_of(key, &["h1"]))
-        .unwrap();
-    assert_eq!(
-        scope_effects(&effects),
-        [&Effect::CancelRemoval { key: key.into() }]
-    );
+    let effects = scope_answer(&mut run, round, response, KEY, &["h1"]);
+    assert_eq!(effects, [Effect::CancelRemoval { key: KEY.into() }]);
 
-    // A key whose (empty) history is complete in one answer comes back too, and is listed.
-    let round = round_of(&mut run, removing(key), &[]);
+    // A KEY whose (empty) history is complete in one answer comes back too, and is listed.
+    let round = round_of(&mut run, removing(KEY), &[]);
     let mut response = answer();
-    response.scopes_complete = vec![key.into()];
-    let effects = run.respond(round, response, &waiting_of(key, &[])).unwrap();
+    response.scopes_complete = vec![KEY.into()];
     assert_eq!(
-        scope_effects(&effects),
+        scope_answer(&mut run, round, response, KEY, &[]),
         [
-            &Effect::CancelRemoval { key: key.into() },
-            &Effect::CompleteScope { key: key.into() }
+            Effect::CancelRemoval { key: KEY.into() },
+            Effect::CompleteScope { key: KEY.into() }
         ]
     );
     let summary = run.finish();
@@ -789,39 +785,29 @@ fn a_key_that_comes_back_before_its_removal_finishes_keeps_its_documents() {
 
 #[test]
 fn documents_of_another_key_do_not_call_a_removal_off() {
-    let key = "child:c-1";
-    let mut run = run(100);
-    let round = round_of(&mut run, removing(key), &[]);
+    let other = "child:c-2";
+    let (mut run, round) = started(100, removing(KEY), &[]);
     let mut response = answer();
-    response.pull = vec![pulled_under("b", "child:c-2")];
-    response.scopes_complete = vec!["child:c-2".into()];
-    let effects = run.respond(round, response, &waiting_of(key, &[])).unwrap();
+    response.pull = vec![pulled_under("b", other)];
+    response.scopes_complete = vec![other.into()];
     assert_eq!(
-        scope_effects(&effects),
+        scope_answer(&mut run, round, response, KEY, &[]),
         [
-            &Effect::CompleteScope {
-                key: "child:c-2".into()
-            },
-            &Effect::RemoveScope { key: key.into() }
+            Effect::CompleteScope { key: other.into() },
+            Effect::RemoveScope { key: KEY.into() }
         ]
     );
 }
 
 #[test]
 fn a_key_that_leaves_during_a_restore_check_is_marked_not_listed_and_removed_after() {
-    let key = "child:c-1";
     let mut run = run(100);
-    // The reset answer: nothing is removed, and the key is not listed again.
-    let round = round_of(&mut run, holding(key), &[]);
-    let mut response = answer();
-    response.feed_reset = reset("f2", "restored");
-    response.remove_scopes = vec![key.into()];
-    let effects = run.respond(round, response, &waiting_of(key, &[])).unwrap();
+    // The reset answer: nothing is removed, and the KEY is not listed again.
     assert_eq!(
-        scope_effects(&effects),
+        reset_and_remove(&mut run, KEY),
         [
-            &Effect::ForgetScopes,
-            &Effect::StartRemoval { key: key.into() }
+            Effect::ForgetScopes,
+            Effect::StartRemoval { key: KEY.into() }
         ]
     );
     // A healing round: still nothing removed.
@@ -829,44 +815,33 @@ fn a_key_that_leaves_during_a_restore_check_is_marked_not_listed_and_removed_aft
     fill(&mut batch, &[]);
     let state = SyncState {
         healing: Some(String::new()),
-        ..removing(key)
+        ..removing(KEY)
     };
     let round = run.round(state, batch, heads(2));
-    let effects = run.respond(round, answer(), &waiting_of(key, &[])).unwrap();
-    assert!(scope_effects(&effects).is_empty(), "{effects:?}");
-    // Checked: the key goes.
-    let round = round_of(&mut run, removing(key), &[]);
-    let effects = run.respond(round, answer(), &waiting_of(key, &[])).unwrap();
-    assert_eq!(
-        scope_effects(&effects),
-        [&Effect::RemoveScope { key: key.into() }]
-    );
+    let effects = scope_answer(&mut run, round, answer(), KEY, &[]);
+    assert!(effects.is_empty(), "{effects:?}");
+    // Checked: the KEY goes.
+    let round = round_of(&mut run, removing(KEY), &[]);
+    let effects = scope_answer(&mut run, round, answer(), KEY, &[]);
+    assert_eq!(effects, [Effect::RemoveScope { key: KEY.into() }]);
 }
 
 #[test]
 fn the_all_documents_key_stays_listed_while_its_removal_waits() {
     let all = fieldnotes_protocol::SCOPE_ALL;
-    let mut run = run(100);
-    let round = round_of(&mut run, holding(all), &[]);
+    let (mut run, round) = started(100, holding(all), &[]);
     let mut response = answer();
     response.remove_scopes = vec![all.into()];
-    let effects = run
-        .respond(round, response, &waiting_of(all, &["h1"]))
-        .unwrap();
-    assert!(scope_effects(&effects).is_empty(), "{effects:?}");
+    let effects = scope_answer(&mut run, round, response, all, &["h1"]);
+    assert!(effects.is_empty(), "{effects:?}");
     assert_eq!(run.summary().removals_waiting, [all]);
 
     // After a reset it is listed again at once, so that the server names it again.
-    let round = round_of(&mut run, holding(all), &[]);
-    let mut response = answer();
-    response.feed_reset = reset("f2", "restored");
-    response.remove_scopes = vec![all.into()];
-    let effects = run.respond(round, response, &waiting_of(all, &[])).unwrap();
     assert_eq!(
-        scope_effects(&effects),
+        reset_and_remove(&mut run, all),
         [
-            &Effect::ForgetScopes,
-            &Effect::CompleteScope { key: all.into() }
+            Effect::ForgetScopes,
+            Effect::CompleteScope { key: all.into() }
         ]
     );
 }
