@@ -39,13 +39,13 @@ type Snapshot = BTreeMap<String, Json>;
 impl Document {
     /// The changes a change builds on (the version just before it), if it is in the document.
     pub fn deps_of(&mut self, hash: &ChangeHash) -> Option<Vec<ChangeHash>> {
-        Some(self.doc.get_change_by_hash(hash)?.deps().to_vec())
+        Some(self.doc.get_change_meta_by_hash(hash)?.deps)
     }
 
     /// Who wrote a change and when by their clock: its actor (hex) and device time (ms).
     pub fn change_info(&mut self, hash: &ChangeHash) -> Option<(String, i64)> {
-        let change = self.doc.get_change_by_hash(hash)?;
-        Some((change.actor_id().to_hex_string(), change.timestamp()))
+        let change = self.doc.get_change_meta_by_hash(hash)?;
+        Some((change.actor.to_hex_string(), change.timestamp))
     }
 
     /// The typed record as it was at `heads`. Fails if a head is not in the document, or if

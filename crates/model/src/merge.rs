@@ -194,7 +194,7 @@ fn apply_fresh(doc: &mut AutoCommit, changes: Vec<Change>) -> Result<Applied, Me
     let mut fresh = Vec::new();
     for change in changes {
         let hash = change.hash();
-        if doc.get_change_by_hash(&hash).is_some() {
+        if doc.get_change_meta_by_hash(&hash).is_some() {
             accepted.push(hash);
         } else if !fresh.iter().any(|c: &Change| c.hash() == hash) {
             fresh.push(change);
@@ -207,7 +207,7 @@ fn apply_fresh(doc: &mut AutoCommit, changes: Vec<Change>) -> Result<Applied, Me
         })?;
     let mut new_changes = Vec::with_capacity(fresh.len());
     for change in causal_order(fresh) {
-        if doc.get_change_by_hash(&change.hash()).is_some() {
+        if doc.get_change_meta_by_hash(&change.hash()).is_some() {
             accepted.push(change.hash());
             new_changes.push(EncodedChange::from_change(change));
         }
@@ -229,7 +229,7 @@ fn ready_changes(doc: &mut AutoCommit, parsed: &[intake::Parsed]) -> Vec<usize> 
         let deps_held = change
             .deps()
             .iter()
-            .all(|d| brought.contains(d) || doc.get_change_by_hash(d).is_some());
+            .all(|d| brought.contains(d) || doc.get_change_meta_by_hash(d).is_some());
         if deps_held {
             brought.insert(change.hash());
             ready.push(parsed[i].index);
