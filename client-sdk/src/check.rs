@@ -840,9 +840,7 @@ impl crate::Client {
             return Ok(());
         }
         let mut tx = self.store.begin().await?;
-        crate::local::delete_meta(&mut tx, crate::META_SCOPES)
-            .await
-            .map_err(|e| self.store.err(e))?;
+        tx.delete_meta(crate::META_SCOPES).await?;
         self.store.commit(tx).await?;
         match self.sync().await {
             Ok(_) => Ok(()),
@@ -883,14 +881,10 @@ impl crate::Client {
         let (row, scope) = crate::doc_row(&mut doc, now)?;
         let snapshot = doc.save();
         let mut tx = self.store.begin().await?;
-        crate::local::put_document(&mut tx, keys, &row, &scope, &snapshot)
-            .await
-            .map_err(|e| self.store.err(e))?;
+        tx.put_document(keys, &row, &scope, &snapshot).await?;
         let mut queued = 0;
         for (hash, bytes) in list {
-            crate::local::enqueue(&mut tx, keys, doc_id, hash, bytes, now)
-                .await
-                .map_err(|e| self.store.err(e))?;
+            tx.enqueue(keys, doc_id, hash, bytes, now).await?;
             queued += 1;
         }
         self.store.commit(tx).await?;

@@ -7,16 +7,15 @@ use automerge::ActorId;
 use fieldnotes_model::{Document, hash_hex};
 use fieldnotes_protocol::ScopeKey;
 use fieldnotes_sync_core::{ChangeRef, Effect, Listing};
-use sqlx::{Sqlite, Transaction};
 
 use crate::crypto::Keys;
-use crate::local::{self, DocRow, LocalStore, ScopeSel};
+use crate::local::{self, DocRow, LocalStore, ScopeSel, StoreTx};
 use crate::{
     ClientError, META_ANCHOR, META_CURSOR, META_HEAL_AFTER, META_READ_ONLY_SCOPES,
     META_REMOVING_SCOPES, META_SCOPES, doc_row,
 };
 
-type Tx = Transaction<'static, Sqlite>;
+type Tx = StoreTx;
 
 /// Who applies the effects, and when (device time, for the rows it writes).
 #[derive(Debug, Clone, Copy)]
@@ -52,9 +51,7 @@ impl LocalStore {
         match effect {
             Effect::Acknowledge { doc_id, hashes } => {
                 for hash in hashes {
-                    applied.acknowledged += local::acknowledge(tx, doc_id, hash)
-                        .await
-                        .map_err(|e| self.err(e))?;
+                    applied.acknowledged += tx.acknowledge(doc_id, hash).await?;
                 }
             }
             Effect::Hold {
@@ -77,17 +74,11 @@ impl LocalStore {
             }
             Effect::Resend { doc_id, server_has } => {
                 let resent = self.resend(tx, by, doc_id, server_has).await?;
-                local::count_restore_work(tx, 0, resent)
-                    .await
-                    .map_err(|e| self.err(e))?;
+                tx.count_restore_work(0, resent).await?;
             }
-            Effect::CountChecked { documents } => local::count_restore_work(tx, *documents, 0)
-                .await
-                .map_err(|e| self.err(e))?,
+            Effect::CountChecked { documents } => tx.count_restore_work(*documents, 0).await?,
             Effect::RecordRestore { feed_id, message } => {
-                local::record_restore(tx, by.now_ms, feed_id, message)
-                    .await
-                    .map_err(|e| self.err(e))?;
+                tx.record_restore(by.now_ms, feed_id, message).await?;
             }
             Effect::ForgetScopes => self.set_held(tx, keys, &[]).await?,
             Effect::SetHealing(after) => self.set_healing(tx, after.as_deref()).await?,
@@ -127,9 +118,8 @@ impl LocalStore {
         reason: &str,
     ) -> Result<(), ClientError> {
         for change in changes {
-            local::hold(tx, by.keys, doc_id, change, code, reason, by.now_ms)
-                .await
-                .map_err(|e| self.err(e))?;
+            tx.hold(by.keys, doc_id, change, code, reason, by.now_ms)
+                .await?;
         }
         Ok(())
     }
@@ -143,9 +133,7 @@ impl LocalStore {
         changes: &[Vec<u8>],
         listing: Option<&Listing>,
     ) -> Result<(), ClientError> {
-        let stored = local::snapshot(&mut **tx, by.keys, doc_id)
-            .await
-            .map_err(|e| self.err(e))?;
+        let stored = tx.snapshot(by.keys, doc_id).await?;
         let (row, scope, snapshot) = match (stored, listing) {
             // A document new to this device: the changes, concatenated, are a valid saved
             // form. Store them as they are (sealed) and list the document from the server's
@@ -175,9 +163,7 @@ impl LocalStore {
                 (row, scope, doc.save())
             }
         };
-        local::put_document(tx, by.keys, &row, &scope, &snapshot)
-            .await
-            .map_err(|e| self.err(e))
+        tx.put_document(by.keys, &row, &scope, &snapshot).await
     }
 
     /// Put back in the outbox this device's changes to one document that the server lacks.
@@ -189,10 +175,7 @@ impl LocalStore {
         doc_id: &str,
         server_has: &[String],
     ) -> Result<u64, ClientError> {
-        let Some(snapshot) = local::snapshot(&mut **tx, by.keys, doc_id)
-            .await
-            .map_err(|e| self.err(e))?
-        else {
+        let Some(snapshot) = tx.snapshot(by.keys, doc_id).await? else {
             return Ok(0);
         };
         let mut doc = Document::load(doc_id, &snapshot)?;
@@ -203,9 +186,9 @@ impl LocalStore {
             if change.actor != *by.actor || have.contains(hash.as_str()) {
                 continue;
             }
-            resent += local::requeue(tx, by.keys, doc_id, &hash, &change.bytes, by.now_ms)
-                .await
-                .map_err(|e| self.err(e))?;
+            resent += tx
+                .requeue(by.keys, doc_id, &hash, &change.bytes, by.now_ms)
+                .await?;
         }
         if resent > 0 {
             tracing::warn!(
@@ -258,9 +241,7 @@ impl LocalStore {
         key: &str,
     ) -> Result<Vec<String>, ClientError> {
         let all = ScopeKey::is_all_text(key);
-        let removed = local::remove_scope(tx, &ScopeSel::of(keys, key))
-            .await
-            .map_err(|e| self.err(e))?;
+        let removed = tx.remove_scope(&ScopeSel::of(keys, key)).await?;
         for list in [META_SCOPES, META_REMOVING_SCOPES] {
             let mut keys_in = self.list_in(tx, keys, list).await?;
             keys_in.retain(|h| !all && h != key);
@@ -281,9 +262,7 @@ impl LocalStore {
         keys: &Keys,
         meta_key: &str,
     ) -> Result<Vec<String>, ClientError> {
-        let json = local::sealed_meta_in(tx, keys, meta_key)
-            .await
-            .map_err(|e| self.err(e))?;
+        let json = tx.sealed_meta(keys, meta_key).await?;
         local::scope_list(json)
     }
 
@@ -301,17 +280,14 @@ impl LocalStore {
     ) -> Result<(), ClientError> {
         let json = serde_json::to_vec(list)
             .map_err(|e| ClientError::Corrupt(format!("scope list: {e}")))?;
-        local::set_sealed_meta(tx, keys, meta_key, &json)
-            .await
-            .map_err(|e| self.err(e))
+        tx.set_sealed_meta(keys, meta_key, &json).await
     }
 
     async fn set_healing(&self, tx: &mut Tx, after: Option<&str>) -> Result<(), ClientError> {
         match after {
-            Some(after) => local::set_meta(tx, META_HEAL_AFTER, after).await,
-            None => local::delete_meta(tx, META_HEAL_AFTER).await,
+            Some(after) => tx.set_meta(META_HEAL_AFTER, after).await,
+            None => tx.delete_meta(META_HEAL_AFTER).await,
         }
-        .map_err(|e| self.err(e))
     }
 
     async fn set_cursor(
@@ -320,13 +296,9 @@ impl LocalStore {
         cursor: &str,
         anchor: Option<&str>,
     ) -> Result<(), ClientError> {
-        local::set_meta(tx, META_CURSOR, cursor)
-            .await
-            .map_err(|e| self.err(e))?;
+        tx.set_meta(META_CURSOR, cursor).await?;
         if let Some(anchor) = anchor {
-            local::set_meta(tx, META_ANCHOR, anchor)
-                .await
-                .map_err(|e| self.err(e))?;
+            tx.set_meta(META_ANCHOR, anchor).await?;
         }
         Ok(())
     }

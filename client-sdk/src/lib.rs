@@ -78,7 +78,7 @@ pub use transport::RetryPolicy;
 pub use withdraw::{HeldChange, WITHDRAWN_DIR, Withdrawal};
 
 use crypto::Keys;
-use local::{DocRow, LocalStore, enqueue, put_document};
+use local::{DocRow, LocalStore};
 
 const LOCK_FILE: &str = "fieldnotes.lock";
 const META_DEVICE: &str = "device_id";
@@ -435,20 +435,10 @@ impl Client {
         self.check_write_scope(&keys, &me.user_id, &scope).await?;
         let snapshot = doc.save();
         let mut tx = self.store.begin().await?;
-        put_document(&mut tx, &keys, &row, &scope, &snapshot)
-            .await
-            .map_err(|e| self.store.err(e))?;
+        tx.put_document(&keys, &row, &scope, &snapshot).await?;
         for change in &changes {
-            enqueue(
-                &mut tx,
-                &keys,
-                &id,
-                &hash_hex(&change.hash),
-                &change.bytes,
-                now,
-            )
-            .await
-            .map_err(|e| self.store.err(e))?;
+            tx.enqueue(&keys, &id, &hash_hex(&change.hash), &change.bytes, now)
+                .await?;
         }
         self.store.commit(tx).await?;
         cache_insert(&mut cache, id.clone(), doc);
@@ -518,12 +508,8 @@ impl Client {
         let snapshot = doc.save();
         let hash = hash_hex(&change.hash);
         let mut tx = self.store.begin().await?;
-        put_document(&mut tx, &keys, &row, &scope, &snapshot)
-            .await
-            .map_err(|e| self.store.err(e))?;
-        enqueue(&mut tx, &keys, id, &hash, &change.bytes, now)
-            .await
-            .map_err(|e| self.store.err(e))?;
+        tx.put_document(&keys, &row, &scope, &snapshot).await?;
+        tx.enqueue(&keys, id, &hash, &change.bytes, now).await?;
         // If this commit fails the edited document is dropped from the cache with it.
         self.store.commit(tx).await?;
         cache_insert(&mut cache, id.to_owned(), doc);

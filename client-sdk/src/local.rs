@@ -55,7 +55,7 @@ struct Listing {
 
 /// A failure below the client: the database, or a sealed value that did not open.
 #[derive(Debug)]
-pub(crate) enum LocalError {
+enum LocalError {
     Sql(sqlx::Error),
     Sealed { what: String, source: CryptoError },
 }
@@ -240,25 +240,22 @@ impl LocalStore {
         &self.path
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
+    fn err(&self, e: impl Into<LocalError>) -> ClientError {
+        local_error(&self.path, e)
     }
 
-    pub(crate) fn err(&self, e: impl Into<LocalError>) -> ClientError {
-        match e.into() {
-            LocalError::Sql(source) => sql_error(&self.path, source),
-            LocalError::Sealed { what, source } => {
-                ClientError::Corrupt(format!("{what}: {source}"))
-            }
-        }
+    /// Open a transaction: what is written through it is kept only when it is committed with
+    /// [`LocalStore::commit`].
+    pub(crate) async fn begin(&self) -> Result<StoreTx, ClientError> {
+        let tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        Ok(StoreTx {
+            tx,
+            path: self.path.clone(),
+        })
     }
 
-    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, ClientError> {
-        self.pool.begin().await.map_err(|e| self.err(e))
-    }
-
-    pub(crate) async fn commit(&self, tx: Transaction<'static, Sqlite>) -> Result<(), ClientError> {
-        tx.commit().await.map_err(|e| self.err(e))
+    pub(crate) async fn commit(&self, tx: StoreTx) -> Result<(), ClientError> {
+        tx.commit().await
     }
 
     pub(crate) async fn meta(&self, key: &str) -> Result<Option<String>, ClientError> {
@@ -267,9 +264,7 @@ impl LocalStore {
 
     pub(crate) async fn set_meta(&self, key: &str, value: &str) -> Result<(), ClientError> {
         let mut tx = self.begin().await?;
-        set_meta(&mut tx, key, value)
-            .await
-            .map_err(|e| self.err(e))?;
+        tx.set_meta(key, value).await?;
         self.commit(tx).await
     }
 
@@ -493,6 +488,242 @@ impl LocalStore {
     }
 }
 
+/// The client error for a failure below the client on the store at `path`.
+fn local_error(path: &Path, e: impl Into<LocalError>) -> ClientError {
+    match e.into() {
+        LocalError::Sql(source) => sql_error(path, source),
+        LocalError::Sealed { what, source } => ClientError::Corrupt(format!("{what}: {source}")),
+    }
+}
+
+/// An open transaction on the store, made by [`LocalStore::begin`]: every write of the
+/// client's shared logic goes through one, and is kept only when it is committed. Reads
+/// made while a transaction is open go through it too (the pool has one connection).
+/// Its methods return client errors, already mapped.
+#[derive(Debug)]
+pub(crate) struct StoreTx {
+    tx: Transaction<'static, Sqlite>,
+    path: PathBuf,
+}
+
+impl StoreTx {
+    fn err(&self, e: impl Into<LocalError>) -> ClientError {
+        local_error(&self.path, e)
+    }
+
+    /// Keep what was written in this transaction.
+    pub(crate) async fn commit(self) -> Result<(), ClientError> {
+        let path = self.path;
+        self.tx.commit().await.map_err(|e| local_error(&path, e))
+    }
+
+    pub(crate) async fn set_meta(&mut self, key: &str, value: &str) -> Result<(), ClientError> {
+        let done = set_meta(&mut self.tx, key, value).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    pub(crate) async fn delete_meta(&mut self, key: &str) -> Result<(), ClientError> {
+        let done = delete_meta(&mut self.tx, key).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Store `value` sealed under `key` (bound to the key's name).
+    pub(crate) async fn set_sealed_meta(
+        &mut self,
+        keys: &Keys,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), ClientError> {
+        let done = set_sealed_meta(&mut self.tx, keys, key, value).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// A meta value sealed with [`StoreTx::set_sealed_meta`], read in this transaction.
+    pub(crate) async fn sealed_meta(
+        &mut self,
+        keys: &Keys,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        let value = sealed_meta_at(&mut *self.tx, keys, key).await;
+        value.map_err(|e| self.err(e))
+    }
+
+    /// A document's saved state, read in this transaction.
+    pub(crate) async fn snapshot(
+        &mut self,
+        keys: &Keys,
+        doc_id: &str,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        let value = snapshot(&mut *self.tx, keys, doc_id).await;
+        value.map_err(|e| self.err(e))
+    }
+
+    /// Insert or replace a document's stored state, sealed (see [`put_document`]).
+    pub(crate) async fn put_document(
+        &mut self,
+        keys: &Keys,
+        row: &DocRow,
+        scope_key: &str,
+        snapshot: &[u8],
+    ) -> Result<(), ClientError> {
+        let done = put_document(&mut self.tx, keys, row, scope_key, snapshot).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Add a change of this device's to the outbox (see [`enqueue`]).
+    pub(crate) async fn enqueue(
+        &mut self,
+        keys: &Keys,
+        doc_id: &str,
+        hash: &str,
+        bytes: &[u8],
+        now_ms: i64,
+    ) -> Result<(), ClientError> {
+        let done = enqueue(&mut self.tx, keys, doc_id, hash, bytes, now_ms).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Put a change back in the outbox (see [`requeue`]). Returns the rows added.
+    pub(crate) async fn requeue(
+        &mut self,
+        keys: &Keys,
+        doc_id: &str,
+        hash: &str,
+        bytes: &[u8],
+        now_ms: i64,
+    ) -> Result<u64, ClientError> {
+        let done = requeue(&mut self.tx, keys, doc_id, hash, bytes, now_ms).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Drop an acknowledged change from the outbox. Returns the rows removed.
+    pub(crate) async fn acknowledge(
+        &mut self,
+        doc_id: &str,
+        hash: &str,
+    ) -> Result<u64, ClientError> {
+        let done = acknowledge(&mut self.tx, doc_id, hash).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Hold an outbox row the server refused, with the reason (sealed).
+    pub(crate) async fn hold(
+        &mut self,
+        keys: &Keys,
+        doc_id: &str,
+        change: &ChangeRef,
+        code: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<u64, ClientError> {
+        let done = hold(&mut self.tx, keys, doc_id, change, code, reason, now_ms).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Record `hash` as the newest change this device wrote to `doc_id`.
+    pub(crate) async fn set_own_head(
+        &mut self,
+        doc_id: &str,
+        hash: &str,
+    ) -> Result<(), ClientError> {
+        let done = set_own_head(&mut self.tx, doc_id, hash).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Forget the newest own change of `doc_id`.
+    pub(crate) async fn clear_own_head(&mut self, doc_id: &str) -> Result<(), ClientError> {
+        let done = clear_own_head(&mut self.tx, doc_id).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Remove a document (and any outbox row left for it) from the device.
+    pub(crate) async fn remove_document(&mut self, doc_id: &str) -> Result<(), ClientError> {
+        let done = remove_document(&mut self.tx, doc_id).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Remove withdrawn outbox rows and release the document's other held rows.
+    pub(crate) async fn withdraw_rows(
+        &mut self,
+        doc_id: &str,
+        seqs: &[i64],
+    ) -> Result<(), ClientError> {
+        let done = withdraw_rows(&mut self.tx, doc_id, seqs).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Remove a scope's documents and their outbox rows; returns the documents removed.
+    pub(crate) async fn remove_scope(
+        &mut self,
+        sel: &ScopeSel,
+    ) -> Result<Vec<String>, ClientError> {
+        let done = remove_scope(&mut self.tx, sel).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Record that the server was found restored.
+    pub(crate) async fn record_restore(
+        &mut self,
+        at_ms: i64,
+        feed_id: &str,
+        message: &str,
+    ) -> Result<(), ClientError> {
+        let done = record_restore(&mut self.tx, at_ms, feed_id, message).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Count a verify round against the newest restore.
+    pub(crate) async fn count_restore_work(
+        &mut self,
+        checked: u64,
+        resent: u64,
+    ) -> Result<(), ClientError> {
+        let done = count_restore_work(&mut self.tx, checked, resent).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Plaintext document rows (`enc = 0`).
+    pub(crate) async fn plaintext_docs(&mut self) -> Result<Vec<PlainDoc>, ClientError> {
+        let docs = plaintext_docs(&mut self.tx).await;
+        docs.map_err(|e| self.err(e))
+    }
+
+    /// Seal a plaintext document row in place (see [`seal_plain_doc`]).
+    pub(crate) async fn seal_plain_doc(
+        &mut self,
+        keys: &Keys,
+        doc: &PlainDoc,
+        scope_key: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let done = seal_plain_doc(&mut self.tx, keys, doc, scope_key).await;
+        done.map_err(|e| self.err(e))
+    }
+
+    /// Seal the plaintext outbox rows in place; returns how many.
+    pub(crate) async fn seal_plain_outbox(&mut self, keys: &Keys) -> Result<u64, ClientError> {
+        let n = seal_plain_outbox(&mut self.tx, keys).await;
+        n.map_err(|e| self.err(e))
+    }
+}
+
+impl LocalStore {
+    /// Every outbox row of `doc_id`, oldest first, with its hold.
+    pub(crate) async fn doc_outbox(
+        &self,
+        keys: &Keys,
+        doc_id: &str,
+    ) -> Result<Vec<DocOutboxRow>, ClientError> {
+        doc_outbox(&self.pool, keys, doc_id)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// The documents with held rows, oldest hold first.
+    pub(crate) async fn held_doc_ids(&self) -> Result<Vec<String>, ClientError> {
+        held_doc_ids(&self.pool).await.map_err(|e| self.err(e))
+    }
+}
+
 /// A document row's listing facts: as stored in a plaintext row, else from its sealed listing.
 fn listed_row(keys: &Keys, r: &SqliteRow) -> Result<DocRow, LocalError> {
     let mut row = plain_doc_row(r)?;
@@ -555,7 +786,7 @@ fn held_reason(keys: &Keys, r: &SqliteRow, doc_id: &str) -> Result<String, Local
     Ok(String::from_utf8_lossy(&plain).into_owned())
 }
 
-pub(crate) async fn set_meta(
+async fn set_meta(
     tx: &mut Transaction<'static, Sqlite>,
     key: &str,
     value: &str,
@@ -570,17 +801,14 @@ pub(crate) async fn set_meta(
     .map(drop)
 }
 
-pub(crate) async fn delete_meta(
-    tx: &mut Transaction<'static, Sqlite>,
-    key: &str,
-) -> Result<(), sqlx::Error> {
+async fn delete_meta(tx: &mut Transaction<'static, Sqlite>, key: &str) -> Result<(), sqlx::Error> {
     execute(tx, "DELETE FROM meta WHERE key = ?", &[key])
         .await
         .map(drop)
 }
 
 /// Store `value` sealed under `key` (bound to the key's name).
-pub(crate) async fn set_sealed_meta(
+async fn set_sealed_meta(
     tx: &mut Transaction<'static, Sqlite>,
     keys: &Keys,
     key: &str,
@@ -591,15 +819,6 @@ pub(crate) async fn set_sealed_meta(
         .map_err(sealed_err(format!("stored {key}")))?;
     set_meta(tx, key, &sealed).await?;
     Ok(())
-}
-
-/// A sealed meta value, read inside a transaction.
-pub(crate) async fn sealed_meta_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    keys: &Keys,
-    key: &str,
-) -> Result<Option<Vec<u8>>, LocalError> {
-    sealed_meta_at(&mut **tx, keys, key).await
 }
 
 /// A meta value, read through `executor` (the pool, or an open transaction).
@@ -632,7 +851,7 @@ where
 
 /// Insert or replace a document's stored state, sealed; `scope_key` is the document's scope
 /// (`child:ID`, `worker:ID`), stored as its keyed tag.
-pub(crate) async fn put_document(
+async fn put_document(
     tx: &mut Transaction<'static, Sqlite>,
     keys: &Keys,
     row: &DocRow,
@@ -672,7 +891,7 @@ pub(crate) async fn put_document(
 
 /// Add a change of this device's to the outbox. A held document is released: it has been
 /// edited, so all its changes go to the server again.
-pub(crate) async fn enqueue(
+async fn enqueue(
     tx: &mut Transaction<'static, Sqlite>,
     keys: &Keys,
     doc_id: &str,
@@ -687,7 +906,7 @@ pub(crate) async fn enqueue(
 }
 
 /// Drop a change the server acknowledged from the outbox. Returns the rows removed.
-pub(crate) async fn acknowledge(
+async fn acknowledge(
     tx: &mut Transaction<'static, Sqlite>,
     doc_id: &str,
     hash: &str,
@@ -701,7 +920,7 @@ pub(crate) async fn acknowledge(
 }
 
 /// Hold an outbox row the server refused, with the reason (sealed).
-pub(crate) async fn hold(
+async fn hold(
     tx: &mut Transaction<'static, Sqlite>,
     keys: &Keys,
     doc_id: &str,
@@ -726,7 +945,7 @@ pub(crate) async fn hold(
 
 /// A document's saved state, read through `executor` (the pool, or an open transaction: the
 /// pool has one connection, so code holding a transaction must read through it).
-pub(crate) async fn snapshot<'e, E>(
+async fn snapshot<'e, E>(
     executor: E,
     keys: &Keys,
     doc_id: &str,
@@ -795,7 +1014,7 @@ async fn unsent_in_scope(pool: &SqlitePool, sel: &ScopeSel) -> Result<Vec<String
 }
 
 /// Remove a scope's documents and their (held) outbox rows; returns the documents removed.
-pub(crate) async fn remove_scope(
+async fn remove_scope(
     tx: &mut Transaction<'static, Sqlite>,
     sel: &ScopeSel,
 ) -> Result<Vec<String>, sqlx::Error> {
@@ -826,7 +1045,7 @@ pub(crate) struct PlainDoc {
 }
 
 /// Plaintext document rows (`enc = 0`).
-pub(crate) async fn plaintext_docs(
+async fn plaintext_docs(
     tx: &mut Transaction<'static, Sqlite>,
 ) -> Result<Vec<PlainDoc>, sqlx::Error> {
     let rows = sqlx::query(
@@ -847,7 +1066,7 @@ pub(crate) async fn plaintext_docs(
 
 /// Seal a plaintext document row in place (its scope tag is `None` if the scope key could not
 /// be found: such a document is removed only with every document).
-pub(crate) async fn seal_plain_doc(
+async fn seal_plain_doc(
     tx: &mut Transaction<'static, Sqlite>,
     keys: &Keys,
     doc: &PlainDoc,
@@ -862,7 +1081,7 @@ pub(crate) async fn seal_plain_doc(
 }
 
 /// Seal the plaintext outbox rows in place; returns how many.
-pub(crate) async fn seal_plain_outbox(
+async fn seal_plain_outbox(
     tx: &mut Transaction<'static, Sqlite>,
     keys: &Keys,
 ) -> Result<u64, LocalError> {
@@ -896,7 +1115,7 @@ pub(crate) async fn seal_plain_outbox(
 }
 
 /// Record `hash` as the newest change this device wrote to `doc_id` (see migration 0003).
-pub(crate) async fn set_own_head(
+async fn set_own_head(
     tx: &mut Transaction<'static, Sqlite>,
     doc_id: &str,
     hash: &str,
@@ -914,7 +1133,7 @@ pub(crate) async fn set_own_head(
 /// Put a change in the outbox, sealed (a change the server lost goes back as it was first
 /// sent). Unlike [`enqueue`] it releases nothing: a held change stays held. Returns the rows
 /// added (0 when the change is already waiting).
-pub(crate) async fn requeue(
+async fn requeue(
     tx: &mut Transaction<'static, Sqlite>,
     keys: &Keys,
     doc_id: &str,
@@ -973,14 +1192,14 @@ impl LocalStore {
                     COALESCE(SUM(resent_changes), 0)
              FROM server_restores WHERE shown = 0",
         )
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *tx.tx)
         .await
         .map_err(|e| self.err(e))?;
         let Some(at) = row.0 else {
             return Ok(None);
         };
         sqlx::query("UPDATE server_restores SET shown = 1 WHERE shown = 0")
-            .execute(&mut *tx)
+            .execute(&mut *tx.tx)
             .await
             .map_err(|e| self.err(e))?;
         self.commit(tx).await?;
@@ -993,7 +1212,7 @@ impl LocalStore {
 }
 
 /// Record that the server was found restored.
-pub(crate) async fn record_restore(
+async fn record_restore(
     tx: &mut Transaction<'static, Sqlite>,
     at_ms: i64,
     feed_id: &str,
@@ -1009,7 +1228,7 @@ pub(crate) async fn record_restore(
 }
 
 /// Count a verify round against the newest restore.
-pub(crate) async fn count_restore_work(
+async fn count_restore_work(
     tx: &mut Transaction<'static, Sqlite>,
     checked: u64,
     resent: u64,
@@ -1037,7 +1256,7 @@ pub(crate) struct DocOutboxRow {
 }
 
 /// Every outbox row of `doc_id`, oldest first, with its hold.
-pub(crate) async fn doc_outbox<'e, E>(
+async fn doc_outbox<'e, E>(
     executor: E,
     keys: &Keys,
     doc_id: &str,
@@ -1071,7 +1290,7 @@ where
 }
 
 /// The documents with held rows, oldest hold first.
-pub(crate) async fn held_doc_ids(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
+async fn held_doc_ids(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT doc_id FROM outbox WHERE held_code IS NOT NULL
          GROUP BY doc_id ORDER BY MIN(seq)",
@@ -1082,7 +1301,7 @@ pub(crate) async fn held_doc_ids(pool: &SqlitePool) -> Result<Vec<String>, sqlx:
 
 /// Remove withdrawn outbox rows, and release every other held row of the document: they were
 /// held only because the server refuses a document's batch as a whole.
-pub(crate) async fn withdraw_rows(
+async fn withdraw_rows(
     tx: &mut Transaction<'static, Sqlite>,
     doc_id: &str,
     seqs: &[i64],
@@ -1098,7 +1317,7 @@ pub(crate) async fn withdraw_rows(
 }
 
 /// Remove a document (and any outbox row left for it) from the device.
-pub(crate) async fn remove_document(
+async fn remove_document(
     tx: &mut Transaction<'static, Sqlite>,
     doc_id: &str,
 ) -> Result<(), sqlx::Error> {
@@ -1148,7 +1367,7 @@ async fn execute(
 }
 
 /// Forget the newest own change of `doc_id` (the device holds none of its own any more).
-pub(crate) async fn clear_own_head(
+async fn clear_own_head(
     tx: &mut Transaction<'static, Sqlite>,
     doc_id: &str,
 ) -> Result<(), sqlx::Error> {

@@ -22,7 +22,6 @@ use reqwest::StatusCode;
 
 use crate::crypto::Keys;
 use crate::effects::Applier;
-use crate::local;
 use crate::session::AuthedSession;
 use crate::{Client, ClientError, META_LAST_SYNC, now_ms};
 
@@ -249,10 +248,7 @@ impl Client {
         let docs = self.store.docs_without_own_head().await?;
         let mut tx = self.store.begin().await?;
         for doc_id in docs {
-            let Some(snapshot) = local::snapshot(&mut *tx, keys, &doc_id)
-                .await
-                .map_err(|e| self.store.err(e))?
-            else {
+            let Some(snapshot) = tx.snapshot(keys, &doc_id).await? else {
                 continue;
             };
             let mut doc = Document::load(&doc_id, &snapshot)?;
@@ -263,14 +259,10 @@ impl Client {
                 .filter(|c| c.actor == self.actor)
                 .last()
             {
-                local::set_own_head(&mut tx, &doc_id, &hash_hex(&newest.hash))
-                    .await
-                    .map_err(|e| self.store.err(e))?;
+                tx.set_own_head(&doc_id, &hash_hex(&newest.hash)).await?;
             }
         }
-        local::delete_meta(&mut tx, META_OWN_HEADS_PARTIAL)
-            .await
-            .map_err(|e| self.store.err(e))?;
+        tx.delete_meta(META_OWN_HEADS_PARTIAL).await?;
         self.store.commit(tx).await
     }
 }

@@ -21,7 +21,7 @@ use fieldnotes_model::{ChangeHash, Document, EncodedChange, Writer, hash_hex};
 use serde_json::json;
 
 use crate::crypto::Keys;
-use crate::local::{self, DocOutboxRow};
+use crate::local::DocOutboxRow;
 use crate::{Client, ClientError, doc_row, now_ms, writer};
 
 /// The folder, inside the data folder, where withdrawn work is exported.
@@ -163,9 +163,7 @@ impl Client {
         writer: &Writer<'_>,
     ) -> Result<Plan, ClientError> {
         let doc_id = doc.id().to_owned();
-        let rows = local::doc_outbox(self.store.pool(), keys, &doc_id)
-            .await
-            .map_err(|e| self.store.err(e))?;
+        let rows = self.store.doc_outbox(keys, &doc_id).await?;
         let held: Vec<&DocOutboxRow> = rows.iter().filter(|r| r.held_code.is_some()).collect();
         if held.is_empty() {
             return Ok(Plan {
@@ -227,9 +225,7 @@ impl Client {
         let keys = self.keys()?;
         let me = self.rules_user()?;
         let writer = writer(&me);
-        let ids = local::held_doc_ids(self.store.pool())
-            .await
-            .map_err(|e| self.store.err(e))?;
+        let ids = self.store.held_doc_ids().await?;
         let mut out = Vec::new();
         for doc_id in ids {
             let Some(mut doc) = self.load_with(&keys, &doc_id).await? else {
@@ -313,12 +309,8 @@ impl Client {
             Some(mut rebuilt) => {
                 let (row, scope) = doc_row(&mut rebuilt, now)?;
                 let snapshot = rebuilt.save();
-                local::withdraw_rows(&mut tx, doc_id, seqs)
-                    .await
-                    .map_err(|e| self.store.err(e))?;
-                local::put_document(&mut tx, keys, &row, &scope, &snapshot)
-                    .await
-                    .map_err(|e| self.store.err(e))?;
+                tx.withdraw_rows(doc_id, seqs).await?;
+                tx.put_document(keys, &row, &scope, &snapshot).await?;
                 // The newest own change may have been withdrawn: a check after a server restore
                 // must name one the device still holds (causal order: the last is the newest).
                 let newest_own = rebuilt
@@ -328,14 +320,11 @@ impl Client {
                     .last()
                     .map(|c| hash_hex(&c.hash));
                 match newest_own {
-                    Some(hash) => local::set_own_head(&mut tx, doc_id, &hash).await,
-                    None => local::clear_own_head(&mut tx, doc_id).await,
+                    Some(hash) => tx.set_own_head(doc_id, &hash).await?,
+                    None => tx.clear_own_head(doc_id).await?,
                 }
-                .map_err(|e| self.store.err(e))?;
             }
-            None => local::remove_document(&mut tx, doc_id)
-                .await
-                .map_err(|e| self.store.err(e))?,
+            None => tx.remove_document(doc_id).await?,
         }
         self.store.commit(tx).await
     }

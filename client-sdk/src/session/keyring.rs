@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use fieldnotes_model::{Document, scope};
 use fieldnotes_protocol::auth::UserInfo;
-use sqlx::{Sqlite, Transaction};
 use zeroize::Zeroizing;
 
 use super::crypto_err;
 use crate::crypto::{CryptoError, DataKey, Keys, PasswordWrap, ServerKey};
-use crate::local::{self, LocalError};
+use crate::local::StoreTx;
 use crate::{Client, ClientError, META_DEK_PASSWORD, META_DEK_SERVER, META_SESSION};
 
 /// How an online sign-in opens the store, decided from what the store holds and what the
@@ -217,22 +216,19 @@ impl Client {
         let user_json = serde_json::to_string(user)
             .map_err(|e| ClientError::Corrupt(format!("user info: {e}")))?;
         let mut tx = self.store.begin().await?;
-        let sealed = async {
-            local::set_meta(&mut tx, META_DEK_SERVER, &wraps.server_wrap).await?;
-            if let Some(wrap) = &wraps.password_wrap {
-                let json = serde_json::to_string(wrap).map_err(|e| LocalError::Sealed {
-                    what: "password key".into(),
-                    source: CryptoError::Format(e.to_string()),
-                })?;
-                local::set_meta(&mut tx, META_DEK_PASSWORD, &json).await?;
-            }
-            local::set_meta(&mut tx, crate::META_USER, &user_json).await?;
-            local::set_meta(&mut tx, META_SESSION, "signed_in").await?;
-            local::set_sealed_meta(&mut tx, &wraps.keys, crate::META_TOKENS, tokens_json).await?;
-            seal_plaintext(&mut tx, &wraps.keys).await
+        tx.set_meta(META_DEK_SERVER, &wraps.server_wrap).await?;
+        if let Some(wrap) = &wraps.password_wrap {
+            let json = serde_json::to_string(wrap).map_err(|e| {
+                let source = CryptoError::Format(e.to_string());
+                ClientError::Corrupt(format!("password key: {source}"))
+            })?;
+            tx.set_meta(META_DEK_PASSWORD, &json).await?;
         }
-        .await
-        .map_err(|e| self.store.err(e))?;
+        tx.set_meta(crate::META_USER, &user_json).await?;
+        tx.set_meta(META_SESSION, "signed_in").await?;
+        tx.set_sealed_meta(&wraps.keys, crate::META_TOKENS, tokens_json)
+            .await?;
+        let sealed = seal_plaintext(&mut tx, &wraps.keys).await?;
         self.store.commit(tx).await?;
         self.after_sealing(sealed).await;
         Ok(sealed)
@@ -247,12 +243,8 @@ impl Client {
         let keys = dek.keys();
         drop(dek);
         let mut tx = self.store.begin().await?;
-        local::set_meta(&mut tx, META_SESSION, "signed_in")
-            .await
-            .map_err(|e| self.store.err(e))?;
-        let sealed = seal_plaintext(&mut tx, &keys)
-            .await
-            .map_err(|e| self.store.err(e))?;
+        tx.set_meta(META_SESSION, "signed_in").await?;
+        let sealed = seal_plaintext(&mut tx, &keys).await?;
         self.store.commit(tx).await?;
         self.after_sealing(sealed).await;
         self.set_signed_in(Arc::new(keys), owner);
@@ -274,11 +266,8 @@ impl Client {
 
 /// Seal every plaintext row left by the first version of the store, in the caller's
 /// transaction. Returns how many rows were sealed.
-async fn seal_plaintext(
-    tx: &mut Transaction<'static, Sqlite>,
-    keys: &Keys,
-) -> Result<u64, LocalError> {
-    let docs = local::plaintext_docs(tx).await?;
+async fn seal_plaintext(tx: &mut StoreTx, keys: &Keys) -> Result<u64, ClientError> {
+    let docs = tx.plaintext_docs().await?;
     let mut n = 0u64;
     for doc in &docs {
         let scope_key = match &doc.row.child_id {
@@ -292,10 +281,10 @@ async fn seal_plaintext(
                 })
                 .ok(),
         };
-        local::seal_plain_doc(tx, keys, doc, scope_key.as_deref()).await?;
+        tx.seal_plain_doc(keys, doc, scope_key.as_deref()).await?;
         n += 1;
     }
-    n += local::seal_plain_outbox(tx, keys).await?;
+    n += tx.seal_plain_outbox(keys).await?;
     Ok(n)
 }
 

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::MutexGuard;
 
 use crate::crypto::Keys;
-use crate::local;
 use crate::transport::Transport;
 use crate::{AuthView, Client, ClientError, META_TOKENS, META_USER, now_ms};
 
@@ -232,9 +231,7 @@ impl Client {
         let json =
             serde_json::to_vec(tokens).map_err(|e| ClientError::Corrupt(format!("tokens: {e}")))?;
         let mut tx = self.store.begin().await?;
-        local::set_sealed_meta(&mut tx, keys, META_TOKENS, &json)
-            .await
-            .map_err(|e| self.store.err(e))?;
+        tx.set_sealed_meta(keys, META_TOKENS, &json).await?;
         self.store.commit(tx).await
     }
 
@@ -242,13 +239,9 @@ impl Client {
     /// transaction.
     pub(super) async fn delete_tokens(&self, session: Option<&str>) -> Result<(), ClientError> {
         let mut tx = self.store.begin().await?;
-        local::delete_meta(&mut tx, META_TOKENS)
-            .await
-            .map_err(|e| self.store.err(e))?;
+        tx.delete_meta(META_TOKENS).await?;
         if let Some(state) = session {
-            local::set_meta(&mut tx, crate::META_SESSION, state)
-                .await
-                .map_err(|e| self.store.err(e))?;
+            tx.set_meta(crate::META_SESSION, state).await?;
         }
         self.store.commit(tx).await
     }
