@@ -11,7 +11,12 @@
 //!   and out of its tables, keeps a transaction all-or-nothing, and names its own failures
 //!   as client errors ([`Failure`]). It never sees a key. The native backend is
 //!   [`sqlite::Sqlite`] (one SQLite file); a browser backend provides the same two traits.
+//!
+//! [`conformance`] holds the store's guarantees as tests written once against this API, to
+//! be run against every backend.
 
+#[cfg(test)]
+pub(crate) mod conformance;
 pub(crate) mod effects;
 pub(crate) mod sealed;
 pub(crate) mod sqlite;
