@@ -29,7 +29,7 @@ use sqlx::{Row, SqlitePool};
 use zeroize::Zeroizing;
 
 use crate::crypto::{CryptoError, Keys, PasswordWrap, aad, purpose};
-use crate::local::STORE_FILE;
+use crate::store::sqlite::STORE_FILE;
 use crate::{
     ClientError, LOCK_FILE, META_ACTOR, META_DEK_PASSWORD, META_DEK_SERVER, META_DEVICE,
     META_SERVER, META_USER,

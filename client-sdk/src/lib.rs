@@ -36,11 +36,10 @@
 mod api;
 mod check;
 pub mod crypto;
-mod effects;
 mod error;
-mod local;
 mod review;
 mod session;
+mod store;
 mod sync;
 mod transport;
 mod withdraw;
@@ -78,7 +77,7 @@ pub use transport::RetryPolicy;
 pub use withdraw::{HeldChange, WITHDRAWN_DIR, Withdrawal};
 
 use crypto::Keys;
-use local::{DocRow, LocalStore};
+use store::{DocRow, LocalStore};
 
 const LOCK_FILE: &str = "fieldnotes.lock";
 const META_DEVICE: &str = "device_id";

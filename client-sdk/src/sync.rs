@@ -21,8 +21,8 @@ use fieldnotes_sync_core::{
 use reqwest::StatusCode;
 
 use crate::crypto::Keys;
-use crate::effects::Applier;
 use crate::session::AuthedSession;
+use crate::store::effects::Applier;
 use crate::{Client, ClientError, META_LAST_SYNC, now_ms};
 
 /// What one call to [`Client::sync`] did: the sync core's [`Summary`] of the exchange with the

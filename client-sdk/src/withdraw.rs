@@ -21,7 +21,7 @@ use fieldnotes_model::{ChangeHash, Document, EncodedChange, Writer, hash_hex};
 use serde_json::json;
 
 use crate::crypto::Keys;
-use crate::local::DocOutboxRow;
+use crate::store::DocOutboxRow;
 use crate::{Client, ClientError, doc_row, now_ms, writer};
 
 /// The folder, inside the data folder, where withdrawn work is exported.

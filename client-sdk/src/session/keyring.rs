@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::crypto_err;
 use crate::crypto::{CryptoError, DataKey, Keys, PasswordWrap, ServerKey};
-use crate::local::StoreTx;
+use crate::store::StoreTx;
 use crate::{Client, ClientError, META_DEK_PASSWORD, META_DEK_SERVER, META_SESSION};
 
 /// How an online sign-in opens the store, decided from what the store holds and what the

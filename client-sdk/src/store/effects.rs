@@ -1,5 +1,6 @@
-//! The native store's reading of the sync core's effects: each [`Effect`] as SQL on the
-//! encrypted store, inside the one transaction [`LocalStore::apply_effects`] opens.
+//! The store's reading of the sync core's effects: each [`Effect`] as writes through a
+//! [`StoreTx`], inside the one transaction [`LocalStore::apply_effects`] opens. Shared by
+//! every backend.
 
 use std::collections::HashSet;
 
@@ -8,14 +9,12 @@ use fieldnotes_model::{Document, hash_hex};
 use fieldnotes_protocol::ScopeKey;
 use fieldnotes_sync_core::{ChangeRef, Effect, Listing};
 
+use super::{Backend, DocRow, LocalStore, ScopeSel, StoreTx};
 use crate::crypto::Keys;
-use crate::local::{self, DocRow, LocalStore, ScopeSel, StoreTx};
 use crate::{
     ClientError, META_ANCHOR, META_CURSOR, META_HEAL_AFTER, META_READ_ONLY_SCOPES,
     META_REMOVING_SCOPES, META_SCOPES, doc_row,
 };
-
-type Tx = StoreTx;
 
 /// Who applies the effects, and when (device time, for the rows it writes).
 #[derive(Debug, Clone, Copy)]
@@ -37,12 +36,12 @@ pub(crate) struct Applied {
     pub touched: Vec<String>,
 }
 
-impl LocalStore {
+impl<B: Backend> LocalStore<B> {
     /// One effect, in `tx`. [`Effect::Wipe`] deletes the store's files and cannot be part of a
     /// transaction: the client does it (`Client::apply_effects`), never this.
     pub(crate) async fn apply_effect(
         &self,
-        tx: &mut Tx,
+        tx: &mut StoreTx<B>,
         by: Applier<'_>,
         effect: &Effect,
         applied: &mut Applied,
@@ -110,7 +109,7 @@ impl LocalStore {
     /// Hold a refused document's changes with the server's reason.
     async fn hold_all(
         &self,
-        tx: &mut Tx,
+        tx: &mut StoreTx<B>,
         by: Applier<'_>,
         doc_id: &str,
         changes: &[ChangeRef],
@@ -127,7 +126,7 @@ impl LocalStore {
     /// Merge one pulled document's changes and store it.
     async fn apply_pulled(
         &self,
-        tx: &mut Tx,
+        tx: &mut StoreTx<B>,
         by: Applier<'_>,
         doc_id: &str,
         changes: &[Vec<u8>],
@@ -170,7 +169,7 @@ impl LocalStore {
     /// Returns the changes put back.
     async fn resend(
         &self,
-        tx: &mut Tx,
+        tx: &mut StoreTx<B>,
         by: Applier<'_>,
         doc_id: &str,
         server_has: &[String],
@@ -200,7 +199,12 @@ impl LocalStore {
     }
 
     /// Add a key to the held list.
-    async fn complete_scope(&self, tx: &mut Tx, keys: &Keys, key: &str) -> Result<(), ClientError> {
+    async fn complete_scope(
+        &self,
+        tx: &mut StoreTx<B>,
+        keys: &Keys,
+        key: &str,
+    ) -> Result<(), ClientError> {
         let mut held = self.held_in(tx, keys).await?;
         if !held.iter().any(|k| k == key) {
             held.push(key.to_owned());
@@ -211,7 +215,12 @@ impl LocalStore {
 
     /// Take a key off the held list and add it to the keys being removed: not listed, its
     /// documents kept until nothing of them waits to be sent.
-    async fn start_removal(&self, tx: &mut Tx, keys: &Keys, key: &str) -> Result<(), ClientError> {
+    async fn start_removal(
+        &self,
+        tx: &mut StoreTx<B>,
+        keys: &Keys,
+        key: &str,
+    ) -> Result<(), ClientError> {
         let mut held = self.held_in(tx, keys).await?;
         held.retain(|h| h != key);
         self.set_held(tx, keys, &held).await?;
@@ -225,7 +234,12 @@ impl LocalStore {
     }
 
     /// Forget that a key is being removed (it came back): its documents stay.
-    async fn cancel_removal(&self, tx: &mut Tx, keys: &Keys, key: &str) -> Result<(), ClientError> {
+    async fn cancel_removal(
+        &self,
+        tx: &mut StoreTx<B>,
+        keys: &Keys,
+        key: &str,
+    ) -> Result<(), ClientError> {
         let mut removing = self.list_in(tx, keys, META_REMOVING_SCOPES).await?;
         removing.retain(|k| k != key);
         self.set_list(tx, keys, META_REMOVING_SCOPES, &removing)
@@ -236,7 +250,7 @@ impl LocalStore {
     /// from the keys being removed (the all-documents key empties both).
     async fn remove_held_scope(
         &self,
-        tx: &mut Tx,
+        tx: &mut StoreTx<B>,
         keys: &Keys,
         key: &str,
     ) -> Result<Vec<String>, ClientError> {
@@ -251,29 +265,34 @@ impl LocalStore {
     }
 
     /// The held scope keys, read in `tx`.
-    async fn held_in(&self, tx: &mut Tx, keys: &Keys) -> Result<Vec<String>, ClientError> {
+    async fn held_in(&self, tx: &mut StoreTx<B>, keys: &Keys) -> Result<Vec<String>, ClientError> {
         self.list_in(tx, keys, META_SCOPES).await
     }
 
     /// A list of scope keys sealed under `meta_key`, read in `tx` (none stored: empty).
     async fn list_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut StoreTx<B>,
         keys: &Keys,
         meta_key: &str,
     ) -> Result<Vec<String>, ClientError> {
         let json = tx.sealed_meta(keys, meta_key).await?;
-        local::scope_list(json)
+        super::scope_list(json)
     }
 
-    async fn set_held(&self, tx: &mut Tx, keys: &Keys, held: &[String]) -> Result<(), ClientError> {
+    async fn set_held(
+        &self,
+        tx: &mut StoreTx<B>,
+        keys: &Keys,
+        held: &[String],
+    ) -> Result<(), ClientError> {
         self.set_list(tx, keys, META_SCOPES, held).await
     }
 
     /// A list of scope keys, sealed under its meta key.
     async fn set_list(
         &self,
-        tx: &mut Tx,
+        tx: &mut StoreTx<B>,
         keys: &Keys,
         meta_key: &str,
         list: &[String],
@@ -283,7 +302,11 @@ impl LocalStore {
         tx.set_sealed_meta(keys, meta_key, &json).await
     }
 
-    async fn set_healing(&self, tx: &mut Tx, after: Option<&str>) -> Result<(), ClientError> {
+    async fn set_healing(
+        &self,
+        tx: &mut StoreTx<B>,
+        after: Option<&str>,
+    ) -> Result<(), ClientError> {
         match after {
             Some(after) => tx.set_meta(META_HEAL_AFTER, after).await,
             None => tx.delete_meta(META_HEAL_AFTER).await,
@@ -292,7 +315,7 @@ impl LocalStore {
 
     async fn set_cursor(
         &self,
-        tx: &mut Tx,
+        tx: &mut StoreTx<B>,
         cursor: &str,
         anchor: Option<&str>,
     ) -> Result<(), ClientError> {
