@@ -203,7 +203,7 @@ async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
     // Untimed: every note is there in full, readable from the local store alone.
     for doc in &held {
         match client.get(&doc.id).await? {
-            Some(fieldnotes_model::Record::VisitNote(note)) if note.body.len() >= 1000 => {}
+            Some(fieldnotes_model::Record::VisitNote(note)) if note.content.body.len() >= 1000 => {}
             other => bail!("W1: {} is not held in full: {other:?}", doc.id),
         }
     }
@@ -276,7 +276,7 @@ async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
 async fn edit_tenth(device: &Client, ids: &[String], r: &mut StdRng) -> anyhow::Result<()> {
     for id in ids {
         let body = match device.get(id).await? {
-            Some(fieldnotes_model::Record::VisitNote(note)) => note.body,
+            Some(fieldnotes_model::Record::VisitNote(note)) => note.content.body,
             _ => bail!("W2: {id} is not a visit note"),
         };
         let patch = VisitNotePatch {
@@ -319,7 +319,7 @@ async fn w5(backend: Backend, _n: usize) -> anyhow::Result<Figures> {
     let id = client.create(visit_note(&mut r, 0, "sw-a")).await?;
     let mut latencies = Vec::with_capacity(100);
     let mut body = match client.get(&id).await? {
-        Some(fieldnotes_model::Record::VisitNote(note)) => note.body,
+        Some(fieldnotes_model::Record::VisitNote(note)) => note.content.body,
         _ => bail!("W5: not a visit note"),
     };
     for _ in 0..100 {

@@ -88,7 +88,7 @@ impl Team {
             let Some(Record::ShortPlan(plan)) = device.get(&id).await? else {
                 anyhow::bail!("{point}: the device does not hold the plan {id}")
             };
-            let mut points = plan.points.clone();
+            let mut points = plan.content.points.clone();
             points.push(point.into());
             device.edit(&id, fixtures::plan_points(points)).await?;
         }

@@ -61,7 +61,7 @@ async fn server_title(server: &TestServer, id: &str) -> anyhow::Result<Option<St
         return Ok(None);
     };
     match Document::load(id, &stored.snapshot)?.read()? {
-        Record::VisitNote(n) => Ok(Some(n.title)),
+        Record::VisitNote(n) => Ok(Some(n.content.title)),
         other => anyhow::bail!("not a note: {other:?}"),
     }
 }

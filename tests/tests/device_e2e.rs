@@ -111,7 +111,7 @@ async fn a_copied_store_reveals_no_record(backend: Backend) -> anyhow::Result<()
     let laptop = open(dir_a.path(), &server.url()).await?;
     laptop.unlock(PASSWORD).await?;
     match laptop.get(&mine).await? {
-        Some(Record::VisitNote(n)) => assert_eq!(n.title, TITLE),
+        Some(Record::VisitNote(n)) => assert_eq!(n.content.title, TITLE),
         other => panic!("the note is back: {other:?}"),
     }
     assert!(matches!(

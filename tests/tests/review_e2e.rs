@@ -24,11 +24,11 @@ fn note(author: &str) -> NewRecord {
 }
 
 fn title(record: Option<Record>) -> String {
-    visit_note_in(record).title
+    visit_note_in(record).content.title
 }
 
 fn body(record: Option<Record>) -> String {
-    visit_note_in(record).body
+    visit_note_in(record).content.body
 }
 
 /// Two people set different titles offline: one item, both sides attributed; the manager
@@ -190,7 +190,7 @@ async fn an_offline_edit_to_a_signed_off_note_is_a_pending_amendment(
         .unwrap()
         .read_at(&[fieldnotes_model::parse_hash(lock)?])?;
     assert!(
-        matches!(record, Record::VisitNote(ref n) if n.body == signed_body && n.status == NoteStatus::SignedOff)
+        matches!(record, Record::VisitNote(ref n) if n.content.body == signed_body && n.status == NoteStatus::SignedOff)
     );
 
     t.settle(
@@ -203,7 +203,7 @@ async fn an_offline_edit_to_a_signed_off_note_is_a_pending_amendment(
         let Some(Record::VisitNote(n)) = device.get(&id).await? else {
             panic!("note")
         };
-        assert_eq!(n.body, signed_body);
+        assert_eq!(n.content.body, signed_body);
         assert_eq!(n.status, NoteStatus::SignedOff);
     }
     assert!(
@@ -340,7 +340,7 @@ async fn a_plan_over_its_limit_goes_to_review(backend: Backend) -> anyhow::Resul
             panic!("plan")
         };
         assert_eq!(
-            plan.points,
+            plan.content.points,
             vec!["Meet on Tuesdays", "Skate park", "Call nan"]
         );
     }
@@ -400,7 +400,7 @@ async fn a_merge_that_breaks_a_rule_goes_to_review(backend: Backend) -> anyhow::
         let Some(Record::AboutMe(profile)) = device.get(&id).await? else {
             panic!("profile")
         };
-        assert_eq!(profile.fun, "football");
+        assert_eq!(profile.content.fun, "football");
     }
     let decided = t.audit("review_resolved").await?;
     assert!(

@@ -237,8 +237,8 @@ async fn reallocation_moves_the_whole_history(backend: Backend) -> anyhow::Resul
     );
     match new.get(&note).await? {
         Some(Record::VisitNote(n)) => {
-            assert_eq!(n.title, "Home visit, revision 2");
-            assert_eq!(n.wishes_and_feelings, "I want to stay at my school");
+            assert_eq!(n.content.title, "Home visit, revision 2");
+            assert_eq!(n.content.wishes_and_feelings, "I want to stay at my school");
         }
         other => panic!("expected the note, got {other:?}"),
     }
@@ -578,8 +578,8 @@ async fn a_child_back_before_its_removal_finished_brings_what_changed_meanwhile(
     assert!(children_held(&laptop).await?.contains("child-00"));
     match laptop.get(&note).await? {
         Some(Record::VisitNote(n)) => {
-            assert_eq!(n.wishes_and_feelings, "I want to stay at my school");
-            assert_eq!(n.title, "Home visit, revised");
+            assert_eq!(n.content.wishes_and_feelings, "I want to stay at my school");
+            assert_eq!(n.content.title, "Home visit, revised");
         }
         other => panic!("expected the note, got {other:?}"),
     }

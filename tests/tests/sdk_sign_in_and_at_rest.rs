@@ -258,8 +258,8 @@ async fn the_store_file_reveals_no_note_text_title_or_child_id() {
     assert!(listed.iter().any(|d| d.child_id.as_deref() == Some(CHILD)));
     match client.get(&id).await.unwrap() {
         Some(Record::VisitNote(n)) => {
-            assert_eq!(n.body, BODY);
-            assert_eq!(n.wishes_and_feelings, WISHES);
+            assert_eq!(n.content.body, BODY);
+            assert_eq!(n.content.wishes_and_feelings, WISHES);
         }
         other => panic!("{other:?}"),
     }
@@ -329,7 +329,7 @@ async fn a_new_process_unlocks_with_the_password() {
     let listed = client.list(Some(DocKind::VisitNote)).await.unwrap();
     assert_eq!(listed[0].child_id.as_deref(), Some(CHILD));
     assert!(
-        matches!(client.get(&id).await.unwrap(), Some(Record::VisitNote(n)) if n.title == TITLE)
+        matches!(client.get(&id).await.unwrap(), Some(Record::VisitNote(n)) if n.content.title == TITLE)
     );
     assert_eq!(
         server.requests().count(LOGIN_PATH),
@@ -372,7 +372,9 @@ async fn signing_out_keeps_unsynced_work_and_signing_in_offline_gives_it_back() 
     let signed = client.sign_in(SAM, PASSWORD, "laptop").await.unwrap();
     assert!(!signed.online);
     assert_eq!(client.list(None).await.unwrap().len(), 2);
-    assert!(matches!(client.get(&a).await.unwrap(), Some(Record::VisitNote(n)) if n.body == BODY));
+    assert!(
+        matches!(client.get(&a).await.unwrap(), Some(Record::VisitNote(n)) if n.content.body == BODY)
+    );
     // Signing out deleted the tokens: syncing needs an online sign-in, and says so at once.
     let err = client.sync().await.unwrap_err();
     assert!(matches!(err, ClientError::SignInRequired { .. }), "{err}");

@@ -24,8 +24,8 @@ use fieldnotes_tests::{Backend, Team};
 fn note_field(record: Option<Record>, field: &str) -> String {
     let n = visit_note_in(record);
     match field {
-        "wishes_and_feelings" => n.wishes_and_feelings,
-        "body" => n.body,
+        "wishes_and_feelings" => n.content.wishes_and_feelings,
+        "body" => n.content.body,
         other => panic!("{other}"),
     }
 }

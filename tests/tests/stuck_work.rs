@@ -150,7 +150,9 @@ async fn a_withdrawn_change_lets_the_earlier_edit_through(backend: Backend) -> a
     // Reverted on the device: the record is no longer deleted, the edit stays.
     let doc = lead.document(&id).await?.unwrap();
     assert!(doc.deletion().is_none());
-    assert!(matches!(doc.read()?, Record::VisitNote(ref n) if n.title == "Home visit with Nan"));
+    assert!(
+        matches!(doc.read()?, Record::VisitNote(ref n) if n.content.title == "Home visit with Nan")
+    );
     assert!(lead.held_changes().await?.is_empty());
 
     let report = lead.sync().await?;
@@ -161,7 +163,10 @@ async fn a_withdrawn_change_lets_the_earlier_edit_through(backend: Backend) -> a
     let Some(Record::VisitNote(n)) = mgr.get(&id).await? else {
         panic!("the manager holds the note")
     };
-    assert_eq!(n.title, "Home visit with Nan", "the earlier edit arrived");
+    assert_eq!(
+        n.content.title, "Home visit with Nan",
+        "the earlier edit arrived"
+    );
     assert!(mgr.document(&id).await?.unwrap().deletion().is_none());
     // Withdrawing again finds nothing held.
     assert!(matches!(

@@ -16,7 +16,7 @@ use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
 
 #[track_caller]
 fn body_of(record: Option<Record>) -> String {
-    visit_note_in(record).body
+    visit_note_in(record).content.body
 }
 
 fn body_patch(body: String) -> Patch {

@@ -143,10 +143,10 @@ async fn each_fixed_field_rewrite_is_refused(backend: Backend) -> anyhow::Result
         panic!("a visit note")
     };
     assert_eq!(
-        (n.author.as_str(), n.child_id.as_str()),
+        (n.content.author.as_str(), n.content.child_id.as_str()),
         ("sw-a", "child-00")
     );
-    assert_eq!(n.title, "Home visit, after school");
+    assert_eq!(n.content.title, "Home visit, after school");
     Ok(())
 }
 
@@ -201,7 +201,7 @@ async fn life_cycle_moves_are_checked_whoever_makes_them(backend: Backend) -> an
     let Record::VisitNote(n) = Document::load(doc.id(), &stored.snapshot)?.read()? else {
         panic!("a visit note")
     };
-    assert_eq!(n.author, "sw-a");
+    assert_eq!(n.content.author, "sw-a");
     assert_eq!(n.status, NoteStatus::Completed);
     let mut managers = doc.fork(mgr.actor.clone());
     let sign = managers.sign_off("mgr", T + 4)?;

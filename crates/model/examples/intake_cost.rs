@@ -65,7 +65,7 @@ fn note() -> NewRecord {
 fn edit(doc: &mut Document, n: usize) -> Vec<u8> {
     // An ordinary edit: a sentence appended to the body, and a new title.
     let mut body = match doc.read().expect("reads") {
-        Record::VisitNote(n) => n.body,
+        Record::VisitNote(n) => n.content.body,
         _ => String::new(),
     };
     body.push(' ');

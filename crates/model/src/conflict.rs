@@ -403,7 +403,7 @@ mod tests {
                     "how_to_reach" => p.how_to_reach = v,
                     "when_to_reach" => p.when_to_reach = v,
                     "three_things" => {
-                        let mut things = c.three_things;
+                        let mut things = c.content.three_things;
                         things[1] = value.to_owned();
                         p.three_things = Some(things);
                     }
@@ -412,7 +412,7 @@ mod tests {
                 Patch::ContactCard(p)
             }
             (Record::ShortPlan(plan), "points") => {
-                let mut points = plan.points;
+                let mut points = plan.content.points;
                 points[1] = value.to_owned();
                 Patch::ShortPlan(ShortPlanPatch {
                     points: Some(points),
@@ -550,7 +550,7 @@ mod tests {
 
     fn plan_points(doc: &Document) -> Vec<String> {
         match doc.read().unwrap() {
-            Record::ShortPlan(p) => p.points,
+            Record::ShortPlan(p) => p.content.points,
             other => panic!("{other:?}"),
         }
     }
@@ -650,7 +650,7 @@ mod tests {
             Record::VisitNote(n) => n,
             other => panic!("{other:?}"),
         };
-        assert_eq!(n.wishes_and_feelings, "I want to go home");
+        assert_eq!(n.content.wishes_and_feelings, "I want to go home");
         // Unchanged: nothing written.
         assert!(
             a.edit(

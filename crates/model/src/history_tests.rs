@@ -124,7 +124,7 @@ fn a_field_is_read_at_any_version_and_diffed() {
     let old = doc.field_text_at(&v1, "body").unwrap();
     let new = doc.field_text_at(&v2, "body").unwrap();
     assert_eq!(old, "Sam showed me his drawings.");
-    assert_eq!(new, visit(&doc).body);
+    assert_eq!(new, visit(&doc).content.body);
     let spans = text_diff(&old, &new);
     assert_eq!(
         spans,
@@ -155,7 +155,7 @@ fn a_field_is_read_at_any_version_and_diffed() {
     let Record::VisitNote(then) = doc.read_at(&v1).unwrap() else {
         panic!("not a visit note")
     };
-    assert_eq!(then.tags, ["school"]);
+    assert_eq!(then.content.tags, ["school"]);
     assert!(doc.read_at(&[unknown]).is_err());
 }
 

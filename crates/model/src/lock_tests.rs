@@ -61,7 +61,7 @@ fn a_completed_note_is_locked_and_edits_are_refused() {
         text.contains("amendment") && text.contains("reason"),
         "{text}"
     );
-    assert_eq!(visit(&doc).title, "Home visit");
+    assert_eq!(visit(&doc).content.title, "Home visit");
     assert_eq!(doc.all_changes().len(), 2);
     // A patch that changes nothing writes nothing and is not an error.
     assert!(doc.edit(complete(), T0 + 3).unwrap().is_none());
@@ -185,7 +185,7 @@ fn an_amendment_needs_a_locked_record_and_a_reason_and_keeps_the_status() {
     );
     assert_eq!(amendment_reason(Some(SIGN_OFF_MESSAGE)), None);
     assert_eq!(amendment_reason(None), None);
-    assert_eq!(visit(&doc).title, "Home visit (amended)");
+    assert_eq!(visit(&doc).content.title, "Home visit (amended)");
     assert_eq!(visit(&doc).status, NoteStatus::Completed);
     // Restating the status is allowed; an amendment that changes nothing writes nothing.
     let same = patch(VisitNotePatch {
@@ -249,7 +249,7 @@ fn a_deleted_record_keeps_its_marker_and_refuses_changes() {
     );
     assert!(doc.validate().is_ok());
     // The record itself is still readable.
-    assert_eq!(visit(&doc).title, "Home visit");
+    assert_eq!(visit(&doc).content.title, "Home visit");
     for err in [
         doc.amend(title("x"), "because", T0).unwrap_err(),
         doc.sign_off("mgr-1", T0).unwrap_err(),
@@ -344,9 +344,9 @@ fn the_lock_change_and_how_other_changes_stand_to_it() {
         .unwrap();
     assert_eq!(doc.lock_change(), Some(s));
     let signed = doc.version_at(&[s]).unwrap();
-    assert_eq!(visit(&signed).body, "Amended.");
+    assert_eq!(visit(&signed).content.body, "Amended.");
     assert_eq!(visit(&signed).status, NoteStatus::SignedOff);
-    assert_eq!(visit(&doc).body, "Amended again.");
+    assert_eq!(visit(&doc).content.body, "Amended again.");
     assert_eq!(doc.lock_relation(&c3), LockRelation::Before);
     let unknown = parse_hash(&"ab".repeat(32)).unwrap();
     let err = doc.version_at(&[unknown]).unwrap_err();

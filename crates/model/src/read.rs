@@ -5,7 +5,10 @@ use automerge::{AutoCommit, AutomergeError, ChangeHash, ObjId, ObjType, Prop, RO
 use automerge::{ScalarValue, Value};
 
 use crate::kinds::{DocKind, NoteStatus, SubjectKind, VisitKind};
-use crate::record::{AboutMe, ContactCard, Deletion, Picture, Record, ShortPlan, VisitNote};
+use crate::record::{
+    AboutMe, ContactCard, Deletion, NewAboutMe, NewContactCard, NewShortPlan, NewVisitNote,
+    Picture, Record, ShortPlan, VisitNote,
+};
 use crate::validate::ValidationError;
 
 /// Collects field values and the problems found reading them, at the current state or at a
@@ -274,50 +277,62 @@ pub(crate) fn read_record(
     let record = match kind {
         DocKind::VisitNote => Record::VisitNote(VisitNote {
             id: id.to_owned(),
-            child_id: r.str("child_id"),
-            author: r.str("author"),
-            visit_kind: r.enum_or("visit_kind", &valid(VisitKind::ALL), VisitKind::HomeVisit),
-            occurred_at: r.str("occurred_at"),
-            title: r.statement("title"),
-            body: r.text("body"),
-            wishes_and_feelings: r.statement("wishes_and_feelings"),
-            tags: r.str_list("tags"),
-            present: r.str_list("present"),
-            child_seen: r.opt_bool("child_seen"),
-            seen_alone: r.opt_bool("seen_alone"),
-            not_alone_reason: r.opt_enum(
-                "not_alone_reason",
-                &valid(crate::kinds::NotAloneReason::ALL),
-            ),
+            content: NewVisitNote {
+                child_id: r.str("child_id"),
+                author: r.str("author"),
+                visit_kind: r.enum_or("visit_kind", &valid(VisitKind::ALL), VisitKind::HomeVisit),
+                occurred_at: r.str("occurred_at"),
+                title: r.statement("title"),
+                body: r.text("body"),
+                wishes_and_feelings: r.statement("wishes_and_feelings"),
+                tags: r.str_list("tags"),
+                present: r.str_list("present"),
+                child_seen: r.opt_bool("child_seen"),
+                seen_alone: r.opt_bool("seen_alone"),
+                not_alone_reason: r.opt_enum(
+                    "not_alone_reason",
+                    &valid(crate::kinds::NotAloneReason::ALL),
+                ),
+            },
             status: r.enum_or("status", &status_values, NoteStatus::Draft),
             signed_off_by: r.opt_str("signed_off_by"),
         }),
         DocKind::AboutMe => Record::AboutMe(AboutMe {
             id: id.to_owned(),
-            subject_kind: r.enum_or("subject_kind", &valid(SubjectKind::ALL), SubjectKind::Child),
-            subject_id: r.str("subject_id"),
-            fun: r.statement("fun"),
-            dislikes: r.statement("dislikes"),
-            important: r.statement("important"),
-            how_to_help: r.statement("how_to_help"),
+            content: NewAboutMe {
+                subject_kind: r.enum_or(
+                    "subject_kind",
+                    &valid(SubjectKind::ALL),
+                    SubjectKind::Child,
+                ),
+                subject_id: r.str("subject_id"),
+                fun: r.statement("fun"),
+                dislikes: r.statement("dislikes"),
+                important: r.statement("important"),
+                how_to_help: r.statement("how_to_help"),
+            },
             status: r.enum_or("status", &status_values, NoteStatus::Draft),
         }),
         DocKind::ContactCard => Record::ContactCard(ContactCard {
             id: id.to_owned(),
-            worker_id: r.str("worker_id"),
-            display_name: r.statement("display_name"),
-            picture: r.picture("picture"),
-            three_things: r.statement_list("three_things"),
-            how_to_reach: r.statement("how_to_reach"),
-            when_to_reach: r.statement("when_to_reach"),
+            content: NewContactCard {
+                worker_id: r.str("worker_id"),
+                display_name: r.statement("display_name"),
+                picture: r.picture("picture"),
+                three_things: r.statement_list("three_things"),
+                how_to_reach: r.statement("how_to_reach"),
+                when_to_reach: r.statement("when_to_reach"),
+            },
         }),
         DocKind::ShortPlan => Record::ShortPlan(ShortPlan {
             id: id.to_owned(),
-            child_id: r.str("child_id"),
-            author: r.str("author"),
-            points: r.statement_list("points"),
-            review_on: r.opt_str("review_on"),
-            planned_end: r.opt_str("planned_end"),
+            content: NewShortPlan {
+                child_id: r.str("child_id"),
+                author: r.str("author"),
+                points: r.statement_list("points"),
+                review_on: r.opt_str("review_on"),
+                planned_end: r.opt_str("planned_end"),
+            },
             status: r.enum_or("status", &status_values, NoteStatus::Draft),
             signed_off_by: r.opt_str("signed_off_by"),
         }),

@@ -107,24 +107,10 @@ pub fn fields_with_rule(kind: DocKind, rule: FieldRule) -> Vec<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VisitNote {
     pub id: String,
-    pub child_id: String,
-    pub author: String,
-    pub visit_kind: VisitKind,
-    /// When the contact happened (RFC 3339 with offset).
-    pub occurred_at: String,
-    pub title: String,
-    pub body: String,
-    /// The child's wishes and feelings, in the child's own words.
-    pub wishes_and_feelings: String,
-    pub tags: Vec<String>,
-    /// Who was present.
-    pub present: Vec<String>,
-    /// Statutory visits: was the child seen?
-    pub child_seen: Option<bool>,
-    /// ... and seen alone?
-    pub seen_alone: Option<bool>,
-    /// If seen but not alone, the lawful reason.
-    pub not_alone_reason: Option<NotAloneReason>,
+    /// What the note says (in JSON its fields stand beside `id`, not in an object of their
+    /// own).
+    #[serde(flatten)]
+    pub content: NewVisitNote,
     pub status: NoteStatus,
     /// The manager who signed the note off: set exactly when `status` is `signed_off`.
     #[serde(default)]
@@ -135,16 +121,9 @@ pub struct VisitNote {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AboutMe {
     pub id: String,
-    pub subject_kind: SubjectKind,
-    pub subject_id: String,
-    /// What I like doing for fun.
-    pub fun: String,
-    /// What I don't like.
-    pub dislikes: String,
-    /// What is important to me.
-    pub important: String,
-    /// How best to help me.
-    pub how_to_help: String,
+    /// What the profile says (in JSON its fields stand beside `id`).
+    #[serde(flatten)]
+    pub content: NewAboutMe,
     pub status: NoteStatus,
 }
 
@@ -160,26 +139,18 @@ pub struct Picture {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactCard {
     pub id: String,
-    pub worker_id: String,
-    pub display_name: String,
-    pub picture: Option<Picture>,
-    /// Three things about the worker they are happy to share.
-    pub three_things: Vec<String>,
-    pub how_to_reach: String,
-    pub when_to_reach: String,
+    /// What the card says (in JSON its fields stand beside `id`).
+    #[serde(flatten)]
+    pub content: NewContactCard,
 }
 
 /// A short plan agreed with a young person, with a review and a planned ending.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShortPlan {
     pub id: String,
-    pub child_id: String,
-    pub author: String,
-    pub points: Vec<String>,
-    /// `YYYY-MM-DD`.
-    pub review_on: Option<String>,
-    /// `YYYY-MM-DD`.
-    pub planned_end: Option<String>,
+    /// What the plan says (in JSON its fields stand beside `id`).
+    #[serde(flatten)]
+    pub content: NewShortPlan,
     pub status: NoteStatus,
     /// The manager who signed the plan off: set exactly when `status` is `signed_off`.
     #[serde(default)]
@@ -228,9 +199,11 @@ impl Record {
     /// The child the record is about, where it is about a child.
     pub fn child_id(&self) -> Option<&str> {
         match self {
-            Record::VisitNote(r) => Some(&r.child_id),
-            Record::ShortPlan(r) => Some(&r.child_id),
-            Record::AboutMe(r) if r.subject_kind == SubjectKind::Child => Some(&r.subject_id),
+            Record::VisitNote(r) => Some(&r.content.child_id),
+            Record::ShortPlan(r) => Some(&r.content.child_id),
+            Record::AboutMe(r) if r.content.subject_kind == SubjectKind::Child => {
+                Some(&r.content.subject_id)
+            }
             Record::AboutMe(_) | Record::ContactCard(_) => None,
         }
     }
@@ -239,21 +212,21 @@ impl Record {
     /// child, `worker:ID` for a worker's own contact card and "about me" profile.
     pub fn scope_key(&self) -> String {
         match self {
-            Record::VisitNote(r) => scope::child(&r.child_id),
-            Record::ShortPlan(r) => scope::child(&r.child_id),
-            Record::AboutMe(r) => match r.subject_kind {
-                SubjectKind::Child => scope::child(&r.subject_id),
-                SubjectKind::Worker => scope::worker(&r.subject_id),
+            Record::VisitNote(r) => scope::child(&r.content.child_id),
+            Record::ShortPlan(r) => scope::child(&r.content.child_id),
+            Record::AboutMe(r) => match r.content.subject_kind {
+                SubjectKind::Child => scope::child(&r.content.subject_id),
+                SubjectKind::Worker => scope::worker(&r.content.subject_id),
             },
-            Record::ContactCard(r) => scope::worker(&r.worker_id),
+            Record::ContactCard(r) => scope::worker(&r.content.worker_id),
         }
     }
 
     /// Who the record says wrote it, for the kinds that have an author.
     pub fn author(&self) -> Option<&str> {
         match self {
-            Record::VisitNote(r) => Some(&r.author),
-            Record::ShortPlan(r) => Some(&r.author),
+            Record::VisitNote(r) => Some(&r.content.author),
+            Record::ShortPlan(r) => Some(&r.content.author),
             Record::AboutMe(_) | Record::ContactCard(_) => None,
         }
     }
@@ -286,7 +259,7 @@ impl Record {
     /// limit; local edits keep to [`PLAN_POINT_LIMIT`], a merge may go past it.
     pub fn plan_points(&self) -> Option<usize> {
         match self {
-            Record::ShortPlan(r) => Some(r.points.len()),
+            Record::ShortPlan(r) => Some(r.content.points.len()),
             _ => None,
         }
     }
@@ -294,10 +267,16 @@ impl Record {
     /// A one-line summary for lists.
     pub fn summary(&self) -> String {
         match self {
-            Record::VisitNote(r) => format!("{} ({}, {})", r.title, r.visit_kind, r.occurred_at),
-            Record::AboutMe(r) => format!("about me: {} {}", r.subject_kind, r.subject_id),
-            Record::ContactCard(r) => format!("contact card: {}", r.display_name),
-            Record::ShortPlan(r) => format!("short plan, {} point(s)", r.points.len()),
+            Record::VisitNote(r) => format!(
+                "{} ({}, {})",
+                r.content.title, r.content.visit_kind, r.content.occurred_at
+            ),
+            Record::AboutMe(r) => format!(
+                "about me: {} {}",
+                r.content.subject_kind, r.content.subject_id
+            ),
+            Record::ContactCard(r) => format!("contact card: {}", r.content.display_name),
+            Record::ShortPlan(r) => format!("short plan, {} point(s)", r.content.points.len()),
         }
     }
 
@@ -305,61 +284,35 @@ impl Record {
     /// status and sign-off).
     pub(crate) fn into_content(self) -> NewRecord {
         match self {
-            Record::VisitNote(n) => NewRecord::VisitNote(NewVisitNote {
-                child_id: n.child_id,
-                author: n.author,
-                visit_kind: n.visit_kind,
-                occurred_at: n.occurred_at,
-                title: n.title,
-                body: n.body,
-                wishes_and_feelings: n.wishes_and_feelings,
-                tags: n.tags,
-                present: n.present,
-                child_seen: n.child_seen,
-                seen_alone: n.seen_alone,
-                not_alone_reason: n.not_alone_reason,
-            }),
-            Record::AboutMe(a) => NewRecord::AboutMe(NewAboutMe {
-                subject_kind: a.subject_kind,
-                subject_id: a.subject_id,
-                fun: a.fun,
-                dislikes: a.dislikes,
-                important: a.important,
-                how_to_help: a.how_to_help,
-            }),
-            Record::ContactCard(c) => NewRecord::ContactCard(NewContactCard {
-                worker_id: c.worker_id,
-                display_name: c.display_name,
-                picture: c.picture,
-                three_things: c.three_things,
-                how_to_reach: c.how_to_reach,
-                when_to_reach: c.when_to_reach,
-            }),
-            Record::ShortPlan(p) => NewRecord::ShortPlan(NewShortPlan {
-                child_id: p.child_id,
-                author: p.author,
-                points: p.points,
-                review_on: p.review_on,
-                planned_end: p.planned_end,
-            }),
+            Record::VisitNote(n) => NewRecord::VisitNote(n.content),
+            Record::AboutMe(a) => NewRecord::AboutMe(a.content),
+            Record::ContactCard(c) => NewRecord::ContactCard(c.content),
+            Record::ShortPlan(p) => NewRecord::ShortPlan(p.content),
         }
     }
 }
 
-/// A new visit note (always a draft at creation).
+/// What a visit note says: a new note's input (always a draft at creation), and the content
+/// of a [`VisitNote`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewVisitNote {
     pub child_id: String,
     pub author: String,
     pub visit_kind: VisitKind,
+    /// When the contact happened (RFC 3339 with offset).
     pub occurred_at: String,
     pub title: String,
     pub body: String,
+    /// The child's wishes and feelings, in the child's own words.
     pub wishes_and_feelings: String,
     pub tags: Vec<String>,
+    /// Who was present.
     pub present: Vec<String>,
+    /// Statutory visits: was the child seen?
     pub child_seen: Option<bool>,
+    /// ... and seen alone?
     pub seen_alone: Option<bool>,
+    /// If seen but not alone, the lawful reason.
     pub not_alone_reason: Option<NotAloneReason>,
 }
 
@@ -391,35 +344,42 @@ impl NewVisitNote {
     }
 }
 
-/// A new "about me" profile.
+/// What an "about me" profile says: a new profile's input, and the content of an [`AboutMe`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewAboutMe {
     pub subject_kind: SubjectKind,
     pub subject_id: String,
+    /// What I like doing for fun.
     pub fun: String,
+    /// What I don't like.
     pub dislikes: String,
+    /// What is important to me.
     pub important: String,
+    /// How best to help me.
     pub how_to_help: String,
 }
 
-/// A new contact card.
+/// What a contact card says: a new card's input, and the content of a [`ContactCard`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewContactCard {
     pub worker_id: String,
     pub display_name: String,
     pub picture: Option<Picture>,
+    /// Three things about the worker they are happy to share.
     pub three_things: Vec<String>,
     pub how_to_reach: String,
     pub when_to_reach: String,
 }
 
-/// A new short plan.
+/// What a short plan says: a new plan's input, and the content of a [`ShortPlan`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewShortPlan {
     pub child_id: String,
     pub author: String,
     pub points: Vec<String>,
+    /// `YYYY-MM-DD`.
     pub review_on: Option<String>,
+    /// `YYYY-MM-DD`.
     pub planned_end: Option<String>,
 }
 

@@ -130,25 +130,69 @@ fn each_kind_is_created_and_read_back() {
     let doc = Document::create("n1", actor(1), note(), T0).unwrap();
     let n = visit(&doc);
     assert_eq!(
-        (n.id.as_str(), n.title.as_str(), n.status),
+        (n.id.as_str(), n.content.title.as_str(), n.status),
         ("n1", "Home visit", NoteStatus::Draft)
     );
-    assert_eq!(n.wishes_and_feelings, "I want to stay at my school.");
+    assert_eq!(
+        n.content.wishes_and_feelings,
+        "I want to stay at my school."
+    );
 
     let doc = Document::create("a1", actor(1), about_me(), T0).unwrap();
-    assert!(matches!(doc.read().unwrap(), Record::AboutMe(a) if a.fun == "football"));
+    assert!(matches!(doc.read().unwrap(), Record::AboutMe(a) if a.content.fun == "football"));
     assert_eq!(doc.read().unwrap().child_id(), Some("child-1"));
 
     let card = contact_card(Some(picture()));
     let doc = Document::create("c1", actor(1), card, T0).unwrap();
     assert!(
-        matches!(doc.read().unwrap(), Record::ContactCard(ref c) if c.picture.as_ref().unwrap().bytes == [1, 2, 3])
+        matches!(doc.read().unwrap(), Record::ContactCard(ref c) if c.content.picture.as_ref().unwrap().bytes == [1, 2, 3])
     );
 
     let plan = short_plan(&["meet at the park"]);
     let doc = Document::create("p1", actor(1), plan, T0).unwrap();
     assert!(
-        matches!(doc.read().unwrap(), Record::ShortPlan(p) if p.points == ["meet at the park"])
+        matches!(doc.read().unwrap(), Record::ShortPlan(p) if p.content.points == ["meet at the park"])
+    );
+}
+
+/// A record's JSON (the CLI's `--json`, what apps keep) is one flat object: the kind, the id,
+/// what the record says, then its status and sign-off.
+#[test]
+fn a_record_is_one_flat_json_object() {
+    let json = |id: &str, new: NewRecord| {
+        let doc = Document::create(id, actor(1), new, T0).unwrap();
+        let record = doc.read().unwrap();
+        let text = serde_json::to_string(&record).unwrap();
+        let back: Record = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, record);
+        text
+    };
+    assert_eq!(
+        json("n1", note()),
+        r#"{"kind":"visit_note","id":"n1","child_id":"child-1","author":"sw-1","#.to_owned()
+            + r#""visit_kind":"home_visit","occurred_at":"2026-11-20T14:30:00Z","#
+            + r#""title":"Home visit","body":"Sam showed me his drawings.","#
+            + r#""wishes_and_feelings":"I want to stay at my school.","tags":["school"],"#
+            + r#""present":["mum"],"child_seen":null,"seen_alone":null,"#
+            + r#""not_alone_reason":null,"status":"draft","signed_off_by":null}"#
+    );
+    assert_eq!(
+        json("a1", about_me()),
+        r#"{"kind":"about_me","id":"a1","subject_kind":"child","subject_id":"child-1","#.to_owned()
+            + r#""fun":"football","dislikes":"loud rooms","important":"my dog","#
+            + r#""how_to_help":"text me first","status":"draft"}"#
+    );
+    assert_eq!(
+        json("c1", contact_card(None)),
+        r#"{"kind":"contact_card","id":"c1","worker_id":"sw-1","display_name":"Alex","#.to_owned()
+            + r#""picture":null,"three_things":["cats","running","baking"],"#
+            + r#""how_to_reach":"07700 900000","when_to_reach":"weekdays"}"#
+    );
+    assert_eq!(
+        json("p1", short_plan(&["meet at the park"])),
+        r#"{"kind":"short_plan","id":"p1","child_id":"yp-1","author":"yw-1","#.to_owned()
+            + r#""points":["meet at the park"],"review_on":"2026-12-01","#
+            + r#""planned_end":"2027-01-31","status":"draft","signed_off_by":null}"#
     );
 }
 
@@ -217,7 +261,7 @@ fn validation_names_the_field_and_the_rule() {
         assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
         // A refused edit writes nothing.
         assert_eq!(doc.all_changes().len(), 1);
-        assert_eq!(visit(&doc).title, "Home visit");
+        assert_eq!(visit(&doc).content.title, "Home visit");
     }
 }
 
@@ -341,7 +385,7 @@ fn concurrent_titles_are_reported_as_a_conflict_with_both_authors() {
         ]
     );
     assert_eq!(conflicts[0].values.iter().filter(|v| v.winner).count(), 1);
-    let shown = visit(&a).title;
+    let shown = visit(&a).content.title;
     assert!(
         conflicts[0]
             .values
@@ -354,13 +398,13 @@ fn concurrent_titles_are_reported_as_a_conflict_with_both_authors() {
 fn edits_to_different_parts_of_one_body_are_both_kept() {
     let mut a = Document::create("n1", actor(1), note(), T0).unwrap();
     let mut b = a.fork(actor(2));
-    let text = visit(&a).body;
+    let text = visit(&a).content.body;
     a.edit(body(&format!("Before school. {text}")), T0).unwrap();
     b.edit(body(&format!("{text} He was smiling.")), T0)
         .unwrap();
     a.merge(&mut b).unwrap();
     assert_eq!(
-        visit(&a).body,
+        visit(&a).content.body,
         "Before school. Sam showed me his drawings. He was smiling."
     );
     assert!(a.conflicts().is_empty());

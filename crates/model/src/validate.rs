@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::kinds::{NoteStatus, VisitKind};
-use crate::record::{AboutMe, ContactCard, Deletion, Record, ShortPlan, VisitNote};
+use crate::record::{
+    AboutMe, Deletion, NewContactCard, NewVisitNote, Record, ShortPlan, VisitNote,
+};
 
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -174,7 +176,8 @@ impl Rules {
     }
 }
 
-fn visit_note(rules: &mut Rules, note: &VisitNote) {
+fn visit_note(rules: &mut Rules, record: &VisitNote) {
+    let (note, status) = (&record.content, record.status);
     rules.id("child_id", &note.child_id);
     rules.id("author", &note.author);
     rules.date_time("occurred_at", &note.occurred_at);
@@ -187,8 +190,8 @@ fn visit_note(rules: &mut Rules, note: &VisitNote) {
     );
     rules.list("tags", &note.tags, MAX_TAGS, MAX_TAG_CHARS);
     rules.list("present", &note.present, MAX_TAGS, MAX_ID_CHARS);
-    rules.sign_off(note.status, note.signed_off_by.as_deref());
-    if note.status.is_locked() {
+    rules.sign_off(status, record.signed_off_by.as_deref());
+    if status.is_locked() {
         rules.required_text("title", &note.title);
         rules.required_text("body", &note.body);
         if note.visit_kind == VisitKind::StatutoryVisit {
@@ -228,7 +231,8 @@ fn visit_note(rules: &mut Rules, note: &VisitNote) {
     }
 }
 
-fn about_me(rules: &mut Rules, profile: &AboutMe) {
+fn about_me(rules: &mut Rules, record: &AboutMe) {
+    let (profile, status) = (&record.content, record.status);
     rules.id("subject_id", &profile.subject_id);
     for (field, value) in [
         ("fun", &profile.fun),
@@ -238,7 +242,7 @@ fn about_me(rules: &mut Rules, profile: &AboutMe) {
     ] {
         rules.max_chars(field, value, MAX_TEXT_CHARS);
     }
-    if profile.status == NoteStatus::SignedOff {
+    if status == NoteStatus::SignedOff {
         rules.fail(
             "status",
             "enum",
@@ -253,10 +257,10 @@ fn about_me(rules: &mut Rules, profile: &AboutMe) {
     ];
     let silent = answers.iter().all(|v| v.trim().is_empty());
     let message = "a completed profile must say something";
-    rules.require(profile.status.is_locked() && silent, "fun", message);
+    rules.require(status.is_locked() && silent, "fun", message);
 }
 
-fn contact_card(rules: &mut Rules, card: &ContactCard) {
+fn contact_card(rules: &mut Rules, card: &NewContactCard) {
     rules.id("worker_id", &card.worker_id);
     rules.require(
         card.display_name.trim().is_empty(),
@@ -292,14 +296,15 @@ fn contact_card(rules: &mut Rules, card: &ContactCard) {
     }
 }
 
-fn short_plan(rules: &mut Rules, plan: &ShortPlan) {
+fn short_plan(rules: &mut Rules, record: &ShortPlan) {
+    let (plan, status) = (&record.content, record.status);
     rules.id("child_id", &plan.child_id);
     rules.id("author", &plan.author);
     rules.list("points", &plan.points, MAX_PLAN_POINTS, MAX_TEXT_CHARS);
     rules.date("review_on", plan.review_on.as_deref());
     rules.date("planned_end", plan.planned_end.as_deref());
-    rules.sign_off(plan.status, plan.signed_off_by.as_deref());
-    if plan.status.is_locked() {
+    rules.sign_off(status, record.signed_off_by.as_deref());
+    if status.is_locked() {
         let (points, end) = (plan.points.is_empty(), plan.planned_end.is_none());
         rules.require(
             points,
@@ -367,11 +372,12 @@ pub fn check_written(
     let mut rules = Rules { errors: Vec::new() };
     match (record, before) {
         (Record::VisitNote(n), before) => {
+            let n = &n.content;
             let before = match before {
-                Some(Record::VisitNote(b)) => Some(b),
+                Some(Record::VisitNote(b)) => Some(&b.content),
                 _ => None,
             };
-            let changed = |f: fn(&VisitNote) -> &str| before.is_none_or(|b| f(b) != f(n));
+            let changed = |f: fn(&NewVisitNote) -> &str| before.is_none_or(|b| f(b) != f(n));
             rules.require(
                 changed(|n| &n.title) && n.title.trim().is_empty(),
                 "title",
@@ -391,8 +397,9 @@ pub fn check_written(
             }
         }
         (Record::ShortPlan(p), before) => {
+            let p = &p.content;
             let unchanged = matches!(before, Some(Record::ShortPlan(b))
-                if b.review_on == p.review_on && b.planned_end == p.planned_end);
+                if b.content.review_on == p.review_on && b.content.planned_end == p.planned_end);
             if !unchanged && let (Some(review), Some(end)) = (&p.review_on, &p.planned_end) {
                 let format = time::macros::format_description!("[year]-[month]-[day]");
                 if let (Ok(r), Ok(e)) = (
@@ -482,7 +489,7 @@ pub(crate) fn check(
     match record {
         Record::VisitNote(r) => visit_note(&mut rules, r),
         Record::AboutMe(r) => about_me(&mut rules, r),
-        Record::ContactCard(r) => contact_card(&mut rules, r),
+        Record::ContactCard(r) => contact_card(&mut rules, &r.content),
         Record::ShortPlan(r) => short_plan(&mut rules, r),
     }
     if rules.errors.is_empty() {
@@ -554,24 +561,13 @@ mod tests {
         // Written before the rule: a change to another field is not refused for it.
         let before = Record::VisitNote(VisitNote {
             id: "n".into(),
-            child_id: "child-1".into(),
-            author: "sw-1".into(),
-            visit_kind: VisitKind::HomeVisit,
-            occurred_at: AT.into(),
-            title: String::new(),
-            body: "Body".into(),
-            wishes_and_feelings: String::new(),
-            tags: vec![],
-            present: vec![],
-            child_seen: None,
-            seen_alone: None,
-            not_alone_reason: None,
+            content: NewVisitNote::new("child-1", "sw-1", VisitKind::HomeVisit, AT, "", "Body"),
             status: NoteStatus::Draft,
             signed_off_by: None,
         });
         let mut after = before.clone();
         if let Record::VisitNote(n) = &mut after {
-            n.wishes_and_feelings = "home".into();
+            n.content.wishes_and_feelings = "home".into();
         }
         assert!(validate::check_written(&after, Some(&before), Some(NOW)).is_ok());
         assert!(validate::check_written(&after, None, Some(NOW)).is_err());

@@ -47,7 +47,7 @@ fn apply(doc: &mut Document, edit: &Edit, time: i64) {
     let Record::VisitNote(note) = doc.read().unwrap() else {
         unreachable!()
     };
-    let body: Vec<char> = note.body.chars().collect();
+    let body: Vec<char> = note.content.body.chars().collect();
     let pos = |at: f64| ((body.len() as f64) * at).floor() as usize;
     let mut p = VisitNotePatch::default();
     match edit {
@@ -71,7 +71,7 @@ fn apply(doc: &mut Document, edit: &Edit, time: i64) {
         }
         Edit::Title(t) => p.title = Some(t.clone()),
         Edit::AddTag(t) => {
-            let mut tags = note.tags.clone();
+            let mut tags = note.content.tags.clone();
             if tags.len() < 20 {
                 tags.push(t.clone());
             }

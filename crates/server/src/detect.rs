@@ -268,7 +268,9 @@ fn points_changed(record: &Record, merged: &Merged) -> bool {
         return true;
     }
     match (merged.document.read_at(&merged.heads_before), record) {
-        (Ok(Record::ShortPlan(before)), Record::ShortPlan(now)) => before.points != now.points,
+        (Ok(Record::ShortPlan(before)), Record::ShortPlan(now)) => {
+            before.content.points != now.content.points
+        }
         _ => true,
     }
 }

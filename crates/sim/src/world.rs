@@ -333,7 +333,7 @@ impl World {
         let note = self.read_note(d, doc_id)?;
         let more = self.words(4);
         Ok(VisitNotePatch {
-            body: Some(format!("{} {more}", note.body)),
+            body: Some(format!("{} {more}", note.content.body)),
             ..VisitNotePatch::default()
         })
     }
@@ -342,7 +342,7 @@ impl World {
     /// draft that may be completed (then the edit is refused on the device).
     fn complete_patch(&mut self, d: usize, doc_id: &str) -> Result<VisitNotePatch, SimError> {
         let note = self.read_note(d, doc_id)?;
-        let status = (note.author == self.devices[d].user).then_some(NoteStatus::Completed);
+        let status = (note.content.author == self.devices[d].user).then_some(NoteStatus::Completed);
         Ok(VisitNotePatch {
             status,
             ..VisitNotePatch::default()

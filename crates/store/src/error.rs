@@ -94,6 +94,11 @@ impl StoreError {
     }
 }
 
+/// The row a statement found, or [`StoreError::NotFound`] naming `what` (built only then).
+pub(crate) fn found<T>(row: Option<T>, what: impl FnOnce() -> String) -> Result<T, StoreError> {
+    row.ok_or_else(|| StoreError::NotFound { what: what() })
+}
+
 impl From<sqlx::Error> for StoreError {
     /// A value that does not decode is [`StoreError::Unreadable`], naming the column and the
     /// value; every other database error is [`StoreError::Backend`].

@@ -8,6 +8,7 @@ use crate::common::{
     FEED_COLUMNS, FeedRow, QUARANTINE_USAGE, build_page, check_quarantine_room, group_lacking,
     to_i64,
 };
+use crate::error::found;
 use crate::{
     ALL_KEYS, DocHead, DocResult, FeedAnchor, IncomingDoc, Lacking, Merger, NewQuarantine,
     PullPage, PullRequest, PushContext, QuarantineRecord, ScopeFilter, Store, StoreError,
@@ -151,13 +152,11 @@ impl<DB: Backend> Store for SqlStore<DB> {
     }
 
     async fn quarantine_payload(&self, id: i64) -> Result<Vec<u8>, StoreError> {
-        DB::sql("SELECT payload FROM quarantine WHERE id = $1")
+        let payload = DB::sql("SELECT payload FROM quarantine WHERE id = $1")
             .bind(id)
             .fetch_optional_scalar(&self.reader)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: format!("quarantine entry {id}"),
-            })
+            .await?;
+        found(payload, || format!("quarantine entry {id}"))
     }
 
     async fn get_document(&self, doc_id: &str) -> Result<Option<StoredDocument>, StoreError> {

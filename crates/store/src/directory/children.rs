@@ -5,6 +5,7 @@ use crate::StoreError;
 use crate::backend::{Backend, Bind, Record};
 use crate::directory::audit::Audited;
 use crate::directory::{Actor, Allocation, NewAudit, NewChild, NewReferral, Referral};
+use crate::error::found;
 use crate::sql_store::SqlStore;
 
 /// A child's columns, with the case holder from their current allocation...
@@ -122,11 +123,10 @@ pub(super) async fn end_allocation<DB: Backend>(
     by: &Actor,
 ) -> Result<Allocation, StoreError> {
     let mut tx = Audited::begin(store, by).await?;
-    let ended = end_current::<DB>(&mut tx, child_id, by)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            what: format!("a current allocation of child {child_id}"),
-        })?;
+    let ended = end_current::<DB>(&mut tx, child_id, by).await?;
+    let ended = found(ended, || {
+        format!("a current allocation of child {child_id}")
+    })?;
     let entry = NewAudit::new("end_allocation")
         .child(child_id)
         .details(serde_json::json!({ "worker_id": ended.worker_id }));
@@ -172,9 +172,7 @@ pub(super) async fn end_referral<DB: Backend>(
     let mut tx = Audited::begin(store, by).await?;
     let referrals = ("referrals", "referral_id", REFERRAL_COLUMNS);
     let record: Option<Referral> = end_open::<DB, _>(&mut tx, referrals, referral_id, by).await?;
-    let record = record.ok_or_else(|| StoreError::NotFound {
-        what: format!("an open referral {referral_id}"),
-    })?;
+    let record = found(record, || format!("an open referral {referral_id}"))?;
     let entry = NewAudit::new("end_referral")
         .child(&record.child_id)
         .details(serde_json::json!({

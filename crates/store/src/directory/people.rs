@@ -6,6 +6,7 @@ use crate::StoreError;
 use crate::backend::Backend;
 use crate::directory::audit::Audited;
 use crate::directory::{Actor, NewAudit, UserRecord, UserUpdate, conflict_on_unique};
+use crate::error::found;
 use crate::sql_store::SqlStore;
 
 pub(super) const USER_COLUMNS: &str = "user_id, username, display_name, role, team_id, \
@@ -76,9 +77,7 @@ pub(super) async fn update<DB: Backend>(
             "that identity-provider subject belongs to another person".to_owned()
         })
     })?;
-    let user = user.ok_or_else(|| StoreError::NotFound {
-        what: format!("person {user_id}"),
-    })?;
+    let user = found(user, || format!("person {user_id}"))?;
     if update.active == Some(false)
         || update.password_hash.is_some()
         || update.external_subject.is_some()

@@ -4,6 +4,7 @@ use crate::StoreError;
 use crate::backend::Backend;
 use crate::directory::audit::Audited;
 use crate::directory::{Actor, NewAudit, Team, TeamPatch};
+use crate::error::found;
 use crate::sql_store::SqlStore;
 
 pub(super) const TEAM_COLUMNS: &str = "team_id, name, pod_read_access, plan_point_limit";
@@ -51,9 +52,7 @@ pub(super) async fn update<DB: Backend>(
     .bind(patch.plan_point_limit.map(i64::from))
     .fetch_optional(&mut *tx)
     .await?;
-    let team = team.ok_or_else(|| StoreError::NotFound {
-        what: format!("team {team_id}"),
-    })?;
+    let team = found(team, || format!("team {team_id}"))?;
     let entry = NewAudit::new("update_team").details(serde_json::json!({
         "team_id": team_id, "name": patch.name, "pod_read_access": patch.pod_read_access,
         "plan_point_limit": patch.plan_point_limit,
