@@ -601,6 +601,25 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Calls `$runner!` with the name of every guarantee above, so that each backend's runner (the
+/// native tests below, a browser runner) runs the same list.
+macro_rules! guarantees {
+    ($runner:ident) => {
+        $runner!(
+            recorded_edit_survives_reopen,
+            failed_transaction_leaves_nothing,
+            acknowledged_changes_leave_the_outbox,
+            held_changes_keep_their_reason,
+            sync_metadata_round_trips,
+            removed_scope_is_gone,
+            listing_by_child,
+            sealed_at_rest,
+        );
+    };
+}
+#[allow(unused_imports)] // Used by the runners, which are built for tests only.
+pub(crate) use guarantees;
+
 /// Every guarantee, each against a fresh store from `subject`.
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
@@ -643,55 +662,15 @@ mod native {
         }
     }
 
-    #[tokio::test]
-    async fn recorded_edit_survives_reopen() {
-        super::recorded_edit_survives_reopen(&mut Native::new())
-            .await
-            .unwrap();
+    /// One `#[tokio::test]` a guarantee, each against a fresh SQLite store.
+    macro_rules! native_tests {
+        ($($name:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $name() {
+                super::$name(&mut Native::new()).await.unwrap();
+            }
+        )*};
     }
 
-    #[tokio::test]
-    async fn failed_transaction_leaves_nothing() {
-        super::failed_transaction_leaves_nothing(&mut Native::new())
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn acknowledged_changes_leave_the_outbox() {
-        super::acknowledged_changes_leave_the_outbox(&mut Native::new())
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn held_changes_keep_their_reason() {
-        super::held_changes_keep_their_reason(&mut Native::new())
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn sync_metadata_round_trips() {
-        super::sync_metadata_round_trips(&mut Native::new())
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn removed_scope_is_gone() {
-        super::removed_scope_is_gone(&mut Native::new())
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn listing_by_child() {
-        super::listing_by_child(&mut Native::new()).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn sealed_at_rest() {
-        super::sealed_at_rest(&mut Native::new()).await.unwrap();
-    }
+    guarantees!(native_tests);
 }
