@@ -15,8 +15,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite as Db, SqlitePool, Transaction};
 
@@ -209,18 +211,13 @@ impl Backend for Sqlite {
     }
 
     async fn documents(&self, kind: Option<&str>) -> Result<Vec<StoredDoc>, ClientError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT doc_id, kind, child_id, summary, listing, enc, updated_at_ms FROM documents
              WHERE ?1 IS NULL OR kind = ?1 ORDER BY updated_at_ms DESC, doc_id",
         )
-        .bind(kind)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(stored_doc)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        .bind(kind);
+        let rows = read_rows(&self.pool, query, stored_doc).await;
+        rows.map_err(|e| self.err(e))
     }
 
     async fn unheld_after(
@@ -228,26 +225,22 @@ impl Backend for Sqlite {
         after_seq: i64,
         limit: u16,
     ) -> Result<Vec<StoredChange>, ClientError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT seq, doc_id, hash, bytes, enc FROM outbox
              WHERE held_code IS NULL AND seq > ? ORDER BY seq LIMIT ?",
         )
         .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredChange {
-                    seq: r.try_get("seq")?,
-                    doc_id: r.try_get("doc_id")?,
-                    hash: r.try_get("hash")?,
-                    bytes: stored(r, r.try_get("bytes")?)?,
-                })
+        .bind(i64::from(limit));
+        let rows = read_rows(&self.pool, query, |r| {
+            Ok(StoredChange {
+                seq: r.try_get("seq")?,
+                doc_id: r.try_get("doc_id")?,
+                hash: r.try_get("hash")?,
+                bytes: stored(r, r.try_get("bytes")?)?,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        })
+        .await;
+        rows.map_err(|e| self.err(e))
     }
 
     async fn unheld_in_scope(&self, sel: &ScopeSel) -> Result<Vec<String>, ClientError> {
@@ -304,32 +297,22 @@ impl Backend for Sqlite {
     }
 
     async fn held_rows(&self) -> Result<Vec<StoredHold>, ClientError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT seq, doc_id, hash, held_code, held_reason, held_note, enc FROM outbox
              WHERE held_code IS NOT NULL ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(stored_hold)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        );
+        let rows = read_rows(&self.pool, query, stored_hold).await;
+        rows.map_err(|e| self.err(e))
     }
 
     async fn doc_outbox(&self, doc_id: &str) -> Result<Vec<StoredHold>, ClientError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT seq, doc_id, hash, held_code, held_reason, held_note, enc FROM outbox
              WHERE doc_id = ? ORDER BY seq",
         )
-        .bind(doc_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(stored_hold)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        .bind(doc_id);
+        let rows = read_rows(&self.pool, query, stored_hold).await;
+        rows.map_err(|e| self.err(e))
     }
 
     async fn held_doc_ids(&self) -> Result<Vec<String>, ClientError> {
@@ -633,49 +616,41 @@ impl BackendTx for SqliteTx {
     }
 
     async fn plaintext_docs(&mut self) -> Result<Vec<PlainDoc>, ClientError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT doc_id, kind, child_id, summary, snapshot, updated_at_ms FROM documents
              WHERE enc = 0",
-        )
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(PlainDoc {
-                    row: DocRow {
-                        doc_id: r.try_get("doc_id")?,
-                        kind: r.try_get("kind")?,
-                        child_id: r.try_get("child_id")?,
-                        summary: r.try_get("summary")?,
-                        updated_at_ms: r.try_get("updated_at_ms")?,
-                    },
-                    snapshot: r.try_get("snapshot")?,
-                })
+        );
+        let rows = read_rows(&mut *self.tx, query, |r| {
+            Ok(PlainDoc {
+                row: DocRow {
+                    doc_id: r.try_get("doc_id")?,
+                    kind: r.try_get("kind")?,
+                    child_id: r.try_get("child_id")?,
+                    summary: r.try_get("summary")?,
+                    updated_at_ms: r.try_get("updated_at_ms")?,
+                },
+                snapshot: r.try_get("snapshot")?,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        })
+        .await;
+        rows.map_err(|e| self.err(e))
     }
 
     async fn plaintext_changes(&mut self) -> Result<Vec<PlainChange>, ClientError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT seq, doc_id, hash, bytes, held_reason FROM outbox WHERE enc = 0 ORDER BY seq",
-        )
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(PlainChange {
-                    seq: r.try_get("seq")?,
-                    doc_id: r.try_get("doc_id")?,
-                    hash: r.try_get("hash")?,
-                    bytes: r.try_get("bytes")?,
-                    held_reason: r.try_get("held_reason")?,
-                })
+        );
+        let rows = read_rows(&mut *self.tx, query, |r| {
+            Ok(PlainChange {
+                seq: r.try_get("seq")?,
+                doc_id: r.try_get("doc_id")?,
+                hash: r.try_get("hash")?,
+                bytes: r.try_get("bytes")?,
+                held_reason: r.try_get("held_reason")?,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        })
+        .await;
+        rows.map_err(|e| self.err(e))
     }
 
     async fn reseal_change(
@@ -736,6 +711,19 @@ fn stored_hold(r: &SqliteRow) -> Result<StoredHold, sqlx::Error> {
         held_code: r.try_get("held_code")?,
         note,
     })
+}
+
+/// The rows `query` returns through `executor` (the pool, or an open transaction), each read
+/// by `read`.
+async fn read_rows<'q, E, T>(
+    executor: E,
+    query: Query<'q, Db, SqliteArguments<'q>>,
+    read: impl Fn(&SqliteRow) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, sqlx::Error>
+where
+    E: sqlx::Executor<'q, Database = Db>,
+{
+    query.fetch_all(executor).await?.iter().map(read).collect()
 }
 
 /// A document's saved state, read through `executor` (the pool, or an open transaction: the
