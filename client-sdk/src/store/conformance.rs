@@ -605,7 +605,6 @@ macro_rules! guarantees {
         );
     };
 }
-#[allow(unused_imports)] // Used by the runners, which are built for tests only.
 pub(crate) use guarantees;
 
 /// Every guarantee, each against a fresh store from `subject`.
@@ -660,5 +659,5 @@ mod native {
         )*};
     }
 
-    guarantees!(native_tests);
+    super::guarantees!(native_tests);
 }
