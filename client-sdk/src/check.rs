@@ -28,7 +28,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 use zeroize::Zeroizing;
 
-use crate::crypto::{CryptoError, Keys, PasswordWrap, aad, purpose};
+use crate::crypto::{CryptoError, Keys, PasswordWrap};
+use crate::store::sealed::change_aad;
 use crate::store::sqlite::STORE_FILE;
 use crate::{
     ClientError, LOCK_FILE, META_ACTOR, META_DEK_PASSWORD, META_DEK_SERVER, META_DEVICE,
@@ -325,7 +326,8 @@ impl Export {
                 })?;
                 let bytes = match (&keys, c.sealed) {
                     (Some(keys), true) => {
-                        open_change(keys, &c.doc_id, &c.hash, &stored).map_err(|e| {
+                        let aad = change_aad(&c.doc_id, &c.hash);
+                        keys.open(&aad, &stored).map_err(|e| {
                             ClientError::Corrupt(format!(
                                 "change {} of document {} in the export: {e}",
                                 c.hash, c.doc_id
@@ -338,15 +340,6 @@ impl Export {
             })
             .collect()
     }
-}
-
-fn open_change(
-    keys: &Keys,
-    doc_id: &str,
-    hash: &str,
-    sealed: &[u8],
-) -> Result<Vec<u8>, CryptoError> {
-    keys.open(&aad(purpose::OUTBOX_BYTES, &[doc_id, hash]), sealed)
 }
 
 /// Unwrap a stored password wrap (JSON) for device `device_id` and owner `user_id`.
@@ -683,7 +676,9 @@ fn salvage_rows(
     let mut changes = Vec::new();
     for row in rows {
         if let (Some(keys), true) = (keys, row.sealed)
-            && open_change(keys, &row.doc_id, &row.hash, &row.bytes).is_err()
+            && keys
+                .open(&change_aad(&row.doc_id, &row.hash), &row.bytes)
+                .is_err()
         {
             salvage.unreadable += 1;
             continue;

@@ -52,18 +52,20 @@ fn applier<'a>(keys: &'a Keys, actor: &'a automerge::ActorId) -> Applier<'a> {
     }
 }
 
-/// Record a document of `child` with its first change, as an edit does: in one transaction.
+/// Record a document of `child` with its first change (its hash: [`hash_of`]), as an edit
+/// does: in one transaction.
 async fn record<B: Backend>(
     store: &LocalStore<B>,
     keys: &Keys,
     doc: &DocRow,
     snapshot: &[u8],
-    change: (&str, &[u8]),
+    change: &[u8],
 ) -> Result<(), ClientError> {
     let scope = format!("child:{}", doc.child_id.as_deref().unwrap_or_default());
     let mut tx = store.begin().await?;
     tx.put_document(keys, doc, &scope, snapshot).await?;
-    tx.enqueue(keys, &doc.doc_id, change.0, change.1, doc.updated_at_ms)
+    let hash = hash_of(change);
+    tx.enqueue(keys, &doc.doc_id, &hash, change, doc.updated_at_ms)
         .await?;
     store.commit(tx).await
 }
@@ -103,14 +105,7 @@ pub(crate) async fn recorded_edit_survives_reopen<S: Subject>(
     let store = s.open().await?;
     let doc = row("doc-1", "note", "c1", "Home visit", 10);
     let change: &[u8] = b"change one of doc-1";
-    record(
-        &store,
-        &keys,
-        &doc,
-        b"saved state of doc-1",
-        (&hash_of(change), change),
-    )
-    .await?;
+    record(&store, &keys, &doc, b"saved state of doc-1", change).await?;
     store.close().await;
 
     let store = s.open().await?;
@@ -152,7 +147,7 @@ pub(crate) async fn failed_transaction_leaves_nothing<S: Subject>(
         &keys,
         &row("doc-kept", "note", "c1", "Kept", 10),
         b"kept state",
-        (&hash_of(kept), kept),
+        kept,
     )
     .await?;
 
@@ -219,7 +214,7 @@ pub(crate) async fn acknowledged_changes_leave_the_outbox<S: Subject>(
         &keys,
         &row("doc-1", "note", "c1", "A", 10),
         b"s1",
-        (&hash_of(one), one),
+        one,
     )
     .await?;
     let mut tx = store.begin().await?;
@@ -275,7 +270,7 @@ pub(crate) async fn held_changes_keep_their_reason<S: Subject>(
         &keys,
         &row("doc-1", "note", "c1", "A", 10),
         b"s1",
-        (&hash_of(refused), refused),
+        refused,
     )
     .await?;
     record(
@@ -283,7 +278,7 @@ pub(crate) async fn held_changes_keep_their_reason<S: Subject>(
         &keys,
         &row("doc-2", "note", "c1", "B", 11),
         b"s2",
-        (&hash_of(other), other),
+        other,
     )
     .await?;
     let seq = store.doc_outbox(&keys, "doc-1").await?[0].seq;
@@ -408,7 +403,7 @@ pub(crate) async fn removed_scope_is_gone<S: Subject>(s: &mut S) -> Result<(), C
         &keys,
         &row("doc-c1", "note", "c1", "A", 10),
         b"s1",
-        (&hash_of(gone), gone),
+        gone,
     )
     .await?;
     record(
@@ -416,7 +411,7 @@ pub(crate) async fn removed_scope_is_gone<S: Subject>(s: &mut S) -> Result<(), C
         &keys,
         &row("doc-c2", "note", "c2", "B", 11),
         b"s2",
-        (&hash_of(stays), stays),
+        stays,
     )
     .await?;
     let waiting = store
@@ -480,14 +475,7 @@ pub(crate) async fn listing_by_child<S: Subject>(s: &mut S) -> Result<(), Client
     ];
     for doc in &docs {
         let change = format!("change of {}", doc.doc_id);
-        record(
-            &store,
-            &keys,
-            doc,
-            b"s",
-            (&hash_of(change.as_bytes()), change.as_bytes()),
-        )
-        .await?;
+        record(&store, &keys, doc, b"s", change.as_bytes()).await?;
     }
     store.close().await;
 
@@ -546,7 +534,7 @@ pub(crate) async fn sealed_at_rest<S: Subject>(s: &mut S) -> Result<(), ClientEr
         &keys,
         &row("doc-1", "note", CHILD, TITLE, 10),
         snapshot.as_bytes(),
-        (&hash_of(change.as_bytes()), change.as_bytes()),
+        change.as_bytes(),
     )
     .await?;
     let seq = store.doc_outbox(&keys, "doc-1").await?[0].seq;
@@ -601,6 +589,24 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Calls `$runner!` with the name of every guarantee above, so that each backend's runner (the
+/// native tests below, a browser runner) runs the same list.
+macro_rules! guarantees {
+    ($runner:ident) => {
+        $runner!(
+            recorded_edit_survives_reopen,
+            failed_transaction_leaves_nothing,
+            acknowledged_changes_leave_the_outbox,
+            held_changes_keep_their_reason,
+            sync_metadata_round_trips,
+            removed_scope_is_gone,
+            listing_by_child,
+            sealed_at_rest,
+        );
+    };
+}
+pub(crate) use guarantees;
+
 /// Every guarantee, each against a fresh store from `subject`.
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
@@ -643,55 +649,15 @@ mod native {
         }
     }
 
-    #[tokio::test]
-    async fn recorded_edit_survives_reopen() {
-        super::recorded_edit_survives_reopen(&mut Native::new())
-            .await
-            .unwrap();
+    /// One `#[tokio::test]` a guarantee, each against a fresh SQLite store.
+    macro_rules! native_tests {
+        ($($name:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $name() {
+                super::$name(&mut Native::new()).await.unwrap();
+            }
+        )*};
     }
 
-    #[tokio::test]
-    async fn failed_transaction_leaves_nothing() {
-        super::failed_transaction_leaves_nothing(&mut Native::new())
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn acknowledged_changes_leave_the_outbox() {
-        super::acknowledged_changes_leave_the_outbox(&mut Native::new())
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn held_changes_keep_their_reason() {
-        super::held_changes_keep_their_reason(&mut Native::new())
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn sync_metadata_round_trips() {
-        super::sync_metadata_round_trips(&mut Native::new())
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn removed_scope_is_gone() {
-        super::removed_scope_is_gone(&mut Native::new())
-            .await
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn listing_by_child() {
-        super::listing_by_child(&mut Native::new()).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn sealed_at_rest() {
-        super::sealed_at_rest(&mut Native::new()).await.unwrap();
-    }
+    super::guarantees!(native_tests);
 }

@@ -79,15 +79,24 @@ impl<B: Backend> LocalStore<B> {
             Effect::RecordRestore { feed_id, message } => {
                 tx.record_restore(by.now_ms, feed_id, message).await?;
             }
-            Effect::ForgetScopes => self.set_held(tx, keys, &[]).await?,
+            Effect::ForgetScopes => self.set_list(tx, keys, META_SCOPES, &[]).await?,
             Effect::SetHealing(after) => self.set_healing(tx, after.as_deref()).await?,
             Effect::SetReadOnlyScopes(read_only) => {
                 self.set_list(tx, keys, META_READ_ONLY_SCOPES, read_only)
                     .await?;
             }
-            Effect::CompleteScope { key } => self.complete_scope(tx, keys, key).await?,
-            Effect::StartRemoval { key } => self.start_removal(tx, keys, key).await?,
-            Effect::CancelRemoval { key } => self.cancel_removal(tx, keys, key).await?,
+            // A key complete: held.
+            Effect::CompleteScope { key } => self.add_to(tx, keys, META_SCOPES, key).await?,
+            // A key no longer held, and being removed: not listed, its documents kept until
+            // nothing of them waits to be sent.
+            Effect::StartRemoval { key } => {
+                self.take_off(tx, keys, META_SCOPES, key).await?;
+                self.add_to(tx, keys, META_REMOVING_SCOPES, key).await?;
+            }
+            // A key no longer being removed (it came back): its documents stay.
+            Effect::CancelRemoval { key } => {
+                self.take_off(tx, keys, META_REMOVING_SCOPES, key).await?;
+            }
             Effect::RemoveScope { key } => {
                 let removed = self.remove_held_scope(tx, keys, key).await?;
                 applied.touched.extend(removed.iter().cloned());
@@ -198,52 +207,33 @@ impl<B: Backend> LocalStore<B> {
         Ok(resent)
     }
 
-    /// Add a key to the held list.
-    async fn complete_scope(
+    /// Add `key` to the scope list under `meta_key`, unless it is there.
+    async fn add_to(
         &self,
         tx: &mut StoreTx<B>,
         keys: &Keys,
+        meta_key: &str,
         key: &str,
     ) -> Result<(), ClientError> {
-        let mut held = self.held_in(tx, keys).await?;
-        if !held.iter().any(|k| k == key) {
-            held.push(key.to_owned());
-            self.set_held(tx, keys, &held).await?;
+        let mut list = self.list_in(tx, keys, meta_key).await?;
+        if !list.iter().any(|k| k == key) {
+            list.push(key.to_owned());
+            self.set_list(tx, keys, meta_key, &list).await?;
         }
         Ok(())
     }
 
-    /// Take a key off the held list and add it to the keys being removed: not listed, its
-    /// documents kept until nothing of them waits to be sent.
-    async fn start_removal(
+    /// Take `key` off the scope list under `meta_key`.
+    async fn take_off(
         &self,
         tx: &mut StoreTx<B>,
         keys: &Keys,
+        meta_key: &str,
         key: &str,
     ) -> Result<(), ClientError> {
-        let mut held = self.held_in(tx, keys).await?;
-        held.retain(|h| h != key);
-        self.set_held(tx, keys, &held).await?;
-        let mut removing = self.list_in(tx, keys, META_REMOVING_SCOPES).await?;
-        if !removing.iter().any(|k| k == key) {
-            removing.push(key.to_owned());
-            self.set_list(tx, keys, META_REMOVING_SCOPES, &removing)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Forget that a key is being removed (it came back): its documents stay.
-    async fn cancel_removal(
-        &self,
-        tx: &mut StoreTx<B>,
-        keys: &Keys,
-        key: &str,
-    ) -> Result<(), ClientError> {
-        let mut removing = self.list_in(tx, keys, META_REMOVING_SCOPES).await?;
-        removing.retain(|k| k != key);
-        self.set_list(tx, keys, META_REMOVING_SCOPES, &removing)
-            .await
+        let mut list = self.list_in(tx, keys, meta_key).await?;
+        list.retain(|k| k != key);
+        self.set_list(tx, keys, meta_key, &list).await
     }
 
     /// Remove a key's documents (and their outbox rows), and the key from the held list and
@@ -264,11 +254,6 @@ impl<B: Backend> LocalStore<B> {
         Ok(removed)
     }
 
-    /// The held scope keys, read in `tx`.
-    async fn held_in(&self, tx: &mut StoreTx<B>, keys: &Keys) -> Result<Vec<String>, ClientError> {
-        self.list_in(tx, keys, META_SCOPES).await
-    }
-
     /// A list of scope keys sealed under `meta_key`, read in `tx` (none stored: empty).
     async fn list_in(
         &self,
@@ -278,15 +263,6 @@ impl<B: Backend> LocalStore<B> {
     ) -> Result<Vec<String>, ClientError> {
         let json = tx.sealed_meta(keys, meta_key).await?;
         super::scope_list(json)
-    }
-
-    async fn set_held(
-        &self,
-        tx: &mut StoreTx<B>,
-        keys: &Keys,
-        held: &[String],
-    ) -> Result<(), ClientError> {
-        self.set_list(tx, keys, META_SCOPES, held).await
     }
 
     /// A list of scope keys, sealed under its meta key.

@@ -305,10 +305,8 @@ impl<B: Backend> LocalStore<B> {
         keys: &Keys,
         key: &str,
     ) -> Result<Option<Vec<u8>>, ClientError> {
-        match self.backend.meta(key).await? {
-            None => Ok(None),
-            Some(value) => Ok(Some(sealed::open_meta(keys, key, &value)?)),
-        }
+        let value = self.backend.meta(key).await?;
+        Ok(sealed::open_meta(keys, key, value)?)
     }
 
     /// A document's saved state.
@@ -317,10 +315,8 @@ impl<B: Backend> LocalStore<B> {
         keys: &Keys,
         doc_id: &str,
     ) -> Result<Option<Vec<u8>>, ClientError> {
-        match self.backend.snapshot(doc_id).await? {
-            None => Ok(None),
-            Some(stored) => Ok(Some(sealed::open_snapshot(keys, doc_id, stored)?)),
-        }
+        let stored = self.backend.snapshot(doc_id).await?;
+        Ok(sealed::open_snapshot(keys, doc_id, stored)?)
     }
 
     /// The documents (of `kind`, if given), most recently updated first.
@@ -559,10 +555,8 @@ impl<B: Backend> StoreTx<B> {
         keys: &Keys,
         key: &str,
     ) -> Result<Option<Vec<u8>>, ClientError> {
-        match self.tx.meta(key).await? {
-            None => Ok(None),
-            Some(value) => Ok(Some(sealed::open_meta(keys, key, &value)?)),
-        }
+        let value = self.tx.meta(key).await?;
+        Ok(sealed::open_meta(keys, key, value)?)
     }
 
     /// A document's saved state, read in this transaction.
@@ -571,10 +565,8 @@ impl<B: Backend> StoreTx<B> {
         keys: &Keys,
         doc_id: &str,
     ) -> Result<Option<Vec<u8>>, ClientError> {
-        match self.tx.snapshot(doc_id).await? {
-            None => Ok(None),
-            Some(stored) => Ok(Some(sealed::open_snapshot(keys, doc_id, stored)?)),
-        }
+        let stored = self.tx.snapshot(doc_id).await?;
+        Ok(sealed::open_snapshot(keys, doc_id, stored)?)
     }
 
     /// Insert or replace a document's stored state, sealed; `scope_key` is the document's

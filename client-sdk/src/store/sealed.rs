@@ -104,18 +104,29 @@ pub(crate) fn seal_document(
     })
 }
 
-/// A document's saved state, opened.
-pub(crate) fn open_snapshot(
+/// A value as stored, opened: a plaintext value as it is, a sealed one with `aad` (`what`
+/// names it when it does not open).
+fn open_stored(
     keys: &Keys,
-    doc_id: &str,
+    aad: &[u8],
     stored: Stored<Vec<u8>>,
+    what: String,
 ) -> Result<Vec<u8>, SealError> {
     match stored {
         Stored::Plain(bytes) => Ok(bytes),
-        Stored::Sealed(sealed) => keys
-            .open(&aad(purpose::SNAPSHOT, &[doc_id]), &sealed)
-            .map_err(sealed_err(format!("document {doc_id}"))),
+        Stored::Sealed(sealed) => keys.open(aad, &sealed).map_err(sealed_err(what)),
     }
+}
+
+/// A document's saved state (if it has one), opened.
+pub(crate) fn open_snapshot(
+    keys: &Keys,
+    doc_id: &str,
+    stored: Option<Stored<Vec<u8>>>,
+) -> Result<Option<Vec<u8>>, SealError> {
+    let aad = aad(purpose::SNAPSHOT, &[doc_id]);
+    let open = |stored| open_stored(keys, &aad, stored, format!("document {doc_id}"));
+    stored.map(open).transpose()
 }
 
 /// A document's listing as a backend read it.
@@ -163,6 +174,12 @@ pub(crate) fn open_listing(keys: &Keys, doc: StoredDoc) -> Result<DocRow, SealEr
     })
 }
 
+/// The AAD an outbox change is sealed under: bound to its document and hash (also in an
+/// export, which carries the sealed bytes as they are).
+pub(crate) fn change_aad(doc_id: &str, hash: &str) -> Vec<u8> {
+    aad(purpose::OUTBOX_BYTES, &[doc_id, hash])
+}
+
 /// An outbox change sealed, bound to its document and hash.
 pub(crate) fn seal_change(
     keys: &Keys,
@@ -170,7 +187,7 @@ pub(crate) fn seal_change(
     hash: &str,
     bytes: &[u8],
 ) -> Result<Vec<u8>, SealError> {
-    keys.seal(&aad(purpose::OUTBOX_BYTES, &[doc_id, hash]), bytes)
+    keys.seal(&change_aad(doc_id, hash), bytes)
         .map_err(sealed_err(format!("change {hash} of document {doc_id}")))
 }
 
@@ -181,12 +198,8 @@ pub(crate) fn open_change(
     hash: &str,
     stored: Stored<Vec<u8>>,
 ) -> Result<Vec<u8>, SealError> {
-    match stored {
-        Stored::Plain(bytes) => Ok(bytes),
-        Stored::Sealed(sealed) => keys
-            .open(&aad(purpose::OUTBOX_BYTES, &[doc_id, hash]), &sealed)
-            .map_err(sealed_err(format!("change {hash} of document {doc_id}"))),
-    }
+    let what = format!("change {hash} of document {doc_id}");
+    open_stored(keys, &change_aad(doc_id, hash), stored, what)
 }
 
 /// A held change's reason sealed, bound to its document and hash.
@@ -227,8 +240,15 @@ pub(crate) fn seal_meta(keys: &Keys, key: &str, value: &[u8]) -> Result<String, 
         .map_err(sealed_err(format!("stored {key}")))
 }
 
-/// A meta value sealed with [`seal_meta`], opened.
-pub(crate) fn open_meta(keys: &Keys, key: &str, sealed: &str) -> Result<Vec<u8>, SealError> {
-    keys.open_text(&aad(purpose::META, &[key]), sealed)
-        .map_err(sealed_err(format!("stored {key}")))
+/// A meta value sealed with [`seal_meta`] (if there is one), opened.
+pub(crate) fn open_meta(
+    keys: &Keys,
+    key: &str,
+    sealed: Option<String>,
+) -> Result<Option<Vec<u8>>, SealError> {
+    let open = |sealed: String| {
+        keys.open_text(&aad(purpose::META, &[key]), &sealed)
+            .map_err(sealed_err(format!("stored {key}")))
+    };
+    sealed.map(open).transpose()
 }

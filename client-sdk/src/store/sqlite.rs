@@ -15,8 +15,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite as Db, SqlitePool, Transaction};
 
@@ -209,18 +211,13 @@ impl Backend for Sqlite {
     }
 
     async fn documents(&self, kind: Option<&str>) -> Result<Vec<StoredDoc>, ClientError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT doc_id, kind, child_id, summary, listing, enc, updated_at_ms FROM documents
              WHERE ?1 IS NULL OR kind = ?1 ORDER BY updated_at_ms DESC, doc_id",
         )
-        .bind(kind)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(stored_doc)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        .bind(kind);
+        let rows = read_rows(&self.pool, query, stored_doc).await;
+        rows.map_err(|e| self.err(e))
     }
 
     async fn unheld_after(
@@ -228,26 +225,22 @@ impl Backend for Sqlite {
         after_seq: i64,
         limit: u16,
     ) -> Result<Vec<StoredChange>, ClientError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT seq, doc_id, hash, bytes, enc FROM outbox
              WHERE held_code IS NULL AND seq > ? ORDER BY seq LIMIT ?",
         )
         .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredChange {
-                    seq: r.try_get("seq")?,
-                    doc_id: r.try_get("doc_id")?,
-                    hash: r.try_get("hash")?,
-                    bytes: stored(r, r.try_get("bytes")?)?,
-                })
+        .bind(i64::from(limit));
+        let rows = read_rows(&self.pool, query, |r| {
+            Ok(StoredChange {
+                seq: r.try_get("seq")?,
+                doc_id: r.try_get("doc_id")?,
+                hash: r.try_get("hash")?,
+                bytes: stored(r, r.try_get("bytes")?)?,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        })
+        .await;
+        rows.map_err(|e| self.err(e))
     }
 
     async fn unheld_in_scope(&self, sel: &ScopeSel) -> Result<Vec<String>, ClientError> {
@@ -304,32 +297,22 @@ impl Backend for Sqlite {
     }
 
     async fn held_rows(&self) -> Result<Vec<StoredHold>, ClientError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT seq, doc_id, hash, held_code, held_reason, held_note, enc FROM outbox
              WHERE held_code IS NOT NULL ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(stored_hold)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        );
+        let rows = read_rows(&self.pool, query, stored_hold).await;
+        rows.map_err(|e| self.err(e))
     }
 
     async fn doc_outbox(&self, doc_id: &str) -> Result<Vec<StoredHold>, ClientError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT seq, doc_id, hash, held_code, held_reason, held_note, enc FROM outbox
              WHERE doc_id = ? ORDER BY seq",
         )
-        .bind(doc_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(stored_hold)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        .bind(doc_id);
+        let rows = read_rows(&self.pool, query, stored_hold).await;
+        rows.map_err(|e| self.err(e))
     }
 
     async fn held_doc_ids(&self) -> Result<Vec<String>, ClientError> {
@@ -405,18 +388,71 @@ impl SqliteTx {
         sql_error(&self.path, e)
     }
 
-    /// Run one statement with text parameters, bound in order; returns the rows it changed.
-    async fn execute(&mut self, sql: &'static str, params: &[&str]) -> Result<u64, ClientError> {
+    /// Run one statement with `params` bound in order; returns the rows it changed.
+    async fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<u64, ClientError> {
         let mut query = sqlx::query(sql);
         for param in params {
-            query = query.bind(*param);
+            query = match *param {
+                Text(text) => query.bind(text),
+                Int(int) => query.bind(int),
+                Blob(blob) => query.bind(blob),
+            };
         }
         match query.execute(&mut *self.tx).await {
             Ok(done) => Ok(done.rows_affected()),
             Err(e) => Err(self.err(e)),
         }
     }
+
+    /// Run one statement (see [`SqliteTx::execute`]) for its effect alone.
+    async fn run(&mut self, sql: &'static str, params: &[Param<'_>]) -> Result<(), ClientError> {
+        self.execute(sql, params).await.map(drop)
+    }
+
+    /// Set `key` to `value` in a table of one value a key.
+    async fn put(&mut self, table: &KeyTable, key: &str, value: &str) -> Result<(), ClientError> {
+        self.run(table.upsert, &[Text(key), Text(value)]).await
+    }
+
+    /// Remove `key` from a table of one value a key.
+    async fn remove(&mut self, table: &KeyTable, key: &str) -> Result<(), ClientError> {
+        self.run(table.delete, &[Text(key)]).await
+    }
 }
+
+/// A statement parameter.
+#[derive(Debug, Clone, Copy)]
+enum Param<'a> {
+    Text(&'a str),
+    Int(i64),
+    /// A blob, or NULL.
+    Blob(Option<&'a [u8]>),
+}
+use Param::{Blob, Int, Text};
+
+/// The statements of a table that holds one text value a text key.
+struct KeyTable {
+    upsert: &'static str,
+    delete: &'static str,
+}
+
+/// Store-wide values by name.
+const META: KeyTable = KeyTable {
+    upsert: "INSERT INTO meta (key, value) VALUES (?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    delete: "DELETE FROM meta WHERE key = ?",
+};
+
+/// The hash of the last change this device made to a document, by document.
+const OWN_HEADS: KeyTable = KeyTable {
+    upsert: "INSERT INTO own_heads (doc_id, hash) VALUES (?, ?)
+             ON CONFLICT (doc_id) DO UPDATE SET hash = excluded.hash",
+    delete: "DELETE FROM own_heads WHERE doc_id = ?",
+};
 
 impl BackendTx for SqliteTx {
     async fn commit(self) -> Result<(), ClientError> {
@@ -430,19 +466,11 @@ impl BackendTx for SqliteTx {
     }
 
     async fn set_meta(&mut self, key: &str, value: &str) -> Result<(), ClientError> {
-        self.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            &[key, value],
-        )
-        .await
-        .map(drop)
+        self.put(&META, key, value).await
     }
 
     async fn delete_meta(&mut self, key: &str) -> Result<(), ClientError> {
-        self.execute("DELETE FROM meta WHERE key = ?", &[key])
-            .await
-            .map(drop)
+        self.remove(&META, key).await
     }
 
     async fn snapshot(&mut self, doc_id: &str) -> Result<Option<Stored<Vec<u8>>>, ClientError> {
@@ -452,7 +480,7 @@ impl BackendTx for SqliteTx {
 
     /// A sealed row keeps no plain child or summary (`child_id = NULL, summary = ''`).
     async fn put_document(&mut self, doc: &SealedDoc) -> Result<(), ClientError> {
-        let done = sqlx::query(
+        self.run(
             "INSERT INTO documents
                  (doc_id, kind, child_id, summary, snapshot, updated_at_ms, enc, listing,
                   scope_tag)
@@ -461,24 +489,23 @@ impl BackendTx for SqliteTx {
                  summary = '', snapshot = excluded.snapshot,
                  updated_at_ms = excluded.updated_at_ms, enc = 1, listing = excluded.listing,
                  scope_tag = excluded.scope_tag",
+            &[
+                Text(&doc.doc_id),
+                Text(&doc.kind),
+                Blob(Some(&doc.snapshot)),
+                Int(doc.updated_at_ms),
+                Blob(Some(&doc.listing)),
+                Blob(doc.scope_tag.as_deref()),
+            ],
         )
-        .bind(&doc.doc_id)
-        .bind(&doc.kind)
-        .bind(&doc.snapshot)
-        .bind(doc.updated_at_ms)
-        .bind(&doc.listing)
-        .bind(&doc.scope_tag)
-        .execute(&mut *self.tx)
-        .await;
-        done.map(drop).map_err(|e| self.err(e))
+        .await
     }
 
     async fn delete_document(&mut self, doc_id: &str) -> Result<(), ClientError> {
-        self.execute("DELETE FROM outbox WHERE doc_id = ?", &[doc_id])
+        self.run("DELETE FROM outbox WHERE doc_id = ?", &[Text(doc_id)])
             .await?;
-        self.execute("DELETE FROM documents WHERE doc_id = ?", &[doc_id])
-            .await?;
-        Ok(())
+        self.run("DELETE FROM documents WHERE doc_id = ?", &[Text(doc_id)])
+            .await
     }
 
     async fn docs_in_scope(&mut self, sel: &ScopeSel) -> Result<Vec<String>, ClientError> {
@@ -505,34 +532,28 @@ impl BackendTx for SqliteTx {
         sealed: &[u8],
         now_ms: i64,
     ) -> Result<u64, ClientError> {
-        let done = sqlx::query(
+        self.execute(
             "INSERT INTO outbox (doc_id, hash, bytes, created_at_ms, enc) VALUES (?, ?, ?, ?, 1)
              ON CONFLICT (hash) DO NOTHING",
+            &[Text(doc_id), Text(hash), Blob(Some(sealed)), Int(now_ms)],
         )
-        .bind(doc_id)
-        .bind(hash)
-        .bind(sealed)
-        .bind(now_ms)
-        .execute(&mut *self.tx)
-        .await;
-        done.map(|d| d.rows_affected()).map_err(|e| self.err(e))
+        .await
     }
 
     async fn delete_change(&mut self, doc_id: &str, hash: &str) -> Result<u64, ClientError> {
         self.execute(
             "DELETE FROM outbox WHERE doc_id = ? AND hash = ?",
-            &[doc_id, hash],
+            &[Text(doc_id), Text(hash)],
         )
         .await
     }
 
     async fn delete_change_at(&mut self, doc_id: &str, seq: i64) -> Result<(), ClientError> {
-        let done = sqlx::query("DELETE FROM outbox WHERE seq = ? AND doc_id = ?")
-            .bind(seq)
-            .bind(doc_id)
-            .execute(&mut *self.tx)
-            .await;
-        done.map(drop).map_err(|e| self.err(e))
+        self.run(
+            "DELETE FROM outbox WHERE seq = ? AND doc_id = ?",
+            &[Int(seq), Text(doc_id)],
+        )
+        .await
     }
 
     async fn hold(
@@ -542,44 +563,30 @@ impl BackendTx for SqliteTx {
         sealed_note: &[u8],
         now_ms: i64,
     ) -> Result<u64, ClientError> {
-        let done = sqlx::query(
+        self.execute(
             "UPDATE outbox SET held_code = ?, held_reason = NULL, held_note = ?, held_at_ms = ?
              WHERE seq = ?",
+            &[Text(code), Blob(Some(sealed_note)), Int(now_ms), Int(seq)],
         )
-        .bind(code)
-        .bind(sealed_note)
-        .bind(now_ms)
-        .bind(seq)
-        .execute(&mut *self.tx)
-        .await;
-        done.map(|d| d.rows_affected()).map_err(|e| self.err(e))
+        .await
     }
 
     async fn release_held(&mut self, doc_id: &str) -> Result<(), ClientError> {
-        self.execute(
+        self.run(
             "UPDATE outbox SET held_code = NULL, held_reason = NULL, held_note = NULL,
                  held_at_ms = NULL
              WHERE doc_id = ? AND held_code IS NOT NULL",
-            &[doc_id],
+            &[Text(doc_id)],
         )
         .await
-        .map(drop)
     }
 
     async fn set_own_head(&mut self, doc_id: &str, hash: &str) -> Result<(), ClientError> {
-        self.execute(
-            "INSERT INTO own_heads (doc_id, hash) VALUES (?, ?)
-             ON CONFLICT (doc_id) DO UPDATE SET hash = excluded.hash",
-            &[doc_id, hash],
-        )
-        .await
-        .map(drop)
+        self.put(&OWN_HEADS, doc_id, hash).await
     }
 
     async fn clear_own_head(&mut self, doc_id: &str) -> Result<(), ClientError> {
-        self.execute("DELETE FROM own_heads WHERE doc_id = ?", &[doc_id])
-            .await
-            .map(drop)
+        self.remove(&OWN_HEADS, doc_id).await
     }
 
     async fn record_restore(
@@ -588,74 +595,62 @@ impl BackendTx for SqliteTx {
         feed_id: &str,
         message: &str,
     ) -> Result<(), ClientError> {
-        let done = sqlx::query(
+        self.run(
             "INSERT INTO server_restores (detected_at_ms, feed_id, message) VALUES (?, ?, ?)",
+            &[Int(at_ms), Text(feed_id), Text(message)],
         )
-        .bind(at_ms)
-        .bind(feed_id)
-        .bind(message)
-        .execute(&mut *self.tx)
-        .await;
-        done.map(drop).map_err(|e| self.err(e))
+        .await
     }
 
     async fn count_restore_work(&mut self, checked: u64, resent: u64) -> Result<(), ClientError> {
-        let done = sqlx::query(
+        self.run(
             "UPDATE server_restores SET checked_docs = checked_docs + ?,
                  resent_changes = resent_changes + ?
              WHERE id = (SELECT MAX(id) FROM server_restores)",
+            &[
+                Int(i64::try_from(checked).unwrap_or(i64::MAX)),
+                Int(i64::try_from(resent).unwrap_or(i64::MAX)),
+            ],
         )
-        .bind(i64::try_from(checked).unwrap_or(i64::MAX))
-        .bind(i64::try_from(resent).unwrap_or(i64::MAX))
-        .execute(&mut *self.tx)
-        .await;
-        done.map(drop).map_err(|e| self.err(e))
+        .await
     }
 
     async fn plaintext_docs(&mut self) -> Result<Vec<PlainDoc>, ClientError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT doc_id, kind, child_id, summary, snapshot, updated_at_ms FROM documents
              WHERE enc = 0",
-        )
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(PlainDoc {
-                    row: DocRow {
-                        doc_id: r.try_get("doc_id")?,
-                        kind: r.try_get("kind")?,
-                        child_id: r.try_get("child_id")?,
-                        summary: r.try_get("summary")?,
-                        updated_at_ms: r.try_get("updated_at_ms")?,
-                    },
-                    snapshot: r.try_get("snapshot")?,
-                })
+        );
+        let rows = read_rows(&mut *self.tx, query, |r| {
+            Ok(PlainDoc {
+                row: DocRow {
+                    doc_id: r.try_get("doc_id")?,
+                    kind: r.try_get("kind")?,
+                    child_id: r.try_get("child_id")?,
+                    summary: r.try_get("summary")?,
+                    updated_at_ms: r.try_get("updated_at_ms")?,
+                },
+                snapshot: r.try_get("snapshot")?,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        })
+        .await;
+        rows.map_err(|e| self.err(e))
     }
 
     async fn plaintext_changes(&mut self) -> Result<Vec<PlainChange>, ClientError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT seq, doc_id, hash, bytes, held_reason FROM outbox WHERE enc = 0 ORDER BY seq",
-        )
-        .fetch_all(&mut *self.tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(PlainChange {
-                    seq: r.try_get("seq")?,
-                    doc_id: r.try_get("doc_id")?,
-                    hash: r.try_get("hash")?,
-                    bytes: r.try_get("bytes")?,
-                    held_reason: r.try_get("held_reason")?,
-                })
+        );
+        let rows = read_rows(&mut *self.tx, query, |r| {
+            Ok(PlainChange {
+                seq: r.try_get("seq")?,
+                doc_id: r.try_get("doc_id")?,
+                hash: r.try_get("hash")?,
+                bytes: r.try_get("bytes")?,
+                held_reason: r.try_get("held_reason")?,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.err(e))
+        })
+        .await;
+        rows.map_err(|e| self.err(e))
     }
 
     async fn reseal_change(
@@ -664,15 +659,11 @@ impl BackendTx for SqliteTx {
         sealed: &[u8],
         sealed_note: Option<&[u8]>,
     ) -> Result<(), ClientError> {
-        let done = sqlx::query(
+        self.run(
             "UPDATE outbox SET bytes = ?, held_note = ?, held_reason = NULL, enc = 1 WHERE seq = ?",
+            &[Blob(Some(sealed)), Blob(sealed_note), Int(seq)],
         )
-        .bind(sealed)
-        .bind(sealed_note)
-        .bind(seq)
-        .execute(&mut *self.tx)
-        .await;
-        done.map(drop).map_err(|e| self.err(e))
+        .await
     }
 }
 
@@ -720,6 +711,19 @@ fn stored_hold(r: &SqliteRow) -> Result<StoredHold, sqlx::Error> {
         held_code: r.try_get("held_code")?,
         note,
     })
+}
+
+/// The rows `query` returns through `executor` (the pool, or an open transaction), each read
+/// by `read`.
+async fn read_rows<'q, E, T>(
+    executor: E,
+    query: Query<'q, Db, SqliteArguments<'q>>,
+    read: impl Fn(&SqliteRow) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, sqlx::Error>
+where
+    E: sqlx::Executor<'q, Database = Db>,
+{
+    query.fetch_all(executor).await?.iter().map(read).collect()
 }
 
 /// A document's saved state, read through `executor` (the pool, or an open transaction: the
