@@ -215,13 +215,14 @@ pub struct StoreCheck {
     pub store_path: PathBuf,
     pub state: StoreState,
     pub damage: Vec<Damage>,
+    /// `None` when the outbox could not be reached at all (or there is no store).
+    pub outbox: Option<OutboxSalvage>,
+    /// What of the outbox can be saved: see [`StoreCheck::export`].
+    export: Option<Export>,
     /// The device identity and owner, when they could be read.
     pub device_id: Option<String>,
     pub owner: Option<UserInfo>,
     pub server_url: Option<String>,
-    /// `None` when the outbox could not be reached at all (or there is no store).
-    pub outbox: Option<OutboxSalvage>,
-    export: Option<Export>,
 }
 
 impl StoreCheck {

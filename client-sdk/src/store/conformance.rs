@@ -10,7 +10,7 @@
 use fieldnotes_protocol::{Cursor, FeedAnchor, RejectCode};
 use fieldnotes_sync_core::{ChangeRef, Effect, Limits, SyncRun, SyncState, Waiting};
 
-use super::effects::Applier;
+use super::effects::{Applied, Applier};
 use super::{Backend, DocRow, LocalStore};
 use crate::ClientError;
 use crate::crypto::{DataKey, Keys};
@@ -44,31 +44,102 @@ fn row(doc_id: &str, kind: &str, child: &str, summary: &str, at: i64) -> DocRow 
     }
 }
 
-fn applier<'a>(keys: &'a Keys, actor: &'a automerge::ActorId) -> Applier<'a> {
-    Applier {
-        keys,
-        actor,
-        now_ms: 1_000,
+/// What every guarantee works with: the data key's keys and the device's actor.
+struct Fixture {
+    keys: Keys,
+    actor: automerge::ActorId,
+}
+
+impl Fixture {
+    /// A new fixture, and `subject`'s store opened.
+    async fn open<S: Subject>(subject: &mut S) -> Result<(Self, LocalStore<S::B>), ClientError> {
+        let fixture = Fixture {
+            keys: test_keys(),
+            actor: automerge::ActorId::random(),
+        };
+        Ok((fixture, subject.open().await?))
+    }
+
+    /// Record a document with its first change (its hash: [`hash_of`]), as an edit does: in
+    /// one transaction, under the scope of the document's child.
+    async fn record<B: Backend>(
+        &self,
+        store: &LocalStore<B>,
+        doc: &DocRow,
+        snapshot: &[u8],
+        change: &[u8],
+    ) -> Result<(), ClientError> {
+        let scope = format!("child:{}", doc.child_id.as_deref().unwrap_or_default());
+        let mut tx = store.begin().await?;
+        tx.put_document(&self.keys, doc, &scope, snapshot).await?;
+        let hash = hash_of(change);
+        tx.enqueue(&self.keys, &doc.doc_id, &hash, change, doc.updated_at_ms)
+            .await?;
+        store.commit(tx).await
+    }
+
+    /// Add a further change of `doc_id` to the outbox, as a later edit does.
+    async fn enqueue<B: Backend>(
+        &self,
+        store: &LocalStore<B>,
+        doc_id: &str,
+        change: &[u8],
+        at: i64,
+    ) -> Result<(), ClientError> {
+        let mut tx = store.begin().await?;
+        tx.enqueue(&self.keys, doc_id, &hash_of(change), change, at)
+            .await?;
+        store.commit(tx).await
+    }
+
+    /// Apply `effects` in one transaction, as a sync does.
+    async fn apply<B: Backend>(
+        &self,
+        store: &LocalStore<B>,
+        effects: &[Effect],
+    ) -> Result<Applied, ClientError> {
+        let by = Applier {
+            keys: &self.keys,
+            actor: &self.actor,
+            now_ms: 1_000,
+        };
+        store.apply_effects(by, effects).await
+    }
+
+    /// Hold the first outbox change of `doc_id` (whose bytes are `change`) with `reason`.
+    async fn hold<B: Backend>(
+        &self,
+        store: &LocalStore<B>,
+        doc_id: &str,
+        change: &[u8],
+        reason: &str,
+    ) -> Result<Effect, ClientError> {
+        let seq = store.doc_outbox(&self.keys, doc_id).await?[0].seq;
+        Ok(Effect::Hold {
+            doc_id: doc_id.into(),
+            changes: vec![ChangeRef {
+                seq,
+                hash: hash_of(change),
+            }],
+            code: RejectCode::InvalidDocument,
+            reason: reason.into(),
+        })
     }
 }
 
-/// Record a document of `child` with its first change (its hash: [`hash_of`]), as an edit
-/// does: in one transaction.
-async fn record<B: Backend>(
-    store: &LocalStore<B>,
-    keys: &Keys,
-    doc: &DocRow,
-    snapshot: &[u8],
-    change: &[u8],
-) -> Result<(), ClientError> {
-    let scope = format!("child:{}", doc.child_id.as_deref().unwrap_or_default());
-    let mut tx = store.begin().await?;
-    tx.put_document(keys, doc, &scope, snapshot).await?;
-    let hash = hash_of(change);
-    tx.enqueue(keys, &doc.doc_id, &hash, change, doc.updated_at_ms)
-        .await?;
-    store.commit(tx).await
+fn complete(key: &str) -> Effect {
+    Effect::CompleteScope { key: key.into() }
 }
+
+fn acknowledge(doc_id: &str, change: &[u8]) -> Effect {
+    Effect::Acknowledge {
+        doc_id: doc_id.into(),
+        hashes: vec![hash_of(change)],
+    }
+}
+
+/// What a guarantee returns: an error for a store call that failed.
+type Outcome = Result<(), ClientError>;
 
 /// The outbox changes a sync would send, as (document, bytes), in outbox order.
 async fn to_send<B: Backend>(
@@ -98,29 +169,28 @@ fn hash_of(bytes: &[u8]) -> String {
 
 /// A recorded edit is in the outbox, and its document and listing readable, after the store
 /// is closed and opened again.
-pub(crate) async fn recorded_edit_survives_reopen<S: Subject>(
-    s: &mut S,
-) -> Result<(), ClientError> {
-    let keys = test_keys();
-    let store = s.open().await?;
+pub(crate) async fn recorded_edit_survives_reopen<S: Subject>(s: &mut S) -> Outcome {
+    let (fx, store) = Fixture::open(s).await?;
+    let keys = &fx.keys;
     let doc = row("doc-1", "note", "c1", "Home visit", 10);
     let change: &[u8] = b"change one of doc-1";
-    record(&store, &keys, &doc, b"saved state of doc-1", change).await?;
+    fx.record(&store, &doc, b"saved state of doc-1", change)
+        .await?;
     store.close().await;
 
     let store = s.open().await?;
     assert_eq!(
-        store.snapshot(&keys, "doc-1").await?.as_deref(),
+        store.snapshot(keys, "doc-1").await?.as_deref(),
         Some(&b"saved state of doc-1"[..]),
         "the document is readable after reopen"
     );
     assert_eq!(store.pending_changes().await?, 1);
     assert_eq!(
-        to_send(&store, &keys).await?,
+        to_send(&store, keys).await?,
         vec![("doc-1".to_owned(), change.to_vec())],
         "the change waits in the outbox, as it was recorded"
     );
-    let listed = store.list(&keys, None).await?;
+    let listed = store.list(keys, None).await?;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].child_id.as_deref(), Some("c1"));
     assert_eq!(listed[0].summary, "Home visit");
@@ -135,64 +205,44 @@ pub(crate) async fn recorded_edit_survives_reopen<S: Subject>(
 
 /// A transaction that fails part-way leaves nothing of itself: neither a transaction
 /// dropped after some writes, nor a list of effects of which one fails.
-pub(crate) async fn failed_transaction_leaves_nothing<S: Subject>(
-    s: &mut S,
-) -> Result<(), ClientError> {
-    let keys = test_keys();
-    let actor = automerge::ActorId::random();
-    let store = s.open().await?;
+pub(crate) async fn failed_transaction_leaves_nothing<S: Subject>(s: &mut S) -> Outcome {
+    let (fx, store) = Fixture::open(s).await?;
+    let keys = &fx.keys;
     let kept: &[u8] = b"kept change";
-    record(
-        &store,
-        &keys,
-        &row("doc-kept", "note", "c1", "Kept", 10),
-        b"kept state",
-        kept,
-    )
-    .await?;
+    let doc = row("doc-kept", "note", "c1", "Kept", 10);
+    fx.record(&store, &doc, b"kept state", kept).await?;
 
     // Written, then dropped (as `?` drops it on an error) before the commit.
     {
         let mut tx = store.begin().await?;
         let lost: &[u8] = b"lost change";
-        tx.put_document(
-            &keys,
-            &row("doc-lost", "note", "c1", "Lost", 20),
-            "child:c1",
-            b"s",
-        )
-        .await?;
-        tx.enqueue(&keys, "doc-lost", &hash_of(lost), lost, 20)
+        let doc = row("doc-lost", "note", "c1", "Lost", 20);
+        tx.put_document(keys, &doc, "child:c1", b"s").await?;
+        tx.enqueue(keys, "doc-lost", &hash_of(lost), lost, 20)
             .await?;
         tx.set_meta("cursor", "lost-cursor").await?;
         tx.acknowledge("doc-kept", &hash_of(kept)).await?;
     }
     // Effects applied together: the last one fails, so none of them is kept.
-    let failed = store
-        .apply_effects(
-            applier(&keys, &actor),
-            &[
-                Effect::Acknowledge {
-                    doc_id: "doc-kept".into(),
-                    hashes: vec![hash_of(kept)],
-                },
-                Effect::SetCursor {
-                    cursor: Cursor("effects-cursor".into()),
-                    anchor: None,
-                },
-                Effect::Wipe,
-            ],
+    let cursor = Effect::SetCursor {
+        cursor: Cursor("effects-cursor".into()),
+        anchor: None,
+    };
+    let failed = fx
+        .apply(
+            &store,
+            &[acknowledge("doc-kept", kept), cursor, Effect::Wipe],
         )
         .await;
     assert!(failed.is_err(), "a wipe inside a transaction fails it");
     store.close().await;
 
     let store = s.open().await?;
-    assert_eq!(store.snapshot(&keys, "doc-lost").await?, None);
+    assert_eq!(store.snapshot(keys, "doc-lost").await?, None);
     assert_eq!(store.document_count().await?, 1);
     assert_eq!(store.meta("cursor").await?, None);
     assert_eq!(
-        to_send(&store, &keys).await?,
+        to_send(&store, keys).await?,
         vec![("doc-kept".to_owned(), kept.to_vec())],
         "only the committed change waits"
     );
@@ -202,54 +252,27 @@ pub(crate) async fn failed_transaction_leaves_nothing<S: Subject>(
 }
 
 /// Changes the server acknowledged leave the outbox; the others stay, in order.
-pub(crate) async fn acknowledged_changes_leave_the_outbox<S: Subject>(
-    s: &mut S,
-) -> Result<(), ClientError> {
-    let keys = test_keys();
-    let actor = automerge::ActorId::random();
-    let store = s.open().await?;
+pub(crate) async fn acknowledged_changes_leave_the_outbox<S: Subject>(s: &mut S) -> Outcome {
+    let (fx, store) = Fixture::open(s).await?;
+    let keys = &fx.keys;
     let (one, two): (&[u8], &[u8]) = (b"first change", b"second change");
-    record(
-        &store,
-        &keys,
-        &row("doc-1", "note", "c1", "A", 10),
-        b"s1",
-        one,
-    )
-    .await?;
-    let mut tx = store.begin().await?;
-    tx.enqueue(&keys, "doc-1", &hash_of(two), two, 11).await?;
-    store.commit(tx).await?;
+    let doc = row("doc-1", "note", "c1", "A", 10);
+    fx.record(&store, &doc, b"s1", one).await?;
+    fx.enqueue(&store, "doc-1", two, 11).await?;
     assert_eq!(store.pending_changes().await?, 2);
 
-    let applied = store
-        .apply_effects(
-            applier(&keys, &actor),
-            &[Effect::Acknowledge {
-                doc_id: "doc-1".into(),
-                hashes: vec![hash_of(one)],
-            }],
-        )
-        .await?;
+    let applied = fx.apply(&store, &[acknowledge("doc-1", one)]).await?;
     assert_eq!(applied.acknowledged, 1);
     store.close().await;
 
     let store = s.open().await?;
     assert_eq!(store.pending_changes().await?, 1);
     assert_eq!(
-        to_send(&store, &keys).await?,
+        to_send(&store, keys).await?,
         vec![("doc-1".to_owned(), two.to_vec())]
     );
     // Acknowledging again (a duplicated answer) removes nothing more.
-    let applied = store
-        .apply_effects(
-            applier(&keys, &actor),
-            &[Effect::Acknowledge {
-                doc_id: "doc-1".into(),
-                hashes: vec![hash_of(one)],
-            }],
-        )
-        .await?;
+    let applied = fx.apply(&store, &[acknowledge("doc-1", one)]).await?;
     assert_eq!(applied.acknowledged, 0);
     assert_eq!(store.pending_changes().await?, 1);
     store.close().await;
@@ -258,49 +281,21 @@ pub(crate) async fn acknowledged_changes_leave_the_outbox<S: Subject>(
 
 /// A change the server refused is held with its reason: kept, shown, not sent, until its
 /// document is edited again.
-pub(crate) async fn held_changes_keep_their_reason<S: Subject>(
-    s: &mut S,
-) -> Result<(), ClientError> {
-    let keys = test_keys();
-    let actor = automerge::ActorId::random();
-    let store = s.open().await?;
+pub(crate) async fn held_changes_keep_their_reason<S: Subject>(s: &mut S) -> Outcome {
+    let (fx, store) = Fixture::open(s).await?;
     let (refused, other): (&[u8], &[u8]) = (b"refused change", b"other document's change");
-    record(
-        &store,
-        &keys,
-        &row("doc-1", "note", "c1", "A", 10),
-        b"s1",
-        refused,
-    )
-    .await?;
-    record(
-        &store,
-        &keys,
-        &row("doc-2", "note", "c1", "B", 11),
-        b"s2",
-        other,
-    )
-    .await?;
-    let seq = store.doc_outbox(&keys, "doc-1").await?[0].seq;
-    let reason = "the child's date of birth is in the future";
-    store
-        .apply_effects(
-            applier(&keys, &actor),
-            &[Effect::Hold {
-                doc_id: "doc-1".into(),
-                changes: vec![ChangeRef {
-                    seq,
-                    hash: hash_of(refused),
-                }],
-                code: RejectCode::InvalidDocument,
-                reason: reason.into(),
-            }],
-        )
+    fx.record(&store, &row("doc-1", "note", "c1", "A", 10), b"s1", refused)
         .await?;
+    fx.record(&store, &row("doc-2", "note", "c1", "B", 11), b"s2", other)
+        .await?;
+    let reason = "the child's date of birth is in the future";
+    let hold = fx.hold(&store, "doc-1", refused, reason).await?;
+    fx.apply(&store, &[hold]).await?;
     store.close().await;
 
     let store = s.open().await?;
-    let held = store.held(&keys).await?;
+    let keys = &fx.keys;
+    let held = store.held(keys).await?;
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].doc_id, "doc-1");
     assert_eq!(held[0].code, RejectCode::InvalidDocument);
@@ -308,82 +303,67 @@ pub(crate) async fn held_changes_keep_their_reason<S: Subject>(
     assert_eq!(held[0].changes, 1);
     assert_eq!(store.held_count().await?, 1);
     assert_eq!(store.held_doc_ids().await?, vec!["doc-1".to_owned()]);
-    let rows = store.doc_outbox(&keys, "doc-1").await?;
+    let rows = store.doc_outbox(keys, "doc-1").await?;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].held_code.as_deref(), Some("invalid_document"));
     assert_eq!(rows[0].held_reason, reason);
     assert_eq!(store.pending_changes().await?, 2, "a held change is kept");
     assert_eq!(
-        to_send(&store, &keys).await?,
+        to_send(&store, keys).await?,
         vec![("doc-2".to_owned(), other.to_vec())],
         "a held change is not sent"
     );
 
     // Edited again, the document is released: all its changes go.
     let edit: &[u8] = b"the fix";
-    let mut tx = store.begin().await?;
-    tx.enqueue(&keys, "doc-1", &hash_of(edit), edit, 12).await?;
-    store.commit(tx).await?;
-    assert!(store.held(&keys).await?.is_empty());
-    assert_eq!(to_send(&store, &keys).await?.len(), 3);
+    fx.enqueue(&store, "doc-1", edit, 12).await?;
+    assert!(store.held(keys).await?.is_empty());
+    assert_eq!(to_send(&store, keys).await?.len(), 3);
     store.close().await;
     Ok(())
 }
 
 /// The cursor, the anchor and the scope lists the sync core keeps read back as written.
-pub(crate) async fn sync_metadata_round_trips<S: Subject>(s: &mut S) -> Result<(), ClientError> {
-    let keys = test_keys();
-    let actor = automerge::ActorId::random();
-    let store = s.open().await?;
-    store
-        .apply_effects(
-            applier(&keys, &actor),
-            &[
-                Effect::CompleteScope {
-                    key: "child:c1".into(),
-                },
-                Effect::CompleteScope {
-                    key: "child:c2".into(),
-                },
-                Effect::StartRemoval {
-                    key: "child:c2".into(),
-                },
-                Effect::SetHealing(Some("doc-9".into())),
-                Effect::SetCursor {
-                    cursor: Cursor("cursor-1".into()),
-                    anchor: Some(FeedAnchor("anchor-1".into())),
-                },
-            ],
-        )
-        .await?;
+pub(crate) async fn sync_metadata_round_trips<S: Subject>(s: &mut S) -> Outcome {
+    let (fx, store) = Fixture::open(s).await?;
+    let keys = &fx.keys;
+    let effects = [
+        complete("child:c1"),
+        complete("child:c2"),
+        Effect::StartRemoval {
+            key: "child:c2".into(),
+        },
+        Effect::SetHealing(Some("doc-9".into())),
+        Effect::SetCursor {
+            cursor: Cursor("cursor-1".into()),
+            anchor: Some(FeedAnchor("anchor-1".into())),
+        },
+    ];
+    fx.apply(&store, &effects).await?;
     store.close().await;
 
     let store = s.open().await?;
-    let state = store.sync_state(&keys).await?;
+    let state = store.sync_state(keys).await?;
     assert_eq!(state.cursor, Some(Cursor("cursor-1".into())));
     assert_eq!(state.anchor, Some(FeedAnchor("anchor-1".into())));
     assert_eq!(state.scopes, vec!["child:c1".to_owned()]);
     assert_eq!(state.removing, vec!["child:c2".to_owned()]);
     assert_eq!(state.healing.as_deref(), Some("doc-9"));
-    assert_eq!(store.held_scopes(&keys).await?, vec!["child:c1".to_owned()]);
+    assert_eq!(store.held_scopes(keys).await?, vec!["child:c1".to_owned()]);
 
     // A cursor without an anchor keeps the anchor; the end of healing clears it.
-    store
-        .apply_effects(
-            applier(&keys, &actor),
-            &[
-                Effect::SetHealing(None),
-                Effect::CancelRemoval {
-                    key: "child:c2".into(),
-                },
-                Effect::SetCursor {
-                    cursor: Cursor("cursor-2".into()),
-                    anchor: None,
-                },
-            ],
-        )
-        .await?;
-    let state = store.sync_state(&keys).await?;
+    let effects = [
+        Effect::SetHealing(None),
+        Effect::CancelRemoval {
+            key: "child:c2".into(),
+        },
+        Effect::SetCursor {
+            cursor: Cursor("cursor-2".into()),
+            anchor: None,
+        },
+    ];
+    fx.apply(&store, &effects).await?;
+    let state = store.sync_state(keys).await?;
     assert_eq!(state.cursor, Some(Cursor("cursor-2".into())));
     assert_eq!(state.anchor, Some(FeedAnchor("anchor-1".into())));
     assert!(state.removing.is_empty());
@@ -393,81 +373,63 @@ pub(crate) async fn sync_metadata_round_trips<S: Subject>(s: &mut S) -> Result<(
 }
 
 /// A removed scope's documents (and their held changes) are gone; other scopes' stay.
-pub(crate) async fn removed_scope_is_gone<S: Subject>(s: &mut S) -> Result<(), ClientError> {
-    let keys = test_keys();
-    let actor = automerge::ActorId::random();
-    let store = s.open().await?;
+pub(crate) async fn removed_scope_is_gone<S: Subject>(s: &mut S) -> Outcome {
+    let (fx, store) = Fixture::open(s).await?;
     let (gone, stays): (&[u8], &[u8]) = (b"change of c1", b"change of c2");
-    record(
-        &store,
-        &keys,
-        &row("doc-c1", "note", "c1", "A", 10),
-        b"s1",
-        gone,
-    )
-    .await?;
-    record(
-        &store,
-        &keys,
-        &row("doc-c2", "note", "c2", "B", 11),
-        b"s2",
-        stays,
-    )
-    .await?;
+    for (doc, snapshot, change) in [
+        (row("doc-c1", "note", "c1", "A", 10), b"s1", gone),
+        (row("doc-c2", "note", "c2", "B", 11), b"s2", stays),
+    ] {
+        fx.record(&store, &doc, snapshot, change).await?;
+    }
+    let keys = &fx.keys;
     let waiting = store
-        .waiting(&keys, &["child:c1".to_owned(), "child:c2".to_owned()])
+        .waiting(keys, &["child:c1".to_owned(), "child:c2".to_owned()])
         .await?;
     let mut expected = Waiting::default();
     expected.insert("child:c1".into(), vec![hash_of(gone)]);
     expected.insert("child:c2".into(), vec![hash_of(stays)]);
     assert_eq!(waiting, expected, "each scope's changes waiting to be sent");
-    let applied = store
-        .apply_effects(
-            applier(&keys, &actor),
-            &[
-                Effect::CompleteScope {
-                    key: "child:c1".into(),
-                },
-                Effect::CompleteScope {
-                    key: "child:c2".into(),
-                },
-                Effect::RemoveScope {
-                    key: "child:c1".into(),
-                },
-            ],
-        )
-        .await?;
+    let remove = Effect::RemoveScope {
+        key: "child:c1".into(),
+    };
+    let effects = [complete("child:c1"), complete("child:c2"), remove];
+    let applied = fx.apply(&store, &effects).await?;
     assert_eq!(applied.removed_docs, vec!["doc-c1".to_owned()]);
     store.close().await;
 
     let store = s.open().await?;
-    assert_eq!(store.snapshot(&keys, "doc-c1").await?, None);
-    assert!(store.doc_outbox(&keys, "doc-c1").await?.is_empty());
+    assert_eq!(store.snapshot(keys, "doc-c1").await?, None);
+    assert!(store.doc_outbox(keys, "doc-c1").await?.is_empty());
     assert_eq!(
-        store.snapshot(&keys, "doc-c2").await?.as_deref(),
+        store.snapshot(keys, "doc-c2").await?.as_deref(),
         Some(&b"s2"[..])
     );
-    let listed: Vec<String> = store
-        .list(&keys, None)
-        .await?
-        .into_iter()
-        .map(|r| r.doc_id)
-        .collect();
-    assert_eq!(listed, vec!["doc-c2".to_owned()]);
-    assert_eq!(store.held_scopes(&keys).await?, vec!["child:c2".to_owned()]);
+    assert_eq!(listed_ids(&store, keys, None).await?, vec!["doc-c2"]);
+    assert_eq!(store.held_scopes(keys).await?, vec!["child:c2".to_owned()]);
     assert_eq!(
-        to_send(&store, &keys).await?,
+        to_send(&store, keys).await?,
         vec![("doc-c2".to_owned(), stays.to_vec())]
     );
     store.close().await;
     Ok(())
 }
 
+/// The documents a list shows, in its order.
+async fn listed_ids<B: Backend>(
+    store: &LocalStore<B>,
+    keys: &Keys,
+    kind: Option<&str>,
+) -> Result<Vec<String>, ClientError> {
+    let listed = store.list(keys, kind).await?;
+    Ok(listed.into_iter().map(|r| r.doc_id).collect())
+}
+
 /// The listing names each document's child and summary, most recently changed first, and
 /// filters by kind: what a list of a child's records is made from.
-pub(crate) async fn listing_by_child<S: Subject>(s: &mut S) -> Result<(), ClientError> {
-    let keys = test_keys();
-    let store = s.open().await?;
+pub(crate) async fn listing_by_child<S: Subject>(s: &mut S) -> Outcome {
+    let (fx, store) = Fixture::open(s).await?;
+    let keys = &fx.keys;
     let docs = [
         row("doc-a", "note", "c1", "First visit", 10),
         row("doc-b", "referral", "c1", "Referral to speech therapy", 30),
@@ -475,12 +437,12 @@ pub(crate) async fn listing_by_child<S: Subject>(s: &mut S) -> Result<(), Client
     ];
     for doc in &docs {
         let change = format!("change of {}", doc.doc_id);
-        record(&store, &keys, doc, b"s", change.as_bytes()).await?;
+        fx.record(&store, doc, b"s", change.as_bytes()).await?;
     }
     store.close().await;
 
     let store = s.open().await?;
-    let listed = store.list(&keys, None).await?;
+    let listed = store.list(keys, None).await?;
     let seen: Vec<(&str, Option<&str>, &str, i64)> = listed
         .iter()
         .map(|r| {
@@ -506,56 +468,30 @@ pub(crate) async fn listing_by_child<S: Subject>(s: &mut S) -> Result<(), Client
         .map(|r| r.doc_id.as_str())
         .collect();
     assert_eq!(of_c1, vec!["doc-b", "doc-a"]);
-    let notes: Vec<String> = store
-        .list(&keys, Some("note"))
-        .await?
-        .into_iter()
-        .map(|r| r.doc_id)
-        .collect();
-    assert_eq!(notes, vec!["doc-c".to_owned(), "doc-a".to_owned()]);
+    assert_eq!(
+        listed_ids(&store, keys, Some("note")).await?,
+        vec!["doc-c", "doc-a"]
+    );
     store.close().await;
     Ok(())
 }
 
 /// Nothing a person would recognise is kept in the clear: no child id, title, note text or
 /// held reason appears in the store's bytes at rest, while all of them read back.
-pub(crate) async fn sealed_at_rest<S: Subject>(s: &mut S) -> Result<(), ClientError> {
+pub(crate) async fn sealed_at_rest<S: Subject>(s: &mut S) -> Outcome {
     const CHILD: &str = "child-QUINCE-7f3a";
     const TITLE: &str = "Visit to the Marchbank family";
     const NOTE: &str = "Mother says the boiler is broken again";
     const REASON: &str = "refused: Marchbank boiler";
-    let keys = test_keys();
-    let actor = automerge::ActorId::random();
-    let store = s.open().await?;
+    let (fx, store) = Fixture::open(s).await?;
+    let keys = &fx.keys;
     let snapshot = format!("snapshot: {NOTE}");
     let change = format!("change: {NOTE}");
-    record(
-        &store,
-        &keys,
-        &row("doc-1", "note", CHILD, TITLE, 10),
-        snapshot.as_bytes(),
-        change.as_bytes(),
-    )
-    .await?;
-    let seq = store.doc_outbox(&keys, "doc-1").await?[0].seq;
-    store
-        .apply_effects(
-            applier(&keys, &actor),
-            &[
-                Effect::Hold {
-                    doc_id: "doc-1".into(),
-                    changes: vec![ChangeRef {
-                        seq,
-                        hash: hash_of(change.as_bytes()),
-                    }],
-                    code: RejectCode::InvalidDocument,
-                    reason: REASON.into(),
-                },
-                Effect::CompleteScope {
-                    key: format!("child:{CHILD}"),
-                },
-            ],
-        )
+    let doc = row("doc-1", "note", CHILD, TITLE, 10);
+    fx.record(&store, &doc, snapshot.as_bytes(), change.as_bytes())
+        .await?;
+    let hold = fx.hold(&store, "doc-1", change.as_bytes(), REASON).await?;
+    fx.apply(&store, &[hold, complete(&format!("child:{CHILD}"))])
         .await?;
     store.close().await;
 
@@ -569,16 +505,16 @@ pub(crate) async fn sealed_at_rest<S: Subject>(s: &mut S) -> Result<(), ClientEr
     }
 
     let store = s.open().await?;
-    let listed = store.list(&keys, None).await?;
+    let listed = store.list(keys, None).await?;
     assert_eq!(listed[0].child_id.as_deref(), Some(CHILD));
     assert_eq!(listed[0].summary, TITLE);
     assert_eq!(
-        store.snapshot(&keys, "doc-1").await?,
+        store.snapshot(keys, "doc-1").await?,
         Some(snapshot.into_bytes())
     );
-    assert_eq!(store.held(&keys).await?[0].reason, REASON);
+    assert_eq!(store.held(keys).await?[0].reason, REASON);
     assert_eq!(
-        store.held_scopes(&keys).await?,
+        store.held_scopes(keys).await?,
         vec![format!("child:{CHILD}")]
     );
     store.close().await;

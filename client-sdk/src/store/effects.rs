@@ -46,11 +46,22 @@ impl<B: Backend> LocalStore<B> {
         effect: &Effect,
         applied: &mut Applied,
     ) -> Result<(), ClientError> {
-        let keys = by.keys;
+        Applying { tx, by }.apply(effect, applied).await
+    }
+}
+
+/// Effects being applied: the open transaction, and who applies them.
+struct Applying<'t, 'a, B: Backend> {
+    tx: &'t mut StoreTx<B>,
+    by: Applier<'a>,
+}
+
+impl<B: Backend> Applying<'_, '_, B> {
+    async fn apply(&mut self, effect: &Effect, applied: &mut Applied) -> Result<(), ClientError> {
         match effect {
             Effect::Acknowledge { doc_id, hashes } => {
                 for hash in hashes {
-                    applied.acknowledged += tx.acknowledge(doc_id, hash).await?;
+                    applied.acknowledged += self.tx.acknowledge(doc_id, hash).await?;
                 }
             }
             Effect::Hold {
@@ -59,7 +70,7 @@ impl<B: Backend> LocalStore<B> {
                 code,
                 reason,
             } => {
-                self.hold_all(tx, by, doc_id, changes, code.as_str(), reason)
+                self.hold_all(doc_id, changes, code.as_str(), reason)
                     .await?
             }
             Effect::ApplyChanges {
@@ -67,44 +78,43 @@ impl<B: Backend> LocalStore<B> {
                 changes,
                 listing,
             } => {
-                self.apply_pulled(tx, by, doc_id, changes, listing.as_ref())
-                    .await?;
+                self.apply_pulled(doc_id, changes, listing.as_ref()).await?;
                 applied.touched.push(doc_id.clone());
             }
             Effect::Resend { doc_id, server_has } => {
-                let resent = self.resend(tx, by, doc_id, server_has).await?;
-                tx.count_restore_work(0, resent).await?;
+                let resent = self.resend(doc_id, server_has).await?;
+                self.tx.count_restore_work(0, resent).await?;
             }
-            Effect::CountChecked { documents } => tx.count_restore_work(*documents, 0).await?,
+            Effect::CountChecked { documents } => {
+                self.tx.count_restore_work(*documents, 0).await?;
+            }
             Effect::RecordRestore { feed_id, message } => {
-                tx.record_restore(by.now_ms, feed_id, message).await?;
+                let now_ms = self.by.now_ms;
+                self.tx.record_restore(now_ms, feed_id, message).await?;
             }
-            Effect::ForgetScopes => self.set_list(tx, keys, META_SCOPES, &[]).await?,
-            Effect::SetHealing(after) => self.set_healing(tx, after.as_deref()).await?,
+            Effect::ForgetScopes => self.set_list(META_SCOPES, &[]).await?,
+            Effect::SetHealing(after) => self.set_healing(after.as_deref()).await?,
             Effect::SetReadOnlyScopes(read_only) => {
-                self.set_list(tx, keys, META_READ_ONLY_SCOPES, read_only)
-                    .await?;
+                self.set_list(META_READ_ONLY_SCOPES, read_only).await?;
             }
             // A key complete: held.
-            Effect::CompleteScope { key } => self.add_to(tx, keys, META_SCOPES, key).await?,
+            Effect::CompleteScope { key } => self.add_to(META_SCOPES, key).await?,
             // A key no longer held, and being removed: not listed, its documents kept until
             // nothing of them waits to be sent.
             Effect::StartRemoval { key } => {
-                self.take_off(tx, keys, META_SCOPES, key).await?;
-                self.add_to(tx, keys, META_REMOVING_SCOPES, key).await?;
+                self.take_off(META_SCOPES, key).await?;
+                self.add_to(META_REMOVING_SCOPES, key).await?;
             }
             // A key no longer being removed (it came back): its documents stay.
-            Effect::CancelRemoval { key } => {
-                self.take_off(tx, keys, META_REMOVING_SCOPES, key).await?;
-            }
+            Effect::CancelRemoval { key } => self.take_off(META_REMOVING_SCOPES, key).await?,
             Effect::RemoveScope { key } => {
-                let removed = self.remove_held_scope(tx, keys, key).await?;
+                let removed = self.remove_held_scope(key).await?;
                 applied.touched.extend(removed.iter().cloned());
                 applied.removed_docs.extend(removed);
             }
             Effect::SetCursor { cursor, anchor } => {
-                self.set_cursor(tx, &cursor.0, anchor.as_ref().map(|a| a.0.as_str()))
-                    .await?;
+                let anchor = anchor.as_ref().map(|a| a.0.as_str());
+                self.set_cursor(&cursor.0, anchor).await?;
             }
             Effect::Wipe => {
                 return Err(ClientError::Corrupt(
@@ -117,16 +127,16 @@ impl<B: Backend> LocalStore<B> {
 
     /// Hold a refused document's changes with the server's reason.
     async fn hold_all(
-        &self,
-        tx: &mut StoreTx<B>,
-        by: Applier<'_>,
+        &mut self,
         doc_id: &str,
         changes: &[ChangeRef],
         code: &str,
         reason: &str,
     ) -> Result<(), ClientError> {
+        let Applier { keys, now_ms, .. } = self.by;
         for change in changes {
-            tx.hold(by.keys, doc_id, change, code, reason, by.now_ms)
+            self.tx
+                .hold(keys, doc_id, change, code, reason, now_ms)
                 .await?;
         }
         Ok(())
@@ -134,14 +144,13 @@ impl<B: Backend> LocalStore<B> {
 
     /// Merge one pulled document's changes and store it.
     async fn apply_pulled(
-        &self,
-        tx: &mut StoreTx<B>,
-        by: Applier<'_>,
+        &mut self,
         doc_id: &str,
         changes: &[Vec<u8>],
         listing: Option<&Listing>,
     ) -> Result<(), ClientError> {
-        let stored = tx.snapshot(by.keys, doc_id).await?;
+        let Applier { keys, now_ms, .. } = self.by;
+        let stored = self.tx.snapshot(keys, doc_id).await?;
         let (row, scope, snapshot) = match (stored, listing) {
             // A document new to this device: the changes, concatenated, are a valid saved
             // form. Store them as they are (sealed) and list the document from the server's
@@ -153,7 +162,7 @@ impl<B: Backend> LocalStore<B> {
                     kind: listing.kind.as_str().to_owned(),
                     child_id: listing.child_id.clone(),
                     summary: listing.summary.clone(),
-                    updated_at_ms: by.now_ms,
+                    updated_at_ms: now_ms,
                 },
                 listing.scope.clone(),
                 changes.concat(),
@@ -167,23 +176,22 @@ impl<B: Backend> LocalStore<B> {
                     }
                     None => Document::load(doc_id, &changes.concat())?,
                 };
-                let (row, scope) = doc_row(&mut doc, by.now_ms)?;
+                let (row, scope) = doc_row(&mut doc, now_ms)?;
                 (row, scope, doc.save())
             }
         };
-        tx.put_document(by.keys, &row, &scope, &snapshot).await
+        self.tx.put_document(keys, &row, &scope, &snapshot).await
     }
 
     /// Put back in the outbox this device's changes to one document that the server lacks.
     /// Returns the changes put back.
-    async fn resend(
-        &self,
-        tx: &mut StoreTx<B>,
-        by: Applier<'_>,
-        doc_id: &str,
-        server_has: &[String],
-    ) -> Result<u64, ClientError> {
-        let Some(snapshot) = tx.snapshot(by.keys, doc_id).await? else {
+    async fn resend(&mut self, doc_id: &str, server_has: &[String]) -> Result<u64, ClientError> {
+        let Applier {
+            keys,
+            actor,
+            now_ms,
+        } = self.by;
+        let Some(snapshot) = self.tx.snapshot(keys, doc_id).await? else {
             return Ok(0);
         };
         let mut doc = Document::load(doc_id, &snapshot)?;
@@ -191,11 +199,12 @@ impl<B: Backend> LocalStore<B> {
         let mut resent = 0u64;
         for change in doc.all_changes() {
             let hash = hash_hex(&change.hash);
-            if change.actor != *by.actor || have.contains(hash.as_str()) {
+            if change.actor != *actor || have.contains(hash.as_str()) {
                 continue;
             }
-            resent += tx
-                .requeue(by.keys, doc_id, &hash, &change.bytes, by.now_ms)
+            resent += self
+                .tx
+                .requeue(keys, doc_id, &hash, &change.bytes, now_ms)
                 .await?;
         }
         if resent > 0 {
@@ -208,96 +217,63 @@ impl<B: Backend> LocalStore<B> {
     }
 
     /// Add `key` to the scope list under `meta_key`, unless it is there.
-    async fn add_to(
-        &self,
-        tx: &mut StoreTx<B>,
-        keys: &Keys,
-        meta_key: &str,
-        key: &str,
-    ) -> Result<(), ClientError> {
-        let mut list = self.list_in(tx, keys, meta_key).await?;
+    async fn add_to(&mut self, meta_key: &str, key: &str) -> Result<(), ClientError> {
+        let mut list = self.list_in(meta_key).await?;
         if !list.iter().any(|k| k == key) {
             list.push(key.to_owned());
-            self.set_list(tx, keys, meta_key, &list).await?;
+            self.set_list(meta_key, &list).await?;
         }
         Ok(())
     }
 
     /// Take `key` off the scope list under `meta_key`.
-    async fn take_off(
-        &self,
-        tx: &mut StoreTx<B>,
-        keys: &Keys,
-        meta_key: &str,
-        key: &str,
-    ) -> Result<(), ClientError> {
-        let mut list = self.list_in(tx, keys, meta_key).await?;
+    async fn take_off(&mut self, meta_key: &str, key: &str) -> Result<(), ClientError> {
+        let mut list = self.list_in(meta_key).await?;
         list.retain(|k| k != key);
-        self.set_list(tx, keys, meta_key, &list).await
+        self.set_list(meta_key, &list).await
     }
 
     /// Remove a key's documents (and their outbox rows), and the key from the held list and
     /// from the keys being removed (the all-documents key empties both).
-    async fn remove_held_scope(
-        &self,
-        tx: &mut StoreTx<B>,
-        keys: &Keys,
-        key: &str,
-    ) -> Result<Vec<String>, ClientError> {
+    async fn remove_held_scope(&mut self, key: &str) -> Result<Vec<String>, ClientError> {
         let all = ScopeKey::is_all_text(key);
-        let removed = tx.remove_scope(&ScopeSel::of(keys, key)).await?;
+        let removed = self
+            .tx
+            .remove_scope(&ScopeSel::of(self.by.keys, key))
+            .await?;
         for list in [META_SCOPES, META_REMOVING_SCOPES] {
-            let mut keys_in = self.list_in(tx, keys, list).await?;
+            let mut keys_in = self.list_in(list).await?;
             keys_in.retain(|h| !all && h != key);
-            self.set_list(tx, keys, list, &keys_in).await?;
+            self.set_list(list, &keys_in).await?;
         }
         Ok(removed)
     }
 
-    /// A list of scope keys sealed under `meta_key`, read in `tx` (none stored: empty).
-    async fn list_in(
-        &self,
-        tx: &mut StoreTx<B>,
-        keys: &Keys,
-        meta_key: &str,
-    ) -> Result<Vec<String>, ClientError> {
-        let json = tx.sealed_meta(keys, meta_key).await?;
+    /// A list of scope keys sealed under `meta_key`, read in the transaction (none stored:
+    /// empty).
+    async fn list_in(&mut self, meta_key: &str) -> Result<Vec<String>, ClientError> {
+        let json = self.tx.sealed_meta(self.by.keys, meta_key).await?;
         super::scope_list(json)
     }
 
     /// A list of scope keys, sealed under its meta key.
-    async fn set_list(
-        &self,
-        tx: &mut StoreTx<B>,
-        keys: &Keys,
-        meta_key: &str,
-        list: &[String],
-    ) -> Result<(), ClientError> {
+    async fn set_list(&mut self, meta_key: &str, list: &[String]) -> Result<(), ClientError> {
         let json = serde_json::to_vec(list)
             .map_err(|e| ClientError::Corrupt(format!("scope list: {e}")))?;
-        tx.set_sealed_meta(keys, meta_key, &json).await
+        self.tx.set_sealed_meta(self.by.keys, meta_key, &json).await
     }
 
-    async fn set_healing(
-        &self,
-        tx: &mut StoreTx<B>,
-        after: Option<&str>,
-    ) -> Result<(), ClientError> {
+    async fn set_healing(&mut self, after: Option<&str>) -> Result<(), ClientError> {
         match after {
-            Some(after) => tx.set_meta(META_HEAL_AFTER, after).await,
-            None => tx.delete_meta(META_HEAL_AFTER).await,
+            Some(after) => self.tx.set_meta(META_HEAL_AFTER, after).await,
+            None => self.tx.delete_meta(META_HEAL_AFTER).await,
         }
     }
 
-    async fn set_cursor(
-        &self,
-        tx: &mut StoreTx<B>,
-        cursor: &str,
-        anchor: Option<&str>,
-    ) -> Result<(), ClientError> {
-        tx.set_meta(META_CURSOR, cursor).await?;
+    async fn set_cursor(&mut self, cursor: &str, anchor: Option<&str>) -> Result<(), ClientError> {
+        self.tx.set_meta(META_CURSOR, cursor).await?;
         if let Some(anchor) = anchor {
-            tx.set_meta(META_ANCHOR, anchor).await?;
+            self.tx.set_meta(META_ANCHOR, anchor).await?;
         }
         Ok(())
     }

@@ -7,9 +7,7 @@
 
 mod common;
 
-use common::{
-    Device, NEW_PASSWORD, assert_stderr_lacks, assert_stdout_has, standard_server, stderr, stdout,
-};
+use common::{Device, NEW_PASSWORD, assert_has, assert_lacks, standard_server, stderr, stdout};
 use fieldnotes_tests::{Backend, TestDb, TestServer};
 
 /// An admin adds a team, people and a child; the manager records a note and allocates the
@@ -29,7 +27,7 @@ async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
             &["admin", "team", "add", "pod-2", "--name", "Pod two"],
         )
         .await;
-    assert_stdout_has(&out, "team pod-2: Pod two");
+    assert_has(&stdout(&out), "team pod-2: Pod two");
     let out = admin
         .run_env(
             &url,
@@ -49,7 +47,7 @@ async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
         )
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_stdout_has(&out, "Robin New");
+    assert_has(&stdout(&out), "Robin New");
     admin
         .ok(&url, &["admin", "user", "set", "mgr", "--team", "pod-2"])
         .await;
@@ -67,7 +65,7 @@ async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
             ],
         )
         .await;
-    assert_stdout_has(&out, "added child child-new");
+    assert_has(&stdout(&out), "added child child-new");
     let out = admin
         .ok(&url, &["admin", "user", "list", "--team", "pod-2"])
         .await;
@@ -86,11 +84,11 @@ async fn admin_sets_up_a_team_and_the_worker_gets_the_allocated_child() {
     let out = manager
         .ok(&url, &["child", "allocate", "child-new", "--to", "sw-new"])
         .await;
-    assert_stdout_has(&out, "child-new is allocated to sw-new");
+    assert_has(&stdout(&out), "child-new is allocated to sw-new");
     let out = manager.ok(&url, &["child", "history", "child-new"]).await;
-    assert_stdout_has(&out, "has had 1 different social worker(s)");
+    assert_has(&stdout(&out), "has had 1 different social worker(s)");
     let out = manager.ok(&url, &["child", "list"]).await;
-    assert_stdout_has(&out, "sw-new");
+    assert_has(&stdout(&out), "sw-new");
 
     worker.login(&url, "sw-new").await;
     worker.ok(&url, &["sync"]).await;
@@ -128,7 +126,7 @@ async fn only_an_admin_may_list_people() {
             "only an admin can do this",
         )
         .await;
-    assert_stderr_lacks(&out, "Everything recorded");
+    assert_lacks(&stderr(&out), "Everything recorded");
     server.stop().await.unwrap();
 }
 
@@ -162,14 +160,14 @@ async fn access_outside_allocation_needs_a_reason() {
             ],
         )
         .await;
-    assert_stdout_has(&out, "run `fieldnotes sync` to fetch the records");
+    assert_has(&stdout(&out), "run `fieldnotes sync` to fetch the records");
     duty.ok(&url, &["sync"]).await;
     assert_eq!(
         duty.listed(&url).await,
         vec![(note, Some("child-00".to_owned()))]
     );
     let out = duty.ok(&url, &["access", "list", "--active"]).await;
-    assert_stdout_has(&out, "case holder on leave");
+    assert_has(&stdout(&out), "case holder on leave");
     server.stop().await.unwrap();
 }
 
@@ -187,7 +185,7 @@ async fn a_revoked_device_is_wiped_and_says_so() {
     let out = admin
         .ok(&url, &["admin", "device", "revoke", &device_id])
         .await;
-    assert_stdout_has(&out, "revoked device");
+    assert_has(&stdout(&out), "revoked device");
 
     lost.fails(&url, &["sync"], 1, "revoked by an administrator")
         .await;
@@ -225,7 +223,7 @@ async fn login_with_an_identity_provider_token() {
             ],
         )
         .await;
-    assert_stdout_has(&out, "identity provider");
+    assert_has(&stdout(&out), "identity provider");
 
     let now = jsonwebtoken::get_current_timestamp();
     let claims = serde_json::json!({
@@ -250,8 +248,8 @@ async fn login_with_an_identity_provider_token() {
     let out = jo
         .ok(&url, &["login", "--id-token-file", file.to_str().unwrap()])
         .await;
-    assert_stdout_has(
-        &out,
+    assert_has(
+        &stdout(&out),
         "signed in as jo (Jo Bloggs, social_worker, team pod-1) (online)",
     );
     // No password key on this device yet: a new process cannot unlock.
@@ -265,7 +263,7 @@ async fn login_with_an_identity_provider_token() {
         )
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_stdout_has(&out, "password, identity provider");
+    assert_has(&stdout(&out), "password, identity provider");
     jo.login(&url, "jo").await;
     jo.ok(&url, &["list"]).await;
     server.stop().await.unwrap();

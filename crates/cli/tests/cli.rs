@@ -11,8 +11,8 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{
-    DOWN, Device, assert_fails, assert_stderr_has, assert_stderr_lacks, assert_stdout_has,
-    assert_stdout_lacks, note_args, plan_args, standard_server, stderr, stdout,
+    DOWN, Device, assert_fails, assert_has, assert_lacks, note_args, plan_args, standard_server,
+    stderr, stdout,
 };
 use fieldnotes_tests::TestServer;
 
@@ -237,21 +237,24 @@ async fn record_offline_then_sync_to_another_device() {
 
     // Offline, whoami says who this device knows, and that it could not ask.
     let out = a.ok(DOWN, &["whoami"]).await;
-    assert_stdout_has(&out, "username:  sw-a");
-    assert_stderr_has(&out, "offline");
+    assert_has(&stdout(&out), "username:  sw-a");
+    assert_has(&stderr(&out), "offline");
 
     let out = a.ok(DOWN, &["show", &note]).await;
-    assert_stdout_has(&out, "body: Jo showed me her room and her drawings.");
-    assert_stdout_has(&out, "not_alone_reason: child_refused");
+    assert_has(
+        &stdout(&out),
+        "body: Jo showed me her room and her drawings.",
+    );
+    assert_has(&stdout(&out), "not_alone_reason: child_refused");
     // The signed-in person is the author; the card is theirs.
-    assert_stdout_has(&out, "author: sw-a");
+    assert_has(&stdout(&out), "author: sw-a");
     let out = a.ok(DOWN, &["show", &card, "--json"]).await;
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["worker_id"], "sw-a");
 
     // Connection back.
     let out = a.ok(&url, &["sync"]).await;
-    assert_stdout_has(&out, "sent 5 change(s), 5 confirmed");
+    assert_has(&stdout(&out), "sent 5 change(s), 5 confirmed");
     let out = a.ok(&url, &["status", "--json"]).await;
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["pending_changes"], 0);
@@ -413,13 +416,13 @@ async fn login_then_record_list_and_sync() {
         vec![(id.clone(), Some("child-00".to_owned()))]
     );
     let out = device.ok(&url, &["list"]).await;
-    assert_stdout_has(&out, "First visit");
+    assert_has(&stdout(&out), "First visit");
     let out = device.ok(&url, &["sync"]).await;
-    assert_stdout_has(&out, "sent 1 change(s), 1 confirmed");
+    assert_has(&stdout(&out), "sent 1 change(s), 1 confirmed");
 
     let out = device.ok(&url, &["whoami"]).await;
-    assert_stdout_has(&out, "role:      social_worker");
-    assert_stderr_lacks(&out, "offline");
+    assert_has(&stdout(&out), "role:      social_worker");
+    assert_lacks(&stderr(&out), "offline");
 
     // Status needs no password.
     let out = device
@@ -481,7 +484,7 @@ async fn not_signed_in_tells_you_to_log_in() {
         device.fails(DOWN, &args, 1, "run `fieldnotes login`").await;
     }
     let out = device.ok(DOWN, &["status"]).await;
-    assert_stdout_has(&out, "signed in:       no");
+    assert_has(&stdout(&out), "signed in:       no");
     // The first sign-in needs the server.
     device
         .fails(
@@ -505,15 +508,15 @@ async fn logout_keeps_unsynced_work_for_the_next_login() {
         .new_note(DOWN, "child-00", "Written on the bus")
         .await;
     let out = device.ok(DOWN, &["logout"]).await;
-    assert_stdout_has(&out, "1 change(s) not yet sent");
+    assert_has(&stdout(&out), "1 change(s) not yet sent");
 
     let out = device
         .fails(DOWN, &["list"], 1, "run `fieldnotes login`")
         .await;
-    assert_stderr_has(&out, "belong to sw-a");
+    assert_has(&stderr(&out), "belong to sw-a");
     let out = device.ok(DOWN, &["status"]).await;
-    assert_stdout_has(&out, "signed in:       no");
-    assert_stdout_has(&out, "waiting to send: 1 change(s)");
+    assert_has(&stdout(&out), "signed in:       no");
+    assert_has(&stdout(&out), "waiting to send: 1 change(s)");
 
     // Someone else cannot sign in with this store.
     device
@@ -522,16 +525,16 @@ async fn logout_keeps_unsynced_work_for_the_next_login() {
 
     // Offline, with the username taken from the store.
     let out = device.ok(DOWN, &["login"]).await;
-    assert_stdout_has(&out, "signed in as sw-a");
-    assert_stdout_has(&out, "(offline");
-    assert_stdout_has(&out, "1 change(s) waiting");
+    assert_has(&stdout(&out), "signed in as sw-a");
+    assert_has(&stdout(&out), "(offline");
+    assert_has(&stdout(&out), "1 change(s) waiting");
     assert_eq!(device.listed(DOWN).await[0].0, id);
 
     // Sync needs the server to sign this device in again.
     device.fails(&url, &["sync"], 77, "sign in again").await;
     device.login(&url, "sw-a").await;
     let out = device.ok(&url, &["sync"]).await;
-    assert_stdout_has(&out, "sent 1 change(s), 1 confirmed");
+    assert_has(&stdout(&out), "sent 1 change(s), 1 confirmed");
     server.stop().await.unwrap();
 }
 
@@ -546,7 +549,7 @@ async fn sync_says_once_that_a_restored_server_was_put_right() {
     let backup = db.backup().await.unwrap();
     device.new_note(&url, "child-00", "After the backup").await;
     let out = device.ok(&url, &["sync"]).await;
-    assert_stdout_lacks(&out, "lost");
+    assert_lacks(&stdout(&out), "lost");
     server.stop().await.unwrap();
 
     let server = TestServer::start(&backup.url).await.unwrap();

@@ -10,7 +10,7 @@ mod common;
 use std::io::{Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
 
-use common::{Device, assert_stdout_has, standard_server, stderr, stdout};
+use common::{Device, assert_has, standard_server, stderr, stdout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_names_the_damage_and_its_steps_bring_the_unsent_work_to_the_server() {
@@ -80,9 +80,9 @@ async fn doctor_names_the_damage_and_its_steps_bring_the_unsent_work_to_the_serv
     let aside = PathBuf::from(format!("{dir}.damaged"));
     std::fs::rename(device.path(), &aside).unwrap();
     let out = device.ok(&url, &["import", export.to_str().unwrap()]).await;
-    assert_stdout_has(&out, "queued 1 change(s)");
+    assert_has(&stdout(&out), "queued 1 change(s)");
     let out = device.ok(&url, &["sync"]).await;
-    assert_stdout_has(&out, "sent 1 change(s), 1 confirmed");
+    assert_has(&stdout(&out), "sent 1 change(s), 1 confirmed");
     assert!(
         server
             .state
@@ -94,6 +94,6 @@ async fn doctor_names_the_damage_and_its_steps_bring_the_unsent_work_to_the_serv
     );
     // The healthy store checks out.
     let out = device.ok(&url, &["doctor"]).await;
-    assert_stdout_has(&out, "state: sound");
+    assert_has(&stdout(&out), "state: sound");
     std::fs::remove_dir_all(&aside).unwrap();
 }

@@ -8,8 +8,8 @@
 mod common;
 
 use common::{
-    Device, assert_stderr_has, assert_stderr_lacks, assert_stdout_has, assert_stdout_lacks,
-    plan_args, standard_server, stdout, worker_and_manager,
+    Device, assert_has, assert_lacks, plan_args, standard_server, stderr, stdout,
+    worker_and_manager,
 };
 use serde_json::Value;
 
@@ -40,7 +40,7 @@ async fn sign_off_amend_review_history_and_diff() {
     worker.ok(&url, &["note", "edit", &id, "--complete"]).await;
     worker.ok(&url, &["sync"]).await;
     let out = worker.ok(&url, &["show", &id]).await;
-    assert_stdout_has(&out, "status: completed");
+    assert_has(&stdout(&out), "status: completed");
 
     manager.ok(&url, &["sync"]).await;
     // The wrong command for the kind says which one to use.
@@ -53,15 +53,15 @@ async fn sign_off_amend_review_history_and_diff() {
         )
         .await;
     let out = manager.ok(&url, &["note", "sign-off", &id]).await;
-    assert_stderr_has(&out, "run `fieldnotes sync` to send it");
-    assert_stderr_lacks(&out, "only managers");
+    assert_has(&stderr(&out), "run `fieldnotes sync` to send it");
+    assert_lacks(&stderr(&out), "only managers");
     let out = manager.ok(&url, &["sync"]).await;
-    assert_stdout_lacks(&out, "refused");
+    assert_lacks(&stdout(&out), "refused");
 
     worker.ok(&url, &["sync"]).await;
     let out = worker.ok(&url, &["show", &id]).await;
-    assert_stdout_has(&out, "status: signed off by mgr");
-    assert_stdout_lacks(&out, "signed_off_by");
+    assert_has(&stdout(&out), "status: signed off by mgr");
+    assert_lacks(&stdout(&out), "signed_off_by");
 
     // Locked: an edit is refused and says how to amend.
     let out = worker
@@ -72,7 +72,7 @@ async fn sign_off_amend_review_history_and_diff() {
             &format!("fieldnotes note amend {id} --reason"),
         )
         .await;
-    assert_stderr_has(&out, "locked");
+    assert_has(&stderr(&out), "locked");
 
     let out = worker
         .ok(
@@ -88,9 +88,9 @@ async fn sign_off_amend_review_history_and_diff() {
             ],
         )
         .await;
-    assert_stderr_has(&out, "amended");
+    assert_has(&stderr(&out), "amended");
     let out = worker.ok(&url, &["sync"]).await;
-    assert_stdout_lacks(&out, "refused");
+    assert_lacks(&stdout(&out), "refused");
 
     // The manager's queue has the amendment, with its reason.
     let out = manager.ok(&url, &["review", "list"]).await;
@@ -107,7 +107,7 @@ async fn sign_off_amend_review_history_and_diff() {
     let out = manager
         .ok(&url, &["review", "list", "--item", "conflict"])
         .await;
-    assert_stdout_lacks(&out, "amendment");
+    assert_lacks(&stdout(&out), "amendment");
     let out = manager.ok(&url, &["review", "show", &item]).await;
     let text = stdout(&out);
     assert!(text.contains("side 1"), "{text}");
@@ -128,15 +128,15 @@ async fn sign_off_amend_review_history_and_diff() {
             &["review", "resolve", &item, "--accept", "--reason", "fine"],
         )
         .await;
-    assert_stdout_has(&out, &format!("item {item}"));
+    assert_has(&stdout(&out), &format!("item {item}"));
     assert!(items(&manager, &url, &id).await.is_empty(), "cleared");
     let out = manager
         .ok(&url, &["review", "list", "--status", "all"])
         .await;
-    assert_stdout_has(&out, "STATUS");
+    assert_has(&stdout(&out), "STATUS");
     // Accepted amendments are recorded as resolved (issue 9).
-    assert_stdout_has(&out, "resolved");
-    assert_stdout_lacks(&out, "dismissed");
+    assert_has(&stdout(&out), "resolved");
+    assert_lacks(&stdout(&out), "dismissed");
 
     // History: four versions, numbered, with the right people and the amendment's reason.
     let out = manager.ok(&url, &["history", &id]).await;
@@ -191,14 +191,14 @@ async fn sign_off_amend_review_history_and_diff() {
     let out = manager
         .ok(&url, &["diff", &id, "--from", "4", "--to", "1"])
         .await;
-    assert_stdout_has(&out, "We talked about [-football and-] school.");
+    assert_has(&stdout(&out), "We talked about [-football and-] school.");
     let out = manager
         .ok(
             &url,
             &["diff", &id, "--from", "1", "--to", "2", "--field", "status"],
         )
         .await;
-    assert_stdout_has(&out, "[-draft-]{+completed+}");
+    assert_has(&stdout(&out), "[-draft-]{+completed+}");
     manager
         .fails(&url, &["diff", &id, "--from", "9"], 2, "from 1 to 4")
         .await;
@@ -228,7 +228,7 @@ async fn a_conflict_is_settled_by_choosing_a_side() {
     manager.ok(&url, &["sync"]).await;
     worker.ok(&url, &["sync"]).await;
     let out = worker.ok(&url, &["show", &id]).await;
-    assert_stdout_has(&out, "conflict in title");
+    assert_has(&stdout(&out), "conflict in title");
 
     worker
         .fails(
@@ -289,9 +289,9 @@ async fn a_conflict_is_settled_by_choosing_a_side() {
             ],
         )
         .await;
-    assert_stdout_has(&out, "resolved");
-    assert_stdout_lacks(&out, "dismissed");
-    assert_stdout_has(&out, &chosen);
+    assert_has(&stdout(&out), "resolved");
+    assert_lacks(&stdout(&out), "dismissed");
+    assert_has(&stdout(&out), &chosen);
 
     worker.ok(&url, &["sync"]).await;
     manager.ok(&url, &["sync"]).await;
@@ -334,9 +334,9 @@ async fn only_a_manager_deletes() {
             "deleting a record is a manager's decision; sw-a is a social worker",
         )
         .await;
-    assert_stderr_has(&out, "Nothing was saved");
+    assert_has(&stderr(&out), "Nothing was saved");
     let out = worker.ok(&url, &["status"]).await;
-    assert_stdout_has(&out, "waiting to send: 0 change(s)");
+    assert_has(&stdout(&out), "waiting to send: 0 change(s)");
 
     let theirs = manager.new_note(&url, "child-00", "Wrong child").await;
     manager.ok(&url, &["sync"]).await;
@@ -347,14 +347,14 @@ async fn only_a_manager_deletes() {
         )
         .await;
     let out = manager.ok(&url, &["sync"]).await;
-    assert_stdout_lacks(&out, "refused");
+    assert_lacks(&stdout(&out), "refused");
     let out = manager.ok(&url, &["show", &theirs]).await;
     assert!(
         stdout(&out).starts_with("deleted by mgr: filed on the wrong child"),
         "{}",
         stdout(&out)
     );
-    assert_stdout_has(&out, "status: draft");
+    assert_has(&stdout(&out), "status: draft");
     let record = shown(&manager, &url, &theirs).await;
     assert_eq!(record["deleted"]["by"], "mgr");
     manager
@@ -403,7 +403,7 @@ async fn plans_and_profiles_are_amended_after_completion() {
     manager.ok(&url, &["sync"]).await;
     worker.ok(&url, &["sync"]).await;
     let out = worker.ok(&url, &["show", &plan]).await;
-    assert_stdout_has(&out, "status: signed off by mgr");
+    assert_has(&stdout(&out), "status: signed off by mgr");
     worker
         .fails(
             &url,
@@ -476,7 +476,7 @@ async fn plans_and_profiles_are_amended_after_completion() {
         .await;
     assert_eq!(shown(&worker, &url, &profile).await["fun"], "painting");
     let out = worker.ok(&url, &["sync"]).await;
-    assert_stdout_lacks(&out, "refused");
+    assert_lacks(&stdout(&out), "refused");
     let queued = items(&manager, &url, &plan).await;
     assert_eq!(queued.len(), 1, "{queued:?}");
     assert_eq!(queued[0]["item_kind"], "amendment");

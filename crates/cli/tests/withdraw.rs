@@ -7,10 +7,7 @@
 
 mod common;
 
-use common::{
-    Device, assert_stderr_has, assert_stdout_has, assert_stdout_lacks, note_args, standard_server,
-    stdout,
-};
+use common::{Device, assert_has, assert_lacks, note_args, standard_server, stderr, stdout};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_note_is_listed_with_its_way_out_and_withdrawn() {
@@ -62,7 +59,7 @@ async fn a_refused_note_is_listed_with_its_way_out_and_withdrawn() {
     assert!(text.contains("waiting to send: 0 change(s)"), "{text}");
     assert!(!text.contains("refused"), "{text}");
     let out = worker.ok(&url, &["sync"]).await;
-    assert_stdout_lacks(&out, "refused");
+    assert_lacks(&stdout(&out), "refused");
     worker
         .fails(
             &url,
@@ -81,9 +78,9 @@ async fn a_refused_note_is_listed_with_its_way_out_and_withdrawn() {
             "may not write records for child:child-0O",
         )
         .await;
-    assert_stderr_has(&out, "Nothing was saved");
+    assert_has(&stderr(&out), "Nothing was saved");
     let out = worker.ok(&url, &["status"]).await;
-    assert_stdout_has(&out, "waiting to send: 0 change(s)");
+    assert_has(&stdout(&out), "waiting to send: 0 change(s)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,19 +47,18 @@ fn words(n: usize, salt: usize) -> String {
 }
 
 fn note() -> NewRecord {
-    NewRecord::VisitNote(NewVisitNote {
-        tags: vec!["school".into(), "home".into()],
-        child_seen: Some(true),
-        seen_alone: Some(true),
-        ..NewVisitNote::new(
-            "child-01",
-            "sw-a",
-            VisitKind::HomeVisit,
-            "2026-11-20T14:30:00Z",
-            "Home visit after school",
-            &words(1500, 1),
-        )
-    })
+    let body = words(1500, 1);
+    let mut note = NewVisitNote::new(
+        "child-01",
+        "sw-a",
+        VisitKind::HomeVisit,
+        "2026-11-20T14:30:00Z",
+        "Home visit after school",
+        &body,
+    );
+    note.tags = vec!["school".into(), "home".into()];
+    (note.child_seen, note.seen_alone) = (Some(true), Some(true));
+    NewRecord::VisitNote(note)
 }
 
 fn edit(doc: &mut Document, n: usize) -> Vec<u8> {

@@ -32,10 +32,10 @@ pub struct Summary {
     pub round_trips: u32,
     /// Outbox changes sent in answered rounds.
     pub pushed_changes: u64,
-    /// Documents the server refused.
-    pub refused: Vec<Refused>,
     /// Documents the server could not apply yet (sent again).
     pub deferred: u64,
+    /// Documents the server refused.
+    pub refused: Vec<Refused>,
     /// Changes received from others.
     pub pulled_changes: u64,
     /// Documents those changes touched.

@@ -176,32 +176,14 @@ pub fn assert_fails(out: &Output, code: i32, needle: &str) {
     );
 }
 
-/// Whether `text` (a command's output) contains `needle` is `wanted`; shows the text if not.
+/// `text` (what a command printed) contains `needle`; shows the text if not.
 #[track_caller]
-fn assert_contains(text: &str, needle: &str, wanted: bool) {
-    assert!(text.contains(needle) == wanted, "{text}");
+pub fn assert_has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "no {needle:?} in:\n{text}");
 }
 
-/// The command printed `needle` on standard output.
+/// `text` (what a command printed) does not contain `needle`; shows the text if it does.
 #[track_caller]
-pub fn assert_stdout_has(out: &Output, needle: &str) {
-    assert_contains(&stdout(out), needle, true);
-}
-
-/// The command did not print `needle` on standard output.
-#[track_caller]
-pub fn assert_stdout_lacks(out: &Output, needle: &str) {
-    assert_contains(&stdout(out), needle, false);
-}
-
-/// The command printed `needle` on standard error.
-#[track_caller]
-pub fn assert_stderr_has(out: &Output, needle: &str) {
-    assert_contains(&stderr(out), needle, true);
-}
-
-/// The command did not print `needle` on standard error.
-#[track_caller]
-pub fn assert_stderr_lacks(out: &Output, needle: &str) {
-    assert_contains(&stderr(out), needle, false);
+pub fn assert_lacks(text: &str, needle: &str) {
+    assert!(!text.contains(needle), "{needle:?} in:\n{text}");
 }

@@ -1,7 +1,7 @@
 //! People, structure and access: the same behaviour on both backends.
 
 use fieldnotes_store::directory::{
-    Actor, AuditFilter, GrantFilter, NewChild, NewDevice, NewReferral, RefreshOutcome,
+    Actor, AuditEntry, AuditFilter, GrantFilter, NewChild, NewDevice, NewReferral, RefreshOutcome,
     RefreshRotation, Team, TeamPatch, UserInfo, UserRecord, UserUpdate,
 };
 use fieldnotes_store::{Store, StoreError};
@@ -15,6 +15,15 @@ fn by(user: &str, at_ms: i64) -> Actor {
         device_id: Some("admin-laptop".to_owned()),
         at_ms,
     }
+}
+
+/// The audit entries `filter` selects, up to 100.
+async fn audit_of(s: &dyn Store, filter: AuditFilter) -> Vec<AuditEntry> {
+    let filter = AuditFilter {
+        limit: 100,
+        ..filter
+    };
+    s.list_audit(&filter).await.unwrap()
 }
 
 fn new_referral(
@@ -118,14 +127,14 @@ pub async fn people_children_and_allocation_history(db: Db) {
     assert_eq!(history[0].ended_by.as_deref(), Some("mgr"));
     assert_eq!(history[2].ended_at, None);
 
-    let audit = s
-        .list_audit(&AuditFilter {
+    let audit = audit_of(
+        s,
+        AuditFilter {
             child_id: Some("c-1".into()),
-            limit: 100,
             ..AuditFilter::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(
         actions,
@@ -308,14 +317,11 @@ pub async fn refresh_tokens_work_once_and_reuse_ends_the_session(db: Db) {
         s.rotate_refresh("k1", "k2", 200, 9_000).await.unwrap(),
         RefreshOutcome::Expired
     );
-    let audit = s
-        .list_audit(&AuditFilter {
-            user_id: Some("sw-a".into()),
-            limit: 10,
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap();
+    let of_sw_a = AuditFilter {
+        user_id: Some("sw-a".into()),
+        ..AuditFilter::default()
+    };
+    let audit = audit_of(s, of_sw_a).await;
     assert!(audit.iter().any(|a| a.action == "refresh_token_reused"));
 }
 

@@ -45,16 +45,9 @@ fn docs_of(page: &PullPage) -> Vec<String> {
 /// cursor still moves past bob's changes.
 pub async fn the_feed_sends_only_documents_in_scope(db: Db) {
     let s = &*db.store;
-    push_ok(
-        s,
-        &ctx("dev-a"),
-        vec![
-            doc("ann~1", &["a1"]),
-            doc("bob~1", &["b1"]),
-            doc("ann~2", &["a2"]),
-        ],
-    )
-    .await;
+    let docs = [("ann~1", "a1"), ("bob~1", "b1"), ("ann~2", "a2")];
+    let docs = docs.iter().map(|(id, change)| doc(id, &[change])).collect();
+    push_ok(s, &ctx("dev-a"), docs).await;
     let p = feed_page(s, None, &["child:ann"]).await;
     assert_eq!(docs_of(&p), vec!["ann~1".to_owned(), "ann~2".to_owned()]);
     assert!(p.changes.iter().all(|c| c.scope_key == "child:ann"));
