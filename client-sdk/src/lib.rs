@@ -33,30 +33,47 @@
 //! lock on a file in the data folder, so two processes never write changes with the same
 //! automerge actor id.
 
+// Until the browser backend exists, the `Client` builds natively only: on wasm32 the store
+// layer, sealing and transport build, unused.
+#![cfg_attr(target_arch = "wasm32", allow(dead_code, unused_imports))]
+
+#[cfg(not(target_arch = "wasm32"))]
 mod api;
+/// Damage checks and saving work from a damaged SQLite file: native only.
+#[cfg(not(target_arch = "wasm32"))]
 mod check;
 pub mod crypto;
 mod error;
+#[cfg(not(target_arch = "wasm32"))]
 mod review;
+#[cfg(not(target_arch = "wasm32"))]
 mod session;
 mod store;
+#[cfg(not(target_arch = "wasm32"))]
 mod sync;
 mod transport;
+#[cfg(not(target_arch = "wasm32"))]
 mod withdraw;
 
 use std::collections::HashMap;
+#[cfg(not(target_arch = "wasm32"))]
 use std::fs::File;
 use std::path::{Path, PathBuf};
+#[cfg(not(target_arch = "wasm32"))]
 use std::sync::atomic::AtomicBool;
+#[cfg(not(target_arch = "wasm32"))]
 use std::sync::{Arc, RwLock};
 
 use fieldnotes_model::{
     ActorId, DocKind, Document, FieldConflict, NewRecord, Patch, Record, Writer, hash_hex,
 };
+#[cfg(not(target_arch = "wasm32"))]
 use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::auth::UserInfo;
+#[cfg(not(target_arch = "wasm32"))]
 use tokio::sync::Mutex;
 
+#[cfg(not(target_arch = "wasm32"))]
 pub use check::{
     Damage, EXPORT_FORMAT, Export, ExportedChange, ImportReport, OutboxSalvage, StoreCheck,
     StoreState, check,
@@ -70,15 +87,22 @@ pub use fieldnotes_protocol::review::ReviewQuery;
 pub use fieldnotes_sync_core::{Refused, Summary};
 /// The HTTP status in [`ClientError::Server`].
 pub use reqwest::StatusCode;
+#[cfg(not(target_arch = "wasm32"))]
 pub use review::Resolution;
+#[cfg(not(target_arch = "wasm32"))]
 pub use session::SignIn;
+#[cfg(not(target_arch = "wasm32"))]
 pub use sync::{ServerRestored, SyncReport};
 pub use transport::RetryPolicy;
+#[cfg(not(target_arch = "wasm32"))]
 pub use withdraw::{HeldChange, WITHDRAWN_DIR, Withdrawal};
 
 use crypto::Keys;
-use store::{DocRow, LocalStore};
+use store::DocRow;
+#[cfg(not(target_arch = "wasm32"))]
+use store::{DeviceBackend, LocalStore};
 
+#[cfg(not(target_arch = "wasm32"))]
 const LOCK_FILE: &str = "fieldnotes.lock";
 const META_DEVICE: &str = "device_id";
 const META_ACTOR: &str = "actor_id";
@@ -113,6 +137,7 @@ pub const DEFAULT_PUSH_BATCH_BYTES: u64 = 4 * 1024 * 1024;
 /// Default size of the changes asked for in one round.
 pub const DEFAULT_PAGE_BYTES: u64 = fieldnotes_protocol::DEFAULT_PAGE_BYTES;
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Sets up a [`Client`].
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
@@ -125,6 +150,7 @@ pub struct ClientBuilder {
     identity: Option<(String, String)>,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl ClientBuilder {
     /// The device id and automerge actor (hex) a *new* store takes instead of fresh ones: to
     /// carry on as the device a damaged store belonged to (see [`Export`]), so the server
@@ -216,6 +242,7 @@ impl ClientBuilder {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Take the data folder's exclusive lock (held by `file` until it is dropped).
 pub(crate) fn take_lock(file: &File, dir: &Path, lock_path: &Path) -> Result<(), ClientError> {
     match file.try_lock() {
@@ -230,10 +257,11 @@ pub(crate) fn take_lock(file: &File, dir: &Path, lock_path: &Path) -> Result<(),
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// The store's device id and actor: made the first time (or taken from `identity`, for a new
 /// store carrying on as a damaged one's device), then kept.
 async fn device_identity(
-    store: &LocalStore,
+    store: &LocalStore<DeviceBackend>,
     identity: Option<(String, String)>,
 ) -> Result<(String, ActorId), ClientError> {
     let identity = match store.meta(META_DEVICE).await? {
@@ -271,8 +299,9 @@ async fn device_identity(
     Ok((device_id, actor))
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// The owner and session state as stored.
-async fn stored_auth(store: &LocalStore) -> Result<AuthView, ClientError> {
+async fn stored_auth(store: &LocalStore<DeviceBackend>) -> Result<AuthView, ClientError> {
     let owner = match store.meta(META_USER).await? {
         Some(json) => Some(
             serde_json::from_str::<UserInfo>(&json)
@@ -285,6 +314,7 @@ async fn stored_auth(store: &LocalStore) -> Result<AuthView, ClientError> {
     Ok(AuthView { owner, signed_in })
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn validate_url(url: &str) -> Result<(), ClientError> {
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| ClientError::Config(format!("server address {url:?} is not a URL: {e}")))?;
@@ -338,11 +368,12 @@ pub struct Status {
     pub unlocked: bool,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// A device's handle on its local store and the sync server.
 #[derive(Debug)]
 pub struct Client {
     dir: PathBuf,
-    store: LocalStore,
+    store: LocalStore<DeviceBackend>,
     device_id: String,
     actor: ActorId,
     server_url: Option<String>,
@@ -367,6 +398,7 @@ pub struct Client {
     _lock: File,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Clone)]
 struct AuthView {
     owner: Option<UserInfo>,
@@ -378,9 +410,11 @@ fn now_ms() -> i64 {
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Documents kept in memory for editing; beyond this the cache is cleared.
 const DOC_CACHE_LIMIT: usize = 16;
 
+#[cfg(not(target_arch = "wasm32"))]
 impl Client {
     /// Set up a client keeping its data in `dir`.
     pub fn builder(dir: impl AsRef<Path>) -> ClientBuilder {
@@ -676,6 +710,7 @@ impl Client {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// The write rules' view of `user`.
 fn writer(user: &UserInfo) -> Writer<'_> {
     Writer {
@@ -684,6 +719,7 @@ fn writer(user: &UserInfo) -> Writer<'_> {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn cache_insert(cache: &mut HashMap<String, Document>, id: String, doc: Document) {
     if cache.len() >= DOC_CACHE_LIMIT {
         cache.clear();

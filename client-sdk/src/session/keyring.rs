@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::crypto_err;
 use crate::crypto::{CryptoError, DataKey, Keys, PasswordWrap, ServerKey};
-use crate::store::StoreTx;
+use crate::store::{DeviceBackend, StoreTx};
 use crate::{Client, ClientError, META_DEK_PASSWORD, META_DEK_SERVER, META_SESSION};
 
 /// How an online sign-in opens the store, decided from what the store holds and what the
@@ -266,7 +266,7 @@ impl Client {
 
 /// Seal every plaintext row left by the first version of the store, in the caller's
 /// transaction. Returns how many rows were sealed.
-async fn seal_plaintext(tx: &mut StoreTx, keys: &Keys) -> Result<u64, ClientError> {
+async fn seal_plaintext(tx: &mut StoreTx<DeviceBackend>, keys: &Keys) -> Result<u64, ClientError> {
     let docs = tx.plaintext_docs().await?;
     let mut n = 0u64;
     for doc in &docs {
