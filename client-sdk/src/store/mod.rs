@@ -18,6 +18,8 @@
 #[cfg(test)]
 pub(crate) mod conformance;
 pub(crate) mod effects;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod idb;
 pub(crate) mod sealed;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod sqlite;
