@@ -251,5 +251,6 @@ impl ClientError {
 }
 
 /// What the doctor advice says, for every damaged store.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) const DOCTOR_ADVICE: &str = "Nothing has been changed or created over it. Run \
      `fieldnotes doctor` to see what can be saved and how to carry on";

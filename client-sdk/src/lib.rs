@@ -33,44 +33,32 @@
 //! lock on a file in the data folder, so two processes never write changes with the same
 //! automerge actor id.
 
-// Until the browser backend exists, the `Client` builds natively only: on wasm32 the store
-// layer, sealing and transport build, unused.
-#![cfg_attr(target_arch = "wasm32", allow(dead_code, unused_imports))]
-
-#[cfg(not(target_arch = "wasm32"))]
 mod api;
 /// Damage checks and saving work from a damaged SQLite file: native only.
 #[cfg(not(target_arch = "wasm32"))]
 mod check;
 pub mod crypto;
 mod error;
-#[cfg(not(target_arch = "wasm32"))]
+mod platform;
 mod review;
-#[cfg(not(target_arch = "wasm32"))]
 mod session;
 mod store;
-#[cfg(not(target_arch = "wasm32"))]
 mod sync;
 mod transport;
-#[cfg(not(target_arch = "wasm32"))]
 mod withdraw;
 
 use std::collections::HashMap;
 #[cfg(not(target_arch = "wasm32"))]
 use std::fs::File;
 use std::path::{Path, PathBuf};
-#[cfg(not(target_arch = "wasm32"))]
 use std::sync::atomic::AtomicBool;
-#[cfg(not(target_arch = "wasm32"))]
 use std::sync::{Arc, RwLock};
 
 use fieldnotes_model::{
     ActorId, DocKind, Document, FieldConflict, NewRecord, Patch, Record, Writer, hash_hex,
 };
-#[cfg(not(target_arch = "wasm32"))]
 use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::auth::UserInfo;
-#[cfg(not(target_arch = "wasm32"))]
 use tokio::sync::Mutex;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -87,20 +75,14 @@ pub use fieldnotes_protocol::review::ReviewQuery;
 pub use fieldnotes_sync_core::{Refused, Summary};
 /// The HTTP status in [`ClientError::Server`].
 pub use reqwest::StatusCode;
-#[cfg(not(target_arch = "wasm32"))]
 pub use review::Resolution;
-#[cfg(not(target_arch = "wasm32"))]
 pub use session::SignIn;
-#[cfg(not(target_arch = "wasm32"))]
 pub use sync::{ServerRestored, SyncReport};
 pub use transport::RetryPolicy;
-#[cfg(not(target_arch = "wasm32"))]
 pub use withdraw::{HeldChange, WITHDRAWN_DIR, Withdrawal};
 
 use crypto::Keys;
-use store::DocRow;
-#[cfg(not(target_arch = "wasm32"))]
-use store::{DeviceBackend, LocalStore};
+use store::{DeviceBackend, DocRow, LocalStore};
 
 #[cfg(not(target_arch = "wasm32"))]
 const LOCK_FILE: &str = "fieldnotes.lock";
@@ -137,7 +119,6 @@ pub const DEFAULT_PUSH_BATCH_BYTES: u64 = 4 * 1024 * 1024;
 /// Default size of the changes asked for in one round.
 pub const DEFAULT_PAGE_BYTES: u64 = fieldnotes_protocol::DEFAULT_PAGE_BYTES;
 
-#[cfg(not(target_arch = "wasm32"))]
 /// Sets up a [`Client`].
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
@@ -150,7 +131,6 @@ pub struct ClientBuilder {
     identity: Option<(String, String)>,
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 impl ClientBuilder {
     /// The device id and automerge actor (hex) a *new* store takes instead of fresh ones: to
     /// carry on as the device a damaged store belonged to (see [`Export`]), so the server
@@ -195,22 +175,8 @@ impl ClientBuilder {
     /// Open the device's store (creating it, and the device identity, the first time). The
     /// store opens locked: content operations need [`Client::sign_in`] or [`Client::unlock`].
     pub async fn open(self) -> Result<Client, ClientError> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| ClientError::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
-        let lock_path = self.dir.join(LOCK_FILE);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|source| ClientError::Io {
-                path: lock_path.clone(),
-                source,
-            })?;
-        take_lock(&lock, &self.dir, &lock_path)?;
-        let store = LocalStore::open(&self.dir).await?;
+        let lock = platform::lock_data_dir(&self.dir)?;
+        let store = platform::open_store(&self.dir).await?;
         let (device_id, actor) = device_identity(&store, self.identity).await?;
         let server_url = match self.server_url {
             Some(url) => {
@@ -257,7 +223,6 @@ pub(crate) fn take_lock(file: &File, dir: &Path, lock_path: &Path) -> Result<(),
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 /// The store's device id and actor: made the first time (or taken from `identity`, for a new
 /// store carrying on as a damaged one's device), then kept.
 async fn device_identity(
@@ -299,7 +264,6 @@ async fn device_identity(
     Ok((device_id, actor))
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 /// The owner and session state as stored.
 async fn stored_auth(store: &LocalStore<DeviceBackend>) -> Result<AuthView, ClientError> {
     let owner = match store.meta(META_USER).await? {
@@ -314,7 +278,6 @@ async fn stored_auth(store: &LocalStore<DeviceBackend>) -> Result<AuthView, Clie
     Ok(AuthView { owner, signed_in })
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 fn validate_url(url: &str) -> Result<(), ClientError> {
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| ClientError::Config(format!("server address {url:?} is not a URL: {e}")))?;
@@ -368,7 +331,6 @@ pub struct Status {
     pub unlocked: bool,
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 /// A device's handle on its local store and the sync server.
 #[derive(Debug)]
 pub struct Client {
@@ -395,10 +357,9 @@ pub struct Client {
     /// Set once the store has been wiped on the server's order; every operation then fails.
     wiped: AtomicBool,
     /// Held for the client's lifetime: the exclusive lock on the data folder.
-    _lock: File,
+    _lock: platform::WriterLock,
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Clone)]
 struct AuthView {
     owner: Option<UserInfo>,
@@ -410,11 +371,9 @@ fn now_ms() -> i64 {
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 /// Documents kept in memory for editing; beyond this the cache is cleared.
 const DOC_CACHE_LIMIT: usize = 16;
 
-#[cfg(not(target_arch = "wasm32"))]
 impl Client {
     /// Set up a client keeping its data in `dir`.
     pub fn builder(dir: impl AsRef<Path>) -> ClientBuilder {
@@ -710,7 +669,6 @@ impl Client {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 /// The write rules' view of `user`.
 fn writer(user: &UserInfo) -> Writer<'_> {
     Writer {
@@ -719,7 +677,6 @@ fn writer(user: &UserInfo) -> Writer<'_> {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
 fn cache_insert(cache: &mut HashMap<String, Document>, id: String, doc: Document) {
     if cache.len() >= DOC_CACHE_LIMIT {
         cache.clear();

@@ -112,7 +112,8 @@ impl Client {
         }
     }
 
-    /// Argon2 on a blocking thread; a wrong password is [`ClientError::WrongPassword`].
+    /// Argon2 off the async threads (see `platform`); a wrong password is
+    /// [`ClientError::WrongPassword`].
     pub(super) async fn unwrap_password(
         &self,
         wrap: PasswordWrap,
@@ -121,7 +122,7 @@ impl Client {
     ) -> Result<DataKey, ClientError> {
         let password = Zeroizing::new(password.to_owned());
         let binding = self.wrap_binding(user_id);
-        let result = tokio::task::spawn_blocking(move || wrap.unwrap(&password, &binding))
+        let result = crate::platform::off_thread(move || wrap.unwrap(&password, &binding))
             .await
             .map_err(|e| ClientError::Corrupt(format!("key derivation stopped: {e}")))?;
         match result {
@@ -172,7 +173,7 @@ impl Client {
     }
 
     /// Re-wrap the data key: under the server's current key, and (with a password) under the
-    /// current password with a fresh salt (Argon2, on a blocking thread).
+    /// current password with a fresh salt (Argon2, off the async threads).
     pub(super) async fn rewrap(
         &self,
         dek: DataKey,
@@ -188,7 +189,7 @@ impl Client {
             Some(pw) => {
                 let pw = Zeroizing::new(pw.to_owned());
                 let kdf = self.kdf;
-                let (dek, wrap) = tokio::task::spawn_blocking(move || {
+                let (dek, wrap) = crate::platform::off_thread(move || {
                     let wrap = dek.wrap_with_password(&pw, kdf, &binding);
                     (dek, wrap)
                 })

@@ -81,6 +81,13 @@ impl LocalStore<Idb> {
     pub(crate) fn name(&self) -> &str {
         &self.backend().inner.name
     }
+
+    /// Delete the whole IndexedDB database (after [`LocalStore::close`]).
+    pub(crate) async fn destroy(&self) -> Result<(), ClientError> {
+        let name = self.name();
+        let request = Database::delete_by_name(name).map_err(|e| open_error(name, &e))?;
+        request.await.map_err(|e| idb_error(name, &e))
+    }
 }
 
 impl Idb {

@@ -36,9 +36,11 @@ use sealed::{SealedDoc, Stored, StoredDoc, StoredNote};
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use sqlite::Sqlite;
 
-/// The backend of the device's store in this build: SQLite natively.
+/// The backend of the device's store in this build: SQLite natively, IndexedDB in a browser.
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) type DeviceBackend = Sqlite;
+#[cfg(target_arch = "wasm32")]
+pub(crate) type DeviceBackend = idb::Idb;
 
 /// Outbox rows read per query when gathering a batch to send.
 const OUTBOX_PAGE_ROWS: u16 = 500;
