@@ -1198,3 +1198,53 @@ fn open_error(name: &str, e: &indexed_db_futures::error::OpenDbError) -> ClientE
         },
     }
 }
+
+/// Every key and value in the store `name`, as bytes (text as UTF-8, numbers as text, byte
+/// arrays as they are, objects field by field): what a test looks through for anything kept
+/// in the clear.
+#[cfg(test)]
+pub(crate) async fn contents(name: &str) -> Result<Vec<u8>, ClientError> {
+    let store = Idb::open(name).await?;
+    let mut out = Vec::new();
+    for table in ALL_STORES {
+        let run = async {
+            let tx = store
+                .inner
+                .db
+                .transaction(table)
+                .with_mode(TransactionMode::Readonly)
+                .build()?;
+            let os = tx.object_store(table)?;
+            let keys = os.get_all_keys::<JsValue>().primitive()?.await?;
+            let keys = keys.collect::<Result<Vec<JsValue>, _>>()?;
+            let values = os.get_all::<JsValue>().primitive()?.await?;
+            let values = values.collect::<Result<Vec<JsValue>, _>>()?;
+            Ok::<_, indexed_db_futures::error::Error>((keys, values))
+        };
+        let (keys, values) = run.await.map_err(|e| store.err(&e))?;
+        for v in keys.iter().chain(&values) {
+            flatten(v, &mut out);
+        }
+    }
+    store.close().await;
+    Ok(out)
+}
+
+#[cfg(test)]
+fn flatten(v: &JsValue, out: &mut Vec<u8>) {
+    if let Some(text) = v.as_string() {
+        out.extend(text.as_bytes());
+    } else if let Some(n) = v.as_f64() {
+        out.extend(n.to_string().as_bytes());
+    } else if let Some(array) = v.dyn_ref::<Uint8Array>() {
+        out.extend(array.to_vec());
+    } else if let Some(object) = v.dyn_ref::<Object>() {
+        for field in Object::keys(object)
+            .iter()
+            .chain(Object::values(object).iter())
+        {
+            flatten(&field, out);
+        }
+    }
+    out.push(0);
+}
