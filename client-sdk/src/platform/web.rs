@@ -2,8 +2,10 @@
 //! app gives [`crate::Client::builder`], and Argon2 runs where it is called.
 //!
 //! Not done yet (issue 11): one writer across tabs (the Web Locks API; until then a second
-//! tab is not refused), Argon2 in a short-lived dedicated worker (docs/ARCHITECTURE.md,
-//! "Browser store: the choice"), and a withdrawal's export (there is no folder to write to).
+//! tab is not refused, and two tabs writing at once could lose an outbox change: each store
+//! handle serialises only its own transactions), Argon2 in a short-lived dedicated worker
+//! (docs/ARCHITECTURE.md, "Browser store: the choice"), and a withdrawal's export (there is
+//! no folder to write to).
 
 use std::path::{Path, PathBuf};
 
