@@ -33,12 +33,14 @@ pub enum ClientError {
     /// The local store failed (not for damage or a full disk: those are
     /// [`ClientError::StoreDamaged`] and [`ClientError::StorageFull`]). The cause is the error's
     /// source.
+    #[cfg(not(target_arch = "wasm32"))]
     #[error("the local store at {path} failed")]
     Store {
         path: PathBuf,
         #[source]
         source: sqlx::Error,
     },
+    #[cfg(not(target_arch = "wasm32"))]
     #[error("the local store at {path} could not be updated")]
     Migration {
         path: PathBuf,
@@ -64,6 +66,27 @@ pub enum ClientError {
          (delete or move files you do not need), then try again"
     )]
     StorageFull { path: PathBuf },
+    /// The browser would not let the store keep data: its quota for this site is used up, or
+    /// storage is turned off (a private window, a setting, a policy). The last change was not
+    /// saved; everything saved before is intact. Browser (wasm32) only.
+    #[cfg(target_arch = "wasm32")]
+    #[error(
+        "the browser refused storage: {reason}. The last change was not saved; nothing saved \
+         before was lost. Free space for this site (or leave a private window), then try again"
+    )]
+    BrowserRefused {
+        /// What the browser said, in its words (`QuotaExceededError: ...`).
+        reason: String,
+    },
+    /// The browser's store (IndexedDB) failed for another reason. Browser (wasm32) only.
+    #[cfg(target_arch = "wasm32")]
+    #[error("the browser's store {name:?} failed: {reason}")]
+    BrowserStore {
+        /// The IndexedDB database.
+        name: String,
+        /// What failed, in the browser's words.
+        reason: String,
+    },
     /// The server is reachable but its own storage failed (full, read-only, I/O error), so it
     /// could not store the changes. Nothing is lost.
     #[error(
@@ -228,5 +251,6 @@ impl ClientError {
 }
 
 /// What the doctor advice says, for every damaged store.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) const DOCTOR_ADVICE: &str = "Nothing has been changed or created over it. Run \
      `fieldnotes doctor` to see what can be saved and how to carry on";

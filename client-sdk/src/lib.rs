@@ -34,9 +34,12 @@
 //! automerge actor id.
 
 mod api;
+/// Damage checks and saving work from a damaged SQLite file: native only.
+#[cfg(not(target_arch = "wasm32"))]
 mod check;
 pub mod crypto;
 mod error;
+mod platform;
 mod review;
 mod session;
 mod store;
@@ -45,6 +48,7 @@ mod transport;
 mod withdraw;
 
 use std::collections::HashMap;
+#[cfg(not(target_arch = "wasm32"))]
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -57,6 +61,7 @@ use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::auth::UserInfo;
 use tokio::sync::Mutex;
 
+#[cfg(not(target_arch = "wasm32"))]
 pub use check::{
     Damage, EXPORT_FORMAT, Export, ExportedChange, ImportReport, OutboxSalvage, StoreCheck,
     StoreState, check,
@@ -77,8 +82,9 @@ pub use transport::RetryPolicy;
 pub use withdraw::{HeldChange, WITHDRAWN_DIR, Withdrawal};
 
 use crypto::Keys;
-use store::{DocRow, LocalStore};
+use store::{DeviceBackend, DocRow, LocalStore};
 
+#[cfg(not(target_arch = "wasm32"))]
 const LOCK_FILE: &str = "fieldnotes.lock";
 const META_DEVICE: &str = "device_id";
 const META_ACTOR: &str = "actor_id";
@@ -169,22 +175,8 @@ impl ClientBuilder {
     /// Open the device's store (creating it, and the device identity, the first time). The
     /// store opens locked: content operations need [`Client::sign_in`] or [`Client::unlock`].
     pub async fn open(self) -> Result<Client, ClientError> {
-        std::fs::create_dir_all(&self.dir).map_err(|source| ClientError::Io {
-            path: self.dir.clone(),
-            source,
-        })?;
-        let lock_path = self.dir.join(LOCK_FILE);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|source| ClientError::Io {
-                path: lock_path.clone(),
-                source,
-            })?;
-        take_lock(&lock, &self.dir, &lock_path)?;
-        let store = LocalStore::open(&self.dir).await?;
+        let lock = platform::lock_data_dir(&self.dir)?;
+        let store = platform::open_store(&self.dir).await?;
         let (device_id, actor) = device_identity(&store, self.identity).await?;
         let server_url = match self.server_url {
             Some(url) => {
@@ -216,6 +208,7 @@ impl ClientBuilder {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Take the data folder's exclusive lock (held by `file` until it is dropped).
 pub(crate) fn take_lock(file: &File, dir: &Path, lock_path: &Path) -> Result<(), ClientError> {
     match file.try_lock() {
@@ -233,7 +226,7 @@ pub(crate) fn take_lock(file: &File, dir: &Path, lock_path: &Path) -> Result<(),
 /// The store's device id and actor: made the first time (or taken from `identity`, for a new
 /// store carrying on as a damaged one's device), then kept.
 async fn device_identity(
-    store: &LocalStore,
+    store: &LocalStore<DeviceBackend>,
     identity: Option<(String, String)>,
 ) -> Result<(String, ActorId), ClientError> {
     let identity = match store.meta(META_DEVICE).await? {
@@ -272,7 +265,7 @@ async fn device_identity(
 }
 
 /// The owner and session state as stored.
-async fn stored_auth(store: &LocalStore) -> Result<AuthView, ClientError> {
+async fn stored_auth(store: &LocalStore<DeviceBackend>) -> Result<AuthView, ClientError> {
     let owner = match store.meta(META_USER).await? {
         Some(json) => Some(
             serde_json::from_str::<UserInfo>(&json)
@@ -342,7 +335,7 @@ pub struct Status {
 #[derive(Debug)]
 pub struct Client {
     dir: PathBuf,
-    store: LocalStore,
+    store: LocalStore<DeviceBackend>,
     device_id: String,
     actor: ActorId,
     server_url: Option<String>,
@@ -364,7 +357,7 @@ pub struct Client {
     /// Set once the store has been wiped on the server's order; every operation then fails.
     wiped: AtomicBool,
     /// Held for the client's lifetime: the exclusive lock on the data folder.
-    _lock: File,
+    _lock: platform::WriterLock,
 }
 
 #[derive(Debug, Clone)]

@@ -88,9 +88,7 @@ impl Transport {
     /// The HTTP client a [`crate::Client`] builds once and shares with every transport it
     /// makes, so connections to the server are reused across calls and syncs.
     pub(crate) fn http_client() -> Result<reqwest::Client, ClientError> {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
+        http_builder()
             .user_agent(concat!("fieldnotes-client/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ClientError::Config(format!("cannot set up HTTP: {e}")))
@@ -207,8 +205,8 @@ impl Transport {
             tried.set(tried.get() + 1);
             send()
         })
+        // Sleeps with backon's default: tokio's timer natively, the browser's on wasm32.
         .retry(self.retry.delays(attempts))
-        .sleep(tokio::time::sleep)
         .when(ClientError::is_retryable)
         .notify(|e, wait| tracing::info!(?wait, error = %e, "request failed; retrying"))
         .await;
@@ -287,6 +285,20 @@ impl Transport {
             message,
         })
     }
+}
+
+/// Native HTTP, with time limits of its own.
+#[cfg(not(target_arch = "wasm32"))]
+fn http_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(120))
+}
+
+/// The browser's fetch, which keeps its own time limits (reqwest's wasm client takes none).
+#[cfg(target_arch = "wasm32")]
+fn http_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
 }
 
 /// What a `storage_unavailable` answer's `details.reason` means, in words.

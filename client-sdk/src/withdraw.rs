@@ -14,7 +14,6 @@
 //! say) is removed from the device.
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use fieldnotes_model::{ChangeHash, Document, EncodedChange, Writer, hash_hex};
@@ -338,13 +337,6 @@ impl Client {
         record_removed: bool,
         now: i64,
     ) -> Result<PathBuf, ClientError> {
-        let dir = self.dir.join(WITHDRAWN_DIR);
-        let io = |path: &PathBuf| {
-            let path = path.clone();
-            move |source| ClientError::Io { path, source }
-        };
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let path = dir.join(format!("{}-{now}.json", doc.id()));
         let changes: Vec<serde_json::Value> = plan
             .rows
             .iter()
@@ -368,16 +360,7 @@ impl Client {
         });
         let text = serde_json::to_vec_pretty(&body)
             .map_err(|e| ClientError::Corrupt(format!("exporting {}: {e}", doc.id())))?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&path).map_err(io(&path))?;
-        file.write_all(&text).map_err(io(&path))?;
-        file.sync_all().map_err(io(&path))?;
-        Ok(path)
+        let name = format!("{}-{now}.json", doc.id());
+        crate::platform::write_private_file(&self.dir.join(WITHDRAWN_DIR), &name, &text)
     }
 }

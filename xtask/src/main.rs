@@ -10,11 +10,15 @@
 //!   `FIELDNOTES_APP_DIR` naming the built app.
 //! - `cargo xtask browser-bench [--runs N]` builds `browser-bench/` and runs it in headless
 //!   Chromium: the browser store's candidate engines and Argon2id (see its module).
+//! - `cargo xtask sdk-browser-test [-- CARGO TEST ARGS]` runs the client SDK's store
+//!   conformance suite against its browser store (IndexedDB) in headless Chromium, through
+//!   `wasm-bindgen-test` (see its module). Not part of `cargo xtask test` yet.
 
 mod app;
 mod browser;
 mod browser_bench;
 mod icons;
+mod sdk_browser;
 mod workspace;
 
 use std::process::ExitCode;
@@ -61,6 +65,16 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Run the client SDK's store conformance suite against the browser store (IndexedDB) in
+    /// headless Chromium (`cargo test -p fieldnotes-client --target wasm32-unknown-unknown`
+    /// with `wasm-bindgen-test-runner`, found on PATH or installed into
+    /// $CARGO_TARGET_DIR/tools); arguments after `--` go to `cargo test`. Not part of
+    /// `cargo xtask test` or CI yet.
+    #[command(name = "sdk-browser-test")]
+    SdkBrowserTest {
+        #[arg(last = true)]
+        test_args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -70,6 +84,7 @@ fn main() -> ExitCode {
         Command::Serve { server_args } => serve(&server_args),
         Command::Test { test_args } => test(&test_args),
         Command::BrowserBench { runs } => browser_bench::run_bench(runs),
+        Command::SdkBrowserTest { test_args } => sdk_browser::run_suite(&test_args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

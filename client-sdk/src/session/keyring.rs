@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::crypto_err;
 use crate::crypto::{CryptoError, DataKey, Keys, PasswordWrap, ServerKey};
-use crate::store::StoreTx;
+use crate::store::{DeviceBackend, StoreTx};
 use crate::{Client, ClientError, META_DEK_PASSWORD, META_DEK_SERVER, META_SESSION};
 
 /// How an online sign-in opens the store, decided from what the store holds and what the
@@ -112,7 +112,8 @@ impl Client {
         }
     }
 
-    /// Argon2 on a blocking thread; a wrong password is [`ClientError::WrongPassword`].
+    /// Argon2 off the async threads (see `platform`); a wrong password is
+    /// [`ClientError::WrongPassword`].
     pub(super) async fn unwrap_password(
         &self,
         wrap: PasswordWrap,
@@ -121,7 +122,7 @@ impl Client {
     ) -> Result<DataKey, ClientError> {
         let password = Zeroizing::new(password.to_owned());
         let binding = self.wrap_binding(user_id);
-        let result = tokio::task::spawn_blocking(move || wrap.unwrap(&password, &binding))
+        let result = crate::platform::off_thread(move || wrap.unwrap(&password, &binding))
             .await
             .map_err(|e| ClientError::Corrupt(format!("key derivation stopped: {e}")))?;
         match result {
@@ -172,7 +173,7 @@ impl Client {
     }
 
     /// Re-wrap the data key: under the server's current key, and (with a password) under the
-    /// current password with a fresh salt (Argon2, on a blocking thread).
+    /// current password with a fresh salt (Argon2, off the async threads).
     pub(super) async fn rewrap(
         &self,
         dek: DataKey,
@@ -188,7 +189,7 @@ impl Client {
             Some(pw) => {
                 let pw = Zeroizing::new(pw.to_owned());
                 let kdf = self.kdf;
-                let (dek, wrap) = tokio::task::spawn_blocking(move || {
+                let (dek, wrap) = crate::platform::off_thread(move || {
                     let wrap = dek.wrap_with_password(&pw, kdf, &binding);
                     (dek, wrap)
                 })
@@ -266,7 +267,7 @@ impl Client {
 
 /// Seal every plaintext row left by the first version of the store, in the caller's
 /// transaction. Returns how many rows were sealed.
-async fn seal_plaintext(tx: &mut StoreTx, keys: &Keys) -> Result<u64, ClientError> {
+async fn seal_plaintext(tx: &mut StoreTx<DeviceBackend>, keys: &Keys) -> Result<u64, ClientError> {
     let docs = tx.plaintext_docs().await?;
     let mut n = 0u64;
     for doc in &docs {

@@ -31,6 +31,7 @@ use crate::ClientError;
 use crate::crypto::CryptoError;
 
 pub use sign_in::SignIn;
+#[cfg(not(target_arch = "wasm32"))] // For the damage checks.
 pub(crate) use state::wrap_binding;
 pub(crate) use tokens::AuthedSession;
 

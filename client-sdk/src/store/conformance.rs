@@ -544,7 +544,7 @@ macro_rules! guarantees {
 pub(crate) use guarantees;
 
 /// Every guarantee, each against a fresh store from `subject`.
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 #[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 mod native {
     use std::path::PathBuf;
@@ -596,4 +596,55 @@ mod native {
     }
 
     super::guarantees!(native_tests);
+}
+
+/// Every guarantee against the browser store (IndexedDB), each in a fresh database, in a
+/// browser: `wasm-bindgen-test` in headless Chromium (see docs/ARCHITECTURE.md, "A backend",
+/// for the command).
+#[cfg(all(test, target_arch = "wasm32"))]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod browser {
+    use super::*;
+    use crate::store::idb::{self, Idb};
+
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+    /// The IndexedDB store in a database of its own.
+    struct Browser {
+        name: String,
+    }
+
+    impl Browser {
+        fn new(test: &str) -> Self {
+            Browser {
+                name: format!("fieldnotes-conformance-{test}-{}", uuid::Uuid::new_v4()),
+            }
+        }
+    }
+
+    impl Subject for Browser {
+        type B = Idb;
+
+        async fn open(&mut self) -> Result<LocalStore<Idb>, ClientError> {
+            LocalStore::open_browser(&self.name).await
+        }
+
+        /// Every key and value the browser was given to keep (its files are out of a page's
+        /// reach): what IndexedDB writes to disk.
+        async fn bytes_at_rest(&mut self) -> Vec<u8> {
+            idb::contents(&self.name).await.unwrap()
+        }
+    }
+
+    /// One `#[wasm_bindgen_test]` a guarantee, each against a fresh IndexedDB database.
+    macro_rules! browser_tests {
+        ($($name:ident),* $(,)?) => {$(
+            #[wasm_bindgen_test::wasm_bindgen_test]
+            async fn $name() {
+                super::$name(&mut Browser::new(stringify!($name))).await.unwrap();
+            }
+        )*};
+    }
+
+    super::guarantees!(browser_tests);
 }

@@ -18,7 +18,10 @@
 #[cfg(test)]
 pub(crate) mod conformance;
 pub(crate) mod effects;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod idb;
 pub(crate) mod sealed;
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod sqlite;
 
 use fieldnotes_protocol::{RejectCode, ScopeKey};
@@ -30,7 +33,14 @@ use crate::{
 };
 use effects::{Applied, Applier};
 use sealed::{SealedDoc, Stored, StoredDoc, StoredNote};
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) use sqlite::Sqlite;
+
+/// The backend of the device's store in this build: SQLite natively, IndexedDB in a browser.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type DeviceBackend = Sqlite;
+#[cfg(target_arch = "wasm32")]
+pub(crate) type DeviceBackend = idb::Idb;
 
 /// Outbox rows read per query when gathering a batch to send.
 const OUTBOX_PAGE_ROWS: u16 = 500;
@@ -251,7 +261,7 @@ pub(crate) trait BackendTx {
 /// The device's store: a backend, with every value sealed on the way in and opened on the
 /// way out.
 #[derive(Debug, Clone)]
-pub(crate) struct LocalStore<B = Sqlite> {
+pub(crate) struct LocalStore<B> {
     backend: B,
 }
 
@@ -259,7 +269,7 @@ pub(crate) struct LocalStore<B = Sqlite> {
 /// client's shared logic goes through one, and is kept only when it is committed. Reads
 /// made while a transaction is open go through it too.
 #[derive(Debug)]
-pub(crate) struct StoreTx<B: Backend = Sqlite> {
+pub(crate) struct StoreTx<B: Backend> {
     tx: B::Tx,
 }
 

@@ -19,6 +19,8 @@ use super::DocRow;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Stored<T> {
     Sealed(T),
+    // Only the native store has plaintext rows (of its first version).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     Plain(T),
 }
 
@@ -143,6 +145,8 @@ pub(crate) struct StoredDoc {
 #[derive(Debug, Clone)]
 pub(crate) enum ListingFacts {
     Sealed(Option<Vec<u8>>),
+    // Only the native store has plaintext rows (of its first version).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     Plain {
         child_id: Option<String>,
         summary: String,
