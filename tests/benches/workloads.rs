@@ -103,6 +103,21 @@ fn peak_rss_mb(pid: &str) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// CPU time a process has used so far (user and system), in ms, from /proc: a figure the
+/// machine's other load disturbs far less than wall time. NaN when it cannot be read.
+fn cpu_ms(pid: &str) -> f64 {
+    // The fields after the command name (which may hold spaces) start with the state; utime
+    // and stime are the 12th and 13th of them, in clock ticks (100 a second on Linux).
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let fields: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+            Some((ticks(11)? + ticks(12)?) * 10.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
 /// Reset a process's peak RSS so the next reading covers only the measured phase.
 fn reset_peak_rss(pid: &str) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
@@ -192,9 +207,11 @@ async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
     let client = signed_in(&dir, &proxy.url()).await?;
     let server_pid = stage.start_measuring();
 
+    let cpu = (cpu_ms("self"), cpu_ms(&server_pid));
     let start = Instant::now();
     let report = client.sync().await?;
     let wall = start.elapsed();
+    let cpu = (cpu_ms("self") - cpu.0, cpu_ms(&server_pid) - cpu.1);
 
     let held = client.list(None).await?;
     if held.len() != n {
@@ -213,7 +230,7 @@ async fn w1(backend: Backend, n: usize) -> anyhow::Result<Figures> {
         round_trips: report.protocol.round_trips as u64,
         client_peak_rss_mb: peak_rss_mb("self"),
         server_peak_rss_mb: peak_rss_mb(&server_pid),
-        extra: json!({}),
+        extra: json!({ "client_cpu_ms": cpu.0, "server_cpu_ms": cpu.1 }),
     })
 }
 
@@ -245,11 +262,13 @@ async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
 
     // A's sync pushes its edits and pulls B's; B's sync pulls A's. Timed apart, so a change
     // in the figure can be placed on the push or on the pull.
+    let cpu = (cpu_ms("self"), cpu_ms(&server_pid));
     let start = Instant::now();
     let report_a = a.sync().await?;
     let a_done = start.elapsed();
     let report_b = b.sync().await?;
     let wall = start.elapsed();
+    let cpu = (cpu_ms("self") - cpu.0, cpu_ms(&server_pid) - cpu.1);
 
     for id in &ids {
         if a.heads(id).await? != b.heads(id).await? {
@@ -268,6 +287,8 @@ async fn w2(backend: Backend, n: usize) -> anyhow::Result<Figures> {
             "bytes_per_change_byte": bytes as f64 / moved_bytes.max(1) as f64,
             "a_push_and_pull_ms": a_done.as_secs_f64() * 1000.0,
             "b_pull_ms": (wall - a_done).as_secs_f64() * 1000.0,
+            "client_cpu_ms": cpu.0,
+            "server_cpu_ms": cpu.1,
         }),
     })
 }
@@ -397,6 +418,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     "bytes_per_change_byte",
                     "a_push_and_pull_ms",
                     "b_pull_ms",
+                    "client_cpu_ms",
+                    "server_cpu_ms",
                 ] {
                     let mut values: Vec<f64> =
                         runs.iter().filter_map(|f| f.extra[key].as_f64()).collect();
