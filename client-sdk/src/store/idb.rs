@@ -31,14 +31,17 @@ use indexed_db_futures::KeyPath;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::{TransactionDurability, TransactionMode, TransactionOptions};
-use js_sys::{Object, Reflect, Uint8Array};
+#[cfg(test)]
+use js_sys::{Object, Uint8Array};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use wasm_bindgen::{JsCast as _, JsValue};
 
 use super::sealed::{ListingFacts, SealedDoc, Stored, StoredDoc};
 use super::{
-    Backend, BackendTx, Failure, LocalStore, PlainChange, PlainDoc, ScopeSel, StoredChange,
-    StoredHold,
+    Backend, BackendTx, Failure, HoldEntry, LocalStore, OutboxEntry, PlainChange, PlainDoc,
+    ScopeSel, StoredChange, StoredHold,
 };
 use crate::ClientError;
 
@@ -125,15 +128,23 @@ impl Idb {
         idb_error(&self.inner.name, e)
     }
 
+    /// A read-only transaction over `store`.
+    fn read_only(
+        &self,
+        store: &str,
+    ) -> Result<indexed_db_futures::transaction::Transaction<'_>, indexed_db_futures::error::Error>
+    {
+        self.inner
+            .db
+            .transaction(store)
+            .with_mode(TransactionMode::Readonly)
+            .build()
+    }
+
     /// The value of `key` in `store`, read in a read-only transaction of its own.
     async fn get(&self, store: &str, key: JsValue) -> Result<Option<JsValue>, ClientError> {
         let run = async {
-            let tx = self
-                .inner
-                .db
-                .transaction(store)
-                .with_mode(TransactionMode::Readonly)
-                .build()?;
+            let tx = self.read_only(store)?;
             let value = tx
                 .object_store(store)?
                 .get::<JsValue, _, _>(key)
@@ -147,12 +158,7 @@ impl Idb {
     /// Every value in `store`, in key order.
     async fn all(&self, store: &str) -> Result<Vec<JsValue>, ClientError> {
         let run = async {
-            let tx = self
-                .inner
-                .db
-                .transaction(store)
-                .with_mode(TransactionMode::Readonly)
-                .build()?;
+            let tx = self.read_only(store)?;
             let values = tx
                 .object_store(store)?
                 .get_all::<JsValue>()
@@ -166,12 +172,7 @@ impl Idb {
     /// How many values `store` holds.
     async fn count(&self, store: &str) -> Result<u64, ClientError> {
         let run = async {
-            let tx = self
-                .inner
-                .db
-                .transaction(store)
-                .with_mode(TransactionMode::Readonly)
-                .build()?;
+            let tx = self.read_only(store)?;
             let n = tx.object_store(store)?.count().primitive()?.await?;
             Ok::<_, indexed_db_futures::error::Error>(n)
         };
@@ -180,20 +181,12 @@ impl Idb {
 
     /// The whole outbox, in outbox order.
     async fn outbox(&self) -> Result<Vec<OutboxRow>, ClientError> {
-        self.all(OUTBOX)
-            .await?
-            .iter()
-            .map(OutboxRow::from_js)
-            .collect()
+        self.all(OUTBOX).await?.into_iter().map(from_js).collect()
     }
 
     /// Every document's listing row.
     async fn listings(&self) -> Result<Vec<ListingRow>, ClientError> {
-        self.all(LISTINGS)
-            .await?
-            .iter()
-            .map(ListingRow::from_js)
-            .collect()
+        self.all(LISTINGS).await?.into_iter().map(from_js).collect()
     }
 
     /// The ids of the documents in `sel`.
@@ -254,7 +247,7 @@ impl Backend for Idb {
 
     async fn snapshot(&self, doc_id: &str) -> Result<Option<Stored<Vec<u8>>>, ClientError> {
         let row = self.get(DOCUMENTS, JsValue::from_str(doc_id)).await?;
-        row.map(|v| Ok(Stored::Sealed(bytes(&v, "snapshot")?)))
+        row.map(|v| Ok(Stored::Sealed(from_js::<DocumentRow>(v)?.snapshot)))
             .transpose()
     }
 
@@ -391,9 +384,9 @@ impl Backend for Idb {
             if heads.len() >= limit {
                 break;
             }
-            let doc_id = text(&v, "doc_id")?;
-            if doc_id.as_str() > after_doc {
-                heads.push((doc_id, text(&v, "hash")?));
+            let head: OwnHeadRow = from_js(v)?;
+            if head.doc_id.as_str() > after_doc {
+                heads.push((head.doc_id, head.hash));
             }
         }
         Ok(heads)
@@ -403,9 +396,9 @@ impl Backend for Idb {
         let heads: BTreeSet<String> = self
             .all(OWN_HEADS)
             .await?
-            .iter()
-            .map(|v| text(v, "doc_id"))
-            .collect::<Result<_, _>>()?;
+            .into_iter()
+            .map(|v| Ok(from_js::<OwnHeadRow>(v)?.doc_id))
+            .collect::<Result<_, ClientError>>()?;
         let docs: BTreeSet<String> = self
             .listings()
             .await?
@@ -481,49 +474,14 @@ impl<R> Table<R> {
 }
 
 impl IdbTx {
-    async fn table<R>(
-        &self,
-        store: &'static str,
-        read: fn(&JsValue) -> Result<R, ClientError>,
-        key: fn(&R) -> i64,
-    ) -> Result<Table<R>, ClientError> {
-        let mut rows = BTreeMap::new();
-        for v in self.store.all(store).await? {
-            let row = read(&v)?;
-            rows.insert(key(&row), row);
-        }
-        let last = match self.store.get(SEQUENCES, JsValue::from_str(store)).await? {
-            Some(v) => int_value(&v, store)?,
-            None => 0,
-        };
-        // Never below a key in use.
-        let last = rows.keys().next_back().map_or(last, |&k| last.max(k));
-        Ok(Table {
-            rows,
-            dirty: BTreeSet::new(),
-            last,
-            last_moved: false,
-        })
-    }
-
+    /// The outbox, read the first time this transaction needs it.
     async fn outbox(&mut self) -> Result<&mut Table<OutboxRow>, ClientError> {
-        if self.outbox.is_none() {
-            let table = self.table(OUTBOX, OutboxRow::from_js, |r| r.seq).await?;
-            self.outbox = Some(table);
-        }
-        self.outbox
-            .as_mut()
-            .ok_or_else(|| ClientError::Corrupt("the outbox was not read".into()))
+        loaded(&self.store, &mut self.outbox, OUTBOX, |r| r.seq).await
     }
 
+    /// The restores, read the first time this transaction needs them.
     async fn restores(&mut self) -> Result<&mut Table<RestoreRow>, ClientError> {
-        if self.restores.is_none() {
-            let table = self.table(RESTORES, RestoreRow::from_js, |r| r.id).await?;
-            self.restores = Some(table);
-        }
-        self.restores
-            .as_mut()
-            .ok_or_else(|| ClientError::Corrupt("the restores were not read".into()))
+        loaded(&self.store, &mut self.restores, RESTORES, |r| r.id).await
     }
 
     /// Every write of this transaction, as requests in `tx` (one IndexedDB transaction).
@@ -549,8 +507,8 @@ impl IdbTx {
         for (doc_id, row) in &self.documents {
             match row {
                 Some((doc, listing)) => {
-                    documents.put(doc.to_js()?).primitive().map_err(err)?;
-                    listings.put(listing.to_js()?).primitive().map(drop)
+                    documents.put(to_js(doc)?).primitive().map_err(err)?;
+                    listings.put(to_js(listing)?).primitive().map(drop)
                 }
                 None => {
                     let key = JsValue::from_str(doc_id);
@@ -564,10 +522,10 @@ impl IdbTx {
         for (doc_id, hash) in &self.own_heads {
             match hash {
                 Some(hash) => own_heads
-                    .put(object(&[
-                        ("doc_id", JsValue::from_str(doc_id)),
-                        ("hash", JsValue::from_str(hash)),
-                    ])?)
+                    .put(to_js(&OwnHeadRow {
+                        doc_id: doc_id.clone(),
+                        hash: hash.clone(),
+                    })?)
                     .primitive()
                     .map(drop),
                 None => own_heads
@@ -580,18 +538,11 @@ impl IdbTx {
         let sequences = tx.object_store(SEQUENCES).map_err(err)?;
         if let Some(outbox) = &self.outbox {
             let store = tx.object_store(OUTBOX).map_err(err)?;
-            write_table(&store, &sequences, OUTBOX, outbox, OutboxRow::to_js, err)?;
+            write_table(&store, &sequences, OUTBOX, outbox, err)?;
         }
         if let Some(restores) = &self.restores {
             let store = tx.object_store(RESTORES).map_err(err)?;
-            write_table(
-                &store,
-                &sequences,
-                RESTORES,
-                restores,
-                RestoreRow::to_js,
-                err,
-            )?;
+            write_table(&store, &sequences, RESTORES, restores, err)?;
         }
         Ok(())
     }
@@ -605,18 +556,50 @@ impl IdbTx {
     }
 }
 
+/// The table in `slot`, read from the object store `name` (with its last key) if the
+/// transaction has not read it yet.
+async fn loaded<'t, R: DeserializeOwned>(
+    idb: &Idb,
+    slot: &'t mut Option<Table<R>>,
+    name: &'static str,
+    key: fn(&R) -> i64,
+) -> Result<&'t mut Table<R>, ClientError> {
+    let table = match slot.take() {
+        Some(table) => table,
+        None => {
+            let mut rows = BTreeMap::new();
+            for v in idb.all(name).await? {
+                let row: R = from_js(v)?;
+                rows.insert(key(&row), row);
+            }
+            let last = match idb.get(SEQUENCES, JsValue::from_str(name)).await? {
+                Some(v) => from_js(v)?,
+                None => 0,
+            };
+            // Never below a key in use.
+            let last = rows.keys().next_back().map_or(last, |&k| last.max(k));
+            Table {
+                rows,
+                dirty: BTreeSet::new(),
+                last,
+                last_moved: false,
+            }
+        }
+    };
+    Ok(slot.insert(table))
+}
+
 /// Whether a transaction left a table as it read it (or never read it).
 fn untouched<R>(table: Option<&Table<R>>) -> bool {
     table.is_none_or(|t| t.dirty.is_empty() && !t.last_moved)
 }
 
 /// A table's changed rows and last key, as requests in the commit's transaction.
-fn write_table<R>(
+fn write_table<R: Serialize>(
     store: &indexed_db_futures::object_store::ObjectStore<'_>,
     sequences: &indexed_db_futures::object_store::ObjectStore<'_>,
     name: &str,
     table: &Table<R>,
-    to_js: fn(&R) -> Result<JsValue, ClientError>,
     err: impl Fn(indexed_db_futures::error::Error) -> ClientError,
 ) -> Result<(), ClientError> {
     for key in &table.dirty {
@@ -730,15 +713,9 @@ impl BackendTx for IdbTx {
         Ok(ids.into_iter().collect())
     }
 
-    async fn insert_change(
-        &mut self,
-        doc_id: &str,
-        hash: &str,
-        sealed: &[u8],
-        now_ms: i64,
-    ) -> Result<u64, ClientError> {
+    async fn insert_change(&mut self, change: &OutboxEntry<'_>) -> Result<u64, ClientError> {
         let outbox = self.outbox().await?;
-        if outbox.rows.values().any(|r| r.hash == hash) {
+        if outbox.rows.values().any(|r| r.hash == change.hash) {
             return Ok(0);
         }
         let seq = outbox.next_key();
@@ -746,10 +723,10 @@ impl BackendTx for IdbTx {
             seq,
             OutboxRow {
                 seq,
-                doc_id: doc_id.to_owned(),
-                hash: hash.to_owned(),
-                bytes: sealed.to_vec(),
-                created_at_ms: now_ms,
+                doc_id: change.doc_id.to_owned(),
+                hash: change.hash.to_owned(),
+                bytes: change.sealed.to_vec(),
+                created_at_ms: change.at_ms,
                 held_code: None,
                 held_note: None,
                 held_at_ms: None,
@@ -781,21 +758,15 @@ impl BackendTx for IdbTx {
         Ok(())
     }
 
-    async fn hold(
-        &mut self,
-        seq: i64,
-        code: &str,
-        sealed_note: &[u8],
-        now_ms: i64,
-    ) -> Result<u64, ClientError> {
+    async fn hold(&mut self, hold: &HoldEntry<'_>) -> Result<u64, ClientError> {
         let outbox = self.outbox().await?;
-        let Some(row) = outbox.rows.get_mut(&seq) else {
+        let Some(row) = outbox.rows.get_mut(&hold.seq) else {
             return Ok(0);
         };
-        row.held_code = Some(code.to_owned());
-        row.held_note = Some(sealed_note.to_vec());
-        row.held_at_ms = Some(now_ms);
-        outbox.dirty.insert(seq);
+        row.held_code = Some(hold.code.to_owned());
+        row.held_note = Some(hold.sealed_note.to_vec());
+        row.held_at_ms = Some(hold.at_ms);
+        outbox.dirty.insert(hold.seq);
         Ok(1)
     }
 
@@ -885,102 +856,52 @@ impl BackendTx for IdbTx {
 }
 
 /// A `documents` value: the sealed snapshot.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct DocumentRow {
     doc_id: String,
     kind: String,
+    #[serde(with = "serde_bytes")]
     snapshot: Vec<u8>,
     updated_at_ms: i64,
 }
 
-impl DocumentRow {
-    fn to_js(&self) -> Result<JsValue, ClientError> {
-        object(&[
-            ("doc_id", JsValue::from_str(&self.doc_id)),
-            ("kind", JsValue::from_str(&self.kind)),
-            ("snapshot", js_bytes(&self.snapshot)),
-            ("updated_at_ms", number(self.updated_at_ms)),
-        ])
-    }
-}
-
 /// A `listings` value: what a list shows of a document, sealed, and its scope tag.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ListingRow {
     doc_id: String,
     kind: String,
+    #[serde(with = "serde_bytes")]
     listing: Vec<u8>,
+    #[serde(with = "serde_bytes")]
     scope_tag: Option<Vec<u8>>,
     updated_at_ms: i64,
 }
 
-impl ListingRow {
-    fn to_js(&self) -> Result<JsValue, ClientError> {
-        object(&[
-            ("doc_id", JsValue::from_str(&self.doc_id)),
-            ("kind", JsValue::from_str(&self.kind)),
-            ("listing", js_bytes(&self.listing)),
-            ("scope_tag", opt(self.scope_tag.as_deref().map(js_bytes))),
-            ("updated_at_ms", number(self.updated_at_ms)),
-        ])
-    }
-
-    fn from_js(v: &JsValue) -> Result<Self, ClientError> {
-        Ok(ListingRow {
-            doc_id: text(v, "doc_id")?,
-            kind: text(v, "kind")?,
-            listing: bytes(v, "listing")?,
-            scope_tag: opt_bytes(v, "scope_tag")?,
-            updated_at_ms: int(v, "updated_at_ms")?,
-        })
-    }
+/// An `own_heads` value: this device's newest change to a document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OwnHeadRow {
+    doc_id: String,
+    hash: String,
 }
 
 /// An `outbox` value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct OutboxRow {
     seq: i64,
     doc_id: String,
     hash: String,
     /// The sealed change.
+    #[serde(with = "serde_bytes")]
     bytes: Vec<u8>,
     created_at_ms: i64,
     held_code: Option<String>,
     /// The sealed reason of a held change.
+    #[serde(with = "serde_bytes")]
     held_note: Option<Vec<u8>>,
     held_at_ms: Option<i64>,
 }
 
 impl OutboxRow {
-    fn to_js(&self) -> Result<JsValue, ClientError> {
-        object(&[
-            ("seq", number(self.seq)),
-            ("doc_id", JsValue::from_str(&self.doc_id)),
-            ("hash", JsValue::from_str(&self.hash)),
-            ("bytes", js_bytes(&self.bytes)),
-            ("created_at_ms", number(self.created_at_ms)),
-            (
-                "held_code",
-                opt(self.held_code.as_deref().map(JsValue::from_str)),
-            ),
-            ("held_note", opt(self.held_note.as_deref().map(js_bytes))),
-            ("held_at_ms", opt(self.held_at_ms.map(number))),
-        ])
-    }
-
-    fn from_js(v: &JsValue) -> Result<Self, ClientError> {
-        Ok(OutboxRow {
-            seq: int(v, "seq")?,
-            doc_id: text(v, "doc_id")?,
-            hash: text(v, "hash")?,
-            bytes: bytes(v, "bytes")?,
-            created_at_ms: int(v, "created_at_ms")?,
-            held_code: opt_text(v, "held_code")?,
-            held_note: opt_bytes(v, "held_note")?,
-            held_at_ms: opt_int(v, "held_at_ms")?,
-        })
-    }
-
     fn into_hold(self) -> StoredHold {
         StoredHold {
             seq: self.seq,
@@ -993,7 +914,7 @@ impl OutboxRow {
 }
 
 /// A `server_restores` value.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct RestoreRow {
     id: i64,
     detected_at_ms: i64,
@@ -1001,47 +922,21 @@ struct RestoreRow {
     message: String,
     checked_docs: i64,
     resent_changes: i64,
+    #[serde(default)]
     shown: bool,
 }
 
-impl RestoreRow {
-    fn to_js(&self) -> Result<JsValue, ClientError> {
-        object(&[
-            ("id", number(self.id)),
-            ("detected_at_ms", number(self.detected_at_ms)),
-            ("feed_id", JsValue::from_str(&self.feed_id)),
-            ("message", JsValue::from_str(&self.message)),
-            ("checked_docs", number(self.checked_docs)),
-            ("resent_changes", number(self.resent_changes)),
-            ("shown", JsValue::from_bool(self.shown)),
-        ])
-    }
-
-    fn from_js(v: &JsValue) -> Result<Self, ClientError> {
-        Ok(RestoreRow {
-            id: int(v, "id")?,
-            detected_at_ms: int(v, "detected_at_ms")?,
-            feed_id: text(v, "feed_id")?,
-            message: text(v, "message")?,
-            checked_docs: int(v, "checked_docs")?,
-            resent_changes: int(v, "resent_changes")?,
-            shown: field(v, "shown")?.as_bool().unwrap_or(false),
-        })
-    }
+/// A row as the plain JS object IndexedDB keeps: byte fields as `Uint8Array`, `None` as
+/// null, whole numbers as numbers (ids, times and counts are far below 2^53).
+fn to_js<T: Serialize>(row: &T) -> Result<JsValue, ClientError> {
+    row.serialize(&serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true))
+        .map_err(|e| ClientError::Corrupt(format!("a row the browser cannot keep: {e}")))
 }
 
-/// A plain JS object with these fields.
-fn object(fields: &[(&str, JsValue)]) -> Result<JsValue, ClientError> {
-    let obj = Object::new();
-    for (name, value) in fields {
-        Reflect::set(&obj, &JsValue::from_str(name), value)
-            .map_err(|e| unreadable(&format!("a value refused its field {name:?}: {e:?}")))?;
-    }
-    Ok(obj.into())
-}
-
-fn js_bytes(data: &[u8]) -> JsValue {
-    Uint8Array::from(data).into()
+/// A row (or value) read back from IndexedDB.
+fn from_js<T: DeserializeOwned>(v: JsValue) -> Result<T, ClientError> {
+    serde_wasm_bindgen::from_value(v)
+        .map_err(|e| unreadable(&format!("a row that does not read: {e}")))
 }
 
 /// A number kept as a JS number: ids, times and counts are far below 2^53.
@@ -1053,84 +948,14 @@ fn number(value: i64) -> JsValue {
     JsValue::from_f64(value as f64)
 }
 
-fn opt(value: Option<JsValue>) -> JsValue {
-    value.unwrap_or(JsValue::NULL)
-}
-
 fn unreadable(what: &str) -> ClientError {
     ClientError::Corrupt(format!("the browser's store holds {what}"))
-}
-
-fn field(v: &JsValue, name: &str) -> Result<JsValue, ClientError> {
-    Reflect::get(v, &JsValue::from_str(name))
-        .map_err(|_| unreadable(&format!("a row without its {name:?}")))
-}
-
-fn text(v: &JsValue, name: &str) -> Result<String, ClientError> {
-    opt_text(v, name)?.ok_or_else(|| unreadable(&format!("a row whose {name:?} is not text")))
-}
-
-fn opt_text(v: &JsValue, name: &str) -> Result<Option<String>, ClientError> {
-    let value = field(v, name)?;
-    if value.is_null() || value.is_undefined() {
-        return Ok(None);
-    }
-    value
-        .as_string()
-        .map(Some)
-        .ok_or_else(|| unreadable(&format!("a row whose {name:?} is not text")))
 }
 
 /// A meta value (text).
 fn meta_text(key: &str, v: &JsValue) -> Result<String, ClientError> {
     v.as_string()
         .ok_or_else(|| unreadable(&format!("a meta value {key:?} that is not text")))
-}
-
-fn int(v: &JsValue, name: &str) -> Result<i64, ClientError> {
-    opt_int(v, name)?.ok_or_else(|| unreadable(&format!("a row whose {name:?} is not a number")))
-}
-
-fn opt_int(v: &JsValue, name: &str) -> Result<Option<i64>, ClientError> {
-    let value = field(v, name)?;
-    if value.is_null() || value.is_undefined() {
-        return Ok(None);
-    }
-    int_value(&value, name).map(Some)
-}
-
-/// A whole number kept as a JS number.
-fn int_value(value: &JsValue, name: &str) -> Result<i64, ClientError> {
-    /// 2^53: every whole number below it is exact in an f64.
-    const EXACT: f64 = 9_007_199_254_740_992.0;
-    match value.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < EXACT =>
-        {
-            #[expect(
-                clippy::cast_possible_truncation,
-                reason = "a whole number below 2^53 converts exactly"
-            )]
-            Ok(f as i64)
-        }
-        _ => Err(unreadable(&format!(
-            "a {name:?} that is not a whole number"
-        ))),
-    }
-}
-
-fn bytes(v: &JsValue, name: &str) -> Result<Vec<u8>, ClientError> {
-    opt_bytes(v, name)?.ok_or_else(|| unreadable(&format!("a row whose {name:?} is not bytes")))
-}
-
-fn opt_bytes(v: &JsValue, name: &str) -> Result<Option<Vec<u8>>, ClientError> {
-    let value = field(v, name)?;
-    if value.is_null() || value.is_undefined() {
-        return Ok(None);
-    }
-    value
-        .dyn_into::<Uint8Array>()
-        .map(|a| Some(a.to_vec()))
-        .map_err(|_| unreadable(&format!("a row whose {name:?} is not bytes")))
 }
 
 /// What a DOM exception's name means for the person.
@@ -1208,12 +1033,7 @@ pub(crate) async fn contents(name: &str) -> Result<Vec<u8>, ClientError> {
     let mut out = Vec::new();
     for table in ALL_STORES {
         let run = async {
-            let tx = store
-                .inner
-                .db
-                .transaction(table)
-                .with_mode(TransactionMode::Readonly)
-                .build()?;
+            let tx = store.read_only(table)?;
             let os = tx.object_store(table)?;
             let keys = os.get_all_keys::<JsValue>().primitive()?.await?;
             let keys = keys.collect::<Result<Vec<JsValue>, _>>()?;

@@ -140,6 +140,26 @@ pub(crate) fn scope_list(json: Option<Vec<u8>>) -> Result<Vec<String>, ClientErr
     }
 }
 
+/// A change for the end of the outbox, as a backend stores it: sealed, not held.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutboxEntry<'a> {
+    pub doc_id: &'a str,
+    pub hash: &'a str,
+    pub sealed: &'a [u8],
+    /// When it was recorded (device time, ms).
+    pub at_ms: i64,
+}
+
+/// An outbox row to hold: the server's code and its reason, sealed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HoldEntry<'a> {
+    pub seq: i64,
+    pub code: &'a str,
+    pub sealed_note: &'a [u8],
+    /// When it was refused (device time, ms).
+    pub at_ms: i64,
+}
+
 /// A store backend's reads outside a transaction, and how it opens one. Every method
 /// returns client errors already named (damage, full storage). Outbox order is the order
 /// changes were added (`seq`, increasing).
@@ -213,26 +233,14 @@ pub(crate) trait BackendTx {
     async fn docs_in_scope(&mut self, sel: &ScopeSel) -> Result<Vec<String>, ClientError>;
     /// Add a sealed change at the end of the outbox, not held; nothing if a change with this
     /// hash is already there. Returns the rows added.
-    async fn insert_change(
-        &mut self,
-        doc_id: &str,
-        hash: &str,
-        sealed: &[u8],
-        now_ms: i64,
-    ) -> Result<u64, ClientError>;
+    async fn insert_change(&mut self, change: &OutboxEntry<'_>) -> Result<u64, ClientError>;
     /// Delete the outbox row of `doc_id` with `hash`. Returns the rows removed.
     async fn delete_change(&mut self, doc_id: &str, hash: &str) -> Result<u64, ClientError>;
     /// Delete the outbox row `seq` if it belongs to `doc_id`.
     async fn delete_change_at(&mut self, doc_id: &str, seq: i64) -> Result<(), ClientError>;
-    /// Hold outbox row `seq` with the server's code and the sealed reason. Returns the rows
+    /// Hold an outbox row with the server's code and the sealed reason. Returns the rows
     /// changed.
-    async fn hold(
-        &mut self,
-        seq: i64,
-        code: &str,
-        sealed_note: &[u8],
-        now_ms: i64,
-    ) -> Result<u64, ClientError>;
+    async fn hold(&mut self, hold: &HoldEntry<'_>) -> Result<u64, ClientError>;
     /// Release every held row of a document.
     async fn release_held(&mut self, doc_id: &str) -> Result<(), ClientError>;
     async fn set_own_head(&mut self, doc_id: &str, hash: &str) -> Result<(), ClientError>;
@@ -619,7 +627,13 @@ impl<B: Backend> StoreTx<B> {
         now_ms: i64,
     ) -> Result<u64, ClientError> {
         let sealed = sealed::seal_change(keys, doc_id, hash, bytes)?;
-        self.tx.insert_change(doc_id, hash, &sealed, now_ms).await
+        let change = OutboxEntry {
+            doc_id,
+            hash,
+            sealed: &sealed,
+            at_ms: now_ms,
+        };
+        self.tx.insert_change(&change).await
     }
 
     /// Drop an acknowledged change from the outbox. Returns the rows removed.
@@ -642,7 +656,13 @@ impl<B: Backend> StoreTx<B> {
         now_ms: i64,
     ) -> Result<u64, ClientError> {
         let note = sealed::seal_note(keys, doc_id, &change.hash, reason)?;
-        self.tx.hold(change.seq, code, &note, now_ms).await
+        let hold = HoldEntry {
+            seq: change.seq,
+            code,
+            sealed_note: &note,
+            at_ms: now_ms,
+        };
+        self.tx.hold(&hold).await
     }
 
     /// Record `hash` as the newest change this device wrote to `doc_id` (see migration 0003).

@@ -24,8 +24,8 @@ use sqlx::{Row, Sqlite as Db, SqlitePool, Transaction};
 
 use super::sealed::{ListingFacts, SealedDoc, Stored, StoredDoc, StoredNote};
 use super::{
-    Backend, BackendTx, DocRow, Failure, LocalStore, PlainChange, PlainDoc, ScopeSel, StoredChange,
-    StoredHold,
+    Backend, BackendTx, DocRow, Failure, HoldEntry, LocalStore, OutboxEntry, PlainChange, PlainDoc,
+    ScopeSel, StoredChange, StoredHold,
 };
 use crate::ClientError;
 use crate::error::DOCTOR_ADVICE;
@@ -525,17 +525,16 @@ impl BackendTx for SqliteTx {
         ids.map_err(|e| self.err(e))
     }
 
-    async fn insert_change(
-        &mut self,
-        doc_id: &str,
-        hash: &str,
-        sealed: &[u8],
-        now_ms: i64,
-    ) -> Result<u64, ClientError> {
+    async fn insert_change(&mut self, change: &OutboxEntry<'_>) -> Result<u64, ClientError> {
         self.execute(
             "INSERT INTO outbox (doc_id, hash, bytes, created_at_ms, enc) VALUES (?, ?, ?, ?, 1)
              ON CONFLICT (hash) DO NOTHING",
-            &[Text(doc_id), Text(hash), Blob(Some(sealed)), Int(now_ms)],
+            &[
+                Text(change.doc_id),
+                Text(change.hash),
+                Blob(Some(change.sealed)),
+                Int(change.at_ms),
+            ],
         )
         .await
     }
@@ -556,17 +555,16 @@ impl BackendTx for SqliteTx {
         .await
     }
 
-    async fn hold(
-        &mut self,
-        seq: i64,
-        code: &str,
-        sealed_note: &[u8],
-        now_ms: i64,
-    ) -> Result<u64, ClientError> {
+    async fn hold(&mut self, hold: &HoldEntry<'_>) -> Result<u64, ClientError> {
         self.execute(
             "UPDATE outbox SET held_code = ?, held_reason = NULL, held_note = ?, held_at_ms = ?
              WHERE seq = ?",
-            &[Text(code), Blob(Some(sealed_note)), Int(now_ms), Int(seq)],
+            &[
+                Text(hold.code),
+                Blob(Some(hold.sealed_note)),
+                Int(hold.at_ms),
+                Int(hold.seq),
+            ],
         )
         .await
     }
