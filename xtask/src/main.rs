@@ -7,12 +7,13 @@
 //! - `cargo xtask serve [-- SERVER FLAGS]` builds the app, then runs the server serving it.
 //! - `cargo xtask test [-- CARGO TEST ARGS]` makes sure the wasm target, Chromium and
 //!   ChromeDriver are there, builds the app, then runs `cargo test --workspace --locked` with
-//!   `FIELDNOTES_APP_DIR` naming the built app.
+//!   `FIELDNOTES_APP_DIR` naming the built app, then the SDK's store conformance suite in
+//!   Chromium (as `sdk-browser-test`).
 //! - `cargo xtask browser-bench [--runs N]` builds `browser-bench/` and runs it in headless
 //!   Chromium: the browser store's candidate engines and Argon2id (see its module).
 //! - `cargo xtask sdk-browser-test [-- CARGO TEST ARGS]` runs the client SDK's store
 //!   conformance suite against its browser store (IndexedDB) in headless Chromium, through
-//!   `wasm-bindgen-test` (see its module). Not part of `cargo xtask test` yet.
+//!   `wasm-bindgen-test` (see its module). `cargo xtask test` runs it too.
 
 mod app;
 mod browser;
@@ -45,7 +46,8 @@ enum Command {
         server_args: Vec<String>,
     },
     /// Install what the tests need if it is missing, build the field app, then run every test
-    /// (`cargo test --workspace --locked`); arguments after `--` go to `cargo test`.
+    /// (`cargo test --workspace --locked`, then the SDK's store conformance suite in headless
+    /// Chromium); arguments after `--` go to the first `cargo test`.
     Test {
         #[arg(last = true)]
         test_args: Vec<String>,
@@ -68,8 +70,8 @@ enum Command {
     /// Run the client SDK's store conformance suite against the browser store (IndexedDB) in
     /// headless Chromium (`cargo test -p fieldnotes-client --target wasm32-unknown-unknown`
     /// with `wasm-bindgen-test-runner`, found on PATH or installed into
-    /// $CARGO_TARGET_DIR/tools); arguments after `--` go to `cargo test`. Not part of
-    /// `cargo xtask test` or CI yet.
+    /// $CARGO_TARGET_DIR/tools); arguments after `--` go to `cargo test`. `cargo xtask test`
+    /// (and so CI) runs it after the workspace's tests.
     #[command(name = "sdk-browser-test")]
     SdkBrowserTest {
         #[arg(last = true)]
@@ -130,5 +132,9 @@ fn test(test_args: &[String]) -> anyhow::Result<()> {
         .env(app::APP_DIR_VAR, &built.dir)
         .env(CHROMIUM.var, &tools.chromium)
         .env(CHROMEDRIVER.var, &tools.chromedriver);
-    workspace::run(&mut cargo)
+    let workspace_tests = workspace::run(&mut cargo);
+    // The browser store's conformance suite runs even when a test above failed, so that one
+    // run reports both; either failing fails the whole.
+    let browser_store = sdk_browser::run_suite(&[]);
+    workspace_tests.and(browser_store)
 }

@@ -2,9 +2,10 @@
 //! of `client-sdk/src/store/conformance.rs`) against the browser store (IndexedDB) in real
 //! headless Chromium, through `wasm-bindgen-test`.
 //!
-//! Not part of `cargo xtask test` or CI yet: it needs `wasm-bindgen-test-runner`, which comes
-//! only with the `wasm-bindgen-cli` crate (a few minutes to build), so it is found on PATH or
-//! installed here into `$CARGO_TARGET_DIR/tools`.
+//! `cargo xtask test` (and so CI) runs it after the workspace's tests. It needs
+//! `wasm-bindgen-test-runner`, which comes only with the `wasm-bindgen-cli` crate (a few
+//! minutes to build), so it is found on PATH or installed here into `$CARGO_TARGET_DIR/tools`
+//! once.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
