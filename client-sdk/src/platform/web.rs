@@ -132,7 +132,8 @@ pub(crate) async fn lock_data_dir(dir: &Path) -> Result<WriterLock, ClientError>
     let (granted, grant) = pending().ok_or_else(unstarted)?;
     // Called once, by the browser: it owns the closure from here (`once_into_js`).
     let callback = Closure::once_into_js(move |lock: JsValue| -> JsValue {
-        if lock.is_null() {
+        // `null`: held elsewhere.
+        if lock.is_null() || lock.is_undefined() {
             return JsValue::FALSE;
         }
         let _ = grant.call1(&JsValue::UNDEFINED, &JsValue::TRUE);
