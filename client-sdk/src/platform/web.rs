@@ -278,6 +278,78 @@ mod tests {
         drop(again);
     }
 
+    #[wasm_bindgen_test]
+    async fn another_agent_is_refused_while_a_client_holds_the_store() {
+        let store = fresh_store("agent");
+        let other = OtherAgent::start();
+        assert!(other.can_lock(&store).await, "nothing holds the store yet");
+        let client = Client::builder(&store).open().await.unwrap();
+        assert!(
+            !other.can_lock(&store).await,
+            "another agent could take the lock a client holds"
+        );
+        drop(client);
+        // The browser lets the lock go a moment after the drop: ask again until it has.
+        let mut freed = false;
+        for _ in 0..50 {
+            if other.can_lock(&store).await {
+                freed = true;
+                break;
+            }
+        }
+        assert!(
+            freed,
+            "the lock was not released after the client was dropped"
+        );
+    }
+
+    /// A dedicated worker: another agent of this site, whose locks are shared with this page's
+    /// as another tab's are.
+    struct OtherAgent {
+        worker: web_sys::Worker,
+    }
+
+    impl OtherAgent {
+        /// Answers a lock name with whether it could take that lock at once (and lets it go).
+        const SCRIPT: &str = "onmessage = (e) => navigator.locks.request(e.data, \
+            { ifAvailable: true }, (lock) => { postMessage(lock !== null); });";
+
+        fn start() -> Self {
+            use wasm_bindgen::prelude::*;
+
+            let options = web_sys::BlobPropertyBag::new();
+            options.set_type("text/javascript");
+            let parts = js_sys::Array::of1(&JsValue::from_str(Self::SCRIPT));
+            let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).unwrap();
+            let url = web_sys::Url::create_object_url_with_blob(&blob).unwrap();
+            OtherAgent {
+                worker: web_sys::Worker::new(&url).unwrap(),
+            }
+        }
+
+        /// Whether the worker could take the store's lock now.
+        async fn can_lock(&self, store: &str) -> bool {
+            use wasm_bindgen::prelude::*;
+
+            let answer = js_sys::Promise::new(&mut |resolve, _reject| {
+                let on_message = Closure::once_into_js(move |e: web_sys::MessageEvent| {
+                    let _ = resolve.call1(&JsValue::UNDEFINED, &e.data());
+                });
+                self.worker.set_onmessage(Some(on_message.unchecked_ref()));
+            });
+            self.worker
+                .post_message(&JsValue::from_str(&super::lock_name(store)))
+                .unwrap();
+            answer.await.unwrap().is_truthy()
+        }
+    }
+
+    impl Drop for OtherAgent {
+        fn drop(&mut self) {
+            self.worker.terminate();
+        }
+    }
+
     /// Whether a request of the store's lock made around the SDK (as another tab's would be)
     /// finds it held. Waits until the lock this page released last is let go.
     async fn held_elsewhere(store: &str) -> bool {
