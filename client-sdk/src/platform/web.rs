@@ -7,7 +7,10 @@
 //! `Client` of this site holds it; that second writer is refused with
 //! [`ClientError::Locked`]. Granted, the callback returns a promise that stays pending while
 //! the `Client` lives; dropping the `Client` resolves it, and the browser releases the lock
-//! (also when the tab closes or crashes). A browser without Web Locks (older than 2022, or a
+//! (also when the tab closes or crashes). It does so a moment later, after the promise
+//! settles, so an open in the same page first waits for the lock this page let go of last
+//! (without that, Chromium refuses a store closed and opened again at once). A browser without
+//! Web Locks (older than 2022, or a
 //! page not served over https or from localhost) is refused with
 //! [`ClientError::NoWriterLock`] rather than let two tabs write: each store handle serialises
 //! only its own transactions, so two writers could lose an outbox change.
