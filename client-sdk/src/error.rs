@@ -118,12 +118,40 @@ pub enum ClientError {
     /// No document with this id on this device.
     #[error("no document {id} on this device (run `sync` to fetch new work)")]
     NotFound { id: String },
-    /// Another process already has this device's store open for writing.
-    #[error(
-        "the store at {path} is in use by another Fieldnotes process on this device; close it \
-         first (only one may write as this device at a time)"
+    /// Another process already has this device's store open for writing (in a browser:
+    /// another tab, window or `Client` of this site has it open). Nothing was opened.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        error(
+            "the store at {path} is in use by another Fieldnotes process on this device; close \
+             it first (only one may write as this device at a time)"
+        )
     )]
-    Locked { path: PathBuf },
+    #[cfg_attr(
+        target_arch = "wasm32",
+        error(
+            "Fieldnotes is already open in another tab or window on this device; close it, or \
+             use that one (only one may write as this device at a time, so nothing was opened \
+             here)"
+        )
+    )]
+    Locked {
+        /// The data folder (in a browser: the store's name).
+        path: PathBuf,
+    },
+    /// The browser cannot keep the store to one writer (no Web Locks API, or it refused the
+    /// lock), so the store was not opened: two tabs writing at once could lose work. Browser
+    /// (wasm32) only.
+    #[cfg(target_arch = "wasm32")]
+    #[error(
+        "this browser cannot make sure Fieldnotes is open in one tab only ({reason}), so \
+         nothing was opened: two tabs writing at once could lose work. Open Fieldnotes from its \
+         https address in an up-to-date browser"
+    )]
+    NoWriterLock {
+        /// Why, in plain words and the browser's.
+        reason: String,
+    },
     /// The client is not set up for this operation.
     #[error("{0}")]
     Config(String),

@@ -175,7 +175,7 @@ impl ClientBuilder {
     /// Open the device's store (creating it, and the device identity, the first time). The
     /// store opens locked: content operations need [`Client::sign_in`] or [`Client::unlock`].
     pub async fn open(self) -> Result<Client, ClientError> {
-        let lock = platform::lock_data_dir(&self.dir)?;
+        let lock = platform::lock_data_dir(&self.dir).await?;
         let store = platform::open_store(&self.dir).await?;
         let (device_id, actor) = device_identity(&store, self.identity).await?;
         let server_url = match self.server_url {
@@ -356,7 +356,8 @@ pub struct Client {
     session: Mutex<()>,
     /// Set once the store has been wiped on the server's order; every operation then fails.
     wiped: AtomicBool,
-    /// Held for the client's lifetime: the exclusive lock on the data folder.
+    /// Held for the client's lifetime: the exclusive lock on the data folder (in a browser,
+    /// the store's Web Lock).
     _lock: platform::WriterLock,
 }
 

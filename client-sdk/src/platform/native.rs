@@ -16,8 +16,9 @@ pub(crate) struct WriterLock {
 }
 
 /// Create the data folder `dir` if needed and take its lock; another process holding it is
-/// [`ClientError::Locked`].
-pub(crate) fn lock_data_dir(dir: &Path) -> Result<WriterLock, ClientError> {
+/// [`ClientError::Locked`]. Async only to match the browser's, which awaits the lock manager.
+#[allow(clippy::unused_async)]
+pub(crate) async fn lock_data_dir(dir: &Path) -> Result<WriterLock, ClientError> {
     std::fs::create_dir_all(dir).map_err(|source| ClientError::Io {
         path: dir.to_path_buf(),
         source,
