@@ -169,9 +169,31 @@ impl Client {
         self.send(Method::POST, "/v1/children", child).await
     }
 
-    /// The children this person may see.
+    /// The children this person may see. The list is also kept on the device, sealed, for
+    /// [`Client::known_children`].
     pub async fn children(&self) -> Result<Vec<Child>, ClientError> {
-        self.get_items("/v1/children").await
+        let children: Vec<Child> = self.get_items("/v1/children").await?;
+        let keys = self.keys()?;
+        let listed = serde_json::to_vec(&children).map_err(|e| {
+            ClientError::Corrupt(format!("cannot encode the list of children: {e}"))
+        })?;
+        let mut tx = self.store.begin().await?;
+        tx.set_sealed_meta(&keys, crate::META_CHILDREN, &listed)
+            .await?;
+        self.store.commit(tx).await?;
+        Ok(children)
+    }
+
+    /// The children as [`Client::children`] last listed them on this device, without the
+    /// network: how an app names children in a caseload when there is no signal. Empty until
+    /// the first listing; a child who has left the person's caseload stays until the next.
+    pub async fn known_children(&self) -> Result<Vec<Child>, ClientError> {
+        let keys = self.keys()?;
+        match self.store.sealed_meta(&keys, crate::META_CHILDREN).await? {
+            Some(listed) => serde_json::from_slice(&listed)
+                .map_err(|e| ClientError::Corrupt(format!("the stored list of children: {e}"))),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Allocate a child to a social worker, ending the current allocation (managers).

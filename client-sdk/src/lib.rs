@@ -113,6 +113,8 @@ const META_READ_ONLY_SCOPES: &str = "read_only_scopes";
 /// changes to their documents waited to be sent. Not listed to the server; their documents go
 /// once nothing of them waits.
 const META_REMOVING_SCOPES: &str = "removing_scopes";
+/// The children this person may see, as the server last listed them (sealed JSON).
+const META_CHILDREN: &str = "children";
 /// The anchor from the server's last answer (plain: a feed position and random numbers).
 const META_ANCHOR: &str = "feed_anchor";
 /// Present while own heads remain to be checked after a reset: the last document id checked.

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use fieldnotes_app::status::{Connection, SIGN_IN_NOT_READY};
+use fieldnotes_app::status::Connection;
 use fieldnotes_tests::browser::{self, Browser, Viewport};
 use fieldnotes_tests::server::test_config;
 use fieldnotes_tests::{Backend, TestDb, TestServer};
@@ -89,7 +89,10 @@ async fn go(browser: &Browser, connection: Connection) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shell_opens_offline_from_its_service_worker() -> anyhow::Result<()> {
     let (_db, server, browser) = open_app(Viewport::PHONE).await?;
-    assert_eq!(browser.text("#status").await?, Connection::Online.message());
+    assert_eq!(
+        browser.text("#status .connection").await?,
+        Connection::Online.message()
+    );
 
     // The service worker installs, keeps the shell and takes the page.
     browser
@@ -134,7 +137,7 @@ async fn the_shell_opens_offline_from_its_service_worker() -> anyhow::Result<()>
     browser.reload().await?;
     check_shell(&browser).await?;
     assert_eq!(
-        browser.text("#status").await?,
+        browser.text("#status .connection").await?,
         Connection::Offline.message()
     );
     assert!(
@@ -149,14 +152,14 @@ async fn the_shell_opens_offline_from_its_service_worker() -> anyhow::Result<()>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sign_in_form_says_it_cannot_sign_in_yet_on_a_laptop() -> anyhow::Result<()> {
+async fn a_refused_sign_in_says_why_on_a_laptop() -> anyhow::Result<()> {
     let (_db, server, browser) = open_app(Viewport::LAPTOP).await?;
     let client = browser.client();
     let find = |css| client.find(fantoccini::Locator::Css(css));
     find("#username").await?.send_keys("sam").await?;
     find("#password")
         .await?
-        .send_keys("not sent anywhere")
+        .send_keys("no such account")
         .await?;
     find("#sign-in button").await?.click().await?;
     browser
@@ -165,8 +168,11 @@ async fn the_sign_in_form_says_it_cannot_sign_in_yet_on_a_laptop() -> anyhow::Re
             "document.querySelector('.answer').textContent !== ''",
         )
         .await?;
-    assert_eq!(browser.text(".answer").await?, SIGN_IN_NOT_READY);
-    browser.screenshot("shell").await?;
+    // The server has no such person: the form says so, and the page stays on the form.
+    let answer = browser.text(".answer").await?;
+    assert!(answer.starts_with("Sign-in refused"), "{answer}");
+    assert!(holds(&browser, "document.querySelector('#sign-in') !== null").await?);
+    browser.screenshot("sign-in-refused").await?;
     browser.close().await?;
     server.stop().await
 }

@@ -1033,3 +1033,29 @@ async fn one_client_reuses_its_connection_across_calls_and_syncs() {
         "the sign-in and the syncs used different connections"
     );
 }
+
+/// The children a person may see are kept on the device once listed, sealed: a new process
+/// names them with no server, and the store file holds no child's name in the clear.
+#[tokio::test]
+async fn the_caseload_is_named_offline_and_kept_sealed() {
+    let (_db, server) = server(&[CHILD]).await;
+    let (dir, client) = signed_in(&server).await;
+    assert!(client.known_children().await.unwrap().is_empty());
+    let listed = client.children().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].child_id, CHILD);
+    let name = listed[0].display_name.clone();
+    client.close().await;
+
+    let url = server.url();
+    server.stop().await.unwrap();
+    let client = open(dir.path(), &url).await;
+    assert!(matches!(
+        client.known_children().await,
+        Err(ClientError::NotUnlocked)
+    ));
+    client.unlock(PASSWORD).await.unwrap();
+    assert_eq!(client.known_children().await.unwrap(), listed);
+    client.close().await;
+    assert_absent(&store_bytes(dir.path()), &[&name, CHILD]);
+}

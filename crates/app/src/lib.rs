@@ -1,14 +1,19 @@
 //! The Fieldnotes field app: a mobile-first web app, rendered in the browser by Leptos from
 //! WebAssembly and served by `fieldnotes-server --app-dir`.
 //!
-//! This is the skeleton the app grows from: the shell (a header, the always-visible status
-//! line, a sign-in form that does not sign in yet). `cargo xtask app` builds it for wasm32 and
-//! writes the page, its JS glue, the wasm, the web manifest, the icons and the service worker
-//! (`static/`) into one folder. Only [`status`] builds on the host, so its words are tested by
-//! `cargo test`; the browser tests in `tests/` run the built app in Chromium.
+//! The app is the client SDK in the page (its IndexedDB store, sealed at rest, one writer
+//! across tabs, and sync over the browser's fetch) with screens over it: sign in, unlock with
+//! no signal, the caseload and the records on this device, a visit note, and the status line.
+//! `cargo xtask app` builds it for wasm32 and writes the page, its JS glue, the wasm, the web
+//! manifest, the icons and the service worker (`static/`) into one folder. [`status`] and
+//! [`note`] build on the host, so their rules and words are tested by `cargo test`; the
+//! browser tests in `tests/` run the built app in Chromium against the real server.
 
+pub mod note;
 pub mod status;
 
+#[cfg(target_arch = "wasm32")]
+mod device;
 #[cfg(target_arch = "wasm32")]
 mod ui;
 

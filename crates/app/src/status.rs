@@ -1,7 +1,6 @@
-//! What the status line says. It is always on screen; for now it tells whether the device has
-//! a connection (the browser's `navigator.onLine` and its `online` and `offline` events).
-//! Later it also says how many changes are waiting, when the app last synced and which records
-//! were refused.
+//! What the status line says. It is always on screen: whether the device has a connection
+//! (the browser's `navigator.onLine` and its `online` and `offline` events), how many changes
+//! are waiting, when the app last synced, and how many records the server refused.
 
 /// Whether the browser has a network connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,10 +19,7 @@ impl Connection {
     pub fn message(self) -> &'static str {
         match self {
             Self::Online => "Online",
-            Self::Offline => {
-                "Offline: the app keeps working, and what you record stays on this device until \
-                 the signal comes back"
-            }
+            Self::Offline => "Offline: your work stays on this device",
         }
     }
 
@@ -36,9 +32,72 @@ impl Connection {
     }
 }
 
-/// What the sign-in form answers until the browser SDK can sign in.
-pub const SIGN_IN_NOT_READY: &str = "Signing in from the browser is not ready yet: nothing was sent. Use the fieldnotes \
-     command on a laptop for now.";
+/// What the status line says about the device's work with the server: how many changes wait
+/// to be sent, how many records the server refused, and when the device last synced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncWords {
+    /// Changes recorded here and not yet confirmed by the server.
+    pub pending: u64,
+    /// Records holding changes the server refused.
+    pub held: u64,
+    /// The last successful sync, as the device's clock and locale write it (`10:42`).
+    pub last_synced: Option<String>,
+    /// A sync is running now.
+    pub syncing: bool,
+    /// Why the last sync failed, in the SDK's words (with what to do next).
+    pub problem: Option<String>,
+}
+
+impl SyncWords {
+    /// The waiting count and the last sync, one short line: "2 changes waiting to be sent ·
+    /// last synced 10:42".
+    pub fn summary(&self) -> String {
+        let waiting = match self.pending {
+            0 => "Nothing waiting to be sent".to_owned(),
+            1 => "1 change waiting to be sent".to_owned(),
+            n => format!("{n} changes waiting to be sent"),
+        };
+        let when = if self.syncing {
+            "syncing now".to_owned()
+        } else {
+            match &self.last_synced {
+                Some(at) => format!("last synced {at}"),
+                None => "not synced yet".to_owned(),
+            }
+        };
+        format!("{waiting} · {when}")
+    }
+
+    /// The refused records, when there are any, with the way out.
+    pub fn refused(&self) -> Option<String> {
+        match self.held {
+            0 => None,
+            1 => Some(
+                "1 record was refused by the server and is kept on this device: open it to see \
+                 why and what to do"
+                    .to_owned(),
+            ),
+            n => Some(format!(
+                "{n} records were refused by the server and are kept on this device: open each \
+                 to see why and what to do"
+            )),
+        }
+    }
+}
+
+/// A message from the SDK as a sentence on screen: a capital first letter and a full stop.
+pub fn sentence(message: &str) -> String {
+    let message = message.trim();
+    let mut chars = message.chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -51,6 +110,42 @@ mod tests {
         assert!(offline.message().starts_with("Offline"));
         assert!(offline.message().contains("stays on this device"));
         assert_eq!(offline.as_str(), "offline");
+    }
+
+    #[test]
+    fn the_sync_line_counts_what_waits_and_says_when_it_last_synced() {
+        let mut words = SyncWords::default();
+        assert_eq!(
+            words.summary(),
+            "Nothing waiting to be sent · not synced yet"
+        );
+        assert_eq!(words.refused(), None);
+        words.pending = 1;
+        words.last_synced = Some("10:42".into());
+        assert_eq!(
+            words.summary(),
+            "1 change waiting to be sent · last synced 10:42"
+        );
+        words.pending = 3;
+        words.syncing = true;
+        assert_eq!(
+            words.summary(),
+            "3 changes waiting to be sent · syncing now"
+        );
+        words.held = 2;
+        let refused = words.refused().unwrap();
+        assert!(refused.starts_with("2 records were refused"), "{refused}");
+        assert!(refused.contains("what to do"), "{refused}");
+    }
+
+    #[test]
+    fn a_message_is_shown_as_a_sentence() {
+        assert_eq!(
+            sentence("sign-in refused: wrong password"),
+            "Sign-in refused: wrong password."
+        );
+        assert_eq!(sentence("Already one."), "Already one.");
+        assert_eq!(sentence(""), "");
     }
 
     #[test]

@@ -1,95 +1,538 @@
-//! The shell's components: a header, the status line under it (both stay on screen while the
-//! page scrolls) and the sign-in form.
+//! The app's screens: a header and the status line under it (both stay on screen while the
+//! page scrolls), then one of: opening, refused (another tab has the store, or the browser keeps
+//! no data), sign in, unlock, the caseload with the records on this device, and the visit note
+//! form.
 
+use std::collections::HashMap;
+
+use fieldnotes_client::{ClientError, DocSummary};
+use fieldnotes_model::{DocKind, NewRecord, NotAloneReason, VisitKind};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 
-use crate::status::{Connection, SIGN_IN_NOT_READY};
+use crate::device::{self, DEVICE_NAME};
+use crate::note::{VisitDraft, headline, not_alone_label, visit_kind_label};
+use crate::status::{Connection, SyncWords, sentence};
+
+/// Which screen shows under the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Screen {
+    Opening,
+    /// The store cannot be opened here; the words say why and what to do.
+    Refused(String),
+    /// Sign in; the username of the person this device belongs to, when known.
+    SignIn(Option<String>),
+    /// Signed in before: the password opens the records (no network needed).
+    Unlock(String),
+    Home,
+    NewNote,
+}
+
+/// A child the person may see, as the caseload shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ChildRow {
+    id: String,
+    name: String,
+    notes: usize,
+    last_contact: Option<String>,
+}
+
+/// A record on this device, as the list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct RecordRow {
+    id: String,
+    kind: &'static str,
+    summary: String,
+    child: String,
+    when: String,
+}
+
+/// What the screens share.
+#[derive(Debug, Clone, Copy)]
+struct App {
+    screen: RwSignal<Screen>,
+    connection: RwSignal<Connection>,
+    sync: RwSignal<SyncWords>,
+    /// The signed-in person's name and user id.
+    person: RwSignal<Option<(String, String)>>,
+    children: RwSignal<Vec<ChildRow>>,
+    records: RwSignal<Vec<RecordRow>>,
+}
+
+impl App {
+    /// Read the records, the caseload and the sync state again from the device.
+    fn refresh(self) {
+        spawn_local(async move { self.reload().await });
+    }
+
+    async fn reload(self) {
+        device::read_status(self.sync).await;
+        let Some(client) = device::client() else {
+            return;
+        };
+        if !client.is_unlocked() {
+            return;
+        }
+        let known = client.known_children().await.unwrap_or_default();
+        let names: HashMap<String, String> = known
+            .iter()
+            .map(|c| (c.child_id.clone(), c.display_name.clone()))
+            .collect();
+        let mut listed: Vec<DocSummary> = client.list(None).await.unwrap_or_default();
+        listed.sort_by_key(|doc| std::cmp::Reverse(doc.updated_at_ms));
+        let rows = listed
+            .iter()
+            .map(|doc| RecordRow {
+                id: doc.id.clone(),
+                kind: kind_label(doc.kind),
+                summary: headline(doc.kind, &doc.summary).to_owned(),
+                child: match &doc.child_id {
+                    Some(id) => names
+                        .get(id)
+                        .cloned()
+                        .unwrap_or_else(|| "A child no longer in your caseload".to_owned()),
+                    None => "About you".to_owned(),
+                },
+                when: device::local_time(doc.updated_at_ms, true),
+            })
+            .collect();
+        let children = known
+            .iter()
+            .map(|child| {
+                let theirs = listed
+                    .iter()
+                    .filter(|d| d.child_id.as_deref() == Some(child.child_id.as_str()));
+                let last = theirs.clone().map(|d| d.updated_at_ms).max();
+                ChildRow {
+                    id: child.child_id.clone(),
+                    name: child.display_name.clone(),
+                    notes: theirs.count(),
+                    last_contact: last.map(|ms| device::local_time(ms, true)),
+                }
+            })
+            .collect();
+        self.records.set(rows);
+        self.children.set(children);
+    }
+
+    /// Sync now (if there is a connection), then show what came.
+    fn sync(self) {
+        spawn_local(async move {
+            device::sync_now(self.sync, move || self.refresh()).await;
+        });
+    }
+
+    /// The records are open: show the caseload, ask the server for the caseload's names when
+    /// there is a connection, and sync.
+    async fn opened(self) {
+        if let Some(client) = device::client() {
+            self.person
+                .set(client.user().map(|user| (user.display_name, user.user_id)));
+            if device::online() {
+                // Without a connection the names kept from the last listing serve.
+                let _ = client.children().await;
+            }
+        }
+        self.screen.set(Screen::Home);
+        self.reload().await;
+        self.sync();
+    }
+}
+
+fn kind_label(kind: DocKind) -> &'static str {
+    match kind {
+        DocKind::VisitNote => "Visit note",
+        DocKind::AboutMe => "About me",
+        DocKind::ContactCard => "Contact card",
+        DocKind::ShortPlan => "Short plan",
+    }
+}
 
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {
+    let app = App {
+        screen: RwSignal::new(Screen::Opening),
+        connection: RwSignal::new(Connection::from_online(device::online())),
+        sync: RwSignal::new(SyncWords::default()),
+        person: RwSignal::new(None),
+        children: RwSignal::new(Vec::new()),
+        records: RwSignal::new(Vec::new()),
+    };
+    spawn_local(async move {
+        let screen = match device::open().await {
+            Ok(client) => {
+                device::read_status(app.sync).await;
+                match client.status().await {
+                    Ok(status) => match status.owner {
+                        Some(owner) if status.signed_in => Screen::Unlock(owner.display_name),
+                        owner => Screen::SignIn(owner.map(|o| o.username)),
+                    },
+                    Err(e) => Screen::Refused(sentence(&e.to_string())),
+                }
+            }
+            Err(e) => Screen::Refused(refusal(&e)),
+        };
+        app.screen.set(screen);
+        device::keep_syncing(app.sync, move || app.refresh());
+    });
+    // The listeners live as long as the page: the app is never unmounted.
+    let _online = window_event_listener(leptos::ev::online, move |_| {
+        app.connection.set(Connection::Online);
+        app.sync();
+    });
+    let _offline = window_event_listener(leptos::ev::offline, move |_| {
+        app.connection.set(Connection::Offline);
+    });
     view! {
         <div class="top">
             <header class="bar">
                 <h1>"Fieldnotes"</h1>
+                <span class="who">{move || app.person.get().map(|(name, _)| name)}</span>
             </header>
-            <StatusLine/>
+            <StatusLine app=app/>
         </div>
         <main>
-            <SignIn/>
+            {move || match app.screen.get() {
+                Screen::Opening => view! { <p class="card" id="opening">"Opening your records…"</p> }.into_any(),
+                Screen::Refused(why) => view! {
+                    <section class="card" id="refused" role="alert">
+                        <h2>"Fieldnotes cannot open here"</h2>
+                        <p>{why}</p>
+                        <button type="button" on:click=|_| { let _ = window().location().reload(); }>
+                            "Try again"
+                        </button>
+                    </section>
+                }.into_any(),
+                Screen::SignIn(username) => view! { <SignIn app=app username=username/> }.into_any(),
+                Screen::Unlock(name) => view! { <Unlock app=app name=name/> }.into_any(),
+                Screen::Home => view! { <Home app=app/> }.into_any(),
+                Screen::NewNote => view! { <NewNote app=app/> }.into_any(),
+            }}
         </main>
     }
 }
 
+/// Why the store could not be opened, and what to do.
+fn refusal(e: &ClientError) -> String {
+    sentence(&e.to_string())
+}
+
 /// The always-visible status line: a live region, so a screen reader announces a change.
 #[component]
-fn StatusLine() -> impl IntoView {
-    let connection = RwSignal::new(Connection::from_online(window().navigator().on_line()));
-    // The listeners live as long as the page: the status line is never unmounted.
-    let _online = window_event_listener(leptos::ev::online, move |_| {
-        connection.set(Connection::Online);
-    });
-    let _offline = window_event_listener(leptos::ev::offline, move |_| {
-        connection.set(Connection::Offline);
-    });
+fn StatusLine(app: App) -> impl IntoView {
+    let open = move || matches!(app.screen.get(), Screen::Home | Screen::NewNote);
     view! {
-        <p
+        <div
             id="status"
             class="status"
             role="status"
             aria-live="polite"
-            data-connection=move || connection.get().as_str()
+            data-connection=move || app.connection.get().as_str()
         >
-            {move || connection.get().message()}
-        </p>
+            <div class="line">
+                <p class="connection">{move || app.connection.get().message()}</p>
+                <Show when=open>
+                    <button
+                        type="button"
+                        id="sync-now"
+                        class="quiet"
+                        disabled=move || app.sync.get().syncing || app.connection.get() == Connection::Offline
+                        on:click=move |_| app.sync()
+                    >
+                        "Sync now"
+                    </button>
+                </Show>
+            </div>
+            <Show when=open>
+                <p id="sync-words">{move || app.sync.get().summary()}</p>
+                <p class="problem">{move || app.sync.get().problem}</p>
+                <p class="refused">{move || app.sync.get().refused()}</p>
+            </Show>
+        </div>
     }
 }
 
-/// The sign-in form. It has its fields and labels, and says plainly that it cannot sign in yet.
+/// The sign-in form.
 #[component]
-fn SignIn() -> impl IntoView {
-    let answer = RwSignal::new(None::<&'static str>);
+fn SignIn(app: App, username: Option<String>) -> impl IntoView {
+    let answer = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let user_field = NodeRef::<leptos::html::Input>::new();
+    let password_field = NodeRef::<leptos::html::Input>::new();
     let submit = move |event: SubmitEvent| {
         event.prevent_default();
-        answer.set(Some(SIGN_IN_NOT_READY));
+        let (Some(user), Some(password)) = (user_field.get(), password_field.get()) else {
+            return;
+        };
+        let (user, password) = (user.value(), password.value());
+        let Some(client) = device::client() else {
+            return;
+        };
+        busy.set(true);
+        answer.set(None);
+        spawn_local(async move {
+            match client.sign_in(user.trim(), &password, DEVICE_NAME).await {
+                Ok(_) => app.opened().await,
+                Err(e) => answer.set(Some(sentence(&e.to_string()))),
+            }
+            busy.set(false);
+        });
     };
     view! {
         <form class="card" id="sign-in" on:submit=submit>
             <h2>"Sign in"</h2>
-            <Field id="username" label="Username" kind="text" autocomplete="username"/>
-            <Field
-                id="password"
-                label="Password"
-                kind="password"
-                autocomplete="current-password"
+            <label for="username">"Username"</label>
+            <input
+                id="username"
+                name="username"
+                type="text"
+                autocomplete="username"
+                autocapitalize="none"
+                spellcheck="false"
+                required
+                node_ref=user_field
+                prop:value=username.unwrap_or_default()
             />
-            <button type="submit">"Sign in"</button>
+            <PasswordField node_ref=password_field/>
+            <button type="submit" disabled=move || busy.get()>
+                {move || if busy.get() { "Signing in…" } else { "Sign in" }}
+            </button>
             <p class="answer" role="alert">{move || answer.get()}</p>
         </form>
     }
 }
 
-/// A required text field with its label (the field's `id` is also its `name`). Names and
-/// passwords are taken as typed: no capitals added, no spelling checked.
+/// The unlock form: the records stay sealed on the device until the password opens them.
 #[component]
-fn Field(
-    id: &'static str,
-    label: &'static str,
-    /// The input's `type`.
-    kind: &'static str,
-    autocomplete: &'static str,
-) -> impl IntoView {
+fn Unlock(app: App, name: String) -> impl IntoView {
+    let answer = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let password_field = NodeRef::<leptos::html::Input>::new();
+    let submit = move |event: SubmitEvent| {
+        event.prevent_default();
+        let Some(password) = password_field.get().map(|field| field.value()) else {
+            return;
+        };
+        let Some(client) = device::client() else {
+            return;
+        };
+        busy.set(true);
+        answer.set(None);
+        spawn_local(async move {
+            match client.unlock(&password).await {
+                Ok(()) => app.opened().await,
+                Err(e) => answer.set(Some(sentence(&e.to_string()))),
+            }
+            busy.set(false);
+        });
+    };
     view! {
-        <label for=id>{label}</label>
+        <form class="card" id="unlock" on:submit=submit>
+            <h2>"Welcome back, " {name}</h2>
+            <p>"Your records are kept locked on this device. Enter your password to open them; no signal is needed."</p>
+            <PasswordField node_ref=password_field/>
+            <button type="submit" disabled=move || busy.get()>
+                {move || if busy.get() { "Opening…" } else { "Open my records" }}
+            </button>
+            <p class="answer" role="alert">{move || answer.get()}</p>
+        </form>
+    }
+}
+
+#[component]
+fn PasswordField(node_ref: NodeRef<leptos::html::Input>) -> impl IntoView {
+    view! {
+        <label for="password">"Password"</label>
         <input
-            id=id
-            name=id
-            type=kind
-            autocomplete=autocomplete
+            id="password"
+            name="password"
+            type="password"
+            autocomplete="current-password"
             autocapitalize="none"
             spellcheck="false"
             required
+            node_ref=node_ref
         />
+    }
+}
+
+/// The caseload and the records on this device.
+#[component]
+fn Home(app: App) -> impl IntoView {
+    view! {
+        <button type="button" id="new-note" class="primary" on:click=move |_| app.screen.set(Screen::NewNote)>
+            "New visit note"
+        </button>
+        <section class="card" id="caseload">
+            <h2>"My children"</h2>
+            <Show
+                when=move || !app.children.get().is_empty()
+                fallback=|| view! { <p>"No children are allocated to you yet, or the list has not come from the server: it comes with the next sync."</p> }
+            >
+                <ul class="rows">
+                    <For each=move || app.children.get() key=|c| c.clone() let:child>
+                        <li>
+                            <strong>{child.name}</strong>
+                            <span class="meta">
+                                {match child.notes { 1 => "1 record".to_owned(), n => format!("{n} records") }}
+                                {child.last_contact.map(|at| format!(" · last {at}"))}
+                            </span>
+                        </li>
+                    </For>
+                </ul>
+            </Show>
+        </section>
+        <section class="card" id="records">
+            <h2>"Records on this device"</h2>
+            <Show
+                when=move || !app.records.get().is_empty()
+                fallback=|| view! { <p>"Nothing recorded yet."</p> }
+            >
+                <ul class="rows">
+                    <For each=move || app.records.get() key=|r| r.clone() let:record>
+                        <li data-id=record.id.clone()>
+                            <strong class="summary">{record.summary}</strong>
+                            <span class="meta">{record.kind} " · " {record.child} " · " {record.when}</span>
+                        </li>
+                    </For>
+                </ul>
+            </Show>
+        </section>
+    }
+}
+
+/// The visit note form. A statutory visit asks whether the child was seen, and seen alone, and
+/// if not alone the lawful reason; the child's wishes and feelings are their own field.
+#[component]
+fn NewNote(app: App) -> impl IntoView {
+    let (now, offset) = device::local_now();
+    let draft = RwSignal::new(VisitDraft {
+        occurred_local: now,
+        offset_minutes: offset,
+        visit_kind: Some(VisitKind::StatutoryVisit),
+        child_id: app
+            .children
+            .get_untracked()
+            .first()
+            .map(|c| c.id.clone())
+            .unwrap_or_default(),
+        ..VisitDraft::default()
+    });
+    let answer = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let statutory = move || draft.get().visit_kind == Some(VisitKind::StatutoryVisit);
+    let seen = move || statutory() && draft.get().child_seen == Some(true);
+    let not_alone = move || seen() && draft.get().seen_alone == Some(false);
+    let submit = move |event: SubmitEvent| {
+        event.prevent_default();
+        let Some((_, author)) = app.person.get_untracked() else {
+            return;
+        };
+        let note = match draft.get_untracked().to_note(&author) {
+            Ok(note) => note,
+            Err(missing) => {
+                answer.set(Some(missing.to_string()));
+                return;
+            }
+        };
+        let Some(client) = device::client() else {
+            return;
+        };
+        busy.set(true);
+        spawn_local(async move {
+            match client.create(NewRecord::VisitNote(note)).await {
+                Ok(_) => {
+                    app.screen.set(Screen::Home);
+                    app.reload().await;
+                    app.sync();
+                }
+                Err(e) => answer.set(Some(sentence(&e.to_string()))),
+            }
+            busy.set(false);
+        });
+    };
+    let text = move |set: fn(&mut VisitDraft, String)| {
+        move |ev| {
+            let value = event_target_value(&ev);
+            draft.update(|d| set(d, value));
+        }
+    };
+    view! {
+        <form class="card" id="visit-note" on:submit=submit>
+            <h2>"New visit note"</h2>
+            <label for="child">"Child"</label>
+            <select id="child" on:change=text(|d, v| d.child_id = v)>
+                <For each=move || app.children.get() key=|c| c.id.clone() let:child>
+                    <option value=child.id.clone() selected=child.id == draft.get_untracked().child_id>{child.name}</option>
+                </For>
+            </select>
+            <label for="visit-kind">"Kind of contact"</label>
+            <select
+                id="visit-kind"
+                on:change=text(|d, v| d.visit_kind = VisitKind::parse(&v))
+            >
+                {VisitKind::ALL.iter().map(|&kind| view! {
+                    <option value=kind.as_str() selected=kind == VisitKind::StatutoryVisit>{visit_kind_label(kind)}</option>
+                }).collect_view()}
+            </select>
+            <label for="occurred">"When"</label>
+            <input
+                id="occurred"
+                type="datetime-local"
+                required
+                prop:value=draft.get_untracked().occurred_local
+                on:input=text(|d, v| d.occurred_local = v)
+            />
+            <Show when=statutory>
+                <YesNo id="seen" question="Was the child seen?" answer=move |v| draft.update(|d| d.child_seen = Some(v))/>
+            </Show>
+            <Show when=seen>
+                <YesNo id="alone" question="Was the child seen alone?" answer=move |v| draft.update(|d| d.seen_alone = Some(v))/>
+            </Show>
+            <Show when=not_alone>
+                <label for="not-alone-reason">"The lawful reason they were not seen alone"</label>
+                <select
+                    id="not-alone-reason"
+                    on:change=text(|d, v| d.not_alone_reason = NotAloneReason::parse(&v))
+                >
+                    <option value="">"Choose a reason"</option>
+                    {NotAloneReason::ALL.iter().map(|&reason| view! {
+                        <option value=reason.as_str()>{not_alone_label(reason)}</option>
+                    }).collect_view()}
+                </select>
+            </Show>
+            <label for="title">"Title"</label>
+            <input id="title" type="text" required on:input=text(|d, v| d.title = v)/>
+            <label for="body">"What happened"</label>
+            <textarea id="body" rows="6" on:input=text(|d, v| d.body = v)></textarea>
+            <label for="wishes">"The child's wishes and feelings, in their own words"</label>
+            <textarea id="wishes" rows="4" on:input=text(|d, v| d.wishes_and_feelings = v)></textarea>
+            <p class="answer" role="alert">{move || answer.get()}</p>
+            <div class="actions">
+                <button type="submit" class="primary" disabled=move || busy.get()>"Save note"</button>
+                <button type="button" class="quiet" on:click=move |_| app.screen.set(Screen::Home)>"Cancel"</button>
+            </div>
+            <p class="hint">"Saved at once on this device, locked with your password; sent when there is a signal."</p>
+        </form>
+    }
+}
+
+/// A yes-or-no question as two radio buttons (`{id}-yes`, `{id}-no`).
+#[component]
+fn YesNo(
+    id: &'static str,
+    question: &'static str,
+    answer: impl Fn(bool) + Copy + 'static,
+) -> impl IntoView {
+    view! {
+        <fieldset class="yes-no">
+            <legend>{question}</legend>
+            <input type="radio" name=id id=format!("{id}-yes") on:change=move |_| answer(true)/>
+            <label for=format!("{id}-yes")>"Yes"</label>
+            <input type="radio" name=id id=format!("{id}-no") on:change=move |_| answer(false)/>
+            <label for=format!("{id}-no")>"No"</label>
+        </fieldset>
     }
 }
