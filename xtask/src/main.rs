@@ -20,6 +20,7 @@ mod browser;
 mod browser_bench;
 mod icons;
 mod sdk_browser;
+mod test_server;
 mod workspace;
 
 use std::process::ExitCode;
