@@ -213,3 +213,64 @@ async fn a_path_that_is_neither_an_endpoint_nor_a_file_is_not_found() -> anyhow:
     }
     servers.stop().await
 }
+
+/// A page served from another address may call the API only when its origin was named with
+/// `--cors-origin`: its preflight is answered with the methods and headers the SDK uses, and
+/// its calls carry `Access-Control-Allow-Origin`; any other origin gets no such header, so the
+/// browser keeps the answer from the page.
+#[tokio::test]
+async fn only_a_named_origin_may_call_the_api_from_a_browser() -> anyhow::Result<()> {
+    const NAMED: &str = "http://127.0.0.1:8123";
+    let db = TestDb::new(Backend::Sqlite).await?;
+    let mut config = test_config(&db.url);
+    config.cors_origin = vec![reqwest::header::HeaderValue::from_static(NAMED)];
+    config.validate()?;
+    let named = TestServer::start_with_config(&config).await?;
+    let (_db, unnamed) = server(None).await?;
+    let http = reqwest::Client::new();
+    let preflight = |base: String, origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, format!("{base}/v1/sync"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,content-encoding",
+            )
+            .send()
+    };
+
+    let answer = preflight(named.url(), NAMED).await?;
+    assert!(answer.status().is_success(), "{}", answer.status());
+    assert_eq!(header(&answer, "access-control-allow-origin"), NAMED);
+    let allowed = header(&answer, "access-control-allow-headers").to_ascii_lowercase();
+    for name in ["authorization", "content-type", "content-encoding"] {
+        assert!(allowed.contains(name), "{name} not in {allowed}");
+    }
+    assert!(header(&answer, "access-control-allow-methods").contains("POST"));
+    assert_eq!(
+        header(&answer, "access-control-allow-credentials"),
+        "(none)"
+    );
+
+    // A plain call from the named origin is readable by its page.
+    let answer = http
+        .get(format!("{}/healthz", named.url()))
+        .header("origin", NAMED)
+        .send()
+        .await?;
+    assert_eq!(header(&answer, "access-control-allow-origin"), NAMED);
+
+    // Another origin, or any origin where none was named: nothing allows the page to read.
+    for (base, origin) in [
+        (named.url(), "http://127.0.0.1:9999"),
+        (unnamed.url(), NAMED),
+    ] {
+        let answer = preflight(base.clone(), origin).await?;
+        assert_eq!(
+            header(&answer, "access-control-allow-origin"),
+            "(none)",
+            "{origin} calling {base}"
+        );
+    }
+    Ok(())
+}

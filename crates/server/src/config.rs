@@ -139,6 +139,43 @@ pub struct Config {
     /// at `/`. Without it the server answers the API only.
     #[arg(long, env = "FIELDNOTES_APP_DIR")]
     pub app_dir: Option<PathBuf>,
+
+    /// A web origin (`https://app.example.org`, scheme, host and port only) whose pages may
+    /// call the API from a browser: the field app served from another address than this server
+    /// (repeat, or separate with commas). Without one, only pages this server serves may call
+    /// it (`--app-dir`).
+    #[arg(long = "cors-origin", env = "FIELDNOTES_CORS_ORIGINS", value_delimiter = ',',
+          value_parser = parse_origin)]
+    pub cors_origin: Vec<axum::http::HeaderValue>,
+}
+
+/// A web origin as browsers send it in `Origin`: `http` or `https`, a host, an optional port,
+/// and nothing after.
+fn parse_origin(text: &str) -> Result<axum::http::HeaderValue, String> {
+    let explain = || {
+        format!(
+            "{text:?} is not a web origin: write it as the browser's address bar shows the app, \
+             scheme, host and port only, for example https://fieldnotes.example.org or \
+             http://127.0.0.1:8000"
+        )
+    };
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(explain)?;
+    // A port is what follows the last ':' outside an IPv6 address's brackets.
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    if !host_ok || port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(explain());
+    }
+    axum::http::HeaderValue::from_str(text).map_err(|_| explain())
 }
 
 /// Commands other than serving.
@@ -313,6 +350,11 @@ mod tests {
     #[test]
     fn the_app_is_served_only_when_asked_for_and_built() {
         assert_eq!(Config::with_database("sqlite::memory:").app_dir, None);
+        assert!(
+            Config::with_database("sqlite::memory:")
+                .cors_origin
+                .is_empty()
+        );
         let dir = std::env::temp_dir().join(format!("fieldnotes-no-app-{}", std::process::id()));
         let config = Config::try_parse_from([
             "fieldnotes-server".as_ref(),
@@ -323,6 +365,45 @@ mod tests {
         assert_eq!(config.app_dir.as_deref(), Some(dir.as_path()));
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("cargo xtask app"), "{err}");
+    }
+
+    #[test]
+    fn a_cors_origin_is_scheme_host_and_port_only() {
+        let config = Config::try_parse_from([
+            "fieldnotes-server",
+            "--cors-origin",
+            "http://127.0.0.1:8000,https://app.example.org",
+            "--cors-origin",
+            "http://[::1]:9000",
+        ])
+        .unwrap();
+        let origins: Vec<_> = config
+            .cors_origin
+            .iter()
+            .map(|o| o.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            origins,
+            [
+                "http://127.0.0.1:8000",
+                "https://app.example.org",
+                "http://[::1]:9000"
+            ]
+        );
+        for bad in [
+            "app.example.org",
+            "https://app.example.org/",
+            "https://app.example.org/path",
+            "https://app.example.org:99999",
+            "ftp://app.example.org",
+            "https://",
+            "*",
+        ] {
+            let err = Config::try_parse_from(["fieldnotes-server", "--cors-origin", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("scheme, host and port only"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -27,9 +27,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -48,6 +49,7 @@ pub use state::AppState;
 /// app folder, its files answer every path no route takes ([`web`]).
 pub fn app(state: AppState) -> Router {
     let body_limit = state.limits.max_request_bytes;
+    let cors = cors(&state.cors_origins);
     web::with_app_files(routes::router(), state.app_dir.as_deref())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -66,7 +68,33 @@ pub fn app(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(cors)
         .layer(TraceLayer::new_for_http())
+}
+
+/// Cross-origin calls from the pages of `origins` (`--cors-origin`), with the headers the SDK
+/// sends and reads; with no origins, no cross-origin call is allowed (the layer adds nothing
+/// and preflights are refused by the routes). Credentials are bearer tokens in
+/// `Authorization`, never cookies, so none are allowed.
+fn cors(origins: &[HeaderValue]) -> tower::util::Either<CorsLayer, tower::layer::util::Identity> {
+    tower::util::option_layer((!origins.is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::CONTENT_ENCODING,
+            ])
+            .expose_headers([header::RETRY_AFTER])
+            .max_age(std::time::Duration::from_secs(600))
+    }))
 }
 
 /// Open the store named by `config`, then serve on `listener` until `shutdown` resolves.

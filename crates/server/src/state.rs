@@ -57,6 +57,8 @@ pub struct AppState {
     pub storage: Arc<crate::routes::health::StorageHealth>,
     /// The built field app, served at `/` when set (`--app-dir`).
     pub app_dir: Option<Arc<std::path::Path>>,
+    /// Web origins whose pages may call the API (`--cors-origin`); none by default.
+    pub cors_origins: Arc<[axum::http::HeaderValue]>,
 }
 
 /// Password checks allowed at once.
@@ -83,6 +85,7 @@ impl AppState {
             trusted_proxies: Arc::from(config.trusted_proxy.clone()),
         };
         state.app_dir = config.app_dir.as_deref().map(Arc::from);
+        state.cors_origins = Arc::from(config.cors_origin.clone());
         Ok(state)
     }
 
@@ -115,6 +118,7 @@ impl AppState {
             },
             storage: Arc::default(),
             app_dir: None,
+            cors_origins: Arc::from(Vec::new()),
         })
     }
 }
