@@ -280,11 +280,10 @@ pub async fn concurrent_edits_converge<D: Devices>(devices: &D) -> Outcome {
     phone.sync().await?;
     assert!(phone.get(&id).await?.is_some(), "the phone holds the note");
 
-    let edit = |patch: VisitNotePatch| Patch::VisitNote(patch);
     laptop
         .edit(
             &id,
-            edit(VisitNotePatch {
+            Patch::VisitNote(VisitNotePatch {
                 title: Some("Park visit with his sister".to_owned()),
                 body: Some(format!("{BODY} Then we had lunch.")),
                 ..VisitNotePatch::default()
@@ -294,7 +293,7 @@ pub async fn concurrent_edits_converge<D: Devices>(devices: &D) -> Outcome {
     phone
         .edit(
             &id,
-            edit(VisitNotePatch {
+            Patch::VisitNote(VisitNotePatch {
                 body: Some(format!("After school. {BODY}")),
                 wishes_and_feelings: Some("wants more time outside".to_owned()),
                 ..VisitNotePatch::default()

@@ -171,7 +171,8 @@ fn random_password() -> String {
 }
 
 /// The address in the server's "fieldnotes-server listening addr=..." log line (written once
-/// it is bound). Its output is drained afterwards so that it never blocks on a full pipe.
+/// it is bound). Its output is drained afterwards, so that it never blocks on a full pipe,
+/// and its warnings and errors shown.
 fn listening_addr(child: &mut Child) -> anyhow::Result<SocketAddr> {
     let stdout = child.stdout.take().context("the server has no stdout")?;
     let (tx, rx) = mpsc::channel();
@@ -179,7 +180,12 @@ fn listening_addr(child: &mut Child) -> anyhow::Result<SocketAddr> {
         let mut sent = false;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if !sent && line.contains("fieldnotes-server listening") {
+            if sent {
+                // Its warnings and errors say why a test's call failed.
+                if line.contains(" WARN ") || line.contains(" ERROR ") {
+                    eprintln!("fieldnotes-server: {line}");
+                }
+            } else if line.contains("fieldnotes-server listening") {
                 let addr = line.split("addr=").nth(1).map(|rest| {
                     rest.chars()
                         .take_while(|c| !c.is_whitespace())
