@@ -84,7 +84,7 @@ pub fn run_suite(test_args: &[String]) -> anyhow::Result<()> {
 
 /// `wasm-bindgen-test-runner` of [`WASM_BINDGEN_VERSION`]: installed here before, or on PATH,
 /// or installed now (with `cargo install`) into `$CARGO_TARGET_DIR/tools`.
-fn ensure_runner(ws: &Workspace) -> anyhow::Result<PathBuf> {
+pub(crate) fn ensure_runner(ws: &Workspace) -> anyhow::Result<PathBuf> {
     let root = ws.target_dir.join("tools");
     let installed = root.join("bin").join(RUNNER);
     for candidate in [installed.clone(), PathBuf::from(RUNNER)] {
