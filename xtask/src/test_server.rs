@@ -1,7 +1,7 @@
 //! The real `fieldnotes-server` binary on 127.0.0.1, for what runs in a browser and needs a
 //! server to talk to (the SDK's sync conformance suite in `sdk_browser`; browser benchmarks).
 //!
-//! [`TestServer::start`] builds the workspace's binaries (a no-op once built), gives the server
+//! [`TestServer::start`] builds the workspace's tests (a no-op once built), gives the server
 //! a fresh SQLite database in a folder of its own under the target folder, creates its first
 //! admin with `create-admin` (a random password, passed in `FIELDNOTES_ADMIN_PASSWORD`), then
 //! serves on an ephemeral port, with CORS open to the origins the caller names (the page's
@@ -139,21 +139,23 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// The workspace's `fieldnotes-server`, built if it is not up to date.
+/// The server binary the workspace's tests run (`fieldnotes-test-server`, the tests crate's
+/// copy of `fieldnotes-server`: the same `fieldnotes_server::cli::main`), built if it is not up
+/// to date.
 ///
-/// Built with every test target (`--tests`), so that features resolve as in `cargo test
-/// --workspace` (resolver 2 turns on dev-dependencies' features only when a target that needs
-/// them is built): after the workspace's tests, as in `cargo xtask test`, only the binary is
-/// linked. Built alone, it would rebuild much of the dependency graph with other features.
+/// It comes from `cargo test --workspace --no-run`, so features and profile are those of the
+/// test build: after the workspace's tests, as in `cargo xtask test`, nothing is built again.
+/// (`cargo build` of `fieldnotes-server` would resolve features differently, or link every
+/// test binary a second time in another profile.)
 fn server_binary(ws: &Workspace) -> anyhow::Result<PathBuf> {
-    step("building the server: cargo build --workspace --locked --bins --tests");
+    step("building the server: cargo test --workspace --locked --no-run");
     let mut cargo = ws.cargo();
-    cargo.args(["build", "--workspace", "--locked", "--bins", "--tests"]);
+    cargo.args(["test", "--workspace", "--locked", "--no-run"]);
     run(&mut cargo)?;
-    let binary = ws
-        .target_dir
-        .join("debug")
-        .join(format!("fieldnotes-server{}", std::env::consts::EXE_SUFFIX));
+    let binary = ws.target_dir.join("debug").join(format!(
+        "fieldnotes-test-server{}",
+        std::env::consts::EXE_SUFFIX
+    ));
     if !binary.is_file() {
         bail!("the build left no server at {}", binary.display());
     }
