@@ -37,6 +37,10 @@ mod api;
 /// Damage checks and saving work from a damaged SQLite file: native only.
 #[cfg(not(target_arch = "wasm32"))]
 mod check;
+/// The sync conformance suite, for the native and browser test runners (feature
+/// `conformance`; the browser runner is this crate's own wasm32 tests).
+#[cfg(any(feature = "conformance", all(test, target_arch = "wasm32")))]
+pub mod conformance;
 pub mod crypto;
 mod error;
 mod platform;

@@ -20,6 +20,8 @@ mod browser;
 mod browser_bench;
 mod icons;
 mod sdk_browser;
+mod sdk_browser_bench;
+mod test_server;
 mod workspace;
 
 use std::process::ExitCode;
@@ -77,6 +79,27 @@ enum Command {
         #[arg(last = true)]
         test_args: Vec<String>,
     },
+    /// Benchmark the client SDK in headless Chromium against the real server: W1 (cold start
+    /// of a new device) and W5 (an edit's latency up to its durable IndexedDB write, also
+    /// with a long outbox), and print the figures.
+    ///
+    /// Starts the server on 127.0.0.1 with a fresh SQLite database, builds the SDK's
+    /// benchmark (`client-sdk/tests/browser_workloads.rs`) for wasm32 in release and runs it
+    /// with `wasm-bindgen-test-runner`. Prints one JSON line per run and a median line per
+    /// workload, also kept in $CARGO_TARGET_DIR/sdk-browser-bench/results.jsonl. A benchmark,
+    /// not a test: neither `cargo xtask test` nor CI runs it.
+    #[command(name = "sdk-browser-bench")]
+    SdkBrowserBench {
+        /// Notes on the server for W1 (written by the manager's other device).
+        #[arg(long, default_value_t = 2000)]
+        n: usize,
+        /// Runs of each workload (the median lines are over these).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Changes waiting to be sent before the long-outbox W5.
+        #[arg(long, default_value_t = 2000)]
+        outbox: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -87,6 +110,9 @@ fn main() -> ExitCode {
         Command::Test { test_args } => test(&test_args),
         Command::BrowserBench { runs } => browser_bench::run_bench(runs),
         Command::SdkBrowserTest { test_args } => sdk_browser::run_suite(&test_args),
+        Command::SdkBrowserBench { n, runs, outbox } => {
+            sdk_browser_bench::run_bench(sdk_browser_bench::Settings { n, runs, outbox })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
