@@ -5,9 +5,10 @@
 //!
 //! **Object stores** mirror the native tables: `meta` (text by key), `documents` (the sealed
 //! snapshot), `listings` (the sealed listing and scope tag, apart so that a list does not
-//! clone every snapshot), `outbox` (by `seq`), `own_heads`, `server_restores`, and `sequences`
-//! (the last `seq` and restore id given, as SQLite's `AUTOINCREMENT` keeps them: never
-//! reused). Every row is sealed: a browser store has no plaintext rows of a first version.
+//! clone every snapshot), `outbox` (by `seq`, with indexes by `hash` and by `doc_id` since
+//! layout 2), `own_heads`, `server_restores`, and `sequences` (the last `seq` and restore id
+//! given, as SQLite's `AUTOINCREMENT` keeps them: never reused). Every row is sealed: a
+//! browser store has no plaintext rows of a first version.
 //!
 //! **Transactions.** An IndexedDB transaction commits itself as soon as no request is pending,
 //! so it cannot stay open across the awaits of a [`super::StoreTx`]. An [`IdbTx`] therefore
@@ -27,10 +28,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use indexed_db_futures::KeyPath;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::{TransactionDurability, TransactionMode, TransactionOptions};
+use indexed_db_futures::{KeyPath, KeyRange};
 #[cfg(test)]
 use js_sys::{Object, Uint8Array};
 use serde::de::DeserializeOwned;
@@ -45,8 +46,17 @@ use super::{
 };
 use crate::ClientError;
 
-/// The version of the object stores' layout (IndexedDB's database version).
-const LAYOUT_VERSION: u8 = 1;
+/// The version of the object stores' layout (IndexedDB's database version): 1, the object
+/// stores; 2, the outbox's indexes by `hash` and by `doc_id`, so that a transaction reads
+/// only the outbox rows it needs.
+const LAYOUT_VERSION: u8 = 2;
+
+/// The outbox's index by change hash, and its index by document.
+const BY_HASH: &str = "hash";
+const BY_DOC: &str = "doc_id";
+/// An object store that exists only inside the upgrade to layout 2: created to reach the
+/// upgrade's transaction (and the outbox through it), deleted before the upgrade ends.
+const UPGRADE_SCRATCH: &str = "layout_upgrade";
 
 const META: &str = "meta";
 const DOCUMENTS: &str = "documents";
@@ -93,23 +103,41 @@ impl LocalStore<Idb> {
     }
 }
 
+/// The object stores of layout 1 (no indexes).
+fn create_layout_1(db: &Database) -> Result<(), indexed_db_futures::error::Error> {
+    db.create_object_store(META).build()?;
+    db.create_object_store(SEQUENCES).build()?;
+    for (store, key) in [
+        (DOCUMENTS, "doc_id"),
+        (LISTINGS, "doc_id"),
+        (OUTBOX, "seq"),
+        (OWN_HEADS, "doc_id"),
+        (RESTORES, "id"),
+    ] {
+        db.create_object_store(store)
+            .with_key_path(KeyPath::One(key))
+            .build()?;
+    }
+    Ok(())
+}
+
 impl Idb {
     async fn open(name: &str) -> Result<Self, ClientError> {
         let db = Database::open(name)
             .with_version(LAYOUT_VERSION)
-            .with_on_upgrade_needed(|_event, db| {
-                db.create_object_store(META).build()?;
-                db.create_object_store(SEQUENCES).build()?;
-                for (store, key) in [
-                    (DOCUMENTS, "doc_id"),
-                    (LISTINGS, "doc_id"),
-                    (OUTBOX, "seq"),
-                    (OWN_HEADS, "doc_id"),
-                    (RESTORES, "id"),
-                ] {
-                    db.create_object_store(store)
-                        .with_key_path(KeyPath::One(key))
-                        .build()?;
+            .with_on_upgrade_needed(|event, db| {
+                if event.old_version() < 1.0 {
+                    create_layout_1(&db)?;
+                }
+                if event.old_version() < 2.0 {
+                    // The outbox's rows stay as they are; IndexedDB indexes them as it
+                    // creates each index, inside the upgrade's transaction.
+                    let scratch = db.create_object_store(UPGRADE_SCRATCH).build()?;
+                    let outbox = scratch.transaction().object_store(OUTBOX)?;
+                    for index in [BY_HASH, BY_DOC] {
+                        outbox.create_index(index, KeyPath::One(index)).build()?;
+                    }
+                    db.delete_object_store(UPGRADE_SCRATCH)?;
                 }
                 Ok(())
             })
@@ -177,6 +205,55 @@ impl Idb {
             Ok::<_, indexed_db_futures::error::Error>(n)
         };
         run.await.map(u64::from).map_err(|e| self.err(&e))
+    }
+
+    /// The outbox rows whose `index` field is `key`, in outbox order: a keyed read, not the
+    /// whole outbox.
+    async fn outbox_where(&self, index: &str, key: &str) -> Result<Vec<OutboxRow>, ClientError> {
+        let run = async {
+            let tx = self.read_only(OUTBOX)?;
+            let values = tx
+                .object_store(OUTBOX)?
+                .index(index)?
+                .get_all::<JsValue>()
+                .with_query::<JsValue, _>(KeyRange::Only(JsValue::from_str(key)))
+                .primitive()?
+                .await?;
+            values.collect::<Result<Vec<JsValue>, _>>()
+        };
+        let values = run.await.map_err(|e| self.err(&e))?;
+        values.into_iter().map(from_js).collect()
+    }
+
+    /// The outbox row `seq`, if there is one.
+    async fn outbox_row(&self, seq: i64) -> Result<Option<OutboxRow>, ClientError> {
+        self.get(OUTBOX, number(seq))
+            .await?
+            .map(from_js)
+            .transpose()
+    }
+
+    /// The last key given in the object store `name` (kept in `sequences`), never below a
+    /// key in use: a read of the keys above it, which are none unless the sequence was lost.
+    async fn last_key(&self, name: &'static str) -> Result<i64, ClientError> {
+        let last: i64 = match self.get(SEQUENCES, JsValue::from_str(name)).await? {
+            Some(v) => from_js(v)?,
+            None => 0,
+        };
+        let run = async {
+            let tx = self.read_only(name)?;
+            let keys = tx
+                .object_store(name)?
+                .get_all_keys::<JsValue>()
+                .with_query::<JsValue, _>(KeyRange::LowerBound(number(last), true))
+                .primitive()?
+                .await?;
+            keys.collect::<Result<Vec<JsValue>, _>>()
+        };
+        let above = run.await.map_err(|e| self.err(&e))?;
+        above
+            .into_iter()
+            .try_fold(last, |max, k| Ok(max.max(from_js::<i64>(k)?)))
     }
 
     /// The whole outbox, in outbox order.
@@ -353,10 +430,9 @@ impl Backend for Idb {
 
     async fn doc_outbox(&self, doc_id: &str) -> Result<Vec<StoredHold>, ClientError> {
         Ok(self
-            .outbox()
+            .outbox_where(BY_DOC, doc_id)
             .await?
             .into_iter()
-            .filter(|r| r.doc_id == doc_id)
             .map(OutboxRow::into_hold)
             .collect())
     }
@@ -441,13 +517,17 @@ pub(crate) struct IdbTx {
     documents: BTreeMap<String, Option<(DocumentRow, ListingRow)>>,
     /// Own heads written (`None`: cleared).
     own_heads: BTreeMap<String, Option<String>>,
-    /// The outbox as this transaction sees it, read at its first use.
+    /// The outbox rows this transaction has read or written (never the whole outbox: each
+    /// call reads the rows it needs, by hash, by document or by `seq`), and the outbox's last
+    /// key, read at its first use.
     outbox: Option<Table<OutboxRow>>,
     /// The restores as this transaction sees them, read at their first use.
     restores: Option<Table<RestoreRow>>,
 }
 
-/// A table read whole into a transaction, with the keys it changed and the last key given.
+/// A table's rows as a transaction sees them (the restores: all of them, read whole; the
+/// outbox: those the transaction has read or written), with the keys it changed and the last
+/// key given.
 #[derive(Debug)]
 struct Table<R> {
     rows: BTreeMap<i64, R>,
@@ -471,12 +551,94 @@ impl<R> Table<R> {
             self.dirty.insert(key);
         }
     }
+
+    /// Take in `row`, just read from the store at `key`, unless this transaction already
+    /// holds its own version of that row (written, or removed).
+    fn see(&mut self, key: i64, row: R) {
+        if !self.dirty.contains(&key) {
+            self.rows.entry(key).or_insert(row);
+        }
+    }
+}
+
+/// An outbox index: the field a keyed read looks rows up by.
+#[derive(Debug, Clone, Copy)]
+enum By {
+    Hash,
+    Doc,
+}
+
+impl By {
+    fn index(self) -> &'static str {
+        match self {
+            By::Hash => BY_HASH,
+            By::Doc => BY_DOC,
+        }
+    }
+
+    fn of(self, row: &OutboxRow) -> &str {
+        match self {
+            By::Hash => &row.hash,
+            By::Doc => &row.doc_id,
+        }
+    }
 }
 
 impl IdbTx {
-    /// The outbox, read the first time this transaction needs it.
+    /// The outbox rows this transaction has seen, with the outbox's last key read the first
+    /// time it needs them.
     async fn outbox(&mut self) -> Result<&mut Table<OutboxRow>, ClientError> {
-        loaded(&self.store, &mut self.outbox, OUTBOX, |r| r.seq).await
+        let table = match self.outbox.take() {
+            Some(table) => table,
+            None => Table {
+                rows: BTreeMap::new(),
+                dirty: BTreeSet::new(),
+                last: self.store.last_key(OUTBOX).await?,
+                last_moved: false,
+            },
+        };
+        Ok(self.outbox.insert(table))
+    }
+
+    /// The outbox, holding every row whose `by` field is `key` (read by that index), and
+    /// those rows' `seq`s, in outbox order, as this transaction sees them: its own rows in,
+    /// the rows it removed out.
+    async fn outbox_where(
+        &mut self,
+        by: By,
+        key: &str,
+    ) -> Result<(&mut Table<OutboxRow>, Vec<i64>), ClientError> {
+        let stored = self.store.outbox_where(by.index(), key).await?;
+        let outbox = self.outbox().await?;
+        for row in stored {
+            outbox.see(row.seq, row);
+        }
+        let seqs = outbox
+            .rows
+            .values()
+            .filter(|r| by.of(r) == key)
+            .map(|r| r.seq)
+            .collect();
+        Ok((outbox, seqs))
+    }
+
+    /// The outbox, holding the row `seq` as this transaction sees it, if there is one (read
+    /// by its key).
+    async fn outbox_at(&mut self, seq: i64) -> Result<&mut Table<OutboxRow>, ClientError> {
+        let seen = self
+            .outbox
+            .as_ref()
+            .is_some_and(|t| t.rows.contains_key(&seq) || t.dirty.contains(&seq));
+        let stored = if seen {
+            None
+        } else {
+            self.store.outbox_row(seq).await?
+        };
+        let outbox = self.outbox().await?;
+        if let Some(row) = stored {
+            outbox.see(seq, row);
+        }
+        Ok(outbox)
     }
 
     /// The restores, read the first time this transaction needs them.
@@ -685,13 +847,7 @@ impl BackendTx for IdbTx {
 
     /// Also forgets the document's own head, as the native table's `ON DELETE CASCADE` does.
     async fn delete_document(&mut self, doc_id: &str) -> Result<(), ClientError> {
-        let outbox = self.outbox().await?;
-        let seqs: Vec<i64> = outbox
-            .rows
-            .values()
-            .filter(|r| r.doc_id == doc_id)
-            .map(|r| r.seq)
-            .collect();
+        let (outbox, seqs) = self.outbox_where(By::Doc, doc_id).await?;
         for seq in seqs {
             outbox.remove(seq);
         }
@@ -714,8 +870,8 @@ impl BackendTx for IdbTx {
     }
 
     async fn insert_change(&mut self, change: &OutboxEntry<'_>) -> Result<u64, ClientError> {
-        let outbox = self.outbox().await?;
-        if outbox.rows.values().any(|r| r.hash == change.hash) {
+        let (outbox, same) = self.outbox_where(By::Hash, change.hash).await?;
+        if !same.is_empty() {
             return Ok(0);
         }
         let seq = outbox.next_key();
@@ -737,12 +893,10 @@ impl BackendTx for IdbTx {
     }
 
     async fn delete_change(&mut self, doc_id: &str, hash: &str) -> Result<u64, ClientError> {
-        let outbox = self.outbox().await?;
-        let seqs: Vec<i64> = outbox
-            .rows
-            .values()
-            .filter(|r| r.doc_id == doc_id && r.hash == hash)
-            .map(|r| r.seq)
+        let (outbox, same) = self.outbox_where(By::Hash, hash).await?;
+        let seqs: Vec<i64> = same
+            .into_iter()
+            .filter(|seq| outbox.rows.get(seq).is_some_and(|r| r.doc_id == doc_id))
             .collect();
         for &seq in &seqs {
             outbox.remove(seq);
@@ -751,7 +905,7 @@ impl BackendTx for IdbTx {
     }
 
     async fn delete_change_at(&mut self, doc_id: &str, seq: i64) -> Result<(), ClientError> {
-        let outbox = self.outbox().await?;
+        let outbox = self.outbox_at(seq).await?;
         if outbox.rows.get(&seq).is_some_and(|r| r.doc_id == doc_id) {
             outbox.remove(seq);
         }
@@ -759,7 +913,7 @@ impl BackendTx for IdbTx {
     }
 
     async fn hold(&mut self, hold: &HoldEntry<'_>) -> Result<u64, ClientError> {
-        let outbox = self.outbox().await?;
+        let outbox = self.outbox_at(hold.seq).await?;
         let Some(row) = outbox.rows.get_mut(&hold.seq) else {
             return Ok(0);
         };
@@ -771,9 +925,12 @@ impl BackendTx for IdbTx {
     }
 
     async fn release_held(&mut self, doc_id: &str) -> Result<(), ClientError> {
-        let outbox = self.outbox().await?;
-        for row in outbox.rows.values_mut() {
-            if row.doc_id == doc_id && row.held_code.is_some() {
+        let (outbox, seqs) = self.outbox_where(By::Doc, doc_id).await?;
+        for seq in seqs {
+            let Some(row) = outbox.rows.get_mut(&seq) else {
+                continue;
+            };
+            if row.held_code.is_some() {
                 row.held_code = None;
                 row.held_note = None;
                 row.held_at_ms = None;
@@ -845,7 +1002,7 @@ impl BackendTx for IdbTx {
         sealed: &[u8],
         sealed_note: Option<&[u8]>,
     ) -> Result<(), ClientError> {
-        let outbox = self.outbox().await?;
+        let outbox = self.outbox_at(seq).await?;
         if let Some(row) = outbox.rows.get_mut(&seq) {
             row.bytes = sealed.to_vec();
             row.held_note = sealed_note.map(<[u8]>::to_vec);
@@ -1067,4 +1224,95 @@ fn flatten(v: &JsValue, out: &mut Vec<u8>) {
         }
     }
     out.push(0);
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+#[allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+    fn outbox_row(seq: i64, doc_id: &str, hash: &str) -> OutboxRow {
+        OutboxRow {
+            seq,
+            doc_id: doc_id.to_owned(),
+            hash: hash.to_owned(),
+            bytes: vec![1, 2, 3],
+            created_at_ms: seq,
+            held_code: None,
+            held_note: None,
+            held_at_ms: None,
+        }
+    }
+
+    fn seqs(rows: &[StoredHold]) -> Vec<i64> {
+        rows.iter().map(|r| r.seq).collect()
+    }
+
+    /// A store an earlier release made at layout 1 (an outbox without indexes) keeps its
+    /// outbox when this release opens it, and the upgrade's indexes find its rows: a
+    /// document's rows, and a hash already waiting (not enqueued twice).
+    #[wasm_bindgen_test]
+    async fn an_outbox_of_layout_1_is_kept_and_indexed_by_the_upgrade() {
+        let name = format!("fieldnotes-idb-upgrade-{}", uuid::Uuid::new_v4());
+        let db = Database::open(name.as_str())
+            .with_version(1u8)
+            .with_on_upgrade_needed(|_event, db| create_layout_1(&db))
+            .await
+            .unwrap();
+        {
+            let tx = db
+                .transaction([OUTBOX, SEQUENCES].as_slice())
+                .with_mode(TransactionMode::Readwrite)
+                .build()
+                .unwrap();
+            let outbox = tx.object_store(OUTBOX).unwrap();
+            for row in [
+                outbox_row(1, "doc-1", "h1"),
+                outbox_row(2, "doc-1", "h2"),
+                outbox_row(3, "doc-2", "h3"),
+            ] {
+                outbox.put(to_js(&row).unwrap()).primitive().unwrap();
+            }
+            let sequences = tx.object_store(SEQUENCES).unwrap();
+            sequences
+                .put(number(3))
+                .with_key(OUTBOX)
+                .primitive()
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        db.close();
+
+        let store = Idb::open(&name).await.unwrap();
+        assert_eq!(store.outbox_count().await.unwrap(), 3, "no row lost");
+        assert_eq!(seqs(&store.doc_outbox("doc-1").await.unwrap()), [1, 2]);
+        let mut tx = store.begin().await.unwrap();
+        let entry = |doc_id, hash| OutboxEntry {
+            doc_id,
+            hash,
+            sealed: b"sealed",
+            at_ms: 9,
+        };
+        assert_eq!(
+            tx.insert_change(&entry("doc-2", "h3")).await.unwrap(),
+            0,
+            "a change already waiting is found by its hash"
+        );
+        assert_eq!(tx.delete_change("doc-1", "h1").await.unwrap(), 1);
+        assert_eq!(tx.delete_change("doc-1", "h1").await.unwrap(), 0);
+        assert_eq!(tx.insert_change(&entry("doc-2", "h4")).await.unwrap(), 1);
+        tx.commit().await.unwrap();
+        assert_eq!(seqs(&store.doc_outbox("doc-1").await.unwrap()), [2]);
+        assert_eq!(
+            seqs(&store.doc_outbox("doc-2").await.unwrap()),
+            [3, 4],
+            "a new change takes the next key"
+        );
+        store.close().await;
+        Database::delete_by_name(&name).unwrap().await.unwrap();
+    }
 }
