@@ -85,6 +85,13 @@ impl fmt::Display for Viewport {
     }
 }
 
+/// Whether Chromium lets sites keep data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Storage {
+    Allowed,
+    Refused,
+}
+
 /// One headless Chromium with its own chromedriver and profile folder.
 #[derive(Debug)]
 pub struct Browser {
@@ -98,9 +105,46 @@ pub struct Browser {
 impl Browser {
     /// Start chromedriver and Chromium, with the page's viewport `viewport`.
     pub async fn start(viewport: Viewport) -> anyhow::Result<Browser> {
+        Browser::launch(viewport, Storage::Allowed, None).await
+    }
+
+    /// Start Chromium with its profile (every site's storage) in the folder `profile`: on a
+    /// small disk of the test's own, a full disk is a full phone.
+    pub async fn start_with_profile_in(
+        viewport: Viewport,
+        profile: &Path,
+    ) -> anyhow::Result<Browser> {
+        Browser::launch(viewport, Storage::Allowed, Some(profile)).await
+    }
+
+    /// Start a Chromium whose settings let no site keep data (Chromium's "Don't allow sites
+    /// to save data", as a person, a managed laptop's policy or a locked-down kiosk sets it):
+    /// IndexedDB, local storage and service workers are all refused.
+    pub async fn start_refusing_storage(viewport: Viewport) -> anyhow::Result<Browser> {
+        Browser::launch(viewport, Storage::Refused, None).await
+    }
+
+    async fn launch(
+        viewport: Viewport,
+        storage: Storage,
+        profile_in: Option<&Path>,
+    ) -> anyhow::Result<Browser> {
         let chromium = program(CHROMIUM)?;
+        let profile = match profile_in {
+            Some(dir) => tempfile::tempdir_in(dir)?,
+            None => tempfile::tempdir()?,
+        };
+        if storage == Storage::Refused {
+            // The setting lives in the profile's preferences, read as Chromium starts.
+            let default = profile.path().join("Default");
+            std::fs::create_dir_all(&default)?;
+            std::fs::write(
+                default.join("Preferences"),
+                json!({ "profile": { "default_content_setting_values": { "cookies": 2 } } })
+                    .to_string(),
+            )?;
+        }
         let (driver, port) = start_driver(&program(CHROMEDRIVER)?).await?;
-        let profile = tempfile::tempdir()?;
         let mut args: Vec<String> = FLAGS.iter().map(|&flag| flag.to_owned()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
         args.push(format!(

@@ -3,12 +3,14 @@
 //! process, a byte-counting TCP proxy, raw protocol calls and seeded documents. Everything
 //! listens on 127.0.0.1 only.
 
+pub mod app;
 pub mod bench;
 pub mod browser;
 pub mod check;
 pub mod client;
 pub mod craft;
 pub mod db;
+pub mod disk;
 pub mod fixtures;
 pub mod org;
 pub mod proxy;

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use fieldnotes_client::{Client, ClientError, Damage, Export, StoreState, check};
 use fieldnotes_model::{Document, NewRecord, Record};
 use fieldnotes_tests::client::{open, signed_in};
+use fieldnotes_tests::disk::SmallDisk;
 use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer, fixtures};
 use tempfile::TempDir;
 
@@ -283,60 +284,6 @@ async fn corrupt_pages_are_named_once_and_the_unsent_work_exported() -> anyhow::
 
     recover(dir.path(), &server, &export, &work).await?;
     Ok(())
-}
-
-/// A tmpfs of its own, unmounted when dropped.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> SmallDisk {
-        let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size}"),
-                "fieldnotes-test",
-            ])
-            .arg(dir.path())
-            .output();
-        match out {
-            Ok(out) if out.status.success() => SmallDisk { dir },
-            other => panic!(
-                "this test fills a disk of its own and needs to mount a tmpfs (`mount -t tmpfs`), \
-                 which was refused: {other:?}. Run the tests as root (CI does) or with \
-                 CAP_SYS_ADMIN"
-            ),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Fill every byte left with a file; returns it.
-    fn fill(&self) -> PathBuf {
-        let path = self.path().join("filler");
-        let mut file = std::fs::File::create(&path).unwrap();
-        for chunk in [1 << 16, 4096, 512, 1] {
-            let bytes = vec![0x55u8; chunk];
-            while file.write_all(&bytes).is_ok() {}
-        }
-        let _ = file.sync_all();
-        path
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

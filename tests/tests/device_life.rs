@@ -3,16 +3,19 @@
 //! note; the page is reloaded with no network and the note is still there once the password
 //! opens the records; a second tab is refused as a second writer; the browser's storage holds
 //! none of the note or the child in the clear; and when the network comes back the app syncs by
-//! itself and a native device sees the note whole.
+//! itself and a native device sees the note whole. And the browser's refusals: one that keeps
+//! no data for the site is told so at once with the ways out, and a save refused on a full
+//! phone keeps what was typed and goes through once there is space.
 
 use fieldnotes_app::status::Connection;
 use fieldnotes_model::Record;
-use fieldnotes_tests::browser::{self, Browser, Viewport};
+use fieldnotes_tests::app::{
+    click, fill, go, holds, record_listed, says, serve, shown, sign_in, sync_words, unlock,
+};
+use fieldnotes_tests::browser::{Browser, Viewport};
 use fieldnotes_tests::client::Device;
-use fieldnotes_tests::org::seed_standard;
-use fieldnotes_tests::server::test_config;
-use fieldnotes_tests::{Backend, PASSWORD, TestDb, TestServer};
-use serde_json::{Value, json};
+use fieldnotes_tests::disk::SmallDisk;
+use serde_json::json;
 
 /// Every byte the page's storage keeps: each IndexedDB database's keys and values (text as
 /// it is, byte arrays read as Latin-1 so any text in them shows), and local and session
@@ -48,70 +51,99 @@ const STORAGE_DUMP: &str = r"(async () => {
   return out.join('\n');
 })()";
 
-/// The standard organisation (`sw-a` holds `child-00`, named "Child child-00") on a fresh
-/// SQLite database, and the server serving the built app over it.
-async fn serve() -> anyhow::Result<(TestDb, TestServer)> {
-    let db = TestDb::new(Backend::Sqlite).await?;
-    seed_standard(&db.url, 1).await?;
-    let mut config = test_config(&db.url);
-    config.app_dir = Some(browser::app_dir()?);
-    let server = TestServer::start_with_config(&config).await?;
-    Ok((db, server))
-}
-
-/// Whether the expression `condition` is true in the page.
-async fn holds(browser: &Browser, condition: &str) -> anyhow::Result<bool> {
-    Ok(browser.eval(&format!("return !!({condition});")).await? == Value::Bool(true))
-}
-
-/// Type `text` into the field `css`.
-async fn fill(browser: &Browser, css: &str, text: &str) -> anyhow::Result<()> {
-    let field = browser.client().find(fantoccini::Locator::Css(css)).await?;
-    field.send_keys(text).await?;
-    Ok(())
-}
-
-async fn click(browser: &Browser, css: &str) -> anyhow::Result<()> {
-    browser
-        .client()
-        .find(fantoccini::Locator::Css(css))
-        .await?
-        .click()
-        .await?;
-    Ok(())
-}
-
-/// Wait until the status line's sync words contain `words`.
-async fn sync_words(browser: &Browser, words: &str) -> anyhow::Result<()> {
+/// A browser that keeps no data for any site (its settings, a policy, some private windows)
+/// cannot hold a field worker's notes: the app says so at once, in words a person can act on,
+/// and offers to try again, instead of letting them sign in and write into nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_keeps_no_data_is_refused_with_the_way_out() -> anyhow::Result<()> {
+    let (_db, server) = serve().await?;
+    let browser = Browser::start_refusing_storage(Viewport::PHONE).await?;
+    browser.goto(&server.url()).await?;
     browser
         .wait_for(
-            &format!("the status line to say {words:?}"),
-            &format!("document.querySelector('#sync-words').textContent.includes({words:?})"),
+            "the app to say the browser keeps no records",
+            "document.querySelector('#refused')?.textContent.includes('not letting Fieldnotes keep records')",
         )
-        .await
-}
-
-/// Cut the network or give it back, and wait for the status line to follow.
-async fn go(browser: &Browser, connection: Connection) -> anyhow::Result<()> {
-    browser
-        .set_offline(connection == Connection::Offline)
         .await?;
-    browser
-        .wait_for(
-            &format!("the status line to say {connection:?}"),
-            &format!(
-                "document.querySelector('#status').dataset.connection === '{}'",
-                connection.as_str()
-            ),
-        )
-        .await
+    let words = browser.text("#refused").await?;
+    for way_out in [
+        "private or incognito window",
+        "allow it for this site",
+        "Try again",
+    ] {
+        assert!(words.contains(way_out), "the refusal says {words:?}");
+    }
+    assert!(
+        !holds(&browser, "document.querySelector('#sign-in') !== null").await?,
+        "a sign-in form is offered on a browser that keeps nothing"
+    );
+    browser.screenshot("browser-keeps-no-data").await?;
+    browser.close().await?;
+    server.stop().await
 }
 
-/// Whether the list of records on the page shows one whose line contains `title`.
-fn record_listed(title: &str) -> String {
-    format!(
-        "[...document.querySelectorAll('#records li .summary')].some((e) => e.textContent.includes({title:?}))"
-    )
+/// When the phone is full as a note is saved, the browser refuses the write: the save says so
+/// and what to do, what was typed stays in the form, and once space is freed the same form
+/// saves one note, which is sent. Chromium's profile is on a small disk of the test's own,
+/// filled to the last byte before the save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_refused_on_a_full_phone_keeps_the_typed_note_and_goes_through_once_there_is_space()
+-> anyhow::Result<()> {
+    let (_db, server) = serve().await?;
+    let disk = SmallDisk::mount("96m");
+    let browser = Browser::start_with_profile_in(Viewport::PHONE, disk.path()).await?;
+    browser.goto(&server.url()).await?;
+    sign_in(&browser, "sw-a").await?;
+
+    let title = "Visit after the strategy meeting";
+    let body = "Sam showed me the new bike and talked about the football trial";
+    click(&browser, "#new-note").await?;
+    shown(&browser, "#visit-note").await?;
+    click(&browser, "#seen-yes").await?;
+    click(&browser, "#alone-yes").await?;
+    fill(&browser, "#title", title).await?;
+    fill(&browser, "#body", body).await?;
+
+    // The phone fills up, then the note is saved.
+    let filler = disk.fill();
+    click(&browser, "#visit-note button[type=submit]").await?;
+    says(&browser, "#visit-note .answer", "refused storage").await?;
+    let answer = browser.text("#visit-note .answer").await?;
+    assert!(
+        answer.contains("storage")
+            && answer.contains("is full")
+            && answer.contains("nothing saved before was lost")
+            && answer.contains("Free space for this site"),
+        "the refusal says {answer:?}"
+    );
+    assert_eq!(
+        browser
+            .eval("return [document.querySelector('#title').value, document.querySelector('#body').value];")
+            .await?,
+        json!([title, body]),
+        "what was typed did not stay in the form"
+    );
+    browser.screenshot("save-refused-phone-full").await?;
+
+    // Space is freed: the same form saves, one note, and it is sent.
+    std::fs::remove_file(&filler)?;
+    click(&browser, "#visit-note button[type=submit]").await?;
+    browser
+        .wait_for("the note in the list", &record_listed(title))
+        .await?;
+    sync_words(&browser, "Nothing waiting to be sent").await?;
+    let native = Device::sign_in(&server.url(), "sw-a").await?;
+    native.sync().await?;
+    let listed = native.list(None).await?;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        browser
+            .eval("return document.querySelectorAll('#records li').length;")
+            .await?,
+        json!(1)
+    );
+    browser.close().await?;
+    server.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,22 +154,7 @@ async fn a_browser_device_records_offline_keeps_it_sealed_and_syncs_when_the_sig
     browser.goto(&server.url()).await?;
 
     // Sign in online: the caseload comes from the server, and the device syncs by itself.
-    browser
-        .wait_for(
-            "the sign-in form",
-            "document.querySelector('#sign-in') !== null",
-        )
-        .await?;
-    fill(&browser, "#username", "sw-a").await?;
-    fill(&browser, "#password", PASSWORD).await?;
-    click(&browser, "#sign-in button[type=submit]").await?;
-    browser
-        .wait_for(
-            "the caseload",
-            "document.querySelector('#caseload')?.textContent.includes('Child child-00')",
-        )
-        .await?;
-    sync_words(&browser, "last synced").await?;
+    sign_in(&browser, "sw-a").await?;
     browser
         .wait_for(
             "the service worker to keep the app",
@@ -181,15 +198,8 @@ async fn a_browser_device_records_offline_keeps_it_sealed_and_syncs_when_the_sig
     // Reload with no network: the app opens from its service worker, the records open with
     // the password alone, and the note and its waiting change are still there.
     browser.reload().await?;
-    browser
-        .wait_for(
-            "the unlock form",
-            "document.querySelector('#unlock') !== null",
-        )
-        .await?;
+    unlock(&browser).await?;
     assert!(holds(&browser, "navigator.onLine === false").await?);
-    fill(&browser, "#password", PASSWORD).await?;
-    click(&browser, "#unlock button[type=submit]").await?;
     browser
         .wait_for("the note after the reload", &record_listed(title))
         .await?;

@@ -173,15 +173,23 @@ fn pending() -> Option<(Promise, Function)> {
     resolve.map(|resolve| (promise, resolve))
 }
 
-/// The error for a lock request the browser refused (for example a `SecurityError` in a
-/// sandboxed frame), in the browser's words.
+/// The error for a lock request the browser refused, in the browser's words. A
+/// `SecurityError` is the browser keeping no data for this site (its settings block sites from
+/// saving data, a policy, a sandboxed frame): [`ClientError::BrowserRefused`], as IndexedDB's
+/// refusal would be.
 fn refused_request(e: &JsValue) -> ClientError {
-    let reason = match e.dyn_ref::<js_sys::Error>() {
-        Some(error) => format!("{}: {}", error.name(), error.message()),
-        None => format!("{e:?}"),
+    let Some(error) = e.dyn_ref::<js_sys::Error>() else {
+        return ClientError::NoWriterLock {
+            reason: format!("it refused the lock: {e:?}"),
+        };
     };
-    ClientError::NoWriterLock {
-        reason: format!("it refused the lock: {reason}"),
+    let reason = format!("{}: {}", error.name(), error.message());
+    if error.name() == "SecurityError" {
+        ClientError::BrowserRefused { reason }
+    } else {
+        ClientError::NoWriterLock {
+            reason: format!("it refused the lock: {reason}"),
+        }
     }
 }
 

@@ -24,7 +24,9 @@
 //! private window) is [`ClientError::BrowserRefused`]; any other failure is
 //! [`ClientError::BrowserStore`], in the browser's words.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -78,7 +80,10 @@ pub(crate) struct Idb {
 
 #[derive(Debug)]
 struct Inner {
-    db: Database,
+    /// The connection. The browser may close it under the page (Chromium does after a write
+    /// it could not keep, for a full disk): the next call that finds it closed opens another
+    /// in its place ([`Idb::reopen`]) and tries once more.
+    db: RefCell<Database>,
     name: String,
     /// Held by the open transaction: one at a time.
     writer: Arc<Mutex<()>>,
@@ -123,105 +128,147 @@ fn create_layout_1(db: &Database) -> Result<(), indexed_db_futures::error::Error
 
 impl Idb {
     async fn open(name: &str) -> Result<Self, ClientError> {
-        let db = Database::open(name)
-            .with_version(LAYOUT_VERSION)
-            .with_on_upgrade_needed(|event, db| {
-                if event.old_version() < 1.0 {
-                    create_layout_1(&db)?;
-                }
-                if event.old_version() < 2.0 {
-                    // The outbox's rows stay as they are; IndexedDB indexes them as it
-                    // creates each index, inside the upgrade's transaction.
-                    let scratch = db.create_object_store(UPGRADE_SCRATCH).build()?;
-                    let outbox = scratch.transaction().object_store(OUTBOX)?;
-                    for index in [BY_HASH, BY_DOC] {
-                        outbox.create_index(index, KeyPath::One(index)).build()?;
-                    }
-                    db.delete_object_store(UPGRADE_SCRATCH)?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| open_error(name, &e))?;
         Ok(Idb {
             inner: Rc::new(Inner {
-                db,
+                db: RefCell::new(open_database(name).await?),
                 name: name.to_owned(),
                 writer: Arc::new(Mutex::new(())),
             }),
         })
     }
 
+    /// The connection now.
+    fn database(&self) -> Database {
+        self.inner.db.borrow().clone()
+    }
+
+    /// Open a new connection in place of one the browser closed.
+    async fn reopen(&self) -> Result<(), ClientError> {
+        let fresh = open_database(&self.inner.name).await?;
+        let stale = self.inner.db.replace(fresh);
+        stale.close();
+        Ok(())
+    }
+
+    /// Run the read `op` on the connection; if the browser had closed it, once more on a new
+    /// one.
+    async fn read<T, F, Fut>(&self, op: F) -> Result<T, ClientError>
+    where
+        F: Fn(Database) -> Fut,
+        Fut: Future<Output = Result<T, indexed_db_futures::error::Error>>,
+    {
+        match op(self.database()).await {
+            Err(e) if connection_closed(&e) => {
+                self.reopen().await?;
+                op(self.database()).await.map_err(|e| self.err(&e))
+            }
+            other => other.map_err(|e| self.err(&e)),
+        }
+    }
+}
+
+/// A read-only transaction over `store`.
+fn read_only<'d>(
+    db: &'d Database,
+    store: &str,
+) -> Result<indexed_db_futures::transaction::Transaction<'d>, indexed_db_futures::error::Error> {
+    db.transaction(store)
+        .with_mode(TransactionMode::Readonly)
+        .build()
+}
+
+/// Whether `e` is the browser saying the connection is closed (or closing).
+fn connection_closed(e: &indexed_db_futures::error::Error) -> bool {
+    dom_exception(e).is_some_and(|(kind, _)| kind == "InvalidStateError")
+}
+
+/// Open (or create) the IndexedDB database `name` at [`LAYOUT_VERSION`], upgrading an older
+/// layout in place.
+async fn open_database(name: &str) -> Result<Database, ClientError> {
+    Database::open(name)
+        .with_version(LAYOUT_VERSION)
+        .with_on_upgrade_needed(|event, db| {
+            if event.old_version() < 1.0 {
+                create_layout_1(&db)?;
+            }
+            if event.old_version() < 2.0 {
+                // The outbox's rows stay as they are; IndexedDB indexes them as it
+                // creates each index, inside the upgrade's transaction.
+                let scratch = db.create_object_store(UPGRADE_SCRATCH).build()?;
+                let outbox = scratch.transaction().object_store(OUTBOX)?;
+                for index in [BY_HASH, BY_DOC] {
+                    outbox.create_index(index, KeyPath::One(index)).build()?;
+                }
+                db.delete_object_store(UPGRADE_SCRATCH)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| open_error(name, &e))
+}
+
+impl Idb {
     fn err(&self, e: &indexed_db_futures::error::Error) -> ClientError {
         idb_error(&self.inner.name, e)
     }
 
-    /// A read-only transaction over `store`.
-    fn read_only(
-        &self,
-        store: &str,
-    ) -> Result<indexed_db_futures::transaction::Transaction<'_>, indexed_db_futures::error::Error>
-    {
-        self.inner
-            .db
-            .transaction(store)
-            .with_mode(TransactionMode::Readonly)
-            .build()
-    }
-
     /// The value of `key` in `store`, read in a read-only transaction of its own.
     async fn get(&self, store: &str, key: JsValue) -> Result<Option<JsValue>, ClientError> {
-        let run = async {
-            let tx = self.read_only(store)?;
-            let value = tx
-                .object_store(store)?
-                .get::<JsValue, _, _>(key)
-                .primitive()?
-                .await?;
-            Ok::<_, indexed_db_futures::error::Error>(value)
-        };
-        run.await.map_err(|e| self.err(&e))
+        self.read(|db| {
+            let key = key.clone();
+            async move {
+                let tx = read_only(&db, store)?;
+                let value = tx
+                    .object_store(store)?
+                    .get::<JsValue, _, _>(key)
+                    .primitive()?
+                    .await?;
+                Ok(value)
+            }
+        })
+        .await
     }
 
     /// Every value in `store`, in key order.
     async fn all(&self, store: &str) -> Result<Vec<JsValue>, ClientError> {
-        let run = async {
-            let tx = self.read_only(store)?;
+        self.read(|db| async move {
+            let tx = read_only(&db, store)?;
             let values = tx
                 .object_store(store)?
                 .get_all::<JsValue>()
                 .primitive()?
                 .await?;
             values.collect::<Result<Vec<JsValue>, _>>()
-        };
-        run.await.map_err(|e| self.err(&e))
+        })
+        .await
     }
 
     /// How many values `store` holds.
     async fn count(&self, store: &str) -> Result<u64, ClientError> {
-        let run = async {
-            let tx = self.read_only(store)?;
-            let n = tx.object_store(store)?.count().primitive()?.await?;
-            Ok::<_, indexed_db_futures::error::Error>(n)
-        };
-        run.await.map(u64::from).map_err(|e| self.err(&e))
+        self.read(|db| async move {
+            let tx = read_only(&db, store)?;
+            tx.object_store(store)?.count().primitive()?.await
+        })
+        .await
+        .map(u64::from)
     }
 
     /// The outbox rows whose `index` field is `key`, in outbox order: a keyed read, not the
     /// whole outbox.
     async fn outbox_where(&self, index: &str, key: &str) -> Result<Vec<OutboxRow>, ClientError> {
-        let run = async {
-            let tx = self.read_only(OUTBOX)?;
-            let values = tx
-                .object_store(OUTBOX)?
-                .index(index)?
-                .get_all::<JsValue>()
-                .with_query::<JsValue, _>(KeyRange::Only(JsValue::from_str(key)))
-                .primitive()?
-                .await?;
-            values.collect::<Result<Vec<JsValue>, _>>()
-        };
-        let values = run.await.map_err(|e| self.err(&e))?;
+        let values = self
+            .read(|db| async move {
+                let tx = read_only(&db, OUTBOX)?;
+                let values = tx
+                    .object_store(OUTBOX)?
+                    .index(index)?
+                    .get_all::<JsValue>()
+                    .with_query::<JsValue, _>(KeyRange::Only(JsValue::from_str(key)))
+                    .primitive()?
+                    .await?;
+                values.collect::<Result<Vec<JsValue>, _>>()
+            })
+            .await?;
         values.into_iter().map(from_js).collect()
     }
 
@@ -240,17 +287,18 @@ impl Idb {
             Some(v) => from_js(v)?,
             None => 0,
         };
-        let run = async {
-            let tx = self.read_only(name)?;
-            let keys = tx
-                .object_store(name)?
-                .get_all_keys::<JsValue>()
-                .with_query::<JsValue, _>(KeyRange::LowerBound(number(last), true))
-                .primitive()?
-                .await?;
-            keys.collect::<Result<Vec<JsValue>, _>>()
-        };
-        let above = run.await.map_err(|e| self.err(&e))?;
+        let above = self
+            .read(|db| async move {
+                let tx = read_only(&db, name)?;
+                let keys = tx
+                    .object_store(name)?
+                    .get_all_keys::<JsValue>()
+                    .with_query::<JsValue, _>(KeyRange::LowerBound(number(last), true))
+                    .primitive()?
+                    .await?;
+                keys.collect::<Result<Vec<JsValue>, _>>()
+            })
+            .await?;
         above
             .into_iter()
             .try_fold(last, |max, k| Ok(max.max(from_js::<i64>(k)?)))
@@ -306,7 +354,7 @@ impl Backend for Idb {
 
     /// Close the connection (IndexedDB lets it finish the transactions under way first).
     async fn close(&self) {
-        self.inner.db.clone().close();
+        self.database().close();
     }
 
     /// Nothing to do: IndexedDB rewrites its files itself, and a browser store never held a
@@ -786,18 +834,42 @@ impl BackendTx for IdbTx {
         if self.is_empty() {
             return Ok(());
         }
-        let db = &self.store.inner.db;
-        let mut options = TransactionOptions::new();
-        options.set_durability(TransactionDurability::Strict);
-        let tx = db
-            .transaction(ALL_STORES.as_slice())
-            .with_mode(TransactionMode::Readwrite)
-            .with_options(options)
-            .build()
-            .map_err(|e| self.store.err(&e))?;
+        let build = |db| {
+            let mut options = TransactionOptions::new();
+            options.set_durability(TransactionDurability::Strict);
+            Database::transaction(db, ALL_STORES.as_slice())
+                .with_mode(TransactionMode::Readwrite)
+                .with_options(options)
+                .build()
+        };
+        let db = self.store.database();
+        let reopened;
+        let tx = match build(&db) {
+            Ok(tx) => tx,
+            // The browser closed the connection (after an earlier write it could not keep):
+            // a new one, and the same writes in it.
+            Err(e) if connection_closed(&e) => {
+                self.store.reopen().await?;
+                reopened = self.store.database();
+                build(&reopened).map_err(|e| self.store.err(&e))?
+            }
+            Err(e) => return Err(self.store.err(&e)),
+        };
         // On an error here `tx` is dropped, which aborts it: nothing is kept.
         self.write_all(&tx)?;
-        tx.commit().await.map_err(|e| self.store.err(&e))
+        tx.commit().await.map_err(|e| match e {
+            // Every request went through, and then the browser aborted the commit: it would
+            // not keep the data (Chromium does this when the device or the site's storage is
+            // full). Nothing of the transaction was kept; everything before it stands.
+            indexed_db_futures::error::Error::MissingData(
+                indexed_db_futures::error::UnexpectedDataError::TransactionAborted,
+            ) => ClientError::BrowserRefused {
+                reason: "it stopped the write before keeping it, most often because this \
+                         device's storage, or the browser's space for this site, is full"
+                    .to_owned(),
+            },
+            e => self.store.err(&e),
+        })
     }
 
     async fn meta(&mut self, key: &str) -> Result<Option<String>, ClientError> {
@@ -1189,8 +1261,9 @@ pub(crate) async fn contents(name: &str) -> Result<Vec<u8>, ClientError> {
     let store = Idb::open(name).await?;
     let mut out = Vec::new();
     for table in ALL_STORES {
+        let db = store.database();
         let run = async {
-            let tx = store.read_only(table)?;
+            let tx = read_only(&db, table)?;
             let os = tx.object_store(table)?;
             let keys = os.get_all_keys::<JsValue>().primitive()?.await?;
             let keys = keys.collect::<Result<Vec<JsValue>, _>>()?;

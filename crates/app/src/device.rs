@@ -90,6 +90,38 @@ pub fn local_time(ms: i64, with_date: bool) -> String {
     String::from(date.to_locale_string(&locale, &options))
 }
 
+/// An RFC 3339 time (`2026-12-03T10:30:00+01:00`) as ms since the epoch, if it is one.
+pub fn parse_time(rfc3339: &str) -> Option<i64> {
+    let ms = js_sys::Date::parse(rfc3339);
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a parsed date is a whole number of ms well inside an i64"
+    )]
+    ms.is_finite().then_some(ms as i64)
+}
+
+/// A calendar date (`2027-01-15`) as the person's locale writes it: `15 Jan 2027`. Text that
+/// is not such a date is shown as it is.
+pub fn local_date(date: &str) -> String {
+    let mut parts = date.splitn(3, '-');
+    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) = (
+        parts.next().map(str::parse::<u32>),
+        parts.next().map(str::parse::<i32>),
+        parts.next().map(str::parse::<i32>),
+    ) else {
+        return date.to_owned();
+    };
+    // The month is counted from 0.
+    let when = js_sys::Date::new_with_year_month_day(year, month - 1, day);
+    let locale = window()
+        .navigator()
+        .language()
+        .unwrap_or_else(|| "en-GB".to_owned());
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"dateStyle".into(), &"medium".into());
+    String::from(when.to_locale_date_string(&locale, &options))
+}
+
 /// Now, for a `datetime-local` field (`2026-12-03T10:42`), and the device's offset from UTC
 /// in minutes east.
 pub fn local_now() -> (String, i32) {

@@ -10,10 +10,13 @@
 //! browser tests in `tests/` run the built app in Chromium against the real server.
 
 pub mod note;
+pub mod profile;
 pub mod status;
 
 #[cfg(target_arch = "wasm32")]
 mod device;
+#[cfg(target_arch = "wasm32")]
+mod photo;
 #[cfg(target_arch = "wasm32")]
 mod ui;
 

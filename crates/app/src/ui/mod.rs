@@ -1,7 +1,10 @@
 //! The app's screens: a header and the status line under it (both stay on screen while the
 //! page scrolls), then one of: opening, refused (another tab has the store, or the browser keeps
-//! no data), sign in, unlock, the caseload with the records on this device, and the visit note
-//! form.
+//! no data), sign in, unlock, the caseload with the records on this device, a child's page
+//! (`child`), the visit note form, and the "about me" and contact card forms (`profile`).
+
+mod child;
+mod profile;
 
 use std::collections::HashMap;
 
@@ -26,7 +29,33 @@ enum Screen {
     /// Signed in before: the password opens the records (no network needed).
     Unlock(String),
     Home,
-    NewNote,
+    /// A child's page (the child's id).
+    Child(String),
+    /// A new visit note, about this child when one is named (and back to their page after).
+    NewNote(Option<String>),
+    /// Whose "about me" to write or edit.
+    AboutMe(Subject),
+    /// The person's own contact card.
+    Card,
+}
+
+impl Screen {
+    /// Whether the records are open (signed in and unlocked) on this screen.
+    fn is_open(&self) -> bool {
+        !matches!(
+            self,
+            Screen::Opening | Screen::Refused(_) | Screen::SignIn(_) | Screen::Unlock(_)
+        )
+    }
+}
+
+/// Whose "about me" profile a form is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Subject {
+    /// A child in the caseload: their id and name.
+    Child { id: String, name: String },
+    /// The signed-in worker.
+    Me,
 }
 
 /// A child the person may see, as the caseload shows them.
@@ -34,6 +63,8 @@ enum Screen {
 struct ChildRow {
     id: String,
     name: String,
+    /// The user id of their social worker (the allocation), when there is one.
+    case_holder: Option<String>,
     notes: usize,
     last_contact: Option<String>,
 }
@@ -107,6 +138,7 @@ impl App {
                 ChildRow {
                     id: child.child_id.clone(),
                     name: child.display_name.clone(),
+                    case_holder: child.case_holder.clone(),
                     notes: theirs.count(),
                     last_contact: last.map(|ms| device::local_time(ms, true)),
                 }
@@ -139,6 +171,10 @@ impl App {
         self.sync();
     }
 }
+
+/// Where a saved record is, under every form.
+const SAVED_HINT: &str =
+    "Saved at once on this device, locked with your password; sent when there is a signal.";
 
 fn kind_label(kind: DocKind) -> &'static str {
     match kind {
@@ -208,7 +244,10 @@ pub fn App() -> impl IntoView {
                 Screen::SignIn(username) => view! { <SignIn app=app username=username/> }.into_any(),
                 Screen::Unlock(name) => view! { <Unlock app=app name=name/> }.into_any(),
                 Screen::Home => view! { <Home app=app/> }.into_any(),
-                Screen::NewNote => view! { <NewNote app=app/> }.into_any(),
+                Screen::Child(id) => view! { <child::ChildPage app=app id=id/> }.into_any(),
+                Screen::NewNote(child) => view! { <NewNote app=app child=child/> }.into_any(),
+                Screen::AboutMe(subject) => view! { <profile::AboutForm app=app subject=subject/> }.into_any(),
+                Screen::Card => view! { <profile::CardForm app=app/> }.into_any(),
             }}
         </main>
     }
@@ -216,13 +255,25 @@ pub fn App() -> impl IntoView {
 
 /// Why the store could not be opened, and what to do.
 fn refusal(e: &ClientError) -> String {
-    sentence(&e.to_string())
+    match e {
+        // At open nothing was being saved: say what keeps the browser from keeping records,
+        // in the person's terms, and the ways out.
+        ClientError::BrowserRefused { reason } => format!(
+            "This browser is not letting Fieldnotes keep records on this device ({}). \
+             Fieldnotes keeps your notes here so they are safe with no signal. If this is a \
+             private or incognito window, open Fieldnotes in a normal window; if the browser's \
+             settings block sites from saving data, allow it for this site; if the device is \
+             full, free some space. Then press Try again.",
+            reason.trim_end_matches('.')
+        ),
+        _ => sentence(&e.to_string()),
+    }
 }
 
 /// The always-visible status line: a live region, so a screen reader announces a change.
 #[component]
 fn StatusLine(app: App) -> impl IntoView {
-    let open = move || matches!(app.screen.get(), Screen::Home | Screen::NewNote);
+    let open = move || app.screen.with(Screen::is_open);
     view! {
         <div
             id="status"
@@ -362,7 +413,7 @@ fn PasswordField(node_ref: NodeRef<leptos::html::Input>) -> impl IntoView {
 #[component]
 fn Home(app: App) -> impl IntoView {
     view! {
-        <button type="button" id="new-note" class="primary" on:click=move |_| app.screen.set(Screen::NewNote)>
+        <button type="button" id="new-note" class="primary" on:click=move |_| app.screen.set(Screen::NewNote(None))>
             "New visit note"
         </button>
         <section class="card" id="caseload">
@@ -374,15 +425,36 @@ fn Home(app: App) -> impl IntoView {
                 <ul class="rows">
                     <For each=move || app.children.get() key=|c| c.clone() let:child>
                         <li>
-                            <strong>{child.name}</strong>
-                            <span class="meta">
-                                {match child.notes { 1 => "1 record".to_owned(), n => format!("{n} records") }}
-                                {child.last_contact.map(|at| format!(" · last {at}"))}
-                            </span>
+                            <button
+                                type="button"
+                                class="row"
+                                id=format!("child-{}", child.id)
+                                on:click={
+                                    let id = child.id.clone();
+                                    move |_| app.screen.set(Screen::Child(id.clone()))
+                                }
+                            >
+                                <strong>{child.name}</strong>
+                                <span class="meta">
+                                    {match child.notes { 1 => "1 record".to_owned(), n => format!("{n} records") }}
+                                    {child.last_contact.map(|at| format!(" · last {at}"))}
+                                </span>
+                            </button>
                         </li>
                     </For>
                 </ul>
             </Show>
+        </section>
+        <section class="card" id="you">
+            <h2>"You"</h2>
+            <div class="actions">
+                <button type="button" class="quiet" id="about-me-self" on:click=move |_| app.screen.set(Screen::AboutMe(Subject::Me))>
+                    "About me"
+                </button>
+                <button type="button" class="quiet" id="my-card" on:click=move |_| app.screen.set(Screen::Card)>
+                    "My contact card"
+                </button>
+            </div>
         </section>
         <section class="card" id="records">
             <h2>"Records on this device"</h2>
@@ -406,18 +478,22 @@ fn Home(app: App) -> impl IntoView {
 /// The visit note form. A statutory visit asks whether the child was seen, and seen alone, and
 /// if not alone the lawful reason; the child's wishes and feelings are their own field.
 #[component]
-fn NewNote(app: App) -> impl IntoView {
+fn NewNote(app: App, child: Option<String>) -> impl IntoView {
+    // Back to the child's page when the note was started there.
+    let back = child.clone().map_or(Screen::Home, Screen::Child);
+    let cancel = back.clone();
     let (now, offset) = device::local_now();
     let draft = RwSignal::new(VisitDraft {
         occurred_local: now,
         offset_minutes: offset,
         visit_kind: Some(VisitKind::StatutoryVisit),
-        child_id: app
-            .children
-            .get_untracked()
-            .first()
-            .map(|c| c.id.clone())
-            .unwrap_or_default(),
+        child_id: child.unwrap_or_else(|| {
+            app.children
+                .get_untracked()
+                .first()
+                .map(|c| c.id.clone())
+                .unwrap_or_default()
+        }),
         ..VisitDraft::default()
     });
     let answer = RwSignal::new(None::<String>);
@@ -441,10 +517,11 @@ fn NewNote(app: App) -> impl IntoView {
             return;
         };
         busy.set(true);
+        let back = back.clone();
         spawn_local(async move {
             match client.create(NewRecord::VisitNote(note)).await {
                 Ok(_) => {
-                    app.screen.set(Screen::Home);
+                    app.screen.set(back);
                     app.reload().await;
                     app.sync();
                 }
@@ -512,9 +589,9 @@ fn NewNote(app: App) -> impl IntoView {
             <p class="answer" role="alert">{move || answer.get()}</p>
             <div class="actions">
                 <button type="submit" class="primary" disabled=move || busy.get()>"Save note"</button>
-                <button type="button" class="quiet" on:click=move |_| app.screen.set(Screen::Home)>"Cancel"</button>
+                <button type="button" class="quiet" on:click=move |_| app.screen.set(cancel.clone())>"Cancel"</button>
             </div>
-            <p class="hint">"Saved at once on this device, locked with your password; sent when there is a signal."</p>
+            <p class="hint">{SAVED_HINT}</p>
         </form>
     }
 }
