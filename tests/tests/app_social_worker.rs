@@ -1,7 +1,8 @@
 //! The field app for a social worker (issue 12), in real headless Chromium at a phone's size
-//! against the real server: signed in, with the network cut, they open a child's page and
+//! and a school laptop's, against the real server: signed in, with the network cut, they open a child's page and
 //! record a statutory visit, the child's "about me" in the child's words, and their own
-//! contact card with a photo from the camera. The page is reloaded with no network: the app
+//! contact card with a photo from the camera; the note is opened again, added to and marked
+//! complete, after which it is locked. The page is reloaded with no network: the app
 //! opens from its service worker and every record is there. The network comes back: the app
 //! syncs by itself, and a second device (the native SDK the CLI runs on) has every record,
 //! the photo small and without the camera's metadata.
@@ -69,10 +70,21 @@ fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_social_worker_records_a_visit_about_me_and_a_card_with_a_photo_offline_and_it_all_arrives()
+async fn on_a_phone_a_social_worker_records_a_visit_about_me_and_a_card_with_a_photo_offline_and_it_all_arrives()
 -> anyhow::Result<()> {
+    a_social_workers_offline_day(Viewport::PHONE).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_school_laptop_a_social_worker_records_a_visit_about_me_and_a_card_with_a_photo_offline_and_it_all_arrives()
+-> anyhow::Result<()> {
+    a_social_workers_offline_day(Viewport::LAPTOP).await
+}
+
+/// The day, on a device of this size (the screenshots are taken at it).
+async fn a_social_workers_offline_day(viewport: Viewport) -> anyhow::Result<()> {
     let (_db, server) = serve().await?;
-    let browser = Browser::start(Viewport::PHONE).await?;
+    let browser = Browser::start(viewport).await?;
     browser.goto(&server.url()).await?;
     sign_in(&browser, "sw-a").await?;
     browser
@@ -94,6 +106,7 @@ async fn a_social_worker_records_a_visit_about_me_and_a_card_with_a_photo_offlin
 
     // A statutory visit, started from the child's page: back there once saved.
     let title = "Visit at Hillside";
+    let body = "Sam wanted their aunt to stay in the room.";
     let wishes = "I like my room now. I want to see my brother more.";
     click(&browser, "#new-note-for-child").await?;
     shown(&browser, "#visit-note").await?;
@@ -109,16 +122,37 @@ async fn a_social_worker_records_a_visit_about_me_and_a_card_with_a_photo_offlin
         .click()
         .await?;
     fill(&browser, "#title", title).await?;
-    fill(
-        &browser,
-        "#body",
-        "Sam wanted their aunt to stay in the room.",
-    )
-    .await?;
+    fill(&browser, "#body", body).await?;
     fill(&browser, "#wishes", wishes).await?;
     click(&browser, "#visit-note button[type=submit]").await?;
     says(&browser, "#child-notes", title).await?;
     says(&browser, "#child-notes", "Statutory visit").await?;
+    says(&browser, "#child-notes", "Draft").await?;
+
+    // Opened again from the child's page, with every answer as it was saved: added to, and
+    // marked complete.
+    let more = " Their aunt agreed the next visit can be at school.";
+    click(&browser, "#child-notes li button.row").await?;
+    shown(&browser, "#visit-note #save-complete").await?;
+    assert_eq!(
+        browser
+            .eval("return [document.querySelector('#title').value, document.querySelector('#body').value, document.querySelector('#alone-no').checked, document.querySelector('#not-alone-reason').value];")
+            .await?,
+        serde_json::json!([title, body, true, "child_refused"])
+    );
+    fill(&browser, "#body", more).await?;
+    browser.screenshot("visit-note-edit").await?;
+    click(&browser, "#save-complete").await?;
+    says(&browser, "#child-notes", "Completed").await?;
+    // Completed, it is locked: opened again it is shown, not offered for change.
+    click(&browser, "#child-notes li button.row").await?;
+    says(&browser, "#note-status", "Completed").await?;
+    assert!(
+        !holds(&browser, "document.querySelector('#save-note') !== null").await?,
+        "a completed note is offered for change"
+    );
+    click(&browser, "#note-back").await?;
+    shown(&browser, "#child-page").await?;
 
     // "About me", in the child's words.
     let fun = "Football with my brother, and drawing dragons";
@@ -162,13 +196,13 @@ async fn a_social_worker_records_a_visit_about_me_and_a_card_with_a_photo_offlin
     browser.screenshot("contact-card").await?;
     click(&browser, "#contact-card button[type=submit]").await?;
     shown(&browser, "#caseload").await?;
-    sync_words(&browser, "3 changes waiting to be sent").await?;
+    sync_words(&browser, "4 changes waiting to be sent").await?;
 
     // Reload with no network: the app opens, the password opens the records, all are there.
     browser.reload().await?;
     unlock(&browser).await?;
     assert!(holds(&browser, "navigator.onLine === false").await?);
-    sync_words(&browser, "3 changes waiting to be sent").await?;
+    sync_words(&browser, "4 changes waiting to be sent").await?;
     for kind in ["Visit note", "About me", "Contact card"] {
         says(&browser, "#records", kind).await?;
     }
@@ -193,8 +227,10 @@ async fn a_social_worker_records_a_visit_about_me_and_a_card_with_a_photo_offlin
     for doc in &listed {
         match other.get(&doc.id).await? {
             Some(Record::VisitNote(note)) => {
+                assert_eq!(note.status, fieldnotes_model::NoteStatus::Completed);
                 let note = note.content;
                 assert_eq!(note.title, title);
+                assert_eq!(note.body, format!("{body}{more}"));
                 assert_eq!(note.wishes_and_feelings, wishes);
                 assert_eq!(
                     (note.child_seen, note.seen_alone),

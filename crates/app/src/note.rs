@@ -2,7 +2,9 @@
 //! of the form (what a statutory visit must answer, how the time is written) are tested on the
 //! host.
 
-use fieldnotes_model::{DocKind, NewVisitNote, NotAloneReason, VisitKind};
+use fieldnotes_model::{
+    DocKind, NewVisitNote, NotAloneReason, NoteStatus, VisitKind, VisitNotePatch,
+};
 
 /// What the person has filled in on the visit note form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,6 +80,78 @@ impl VisitDraft {
         }
         Ok(note)
     }
+}
+
+impl VisitDraft {
+    /// The form filled with a note, to edit it: its time as written (`2026-12-03T10:30` and
+    /// the offset it was written at).
+    pub fn from_note(note: &NewVisitNote) -> Self {
+        let (occurred_local, offset_minutes) = split_rfc3339(&note.occurred_at);
+        Self {
+            child_id: note.child_id.clone(),
+            visit_kind: Some(note.visit_kind),
+            occurred_local,
+            offset_minutes,
+            title: note.title.clone(),
+            body: note.body.clone(),
+            wishes_and_feelings: note.wishes_and_feelings.clone(),
+            child_seen: note.child_seen,
+            seen_alone: note.seen_alone,
+            not_alone_reason: note.not_alone_reason,
+        }
+    }
+
+    /// The changes from the note `was`: only the fields that differ (so an edit of the body on
+    /// one device and of the wishes on another both stand), and the status `complete` asks
+    /// for. `None` when nothing changes.
+    pub fn to_patch(
+        &self,
+        was: &NewVisitNote,
+        complete: bool,
+    ) -> Result<Option<VisitNotePatch>, DraftError> {
+        let now = self.to_note(&was.author)?;
+        let patch = VisitNotePatch {
+            visit_kind: (now.visit_kind != was.visit_kind).then_some(now.visit_kind),
+            occurred_at: (now.occurred_at != was.occurred_at).then_some(now.occurred_at),
+            title: (now.title != was.title).then_some(now.title),
+            body: (now.body != was.body).then_some(now.body),
+            wishes_and_feelings: (now.wishes_and_feelings != was.wishes_and_feelings)
+                .then_some(now.wishes_and_feelings),
+            tags: None,
+            present: None,
+            child_seen: (now.child_seen != was.child_seen).then_some(now.child_seen),
+            seen_alone: (now.seen_alone != was.seen_alone).then_some(now.seen_alone),
+            not_alone_reason: (now.not_alone_reason != was.not_alone_reason)
+                .then_some(now.not_alone_reason),
+            status: complete.then_some(NoteStatus::Completed),
+        };
+        Ok((patch != VisitNotePatch::default()).then_some(patch))
+    }
+}
+
+/// An RFC 3339 time as a `datetime-local` field and its offset east of UTC in minutes:
+/// `2026-12-03T10:30:00+01:00` is (`2026-12-03T10:30`, 60). A time that is not one is given
+/// back as it is, at UTC (the form then asks for a time).
+fn split_rfc3339(time: &str) -> (String, i32) {
+    let local: String = time.chars().take(16).collect();
+    let offset = if time.ends_with('Z') {
+        Some(0)
+    } else {
+        time.len()
+            .checked_sub(6)
+            .and_then(|at| time.get(at..))
+            .and_then(|tail| {
+                let sign = match tail.as_bytes().first()? {
+                    b'+' => 1,
+                    b'-' => -1,
+                    _ => return None,
+                };
+                let hours: i32 = tail.get(1..3)?.parse().ok()?;
+                let minutes: i32 = tail.get(4..6)?.parse().ok()?;
+                Some(sign * (hours * 60 + minutes))
+            })
+    };
+    (local, offset.unwrap_or(0))
 }
 
 /// `2026-12-03T10:30` at `offset_minutes` east of UTC, as RFC 3339: `2026-12-03T10:30:00+01:00`.
@@ -240,6 +314,44 @@ mod tests {
             headline(DocKind::ShortPlan, "short plan, 2 point(s)"),
             "short plan, 2 point(s)"
         );
+    }
+
+    #[test]
+    fn a_note_opened_to_edit_gives_back_only_what_changed_and_its_completion() {
+        let was = statutory().to_note("sw-a").unwrap();
+        let mut draft = VisitDraft::from_note(&was);
+        assert_eq!(draft.occurred_local, "2026-12-03T10:30");
+        assert_eq!(draft.offset_minutes, 60);
+        assert_eq!(draft.to_patch(&was, false), Ok(None));
+        draft.body = "Met at home; the bedroom is repainted.".into();
+        let patch = draft.to_patch(&was, true).unwrap().unwrap();
+        assert_eq!(
+            patch.body.as_deref(),
+            Some("Met at home; the bedroom is repainted.")
+        );
+        assert_eq!(patch.status, Some(NoteStatus::Completed));
+        assert_eq!(
+            (patch.title, patch.occurred_at, patch.wishes_and_feelings),
+            (None, None, None)
+        );
+        draft.seen_alone = None;
+        assert_eq!(
+            draft.to_patch(&was, false),
+            Err(DraftError::AloneUnanswered)
+        );
+    }
+
+    #[test]
+    fn times_are_split_back_into_the_field_and_the_offset() {
+        assert_eq!(
+            split_rfc3339("2026-07-01T08:05:00-04:30"),
+            ("2026-07-01T08:05".to_owned(), -270)
+        );
+        assert_eq!(
+            split_rfc3339("2026-07-01T08:05:00Z"),
+            ("2026-07-01T08:05".to_owned(), 0)
+        );
+        assert_eq!(split_rfc3339("soon"), ("soon".to_owned(), 0));
     }
 
     #[test]

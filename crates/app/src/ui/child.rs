@@ -187,8 +187,18 @@ pub fn ChildPage(app: App, id: String) -> impl IntoView {
                     <ul class="rows">
                         <For each=move || page.get().map(|p| p.notes).unwrap_or_default() key=|n| n.clone() let:note>
                             <li data-id=note.id.clone()>
-                                <strong class="summary">{note.title}</strong>
-                                <span class="meta">{note.what}</span>
+                                <button
+                                    type="button"
+                                    class="row"
+                                    id=format!("note-{}", note.id)
+                                    on:click={
+                                        let id = note.id.clone();
+                                        move |_| app.screen.set(Screen::EditNote(id.clone()))
+                                    }
+                                >
+                                    <strong class="summary">{note.title}</strong>
+                                    <span class="meta">{note.what}</span>
+                                </button>
                             </li>
                         </For>
                     </ul>

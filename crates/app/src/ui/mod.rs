@@ -9,7 +9,9 @@ mod profile;
 use std::collections::HashMap;
 
 use fieldnotes_client::{ClientError, DocSummary};
-use fieldnotes_model::{DocKind, NewRecord, NotAloneReason, VisitKind};
+use fieldnotes_model::{
+    DocKind, NewRecord, NewVisitNote, NotAloneReason, NoteStatus, Patch, Record, VisitKind,
+};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -33,6 +35,8 @@ enum Screen {
     Child(String),
     /// A new visit note, about this child when one is named (and back to their page after).
     NewNote(Option<String>),
+    /// A visit note on this device, opened to edit or complete (its id).
+    EditNote(String),
     /// Whose "about me" to write or edit.
     AboutMe(Subject),
     /// The person's own contact card.
@@ -246,6 +250,7 @@ pub fn App() -> impl IntoView {
                 Screen::Home => view! { <Home app=app/> }.into_any(),
                 Screen::Child(id) => view! { <child::ChildPage app=app id=id/> }.into_any(),
                 Screen::NewNote(child) => view! { <NewNote app=app child=child/> }.into_any(),
+                Screen::EditNote(id) => view! { <EditNote app=app id=id/> }.into_any(),
                 Screen::AboutMe(subject) => view! { <profile::AboutForm app=app subject=subject/> }.into_any(),
                 Screen::Card => view! { <profile::CardForm app=app/> }.into_any(),
             }}
@@ -475,29 +480,87 @@ fn Home(app: App) -> impl IntoView {
     }
 }
 
-/// The visit note form. A statutory visit asks whether the child was seen, and seen alone, and
-/// if not alone the lawful reason; the child's wishes and feelings are their own field.
+/// A visit note already on the device, as the form edits it.
+#[derive(Debug, Clone)]
+struct Existing {
+    id: String,
+    note: NewVisitNote,
+    status: NoteStatus,
+}
+
+/// A visit note opened from a child's page: read from the device, then the form.
 #[component]
-fn NewNote(app: App, child: Option<String>) -> impl IntoView {
+fn EditNote(app: App, id: String) -> impl IntoView {
+    let found = RwSignal::new(None::<Option<Existing>>);
+    spawn_local(async move {
+        let note = match device::client() {
+            Some(client) => match client.get(&id).await {
+                Ok(Some(Record::VisitNote(note))) => Some(Existing {
+                    id: note.id,
+                    note: note.content,
+                    status: note.status,
+                }),
+                _ => None,
+            },
+            None => None,
+        };
+        found.set(Some(note));
+    });
+    move || {
+        match found.get() {
+        None => view! { <p class="card">"Opening the note…"</p> }.into_any(),
+        Some(None) => view! {
+            <section class="card" role="alert">
+                <p>"This note is no longer on this device."</p>
+                <button type="button" class="quiet" on:click=move |_| app.screen.set(Screen::Home)>"Back to my children"</button>
+            </section>
+        }
+        .into_any(),
+        Some(Some(existing)) => {
+            let child = Some(existing.note.child_id.clone());
+            view! { <NewNote app=app child=child existing=existing/> }.into_any()
+        }
+    }
+    }
+}
+
+/// The visit note form, for a new note or one on the device. A statutory visit asks whether
+/// the child was seen, and seen alone, and if not alone the lawful reason; the child's wishes
+/// and feelings are their own field. A draft can be saved, or saved and marked complete; a
+/// completed or signed-off note is shown, not changed here.
+#[component]
+fn NewNote(
+    app: App,
+    child: Option<String>,
+    #[prop(optional)] existing: Option<Existing>,
+) -> impl IntoView {
     // Back to the child's page when the note was started there.
     let back = child.clone().map_or(Screen::Home, Screen::Child);
     let cancel = back.clone();
     let (now, offset) = device::local_now();
-    let draft = RwSignal::new(VisitDraft {
-        occurred_local: now,
-        offset_minutes: offset,
-        visit_kind: Some(VisitKind::StatutoryVisit),
-        child_id: child.unwrap_or_else(|| {
-            app.children
-                .get_untracked()
-                .first()
-                .map(|c| c.id.clone())
-                .unwrap_or_default()
-        }),
-        ..VisitDraft::default()
+    let draft = RwSignal::new(match &existing {
+        Some(existing) => VisitDraft::from_note(&existing.note),
+        None => VisitDraft {
+            occurred_local: now,
+            offset_minutes: offset,
+            visit_kind: Some(VisitKind::StatutoryVisit),
+            child_id: child.unwrap_or_else(|| {
+                app.children
+                    .get_untracked()
+                    .first()
+                    .map(|c| c.id.clone())
+                    .unwrap_or_default()
+            }),
+            ..VisitDraft::default()
+        },
     });
+    let editing = existing.is_some();
+    let locked = existing.as_ref().is_some_and(|e| e.status.is_locked());
+    let status_words = existing.as_ref().map(|e| e.status);
     let answer = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    // Which button sent the form: "Save and mark complete" sets it.
+    let complete = RwSignal::new(false);
     let statutory = move || draft.get().visit_kind == Some(VisitKind::StatutoryVisit);
     let seen = move || statutory() && draft.get().child_seen == Some(true);
     let not_alone = move || seen() && draft.get().seen_alone == Some(false);
@@ -506,12 +569,26 @@ fn NewNote(app: App, child: Option<String>) -> impl IntoView {
         let Some((_, author)) = app.person.get_untracked() else {
             return;
         };
-        let note = match draft.get_untracked().to_note(&author) {
-            Ok(note) => note,
-            Err(missing) => {
-                answer.set(Some(missing.to_string()));
-                return;
-            }
+        let draft = draft.get_untracked();
+        let change = match &existing {
+            Some(existing) => match draft.to_patch(&existing.note, complete.get_untracked()) {
+                Ok(Some(patch)) => Err((existing.id.clone(), Patch::VisitNote(patch))),
+                Ok(None) => {
+                    app.screen.set(back.clone());
+                    return;
+                }
+                Err(missing) => {
+                    answer.set(Some(missing.to_string()));
+                    return;
+                }
+            },
+            None => match draft.to_note(&author) {
+                Ok(note) => Ok(NewRecord::VisitNote(note)),
+                Err(missing) => {
+                    answer.set(Some(missing.to_string()));
+                    return;
+                }
+            },
         };
         let Some(client) = device::client() else {
             return;
@@ -519,7 +596,11 @@ fn NewNote(app: App, child: Option<String>) -> impl IntoView {
         busy.set(true);
         let back = back.clone();
         spawn_local(async move {
-            match client.create(NewRecord::VisitNote(note)).await {
+            let saved = match change {
+                Ok(new) => client.create(new).await.map(drop),
+                Err((id, patch)) => client.edit(&id, patch).await,
+            };
+            match saved {
                 Ok(_) => {
                     app.screen.set(back);
                     app.reload().await;
@@ -538,9 +619,11 @@ fn NewNote(app: App, child: Option<String>) -> impl IntoView {
     };
     view! {
         <form class="card" id="visit-note" on:submit=submit>
-            <h2>"New visit note"</h2>
+            <h2>{if editing { "Visit note" } else { "New visit note" }}</h2>
+            {status_words.map(|status| view! { <p class="meta" id="note-status">{format!("Status: {}", crate::profile::status_label(status))}</p> })}
+            <fieldset class="plain" disabled=locked>
             <label for="child">"Child"</label>
-            <select id="child" on:change=text(|d, v| d.child_id = v)>
+            <select id="child" disabled=editing on:change=text(|d, v| d.child_id = v)>
                 <For each=move || app.children.get() key=|c| c.id.clone() let:child>
                     <option value=child.id.clone() selected=child.id == draft.get_untracked().child_id>{child.name}</option>
                 </For>
@@ -551,7 +634,7 @@ fn NewNote(app: App, child: Option<String>) -> impl IntoView {
                 on:change=text(|d, v| d.visit_kind = VisitKind::parse(&v))
             >
                 {VisitKind::ALL.iter().map(|&kind| view! {
-                    <option value=kind.as_str() selected=kind == VisitKind::StatutoryVisit>{visit_kind_label(kind)}</option>
+                    <option value=kind.as_str() selected=Some(kind) == draft.get_untracked().visit_kind>{visit_kind_label(kind)}</option>
                 }).collect_view()}
             </select>
             <label for="occurred">"When"</label>
@@ -563,10 +646,10 @@ fn NewNote(app: App, child: Option<String>) -> impl IntoView {
                 on:input=text(|d, v| d.occurred_local = v)
             />
             <Show when=statutory>
-                <YesNo id="seen" question="Was the child seen?" answer=move |v| draft.update(|d| d.child_seen = Some(v))/>
+                <YesNo id="seen" question="Was the child seen?" was=draft.get_untracked().child_seen answer=move |v| draft.update(|d| d.child_seen = Some(v))/>
             </Show>
             <Show when=seen>
-                <YesNo id="alone" question="Was the child seen alone?" answer=move |v| draft.update(|d| d.seen_alone = Some(v))/>
+                <YesNo id="alone" question="Was the child seen alone?" was=draft.get_untracked().seen_alone answer=move |v| draft.update(|d| d.seen_alone = Some(v))/>
             </Show>
             <Show when=not_alone>
                 <label for="not-alone-reason">"The lawful reason they were not seen alone"</label>
@@ -576,22 +659,38 @@ fn NewNote(app: App, child: Option<String>) -> impl IntoView {
                 >
                     <option value="">"Choose a reason"</option>
                     {NotAloneReason::ALL.iter().map(|&reason| view! {
-                        <option value=reason.as_str()>{not_alone_label(reason)}</option>
+                        <option value=reason.as_str() selected=Some(reason) == draft.get_untracked().not_alone_reason>{not_alone_label(reason)}</option>
                     }).collect_view()}
                 </select>
             </Show>
             <label for="title">"Title"</label>
-            <input id="title" type="text" required on:input=text(|d, v| d.title = v)/>
+            <input id="title" type="text" required prop:value=draft.get_untracked().title on:input=text(|d, v| d.title = v)/>
             <label for="body">"What happened"</label>
-            <textarea id="body" rows="6" on:input=text(|d, v| d.body = v)></textarea>
+            <textarea id="body" rows="6" prop:value=draft.get_untracked().body on:input=text(|d, v| d.body = v)></textarea>
             <label for="wishes">"The child's wishes and feelings, in their own words"</label>
-            <textarea id="wishes" rows="4" on:input=text(|d, v| d.wishes_and_feelings = v)></textarea>
+            <textarea id="wishes" rows="4" prop:value=draft.get_untracked().wishes_and_feelings on:input=text(|d, v| d.wishes_and_feelings = v)></textarea>
+            </fieldset>
             <p class="answer" role="alert">{move || answer.get()}</p>
             <div class="actions">
-                <button type="submit" class="primary" disabled=move || busy.get()>"Save note"</button>
-                <button type="button" class="quiet" on:click=move |_| app.screen.set(cancel.clone())>"Cancel"</button>
+                <Show when=move || !locked>
+                    <button type="submit" class="primary" id="save-note" disabled=move || busy.get() on:click=move |_| complete.set(false)>
+                        "Save note"
+                    </button>
+                    <button type="submit" class="quiet" id="save-complete" disabled=move || busy.get() on:click=move |_| complete.set(true)>
+                        "Save and mark complete"
+                    </button>
+                </Show>
+                <button type="button" class="quiet" id="note-back" on:click=move |_| app.screen.set(cancel.clone())>
+                    {if locked { "Back" } else { "Cancel" }}
+                </button>
             </div>
-            <p class="hint">{SAVED_HINT}</p>
+            <p class="hint">
+                {if locked {
+                    "A completed note is locked: a change to it is an amendment, made with a reason and seen by a manager."
+                } else {
+                    SAVED_HINT
+                }}
+            </p>
         </form>
     }
 }
@@ -601,14 +700,16 @@ fn NewNote(app: App, child: Option<String>) -> impl IntoView {
 fn YesNo(
     id: &'static str,
     question: &'static str,
+    /// The answer already given, if any.
+    was: Option<bool>,
     answer: impl Fn(bool) + Copy + 'static,
 ) -> impl IntoView {
     view! {
         <fieldset class="yes-no">
             <legend>{question}</legend>
-            <input type="radio" name=id id=format!("{id}-yes") on:change=move |_| answer(true)/>
+            <input type="radio" name=id id=format!("{id}-yes") checked=was == Some(true) on:change=move |_| answer(true)/>
             <label for=format!("{id}-yes")>"Yes"</label>
-            <input type="radio" name=id id=format!("{id}-no") on:change=move |_| answer(false)/>
+            <input type="radio" name=id id=format!("{id}-no") checked=was == Some(false) on:change=move |_| answer(false)/>
             <label for=format!("{id}-no")>"No"</label>
         </fieldset>
     }
