@@ -391,3 +391,35 @@ impl WebDriverCompatibleCommand for DriverCommand {
         (http::Method::POST, Some(self.body.to_string()))
     }
 }
+
+/// The variable naming axe-core's `axe.min.js` (`cargo xtask test` fetches it once with npm).
+pub const AXE_VAR: &str = "FIELDNOTES_AXE_JS";
+
+/// The accessibility rules' failures of the impacts a person is stopped by: serious and
+/// critical.
+const SERIOUS: &str = "axe.run(document, { resultTypes: ['violations'] }).then((r) => \
+    r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => \
+    ({ rule: v.id, impact: v.impact, help: v.help, where: v.nodes.map((n) => n.target.join(' ')) })))";
+
+impl Browser {
+    /// Run axe-core in the page as it is now and give back its serious and critical
+    /// violations (rule, impact, help and the elements), empty when there are none.
+    pub async fn serious_accessibility_failures(&self) -> anyhow::Result<Vec<Value>> {
+        let loaded = self.eval("return typeof window.axe === 'object';").await?;
+        if loaded != Value::Bool(true) {
+            let path = std::env::var_os(AXE_VAR)
+                .map(PathBuf::from)
+                .with_context(|| {
+                    format!("{AXE_VAR} is not set, so axe-core cannot be run: {RUN_XTASK}")
+                })?;
+            let source = std::fs::read_to_string(&path)
+                .with_context(|| format!("{AXE_VAR}={}: {RUN_XTASK}", path.display()))?;
+            self.eval(&format!("{source}\n;return typeof window.axe;"))
+                .await?;
+        }
+        match self.eval_async(SERIOUS).await? {
+            Value::Array(failures) => Ok(failures),
+            other => bail!("axe-core did not run: {other}"),
+        }
+    }
+}

@@ -6,7 +6,8 @@
 //!   `$CARGO_TARGET_DIR/app` (default `target/app`).
 //! - `cargo xtask serve [-- SERVER FLAGS]` builds the app, then runs the server serving it.
 //! - `cargo xtask test [-- CARGO TEST ARGS]` makes sure the wasm target, Chromium and
-//!   ChromeDriver are there, builds the app, then runs `cargo test --workspace --locked` with
+//!   ChromeDriver are there (and axe-core, fetched once with npm for the accessibility
+//!   tests), builds the app, then runs `cargo test --workspace --locked` with
 //!   `FIELDNOTES_APP_DIR` naming the built app, then the SDK's store conformance suite in
 //!   Chromium (as `sdk-browser-test`).
 //! - `cargo xtask browser-bench [--runs N]` builds `browser-bench/` and runs it in headless
@@ -16,6 +17,7 @@
 //!   `wasm-bindgen-test` (see its module). `cargo xtask test` runs it too.
 
 mod app;
+mod axe;
 mod browser;
 mod browser_bench;
 mod icons;
@@ -149,6 +151,7 @@ fn test(test_args: &[String]) -> anyhow::Result<()> {
     let ws = workspace::Workspace::find()?;
     workspace::ensure_wasm_target()?;
     let tools = browser::ensure()?;
+    let axe = axe::ensure(&ws)?;
     let built = app::build(&ws)?;
     workspace::step("running the tests: cargo test --workspace --locked");
     let mut cargo = ws.cargo();
@@ -157,7 +160,8 @@ fn test(test_args: &[String]) -> anyhow::Result<()> {
         .args(test_args)
         .env(app::APP_DIR_VAR, &built.dir)
         .env(CHROMIUM.var, &tools.chromium)
-        .env(CHROMEDRIVER.var, &tools.chromedriver);
+        .env(CHROMEDRIVER.var, &tools.chromedriver)
+        .env(axe::AXE_VAR, &axe);
     let workspace_tests = workspace::run(&mut cargo);
     // The browser store's conformance suite runs even when a test above failed, so that one
     // run reports both; either failing fails the whole.
