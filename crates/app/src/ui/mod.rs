@@ -666,7 +666,7 @@ fn NewNote(
             <label for="title">"Title"</label>
             <input id="title" type="text" required prop:value=draft.get_untracked().title on:input=text(|d, v| d.title = v)/>
             <label for="body">"What happened"</label>
-            <textarea id="body" rows="6" prop:value=draft.get_untracked().body on:input=text(|d, v| d.body = v)></textarea>
+            <textarea id="body" rows="6" required prop:value=draft.get_untracked().body on:input=text(|d, v| d.body = v)></textarea>
             <label for="wishes">"The child's wishes and feelings, in their own words"</label>
             <textarea id="wishes" rows="4" prop:value=draft.get_untracked().wishes_and_feelings on:input=text(|d, v| d.wishes_and_feelings = v)></textarea>
             </fieldset>
