@@ -51,7 +51,7 @@ mod sync;
 mod transport;
 mod withdraw;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 #[cfg(not(target_arch = "wasm32"))]
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -571,6 +571,14 @@ impl Client {
     pub async fn pending_changes(&self) -> Result<u64, ClientError> {
         self.check_wiped()?;
         self.store.pending_changes().await
+    }
+
+    /// How many changes wait to be sent for each record that has any (held ones included), by
+    /// record id: what a list shows beside a record or a child. Works while signed out (counts
+    /// and random ids reveal nothing).
+    pub async fn pending_by_record(&self) -> Result<BTreeMap<String, u64>, ClientError> {
+        self.check_wiped()?;
+        self.store.pending_by_document().await
     }
 
     /// Documents the server refused, held here with the reason until they are edited.

@@ -197,6 +197,8 @@ async fn a_social_workers_offline_day(viewport: Viewport) -> anyhow::Result<()> 
     click(&browser, "#contact-card button[type=submit]").await?;
     shown(&browser, "#caseload").await?;
     sync_words(&browser, "4 changes waiting to be sent").await?;
+    // Beside the child, what of theirs waits: the note's two changes and "about me"'s one.
+    says(&browser, "#child-child-00", "3 changes waiting to be sent").await?;
 
     // Reload with no network: the app opens, the password opens the records, all are there.
     browser.reload().await?;
@@ -217,6 +219,16 @@ async fn a_social_workers_offline_day(viewport: Viewport) -> anyhow::Result<()> 
     // The signal comes back: the app syncs by itself.
     go(&browser, Connection::Online).await?;
     sync_words(&browser, "Nothing waiting to be sent").await?;
+    click(&browser, "#back-home").await?;
+    shown(&browser, "#caseload").await?;
+    assert!(
+        !holds(
+            &browser,
+            "document.querySelector('#caseload').textContent.includes('waiting')"
+        )
+        .await?,
+        "the caseload still shows work waiting after the sync"
+    );
 
     // A second device of the same worker has every record, whole.
     let other = Device::sign_in(&server.url(), "sw-a").await?;

@@ -7,6 +7,8 @@
 //! Each function returns an error for a store call that failed, and panics (an assertion)
 //! when a guarantee does not hold.
 
+use std::collections::BTreeMap;
+
 use fieldnotes_protocol::{Cursor, FeedAnchor, RejectCode};
 use fieldnotes_sync_core::{ChangeRef, Effect, Limits, SyncRun, SyncState, Waiting};
 
@@ -259,14 +261,39 @@ pub(crate) async fn acknowledged_changes_leave_the_outbox<S: Subject>(s: &mut S)
     let doc = row("doc-1", "note", "c1", "A", 10);
     fx.record(&store, &doc, b"s1", one).await?;
     fx.enqueue(&store, "doc-1", two, 11).await?;
-    assert_eq!(store.pending_changes().await?, 2);
+    fx.record(
+        &store,
+        &row("doc-2", "note", "c1", "B", 12),
+        b"s2",
+        b"third change",
+    )
+    .await?;
+    assert_eq!(store.pending_changes().await?, 3);
+    assert_eq!(
+        store.pending_by_document().await?,
+        BTreeMap::from([("doc-1".to_owned(), 2), ("doc-2".to_owned(), 1)]),
+        "each document counts its own waiting changes"
+    );
 
-    let applied = fx.apply(&store, &[acknowledge("doc-1", one)]).await?;
-    assert_eq!(applied.acknowledged, 1);
+    let applied = fx
+        .apply(
+            &store,
+            &[
+                acknowledge("doc-1", one),
+                acknowledge("doc-2", b"third change"),
+            ],
+        )
+        .await?;
+    assert_eq!(applied.acknowledged, 2);
     store.close().await;
 
     let store = s.open().await?;
     assert_eq!(store.pending_changes().await?, 1);
+    assert_eq!(
+        store.pending_by_document().await?,
+        BTreeMap::from([("doc-1".to_owned(), 1)]),
+        "a document with nothing waiting is not counted"
+    );
     assert_eq!(
         to_send(&store, keys).await?,
         vec![("doc-1".to_owned(), two.to_vec())]

@@ -450,6 +450,14 @@ impl Backend for Idb {
         self.count(DOCUMENTS).await
     }
 
+    async fn outbox_count_by_doc(&self) -> Result<BTreeMap<String, u64>, ClientError> {
+        let mut counts = BTreeMap::new();
+        for row in self.outbox().await? {
+            *counts.entry(row.doc_id).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+
     async fn held_doc_count(&self) -> Result<u64, ClientError> {
         let held: BTreeSet<String> = self
             .outbox()

@@ -24,6 +24,8 @@ pub(crate) mod sealed;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod sqlite;
 
+use std::collections::BTreeMap;
+
 use fieldnotes_protocol::{RejectCode, ScopeKey};
 use fieldnotes_sync_core::{Batch, ChangeRef, Effect, OutboxChange, Refused, SyncState, Waiting};
 
@@ -191,6 +193,8 @@ pub(crate) trait Backend {
     async fn has_unheld_after(&self, after_seq: i64) -> Result<bool, ClientError>;
     /// Outbox changes (held ones included).
     async fn outbox_count(&self) -> Result<u64, ClientError>;
+    /// Outbox changes (held ones included) of each document that has any.
+    async fn outbox_count_by_doc(&self) -> Result<BTreeMap<String, u64>, ClientError>;
     async fn document_count(&self) -> Result<u64, ClientError>;
     /// Documents with held changes.
     async fn held_doc_count(&self) -> Result<u64, ClientError>;
@@ -444,6 +448,11 @@ impl<B: Backend> LocalStore<B> {
 
     pub(crate) async fn pending_changes(&self) -> Result<u64, ClientError> {
         self.backend.outbox_count().await
+    }
+
+    /// How many changes wait to be sent for each document that has any (held ones included).
+    pub(crate) async fn pending_by_document(&self) -> Result<BTreeMap<String, u64>, ClientError> {
+        self.backend.outbox_count_by_doc().await
     }
 
     pub(crate) async fn document_count(&self) -> Result<u64, ClientError> {

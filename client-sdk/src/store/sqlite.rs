@@ -12,6 +12,7 @@
 //! columns (`documents.child_id`, `summary`, `outbox.held_reason`) are emptied when a row is
 //! sealed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -279,6 +280,18 @@ impl Backend for Sqlite {
 
     async fn document_count(&self) -> Result<u64, ClientError> {
         self.count("SELECT COUNT(*) FROM documents").await
+    }
+
+    async fn outbox_count_by_doc(&self) -> Result<BTreeMap<String, u64>, ClientError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT doc_id, COUNT(*) FROM outbox GROUP BY doc_id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(doc, n)| (doc, u64::try_from(n).unwrap_or(0)))
+            .collect())
     }
 
     async fn held_doc_count(&self) -> Result<u64, ClientError> {

@@ -71,6 +71,8 @@ struct ChildRow {
     case_holder: Option<String>,
     notes: usize,
     last_contact: Option<String>,
+    /// Changes to their records not yet sent.
+    waiting: u64,
 }
 
 /// A record on this device, as the list shows it.
@@ -81,6 +83,8 @@ struct RecordRow {
     summary: String,
     child: String,
     when: String,
+    /// Changes to it not yet sent.
+    waiting: u64,
 }
 
 /// What the screens share.
@@ -114,6 +118,8 @@ impl App {
             .iter()
             .map(|c| (c.child_id.clone(), c.display_name.clone()))
             .collect();
+        let waiting = client.pending_by_record().await.unwrap_or_default();
+        let waiting_on = |id: &str| waiting.get(id).copied().unwrap_or(0);
         let mut listed: Vec<DocSummary> = client.list(None).await.unwrap_or_default();
         listed.sort_by_key(|doc| std::cmp::Reverse(doc.updated_at_ms));
         let rows = listed
@@ -130,6 +136,7 @@ impl App {
                     None => "About you".to_owned(),
                 },
                 when: device::local_time(doc.updated_at_ms, true),
+                waiting: waiting_on(&doc.id),
             })
             .collect();
         let children = known
@@ -139,12 +146,14 @@ impl App {
                     .iter()
                     .filter(|d| d.child_id.as_deref() == Some(child.child_id.as_str()));
                 let last = theirs.clone().map(|d| d.updated_at_ms).max();
+                let waiting = theirs.clone().map(|d| waiting_on(&d.id)).sum();
                 ChildRow {
                     id: child.child_id.clone(),
                     name: child.display_name.clone(),
                     case_holder: child.case_holder.clone(),
                     notes: theirs.count(),
                     last_contact: last.map(|ms| device::local_time(ms, true)),
+                    waiting,
                 }
             })
             .collect();
@@ -173,6 +182,15 @@ impl App {
         self.screen.set(Screen::Home);
         self.reload().await;
         self.sync();
+    }
+}
+
+/// "3 changes waiting to be sent", beside a child or a record with any.
+fn waiting_words(changes: u64) -> Option<String> {
+    match changes {
+        0 => None,
+        1 => Some("1 change waiting to be sent".to_owned()),
+        n => Some(format!("{n} changes waiting to be sent")),
     }
 }
 
@@ -444,6 +462,7 @@ fn Home(app: App) -> impl IntoView {
                                     {match child.notes { 1 => "1 record".to_owned(), n => format!("{n} records") }}
                                     {child.last_contact.map(|at| format!(" · last {at}"))}
                                 </span>
+                                {waiting_words(child.waiting).map(|words| view! { <span class="meta waiting">{words}</span> })}
                             </button>
                         </li>
                     </For>
@@ -472,6 +491,7 @@ fn Home(app: App) -> impl IntoView {
                         <li data-id=record.id.clone()>
                             <strong class="summary">{record.summary}</strong>
                             <span class="meta">{record.kind} " · " {record.child} " · " {record.when}</span>
+                            {waiting_words(record.waiting).map(|words| view! { <span class="meta waiting">{words}</span> })}
                         </li>
                     </For>
                 </ul>
