@@ -110,13 +110,18 @@ impl VisitDraft {
         complete: bool,
     ) -> Result<Option<VisitNotePatch>, DraftError> {
         let now = self.to_note(&was.author)?;
+        // The form shows a time to the minute and trims text: a note written elsewhere (with
+        // seconds, `Z`, or spaces at the ends) is changed only where the person changed it.
+        let time_as_opened = split_rfc3339(&was.occurred_at);
+        let time_changed = (self.occurred_local.trim(), self.offset_minutes)
+            != (time_as_opened.0.as_str(), time_as_opened.1);
+        let text = |now: String, was: &str| (now != was.trim()).then_some(now);
         let patch = VisitNotePatch {
             visit_kind: (now.visit_kind != was.visit_kind).then_some(now.visit_kind),
-            occurred_at: (now.occurred_at != was.occurred_at).then_some(now.occurred_at),
-            title: (now.title != was.title).then_some(now.title),
-            body: (now.body != was.body).then_some(now.body),
-            wishes_and_feelings: (now.wishes_and_feelings != was.wishes_and_feelings)
-                .then_some(now.wishes_and_feelings),
+            occurred_at: time_changed.then_some(now.occurred_at),
+            title: text(now.title, &was.title),
+            body: text(now.body, &was.body),
+            wishes_and_feelings: text(now.wishes_and_feelings, &was.wishes_and_feelings),
             tags: None,
             present: None,
             child_seen: (now.child_seen != was.child_seen).then_some(now.child_seen),
@@ -338,6 +343,29 @@ mod tests {
         assert_eq!(
             draft.to_patch(&was, false),
             Err(DraftError::AloneUnanswered)
+        );
+    }
+
+    #[test]
+    fn a_note_written_elsewhere_is_changed_only_where_the_person_changed_it() {
+        let mut was = statutory().to_note("sw-a").unwrap();
+        was.occurred_at = "2026-12-03T10:30:45.250Z".into();
+        was.title = "Home visit before the review\n".into();
+        was.body = "  Met at home.".into();
+        let mut draft = VisitDraft::from_note(&was);
+        assert_eq!(draft.to_patch(&was, false), Ok(None), "nothing was changed");
+        draft.wishes_and_feelings = "I want to stay at my school, with my friends.".into();
+        let patch = draft.to_patch(&was, false).unwrap().unwrap();
+        assert_eq!(
+            (patch.occurred_at, patch.title, patch.body),
+            (None, None, None),
+            "only the wishes were changed"
+        );
+        draft.occurred_local = "2026-12-03T11:00".into();
+        let patch = draft.to_patch(&was, false).unwrap().unwrap();
+        assert_eq!(
+            patch.occurred_at.as_deref(),
+            Some("2026-12-03T11:00:00+00:00")
         );
     }
 

@@ -511,32 +511,37 @@ struct Existing {
 /// A visit note opened from a child's page: read from the device, then the form.
 #[component]
 fn EditNote(app: App, id: String) -> impl IntoView {
-    let found = RwSignal::new(None::<Option<Existing>>);
+    let found = RwSignal::new(None::<Result<Existing, String>>);
     spawn_local(async move {
         let note = match device::client() {
             Some(client) => match client.get(&id).await {
-                Ok(Some(Record::VisitNote(note))) => Some(Existing {
+                Ok(Some(Record::VisitNote(note))) => Ok(Existing {
                     id: note.id,
                     note: note.content,
                     status: note.status,
                 }),
-                _ => None,
+                Ok(_) => Err("This note is no longer on this device.".to_owned()),
+                // Not "gone": the device could not read it now.
+                Err(e) => Err(format!(
+                    "{} Nothing was changed: go back and open it again.",
+                    sentence(&e.to_string())
+                )),
             },
-            None => None,
+            None => Err("Your records are not open: sign in again.".to_owned()),
         };
         found.set(Some(note));
     });
     move || {
         match found.get() {
         None => view! { <p class="card">"Opening the note…"</p> }.into_any(),
-        Some(None) => view! {
+        Some(Err(why)) => view! {
             <section class="card" role="alert">
-                <p>"This note is no longer on this device."</p>
+                <p>{why}</p>
                 <button type="button" class="quiet" on:click=move |_| app.screen.set(Screen::Home)>"Back to my children"</button>
             </section>
         }
         .into_any(),
-        Some(Some(existing)) => {
+        Some(Ok(existing)) => {
             let child = Some(existing.note.child_id.clone());
             view! { <NewNote app=app child=child existing=existing/> }.into_any()
         }

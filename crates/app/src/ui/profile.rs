@@ -2,6 +2,7 @@
 //! contact card, with a photo from the phone's camera made small on the device. Each opens
 //! the record already on the device when there is one, and an edit sends only what changed.
 
+use fieldnotes_client::ClientError;
 use fieldnotes_model::{
     DocKind, NewAboutMe, NewContactCard, NewRecord, Patch, Record, SubjectKind,
 };
@@ -14,31 +15,48 @@ use crate::device;
 use crate::profile::{AboutDraft, CardDraft, QUESTIONS, data_address, photo_size};
 use crate::status::sentence;
 
+/// Why a form cannot open: the device could not be read. Saving then would make a second
+/// record beside the one it could not read, so the form stays closed.
+fn unreadable(e: &ClientError) -> String {
+    format!(
+        "{} The form is not opened, so that nothing is written over what is there: go back \
+         and try again.",
+        sentence(&e.to_string())
+    )
+}
+
 /// The "about me" profile of `kind` `id` on this device, with its record id.
-async fn find_about(kind: SubjectKind, id: &str) -> Option<(String, NewAboutMe)> {
-    let client = device::client()?;
-    for doc in client.list(Some(DocKind::AboutMe)).await.ok()? {
-        if let Ok(Some(Record::AboutMe(about))) = client.get(&doc.id).await
+async fn find_about(
+    kind: SubjectKind,
+    id: &str,
+) -> Result<Option<(String, NewAboutMe)>, ClientError> {
+    let Some(client) = device::client() else {
+        return Ok(None);
+    };
+    for doc in client.list(Some(DocKind::AboutMe)).await? {
+        if let Some(Record::AboutMe(about)) = client.get(&doc.id).await?
             && about.content.subject_kind == kind
             && about.content.subject_id == id
         {
-            return Some((about.id, about.content));
+            return Ok(Some((about.id, about.content)));
         }
     }
-    None
+    Ok(None)
 }
 
 /// The contact card of the worker `worker_id` on this device, with its record id.
-async fn find_card(worker_id: &str) -> Option<(String, NewContactCard)> {
-    let client = device::client()?;
-    for doc in client.list(Some(DocKind::ContactCard)).await.ok()? {
-        if let Ok(Some(Record::ContactCard(card))) = client.get(&doc.id).await
+async fn find_card(worker_id: &str) -> Result<Option<(String, NewContactCard)>, ClientError> {
+    let Some(client) = device::client() else {
+        return Ok(None);
+    };
+    for doc in client.list(Some(DocKind::ContactCard)).await? {
+        if let Some(Record::ContactCard(card)) = client.get(&doc.id).await?
             && card.content.worker_id == worker_id
         {
-            return Some((card.id, card.content));
+            return Ok(Some((card.id, card.content)));
         }
     }
-    None
+    Ok(None)
 }
 
 /// Save a new record or the changes to one, then go to `back`. Gives back the words to show
@@ -92,17 +110,21 @@ pub fn AboutForm(app: App, subject: Subject) -> impl IntoView {
     // `None` while the device is read; then the profile already there, if any.
     let existing = RwSignal::new(None::<Option<(String, NewAboutMe)>>);
     let draft = RwSignal::new(AboutDraft::default());
+    let answer = RwSignal::new(None::<String>);
     {
         let subject_id = subject_id.clone();
         spawn_local(async move {
-            let found = find_about(kind, &subject_id).await;
-            if let Some((_, profile)) = &found {
-                draft.set(AboutDraft::from_profile(profile));
+            match find_about(kind, &subject_id).await {
+                Ok(found) => {
+                    if let Some((_, profile)) = &found {
+                        draft.set(AboutDraft::from_profile(profile));
+                    }
+                    existing.set(Some(found));
+                }
+                Err(e) => answer.set(Some(unreadable(&e))),
             }
-            existing.set(Some(found));
         });
     }
-    let answer = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let cancel = back.clone();
     let submit = move |event: SubmitEvent| {
@@ -193,17 +215,21 @@ pub fn CardForm(app: App) -> impl IntoView {
         display_name: my_name,
         ..CardDraft::default()
     });
+    let answer = RwSignal::new(None::<String>);
     {
         let my_id = my_id.clone();
         spawn_local(async move {
-            let found = find_card(&my_id).await;
-            if let Some((_, card)) = &found {
-                draft.set(CardDraft::from_card(card));
+            match find_card(&my_id).await {
+                Ok(found) => {
+                    if let Some((_, card)) = &found {
+                        draft.set(CardDraft::from_card(card));
+                    }
+                    existing.set(Some(found));
+                }
+                Err(e) => answer.set(Some(unreadable(&e))),
             }
-            existing.set(Some(found));
         });
     }
-    let answer = RwSignal::new(None::<String>);
     let photo_words = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let submit = move |event: SubmitEvent| {
