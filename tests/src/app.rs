@@ -96,6 +96,16 @@ pub async fn sign_in(browser: &Browser, user: &str) -> anyhow::Result<()> {
     sync_words(browser, "last synced").await
 }
 
+/// Wait until the app's service worker controls the page (so the app opens with no network).
+pub async fn kept_by_the_service_worker(browser: &Browser) -> anyhow::Result<()> {
+    browser
+        .wait_for(
+            "the service worker to keep the app",
+            "navigator.serviceWorker.controller !== null",
+        )
+        .await
+}
+
 /// After a reload: open the records with the password, with or without a network.
 pub async fn unlock(browser: &Browser) -> anyhow::Result<()> {
     shown(browser, "#unlock").await?;

@@ -12,7 +12,8 @@ use fieldnotes_app::profile::{PHOTO_EDGE, PHOTO_MAX_BYTES};
 use fieldnotes_app::status::Connection;
 use fieldnotes_model::{Record, SubjectKind};
 use fieldnotes_tests::app::{
-    click, fill, go, holds, says, serve, shown, sign_in, sync_words, unlock,
+    click, fill, go, holds, kept_by_the_service_worker, says, serve, shown, sign_in, sync_words,
+    unlock,
 };
 use fieldnotes_tests::browser::{Browser, Viewport};
 use fieldnotes_tests::client::Device;
@@ -87,12 +88,7 @@ async fn a_social_workers_offline_day(viewport: Viewport) -> anyhow::Result<()> 
     let browser = Browser::start(viewport).await?;
     browser.goto(&server.url()).await?;
     sign_in(&browser, "sw-a").await?;
-    browser
-        .wait_for(
-            "the service worker to keep the app",
-            "navigator.serviceWorker.controller !== null",
-        )
-        .await?;
+    kept_by_the_service_worker(&browser).await?;
     let photo = camera_photo(&browser).await?;
     let photo_file = tempfile::Builder::new().suffix(".jpg").tempfile()?;
     std::fs::write(photo_file.path(), &photo)?;

@@ -10,7 +10,8 @@
 use fieldnotes_app::status::Connection;
 use fieldnotes_model::Record;
 use fieldnotes_tests::app::{
-    click, fill, go, holds, record_listed, says, serve, shown, sign_in, sync_words, unlock,
+    click, fill, go, holds, kept_by_the_service_worker, record_listed, says, serve, shown, sign_in,
+    sync_words, unlock,
 };
 use fieldnotes_tests::browser::{Browser, Viewport};
 use fieldnotes_tests::client::Device;
@@ -155,12 +156,7 @@ async fn a_browser_device_records_offline_keeps_it_sealed_and_syncs_when_the_sig
 
     // Sign in online: the caseload comes from the server, and the device syncs by itself.
     sign_in(&browser, "sw-a").await?;
-    browser
-        .wait_for(
-            "the service worker to keep the app",
-            "navigator.serviceWorker.controller !== null",
-        )
-        .await?;
+    kept_by_the_service_worker(&browser).await?;
 
     // No signal: record a statutory visit.
     go(&browser, Connection::Offline).await?;

@@ -185,6 +185,45 @@ impl App {
     }
 }
 
+/// What a form's save writes: a new record, or the changes to the record with this id.
+type Change = Result<NewRecord, (String, Patch)>;
+
+/// What saving a form writes, for a record already on the device (its id and what it says)
+/// or a new one: the changes `patch` finds (as a [`Patch`] by `as_patch`), or the record
+/// `new` makes. `Ok(None)`: nothing was changed. `Err`: what the form still needs, in its
+/// words.
+fn change_of<W, P, E: std::fmt::Display>(
+    existing: Option<(&str, &W)>,
+    patch: impl FnOnce(&W) -> Result<Option<P>, E>,
+    as_patch: fn(P) -> Patch,
+    new: impl FnOnce() -> Result<NewRecord, E>,
+) -> Result<Option<Change>, String> {
+    match existing {
+        Some((id, was)) => patch(was).map(|p| p.map(|p| Err((id.to_owned(), as_patch(p))))),
+        None => new().map(|record| Some(Ok(record))),
+    }
+    .map_err(|missing| missing.to_string())
+}
+
+/// Save a new record or the changes to one, then show `back` with the records read again,
+/// and sync. Gives back the words to show when the device refused it.
+async fn save(app: App, back: Screen, change: Change) -> Option<String> {
+    let client = device::client()?;
+    let saved = match change {
+        Ok(new) => client.create(new).await.map(drop),
+        Err((id, patch)) => client.edit(&id, patch).await,
+    };
+    match saved {
+        Ok(()) => {
+            app.screen.set(back);
+            app.reload().await;
+            app.sync();
+            None
+        }
+        Err(e) => Some(sentence(&e.to_string())),
+    }
+}
+
 /// "3 changes waiting to be sent", beside a child or a record with any.
 fn waiting_words(changes: u64) -> Option<String> {
     match changes {
@@ -595,44 +634,21 @@ fn NewNote(
             return;
         };
         let draft = draft.get_untracked();
-        let change = match &existing {
-            Some(existing) => match draft.to_patch(&existing.note, complete.get_untracked()) {
-                Ok(Some(patch)) => Err((existing.id.clone(), Patch::VisitNote(patch))),
-                Ok(None) => {
-                    app.screen.set(back.clone());
-                    return;
-                }
-                Err(missing) => {
-                    answer.set(Some(missing.to_string()));
-                    return;
-                }
-            },
-            None => match draft.to_note(&author) {
-                Ok(note) => Ok(NewRecord::VisitNote(note)),
-                Err(missing) => {
-                    answer.set(Some(missing.to_string()));
-                    return;
-                }
-            },
-        };
-        let Some(client) = device::client() else {
-            return;
+        let record = match change_of(
+            existing.as_ref().map(|e| (e.id.as_str(), &e.note)),
+            |was| draft.to_patch(was, complete.get_untracked()),
+            Patch::VisitNote,
+            || draft.to_note(&author).map(NewRecord::VisitNote),
+        ) {
+            Ok(Some(record)) => record,
+            Ok(None) => return app.screen.set(back.clone()),
+            Err(missing) => return answer.set(Some(missing)),
         };
         busy.set(true);
+        answer.set(None);
         let back = back.clone();
         spawn_local(async move {
-            let saved = match change {
-                Ok(new) => client.create(new).await.map(drop),
-                Err((id, patch)) => client.edit(&id, patch).await,
-            };
-            match saved {
-                Ok(_) => {
-                    app.screen.set(back);
-                    app.reload().await;
-                    app.sync();
-                }
-                Err(e) => answer.set(Some(sentence(&e.to_string()))),
-            }
+            answer.set(save(app, back, record).await);
             busy.set(false);
         });
     };

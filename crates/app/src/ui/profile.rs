@@ -10,7 +10,7 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::{App, SAVED_HINT, Screen, Subject};
+use super::{App, SAVED_HINT, Screen, Subject, change_of, save};
 use crate::device;
 use crate::profile::{AboutDraft, CardDraft, QUESTIONS, data_address, photo_size};
 use crate::status::sentence;
@@ -57,29 +57,6 @@ async fn find_card(worker_id: &str) -> Result<Option<(String, NewContactCard)>, 
         }
     }
     Ok(None)
-}
-
-/// Save a new record or the changes to one, then go to `back`. Gives back the words to show
-/// when the device refused it.
-async fn save(
-    app: App,
-    back: Screen,
-    record: Result<NewRecord, (String, Patch)>,
-) -> Option<String> {
-    let client = device::client()?;
-    let saved = match record {
-        Ok(new) => client.create(new).await.map(drop),
-        Err((id, patch)) => client.edit(&id, patch).await,
-    };
-    match saved {
-        Ok(()) => {
-            app.screen.set(back);
-            app.reload().await;
-            app.sync();
-            None
-        }
-        Err(e) => Some(sentence(&e.to_string())),
-    }
 }
 
 /// One answer of the "about me" form, as a place in the draft.
@@ -133,25 +110,15 @@ pub fn AboutForm(app: App, subject: Subject) -> impl IntoView {
             return;
         };
         let draft = draft.get_untracked();
-        let record = match &found {
-            Some((id, was)) => match draft.to_patch(was) {
-                Ok(Some(patch)) => Err((id.clone(), Patch::AboutMe(patch))),
-                Ok(None) => {
-                    app.screen.set(back.clone());
-                    return;
-                }
-                Err(missing) => {
-                    answer.set(Some(missing.to_string()));
-                    return;
-                }
-            },
-            None => match draft.to_new(kind, &subject_id) {
-                Ok(new) => Ok(NewRecord::AboutMe(new)),
-                Err(missing) => {
-                    answer.set(Some(missing.to_string()));
-                    return;
-                }
-            },
+        let record = match change_of(
+            found.as_ref().map(|(id, was)| (id.as_str(), was)),
+            |was| draft.to_patch(was),
+            Patch::AboutMe,
+            || draft.to_new(kind, &subject_id).map(NewRecord::AboutMe),
+        ) {
+            Ok(Some(record)) => record,
+            Ok(None) => return app.screen.set(back.clone()),
+            Err(missing) => return answer.set(Some(missing)),
         };
         busy.set(true);
         answer.set(None);
@@ -238,25 +205,15 @@ pub fn CardForm(app: App) -> impl IntoView {
             return;
         };
         let draft = draft.get_untracked();
-        let record = match &found {
-            Some((id, was)) => match draft.to_patch(was) {
-                Ok(Some(patch)) => Err((id.clone(), Patch::ContactCard(patch))),
-                Ok(None) => {
-                    app.screen.set(Screen::Home);
-                    return;
-                }
-                Err(missing) => {
-                    answer.set(Some(missing.to_string()));
-                    return;
-                }
-            },
-            None => match draft.to_new(&my_id) {
-                Ok(new) => Ok(NewRecord::ContactCard(new)),
-                Err(missing) => {
-                    answer.set(Some(missing.to_string()));
-                    return;
-                }
-            },
+        let record = match change_of(
+            found.as_ref().map(|(id, was)| (id.as_str(), was)),
+            |was| draft.to_patch(was),
+            Patch::ContactCard,
+            || draft.to_new(&my_id).map(NewRecord::ContactCard),
+        ) {
+            Ok(Some(record)) => record,
+            Ok(None) => return app.screen.set(Screen::Home),
+            Err(missing) => return answer.set(Some(missing)),
         };
         busy.set(true);
         answer.set(None);
