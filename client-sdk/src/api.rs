@@ -196,6 +196,31 @@ impl Client {
         }
     }
 
+    /// The signed-in person's team and its rules. Kept on the device, sealed, for
+    /// [`Client::known_team`]: a plan written with no signal keeps to the team's point limit.
+    pub async fn team(&self) -> Result<Team, ClientError> {
+        let team: Team = self.get_json(fieldnotes_protocol::auth::TEAM_PATH).await?;
+        let keys = self.keys()?;
+        let kept = serde_json::to_vec(&team)
+            .map_err(|e| ClientError::Corrupt(format!("cannot encode the team: {e}")))?;
+        let mut tx = self.store.begin().await?;
+        tx.set_sealed_meta(&keys, crate::META_TEAM, &kept).await?;
+        self.store.commit(tx).await?;
+        Ok(team)
+    }
+
+    /// The team as [`Client::team`] last fetched it on this device, without the network.
+    /// `None` until the first fetch.
+    pub async fn known_team(&self) -> Result<Option<Team>, ClientError> {
+        let keys = self.keys()?;
+        match self.store.sealed_meta(&keys, crate::META_TEAM).await? {
+            Some(kept) => serde_json::from_slice(&kept)
+                .map(Some)
+                .map_err(|e| ClientError::Corrupt(format!("the stored team: {e}"))),
+            None => Ok(None),
+        }
+    }
+
     /// Allocate a child to a social worker, ending the current allocation (managers).
     pub async fn allocate(
         &self,

@@ -59,7 +59,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use fieldnotes_model::{
-    ActorId, DocKind, Document, FieldConflict, NewRecord, Patch, Record, Writer, hash_hex,
+    ActorId, DocKind, Document, FieldConflict, NewRecord, Patch, Record, ShortPlanPatch, Writer,
+    hash_hex,
 };
 use fieldnotes_protocol::ScopeKey;
 use fieldnotes_protocol::auth::UserInfo;
@@ -115,6 +116,8 @@ const META_READ_ONLY_SCOPES: &str = "read_only_scopes";
 const META_REMOVING_SCOPES: &str = "removing_scopes";
 /// The children this person may see, as the server last listed them (sealed JSON).
 const META_CHILDREN: &str = "children";
+/// The person's team and its rules, as the server last said (sealed JSON).
+const META_TEAM: &str = "team";
 /// The anchor from the server's last answer (plain: a feed position and random numbers).
 const META_ANCHOR: &str = "feed_anchor";
 /// Present while own heads remain to be checked after a reset: the last document id checked.
@@ -423,6 +426,9 @@ impl Client {
         let now = now_ms();
         fieldnotes_model::validate::check_clock_new(&record, now)
             .map_err(fieldnotes_model::ModelError::from)?;
+        if let NewRecord::ShortPlan(plan) = &record {
+            self.check_team_rules(plan.points.len()).await?;
+        }
         let mut cache = self.write.lock().await;
         let mut doc = Document::create(&id, self.actor.clone(), record, now)?;
         let changes = doc.all_changes();
@@ -449,6 +455,13 @@ impl Client {
     /// change is committed locally. Refused (and nothing changed) if the result would break a
     /// validation rule.
     pub async fn edit(&self, id: &str, patch: Patch) -> Result<(), ClientError> {
+        if let Patch::ShortPlan(ShortPlanPatch {
+            points: Some(points),
+            ..
+        }) = &patch
+        {
+            self.check_team_rules(points.len()).await?;
+        }
         self.change_with(id, |doc, now| {
             fieldnotes_model::validate::check_clock_patch(&patch, now)?;
             doc.edit(patch, now)
@@ -649,6 +662,21 @@ impl Client {
         } else {
             Err(fieldnotes_model::rules::out_of_scope(user_id, scope_key).into())
         }
+    }
+
+    /// The team's rules a local write keeps to, as this device last learnt them
+    /// ([`Client::team`]): a short plan's points. A device that never learnt them leaves it to
+    /// the model's own limit and the server's review.
+    async fn check_team_rules(&self, plan_points: usize) -> Result<(), ClientError> {
+        let Some(team) = self.known_team().await? else {
+            return Ok(());
+        };
+        let limit = usize::try_from(team.plan_point_limit).unwrap_or(usize::MAX);
+        fieldnotes_model::validate::check_plan_points(plan_points, limit).map_err(|e| {
+            ClientError::Model(fieldnotes_model::ModelError::Invalid(
+                fieldnotes_model::validate::ValidationErrors(vec![e]),
+            ))
+        })
     }
 
     /// The scope keys the server last said this person may read here but not write.

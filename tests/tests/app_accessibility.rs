@@ -4,7 +4,7 @@
 //! violation is allowed. (Labels, keyboard use, focus, touch-target size and sideways
 //! scrolling are also checked one by one in `browser_shell.rs`.)
 
-use fieldnotes_tests::app::{click, serve, shown, sign_in, unlock};
+use fieldnotes_tests::app::{click, fill, says, serve, shown, sign_in, unlock};
 use fieldnotes_tests::browser::{Browser, Viewport};
 use serde_json::Value;
 
@@ -36,6 +36,14 @@ async fn the_main_screens_have_no_serious_accessibility_failures(
     click(&browser, "#child-child-00").await?;
     shown(&browser, "#child-workers").await?;
     check(&browser, "a child's page", &mut found).await?;
+
+    // A short plan past the team's limit, so the refusal's words are checked too.
+    click(&browser, "#new-plan").await?;
+    shown(&browser, "#short-plan textarea#points").await?;
+    fill(&browser, "#points", "One\nTwo\nThree\nFour").await?;
+    says(&browser, "#points-tally", "this one has 4").await?;
+    check(&browser, "a short plan over the limit", &mut found).await?;
+    click(&browser, "#plan-back").await?;
 
     click(&browser, "#new-note-for-child").await?;
     shown(&browser, "#visit-note").await?;

@@ -11,10 +11,11 @@ mod common;
 
 use fieldnotes_client::{ClientError, Resolution};
 use fieldnotes_model::{NewRecord, NoteStatus, Record};
-use fieldnotes_protocol::admin::Listing;
+use fieldnotes_protocol::admin::{Listing, TeamPatch};
 use fieldnotes_protocol::review::{Decision, DiffSpanView, ItemKind, ReviewItem};
 use fieldnotes_protocol::{DocKind, ReviewStatus, Role};
 use fieldnotes_tests::fixtures::{self, visit_note_in};
+use fieldnotes_tests::org::TEAM;
 use fieldnotes_tests::{Backend, Team, TestServer};
 
 const DRAWINGS: &str = "Sam showed me his drawings of the dog.";
@@ -351,6 +352,73 @@ async fn a_plan_over_its_limit_goes_to_review(backend: Backend) -> anyhow::Resul
     Ok(())
 }
 
+/// A device keeps its own plans to its team's point limit, as the server last gave it (here
+/// 2, below the model's own 3): a plan past it is refused before anything is written, with
+/// words that say what to do; one within it is written.
+async fn a_device_keeps_its_plans_to_its_teams_limit(backend: Backend) -> anyhow::Result<()> {
+    let t = Team::new(backend).await?;
+    let admin = t.server.client("admin").await?;
+    let patch = TeamPatch {
+        plan_point_limit: Some(2),
+        ..TeamPatch::default()
+    };
+    admin.update_team(TEAM, &patch).await?;
+    assert_eq!(t.laptop.known_team().await?, None, "not fetched yet");
+    assert_eq!(t.laptop.team().await?.plan_point_limit, 2);
+    assert_eq!(
+        t.laptop
+            .known_team()
+            .await?
+            .map(|team| team.plan_point_limit),
+        Some(2),
+        "kept on the device for when there is no signal"
+    );
+
+    let three = fixtures::plan(
+        "child-00",
+        "sw-a",
+        &["Meet on Tuesdays", "Skate park", "Call nan"],
+    );
+    let refused = t.laptop.create(three).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("at most 2 points, and this one has 3")
+            && refused.contains("take one out"),
+        "{refused}"
+    );
+    let id = t
+        .laptop
+        .create(fixtures::plan(
+            "child-00",
+            "sw-a",
+            &["Meet on Tuesdays", "Skate park"],
+        ))
+        .await?;
+    let more = fixtures::plan_points(vec![
+        "Meet on Tuesdays".into(),
+        "Skate park".into(),
+        "Call nan".into(),
+    ]);
+    let refused = t.laptop.edit(&id, more).await.unwrap_err().to_string();
+    assert!(refused.contains("at most 2 points"), "{refused}");
+    let Some(Record::ShortPlan(plan)) = t.laptop.get(&id).await? else {
+        panic!("plan")
+    };
+    assert_eq!(
+        plan.content.points,
+        ["Meet on Tuesdays", "Skate park"],
+        "nothing was written"
+    );
+    assert_eq!(
+        t.laptop.list(Some(DocKind::ShortPlan)).await?.len(),
+        1,
+        "the refused plan was not kept"
+    );
+    // A person in no team is told so, not given a limit.
+    let refused = admin.team().await.unwrap_err().to_string();
+    assert!(refused.contains("in no team"), "{refused}");
+    Ok(())
+}
+
 /// A child's "about me" profile is completed on one device while the other clears its only
 /// answer: each valid, together not (a completed profile must say something). Stored, and an
 /// item names the field. (Before issue 9 this cleared a note's title; a blank title is now
@@ -628,6 +696,7 @@ on_both_backends!(
     an_offline_edit_to_a_signed_off_note_is_a_pending_amendment,
     amendments_sign_off_and_deletion,
     a_plan_over_its_limit_goes_to_review,
+    a_device_keeps_its_plans_to_its_teams_limit,
     a_merge_that_breaks_a_rule_goes_to_review,
     history_names_every_version_and_diffs_the_body,
 );

@@ -10,6 +10,7 @@
 //! browser tests in `tests/` run the built app in Chromium against the real server.
 
 pub mod note;
+pub mod plan;
 pub mod profile;
 pub mod status;
 

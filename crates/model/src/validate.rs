@@ -332,6 +332,24 @@ pub fn check_reason(reason: &str) -> Result<(), ValidationError> {
     reason_error("reason", reason).map_or(Ok(()), Err)
 }
 
+/// A team's rule for short plans: at most `limit` points (the team's own setting). A device
+/// keeps its own edits to it, so a plan is refused as it is written; points added apart on two
+/// devices may still merge past it, and that goes to review.
+pub fn check_plan_points(points: usize, limit: usize) -> Result<(), ValidationError> {
+    if points > limit {
+        Err(ValidationError::new(
+            "points",
+            "max_items",
+            format!(
+                "your team's short plans have at most {limit} points, and this one has \
+                 {points}: take one out, or agree the rest at the next review"
+            ),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// [`check_reason`] naming `field`.
 pub(crate) fn reason_error(field: &str, reason: &str) -> Option<ValidationError> {
     let n = reason.trim().chars().count();

@@ -19,6 +19,8 @@ pub const REFRESH_PATH: &str = "/v1/auth/refresh";
 pub const LOGOUT_PATH: &str = "/v1/auth/logout";
 /// Who am I, on which device (authenticated).
 pub const ME_PATH: &str = "/v1/me";
+/// My team and its rules, such as how many points a short plan may have (authenticated).
+pub const TEAM_PATH: &str = "/v1/team";
 
 pub use fieldnotes_vocab::Role;
 

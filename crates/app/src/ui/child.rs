@@ -29,6 +29,7 @@ struct NoteLine {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PlanLine {
     id: String,
+    child_id: String,
     points: Vec<String>,
     dates: String,
 }
@@ -97,6 +98,7 @@ async fn load(child_id: &str, case_holder: Option<String>) -> ChildView {
                 dates.push(status_label(plan.status).to_owned());
                 view.plans.push(PlanLine {
                     id: plan.id,
+                    child_id: plan.content.child_id,
                     points: plan.content.points,
                     dates: dates.join(" · "),
                 });
@@ -144,17 +146,28 @@ pub fn ChildPage(app: App, id: String) -> impl IntoView {
     let case_holder = row.and_then(|c| c.case_holder);
     let page = RwSignal::new(None::<ChildView>);
     {
+        // Read again whenever the records on the device change (a save, or what a sync
+        // brought), so the page follows the device's work with no tap.
         let id = id.clone();
-        spawn_local(async move { page.set(Some(load(&id, case_holder).await)) });
+        Effect::new(move |_| {
+            app.records.track();
+            let (id, case_holder) = (id.clone(), case_holder.clone());
+            spawn_local(async move {
+                // The page may have been left while the device was read.
+                let _ = page.try_set(Some(load(&id, case_holder).await));
+            });
+        });
     }
     let about_subject = Subject::Child {
         id: id.clone(),
         name: name.clone(),
     };
     let note_child = id.clone();
+    let plan_child = id.clone();
+    let limit = app.plan_limit;
     view! {
         <button type="button" class="quiet back" id="back-home" on:click=move |_| app.screen.set(Screen::Home)>
-            "Back to my children"
+            {move || if app.youth_worker() { "Back to my young people" } else { "Back to my children" }}
         </button>
         <section class="card" id="child-page" data-child=id.clone()>
             <h2>{name.clone()}</h2>
@@ -164,6 +177,14 @@ pub fn ChildPage(app: App, id: String) -> impl IntoView {
                 </button>
                 <button type="button" class="quiet" id="child-about-me" on:click=move |_| app.screen.set(Screen::AboutMe(about_subject.clone()))>
                     "About me"
+                </button>
+                <button
+                    type="button"
+                    class="quiet"
+                    id="new-plan"
+                    on:click=move |_| app.screen.set(Screen::Plan { child: plan_child.clone(), id: None })
+                >
+                    "New short plan"
                 </button>
             </div>
         </section>
@@ -212,8 +233,29 @@ pub fn ChildPage(app: App, id: String) -> impl IntoView {
                 >
                     <For each=move || page.get().map(|p| p.plans).unwrap_or_default() key=|p| p.clone() let:plan>
                         <div class="plan" data-id=plan.id.clone()>
-                            <ol>{plan.points.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ol>
+                            <ol>{plan.points.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}</ol>
                             <span class="meta">{plan.dates}</span>
+                            {(plan.points.len() > limit.get_untracked()).then(|| view! {
+                                <p class="over" id=format!("plan-over-{}", plan.id)>
+                                    {format!(
+                                        "{} points, more than your team's {}: points were added on two devices at once. \
+                                         A manager will review it; you can open the plan and take one out.",
+                                        plan.points.len(),
+                                        limit.get_untracked()
+                                    )}
+                                </p>
+                            })}
+                            <button
+                                type="button"
+                                class="quiet"
+                                id=format!("plan-{}", plan.id)
+                                on:click={
+                                    let (child, id) = (plan.child_id.clone(), plan.id.clone());
+                                    move |_| app.screen.set(Screen::Plan { child: child.clone(), id: Some(id.clone()) })
+                                }
+                            >
+                                "Open plan"
+                            </button>
                         </div>
                     </For>
                 </Show>

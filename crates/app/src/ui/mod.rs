@@ -4,13 +4,16 @@
 //! (`child`), the visit note form, and the "about me" and contact card forms (`profile`).
 
 mod child;
+mod plan;
 mod profile;
 
 use std::collections::HashMap;
 
 use fieldnotes_client::{ClientError, DocSummary};
+use fieldnotes_model::rules::WriterRole as Role;
 use fieldnotes_model::{
-    DocKind, NewRecord, NewVisitNote, NotAloneReason, NoteStatus, Patch, Record, VisitKind,
+    DocKind, NewRecord, NewVisitNote, NotAloneReason, NoteStatus, PLAN_POINT_LIMIT, Patch, Record,
+    VisitKind,
 };
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -41,6 +44,11 @@ enum Screen {
     AboutMe(Subject),
     /// The person's own contact card.
     Card,
+    /// A short plan for the child `child`: a new one, or the plan `id` on this device.
+    Plan {
+        child: String,
+        id: Option<String>,
+    },
 }
 
 impl Screen {
@@ -95,11 +103,22 @@ struct App {
     sync: RwSignal<SyncWords>,
     /// The signed-in person's name and user id.
     person: RwSignal<Option<(String, String)>>,
+    /// What the signed-in person does (a youth worker's caseload is the young people
+    /// referred to them).
+    role: RwSignal<Option<Role>>,
+    /// The most points a short plan may have in the person's team, as the device last learnt.
+    plan_limit: RwSignal<usize>,
     children: RwSignal<Vec<ChildRow>>,
     records: RwSignal<Vec<RecordRow>>,
 }
 
 impl App {
+    /// Whether the person is a youth worker: their caseload is the young people referred to
+    /// them, and the screens call it so.
+    fn youth_worker(self) -> bool {
+        self.role.get() == Some(Role::YouthWorker)
+    }
+
     /// Read the records, the caseload and the sync state again from the device.
     fn refresh(self) {
         spawn_local(async move { self.reload().await });
@@ -172,11 +191,19 @@ impl App {
     /// there is a connection, and sync.
     async fn opened(self) {
         if let Some(client) = device::client() {
+            let user = client.user();
+            self.role.set(user.as_ref().map(|user| user.role));
             self.person
-                .set(client.user().map(|user| (user.display_name, user.user_id)));
+                .set(user.map(|user| (user.display_name, user.user_id)));
             if device::online() {
-                // Without a connection the names kept from the last listing serve.
+                // Without a connection the names and the team's rules kept from the last time
+                // serve.
                 let _ = client.children().await;
+                let _ = client.team().await;
+            }
+            if let Ok(Some(team)) = client.known_team().await {
+                self.plan_limit
+                    .set(usize::try_from(team.plan_point_limit).unwrap_or(PLAN_POINT_LIMIT));
             }
         }
         self.screen.set(Screen::Home);
@@ -254,6 +281,8 @@ pub fn App() -> impl IntoView {
         connection: RwSignal::new(Connection::from_online(device::online())),
         sync: RwSignal::new(SyncWords::default()),
         person: RwSignal::new(None),
+        role: RwSignal::new(None),
+        plan_limit: RwSignal::new(PLAN_POINT_LIMIT),
         children: RwSignal::new(Vec::new()),
         records: RwSignal::new(Vec::new()),
     };
@@ -310,6 +339,7 @@ pub fn App() -> impl IntoView {
                 Screen::EditNote(id) => view! { <EditNote app=app id=id/> }.into_any(),
                 Screen::AboutMe(subject) => view! { <profile::AboutForm app=app subject=subject/> }.into_any(),
                 Screen::Card => view! { <profile::CardForm app=app/> }.into_any(),
+                Screen::Plan { child, id } => view! { <plan::PlanForm app=app child=child id=id/> }.into_any(),
             }}
         </main>
     }
@@ -474,15 +504,21 @@ fn PasswordField(node_ref: NodeRef<leptos::html::Input>) -> impl IntoView {
 /// The caseload and the records on this device.
 #[component]
 fn Home(app: App) -> impl IntoView {
+    let youth_worker = move || app.youth_worker();
     view! {
         <button type="button" id="new-note" class="primary" on:click=move |_| app.screen.set(Screen::NewNote(None))>
             "New visit note"
         </button>
         <section class="card" id="caseload">
-            <h2>"My children"</h2>
+            <h2>{move || if youth_worker() { "Young people referred to me" } else { "My children" }}</h2>
             <Show
                 when=move || !app.children.get().is_empty()
-                fallback=|| view! { <p>"No children are allocated to you yet, or the list has not come from the server: it comes with the next sync."</p> }
+                fallback=move || view! {
+                    <p>
+                        {if youth_worker() { "No young people are referred to you yet" } else { "No children are allocated to you yet" }}
+                        ", or the list has not come from the server: it comes with the next sync."
+                    </p>
+                }
             >
                 <ul class="rows">
                     <For each=move || app.children.get() key=|c| c.clone() let:child>

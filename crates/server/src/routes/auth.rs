@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use fieldnotes_protocol::admin::Team;
 use fieldnotes_protocol::auth::{
     DeviceInfo, ExternalLogin, Me, PasswordLogin, RefreshRequest, Session, Tokens,
 };
@@ -370,6 +371,20 @@ pub async fn me(auth: AuthDevice) -> Result<Json<Me>, ApiError> {
         user: auth.user.info,
         device_id: auth.device.device_id,
     }))
+}
+
+/// `GET /v1/team`: the caller's team and its rules, so a device can keep to them with no
+/// signal (the most points a short plan may have).
+pub async fn team(State(state): State<AppState>, auth: AuthDevice) -> Result<Json<Team>, ApiError> {
+    let no_team = || ApiError::NotFound {
+        what: format!(
+            "a team for {}: they are in no team; an admin can add them to one",
+            auth.user.info.username
+        ),
+    };
+    let team_id = auth.user.info.team_id.as_deref().ok_or_else(no_team)?;
+    let team = state.store.get_team(team_id).await?.ok_or_else(no_team)?;
+    Ok(Json(team))
 }
 
 fn ms(d: std::time::Duration) -> i64 {

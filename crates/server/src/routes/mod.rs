@@ -14,7 +14,7 @@ pub mod sync;
 use axum::Router;
 use axum::routing::{get, post};
 use fieldnotes_protocol::auth::{
-    EXTERNAL_LOGIN_PATH, LOGIN_PATH, LOGOUT_PATH, ME_PATH, REFRESH_PATH,
+    EXTERNAL_LOGIN_PATH, LOGIN_PATH, LOGOUT_PATH, ME_PATH, REFRESH_PATH, TEAM_PATH,
 };
 use fieldnotes_protocol::{HEALTH_PATH, QUARANTINE_PATH, READY_PATH, SYNC_PATH};
 
@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route(REFRESH_PATH, post(auth::refresh))
         .route(LOGOUT_PATH, post(auth::logout))
         .route(ME_PATH, get(auth::me))
+        .route(TEAM_PATH, get(auth::team))
         .route(SYNC_PATH, post(sync::sync))
         .route(QUARANTINE_PATH, get(quarantine::list))
         .route("/v1/quarantine/{id}/payload", get(quarantine::payload))

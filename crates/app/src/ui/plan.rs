@@ -1,0 +1,174 @@
+//! The short plan form: a few points agreed with a young person, a review date and a planned
+//! ending. The team's point limit is counted as the person types, and a plan past it cannot
+//! be saved until a point is taken out. A plan already on the device opens filled (a completed
+//! or signed-off one is shown, not changed), and an edit sends only what changed.
+
+use fieldnotes_model::{NewRecord, NewShortPlan, NoteStatus, Patch, Record};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::{App, SAVED_HINT, Screen, change_of, save};
+use crate::device;
+use crate::plan::PlanDraft;
+use crate::profile::status_label;
+use crate::status::sentence;
+
+/// A plan on the device, as the form edits it.
+#[derive(Debug, Clone)]
+struct Existing {
+    id: String,
+    plan: NewShortPlan,
+    status: NoteStatus,
+}
+
+/// Read the plan `id` from the device.
+async fn find(id: &str) -> Result<Existing, String> {
+    let Some(client) = device::client() else {
+        return Err("Your records are not open: sign in again.".to_owned());
+    };
+    match client.get(id).await {
+        Ok(Some(Record::ShortPlan(plan))) => Ok(Existing {
+            id: plan.id,
+            plan: plan.content,
+            status: plan.status,
+        }),
+        Ok(_) => Err("This plan is no longer on this device.".to_owned()),
+        Err(e) => Err(format!(
+            "{} Nothing was changed: go back and open it again.",
+            sentence(&e.to_string())
+        )),
+    }
+}
+
+/// A new short plan for `child`, or the plan `id` on this device.
+#[component]
+pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
+    let back = Screen::Child(child.clone());
+    // `None` while the device is read: the form stays closed until then.
+    let existing = RwSignal::new(if id.is_some() { None } else { Some(None) });
+    let draft = RwSignal::new(PlanDraft::default());
+    let answer = RwSignal::new(None::<String>);
+    if let Some(id) = id.clone() {
+        spawn_local(async move {
+            match find(&id).await {
+                Ok(found) => {
+                    draft.set(PlanDraft::from_plan(&found.plan));
+                    existing.set(Some(Some(found)));
+                }
+                Err(why) => answer.set(Some(why)),
+            }
+        });
+    }
+    let limit = move || app.plan_limit.get();
+    let tally = move || draft.with(|d| d.tally(limit()));
+    let locked = move || {
+        existing.with(|e| {
+            e.as_ref()
+                .and_then(Option::as_ref)
+                .is_some_and(|e| e.status.is_locked())
+        })
+    };
+    let busy = RwSignal::new(false);
+    let cancel = back.clone();
+    let submit = move |event: SubmitEvent| {
+        event.prevent_default();
+        let (Some(found), Some((_, author))) =
+            (existing.get_untracked(), app.person.get_untracked())
+        else {
+            return;
+        };
+        let draft = draft.get_untracked();
+        let limit = app.plan_limit.get_untracked();
+        let record = match change_of(
+            found.as_ref().map(|e| (e.id.as_str(), &e.plan)),
+            |was| draft.to_patch(was, limit),
+            Patch::ShortPlan,
+            || {
+                draft
+                    .to_new(&child, &author, limit)
+                    .map(NewRecord::ShortPlan)
+            },
+        ) {
+            Ok(Some(record)) => record,
+            Ok(None) => return app.screen.set(back.clone()),
+            Err(missing) => return answer.set(Some(missing)),
+        };
+        busy.set(true);
+        answer.set(None);
+        let back = back.clone();
+        spawn_local(async move {
+            answer.set(save(app, back, record).await);
+            busy.set(false);
+        });
+    };
+    let date = move |set: fn(&mut PlanDraft, String)| {
+        move |ev| {
+            let value = event_target_value(&ev);
+            draft.update(|d| set(d, value));
+        }
+    };
+    let status = move || {
+        existing.with(|e| {
+            e.as_ref()
+                .and_then(Option::as_ref)
+                .map(|e| format!("Status: {}", status_label(e.status)))
+        })
+    };
+    view! {
+        <form class="card" id="short-plan" on:submit=submit>
+            <h2>{if id.is_some() { "Short plan" } else { "New short plan" }}</h2>
+            <p class="meta" id="plan-status">{status}</p>
+            <Show when=move || existing.with(Option::is_some) fallback=|| view! { <p>"Opening…"</p> }>
+                <fieldset class="plain" disabled=locked>
+                    <label for="points">"The points you agreed, one a line"</label>
+                    <textarea
+                        id="points"
+                        rows="5"
+                        aria-describedby="points-tally"
+                        prop:value=draft.get_untracked().points
+                        on:input=move |ev| {
+                            let typed = event_target_value(&ev);
+                            draft.update(|d| d.points = typed);
+                        }
+                    ></textarea>
+                    <p
+                        id="points-tally"
+                        class="tally"
+                        class:over=move || tally().over
+                        aria-live="polite"
+                    >
+                        {move || tally().words}
+                    </p>
+                    <label for="review-on">"Review on"</label>
+                    <input id="review-on" type="date" prop:value=draft.get_untracked().review_on on:input=date(|d, v| d.review_on = v)/>
+                    <label for="planned-end">"Planned ending"</label>
+                    <input id="planned-end" type="date" prop:value=draft.get_untracked().planned_end on:input=date(|d, v| d.planned_end = v)/>
+                </fieldset>
+            </Show>
+            <p class="answer" role="alert">{move || answer.get()}</p>
+            <div class="actions">
+                <Show when=move || !locked()>
+                    <button
+                        type="submit"
+                        class="primary"
+                        id="save-plan"
+                        disabled=move || busy.get() || existing.with(Option::is_none) || tally().over
+                    >
+                        "Save plan"
+                    </button>
+                </Show>
+                <button type="button" class="quiet" id="plan-back" on:click=move |_| app.screen.set(cancel.clone())>
+                    {move || if locked() { "Back" } else { "Cancel" }}
+                </button>
+            </div>
+            <p class="hint">
+                {move || if locked() {
+                    "A completed plan is locked: a change to it is an amendment, made with a reason and seen by a manager."
+                } else {
+                    SAVED_HINT
+                }}
+            </p>
+        </form>
+    }
+}
