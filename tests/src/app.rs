@@ -121,3 +121,15 @@ pub fn record_listed(title: &str) -> String {
         "[...document.querySelectorAll('#records li .summary')].some((e) => e.textContent.includes({title:?}))"
     )
 }
+
+/// Fail unless axe-core, run in the page, finds no serious or critical accessibility failure
+/// on the screen now (named `screen` in the failure).
+pub async fn accessible(browser: &Browser, screen: &str) -> anyhow::Result<()> {
+    let failures = browser.serious_accessibility_failures().await?;
+    anyhow::ensure!(
+        failures.is_empty(),
+        "serious or critical accessibility failures on {screen} at {}: {failures:#?}",
+        browser.viewport()
+    );
+    Ok(())
+}

@@ -11,7 +11,9 @@ use fieldnotes_client::ReviewQuery;
 use fieldnotes_model::{Patch, Record, ShortPlanPatch};
 use fieldnotes_protocol::admin::NewReferral;
 use fieldnotes_protocol::review::ItemKind;
-use fieldnotes_tests::app::{click, fill, go, holds, says, serve, shown, sign_in, sync_words};
+use fieldnotes_tests::app::{
+    accessible, click, fill, go, holds, says, serve, shown, sign_in, sync_words,
+};
 use fieldnotes_tests::browser::{Browser, Viewport};
 use fieldnotes_tests::client::Device;
 
@@ -67,6 +69,7 @@ async fn a_plan_with_a_young_person(viewport: Viewport) -> anyhow::Result<()> {
     sign_in(&browser, "yw").await?;
     says(&browser, "#caseload h2", "Young people referred to me").await?;
     says(&browser, "#child-child-00", "Child child-00").await?;
+    accessible(&browser, "young people referred").await?;
     browser.screenshot("young-people").await?;
 
     // A new plan: three points fit the team's limit; the fourth is refused as it is typed.
@@ -181,6 +184,7 @@ async fn a_plan_with_a_young_person(viewport: Viewport) -> anyhow::Result<()> {
     browser
         .eval("document.querySelector('#child-plans').scrollIntoView(); return true;")
         .await?;
+    accessible(&browser, "a plan over the limit on a young person's page").await?;
     browser.screenshot("child-page-plan-over-limit").await?;
 
     // The review item is in the manager's queue: the four points, each credited to the

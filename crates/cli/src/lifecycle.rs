@@ -327,6 +327,8 @@ mod tests {
             actor: "ab".into(),
             user_id: None,
             device_id: None,
+            user_name: None,
+            device_name: None,
             received_at: None,
             device_time: "2026-11-24T10:30:00Z".into(),
             changed: Vec::new(),

@@ -20,6 +20,12 @@ pub struct Side {
     pub user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
+    /// The person's name and the device's, as a reviewer knows them ("Sam Patel", "Sam's
+    /// phone"), filled in when the item is shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
     /// The device's own clock when it was written (RFC 3339).
     pub device_time: String,
     /// When the server received it (RFC 3339), when known.
@@ -169,6 +175,11 @@ pub struct VersionView {
     pub user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
+    /// The person's name and their device's, as people know them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
     /// The server's receive time (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_at: Option<String>,

@@ -4,6 +4,8 @@
 //! (`child`), the visit note form, and the "about me" and contact card forms (`profile`).
 
 mod child;
+mod console;
+mod history;
 mod plan;
 mod profile;
 
@@ -48,6 +50,15 @@ enum Screen {
     Plan {
         child: String,
         id: Option<String>,
+    },
+    /// The review queue (managers and admins).
+    Review,
+    /// One review item (its id).
+    ReviewItem(i64),
+    /// A record's history (its id), and the screen to go back to.
+    History {
+        id: String,
+        back: Box<Screen>,
     },
 }
 
@@ -117,6 +128,11 @@ impl App {
     /// them, and the screens call it so.
     fn youth_worker(self) -> bool {
         self.role.get() == Some(Role::YouthWorker)
+    }
+
+    /// Whether the person reviews, signs off and deletes: a manager or an admin.
+    fn reviews(self) -> bool {
+        matches!(self.role.get(), Some(Role::Manager | Role::Admin))
     }
 
     /// Read the records, the caseload and the sync state again from the device.
@@ -251,6 +267,30 @@ async fn save(app: App, back: Screen, change: Change) -> Option<String> {
     }
 }
 
+/// Run a decision on a record (sign off, amend, delete), then show `back` with the records
+/// read again, and sync; or say why it was refused, leaving the form as it is.
+fn act(
+    app: App,
+    back: Screen,
+    answer: RwSignal<Option<String>>,
+    busy: RwSignal<bool>,
+    run: impl std::future::Future<Output = Result<(), ClientError>> + 'static,
+) {
+    busy.set(true);
+    answer.set(None);
+    spawn_local(async move {
+        match run.await {
+            Ok(()) => {
+                app.screen.set(back);
+                app.reload().await;
+                app.sync();
+            }
+            Err(e) => answer.set(Some(sentence(&e.to_string()))),
+        }
+        busy.set(false);
+    });
+}
+
 /// "3 changes waiting to be sent", beside a child or a record with any.
 fn waiting_words(changes: u64) -> Option<String> {
     match changes {
@@ -303,6 +343,11 @@ pub fn App() -> impl IntoView {
         app.screen.set(screen);
         device::keep_syncing(app.sync, move || app.refresh());
     });
+    // A new screen starts at its top, not where the last one was scrolled to.
+    Effect::new(move |_| {
+        app.screen.track();
+        window().scroll_to_with_x_and_y(0.0, 0.0);
+    });
     // The listeners live as long as the page: the app is never unmounted.
     let _online = window_event_listener(leptos::ev::online, move |_| {
         app.connection.set(Connection::Online);
@@ -319,7 +364,7 @@ pub fn App() -> impl IntoView {
             </header>
             <StatusLine app=app/>
         </div>
-        <main>
+        <main class:wide=move || matches!(app.screen.get(), Screen::Review | Screen::ReviewItem(_) | Screen::History { .. })>
             {move || match app.screen.get() {
                 Screen::Opening => view! { <p class="card" id="opening">"Opening your records…"</p> }.into_any(),
                 Screen::Refused(why) => view! {
@@ -340,6 +385,9 @@ pub fn App() -> impl IntoView {
                 Screen::AboutMe(subject) => view! { <profile::AboutForm app=app subject=subject/> }.into_any(),
                 Screen::Card => view! { <profile::CardForm app=app/> }.into_any(),
                 Screen::Plan { child, id } => view! { <plan::PlanForm app=app child=child id=id/> }.into_any(),
+                Screen::Review => view! { <console::ReviewQueue app=app/> }.into_any(),
+                Screen::ReviewItem(id) => view! { <console::ReviewItemPage app=app id=id/> }.into_any(),
+                Screen::History { id, back } => view! { <history::History app=app id=id back=*back/> }.into_any(),
             }}
         </main>
     }
@@ -506,11 +554,21 @@ fn PasswordField(node_ref: NodeRef<leptos::html::Input>) -> impl IntoView {
 fn Home(app: App) -> impl IntoView {
     let youth_worker = move || app.youth_worker();
     view! {
+        <Show when=move || app.reviews()>
+            <section class="card" id="console">
+                <h2>"Manager's console"</h2>
+                <div class="actions">
+                    <button type="button" class="primary" id="open-review" on:click=move |_| app.screen.set(Screen::Review)>
+                        "Review queue"
+                    </button>
+                </div>
+            </section>
+        </Show>
         <button type="button" id="new-note" class="primary" on:click=move |_| app.screen.set(Screen::NewNote(None))>
             "New visit note"
         </button>
         <section class="card" id="caseload">
-            <h2>{move || if youth_worker() { "Young people referred to me" } else { "My children" }}</h2>
+            <h2>{move || if youth_worker() { "Young people referred to me" } else if app.reviews() { "My team's children" } else { "My children" }}</h2>
             <Show
                 when=move || !app.children.get().is_empty()
                 fallback=move || view! {
@@ -659,6 +717,63 @@ fn NewNote(
     let status_words = existing.as_ref().map(|e| e.status);
     let answer = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    // A completed note a manager may sign off (the server checks it is theirs to sign).
+    let to_sign = existing
+        .as_ref()
+        .filter(|e| e.status == NoteStatus::Completed)
+        .map(|e| e.id.clone());
+    let sign_back = back.clone();
+    let sign_off = move |_| {
+        let (Some(id), Some(client)) = (to_sign.clone(), device::client()) else {
+            return;
+        };
+        act(app, sign_back.clone(), answer, busy, async move {
+            client.sign_off(&id).await.map(drop)
+        });
+    };
+    let can_sign = existing
+        .as_ref()
+        .is_some_and(|e| e.status == NoteStatus::Completed);
+    // A locked note changes only by amendment, with a reason; a manager may delete a note
+    // (one filed on the wrong child), with a reason.
+    let amending = RwSignal::new(false);
+    let deleting = RwSignal::new(false);
+    let why = RwSignal::new(String::new());
+    let was = existing.clone();
+    let amend_back = back.clone();
+    let amend = Callback::new(move |()| {
+        let (Some(was), Some(client)) = (was.clone(), device::client()) else {
+            return;
+        };
+        let patch = match draft.get_untracked().to_patch(&was.note, false) {
+            Ok(Some(patch)) => patch,
+            Ok(None) => {
+                return answer.set(Some(
+                    "Nothing was changed: change the note, then save the amendment.".to_owned(),
+                ));
+            }
+            Err(missing) => return answer.set(Some(missing.to_string())),
+        };
+        let reason = why.get_untracked();
+        act(app, amend_back.clone(), answer, busy, async move {
+            client
+                .amend(&was.id, Patch::VisitNote(patch), &reason)
+                .await
+                .map(drop)
+        });
+    });
+    let doomed = existing.as_ref().map(|e| e.id.clone());
+    let delete_back = back.clone();
+    let delete = Callback::new(move |()| {
+        let (Some(id), Some(client)) = (doomed.clone(), device::client()) else {
+            return;
+        };
+        let reason = why.get_untracked();
+        act(app, delete_back.clone(), answer, busy, async move {
+            client.delete_record(&id, &reason).await.map(drop)
+        });
+    });
+    let history_of = existing.as_ref().map(|e| e.id.clone());
     // Which button sent the form: "Save and mark complete" sets it.
     let complete = RwSignal::new(false);
     let statutory = move || draft.get().visit_kind == Some(VisitKind::StatutoryVisit);
@@ -698,7 +813,7 @@ fn NewNote(
         <form class="card" id="visit-note" on:submit=submit>
             <h2>{if editing { "Visit note" } else { "New visit note" }}</h2>
             {status_words.map(|status| view! { <p class="meta" id="note-status">{format!("Status: {}", crate::profile::status_label(status))}</p> })}
-            <fieldset class="plain" disabled=locked>
+            <fieldset class="plain" disabled=move || locked && !amending.get()>
             <label for="child">"Child"</label>
             <select id="child" disabled=editing on:change=text(|d, v| d.child_id = v)>
                 <For each=move || app.children.get() key=|c| c.id.clone() let:child>
@@ -747,6 +862,27 @@ fn NewNote(
             <label for="wishes">"The child's wishes and feelings, in their own words"</label>
             <textarea id="wishes" rows="4" prop:value=draft.get_untracked().wishes_and_feelings on:input=text(|d, v| d.wishes_and_feelings = v)></textarea>
             </fieldset>
+            <Show when=move || amending.get() || deleting.get()>
+                <label for="why">
+                    {move || if deleting.get() { "Why delete it (kept with the record; the note stays in its history)" } else { "Why amend it (kept with the record and seen by a manager)" }}
+                </label>
+                <input id="why" type="text" required on:input=move |ev| why.set(event_target_value(&ev))/>
+                <div class="actions">
+                    <Show when=move || amending.get()>
+                        <button type="button" class="primary" id="save-amendment" disabled=move || busy.get() on:click=move |_| amend.run(())>
+                            "Save the amendment"
+                        </button>
+                    </Show>
+                    <Show when=move || deleting.get()>
+                        <button type="button" class="primary danger" id="confirm-delete" disabled=move || busy.get() on:click=move |_| delete.run(())>
+                            "Delete this note"
+                        </button>
+                    </Show>
+                    <button type="button" class="quiet" on:click=move |_| { amending.set(false); deleting.set(false); }>
+                        "Do not change it"
+                    </button>
+                </div>
+            </Show>
             <p class="answer" role="alert">{move || answer.get()}</p>
             <div class="actions">
                 <Show when=move || !locked>
@@ -757,6 +893,31 @@ fn NewNote(
                         "Save and mark complete"
                     </button>
                 </Show>
+                <Show when=move || can_sign && app.reviews() && !amending.get() && !deleting.get()>
+                    <button type="button" class="primary" id="sign-off" disabled=move || busy.get() on:click=sign_off.clone()>
+                        "Sign off"
+                    </button>
+                </Show>
+                <Show when=move || locked && !amending.get() && !deleting.get()>
+                    <button type="button" class="quiet" id="amend" on:click=move |_| amending.set(true)>
+                        "Amend"
+                    </button>
+                </Show>
+                <Show when=move || editing && app.reviews() && !amending.get() && !deleting.get()>
+                    <button type="button" class="quiet" id="delete-note" on:click=move |_| deleting.set(true)>
+                        "Delete"
+                    </button>
+                </Show>
+                {history_of.map(|id| view! {
+                    <button
+                        type="button"
+                        class="quiet"
+                        id="note-history"
+                        on:click=move |_| app.screen.set(Screen::History { id: id.clone(), back: Box::new(Screen::EditNote(id.clone())) })
+                    >
+                        "History"
+                    </button>
+                })}
                 <button type="button" class="quiet" id="note-back" on:click=move |_| app.screen.set(cancel.clone())>
                     {if locked { "Back" } else { "Cancel" }}
                 </button>

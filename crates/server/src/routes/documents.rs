@@ -126,7 +126,8 @@ pub async fn history(
         .iter()
         .map(|c| (c.hash.as_str(), (c.device_id.as_str(), c.received_at_ms)))
         .collect();
-    let mut users: HashMap<String, Option<String>> = HashMap::new();
+    // Per actor: the person's id and name, and the device's name.
+    let mut users: HashMap<String, Option<(String, Option<String>, String)>> = HashMap::new();
     let mut out = Vec::new();
     for version in document.history() {
         let hash = hash_hex(&version.hash);
@@ -135,16 +136,22 @@ pub async fn history(
             None => (None, None),
         };
         if !users.contains_key(&version.actor) {
-            let user = state
-                .store
-                .device_by_actor(&version.actor)
-                .await?
-                .map(|d| d.user_id);
-            users.insert(version.actor.clone(), user);
+            let known = match state.store.device_by_actor(&version.actor).await? {
+                Some(device) => {
+                    let person = state.store.get_user(&device.user_id).await?;
+                    let name = person.map(|p| p.info.display_name);
+                    Some((device.user_id, name, device.name))
+                }
+                None => None,
+            };
+            users.insert(version.actor.clone(), known);
         }
+        let who = users.get(&version.actor).cloned().flatten();
         out.push(VersionView {
             change: hash,
-            user_id: users.get(&version.actor).cloned().flatten(),
+            user_id: who.as_ref().map(|(id, _, _)| id.clone()),
+            user_name: who.as_ref().and_then(|(_, name, _)| name.clone()),
+            device_name: who.map(|(_, _, device)| device),
             actor: version.actor,
             device_id,
             received_at,

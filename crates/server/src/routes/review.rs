@@ -54,16 +54,24 @@ fn reviewer_team(auth: &AuthDevice) -> Result<Option<String>, ApiError> {
 async fn attribute(
     state: &AppState,
     sides: &mut [Side],
-    cache: &mut HashMap<String, Option<DeviceRecord>>,
+    cache: &mut HashMap<String, Option<(DeviceRecord, Option<String>)>>,
 ) -> Result<(), ApiError> {
     for side in sides {
         if !cache.contains_key(&side.actor) {
-            let device = state.store.device_by_actor(&side.actor).await?;
-            cache.insert(side.actor.clone(), device);
+            let known = match state.store.device_by_actor(&side.actor).await? {
+                Some(device) => {
+                    let person = state.store.get_user(&device.user_id).await?;
+                    Some((device, person.map(|p| p.info.display_name)))
+                }
+                None => None,
+            };
+            cache.insert(side.actor.clone(), known);
         }
-        if let Some(Some(device)) = cache.get(&side.actor) {
+        if let Some(Some((device, person))) = cache.get(&side.actor) {
             side.user_id = Some(device.user_id.clone());
             side.device_id = Some(device.device_id.clone());
+            side.user_name.clone_from(person);
+            side.device_name = Some(device.name.clone());
         }
     }
     Ok(())
