@@ -209,6 +209,15 @@ impl Client {
         Ok(team)
     }
 
+    /// The people of this person's team who can sign in, with their names (everyone, for an
+    /// admin in no team).
+    pub async fn team_people(
+        &self,
+    ) -> Result<Vec<fieldnotes_protocol::auth::UserInfo>, ClientError> {
+        self.get_items(fieldnotes_protocol::auth::TEAM_PEOPLE_PATH)
+            .await
+    }
+
     /// The team as [`Client::team`] last fetched it on this device, without the network.
     /// `None` until the first fetch.
     pub async fn known_team(&self) -> Result<Option<Team>, ClientError> {

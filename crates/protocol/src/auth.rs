@@ -21,6 +21,9 @@ pub const LOGOUT_PATH: &str = "/v1/auth/logout";
 pub const ME_PATH: &str = "/v1/me";
 /// My team and its rules, such as how many points a short plan may have (authenticated).
 pub const TEAM_PATH: &str = "/v1/team";
+/// The people of my team who can sign in, by name (authenticated): how screens name
+/// colleagues, and whom a manager allocates to.
+pub const TEAM_PEOPLE_PATH: &str = "/v1/team/people";
 
 pub use fieldnotes_vocab::Role;
 

@@ -6,6 +6,7 @@
 mod child;
 mod console;
 mod history;
+mod org;
 mod plan;
 mod profile;
 
@@ -60,6 +61,9 @@ enum Screen {
         id: String,
         back: Box<Screen>,
     },
+    /// The organisation: children and their workers, people, the audit log; for admins
+    /// teams, devices and the quarantine.
+    Organisation,
 }
 
 impl Screen {
@@ -364,7 +368,7 @@ pub fn App() -> impl IntoView {
             </header>
             <StatusLine app=app/>
         </div>
-        <main class:wide=move || matches!(app.screen.get(), Screen::Review | Screen::ReviewItem(_) | Screen::History { .. })>
+        <main class:wide=move || matches!(app.screen.get(), Screen::Review | Screen::ReviewItem(_) | Screen::History { .. } | Screen::Organisation)>
             {move || match app.screen.get() {
                 Screen::Opening => view! { <p class="card" id="opening">"Opening your records…"</p> }.into_any(),
                 Screen::Refused(why) => view! {
@@ -388,6 +392,7 @@ pub fn App() -> impl IntoView {
                 Screen::Review => view! { <console::ReviewQueue app=app/> }.into_any(),
                 Screen::ReviewItem(id) => view! { <console::ReviewItemPage app=app id=id/> }.into_any(),
                 Screen::History { id, back } => view! { <history::History app=app id=id back=*back/> }.into_any(),
+                Screen::Organisation => view! { <org::Organisation app=app/> }.into_any(),
             }}
         </main>
     }
@@ -560,6 +565,9 @@ fn Home(app: App) -> impl IntoView {
                 <div class="actions">
                     <button type="button" class="primary" id="open-review" on:click=move |_| app.screen.set(Screen::Review)>
                         "Review queue"
+                    </button>
+                    <button type="button" class="quiet" id="open-org" on:click=move |_| app.screen.set(Screen::Organisation)>
+                        "Children, people and devices"
                     </button>
                 </div>
             </section>

@@ -6,9 +6,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use fieldnotes_protocol::admin::Team;
+use fieldnotes_protocol::Role;
+use fieldnotes_protocol::admin::{Listing, Team};
 use fieldnotes_protocol::auth::{
-    DeviceInfo, ExternalLogin, Me, PasswordLogin, RefreshRequest, Session, Tokens,
+    DeviceInfo, ExternalLogin, Me, PasswordLogin, RefreshRequest, Session, Tokens, UserInfo,
 };
 use fieldnotes_store::StoreError;
 use fieldnotes_store::directory::{
@@ -385,6 +386,26 @@ pub async fn team(State(state): State<AppState>, auth: AuthDevice) -> Result<Jso
     let team_id = auth.user.info.team_id.as_deref().ok_or_else(no_team)?;
     let team = state.store.get_team(team_id).await?.ok_or_else(no_team)?;
     Ok(Json(team))
+}
+
+/// `GET /v1/team/people`: the people of the caller's team who can sign in (who they are,
+/// not how they sign in); an admin in no team gets everyone.
+pub async fn team_people(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+) -> Result<Json<Listing<UserInfo>>, ApiError> {
+    let team = auth.user.info.team_id.as_deref();
+    if team.is_none() && auth.role != Role::Admin {
+        return Ok(Json(Listing { items: Vec::new() }));
+    }
+    let people = state.store.list_users(team).await?;
+    Ok(Json(
+        people
+            .into_iter()
+            .filter(|p| p.active)
+            .map(|p| p.info)
+            .collect(),
+    ))
 }
 
 fn ms(d: std::time::Duration) -> i64 {

@@ -15,6 +15,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use fieldnotes_protocol::auth::{
     EXTERNAL_LOGIN_PATH, LOGIN_PATH, LOGOUT_PATH, ME_PATH, REFRESH_PATH, TEAM_PATH,
+    TEAM_PEOPLE_PATH,
 };
 use fieldnotes_protocol::{HEALTH_PATH, QUARANTINE_PATH, READY_PATH, SYNC_PATH};
 
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route(LOGOUT_PATH, post(auth::logout))
         .route(ME_PATH, get(auth::me))
         .route(TEAM_PATH, get(auth::team))
+        .route(TEAM_PEOPLE_PATH, get(auth::team_people))
         .route(SYNC_PATH, post(sync::sync))
         .route(QUARANTINE_PATH, get(quarantine::list))
         .route("/v1/quarantine/{id}/payload", get(quarantine::payload))
