@@ -10,7 +10,9 @@
 
 use fieldnotes_app::status::Connection;
 use fieldnotes_model::{NoteStatus, Patch, Record, VisitNotePatch};
-use fieldnotes_tests::app::{accessible, click, fill, go, says, serve, shown, sign_in, sync_words};
+use fieldnotes_tests::app::{
+    accessible, click, fill, go, holds, says, serve, shown, sign_in, sync_words,
+};
 use fieldnotes_tests::browser::{Browser, Viewport};
 use fieldnotes_tests::client::Device;
 
@@ -239,6 +241,36 @@ async fn a_managers_review(console_size: Viewport) -> anyhow::Result<()> {
     click(&console, "#back-home").await?;
     click(&console, "#open-review").await?;
     says(&console, "#review-queue ul.rows", "Amendment").await?;
+
+    // A manager deletes a note (filed on the wrong child), with a reason: it stays, shown as
+    // deleted, with no way to change it.
+    click(&console, "#back-home").await?;
+    click(&console, "#child-child-00").await?;
+    shown(&console, &format!("#note-{note_id}")).await?;
+    click(&console, &format!("#note-{note_id}")).await?;
+    shown(&console, "#visit-note #delete-note").await?;
+    click(&console, "#delete-note").await?;
+    fill(&console, "#why", "Filed on the wrong child").await?;
+    click(&console, "#confirm-delete").await?;
+    says(
+        &console,
+        "#child-notes",
+        "Deleted by a manager: Filed on the wrong child",
+    )
+    .await?;
+    click(&console, &format!("#note-{note_id}")).await?;
+    says(&console, "#note-deleted", "Filed on the wrong child").await?;
+    assert!(
+        !holds(
+            &console,
+            "document.querySelector('#amend, #delete-note, #save-note') !== null"
+        )
+        .await?,
+        "a deleted note is offered for change"
+    );
+    cli.sync().await?;
+    let deleted = cli.document(&note_id).await?.and_then(|d| d.deletion());
+    assert_eq!(deleted.map(|d| d.by).as_deref(), Some("mgr"));
 
     phone.close().await?;
     console.close().await?;

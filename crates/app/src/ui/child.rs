@@ -66,6 +66,11 @@ async fn load(child_id: &str, case_holder: Option<String>) -> ChildView {
         .iter()
         .filter(|d| d.child_id.as_deref() == Some(child_id))
     {
+        // A record a manager deleted stays on the device with its history, shown as deleted.
+        let deleted = match client.document(&doc.id).await {
+            Ok(Some(document)) => document.deletion(),
+            _ => None,
+        };
         match client.get(&doc.id).await {
             Ok(Some(Record::VisitNote(note))) => {
                 let at = device::parse_time(&note.content.occurred_at);
@@ -80,7 +85,10 @@ async fn load(child_id: &str, case_holder: Option<String>) -> ChildView {
                             || note.content.occurred_at.clone(),
                             |ms| device::local_time(ms, true)
                         ),
-                        status_label(note.status)
+                        deleted.map_or_else(
+                            || status_label(note.status).to_owned(),
+                            |d| format!("Deleted by a manager: {}", d.reason)
+                        )
                     ),
                     at: at.unwrap_or(doc.updated_at_ms),
                 });

@@ -647,6 +647,8 @@ struct Existing {
     id: String,
     note: NewVisitNote,
     status: NoteStatus,
+    /// Why a manager deleted it, if they did: then it is only shown.
+    deleted: Option<String>,
 }
 
 /// A visit note opened from a child's page: read from the device, then the form.
@@ -657,6 +659,13 @@ fn EditNote(app: App, id: String) -> impl IntoView {
         let note = match device::client() {
             Some(client) => match client.get(&id).await {
                 Ok(Some(Record::VisitNote(note))) => Ok(Existing {
+                    deleted: client
+                        .document(&id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|d| d.deletion())
+                        .map(|d| d.reason),
                     id: note.id,
                     note: note.content,
                     status: note.status,
@@ -721,7 +730,11 @@ fn NewNote(
         },
     });
     let editing = existing.is_some();
-    let locked = existing.as_ref().is_some_and(|e| e.status.is_locked());
+    let deleted = existing.as_ref().and_then(|e| e.deleted.clone());
+    let gone = deleted.is_some();
+    let locked = existing
+        .as_ref()
+        .is_some_and(|e| e.status.is_locked() || e.deleted.is_some());
     let status_words = existing.as_ref().map(|e| e.status);
     let answer = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
@@ -821,6 +834,7 @@ fn NewNote(
         <form class="card" id="visit-note" on:submit=submit>
             <h2>{if editing { "Visit note" } else { "New visit note" }}</h2>
             {status_words.map(|status| view! { <p class="meta" id="note-status">{format!("Status: {}", crate::profile::status_label(status))}</p> })}
+            {deleted.map(|why| view! { <p class="over" id="note-deleted">{format!("Deleted by a manager: {why}. It is kept with its history.")}</p> })}
             <fieldset class="plain" disabled=move || locked && !amending.get()>
             <label for="child">"Child"</label>
             <select id="child" disabled=editing on:change=text(|d, v| d.child_id = v)>
@@ -906,12 +920,12 @@ fn NewNote(
                         "Sign off"
                     </button>
                 </Show>
-                <Show when=move || locked && !amending.get() && !deleting.get()>
+                <Show when=move || locked && !gone && !amending.get() && !deleting.get()>
                     <button type="button" class="quiet" id="amend" on:click=move |_| amending.set(true)>
                         "Amend"
                     </button>
                 </Show>
-                <Show when=move || editing && app.reviews() && !amending.get() && !deleting.get()>
+                <Show when=move || editing && !gone && app.reviews() && !amending.get() && !deleting.get()>
                     <button type="button" class="quiet" id="delete-note" on:click=move |_| deleting.set(true)>
                         "Delete"
                     </button>
