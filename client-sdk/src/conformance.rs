@@ -387,6 +387,49 @@ pub async fn nothing_readable_at_rest<D: Devices>(devices: &D) -> Outcome {
     Ok(())
 }
 
+/// A form's draft, kept as the person types with no signal, survives the device being closed
+/// and opened again, is not kept in the clear, is never sent, and goes once dropped.
+pub async fn a_draft_survives_reopen_sealed_and_goes_when_dropped<D: Devices>(
+    devices: &D,
+) -> Outcome {
+    let cast = Cast::new(devices, "draft").await?;
+    const TYPED: &str = "Sam said the new foster carer makes pancakes";
+    cast.signed_in(devices, "phone").await?.close().await;
+
+    let offline = cast.open(devices, "phone", NOWHERE).await?;
+    offline.unlock(WORKER_PASSWORD).await?;
+    assert_eq!(offline.draft("visit-note-new").await?, None);
+    offline
+        .keep_draft("visit-note-new", TYPED.as_bytes())
+        .await?;
+    assert!(
+        offline.keep_draft("child:c1", b"x").await.is_err(),
+        "a form name that could hold a child's id is refused"
+    );
+    assert_eq!(offline.pending_changes().await?, 0, "a draft is not sent");
+    offline.close().await;
+
+    let bytes = devices
+        .bytes_at_rest(&devices.location(&cast.store("phone")))
+        .await?;
+    assert!(
+        !contains(&bytes, b"pancakes"),
+        "the draft is kept in the clear"
+    );
+
+    let reopened = cast.open(devices, "phone", NOWHERE).await?;
+    reopened.unlock(WORKER_PASSWORD).await?;
+    assert_eq!(
+        reopened.draft("visit-note-new").await?.as_deref(),
+        Some(TYPED.as_bytes()),
+        "the draft is there after the device is opened again"
+    );
+    reopened.drop_draft("visit-note-new").await?;
+    assert_eq!(reopened.draft("visit-note-new").await?, None);
+    reopened.close().await;
+    Ok(())
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -402,6 +445,7 @@ macro_rules! sync_guarantees {
             second_device_receives_the_whole_record,
             concurrent_edits_converge,
             nothing_readable_at_rest,
+            a_draft_survives_reopen_sealed_and_goes_when_dropped,
         );
     };
 }

@@ -42,6 +42,7 @@ mod check;
 #[cfg(any(feature = "conformance", all(test, target_arch = "wasm32")))]
 pub mod conformance;
 pub mod crypto;
+mod draft;
 mod error;
 mod platform;
 mod review;

@@ -6,8 +6,9 @@ use fieldnotes_model::{
     DocKind, NewVisitNote, NotAloneReason, NoteStatus, VisitKind, VisitNotePatch,
 };
 
-/// What the person has filled in on the visit note form.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the person has filled in on the visit note form (kept as a draft, in JSON, as they
+/// type).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VisitDraft {
     pub child_id: String,
     pub visit_kind: Option<VisitKind>,

@@ -6,6 +6,7 @@
 mod child;
 mod console;
 mod history;
+mod keep;
 mod org;
 mod plan;
 mod profile;
@@ -384,7 +385,7 @@ pub fn App() -> impl IntoView {
                 Screen::Unlock(name) => view! { <Unlock app=app name=name/> }.into_any(),
                 Screen::Home => view! { <Home app=app/> }.into_any(),
                 Screen::Child(id) => view! { <child::ChildPage app=app id=id/> }.into_any(),
-                Screen::NewNote(child) => view! { <NewNote app=app child=child/> }.into_any(),
+                Screen::NewNote(child) => view! { <NewNoteScreen app=app child=child/> }.into_any(),
                 Screen::EditNote(id) => view! { <EditNote app=app id=id/> }.into_any(),
                 Screen::AboutMe(subject) => view! { <profile::AboutForm app=app subject=subject/> }.into_any(),
                 Screen::Card => view! { <profile::CardForm app=app/> }.into_any(),
@@ -654,7 +655,7 @@ struct Existing {
 /// A visit note opened from a child's page: read from the device, then the form.
 #[component]
 fn EditNote(app: App, id: String) -> impl IntoView {
-    let found = RwSignal::new(None::<Result<Existing, String>>);
+    let found = RwSignal::new(None::<Result<(Existing, Option<VisitDraft>), String>>);
     spawn_local(async move {
         let note = match device::client() {
             Some(client) => match client.get(&id).await {
@@ -679,7 +680,14 @@ fn EditNote(app: App, id: String) -> impl IntoView {
             },
             None => Err("Your records are not open: sign in again.".to_owned()),
         };
-        found.set(Some(note));
+        // What was typed and not saved, kept on the device.
+        let restored = match (&note, device::client()) {
+            (Ok(existing), Some(client)) => {
+                kept_draft(&client, &note_form(Some(&existing.id))).await
+            }
+            _ => None,
+        };
+        found.set(Some(note.map(|n| (n, restored))));
     });
     move || {
         match found.get() {
@@ -691,11 +699,44 @@ fn EditNote(app: App, id: String) -> impl IntoView {
             </section>
         }
         .into_any(),
-        Some(Ok(existing)) => {
+        Some(Ok((existing, restored))) => {
             let child = Some(existing.note.child_id.clone());
-            view! { <NewNote app=app child=child existing=existing/> }.into_any()
+            view! { <NewNote app=app child=child existing=existing restored=restored/> }.into_any()
         }
     }
+    }
+}
+
+/// The draft name of the visit note form: the note's id, or `visit-note-new`.
+fn note_form(id: Option<&str>) -> String {
+    id.map_or_else(
+        || "visit-note-new".to_owned(),
+        |id| format!("visit-note-{id}"),
+    )
+}
+
+/// The draft kept for `form`, if one is there and can be read.
+async fn kept_draft(client: &fieldnotes_client::Client, form: &str) -> Option<VisitDraft> {
+    let bytes = client.draft(form).await.ok().flatten()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A new visit note: what was typed in one and not saved comes back first.
+#[component]
+fn NewNoteScreen(app: App, child: Option<String>) -> impl IntoView {
+    let restored = RwSignal::new(None::<Option<VisitDraft>>);
+    spawn_local(async move {
+        let kept = match device::client() {
+            Some(client) => kept_draft(&client, &note_form(None)).await,
+            None => None,
+        };
+        let _ = restored.try_set(Some(kept));
+    });
+    move || {
+        restored.get().map(|restored| {
+            let child = child.clone();
+            view! { <NewNote app=app child=child restored=restored/> }
+        })
     }
 }
 
@@ -708,14 +749,21 @@ fn NewNote(
     app: App,
     child: Option<String>,
     #[prop(optional)] existing: Option<Existing>,
+    /// What was typed and not saved last time, kept on the device.
+    #[prop(optional)]
+    restored: Option<Option<VisitDraft>>,
 ) -> impl IntoView {
+    let restored = restored.flatten();
+    let was_restored = restored.is_some();
+    let keeper = keep::Keeper::new(note_form(existing.as_ref().map(|e| e.id.as_str())));
     // Back to the child's page when the note was started there.
     let back = child.clone().map_or(Screen::Home, Screen::Child);
     let cancel = back.clone();
     let (now, offset) = device::local_now();
-    let draft = RwSignal::new(match &existing {
-        Some(existing) => VisitDraft::from_note(&existing.note),
-        None => VisitDraft {
+    let draft = RwSignal::new(match (&existing, restored) {
+        (_, Some(kept)) => kept,
+        (Some(existing), None) => VisitDraft::from_note(&existing.note),
+        (None, None) => VisitDraft {
             occurred_local: now,
             offset_minutes: offset,
             visit_kind: Some(VisitKind::StatutoryVisit),
@@ -730,6 +778,18 @@ fn NewNote(
         },
     });
     let editing = existing.is_some();
+    let problem = keeper.problem;
+    let given_up = keeper.clone();
+    // Kept as it is typed; not before the first change.
+    let typing = keeper.clone();
+    Effect::new(move |first: Option<()>| {
+        let typed = draft.with(|d| serde_json::to_vec(d).ok());
+        if first.is_some()
+            && let Some(typed) = typed
+        {
+            typing.keep(typed);
+        }
+    });
     let deleted = existing.as_ref().and_then(|e| e.deleted.clone());
     let gone = deleted.is_some();
     let locked = existing
@@ -762,6 +822,7 @@ fn NewNote(
     let why = RwSignal::new(String::new());
     let was = existing.clone();
     let amend_back = back.clone();
+    let amended = keeper.clone();
     let amend = Callback::new(move |()| {
         let (Some(was), Some(client)) = (was.clone(), device::client()) else {
             return;
@@ -776,11 +837,13 @@ fn NewNote(
             Err(missing) => return answer.set(Some(missing.to_string())),
         };
         let reason = why.get_untracked();
+        let amended = amended.clone();
         act(app, amend_back.clone(), answer, busy, async move {
             client
                 .amend(&was.id, Patch::VisitNote(patch), &reason)
-                .await
-                .map(drop)
+                .await?;
+            amended.forget().await;
+            Ok(())
         });
     });
     let doomed = existing.as_ref().map(|e| e.id.clone());
@@ -800,8 +863,10 @@ fn NewNote(
     let statutory = move || draft.get().visit_kind == Some(VisitKind::StatutoryVisit);
     let seen = move || statutory() && draft.get().child_seen == Some(true);
     let not_alone = move || seen() && draft.get().seen_alone == Some(false);
+    let saved = keeper.clone();
     let submit = move |event: SubmitEvent| {
         event.prevent_default();
+        let saved = saved.clone();
         let Some((_, author)) = app.person.get_untracked() else {
             return;
         };
@@ -813,14 +878,21 @@ fn NewNote(
             || draft.to_note(&author).map(NewRecord::VisitNote),
         ) {
             Ok(Some(record)) => record,
-            Ok(None) => return app.screen.set(back.clone()),
+            Ok(None) => {
+                spawn_local(saved.forget());
+                return app.screen.set(back.clone());
+            }
             Err(missing) => return answer.set(Some(missing)),
         };
         busy.set(true);
         answer.set(None);
         let back = back.clone();
         spawn_local(async move {
-            answer.set(save(app, back, record).await);
+            let refused = save(app, back, record).await;
+            if refused.is_none() {
+                saved.forget().await;
+            }
+            answer.set(refused);
             busy.set(false);
         });
     };
@@ -835,6 +907,11 @@ fn NewNote(
             <h2>{if editing { "Visit note" } else { "New visit note" }}</h2>
             {status_words.map(|status| view! { <p class="meta" id="note-status">{format!("Status: {}", crate::profile::status_label(status))}</p> })}
             {deleted.map(|why| view! { <p class="over" id="note-deleted">{format!("Deleted by a manager: {why}. It is kept with its history.")}</p> })}
+            {was_restored.then(|| view! {
+                <p class="hint" id="draft-restored">
+                    "What you were writing was kept on this device and is back in the form. Save it, or press Cancel to let it go."
+                </p>
+            })}
             <fieldset class="plain" disabled=move || locked && !amending.get()>
             <label for="child">"Child"</label>
             <select id="child" disabled=editing on:change=text(|d, v| d.child_id = v)>
@@ -906,6 +983,7 @@ fn NewNote(
                 </div>
             </Show>
             <p class="answer" role="alert">{move || answer.get()}</p>
+            <p class="answer" role="alert" id="draft-problem">{move || problem.get()}</p>
             <div class="actions">
                 <Show when=move || !locked>
                     <button type="submit" class="primary" id="save-note" disabled=move || busy.get() on:click=move |_| complete.set(false)>
@@ -940,7 +1018,19 @@ fn NewNote(
                         "History"
                     </button>
                 })}
-                <button type="button" class="quiet" id="note-back" on:click=move |_| app.screen.set(cancel.clone())>
+                <button
+                    type="button"
+                    class="quiet"
+                    id="note-back"
+                    on:click=move |_| {
+                        let (cancel, given_up) = (cancel.clone(), given_up.clone());
+                        spawn_local(async move {
+                            // Given up: what was typed goes.
+                            given_up.forget().await;
+                            app.screen.set(cancel);
+                        });
+                    }
+                >
                     {if locked { "Back" } else { "Cancel" }}
                 </button>
             </div>
