@@ -213,7 +213,7 @@ impl Client {
     /// admin in no team).
     pub async fn team_people(
         &self,
-    ) -> Result<Vec<fieldnotes_protocol::auth::UserInfo>, ClientError> {
+    ) -> Result<Vec<fieldnotes_protocol::auth::Colleague>, ClientError> {
         self.get_items(fieldnotes_protocol::auth::TEAM_PEOPLE_PATH)
             .await
     }

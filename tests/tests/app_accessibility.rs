@@ -54,6 +54,7 @@ async fn the_main_screens_have_no_serious_accessibility_failures(
     check(&browser, "a visit note", &mut found).await?;
     click(&browser, "#note-back").await?;
 
+    shown(&browser, "#child-about-me").await?;
     click(&browser, "#child-about-me").await?;
     shown(&browser, "#about-me textarea#fun").await?;
     check(&browser, "about me", &mut found).await?;

@@ -87,8 +87,11 @@ async fn a_social_workers_offline_day(viewport: Viewport) -> anyhow::Result<()> 
     let (_db, server) = serve().await?;
     let browser = Browser::start(viewport).await?;
     browser.goto(&server.url()).await?;
+    shown(&browser, "#sign-in").await?;
+    browser.screenshot("sign-in").await?;
     sign_in(&browser, "sw-a").await?;
     kept_by_the_service_worker(&browser).await?;
+    browser.screenshot("caseload").await?;
     let photo = camera_photo(&browser).await?;
     let photo_file = tempfile::Builder::new().suffix(".jpg").tempfile()?;
     std::fs::write(photo_file.path(), &photo)?;
@@ -120,6 +123,7 @@ async fn a_social_workers_offline_day(viewport: Viewport) -> anyhow::Result<()> 
     fill(&browser, "#title", title).await?;
     fill(&browser, "#body", body).await?;
     fill(&browser, "#wishes", wishes).await?;
+    browser.screenshot("visit-note").await?;
     click(&browser, "#visit-note button[type=submit]").await?;
     says(&browser, "#child-notes", title).await?;
     says(&browser, "#child-notes", "Statutory visit").await?;
@@ -195,9 +199,12 @@ async fn a_social_workers_offline_day(viewport: Viewport) -> anyhow::Result<()> 
     sync_words(&browser, "4 changes waiting to be sent").await?;
     // Beside the child, what of theirs waits: the note's two changes and "about me"'s one.
     says(&browser, "#child-child-00", "3 changes waiting to be sent").await?;
+    browser.screenshot("caseload-waiting-offline").await?;
 
     // Reload with no network: the app opens, the password opens the records, all are there.
     browser.reload().await?;
+    shown(&browser, "#unlock").await?;
+    browser.screenshot("unlock-offline").await?;
     unlock(&browser).await?;
     assert!(holds(&browser, "navigator.onLine === false").await?);
     sync_words(&browser, "4 changes waiting to be sent").await?;

@@ -416,6 +416,19 @@ async fn a_device_keeps_its_plans_to_its_teams_limit(backend: Backend) -> anyhow
     // A person in no team is told so, not given a limit.
     let refused = admin.team().await.unwrap_err().to_string();
     assert!(refused.contains("in no team"), "{refused}");
+    // The team's people, by name: every active person of the team and no one else.
+    let mut names: Vec<String> = t
+        .laptop
+        .team_people()
+        .await?
+        .into_iter()
+        .map(|p| p.display_name)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["mgr (test)", "sw-a (test)", "sw-b (test)", "yw (test)"]
+    );
     Ok(())
 }
 

@@ -40,6 +40,14 @@ thread_local! {
     static AGAIN: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Leave a User Timing mark named `name` (`fieldnotes:...`): what the app benchmark times
+/// the app's screens by, and what a browser's developer tools show.
+pub fn mark(name: &str) {
+    if let Some(performance) = window().performance() {
+        let _ = performance.mark(name);
+    }
+}
+
 /// The opened client (once [`open`] has succeeded).
 pub fn client() -> Option<Rc<Client>> {
     CLIENT.with(|c| c.borrow().clone())

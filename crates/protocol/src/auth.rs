@@ -95,6 +95,17 @@ pub struct UserInfo {
     pub team_id: Option<String>,
 }
 
+/// A person of one's team as colleagues see them (`GET /v1/team/people`): who they are, not
+/// how they sign in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Colleague {
+    pub user_id: String,
+    pub display_name: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+}
+
 /// The answer to a sign-in.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {

@@ -80,13 +80,26 @@ impl Keeper {
         f(&mut state)
     }
 
-    /// The person typed: keep `draft` (the form as it is now).
+    /// A key was pressed now: its time, for the measure of when it is kept.
+    pub fn typed(&self) {
+        let at = now();
+        self.with(|s| {
+            if !s.closed {
+                s.typed.push(at);
+            }
+        });
+    }
+
+    /// The form changed: keep `draft` (the form as it is now). A change that came with no
+    /// keystroke ([`Keeper::typed`]), a tap, is timed from now.
     pub fn keep(&self, draft: Vec<u8>) {
         let start = self.with(|s| {
             if s.closed {
                 return false;
             }
-            s.typed.push(now());
+            if s.typed.is_empty() {
+                s.typed.push(now());
+            }
             s.latest = Some(draft);
             !std::mem::replace(&mut s.writing, true)
         });

@@ -199,6 +199,7 @@ impl App {
             .collect();
         self.records.set(rows);
         self.children.set(children);
+        device::mark("fieldnotes:records-listed");
     }
 
     /// Sync now (if there is a connection), then show what came.
@@ -350,7 +351,15 @@ pub fn App() -> impl IntoView {
     });
     // A new screen starts at its top, not where the last one was scrolled to.
     Effect::new(move |_| {
-        app.screen.track();
+        let shown = app.screen.with(|screen| match screen {
+            Screen::SignIn(_) => Some("fieldnotes:sign-in"),
+            Screen::Unlock(_) => Some("fieldnotes:unlock"),
+            Screen::Home => Some("fieldnotes:home"),
+            _ => None,
+        });
+        if let Some(shown) = shown {
+            device::mark(shown);
+        }
         window().scroll_to_with_x_and_y(0.0, 0.0);
     });
     // The listeners live as long as the page: the app is never unmounted.
@@ -896,8 +905,11 @@ fn NewNote(
             busy.set(false);
         });
     };
+    // A keystroke's time is taken as it is typed, before the draft is kept.
+    let typist = StoredValue::new(keeper.clone());
     let text = move |set: fn(&mut VisitDraft, String)| {
         move |ev| {
+            typist.with_value(keep::Keeper::typed);
             let value = event_target_value(&ev);
             draft.update(|d| set(d, value));
         }

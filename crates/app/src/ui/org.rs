@@ -10,7 +10,7 @@ use fieldnotes_client::{AuditQuery, ClientError};
 use fieldnotes_model::rules::WriterRole as Role;
 use fieldnotes_protocol::QuarantineItem;
 use fieldnotes_protocol::admin::{AuditEntry, Device, NewReferral, Team, TeamPatch};
-use fieldnotes_protocol::auth::UserInfo;
+use fieldnotes_protocol::auth::Colleague;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -42,7 +42,7 @@ fn problem(e: &ClientError) -> String {
 /// What the organisation screen shows, read from the server.
 #[derive(Debug, Clone, Default)]
 struct Org {
-    people: Vec<UserInfo>,
+    people: Vec<Colleague>,
     teams: Vec<Team>,
     devices: Vec<Device>,
     quarantine: Vec<QuarantineItem>,
@@ -56,7 +56,7 @@ impl Org {
             .map_or_else(|| user_id.to_owned(), |p| p.display_name.clone())
     }
 
-    fn with_role(&self, role: Role) -> Vec<UserInfo> {
+    fn with_role(&self, role: Role) -> Vec<Colleague> {
         self.people
             .iter()
             .filter(|p| p.role == role)
@@ -127,6 +127,13 @@ pub fn Organisation(app: App) -> impl IntoView {
     }
 }
 
+/// What the children's section does for a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChildAct {
+    Allocate,
+    Refer,
+}
+
 /// The children and who works with them; allocate and refer.
 #[component]
 fn Children(
@@ -155,7 +162,7 @@ fn Children(
         .iter()
         .map(|c| (c.id.clone(), c.name.clone()))
         .collect();
-    let run = Callback::new(move |what: &'static str| {
+    let run = Callback::new(move |what: ChildAct| {
         let (Some(client), child_id) = (device::client(), child.get_untracked()) else {
             return;
         };
@@ -171,7 +178,7 @@ fn Children(
             until.get_untracked(),
         );
         spawn_local(async move {
-            let done = if what == "allocate" {
+            let done = if what == ChildAct::Allocate {
                 client
                     .allocate(&child_id, &worker)
                     .await
@@ -221,7 +228,7 @@ fn Children(
                 <option value="">"Choose a social worker"</option>
                 {social_workers.into_iter().map(|p| view! { <option value=p.user_id>{p.display_name}</option> }).collect_view()}
             </select>
-            <button type="button" class="quiet" id="allocate" disabled=move || busy.get() || worker.get().is_empty() on:click=move |_| run.run("allocate")>
+            <button type="button" class="quiet" id="allocate" disabled=move || busy.get() || worker.get().is_empty() on:click=move |_| run.run(ChildAct::Allocate)>
                 "Allocate"
             </button>
             <label for="org-youth">"Refer to a youth worker"</label>
@@ -231,7 +238,7 @@ fn Children(
             </select>
             <label for="org-until">"Planned ending"</label>
             <input id="org-until" type="date" on:input=pick(until)/>
-            <button type="button" class="quiet" id="refer" disabled=move || busy.get() || youth.get().is_empty() || until.get().is_empty() on:click=move |_| run.run("refer")>
+            <button type="button" class="quiet" id="refer" disabled=move || busy.get() || youth.get().is_empty() || until.get().is_empty() on:click=move |_| run.run(ChildAct::Refer)>
                 "Refer"
             </button>
         </section>

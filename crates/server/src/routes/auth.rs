@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use fieldnotes_protocol::Role;
 use fieldnotes_protocol::admin::{Listing, Team};
 use fieldnotes_protocol::auth::{
-    DeviceInfo, ExternalLogin, Me, PasswordLogin, RefreshRequest, Session, Tokens, UserInfo,
+    Colleague, DeviceInfo, ExternalLogin, Me, PasswordLogin, RefreshRequest, Session, Tokens,
 };
 use fieldnotes_store::StoreError;
 use fieldnotes_store::directory::{
@@ -393,7 +393,7 @@ pub async fn team(State(state): State<AppState>, auth: AuthDevice) -> Result<Jso
 pub async fn team_people(
     State(state): State<AppState>,
     auth: AuthDevice,
-) -> Result<Json<Listing<UserInfo>>, ApiError> {
+) -> Result<Json<Listing<Colleague>>, ApiError> {
     let team = auth.user.info.team_id.as_deref();
     if team.is_none() && auth.role != Role::Admin {
         return Ok(Json(Listing { items: Vec::new() }));
@@ -403,7 +403,12 @@ pub async fn team_people(
         people
             .into_iter()
             .filter(|p| p.active)
-            .map(|p| p.info)
+            .map(|p| Colleague {
+                user_id: p.info.user_id,
+                display_name: p.info.display_name,
+                role: p.info.role,
+                team_id: p.info.team_id,
+            })
             .collect(),
     ))
 }
