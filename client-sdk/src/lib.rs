@@ -85,7 +85,7 @@ pub use review::Resolution;
 pub use session::SignIn;
 pub use sync::{ServerRestored, SyncReport};
 pub use transport::RetryPolicy;
-pub use withdraw::{HeldChange, WITHDRAWN_DIR, Withdrawal};
+pub use withdraw::{HeldChange, WITHDRAWN_DIR, Withdrawal, WithdrawnExport};
 
 use crypto::Keys;
 use store::{DeviceBackend, DocRow, LocalStore};

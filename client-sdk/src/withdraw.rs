@@ -26,6 +26,13 @@ use crate::{Client, ClientError, doc_row, now_ms, writer};
 /// The folder, inside the data folder, where withdrawn work is exported.
 pub const WITHDRAWN_DIR: &str = "withdrawn";
 
+/// A withdrawal's export: its file name and its JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WithdrawnExport {
+    pub name: String,
+    pub json: String,
+}
+
 /// A change the server refused, held on this device, with the way out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldChange {
@@ -268,7 +275,9 @@ impl Client {
         }
         let rebuilt = rebuild_without(&mut doc, &plan.withdraw)?;
         let record_removed = rebuilt.is_none();
-        let export = self.export_withdrawn(&doc, &plan, record_removed, now)?;
+        let export = self
+            .export_withdrawn(&keys, &doc, &plan, record_removed, now)
+            .await?;
         let seqs = plan.withdrawn_seqs();
         let released = plan.released();
         self.store_withdrawal(&keys, doc_id, rebuilt, &seqs, now)
@@ -329,9 +338,12 @@ impl Client {
     }
 
     /// Write the record as it stands (withdrawn changes included) and what is withdrawn, and
-    /// why, to a new file readable only by this user. Synced to disk before anything changes.
-    fn export_withdrawn(
+    /// why, to a new file readable only by this user, synced to disk before anything changes;
+    /// in a browser, which has no such folder, keep it sealed in the store instead
+    /// ([`Client::withdrawn_exports`]), committed before anything changes.
+    async fn export_withdrawn(
         &self,
+        keys: &Keys,
         doc: &Document,
         plan: &Plan,
         record_removed: bool,
@@ -360,7 +372,19 @@ impl Client {
         });
         let text = serde_json::to_vec_pretty(&body)
             .map_err(|e| ClientError::Corrupt(format!("exporting {}: {e}", doc.id())))?;
-        let name = format!("{}-{now}.json", doc.id());
-        crate::platform::write_private_file(&self.dir.join(WITHDRAWN_DIR), &name, &text)
+        let export = WithdrawnExport {
+            name: format!("{}-{now}.json", doc.id()),
+            json: String::from_utf8_lossy(&text).into_owned(),
+        };
+        crate::platform::keep_export(self, keys, &export).await
+    }
+
+    /// What withdrawals took back, oldest first: each the record as it stood and the withdrawn
+    /// changes with their reasons (JSON), so the person can keep a copy. Natively these are
+    /// the files in the data folder's `withdrawn/`; in a browser, which has no such folder,
+    /// they are kept sealed in the store.
+    pub async fn withdrawn_exports(&self) -> Result<Vec<WithdrawnExport>, ClientError> {
+        let keys = self.keys()?;
+        crate::platform::kept_exports(self, &keys).await
     }
 }

@@ -34,6 +34,17 @@ pub async fn fill(browser: &Browser, css: &str, text: &str) -> anyhow::Result<()
     Ok(())
 }
 
+/// Replace what the field `css` holds with `text`, as a person clearing it and typing.
+pub async fn retype(browser: &Browser, css: &str, text: &str) -> anyhow::Result<()> {
+    browser
+        .client()
+        .find(Locator::Css(css))
+        .await?
+        .clear()
+        .await?;
+    fill(browser, css, text).await
+}
+
 /// Tap the element `css`.
 pub async fn click(browser: &Browser, css: &str) -> anyhow::Result<()> {
     browser

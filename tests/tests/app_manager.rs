@@ -11,7 +11,7 @@
 use fieldnotes_app::status::Connection;
 use fieldnotes_model::{NoteStatus, Patch, Record, VisitNotePatch};
 use fieldnotes_tests::app::{
-    accessible, click, fill, go, holds, says, serve, shown, sign_in, sync_words,
+    accessible, click, fill, go, holds, retype, says, serve, shown, sign_in, sync_words,
 };
 use fieldnotes_tests::browser::{Browser, Viewport};
 use fieldnotes_tests::client::Device;
@@ -22,17 +22,6 @@ async fn title(device: &Device, id: &str) -> anyhow::Result<(String, NoteStatus)
         Some(Record::VisitNote(note)) => Ok((note.content.title, note.status)),
         other => anyhow::bail!("the device holds {other:?} for {id}"),
     }
-}
-
-/// Replace the text of the field `css` with `text`.
-async fn retype(browser: &Browser, css: &str, text: &str) -> anyhow::Result<()> {
-    browser
-        .client()
-        .find(fantoccini::Locator::Css(css))
-        .await?
-        .clear()
-        .await?;
-    fill(browser, css, text).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

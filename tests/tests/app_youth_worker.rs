@@ -12,7 +12,7 @@ use fieldnotes_model::{Patch, Record, ShortPlanPatch};
 use fieldnotes_protocol::admin::NewReferral;
 use fieldnotes_protocol::review::ItemKind;
 use fieldnotes_tests::app::{
-    accessible, click, fill, go, holds, says, serve, shown, sign_in, sync_words,
+    accessible, click, fill, go, holds, retype, says, serve, shown, sign_in, sync_words,
 };
 use fieldnotes_tests::browser::{Browser, Viewport};
 use fieldnotes_tests::client::Device;
@@ -99,12 +99,7 @@ async fn a_plan_with_a_young_person(viewport: Viewport) -> anyhow::Result<()> {
     browser.screenshot("short-plan-over-limit").await?;
 
     // Two points kept, with a review date and a planned ending.
-    let field = browser
-        .client()
-        .find(fantoccini::Locator::Css("#points"))
-        .await?;
-    field.clear().await?;
-    fill(
+    retype(
         &browser,
         "#points",
         "Come to the Tuesday group\nTalk to Jo about college",
@@ -221,12 +216,7 @@ async fn a_plan_with_a_young_person(viewport: Viewport) -> anyhow::Result<()> {
     click(&browser, &format!("#plan-{plan_id}")).await?;
     says(&browser, "#points-tally", "this one has 4").await?;
     assert!(holds(&browser, "document.querySelector('#save-plan').disabled").await?);
-    let field = browser
-        .client()
-        .find(fantoccini::Locator::Css("#points"))
-        .await?;
-    field.clear().await?;
-    fill(
+    retype(
         &browser,
         "#points",
         "Come to the Tuesday group\nTalk to Jo about college\nCall Mum on Friday",

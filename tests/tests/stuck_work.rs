@@ -198,6 +198,14 @@ async fn a_note_on_a_mistyped_child_is_withdrawn_not_stuck(backend: Backend) -> 
     assert_eq!(done.withdrawn.len(), 2);
     let export: serde_json::Value = serde_json::from_slice(&std::fs::read(&done.export)?)?;
     assert_eq!(export["record_as_it_stood"]["child_id"], "child-0O");
+    // The same export is listed for the person to keep, by the file's name.
+    let kept = sw.withdrawn_exports().await?;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        Some(kept[0].name.as_str()),
+        done.export.file_name().and_then(|n| n.to_str())
+    );
+    assert!(kept[0].json.contains("Typo visit, after school"));
     assert_eq!(
         export["record_as_it_stood"]["title"],
         "Typo visit, after school"

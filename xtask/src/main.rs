@@ -153,10 +153,10 @@ fn test(test_args: &[String]) -> anyhow::Result<()> {
     let tools = browser::ensure()?;
     let axe = axe::ensure(&ws)?;
     let built = app::build(&ws)?;
-    workspace::step("running the tests: cargo test --workspace --locked");
+    workspace::step("running the tests: cargo test --workspace --locked --no-fail-fast");
     let mut cargo = ws.cargo();
     cargo
-        .args(["test", "--workspace", "--locked"])
+        .args(["test", "--workspace", "--locked", "--no-fail-fast"])
         .args(test_args)
         .env(app::APP_DIR_VAR, &built.dir)
         .env(CHROMIUM.var, &tools.chromium)

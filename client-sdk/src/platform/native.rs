@@ -6,8 +6,9 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::crypto::Keys;
 use crate::store::{DeviceBackend, LocalStore};
-use crate::{ClientError, LOCK_FILE, take_lock};
+use crate::{Client, ClientError, LOCK_FILE, WITHDRAWN_DIR, WithdrawnExport, take_lock};
 
 /// The data folder's exclusive lock, held while the `Client` lives.
 #[derive(Debug)]
@@ -90,6 +91,60 @@ fn destroy_file(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Keep a withdrawal's export as a new file in the data folder's `withdrawn/`, readable only
+/// by this user, synced to disk before returning. Returns the file's path.
+pub(crate) async fn keep_export(
+    client: &Client,
+    _keys: &Keys,
+    export: &WithdrawnExport,
+) -> Result<PathBuf, ClientError> {
+    write_private_file(
+        &client.dir.join(WITHDRAWN_DIR),
+        &export.name,
+        export.json.as_bytes(),
+    )
+}
+
+/// The exports in the data folder's `withdrawn/`, oldest first (their names end in the time).
+pub(crate) async fn kept_exports(
+    client: &Client,
+    _keys: &Keys,
+) -> Result<Vec<WithdrawnExport>, ClientError> {
+    let dir = client.dir.join(WITHDRAWN_DIR);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ClientError::Io { path, source }
+    };
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(&dir)(e)),
+    };
+    let mut kept = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(io(&dir))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        if !name.ends_with(".json") {
+            continue;
+        }
+        let json = std::fs::read_to_string(&path).map_err(io(&path))?;
+        kept.push(WithdrawnExport { name, json });
+    }
+    kept.sort_by_key(|e| export_time(&e.name));
+    Ok(kept)
+}
+
+/// The time (ms) at the end of an export's name (`<doc id>-<ms>.json`).
+fn export_time(name: &str) -> i64 {
+    name.trim_end_matches(".json")
+        .rsplit('-')
+        .next()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Write `bytes` to a new file `name` in the folder `dir` (made if needed), readable only by

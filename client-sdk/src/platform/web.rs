@@ -25,8 +25,9 @@ use std::path::{Path, PathBuf};
 use js_sys::{Array, Function, Object, Promise};
 use wasm_bindgen::prelude::*;
 
-use crate::ClientError;
+use crate::crypto::Keys;
 use crate::store::{DeviceBackend, LocalStore};
+use crate::{Client, ClientError, WITHDRAWN_DIR, WithdrawnExport};
 
 /// The Web Locks API, as far as the writer's lock uses it. web-sys has these bindings
 /// (`LockManager`, `LockOptions`, `Navigator::locks`) only behind `--cfg=web_sys_unstable_apis`,
@@ -213,17 +214,37 @@ pub(crate) async fn destroy_store(store: &LocalStore<DeviceBackend>) -> Result<(
     store.destroy().await
 }
 
-/// A browser has no folder for a withdrawal's export: withdrawing is refused before anything
-/// changes.
-pub(crate) fn write_private_file(
-    _dir: &Path,
-    name: &str,
-    _bytes: &[u8],
+/// The sealed meta value holding a browser's withdrawal exports.
+const META_WITHDRAWN: &str = "withdrawn_exports";
+
+/// Keep a withdrawal's export: a browser has no folder for it, so it is kept sealed in the
+/// store, committed before the withdrawal changes anything. Returns its name under
+/// `withdrawn/`.
+pub(crate) async fn keep_export(
+    client: &Client,
+    keys: &Keys,
+    export: &WithdrawnExport,
 ) -> Result<PathBuf, ClientError> {
-    Err(ClientError::Config(format!(
-        "withdrawing a held change is not available in the browser yet: its export ({name}) \
-         has nowhere to be kept. Nothing was changed"
-    )))
+    let mut kept = kept_exports(client, keys).await?;
+    kept.push(export.clone());
+    let bytes = serde_json::to_vec(&kept)
+        .map_err(|e| ClientError::Corrupt(format!("keeping the export: {e}")))?;
+    let mut tx = client.store.begin().await?;
+    tx.set_sealed_meta(keys, META_WITHDRAWN, &bytes).await?;
+    client.store.commit(tx).await?;
+    Ok(PathBuf::from(WITHDRAWN_DIR).join(&export.name))
+}
+
+/// The exports kept in the store, oldest first.
+pub(crate) async fn kept_exports(
+    client: &Client,
+    keys: &Keys,
+) -> Result<Vec<WithdrawnExport>, ClientError> {
+    match client.store.sealed_meta(keys, META_WITHDRAWN).await? {
+        Some(kept) => serde_json::from_slice(&kept)
+            .map_err(|e| ClientError::Corrupt(format!("the kept withdrawal exports: {e}"))),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// The writer's lock in a real browser (`wasm-bindgen-test` in headless Chromium; see

@@ -6,15 +6,14 @@
 
 use std::collections::HashMap;
 
-use super::history::when;
-
 use fieldnotes_client::{ClientError, Resolution, ReviewQuery};
 use fieldnotes_protocol::review::{ItemKind, ReviewItem, Side};
 use fieldnotes_protocol::{DocKind, ReviewStatus};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::{App, Screen, history, kind_label};
+use super::history::when;
+use super::{App, Screen, from_server, history, kind_label};
 use crate::device;
 use crate::status::sentence;
 
@@ -39,13 +38,7 @@ fn status_label(status: ReviewStatus) -> &'static str {
 
 /// Why the queue could not be read, and what to do.
 fn unreachable(e: &ClientError) -> String {
-    if e.is_retryable() {
-        "The review queue is kept on the server, so it needs a signal. Your own records are \
-         still here; open the queue again when you are back online."
-            .to_owned()
-    } else {
-        sentence(&e.to_string())
-    }
+    from_server(e, "The review queue")
 }
 
 /// The children's names this device knows, for the queue's rows and filter.

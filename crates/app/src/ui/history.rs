@@ -6,9 +6,8 @@ use fieldnotes_protocol::review::{DiffSpanView, VersionView};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::{App, Screen};
+use super::{App, Screen, from_server};
 use crate::device;
-use crate::status::sentence;
 
 /// A field as people name it.
 pub fn field_words(field: &str) -> String {
@@ -32,13 +31,7 @@ pub fn text_field(changed: &[String]) -> Option<&'static str> {
 
 /// Why the server could not be asked, and what to do.
 fn unreachable(e: &fieldnotes_client::ClientError) -> String {
-    if e.is_retryable() {
-        "A record's history is kept on the server, so it needs a signal. The record itself is \
-         still on this device."
-            .to_owned()
-    } else {
-        sentence(&e.to_string())
-    }
+    from_server(e, "A record's history")
 }
 
 /// An RFC 3339 time as the device's local date and time.

@@ -10,6 +10,7 @@ mod keep;
 mod org;
 mod plan;
 mod profile;
+mod refused;
 
 use std::collections::HashMap;
 
@@ -65,6 +66,8 @@ enum Screen {
     /// The organisation: children and their workers, people, the audit log; for admins
     /// teams, devices and the quarantine.
     Organisation,
+    /// The records the server refused, with why and the ways out.
+    RefusedRecords,
 }
 
 impl Screen {
@@ -273,6 +276,20 @@ async fn save(app: App, back: Screen, change: Change) -> Option<String> {
     }
 }
 
+/// Why something kept on the server (`what`: "The review queue") could not be read: with no
+/// signal, that it needs one and that the device's own records are still here; otherwise the
+/// SDK's words.
+fn from_server(e: &ClientError, what: &str) -> String {
+    if e.is_retryable() {
+        format!(
+            "{what} is kept on the server, so it needs a signal. Your own records are still on \
+             this device; try again when you are back online."
+        )
+    } else {
+        sentence(&e.to_string())
+    }
+}
+
 /// Run a decision on a record (sign off, amend, delete), then show `back` with the records
 /// read again, and sync; or say why it was refused, leaving the form as it is.
 fn act(
@@ -403,6 +420,7 @@ pub fn App() -> impl IntoView {
                 Screen::ReviewItem(id) => view! { <console::ReviewItemPage app=app id=id/> }.into_any(),
                 Screen::History { id, back } => view! { <history::History app=app id=id back=*back/> }.into_any(),
                 Screen::Organisation => view! { <org::Organisation app=app/> }.into_any(),
+                Screen::RefusedRecords => view! { <refused::RefusedRecords app=app/> }.into_any(),
             }}
         </main>
     }
@@ -454,7 +472,14 @@ fn StatusLine(app: App) -> impl IntoView {
             <Show when=open>
                 <p id="sync-words">{move || app.sync.get().summary()}</p>
                 <p class="problem">{move || app.sync.get().problem}</p>
-                <p class="refused">{move || app.sync.get().refused()}</p>
+                <Show when=move || app.sync.with(|s| s.held > 0)>
+                    <div class="line">
+                        <p class="refused">{move || app.sync.get().refused()}</p>
+                        <button type="button" id="see-refused" class="quiet" on:click=move |_| app.screen.set(Screen::RefusedRecords)>
+                            "See why"
+                        </button>
+                    </div>
+                </Show>
             </Show>
         </div>
     }

@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::history::when;
-use super::{App, Screen};
+use super::{App, Screen, from_server};
 use crate::device;
 use crate::status::sentence;
 
@@ -30,13 +30,7 @@ fn role_words(role: Role) -> &'static str {
 
 /// Why the server could not be asked, and what to do.
 fn problem(e: &ClientError) -> String {
-    if e.is_retryable() {
-        "This part of the console is kept on the server, so it needs a signal. Your own records \
-         are still on this device."
-            .to_owned()
-    } else {
-        sentence(&e.to_string())
-    }
+    from_server(e, "This part of the console")
 }
 
 /// What the organisation screen shows, read from the server.
