@@ -80,6 +80,13 @@ impl Keeper {
         f(&mut state)
     }
 
+    /// A keeper that keeps nothing (a form whose typing is saved by Save alone).
+    pub fn inert() -> Self {
+        let keeper = Keeper::new(String::new());
+        keeper.with(|s| s.closed = true);
+        keeper
+    }
+
     /// A key was pressed now: its time, for the measure of when it is kept.
     pub fn typed(&self) {
         let at = now();
@@ -143,11 +150,15 @@ impl Keeper {
     /// The form was saved or given up: keep nothing more, and forget the draft once the last
     /// write is done.
     pub async fn forget(self) {
-        let form = self.with(|s| {
+        let (form, inert) = self.with(|s| {
+            let inert = s.form.is_empty();
             s.closed = true;
             s.latest = None;
-            s.form.clone()
+            (s.form.clone(), inert)
         });
+        if inert {
+            return;
+        }
         while self.with(|s| s.writing) {
             sleep(Duration::from_millis(10)).await;
         }

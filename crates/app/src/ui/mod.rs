@@ -257,9 +257,15 @@ fn change_of<W, P, E: std::fmt::Display>(
     .map_err(|missing| missing.to_string())
 }
 
-/// Save a new record or the changes to one, then show `back` with the records read again,
-/// and sync. Gives back the words to show when the device refused it.
-async fn save(app: App, back: Screen, change: Change) -> Option<String> {
+/// Save a new record or the changes to one (and forget the form's `draft`), then show `back`
+/// with the records read again, and sync. Gives back the words to show when the device
+/// refused it.
+async fn save(
+    app: App,
+    back: Screen,
+    change: Change,
+    draft: Option<keep::Keeper>,
+) -> Option<String> {
     let client = device::client()?;
     let saved = match change {
         Ok(new) => client.create(new).await.map(drop),
@@ -267,6 +273,10 @@ async fn save(app: App, back: Screen, change: Change) -> Option<String> {
     };
     match saved {
         Ok(()) => {
+            // The draft goes before the form does, so it cannot come back as a second note.
+            if let Some(draft) = draft {
+                draft.forget().await;
+            }
             app.screen.set(back);
             app.reload().await;
             app.sync();
@@ -714,14 +724,9 @@ fn EditNote(app: App, id: String) -> impl IntoView {
             },
             None => Err("Your records are not open: sign in again.".to_owned()),
         };
-        // What was typed and not saved, kept on the device.
-        let restored = match (&note, device::client()) {
-            (Ok(existing), Some(client)) => {
-                kept_draft(&client, &note_form(Some(&existing.id))).await
-            }
-            _ => None,
-        };
-        found.set(Some(note.map(|n| (n, restored))));
+        // A note on the device is changed by Save alone: a draft kept over it could put back
+        // what others have changed since.
+        found.set(Some(note.map(|n| (n, None))));
     });
     move || {
         match found.get() {
@@ -758,18 +763,36 @@ async fn kept_draft(client: &fieldnotes_client::Client, form: &str) -> Option<Vi
 /// A new visit note: what was typed in one and not saved comes back first.
 #[component]
 fn NewNoteScreen(app: App, child: Option<String>) -> impl IntoView {
-    let restored = RwSignal::new(None::<Option<VisitDraft>>);
+    // The kept draft, and whether it is this form's: a note about the child the form is for
+    // (any child in the caseload when opened from home). Another child's is not put in this
+    // form, which then keeps nothing, so that draft is not written over.
+    let restored = RwSignal::new(None::<(Option<VisitDraft>, Option<String>)>);
+    let for_child = child.clone();
     spawn_local(async move {
         let kept = match device::client() {
             Some(client) => kept_draft(&client, &note_form(None)).await,
             None => None,
         };
-        let _ = restored.try_set(Some(kept));
+        let known = |id: &str| {
+            app.children
+                .with_untracked(|c| c.iter().any(|c| c.id == id))
+        };
+        let found = match kept {
+            Some(kept)
+                if known(&kept.child_id)
+                    && for_child.as_ref().is_none_or(|c| *c == kept.child_id) =>
+            {
+                (Some(kept), None)
+            }
+            Some(kept) => (None, Some(kept.child_id)),
+            None => (None, None),
+        };
+        let _ = restored.try_set(Some(found));
     });
     move || {
-        restored.get().map(|restored| {
+        restored.get().map(|(restored, other_draft)| {
             let child = child.clone();
-            view! { <NewNote app=app child=child restored=restored/> }
+            view! { <NewNote app=app child=child restored=restored other_draft=other_draft/> }
         })
     }
 }
@@ -786,10 +809,19 @@ fn NewNote(
     /// What was typed and not saved last time, kept on the device.
     #[prop(optional)]
     restored: Option<Option<VisitDraft>>,
+    /// A new note's draft about another child (its id), kept on the device and left alone.
+    #[prop(optional)]
+    other_draft: Option<Option<String>>,
 ) -> impl IntoView {
     let restored = restored.flatten();
+    let other_draft = other_draft.flatten();
     let was_restored = restored.is_some();
-    let keeper = keep::Keeper::new(note_form(existing.as_ref().map(|e| e.id.as_str())));
+    // Only a new note keeps a draft as it is typed, and not while another child's is kept.
+    let keeper = if existing.is_none() && other_draft.is_none() {
+        keep::Keeper::new(note_form(None))
+    } else {
+        keep::Keeper::inert()
+    };
     // Back to the child's page when the note was started there.
     let back = child.clone().map_or(Screen::Home, Screen::Child);
     let cancel = back.clone();
@@ -922,11 +954,7 @@ fn NewNote(
         answer.set(None);
         let back = back.clone();
         spawn_local(async move {
-            let refused = save(app, back, record).await;
-            if refused.is_none() {
-                saved.forget().await;
-            }
-            answer.set(refused);
+            answer.set(save(app, back, record, Some(saved)).await);
             busy.set(false);
         });
     };
@@ -944,6 +972,29 @@ fn NewNote(
             <h2>{if editing { "Visit note" } else { "New visit note" }}</h2>
             {status_words.map(|status| view! { <p class="meta" id="note-status">{format!("Status: {}", crate::profile::status_label(status))}</p> })}
             {deleted.map(|why| view! { <p class="over" id="note-deleted">{format!("Deleted by a manager: {why}. It is kept with its history.")}</p> })}
+            {other_draft.map(|other| {
+                let name = app
+                    .children
+                    .with_untracked(|c| c.iter().find(|c| c.id == other).map(|c| c.name.clone()));
+                match name {
+                    Some(name) => view! {
+                        <p class="hint" id="draft-elsewhere">
+                            {format!("An unsaved note about {name} is kept on this device. This note is saved only when you press Save. ")}
+                            <button type="button" class="quiet" id="open-kept-draft" on:click=move |_| app.screen.set(Screen::NewNote(Some(other.clone())))>
+                                {format!("Open the note about {name}")}
+                            </button>
+                        </p>
+                    }.into_any(),
+                    None => view! {
+                        <p class="hint" id="draft-elsewhere">
+                            "An unsaved note about a child no longer in your caseload is kept on this device; it cannot be filed. "
+                            <button type="button" class="quiet" id="drop-kept-draft" on:click=move |_| spawn_local(keep::Keeper::new(note_form(None)).forget())>
+                                "Let it go"
+                            </button>
+                        </p>
+                    }.into_any(),
+                }
+            })}
             {was_restored.then(|| view! {
                 <p class="hint" id="draft-restored">
                     "What you were writing was kept on this device and is back in the form. Save it, or press Cancel to let it go."

@@ -108,7 +108,7 @@ pub fn Organisation(app: App) -> impl IntoView {
             None => view! { <p class="card">"Asking the server…"</p> }.into_any(),
             Some(Err(why)) => view! { <p class="card problem" role="alert">{why}</p> }.into_any(),
             Some(Ok(found)) => view! {
-                <Children app=app org=found.clone() reread=reread answer=notice/>
+                <Children app=app org=found.clone() answer=notice/>
                 <People org=found.clone()/>
                 <Audit app=app org=found.clone()/>
                 {admin.then(|| view! {
@@ -130,23 +130,24 @@ enum ChildAct {
 
 /// The children and who works with them; allocate and refer.
 #[component]
-fn Children(
-    app: App,
-    org: Org,
-    reread: impl Fn() + Copy + Send + Sync + 'static,
-    answer: RwSignal<Option<String>>,
-) -> impl IntoView {
+fn Children(app: App, org: Org, answer: RwSignal<Option<String>>) -> impl IntoView {
     let children = app.children.get_untracked();
-    let rows: Vec<(String, String)> = children
-        .iter()
-        .map(|c| {
-            let holder = c.case_holder.as_deref().map_or_else(
-                || "no social worker".to_owned(),
-                |h| format!("social worker: {}", org.name_of(h)),
-            );
-            (c.name.clone(), holder)
-        })
-        .collect();
+    // The rows follow the device's list of children (read again after each action), so the
+    // form below is not redrawn under the person's hand.
+    let names = org.clone();
+    let rows = move || -> Vec<(String, String)> {
+        app.children
+            .get()
+            .iter()
+            .map(|c| {
+                let holder = c.case_holder.as_deref().map_or_else(
+                    || "no social worker".to_owned(),
+                    |h| format!("social worker: {}", names.name_of(h)),
+                );
+                (c.name.clone(), holder)
+            })
+            .collect()
+    };
     let child = RwSignal::new(children.first().map(|c| c.id.clone()).unwrap_or_default());
     let worker = RwSignal::new(String::new());
     let youth = RwSignal::new(String::new());
@@ -195,7 +196,6 @@ fn Children(
                     answer.set(Some(words));
                     let _ = client.children().await;
                     app.reload().await;
-                    reread();
                 }
                 Err(e) => answer.set(Some(sentence(&e.to_string()))),
             }
@@ -209,7 +209,7 @@ fn Children(
         <section class="card" id="org-children">
             <h2>"Children and their workers"</h2>
             <ul class="rows">
-                {rows.into_iter().map(|(name, holder)| view! {
+                {move || rows().into_iter().map(|(name, holder)| view! {
                     <li><strong>{name}</strong><span class="meta">{holder}</span></li>
                 }).collect_view()}
             </ul>

@@ -98,7 +98,7 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
         answer.set(None);
         let back = back.clone();
         spawn_local(async move {
-            answer.set(save(app, back, record).await);
+            answer.set(save(app, back, record, None).await);
             busy.set(false);
         });
     };

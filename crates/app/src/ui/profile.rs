@@ -124,7 +124,7 @@ pub fn AboutForm(app: App, subject: Subject) -> impl IntoView {
         answer.set(None);
         let back = back.clone();
         spawn_local(async move {
-            answer.set(save(app, back, record).await);
+            answer.set(save(app, back, record, None).await);
             busy.set(false);
         });
     };
@@ -218,7 +218,7 @@ pub fn CardForm(app: App) -> impl IntoView {
         busy.set(true);
         answer.set(None);
         spawn_local(async move {
-            answer.set(save(app, Screen::Home, record).await);
+            answer.set(save(app, Screen::Home, record, None).await);
             busy.set(false);
         });
     };

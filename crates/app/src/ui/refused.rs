@@ -24,7 +24,8 @@ struct Refused {
     what: String,
     /// The server's reasons, each once.
     reasons: Vec<String>,
-    /// A visit note, which the person can open and correct.
+    /// A visit note that broke a rule of what it says, which the person can open and correct
+    /// (for other refusals an edit would only be refused again).
     note: bool,
 }
 
@@ -36,15 +37,17 @@ async fn load() -> Result<(Vec<Refused>, Vec<WithdrawnExport>), String> {
         .held_changes()
         .await
         .map_err(|e| sentence(&e.to_string()))?;
-    let mut by_record: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Per record: the reasons, and whether what it says broke a rule (correctable).
+    let mut by_record: BTreeMap<String, (Vec<String>, bool)> = BTreeMap::new();
     for change in held {
-        let reasons = by_record.entry(change.doc_id).or_default();
+        let (reasons, correctable) = by_record.entry(change.doc_id).or_default();
+        *correctable |= change.code == "invalid_document";
         if !reasons.contains(&change.reason) {
             reasons.push(change.reason);
         }
     }
     let mut refused = Vec::new();
-    for (id, reasons) in by_record {
+    for (id, (reasons, correctable)) in by_record {
         let record = client.get(&id).await.ok().flatten();
         let (what, note) = match &record {
             Some(record) => {
@@ -55,7 +58,7 @@ async fn load() -> Result<(Vec<Refused>, Vec<WithdrawnExport>), String> {
                         kind_label(kind),
                         headline(kind, &record.summary())
                     ),
-                    matches!(record, Record::VisitNote(_)),
+                    correctable && matches!(record, Record::VisitNote(_)),
                 )
             }
             None => ("A record no longer on this device".to_owned(), false),

@@ -389,15 +389,17 @@ pub async fn team(State(state): State<AppState>, auth: AuthDevice) -> Result<Jso
 }
 
 /// `GET /v1/team/people`: the people of the caller's team who can sign in (who they are,
-/// not how they sign in); an admin in no team gets everyone.
+/// not how they sign in); an admin, who sees every team's devices and quarantine, gets
+/// everyone.
 pub async fn team_people(
     State(state): State<AppState>,
     auth: AuthDevice,
 ) -> Result<Json<Listing<Colleague>>, ApiError> {
-    let team = auth.user.info.team_id.as_deref();
-    if team.is_none() && auth.role != Role::Admin {
-        return Ok(Json(Listing { items: Vec::new() }));
-    }
+    let team = match (auth.role, auth.user.info.team_id.as_deref()) {
+        (Role::Admin, _) => None,
+        (_, Some(team)) => Some(team),
+        (_, None) => return Ok(Json(Listing { items: Vec::new() })),
+    };
     let people = state.store.list_users(team).await?;
     Ok(Json(
         people
