@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::history::when;
-use super::{App, Screen, from_server, history, kind_label};
+use super::{App, Screen, act, from_server, history, kind_label};
 use crate::device;
 use crate::status::sentence;
 
@@ -200,21 +200,12 @@ pub fn ReviewItemPage(app: App, id: i64) -> impl IntoView {
         let Some(client) = device::client() else {
             return;
         };
-        busy.set(true);
-        answer.set(None);
-        spawn_local(async move {
-            let done = match resolution {
+        act(app, Screen::Review, answer, busy, async move {
+            match resolution {
                 Some(resolution) => client.resolve_review(id, resolution, &why).await,
                 None => client.dismiss_review(id, &why).await,
-            };
-            match done {
-                Ok(_) => {
-                    app.screen.set(Screen::Review);
-                    app.reload().await;
-                }
-                Err(e) => answer.set(Some(sentence(&e.to_string()))),
             }
-            busy.set(false);
+            .map(drop)
         });
     };
     view! {

@@ -324,6 +324,24 @@ fn act(
     });
 }
 
+/// [`save`] from a form: the form is busy meanwhile, and what the device refused is shown in
+/// `answer`.
+fn send(
+    app: App,
+    back: Screen,
+    change: Change,
+    draft: Option<keep::Keeper>,
+    busy: RwSignal<bool>,
+    answer: RwSignal<Option<String>>,
+) {
+    busy.set(true);
+    answer.set(None);
+    spawn_local(async move {
+        answer.set(save(app, back, change, draft).await);
+        busy.set(false);
+    });
+}
+
 /// "3 changes waiting to be sent", beside a child or a record with any.
 fn waiting_words(changes: u64) -> Option<String> {
     match changes {
@@ -950,13 +968,7 @@ fn NewNote(
             }
             Err(missing) => return answer.set(Some(missing)),
         };
-        busy.set(true);
-        answer.set(None);
-        let back = back.clone();
-        spawn_local(async move {
-            answer.set(save(app, back, record, Some(saved)).await);
-            busy.set(false);
-        });
+        send(app, back.clone(), record, Some(saved), busy, answer);
     };
     // A keystroke's time is taken as it is typed, before the draft is kept.
     let typist = StoredValue::new(keeper.clone());

@@ -8,7 +8,7 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::{App, SAVED_HINT, Screen, change_of, save};
+use super::{App, SAVED_HINT, Screen, change_of, send};
 use crate::device;
 use crate::plan::PlanDraft;
 use crate::profile::status_label;
@@ -94,13 +94,7 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
             Ok(None) => return app.screen.set(back.clone()),
             Err(missing) => return answer.set(Some(missing)),
         };
-        busy.set(true);
-        answer.set(None);
-        let back = back.clone();
-        spawn_local(async move {
-            answer.set(save(app, back, record, None).await);
-            busy.set(false);
-        });
+        send(app, back.clone(), record, None, busy, answer);
     };
     let date = move |set: fn(&mut PlanDraft, String)| {
         move |ev| {

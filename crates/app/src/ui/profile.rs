@@ -10,7 +10,7 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::{App, SAVED_HINT, Screen, Subject, change_of, save};
+use super::{App, SAVED_HINT, Screen, Subject, change_of, send};
 use crate::device;
 use crate::profile::{AboutDraft, CardDraft, QUESTIONS, data_address, photo_size};
 use crate::status::sentence;
@@ -120,13 +120,7 @@ pub fn AboutForm(app: App, subject: Subject) -> impl IntoView {
             Ok(None) => return app.screen.set(back.clone()),
             Err(missing) => return answer.set(Some(missing)),
         };
-        busy.set(true);
-        answer.set(None);
-        let back = back.clone();
-        spawn_local(async move {
-            answer.set(save(app, back, record, None).await);
-            busy.set(false);
-        });
+        send(app, back.clone(), record, None, busy, answer);
     };
     let fields: [(&str, Answer); 4] = [
         ("fun", |d| &mut d.fun),
@@ -215,12 +209,7 @@ pub fn CardForm(app: App) -> impl IntoView {
             Ok(None) => return app.screen.set(Screen::Home),
             Err(missing) => return answer.set(Some(missing)),
         };
-        busy.set(true);
-        answer.set(None);
-        spawn_local(async move {
-            answer.set(save(app, Screen::Home, record, None).await);
-            busy.set(false);
-        });
+        send(app, Screen::Home, record, None, busy, answer);
     };
     let chosen = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
