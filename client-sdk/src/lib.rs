@@ -456,13 +456,7 @@ impl Client {
     /// change is committed locally. Refused (and nothing changed) if the result would break a
     /// validation rule.
     pub async fn edit(&self, id: &str, patch: Patch) -> Result<(), ClientError> {
-        if let Patch::ShortPlan(ShortPlanPatch {
-            points: Some(points),
-            ..
-        }) = &patch
-        {
-            self.check_team_rules(points.len()).await?;
-        }
+        self.check_team_rules_for(&patch).await?;
         self.change_with(id, |doc, now| {
             fieldnotes_model::validate::check_clock_patch(&patch, now)?;
             doc.edit(patch, now)
@@ -666,18 +660,31 @@ impl Client {
     }
 
     /// The team's rules a local write keeps to, as this device last learnt them
-    /// ([`Client::team`]): a short plan's points. A device that never learnt them leaves it to
-    /// the model's own limit and the server's review.
+    /// ([`Client::team`]): a short plan's points. A device that has not learnt them yet keeps to
+    /// the limit of a team that set none ([`fieldnotes_model::PLAN_POINT_LIMIT`]); the server
+    /// compares what it receives with the team's own limit all the same, and a plan past it
+    /// goes to review.
     async fn check_team_rules(&self, plan_points: usize) -> Result<(), ClientError> {
-        let Some(team) = self.known_team().await? else {
-            return Ok(());
+        let limit = match self.known_team().await? {
+            Some(team) => usize::try_from(team.plan_point_limit).unwrap_or(usize::MAX),
+            None => fieldnotes_model::PLAN_POINT_LIMIT,
         };
-        let limit = usize::try_from(team.plan_point_limit).unwrap_or(usize::MAX);
         fieldnotes_model::validate::check_plan_points(plan_points, limit).map_err(|e| {
             ClientError::Model(fieldnotes_model::ModelError::Invalid(
                 fieldnotes_model::validate::ValidationErrors(vec![e]),
             ))
         })
+    }
+
+    /// [`Client::check_team_rules`] for a patch (only a plan's points are ruled on).
+    pub(crate) async fn check_team_rules_for(&self, patch: &Patch) -> Result<(), ClientError> {
+        match patch {
+            Patch::ShortPlan(ShortPlanPatch {
+                points: Some(points),
+                ..
+            }) => self.check_team_rules(points.len()).await,
+            _ => Ok(()),
+        }
     }
 
     /// The scope keys the server last said this person may read here but not write.

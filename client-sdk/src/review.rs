@@ -84,6 +84,7 @@ impl Client {
         reason: &str,
     ) -> Result<Option<String>, ClientError> {
         let reason = require_reason(reason)?.to_owned();
+        self.check_team_rules_for(&patch).await?;
         self.change_with(id, |doc, now| doc.amend(patch, &reason, now))
             .await
     }

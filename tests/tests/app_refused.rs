@@ -68,6 +68,14 @@ async fn a_refused_record_is_named_with_its_reason_and_can_be_taken_back_keeping
     says(&browser, "#refused-notice", "Taken back").await?;
     shown(&browser, "#refused-none").await?;
     shown(&browser, "#withdrawn a.download").await?;
+    // The copy is named as a person knows it: what the record was, and when it was taken back.
+    says(
+        &browser,
+        "#withdrawn li",
+        &format!("Visit note: {title}, taken back on"),
+    )
+    .await?;
+    accessible(&browser, "a record taken back").await?;
     let link = browser
         .eval("const a = document.querySelector('#withdrawn a.download'); return [a.getAttribute('href'), a.getAttribute('download')];")
         .await?;

@@ -4,7 +4,8 @@
 //! is added to on two devices with no signal, the app and a second device of theirs (the
 //! native SDK the CLI runs on); when both have synced, the points are over the limit, the
 //! review item is in the manager's queue, the app's page of the young person says so, and the
-//! youth worker can take a point out.
+//! youth worker can take a point out. The plan is then marked complete, amended with a reason
+//! (an item in the manager's queue), and signed off by the manager in the app.
 
 use fieldnotes_app::status::Connection;
 use fieldnotes_client::ReviewQuery;
@@ -247,6 +248,71 @@ async fn a_plan_with_a_young_person(viewport: Viewport) -> anyhow::Result<()> {
         ]
     );
 
+    // Agreed: the plan is marked complete, and is then locked.
+    click(&browser, &format!("#plan-{plan_id}")).await?;
+    click(&browser, "#save-plan-complete").await?;
+    says(&browser, "#child-plans", "Completed").await?;
+    click(&browser, &format!("#plan-{plan_id}")).await?;
+    shown(&browser, "#amend-plan").await?;
+    assert!(
+        holds(
+            &browser,
+            "document.querySelector('#save-plan') === null \
+             && document.querySelector('#short-plan fieldset').disabled"
+        )
+        .await?,
+        "a completed plan is offered for change without an amendment"
+    );
+
+    // Changed after it was agreed: an amendment, with a reason, seen by a manager.
+    click(&browser, "#amend-plan").await?;
+    retype(
+        &browser,
+        "#points",
+        "Come to the Tuesday group\nTalk to Jo about college\nCall Mum on Saturday",
+    )
+    .await?;
+    click(&browser, "#save-plan-amendment").await?;
+    says(&browser, "#short-plan .answer", "reason").await?;
+    fill(&browser, "#plan-why", "Mum works on Fridays").await?;
+    accessible(&browser, "a plan's amendment").await?;
+    browser.screenshot("short-plan-amend").await?;
+    click(&browser, "#save-plan-amendment").await?;
+    says(&browser, "#child-plans", "Call Mum on Saturday").await?;
+    says(&browser, "#child-plans", "Completed").await?;
+    sync_words(&browser, "Nothing waiting to be sent").await?;
+    let items = manager.review_items(&ReviewQuery::default()).await?;
+    let amendment = items
+        .iter()
+        .find(|i| i.doc_id == plan_id && i.item_kind == ItemKind::Amendment)
+        .ok_or_else(|| anyhow::anyhow!("no amendment item for the plan in {items:?}"))?;
+    assert!(
+        amendment.summary.contains("Mum works on Fridays"),
+        "{}",
+        amendment.summary
+    );
+
+    // The manager signs the plan off from the young person's page in the app, and the youth
+    // worker's app shows it after its next sync.
+    let console = Browser::start(Viewport::LAPTOP).await?;
+    console.goto(&url).await?;
+    sign_in(&console, "mgr").await?;
+    click(&console, "#child-child-00").await?;
+    click(&console, &format!("#plan-{plan_id}")).await?;
+    shown(&console, "#sign-off-plan").await?;
+    click(&console, "#sign-off-plan").await?;
+    says(&console, "#child-plans", "Signed off").await?;
+    sync_words(&console, "Nothing waiting to be sent").await?;
+    click(&browser, "#sync-now").await?;
+    says(&browser, "#child-plans", "Signed off").await?;
+    other.sync().await?;
+    let Some(Record::ShortPlan(plan)) = other.get(&plan_id).await? else {
+        anyhow::bail!("the second device lost the plan");
+    };
+    assert_eq!(plan.signed_off_by.as_deref(), Some("mgr"));
+    assert_eq!(plan.content.points[2], "Call Mum on Saturday");
+
+    console.close().await?;
     browser.close().await?;
     server.stop().await
 }

@@ -413,6 +413,31 @@ async fn a_device_keeps_its_plans_to_its_teams_limit(backend: Backend) -> anyhow
         1,
         "the refused plan was not kept"
     );
+    // A team that allows more than the default three: the device keeps to the team's own
+    // limit, in an edit and in an amendment, and the server takes a plan within it as it is.
+    let four = TeamPatch {
+        plan_point_limit: Some(4),
+        ..TeamPatch::default()
+    };
+    admin.update_team(TEAM, &four).await?;
+    assert_eq!(t.laptop.team().await?.plan_point_limit, 4);
+    let points = |n: usize| fixtures::plan_points((1..=n).map(|i| format!("Point {i}")).collect());
+    t.laptop.edit(&id, points(4)).await?;
+    let refused = t.laptop.edit(&id, points(5)).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("at most 4 points, and this one has 5"),
+        "{refused}"
+    );
+    t.laptop.sync().await?;
+    assert!(
+        t.open_items(&id).await?.is_empty(),
+        "a plan within the team's limit went to review"
+    );
+    t.manager.sync().await?;
+    let Some(Record::ShortPlan(plan)) = t.manager.get(&id).await? else {
+        panic!("the manager's device has no plan")
+    };
+    assert_eq!(plan.content.points.len(), 4, "{:?}", plan.content.points);
     // A person in no team is told so, not given a limit.
     let refused = admin.team().await.unwrap_err().to_string();
     assert!(refused.contains("in no team"), "{refused}");

@@ -2,7 +2,7 @@
 //! ending; the team's point limit as the person types; and the plan or the changes the SDK
 //! records from it. Pure, so the form's rules are tested on the host.
 
-use fieldnotes_model::{NewShortPlan, ShortPlanPatch};
+use fieldnotes_model::{NewShortPlan, NoteStatus, ShortPlanPatch};
 
 /// What the person has written on the short plan form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -110,18 +110,20 @@ impl PlanDraft {
         })
     }
 
-    /// The changes to the plan `was`: only what the person changed (`None` if nothing).
+    /// The changes to the plan `was`: only what the person changed, and the status `complete`
+    /// asks for (`None` if nothing).
     pub fn to_patch(
         &self,
         was: &NewShortPlan,
         limit: usize,
+        complete: bool,
     ) -> Result<Option<ShortPlanPatch>, PlanError> {
         let now = self.to_new(&was.child_id, &was.author, limit)?;
         let patch = ShortPlanPatch {
             points: (now.points != was.points).then_some(now.points),
             review_on: (now.review_on != was.review_on).then_some(now.review_on),
             planned_end: (now.planned_end != was.planned_end).then_some(now.planned_end),
-            status: None,
+            status: complete.then_some(NoteStatus::Completed),
         };
         Ok((patch != ShortPlanPatch::default()).then_some(patch))
     }
@@ -215,17 +217,42 @@ mod tests {
         };
         let opened = PlanDraft::from_plan(&was);
         assert_eq!(opened.points, "a\nb");
-        assert_eq!(opened.to_patch(&was, 3), Ok(None));
+        assert_eq!(opened.to_patch(&was, 3, false), Ok(None));
         let mut added = opened.clone();
         added.points.push_str("\nc ");
-        let patch = added.to_patch(&was, 3).unwrap().unwrap();
+        let patch = added.to_patch(&was, 3, false).unwrap().unwrap();
         assert_eq!(patch.points, Some(vec!["a".into(), "b".into(), "c".into()]));
         assert_eq!((patch.review_on, patch.planned_end), (None, None));
         let mut cleared = opened;
         cleared.review_on.clear();
-        let patch = cleared.to_patch(&was, 3).unwrap().unwrap();
+        let patch = cleared.to_patch(&was, 3, false).unwrap().unwrap();
         assert_eq!(patch.review_on, Some(None));
         assert_eq!(patch.points, None);
+        assert_eq!(patch.status, None, "saved, not completed");
+    }
+
+    #[test]
+    fn completing_a_plan_sends_its_status_even_with_nothing_else_changed() {
+        let was = NewShortPlan {
+            child_id: "yp".into(),
+            author: "yw".into(),
+            points: vec!["a".into()],
+            review_on: None,
+            planned_end: None,
+        };
+        let opened = PlanDraft::from_plan(&was);
+        let patch = opened.to_patch(&was, 3, true).unwrap().unwrap();
+        assert_eq!(patch.status, Some(NoteStatus::Completed));
+        assert_eq!(patch.points, None);
+        // Over the limit, it is not completed either.
+        let over = PlanDraft {
+            points: "a\nb\nc\nd".into(),
+            ..opened
+        };
+        assert!(matches!(
+            over.to_patch(&was, 3, true),
+            Err(PlanError::OverLimit { .. })
+        ));
     }
 
     #[test]
@@ -240,11 +267,11 @@ mod tests {
         let mut draft = PlanDraft::from_plan(&merged);
         assert!(draft.tally(3).over);
         assert!(matches!(
-            draft.to_patch(&merged, 3),
+            draft.to_patch(&merged, 3, false),
             Err(PlanError::OverLimit { .. })
         ));
         draft.points = "a\nb\nd".into();
-        let patch = draft.to_patch(&merged, 3).unwrap().unwrap();
+        let patch = draft.to_patch(&merged, 3, false).unwrap().unwrap();
         assert_eq!(patch.points, Some(vec!["a".into(), "b".into(), "d".into()]));
     }
 }

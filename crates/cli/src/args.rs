@@ -75,7 +75,7 @@ pub enum Command {
         #[command(subcommand)]
         command: ContactCardCmd,
     },
-    /// Short plans (at most three points): record, edit, amend after completion, sign off
+    /// Short plans (as many points as your team allows, three unless it set another limit): record, edit, amend after completion, sign off
     Plan {
         #[command(subcommand)]
         command: PlanCmd,
@@ -419,7 +419,7 @@ pub struct PlanNew {
     /// The child the plan is for
     #[arg(long, value_name = "ID")]
     pub child: String,
-    /// A point of the plan (at most three; repeat the flag)
+    /// A point of the plan (repeat the flag; your team sets how many, three unless it says otherwise)
     #[arg(long, required = true)]
     pub point: Vec<String>,
     #[command(flatten)]
@@ -429,7 +429,7 @@ pub struct PlanNew {
 /// The fields of a short plan that `plan edit` and `plan amend` change.
 #[derive(Debug, Args)]
 pub struct PlanFields {
-    /// Replace the points (at most three; repeat the flag)
+    /// Replace the points (repeat the flag; at most your team's limit)
     #[arg(long)]
     pub point: Vec<String>,
     #[command(flatten)]

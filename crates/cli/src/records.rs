@@ -266,6 +266,7 @@ async fn sync(client: &Client) -> anyhow::Result<ExitCode> {
     match client.sync().await {
         Ok(report) => {
             print_report(&report);
+            crate::session::learn_team_rules(client).await;
             let held = client.sync_status().await?.held_documents;
             if held > 0 {
                 println!(

@@ -122,6 +122,16 @@ pub fn new_password(for_whom: &str) -> anyhow::Result<Zeroizing<String>> {
     Ok(first)
 }
 
+/// Learn the team's rules (a short plan's point limit) while there is a connection, so that a
+/// plan written later with no signal keeps to the team's own limit rather than the default.
+/// Nothing the person asked for depends on it: a person in no team (an admin) has no rules to
+/// learn, and a failure leaves the last ones learnt in place.
+pub(crate) async fn learn_team_rules(client: &Client) {
+    if let Err(e) = client.team().await {
+        tracing::debug!("the team's rules were not refreshed: {e}");
+    }
+}
+
 /// `fieldnotes login`.
 pub async fn login(client: &Client, a: LoginArgs, json: bool) -> anyhow::Result<ExitCode> {
     let device_name = a
@@ -148,6 +158,9 @@ pub async fn login(client: &Client, a: LoginArgs, json: bool) -> anyhow::Result<
         }
         Err(e) => return Err(e),
     };
+    if signed.online {
+        learn_team_rules(client).await;
+    }
     let status = client.status().await?;
     if json {
         println!(

@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::{Device, NEW_PASSWORD, assert_has, assert_lacks, standard_server, stderr, stdout};
+use common::{
+    DOWN, Device, NEW_PASSWORD, assert_has, assert_lacks, standard_server, stderr, stdout,
+};
 use fieldnotes_tests::{Backend, TestDb, TestServer};
 
 /// An admin adds a team, people and a child; the manager records a note and allocates the
@@ -266,5 +268,41 @@ async fn login_with_an_identity_provider_token() {
     assert_has(&stdout(&out), "password, identity provider");
     jo.login(&url, "jo").await;
     jo.ok(&url, &["list"]).await;
+    server.stop().await.unwrap();
+}
+
+/// A team that allows four points: the worker's device learns it when signing in, keeps a plan
+/// written with no signal to it, and learns a lower limit at its next sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_keeps_to_the_limit_the_team_set() {
+    let (_db, server, url) = standard_server(1).await;
+    let admin = Device::signed_in(&url, "admin").await;
+    let set = |n: &'static str| ["admin", "team", "set", "pod-1", "--plan-points", n];
+    admin.ok(&url, &set("4")).await;
+    let worker = Device::signed_in(&url, "sw-a").await;
+    let four = [
+        "plan", "new", "--child", "child-00", "--point", "1", "--point", "2", "--point", "3",
+        "--point", "4",
+    ];
+    let plan = worker.record(DOWN, &four).await;
+    let mut five = four.to_vec();
+    five.extend(["--point", "5"]);
+    worker
+        .fails(DOWN, &five, 1, "at most 4 points, and this one has 5")
+        .await;
+
+    admin.ok(&url, &set("3")).await;
+    worker.ok(&url, &["sync"]).await;
+    worker
+        .fails(
+            DOWN,
+            &[
+                "plan", "edit", &plan, "--point", "a", "--point", "b", "--point", "c", "--point",
+                "d",
+            ],
+            1,
+            "at most 3 points, and this one has 4",
+        )
+        .await;
     server.stop().await.unwrap();
 }

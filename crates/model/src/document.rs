@@ -8,10 +8,10 @@ use crate::error::ModelError;
 use crate::kinds::{DocKind, NoteStatus};
 use crate::read::{read_deletion, read_record};
 use crate::record::{
-    AboutMePatch, ContactCardPatch, NewRecord, NewShortPlan, NewVisitNote, PLAN_POINT_LIMIT, Patch,
-    Record, ShortPlanPatch, VisitNotePatch,
+    AboutMePatch, ContactCardPatch, NewRecord, NewShortPlan, NewVisitNote, Patch, Record,
+    ShortPlanPatch, VisitNotePatch,
 };
-use crate::validate::{ValidationError, ValidationErrors, check, check_written};
+use crate::validate::{MAX_PLAN_POINTS, ValidationError, ValidationErrors, check, check_written};
 use crate::write::*;
 
 /// The version of the document layout this crate writes.
@@ -523,7 +523,7 @@ fn patch_contact_card(doc: &mut AutoCommit, p: &ContactCardPatch) -> Result<(), 
 
 fn patch_short_plan(doc: &mut AutoCommit, p: &ShortPlanPatch) -> Result<(), ModelError> {
     if let Some(points) = &p.points
-        && points.len() > PLAN_POINT_LIMIT
+        && points.len() > MAX_PLAN_POINTS
     {
         return Err(too_many_points(points.len()));
     }
@@ -547,7 +547,7 @@ fn too_many_points(n: usize) -> ModelError {
     ModelError::Invalid(ValidationErrors(vec![ValidationError::new(
         "points",
         "max_items",
-        format!("a short plan has at most {PLAN_POINT_LIMIT} points, got {n}"),
+        format!("a short plan has at most {MAX_PLAN_POINTS} points, got {n}"),
     )]))
 }
 

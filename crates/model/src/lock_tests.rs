@@ -205,20 +205,26 @@ fn a_signed_off_plan_is_amended_within_its_point_limit() {
     };
     p.edit(Patch::ShortPlan(done), T0).unwrap();
     p.sign_off("mgr-1", T0).unwrap();
+    // The model holds the structural cap; a team's own limit is the device's to keep (the SDK).
+    let too_many = ShortPlanPatch {
+        points: Some(
+            (0..=crate::validate::MAX_PLAN_POINTS)
+                .map(|i| format!("point {i}"))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    let err = p.amend(Patch::ShortPlan(too_many), "more", T0).unwrap_err();
+    assert!(err.to_string().contains("at most 20 points"), "{err}");
+    assert_eq!(p.read().unwrap().plan_points(), Some(2), "nothing written");
     let four = ShortPlanPatch {
         points: Some(vec!["a".into(), "b".into(), "c".into(), "d".into()]),
         ..Default::default()
     };
-    let err = p.amend(Patch::ShortPlan(four), "more", T0).unwrap_err();
-    assert!(err.to_string().contains("at most 3"), "{err}");
-    let three = ShortPlanPatch {
-        points: Some(vec!["a".into(), "b".into(), "c".into()]),
-        ..Default::default()
-    };
-    p.amend(Patch::ShortPlan(three), "agreed a third point", T0)
+    p.amend(Patch::ShortPlan(four), "agreed two more points", T0)
         .unwrap();
     let record = p.read().unwrap();
-    assert_eq!(record.plan_points(), Some(3));
+    assert_eq!(record.plan_points(), Some(4));
     assert_eq!(record.status(), Some(NoteStatus::SignedOff));
 }
 

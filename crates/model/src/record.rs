@@ -4,8 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::kinds::{DocKind, NotAloneReason, NoteStatus, SubjectKind, VisitKind};
 
-/// Local edits may not give a short plan more points than this; a plan is "often no more than
-/// three points".
+/// A team's limit on a short plan's points when the team has not set its own: a plan is "often
+/// no more than three points". The team's own limit (`plan_point_limit`, 1 to
+/// [`crate::validate::MAX_PLAN_POINTS`]) is what a device keeps its edits to and what the server
+/// compares a merged plan with; see [`crate::validate::check_plan_points`].
 pub const PLAN_POINT_LIMIT: usize = 3;
 
 /// How concurrent edits of a field merge. Decided per field, here, for every kind
@@ -256,7 +258,7 @@ impl Record {
     }
 
     /// How many points a short plan has (`None` for other kinds), to compare with a team's
-    /// limit; local edits keep to [`PLAN_POINT_LIMIT`], a merge may go past it.
+    /// limit; a device keeps its own edits to that limit, a merge may go past it.
     pub fn plan_points(&self) -> Option<usize> {
         match self {
             Record::ShortPlan(r) => Some(r.content.points.len()),

@@ -345,7 +345,7 @@ fn a_completed_statutory_visit_cannot_contradict_itself() {
 }
 
 #[test]
-fn a_plan_keeps_to_three_points_locally() {
+fn a_plan_keeps_to_the_structural_cap_and_no_team_limit() {
     let plan = NewRecord::ShortPlan(NewShortPlan {
         child_id: "yp-1".into(),
         author: "yw-1".into(),
@@ -353,15 +353,34 @@ fn a_plan_keeps_to_three_points_locally() {
         ..Default::default()
     });
     let mut doc = Document::create("p1", actor(1), plan, T0).unwrap();
+    // A team may allow more than the default three: the model does not decide a team's rule.
     let four = ShortPlanPatch {
         points: Some(vec!["a".into(), "b".into(), "c".into(), "d".into()]),
         ..Default::default()
     };
+    doc.edit(Patch::ShortPlan(four), T0).unwrap();
+    assert_eq!(doc.read().unwrap().plan_points(), Some(4));
+    let too_many = ShortPlanPatch {
+        points: Some(
+            (0..=crate::validate::MAX_PLAN_POINTS)
+                .map(|i| i.to_string())
+                .collect(),
+        ),
+        ..Default::default()
+    };
     let err = doc
-        .edit(Patch::ShortPlan(four), T0)
+        .edit(Patch::ShortPlan(too_many), T0)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("points") && err.contains("at most 3"), "{err}");
+    assert!(
+        err.contains("points") && err.contains("at most 20"),
+        "{err}"
+    );
+    assert_eq!(
+        doc.read().unwrap().plan_points(),
+        Some(4),
+        "nothing written"
+    );
     let wrong = doc.edit(patch(VisitNotePatch::default()), T0).unwrap_err();
     assert!(matches!(wrong, ModelError::WrongKind { .. }), "{wrong}");
 }

@@ -231,13 +231,13 @@ pub fn ReviewItemPage(app: App, id: i64) -> impl IntoView {
                             {record_words(item.doc_kind, &item.field)}
                             {format!(" · {}", status_label(item.status))}
                         </p>
-                        <p id="review-summary">{item.summary.clone()}</p>
+                        <p id="review-summary">{summary_words(kind, &item.summary)}</p>
                         <ol class="sides">
                             {item.sides.iter().enumerate().map(|(i, side)| {
                                 let value = side.value.clone();
                                 view! {
                                     <li class="side" id=format!("side-{i}")>
-                                        <SideFacts side=side.clone()/>
+                                        <SideFacts side=side.clone() kind=kind/>
                                         <Show when=move || open && choosable>
                                             <button
                                                 type="button"
@@ -337,16 +337,75 @@ fn first_merged_value(item: &ReviewItem) -> String {
         .unwrap_or_default()
 }
 
+/// A side's value in a person's words. For an amendment the server names the locked
+/// version's side "the signed off version" and an edit's side by the fields it changed
+/// ("changed: body, title"); any other side is what a person wrote, shown as it is.
+fn side_words(kind: ItemKind, value: &str) -> String {
+    if !matches!(kind, ItemKind::Amendment | ItemKind::PendingAmendment) {
+        return value.to_owned();
+    }
+    if let Some(fields) = value.strip_prefix("changed: ") {
+        let fields: Vec<String> = fields
+            .split(", ")
+            .filter(|f| !f.is_empty())
+            .map(history::field_words)
+            .collect();
+        return match fields.as_slice() {
+            [] => "Changed nothing that shows".to_owned(),
+            [one] => format!("Changed {one}"),
+            [rest @ .., last] => format!("Changed {} and {last}", rest.join(", ")),
+        };
+    }
+    match value
+        .strip_prefix("the ")
+        .and_then(|v| v.strip_suffix(" version"))
+    {
+        Some(what) => format!("The {} version", what.replace(' ', "-")),
+        None => value.to_owned(),
+    }
+}
+
+/// An item's summary in a person's words. The server writes an amendment's as "amendment to a
+/// signed off record: REASON" and a late edit's as "edited without seeing the record signed
+/// off: body"; other summaries are its sentences as they are.
+fn summary_words(kind: ItemKind, summary: &str) -> String {
+    match kind {
+        ItemKind::Amendment => summary
+            .strip_prefix("amendment to a ")
+            .and_then(|rest| rest.split_once(" record: "))
+            .map_or_else(
+                || sentence(summary),
+                |(what, reason)| {
+                    format!(
+                        "Amended after it was {what}. The reason given: {}",
+                        sentence(reason)
+                    )
+                },
+            ),
+        ItemKind::PendingAmendment => summary
+            .strip_prefix("edited without seeing the record ")
+            .and_then(|rest| rest.split_once(": "))
+            .map_or_else(
+                || sentence(summary),
+                |(what, fields)| {
+                    let changed = side_words(kind, &format!("changed: {fields}"));
+                    format!("Edited on a device that had not yet seen it {what}. {changed}.")
+                },
+            ),
+        _ => sentence(summary),
+    }
+}
+
 /// One side: the value, who wrote it, on which device, and when.
 #[component]
-fn SideFacts(side: Side) -> impl IntoView {
+fn SideFacts(side: Side, kind: ItemKind) -> impl IntoView {
     let who = side
         .user_name
         .clone()
         .or(side.user_id.clone())
         .unwrap_or_else(|| "Not known to this server".to_owned());
     view! {
-        <p class="value">{side.value}</p>
+        <p class="value">{side_words(kind, &side.value)}</p>
         {side.shown.then(|| view! { <span class="badge">"The record shows this now"</span> })}
         <dl class="facts">
             <dt>"By"</dt><dd class="by">{who}</dd>

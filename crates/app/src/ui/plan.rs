@@ -1,14 +1,15 @@
 //! The short plan form: a few points agreed with a young person, a review date and a planned
 //! ending. The team's point limit is counted as the person types, and a plan past it cannot
-//! be saved until a point is taken out. A plan already on the device opens filled (a completed
-//! or signed-off one is shown, not changed), and an edit sends only what changed.
+//! be saved until a point is taken out. A plan already on the device opens filled, and an edit
+//! sends only what changed. A plan is marked complete when it is agreed; then it is locked and
+//! changes only by an amendment with a reason, and a manager signs it off.
 
-use fieldnotes_model::{NewRecord, NewShortPlan, NoteStatus, Patch, Record};
+use fieldnotes_model::{NewRecord, NewShortPlan, NoteStatus, Patch, Record, ShortPlanPatch};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::{App, SAVED_HINT, Screen, change_of, send};
+use super::{App, SAVED_HINT, Screen, act, change_of, send};
 use crate::device;
 use crate::plan::PlanDraft;
 use crate::profile::status_label;
@@ -69,8 +70,22 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
                 .is_some_and(|e| e.status.is_locked())
         })
     };
+    let status_is = move |wanted: NoteStatus| {
+        existing.with(|e| {
+            e.as_ref()
+                .and_then(Option::as_ref)
+                .is_some_and(|e| e.status == wanted)
+        })
+    };
     let busy = RwSignal::new(false);
+    // Which button sent the form: "Save and mark complete" sets it.
+    let complete = RwSignal::new(false);
+    let amending = RwSignal::new(false);
+    let why = RwSignal::new(String::new());
     let cancel = back.clone();
+    let new_back = back.clone();
+    let amend_back = StoredValue::new(back.clone());
+    let sign_back = StoredValue::new(back.clone());
     let submit = move |event: SubmitEvent| {
         event.prevent_default();
         let (Some(found), Some((_, author))) =
@@ -80,9 +95,10 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
         };
         let draft = draft.get_untracked();
         let limit = app.plan_limit.get_untracked();
+        let complete = complete.get_untracked();
         let record = match change_of(
             found.as_ref().map(|e| (e.id.as_str(), &e.plan)),
-            |was| draft.to_patch(was, limit),
+            |was| draft.to_patch(was, limit, complete),
             Patch::ShortPlan,
             || {
                 draft
@@ -94,7 +110,60 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
             Ok(None) => return app.screen.set(back.clone()),
             Err(missing) => return answer.set(Some(missing)),
         };
-        send(app, back.clone(), record, None, busy, answer);
+        match (record, complete, device::client()) {
+            // A new plan agreed and complete at once: recorded, then marked complete.
+            (Ok(new), true, Some(client)) => act(app, new_back.clone(), answer, busy, async move {
+                let id = client.create(new).await?;
+                let done = ShortPlanPatch {
+                    status: Some(NoteStatus::Completed),
+                    ..ShortPlanPatch::default()
+                };
+                client.edit(&id, Patch::ShortPlan(done)).await
+            }),
+            (record, _, _) => send(app, back.clone(), record, None, busy, answer),
+        }
+    };
+    // A locked plan changes only by an amendment, with a reason.
+    let amend = move |_| {
+        let (Some(Some(found)), Some(client)) = (existing.get_untracked(), device::client()) else {
+            return;
+        };
+        let limit = app.plan_limit.get_untracked();
+        let patch = match draft.get_untracked().to_patch(&found.plan, limit, false) {
+            Ok(Some(patch)) => patch,
+            Ok(None) => {
+                return answer.set(Some(
+                    "Nothing was changed: change the plan, then save the amendment.".to_owned(),
+                ));
+            }
+            Err(missing) => return answer.set(Some(missing.to_string())),
+        };
+        let reason = why.get_untracked();
+        act(app, amend_back.get_value(), answer, busy, async move {
+            client
+                .amend(&found.id, Patch::ShortPlan(patch), &reason)
+                .await
+                .map(drop)
+        });
+    };
+    let sign_off = move |_| {
+        let (Some(Some(found)), Some(client)) = (existing.get_untracked(), device::client()) else {
+            return;
+        };
+        act(app, sign_back.get_value(), answer, busy, async move {
+            client.sign_off(&found.id).await.map(drop)
+        });
+    };
+    let history = move |_| {
+        if let Some(Some(found)) = existing.get_untracked() {
+            app.screen.set(Screen::History {
+                id: found.id.clone(),
+                back: Box::new(Screen::Plan {
+                    child: found.plan.child_id.clone(),
+                    id: Some(found.id),
+                }),
+            });
+        }
     };
     let date = move |set: fn(&mut PlanDraft, String)| {
         move |ev| {
@@ -114,7 +183,7 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
             <h2>{if id.is_some() { "Short plan" } else { "New short plan" }}</h2>
             <p class="meta" id="plan-status">{status}</p>
             <Show when=move || existing.with(Option::is_some) fallback=|| view! { <p>"Opening…"</p> }>
-                <fieldset class="plain" disabled=locked>
+                <fieldset class="plain" disabled=move || locked() && !amending.get()>
                     <label for="points">"The points you agreed, one a line"</label>
                     <textarea
                         id="points"
@@ -140,6 +209,18 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
                     <input id="planned-end" type="date" prop:value=draft.get_untracked().planned_end on:input=date(|d, v| d.planned_end = v)/>
                 </fieldset>
             </Show>
+            <Show when=move || amending.get()>
+                <label for="plan-why">"Why amend it (kept with the plan and seen by a manager)"</label>
+                <input id="plan-why" type="text" required on:input=move |ev| why.set(event_target_value(&ev))/>
+                <div class="actions">
+                    <button type="button" class="primary" id="save-plan-amendment" disabled=move || busy.get() || tally().over on:click=amend>
+                        "Save the amendment"
+                    </button>
+                    <button type="button" class="quiet" on:click=move |_| amending.set(false)>
+                        "Do not change it"
+                    </button>
+                </div>
+            </Show>
             <p class="answer" role="alert">{move || answer.get()}</p>
             <div class="actions">
                 <Show when=move || !locked()>
@@ -148,8 +229,33 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
                         class="primary"
                         id="save-plan"
                         disabled=move || busy.get() || existing.with(Option::is_none) || tally().over
+                        on:click=move |_| complete.set(false)
                     >
                         "Save plan"
+                    </button>
+                    <button
+                        type="submit"
+                        class="quiet"
+                        id="save-plan-complete"
+                        disabled=move || busy.get() || existing.with(Option::is_none) || tally().over
+                        on:click=move |_| complete.set(true)
+                    >
+                        "Save and mark complete"
+                    </button>
+                </Show>
+                <Show when=move || status_is(NoteStatus::Completed) && app.reviews() && !amending.get()>
+                    <button type="button" class="primary" id="sign-off-plan" disabled=move || busy.get() on:click=sign_off>
+                        "Sign off"
+                    </button>
+                </Show>
+                <Show when=move || locked() && !amending.get()>
+                    <button type="button" class="quiet" id="amend-plan" on:click=move |_| amending.set(true)>
+                        "Amend"
+                    </button>
+                </Show>
+                <Show when=move || existing.with(|e| matches!(e, Some(Some(_))))>
+                    <button type="button" class="quiet" id="plan-history" on:click=history>
+                        "History"
                     </button>
                 </Show>
                 <button type="button" class="quiet" id="plan-back" on:click=move |_| app.screen.set(cancel.clone())>

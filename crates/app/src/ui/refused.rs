@@ -85,6 +85,28 @@ fn download_address(export: &WithdrawnExport) -> String {
     )
 }
 
+/// What a kept copy holds, in words: "Visit note: Visit in the car park, taken back on 4 Dec
+/// 2026, 14:05" (the file's own name if the copy cannot be read).
+fn export_words(export: &WithdrawnExport) -> String {
+    let Ok(kept) = serde_json::from_str::<serde_json::Value>(&export.json) else {
+        return export.name.clone();
+    };
+    let what = serde_json::from_value::<Record>(kept["record_as_it_stood"].clone())
+        .map(|record| {
+            let kind = record.kind();
+            format!(
+                "{}: {}",
+                kind_label(kind),
+                headline(kind, &record.summary())
+            )
+        })
+        .unwrap_or_else(|_| "A record".to_owned());
+    match kept["withdrawn_at_ms"].as_i64() {
+        Some(ms) => format!("{what}, taken back on {}", device::local_time(ms, true)),
+        None => what,
+    }
+}
+
 /// The refused records screen.
 #[component]
 pub fn RefusedRecords(app: App) -> impl IntoView {
@@ -164,12 +186,16 @@ pub fn RefusedRecords(app: App) -> impl IntoView {
                     {(!kept.is_empty()).then(|| view! {
                         <h3>"Taken back, kept on this device"</h3>
                         <ul class="rows" id="withdrawn">
-                            {kept.into_iter().rev().map(|export| view! {
-                                <li>
-                                    <a class="download" href=download_address(&export) download=export.name.clone()>
-                                        {format!("Save a copy ({})", export.name)}
-                                    </a>
-                                </li>
+                            {kept.into_iter().rev().map(|export| {
+                                let words = export_words(&export);
+                                view! {
+                                    <li>
+                                        <span>{words.clone()}</span>
+                                        <a class="download" href=download_address(&export) download=export.name.clone() aria-label=format!("Save a copy of {words}")>
+                                            "Save a copy"
+                                        </a>
+                                    </li>
+                                }
                             }).collect_view()}
                         </ul>
                     })}

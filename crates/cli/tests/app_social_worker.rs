@@ -1,12 +1,18 @@
 //! The field app for a social worker (issue 12), in real headless Chromium at a phone's size
-//! and a school laptop's, against the real server: signed in, with the network cut, they open a child's page and
-//! record a statutory visit, the child's "about me" in the child's words, and their own
+//! and a school laptop's, against the real server: signed in, with the network cut, they open
+//! a child's page and record a statutory visit, the child's "about me" in the child's words, and their own
 //! contact card with a photo from the camera; the note is opened again, added to and marked
 //! complete, after which it is locked. The page is reloaded with no network: the app
 //! opens from its service worker and every record is there. The network comes back: the app
-//! syncs by itself, and a second device (the native SDK the CLI runs on) has every record,
-//! the photo small and without the camera's metadata.
+//! syncs by itself, and a second device (the `fieldnotes` CLI, the real binary) has every
+//! record, the photo small and without the camera's metadata.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Device;
 use fantoccini::Locator;
 use fieldnotes_app::profile::{PHOTO_EDGE, PHOTO_MAX_BYTES};
 use fieldnotes_app::status::Connection;
@@ -16,7 +22,6 @@ use fieldnotes_tests::app::{
     unlock,
 };
 use fieldnotes_tests::browser::{Browser, Viewport};
-use fieldnotes_tests::client::Device;
 
 /// Where the camera said the photo was taken: it must not reach the record.
 const WHERE_TAKEN: &str = "GPS 51.4545N 2.5879W Hillside Road";
@@ -234,14 +239,16 @@ async fn a_social_workers_offline_day(viewport: Viewport) -> anyhow::Result<()> 
     );
 
     // A second device of the same worker has every record, whole.
-    let other = Device::sign_in(&server.url(), "sw-a").await?;
-    other.sync().await?;
-    let listed = other.list(None).await?;
+    let url = server.url();
+    let other = Device::signed_in(&url, "sw-a").await;
+    other.ok(&url, &["sync"]).await;
+    let listed = other.listed(&url).await;
     assert_eq!(listed.len(), 3, "{listed:?}");
     let mut kinds = Vec::new();
-    for doc in &listed {
-        match other.get(&doc.id).await? {
-            Some(Record::VisitNote(note)) => {
+    for (id, _) in &listed {
+        let out = other.ok(&url, &["show", id, "--json"]).await;
+        match serde_json::from_slice(&out.stdout)? {
+            Record::VisitNote(note) => {
                 assert_eq!(note.status, fieldnotes_model::NoteStatus::Completed);
                 let note = note.content;
                 assert_eq!(note.title, title);
@@ -257,7 +264,7 @@ async fn a_social_workers_offline_day(viewport: Viewport) -> anyhow::Result<()> 
                 );
                 kinds.push("visit note");
             }
-            Some(Record::AboutMe(about)) => {
+            Record::AboutMe(about) => {
                 let about = about.content;
                 assert_eq!(
                     (about.subject_kind, about.subject_id.as_str()),
@@ -269,7 +276,7 @@ async fn a_social_workers_offline_day(viewport: Viewport) -> anyhow::Result<()> 
                 );
                 kinds.push("about me");
             }
-            Some(Record::ContactCard(card)) => {
+            Record::ContactCard(card) => {
                 let card = card.content;
                 assert_eq!(card.worker_id, "sw-a");
                 assert_eq!(card.display_name, "Alex from the children's team");

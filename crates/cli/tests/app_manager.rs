@@ -1,6 +1,6 @@
 //! The manager's console in the field app (issue 12), in real headless Chromium against the
-//! real server: a social worker's app (on a phone) and their second device (the native SDK
-//! the CLI runs on) give a note two titles while apart. The manager, in the console (run at
+//! real server: a social worker's app (on a phone) and their second device (the `fieldnotes`
+//! CLI, the real binary) give a note two titles while apart. The manager, in the console (run at
 //! a laptop's size and at a phone's), sees both sides with who wrote each and on which
 //! device, and settles it with a merged title; both devices show it after their next sync.
 //! The manager signs the completed note off; an edit made on the device that had not seen
@@ -8,19 +8,31 @@
 //! by word and the record's history. The manager puts the signed-off note back, then amends
 //! it with a reason, and the amendment is queued.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::Device;
 use fieldnotes_app::status::Connection;
-use fieldnotes_model::{NoteStatus, Patch, Record, VisitNotePatch};
+use fieldnotes_model::{NoteStatus, Record, VisitNote};
 use fieldnotes_tests::app::{
     accessible, click, fill, go, holds, retype, says, serve, shown, sign_in, sync_words,
 };
 use fieldnotes_tests::browser::{Browser, Viewport};
-use fieldnotes_tests::client::Device;
 
-/// The record's title as the device holds it.
-async fn title(device: &Device, id: &str) -> anyhow::Result<(String, NoteStatus)> {
-    match device.get(id).await? {
-        Some(Record::VisitNote(note)) => Ok((note.content.title, note.status)),
-        other => anyhow::bail!("the device holds {other:?} for {id}"),
+/// The second device's name, as the console shows it.
+const LAPTOP: &str = "sw-a's laptop";
+
+/// The note as `fieldnotes show --json` prints it on the CLI device, and who deleted it (if
+/// anyone did).
+async fn note_on(cli: &Device, url: &str, id: &str) -> (VisitNote, Option<String>) {
+    let out = cli.ok(url, &["show", id, "--json"]).await;
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let deleted_by = shown["deleted"]["by"].as_str().map(str::to_owned);
+    match serde_json::from_value(shown).unwrap() {
+        Record::VisitNote(note) => (note, deleted_by),
+        other => panic!("the CLI device holds {other:?} for {id}"),
     }
 }
 
@@ -61,8 +73,13 @@ async fn a_managers_review(console_size: Viewport) -> anyhow::Result<()> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| anyhow::anyhow!("the note on the page has no id"))?;
-    let cli = Device::sign_in(&url, "sw-a").await?;
-    cli.sync().await?;
+    let cli = Device::new();
+    cli.ok(
+        &url,
+        &["login", "--username", "sw-a", "--device-name", LAPTOP],
+    )
+    .await;
+    cli.ok(&url, &["sync"]).await;
 
     // Apart, each gives it another title.
     go(&phone, Connection::Offline).await?;
@@ -71,15 +88,12 @@ async fn a_managers_review(console_size: Viewport) -> anyhow::Result<()> {
     retype(&phone, "#title", "Visit at Hillside school").await?;
     click(&phone, "#save-note").await?;
     says(&phone, "#child-notes", "Visit at Hillside school").await?;
-    cli.edit(
-        &note_id,
-        Patch::VisitNote(VisitNotePatch {
-            title: Some("School visit with Sam".into()),
-            ..VisitNotePatch::default()
-        }),
+    cli.ok(
+        &url,
+        &["note", "edit", &note_id, "--title", "School visit with Sam"],
     )
-    .await?;
-    cli.sync().await?;
+    .await;
+    cli.ok(&url, &["sync"]).await;
     go(&phone, Connection::Online).await?;
     sync_words(&phone, "Nothing waiting to be sent").await?;
 
@@ -106,7 +120,7 @@ async fn a_managers_review(console_size: Viewport) -> anyhow::Result<()> {
         "School visit with Sam",
         "sw-a (test)",
         "Web browser",
-        "sw-a's test device",
+        LAPTOP,
     ] {
         says(&console, "#review-item", words).await?;
     }
@@ -131,9 +145,9 @@ async fn a_managers_review(console_size: Viewport) -> anyhow::Result<()> {
     // Both devices show the settled title after their next sync.
     click(&phone, "#sync-now").await?;
     says(&phone, "#child-notes", "Visit at Hillside school with Sam").await?;
-    cli.sync().await?;
+    cli.ok(&url, &["sync"]).await;
     assert_eq!(
-        title(&cli, &note_id).await?.0,
+        note_on(&cli, &url, &note_id).await.0.content.title,
         "Visit at Hillside school with Sam"
     );
 
@@ -159,16 +173,22 @@ async fn a_managers_review(console_size: Viewport) -> anyhow::Result<()> {
     sync_words(&console, "Nothing waiting to be sent").await?;
 
     // The second device, which never saw the completion or the sign-off, edits the note.
-    assert_eq!(title(&cli, &note_id).await?.1, NoteStatus::Draft);
-    cli.edit(
-        &note_id,
-        Patch::VisitNote(VisitNotePatch {
-            body: Some("Sam showed me the garden club. Added on the bus home.".into()),
-            ..VisitNotePatch::default()
-        }),
+    assert_eq!(
+        note_on(&cli, &url, &note_id).await.0.status,
+        NoteStatus::Draft
+    );
+    cli.ok(
+        &url,
+        &[
+            "note",
+            "edit",
+            &note_id,
+            "--body",
+            "Sam showed me the garden club. Added on the bus home.",
+        ],
     )
-    .await?;
-    cli.sync().await?;
+    .await;
+    cli.ok(&url, &["sync"]).await;
 
     // The console shows it as a change after sign-off, with the sign-off and the edit.
     click(&console, "#back-home").await?;
@@ -176,7 +196,16 @@ async fn a_managers_review(console_size: Viewport) -> anyhow::Result<()> {
     says(&console, "#review-queue ul.rows", "Changed after sign-off").await?;
     click(&console, "#review-queue ul.rows button.row").await?;
     says(&console, "#review-item", "mgr (test)").await?;
-    says(&console, "#review-item", "sw-a's test device").await?;
+    says(&console, "#review-item", LAPTOP).await?;
+    // Each side in a person's words: the version signed off, and what the late edit changed.
+    says(&console, "#review-item #side-0", "The signed-off version").await?;
+    says(&console, "#review-item #side-1", "Changed what happened").await?;
+    says(
+        &console,
+        "#review-summary",
+        "Edited on a device that had not yet seen it signed off. Changed what happened.",
+    )
+    .await?;
     shown(&console, "#review-decide #accept").await?;
     shown(&console, "#review-decide #restore").await?;
     // What the late edit changed, word by word.
@@ -186,7 +215,7 @@ async fn a_managers_review(console_size: Viewport) -> anyhow::Result<()> {
     // The record's history: every version, who and on which device, and a word diff.
     click(&console, "#item-history").await?;
     shown(&console, "#history li.version").await?;
-    says(&console, "#history", "sw-a's test device").await?;
+    says(&console, "#history", LAPTOP).await?;
     says(&console, "#history", "changed what happened").await?;
     click(&console, "#history button[id^=diff-]").await?;
     shown(&console, "#history .diff ins").await?;
@@ -204,14 +233,10 @@ async fn a_managers_review(console_size: Viewport) -> anyhow::Result<()> {
     .await?;
     click(&console, "#restore").await?;
     shown(&console, "#review-empty").await?;
-    cli.sync().await?;
-    match cli.get(&note_id).await? {
-        Some(Record::VisitNote(note)) => {
-            assert_eq!(note.status, NoteStatus::SignedOff);
-            assert_eq!(note.content.body, "Sam showed me the garden club.");
-        }
-        other => anyhow::bail!("the second device holds {other:?}"),
-    }
+    cli.ok(&url, &["sync"]).await;
+    let (note, _) = note_on(&cli, &url, &note_id).await;
+    assert_eq!(note.status, NoteStatus::SignedOff);
+    assert_eq!(note.content.body, "Sam showed me the garden club.");
 
     // A change to the signed-off note is an amendment with a reason, and is queued.
     click(&console, "#back-home").await?;
@@ -230,6 +255,15 @@ async fn a_managers_review(console_size: Viewport) -> anyhow::Result<()> {
     click(&console, "#back-home").await?;
     click(&console, "#open-review").await?;
     says(&console, "#review-queue ul.rows", "Amendment").await?;
+    click(&console, "#review-queue ul.rows button.row").await?;
+    says(
+        &console,
+        "#review-summary",
+        "Amended after it was signed off. The reason given: Sam told me on the phone.",
+    )
+    .await?;
+    click(&console, "#back-review").await?;
+    shown(&console, "#review-queue").await?;
 
     // A manager deletes a note (filed on the wrong child), with a reason: it stays, shown as
     // deleted, with no way to change it.
@@ -257,9 +291,9 @@ async fn a_managers_review(console_size: Viewport) -> anyhow::Result<()> {
         .await?,
         "a deleted note is offered for change"
     );
-    cli.sync().await?;
-    let deleted = cli.document(&note_id).await?.and_then(|d| d.deletion());
-    assert_eq!(deleted.map(|d| d.by).as_deref(), Some("mgr"));
+    cli.ok(&url, &["sync"]).await;
+    let (_, deleted_by) = note_on(&cli, &url, &note_id).await;
+    assert_eq!(deleted_by.as_deref(), Some("mgr"));
 
     phone.close().await?;
     console.close().await?;
