@@ -664,7 +664,7 @@ impl Client {
     /// the limit of a team that set none ([`fieldnotes_model::PLAN_POINT_LIMIT`]); the server
     /// compares what it receives with the team's own limit all the same, and a plan past it
     /// goes to review.
-    async fn check_team_rules(&self, plan_points: usize) -> Result<(), ClientError> {
+    pub(crate) async fn check_team_rules(&self, plan_points: usize) -> Result<(), ClientError> {
         let limit = match self.known_team().await? {
             Some(team) => usize::try_from(team.plan_point_limit).unwrap_or(usize::MAX),
             None => fieldnotes_model::PLAN_POINT_LIMIT,

@@ -221,6 +221,12 @@ impl Client {
             (_, Resolution::Accept) => Ok(Settled::Dismiss(format!("accepted: {reason}"))),
             (ItemKind::PlanLimit, Resolution::Value(points)) => {
                 let points = plan_points(&points);
+                // Settled only by a plan within the limit: refused here before anything is
+                // written when this device knows its team (the server checks the child's team
+                // whatever the device knows).
+                if self.known_team().await?.is_some() {
+                    self.check_team_rules(points.len()).await?;
+                }
                 let patch = Patch::ShortPlan(ShortPlanPatch {
                     points: Some(points.clone()),
                     ..Default::default()

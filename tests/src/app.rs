@@ -45,8 +45,10 @@ pub async fn retype(browser: &Browser, css: &str, text: &str) -> anyhow::Result<
     fill(browser, css, text).await
 }
 
-/// Tap the element `css`.
+/// Tap the element `css`, once it is on the page (a screen draws what it reads from the device
+/// a moment after it opens).
 pub async fn click(browser: &Browser, css: &str) -> anyhow::Result<()> {
+    shown(browser, css).await?;
     browser
         .client()
         .find(Locator::Css(css))

@@ -6,7 +6,9 @@
 //! is left waiting.
 
 use base64::Engine as _;
-use fieldnotes_tests::app::{accessible, click, fill, says, serve, shown, sign_in, sync_words};
+use fieldnotes_tests::app::{
+    accessible, click, fill, holds, says, serve, shown, sign_in, sync_words,
+};
 use fieldnotes_tests::browser::{Browser, Viewport};
 
 /// Make the page's clock run `days` fast (or put it right with 0), as a phone set wrong.
@@ -54,6 +56,22 @@ async fn a_refused_record_is_named_with_its_reason_and_can_be_taken_back_keeping
     shown(&browser, "#refused-records li").await?;
     says(&browser, "#refused-records li", title).await?;
     says(&browser, "#refused-records li", "correct it").await?;
+    // The reason names the field as the form does, and its times as the phone writes them.
+    says(&browser, "#refused-records li", "when it happened").await?;
+    says(
+        &browser,
+        "#refused-records li",
+        "more than a day ahead of now",
+    )
+    .await?;
+    assert!(
+        !holds(
+            &browser,
+            "/\\d{4}-\\d\\d-\\d\\dT|occurred_at/.test(document.querySelector('#refused-records').textContent)"
+        )
+        .await?,
+        "the reason shows a field's or a time's code"
+    );
     let id = browser
         .eval("return document.querySelector('#refused-records li').dataset.id;")
         .await?

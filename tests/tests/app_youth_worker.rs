@@ -264,6 +264,22 @@ async fn a_plan_with_a_young_person(viewport: Viewport) -> anyhow::Result<()> {
         "a completed plan is offered for change without an amendment"
     );
 
+    // An amendment begun and given up leaves the plan as it was, and keeps no reason.
+    click(&browser, "#amend-plan").await?;
+    retype(&browser, "#points", "Something else").await?;
+    fill(&browser, "#plan-why", "Not sure yet").await?;
+    click(&browser, "#plan-keep").await?;
+    shown(&browser, "#amend-plan").await?;
+    assert!(
+        holds(
+            &browser,
+            "document.querySelector('#points').value.includes('Call Mum on Friday') \
+             && document.querySelector('#plan-why') === null"
+        )
+        .await?,
+        "the plan does not show as it stands after the amendment was given up"
+    );
+
     // Changed after it was agreed: an amendment, with a reason, seen by a manager.
     click(&browser, "#amend-plan").await?;
     retype(
@@ -298,6 +314,7 @@ async fn a_plan_with_a_young_person(viewport: Viewport) -> anyhow::Result<()> {
     console.goto(&url).await?;
     sign_in(&console, "mgr").await?;
     click(&console, "#child-child-00").await?;
+    shown(&console, &format!("#plan-{plan_id}")).await?;
     click(&console, &format!("#plan-{plan_id}")).await?;
     shown(&console, "#sign-off-plan").await?;
     click(&console, "#sign-off-plan").await?;

@@ -10,7 +10,7 @@
 mod common;
 
 use fieldnotes_client::{ClientError, Resolution};
-use fieldnotes_model::{NewRecord, NoteStatus, Record};
+use fieldnotes_model::{NewRecord, NoteStatus, Patch, Record, ShortPlanPatch};
 use fieldnotes_protocol::admin::{Listing, TeamPatch};
 use fieldnotes_protocol::review::{Decision, DiffSpanView, ItemKind, ReviewItem};
 use fieldnotes_protocol::{DocKind, ReviewStatus, Role};
@@ -334,6 +334,38 @@ async fn a_plan_over_its_limit_goes_to_review(backend: Backend) -> anyhow::Resul
         ],
         "every merged point is a side"
     );
+    // Rewording the points but keeping all four does not settle it: the server refuses, and
+    // the item stays open.
+    let four =
+        || Resolution::Value("Meet on Tuesdays\nSkate park\nCall nan\nFootball on Friday".into());
+    let refused = t
+        .manager
+        .resolve_review(items[0].item_id, four(), "all four")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("still has 4 points") && refused.contains("limit is 3"),
+        "{refused}"
+    );
+    let still = t.open_items(&id).await?;
+    assert_eq!(still.len(), 1, "{still:?}");
+    assert_eq!(still[0].item_id, items[0].item_id);
+    // A device that knows its team's limit refuses it before writing anything.
+    t.manager.team().await?;
+    let pending = t.manager.pending_changes().await?;
+    let refused = t
+        .manager
+        .resolve_review(items[0].item_id, four(), "all four")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("at most 3 points"), "{refused}");
+    assert_eq!(
+        t.manager.pending_changes().await?,
+        pending,
+        "a change was written"
+    );
     let three = Resolution::Value("Meet on Tuesdays\nSkate park\nCall nan".into());
     t.settle(items[0].item_id, three, "three points").await?;
     for device in t.devices() {
@@ -364,6 +396,13 @@ async fn a_device_keeps_its_plans_to_its_teams_limit(backend: Backend) -> anyhow
     };
     admin.update_team(TEAM, &patch).await?;
     assert_eq!(t.laptop.known_team().await?, None, "not fetched yet");
+    // Before it has learnt its team, a device keeps to the default of three.
+    let four = fixtures::plan("child-00", "sw-a", &["a", "b", "c", "d"]);
+    let refused = t.laptop.create(four).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("at most 3 points, and this one has 4"),
+        "{refused}"
+    );
     assert_eq!(t.laptop.team().await?.plan_point_limit, 2);
     assert_eq!(
         t.laptop
@@ -424,6 +463,23 @@ async fn a_device_keeps_its_plans_to_its_teams_limit(backend: Backend) -> anyhow
     let points = |n: usize| fixtures::plan_points((1..=n).map(|i| format!("Point {i}")).collect());
     t.laptop.edit(&id, points(4)).await?;
     let refused = t.laptop.edit(&id, points(5)).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("at most 4 points, and this one has 5"),
+        "{refused}"
+    );
+    // Completed, the plan changes only by amendment, and an amendment keeps to the limit too.
+    let done = Patch::ShortPlan(ShortPlanPatch {
+        status: Some(NoteStatus::Completed),
+        planned_end: Some(Some("2027-03-31".into())),
+        ..ShortPlanPatch::default()
+    });
+    t.laptop.edit(&id, done).await?;
+    let refused = t
+        .laptop
+        .amend(&id, points(5), "agreed one more")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         refused.contains("at most 4 points, and this one has 5"),
         "{refused}"

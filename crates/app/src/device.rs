@@ -164,6 +164,13 @@ pub async fn read_status(words: RwSignal<SyncWords>) {
     }
 }
 
+/// Whether a sync changed which children this person holds records of.
+fn scope_changed(sync: &fieldnotes_client::Summary) -> bool {
+    !(sync.scopes_completed.is_empty()
+        && sync.removed_scopes.is_empty()
+        && sync.removals_waiting.is_empty())
+}
+
 /// Sync now if there is a connection and the store is open; one sync at a time (a request
 /// made during one runs once it ends). Calls `after` when a sync has finished, and gives back
 /// whether it went through (`None`: nothing was tried).
@@ -182,6 +189,13 @@ pub async fn sync_now(words: RwSignal<SyncWords>, after: impl Fn()) -> Option<bo
         words.update(|w| w.syncing = true);
         let result = client.sync().await;
         let went = result.is_ok();
+        // A child allocated to this person, or no longer theirs: the caseload's names are
+        // asked for again, so a new child is listed by name and one who left is not.
+        if let Ok(report) = &result
+            && scope_changed(&report.protocol)
+        {
+            let _ = client.children().await;
+        }
         words.update(|w| {
             w.syncing = false;
             w.problem = result

@@ -13,6 +13,7 @@ pub mod note;
 pub mod plan;
 pub mod profile;
 pub mod status;
+pub mod words;
 
 #[cfg(target_arch = "wasm32")]
 mod device;

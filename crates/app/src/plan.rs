@@ -27,6 +27,8 @@ pub enum PlanError {
     OverLimit { points: usize, limit: usize },
     #[error("The planned ending is before the review date: change one of them.")]
     EndBeforeReview,
+    #[error("A completed plan needs a planned ending: choose the date it is planned to end.")]
+    NoEnding,
 }
 
 /// The count under the points as the person types: "2 of 3 points", or why it cannot be
@@ -110,6 +112,14 @@ impl PlanDraft {
         })
     }
 
+    /// Whether the plan can be marked complete: a completed plan needs a planned ending.
+    pub fn completable(&self) -> Result<(), PlanError> {
+        match Self::date(&self.planned_end) {
+            Some(_) => Ok(()),
+            None => Err(PlanError::NoEnding),
+        }
+    }
+
     /// The changes to the plan `was`: only what the person changed, and the status `complete`
     /// asks for (`None` if nothing).
     pub fn to_patch(
@@ -119,6 +129,9 @@ impl PlanDraft {
         complete: bool,
     ) -> Result<Option<ShortPlanPatch>, PlanError> {
         let now = self.to_new(&was.child_id, &was.author, limit)?;
+        if complete {
+            self.completable()?;
+        }
         let patch = ShortPlanPatch {
             points: (now.points != was.points).then_some(now.points),
             review_on: (now.review_on != was.review_on).then_some(now.review_on),
@@ -241,8 +254,17 @@ mod tests {
             planned_end: None,
         };
         let opened = PlanDraft::from_plan(&was);
+        // A completed plan needs a planned ending, asked for before anything is written.
+        assert_eq!(opened.completable(), Err(PlanError::NoEnding));
+        assert_eq!(opened.to_patch(&was, 3, true), Err(PlanError::NoEnding));
+        let opened = PlanDraft {
+            planned_end: "2027-03-31".into(),
+            ..opened
+        };
+        assert_eq!(opened.completable(), Ok(()));
         let patch = opened.to_patch(&was, 3, true).unwrap().unwrap();
         assert_eq!(patch.status, Some(NoteStatus::Completed));
+        assert_eq!(patch.planned_end, Some(Some("2027-03-31".into())));
         assert_eq!(patch.points, None);
         // Over the limit, it is not completed either.
         let over = PlanDraft {

@@ -268,6 +268,9 @@ vocabulary!(
         Conflict => "conflict",
         StaleChange => "stale_change",
         ChangeNotSynced => "change_not_synced",
+        /// A plan-limit review item settled with a plan that still has more points than its
+        /// team's limit.
+        PlanOverLimit => "plan_over_limit",
         QuarantineFull => "quarantine_full",
         // The server.
         StorageUnavailable => "storage_unavailable",

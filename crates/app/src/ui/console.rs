@@ -16,6 +16,7 @@ use super::history::when;
 use super::{App, Screen, act, from_server, history, kind_label};
 use crate::device;
 use crate::status::sentence;
+use crate::words::{field_words, side_words, summary_words};
 
 /// What each kind of item is, in a reviewer's words.
 fn item_label(kind: ItemKind) -> &'static str {
@@ -147,7 +148,7 @@ pub fn ReviewQueue(app: App) -> impl IntoView {
 fn record_words(kind: DocKind, field: &str) -> String {
     let field = match field {
         "" => String::new(),
-        other => format!(", {}", history::field_words(other)),
+        other => format!(", {}", field_words(other)),
     };
     format!("{}{field}", kind_label(kind).to_lowercase())
 }
@@ -335,65 +336,6 @@ fn first_merged_value(item: &ReviewItem) -> String {
         .or_else(|| item.sides.first())
         .map(|s| s.value.clone())
         .unwrap_or_default()
-}
-
-/// A side's value in a person's words. For an amendment the server names the locked
-/// version's side "the signed off version" and an edit's side by the fields it changed
-/// ("changed: body, title"); any other side is what a person wrote, shown as it is.
-fn side_words(kind: ItemKind, value: &str) -> String {
-    if !matches!(kind, ItemKind::Amendment | ItemKind::PendingAmendment) {
-        return value.to_owned();
-    }
-    if let Some(fields) = value.strip_prefix("changed: ") {
-        let fields: Vec<String> = fields
-            .split(", ")
-            .filter(|f| !f.is_empty())
-            .map(history::field_words)
-            .collect();
-        return match fields.as_slice() {
-            [] => "Changed nothing that shows".to_owned(),
-            [one] => format!("Changed {one}"),
-            [rest @ .., last] => format!("Changed {} and {last}", rest.join(", ")),
-        };
-    }
-    match value
-        .strip_prefix("the ")
-        .and_then(|v| v.strip_suffix(" version"))
-    {
-        Some(what) => format!("The {} version", what.replace(' ', "-")),
-        None => value.to_owned(),
-    }
-}
-
-/// An item's summary in a person's words. The server writes an amendment's as "amendment to a
-/// signed off record: REASON" and a late edit's as "edited without seeing the record signed
-/// off: body"; other summaries are its sentences as they are.
-fn summary_words(kind: ItemKind, summary: &str) -> String {
-    match kind {
-        ItemKind::Amendment => summary
-            .strip_prefix("amendment to a ")
-            .and_then(|rest| rest.split_once(" record: "))
-            .map_or_else(
-                || sentence(summary),
-                |(what, reason)| {
-                    format!(
-                        "Amended after it was {what}. The reason given: {}",
-                        sentence(reason)
-                    )
-                },
-            ),
-        ItemKind::PendingAmendment => summary
-            .strip_prefix("edited without seeing the record ")
-            .and_then(|rest| rest.split_once(": "))
-            .map_or_else(
-                || sentence(summary),
-                |(what, fields)| {
-                    let changed = side_words(kind, &format!("changed: {fields}"));
-                    format!("Edited on a device that had not yet seen it {what}. {changed}.")
-                },
-            ),
-        _ => sentence(summary),
-    }
 }
 
 /// One side: the value, who wrote it, on which device, and when.

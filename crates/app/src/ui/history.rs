@@ -8,16 +8,7 @@ use leptos::task::spawn_local;
 
 use super::{App, Screen, from_server};
 use crate::device;
-
-/// A field as people name it.
-pub fn field_words(field: &str) -> String {
-    match field {
-        "body" => "what happened".to_owned(),
-        "wishes_and_feelings" => "wishes and feelings".to_owned(),
-        "occurred_at" => "when".to_owned(),
-        other => other.replace('_', " "),
-    }
-}
+use crate::words::field_words;
 
 /// The fields whose changes are shown word by word.
 const TEXT_FIELDS: [&str; 3] = ["body", "wishes_and_feelings", "title"];

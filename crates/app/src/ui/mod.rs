@@ -941,6 +941,14 @@ fn NewNote(
             client.delete_record(&id, &reason).await.map(drop)
         });
     });
+    // The amendment or deletion given up: the note opens again as it stands, with no reason
+    // kept.
+    let reopen = existing.as_ref().map(|e| e.id.clone());
+    let keep_as_it_is = Callback::new(move |()| {
+        if let Some(id) = reopen.clone() {
+            app.screen.set(Screen::EditNote(id));
+        }
+    });
     let history_of = existing.as_ref().map(|e| e.id.clone());
     // Which button sent the form: "Save and mark complete" sets it.
     let complete = RwSignal::new(false);
@@ -1077,7 +1085,7 @@ fn NewNote(
                             "Delete this note"
                         </button>
                     </Show>
-                    <button type="button" class="quiet" on:click=move |_| { amending.set(false); deleting.set(false); }>
+                    <button type="button" class="quiet" id="note-keep" on:click=move |_| keep_as_it_is.run(())>
                         "Do not change it"
                     </button>
                 </div>

@@ -77,6 +77,14 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
                 .is_some_and(|e| e.status == wanted)
         })
     };
+    // Only the plan's author marks it complete (a new plan is the person's own).
+    let mine = move || {
+        let me = app.person.with(|p| p.as_ref().map(|(_, id)| id.clone()));
+        existing.with(|e| match e {
+            Some(Some(found)) => me.as_deref() == Some(found.plan.author.as_str()),
+            _ => true,
+        })
+    };
     let busy = RwSignal::new(false);
     // Which button sent the form: "Save and mark complete" sets it.
     let complete = RwSignal::new(false);
@@ -111,15 +119,26 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
             Err(missing) => return answer.set(Some(missing)),
         };
         match (record, complete, device::client()) {
-            // A new plan agreed and complete at once: recorded, then marked complete.
-            (Ok(new), true, Some(client)) => act(app, new_back.clone(), answer, busy, async move {
-                let id = client.create(new).await?;
-                let done = ShortPlanPatch {
-                    status: Some(NoteStatus::Completed),
-                    ..ShortPlanPatch::default()
-                };
-                client.edit(&id, Patch::ShortPlan(done)).await
-            }),
+            // A new plan agreed and complete at once: recorded, then marked complete. Once it
+            // is recorded the form holds it, so trying again cannot record it twice.
+            (Ok(NewRecord::ShortPlan(plan)), true, Some(client)) => {
+                if let Err(missing) = draft.completable() {
+                    return answer.set(Some(missing.to_string()));
+                }
+                act(app, new_back.clone(), answer, busy, async move {
+                    let id = client.create(NewRecord::ShortPlan(plan.clone())).await?;
+                    existing.set(Some(Some(Existing {
+                        id: id.clone(),
+                        plan,
+                        status: NoteStatus::Draft,
+                    })));
+                    let done = ShortPlanPatch {
+                        status: Some(NoteStatus::Completed),
+                        ..ShortPlanPatch::default()
+                    };
+                    client.edit(&id, Patch::ShortPlan(done)).await
+                });
+            }
             (record, _, _) => send(app, back.clone(), record, None, busy, answer),
         }
     };
@@ -153,6 +172,15 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
         act(app, sign_back.get_value(), answer, busy, async move {
             client.sign_off(&found.id).await.map(drop)
         });
+    };
+    // The amendment given up: the plan opens again as it stands, with no reason kept.
+    let keep_as_it_is = move |_| {
+        if let Some(Some(found)) = existing.get_untracked() {
+            app.screen.set(Screen::Plan {
+                child: found.plan.child_id,
+                id: Some(found.id),
+            });
+        }
     };
     let history = move |_| {
         if let Some(Some(found)) = existing.get_untracked() {
@@ -216,7 +244,7 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
                     <button type="button" class="primary" id="save-plan-amendment" disabled=move || busy.get() || tally().over on:click=amend>
                         "Save the amendment"
                     </button>
-                    <button type="button" class="quiet" on:click=move |_| amending.set(false)>
+                    <button type="button" class="quiet" id="plan-keep" on:click=keep_as_it_is>
                         "Do not change it"
                     </button>
                 </div>
@@ -233,6 +261,7 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
                     >
                         "Save plan"
                     </button>
+                    <Show when=mine>
                     <button
                         type="submit"
                         class="quiet"
@@ -242,6 +271,7 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
                     >
                         "Save and mark complete"
                     </button>
+                    </Show>
                 </Show>
                 <Show when=move || status_is(NoteStatus::Completed) && app.reviews() && !amending.get()>
                     <button type="button" class="primary" id="sign-off-plan" disabled=move || busy.get() on:click=sign_off>
@@ -249,12 +279,12 @@ pub fn PlanForm(app: App, child: String, id: Option<String>) -> impl IntoView {
                     </button>
                 </Show>
                 <Show when=move || locked() && !amending.get()>
-                    <button type="button" class="quiet" id="amend-plan" on:click=move |_| amending.set(true)>
+                    <button type="button" class="quiet" id="amend-plan" disabled=move || busy.get() on:click=move |_| amending.set(true)>
                         "Amend"
                     </button>
                 </Show>
                 <Show when=move || existing.with(|e| matches!(e, Some(Some(_))))>
-                    <button type="button" class="quiet" id="plan-history" on:click=history>
+                    <button type="button" class="quiet" id="plan-history" disabled=move || busy.get() on:click=history>
                         "History"
                     </button>
                 </Show>

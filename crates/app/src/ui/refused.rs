@@ -15,6 +15,7 @@ use super::{App, Screen, kind_label};
 use crate::device;
 use crate::note::headline;
 use crate::status::sentence;
+use crate::words::{field_words, plain_reason};
 
 /// A refused record as the screen lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +76,14 @@ async fn load() -> Result<(Vec<Refused>, Vec<WithdrawnExport>), String> {
         .await
         .map_err(|e| sentence(&e.to_string()))?;
     Ok((refused, kept))
+}
+
+/// The server's reason with its fields named as the forms name them and its times in the
+/// device's local format.
+fn in_words(reason: &str) -> String {
+    plain_reason(reason, field_words, |stamp| {
+        device::parse_time(stamp).map(|ms| device::local_time(ms, true))
+    })
 }
 
 /// A `data:` address a link can save as a file.
@@ -166,7 +175,7 @@ pub fn RefusedRecords(app: App) -> impl IntoView {
                                     view! {
                                         <li data-id=r.id.clone()>
                                             <strong>{r.what}</strong>
-                                            {r.reasons.into_iter().map(|why| view! { <span class="meta over">{sentence(&why)}</span> }).collect_view()}
+                                            {r.reasons.into_iter().map(|why| view! { <span class="meta over">{sentence(&in_words(&why))}</span> }).collect_view()}
                                             <div class="actions">
                                                 {r.note.then(|| view! {
                                                     <button type="button" class="primary" on:click=move |_| app.screen.set(Screen::EditNote(open.clone()))>

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use fieldnotes_model::Document;
 use fieldnotes_protocol::admin::Listing;
 use fieldnotes_protocol::auth::Role;
 use fieldnotes_protocol::review::{
@@ -195,6 +196,9 @@ pub async fn resolve(
     if !acceptance(&record, &req)? {
         check_settling_change(&state, &auth, &record, &req.change).await?;
     }
+    if record.item_kind == ItemKind::PlanLimit {
+        check_plan_within_limit(&state, &record).await?;
+    }
     let reason = decision_reason(
         req.reason.as_deref().unwrap_or_default(),
         "say why the item is settled this way (it is kept with the decision)",
@@ -243,6 +247,44 @@ async fn check_settling_change(
                 "change {change} was written on device {}, not this one: a resolution is your \
                  own edit",
                 stored.device_id
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A plan over its team's limit is settled by a plan within it: refused while the stored plan
+/// (with the reviewer's edit) still has more points than the limit of the child's team.
+async fn check_plan_within_limit(state: &AppState, record: &ReviewItem) -> Result<(), ApiError> {
+    let Some(stored) = state.store.get_document(&record.doc_id).await? else {
+        return Ok(());
+    };
+    let points = Document::load(&stored.doc_id, &stored.snapshot)
+        .and_then(|document| document.read())
+        .map_err(|e| {
+            ApiError::Internal(format!(
+                "stored document {} does not read: {e}",
+                stored.doc_id
+            ))
+        })?
+        .plan_points()
+        .unwrap_or(0);
+    let team = match &stored.child_id {
+        Some(child_id) => match state.store.get_child(child_id).await? {
+            Some(child) => state.store.get_team(&child.team_id).await?,
+            None => None,
+        },
+        None => None,
+    };
+    let limit = team
+        .and_then(|t| usize::try_from(t.plan_point_limit).ok())
+        .unwrap_or(fieldnotes_model::PLAN_POINT_LIMIT);
+    if points > limit {
+        return Err(ApiError::bad_request(
+            ErrorCode::PlanOverLimit,
+            format!(
+                "the plan still has {points} points and its team's limit is {limit}: take points \
+                 out (or raise the team's limit), sync, then settle it"
             ),
         ));
     }
