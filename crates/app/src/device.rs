@@ -38,6 +38,9 @@ thread_local! {
     static CLIENT: RefCell<Option<Rc<Client>>> = const { RefCell::new(None) };
     static SYNCING: Cell<bool> = const { Cell::new(false) };
     static AGAIN: Cell<bool> = const { Cell::new(false) };
+    /// A sync changed which children the person holds, and the server has not yet given the
+    /// caseload's names since.
+    static NAMES_STALE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Leave a User Timing mark named `name` (`fieldnotes:...`): what the app benchmark times
@@ -189,12 +192,10 @@ pub async fn sync_now(words: RwSignal<SyncWords>, after: impl Fn()) -> Option<bo
         words.update(|w| w.syncing = true);
         let result = client.sync().await;
         let went = result.is_ok();
-        // A child allocated to this person, or no longer theirs: the caseload's names are
-        // asked for again, so a new child is listed by name and one who left is not.
         if let Ok(report) = &result
             && scope_changed(&report.protocol)
         {
-            let _ = client.children().await;
+            NAMES_STALE.with(|stale| stale.set(true));
         }
         words.update(|w| {
             w.syncing = false;
@@ -202,6 +203,12 @@ pub async fn sync_now(words: RwSignal<SyncWords>, after: impl Fn()) -> Option<bo
                 .err()
                 .map(|e| crate::status::sentence(&e.to_string()));
         });
+        // A child allocated to this person, or no longer theirs: the caseload's names are
+        // asked for again (until the server has answered), so a new child is listed by name
+        // and one who left is not.
+        if went && NAMES_STALE.with(Cell::get) && client.children().await.is_ok() {
+            NAMES_STALE.with(|stale| stale.set(false));
+        }
         read_status(words).await;
         after();
         if !went || !AGAIN.with(Cell::get) {

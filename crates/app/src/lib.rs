@@ -5,9 +5,11 @@
 //! across tabs, and sync over the browser's fetch) with screens over it: sign in, unlock with
 //! no signal, the caseload and the records on this device, a visit note, and the status line.
 //! `cargo xtask app` builds it for wasm32 and writes the page, its JS glue, the wasm, the web
-//! manifest, the icons and the service worker (`static/`) into one folder. [`status`] and
-//! [`note`] build on the host, so their rules and words are tested by `cargo test`; the
-//! browser tests in `tests/` run the built app in Chromium against the real server.
+//! manifest, the icons and the service worker (`static/`) into one folder. The forms' rules
+//! ([`note`], [`plan`], [`profile`]), the status line ([`status`]) and the server's words as
+//! people say them ([`words`]) build on the host, so they are tested by `cargo test`; the
+//! browser tests in `tests/` (and the CLI's, with the real binary as a second device) run the
+//! built app in Chromium against the real server.
 
 pub mod note;
 pub mod plan;

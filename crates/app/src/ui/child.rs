@@ -247,7 +247,7 @@ pub fn ChildPage(app: App, id: String) -> impl IntoView {
                                 <p class="over" id=format!("plan-over-{}", plan.id)>
                                     {format!(
                                         "{} points, more than your team's {}: points were added on two devices at once. \
-                                         A manager will review it; you can open the plan and take one out.",
+                                         A manager is asked to review it, and may keep it as it is; you can open the plan and take one out.",
                                         plan.points.len(),
                                         limit.get_untracked()
                                     )}

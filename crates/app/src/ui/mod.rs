@@ -27,6 +27,7 @@ use leptos::task::spawn_local;
 use crate::device::{self, DEVICE_NAME};
 use crate::note::{VisitDraft, headline, not_alone_label, visit_kind_label};
 use crate::status::{Connection, SyncWords, sentence};
+use crate::words::{field_words, plain_reason};
 
 /// Which screen shows under the status line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,8 +283,16 @@ async fn save(
             app.sync();
             None
         }
-        Err(e) => Some(sentence(&e.to_string())),
+        Err(e) => Some(sentence(&in_words(&e.to_string()))),
     }
+}
+
+/// The server's reason with its fields named as the forms name them and its times in the
+/// device's local format.
+pub(super) fn in_words(reason: &str) -> String {
+    plain_reason(reason, field_words, |stamp| {
+        device::parse_time(stamp).map(|ms| device::local_time(ms, true))
+    })
 }
 
 /// Why something kept on the server (`what`: "The review queue") could not be read: with no
@@ -318,7 +327,7 @@ fn act(
                 app.reload().await;
                 app.sync();
             }
-            Err(e) => answer.set(Some(sentence(&e.to_string()))),
+            Err(e) => answer.set(Some(sentence(&in_words(&e.to_string())))),
         }
         busy.set(false);
     });

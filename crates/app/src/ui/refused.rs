@@ -11,11 +11,10 @@ use fieldnotes_model::Record;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::{App, Screen, kind_label};
+use super::{App, Screen, in_words, kind_label};
 use crate::device;
 use crate::note::headline;
 use crate::status::sentence;
-use crate::words::{field_words, plain_reason};
 
 /// A refused record as the screen lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,14 +75,6 @@ async fn load() -> Result<(Vec<Refused>, Vec<WithdrawnExport>), String> {
         .await
         .map_err(|e| sentence(&e.to_string()))?;
     Ok((refused, kept))
-}
-
-/// The server's reason with its fields named as the forms name them and its times in the
-/// device's local format.
-fn in_words(reason: &str) -> String {
-    plain_reason(reason, field_words, |stamp| {
-        device::parse_time(stamp).map(|ms| device::local_time(ms, true))
-    })
 }
 
 /// A `data:` address a link can save as a file.

@@ -253,8 +253,9 @@ async fn check_settling_change(
     Ok(())
 }
 
-/// A plan over its team's limit is settled by a plan within it: refused while the stored plan
-/// (with the reviewer's edit) still has more points than the limit of the child's team.
+/// A plan over its team's limit is settled by writing a plan within it: refused while the
+/// stored plan (with the reviewer's edit) still has more points than the limit of the child's
+/// team. (A manager who decides the plan may stand as it is dismisses the item, with a reason.)
 async fn check_plan_within_limit(state: &AppState, record: &ReviewItem) -> Result<(), ApiError> {
     let Some(stored) = state.store.get_document(&record.doc_id).await? else {
         return Ok(());
@@ -269,11 +270,13 @@ async fn check_plan_within_limit(state: &AppState, record: &ReviewItem) -> Resul
         })?
         .plan_points()
         .unwrap_or(0);
-    let team = match &stored.child_id {
-        Some(child_id) => match state.store.get_child(child_id).await? {
-            Some(child) => state.store.get_team(&child.team_id).await?,
-            None => None,
-        },
+    // The child's team (the item's own, if the child is not known).
+    let child_team = match &stored.child_id {
+        Some(child_id) => state.store.get_child(child_id).await?.map(|c| c.team_id),
+        None => None,
+    };
+    let team = match child_team.or_else(|| record.team_id.clone()) {
+        Some(team_id) => state.store.get_team(&team_id).await?,
         None => None,
     };
     let limit = team
