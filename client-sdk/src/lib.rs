@@ -659,21 +659,25 @@ impl Client {
         }
     }
 
-    /// The team's rules a local write keeps to, as this device last learnt them
-    /// ([`Client::team`]): a short plan's points. A device that has not learnt them yet keeps to
-    /// the limit of a team that set none ([`fieldnotes_model::PLAN_POINT_LIMIT`]); the server
-    /// compares what it receives with the team's own limit all the same, and a plan past it
-    /// goes to review.
-    pub(crate) async fn check_team_rules(&self, plan_points: usize) -> Result<(), ClientError> {
-        let limit = match self.known_team().await? {
-            Some(team) => usize::try_from(team.plan_point_limit).unwrap_or(usize::MAX),
-            None => fieldnotes_model::PLAN_POINT_LIMIT,
-        };
-        fieldnotes_model::validate::check_plan_points(plan_points, limit).map_err(|e| {
-            ClientError::Model(fieldnotes_model::ModelError::Invalid(
-                fieldnotes_model::validate::ValidationErrors(vec![e]),
-            ))
-        })
+    /// The most points a short plan may have, as this device last learnt its team's rules
+    /// ([`Client::team`]); `None` until it has learnt them.
+    pub(crate) async fn known_plan_limit(&self) -> Result<Option<usize>, ClientError> {
+        Ok(self
+            .known_team()
+            .await?
+            .map(|team| usize::try_from(team.plan_point_limit).unwrap_or(usize::MAX)))
+    }
+
+    /// The team's rules a local write keeps to, as this device last learnt them: a short
+    /// plan's points. A device that has not learnt them yet keeps to the limit of a team that
+    /// set none ([`fieldnotes_model::PLAN_POINT_LIMIT`]); the server compares what it receives
+    /// with the team's own limit all the same, and a plan past it goes to review.
+    async fn check_team_rules(&self, plan_points: usize) -> Result<(), ClientError> {
+        let limit = self
+            .known_plan_limit()
+            .await?
+            .unwrap_or(fieldnotes_model::PLAN_POINT_LIMIT);
+        check_plan_points(plan_points, limit)
     }
 
     /// [`Client::check_team_rules`] for a patch (only a plan's points are ruled on).
@@ -748,4 +752,13 @@ fn doc_row(doc: &mut Document, now: i64) -> Result<(DocRow, String), ClientError
         },
         record.scope_key(),
     ))
+}
+
+/// [`fieldnotes_model::validate::check_plan_points`] as the SDK's error.
+pub(crate) fn check_plan_points(points: usize, limit: usize) -> Result<(), ClientError> {
+    fieldnotes_model::validate::check_plan_points(points, limit).map_err(|e| {
+        ClientError::Model(fieldnotes_model::ModelError::Invalid(
+            fieldnotes_model::validate::ValidationErrors(vec![e]),
+        ))
+    })
 }

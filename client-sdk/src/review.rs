@@ -224,8 +224,8 @@ impl Client {
                 // Settled only by a plan within the limit: refused here before anything is
                 // written when this device knows its team (the server checks the child's team
                 // whatever the device knows).
-                if self.known_team().await?.is_some() {
-                    self.check_team_rules(points.len()).await?;
+                if let Some(limit) = self.known_plan_limit().await? {
+                    crate::check_plan_points(points.len(), limit)?;
                 }
                 let patch = Patch::ShortPlan(ShortPlanPatch {
                     points: Some(points.clone()),

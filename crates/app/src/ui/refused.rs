@@ -190,7 +190,7 @@ pub fn RefusedRecords(app: App) -> impl IntoView {
                                 let words = export_words(&export);
                                 view! {
                                     <li>
-                                        <span>{words.clone()}</span>
+                                        <p class="kept">{words.clone()}</p>
                                         <a class="download" href=download_address(&export) download=export.name.clone() aria-label=format!("Save a copy of {words}")>
                                             "Save a copy"
                                         </a>
